@@ -1,0 +1,285 @@
+package gatekit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gatekit/gatekit/clientip"
+	"github.com/gatekit/gatekit/internal/problem"
+)
+
+// RequestIDHeader is the header that carries the request ID in both directions.
+const RequestIDHeader = "X-Request-ID"
+
+// StatusClientClosedRequest is the status logged (never sent) for a request
+// whose client went away before the answer, after nginx's convention.
+const StatusClientClosedRequest = 499
+
+// Defaults of the request hygiene checks of the Gateway.
+const (
+	// DefaultMaxHeaderCount is the most request header fields accepted (431 above).
+	DefaultMaxHeaderCount = 100
+	// DefaultMaxURILength is the longest request target accepted, in bytes (414 above).
+	DefaultMaxURILength = 8 << 10
+)
+
+// Config configures a Gateway. The zero value is a safe default: no proxy is
+// trusted, headers with underscores are rejected, and nothing is logged.
+type Config struct {
+	// Logger receives the access log (one Info record per request), panics
+	// (Error) and configuration warnings. If nil, the Gateway is silent.
+	Logger *slog.Logger
+	// TrustedProxies are the prefixes of proxies in front of the gateway whose
+	// X-Forwarded-For (or Forwarded) headers are believed. If empty, the client
+	// is always the socket peer and client-sent forwarding headers are ignored.
+	TrustedProxies []netip.Prefix
+	// ForwardedHeader selects the header read from trusted proxies:
+	// clientip.XForwardedFor (default) or clientip.Forwarded.
+	ForwardedHeader string
+	// NewRequestID returns a fresh request ID when the request carries no
+	// well-formed X-Request-ID. If nil, 16 random bytes in hex are used.
+	NewRequestID func() string
+	// MaxHeaderCount is the most request header fields accepted; a request
+	// with more is answered 431. If zero, DefaultMaxHeaderCount.
+	MaxHeaderCount int
+	// MaxURILength is the longest request target accepted in bytes; a longer
+	// one is answered 414. If zero, DefaultMaxURILength.
+	MaxURILength int
+	// InsecureAllowUnderscoreHeaders lets header names containing '_' through.
+	// By default such requests are answered 400, because proxies and
+	// frameworks disagree on whether X_Forwarded_For means X-Forwarded-For.
+	InsecureAllowUnderscoreHeaders bool
+}
+
+// A Route mounts a handler on a pattern of the Gateway.
+type Route struct {
+	// Pattern is an http.ServeMux pattern: "[METHOD ][HOST]/[PATH]", such as
+	// "GET /api/" or "api.example.com/{id}".
+	Pattern string
+	// Handler serves the matched requests, typically a *balancer.Proxy.
+	Handler http.Handler
+	// Middleware wraps Handler, outermost first; the chain is built once, in New.
+	Middleware []func(http.Handler) http.Handler
+}
+
+// Gateway is the assembled gateway: an http.Handler that runs the global
+// chain (panic recovery, request ID, request hygiene, client IP, access log)
+// in front of its routes. It is safe for concurrent use.
+type Gateway struct {
+	handler http.Handler
+}
+
+// New returns a Gateway that serves routes behind the global chain. It
+// returns an error for an invalid pattern, a nil handler, a duplicate
+// pattern or an invalid Config.
+func New(routes []Route, cfg Config) (*Gateway, error) {
+	res, err := clientip.New(clientip.Config{TrustedProxies: cfg.TrustedProxies, Header: cfg.ForwardedHeader})
+	if err != nil {
+		return nil, fmt.Errorf("gatekit: %w", err)
+	}
+	if cfg.MaxHeaderCount < 0 || cfg.MaxURILength < 0 {
+		return nil, errors.New("gatekit: MaxHeaderCount and MaxURILength must not be negative")
+	}
+	mux := http.NewServeMux()
+	for i, rt := range routes {
+		if rt.Handler == nil {
+			return nil, fmt.Errorf("gatekit: route %d (%q): nil Handler", i, rt.Pattern)
+		}
+		if err := register(mux, rt.Pattern, Chain(rt.Middleware...)(rt.Handler)); err != nil {
+			return nil, fmt.Errorf("gatekit: route %d: %w", i, err)
+		}
+	}
+	return NewHandler(mux, cfg, res), nil
+}
+
+// register adds a pattern to mux, turning ServeMux's panics on bad or
+// conflicting patterns into errors.
+func register(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("pattern %q: %v", pattern, p)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}
+
+// NewHandler wraps any handler, such as a route.Table, in the Gateway's
+// global chain. res resolves client addresses; nil trusts no proxy.
+func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) *Gateway {
+	newID := cfg.NewRequestID
+	if newID == nil {
+		newID = randomID
+	}
+	maxHeaders, maxURI := cfg.MaxHeaderCount, cfg.MaxURILength
+	if maxHeaders == 0 {
+		maxHeaders = DefaultMaxHeaderCount
+	}
+	if maxURI == 0 {
+		maxURI = DefaultMaxURILength
+	}
+	log := cfg.Logger
+	inner := clientip.Middleware(res)(h)
+	underscores := cfg.InsecureAllowUnderscoreHeaders
+	g := &Gateway{}
+	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get(RequestIDHeader)
+		if !validRequestID(id) {
+			id = newID()
+		}
+		// The gateway owns the inbound request at this point: the ID is set
+		// on it so that every handler and the upstream see the same value.
+		r.Header.Set(RequestIDHeader, id)
+		w.Header().Set(RequestIDHeader, id)
+		rw := &responseWriter{ResponseWriter: w}
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		defer func() {
+			p := recover()
+			if p != nil && p != http.ErrAbortHandler {
+				if log != nil {
+					log.Error("panic serving request", "request_id", id, "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+				}
+				if rw.status == 0 {
+					problem.WriteDetails(rw, problem.Details{Status: http.StatusInternalServerError, Instance: id})
+					p = nil
+				}
+			}
+			if log != nil {
+				status := rw.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				if errors.Is(r.Context().Err(), context.Canceled) {
+					status = StatusClientClosedRequest
+				}
+				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+					slog.String("method", r.Method), slog.String("host", r.Host), slog.String("path", r.URL.Path),
+					slog.Int("status", status), slog.Int64("bytes", rw.bytes), slog.Duration("duration", time.Since(start)),
+					slog.String("client", clientip.FromRequest(r).String()), slog.String("request_id", id),
+					slog.String("proto", r.Proto))
+			}
+			if p != nil {
+				// The response was already started: abort the connection so
+				// that a half-written response cannot look complete.
+				panic(http.ErrAbortHandler)
+			}
+		}()
+		if status, detail := checkRequest(r, maxHeaders, maxURI, underscores); status != 0 {
+			problem.WriteDetails(rw, problem.Details{Status: status, Detail: detail, Instance: id})
+			return
+		}
+		inner.ServeHTTP(rw, r)
+	})
+	return g
+}
+
+// ServeHTTP serves r through the global chain and the routes.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.handler.ServeHTTP(w, r)
+}
+
+// checkRequest applies the request hygiene limits and returns a non-zero
+// status with a fixed detail text for a request to reject.
+func checkRequest(r *http.Request, maxHeaders, maxURI int, underscores bool) (int, string) {
+	if len(r.RequestURI) > maxURI {
+		return http.StatusRequestURITooLong, "request target too long"
+	}
+	n := 0
+	for name, vs := range r.Header {
+		n += len(vs)
+		if !underscores && strings.IndexByte(name, '_') >= 0 {
+			return http.StatusBadRequest, "header names must not contain underscores"
+		}
+	}
+	if n > maxHeaders {
+		return http.StatusRequestHeaderFieldsTooLarge, "too many header fields"
+	}
+	return 0, ""
+}
+
+// Chain composes middlewares so that Chain(a, b)(h) is a(b(h)): the first
+// runs outermost. The composition happens once, when the returned function
+// is called, never per request.
+func Chain(mws ...func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		for i := len(mws) - 1; i >= 0; i-- {
+			h = mws[i](h)
+		}
+		return h
+	}
+}
+
+type requestIDKey struct{}
+
+// RequestID returns the request ID the Gateway assigned to the request
+// carrying ctx, or "" outside a Gateway.
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// validRequestID reports whether an incoming request ID may be kept: 1 to
+// 128 characters from a conservative set, so that it is safe in logs and headers.
+func validRequestID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return false
+		}
+	}
+	return true
+}
+
+func randomID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// responseWriter records the status and size of a response for the access
+// log and for panic recovery. It keeps http.Flusher and exposes Unwrap for
+// http.ResponseController (hijacking, deadlines).
+type responseWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *responseWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush sends buffered data to the client.
+func (w *responseWriter) Flush() {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap returns the underlying ResponseWriter for http.ResponseController.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

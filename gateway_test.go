@@ -1,0 +1,393 @@
+package gatekit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+func newGateway(t *testing.T, routes []Route, cfg Config) *Gateway {
+	t.Helper()
+	g, err := New(routes, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func TestRecoveryBeforeWrite(t *testing.T) {
+	var logs bytes.Buffer
+	g := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Half", "set")
+		panic("boom: secret internal detail")
+	})}}, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	rec := httptest.NewRecorder()
+	g.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 500 {
+		t.Fatalf("status = %d, want 500", rec.Code)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	if strings.Contains(rec.Body.String(), "secret") {
+		t.Errorf("panic text leaked to the client: %s", rec.Body)
+	}
+	if !strings.Contains(logs.String(), "secret internal detail") {
+		t.Errorf("panic not logged: %s", logs.String())
+	}
+}
+
+func TestRecoveryAfterWriteAbortsConnection(t *testing.T) {
+	g := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(200)
+		_, _ = w.Write([]byte("partial"))
+		panic("mid-body")
+	})}}, Config{})
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		return // aborted before headers arrived: also fine
+	}
+	defer resp.Body.Close()
+	_, err = io.ReadAll(resp.Body)
+	if err == nil {
+		t.Fatal("half-written response read to a clean end; want an aborted connection")
+	}
+}
+
+func TestRequestID(t *testing.T) {
+	var seen, seenCtx string
+	g := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen, seenCtx = r.Header.Get(RequestIDHeader), RequestID(r.Context())
+	})}}, Config{NewRequestID: func() string { return "generated" }})
+	tests := []struct{ in, want string }{
+		{"", "generated"},
+		{"abc-123_x.y:z", "abc-123_x.y:z"},
+		{"bad id with spaces", "generated"},
+		{"<script>", "generated"},
+		{strings.Repeat("a", 129), "generated"},
+		{strings.Repeat("a", 128), strings.Repeat("a", 128)},
+	}
+	for _, tc := range tests {
+		req := httptest.NewRequest("GET", "/", nil)
+		if tc.in != "" {
+			req.Header.Set(RequestIDHeader, tc.in)
+		}
+		rec := httptest.NewRecorder()
+		g.ServeHTTP(rec, req)
+		if got := rec.Header().Get(RequestIDHeader); got != tc.want || seen != tc.want || seenCtx != tc.want {
+			t.Errorf("X-Request-ID %q: response %q, upstream %q, context %q; want %q", tc.in, got, seen, seenCtx, tc.want)
+		}
+	}
+	if id := randomID(); len(id) != 32 || !validRequestID(id) {
+		t.Errorf("randomID() = %q", id)
+	}
+}
+
+func TestAccessLog(t *testing.T) {
+	var logs bytes.Buffer
+	g := newGateway(t, []Route{{Pattern: "/hello", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(201)
+		_, _ = io.WriteString(w, "hello")
+	})}}, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), NewRequestID: func() string { return "rid" }})
+	req := httptest.NewRequest("POST", "http://example.test/hello", nil)
+	req.RemoteAddr = "192.0.2.9:5555"
+	g.ServeHTTP(httptest.NewRecorder(), req)
+	var rec map[string]any
+	if err := json.Unmarshal(logs.Bytes(), &rec); err != nil {
+		t.Fatalf("log %q: %v", logs.String(), err)
+	}
+	want := map[string]any{"msg": "request", "method": "POST", "host": "example.test", "path": "/hello",
+		"status": 201.0, "bytes": 5.0, "client": "192.0.2.9", "request_id": "rid", "proto": "HTTP/1.1"}
+	for k, v := range want {
+		if rec[k] != v {
+			t.Errorf("log field %s = %v, want %v", k, rec[k], v)
+		}
+	}
+	if _, ok := rec["duration"]; !ok {
+		t.Error("log has no duration")
+	}
+}
+
+func TestAccessLogClientGone(t *testing.T) {
+	var logs bytes.Buffer
+	g := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}},
+		Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	g.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+	if !strings.Contains(logs.String(), `"status":499`) {
+		t.Errorf("cancelled request not logged as 499: %s", logs.String())
+	}
+}
+
+func TestNilLoggerSilent(t *testing.T) {
+	g := newGateway(t, []Route{{Pattern: "/", Handler: http.NotFoundHandler()}}, Config{})
+	rec := httptest.NewRecorder()
+	g.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if rec.Code != 404 {
+		t.Fatalf("status = %d", rec.Code)
+	}
+}
+
+func TestRequestHygiene(t *testing.T) {
+	reached := false
+	g := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true })}}, Config{})
+	many := httptest.NewRequest("GET", "/", nil)
+	for i := range 101 {
+		many.Header.Add("X-H", string(rune('a'+i%26)))
+	}
+	under := httptest.NewRequest("GET", "/", nil)
+	under.Header["X_Forwarded_For"] = []string{"6.6.6.6"}
+	long := httptest.NewRequest("GET", "/?q="+strings.Repeat("a", DefaultMaxURILength), nil)
+	tests := []struct {
+		name string
+		req  *http.Request
+		want int
+	}{
+		{"too many headers", many, 431},
+		{"underscore header", under, 400},
+		{"long target", long, 414},
+		{"ok", httptest.NewRequest("GET", "/", nil), 200},
+	}
+	for _, tc := range tests {
+		reached = false
+		rec := httptest.NewRecorder()
+		g.ServeHTTP(rec, tc.req)
+		if rec.Code != tc.want || reached != (tc.want == 200) {
+			t.Errorf("%s: status %d reached %v, want %d", tc.name, rec.Code, reached, tc.want)
+		}
+	}
+	lax := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}},
+		Config{InsecureAllowUnderscoreHeaders: true})
+	rec := httptest.NewRecorder()
+	lax.ServeHTTP(rec, under)
+	if rec.Code != 200 {
+		t.Errorf("InsecureAllowUnderscoreHeaders: status %d", rec.Code)
+	}
+}
+
+func TestChainOrderAndRouteMiddleware(t *testing.T) {
+	var order []string
+	mw := func(name string) func(http.Handler) http.Handler {
+		return func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				order = append(order, name)
+				next.ServeHTTP(w, r)
+			})
+		}
+	}
+	g := newGateway(t, []Route{
+		{Pattern: "/a", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { order = append(order, "a") }), Middleware: []func(http.Handler) http.Handler{mw("1"), mw("2")}},
+		{Pattern: "/b", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { order = append(order, "b") })},
+	}, Config{})
+	g.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/a", nil))
+	g.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/b", nil))
+	if got := strings.Join(order, ","); got != "1,2,a,b" {
+		t.Errorf("order = %s, want 1,2,a,b", got)
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	h := http.NotFoundHandler()
+	tests := []struct {
+		name   string
+		routes []Route
+		cfg    Config
+	}{
+		{"nil handler", []Route{{Pattern: "/"}}, Config{}},
+		{"bad pattern", []Route{{Pattern: "/{bad", Handler: h}}, Config{}},
+		{"duplicate", []Route{{Pattern: "/x", Handler: h}, {Pattern: "/x", Handler: h}}, Config{}},
+		{"bad header", nil, Config{ForwardedHeader: "X-Real-IP"}},
+		{"negative", nil, Config{MaxHeaderCount: -1}},
+	}
+	for _, tc := range tests {
+		if _, err := New(tc.routes, tc.cfg); err == nil {
+			t.Errorf("%s: New returned no error", tc.name)
+		}
+	}
+}
+
+// signalListener reports when Close is called on it.
+type signalListener struct {
+	net.Listener
+	once   sync.Once
+	closed chan struct{}
+}
+
+func (l *signalListener) Close() error {
+	l.once.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		_, _ = io.WriteString(w, "done")
+	}), ServerConfig{ShutdownTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &signalListener{Listener: inner, closed: make(chan struct{})}
+	addr := inner.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	type result struct {
+		body string
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := client.Get("http://" + addr + "/slow")
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- result{string(b), err}
+	}()
+	<-entered
+	cancel()
+	<-ln.closed
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Error("new connection accepted after shutdown began")
+	}
+	close(release)
+	r := <-got
+	if r.err != nil || r.body != "done" {
+		t.Errorf("in-flight request: %q, %v; want it to complete", r.body, r.err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve = %v, want nil", err)
+	}
+}
+
+func TestShutdownDeadlineCutsRequests(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}), ServerConfig{ShutdownTimeout: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := client.Get("http://" + ln.Addr().String()); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	cancel()
+	if err := <-served; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Serve = %v, want a DeadlineExceeded error", err)
+	}
+	<-done
+}
+
+func TestServerDefaults(t *testing.T) {
+	s, err := NewServer(http.NotFoundHandler(), ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.HTTPServer()
+	if h.ReadHeaderTimeout != 5*time.Second || h.ReadTimeout != 60*time.Second || h.IdleTimeout != 120*time.Second ||
+		h.MaxHeaderBytes != 64<<10 || h.HTTP2.MaxConcurrentStreams != 100 || h.Protocols.UnencryptedHTTP2() {
+		t.Errorf("defaults: %+v", h)
+	}
+	if s.maxConns != DefaultMaxConns || s.shutdown != 30*time.Second {
+		t.Errorf("maxConns %d shutdown %v", s.maxConns, s.shutdown)
+	}
+	if _, err := NewServer(http.NotFoundHandler(), ServerConfig{ReadTimeout: -1}); err == nil {
+		t.Error("negative timeout accepted")
+	}
+	if _, err := NewServer(nil, ServerConfig{}); err == nil {
+		t.Error("nil handler accepted")
+	}
+}
+
+func TestMaxConns(t *testing.T) {
+	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), ServerConfig{MaxConns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	// The first connection holds the only slot.
+	c1, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(c1, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	buf := make([]byte, 12)
+	if _, err := io.ReadFull(c1, buf); err != nil || string(buf) != "HTTP/1.1 200" {
+		t.Fatalf("first conn: %q %v", buf, err)
+	}
+	// The second is accepted by the kernel but not served until the first closes.
+	c2, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(c2, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	_ = c2.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, _ := c2.Read(buf); n != 0 {
+		t.Fatalf("second connection served while the first holds the only slot")
+	}
+	_ = c2.SetReadDeadline(time.Time{})
+	c1.Close()
+	if _, err := io.ReadFull(c2, buf); err != nil || string(buf) != "HTTP/1.1 200" {
+		t.Fatalf("second conn after release: %q %v", buf, err)
+	}
+	c2.Close()
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve = %v", err)
+	}
+}
