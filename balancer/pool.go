@@ -1,0 +1,201 @@
+package balancer
+
+import (
+	"fmt"
+	"net/url"
+	"sync"
+	"sync/atomic"
+)
+
+// Pool is a dynamic set of targets. Readers (policies picking a target)
+// load an immutable snapshot with one atomic load and never lock; writers
+// (Add, Remove, Update, SetHealthy) build a new snapshot and swap it in.
+// Pool is safe for concurrent use and must not be copied. The zero value
+// is not usable; call NewPool.
+type Pool struct {
+	// mu serialises writers; readers never take it.
+	mu       sync.Mutex
+	snap     atomic.Pointer[snapshot]
+	inflight atomic.Int64 // requests in flight over all targets, removed ones included
+}
+
+// snapshot is an immutable view of a pool. Policies derive their own
+// state from it and rebuild when version changes.
+type snapshot struct {
+	version uint64
+	all     []*Target          // every target, in insertion order
+	avail   []*Target          // targets that may be picked, in insertion order
+	weights []int64            // weights of avail, fixed for this snapshot
+	cum     []int64            // cumulative weights of avail, for weighted random
+	total   int64              // sum of weights
+	uniform bool               // all avail weights are equal
+	byID    map[string]*Target // all targets by ID
+}
+
+// NewPool returns a pool holding ups. An empty pool is valid (targets may
+// be added later); until then every pick fails with ErrNoTargets. It
+// returns an error for an invalid upstream or a duplicate URL.
+func NewPool(ups []Upstream) (*Pool, error) {
+	p := &Pool{}
+	p.snap.Store(&snapshot{byID: map[string]*Target{}, uniform: true})
+	all := make([]*Target, 0, len(ups))
+	seen := make(map[string]bool, len(ups))
+	for _, up := range ups {
+		u, err := up.normalize()
+		if err != nil {
+			return nil, err
+		}
+		t := newTarget(p, u, up)
+		if seen[t.id] {
+			return nil, fmt.Errorf("balancer: duplicate upstream %q", u.Redacted())
+		}
+		seen[t.id] = true
+		all = append(all, t)
+	}
+	p.publish(all)
+	return p, nil
+}
+
+// publish builds and stores the snapshot for all. Callers hold p.mu or own
+// p exclusively.
+func (p *Pool) publish(all []*Target) {
+	s := &snapshot{all: all, byID: make(map[string]*Target, len(all)), uniform: true}
+	if old := p.snap.Load(); old != nil {
+		s.version = old.version + 1
+	}
+	for _, t := range all {
+		s.byID[t.id] = t
+		if !t.healthy.Load() {
+			continue
+		}
+		w := t.weight.Load()
+		if len(s.weights) > 0 && w != s.weights[0] {
+			s.uniform = false
+		}
+		s.avail = append(s.avail, t)
+		s.weights = append(s.weights, w)
+		s.total += w
+		s.cum = append(s.cum, s.total)
+	}
+	p.snap.Store(s)
+}
+
+// load returns the current snapshot.
+func (p *Pool) load() *snapshot {
+	if p == nil {
+		return emptySnapshot
+	}
+	return p.snap.Load()
+}
+
+var emptySnapshot = &snapshot{uniform: true}
+
+// Add adds a target and returns it. It returns an error for an invalid
+// upstream or when a target with the same URL is already in the pool.
+func (p *Pool) Add(up Upstream) (*Target, error) {
+	u, err := up.normalize()
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.snap.Load()
+	t := newTarget(p, u, up)
+	if s.byID[t.id] != nil {
+		return nil, fmt.Errorf("balancer: duplicate upstream %q", u.Redacted())
+	}
+	all := append(s.all[:len(s.all):len(s.all)], t)
+	p.publish(all)
+	return t, nil
+}
+
+// Remove removes the target with URL u and reports whether it was present.
+// Requests already in flight to it complete normally; no new request is
+// sent to it.
+func (p *Pool) Remove(u *url.URL) bool {
+	c, err := Upstream{URL: u}.normalize()
+	if err != nil {
+		return false
+	}
+	id := c.String()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.snap.Load()
+	if s.byID[id] == nil {
+		return false
+	}
+	all := make([]*Target, 0, len(s.all)-1)
+	for _, t := range s.all {
+		if t.id != id {
+			all = append(all, t)
+		}
+	}
+	p.publish(all)
+	return true
+}
+
+// Update changes the weight of the target with up.URL, keeping its
+// counters and health. It returns an error for an invalid upstream or an
+// unknown URL.
+func (p *Pool) Update(up Upstream) error {
+	u, err := up.normalize()
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.snap.Load()
+	t := s.byID[u.String()]
+	if t == nil {
+		return fmt.Errorf("balancer: update of unknown upstream %q", u.Redacted())
+	}
+	t.weight.Store(int64(max(up.Weight, 1)))
+	p.publish(s.all)
+	return nil
+}
+
+// SetHealthy sets t's health flag and reports whether it changed. Health
+// checks and outlier detection drive it; an unhealthy target is not picked
+// (sticky sessions pinned to it fall back and re-pin).
+func (p *Pool) SetHealthy(t *Target, healthy bool) bool {
+	if t == nil || t.pool != p {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t.healthy.Load() == healthy {
+		return false
+	}
+	t.healthy.Store(healthy)
+	s := p.snap.Load()
+	if s.byID[t.id] == t {
+		p.publish(s.all)
+	}
+	return true
+}
+
+// Targets returns the pool's targets in insertion order. The slice is a
+// copy; the targets are shared.
+func (p *Pool) Targets() []*Target {
+	return append([]*Target(nil), p.load().all...)
+}
+
+// Lookup returns the target with the given ID (its canonical URL string).
+func (p *Pool) Lookup(id string) (*Target, bool) {
+	t, ok := p.load().byID[id]
+	return t, ok
+}
+
+// Len returns the number of targets in the pool.
+func (p *Pool) Len() int { return len(p.load().all) }
+
+// Available returns the number of targets that may be picked.
+func (p *Pool) Available() int { return len(p.load().avail) }
+
+// InFlight returns the number of requests in flight over all targets.
+func (p *Pool) InFlight() int64 {
+	if p == nil {
+		return 0
+	}
+	return p.inflight.Load()
+}

@@ -1,0 +1,290 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/http/httputil"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatekit/gatekit/internal/problem"
+)
+
+// StatusClientClosedRequest is the status logged (and written, for access
+// logs) when the client went away before the response: nginx's 499.
+const StatusClientClosedRequest = 499
+
+// Config configures a Proxy. The zero value of each field selects the
+// default documented on it.
+type Config struct {
+	// Transport sends requests to targets. If nil, NewProxy builds one
+	// with NewTransport(TransportConfig), and Close closes its idle
+	// connections.
+	Transport http.RoundTripper
+	// TransportConfig tunes the default transport; it is ignored when
+	// Transport is set.
+	TransportConfig
+	// Logger receives proxy errors (Warn) and client disconnections (Info,
+	// status 499). Nil means silent.
+	Logger *slog.Logger
+	// ErrorHandler writes the response when a request cannot be proxied;
+	// err is a *ProxyError (errors.Is(err, ErrNoTargets) for 503). It is
+	// not called with status 499 responses' bodies in mind: the client is
+	// gone. If nil, a problem+json response is written: 502 when the target
+	// could not be reached or answered badly, 504 on a timeout, 503 with
+	// Retry-After: 1 when no target is available, and a bare 499 when the
+	// client went away.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+	// Key returns the key that hashing policies pick by (see KeyClientIP,
+	// KeyHeader, ParseKey). If nil, every request has the key "".
+	Key func(r *http.Request) string
+	// PreserveHost forwards the client's Host header instead of the
+	// target's host.
+	PreserveHost bool
+	// FlushInterval is httputil.ReverseProxy.FlushInterval: zero flushes
+	// only streaming responses (text/event-stream or unknown length)
+	// immediately, a negative value flushes after every write.
+	FlushInterval time.Duration
+}
+
+// ProxyError describes why a request was not proxied. Proxy passes it to
+// Config.ErrorHandler.
+type ProxyError struct {
+	// Status is the status the default handler answers with: 499, 502,
+	// 503 or 504.
+	Status int
+	// Target is the target the request was sent to, or nil.
+	Target *Target
+	// Err is the underlying error (ErrNoTargets, a transport error).
+	Err error
+}
+
+// Error returns a description for logs; it is not meant for clients.
+func (e *ProxyError) Error() string {
+	if e.Target == nil {
+		return fmt.Sprintf("balancer: %d: %v", e.Status, e.Err)
+	}
+	return fmt.Sprintf("balancer: %d from %s: %v", e.Status, e.Target.url.Redacted(), e.Err)
+}
+
+// Unwrap returns e.Err.
+func (e *ProxyError) Unwrap() error { return e.Err }
+
+// Proxy is an http.Handler that forwards each request to a target chosen
+// by a Policy. It is safe for concurrent use. Close it to release idle
+// upstream connections.
+type Proxy struct {
+	policy    Policy
+	rp        *httputil.ReverseProxy
+	transport http.RoundTripper
+	log       *slog.Logger
+	onError   func(http.ResponseWriter, *http.Request, error)
+	key       func(*http.Request) string
+	preserve  bool
+}
+
+// NewProxy returns a Proxy that picks targets with p. It returns an error
+// for a nil policy or an invalid cfg.
+func NewProxy(p Policy, cfg Config) (*Proxy, error) {
+	if p == nil {
+		return nil, errors.New("balancer: nil policy")
+	}
+	px := &Proxy{policy: p, transport: cfg.Transport, log: cfg.Logger, onError: cfg.ErrorHandler,
+		key: cfg.Key, preserve: cfg.PreserveHost}
+	if px.transport == nil {
+		t, err := NewTransport(cfg.TransportConfig)
+		if err != nil {
+			return nil, err
+		}
+		px.transport = t
+	}
+	if px.onError == nil {
+		px.onError = WriteError
+	}
+	errLog := log.New(io.Discard, "", 0)
+	if cfg.Logger != nil {
+		errLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)
+	}
+	px.rp = &httputil.ReverseProxy{
+		Rewrite:        px.rewrite,
+		Transport:      px.transport,
+		FlushInterval:  cfg.FlushInterval,
+		ErrorLog:       errLog,
+		BufferPool:     newBufferPool(256),
+		ModifyResponse: px.modifyResponse,
+		ErrorHandler:   px.proxyError,
+	}
+	return px, nil
+}
+
+// Close closes the idle upstream connections of the proxy's transport.
+// In-flight requests are not interrupted. It is safe to call more than once.
+func (px *Proxy) Close() error {
+	if c, ok := px.transport.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+	return nil
+}
+
+// exchange is the proxy's per-request state, carried in the request context.
+type exchange struct {
+	target  *Target
+	start   time.Time
+	gotConn atomic.Bool // a connection to the target was obtained
+	status  int
+	latency time.Duration
+	err     error
+	cancel  bool
+}
+
+type exchangeKey struct{}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return x
+}
+
+// TargetFrom returns the target a Proxy picked for the request whose
+// context is ctx. It is available to Transport, ModifyResponse-style
+// hooks and ErrorHandler.
+func TargetFrom(ctx context.Context) (*Target, bool) {
+	if x := exchangeFrom(ctx); x != nil {
+		return x.target, true
+	}
+	return nil, false
+}
+
+// ServeHTTP picks a target, forwards r to it and reports the outcome to
+// the policy.
+func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := ""
+	if px.key != nil {
+		key = px.key(r)
+	}
+	t, done, err := px.policy.Pick(key)
+	if err != nil {
+		px.onError(w, r, &ProxyError{Status: http.StatusServiceUnavailable, Err: err})
+		return
+	}
+	x := &exchange{target: t}
+	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { x.gotConn.Store(true) },
+	})
+	defer func() {
+		p := recover()
+		res := Result{Err: x.err, Status: x.status, Latency: x.latency, Canceled: x.cancel}
+		if p != nil && !res.Canceled {
+			// The body copy failed (ReverseProxy panics with
+			// http.ErrAbortHandler): the client went away or the
+			// target died mid-body.
+			if r.Context().Err() != nil {
+				res.Canceled = true
+			} else if res.Err == nil {
+				res.Err = io.ErrUnexpectedEOF
+			}
+		}
+		done(res)
+		if p != nil {
+			panic(p)
+		}
+	}()
+	x.start = time.Now()
+	px.rp.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// modifyResponse records the response status and time to first byte.
+func (px *Proxy) modifyResponse(resp *http.Response) error {
+	if x := exchangeFrom(resp.Request.Context()); x != nil {
+		x.status = resp.StatusCode
+		x.latency = time.Since(x.start)
+	}
+	return nil
+}
+
+// proxyError classifies a failed round trip, records it for done, logs it
+// and hands it to the error handler.
+func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	x := exchangeFrom(r.Context())
+	pe := &ProxyError{Status: http.StatusBadGateway, Err: err}
+	if x != nil {
+		pe.Target = x.target
+		x.latency = time.Since(x.start)
+	}
+	ctxErr := r.Context().Err()
+	switch {
+	case errors.Is(ctxErr, context.Canceled):
+		pe.Status = StatusClientClosedRequest
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		pe.Status = http.StatusGatewayTimeout
+	case x != nil && !x.gotConn.Load():
+		// Dial or TLS handshake failed (or timed out): never reached.
+		pe.Status = http.StatusBadGateway
+	case isTimeout(err):
+		pe.Status = http.StatusGatewayTimeout
+	}
+	if x != nil {
+		if pe.Status == StatusClientClosedRequest {
+			x.cancel = true
+		} else {
+			x.err = err
+			x.status = 0
+		}
+	}
+	if px.log != nil {
+		target := ""
+		if pe.Target != nil {
+			target = pe.Target.url.Redacted()
+		}
+		if pe.Status == StatusClientClosedRequest {
+			px.log.LogAttrs(r.Context(), slog.LevelInfo, "balancer: client closed request",
+				slog.Int("status", pe.Status), slog.String("target", target), slog.String("path", r.URL.Path))
+		} else {
+			px.log.LogAttrs(r.Context(), slog.LevelWarn, "balancer: proxy error",
+				slog.Int("status", pe.Status), slog.String("target", target), slog.String("path", r.URL.Path),
+				slog.String("error", err.Error()))
+		}
+	}
+	px.onError(w, r, pe)
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// WriteError is the default Config.ErrorHandler: a problem+json response
+// with the status of err's *ProxyError (502 for any other error; 503 with
+// Retry-After: 1 for ErrNoTargets), or a bare 499 when the client went
+// away. It never writes internal error text.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusBadGateway
+	var pe *ProxyError
+	if errors.As(err, &pe) {
+		status = pe.Status
+	} else if errors.Is(err, ErrNoTargets) {
+		status = http.StatusServiceUnavailable
+	}
+	switch status {
+	case StatusClientClosedRequest:
+		w.WriteHeader(status)
+		return
+	case http.StatusServiceUnavailable:
+		w.Header().Set("Retry-After", "1")
+		problem.Write(w, status, "no upstream server is available")
+	case http.StatusGatewayTimeout:
+		problem.Write(w, status, "the upstream server did not answer in time")
+	default:
+		problem.Write(w, status, "the upstream server could not be reached or answered invalidly")
+	}
+}

@@ -1,0 +1,104 @@
+package balancer
+
+import (
+	"net/http"
+	"net/http/httputil"
+	"strings"
+
+	"github.com/gatekit/gatekit/clientip"
+)
+
+// clientSetHeaders are forwarding headers a client could forge. The
+// outbound request never carries them unless the peer is a trusted proxy.
+// (ReverseProxy with Rewrite already strips Forwarded and X-Forwarded-For,
+// -Host and -Proto.)
+var clientSetHeaders = [...]string{
+	"X-Real-Ip",
+	"True-Client-Ip",
+	"Cf-Connecting-Ip",
+	"X-Client-Ip",
+	"X-Cluster-Client-Ip",
+	"Fastly-Client-Ip",
+	"X-Forwarded",
+	"X-Forwarded-Port",
+	"X-Forwarded-Prefix",
+	"X-Forwarded-Server",
+	"X-Original-Forwarded-For",
+	"Forwarded-For",
+}
+
+// rewrite is the ReverseProxy.Rewrite function: route to the picked target
+// and set forwarding headers owned by the gateway.
+func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	x := exchangeFrom(pr.In.Context())
+	pr.SetURL(x.target.url)
+	if px.preserve {
+		pr.Out.Host = pr.In.Host
+	}
+	h := pr.Out.Header
+	for _, name := range clientSetHeaders {
+		delete(h, name)
+	}
+	// Never forward an h2c upgrade: the client would speak HTTP/2 over a
+	// connection the gateway only inspects as HTTP/1 (request smuggling).
+	if headerHasToken(h["Upgrade"], "h2c") {
+		delete(h, "Upgrade")
+		delete(h, "Connection")
+	}
+	delete(h, "Http2-Settings")
+
+	in := pr.In.Header
+	trusted := clientip.PeerTrusted(pr.In)
+	peer, perr := clientip.ParseAddr(pr.In.RemoteAddr)
+	client := clientip.FromRequest(pr.In)
+
+	xff := ""
+	if trusted {
+		xff = strings.Join(in.Values("X-Forwarded-For"), ", ")
+		if v := in.Values("Forwarded"); len(v) > 0 {
+			h["Forwarded"] = append([]string(nil), v...)
+		}
+	}
+	switch {
+	case trusted && perr == nil && xff != "":
+		xff += ", " + peer.String()
+	case trusted && perr == nil:
+		xff = peer.String()
+	case client.IsValid():
+		xff = client.String()
+	}
+	if xff != "" {
+		h.Set("X-Forwarded-For", xff)
+	}
+	if client.IsValid() {
+		h.Set("X-Real-Ip", client.String())
+	}
+	fhost := pr.In.Host
+	if v := in.Get("X-Forwarded-Host"); trusted && v != "" {
+		fhost = v
+	}
+	h.Set("X-Forwarded-Host", fhost)
+	proto := "http"
+	if pr.In.TLS != nil {
+		proto = "https"
+	}
+	if v := in.Get("X-Forwarded-Proto"); trusted && v != "" {
+		proto = v
+	}
+	h.Set("X-Forwarded-Proto", proto)
+}
+
+// headerHasToken reports whether a comma-separated header contains token,
+// case-insensitively.
+func headerHasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var _ http.Handler = (*Proxy)(nil)
