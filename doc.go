@@ -1,0 +1,68 @@
+// Package gatekit is an embeddable toolkit for building API gateways and L7
+// load balancers in Go.
+//
+// gatekit is not a server configured from files: every piece is a Go value
+// with a documented zero value, used from the program that imports it. Its
+// purpose is to take load off backends: answer from cache, reject or queue
+// excess, reject invalid requests early, spread the rest well, and survive
+// backends failing.
+//
+// # Packages
+//
+// This package assembles the others. Each of them is usable alone:
+//
+//   - [github.com/gatekit/gatekit/clientip] finds the client address,
+//     trusting forwarding headers only from configured proxies.
+//   - [github.com/gatekit/gatekit/balancer] holds pools of targets, the
+//     policies that pick one, and the reverse proxy.
+//
+// # The one shape
+//
+// Every package has an engine, a concrete type safe for concurrent use whose
+// methods take no net/http types (a Pool's Pick, a Resolver's Resolve), and an
+// adapter to the standard library: a middleware of the form
+// func(http.Handler) http.Handler, or an http.Handler. Constructors take
+// required inputs by position and one Config struct by value; a zero field
+// selects the documented default, and invalid configuration is an error from
+// the constructor, never a panic.
+//
+// # A whole gateway
+//
+// [New] mounts routes, each with its own middleware list, behind the global
+// chain of a [Gateway]: panic recovery, request ID, request hygiene limits,
+// client IP and an access log. [NewServer] serves it with safe timeouts and
+// shuts it down gracefully when a context is cancelled:
+//
+//	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
+//	pool, _ := balancer.NewPool(ups)
+//	proxy, _ := balancer.NewProxy(balancer.NewRoundRobin(pool), balancer.Config{})
+//	g, err := gatekit.New([]gatekit.Route{
+//		{Pattern: "/api/", Handler: proxy, Middleware: []func(http.Handler) http.Handler{auth}},
+//	}, gatekit.Config{Logger: slog.Default()})
+//	srv, err := gatekit.NewServer(g, gatekit.ServerConfig{})
+//	err = srv.ListenAndServe(ctx, ":8080")
+//
+// # Concurrency
+//
+// Gateways, servers, resolvers, pools, policies and proxies are safe for use
+// by multiple goroutines. Middleware chains are built once, when a Gateway is
+// constructed, never per request.
+//
+// # Errors
+//
+// Clients receive RFC 9457 application/problem+json documents with the right
+// status (400, 404, 405, 413, 414, 429, 431, 500, 502, 503, 504) and never
+// internal error text; panics are logged and answered 500, or, when the
+// response had already started, the connection is aborted so that a
+// truncated response cannot look complete.
+//
+// # Security
+//
+// The defaults are the safe ones. Forwarding headers (X-Forwarded-For,
+// Forwarded) are ignored unless the peer is a configured trusted proxy;
+// header names containing '_' are rejected ([Config].InsecureAllowUnderscoreHeaders
+// weakens this); requests with more than 100 header fields or targets longer
+// than 8 KiB are rejected; servers time out slow headers after 5 s, cap
+// headers at 64 KiB and connections at 10,000 per listener, and never speak
+// unencrypted HTTP/2.
+package gatekit
