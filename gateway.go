@@ -127,21 +127,24 @@ func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) *Gateway {
 		maxURI = DefaultMaxURILength
 	}
 	log := cfg.Logger
-	inner := clientip.Middleware(res)(h)
+	inner := h
 	underscores := cfg.InsecureAllowUnderscoreHeaders
 	g := &Gateway{}
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		id := r.Header.Get(RequestIDHeader)
-		if !validRequestID(id) {
+		var id string
+		if vs := r.Header[requestIDKey]; len(vs) == 1 && validRequestID(vs[0]) {
+			id = vs[0]
+		} else {
 			id = newID()
+			// The gateway owns the inbound request at this point: the ID
+			// is set on it so that every handler and the upstream see it.
+			r.Header[requestIDKey] = []string{id}
 		}
-		// The gateway owns the inbound request at this point: the ID is set
-		// on it so that every handler and the upstream see the same value.
-		r.Header.Set(RequestIDHeader, id)
-		w.Header().Set(RequestIDHeader, id)
+		w.Header()[requestIDKey] = r.Header[requestIDKey]
 		rw := &responseWriter{ResponseWriter: w}
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		ctx := context.WithValue(r.Context(), requestIDCtxKey{}, id)
+		r = r.WithContext(clientip.WithRequest(ctx, res, r))
 		defer func() {
 			p := recover()
 			if p != nil && p != http.ErrAbortHandler {
@@ -218,12 +221,15 @@ func Chain(mws ...func(http.Handler) http.Handler) func(http.Handler) http.Handl
 	}
 }
 
-type requestIDKey struct{}
+type requestIDCtxKey struct{}
+
+// requestIDKey is RequestIDHeader in canonical form, for direct map access.
+const requestIDKey = "X-Request-Id"
 
 // RequestID returns the request ID the Gateway assigned to the request
 // carrying ctx, or "" outside a Gateway.
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
+	id, _ := ctx.Value(requestIDCtxKey{}).(string)
 	return id
 }
 

@@ -223,26 +223,35 @@ func PeerTrusted(r *http.Request) bool {
 	return in.trusted
 }
 
+// WithRequest returns a copy of ctx carrying the client address of r,
+// resolved with res (nil trusts no proxy), for FromRequest and PeerTrusted.
+// Middleware calls it; a handler that already copies its request context
+// can call it to avoid a second copy. When r.RemoteAddr is not an IP address,
+// ctx is returned unchanged.
+func WithRequest(ctx context.Context, res *Resolver, r *http.Request) context.Context {
+	peer, err := ParseAddr(r.RemoteAddr)
+	if err != nil {
+		return ctx
+	}
+	in := info{client: peer, trusted: res.Trusted(peer)}
+	if in.trusted {
+		in.client, _ = res.Resolve(r.RemoteAddr, r.Header)
+	}
+	return context.WithValue(ctx, ctxKey{}, in)
+}
+
 // Middleware resolves the client address of each request once, with res,
 // and stores it in the request context for FromRequest. A nil res trusts no
 // proxy. A request whose RemoteAddr is not an IP address (a Unix socket, a
 // test) passes through with no address stored.
 func Middleware(res *Resolver) func(http.Handler) http.Handler {
-	if res == nil {
-		res = &Resolver{header: XForwardedFor}
-	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			peer, err := ParseAddr(r.RemoteAddr)
-			if err != nil {
-				next.ServeHTTP(w, r)
-				return
+			ctx := WithRequest(r.Context(), res, r)
+			if ctx != r.Context() {
+				r = r.WithContext(ctx)
 			}
-			in := info{client: peer, trusted: res.Trusted(peer)}
-			if in.trusted {
-				in.client, _ = res.Resolve(r.RemoteAddr, r.Header)
-			}
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, in)))
+			next.ServeHTTP(w, r)
 		})
 	}
 }
