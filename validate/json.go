@@ -1,0 +1,455 @@
+package validate
+
+import (
+	"encoding/json"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// JSONLimits bounds what the JSON hardening pass accepts before any schema
+// validation. The zero value of each field selects the default documented on
+// it (reference: RELIABILITY.md S15).
+type JSONLimits struct {
+	// MaxDepth is the deepest nesting of arrays and objects accepted. Default 64.
+	MaxDepth int
+	// MaxMembers is the most members one object or array may have. Default 10 000.
+	MaxMembers int
+	// MaxStringBytes is the longest string (key or value, after unescaping)
+	// accepted, in bytes. Default 1 MiB.
+	MaxStringBytes int
+}
+
+func (l JSONLimits) withDefaults() JSONLimits {
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = 64
+	}
+	if l.MaxMembers <= 0 {
+		l.MaxMembers = 10000
+	}
+	if l.MaxStringBytes <= 0 {
+		l.MaxStringBytes = 1 << 20
+	}
+	return l
+}
+
+// jsonError is a rejection by the JSON hardening pass. path is built in
+// reverse while the recursion unwinds, and only on failure.
+type jsonError struct {
+	reason string
+	rpath  []string
+}
+
+func (e *jsonError) Error() string { return "validate: json: " + e.reason }
+
+func (e *jsonError) pointer() string {
+	var b strings.Builder
+	for i := len(e.rpath) - 1; i >= 0; i-- {
+		b.WriteByte('/')
+		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(e.rpath[i]))
+	}
+	return b.String()
+}
+
+// parseJSON decodes b into the values encoding/json produces with UseNumber
+// (map[string]any, []any, json.Number, string, bool, nil), rejecting input
+// encoding/json would accept but interpret ambiguously: duplicate and
+// case-variant duplicate keys, invalid UTF-8, lone surrogate escapes and
+// numbers beyond float64. Depth, members and string length are capped.
+func parseJSON(b []byte, lim JSONLimits) (any, error) {
+	p := parser{b: b, lim: lim}
+	p.ws()
+	v, err := p.value(0)
+	if err != nil {
+		return nil, err
+	}
+	p.ws()
+	if p.i != len(p.b) {
+		return nil, p.syntax("data after the top-level value")
+	}
+	return v, nil
+}
+
+type parser struct {
+	b    []byte
+	i    int
+	lim  JSONLimits
+	keys []string // keys of the objects being parsed, a stack
+	buf  []byte   // scratch for unescaping
+}
+
+func (p *parser) syntax(what string) *jsonError {
+	return &jsonError{reason: "malformed JSON at offset " + strconv.Itoa(p.i) + ": " + what}
+}
+
+func (p *parser) ws() {
+	for p.i < len(p.b) {
+		switch p.b[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) value(depth int) (any, error) {
+	if p.i >= len(p.b) {
+		return nil, p.syntax("unexpected end of input")
+	}
+	switch c := p.b[p.i]; {
+	case c == '{':
+		if depth >= p.lim.MaxDepth {
+			return nil, &jsonError{reason: "nesting deeper than " + strconv.Itoa(p.lim.MaxDepth)}
+		}
+		return p.object(depth + 1)
+	case c == '[':
+		if depth >= p.lim.MaxDepth {
+			return nil, &jsonError{reason: "nesting deeper than " + strconv.Itoa(p.lim.MaxDepth)}
+		}
+		return p.array(depth + 1)
+	case c == '"':
+		return p.str()
+	case c == 't':
+		return p.lit("true", true)
+	case c == 'f':
+		return p.lit("false", false)
+	case c == 'n':
+		return p.lit("null", nil)
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	default:
+		return nil, p.syntax("unexpected character")
+	}
+}
+
+func (p *parser) lit(word string, v any) (any, error) {
+	if len(p.b)-p.i < len(word) || string(p.b[p.i:p.i+len(word)]) != word {
+		return nil, p.syntax("invalid literal")
+	}
+	p.i += len(word)
+	return v, nil
+}
+
+func (p *parser) object(depth int) (any, error) {
+	p.i++ // {
+	m := make(map[string]any)
+	start := len(p.keys)
+	defer func() { p.keys = p.keys[:start] }()
+	var folded map[string]struct{}
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == '}' {
+		p.i++
+		return m, nil
+	}
+	for {
+		if p.i >= len(p.b) || p.b[p.i] != '"' {
+			return nil, p.syntax("expected a string key")
+		}
+		k, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		key := k.(string)
+		if len(m) >= p.lim.MaxMembers {
+			return nil, &jsonError{reason: "object has more than " + strconv.Itoa(p.lim.MaxMembers) + " members"}
+		}
+		if _, dup := m[key]; dup {
+			return nil, &jsonError{reason: "duplicate key", rpath: []string{key}}
+		}
+		// Case-variant duplicates: encoding/json matches struct fields
+		// case-insensitively, so {"role":..,"ROLE":..} is ambiguous.
+		if folded == nil && len(m) < 16 {
+			for _, prev := range p.keys[start:] {
+				if strings.EqualFold(prev, key) {
+					return nil, &jsonError{reason: "duplicate key differing only in case", rpath: []string{key}}
+				}
+			}
+			p.keys = append(p.keys, key)
+		} else {
+			if folded == nil {
+				folded = make(map[string]struct{}, 32)
+				for _, prev := range p.keys[start:] {
+					folded[foldKey(prev)] = struct{}{}
+				}
+			}
+			fk := foldKey(key)
+			if _, dup := folded[fk]; dup {
+				return nil, &jsonError{reason: "duplicate key differing only in case", rpath: []string{key}}
+			}
+			folded[fk] = struct{}{}
+		}
+		p.ws()
+		if p.i >= len(p.b) || p.b[p.i] != ':' {
+			return nil, p.syntax("expected ':'")
+		}
+		p.i++
+		p.ws()
+		v, err := p.value(depth)
+		if err != nil {
+			if je, ok := err.(*jsonError); ok {
+				je.rpath = append(je.rpath, key)
+			}
+			return nil, err
+		}
+		m[key] = v
+		p.ws()
+		if p.i >= len(p.b) {
+			return nil, p.syntax("unexpected end of input")
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+			p.ws()
+		case '}':
+			p.i++
+			return m, nil
+		default:
+			return nil, p.syntax("expected ',' or '}'")
+		}
+	}
+}
+
+func (p *parser) array(depth int) (any, error) {
+	p.i++ // [
+	a := []any{}
+	p.ws()
+	if p.i < len(p.b) && p.b[p.i] == ']' {
+		p.i++
+		return a, nil
+	}
+	for {
+		if len(a) >= p.lim.MaxMembers {
+			return nil, &jsonError{reason: "array has more than " + strconv.Itoa(p.lim.MaxMembers) + " elements"}
+		}
+		v, err := p.value(depth)
+		if err != nil {
+			if je, ok := err.(*jsonError); ok {
+				je.rpath = append(je.rpath, strconv.Itoa(len(a)))
+			}
+			return nil, err
+		}
+		a = append(a, v)
+		p.ws()
+		if p.i >= len(p.b) {
+			return nil, p.syntax("unexpected end of input")
+		}
+		switch p.b[p.i] {
+		case ',':
+			p.i++
+			p.ws()
+		case ']':
+			p.i++
+			return a, nil
+		default:
+			return nil, p.syntax("expected ',' or ']'")
+		}
+	}
+}
+
+func (p *parser) number() (any, error) {
+	start := p.i
+	b := p.b
+	if b[p.i] == '-' {
+		p.i++
+	}
+	digits := func() int {
+		n := 0
+		for p.i < len(b) && b[p.i] >= '0' && b[p.i] <= '9' {
+			p.i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case p.i < len(b) && b[p.i] == '0':
+		p.i++
+	case digits() == 0:
+		return nil, p.syntax("invalid number")
+	}
+	simple := true
+	if p.i < len(b) && b[p.i] == '.' {
+		p.i++
+		if digits() == 0 {
+			return nil, p.syntax("invalid number")
+		}
+	}
+	if p.i < len(b) && (b[p.i] == 'e' || b[p.i] == 'E') {
+		simple = false
+		p.i++
+		if p.i < len(b) && (b[p.i] == '+' || b[p.i] == '-') {
+			p.i++
+		}
+		if digits() == 0 {
+			return nil, p.syntax("invalid number")
+		}
+	}
+	s := string(b[start:p.i])
+	if !simple || len(s) > 300 {
+		if _, err := strconv.ParseFloat(s, 64); err != nil {
+			return nil, &jsonError{reason: "number out of range"}
+		}
+	}
+	return json.Number(s), nil
+}
+
+// str parses a string starting at the opening quote.
+func (p *parser) str() (any, error) {
+	p.i++ // "
+	b := p.b
+	start := p.i
+	for p.i < len(b) {
+		c := b[p.i]
+		switch {
+		case c == '"':
+			if p.i-start > p.lim.MaxStringBytes {
+				return nil, &jsonError{reason: "string longer than " + strconv.Itoa(p.lim.MaxStringBytes) + " bytes"}
+			}
+			s := string(b[start:p.i])
+			p.i++
+			return s, nil
+		case c == '\\':
+			return p.strSlow(start)
+		case c < 0x20:
+			return nil, p.syntax("control character in string")
+		case c < utf8.RuneSelf:
+			p.i++
+		default:
+			r, size := utf8.DecodeRune(b[p.i:])
+			if r == utf8.RuneError && size == 1 {
+				return nil, &jsonError{reason: "invalid UTF-8"}
+			}
+			p.i += size
+		}
+	}
+	return nil, p.syntax("unterminated string")
+}
+
+// strSlow continues a string that has escapes, from start, the byte after
+// its opening quote; p.i is at the first backslash.
+func (p *parser) strSlow(start int) (any, error) {
+	b := p.b
+	out := append(p.buf[:0], b[start:p.i]...)
+	for p.i < len(b) {
+		if len(out) > p.lim.MaxStringBytes {
+			return nil, &jsonError{reason: "string longer than " + strconv.Itoa(p.lim.MaxStringBytes) + " bytes"}
+		}
+		c := b[p.i]
+		switch {
+		case c == '"':
+			p.i++
+			p.buf = out
+			return string(out), nil
+		case c == '\\':
+			p.i++
+			if p.i >= len(b) {
+				return nil, p.syntax("unterminated string")
+			}
+			e := b[p.i]
+			p.i++
+			switch e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r, ok := p.hex4()
+				if !ok {
+					return nil, p.syntax("invalid \\u escape")
+				}
+				if r >= 0xDC00 && r <= 0xDFFF {
+					return nil, &jsonError{reason: "lone surrogate in \\u escape"}
+				}
+				if r >= 0xD800 && r <= 0xDBFF {
+					if p.i+1 >= len(b) || b[p.i] != '\\' || b[p.i+1] != 'u' {
+						return nil, &jsonError{reason: "lone surrogate in \\u escape"}
+					}
+					p.i += 2
+					r2, ok := p.hex4()
+					if !ok {
+						return nil, p.syntax("invalid \\u escape")
+					}
+					if r2 < 0xDC00 || r2 > 0xDFFF {
+						return nil, &jsonError{reason: "lone surrogate in \\u escape"}
+					}
+					r = (r-0xD800)<<10 + (r2 - 0xDC00) + 0x10000
+				}
+				out = utf8.AppendRune(out, r)
+			default:
+				return nil, p.syntax("invalid escape")
+			}
+		case c < 0x20:
+			return nil, p.syntax("control character in string")
+		case c < utf8.RuneSelf:
+			out = append(out, c)
+			p.i++
+		default:
+			r, size := utf8.DecodeRune(b[p.i:])
+			if r == utf8.RuneError && size == 1 {
+				return nil, &jsonError{reason: "invalid UTF-8"}
+			}
+			out = append(out, b[p.i:p.i+size]...)
+			p.i += size
+		}
+	}
+	return nil, p.syntax("unterminated string")
+}
+
+func (p *parser) hex4() (rune, bool) {
+	if len(p.b)-p.i < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.b[p.i : p.i+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	p.i += 4
+	return r, true
+}
+
+// foldKey maps s to a key equal for exactly the strings strings.EqualFold
+// considers equal: each rune becomes the smallest rune of its case-folding
+// orbit.
+func foldKey(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToLower(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < m {
+				m = f
+			}
+		}
+		b.WriteRune(m)
+	}
+	return b.String()
+}

@@ -1,0 +1,348 @@
+package validate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+)
+
+// match is the outcome of looking a request up: its operation (nil without
+// a spec or for pass-through), path parameters, applicable rules and body
+// limit.
+type match struct {
+	op         *operation
+	pathParams map[string]string
+	rules      []*compiledRule
+	limit      int64
+	passed     bool // unknown path/method passed through unvalidated
+}
+
+// requestPath returns the escaped path of r.
+func requestPath(r *http.Request) string {
+	if r.URL.RawPath != "" {
+		return r.URL.RawPath
+	}
+	return r.URL.Path
+}
+
+// stripBase returns the candidate paths for p: with each base path that
+// prefixes it removed (longest first), then p itself.
+func (v *Validator) lookupPath(t *pathTable, p string, vals []string) (*pathEntry, []string) {
+	for _, bp := range v.basePaths {
+		if rest, ok := strings.CutPrefix(p, bp); ok && (rest == "" || rest[0] == '/') {
+			if rest == "" {
+				rest = "/"
+			}
+			if e, vs := t.lookup(rest, vals); e != nil {
+				return e, vs
+			}
+		}
+	}
+	return t.lookup(p, vals)
+}
+
+// find looks r up. It returns a 404 or 405 *Error for requests outside the
+// spec unless Config.PassThroughUnknown.
+func (v *Validator) find(r *http.Request) (*match, error) {
+	m := &match{limit: v.cfg.MaxBodyBytes}
+	p := requestPath(r)
+	for _, cr := range v.global {
+		if cr.appliesTo(r.Method) {
+			m.rules = append(m.rules, cr)
+		}
+	}
+	if e, _ := v.lookupPath(&v.rules, p, nil); e != nil {
+		for _, cr := range e.rules {
+			if cr.appliesTo(r.Method) {
+				m.rules = append(m.rules, cr)
+			}
+		}
+	}
+	for _, cr := range m.rules {
+		if cr.MaxBodyBytes > 0 && cr.MaxBodyBytes < m.limit {
+			m.limit = cr.MaxBodyBytes
+		}
+	}
+	if v.doc == nil {
+		return m, nil
+	}
+	var buf [8]string
+	e, vals := v.lookupPath(&v.ops, p, buf[:0])
+	if e == nil {
+		if v.cfg.PassThroughUnknown {
+			m.passed = true
+			return m, nil
+		}
+		return nil, newError(ErrNotFound, http.StatusNotFound, "no operation of the API matches this path", nil, nil)
+	}
+	op := e.methods[r.Method]
+	if op == nil {
+		if v.cfg.PassThroughUnknown {
+			m.passed = true
+			return m, nil
+		}
+		err := newError(ErrMethodNotAllowed, http.StatusMethodNotAllowed, "the path does not accept this method", nil, nil)
+		err.Allow = e.allow
+		return nil, err
+	}
+	m.op = op
+	if len(vals) > 0 {
+		m.pathParams = make(map[string]string, len(vals))
+		for i, raw := range vals {
+			if strings.IndexByte(raw, '%') >= 0 {
+				u, err := url.PathUnescape(raw)
+				if err != nil {
+					return nil, newError(ErrInvalid, http.StatusBadRequest, "the request is invalid", &collector{max: 1, fields: []FieldError{{In: "path", Name: clip(e.names[i], maxName), Reason: "malformed percent-encoding"}}}, err)
+				}
+				raw = u
+			}
+			m.pathParams[e.names[i]] = raw
+		}
+	}
+	return m, nil
+}
+
+// ValidateRequest validates r, whose body has already been read into body
+// (r.Body is not read; pass nil for no body). It returns the body to
+// forward: body itself, or with Config.InjectDefaults a re-encoded body with
+// schema defaults filled in. A rejected request gives an *Error. It does
+// not modify r.
+func (v *Validator) ValidateRequest(r *http.Request, body []byte) ([]byte, error) {
+	m, err := v.find(r)
+	if err != nil {
+		return body, err
+	}
+	if int64(len(body)) > m.limit {
+		return body, tooLarge(m.limit)
+	}
+	return v.check(r, m, body)
+}
+
+func tooLarge(limit int64) *Error {
+	return newError(ErrTooLarge, http.StatusRequestEntityTooLarge,
+		"the request body is larger than "+strconv.FormatInt(limit, 10)+" bytes", nil, nil)
+}
+
+// check validates a request found by find.
+func (v *Validator) check(r *http.Request, m *match, body []byte) (out []byte, err error) {
+	out = body
+	defer func() {
+		if p := recover(); p != nil {
+			v.logPanic(r, p)
+			out, err = body, newError(ErrInternal, http.StatusInternalServerError, "", nil, fmt.Errorf("validate: panic: %v", p))
+		}
+	}()
+	c := &collector{max: v.cfg.MaxErrors}
+	for _, cr := range m.rules {
+		if e := cr.check(v, r, body, c); e != nil {
+			return body, e
+		}
+	}
+	if op := m.op; op != nil {
+		if len(op.security) > 0 {
+			if e := v.authenticate(r, op, body); e != nil {
+				return body, e
+			}
+		}
+		v.checkParams(r, m, c)
+		var e *Error
+		out, e = v.checkBody(r, m, body, c)
+		if e != nil {
+			return body, e
+		}
+	}
+	if len(c.fields) > 0 {
+		return body, newError(ErrInvalid, http.StatusBadRequest, "the request is invalid", c, nil)
+	}
+	return out, nil
+}
+
+func (v *Validator) logPanic(r *http.Request, p any) {
+	if v.cfg.Logger != nil {
+		v.cfg.Logger.Error("validate: recovered panic during validation", "method", r.Method, "path", clip(r.URL.Path, 200), "panic", clip(fmt.Sprint(p), 500))
+	}
+}
+
+// errPanic reports a panic recovered by safely.
+var errPanic = errors.New("validate: panic in validation")
+
+// safely runs f, turning a panic into errPanic.
+func safely(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v", errPanic, p)
+		}
+	}()
+	return f()
+}
+
+func (v *Validator) input(r *http.Request, m *match) *openapi3filter.RequestValidationInput {
+	return &openapi3filter.RequestValidationInput{
+		Request:    r,
+		PathParams: m.pathParams,
+		Route:      m.op.route,
+		Options:    v.paramOpts,
+	}
+}
+
+func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
+	op := m.op
+	if len(op.params) == 0 {
+		return
+	}
+	in := v.input(r, m)
+	if op.hasQuery {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			c.add(FieldError{In: "query", Reason: "malformed query string"})
+			return
+		}
+		for _, name := range op.deepObject {
+			if reason := v.deepObjectGuard(q, name); reason != "" {
+				c.add(FieldError{In: "query", Name: name, Reason: reason})
+				return
+			}
+		}
+		in.QueryParams = q
+	}
+	ctx := r.Context()
+	for _, p := range op.params {
+		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, in, p) }); err != nil {
+			if errors.Is(err, errPanic) {
+				v.logPanic(r, err)
+				c.add(FieldError{In: p.In, Name: p.Name, Reason: "could not be validated"})
+				continue
+			}
+			c.addKin(p.In, p.Name, err)
+		}
+	}
+}
+
+// deepObjectGuard bounds a deepObject parameter before kin-openapi
+// materialises it: array indexes and key counts over Config.JSON.MaxMembers
+// are refused (a[b][50000000]=x would otherwise allocate by the index).
+func (v *Validator) deepObjectGuard(q url.Values, name string) string {
+	n := 0
+	for k := range q {
+		rest, ok := strings.CutPrefix(k, name+"[")
+		if !ok {
+			continue
+		}
+		n++
+		if n > v.cfg.JSON.MaxMembers {
+			return "too many members"
+		}
+		for _, part := range strings.Split(rest, "[") {
+			part = strings.TrimSuffix(part, "]")
+			if part == "" || part[0] < '0' || part[0] > '9' {
+				continue
+			}
+			if i, err := strconv.Atoi(part); err != nil || i >= v.cfg.JSON.MaxMembers {
+				return "array index too large"
+			}
+		}
+	}
+	return ""
+}
+
+// checkBody validates the body against the operation's requestBody.
+func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collector) ([]byte, *Error) {
+	rb := m.op.body
+	if rb == nil {
+		if len(body) > 0 && !v.cfg.AllowUnspecifiedBody {
+			c.add(FieldError{In: "body", Reason: "this operation takes no request body"})
+		}
+		return body, nil
+	}
+	if len(body) == 0 {
+		if rb.Required {
+			c.add(FieldError{In: "body", Reason: "required"})
+		}
+		return body, nil
+	}
+	if len(rb.Content) == 0 {
+		return body, nil
+	}
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return body, newError(ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, "the request has a body but no Content-Type", nil, nil)
+	}
+	media := rb.Content.Get(ct)
+	if media == nil {
+		return body, newError(ErrUnsupportedMediaType, http.StatusUnsupportedMediaType,
+			"Content-Type must be one of: "+clip(strings.Join(sortedKeys(rb.Content), ", "), maxReason), nil, nil)
+	}
+	mt := mediaType(ct)
+	if !isJSON(mt) {
+		return body, v.checkOtherBody(r, m, rb, body, c)
+	}
+	val, err := parseJSON(body, v.cfg.JSON)
+	if err != nil {
+		je := err.(*jsonError)
+		c.add(FieldError{In: "body", Pointer: je.pointer(), Reason: je.reason})
+		return body, nil
+	}
+	if media.Schema == nil || media.Schema.Value == nil {
+		return body, nil
+	}
+	opts := v.bodyOpts
+	defaulted := false
+	if v.cfg.InjectDefaults {
+		opts = append(opts[:len(opts):len(opts)], openapi3.DefaultsSet(func() { defaulted = true }))
+	}
+	if err := safely(func() error { return media.Schema.Value.VisitJSON(val, opts...) }); err != nil {
+		if errors.Is(err, errPanic) {
+			v.logPanic(r, err)
+			c.add(FieldError{In: "body", Reason: "could not be validated"})
+		} else {
+			c.addKin("body", "", err)
+		}
+		return body, nil
+	}
+	if defaulted {
+		if nb, err := json.Marshal(val); err == nil {
+			return nb, nil
+		}
+	}
+	return body, nil
+}
+
+// checkOtherBody validates non-JSON bodies (forms, multipart, text) with
+// kin-openapi's decoders, on a copy of the request reading from body.
+func (v *Validator) checkOtherBody(r *http.Request, m *match, rb *openapi3.RequestBody, body []byte, c *collector) *Error {
+	rc := r.WithContext(r.Context())
+	rc.Body = io.NopCloser(bytes.NewReader(body))
+	rc.GetBody = nil
+	rc.ContentLength = int64(len(body))
+	in := v.input(rc, m)
+	err := safely(func() error { return openapi3filter.ValidateRequestBody(context.Background(), in, rb) })
+	switch {
+	case err == nil:
+	case errors.Is(err, errPanic):
+		v.logPanic(r, err)
+		c.add(FieldError{In: "body", Reason: "could not be validated"})
+	default:
+		c.addKin("body", "", err)
+	}
+	return nil
+}
+
+func sortedKeys(c openapi3.Content) []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,89 @@
+package validate
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// authenticate checks the operation's security requirements: the request
+// passes when every scheme of at least one requirement is satisfied. A
+// scheme is satisfied when its credential is present and Config.Authenticate
+// accepts it.
+func (v *Validator) authenticate(r *http.Request, op *operation, body []byte) *Error {
+	forbidden := false
+	var names []string
+	for _, req := range op.security {
+		ok := true
+		for _, s := range req {
+			if !credentialPresent(r, s.scheme) {
+				ok = false
+				names = appendUnique(names, s.name)
+				break
+			}
+			err := safely(func() error {
+				return v.cfg.Authenticate(r.Context(), &AuthInput{Request: r, Body: body, SchemeName: s.name, Scheme: s.scheme, Scopes: s.scopes})
+			})
+			if err != nil {
+				if errors.Is(err, errPanic) {
+					v.logPanic(r, err)
+				}
+				if errors.Is(err, ErrForbidden) {
+					forbidden = true
+				}
+				ok = false
+				names = appendUnique(names, s.name)
+				break
+			}
+		}
+		if ok {
+			return nil
+		}
+	}
+	c := &collector{max: v.cfg.MaxErrors}
+	if forbidden {
+		return newError(ErrForbidden, http.StatusForbidden, "the credentials do not grant access to this operation", nil, nil)
+	}
+	for _, n := range names {
+		c.add(FieldError{In: "security", Name: n, Reason: "missing or invalid credentials"})
+	}
+	return newError(ErrUnauthorized, http.StatusUnauthorized, "valid credentials are required", c, nil)
+}
+
+func appendUnique(s []string, v string) []string {
+	for _, x := range s {
+		if x == v {
+			return s
+		}
+	}
+	return append(s, v)
+}
+
+// credentialPresent reports whether r carries the credential scheme names,
+// without judging it.
+func credentialPresent(r *http.Request, s *openapi3.SecurityScheme) bool {
+	switch s.Type {
+	case "apiKey":
+		switch s.In {
+		case "header":
+			return r.Header.Get(s.Name) != ""
+		case "query":
+			return r.URL.Query().Get(s.Name) != ""
+		case "cookie":
+			ck, err := r.Cookie(s.Name)
+			return err == nil && ck.Value != ""
+		}
+		return false
+	case "http":
+		scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		return ok && strings.TrimSpace(cred) != "" && strings.EqualFold(scheme, s.Scheme)
+	case "oauth2", "openIdConnect":
+		scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		return ok && strings.TrimSpace(cred) != "" && strings.EqualFold(scheme, "bearer")
+	case "mutualTLS":
+		return r.TLS != nil && len(r.TLS.PeerCertificates) > 0
+	}
+	return false
+}

@@ -1,0 +1,390 @@
+// Package validate rejects requests that break an OpenAPI 3 document or
+// spec-free rules before they reach a backend, answering RFC 9457
+// problem+json that lists every failed field.
+//
+// A [Validator] is built once from an OpenAPI 3.0 or 3.1 document ([New],
+// [Load], [LoadFile]) or from rules alone ([NewRules]). Operations are
+// found through a table compiled at load time, not kin-openapi's
+// per-request router scan. Bodies are size-capped, read once and forwarded
+// byte for byte; JSON bodies pass a hardening parser (depth, members, string
+// length, duplicate and case-variant keys, UTF-8) before schema validation.
+// Parameter and body schemas are checked with github.com/getkin/kin-openapi.
+//
+// OpenAPI 3.1: kin-openapi v0.153.0 validates 3.1 schemas with a JSON Schema
+// 2020-12 validator (type arrays, const, prefixItems, if/then/else, ...),
+// which it compiles anew on every call: expect 3.1 bodies to validate about
+// an order of magnitude slower than 3.0 ones. "nullable" has no effect in
+// 3.1 documents; use a type array with "null". Webhooks are not validated.
+package validate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+)
+
+// ResponseMode selects what Middleware does with responses.
+type ResponseMode int
+
+const (
+	// ResponseOff does not look at responses (the default).
+	ResponseOff ResponseMode = iota
+	// ResponseLog validates responses against the spec and logs the ones
+	// that break it to Config.Logger; the client gets the response as is.
+	ResponseLog
+	// ResponseReject validates responses and replaces the ones that break
+	// the spec with a 502 problem. Meant for staging.
+	ResponseReject
+)
+
+// Config configures a Validator. The zero value of each field selects the
+// default documented on it.
+type Config struct {
+	// MaxBodyBytes is the largest request body accepted, in bytes; larger
+	// ones get 413 before they are read whole. A Rule may lower it for its
+	// requests. Default 1 MiB. Negative is an error.
+	MaxBodyBytes int64
+	// JSON bounds JSON bodies before schema validation.
+	JSON JSONLimits
+	// MaxErrors is the most failed fields listed in one answer; the rest
+	// are counted in "omittedErrors". Default 20.
+	MaxErrors int
+	// BasePaths are path prefixes stripped from request paths before they
+	// are matched against the spec's paths, longest first; a path is also
+	// tried unstripped. If nil, the base paths of the spec's servers (with
+	// variables at their defaults) are used, so that a spec with servers
+	// https://api.example.com/v1 validates /v1/pets at any host, and
+	// /pets too when a gateway strips the prefix. Hosts are never compared.
+	BasePaths []string
+	// PassThroughUnknown sends requests whose path or method is not in the
+	// spec to the next handler, unvalidated, instead of answering 404 or 405.
+	PassThroughUnknown bool
+	// AllowUnspecifiedBody accepts a body on operations whose spec declares
+	// no requestBody. By default such a body gets 400.
+	AllowUnspecifiedBody bool
+	// Authenticate checks one security scheme of an operation's security
+	// requirements; it is called only when the credential the scheme names
+	// is present. Return nil to accept, an error wrapping ErrForbidden to
+	// answer 403, any other error to answer 401. It must not read
+	// in.Request.Body; in.Body has the bytes. Required when the spec has
+	// security requirements, unless SkipSecurity.
+	Authenticate func(ctx context.Context, in *AuthInput) error
+	// SkipSecurity ignores the spec's security requirements (the backend
+	// authenticates).
+	SkipSecurity bool
+	// InjectDefaults fills in schema defaults missing from JSON bodies and
+	// forwards the re-encoded body (different bytes: key order and number
+	// formatting change, which breaks body signatures). Off by default: the
+	// backend receives the exact bytes the client sent. Parameter defaults
+	// are never injected.
+	InjectDefaults bool
+	// AllowExternalRefs lets LoadFile follow $refs to other local files.
+	// Remote (http) references are never followed.
+	AllowExternalRefs bool
+	// Responses selects response validation in Middleware. Default ResponseOff.
+	Responses ResponseMode
+	// MaxResponseBytes is the largest response body buffered for response
+	// validation; larger responses are streamed unvalidated. Default 1 MiB.
+	MaxResponseBytes int64
+	// Rules are spec-free checks. With a spec, they apply in addition to it.
+	Rules []Rule
+	// Logger receives response validation failures and recovered panics.
+	// If nil, nothing is logged.
+	Logger *slog.Logger
+	// ErrorHandler writes the answer to a rejected request; err is an
+	// *Error. If nil, WriteError.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// AuthInput is what Config.Authenticate is given.
+type AuthInput struct {
+	// Request is the request being validated. Its Body must not be read.
+	Request *http.Request
+	// Body is the request body, already read; it must not be modified.
+	Body []byte
+	// SchemeName is the name of the security scheme in the spec's components.
+	SchemeName string
+	// Scheme is the security scheme (apiKey, http bearer or basic, oauth2,
+	// openIdConnect, mutualTLS).
+	Scheme *openapi3.SecurityScheme
+	// Scopes are the scopes the requirement lists.
+	Scopes []string
+}
+
+// Validator validates requests against an OpenAPI document and rules. It is
+// safe for concurrent use and must not be copied. The document must not be
+// modified after New.
+type Validator struct {
+	cfg       Config
+	doc       *openapi3.T // nil for NewRules
+	ops       pathTable
+	rules     pathTable
+	global    []*compiledRule
+	basePaths []string
+	is31      bool
+	paramOpts *openapi3filter.Options
+	bodyOpts  []openapi3.SchemaValidationOption
+	respOpts  *openapi3filter.Options
+}
+
+type operation struct {
+	method     string
+	entry      *pathEntry
+	route      *routers.Route
+	params     []*openapi3.Parameter
+	body       *openapi3.RequestBody
+	security   []secRequirement
+	hasQuery   bool
+	deepObject []string
+}
+
+type secRequirement []secScheme
+
+type secScheme struct {
+	name   string
+	scheme *openapi3.SecurityScheme
+	scopes []string
+}
+
+// New returns a Validator for doc, which it validates first. doc must not
+// be modified afterwards.
+func New(doc *openapi3.T, cfg Config) (*Validator, error) {
+	if doc == nil {
+		return nil, errors.New("validate: nil document")
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("validate: invalid OpenAPI document: %w", err)
+	}
+	v, err := newValidator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	v.doc = doc
+	v.is31 = doc.IsOpenAPI31OrLater()
+	if err := v.compile(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Load parses an OpenAPI document in JSON or YAML and returns its Validator.
+// External $refs are not followed.
+func Load(data []byte, cfg Config) (*Validator, error) {
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(data)
+	if err != nil {
+		return nil, fmt.Errorf("validate: loading OpenAPI document: %w", err)
+	}
+	return New(doc, cfg)
+}
+
+// LoadFile reads an OpenAPI document from a file and returns its Validator.
+// With cfg.AllowExternalRefs, $refs to other local files are followed.
+func LoadFile(path string, cfg Config) (*Validator, error) {
+	loader := openapi3.NewLoader()
+	if cfg.AllowExternalRefs {
+		loader.IsExternalRefsAllowed = true
+		loader.ReadFromURIFunc = func(l *openapi3.Loader, u *url.URL) ([]byte, error) {
+			if u.Scheme != "" && u.Scheme != "file" || u.Host != "" {
+				return nil, fmt.Errorf("validate: remote reference %q not allowed", u.Redacted())
+			}
+			return os.ReadFile(filepath.FromSlash(u.Path))
+		}
+	}
+	doc, err := loader.LoadFromFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("validate: loading %s: %w", path, err)
+	}
+	return New(doc, cfg)
+}
+
+// NewRules returns a Validator that applies cfg.Rules only, for users
+// without an OpenAPI document. Requests no rule matches pass unchecked.
+func NewRules(cfg Config) (*Validator, error) {
+	if len(cfg.Rules) == 0 {
+		return nil, errors.New("validate: NewRules needs at least one rule")
+	}
+	v, err := newValidator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.compileRules(); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+func newValidator(cfg Config) (*Validator, error) {
+	if cfg.MaxBodyBytes < 0 || cfg.MaxResponseBytes < 0 || cfg.MaxErrors < 0 {
+		return nil, errors.New("validate: negative limit in Config")
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.MaxResponseBytes == 0 {
+		cfg.MaxResponseBytes = 1 << 20
+	}
+	if cfg.MaxErrors == 0 {
+		cfg.MaxErrors = 20
+	}
+	if cfg.ErrorHandler == nil {
+		cfg.ErrorHandler = WriteError
+	}
+	cfg.JSON = cfg.JSON.withDefaults()
+	cfg.Rules = slices.Clone(cfg.Rules)
+	cfg.BasePaths = slices.Clone(cfg.BasePaths)
+	return &Validator{cfg: cfg}, nil
+}
+
+// formatOptions adds format validators kin-openapi leaves off by default,
+// per validation rather than through its global registry.
+func formatOptions() []openapi3.SchemaValidationOption {
+	return []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidators(map[string]openapi3.StringFormatValidator{
+		"uuid":  openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562),
+		"email": openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail),
+		"ipv4":  openapi3.NewIPValidator(true),
+		"ipv6":  openapi3.NewIPValidator(false),
+	})}
+}
+
+func (v *Validator) compile() error {
+	doc := v.doc
+	fmts := append(formatOptions(), doc.GetSchemaValidationOptions()...)
+	v.paramOpts = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
+	v.respOpts = &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
+	v.bodyOpts = append([]openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), openapi3.MultiErrors()}, fmts...)
+	if v.is31 {
+		v.bodyOpts = append(v.bodyOpts, openapi3.EnableJSONSchema2020())
+	}
+
+	if v.cfg.BasePaths == nil {
+		for _, s := range doc.Servers {
+			bp, err := s.BasePath()
+			if err != nil {
+				return fmt.Errorf("validate: server %q: %w", s.URL, err)
+			}
+			v.basePaths = append(v.basePaths, bp)
+		}
+	} else {
+		v.basePaths = v.cfg.BasePaths
+	}
+	v.basePaths = cleanBasePaths(v.basePaths)
+
+	var schemes openapi3.SecuritySchemes
+	if doc.Components != nil {
+		schemes = doc.Components.SecuritySchemes
+	}
+	needAuth := false
+	if doc.Paths == nil {
+		return v.compileRules()
+	}
+	for tmpl, item := range doc.Paths.Map() {
+		if item == nil {
+			continue
+		}
+		entry, err := v.ops.add(tmpl)
+		if err != nil {
+			return fmt.Errorf("validate: %w", err)
+		}
+		for method, op := range item.Operations() {
+			o := &operation{
+				method: method,
+				entry:  entry,
+				route:  &routers.Route{Spec: doc, Path: tmpl, PathItem: item, Method: method, Operation: op},
+			}
+			o.params = mergeParams(item.Parameters, op.Parameters)
+			for _, p := range o.params {
+				if p.In == openapi3.ParameterInQuery {
+					o.hasQuery = true
+					if p.Style == openapi3.SerializationDeepObject {
+						o.deepObject = append(o.deepObject, p.Name)
+					}
+				}
+			}
+			if op.RequestBody != nil {
+				o.body = op.RequestBody.Value
+			}
+			reqs := op.Security
+			if reqs == nil {
+				reqs = &doc.Security
+			}
+			if !v.cfg.SkipSecurity && reqs != nil {
+				for _, req := range *reqs {
+					var sr secRequirement
+					for name, scopes := range req {
+						ref := schemes[name]
+						if ref == nil || ref.Value == nil {
+							return fmt.Errorf("validate: %s %s: security scheme %q is not declared", method, tmpl, name)
+						}
+						sr = append(sr, secScheme{name: name, scheme: ref.Value, scopes: scopes})
+					}
+					sort.Slice(sr, func(i, j int) bool { return sr[i].name < sr[j].name })
+					o.security = append(o.security, sr)
+					if len(sr) > 0 {
+						needAuth = true
+					}
+				}
+			}
+			entry.methods[method] = o
+			entry.allow = append(entry.allow, method)
+		}
+		sort.Strings(entry.allow)
+	}
+	if needAuth && v.cfg.Authenticate == nil {
+		return errors.New("validate: the spec has security requirements: set Config.Authenticate or Config.SkipSecurity")
+	}
+	return v.compileRules()
+}
+
+// mergeParams returns the path item's parameters overridden by the
+// operation's (same name and location).
+func mergeParams(item, op openapi3.Parameters) []*openapi3.Parameter {
+	var out []*openapi3.Parameter
+	for _, ref := range item {
+		if ref == nil || ref.Value == nil {
+			continue
+		}
+		if op.GetByInAndName(ref.Value.In, ref.Value.Name) != nil {
+			continue
+		}
+		out = append(out, ref.Value)
+	}
+	for _, ref := range op {
+		if ref != nil && ref.Value != nil {
+			out = append(out, ref.Value)
+		}
+	}
+	return out
+}
+
+// cleanBasePaths normalises prefixes ("/v1/" -> "/v1"), drops "" and "/",
+// and sorts them longest first.
+func cleanBasePaths(in []string) []string {
+	var out []string
+	for _, p := range in {
+		p = strings.TrimRight(p, "/")
+		if p == "" {
+			continue
+		}
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
