@@ -1,0 +1,481 @@
+// Package cache is an RFC 9111 shared HTTP cache for gateways that never
+// hands one user's response to another.
+//
+// A [Cache] (the engine) stores responses in a [Store] — by default a
+// ristretto cache bounded in bytes — and [Middleware] (the adapter) answers
+// requests from it: freshness from s-maxage, max-age, Expires or a
+// heuristic; Age; request and response directives; Vary with normalised
+// values; conditional requests and revalidation; stale-while-revalidate and
+// stale-if-error; invalidation after unsafe requests; request coalescing;
+// purge by key, prefix and surrogate tag; and an RFC 9211 Cache-Status field
+// on every response.
+//
+// # Security
+//
+// The cache is shared: a response to a request carrying Authorization or
+// Cookie is stored only when the response explicitly allows it (public,
+// s-maxage, or must-revalidate for Authorization), and a response carrying
+// Set-Cookie or private is never stored or handed to a coalesced waiter.
+// Nothing is decided by file extension. Headers commonly reflected by
+// backends but absent from the key (X-Forwarded-Host, X-Original-URL, ...)
+// are stripped from requests the cache handles, and GET or HEAD requests
+// with a body bypass the cache.
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrNotCached is passed to Config.ErrorHandler when a request with
+// "Cache-Control: only-if-cached" has no usable stored response; the default
+// handler answers 504 Gateway Timeout (RFC 9111 §5.2.1.7).
+var ErrNotCached = errors.New("cache: only-if-cached and no stored response")
+
+// ErrClosed is returned by operations on a closed Cache.
+var ErrClosed = errors.New("cache: closed")
+
+// maxIndexed bounds the number of keys indexed for purge by prefix and tag.
+const maxIndexed = 1 << 20
+
+// maxVariants bounds the number of Vary variants stored per key.
+const maxVariants = 16
+
+// Config configures a Cache. The zero value of each field selects the
+// default documented on it.
+type Config struct {
+	// MaxBytes bounds the default store (used when New gets a nil Store),
+	// in bytes of stored headers and bodies. If zero, 64 MiB.
+	MaxBytes int64
+	// MaxObjectSize is the largest response body stored, in bytes. Larger
+	// responses stream through unbuffered and are not stored. If zero, 1 MiB.
+	MaxObjectSize int64
+	// Name is this cache's identifier in Cache-Status. If empty, "gatekit".
+	Name string
+	// CoalesceTimeout bounds how long a request waits for a concurrent
+	// identical request's response before going upstream itself.
+	// If zero, 5s; negative disables coalescing.
+	CoalesceTimeout time.Duration
+	// StaleIfError is how long after expiry a response may be served when
+	// revalidation fails (error 500, 502, 503 or 504) if the response has no
+	// stale-if-error directive of its own and does not forbid stale use
+	// (must-revalidate, proxy-revalidate, s-maxage, no-cache).
+	// If zero, 60s; negative disables the default.
+	StaleIfError time.Duration
+	// StaleWhileRevalidate is the default stale-while-revalidate window for
+	// responses without the directive, under the same conditions as
+	// StaleIfError. If zero, none: only the response's directive applies.
+	StaleWhileRevalidate time.Duration
+	// StaleRetention is how long a stale response with validators is kept
+	// beyond its stale windows, for conditional revalidation and max-stale.
+	// If zero, 10m.
+	StaleRetention time.Duration
+	// QueryInclude, when non-empty, lists the only query parameters kept;
+	// QueryExclude lists parameters removed. Both apply to the cache key
+	// and to the request forwarded upstream, so the key is always computed
+	// from exactly the query the backend receives.
+	QueryInclude, QueryExclude []string
+	// StripRequestHeaders are removed from every GET and HEAD request the
+	// middleware handles. If nil, DefaultStripHeaders(); an empty non-nil
+	// slice removes nothing.
+	StripRequestHeaders []string
+	// TargetedCacheControl names a targeted cache-control field (RFC 9213),
+	// such as "CDN-Cache-Control", that overrides Cache-Control for this
+	// cache when a response carries it. If empty, none.
+	TargetedCacheControl string
+	// StoreCookieRequests stores responses to requests carrying Cookie under
+	// the normal rules. If false, they are stored only when the response
+	// says public or s-maxage.
+	StoreCookieRequests bool
+	// MaxRevalidations bounds concurrent background revalidations
+	// (stale-while-revalidate); beyond it the stale response is served
+	// without a refresh. If zero, 16.
+	MaxRevalidations int
+	// RevalidateTimeout bounds one background revalidation. If zero, 30s.
+	RevalidateTimeout time.Duration
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+	// ErrorHandler writes the response when the cache itself answers with
+	// an error (err is ErrNotCached). If nil, an RFC 9457 problem response.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// Cache is the cache engine. It is safe for concurrent use by multiple
+// goroutines and must not be copied. Close it to stop background
+// revalidations and release the store.
+type Cache struct {
+	cfg   Config
+	store Store
+	now   func() time.Time
+
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	bgSem    chan struct{}
+	bg       sync.WaitGroup
+	closed   atomic.Bool
+
+	mu sync.Mutex // guards flights, index, tagIndex and bg.Add after close
+	// flights are the upstream requests in progress by flight key.
+	flights map[string]*flight
+	// index maps each key stored by this Cache to its tags.
+	index map[string][]string
+	// tagIndex maps a tag to the keys carrying it.
+	tagIndex map[string]map[string]struct{}
+
+	stats struct{ hits, misses, stores, coalesced, revalidations, stale atomic.Uint64 }
+}
+
+// Stats are cumulative counters of a Cache.
+type Stats struct {
+	// Hits are requests answered from a stored response without contacting upstream.
+	Hits uint64
+	// Misses are requests forwarded upstream (including revalidations and bypasses).
+	Misses uint64
+	// Stores counts responses handed to the store.
+	Stores uint64
+	// Coalesced counts requests answered with another request's response.
+	Coalesced uint64
+	// Revalidations counts conditional requests sent upstream, background ones included.
+	Revalidations uint64
+	// Stale counts stale responses served (max-stale, stale-while-revalidate, stale-if-error).
+	Stale uint64
+}
+
+// New returns a Cache on store. If store is nil, a RistrettoStore bounded
+// by cfg.MaxBytes is created. The Cache owns the store: Close closes it.
+// New returns an error for negative sizes, counts or timeouts that are not
+// documented as meaningful.
+func New(store Store, cfg Config) (*Cache, error) {
+	switch {
+	case cfg.MaxBytes < 0:
+		return nil, fmt.Errorf("cache: negative MaxBytes %d", cfg.MaxBytes)
+	case cfg.MaxObjectSize < 0:
+		return nil, fmt.Errorf("cache: negative MaxObjectSize %d", cfg.MaxObjectSize)
+	case cfg.MaxRevalidations < 0:
+		return nil, fmt.Errorf("cache: negative MaxRevalidations %d", cfg.MaxRevalidations)
+	case cfg.StaleWhileRevalidate < 0, cfg.StaleRetention < 0, cfg.RevalidateTimeout < 0:
+		return nil, errors.New("cache: negative StaleWhileRevalidate, StaleRetention or RevalidateTimeout")
+	case strings.ContainsAny(cfg.Name, "\",;= \t\r\n"):
+		return nil, fmt.Errorf("cache: Name %q is not a token", cfg.Name)
+	}
+	if cfg.MaxObjectSize == 0 {
+		cfg.MaxObjectSize = 1 << 20
+	}
+	if cfg.Name == "" {
+		cfg.Name = "gatekit"
+	}
+	if cfg.CoalesceTimeout == 0 {
+		cfg.CoalesceTimeout = 5 * time.Second
+	}
+	if cfg.StaleIfError == 0 {
+		cfg.StaleIfError = 60 * time.Second
+	}
+	if cfg.StaleRetention == 0 {
+		cfg.StaleRetention = 10 * time.Minute
+	}
+	if cfg.MaxRevalidations == 0 {
+		cfg.MaxRevalidations = 16
+	}
+	if cfg.RevalidateTimeout == 0 {
+		cfg.RevalidateTimeout = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.StripRequestHeaders == nil {
+		cfg.StripRequestHeaders = DefaultStripHeaders()
+	} else {
+		cfg.StripRequestHeaders = append([]string(nil), cfg.StripRequestHeaders...)
+	}
+	cfg.QueryInclude = append([]string(nil), cfg.QueryInclude...)
+	cfg.QueryExclude = append([]string(nil), cfg.QueryExclude...)
+	if store == nil {
+		rs, err := NewRistrettoStore(cfg.MaxBytes, 0)
+		if err != nil {
+			return nil, err
+		}
+		store = rs
+	}
+	c := &Cache{
+		cfg:      cfg,
+		store:    store,
+		now:      cfg.Now,
+		bgSem:    make(chan struct{}, cfg.MaxRevalidations),
+		flights:  make(map[string]*flight),
+		index:    make(map[string][]string),
+		tagIndex: make(map[string]map[string]struct{}),
+	}
+	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Key returns the primary cache key of r as Middleware computes it, after
+// the query include/exclude lists: method (GET for HEAD), scheme, canonical
+// host (lowercase, no trailing dot, no default port), escaped path and the
+// exact raw query, e.g. "GET https://example.com/a?x=1".
+func (c *Cache) Key(r *http.Request) string {
+	u := *r.URL
+	u.RawQuery = filterQuery(u.RawQuery, c.cfg.QueryInclude, c.cfg.QueryExclude)
+	r2 := *r
+	r2.URL = &u
+	return requestKey(http.MethodGet, &r2)
+}
+
+// Get returns the entry stored under key.
+func (c *Cache) Get(ctx context.Context, key string) (*Entry, bool) {
+	if c.closed.Load() {
+		return nil, false
+	}
+	e, ok := c.store.Get(ctx, key)
+	if !ok || len(e.Variants) == 0 {
+		return nil, false
+	}
+	return e, true
+}
+
+// Set stores e under key, for as long as its longest-lived variant may be
+// used at the Cache's current time, and indexes its tags for PurgeTag.
+// e must not be modified afterwards.
+func (c *Cache) Set(ctx context.Context, key string, e *Entry) {
+	if c.closed.Load() || len(e.Variants) == 0 {
+		return
+	}
+	now := c.now()
+	var ttl time.Duration
+	var tagList []string
+	for _, v := range e.Variants {
+		ttl = max(ttl, c.storeTTL(v, now))
+		for _, t := range v.Tags {
+			if !contains(tagList, t) {
+				tagList = append(tagList, t)
+			}
+		}
+	}
+	if ttl <= 0 {
+		c.Purge(ctx, key)
+		return
+	}
+	c.stats.stores.Add(1)
+	c.indexKey(ctx, key, tagList)
+	c.store.Set(ctx, key, e, ttl)
+}
+
+// Purge removes the entry stored under key (all its variants) and reports
+// whether this Cache had indexed it.
+func (c *Cache) Purge(ctx context.Context, key string) bool {
+	c.mu.Lock()
+	_, ok := c.index[key]
+	c.unindexLocked(key)
+	c.mu.Unlock()
+	c.store.Delete(ctx, key)
+	return ok
+}
+
+// PurgePrefix removes every entry this Cache stored whose key, without the
+// method, starts with prefix (e.g. "https://example.com/api/"), and returns
+// how many it removed.
+func (c *Cache) PurgePrefix(ctx context.Context, prefix string) int {
+	var keys []string
+	c.mu.Lock()
+	for k := range c.index {
+		_, url, _ := strings.Cut(k, " ")
+		if strings.HasPrefix(url, prefix) {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		c.unindexLocked(k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		c.store.Delete(ctx, k)
+	}
+	return len(keys)
+}
+
+// PurgeTag removes every entry this Cache stored that carried tag in its
+// Surrogate-Key or Cache-Tag response header, and returns how many.
+func (c *Cache) PurgeTag(ctx context.Context, tag string) int {
+	var keys []string
+	c.mu.Lock()
+	for k := range c.tagIndex[tag] {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		c.unindexLocked(k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		c.store.Delete(ctx, k)
+	}
+	return len(keys)
+}
+
+// indexKey records key and its tags. When the index is full an arbitrary
+// other key is dropped from the index and the store, so that a purge never
+// misses an entry that is still stored.
+func (c *Cache) indexKey(ctx context.Context, key string, tagList []string) {
+	var evicted string
+	c.mu.Lock()
+	c.unindexLocked(key)
+	if len(c.index) >= maxIndexed {
+		for k := range c.index {
+			evicted = k
+			break
+		}
+		c.unindexLocked(evicted)
+	}
+	c.index[key] = tagList
+	for _, t := range tagList {
+		m := c.tagIndex[t]
+		if m == nil {
+			m = make(map[string]struct{})
+			c.tagIndex[t] = m
+		}
+		m[key] = struct{}{}
+	}
+	c.mu.Unlock()
+	if evicted != "" {
+		c.store.Delete(ctx, evicted)
+	}
+}
+
+// unindexLocked forgets key; c.mu must be held.
+func (c *Cache) unindexLocked(key string) {
+	tagList, ok := c.index[key]
+	if !ok {
+		return
+	}
+	delete(c.index, key)
+	for _, t := range tagList {
+		if m := c.tagIndex[t]; m != nil {
+			delete(m, key)
+			if len(m) == 0 {
+				delete(c.tagIndex, t)
+			}
+		}
+	}
+}
+
+// Stats returns the Cache's counters.
+func (c *Cache) Stats() Stats {
+	return Stats{
+		Hits: c.stats.hits.Load(), Misses: c.stats.misses.Load(), Stores: c.stats.stores.Load(),
+		Coalesced: c.stats.coalesced.Load(), Revalidations: c.stats.revalidations.Load(), Stale: c.stats.stale.Load(),
+	}
+}
+
+// Wait blocks until the background revalidations started so far have
+// finished.
+func (c *Cache) Wait() {
+	c.bg.Wait()
+}
+
+// Close stops accepting writes, cancels and waits for background
+// revalidations, and closes the store. It is idempotent and returns the
+// store's Close error.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	already := c.closed.Swap(true)
+	c.mu.Unlock()
+	if already {
+		return nil
+	}
+	c.bgCancel()
+	c.bg.Wait()
+	return c.store.Close()
+}
+
+// A flight is an upstream request in progress that others may wait for.
+type flight struct {
+	done chan struct{}
+	// resp is the shareable response, set before done is closed; nil when
+	// the response may not be shared.
+	resp *Response
+}
+
+// join returns the flight for key, creating it (leader true) if none exists.
+func (c *Cache) join(key string) (f *flight, leader bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.flights[key]; ok {
+		return f, false
+	}
+	f = &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	return f, true
+}
+
+// land completes f with resp (nil when not shareable) and wakes its waiters.
+func (c *Cache) land(key string, f *flight, resp *Response) {
+	c.mu.Lock()
+	if c.flights[key] == f {
+		delete(c.flights, key)
+	}
+	c.mu.Unlock()
+	f.resp = resp
+	close(f.done)
+}
+
+// await waits for f, at most the coalescing timeout or until ctx ends.
+func (c *Cache) await(ctx context.Context, f *flight) (*Response, bool) {
+	t := time.NewTimer(c.cfg.CoalesceTimeout)
+	defer t.Stop()
+	select {
+	case <-f.done:
+		return f.resp, f.resp != nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, false
+}
+
+// goBackground runs fn in an owned goroutine if the revalidation bound
+// allows and no flight for key is in progress; fn must land the flight.
+// It reports whether fn was started.
+func (c *Cache) goBackground(key string, fn func(ctx context.Context, f *flight)) bool {
+	select {
+	case c.bgSem <- struct{}{}:
+	default:
+		return false
+	}
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		<-c.bgSem
+		return false
+	}
+	if _, busy := c.flights[key]; busy {
+		c.mu.Unlock()
+		<-c.bgSem
+		return false
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	c.bg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.bg.Done()
+		defer func() { <-c.bgSem }()
+		ctx, cancel := context.WithTimeout(c.bgCtx, c.cfg.RevalidateTimeout)
+		defer cancel()
+		fn(ctx, f)
+	}()
+	return true
+}
+
+// contains reports whether s holds v.
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

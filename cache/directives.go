@@ -1,0 +1,187 @@
+package cache
+
+import (
+	"strconv"
+	"strings"
+)
+
+// maxDelta is the value RFC 9111 §1.2.2 requires for a delta-seconds value
+// too large to represent: 2^31 seconds.
+const maxDelta = 2147483648
+
+// directives is a parsed Cache-Control field (RFC 9111 §5.2). Delta values
+// are seconds; -1 means the directive is absent. A directive whose value is
+// invalid (not a non-negative integer) is recorded as 0, which makes a
+// response stale rather than fresh for longer than intended.
+type directives struct {
+	MaxAge, SMaxAge, MaxStale, MinFresh     int64
+	StaleWhileRevalidate, StaleIfError      int64
+	NoStore, NoCache, Private, Public       bool
+	MustRevalidate, ProxyRevalidate         bool
+	OnlyIfCached, MustUnderstand, Immutable bool
+	// MaxStaleAny is set for a max-stale directive without a value.
+	MaxStaleAny bool
+	// NoCacheFields and PrivateFields hold the field names of the qualified
+	// forms no-cache="..." and private="...", lowercased.
+	NoCacheFields, PrivateFields []string
+}
+
+// parseDirectives parses the Cache-Control field values in vals (one per
+// field line). Names are case-insensitive; the first occurrence of a
+// directive wins (RFC 9111 §4.2.1). It never fails: unknown directives are
+// ignored and malformed ones are skipped.
+func parseDirectives(vals []string) directives {
+	d := directives{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1, StaleWhileRevalidate: -1, StaleIfError: -1}
+	var seen uint32
+	for _, v := range vals {
+		for len(v) > 0 {
+			var name, arg string
+			name, arg, v = nextDirective(v)
+			if name == "" {
+				continue
+			}
+			bit, delta := directiveBit(name)
+			if bit != 0 {
+				if seen&bit != 0 {
+					continue
+				}
+				seen |= bit
+			}
+			if delta != nil {
+				*delta(&d) = parseDelta(arg)
+				if name == "max-stale" && arg == "" {
+					d.MaxStaleAny = true
+				}
+				continue
+			}
+			switch name {
+			case "no-store":
+				d.NoStore = true
+			case "no-cache":
+				if arg != "" {
+					d.NoCacheFields = fieldNames(arg)
+				} else {
+					d.NoCache = true
+				}
+			case "private":
+				if arg != "" {
+					d.PrivateFields = fieldNames(arg)
+				} else {
+					d.Private = true
+				}
+			case "public":
+				d.Public = true
+			case "must-revalidate":
+				d.MustRevalidate = true
+			case "proxy-revalidate":
+				d.ProxyRevalidate = true
+			case "only-if-cached":
+				d.OnlyIfCached = true
+			case "must-understand":
+				d.MustUnderstand = true
+			case "immutable":
+				d.Immutable = true
+			}
+		}
+	}
+	return d
+}
+
+// directiveBit returns a bit identifying a directive that takes a delta
+// value (so repeated occurrences can be ignored) and an accessor for its field.
+func directiveBit(name string) (uint32, func(*directives) *int64) {
+	switch name {
+	case "max-age":
+		return 1, func(d *directives) *int64 { return &d.MaxAge }
+	case "s-maxage":
+		return 2, func(d *directives) *int64 { return &d.SMaxAge }
+	case "max-stale":
+		return 4, func(d *directives) *int64 { return &d.MaxStale }
+	case "min-fresh":
+		return 8, func(d *directives) *int64 { return &d.MinFresh }
+	case "stale-while-revalidate":
+		return 16, func(d *directives) *int64 { return &d.StaleWhileRevalidate }
+	case "stale-if-error":
+		return 32, func(d *directives) *int64 { return &d.StaleIfError }
+	}
+	return 0, nil
+}
+
+// nextDirective splits the first directive off s. It returns the lowercased
+// name, the argument (unquoted) and the rest of s.
+func nextDirective(s string) (name, arg, rest string) {
+	s = strings.TrimLeft(s, " \t,")
+	i := 0
+	for i < len(s) && s[i] != '=' && s[i] != ',' {
+		i++
+	}
+	name = strings.ToLower(strings.TrimSpace(s[:i]))
+	if i == len(s) || s[i] == ',' {
+		return name, "", s[i:]
+	}
+	s = strings.TrimLeft(s[i+1:], " \t")
+	if len(s) > 0 && s[0] == '"' {
+		var b strings.Builder
+		j := 1
+		for ; j < len(s) && s[j] != '"'; j++ {
+			if s[j] == '\\' && j+1 < len(s) {
+				j++
+			}
+			b.WriteByte(s[j])
+		}
+		if j < len(s) {
+			j++ // closing quote
+		}
+		rest = s[j:]
+		if k := strings.IndexByte(rest, ','); k >= 0 {
+			rest = rest[k:]
+		} else {
+			rest = ""
+		}
+		return name, b.String(), rest
+	}
+	j := strings.IndexByte(s, ',')
+	if j < 0 {
+		j = len(s)
+	}
+	return name, strings.TrimSpace(s[:j]), s[j:]
+}
+
+// parseDelta parses delta-seconds. Absent or invalid values yield 0 (stale);
+// values too large to represent yield maxDelta.
+func parseDelta(s string) int64 {
+	if s == "" {
+		return 0
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n > maxDelta {
+		return maxDelta
+	}
+	return n
+}
+
+// fieldNames splits a qualified directive's argument into lowercased field names.
+func fieldNames(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.ToLower(strings.TrimSpace(f)); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// hasField reports whether name (lowercased) is in list.
+func hasField(list []string, name string) bool {
+	for _, f := range list {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,210 @@
+package cache
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// DefaultStripHeaders returns the request headers removed by default from
+// requests the cache handles (Config.StripRequestHeaders): headers that
+// backends commonly reflect into responses but that are not part of the
+// cache key, the classic cache-poisoning vectors.
+func DefaultStripHeaders() []string {
+	return []string{
+		"X-Forwarded-Host", "X-Forwarded-Scheme", "X-Forwarded-Server", "X-Host",
+		"X-Original-Host", "X-Original-URL", "X-Rewrite-URL",
+		"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override",
+	}
+}
+
+// requestKey returns the primary cache key of r: method, scheme, canonical
+// host, escaped path and the exact raw query, e.g.
+// "GET https://example.com/a/b?x=1". method is GET for HEAD requests.
+func requestKey(method string, r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := canonicalHost(r.Host, scheme)
+	if host == "" && r.URL != nil {
+		host = canonicalHost(r.URL.Host, scheme)
+	}
+	path := "/"
+	query := ""
+	if r.URL != nil {
+		if p := r.URL.EscapedPath(); p != "" {
+			path = p
+		}
+		query = r.URL.RawQuery
+	}
+	n := len(method) + 1 + len(scheme) + 3 + len(host) + len(path)
+	if query != "" {
+		n += 1 + len(query)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(method)
+	b.WriteByte(' ')
+	b.WriteString(scheme)
+	b.WriteString("://")
+	b.WriteString(host)
+	b.WriteString(path)
+	if query != "" {
+		b.WriteByte('?')
+		b.WriteString(query)
+	}
+	return b.String()
+}
+
+// canonicalHost lowercases host, drops a trailing dot and the scheme's
+// default port.
+func canonicalHost(host, scheme string) string {
+	h, port := host, ""
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
+		h, port = host[:i], host[i+1:]
+	}
+	h = strings.TrimSuffix(h, ".")
+	if port == "" || (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		return lowerASCII(h)
+	}
+	return lowerASCII(h) + ":" + port
+}
+
+// lowerASCII lowercases s without allocating when it is already lowercase.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+// filterQuery applies the include and exclude lists to a raw query. Pairs are
+// split on '&' only, exactly as they are forwarded; a pair's name is compared
+// after unescaping, so "%63b" matches "cb". Everything not removed is kept
+// byte for byte. include, when non-empty, keeps only the listed names.
+func filterQuery(raw string, include, exclude []string) string {
+	if raw == "" || (len(include) == 0 && len(exclude) == 0) {
+		return raw
+	}
+	var b strings.Builder
+	for pair := range strings.SplitSeq(raw, "&") {
+		name := pair
+		if i := strings.IndexByte(name, '='); i >= 0 {
+			name = name[:i]
+		}
+		if u, err := url.QueryUnescape(name); err == nil {
+			name = u
+		}
+		if len(include) > 0 && !slices.Contains(include, name) {
+			continue
+		}
+		if slices.Contains(exclude, name) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(pair)
+	}
+	return b.String()
+}
+
+// varyNames returns the canonical header names listed in the Vary field
+// values, sorted and deduplicated, and whether "*" was among them.
+func varyNames(vals []string) (names []string, star bool) {
+	for _, v := range vals {
+		for f := range strings.SplitSeq(v, ",") {
+			f = strings.TrimSpace(f)
+			if f == "" {
+				continue
+			}
+			if f == "*" {
+				return nil, true
+			}
+			f = http.CanonicalHeaderKey(f)
+			if !slices.Contains(names, f) {
+				names = append(names, f)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names, false
+}
+
+// varyValues returns the normalised values of the request headers named in
+// names, one per name, joined by "\n". Normalisation (RFC 9111 §4.1) joins
+// field lines with ",", trims whitespace around list members and, for
+// Accept-Encoding, reduces the value to the sorted set of known codings the
+// client accepts, so "gzip, deflate, br" and "br,gzip;q=1, deflate" select
+// the same variant.
+func varyValues(h http.Header, names []string) string {
+	var b strings.Builder
+	for i, name := range names {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		vals := h.Values(name)
+		if name == "Accept-Encoding" {
+			b.WriteString(acceptEncodingBucket(vals))
+			continue
+		}
+		first := true
+		for _, v := range vals {
+			for m := range strings.SplitSeq(v, ",") {
+				m = strings.TrimSpace(m)
+				if m == "" {
+					continue
+				}
+				if !first {
+					b.WriteByte(',')
+				}
+				first = false
+				b.WriteString(m)
+			}
+		}
+	}
+	return b.String()
+}
+
+// acceptEncodingBucket returns the sorted, comma-joined known codings that
+// vals accept with a non-zero quality ("" for none, i.e. identity).
+func acceptEncodingBucket(vals []string) string {
+	knownCodings := [...]string{"br", "deflate", "gzip", "zstd"}
+	var accepted [len(knownCodings)]bool
+	found := false
+	for _, v := range vals {
+		for m := range strings.SplitSeq(v, ",") {
+			coding, params, _ := strings.Cut(m, ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			if q, ok := strings.CutPrefix(strings.ReplaceAll(strings.ToLower(params), " ", ""), "q="); ok && strings.Trim(q, "0.") == "" {
+				continue // q=0: explicitly not acceptable
+			}
+			if coding == "x-gzip" {
+				coding = "gzip"
+			}
+			for i, k := range knownCodings {
+				if coding == k || coding == "*" {
+					accepted[i] = true
+					found = true
+				}
+			}
+		}
+	}
+	if !found {
+		return ""
+	}
+	var b strings.Builder
+	for i, ok := range accepted {
+		if ok {
+			if b.Len() > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(knownCodings[i])
+		}
+	}
+	return b.String()
+}

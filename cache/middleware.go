@@ -1,0 +1,327 @@
+package cache
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gatekit/gatekit/internal/problem"
+)
+
+// Middleware returns middleware answering GET and HEAD requests from c and
+// storing the responses of next that a shared cache may store. Every
+// response carries a Cache-Status member (RFC 9211) named c's Config.Name.
+// Unsafe requests (POST, PUT, DELETE, ...) pass through and, when they
+// succeed, invalidate the stored responses for their URI and for same-host
+// Location and Content-Location URIs.
+//
+// The writer given to next keeps http.Flusher and offers Unwrap for
+// http.ResponseController; responses are streamed to the client as they
+// arrive even while they are being stored.
+func Middleware(c *Cache) func(http.Handler) http.Handler {
+	onErr := c.cfg.ErrorHandler
+	if onErr == nil {
+		onErr = func(w http.ResponseWriter, _ *http.Request, _ error) {
+			problem.Write(w, http.StatusGatewayTimeout, "no stored response and the request allows only a cached one")
+		}
+	}
+	return func(next http.Handler) http.Handler {
+		return &handler{c: c, next: next, onErr: onErr}
+	}
+}
+
+// handler is the middleware's http.Handler.
+type handler struct {
+	c     *Cache
+	next  http.Handler
+	onErr func(http.ResponseWriter, *http.Request, error)
+}
+
+// ServeHTTP implements http.Handler.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := h.c
+	switch {
+	case r.Method != http.MethodGet && r.Method != http.MethodHead:
+		h.other(w, r)
+		return
+	case r.ContentLength != 0 || len(r.TransferEncoding) > 0:
+		h.pass(w, r, "fwd=bypass; detail=body")
+		return
+	case c.closed.Load():
+		h.pass(w, r, "fwd=bypass; detail=closed")
+		return
+	}
+	r = h.prepare(r)
+	key := requestKey(http.MethodGet, r)
+	reqCC := requestDirectives(r.Header)
+	now := c.now()
+	entry, _ := c.Get(r.Context(), key)
+	resp := selectVariant(entry, r.Header)
+	fwd := "uri-miss"
+	switch {
+	case resp != nil:
+		switch c.reuse(resp, reqCC, now) {
+		case useFresh:
+			c.stats.hits.Add(1)
+			c.serveStored(w, r, resp, now, "hit")
+			return
+		case useStale:
+			c.stats.hits.Add(1)
+			c.stats.stale.Add(1)
+			c.serveStored(w, r, resp, now, "hit")
+			return
+		case useSWR:
+			c.stats.hits.Add(1)
+			c.stats.stale.Add(1)
+			h.revalidateInBackground(r, key, resp)
+			c.serveStored(w, r, resp, now, "hit")
+			return
+		}
+		fwd = "stale"
+		if reqCC.NoCache || reqCC.MaxAge >= 0 || reqCC.MinFresh >= 0 {
+			fwd = "request"
+		}
+	case entry != nil:
+		fwd = "vary-miss"
+	}
+	if reqCC.OnlyIfCached {
+		w.Header()["Cache-Status"] = append(w.Header()["Cache-Status"], c.cfg.Name+"; fwd=miss; detail=only-if-cached")
+		h.onErr(w, r, ErrNotCached)
+		return
+	}
+	if r.Method == http.MethodHead {
+		h.pass(w, r, "fwd="+fwd)
+		return
+	}
+	if c.cfg.CoalesceTimeout < 0 || reqCC.NoStore || reqCC.NoCache {
+		h.fetch(w, r, key, "", nil, resp, reqCC, fwd)
+		return
+	}
+	fkey := key
+	if resp != nil && len(resp.Vary) > 0 {
+		fkey = key + "\n" + varyValues(r.Header, resp.Vary)
+	}
+	f, leader := c.join(fkey)
+	if !leader {
+		if res, ok := c.await(r.Context(), f); ok && variantMatches(res, r.Header) && c.reuse(res, reqCC, c.now()) != useNone {
+			c.stats.coalesced.Add(1)
+			c.serveStored(w, r, res, c.now(), "fwd="+fwd+"; collapsed")
+			return
+		}
+		h.fetch(w, r, key, "", nil, resp, reqCC, fwd)
+		return
+	}
+	// A flight may have landed between our lookup and join: look again.
+	if e, ok := c.Get(r.Context(), key); ok {
+		if res := selectVariant(e, r.Header); res != nil && res != resp && c.reuse(res, reqCC, c.now()) == useFresh {
+			c.land(fkey, f, res)
+			c.stats.hits.Add(1)
+			c.serveStored(w, r, res, c.now(), "hit")
+			return
+		}
+	}
+	h.fetch(w, r, key, fkey, f, resp, reqCC, fwd)
+}
+
+// reuse is how a stored response may be used for a request.
+type reuse int
+
+const (
+	useNone  reuse = iota // forward (revalidate if possible)
+	useFresh              // fresh and acceptable
+	useStale              // stale, allowed by the request's max-stale
+	useSWR                // stale within stale-while-revalidate: serve and refresh
+)
+
+// reuse decides how resp may satisfy a request with directives reqCC at now
+// (RFC 9111 §4.2, §5.2.1; RFC 5861).
+func (c *Cache) reuse(resp *Response, reqCC directives, now time.Time) reuse {
+	if resp.NoCache || reqCC.NoCache {
+		return useNone
+	}
+	age := resp.Age(now)
+	if reqCC.MaxAge >= 0 && age > time.Duration(reqCC.MaxAge)*time.Second {
+		return useNone
+	}
+	remaining := resp.Lifetime - age
+	if remaining > 0 {
+		if reqCC.MinFresh >= 0 && remaining < time.Duration(reqCC.MinFresh)*time.Second {
+			return useNone
+		}
+		return useFresh
+	}
+	if resp.MustRevalidate {
+		return useNone
+	}
+	stale := -remaining
+	if reqCC.MaxStaleAny || (reqCC.MaxStale >= 0 && stale <= time.Duration(reqCC.MaxStale)*time.Second) {
+		return useStale
+	}
+	swr := resp.StaleWhileRevalidate
+	if swr < 0 {
+		swr = c.cfg.StaleWhileRevalidate
+	}
+	if swr > 0 && stale < swr && reqCC.MinFresh < 0 && reqCC.MaxAge < 0 {
+		return useSWR
+	}
+	return useNone
+}
+
+// staleIfError reports whether resp may be served at now because
+// revalidating it failed.
+func (c *Cache) staleIfError(resp *Response, now time.Time) bool {
+	if resp.MustRevalidate || resp.NoCache {
+		return false
+	}
+	sie := resp.StaleIfError
+	if sie < 0 {
+		sie = c.cfg.StaleIfError
+	}
+	return resp.Age(now)-resp.Lifetime <= sie
+}
+
+// selectVariant returns the newest stored response in e whose Vary values
+// match the request header h, or nil.
+func selectVariant(e *Entry, h http.Header) *Response {
+	if e == nil {
+		return nil
+	}
+	for i := len(e.Variants) - 1; i >= 0; i-- {
+		if v := e.Variants[i]; variantMatches(v, h) {
+			return v
+		}
+	}
+	return nil
+}
+
+// variantMatches reports whether resp may answer a request with header h
+// as far as Vary is concerned (RFC 9111 §4.1).
+func variantMatches(resp *Response, h http.Header) bool {
+	return len(resp.Vary) == 0 || varyValues(h, resp.Vary) == resp.VaryValues
+}
+
+// serveStored writes resp as the answer to r: the stored header, Age, a
+// Cache-Status member with params (and the remaining ttl), and the body, or
+// 304 when r's own conditions match.
+func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Response, now time.Time, params string) {
+	hdr := w.Header()
+	for k, v := range resp.Header {
+		hdr[k] = v
+	}
+	age := resp.Age(now)
+	hdr["Age"] = []string{itoa(age)}
+	hdr["Cache-Status"] = append(hdr["Cache-Status"], c.cfg.Name+"; "+params+"; ttl="+itoa(resp.Lifetime-age))
+	if notModified(r.Header, resp) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.WriteHeader(resp.Status)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(resp.Body)
+	}
+}
+
+// prepare applies the query lists and strips the unkeyed headers, returning
+// r itself when nothing changes.
+func (h *handler) prepare(r *http.Request) *http.Request {
+	cfg := &h.c.cfg
+	q := filterQuery(r.URL.RawQuery, cfg.QueryInclude, cfg.QueryExclude)
+	strip := false
+	for _, k := range cfg.StripRequestHeaders {
+		if _, ok := r.Header[http.CanonicalHeaderKey(k)]; ok {
+			strip = true
+			break
+		}
+	}
+	if q == r.URL.RawQuery && !strip {
+		return r
+	}
+	r2 := r.WithContext(r.Context())
+	if q != r.URL.RawQuery {
+		u := *r.URL
+		u.RawQuery = q
+		r2.URL = &u
+		r2.RequestURI = ""
+	}
+	if strip {
+		r2.Header = r.Header.Clone()
+		for _, k := range cfg.StripRequestHeaders {
+			r2.Header.Del(k)
+		}
+	}
+	return r2
+}
+
+// pass forwards r to next unchanged, adding a Cache-Status member.
+func (h *handler) pass(w http.ResponseWriter, r *http.Request, params string) {
+	c := h.c
+	c.stats.misses.Add(1)
+	rec := &recorder{w: w, header: make(http.Header), decide: func(int, http.Header) action {
+		w.Header()["Cache-Status"] = append(w.Header()["Cache-Status"], c.cfg.Name+"; "+params)
+		return actPass
+	}}
+	h.next.ServeHTTP(rec, r)
+	if !rec.wrote {
+		rec.WriteHeader(http.StatusOK)
+	}
+}
+
+// other forwards a request whose method is not GET or HEAD and, for an
+// unsafe method answered with a non-error status, invalidates the stored
+// responses for its target URI and same-host Location and Content-Location
+// (RFC 9111 §4.4).
+func (h *handler) other(w http.ResponseWriter, r *http.Request) {
+	c := h.c
+	c.stats.misses.Add(1)
+	rec := &recorder{w: w, header: make(http.Header), decide: func(int, http.Header) action {
+		w.Header()["Cache-Status"] = append(w.Header()["Cache-Status"], c.cfg.Name+"; fwd=method")
+		return actPass
+	}}
+	h.next.ServeHTTP(rec, r)
+	if !rec.wrote {
+		rec.WriteHeader(http.StatusOK)
+	}
+	switch r.Method {
+	case http.MethodOptions, http.MethodTrace, http.MethodConnect:
+		return
+	}
+	if rec.status < 200 || rec.status >= 400 {
+		return
+	}
+	ctx := r.Context()
+	c.Purge(ctx, c.Key(r))
+	for _, name := range []string{"Location", "Content-Location"} {
+		v := rec.header.Get(name)
+		if v == "" {
+			continue
+		}
+		u, err := r.URL.Parse(v)
+		if err != nil {
+			continue
+		}
+		target := r.WithContext(ctx)
+		target.URL = u
+		if u.Host != "" {
+			if (u.Scheme == "https") != (r.TLS != nil) || canonicalHost(u.Host, u.Scheme) != canonicalHost(r.Host, u.Scheme) {
+				continue // another origin
+			}
+			target.Host = u.Host
+		}
+		c.Purge(ctx, c.Key(target))
+	}
+}
+
+// revalidateInBackground refreshes stale in an owned goroutine, unless a
+// refresh for it is already running or the bound is reached.
+func (h *handler) revalidateInBackground(r *http.Request, key string, stale *Response) {
+	fkey := key
+	if len(stale.Vary) > 0 {
+		fkey = key + "\n" + stale.VaryValues
+	}
+	out := r.Clone(context.Background())
+	out.Body = http.NoBody
+	h.c.goBackground(fkey, func(ctx context.Context, f *flight) {
+		defer func() { _ = recover() }() // a failing upstream must not crash the process
+		h.fetch(&discard{h: make(http.Header)}, out.WithContext(ctx), key, fkey, f, stale, parseDirectives(nil), "stale")
+	})
+}

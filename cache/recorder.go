@@ -1,0 +1,134 @@
+package cache
+
+import (
+	"net/http"
+	"strconv"
+)
+
+// action is what a recorder does with the upstream response, decided when
+// its header is written.
+type action int
+
+const (
+	actPass       action = iota // forward to the client, do not store
+	actStore                    // forward to the client and buffer for the store
+	actRefresh                  // a 304 to our revalidation: swallow, refresh the stored response
+	actStaleError               // an error while a stale response may be used: swallow, serve stale
+)
+
+// recorder is the http.ResponseWriter handed to the upstream handler. It
+// has its own header map so a response can be swallowed; otherwise it
+// copies the header to the client's writer when the status is written and
+// streams the body through, buffering at most limit bytes for the store.
+type recorder struct {
+	w      http.ResponseWriter
+	header http.Header
+	decide func(status int, h http.Header) action
+	limit  int64
+
+	action   action
+	status   int
+	wrote    bool
+	buf      []byte
+	tooLarge bool
+	failed   bool // a write to the client failed: the body may be incomplete
+}
+
+// Header implements http.ResponseWriter.
+func (rw *recorder) Header() http.Header { return rw.header }
+
+// WriteHeader implements http.ResponseWriter. 1xx responses are passed on
+// immediately; the final status is passed on unless it is swallowed.
+func (rw *recorder) WriteHeader(code int) {
+	if rw.wrote {
+		return
+	}
+	if code >= 100 && code < 200 {
+		dst := rw.w.Header()
+		for k, v := range rw.header {
+			dst[k] = v
+		}
+		rw.w.WriteHeader(code)
+		for k := range rw.header {
+			delete(dst, k)
+		}
+		return
+	}
+	rw.wrote, rw.status = true, code
+	rw.action = rw.decide(code, rw.header)
+	if rw.action != actPass && rw.action != actStore {
+		return
+	}
+	if rw.action == actStore {
+		if cl, err := strconv.ParseInt(rw.header.Get("Content-Length"), 10, 64); err == nil && cl <= rw.limit {
+			rw.buf = make([]byte, 0, cl)
+		}
+	}
+	dst := rw.w.Header()
+	for k, v := range rw.header {
+		dst[k] = v
+	}
+	rw.w.WriteHeader(code)
+}
+
+// Write implements http.ResponseWriter.
+func (rw *recorder) Write(p []byte) (int, error) {
+	if !rw.wrote {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.action != actPass && rw.action != actStore {
+		return len(p), nil
+	}
+	if rw.action == actStore && !rw.tooLarge {
+		if int64(len(rw.buf)+len(p)) > rw.limit {
+			rw.tooLarge, rw.buf = true, nil
+		} else {
+			rw.buf = append(rw.buf, p...)
+		}
+	}
+	n, err := rw.w.Write(p)
+	if err != nil {
+		rw.failed = true
+	}
+	return n, err
+}
+
+// Flush implements http.Flusher: it flushes the client's writer when the
+// response is being passed on.
+func (rw *recorder) Flush() {
+	_ = rw.FlushError()
+}
+
+// FlushError flushes like Flush and returns the client writer's error;
+// http.ResponseController prefers it.
+func (rw *recorder) FlushError() error {
+	if !rw.wrote {
+		rw.WriteHeader(http.StatusOK)
+	}
+	if rw.action != actPass && rw.action != actStore {
+		return nil
+	}
+	return http.NewResponseController(rw.w).Flush()
+}
+
+// Unwrap returns the client's writer, for http.ResponseController.
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.w }
+
+// complete reports whether the recorded body is whole and storable.
+func (rw *recorder) complete() bool {
+	if rw.tooLarge || rw.failed {
+		return false
+	}
+	if cl := rw.header.Get("Content-Length"); cl != "" {
+		n, err := strconv.ParseInt(cl, 10, 64)
+		return err == nil && n == int64(len(rw.buf))
+	}
+	return true
+}
+
+// discard is the client writer of background revalidations.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) WriteHeader(int)             {}
+func (d *discard) Write(p []byte) (int, error) { return len(p), nil }

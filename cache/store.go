@@ -1,0 +1,130 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"net/http"
+	"time"
+)
+
+// A Store holds cache entries by key. It is best effort: a Set may be
+// dropped and an entry may disappear at any time, and the cache treats
+// either as a miss. Implementations must be safe for concurrent use.
+//
+// Entries passed to Set and returned by Get are shared and must not be
+// modified by anyone. After Close, Get misses and Set and Delete do nothing.
+type Store interface {
+	// Get returns the entry stored under key.
+	Get(ctx context.Context, key string) (*Entry, bool)
+	// Set stores e under key for at most ttl (ttl > 0).
+	Set(ctx context.Context, key string, e *Entry, ttl time.Duration)
+	// Delete removes the entry stored under key, if any.
+	Delete(ctx context.Context, key string)
+	// Close releases the store's resources. It is idempotent.
+	Close() error
+}
+
+// An Entry is what a Store holds under one primary key: the stored
+// responses (variants, selected by Vary) for one method and URL.
+// An Entry is immutable once stored.
+type Entry struct {
+	// Variants are the stored responses, oldest first.
+	Variants []*Response
+}
+
+// A Response is one stored response and the facts about it that freshness
+// and Age calculations need (RFC 9111 §4.2). It is immutable once stored.
+type Response struct {
+	// Status is the response status code.
+	Status int
+	// Header is the stored header: hop-by-hop fields, Age and fields
+	// excluded by qualified no-cache/private directives are removed.
+	Header http.Header
+	// Body is the whole response body.
+	Body []byte
+	// Vary lists the canonical names of the request headers this response
+	// varies on, sorted; VaryValues holds their normalised values in the
+	// request that produced it.
+	Vary       []string
+	VaryValues string
+	// Tags are the surrogate keys from Surrogate-Key and Cache-Tag.
+	Tags []string
+	// RequestTime and ResponseTime are when the request that produced
+	// the response was sent and when the response was received.
+	RequestTime, ResponseTime time.Time
+	// InitialAge is the corrected initial age (RFC 9111 §4.2.3).
+	InitialAge time.Duration
+	// Lifetime is the freshness lifetime (RFC 9111 §4.2.1).
+	Lifetime time.Duration
+	// StaleWhileRevalidate and StaleIfError are the windows the response
+	// allows (RFC 5861); negative means the directive was absent.
+	StaleWhileRevalidate, StaleIfError time.Duration
+	// MustRevalidate forbids serving the response stale (must-revalidate,
+	// proxy-revalidate or s-maxage).
+	MustRevalidate bool
+	// NoCache requires successful revalidation before every reuse.
+	NoCache bool
+}
+
+// Age returns the response's current age at now (RFC 9111 §4.2.3).
+func (r *Response) Age(now time.Time) time.Duration {
+	resident := now.Sub(r.ResponseTime)
+	if resident < 0 {
+		resident = 0
+	}
+	return r.InitialAge + resident
+}
+
+// Size returns the number of bytes e is accounted as: body, header and a
+// fixed overhead per variant.
+func (e *Entry) Size() int64 {
+	const overhead = 256
+	var n int64
+	for _, r := range e.Variants {
+		n += overhead + int64(len(r.Body)+len(r.VaryValues))
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				n += int64(len(k) + len(v) + 4)
+			}
+		}
+		for _, t := range r.Tags {
+			n += int64(len(t))
+		}
+	}
+	return n
+}
+
+// MarshalBinary encodes e for stores that hold bytes (encoding/gob).
+func (e *Entry) MarshalBinary() ([]byte, error) {
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(e); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// UnmarshalBinary decodes data written by MarshalBinary into e.
+func (e *Entry) UnmarshalBinary(data []byte) error {
+	var v struct{ Variants []*Response }
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
+		return err
+	}
+	for _, r := range v.Variants {
+		if r == nil {
+			return errCorrupt
+		}
+		clipHeader(r.Header)
+	}
+	e.Variants = v.Variants
+	return nil
+}
+
+// clipHeader limits every value slice's capacity to its length, so that a
+// caller appending to a header copied from a stored response reallocates
+// instead of writing into the shared backing array.
+func clipHeader(h http.Header) {
+	for k, vs := range h {
+		h[k] = vs[:len(vs):len(vs)]
+	}
+}
