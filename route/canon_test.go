@@ -1,0 +1,175 @@
+package route
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestCanonicalPath(t *testing.T) {
+	tests := []struct {
+		in, want string
+		err      error
+	}{
+		{"/", "/", nil},
+		{"/api/users", "/api/users", nil},
+		{"/api/users/", "/api/users/", nil},
+		{"/%61dmin", "/admin", nil},
+		{"/a%2db%5fc%7e", "/a-b_c~", nil},
+		{"/caf%c3%a9", "/caf%C3%A9", nil},
+		{"/café", "/caf%C3%A9", nil},
+		{"/a;b=c/d", "/a;b=c/d", nil},
+		{"/a%3bb", "/a%3Bb", nil},
+		{"/a b", "/a%20b", nil},
+		{"/a\"<>`{}|^", "/a%22%3C%3E%60%7B%7D%7C%5E", nil},
+		{"/a%2e", "/a.", nil},
+		{"/a%2eb/c", "/a.b/c", nil},
+		{"/.well-known/x", "/.well-known/x", nil},
+		{"/...", "/...", nil},
+		{"/a%25b", "/a%25b", nil},
+		{"", "", ErrNotAbsolute},
+		{"*", "", ErrNotAbsolute},
+		{"api", "", ErrNotAbsolute},
+		{"/api/../admin", "", ErrDotSegment},
+		{"/api/./admin", "", ErrDotSegment},
+		{"/api/%2e%2e/admin", "", ErrDotSegment},
+		{"/api/%2E./admin", "", ErrDotSegment},
+		{"/api/.%2e/admin", "", ErrDotSegment},
+		{"/api/%2e/admin", "", ErrDotSegment},
+		{"/api/..", "", ErrDotSegment},
+		{"/api/..;/admin", "", ErrDotSegment},
+		{"/api/.;x/admin", "", ErrDotSegment},
+		{"/api/..%2Fadmin", "", ErrEncodedSeparator},
+		{"/api%2fadmin", "", ErrEncodedSeparator},
+		{"/api%5cadmin", "", ErrEncodedSeparator},
+		{"/api\\..\\admin", "", ErrBackslash},
+		{"/api%00", "", ErrControl},
+		{"/api\x00", "", ErrControl},
+		{"/api%0d%0a", "", ErrControl},
+		{"/api%7f", "", ErrControl},
+		{"/api%", "", ErrInvalidEscape},
+		{"/api%2", "", ErrInvalidEscape},
+		{"/api%zz", "", ErrInvalidEscape},
+		{"/api/%c0%ae%c0%ae/admin", "", ErrInvalidUTF8},
+		{"/api/%e0%80%ae", "", ErrInvalidUTF8},
+		{"/api/%ff", "", ErrInvalidUTF8},
+		{"/api/\xff", "", ErrInvalidUTF8},
+		{"/api/%c3", "", ErrInvalidUTF8},
+		{"/api/%c3/x", "", ErrInvalidUTF8},
+		{"/api/%252e%252e/admin", "", ErrDoubleEncoding},
+		{"/api/%252F", "", ErrDoubleEncoding},
+		{"/api/%255c", "", ErrDoubleEncoding},
+		{"/api/%2500", "", ErrDoubleEncoding},
+		{"/api/%25%32%65", "", ErrDoubleEncoding},
+		{"//admin", "", ErrEmptySegment},
+		{"/api//admin", "", ErrEmptySegment},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := CanonicalPath(tc.in)
+			if !errors.Is(err, tc.err) || got != tc.want {
+				t.Fatalf("CanonicalPath(%q) = %q, %v, want %q, %v", tc.in, got, err, tc.want, tc.err)
+			}
+			if err != nil && !errors.Is(err, ErrBadPath) {
+				t.Errorf("error %v does not match ErrBadPath", err)
+			}
+		})
+	}
+}
+
+func TestCanonicalPathOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		o    PathOptions
+		in   string
+		want string
+		err  error
+	}{
+		{"encoded slash kept", PathOptions{InsecureAllowEncodedSeparators: true}, "/a%2fb", "/a%2Fb", nil},
+		{"backslash encoded", PathOptions{InsecureAllowEncodedSeparators: true}, "/a\\b", "/a%5Cb", nil},
+		{"dots resolved", PathOptions{InsecureResolveDotSegments: true}, "/api/../admin", "/admin", nil},
+		{"dots resolved at root", PathOptions{InsecureResolveDotSegments: true}, "/../../a", "/a", nil},
+		{"trailing dot", PathOptions{InsecureResolveDotSegments: true}, "/a/b/.", "/a/b/", nil},
+		{"trailing dotdot", PathOptions{InsecureResolveDotSegments: true}, "/a/b/..", "/a/", nil},
+		{"dot param still rejected", PathOptions{InsecureResolveDotSegments: true}, "/a/..;x/b", "", ErrDotSegment},
+		{"merge", PathOptions{MergeSlashes: true}, "//a///b/", "/a/b/", nil},
+		{"empty kept", PathOptions{InsecureAllowEmptySegments: true}, "//a//b", "//a//b", nil},
+		{"NUL never", PathOptions{InsecureAllowEncodedSeparators: true, InsecureResolveDotSegments: true, InsecureAllowEmptySegments: true}, "/a%00", "", ErrControl},
+		{"overlong never", PathOptions{InsecureAllowEncodedSeparators: true, InsecureResolveDotSegments: true}, "/%c0%af", "", ErrInvalidUTF8},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.o.Canonical(tc.in)
+			if !errors.Is(err, tc.err) || got != tc.want {
+				t.Fatalf("Canonical(%q) = %q, %v, want %q, %v", tc.in, got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
+
+func TestCanonicalPathNoAlloc(t *testing.T) {
+	p := "/api/v1/users/42;v=1"
+	if n := testing.AllocsPerRun(100, func() { _, _ = CanonicalPath(p) }); n != 0 {
+		t.Errorf("CanonicalPath(%q) allocs = %v, want 0", p, n)
+	}
+}
+
+func TestCanonicalHost(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"example.com", "example.com"},
+		{"Example.COM:8443", "example.com"},
+		{"example.com.", "example.com"},
+		{"example.com.:80", "example.com"},
+		{"[::1]:8080", "[::1]"},
+		{"[FE80::1]", "[fe80::1]"},
+		{"", ""},
+		{"xn--bcher-kva.example", "xn--bcher-kva.example"},
+	}
+	for _, tc := range tests {
+		if got := CanonicalHost(tc.in); got != tc.want {
+			t.Errorf("CanonicalHost(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func FuzzCanonicalPath(f *testing.F) {
+	for _, s := range []string{"/", "/api/../admin", "/%2e%2e/", "/a%2fb", "//x", "/caf%c3%a9", "/%c0%ae", "/a;b", "/a\\b", "/%252e", "/a/./b/../c", "/%25%32%65"} {
+		f.Add(s, uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, p string, flags uint8) {
+		o := PathOptions{
+			InsecureAllowEncodedSeparators: flags&1 != 0,
+			InsecureResolveDotSegments:     flags&2 != 0,
+			InsecureAllowEmptySegments:     flags&4 != 0,
+			MergeSlashes:                   flags&8 != 0,
+		}
+		c, err := o.Canonical(p)
+		if err != nil {
+			if !errors.Is(err, ErrBadPath) {
+				t.Fatalf("Canonical(%q) error %v does not match ErrBadPath", p, err)
+			}
+			return
+		}
+		c2, err := o.Canonical(c)
+		if err != nil || c2 != c {
+			t.Fatalf("Canonical not idempotent: %q -> %q -> %q, %v", p, c, c2, err)
+		}
+		// Strict: no dot segments, encoded separators or controls survive.
+		for _, seg := range strings.Split(c, "/") {
+			base, _, _ := strings.Cut(seg, ";")
+			if base == "." || base == ".." {
+				t.Fatalf("Canonical(%q) = %q keeps a dot-segment", p, c)
+			}
+		}
+		up := strings.ToUpper(c)
+		if !o.InsecureAllowEncodedSeparators && (strings.Contains(up, "%2F") || strings.Contains(up, "%5C") || strings.Contains(c, "\\")) {
+			t.Fatalf("Canonical(%q) = %q keeps an encoded separator", p, c)
+		}
+		if strings.Contains(up, "%00") || strings.Contains(up, "%252E") {
+			t.Fatalf("Canonical(%q) = %q keeps NUL or a double-encoded dot", p, c)
+		}
+		if h := CanonicalHost(p); CanonicalHost(h) != h {
+			t.Fatalf("CanonicalHost not idempotent on %q", p)
+		}
+	})
+}

@@ -1,0 +1,61 @@
+// Package route routes HTTP requests by host, path, method, headers, query,
+// cookies and JSON body to per-rule handler chains.
+//
+// A [Table] is built by [New] from a slice of [Rule] values and a [Config].
+// It is an http.Handler; [Table.Match] is the same decision as an engine
+// that needs no server. [Table.Swap] replaces all rules atomically (an
+// atomic pointer to an immutable compiled snapshot), so each request is
+// routed by exactly one version.
+//
+// # Precedence
+//
+// A request is routed in these steps; the first that decides wins.
+//
+//  1. Method: a method that is not an RFC 9110 token, or is a case variant
+//     of a standard method ("get", "GeT"), is rejected with 400.
+//  2. Path: the escaped path is canonicalised ([PathOptions.Canonical]);
+//     a path that fails is rejected with 400.
+//  3. Host ([CanonicalHost] of r.Host): rules whose Hosts contain it
+//     exactly; else rules whose wildcard is the longest suffix of it
+//     ("*.a.example.com" before "*.example.com"); else rules with empty
+//     Hosts; else the rules of [Config.DefaultHost]; else 421. Only the
+//     chosen host group is searched further: there is no fall-through
+//     to another host group.
+//  4. Path pattern: chi's radix tree picks the single most specific
+//     pattern of the host group that matches the canonical path, comparing
+//     segments left to right: a static segment beats a parameter, a
+//     parameter beats the trailing wildcard "*". Only rules with that
+//     pattern remain candidates; a predicate miss does not fall back to a
+//     less specific pattern.
+//  5. Method: candidates whose Methods accept the method remain; if none
+//     does, 405 with an Allow header listing the methods the candidates
+//     accept.
+//  6. Predicates: the remaining rules are tried in order of Priority
+//     (higher first), then specificity (the number of conditions: one for a
+//     Methods list plus one per Headers, Query, Cookies and Body
+//     predicate; more first), then position in the slice (earlier first).
+//     The first whose predicates all hold is chosen; if none, 404.
+//
+// # Canonical paths
+//
+// The path that is matched, that the rule's middleware (policy) sees and
+// that is forwarded is one and the same string: the canonical escaped path
+// (see [PathOptions.Canonical]). ServeHTTP passes on a shallow copy of the
+// request whose URL.RawPath is that string and URL.Path its decoding, so a
+// proxy such as httputil.ReverseProxy forwards it byte for byte. By default
+// encoded separators (%2F, %5C), backslashes, NUL and other controls,
+// invalid or overlong UTF-8, raw and encoded dot-segments (including
+// "..;x"), empty interior segments and double-encoded dots, slashes and
+// controls are rejected with 400 problem+json. Fields of [PathOptions]
+// whose names start with Insecure relax this.
+//
+// # Handlers
+//
+// Each rule has its own chain: Middleware (built once), then Rewrite, then
+// Mirror, then exactly one of Handler, Split (weighted canary) or Redirect.
+// The matched [Match] is available to the chain through [FromContext], and
+// path parameters through http.Request.PathValue.
+//
+// Errors are RFC 9457 problem+json (404, 405 with Allow, 421, 400) unless
+// [Config.ErrorHandler] replaces the writer.
+package route

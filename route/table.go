@@ -1,0 +1,362 @@
+package route
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatekit/gatekit/internal/problem"
+)
+
+// Errors returned by Table.Match and passed to Config.ErrorHandler.
+var (
+	// ErrNotFound means no rule matches the request (404).
+	ErrNotFound = errors.New("route: no route matches the request")
+	// ErrMisdirected means no rule serves the request's host and there is
+	// no default host (421).
+	ErrMisdirected = errors.New("route: no route serves this host")
+	// ErrBadMethod means the method is not a token or is a non-canonical
+	// spelling of a standard method, such as "get" (400).
+	ErrBadMethod = errors.New("route: invalid or non-canonical method")
+)
+
+// MethodError means rules match the request's host and path but none
+// accepts its method (405).
+type MethodError struct {
+	// Allow lists the methods the matching rules accept, for the Allow header.
+	Allow []string
+}
+
+// Error implements error.
+func (e *MethodError) Error() string { return "route: method not allowed" }
+
+// StatusOf returns the HTTP status for an error returned by Table.Match:
+// 400, 404, 405 or 421, and 500 for anything else.
+func StatusOf(err error) int {
+	var me *MethodError
+	switch {
+	case errors.As(err, &me):
+		return http.StatusMethodNotAllowed
+	case errors.Is(err, ErrNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrMisdirected):
+		return http.StatusMisdirectedRequest
+	case errors.Is(err, ErrBadPath), errors.Is(err, ErrBadMethod):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+// Match is the outcome of routing one request.
+type Match struct {
+	// Rule is the index of the matched rule in the slice given to New or Swap.
+	Rule int
+	// Name is the matched rule's Name ("#<index>" if it had none).
+	Name string
+	// Pattern is the chi path pattern that matched.
+	Pattern string
+	// Host is the canonical request host (CanonicalHost).
+	Host string
+	// Path is the canonical escaped path that was matched. The rule's
+	// middleware sees it as r.URL.RawPath (and its decoding as r.URL.Path);
+	// the handler sees it too unless Rule.Rewrite changes it.
+	Path string
+	// Params are the path parameters in pattern order, each decoded once
+	// from the canonical path. ServeHTTP also sets them with
+	// http.Request.SetPathValue.
+	Params []Param
+	// Backend is the name of the Split backend chosen, once the split has
+	// run (ServeHTTP only); empty for rules without Split.
+	Backend string
+
+	h http.Handler
+}
+
+// Param is one path parameter.
+type Param struct {
+	Name  string // the parameter name; "*" for a trailing wildcard
+	Value string // the decoded value
+}
+
+type ctxKey struct{}
+
+// FromContext returns the Match of the request being served by a Table.
+// Middleware and handlers of a rule may read it but must not modify it.
+func FromContext(ctx context.Context) (*Match, bool) {
+	m, ok := ctx.Value(ctxKey{}).(*Match)
+	return m, ok
+}
+
+// Table routes requests to rules. It is an http.Handler and, through Match,
+// an engine usable without a server. The compiled rules are immutable and
+// replaced atomically by Swap: each request is routed by exactly one
+// version. A Table is safe for concurrent use by multiple goroutines and
+// must not be copied. Close it when done to stop mirrored requests.
+type Table struct {
+	cfg  Config
+	snap atomic.Pointer[snapshot]
+	rctx sync.Pool // *chi.Context
+
+	stopCtx context.Context
+	stop    context.CancelFunc
+	sem     chan struct{}
+	wg      sync.WaitGroup
+
+	// mu protects closed and orders wg.Add before Close's wg.Wait.
+	mu     sync.Mutex
+	closed bool
+
+	mirrored, mirrorDropped, mirrorSkipped, mirrorPanics atomic.Uint64
+}
+
+// Stats are cumulative counters of a Table.
+type Stats struct {
+	Mirrored      uint64 // copies started
+	MirrorDropped uint64 // copies not started because MaxMirrors were in flight or the table was closed
+	MirrorSkipped uint64 // copies not started because the body exceeded Mirror.MaxBody or failed to read
+	MirrorPanics  uint64 // mirror handlers that panicked (recovered)
+}
+
+// New validates cfg and rules and returns a Table. It returns an error for
+// an invalid pattern, host, method, predicate, regular expression, rewrite,
+// redirect or split; it never panics.
+func New(rules []Rule, cfg Config) (*Table, error) {
+	if cfg.MaxBodyInspect <= 0 {
+		cfg.MaxBodyInspect = 64 << 10
+	}
+	if cfg.MaxJSONDepth <= 0 {
+		cfg.MaxJSONDepth = 64
+	}
+	if cfg.MaxMirrors <= 0 {
+		cfg.MaxMirrors = 64
+	}
+	if cfg.DefaultHost != "" {
+		if err := checkHost(cfg.DefaultHost); err != nil {
+			return nil, err
+		}
+		cfg.DefaultHost = CanonicalHost(cfg.DefaultHost)
+	}
+	t := &Table{cfg: cfg, sem: make(chan struct{}, cfg.MaxMirrors)}
+	t.rctx.New = func() any { return chi.NewRouteContext() }
+	t.stopCtx, t.stop = context.WithCancel(context.Background())
+	s, err := t.compile(rules)
+	if err != nil {
+		t.stop()
+		return nil, err
+	}
+	t.snap.Store(s)
+	return t, nil
+}
+
+// Swap validates and compiles rules and, if they are valid, atomically
+// replaces the table's rules; requests already routed finish with the old
+// version. On error the current rules stay in place.
+func (t *Table) Swap(rules []Rule) error {
+	s, err := t.compile(rules)
+	if err != nil {
+		return err
+	}
+	t.snap.Store(s)
+	return nil
+}
+
+// Close stops mirrored requests (their contexts are cancelled), waits for
+// them to return and makes later copies drop. It is idempotent and always
+// returns nil. Routing keeps working after Close.
+func (t *Table) Close() error {
+	t.mu.Lock()
+	if !t.closed {
+		t.closed = true
+		t.stop()
+	}
+	t.mu.Unlock()
+	t.wg.Wait()
+	return nil
+}
+
+// Stats returns the table's counters.
+func (t *Table) Stats() Stats {
+	return Stats{
+		Mirrored:      t.mirrored.Load(),
+		MirrorDropped: t.mirrorDropped.Load(),
+		MirrorSkipped: t.mirrorSkipped.Load(),
+		MirrorPanics:  t.mirrorPanics.Load(),
+	}
+}
+
+// Match routes r without serving it: it returns the chosen rule and the
+// canonical host, path and parameters, or an error for which StatusOf gives
+// the response status. It reads only r.Method, r.Host, r.URL, r.Header and,
+// when a candidate rule has Body predicates, up to Config.MaxBodyInspect
+// bytes of r.Body; in that case r.Body is replaced by a reader that yields
+// exactly the original bytes (r.ContentLength is unchanged, and r.GetBody is
+// set when the whole body was read).
+func (t *Table) Match(r *http.Request) (Match, error) {
+	var bs bodyState
+	m, err := t.match(r, &bs)
+	if bs.read {
+		bs.restore(r)
+	}
+	return m, err
+}
+
+func (t *Table) match(r *http.Request, bs *bodyState) (Match, error) {
+	if err := checkMethod(r.Method); err != nil {
+		return Match{}, err
+	}
+	if r.URL == nil || r.URL.Opaque != "" {
+		return Match{}, ErrNotAbsolute
+	}
+	host := CanonicalHost(r.Host)
+	path, err := t.cfg.Path.Canonical(r.URL.EscapedPath())
+	if err != nil {
+		return Match{}, err
+	}
+	s := t.snap.Load()
+	vh := s.lookup(host)
+	if vh == nil {
+		return Match{}, ErrMisdirected
+	}
+	rctx := t.rctx.Get().(*chi.Context)
+	rctx.Reset()
+	defer t.rctx.Put(rctx)
+	pattern := vh.mux.Find(rctx, http.MethodGet, path)
+	g := vh.groups[pattern]
+	if pattern == "" || g == nil {
+		return Match{}, ErrNotFound
+	}
+	methodOK := false
+	for _, cr := range g.rules {
+		if !cr.acceptsMethod(r.Method) {
+			continue
+		}
+		methodOK = true
+		if !cr.matches(r, bs, &t.cfg) {
+			continue
+		}
+		m := Match{Rule: cr.idx, Name: cr.name, Pattern: pattern, Host: host, Path: path, h: cr.handler}
+		if n := len(rctx.URLParams.Keys); n > 0 {
+			m.Params = make([]Param, n)
+			for i, k := range rctx.URLParams.Keys {
+				v := rctx.URLParams.Values[i]
+				if d, err := url.PathUnescape(v); err == nil {
+					v = d
+				}
+				m.Params[i] = Param{Name: k, Value: v}
+			}
+		}
+		return m, nil
+	}
+	if !methodOK {
+		return Match{}, &MethodError{Allow: g.allow}
+	}
+	return Match{}, ErrNotFound
+}
+
+// ServeHTTP routes r and serves it with the matched rule's handler chain.
+// The request passed on is a shallow copy whose URL.Path and URL.RawPath
+// are the canonical matched path, whose context carries the Match
+// (FromContext) and whose path values are the decoded parameters.
+// Requests no rule serves are answered through Config.ErrorHandler.
+func (t *Table) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if t.cfg.Path.MergeSlashes && r.URL != nil && strings.Contains(r.URL.EscapedPath(), "//") {
+		if p, err := t.cfg.Path.Canonical(r.URL.EscapedPath()); err == nil {
+			loc := p
+			if r.URL.RawQuery != "" {
+				loc += "?" + r.URL.RawQuery
+			}
+			w.Header().Set("Location", loc)
+			w.WriteHeader(http.StatusPermanentRedirect)
+			return
+		}
+	}
+	var bs bodyState
+	m, err := t.match(r, &bs)
+	if bs.read || err != nil {
+		r = r.WithContext(r.Context())
+		if bs.read {
+			bs.restore(r)
+		}
+	}
+	if err != nil {
+		t.fail(w, r, err)
+		return
+	}
+	mp := &m
+	r2 := r.WithContext(context.WithValue(r.Context(), ctxKey{}, mp))
+	u := *r.URL
+	u.RawPath = m.Path
+	if u.Path, err = url.PathUnescape(m.Path); err != nil {
+		// Unreachable: a canonical path is always valid percent-encoding.
+		t.fail(w, r, ErrInvalidEscape)
+		return
+	}
+	r2.URL = &u
+	for _, p := range m.Params {
+		r2.SetPathValue(p.Name, p.Value)
+	}
+	m.h.ServeHTTP(w, r2)
+}
+
+func (t *Table) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if t.cfg.ErrorHandler != nil {
+		t.cfg.ErrorHandler(w, r, err)
+		return
+	}
+	status := StatusOf(err)
+	var me *MethodError
+	if errors.As(err, &me) {
+		w.Header().Set("Allow", strings.Join(me.Allow, ", "))
+	}
+	detail := err.Error()
+	if status == http.StatusInternalServerError {
+		detail = ""
+	}
+	problem.Write(w, status, strings.TrimPrefix(detail, "route: "))
+}
+
+// snapshot is one immutable compiled version of the rules.
+type snapshot struct {
+	exact map[string]*vhost // canonical host -> rules naming it
+	wild  map[string]*vhost // ".example.com" -> rules naming *.example.com
+	any   *vhost            // rules with empty Hosts
+	def   *vhost            // Config.DefaultHost's rules
+}
+
+// lookup returns the host group serving host, or nil.
+func (s *snapshot) lookup(host string) *vhost {
+	if v, ok := s.exact[host]; ok {
+		return v
+	}
+	if len(s.wild) > 0 {
+		for i := 0; i < len(host); i++ {
+			if host[i] == '.' && i > 0 {
+				if v, ok := s.wild[host[i:]]; ok {
+					return v
+				}
+			}
+		}
+	}
+	if s.any != nil {
+		return s.any
+	}
+	return s.def
+}
+
+// vhost holds the rules of one host group.
+type vhost struct {
+	mux    *chi.Mux
+	groups map[string]*group // chi pattern -> rules
+}
+
+// group is the rules sharing one pattern in one host group, in precedence order.
+type group struct {
+	rules []*crule
+	allow []string
+}
