@@ -1,0 +1,155 @@
+package ratelimit
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatekit/gatekit/internal/problem"
+)
+
+// Middleware returns middleware that passes a request on only when every
+// limiter admits it, each keyed by its own Config.Key (ClientIP when nil).
+// Limiters are applied in order: a Reject-mode limiter decides at once, a
+// Queue-mode limiter holds the request (see Limiter.Wait). When one
+// rejects, the tokens the earlier ones took are given back and the
+// rejecting limiter's ErrorHandler answers (429 problem+json by default),
+// after Retry-After (whole seconds, rounded up, never 0) and the
+// rate-limit headers are set. Admitted responses carry the headers of the
+// most restrictive policy (fewest requests left). Headers and the
+// ErrorHandler come from the first limiter's Config, except that a
+// rejection uses the rejecting limiter's ErrorHandler.
+//
+// Everything is resolved when Middleware is called; nothing is built per
+// request. A nil limiter is a programming error (an ignored New error):
+// every request is then answered 500, never silently allowed.
+func Middleware(lims ...*Limiter) func(http.Handler) http.Handler {
+	lims = append([]*Limiter(nil), lims...)
+	keys := make([]KeyFunc, len(lims))
+	handlers := make([]func(http.ResponseWriter, *http.Request, error), len(lims))
+	var policies []string
+	broken := false
+	for i, l := range lims {
+		if l == nil {
+			broken = true
+			continue
+		}
+		keys[i] = l.cfg.Key
+		if keys[i] == nil {
+			keys[i] = ClientIP
+		}
+		handlers[i] = l.cfg.ErrorHandler
+		if handlers[i] == nil {
+			handlers[i] = WriteError
+		}
+		policies = append(policies, l.policy)
+	}
+	policy := joinPolicies(policies)
+	mode := HeadersDraft
+	if len(lims) > 0 && lims[0] != nil {
+		mode = lims[0].cfg.Headers
+	}
+	return func(next http.Handler) http.Handler {
+		if broken {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				problem.Write(w, http.StatusInternalServerError, "")
+			})
+		}
+		if len(lims) == 0 {
+			return next
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var buf [4]string
+			taken := buf[:0]
+			var best Decision
+			var bestLim *Limiter
+			for i, l := range lims {
+				key := keys[i](r)
+				var d Decision
+				var err error
+				if l.cfg.Mode == Queue {
+					d, err = l.wait(r.Context(), key)
+				} else if d = l.allow(key, time.Time{}, true); !d.Allowed {
+					err = l.limitErr(d, ErrLimited)
+				}
+				if err != nil {
+					for j, k := range taken {
+						lims[j].Refund(k)
+					}
+					h := w.Header()
+					var le *LimitError
+					if errors.As(err, &le) {
+						h.Set("Retry-After", strconv.FormatInt(seconds(le.RetryAfter), 10))
+						d.Allowed, d.RetryAfter = false, le.RetryAfter
+						p := l.pol[d.Policy]
+						writeState(h, mode, policy, p.name, p.quota, d)
+					}
+					handlers[i](w, r, err)
+					return
+				}
+				taken = append(taken, key)
+				if bestLim == nil || d.Remaining < best.Remaining {
+					best, bestLim = d, l
+				}
+			}
+			if mode != HeadersNone {
+				p := bestLim.pol[best.Policy]
+				writeState(w.Header(), mode, policy, p.name, p.quota, best)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// WriteError is the default ErrorHandler of Limiter and Concurrency: a
+// *LimitError becomes 429 Too Many Requests as application/problem+json
+// (Retry-After is already set by the middleware); any other error (a
+// queued request whose context ended) becomes 503 Service Unavailable.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var le *LimitError
+	if errors.As(err, &le) {
+		problem.WriteDetails(w, problem.Details{
+			Status: http.StatusTooManyRequests,
+			Detail: "Too many requests; retry after " + strconv.FormatInt(seconds(le.RetryAfter), 10) + " seconds.",
+		})
+		return
+	}
+	problem.Write(w, http.StatusServiceUnavailable, "The request was not admitted in time.")
+}
+
+// ConcurrencyMiddleware returns middleware that holds a slot of c for each
+// request, keyed by c's Config.Key (ClientIP when nil), for as long as the
+// next handler runs. A request refused a slot (at once in Reject mode,
+// after MaxQueue or MaxWait in Queue mode) is answered by c's ErrorHandler
+// (429 problem+json by default) with Retry-After and, unless Headers is
+// HeadersNone, the rate-limit headers of the concurrency policy.
+func ConcurrencyMiddleware(c *Concurrency) func(http.Handler) http.Handler {
+	key, handler := c.cfg.Key, c.cfg.ErrorHandler
+	if key == nil {
+		key = ClientIP
+	}
+	if handler == nil {
+		handler = WriteError
+	}
+	quota := int(c.max)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			k := key(r)
+			if err := c.Acquire(r.Context(), k); err != nil {
+				var le *LimitError
+				if errors.As(err, &le) {
+					h := w.Header()
+					h.Set("Retry-After", strconv.FormatInt(seconds(le.RetryAfter), 10))
+					if c.cfg.Headers != HeadersNone {
+						writeState(h, c.cfg.Headers, c.policy, c.cfg.Name, quota, Decision{RetryAfter: le.RetryAfter})
+					}
+				}
+				handler(w, r, err)
+				return
+			}
+			defer c.Release(k)
+			next.ServeHTTP(w, r)
+		})
+	}
+}
