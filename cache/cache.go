@@ -129,6 +129,9 @@ type Cache struct {
 	tagIndex map[string]map[string]struct{}
 
 	stats struct{ hits, misses, stores, coalesced, revalidations, stale atomic.Uint64 }
+
+	// waitHook, when set by tests, is called when a request starts waiting for a flight.
+	waitHook func()
 }
 
 // Stats are cumulative counters of a Cache.
@@ -425,6 +428,9 @@ func (c *Cache) land(key string, f *flight, resp *Response) {
 
 // await waits for f, at most the coalescing timeout or until ctx ends.
 func (c *Cache) await(ctx context.Context, f *flight) (*Response, bool) {
+	if c.waitHook != nil {
+		c.waitHook()
+	}
 	t := time.NewTimer(c.cfg.CoalesceTimeout)
 	defer t.Stop()
 	select {

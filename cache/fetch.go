@@ -39,12 +39,12 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request, key, fkey string
 	}
 	reqTime := c.now()
 	rec := &recorder{w: w, header: make(http.Header), limit: c.cfg.MaxObjectSize}
-	rec.decide = func(status int, hdr http.Header) action {
+	rec.decide = func(status int, hdr http.Header) (action, string) {
 		if revalidating && status == http.StatusNotModified {
-			return actRefresh
+			return actRefresh, ""
 		}
 		if stale != nil && serverError(status) && c.staleIfError(stale, c.now()) {
-			return actStaleError
+			return actStaleError, ""
 		}
 		params := "fwd=" + fwd
 		if revalidating {
@@ -64,11 +64,10 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request, key, fkey string
 		} else {
 			params += "; stored"
 		}
-		w.Header()["Cache-Status"] = append(w.Header()["Cache-Status"], c.cfg.Name+"; "+params)
 		if reason != "" {
-			return actPass
+			return actPass, c.cfg.Name + "; " + params
 		}
-		return actStore
+		return actStore, c.cfg.Name + "; " + params
 	}
 	h.next.ServeHTTP(rec, out)
 	if !rec.wrote {

@@ -256,9 +256,8 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 func (h *handler) pass(w http.ResponseWriter, r *http.Request, params string) {
 	c := h.c
 	c.stats.misses.Add(1)
-	rec := &recorder{w: w, header: make(http.Header), decide: func(int, http.Header) action {
-		w.Header()["Cache-Status"] = append(w.Header()["Cache-Status"], c.cfg.Name+"; "+params)
-		return actPass
+	rec := &recorder{w: w, header: make(http.Header), decide: func(int, http.Header) (action, string) {
+		return actPass, c.cfg.Name + "; " + params
 	}}
 	h.next.ServeHTTP(rec, r)
 	if !rec.wrote {
@@ -273,9 +272,8 @@ func (h *handler) pass(w http.ResponseWriter, r *http.Request, params string) {
 func (h *handler) other(w http.ResponseWriter, r *http.Request) {
 	c := h.c
 	c.stats.misses.Add(1)
-	rec := &recorder{w: w, header: make(http.Header), decide: func(int, http.Header) action {
-		w.Header()["Cache-Status"] = append(w.Header()["Cache-Status"], c.cfg.Name+"; fwd=method")
-		return actPass
+	rec := &recorder{w: w, header: make(http.Header), decide: func(int, http.Header) (action, string) {
+		return actPass, c.cfg.Name + "; fwd=method"
 	}}
 	h.next.ServeHTTP(rec, r)
 	if !rec.wrote {

@@ -23,7 +23,7 @@ const (
 type recorder struct {
 	w      http.ResponseWriter
 	header http.Header
-	decide func(status int, h http.Header) action
+	decide func(status int, h http.Header) (action, string)
 	limit  int64
 
 	action   action
@@ -55,7 +55,8 @@ func (rw *recorder) WriteHeader(code int) {
 		return
 	}
 	rw.wrote, rw.status = true, code
-	rw.action = rw.decide(code, rw.header)
+	var member string
+	rw.action, member = rw.decide(code, rw.header)
 	if rw.action != actPass && rw.action != actStore {
 		return
 	}
@@ -67,6 +68,9 @@ func (rw *recorder) WriteHeader(code int) {
 	dst := rw.w.Header()
 	for k, v := range rw.header {
 		dst[k] = v
+	}
+	if member != "" {
+		dst["Cache-Status"] = append(dst["Cache-Status"][:len(dst["Cache-Status"]):len(dst["Cache-Status"])], member)
 	}
 	rw.w.WriteHeader(code)
 }
