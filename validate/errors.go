@@ -185,10 +185,7 @@ func (c *collector) addSchema(in, name, prefix string, se *openapi3.SchemaError)
 		if errors.As(se.Origin, &me) && len(me) > 0 && se.SchemaField != "oneOf" && se.SchemaField != "anyOf" && se.SchemaField != "not" {
 			before := len(c.fields) + c.omitted
 			for _, e := range me {
-				var sub *openapi3.SchemaError
-				if errors.As(e, &sub) {
-					c.addSchema(in, name, "", sub)
-				}
+				c.addKin(in, name, e)
 			}
 			if len(c.fields)+c.omitted > before {
 				return

@@ -438,7 +438,7 @@ func foldKey(s string) string {
 		}
 	}
 	if ascii {
-		return strings.ToLower(s)
+		return strings.ToUpper(s) // the smallest rune of an ASCII letter's orbit is its upper case
 	}
 	var b strings.Builder
 	b.Grow(len(s))

@@ -1,0 +1,113 @@
+package validate
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseJSON(t *testing.T) {
+	lim := JSONLimits{}.withDefaults()
+	tests := []struct {
+		name   string
+		in     string
+		reason string // "" means accepted
+		ptr    string
+	}{
+		{"object", `{"a":[1,2.5,-3e2,true,false,null,"x"],"b":{}}`, "", ""},
+		{"escapes", `"a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"`, "", ""},
+		{"utf8", `"héllo 世界"`, "", ""},
+		{"whitespace", " \t\n\r[ 1 , 2 ]\n", "", ""},
+		{"duplicate key", `{"role":"user","role":"admin"}`, "duplicate key", "/role"},
+		{"case variant", `{"role":"user","ROLE":"admin"}`, "duplicate key differing only in case", "/ROLE"},
+		{"unicode case variant", `{"straße":1,"STRASSE":2,"ſ":1,"S":2}`, "duplicate key differing only in case", "/S"},
+		{"kelvin sign", `{"k":1,"\u212a":2}`, "duplicate key differing only in case", "/\u212a"},
+		{"nested duplicate", `{"a":[{"x":1},{"x":1,"x":2}]}`, "duplicate key", "/a/1/x"},
+		{"many keys case variant", `{` + manyKeys(40) + `,"K39":1}`, "duplicate key differing only in case", "/K39"},
+		{"invalid utf8", "\"a\xffb\"", "invalid UTF-8", ""},
+		{"invalid utf8 escaped string", "\"\\n\xc3\"", "invalid UTF-8", ""},
+		{"lone high surrogate", `"\ud800"`, "lone surrogate in \\u escape", ""},
+		{"lone low surrogate", `"\udc00x"`, "lone surrogate in \\u escape", ""},
+		{"high then non-low", `"\ud800\u0041"`, "lone surrogate in \\u escape", ""},
+		{"huge number", `1e400`, "number out of range", ""},
+		{"long integer", strings.Repeat("9", 400), "number out of range", ""},
+		{"depth", strings.Repeat("[", 65) + strings.Repeat("]", 65), "nesting deeper than 64", ""},
+		{"depth ok", strings.Repeat("[", 64) + strings.Repeat("]", 64), "", ""},
+		{"unclosed brackets", strings.Repeat("[", 100000), "nesting deeper than 64", ""},
+		{"array members", "[" + strings.Repeat("0,", 10000) + "0]", "array has more than 10000 elements", ""},
+		{"object members", "{" + manyKeys(10001) + "}", "object has more than 10000 members", ""},
+		{"long string", `"` + strings.Repeat("a", 1<<20+1) + `"`, "string longer than 1048576 bytes", ""},
+		{"long escaped string", `"\n` + strings.Repeat("a", 1<<20+1) + `"`, "string longer than 1048576 bytes", ""},
+		{"trailing data", `{} {}`, "malformed", ""},
+		{"trailing comma", `[1,]`, "malformed", ""},
+		{"leading zero", `01`, "malformed", ""},
+		{"bare minus", `-`, "malformed", ""},
+		{"control char", "\"a\x01\"", "malformed", ""},
+		{"bad escape", `"\x"`, "malformed", ""},
+		{"single quotes", `{'a':1}`, "malformed", ""},
+		{"empty", ``, "malformed", ""},
+		{"nul literal", `nul`, "malformed", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v, err := parseJSON([]byte(tc.in), lim)
+			if tc.reason == "" {
+				if err != nil {
+					t.Fatalf("parseJSON = %v, want accepted", err)
+				}
+				var want any
+				d := json.NewDecoder(strings.NewReader(tc.in))
+				d.UseNumber()
+				if err := d.Decode(&want); err != nil {
+					t.Fatalf("encoding/json rejects accepted input: %v", err)
+				}
+				if !reflect.DeepEqual(v, want) {
+					t.Fatalf("parseJSON = %#v, encoding/json = %#v", v, want)
+				}
+				return
+			}
+			je, ok := err.(*jsonError)
+			if !ok {
+				t.Fatalf("parseJSON = %v, want rejection %q", err, tc.reason)
+			}
+			if !strings.HasPrefix(je.reason, tc.reason) {
+				t.Errorf("reason = %q, want prefix %q", je.reason, tc.reason)
+			}
+			if tc.ptr != "" && je.pointer() != tc.ptr {
+				t.Errorf("pointer = %q, want %q", je.pointer(), tc.ptr)
+			}
+			if len(je.reason) > 200 {
+				t.Errorf("reason is %d bytes long", len(je.reason))
+			}
+		})
+	}
+}
+
+func manyKeys(n int) string {
+	var b bytes.Buffer
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"k` + itoa(i) + `":1`)
+	}
+	return b.String()
+}
+
+func itoa(i int) string { return strings.TrimSpace(string(json.Number(jsonInt(i)))) }
+
+func jsonInt(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
+
+func TestFoldKey(t *testing.T) {
+	pairs := [][2]string{{"Role", "rOLE"}, {"straße", "STRASSE"}, {"ſ", "S"}, {"\u212a", "k"}, {"Σ", "ς"}, {"日本", "日本"}}
+	for _, p := range pairs {
+		if (foldKey(p[0]) == foldKey(p[1])) != strings.EqualFold(p[0], p[1]) {
+			t.Errorf("foldKey(%q) vs foldKey(%q) disagrees with EqualFold=%v", p[0], p[1], strings.EqualFold(p[0], p[1]))
+		}
+	}
+}
