@@ -172,7 +172,9 @@ func (c *collector) addKin(in, name string, err error) {
 	case errors.As(err, &se):
 		c.addSchema(in, name, "", se)
 	default:
-		c.add(FieldError{In: in, Name: name, Reason: "invalid"})
+		// Library errors other than the above may quote the input; they
+		// mostly come from spec defects such as a parameter without a schema.
+		c.add(FieldError{In: in, Name: name, Reason: "cannot be validated against the spec"})
 	}
 }
 
