@@ -75,17 +75,19 @@ type Config struct {
 	// Zero means 1s; negative is an error.
 	MaxWait time.Duration
 	// MaxQueue is the most requests queued per key (Queue mode). Zero
-	// means 100; negative is an error.
+	// means 100; negative or above 32767 is an error.
 	MaxQueue int
-	// MaxKeys bounds the key table. When it is full, an idle key (whose
-	// buckets are full, so forgetting it loses nothing) is evicted first,
-	// else the sampled key closest to idle. Zero means 100,000; negative
-	// is an error.
+	// MaxKeys bounds the key table. When it is full, the key that went
+	// idle first (buckets full, no block: forgetting it loses nothing) is
+	// evicted; if no key is idle, the one closest to idle. Keys with
+	// queued requests are never evicted. Zero means 100,000; negative is
+	// an error.
 	MaxKeys int
 	// BlockAfter enables the penalty: a key rejected BlockAfter times in a
 	// row (with no admission between) is blocked for BlockFor, during
 	// which every request of that key is rejected with a Retry-After until
-	// the block ends. Zero disables it; negative is an error.
+	// the block ends. Zero disables it; negative or above 32767 is an
+	// error.
 	BlockAfter int
 	// BlockFor is the length of a penalty block. It must be positive when
 	// BlockAfter is set.
@@ -117,7 +119,7 @@ type Limiter struct {
 	epoch  time.Time
 	policy string // preformatted RateLimit-Policy value
 	maxW   int64
-	maxQ   int32
+	maxQ   int16
 	block  int64
 	every  rate.Sometimes // paces dry-run log lines
 }
@@ -204,12 +206,12 @@ func New(cfg Config) (*Limiter, error) {
 		return nil, fmt.Errorf("ratelimit: unknown Headers %d", cfg.Headers)
 	case cfg.MaxWait < 0:
 		return nil, fmt.Errorf("ratelimit: negative MaxWait %v", cfg.MaxWait)
-	case cfg.MaxQueue < 0:
-		return nil, fmt.Errorf("ratelimit: negative MaxQueue %d", cfg.MaxQueue)
+	case cfg.MaxQueue < 0 || cfg.MaxQueue > maxSmall:
+		return nil, fmt.Errorf("ratelimit: MaxQueue %d out of range [0, %d]", cfg.MaxQueue, maxSmall)
 	case cfg.MaxKeys < 0:
 		return nil, fmt.Errorf("ratelimit: negative MaxKeys %d", cfg.MaxKeys)
-	case cfg.BlockAfter < 0:
-		return nil, fmt.Errorf("ratelimit: negative BlockAfter %d", cfg.BlockAfter)
+	case cfg.BlockAfter < 0 || cfg.BlockAfter > maxSmall:
+		return nil, fmt.Errorf("ratelimit: BlockAfter %d out of range [0, %d]", cfg.BlockAfter, maxSmall)
 	case cfg.BlockAfter > 0 && cfg.BlockFor <= 0:
 		return nil, fmt.Errorf("ratelimit: BlockAfter %d needs a positive BlockFor", cfg.BlockAfter)
 	case cfg.BlockFor < 0:
@@ -244,7 +246,7 @@ func New(cfg Config) (*Limiter, error) {
 	}
 	l.maxQ = 100
 	if cfg.MaxQueue > 0 {
-		l.maxQ = int32(min(cfg.MaxQueue, 1<<30))
+		l.maxQ = int16(cfg.MaxQueue)
 	}
 	maxKeys := cfg.MaxKeys
 	if maxKeys == 0 {
@@ -258,6 +260,9 @@ func New(cfg Config) (*Limiter, error) {
 
 // epochAge is how far before New a limiter's epoch lies.
 const epochAge = 100 * 365 * 24 * time.Hour
+
+// maxSmall bounds MaxQueue and BlockAfter, kept in 16 bits per key.
+const maxSmall = 1<<15 - 1
 
 // ns converts t to nanoseconds since the limiter's epoch (monotonic when t
 // carries a monotonic reading). Times before the epoch count as 1ns.
@@ -288,6 +293,7 @@ func (l *Limiter) allow(key string, now time.Time, clock bool) Decision {
 	n := l.ns(now)
 	e := l.tab.get(s, key, n)
 	d := l.decide(s, e, n)
+	s.touch(e)
 	s.mu.Unlock()
 	if d.Limited && l.cfg.DryRun {
 		l.report(key, d)
@@ -400,6 +406,7 @@ func (l *Limiter) RefundAt(key string, now time.Time) {
 	if e, ok := s.m[key]; ok {
 		l.give(e, l.ns(now))
 		e.wakeHead()
+		s.touch(e)
 	}
 	s.mu.Unlock()
 }

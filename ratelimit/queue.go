@@ -62,6 +62,7 @@ func (l *Limiter) reserve(key string, now time.Time, clock bool) (*Ticket, Decis
 	}
 	n := l.ns(now)
 	e := l.tab.get(s, key, n)
+	defer s.touch(e)
 	if e.until > n || (e.head == nil && l.due(e, n, 1) <= 0) {
 		d := l.decide(s, e, n)
 		if !d.Allowed {
@@ -130,6 +131,7 @@ func (t *Ticket) poll(now time.Time, clock bool) (bool, time.Duration, error) {
 		now = time.Now()
 	}
 	n := l.ns(now)
+	defer s.touch(e)
 	switch t.state {
 	case admitted:
 		return true, 0, nil
@@ -177,6 +179,7 @@ func (t *Ticket) CancelAt(now time.Time) {
 	t.s.mu.Lock()
 	defer t.s.mu.Unlock()
 	t.cancel(t.l.ns(now))
+	t.s.touch(t.e)
 }
 
 // cancel is CancelAt with t.s.mu held.
@@ -252,6 +255,7 @@ func (l *Limiter) wait(ctx context.Context, key string) (Decision, error) {
 			t.state = expired
 			t.s.c.queueExpired++
 			t.s.c.rejected++
+			t.s.touch(t.e)
 		}
 		t.s.mu.Unlock()
 		return d, &LimitError{RetryAfter: d.RetryAfter, Err: context.DeadlineExceeded}

@@ -17,38 +17,29 @@ type entry struct {
 	inl [1]int64
 	// until is the end of a penalty block (0 when not blocked).
 	until int64
+	// idx is the entry's position in its shard's eviction heap.
+	idx int32
 	// strikes counts rejections since the last admission, for the penalty.
-	strikes int32
+	strikes int16
 	// nq is the number of queued tickets, head..tail their FIFO list.
-	nq         int32
+	nq         int16
 	head, tail *Ticket
 }
 
-// idle reports whether e carries no information: every bucket full, no
-// block, no waiter. Evicting an idle entry loses nothing.
-func (e *entry) idle(now int64) bool {
-	if e.head != nil || e.until > now {
-		return false
-	}
-	for _, t := range e.tat {
-		if t > now {
-			return false
-		}
-	}
-	return true
-}
+// pinned is the idle time of an entry with waiters: never evicted.
+const pinned = int64(^uint64(0) >> 1)
 
-// debt returns how much state evicting e would lose: the time until it is
-// idle. Entries with waiters are pinned and report ok=false.
-func (e *entry) debt(now int64) (d int64, ok bool) {
+// idleAt returns when e stops carrying information: every bucket full and
+// no block. Evicting an entry at or after that time loses nothing.
+func (e *entry) idleAt() int64 {
 	if e.head != nil {
-		return 0, false
+		return pinned
 	}
-	d = e.until - now
+	at := e.until
 	for _, t := range e.tat {
-		d = max(d, t-now)
+		at = max(at, t)
 	}
-	return d, true
+	return at
 }
 
 // counters are a shard's share of Stats, guarded by the shard's mu so that
@@ -58,14 +49,24 @@ type counters struct {
 	evicted, evictedActive, overflow                                                          uint64
 }
 
-// shard is one lock and one map of the key table.
+// shard is one lock and one map of the key table, with a min-heap of its
+// entries by idle time so that eviction takes the entry that went idle
+// first, or, when none is idle, the one closest to idle.
 type shard struct {
-	// mu protects m, every entry in it, every Ticket of those entries and c.
-	mu  sync.Mutex
-	m   map[string]*entry
-	cap int
-	c   counters
-	_   [64]byte // keep neighbouring shards' locks on separate cache lines
+	// mu protects m, heap, every entry in them, their Tickets and c.
+	mu   sync.Mutex
+	m    map[string]*entry
+	heap []slot
+	cap  int
+	c    counters
+	_    [64]byte // keep neighbouring shards' locks on separate cache lines
+}
+
+// slot is one eviction-heap element.
+type slot struct {
+	at  int64 // the entry's idleAt when last touched
+	e   *entry
+	key string
 }
 
 // table is a sharded, bounded map from key to entry.
@@ -75,10 +76,6 @@ type table struct {
 	shards []shard
 	npol   int
 }
-
-// evictSample is how many entries are examined to choose a victim when a
-// full shard receives a new key.
-const evictSample = 16
 
 // maxKeyLen is the longest key stored as is; longer keys are replaced by
 // their SHA-256 so a client cannot make each key cost kilobytes.
@@ -133,34 +130,84 @@ func (t *table) get(s *shard, key string, now int64) *entry {
 		e.tat[i] = now
 	}
 	s.m[key] = e
+	e.idx = int32(len(s.heap))
+	s.heap = append(s.heap, slot{at: now, e: e, key: key})
+	s.up(int(e.idx))
 	return e
 }
 
-// evict removes one entry from s: the first idle entry among a random
-// sample, else the sampled entry losing the least state. Entries with
-// waiters are never evicted; if the sample holds nothing else, the shard
-// goes over capacity by one (counted as overflow). s.mu must be held.
+// evict removes the entry that became idle first; if none is idle, the
+// one closest to idle (its state is lost, counted in evictedActive).
+// Entries with waiters are never evicted: if only they remain, the shard
+// goes over capacity (counted as overflow). s.mu must be held.
 func (s *shard) evict(now int64) {
-	var victim string
-	best, found, n := int64(0), false, 0
-	for k, e := range s.m { // map iteration starts at a random position
-		if e.idle(now) {
-			delete(s.m, k)
-			s.c.evicted++
-			return
-		}
-		if d, ok := e.debt(now); ok && (!found || d < best) {
-			victim, best, found = k, d, true
-		}
-		if n++; n >= evictSample {
-			break
-		}
-	}
-	if !found {
+	if len(s.heap) == 0 || s.heap[0].at == pinned {
 		s.c.overflow++
 		return
 	}
-	delete(s.m, victim)
+	top := s.heap[0]
+	last := len(s.heap) - 1
+	s.swap(0, last)
+	s.heap[last] = slot{}
+	s.heap = s.heap[:last]
+	if last > 0 {
+		s.down(0)
+	}
+	delete(s.m, top.key)
 	s.c.evicted++
-	s.c.evictedActive++
+	if top.at > now {
+		s.c.evictedActive++
+	}
+}
+
+// touch records a change of e's idle time. s.mu must be held.
+func (s *shard) touch(e *entry) {
+	i := int(e.idx)
+	if i >= len(s.heap) || s.heap[i].e != e {
+		return // evicted earlier (a ticket or refund on a forgotten entry)
+	}
+	at := e.idleAt()
+	old := s.heap[i].at
+	s.heap[i].at = at
+	if at > old {
+		s.down(i)
+	} else if at < old {
+		s.up(i)
+	}
+}
+
+func (s *shard) swap(i, j int) {
+	h := s.heap
+	h[i], h[j] = h[j], h[i]
+	h[i].e.idx = int32(i)
+	h[j].e.idx = int32(j)
+}
+
+func (s *shard) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if s.heap[p].at <= s.heap[i].at {
+			return
+		}
+		s.swap(i, p)
+		i = p
+	}
+}
+
+func (s *shard) down(i int) {
+	n := len(s.heap)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			return
+		}
+		if c+1 < n && s.heap[c+1].at < s.heap[c].at {
+			c++
+		}
+		if s.heap[i].at <= s.heap[c].at {
+			return
+		}
+		s.swap(i, c)
+		i = c
+	}
 }

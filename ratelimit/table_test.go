@@ -1,0 +1,181 @@
+package ratelimit
+
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatekit/gatekit/clientip"
+)
+
+// TestContention runs many goroutines on one key with the real clock and
+// checks that the limiter admitted at most burst + rate × elapsed + 1,
+// the bound x/time/rate's Allow breaks under contention (golang/go#71360).
+func TestContention(t *testing.T) {
+	const burst, perSec = 20, 2000
+	l := mustNew(t, Config{Rates: []Rate{{Count: perSec, Per: time.Second, Burst: burst}}})
+	run := 500 * time.Millisecond
+	var allowed, calls atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	stop := start.Add(run)
+	for range 4 * runtime.GOMAXPROCS(0) * 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				if n%64 == 0 && time.Now().After(stop) {
+					return
+				}
+				calls.Add(1)
+				if l.Allow("hot").Allowed {
+					allowed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	limit := burst + int64(elapsed.Seconds()*perSec) + 1
+	if got := allowed.Load(); got > limit || got < burst {
+		t.Fatalf("admitted %d in %v (%d calls), want between %d and %d", got, elapsed, calls.Load(), burst, limit)
+	}
+	if calls.Load() < 10*allowed.Load() {
+		t.Logf("only %d calls for %d admissions: contention was light", calls.Load(), allowed.Load())
+	}
+}
+
+func TestEvictIdleFirst(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Second, Burst: 2}}, MaxKeys: 64})
+	// 32 busy keys (empty buckets) and 32 that have idled back to full.
+	for i := range 64 {
+		at := t0
+		if i >= 32 {
+			at = t0.Add(-time.Hour)
+		}
+		k := strconv.Itoa(i)
+		l.AllowAt(k, at)
+		l.AllowAt(k, at)
+	}
+	for i := range 32 { // 32 new keys at t0 must evict exactly the idle ones
+		l.AllowAt("new"+strconv.Itoa(i), t0)
+	}
+	st := l.Stats()
+	if st.Keys != 64 || st.Evicted != 32 || st.EvictedActive != 0 {
+		t.Fatalf("Stats = %+v, want 64 keys, 32 idle evictions", st)
+	}
+	for i := range 32 {
+		if l.AllowAt(strconv.Itoa(i), t0).Allowed {
+			t.Fatalf("busy key %d was evicted (its empty bucket came back full)", i)
+		}
+	}
+	// With only busy keys left, the table still stays bounded.
+	for i := range 1000 {
+		l.AllowAt("more"+strconv.Itoa(i), t0)
+	}
+	if st := l.Stats(); st.Keys > 64 || st.EvictedActive == 0 {
+		t.Fatalf("Stats = %+v, want at most 64 keys", st)
+	}
+}
+
+// heapAfterGC returns the live heap after a full collection.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// keyExplosion is the number of distinct clients the key-explosion tests
+// send: one million, scaled down under the race detector (where each
+// decision is ~10× slower); BenchmarkAllowMillionKeys runs the full million
+// in every mode.
+func keyExplosion() int {
+	if raceEnabled {
+		return 100_000
+	}
+	return 1_000_000
+}
+
+func TestMillionRandomIPv4(t *testing.T) {
+	const maxKeys = 100_000
+	l := mustNew(t, Config{Rates: []Rate{{Count: 10, Per: time.Second, Burst: 20}}})
+	before := heapAfterGC()
+	rng := rand.New(rand.NewPCG(3, 4))
+	var b [4]byte
+	n := keyExplosion()
+	for i := range n {
+		binary.BigEndian.PutUint32(b[:], rng.Uint32())
+		// Each client sends one request; time advances 1µs per request.
+		if !l.AllowAt(netip.AddrFrom4(b).String(), t0.Add(time.Duration(i)*time.Microsecond)).Allowed {
+			t.Fatalf("request %d of a fresh client rejected", i)
+		}
+	}
+	st := l.Stats()
+	grown := int64(heapAfterGC()) - int64(before)
+	t.Logf("%d clients: %+v, heap +%d B (%d B/key)", n, st, grown, grown/int64(max(st.Keys, 1)))
+	if st.Keys > maxKeys || st.Keys < maxKeys*9/10 {
+		t.Errorf("Keys = %d, want about %d (bounded)", st.Keys, maxKeys)
+	}
+	if grown > 300*maxKeys {
+		t.Errorf("heap grew %d B for %d keys, want under 300 B/key", grown, st.Keys)
+	}
+	runtime.KeepAlive(l)
+}
+
+func TestOneIPv6Slash64IsOneKey(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{{Count: 10, Per: time.Second, Burst: 20}}})
+	prefix := netip.MustParseAddr("2001:db8:1:2::").As16()
+	rng := rand.New(rand.NewPCG(5, 6))
+	r := httptest.NewRequest("GET", "/", nil)
+	allowed := 0
+	for range keyExplosion() / 10 {
+		a := prefix
+		binary.BigEndian.PutUint64(a[8:], rng.Uint64()) // random interface ID
+		r.RemoteAddr = netip.AddrPortFrom(netip.AddrFrom16(a), 443).String()
+		if l.AllowAt(ClientIP(r), t0).Allowed {
+			allowed++
+		}
+	}
+	if st := l.Stats(); st.Keys != 1 || allowed != 20 {
+		t.Errorf("Keys = %d, allowed = %d; want 1 key admitting its burst of 20", st.Keys, allowed)
+	}
+}
+
+func TestSpoofedForwardedForIsOneKey(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{{Count: 10, Per: time.Second, Burst: 20}}})
+	res, err := clientip.New(clientip.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	h := clientip.Middleware(res)(Middleware(l)(ok))
+	rng := rand.New(rand.NewPCG(7, 8))
+	var b [4]byte
+	allowed := 0
+	start := time.Now()
+	for range keyExplosion() / 50 {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "198.51.100.7:40000" // not a trusted proxy
+		binary.BigEndian.PutUint32(b[:], rng.Uint32())
+		r.Header.Set("X-Forwarded-For", netip.AddrFrom4(b).String())
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code == http.StatusOK {
+			allowed++
+		}
+	}
+	// The middleware reads the real clock: 10/s refill while the loop ran.
+	limit := 20 + int(time.Since(start).Seconds()*10) + 1
+	if st := l.Stats(); st.Keys != 1 || allowed < 20 || allowed > limit {
+		t.Errorf("Keys = %d, allowed = %d; want one key (the peer) admitting 20..%d", st.Keys, allowed, limit)
+	}
+}
