@@ -1,0 +1,81 @@
+package validate
+
+import (
+	"context"
+	"net/http/httptest"
+	"reflect"
+	"testing"
+)
+
+func TestPathTable(t *testing.T) {
+	var tbl pathTable
+	for _, tmpl := range []string{
+		"/", "/books", "/books/", "/books/{id}", "/books/{id}.json", "/books/new",
+		"/books/{id}/pages/{page}", "/v{major}.{minor}/status", "/files/{name}", "/a/{x}/c", "/a/b/{y}",
+	} {
+		if _, err := tbl.add(tmpl); err != nil {
+			t.Fatalf("add(%q): %v", tmpl, err)
+		}
+	}
+	tests := []struct {
+		path string
+		tmpl string
+		vals []string
+	}{
+		{"/", "/", nil},
+		{"/books", "/books", nil},
+		{"/books/", "/books/", nil},
+		{"/books/new", "/books/new", nil},
+		{"/books/7", "/books/{id}", []string{"7"}},
+		{"/books/7.json", "/books/{id}.json", []string{"7"}},
+		{"/books/a.b.json", "/books/{id}.json", []string{"a.b"}},
+		{"/books/.json", "/books/{id}", []string{".json"}},
+		{"/books/7/pages/3", "/books/{id}/pages/{page}", []string{"7", "3"}},
+		{"/v2.10/status", "/v{major}.{minor}/status", []string{"2", "10"}},
+		{"/files/a%2Fb", "/files/{name}", []string{"a%2Fb"}},
+		{"/a/b/c", "/a/b/{y}", []string{"c"}}, // literal segment first
+		{"/a/z/c", "/a/{x}/c", []string{"z"}},
+		{"/books/7/pages", "", nil},
+		{"/books//pages/3", "", nil}, // empty parameter
+		{"/nope", "", nil},
+		{"", "", nil},
+		{"books", "", nil},
+	}
+	for _, tc := range tests {
+		e, vals := tbl.lookup(tc.path, nil)
+		got := ""
+		if e != nil {
+			got = e.template
+		}
+		if got != tc.tmpl || (got != "" && !reflect.DeepEqual(vals, tc.vals)) {
+			t.Errorf("lookup(%q) = %q %q, want %q %q", tc.path, got, vals, tc.tmpl, tc.vals)
+		}
+	}
+	for _, bad := range []string{"books", "/a/{", "/a/}", "/a/{}", "/a/{x}{y}", "/a/x}"} {
+		if _, err := tbl.add(bad); err == nil {
+			t.Errorf("add(%q) accepted", bad)
+		}
+	}
+}
+
+func TestLookupDoesNotAllocate(t *testing.T) {
+	v := newShop(t, Config{})
+	var buf [8]string
+	n := testing.AllocsPerRun(100, func() {
+		if e, _ := v.lookupPath(&v.ops, "/v1/customers/42/orders", buf[:0]); e == nil {
+			t.Fatal("no match")
+		}
+	})
+	if n != 0 {
+		t.Fatalf("lookup allocates %v times", n)
+	}
+}
+
+func TestAuthenticatePanicRecovered(t *testing.T) {
+	v := newShop(t, Config{Authenticate: func(context.Context, *AuthInput) error { panic("boom") }})
+	rec := httptest.NewRecorder()
+	Middleware(v)(&echo{}).ServeHTTP(rec, req{method: "GET", target: "/products"}.build())
+	if rec.Code != 401 {
+		t.Fatalf("status %d, want 401", rec.Code)
+	}
+}
