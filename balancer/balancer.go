@@ -63,6 +63,9 @@ type Result struct {
 	// abandoned locally. Such a request says nothing about the target and
 	// is never counted as a failure.
 	Canceled bool
+	// End is when the request completed. Zero means time.Now(); tests
+	// and simulations pass explicit instants.
+	End time.Time
 }
 
 // Failed reports whether r counts against the target: a transport error or

@@ -1,0 +1,168 @@
+package balancer
+
+import (
+	"fmt"
+	"math"
+)
+
+// DefaultMaglevThreshold is the pool size above which Hash uses Maglev.
+const DefaultMaglevThreshold = 64
+
+// HashConfig configures a Hash policy. The zero value of each field
+// selects the default documented on it.
+type HashConfig struct {
+	// Fallback picks for requests without a key (key ""). If nil, a
+	// LeastRequest policy over the same pool.
+	Fallback Policy
+	// BoundedLoad, when above zero, caps each target's requests in flight
+	// at BoundedLoad times its fair share (consistent hashing with bounded
+	// loads, Mirrokni et al.; 1.25 is a common choice): a key whose target
+	// is full goes to its next choice, so a hot key cannot overload one
+	// target. It must be 0 (off) or at least 1.
+	BoundedLoad float64
+	// MaglevThreshold is the number of available targets above which
+	// Maglev tables are used instead of rendezvous hashing (O(n) per
+	// pick, no memory). Zero means DefaultMaglevThreshold (64); a
+	// negative value means always Maglev.
+	MaglevThreshold int
+}
+
+// Hash is consistent hashing: a key (a client address, header, cookie,
+// query parameter or path; see ParseKey) always maps to the same target
+// while the pool is unchanged, and a pool change moves only about 1/N of
+// the keys. Small pools use weighted rendezvous (highest random weight)
+// hashing, large ones Maglev tables built lazily after each pool change.
+// Keys hash with a fixed function, so every gateway instance maps a key
+// to the same target. Requests with no key go to the fallback policy.
+//
+// A pick allocates nothing. Hash is safe for concurrent use.
+type Hash struct {
+	pool      *Pool
+	fallback  Policy
+	bound     float64
+	threshold int
+	maglev    derived[*maglevTable]
+}
+
+type maglevTable struct {
+	ts    []*Target
+	table []int32
+}
+
+var _ Policy = (*Hash)(nil)
+
+// NewHash returns a consistent-hash policy over pool. It returns an error
+// for an invalid cfg.
+func NewHash(pool *Pool, cfg HashConfig) (*Hash, error) {
+	if cfg.BoundedLoad != 0 && (cfg.BoundedLoad < 1 || math.IsNaN(cfg.BoundedLoad) || math.IsInf(cfg.BoundedLoad, 0)) {
+		return nil, fmt.Errorf("balancer: BoundedLoad %v must be 0 or at least 1", cfg.BoundedLoad)
+	}
+	h := &Hash{pool: pool, fallback: cfg.Fallback, bound: cfg.BoundedLoad, threshold: cfg.MaglevThreshold}
+	if h.threshold == 0 {
+		h.threshold = DefaultMaglevThreshold
+	}
+	if h.fallback == nil {
+		lr, err := NewLeastRequest(pool, LoadConfig{})
+		if err != nil {
+			return nil, err
+		}
+		h.fallback = lr
+	}
+	return h, nil
+}
+
+// Pick returns the target key maps to; the fallback policy picks when key
+// is "".
+func (h *Hash) Pick(key string) (*Target, func(Result), error) {
+	if key == "" {
+		return h.fallback.Pick("")
+	}
+	s := h.pool.load()
+	if len(s.avail) == 0 {
+		return nil, nil, ErrNoTargets
+	}
+	hk := hashString(key)
+	var t *Target
+	if h.threshold < 0 || len(s.avail) > h.threshold {
+		t = h.pickMaglev(s, hk)
+	} else {
+		t = h.pickRendezvous(s, hk)
+	}
+	t.acquire()
+	return t, t.done, nil
+}
+
+// admits reports whether t may take one more request under the load bound.
+func (h *Hash) admits(s *snapshot, t *Target, w int64) bool {
+	if h.bound == 0 {
+		return true
+	}
+	total := float64(h.pool.InFlight() + 1)
+	limit := math.Ceil(h.bound * total * float64(w) / float64(s.total))
+	return float64(t.inflight.Load()+1) <= limit
+}
+
+// rendezvousScore is the weighted highest-random-weight score of target i
+// for key hash hk: -w / ln(u) with u uniform in (0, 1).
+func rendezvousScore(s *snapshot, i int, hk uint64) float64 {
+	h := mix64(hk ^ s.avail[i].hash)
+	if s.uniform {
+		return float64(h)
+	}
+	u := (float64(h>>11) + 0.5) / (1 << 53)
+	return -float64(s.weights[i]) / math.Log(u)
+}
+
+func (h *Hash) pickRendezvous(s *snapshot, hk uint64) *Target {
+	// Walk targets in decreasing score until one admits the request; the
+	// first is the key's target when the load bound is off.
+	prev := math.Inf(1)
+	for range s.avail {
+		best, bestScore := -1, math.Inf(-1)
+		for i := range s.avail {
+			sc := rendezvousScore(s, i, hk)
+			if sc < prev && sc > bestScore {
+				best, bestScore = i, sc
+			}
+		}
+		if best < 0 {
+			break
+		}
+		if h.admits(s, s.avail[best], s.weights[best]) {
+			return s.avail[best]
+		}
+		prev = bestScore
+	}
+	return leastLoaded(s)
+}
+
+func (h *Hash) pickMaglev(s *snapshot, hk uint64) *Target {
+	mt := h.maglev.get(s, buildMaglevTable)
+	m := uint64(len(mt.table))
+	slot := hk % m
+	// With a load bound, walk the table from the key's slot: successive
+	// slots belong to pseudo-random targets, stable for the key.
+	for k := uint64(0); k < 4*uint64(len(mt.ts))+4; k++ {
+		i := mt.table[(slot+k)%m]
+		if h.admits(s, mt.ts[i], s.weights[i]) {
+			return mt.ts[i]
+		}
+	}
+	return leastLoaded(s)
+}
+
+func buildMaglevTable(s *snapshot, _ *maglevTable) *maglevTable {
+	return &maglevTable{ts: s.avail, table: buildMaglev(s.avail, s.weights, maglevSize(len(s.avail)))}
+}
+
+// leastLoaded returns the available target with the fewest requests in
+// flight relative to its weight; s has targets.
+func leastLoaded(s *snapshot) *Target {
+	best, bestLoad := s.avail[0], math.Inf(1)
+	for i, t := range s.avail {
+		if l := float64(t.inflight.Load()) / float64(s.weights[i]); l < bestLoad {
+			best, bestLoad = t, l
+		}
+	}
+	return best
+}

@@ -1,0 +1,191 @@
+package balancer
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/url"
+	"testing"
+)
+
+func keyOf(i int) string { return fmt.Sprintf("user-%d", i) }
+
+// mapping returns the target ID each of n keys maps to.
+func mapping(t *testing.T, h *Hash, n int) []string {
+	t.Helper()
+	out := make([]string, n)
+	for i := range out {
+		tg, done, err := h.Pick(keyOf(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = tg.ID()
+		done(Result{Status: 200})
+	}
+	return out
+}
+
+func TestHashRemap(t *testing.T) {
+	const keys = 20000
+	tests := []struct {
+		name      string
+		n         int
+		threshold int
+		exact     bool // rendezvous: only the removed target's keys move
+	}{
+		{"rendezvous/10", 10, 0, true},
+		{"maglev/10", 10, -1, false},
+		{"maglev/100", 100, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := sizedPool(t, tc.n)
+			h, err := NewHash(pool, HashConfig{MaglevThreshold: tc.threshold})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := mapping(t, h, keys)
+			if again := mapping(t, h, keys); fmt.Sprint(again) != fmt.Sprint(before) {
+				t.Fatal("the same keys mapped differently on an unchanged pool")
+			}
+			removed := pool.Targets()[tc.n/2]
+			pool.Remove(removed.URL())
+			after := mapping(t, h, keys)
+			moved, movedOthers := 0, 0
+			for i := range before {
+				if before[i] != after[i] {
+					moved++
+					if before[i] != removed.ID() {
+						movedOthers++
+					}
+				}
+				if after[i] == removed.ID() {
+					t.Fatal("a key still maps to the removed target")
+				}
+			}
+			frac, want := float64(moved)/keys, 1/float64(tc.n)
+			t.Logf("removing 1 of %d moved %.4f of keys (%d not on the removed target)", tc.n, frac, movedOthers)
+			if frac < 0.6*want || frac > 1.6*want {
+				t.Errorf("removing 1 of %d moved %.4f of keys, want about %.4f", tc.n, frac, want)
+			}
+			if tc.exact && movedOthers != 0 {
+				t.Errorf("%d keys not on the removed target moved", movedOthers)
+			}
+			// Adding a target moves about 1/(N+1)... of the keys, onto it.
+			if _, err := pool.Add(Upstream{URL: &url.URL{Scheme: "http", Host: "new.test:80"}}); err != nil {
+				t.Fatal(err)
+			}
+			added := mapping(t, h, keys)
+			moved = 0
+			for i := range after {
+				if after[i] != added[i] {
+					moved++
+				}
+			}
+			frac, want = float64(moved)/keys, 1/float64(tc.n)
+			t.Logf("adding 1 to %d moved %.4f of keys", tc.n-1, frac)
+			if frac < 0.6*want || frac > 1.6*want {
+				t.Errorf("adding 1 to %d moved %.4f of keys, want about %.4f", tc.n-1, frac, want)
+			}
+		})
+	}
+}
+
+func TestHashWeighted(t *testing.T) {
+	for _, threshold := range []int{0, -1} {
+		h, err := NewHash(weightedPool(t, 1, 3), HashConfig{MaglevThreshold: threshold})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := shares(t, h, 20000, keyOf)
+		checkShares(t, got, map[string]float64{"a": 0.25, "b": 0.75}, 0.02)
+	}
+}
+
+func TestHashFallback(t *testing.T) {
+	pool := weightedPool(t, 1, 1, 1)
+	h, err := NewHash(pool, HashConfig{Fallback: NewRoundRobin(pool)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := picks(t, h, 6); !isRotation(got, "abc") {
+		t.Errorf("keyless picks = %q, want the round-robin fallback's rotation of abc", got)
+	}
+}
+
+// TestHashBoundedLoad holds 3,000 requests in flight with keys drawn from
+// a Zipf distribution (a few very hot keys) and checks no target exceeds
+// the bound, while without the bound the hottest target does.
+func TestHashBoundedLoad(t *testing.T) {
+	const n, inflight, c = 10, 3000, 1.25
+	for _, tc := range []struct {
+		name      string
+		threshold int
+	}{{"rendezvous", 0}, {"maglev", -1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			maxLoad := func(bound float64) int64 {
+				pool := sizedPool(t, n)
+				h, err := NewHash(pool, HashConfig{BoundedLoad: bound, MaglevThreshold: tc.threshold})
+				if err != nil {
+					t.Fatal(err)
+				}
+				z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.1, 1, 10000)
+				var dones []func(Result)
+				for range inflight {
+					_, done, err := h.Pick(keyOf(int(z.Uint64())))
+					if err != nil {
+						t.Fatal(err)
+					}
+					dones = append(dones, done)
+				}
+				var m int64
+				for _, tg := range pool.Targets() {
+					m = max(m, tg.InFlight())
+				}
+				for _, d := range dones {
+					d(Result{Status: 200})
+				}
+				if pool.InFlight() != 0 {
+					t.Fatalf("in flight after release = %d", pool.InFlight())
+				}
+				return m
+			}
+			limit := int64(math.Ceil(c * inflight / n))
+			unbounded, bounded := maxLoad(0), maxLoad(c)
+			t.Logf("max in flight per target: %d unbounded, %d bounded (limit %d)", unbounded, bounded, limit)
+			if bounded > limit {
+				t.Errorf("bounded max in flight %d > %d", bounded, limit)
+			}
+			if unbounded <= limit {
+				t.Errorf("unbounded max in flight %d <= %d: the Zipf keys are not skewed enough to test anything", unbounded, limit)
+			}
+		})
+	}
+}
+
+func TestMaglevTableBalanced(t *testing.T) {
+	pool := sizedPool(t, 7)
+	s := pool.load()
+	const m = 65537
+	table := buildMaglev(s.avail, s.weights, m)
+	counts := make([]int, len(s.avail))
+	for _, i := range table {
+		if i < 0 {
+			t.Fatal("unfilled slot")
+		}
+		counts[i]++
+	}
+	for i, c := range counts {
+		if math.Abs(float64(c)-m/7.0) > 2 {
+			t.Errorf("target %d holds %d slots, want %.0f ± 2", i, c, m/7.0)
+		}
+	}
+}
+
+func TestNewHashErrors(t *testing.T) {
+	for _, b := range []float64{0.5, -1, math.NaN(), math.Inf(1)} {
+		if _, err := NewHash(sizedPool(t, 2), HashConfig{BoundedLoad: b}); err == nil {
+			t.Errorf("NewHash(BoundedLoad: %v) succeeded", b)
+		}
+	}
+}
