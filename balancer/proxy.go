@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
+	"net/url"
 	"sync/atomic"
 	"time"
 
@@ -54,7 +55,19 @@ type Config struct {
 	// only streaming responses (text/event-stream or unknown length)
 	// immediately, a negative value flushes after every write.
 	FlushInterval time.Duration
+	// Timeout bounds a whole request, retries and back-off included, up
+	// to the end of the response body; expiry is a 504 problem when no
+	// response was started, and aborts the client connection otherwise.
+	// Zero means DefaultTimeout (15s); a negative value disables it (for
+	// streaming routes).
+	Timeout time.Duration
+	// Retry says when a request is sent again to another target.
+	Retry RetryConfig
 }
+
+// DefaultTimeout is the default Config.Timeout, from
+// reference/RELIABILITY.md §6.4.
+const DefaultTimeout = 15 * time.Second
 
 // ProxyError describes why a request was not proxied. Proxy passes it to
 // Config.ErrorHandler.
@@ -91,6 +104,8 @@ type Proxy struct {
 	key       func(*http.Request) string
 	sticky    *Sticky // p when it is a *Sticky: tokens come from requests, pins go on responses
 	preserve  bool
+	timeout   time.Duration
+	retry     retryPolicy
 }
 
 // NewProxy returns a Proxy that picks targets with p. It returns an error
@@ -100,7 +115,15 @@ func NewProxy(p Policy, cfg Config) (*Proxy, error) {
 		return nil, errors.New("balancer: nil policy")
 	}
 	px := &Proxy{policy: p, transport: cfg.Transport, log: cfg.Logger, onError: cfg.ErrorHandler,
-		key: cfg.Key, preserve: cfg.PreserveHost}
+		key: cfg.Key, preserve: cfg.PreserveHost, timeout: cfg.Timeout}
+	if px.timeout == 0 {
+		px.timeout = DefaultTimeout
+	}
+	rp, err := newRetryPolicy(cfg.Retry)
+	if err != nil {
+		return nil, err
+	}
+	px.retry = rp
 	if px.transport == nil {
 		t, err := NewTransport(cfg.TransportConfig)
 		if err != nil {
@@ -118,7 +141,7 @@ func NewProxy(p Policy, cfg Config) (*Proxy, error) {
 	}
 	px.rp = &httputil.ReverseProxy{
 		Rewrite:        px.rewrite,
-		Transport:      px.transport,
+		Transport:      retrier{px},
 		FlushInterval:  cfg.FlushInterval,
 		ErrorLog:       errLog,
 		BufferPool:     newBufferPool(256),
@@ -140,13 +163,24 @@ func (px *Proxy) Close() error {
 // exchange is the proxy's per-request state, carried in the request context.
 type exchange struct {
 	target  *Target
-	start   time.Time
-	gotConn atomic.Bool // a connection to the target was obtained
+	done    func(Result) // done of the current attempt's Pick
+	start   time.Time    // start of the current attempt
+	gotConn atomic.Bool  // a connection was obtained in the current attempt
+	conns   atomic.Int32 // connections obtained in the current attempt
+	hidden  atomic.Int32 // Transport re-sends seen (GotConn after the first)
 	status  int
 	latency time.Duration
 	err     error
 	cancel  bool
 	pin     string // sticky token to set on the response, if any
+
+	key     string
+	in      *http.Request
+	baseURL url.URL     // outbound URL before a target was applied
+	body    *replayBody // request body kept for retries, or nil
+	tried   []*Target
+	retries int // retries sent
+	held    int // retry budget reservations to release
 }
 
 type exchangeKey struct{}
@@ -181,7 +215,10 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		px.onError(w, r, &ProxyError{Status: http.StatusServiceUnavailable, Err: err})
 		return
 	}
-	x := &exchange{target: t}
+	x := &exchange{target: t, done: done, key: key, in: r}
+	x.tried = append(x.tried, t)
+	budget := px.retry.budget
+	budget.Begin()
 	if px.sticky != nil {
 		if tok := px.sticky.Token(t); tok != key {
 			x.pin = tok
@@ -189,8 +226,20 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) { x.gotConn.Store(true) },
+		GotConn: func(httptrace.GotConnInfo) {
+			x.gotConn.Store(true)
+			if x.conns.Add(1) > 1 {
+				// The Transport re-sent the request on its own (a
+				// reused connection failed): count it as a retry.
+				budget.force()
+				x.hidden.Add(1)
+			}
+		},
 	})
+	cancel := context.CancelFunc(nil)
+	if px.timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, px.timeout)
+	}
 	defer func() {
 		p := recover()
 		res := Result{Err: x.err, Status: x.status, Latency: x.latency, Canceled: x.cancel}
@@ -204,7 +253,14 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				res.Err = io.ErrUnexpectedEOF
 			}
 		}
-		done(res)
+		x.done(res)
+		if cancel != nil {
+			cancel()
+		}
+		for range x.held + int(x.hidden.Load()) {
+			budget.Release()
+		}
+		budget.End()
 		if p != nil {
 			panic(p)
 		}
@@ -235,7 +291,13 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		x.latency = time.Since(x.start)
 	}
 	ctxErr := r.Context().Err()
+	var cbe *ClientBodyError
+	var mbe *http.MaxBytesError
 	switch {
+	case errors.As(err, &mbe):
+		pe.Status = http.StatusRequestEntityTooLarge
+	case errors.As(err, &cbe) && ctxErr == nil:
+		pe.Status = http.StatusBadRequest
 	case errors.Is(ctxErr, context.Canceled):
 		pe.Status = StatusClientClosedRequest
 	case errors.Is(ctxErr, context.DeadlineExceeded):
@@ -247,7 +309,9 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		pe.Status = http.StatusGatewayTimeout
 	}
 	if x != nil {
-		if pe.Status == StatusClientClosedRequest {
+		if pe.Status == StatusClientClosedRequest || pe.Status < 500 {
+			// The client went away or sent a bad body: a local
+			// outcome that says nothing about the target.
 			x.cancel = true
 		} else {
 			x.err = err
@@ -300,6 +364,8 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		problem.Write(w, status, "no upstream server is available")
 	case http.StatusGatewayTimeout:
 		problem.Write(w, status, "the upstream server did not answer in time")
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		problem.Write(w, status, "the request body could not be read")
 	default:
 		problem.Write(w, status, "the upstream server could not be reached or answered invalidly")
 	}

@@ -31,11 +31,12 @@ var clientSetHeaders = [...]string{
 // and set forwarding headers owned by the gateway.
 func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	x := exchangeFrom(pr.In.Context())
-	pr.SetURL(x.target.url)
-	if px.preserve {
-		pr.Out.Host = pr.In.Host
-	}
+	x.baseURL = *pr.Out.URL
+	px.route(pr, x.target)
 	h := pr.Out.Header
+	if !px.retry.idemKey {
+		hideIdempotencyKey(h)
+	}
 	for _, name := range clientSetHeaders {
 		delete(h, name)
 	}
@@ -86,6 +87,14 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		proto = v
 	}
 	h.Set("X-Forwarded-Proto", proto)
+}
+
+// route addresses pr.Out to target t.
+func (px *Proxy) route(pr *httputil.ProxyRequest, t *Target) {
+	pr.SetURL(t.url)
+	if px.preserve {
+		pr.Out.Host = pr.In.Host
+	}
 }
 
 // headerHasToken reports whether a comma-separated header contains token,

@@ -1,0 +1,263 @@
+package balancer
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Retry defaults, from reference/RELIABILITY.md §6.4.
+const (
+	DefaultRetries         = 1
+	DefaultBackoffBase     = 25 * time.Millisecond
+	DefaultBackoffCap      = 250 * time.Millisecond
+	DefaultRetryBodyBytes  = 64 << 10
+	DefaultRetryBudgetFrac = 0.2
+	DefaultRetryBudgetMin  = 3
+)
+
+// RetryConfig says when a Proxy sends a request again, always to a
+// different target. The zero value selects the documented defaults: one
+// retry, full-jitter back-off from 25ms to 250ms, bodies up to 64 KiB
+// replayable, a budget of 20% of active requests (at least 3).
+//
+// A request is retried, whatever its method, when it provably never
+// reached a target: the dial or TLS handshake failed, or the connection was
+// discarded by the framing guard before any byte was written. An
+// idempotent request (GET, HEAD, OPTIONS, TRACE; PUT and DELETE with
+// PutDelete; any request carrying Idempotency-Key with IdempotencyKey) is
+// also retried on a reset, a response-header timeout or a 502, 503 or 504
+// answer. A request is never retried once a response byte was sent to the
+// client: retries happen before the response is handed to the client.
+type RetryConfig struct {
+	// Retries is the number of extra attempts after the first. Zero means
+	// DefaultRetries (1); a negative value disables retries.
+	Retries int
+	// PutDelete marks PUT and DELETE as idempotent on this route, so they
+	// are retried like GET. Opt in only when the backend implements them
+	// idempotently.
+	PutDelete bool
+	// IdempotencyKey makes any request carrying an Idempotency-Key (or
+	// X-Idempotency-Key) header retryable like GET. When false, such
+	// headers are still forwarded, but spelled so that Go's Transport does
+	// not re-send the request on its own either.
+	IdempotencyKey bool
+	// BackoffBase and BackoffCap bound the full-jitter wait before retry n
+	// (uniform in [0, min(cap, base*2^n)]). Zero means DefaultBackoffBase
+	// (25ms) and DefaultBackoffCap (250ms); a negative base disables the
+	// wait.
+	BackoffBase, BackoffCap time.Duration
+	// MaxBodyBytes is the largest request body kept in memory so that it
+	// can be sent again. A larger body is streamed and its request is
+	// retried only if no byte of it was read. Zero means
+	// DefaultRetryBodyBytes (64 KiB); negative never buffers.
+	MaxBodyBytes int64
+	// Budget limits concurrent retries; it may be shared by several
+	// proxies. Nil means a budget of its own with NewRetryBudget(0.2, 3).
+	Budget *RetryBudget
+}
+
+func (c RetryConfig) validate() error {
+	if c.BackoffCap < 0 {
+		return fmt.Errorf("balancer: negative BackoffCap %v", c.BackoffCap)
+	}
+	return nil
+}
+
+// retryPolicy is RetryConfig with defaults applied.
+type retryPolicy struct {
+	retries   int
+	putDelete bool
+	idemKey   bool
+	base, cap time.Duration
+	maxBody   int64
+	budget    *RetryBudget
+}
+
+func newRetryPolicy(c RetryConfig) (retryPolicy, error) {
+	if err := c.validate(); err != nil {
+		return retryPolicy{}, err
+	}
+	p := retryPolicy{retries: c.Retries, putDelete: c.PutDelete, idemKey: c.IdempotencyKey,
+		base: c.BackoffBase, cap: c.BackoffCap, maxBody: c.MaxBodyBytes, budget: c.Budget}
+	if p.retries == 0 {
+		p.retries = DefaultRetries
+	}
+	p.retries = max(p.retries, 0)
+	if p.base == 0 {
+		p.base = DefaultBackoffBase
+	}
+	if p.cap == 0 {
+		p.cap = max(DefaultBackoffCap, p.base)
+	}
+	if p.maxBody == 0 {
+		p.maxBody = DefaultRetryBodyBytes
+	}
+	if p.budget == nil {
+		p.budget = NewRetryBudget(DefaultRetryBudgetFrac, DefaultRetryBudgetMin)
+	}
+	return p, nil
+}
+
+// idempotent reports whether r may be sent twice on this route.
+func (p *retryPolicy) idempotent(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	case http.MethodPut, http.MethodDelete:
+		if p.putDelete {
+			return true
+		}
+	}
+	return p.idemKey && hasIdempotencyKey(r.Header)
+}
+
+func hasIdempotencyKey(h http.Header) bool {
+	return len(h["Idempotency-Key"]) > 0 || len(h["X-Idempotency-Key"]) > 0
+}
+
+// hideIdempotencyKey respells the Idempotency-Key headers of h in lower
+// case. HTTP header names are case-insensitive, so the target sees the
+// same header, but net/http's Transport (which looks the canonical
+// spelling up to decide whether it may re-send a request on its own) no
+// longer treats the request as replayable.
+func hideIdempotencyKey(h http.Header) {
+	for _, k := range [...]string{"Idempotency-Key", "X-Idempotency-Key"} {
+		if v, ok := h[k]; ok {
+			delete(h, k)
+			h[lowerASCII(k)] = v
+		}
+	}
+}
+
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
+// backoff returns the full-jitter wait before retry n (1 for the first).
+func (p *retryPolicy) backoff(n int) time.Duration {
+	if p.base <= 0 {
+		return 0
+	}
+	d := p.cap
+	if n < 31 {
+		d = min(p.cap, p.base<<(n-1))
+	}
+	if d <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(d) + 1))
+}
+
+// sleepCtx waits d or until ctx is done, returning ctx.Err() then.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// RetryBudget caps retries at a fraction of the requests in progress, with
+// a minimum, so that a failing backend never multiplies the load on the
+// others (Envoy's retry budget). It is safe for concurrent use and may be
+// shared by several proxies; its zero value allows no retries at all.
+type RetryBudget struct {
+	ratio   float64
+	min     int64
+	active  atomic.Int64 // requests in progress
+	retries atomic.Int64 // retries in progress, hidden Transport re-sends included
+	denied  atomic.Int64
+}
+
+// NewRetryBudget returns a budget allowing as many concurrent retries as
+// ratio times the requests in progress, and at least minimum. ratio is
+// clamped to [0, 1] and minimum to at least 0.
+func NewRetryBudget(ratio float64, minimum int) *RetryBudget {
+	if !(ratio >= 0) { // also catches NaN
+		ratio = 0
+	}
+	return &RetryBudget{ratio: min(ratio, 1), min: int64(max(minimum, 0))}
+}
+
+// Begin counts a request in progress; call End when it ends.
+func (b *RetryBudget) Begin() { b.active.Add(1) }
+
+// End ends a request counted by Begin.
+func (b *RetryBudget) End() { b.active.Add(-1) }
+
+// Acquire reserves a retry and reports whether the budget allowed it. A
+// successful Acquire must be matched by Release when the retry ends.
+func (b *RetryBudget) Acquire() bool {
+	limit := max(b.min, int64(b.ratio*float64(b.active.Load())))
+	if b.retries.Add(1) > limit {
+		b.retries.Add(-1)
+		b.denied.Add(1)
+		return false
+	}
+	return true
+}
+
+// force reserves a retry that already happened (a hidden Transport
+// re-send), whatever the limit.
+func (b *RetryBudget) force() { b.retries.Add(1) }
+
+// Release ends a retry reserved by Acquire.
+func (b *RetryBudget) Release() { b.retries.Add(-1) }
+
+// Active returns the requests in progress and the retries in progress.
+func (b *RetryBudget) Active() (requests, retries int64) {
+	return b.active.Load(), b.retries.Load()
+}
+
+// Denied returns how many retries the budget refused so far.
+func (b *RetryBudget) Denied() int64 { return b.denied.Load() }
+
+// errConnDiscarded marks a connection the framing guard discarded before
+// the request was written: the request never reached the target.
+var errConnDiscarded = errors.New("balancer: upstream connection discarded after unsolicited bytes")
+
+// neverReached reports whether err proves that no byte of the request
+// reached the target: no connection was obtained (dial, TLS handshake or
+// proxy failure), or the error is a dial error or a TLS handshake error,
+// or the framing guard refused the connection before writing.
+func neverReached(err error, gotConn bool) bool {
+	if err == nil {
+		return false
+	}
+	if !gotConn || errors.Is(err, errConnDiscarded) {
+		return true
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		return true
+	}
+	var rhe tls.RecordHeaderError
+	var cve *tls.CertificateVerificationError
+	return errors.As(err, &rhe) || errors.As(err, &cve)
+}
+
+// retryableStatus reports whether a response status makes an idempotent
+// request worth sending to another target.
+func retryableStatus(code int) bool {
+	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable ||
+		code == http.StatusGatewayTimeout
+}

@@ -1,0 +1,137 @@
+package balancer
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"time"
+)
+
+// retrier is the ReverseProxy's Transport. It sends the outbound request
+// to the picked target and, when RetryConfig allows, to other targets. It
+// runs before ReverseProxy writes anything to the client, so a retry never
+// follows a response byte.
+type retrier struct{ px *Proxy }
+
+// maxDrain is how much of a discarded 5xx body is read so that its
+// connection can be reused.
+const maxDrain = 4 << 10
+
+func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
+	px := rt.px
+	x := exchangeFrom(out.Context())
+	if x == nil {
+		return px.transport.RoundTrip(out)
+	}
+	rp := &px.retry
+	if out.Body != nil && out.Body != http.NoBody {
+		rb, err := newReplayBody(out.Body, out.ContentLength, rp.maxBody)
+		if err != nil {
+			return nil, err
+		}
+		x.body = rb
+	}
+	idem := rp.idempotent(x.in)
+	ctx := out.Context()
+	req := out
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			req = px.retarget(x, out)
+		}
+		if x.body != nil {
+			x.body.attempt(req)
+		}
+		x.gotConn.Store(false)
+		x.conns.Store(0)
+		x.start = time.Now()
+		resp, err := px.transport.RoundTrip(req)
+		if ctx.Err() != nil || attempt >= rp.retries {
+			return resp, err
+		}
+		var cbe *ClientBodyError
+		switch {
+		case err != nil && errors.As(err, &cbe):
+			return resp, err
+		case err != nil && neverReached(err, x.gotConn.Load()):
+		case err != nil && idem:
+		case err == nil && idem && retryableStatus(resp.StatusCode):
+		default:
+			return resp, err
+		}
+		if !x.body.rewindable() || !rp.budget.Acquire() {
+			return resp, err
+		}
+		next, done, perr := px.pickOther(x)
+		if perr != nil {
+			rp.budget.Release()
+			return resp, err
+		}
+		x.held++
+		res := Result{Err: err, Latency: time.Since(x.start)}
+		if resp != nil {
+			res.Status = resp.StatusCode
+			io.CopyN(io.Discard, resp.Body, maxDrain)
+			resp.Body.Close()
+		}
+		x.done(res)
+		x.target, x.done = next, done
+		if px.sticky != nil {
+			x.pin = ""
+			if tok := px.sticky.Token(next); tok != x.key {
+				x.pin = tok // re-pin the session to the target that answers
+			}
+		}
+		x.tried = append(x.tried, next)
+		x.retries++
+		if err := sleepCtx(ctx, rp.backoff(attempt+1)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// retarget returns a copy of out addressed to x.target, built from the
+// outbound URL as it was before the first target was applied.
+func (px *Proxy) retarget(x *exchange, out *http.Request) *http.Request {
+	r := out.Clone(out.Context())
+	u := x.baseURL
+	r.URL = &u
+	pr := &httputil.ProxyRequest{In: x.in, Out: r}
+	px.route(pr, x.target)
+	return r
+}
+
+// pickOther picks a target the request has not been sent to yet. Hashing
+// policies are asked with derived keys so that they can answer with
+// another target.
+func (px *Proxy) pickOther(x *exchange) (*Target, func(Result), error) {
+	n := 4
+	if p := x.target.pool; p != nil {
+		n = max(n, 2*p.Len())
+	}
+	for i := range n {
+		key := x.key
+		if key != "" && i > 0 {
+			key += "\x00" + strconv.Itoa(i)
+		}
+		t, done, err := px.policy.Pick(key)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !x.triedTarget(t) {
+			return t, done, nil
+		}
+		done(Result{Canceled: true})
+	}
+	return nil, nil, ErrNoTargets
+}
+
+func (x *exchange) triedTarget(t *Target) bool {
+	for _, u := range x.tried {
+		if u == t {
+			return true
+		}
+	}
+	return false
+}
