@@ -1,0 +1,174 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+func mustConcurrency(t *testing.T, cfg ConcurrencyConfig) *Concurrency {
+	t.Helper()
+	c, err := NewConcurrency(cfg)
+	if err != nil {
+		t.Fatalf("NewConcurrency(%+v): %v", cfg, err)
+	}
+	return c
+}
+
+func TestNewConcurrencyInvalid(t *testing.T) {
+	for _, cfg := range []ConcurrencyConfig{
+		{}, {Max: -1}, {Max: 1, Mode: 5}, {Max: 1, MaxWait: -1}, {Max: 1, MaxQueue: -1},
+		{Max: 1, MaxKeys: -1}, {Max: 1, RetryAfter: -1}, {Max: 1, Name: "\x01"}, {Max: 1, Headers: -1},
+	} {
+		if _, err := NewConcurrency(cfg); err == nil {
+			t.Errorf("NewConcurrency(%+v) succeeded, want an error", cfg)
+		}
+	}
+}
+
+func TestConcurrencyReject(t *testing.T) {
+	c := mustConcurrency(t, ConcurrencyConfig{Max: 2, MaxKeys: 2})
+	if !c.TryAcquire("a") || !c.TryAcquire("a") {
+		t.Fatal("slots not granted")
+	}
+	if c.TryAcquire("a") {
+		t.Fatal("third slot granted")
+	}
+	err := c.Acquire(context.Background(), "a")
+	var le *LimitError
+	if !errors.As(err, &le) || !errors.Is(err, ErrConcurrency) || le.RetryAfter != time.Second {
+		t.Fatalf("Acquire over Max = %v", err)
+	}
+	if !c.TryAcquire("b") || c.TryAcquire("c") {
+		t.Fatal("MaxKeys not enforced (a and b are in flight)")
+	}
+	c.Release("a")
+	if c.InFlight("a") != 1 || !c.TryAcquire("a") {
+		t.Fatal("released slot not reusable")
+	}
+	for _, k := range []string{"a", "a", "b", "unknown"} {
+		c.Release(k)
+	}
+	if st := c.Stats(); st.Keys != 0 || st.Allowed != 4 || st.Rejected != 3 {
+		t.Errorf("Stats = %+v, want no keys left, 4 allowed, 3 rejected", st)
+	}
+	d := mustConcurrency(t, ConcurrencyConfig{Max: 1, DryRun: true})
+	if !d.TryAcquire("k") || !d.TryAcquire("k") || d.Stats().LimitedDryRun != 1 {
+		t.Errorf("dry run: %+v", d.Stats())
+	}
+}
+
+func waitConcQueued(c *Concurrency, key string, n int) {
+	for c.Queued(key) < n {
+		runtime.Gosched()
+	}
+}
+
+func TestConcurrencyQueue(t *testing.T) {
+	c := mustConcurrency(t, ConcurrencyConfig{Max: 1, Mode: Queue, MaxQueue: 3, MaxWait: time.Minute})
+	ctx := context.Background()
+	if err := c.Acquire(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	order := make(chan int, 3)
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Acquire(ctx, "k"); err != nil {
+				t.Errorf("waiter %d: %v", i, err)
+				return
+			}
+			order <- i
+			c.Release("k")
+		}()
+		waitConcQueued(c, "k", i+1)
+	}
+	if err := c.Acquire(ctx, "k"); !errors.Is(err, ErrQueueFull) {
+		t.Errorf("fourth waiter: %v, want ErrQueueFull", err)
+	}
+	c.Release("k") // hands the slot down the queue in order
+	wg.Wait()
+	close(order)
+	want := 0
+	for i := range order {
+		if i != want {
+			t.Errorf("granted %d, want %d (FIFO)", i, want)
+		}
+		want++
+	}
+	if st := c.Stats(); st.Keys != 0 || st.Queued != 3 || st.QueueRejected != 1 {
+		t.Errorf("Stats = %+v", st)
+	}
+}
+
+func TestConcurrencyQueueCancelAndMaxWait(t *testing.T) {
+	c := mustConcurrency(t, ConcurrencyConfig{Max: 1, Mode: Queue, MaxWait: time.Hour})
+	c.TryAcquire("k")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Acquire(ctx, "k") }()
+	waitConcQueued(c, "k", 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Acquire = %v", err)
+	}
+	if c.Queued("k") != 0 || c.InFlight("k") != 1 {
+		t.Fatalf("after cancel: queued %d in flight %d", c.Queued("k"), c.InFlight("k"))
+	}
+	c.Release("k")
+	if c.Stats().Keys != 0 {
+		t.Error("entry leaked after cancel and release")
+	}
+	short := mustConcurrency(t, ConcurrencyConfig{Max: 1, Mode: Queue, MaxWait: time.Millisecond})
+	short.TryAcquire("k")
+	if err := short.Acquire(context.Background(), "k"); !errors.Is(err, ErrMaxWait) {
+		t.Errorf("Acquire past MaxWait = %v", err)
+	}
+	short.Release("k")
+	if st := short.Stats(); st.Keys != 0 || st.QueueExpired != 1 {
+		t.Errorf("Stats = %+v", st)
+	}
+}
+
+func TestConcurrencyMiddleware(t *testing.T) {
+	c := mustConcurrency(t, ConcurrencyConfig{Max: 1, Name: "inflight"})
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := ConcurrencyMiddleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(entered)
+			<-release
+		}
+	}))
+	done := make(chan int)
+	go func() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/slow", nil))
+		done <- rec.Code
+	}()
+	<-entered
+	rec := serve(h, "")
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "1" {
+		t.Fatalf("second request: %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	pol := sfItems(t, rec.Header(), "RateLimit-Policy")
+	if qu, _ := pol[0].param("qu"); pol[0].val != "inflight" || qu != "concurrency" || intParam(t, pol[0], "q") != 1 {
+		t.Errorf("RateLimit-Policy = %q", rec.Header().Get("RateLimit-Policy"))
+	}
+	if rec := serve(h, "203.0.113.1:1"); rec.Code != 200 {
+		t.Errorf("other client: %d", rec.Code)
+	}
+	close(release)
+	if code := <-done; code != 200 {
+		t.Errorf("slow request: %d", code)
+	}
+	if c.InFlight("192.0.2.1") != 0 {
+		t.Error("slot not released after the handler returned")
+	}
+}

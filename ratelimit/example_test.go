@@ -1,0 +1,104 @@
+package ratelimit_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/gatekit/gatekit/ratelimit"
+)
+
+func ExampleMiddleware() {
+	lim, err := ratelimit.New(ratelimit.Config{Rates: []ratelimit.Rate{ratelimit.PerMinute(1)}})
+	if err != nil {
+		panic(err) // examples may panic; library code may not
+	}
+	h := ratelimit.Middleware(lim)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for range 2 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		fmt.Printf("%d retry-after=%q ratelimit=%s\n", rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("RateLimit"))
+	}
+	// Output:
+	// 200 retry-after="" ratelimit="1/m";r=0;t=60
+	// 429 retry-after="60" ratelimit="1/m";r=0;t=60
+}
+
+func ExampleLimiter_AllowAt() {
+	// 10/s with bursts of 20, and at most 1,000 per hour.
+	lim, err := ratelimit.New(ratelimit.Config{Rates: []ratelimit.Rate{
+		{Count: 10, Per: time.Second, Burst: 20, Name: "burst"},
+		{Count: 1000, Per: time.Hour, Name: "hourly"},
+	}})
+	if err != nil {
+		panic(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	admitted := 0
+	for range 25 {
+		if lim.AllowAt("203.0.113.7", t0).Allowed {
+			admitted++
+		}
+	}
+	d := lim.AllowAt("203.0.113.7", t0)
+	fmt.Println("admitted at once:", admitted)
+	fmt.Println("next:", d.Allowed, "retry after", d.RetryAfter)
+	fmt.Println("100ms later:", lim.AllowAt("203.0.113.7", t0.Add(100*time.Millisecond)).Allowed)
+	// Output:
+	// admitted at once: 20
+	// next: false retry after 100ms
+	// 100ms later: true
+}
+
+func ExampleLimiter_Wait() {
+	// Queue mode: excess requests wait their turn instead of failing.
+	lim, err := ratelimit.New(ratelimit.Config{
+		Rates:   []ratelimit.Rate{{Count: 100, Per: time.Second, Burst: 1}},
+		Mode:    ratelimit.Queue,
+		MaxWait: time.Second,
+	})
+	if err != nil {
+		panic(err)
+	}
+	start := time.Now()
+	for range 3 {
+		if err := lim.Wait(context.Background(), "client"); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Println("3 requests took at least 20ms:", time.Since(start) >= 20*time.Millisecond)
+	// Output:
+	// 3 requests took at least 20ms: true
+}
+
+func ExampleParseRate() {
+	r, err := ratelimit.ParseRate("1000/h")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(r.Count, r.Per, r.Limit())
+	// Output:
+	// 1000 1h0m0s 0.2777777777777778
+}
+
+func ExampleConcurrencyMiddleware() {
+	c, err := ratelimit.NewConcurrency(ratelimit.ConcurrencyConfig{Max: 1, Key: ratelimit.Global})
+	if err != nil {
+		panic(err)
+	}
+	var inner *httptest.ResponseRecorder
+	var h http.Handler
+	h = ratelimit.ConcurrencyMiddleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if inner == nil { // while this request is in flight, try another
+			inner = httptest.NewRecorder()
+			h.ServeHTTP(inner, httptest.NewRequest("GET", "/", nil))
+		}
+	}))
+	outer := httptest.NewRecorder()
+	h.ServeHTTP(outer, httptest.NewRequest("GET", "/", nil))
+	fmt.Println(outer.Code, inner.Code, inner.Header().Get("RateLimit-Policy"))
+	// Output:
+	// 200 429 "concurrency";q=1;qu="concurrency"
+}

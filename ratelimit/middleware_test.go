@@ -1,0 +1,269 @@
+package ratelimit
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+)
+
+var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+
+func serve(h http.Handler, remote string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("GET", "/x", nil)
+	if remote != "" {
+		r.RemoteAddr = remote
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return rec
+}
+
+// sfItems parses a header as an SF list or fails the test.
+func sfItems(t *testing.T, h http.Header, name string) []sfItem {
+	t.Helper()
+	items, err := parseSFList(h.Get(name))
+	if err != nil || len(items) == 0 {
+		t.Fatalf("%s: %q does not parse as a Structured Fields list: %v", name, h.Get(name), err)
+	}
+	return items
+}
+
+func intParam(t *testing.T, it sfItem, k string) int64 {
+	t.Helper()
+	v, ok := it.param(k)
+	n, isInt := v.(int64)
+	if !ok || !isInt {
+		t.Fatalf("item %v: parameter %q = %v, want an integer", it, k, v)
+	}
+	return n
+}
+
+func TestMiddlewareRejectAndHeaders(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{
+		{Count: 1, Per: time.Hour, Burst: 2, Name: `per "hour"`},
+		{Count: 10, Per: 500 * time.Millisecond, Burst: 10}, // 20/s: w must be whole seconds
+	}})
+	h := Middleware(l)(okHandler)
+	for i, wantR := range []int64{1, 0} {
+		rec := serve(h, "")
+		if rec.Code != http.StatusOK {
+			t.Fatalf("request %d: %d", i, rec.Code)
+		}
+		pol := sfItems(t, rec.Header(), "RateLimit-Policy")
+		if len(pol) != 2 || pol[0].val != `per "hour"` || pol[1].val != "10/500ms" {
+			t.Fatalf("RateLimit-Policy = %q", rec.Header().Get("RateLimit-Policy"))
+		}
+		if q, w := intParam(t, pol[0], "q"), intParam(t, pol[0], "w"); q != 1 || w != 3600 {
+			t.Errorf("policy 0 q=%d w=%d, want 1, 3600", q, w)
+		}
+		if q, w := intParam(t, pol[1], "q"), intParam(t, pol[1], "w"); q != 20 || w != 1 {
+			t.Errorf("policy 1 q=%d w=%d, want 20, 1", q, w)
+		}
+		st := sfItems(t, rec.Header(), "RateLimit")
+		if len(st) != 1 || st[0].val != `per "hour"` || intParam(t, st[0], "r") != wantR {
+			t.Errorf("request %d: RateLimit = %q, want the hour policy with r=%d", i, rec.Header().Get("RateLimit"), wantR)
+		}
+		if tt := intParam(t, st[0], "t"); tt < 1799 || tt > 3600 {
+			t.Errorf("request %d: t=%d, want the time to the next token", i, tt)
+		}
+		if rec.Header().Get("Retry-After") != "" {
+			t.Errorf("Retry-After on an admitted response")
+		}
+	}
+	rec := serve(h, "")
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("third request: %d %q", rec.Code, rec.Header().Get("Content-Type"))
+	}
+	var body map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body["status"] != 429.0 {
+		t.Errorf("problem body %s: %v", rec.Body, err)
+	}
+	ra, err := strconv.Atoi(rec.Header().Get("Retry-After"))
+	if err != nil || ra < 3599 || ra > 3600 {
+		t.Errorf("Retry-After = %q, want ~3600", rec.Header().Get("Retry-After"))
+	}
+	st := sfItems(t, rec.Header(), "RateLimit")
+	if intParam(t, st[0], "r") != 0 || intParam(t, st[0], "t") != int64(ra) {
+		t.Errorf("RateLimit on 429 = %q, want r=0 and t=Retry-After", rec.Header().Get("RateLimit"))
+	}
+	// Another client has its own bucket.
+	if rec := serve(h, "203.0.113.9:5"); rec.Code != http.StatusOK {
+		t.Errorf("other client: %d", rec.Code)
+	}
+}
+
+func TestRetryAfterRoundsUp(t *testing.T) {
+	tests := []struct {
+		rate Rate
+		want string
+	}{
+		{Rate{Count: 3, Per: time.Second, Burst: 1}, "1"},    // 333ms
+		{Rate{Count: 1, Per: 1500 * time.Millisecond}, "2"},  // 1.5s
+		{Rate{Count: 1000, Per: time.Second, Burst: 1}, "1"}, // 1ms: never 0
+		{Rate{Count: 1, Per: 10 * time.Second}, "10"},        // whole seconds stay
+		{Rate{Count: 1, Per: 10*time.Second + time.Nanosecond}, "11"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.rate.String(), func(t *testing.T) {
+			l := mustNew(t, Config{Rates: []Rate{tc.rate}})
+			d0 := l.AllowAt("k", t0)
+			d := l.AllowAt("k", t0)
+			if !d0.Allowed || d.Allowed {
+				t.Fatalf("decisions %+v, %+v", d0, d)
+			}
+			h := http.Header{}
+			writeState(h, HeadersBoth, l.policy, l.pol[0].name, l.pol[0].quota, d)
+			if got := strconv.FormatInt(seconds(d.RetryAfter), 10); got != tc.want {
+				t.Errorf("Retry-After for %v = %s, want %s", d.RetryAfter, got, tc.want)
+			}
+			if got := h.Get("X-RateLimit-Reset"); got != tc.want {
+				t.Errorf("X-RateLimit-Reset = %s, want %s", got, tc.want)
+			}
+		})
+	}
+	if seconds(0) != 1 || seconds(-time.Second) != 1 || resetSeconds(0) != 0 {
+		t.Error("seconds must never return 0 and resetSeconds(0) must be 0")
+	}
+}
+
+func TestHeaderModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode          HeaderMode
+		draft, legacy bool
+	}{{HeadersDraft, true, false}, {HeadersLegacy, false, true}, {HeadersBoth, true, true}, {HeadersNone, false, false}} {
+		l := mustNew(t, Config{Rates: []Rate{{Count: 5, Per: time.Minute}}, Headers: tc.mode})
+		h := Middleware(l)(okHandler)
+		rec := serve(h, "")
+		if got := rec.Header().Get("RateLimit") != ""; got != tc.draft {
+			t.Errorf("mode %d: RateLimit present = %v", tc.mode, got)
+		}
+		if got := rec.Header().Get("X-RateLimit-Remaining"); (got != "") != tc.legacy || (tc.legacy && got != "4") {
+			t.Errorf("mode %d: X-RateLimit-Remaining = %q", tc.mode, got)
+		}
+		if tc.legacy && rec.Header().Get("X-RateLimit-Limit") != "5" {
+			t.Errorf("mode %d: X-RateLimit-Limit = %q", tc.mode, rec.Header().Get("X-RateLimit-Limit"))
+		}
+		for range 5 {
+			rec = serve(h, "")
+		}
+		if rec.Code != 429 || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("mode %d: %d, Retry-After %q", tc.mode, rec.Code, rec.Header().Get("Retry-After"))
+		}
+	}
+}
+
+func TestMiddlewareSeveralLimitersRefund(t *testing.T) {
+	perClient := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour, Burst: 5, Name: "client"}}})
+	global := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour, Burst: 2, Name: "global"}}, Key: Global})
+	h := Middleware(perClient, global)(okHandler)
+	rec := serve(h, "")
+	if it := sfItems(t, rec.Header(), "RateLimit"); it[0].val != "global" || intParam(t, it[0], "r") != 1 {
+		t.Errorf("RateLimit = %q, want the most restrictive (global, r=1)", rec.Header().Get("RateLimit"))
+	}
+	if pol := sfItems(t, rec.Header(), "RateLimit-Policy"); len(pol) != 2 {
+		t.Errorf("RateLimit-Policy = %q, want both limiters", rec.Header().Get("RateLimit-Policy"))
+	}
+	serve(h, "")
+	for range 3 {
+		if rec := serve(h, ""); rec.Code != 429 {
+			t.Fatalf("global budget exhausted but got %d", rec.Code)
+		}
+	}
+	// The client limiter admitted 5 requests but 3 were refunded: 3 left.
+	if d := perClient.Allow("192.0.2.1"); !d.Allowed || d.Remaining != 2 {
+		t.Errorf("client bucket after refunds: %+v, want 2 left after this one", d)
+	}
+}
+
+func TestMiddlewareQueueMode(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{{Count: 200, Per: time.Second, Burst: 1}}, Mode: Queue})
+	h := Middleware(l)(okHandler)
+	start := time.Now()
+	for i := range 3 {
+		if rec := serve(h, ""); rec.Code != 200 {
+			t.Fatalf("queued request %d: %d", i, rec.Code)
+		}
+	}
+	if el := time.Since(start); el < 10*time.Millisecond {
+		t.Errorf("3 requests at 200/s burst 1 took %v, want >= 10ms (they must wait)", el)
+	}
+	tight := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour}}, Mode: Queue, MaxWait: time.Millisecond})
+	th := Middleware(tight)(okHandler)
+	serve(th, "")
+	if rec := serve(th, ""); rec.Code != 429 || rec.Header().Get("Retry-After") != "3600" {
+		t.Errorf("over max wait: %d Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+}
+
+func TestMiddlewareErrorHandlerAndNil(t *testing.T) {
+	var got error
+	l := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Minute}}, ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+		got = err
+		if w.Header().Get("Retry-After") != "60" {
+			t.Errorf("Retry-After not set before ErrorHandler: %q", w.Header().Get("Retry-After"))
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}})
+	h := Middleware(l)(okHandler)
+	serve(h, "")
+	if rec := serve(h, ""); rec.Code != 503 || !errors.Is(got, ErrLimited) {
+		t.Errorf("custom handler: %d, %v", rec.Code, got)
+	}
+	if rec := serve(Middleware(nil)(okHandler), ""); rec.Code != 500 {
+		t.Errorf("nil limiter: %d, want 500 (never allow-all)", rec.Code)
+	}
+	if rec := serve(Middleware()(okHandler), ""); rec.Code != 200 {
+		t.Errorf("no limiters: %d", rec.Code)
+	}
+	// The next handler gets the caller's ResponseWriter (Flusher intact).
+	var flusher bool
+	fh := Middleware(mustNew(t, Config{Rates: []Rate{PerSecond(5)}}))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, flusher = w.(http.Flusher)
+	}))
+	serve(fh, "")
+	if !flusher {
+		t.Error("the ResponseWriter lost http.Flusher")
+	}
+}
+
+func TestKeyFuncs(t *testing.T) {
+	r := httptest.NewRequest("GET", "/items/7", nil)
+	r.RemoteAddr = "[2001:db8:a:b:1:2:3:4]:443"
+	r.Header.Set("X-Tenant", "acme")
+	r.Header.Set("Authorization", "Bearer secret-token")
+	r.Header.Set("X-Api-Key", "secret-token")
+	if got := ClientIP(r); got != "2001:db8:a:b::" {
+		t.Errorf("ClientIP = %q, want the /64", got)
+	}
+	if got := Header("x-tenant")(r); got != "acme" {
+		t.Errorf("Header = %q", got)
+	}
+	a, b := APIKey("Authorization")(r), APIKey("")(r)
+	if a != b || a == "" || len(a) > 40 || a == "secret-token" {
+		t.Errorf("APIKey = %q, %q; want equal hashed keys", a, b)
+	}
+	if APIKey("")(httptest.NewRequest("GET", "/", nil)) != "" {
+		t.Error("APIKey without a key should be empty")
+	}
+	if got := Route(r); got != "/items/7" {
+		t.Errorf("Route = %q", got)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if got := Route(r); got != "GET /items/{id}" {
+			t.Errorf("Route with a ServeMux pattern = %q", got)
+		}
+	})
+	mux.ServeHTTP(httptest.NewRecorder(), r)
+	if got := Join(ClientIP, Header("X-Tenant"), Global)(r); got != "2001:db8:a:b::\x00acme\x00" {
+		t.Errorf("Join = %q", got)
+	}
+	r.RemoteAddr = "@unix"
+	if got := ClientIP(r); got != "" {
+		t.Errorf("ClientIP without an address = %q", got)
+	}
+}
