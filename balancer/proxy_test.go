@@ -404,8 +404,8 @@ func TestProxyConnectionReuse(t *testing.T) {
 	defer ct.CloseIdleConnections()
 	client := &http.Client{Transport: ct}
 
-	const clients, perClient = 50, 40
-	deadline := time.Now().Add(2 * time.Second)
+	const clients, perClient = 50, 20
+	deadline := time.Now().Add(3 * time.Second)
 	var wg sync.WaitGroup
 	var total, failed atomic.Int64
 	for range clients {

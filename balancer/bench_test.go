@@ -1,0 +1,107 @@
+package balancer
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// benchPolicies returns every policy over pool, with the key each pick uses.
+func benchPolicies(tb testing.TB, pool *Pool) []struct {
+	name string
+	p    Policy
+	key  func(i int) string
+} {
+	tb.Helper()
+	keys := make([]string, 1024)
+	for i := range keys {
+		keys[i] = keyOf(i)
+	}
+	hashKey := func(i int) string { return keys[i&1023] }
+	noKey := func(int) string { return "" }
+	mk := func(name string, cfg PolicyConfig) Policy {
+		p, err := NewPolicy(name, pool, cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return p
+	}
+	sticky := mk("sticky", PolicyConfig{Sticky: StickyConfig{Secret: []byte("0123456789abcdef")}}).(*Sticky)
+	tok := sticky.Token(pool.Targets()[0])
+	return []struct {
+		name string
+		p    Policy
+		key  func(i int) string
+	}{
+		{"round-robin", mk("round-robin", PolicyConfig{}), noKey},
+		{"weighted-round-robin", mk("weighted-round-robin", PolicyConfig{}), noKey},
+		{"least-request", mk("least-request", PolicyConfig{}), noKey},
+		{"least-conn", mk("least-conn", PolicyConfig{}), noKey},
+		{"random", mk("random", PolicyConfig{}), noKey},
+		{"hash", mk("hash", PolicyConfig{}), hashKey},
+		{"hash-bounded", mk("hash", PolicyConfig{Hash: HashConfig{BoundedLoad: 1.25}}), hashKey},
+		{"ewma", mk("ewma", PolicyConfig{}), noKey},
+		{"sticky", sticky, func(int) string { return tok }},
+	}
+}
+
+// TestPickAllocatesNothing checks that pick plus done allocates nothing
+// for every policy, once the policy's per-snapshot state is built.
+func TestPickAllocatesNothing(t *testing.T) {
+	for _, n := range []int{3, 100} {
+		for _, bp := range benchPolicies(t, sizedPool(t, n)) {
+			i := 0
+			allocs := testing.AllocsPerRun(200, func() {
+				_, done, err := bp.p.Pick(bp.key(i))
+				if err != nil {
+					t.Fatal(err)
+				}
+				done(Result{Status: 200, Latency: time.Millisecond})
+				i++
+			})
+			if allocs != 0 {
+				t.Errorf("%s at %d targets: %.1f allocations per pick, want 0", bp.name, n, allocs)
+			}
+		}
+	}
+}
+
+// BenchmarkPick measures one pick plus its done call, from parallel
+// goroutines sharing the policy, at 3, 100 and 1,000 targets.
+func BenchmarkPick(b *testing.B) {
+	for _, n := range []int{3, 100, 1000} {
+		pool := sizedPool(b, n)
+		for _, bp := range benchPolicies(b, pool) {
+			b.Run(fmt.Sprintf("%s/n=%d", bp.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				_, done, _ := bp.p.Pick(bp.key(0)) // build per-snapshot state
+				done(Result{})
+				b.RunParallel(func(pb *testing.PB) {
+					i := 0
+					for pb.Next() {
+						_, done, err := bp.p.Pick(bp.key(i))
+						if err != nil {
+							b.Fatal(err)
+						}
+						done(Result{Status: 200, Latency: time.Millisecond})
+						i++
+					}
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkMaglevBuild measures building a Maglev table, done once per
+// pool change.
+func BenchmarkMaglevBuild(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		s := sizedPool(b, n).load()
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				buildMaglev(s.avail, s.weights, maglevSize(n))
+			}
+		})
+	}
+}

@@ -1,0 +1,221 @@
+package balancer
+
+import (
+	"errors"
+	"net/url"
+	"sync"
+	"testing"
+)
+
+func TestUpstreamValidation(t *testing.T) {
+	u := func(s string) *url.URL { v, _ := url.Parse(s); return v }
+	tests := []struct {
+		name string
+		up   Upstream
+		ok   bool
+	}{
+		{"plain", Upstream{URL: u("http://a:1")}, true},
+		{"https with path", Upstream{URL: u("https://a/base")}, true},
+		{"zero weight means 1", Upstream{URL: u("http://a:1"), Weight: 0}, true},
+		{"max weight", Upstream{URL: u("http://a:1"), Weight: MaxWeight}, true},
+		{"negative weight", Upstream{URL: u("http://a:1"), Weight: -1}, false},
+		{"huge weight", Upstream{URL: u("http://a:1"), Weight: MaxWeight + 1}, false},
+		{"no URL", Upstream{}, false},
+		{"bad scheme", Upstream{URL: u("ftp://a")}, false},
+		{"no host", Upstream{URL: u("http:///x")}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := NewPool([]Upstream{tc.up})
+			if (err == nil) != tc.ok {
+				t.Fatalf("NewPool(%+v) error = %v, want ok=%v", tc.up, err, tc.ok)
+			}
+			if err == nil && p.Targets()[0].Weight() < 1 {
+				t.Fatalf("weight %d", p.Targets()[0].Weight())
+			}
+		})
+	}
+}
+
+func TestParseUpstreams(t *testing.T) {
+	ups, err := ParseUpstreams(" 127.0.0.1:9001, https://B.example:8443/api ,")
+	if err != nil || len(ups) != 2 {
+		t.Fatalf("ParseUpstreams = %v, %v", ups, err)
+	}
+	p, err := NewPool(ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, tg := range p.Targets() {
+		ids = append(ids, tg.ID())
+	}
+	if ids[0] != "http://127.0.0.1:9001" || ids[1] != "https://b.example:8443/api" {
+		t.Errorf("IDs = %q", ids)
+	}
+	for _, bad := range []string{"", " , ", "ftp://x", "http://[::1"} {
+		if _, err := ParseUpstreams(bad); err == nil {
+			t.Errorf("ParseUpstreams(%q) succeeded", bad)
+		}
+	}
+	if _, err := ParseUpstreams(""); !errors.Is(err, ErrNoTargets) {
+		t.Errorf("empty list error %v, want ErrNoTargets", err)
+	}
+	if _, err := NewPool([]Upstream{ups[0], ups[0]}); err == nil {
+		t.Error("duplicate upstreams accepted")
+	}
+}
+
+func TestPoolDynamic(t *testing.T) {
+	pool := weightedPool(t, 1, 2)
+	s0 := pool.load()
+	c, err := pool.Add(Upstream{URL: &url.URL{Scheme: "http", Host: "c.test:80"}, Weight: 3, Zone: "z1", Metadata: map[string]string{"k": "v"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Add(Upstream{URL: &url.URL{Scheme: "HTTP", Host: "C.test:80"}}); err == nil {
+		t.Error("duplicate (after case folding) accepted")
+	}
+	if len(s0.all) != 2 || s0.total != 3 {
+		t.Error("an old snapshot changed after Add")
+	}
+	if pool.Len() != 3 || pool.Available() != 3 || c.Zone() != "z1" || c.Metadata("k") != "v" {
+		t.Fatalf("after Add: len %d avail %d zone %q", pool.Len(), pool.Available(), c.Zone())
+	}
+	if got, ok := pool.Lookup("http://c.test:80"); !ok || got != c {
+		t.Error("Lookup failed")
+	}
+	if err := pool.Update(Upstream{URL: c.URL(), Weight: 5}); err != nil || c.Weight() != 5 || pool.load().total != 8 {
+		t.Errorf("Update: %v, weight %d, total %d", err, c.Weight(), pool.load().total)
+	}
+	if err := pool.Update(Upstream{URL: &url.URL{Scheme: "http", Host: "zz:1"}}); err == nil {
+		t.Error("Update of an unknown target succeeded")
+	}
+	if !pool.SetHealthy(c, false) || pool.SetHealthy(c, false) || pool.Available() != 2 || c.Healthy() {
+		t.Error("SetHealthy(false) did not take c out exactly once")
+	}
+	pool.SetHealthy(c, true)
+	if !pool.Remove(c.URL()) || pool.Remove(c.URL()) || pool.Len() != 2 {
+		t.Error("Remove did not remove c exactly once")
+	}
+	// Targets is a copy.
+	ts := pool.Targets()
+	ts[0] = nil
+	if pool.Targets()[0] == nil {
+		t.Error("Targets exposes the snapshot")
+	}
+	other := weightedPool(t, 1)
+	if pool.SetHealthy(other.Targets()[0], false) {
+		t.Error("SetHealthy accepted another pool's target")
+	}
+}
+
+// allPolicies returns one of each policy over pool.
+func allPolicies(t testing.TB, pool *Pool) map[string]Policy {
+	t.Helper()
+	out := map[string]Policy{}
+	for _, n := range PolicyNames() {
+		p, err := NewPolicy(n, pool, PolicyConfig{Hash: HashConfig{BoundedLoad: 1.25}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[n] = p
+	}
+	h, err := NewHash(pool, HashConfig{MaglevThreshold: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out["hash-maglev"] = h
+	return out
+}
+
+func TestEmptyAndUnavailablePools(t *testing.T) {
+	empty, _ := NewPool(nil)
+	down := weightedPool(t, 1, 1)
+	for _, tg := range down.Targets() {
+		down.SetHealthy(tg, false)
+	}
+	for pname, pool := range map[string]*Pool{"empty": empty, "all unhealthy": down, "nil": nil} {
+		for name, p := range allPolicies(t, pool) {
+			for _, key := range []string{"", "k"} {
+				if _, _, err := p.Pick(key); !errors.Is(err, ErrNoTargets) {
+					t.Errorf("%s pool, %s.Pick(%q) error = %v, want ErrNoTargets", pname, name, key, err)
+				}
+			}
+		}
+	}
+}
+
+func TestNewPolicyNames(t *testing.T) {
+	pool := weightedPool(t, 1)
+	for name, want := range map[string]string{
+		"": "*balancer.LeastRequest", "P2C": "*balancer.LeastRequest", "rr": "*balancer.RoundRobin",
+		"wrr": "*balancer.WeightedRoundRobin", "least-connections": "*balancer.LeastConn",
+		"random": "*balancer.Random", "consistent-hash": "*balancer.Hash", "peak-ewma": "*balancer.PeakEWMA",
+		"sticky": "*balancer.Sticky",
+	} {
+		p, err := NewPolicy(name, pool, PolicyConfig{})
+		if err != nil {
+			t.Fatalf("NewPolicy(%q): %v", name, err)
+		}
+		if got := typeName(p); got != want {
+			t.Errorf("NewPolicy(%q) = %s, want %s", name, got, want)
+		}
+	}
+	for _, bad := range []string{"fastest", "round robin"} {
+		if _, err := NewPolicy(bad, pool, PolicyConfig{}); err == nil {
+			t.Errorf("NewPolicy(%q) succeeded", bad)
+		}
+	}
+	if _, err := NewPolicy("least-request", pool, PolicyConfig{Load: LoadConfig{Decay: -1}}); err == nil {
+		t.Error("negative Decay accepted")
+	}
+}
+
+// TestConcurrentPicksWhileChanging picks with every policy from several
+// goroutines while targets are added, removed, reweighted and flip health.
+func TestConcurrentPicksWhileChanging(t *testing.T) {
+	pool := sizedPool(t, 8)
+	pols := allPolicies(t, pool)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for name, p := range pols {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tg, done, err := p.Pick(keyOf(i % 50))
+				if err != nil {
+					if !errors.Is(err, ErrNoTargets) {
+						t.Errorf("%s: %v", name, err)
+					}
+					continue
+				}
+				_ = tg.URL().Host
+				done(Result{Status: 200, Latency: 1000})
+			}
+		})
+	}
+	extra := &url.URL{Scheme: "http", Host: "extra.test:80"}
+	for i := range 300 {
+		switch i % 4 {
+		case 0:
+			pool.Add(Upstream{URL: extra, Weight: 1 + i%3})
+		case 1:
+			pool.Update(Upstream{URL: extra, Weight: 2})
+		case 2:
+			ts := pool.Targets()
+			pool.SetHealthy(ts[i%len(ts)], i%8 != 2)
+		case 3:
+			pool.Remove(extra)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if n := pool.InFlight(); n != 0 {
+		t.Errorf("in flight after all done = %d", n)
+	}
+}
