@@ -314,8 +314,8 @@ func (l *Limiter) decide(s *shard, e *entry, n int64) Decision {
 			wait, pi = w, i
 		}
 	}
-	if e.head != nil && wait <= 0 { // queued requests go first
-		wait = l.pol[0].interval
+	if e.head != nil { // queued requests go first: wait behind them
+		wait = max(wait, l.due(e, n, int64(e.nq)+1))
 	}
 	if wait > 0 {
 		return l.limited(s, e, n, Decision{RetryAfter: time.Duration(wait), Policy: pi})

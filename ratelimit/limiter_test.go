@@ -161,8 +161,9 @@ func TestAgainstXTimeRate(t *testing.T) {
 					allowed++
 				}
 			}
-			if mismatches > 20 {
-				t.Errorf("%d of 20000 decisions differ from x/time/rate", mismatches)
+			t.Logf("%d mismatches, %d allowed", mismatches, allowed)
+			if mismatches > 2 {
+				t.Errorf("%d of 20000 decisions differ from x/time/rate (float rounding allows 2)", mismatches)
 			}
 			if allowed < 5000 {
 				t.Errorf("allowed %d, want a busy limiter", allowed)

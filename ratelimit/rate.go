@@ -30,7 +30,8 @@ type Rate struct {
 	Burst int
 	// Name names the policy in the RateLimit-Policy and RateLimit headers.
 	// Empty means the rate's String form, such as "10/s". It must be
-	// printable ASCII (a Structured Fields String).
+	// printable ASCII (a Structured Fields String) and unique among the
+	// Rates of one Config.
 	Name string
 }
 

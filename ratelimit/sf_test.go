@@ -2,9 +2,11 @@ package ratelimit
 
 import (
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A minimal RFC 8941 Structured Fields List parser for the header tests:
@@ -183,4 +185,44 @@ func TestSFParser(t *testing.T) {
 			t.Errorf("parseSFList(%q) = %v, %v; want %d items, ok=%v", tc.in, items, err, tc.n, tc.ok)
 		}
 	}
+}
+
+// FuzzHeaders checks that for any valid policy the RateLimit-Policy and
+// RateLimit values parse as SF lists carrying the policy's name, a positive
+// quota and window, and non-negative r and t.
+func FuzzHeaders(f *testing.F) {
+	f.Add("burst", 10, int64(1000), 20, int64(5))
+	f.Add(`q"uo\te`, 1, int64(1500), 0, int64(0))
+	f.Add("", 7, int64(3_600_000), 1, int64(-1))
+	f.Fuzz(func(t *testing.T, name string, count int, perMs int64, burst int, retryMs int64) {
+		r := Rate{Count: count, Per: time.Duration(perMs) * time.Millisecond, Burst: burst, Name: name}
+		l, err := New(Config{Rates: []Rate{r}})
+		if err != nil {
+			return
+		}
+		h := http.Header{}
+		d := Decision{Remaining: l.pol[0].burst, Reset: time.Duration(retryMs) * time.Millisecond, RetryAfter: time.Duration(retryMs) * time.Millisecond, Allowed: retryMs%2 == 0}
+		writeState(h, HeadersDraft, l.policy, l.pol[0].name, l.pol[0].quota, d)
+		pol, err := parseSFList(h.Get(HeaderRateLimitPolicy))
+		if err != nil || len(pol) != 1 || pol[0].val != r.name() {
+			t.Fatalf("RateLimit-Policy %q: %v, %v", h.Get(HeaderRateLimitPolicy), pol, err)
+		}
+		for _, k := range []string{"q", "w"} {
+			if v, _ := pol[0].param(k); v == nil || v.(int64) <= 0 {
+				t.Fatalf("RateLimit-Policy %q: %s = %v", h.Get(HeaderRateLimitPolicy), k, v)
+			}
+		}
+		st, err := parseSFList(h.Get(HeaderRateLimit))
+		if err != nil || len(st) != 1 || st[0].val != r.name() {
+			t.Fatalf("RateLimit %q: %v, %v", h.Get(HeaderRateLimit), st, err)
+		}
+		for _, k := range []string{"r", "t"} {
+			if v, _ := st[0].param(k); v == nil || v.(int64) < 0 {
+				t.Fatalf("RateLimit %q: %s = %v", h.Get(HeaderRateLimit), k, v)
+			}
+		}
+		if v, _ := st[0].param("t"); !d.Allowed && v.(int64) < 1 {
+			t.Fatalf("RateLimit %q on a rejection: t must be >= 1", h.Get(HeaderRateLimit))
+		}
+	})
 }
