@@ -193,9 +193,12 @@ func New(store Store, cfg Config) (*Cache, error) {
 	}
 	if cfg.StripRequestHeaders == nil {
 		cfg.StripRequestHeaders = DefaultStripHeaders()
-	} else {
-		cfg.StripRequestHeaders = append([]string(nil), cfg.StripRequestHeaders...)
 	}
+	strip := make([]string, len(cfg.StripRequestHeaders))
+	for i, k := range cfg.StripRequestHeaders {
+		strip[i] = http.CanonicalHeaderKey(k)
+	}
+	cfg.StripRequestHeaders = strip
 	cfg.QueryInclude = append([]string(nil), cfg.QueryInclude...)
 	cfg.QueryExclude = append([]string(nil), cfg.QueryExclude...)
 	if store == nil {

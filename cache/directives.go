@@ -40,15 +40,12 @@ func parseDirectives(vals []string) directives {
 			if name == "" {
 				continue
 			}
-			bit, delta := directiveBit(name)
-			if bit != 0 {
+			if p, bit := deltaField(&d, name); p != nil {
 				if seen&bit != 0 {
 					continue
 				}
 				seen |= bit
-			}
-			if delta != nil {
-				*delta(&d) = parseDelta(arg)
+				*p = parseDelta(arg)
 				if name == "max-stale" && arg == "" {
 					d.MaxStaleAny = true
 				}
@@ -87,24 +84,24 @@ func parseDirectives(vals []string) directives {
 	return d
 }
 
-// directiveBit returns a bit identifying a directive that takes a delta
-// value (so repeated occurrences can be ignored) and an accessor for its field.
-func directiveBit(name string) (uint32, func(*directives) *int64) {
+// deltaField returns the field of d for a directive taking delta-seconds
+// and a bit identifying it, or nil.
+func deltaField(d *directives, name string) (*int64, uint32) {
 	switch name {
 	case "max-age":
-		return 1, func(d *directives) *int64 { return &d.MaxAge }
+		return &d.MaxAge, 1
 	case "s-maxage":
-		return 2, func(d *directives) *int64 { return &d.SMaxAge }
+		return &d.SMaxAge, 2
 	case "max-stale":
-		return 4, func(d *directives) *int64 { return &d.MaxStale }
+		return &d.MaxStale, 4
 	case "min-fresh":
-		return 8, func(d *directives) *int64 { return &d.MinFresh }
+		return &d.MinFresh, 8
 	case "stale-while-revalidate":
-		return 16, func(d *directives) *int64 { return &d.StaleWhileRevalidate }
+		return &d.StaleWhileRevalidate, 16
 	case "stale-if-error":
-		return 32, func(d *directives) *int64 { return &d.StaleIfError }
+		return &d.StaleIfError, 32
 	}
-	return 0, nil
+	return nil, 0
 }
 
 // nextDirective splits the first directive off s. It returns the lowercased

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
@@ -209,8 +210,14 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Respon
 		hdr[k] = v
 	}
 	age := resp.Age(now)
-	hdr["Age"] = []string{itoa(age)}
-	hdr["Cache-Status"] = append(hdr["Cache-Status"], c.cfg.Name+"; "+params+"; ttl="+itoa(resp.Lifetime-age))
+	var buf [64]byte
+	hdr["Age"] = []string{string(strconv.AppendInt(buf[:0], int64(age/time.Second), 10))}
+	b := append(buf[:0], c.cfg.Name...)
+	b = append(b, "; "...)
+	b = append(b, params...)
+	b = append(b, "; ttl="...)
+	b = strconv.AppendInt(b, int64((resp.Lifetime-age)/time.Second), 10)
+	hdr["Cache-Status"] = append(hdr["Cache-Status"], string(b))
 	if notModified(r.Header, resp) {
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -228,7 +235,7 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 	q := filterQuery(r.URL.RawQuery, cfg.QueryInclude, cfg.QueryExclude)
 	strip := false
 	for _, k := range cfg.StripRequestHeaders {
-		if _, ok := r.Header[http.CanonicalHeaderKey(k)]; ok {
+		if _, ok := r.Header[k]; ok { // k is canonical
 			strip = true
 			break
 		}

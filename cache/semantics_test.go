@@ -281,3 +281,28 @@ func TestBodyBypass(t *testing.T) {
 		t.Fatalf("victim got %q, want the unpoisoned response", body)
 	}
 }
+
+func TestCloseCancelsBackgroundRevalidation(t *testing.T) {
+	started := make(chan struct{})
+	f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+		if n > 1 {
+			close(started)
+			<-r.Context().Done() // a hung origin: only Close ends it
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=1, stale-while-revalidate=60")
+		io.WriteString(w, "v1")
+	})
+	f.do("GET", "http://example.com/")
+	f.clk.Add(2 * time.Second)
+	if body, _ := f.get("http://example.com/"); body != "v1" {
+		t.Fatalf("stale body %q", body)
+	}
+	<-started
+	if err := f.c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.c.Stats(); got.Stale != 1 || got.Revalidations != 0 || got.Misses != 2 {
+		t.Fatalf("Stats = %+v", got)
+	}
+}

@@ -98,7 +98,8 @@ func (e *Entry) Size() int64 {
 // MarshalBinary encodes e for stores that hold bytes (encoding/gob).
 func (e *Entry) MarshalBinary() ([]byte, error) {
 	var b bytes.Buffer
-	if err := gob.NewEncoder(&b).Encode(e); err != nil {
+	// An unnamed struct, so that gob does not call MarshalBinary again.
+	if err := gob.NewEncoder(&b).Encode(struct{ Variants []*Response }{e.Variants}); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
