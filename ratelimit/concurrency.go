@@ -25,7 +25,7 @@ type ConcurrencyConfig struct {
 	// 1s; negative is an error.
 	MaxWait time.Duration
 	// MaxQueue is the most requests queued per key. Zero means 100;
-	// negative is an error.
+	// negative or above 32767 is an error.
 	MaxQueue int
 	// MaxKeys bounds the number of keys with requests in flight or queued;
 	// a request of a new key beyond it is rejected. Zero means 100,000;
@@ -102,6 +102,8 @@ func NewConcurrency(cfg ConcurrencyConfig) (*Concurrency, error) {
 		return nil, fmt.Errorf("ratelimit: unknown Headers %d", cfg.Headers)
 	case cfg.MaxWait < 0 || cfg.MaxQueue < 0 || cfg.MaxKeys < 0 || cfg.RetryAfter < 0:
 		return nil, fmt.Errorf("ratelimit: negative MaxWait, MaxQueue, MaxKeys or RetryAfter")
+	case cfg.MaxQueue > maxSmall:
+		return nil, fmt.Errorf("ratelimit: MaxQueue %d above %d", cfg.MaxQueue, maxSmall)
 	}
 	if cfg.Name == "" {
 		cfg.Name = "concurrency"
@@ -111,7 +113,7 @@ func NewConcurrency(cfg ConcurrencyConfig) (*Concurrency, error) {
 	}
 	c := &Concurrency{cfg: cfg, max: int32(min(cfg.Max, 1<<30)), maxQ: 100, maxW: cfg.MaxWait, retry: cfg.RetryAfter, seed: maphash.MakeSeed()}
 	if cfg.MaxQueue > 0 {
-		c.maxQ = int32(min(cfg.MaxQueue, 1<<30))
+		c.maxQ = int32(cfg.MaxQueue)
 	}
 	if c.maxW == 0 {
 		c.maxW = time.Second

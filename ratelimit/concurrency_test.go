@@ -23,7 +23,7 @@ func mustConcurrency(t *testing.T, cfg ConcurrencyConfig) *Concurrency {
 func TestNewConcurrencyInvalid(t *testing.T) {
 	for _, cfg := range []ConcurrencyConfig{
 		{}, {Max: -1}, {Max: 1, Mode: 5}, {Max: 1, MaxWait: -1}, {Max: 1, MaxQueue: -1},
-		{Max: 1, MaxKeys: -1}, {Max: 1, RetryAfter: -1}, {Max: 1, Name: "\x01"}, {Max: 1, Headers: -1},
+		{Max: 1, MaxKeys: -1}, {Max: 1, RetryAfter: -1}, {Max: 1, Name: "\x01"}, {Max: 1, Headers: -1}, {Max: 1, MaxQueue: 1 << 15},
 	} {
 		if _, err := NewConcurrency(cfg); err == nil {
 			t.Errorf("NewConcurrency(%+v) succeeded, want an error", cfg)

@@ -72,7 +72,7 @@ type Config struct {
 	Mode Mode
 	// MaxWait is the longest a queued request waits for its token (Queue
 	// mode). A request whose wait would be longer is rejected at once.
-	// Zero means 1s; negative is an error.
+	// Zero means 1s; negative or over a year is an error.
 	MaxWait time.Duration
 	// MaxQueue is the most requests queued per key (Queue mode). Zero
 	// means 100; negative or above 32767 is an error.
@@ -90,7 +90,7 @@ type Config struct {
 	// error.
 	BlockAfter int
 	// BlockFor is the length of a penalty block. It must be positive when
-	// BlockAfter is set.
+	// BlockAfter is set, and at most a year.
 	BlockFor time.Duration
 	// DryRun makes the limiter admit everything while still counting (in
 	// Stats) and logging what it would have rejected or queued. Buckets
@@ -204,8 +204,8 @@ func New(cfg Config) (*Limiter, error) {
 		return nil, fmt.Errorf("ratelimit: unknown Mode %d", cfg.Mode)
 	case cfg.Headers < HeadersDraft || cfg.Headers > HeadersNone:
 		return nil, fmt.Errorf("ratelimit: unknown Headers %d", cfg.Headers)
-	case cfg.MaxWait < 0:
-		return nil, fmt.Errorf("ratelimit: negative MaxWait %v", cfg.MaxWait)
+	case cfg.MaxWait < 0 || cfg.MaxWait > maxDelay:
+		return nil, fmt.Errorf("ratelimit: MaxWait %v out of range [0, %v]", cfg.MaxWait, maxDelay)
 	case cfg.MaxQueue < 0 || cfg.MaxQueue > maxSmall:
 		return nil, fmt.Errorf("ratelimit: MaxQueue %d out of range [0, %d]", cfg.MaxQueue, maxSmall)
 	case cfg.MaxKeys < 0:
@@ -214,8 +214,8 @@ func New(cfg Config) (*Limiter, error) {
 		return nil, fmt.Errorf("ratelimit: BlockAfter %d out of range [0, %d]", cfg.BlockAfter, maxSmall)
 	case cfg.BlockAfter > 0 && cfg.BlockFor <= 0:
 		return nil, fmt.Errorf("ratelimit: BlockAfter %d needs a positive BlockFor", cfg.BlockAfter)
-	case cfg.BlockFor < 0:
-		return nil, fmt.Errorf("ratelimit: negative BlockFor %v", cfg.BlockFor)
+	case cfg.BlockFor < 0 || cfg.BlockFor > maxDelay:
+		return nil, fmt.Errorf("ratelimit: BlockFor %v out of range [0, %v]", cfg.BlockFor, maxDelay)
 	}
 	cfg.Rates = append([]Rate(nil), cfg.Rates...)
 	// The epoch lies a century back so that every plausible time is a
@@ -260,6 +260,9 @@ func New(cfg Config) (*Limiter, error) {
 
 // epochAge is how far before New a limiter's epoch lies.
 const epochAge = 100 * 365 * 24 * time.Hour
+
+// maxDelay bounds MaxWait and BlockFor.
+const maxDelay = 365 * 24 * time.Hour
 
 // maxSmall bounds MaxQueue and BlockAfter, kept in 16 bits per key.
 const maxSmall = 1<<15 - 1

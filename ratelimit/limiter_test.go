@@ -36,6 +36,11 @@ func TestNewInvalid(t *testing.T) {
 		{"negative block after", Config{Rates: ok, BlockAfter: -1}},
 		{"block without duration", Config{Rates: ok, BlockAfter: 3}},
 		{"negative block for", Config{Rates: ok, BlockFor: -time.Second}},
+		{"block for too long", Config{Rates: ok, BlockAfter: 1, BlockFor: 400 * 24 * time.Hour}},
+		{"max wait too long", Config{Rates: ok, MaxWait: 400 * 24 * time.Hour}},
+		{"max queue too long", Config{Rates: ok, MaxQueue: 1 << 15}},
+		{"block after too large", Config{Rates: ok, BlockAfter: 1 << 15, BlockFor: time.Second}},
+		{"bucket spans a century", Config{Rates: []Rate{{Count: 1, Per: 100 * 365 * 24 * time.Hour}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -242,3 +242,17 @@ func TestWaitCancel(t *testing.T) {
 		t.Errorf("fresh key: %v", err)
 	}
 }
+
+func TestQueueSlowRateNoOverflow(t *testing.T) {
+	month := 30 * 24 * time.Hour
+	l := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: month}}, Mode: Queue, MaxWait: 365 * 24 * time.Hour, MaxQueue: 1<<15 - 1})
+	reserve(t, l, 0)
+	for i := 1; i <= 12; i++ {
+		if _, d := reserve(t, l, 0); d.RetryAfter != time.Duration(i)*month {
+			t.Fatalf("waiter %d: %+v, want a wait of %d months", i, d, i)
+		}
+	}
+	if _, _, err := l.ReserveAt("k", t0); !errors.Is(err, ErrMaxWait) {
+		t.Fatalf("13th month: %v, want ErrMaxWait", err)
+	}
+}

@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -128,6 +127,10 @@ func (r Rate) burst() int {
 	return r.Burst
 }
 
+// maxSpan bounds Burst × interval (about 73 years) so that bucket times
+// never overflow.
+const maxSpan = int64(1) << 61
+
 // maxBurst bounds Burst so that Burst × interval fits in an int64 of
 // nanoseconds for any valid interval.
 const maxBurst = 1 << 30
@@ -143,8 +146,8 @@ func (r Rate) validate() error {
 		return fmt.Errorf("%w: burst %d must not be negative", ErrInvalidRate, r.Burst)
 	case r.burst() > maxBurst:
 		return fmt.Errorf("%w: burst %d is larger than %d", ErrInvalidRate, r.burst(), maxBurst)
-	case r.interval() > int64(math.MaxInt64)/int64(r.burst()):
-		return fmt.Errorf("%w: burst %d × interval %v overflows", ErrInvalidRate, r.burst(), time.Duration(r.interval()))
+	case r.interval() > maxSpan/int64(r.burst()):
+		return fmt.Errorf("%w: burst %d × interval %v is longer than %v", ErrInvalidRate, r.burst(), time.Duration(r.interval()), time.Duration(maxSpan))
 	}
 	for i := 0; i < len(r.Name); i++ {
 		if c := r.Name[i]; c < 0x20 || c > 0x7e {
