@@ -217,7 +217,10 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 		in.QueryParams = q
 	}
 	ctx := r.Context()
-	for _, p := range op.params {
+	for i, p := range op.params {
+		if op.fastParams != nil && op.fastParams[i] != nil && op.fastParams[i].check(r, m.pathParams, in.QueryParams) == valid {
+			continue
+		}
 		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, in, p) }); err != nil {
 			if errors.Is(err, errPanic) {
 				v.logPanic(r, err)
@@ -294,6 +297,9 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 		return body, nil
 	}
 	if media.Schema == nil || media.Schema.Value == nil {
+		return body, nil
+	}
+	if fs := m.op.fastBody[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
 		return body, nil
 	}
 	opts := v.bodyOpts

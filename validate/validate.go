@@ -148,6 +148,8 @@ type operation struct {
 	security   []secRequirement
 	hasQuery   bool
 	deepObject []string
+	fastParams []*fastParam                        // per params entry; nil entries use kin-openapi
+	fastBody   map[*openapi3.MediaType]*fastSchema // JSON media types with a fast schema
 }
 
 type secRequirement []secScheme
@@ -251,12 +253,16 @@ func newValidator(cfg Config) (*Validator, error) {
 // formatOptions adds format validators kin-openapi leaves off by default,
 // per validation rather than through its global registry.
 func formatOptions() []openapi3.SchemaValidationOption {
-	return []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidators(map[string]openapi3.StringFormatValidator{
+	return []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidators(formatValidators())}
+}
+
+func formatValidators() map[string]openapi3.StringFormatValidator {
+	return map[string]openapi3.StringFormatValidator{
 		"uuid":  openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562),
 		"email": openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForEmail),
 		"ipv4":  openapi3.NewIPValidator(true),
 		"ipv6":  openapi3.NewIPValidator(false),
-	})}
+	}
 }
 
 func (v *Validator) compile() error {
@@ -281,6 +287,13 @@ func (v *Validator) compile() error {
 		v.basePaths = v.cfg.BasePaths
 	}
 	v.basePaths = cleanBasePaths(v.basePaths)
+
+	// The fast path implements OpenAPI 3.0 semantics with the default
+	// format validators only.
+	var fc *fastCompiler
+	if !v.is31 && len(doc.GetSchemaValidationOptions()) == 0 {
+		fc = &fastCompiler{formats: formatValidators(), done: map[*openapi3.Schema]*fastSchema{}, busy: map[*openapi3.Schema]bool{}}
+	}
 
 	var schemes openapi3.SecuritySchemes
 	if doc.Components != nil {
@@ -315,6 +328,22 @@ func (v *Validator) compile() error {
 			}
 			if op.RequestBody != nil {
 				o.body = op.RequestBody.Value
+			}
+			if fc != nil {
+				o.fastParams = make([]*fastParam, len(o.params))
+				for i, p := range o.params {
+					o.fastParams[i] = fc.compileParam(p)
+				}
+				if o.body != nil {
+					o.fastBody = make(map[*openapi3.MediaType]*fastSchema)
+					for ct, media := range o.body.Content {
+						if media != nil && media.Schema != nil && isJSON(mediaType(ct)) {
+							if fs := fc.compile(media.Schema.Value); fs != nil {
+								o.fastBody[media] = fs
+							}
+						}
+					}
+				}
 			}
 			reqs := op.Security
 			if reqs == nil {

@@ -1,0 +1,195 @@
+package validate
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// fastParam decodes the common parameter shapes (primitive values, and
+// form/space/pipe-delimited arrays of primitives in the query) for the
+// fastSchema check. Like fastSchema it only ever answers "valid" for values
+// kin-openapi accepts; everything else goes to kin-openapi.
+type fastParam struct {
+	in       string
+	name     string
+	required bool
+	array    bool
+	explode  bool
+	sep      string
+	typ      string // the single type of the value or of the array items
+	schema   *fastSchema
+}
+
+// compileParam returns nil for parameters the fast path does not handle.
+func (fc *fastCompiler) compileParam(p *openapi3.Parameter) *fastParam {
+	if p.Schema == nil || p.Schema.Value == nil || p.Content != nil || p.AllowEmptyValue {
+		return nil
+	}
+	sm, err := p.SerializationMethod()
+	if err != nil {
+		return nil
+	}
+	s := p.Schema.Value
+	fp := &fastParam{in: p.In, name: p.Name, required: p.Required, explode: sm.Explode}
+	if s.Type == nil || !s.Type.IsSingle() {
+		return nil
+	}
+	typ := s.Type.Slice()[0]
+	if typ == openapi3.TypeArray {
+		if p.In != openapi3.ParameterInQuery || s.Items == nil || s.Items.Value == nil || s.Items.Value.Type == nil || !s.Items.Value.Type.IsSingle() {
+			return nil
+		}
+		fp.array = true
+		typ = s.Items.Value.Type.Slice()[0]
+		switch {
+		case sm.Style == openapi3.SerializationForm && sm.Explode:
+		case sm.Style == openapi3.SerializationForm:
+			fp.sep = ","
+		case sm.Style == openapi3.SerializationSpaceDelimited && !sm.Explode:
+			fp.sep = " "
+		case sm.Style == openapi3.SerializationPipeDelimited && !sm.Explode:
+			fp.sep = "|"
+		default:
+			return nil
+		}
+	} else {
+		switch {
+		case p.In == openapi3.ParameterInPath && sm.Style == openapi3.SerializationSimple:
+		case p.In == openapi3.ParameterInHeader && sm.Style == openapi3.SerializationSimple:
+		case p.In == openapi3.ParameterInQuery && sm.Style == openapi3.SerializationForm:
+		case p.In == openapi3.ParameterInCookie && sm.Style == openapi3.SerializationForm:
+		default:
+			return nil
+		}
+	}
+	switch typ {
+	case openapi3.TypeString, openapi3.TypeInteger, openapi3.TypeNumber, openapi3.TypeBoolean:
+	default:
+		return nil
+	}
+	fp.typ = typ
+	if fp.schema = fc.compile(s); fp.schema == nil {
+		return nil
+	}
+	return fp
+}
+
+// scalar converts one raw value to the JSON value kin-openapi would decode,
+// or reports false when it is not plainly of the parameter's type.
+func (fp *fastParam) scalar(raw string) (any, bool) {
+	if raw == "" || !stringLenOK(raw) {
+		return nil, false
+	}
+	switch fp.typ {
+	case openapi3.TypeString:
+		return raw, true
+	case openapi3.TypeBoolean:
+		switch raw {
+		case "true":
+			return true, true
+		case "false":
+			return false, true
+		}
+		return nil, false
+	default:
+		if !isJSONNumber(raw) {
+			return nil, false
+		}
+		return json.Number(raw), true
+	}
+}
+
+// check reports valid when the parameter is absent and optional, or present
+// and valid.
+func (fp *fastParam) check(r *http.Request, pathParams map[string]string, q url.Values) verdict {
+	var raws []string
+	switch fp.in {
+	case openapi3.ParameterInPath:
+		v, ok := pathParams[fp.name]
+		if !ok {
+			return unsure
+		}
+		raws = []string{v}
+	case openapi3.ParameterInQuery:
+		raws = q[fp.name]
+	case openapi3.ParameterInHeader:
+		raws = r.Header.Values(fp.name)
+	case openapi3.ParameterInCookie:
+		if c, err := r.Cookie(fp.name); err == nil {
+			raws = []string{c.Value}
+		}
+	}
+	if len(raws) == 0 {
+		if fp.required {
+			return unsure
+		}
+		return valid
+	}
+	if !fp.array {
+		if len(raws) != 1 {
+			return unsure
+		}
+		v, ok := fp.scalar(raws[0])
+		if !ok {
+			return unsure
+		}
+		return fp.schema.check(v)
+	}
+	if fp.sep != "" {
+		if len(raws) != 1 {
+			return unsure
+		}
+		raws = strings.Split(raws[0], fp.sep)
+	}
+	items := make([]any, len(raws))
+	for i, raw := range raws {
+		v, ok := fp.scalar(raw)
+		if !ok {
+			return unsure
+		}
+		items[i] = v
+	}
+	return fp.schema.check(items)
+}
+
+// isJSONNumber reports whether s is a number by the JSON grammar.
+func isJSONNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
