@@ -175,16 +175,18 @@ func (t *Table) compile(rules []Rule) (s *snapshot, err error) {
 			}
 		}
 		for _, v := range targets {
-			g := v.groups[pattern]
+			g := v.groups[pattern.text]
 			if g == nil {
-				g = &group{}
-				v.groups[pattern] = g
-				v.mux.Handle(pattern, endpoint)
+				g = &group{pat: pattern}
+				v.groups[pattern.text] = g
+				v.order = append(v.order, g)
+				v.mux.Handle(pattern.text, endpoint)
 			}
 			g.rules = append(g.rules, cr)
 		}
 	}
 	for v := range hostsOf {
+		slices.SortFunc(v.order, func(a, b *group) int { return lessSpecific(a.pat, b.pat) })
 		for _, g := range v.groups {
 			sort.SliceStable(g.rules, func(a, b int) bool {
 				ra, rb := g.rules[a], g.rules[b]
@@ -235,20 +237,21 @@ func allowOf(rules []*crule) []string {
 	return append(out, ext...)
 }
 
-func (t *Table) compileRule(i int, rl *Rule) (*crule, string, error) {
+func (t *Table) compileRule(i int, rl *Rule) (*crule, *pattern, error) {
 	cr := &crule{idx: i, name: rl.Name, priority: rl.Priority}
 	if cr.name == "" {
 		cr.name = "#" + strconv.Itoa(i)
 	}
-	fail := func(format string, a ...any) (*crule, string, error) {
-		return nil, "", fmt.Errorf("route: rule %s: "+format, append([]any{cr.name}, a...)...)
+	fail := func(format string, a ...any) (*crule, *pattern, error) {
+		return nil, nil, fmt.Errorf("route: rule %s: "+format, append([]any{cr.name}, a...)...)
 	}
-	pattern := rl.Path
-	if pattern == "" {
-		pattern = "/*"
+	text := rl.Path
+	if text == "" {
+		text = "/*"
 	}
-	if err := checkPattern(pattern); err != nil {
-		return fail("path %q: %w", pattern, err)
+	pattern, err := parsePattern(text)
+	if err != nil {
+		return fail("path %q: %w", text, err)
 	}
 	for _, m := range rl.Methods {
 		if m == "" || checkMethod(m) != nil {
@@ -261,7 +264,6 @@ func (t *Table) compileRule(i int, rl *Rule) (*crule, string, error) {
 	if len(cr.methods) > 0 {
 		cr.spec++
 	}
-	var err error
 	if cr.headers, err = compilePreds(rl.Headers, "header"); err != nil {
 		return fail("%w", err)
 	}
@@ -289,72 +291,6 @@ func (t *Table) compileRule(i int, rl *Rule) (*crule, string, error) {
 		return fail("%w", err)
 	}
 	return cr, pattern, nil
-}
-
-// checkPattern validates a chi pattern before chi sees it: length, a
-// leading '/', balanced braces, RE2 parameter expressions, '*' only at the
-// end, and canonical literal parts.
-func checkPattern(p string) error {
-	if len(p) > MaxRegexLen {
-		return fmt.Errorf("pattern longer than %d bytes", MaxRegexLen)
-	}
-	if !strings.HasPrefix(p, "/") {
-		return fmt.Errorf("pattern must start with '/'")
-	}
-	var lit strings.Builder
-	names := map[string]bool{}
-	for i := 0; i < len(p); i++ {
-		switch c := p[i]; c {
-		case '{':
-			depth, j := 1, i+1
-			for ; j < len(p) && depth > 0; j++ {
-				switch p[j] {
-				case '{':
-					depth++
-				case '}':
-					depth--
-				}
-			}
-			if depth != 0 {
-				return fmt.Errorf("unbalanced '{'")
-			}
-			name, rx, hasRx := strings.Cut(p[i+1:j-1], ":")
-			if name == "" || strings.ContainsAny(name, "/{}*") {
-				return fmt.Errorf("invalid parameter name %q", name)
-			}
-			if names[name] {
-				return fmt.Errorf("duplicate parameter %q", name)
-			}
-			names[name] = true
-			if hasRx {
-				if rx == "" || strings.Contains(rx, "/") {
-					return fmt.Errorf("invalid parameter expression %q", rx)
-				}
-				if _, err := regexp.Compile(rx); err != nil {
-					return fmt.Errorf("parameter %q: %w", name, err)
-				}
-			}
-			if j < len(p) && p[j] != '/' {
-				return fmt.Errorf("parameter %q must end its segment", name)
-			}
-			lit.WriteString("x")
-			i = j - 1
-		case '}':
-			return fmt.Errorf("unbalanced '}'")
-		case '*':
-			if i != len(p)-1 || p[i-1] != '/' {
-				return fmt.Errorf("'*' must be the whole last segment")
-			}
-			lit.WriteString("x")
-		default:
-			lit.WriteByte(c)
-		}
-	}
-	l := lit.String()
-	if c, err := CanonicalPath(l); err != nil || c != l {
-		return fmt.Errorf("literal parts are not a canonical path (got %q)", c)
-	}
-	return nil
 }
 
 // cpred is a compiled header, query or cookie Predicate.

@@ -21,20 +21,27 @@
 //     Hosts; else the rules of [Config.DefaultHost]; else 421. Only the
 //     chosen host group is searched further: there is no fall-through
 //     to another host group.
-//  4. Path pattern: chi's radix tree picks the single most specific
-//     pattern of the host group that matches the canonical path, comparing
-//     segments left to right: a static segment beats a parameter, a
-//     parameter beats the trailing wildcard "*". Only rules with that
-//     pattern remain candidates; a predicate miss does not fall back to a
-//     less specific pattern.
-//  5. Method: candidates whose Methods accept the method remain; if none
-//     does, 405 with an Allow header listing the methods the candidates
-//     accept.
-//  6. Predicates: the remaining rules are tried in order of Priority
+//  4. Path pattern: the patterns of the host group that match the
+//     canonical path are ordered by specificity, comparing segments left to
+//     right: a static segment beats a {name:regexp} parameter, which beats a
+//     {name} parameter, which beats the trailing wildcard "*"; ties are
+//     broken by the pattern text. chi's radix tree finds the most specific
+//     one; the less specific ones are tried only when no rule of a more
+//     specific pattern serves the request (step 6), so adding a rule for
+//     POST /api/orders with a body predicate does not take GET /api/orders
+//     or other bodies away from a "/api/*" rule.
+//  5. Method: within one pattern, rules whose Methods do not accept the
+//     method are skipped. If no rule of any matching pattern accepts it, the
+//     answer is 405 with an Allow header listing the methods they accept.
+//  6. Predicates: within one pattern, rules are tried in order of Priority
 //     (higher first), then specificity (the number of conditions: one for a
-//     Methods list plus one per Headers, Query, Cookies and Body
-//     predicate; more first), then position in the slice (earlier first).
-//     The first whose predicates all hold is chosen; if none, 404.
+//     Methods list plus one per Headers, Query, Cookies and Body predicate;
+//     more first), then position in the slice (earlier first). The first
+//     whose method and predicates all hold is chosen. If no rule of any
+//     matching pattern holds, the answer is 404.
+//
+// Priority therefore orders rules that share a host group and a pattern; it
+// never makes a less specific pattern win over a more specific one.
 //
 // # Canonical paths
 //

@@ -36,15 +36,18 @@ func genTable(data []byte) ([]Rule, fuzzReq) {
 	h := named("x")
 	hosts := [][]string{nil, nil, {"a.test"}, {"*.test"}, {"*.b.test"}, {"a.test", "*.b.test"}}
 	methods := [][]string{nil, nil, {"GET"}, {"POST"}, {"GET", "POST"}, {"FOO"}}
-	segs := []string{"a", "b", "{p}"}
+	segs := []string{"a", "b", "{p}", "{r}"}
 	n := 1 + s.pick(8)
 	rules := make([]Rule, n)
 	for i := range rules {
 		var sb strings.Builder
 		for j := range 1 + s.pick(3) {
 			seg := segs[s.pick(len(segs))]
-			if seg == "{p}" {
+			switch seg {
+			case "{p}":
 				seg = "{p" + strconv.Itoa(j) + "}"
+			case "{r}":
+				seg = "{p" + strconv.Itoa(j) + ":[ab]}"
 			}
 			sb.WriteString("/" + seg)
 		}
@@ -129,24 +132,27 @@ func refMatch(rules []Rule, q fuzzReq) (int, int) {
 	if group == nil {
 		return -1, 421
 	}
-	var bestPat string
-	var bestRank []int
+	// Every pattern of the host group that matches, most specific first.
+	type pat struct {
+		text string
+		rank []int
+	}
+	var pats []pat
 	for _, i := range group {
 		p := rules[i].Path
-		rank, ok := refPattern(p, path)
-		if ok && (bestRank == nil || slices.Compare(rank, bestRank) < 0) {
-			bestPat, bestRank = p, rank
+		if rank, ok := refPattern(p, path); ok && !slices.ContainsFunc(pats, func(x pat) bool { return x.text == p }) {
+			pats = append(pats, pat{p, rank})
 		}
 	}
-	if bestRank == nil {
+	if pats == nil {
 		return -1, 404
 	}
-	var cands []int
-	for _, i := range group {
-		if rules[i].Path == bestPat {
-			cands = append(cands, i)
+	sort.Slice(pats, func(a, b int) bool {
+		if c := slices.Compare(pats[a].rank, pats[b].rank); c != 0 {
+			return c < 0
 		}
-	}
+		return pats[a].text < pats[b].text
+	})
 	spec := func(rl Rule) int {
 		n := len(rl.Headers) + len(rl.Query) + len(rl.Cookies) + len(rl.Body)
 		if len(rl.Methods) > 0 {
@@ -154,33 +160,41 @@ func refMatch(rules []Rule, q fuzzReq) (int, int) {
 		}
 		return n
 	}
-	sort.SliceStable(cands, func(a, b int) bool {
-		ra, rb := rules[cands[a]], rules[cands[b]]
-		if ra.Priority != rb.Priority {
-			return ra.Priority > rb.Priority
-		}
-		return spec(ra) > spec(rb)
-	})
 	methodOK := false
-	for _, i := range cands {
-		rl := rules[i]
-		if len(rl.Methods) == 0 && !isStandardMethod(q.method) || len(rl.Methods) > 0 && !slices.Contains(rl.Methods, q.method) {
-			continue
-		}
-		methodOK = true
-		ok := true
-		for _, p := range rl.Headers {
-			if p.Op == Present && q.key == "" || p.Op == Equals && q.key != p.Value {
-				ok = false
+	for _, pt := range pats {
+		var cands []int
+		for _, i := range group {
+			if rules[i].Path == pt.text {
+				cands = append(cands, i)
 			}
 		}
-		for _, p := range rl.Query {
-			if !slices.Contains(p.Values, q.key) {
-				ok = false
+		sort.SliceStable(cands, func(a, b int) bool {
+			ra, rb := rules[cands[a]], rules[cands[b]]
+			if ra.Priority != rb.Priority {
+				return ra.Priority > rb.Priority
 			}
-		}
-		if ok {
-			return i, 200
+			return spec(ra) > spec(rb)
+		})
+		for _, i := range cands {
+			rl := rules[i]
+			if len(rl.Methods) == 0 && !isStandardMethod(q.method) || len(rl.Methods) > 0 && !slices.Contains(rl.Methods, q.method) {
+				continue
+			}
+			methodOK = true
+			ok := true
+			for _, p := range rl.Headers {
+				if p.Op == Present && q.key == "" || p.Op == Equals && q.key != p.Value {
+					ok = false
+				}
+			}
+			for _, p := range rl.Query {
+				if !slices.Contains(p.Values, q.key) {
+					ok = false
+				}
+			}
+			if ok {
+				return i, 200
+			}
 		}
 	}
 	if !methodOK {
@@ -191,23 +205,28 @@ func refMatch(rules []Rule, q fuzzReq) (int, int) {
 
 // refPattern matches a pattern of whole static, {param} and trailing *
 // segments against a path, returning the per-segment kinds (0 static,
-// 1 parameter, 2 wildcard) whose lexicographic order is the specificity.
+// 1 regexp parameter, 2 parameter, 3 wildcard) whose lexicographic order is the specificity.
 func refPattern(pattern, path string) ([]int, bool) {
 	ps := strings.Split(pattern[1:], "/")
 	xs := strings.Split(path[1:], "/")
 	var rank []int
 	for i, seg := range ps {
 		if seg == "*" && i == len(ps)-1 {
-			return append(rank, 2), i < len(xs) // "/a/*" needs "/a/"
+			return append(rank, 3), i < len(xs) // "/a/*" needs "/a/"
 		}
 		if i >= len(xs) {
 			return nil, false
 		}
-		if strings.HasPrefix(seg, "{") {
-			if xs[i] == "" {
+		if strings.HasSuffix(seg, ":[ab]}") {
+			if xs[i] != "a" && xs[i] != "b" {
 				return nil, false
 			}
 			rank = append(rank, 1)
+		} else if strings.HasPrefix(seg, "{") {
+			if xs[i] == "" {
+				return nil, false
+			}
+			rank = append(rank, 2)
 		} else if seg != xs[i] {
 			return nil, false
 		} else {
@@ -264,4 +283,37 @@ func setEscapedPath(r *http.Request, p string) error {
 	u.RawQuery = r.URL.RawQuery
 	r.URL = u
 	return nil
+}
+
+func FuzzParsePattern(f *testing.F) {
+	for _, s := range []string{"/", "/users/{id}", "/static/*", "/{bad", "", "/a/{id:[0-9]{2}}/b", "/a*/b", "/x/{a}/{a}", "/%7e"} {
+		f.Add(s, "/users/12")
+	}
+	f.Fuzz(func(t *testing.T, s, path string) {
+		p, err := parsePattern(s)
+		if err != nil {
+			return // rejecting input is fine; panicking is not
+		}
+		if q, err := ParsePattern(p.text); err != nil || q != s {
+			t.Fatalf("round trip %q -> %q, %v", s, q, err)
+		}
+		// chi accepts every pattern we accept, and agrees on matching.
+		tb, err := New([]Rule{{Path: s, Handler: named("x")}}, Config{})
+		if err != nil {
+			t.Fatalf("ParsePattern accepted %q but New failed: %v", s, err)
+		}
+		defer tb.Close()
+		c, err := CanonicalPath(path)
+		if err != nil {
+			return
+		}
+		r := httptest.NewRequest("GET", "/", nil)
+		if setEscapedPath(r, c) != nil {
+			return
+		}
+		_, merr := tb.Match(r)
+		if _, ok := p.match(c, nil); ok != (merr == nil) {
+			t.Fatalf("pattern %q path %q: own matcher %v, chi %v", s, c, ok, merr)
+		}
+	})
 }

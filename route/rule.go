@@ -21,9 +21,10 @@ type Rule struct {
 	Hosts []string
 	// Path is a chi pattern matched against the canonical escaped path:
 	// "/users" (exact), "/users/{id}" (a parameter, one non-empty segment),
-	// "/users/{id:[0-9]+}" (an RE2-constrained parameter), "/static/*"
-	// (everything below /static/, not /static itself). Literal parts must be
-	// canonical (see CanonicalPath). Empty means "/*", every path.
+	// "/users/{id:[0-9]+}" (an RE2-constrained parameter, anchored),
+	// "/static/*" (everything below /static/, not /static itself).
+	// Parameters fill whole segments; literal segments must be canonical
+	// (see CanonicalPath and ParsePattern). Empty means "/*", every path.
 	Path string
 	// Methods the rule accepts, case-sensitively ("GET", not "get").
 	// Empty means the nine RFC 9110 methods; extension methods match only
@@ -39,7 +40,7 @@ type Rule struct {
 	// pointer (RFC 6901) in Predicate.Name. See Config.MaxBodyInspect.
 	Body []Predicate
 	// Priority orders rules that share a host group and a path pattern;
-	// higher first. Default 0.
+	// higher first. Default 0. It does not order different patterns.
 	Priority int
 
 	// Middleware wraps the rule's handler, outermost first. The chain is

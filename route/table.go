@@ -231,32 +231,60 @@ func (t *Table) match(r *http.Request, bs *bodyState) (Match, error) {
 	if pattern == "" || g == nil {
 		return Match{}, ErrNotFound
 	}
-	methodOK := false
-	for _, cr := range g.rules {
-		if !cr.acceptsMethod(r.Method) {
-			continue
-		}
-		methodOK = true
-		if !cr.matches(r, bs, &t.cfg) {
-			continue
-		}
+	cr, methodOK := g.pick(r, bs, &t.cfg)
+	if cr != nil {
 		m := Match{Rule: cr.idx, Name: cr.name, Pattern: pattern, Host: host, Path: path, h: cr.handler}
 		if n := len(rctx.URLParams.Keys); n > 0 {
 			m.Params = make([]Param, n)
 			for i, k := range rctx.URLParams.Keys {
-				v := rctx.URLParams.Values[i]
-				if d, err := url.PathUnescape(v); err == nil {
-					v = d
-				}
-				m.Params[i] = Param{Name: k, Value: v}
+				m.Params[i] = Param{Name: k, Value: decodeParam(rctx.URLParams.Values[i])}
 			}
 		}
 		return m, nil
 	}
+	// No rule of the most specific pattern serves r: try the less specific
+	// patterns that match the path, in order of specificity.
+	var tried []*group
 	if !methodOK {
-		return Match{}, &MethodError{Allow: g.allow}
+		tried = append(tried, g)
+	}
+	for _, fg := range vh.fallbacksOf(g) {
+		params, ok := fg.pat.match(path, nil)
+		if !ok {
+			continue
+		}
+		cr, mok := fg.pick(r, bs, &t.cfg)
+		if cr != nil {
+			for i := range params {
+				params[i].Value = decodeParam(params[i].Value)
+			}
+			return Match{Rule: cr.idx, Name: cr.name, Pattern: fg.pat.text, Host: host, Path: path, Params: params, h: cr.handler}, nil
+		}
+		if mok {
+			methodOK = true
+		} else {
+			tried = append(tried, fg)
+		}
+	}
+	if !methodOK {
+		if len(tried) == 1 {
+			return Match{}, &MethodError{Allow: g.allow}
+		}
+		var rules []*crule
+		for _, tg := range tried {
+			rules = append(rules, tg.rules...)
+		}
+		return Match{}, &MethodError{Allow: allowOf(rules)}
 	}
 	return Match{}, ErrNotFound
+}
+
+// decodeParam decodes a parameter taken from a canonical path.
+func decodeParam(v string) string {
+	if d, err := url.PathUnescape(v); err == nil {
+		return d
+	}
+	return v
 }
 
 // ServeHTTP routes r and serves it with the matched rule's handler chain.
@@ -353,10 +381,46 @@ func (s *snapshot) lookup(host string) *vhost {
 type vhost struct {
 	mux    *chi.Mux
 	groups map[string]*group // chi pattern -> rules
+	order  []*group          // by specificity, most specific first
 }
 
 // group is the rules sharing one pattern in one host group, in precedence order.
 type group struct {
+	pat   *pattern
 	rules []*crule
 	allow []string
+	// fallbacks are the less specific groups whose patterns may match a
+	// path this group's pattern matches, computed on first use.
+	fallbacks atomic.Pointer[[]*group]
+}
+
+// fallbacksOf returns g's fallback groups, computing them once.
+func (vh *vhost) fallbacksOf(g *group) []*group {
+	if fb := g.fallbacks.Load(); fb != nil {
+		return *fb
+	}
+	fb := []*group{}
+	for _, q := range vh.order {
+		if q != g && lessSpecific(q.pat, g.pat) > 0 && g.pat.mayOverlap(q.pat) {
+			fb = append(fb, q)
+		}
+	}
+	g.fallbacks.Store(&fb)
+	return fb
+}
+
+// pick returns the first rule of g that accepts r, and whether any rule
+// accepted the method.
+func (g *group) pick(r *http.Request, bs *bodyState, cfg *Config) (*crule, bool) {
+	methodOK := false
+	for _, cr := range g.rules {
+		if !cr.acceptsMethod(r.Method) {
+			continue
+		}
+		methodOK = true
+		if cr.matches(r, bs, cfg) {
+			return cr, true
+		}
+	}
+	return nil, methodOK
 }

@@ -110,6 +110,11 @@ func TestPrecedence(t *testing.T) {
 		{Name: "wild-long", Hosts: []string{"*.eu.example.com"}, Path: "/*", Handler: named("wild-long")},
 		{Name: "pred-only", Hosts: []string{"p.test"}, Path: "/x/{id}", Headers: []Predicate{{Name: "X-B", Op: Present}}, Handler: named("pred-only")},
 		{Name: "pred-fallback", Hosts: []string{"p.test"}, Path: "/x/*", Handler: named("pred-fallback")},
+		{Name: "q-static", Hosts: []string{"q.test"}, Path: "/q/1", Methods: []string{"PUT"}, Handler: named("q-static")},
+		{Name: "q-param", Hosts: []string{"q.test"}, Path: "/q/{id}", Methods: []string{"GET"}, Headers: []Predicate{{Name: "X-Q", Op: Present}}, Handler: named("q-param")},
+		{Name: "q-param-wild", Hosts: []string{"q.test"}, Path: "/q/{id}/*", Methods: []string{"GET"}, Handler: named("q-param-wild")},
+		{Name: "q-wild", Hosts: []string{"q.test"}, Path: "/q/*", Methods: []string{"POST"}, Handler: named("q-wild")},
+		{Name: "q-root", Hosts: []string{"q.test"}, Path: "/*", Methods: []string{"GET"}, Handler: named("q-root")},
 	}
 	tb := mustNew(t, rules, Config{})
 	tests := []struct {
@@ -133,9 +138,12 @@ func TestPrecedence(t *testing.T) {
 		{"longest wildcard", "GET", "a.eu.example.com", "/x", nil, "wild-long", 200},
 		{"short wildcard deep", "GET", "a.b.example.com", "/x", nil, "wild-short", 200},
 		{"wildcard excludes apex", "GET", "example.com", "/order", nil, "first", 200},
-		{"predicate miss does not fall back", "GET", "p.test", "/x/1", nil, "", 404},
+		{"predicate miss falls back to a less specific pattern", "GET", "p.test", "/x/1", nil, "pred-fallback", 200},
 		{"predicate hit", "GET", "p.test", "/x/1", map[string]string{"X-B": "1"}, "pred-only", 200},
 		{"less specific pattern", "GET", "p.test", "/x/1/2", nil, "pred-fallback", 200},
+		{"fallback reaches the root wildcard", "GET", "q.test", "/q/1", nil, "q-root", 200},
+		{"fallback keeps specificity order", "GET", "q.test", "/q/1/x", nil, "q-param-wild", 200},
+		{"405 only when no matching pattern accepts the method", "DELETE", "q.test", "/q/1", nil, "", 405},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -168,6 +176,7 @@ func TestErrors(t *testing.T) {
 		{"method not allowed", "DELETE", "a.test", "/items", Config{}, 405, "GET, POST, PURGE", ""},
 		{"extension method listed", "PURGE", "a.test", "/items", Config{}, 200, "", "purge"},
 		{"extension method on any-method rule", "PURGE", "a.test", "/any", Config{}, 405, "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE, CONNECT", ""},
+		{"405 lists every matching pattern", "PUT", "a.test", "/items", Config{}, 405, "GET, POST, PURGE", ""},
 		{"lowercase method", "get", "a.test", "/items", Config{}, 400, "", ""},
 		{"mixed-case method", "GeT", "a.test", "/any", Config{}, 400, "", ""},
 		{"unknown host", "GET", "b.test", "/items", Config{}, 421, "", ""},
