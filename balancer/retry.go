@@ -60,6 +60,8 @@ type RetryConfig struct {
 	MaxBodyBytes int64
 	// Budget limits concurrent retries; it may be shared by several
 	// proxies. Nil means a budget of its own with NewRetryBudget(0.2, 3).
+	// Retries of requests that never reached a target are not charged:
+	// they add no load anywhere (Retries still bounds them).
 	Budget *RetryBudget
 }
 

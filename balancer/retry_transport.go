@@ -51,24 +51,30 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		var cbe *ClientBodyError
+		free := false // a retry that adds no load: the budget does not apply
 		switch {
 		case err != nil && errors.As(err, &cbe):
 			return resp, err
 		case err != nil && neverReached(err, x.gotConn.Load()):
+			free = true
 		case err != nil && idem:
 		case err == nil && idem && retryableStatus(resp.StatusCode):
 		default:
 			return resp, err
 		}
-		if !x.body.rewindable() || !rp.budget.Acquire() {
+		if !x.body.rewindable() || !free && !rp.budget.Acquire() {
 			return resp, err
 		}
 		next, done, perr := px.pickOther(x)
 		if perr != nil {
-			rp.budget.Release()
+			if !free {
+				rp.budget.Release()
+			}
 			return resp, err
 		}
-		x.held++
+		if !free {
+			x.held++
+		}
 		res := Result{Err: err, Latency: time.Since(x.start)}
 		if resp != nil {
 			res.Status = resp.StatusCode

@@ -1,0 +1,236 @@
+package balancer
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+// t0 is a fixed instant far in the future, so that the wall-clock picks
+// of a wrapped policy never end ejections made at t0 by accident.
+var t0 = time.Date(2100, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func fakePool(t testing.TB, n int) (*Pool, []*Target) {
+	t.Helper()
+	urls := make([]string, n)
+	for i := range urls {
+		urls[i] = "http://10.0.0." + string(rune('1'+i)) + ":80"
+	}
+	p := poolOf(t, urls...)
+	return p, p.Targets()
+}
+
+func newOutlier(t testing.TB, p *Pool, cfg OutlierConfig) *Outlier {
+	t.Helper()
+	o, err := NewOutlier(p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+var (
+	fail502 = Result{Status: 502}
+	failErr = Result{Err: errors.New("connection refused")}
+	okRes   = Result{Status: 200}
+)
+
+func TestOutlierEjectsAfterConsecutiveFailures(t *testing.T) {
+	p, ts := fakePool(t, 3)
+	o := newOutlier(t, p, OutlierConfig{})
+	for i := range 4 {
+		o.ObserveAt(ts[0], fail502, t0)
+		if _, ej := o.Ejected(ts[0]); ej {
+			t.Fatalf("ejected after %d failures, want 5", i+1)
+		}
+	}
+	o.ObserveAt(ts[0], failErr, t0)
+	until, ej := o.Ejected(ts[0])
+	if !ej || !until.Equal(t0.Add(30*time.Second)) {
+		t.Fatalf("Ejected = %v, %v; want true until t0+30s", until, ej)
+	}
+	if p.Available() != 2 || ts[0].Healthy() {
+		t.Fatalf("Available() = %d, Healthy = %v after ejection", p.Available(), ts[0].Healthy())
+	}
+	o.UpdateAt(t0.Add(29 * time.Second))
+	if _, ej := o.Ejected(ts[0]); ej == false {
+		t.Fatal("ejection ended early")
+	}
+	o.UpdateAt(t0.Add(30 * time.Second))
+	if _, ej := o.Ejected(ts[0]); ej || p.Available() != 3 {
+		t.Fatalf("ejection did not end at t0+30s (available %d)", p.Available())
+	}
+}
+
+func TestOutlierEjectionGrowsAndIsCapped(t *testing.T) {
+	p, ts := fakePool(t, 2)
+	o := newOutlier(t, p, OutlierConfig{Consecutive: 1, BaseEjection: 10 * time.Second, MaxEjection: 35 * time.Second})
+	now := t0
+	for i, want := range []time.Duration{10, 20, 30, 35, 35} {
+		o.ObserveAt(ts[0], fail502, now)
+		until, ej := o.Ejected(ts[0])
+		if !ej || until.Sub(now) != want*time.Second {
+			t.Fatalf("ejection %d lasts %v, want %v", i+1, until.Sub(now), want*time.Second)
+		}
+		now = until
+		o.UpdateAt(now)
+	}
+	// In for MaxEjection: the count starts over.
+	now = now.Add(35 * time.Second)
+	o.ObserveAt(ts[0], fail502, now)
+	if until, _ := o.Ejected(ts[0]); until.Sub(now) != 10*time.Second {
+		t.Fatalf("after a quiet period ejection lasts %v, want the base 10s", until.Sub(now))
+	}
+}
+
+func TestOutlierCountsOnlyConsecutiveRealFailures(t *testing.T) {
+	cases := []struct {
+		name string
+		seq  []Result
+		want bool
+	}{
+		{"five failures", []Result{fail502, fail502, failErr, {Status: 503}, {Status: 504}}, true},
+		{"success resets", []Result{fail502, fail502, fail502, fail502, okRes, fail502, fail502, fail502, fail502}, false},
+		{"4xx is a response", []Result{fail502, fail502, fail502, fail502, {Status: 404}, fail502}, false},
+		{"client cancels never count", []Result{{Canceled: true, Err: errors.New("gone")}, {Canceled: true}, {Canceled: true}, {Canceled: true}, {Canceled: true}, {Canceled: true}}, false},
+		{"local shedding never counts", []Result{{Status: 503, Canceled: true}, {Status: 503, Canceled: true}, {Status: 503, Canceled: true}, {Status: 503, Canceled: true}, {Status: 503, Canceled: true}}, false},
+		{"cancels do not reset", []Result{fail502, fail502, fail502, {Canceled: true}, fail502, fail502}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, ts := fakePool(t, 3)
+			o := newOutlier(t, p, OutlierConfig{})
+			for _, r := range tc.seq {
+				o.ObserveAt(ts[1], r, t0)
+			}
+			if _, ej := o.Ejected(ts[1]); ej != tc.want {
+				t.Fatalf("Ejected = %v, want %v", ej, tc.want)
+			}
+		})
+	}
+}
+
+func TestOutlierMaxEjectedPercent(t *testing.T) {
+	p, ts := fakePool(t, 4)
+	o := newOutlier(t, p, OutlierConfig{Consecutive: 1, PanicThreshold: -1})
+	for _, tg := range ts {
+		o.ObserveAt(tg, fail502, t0)
+	}
+	if p.Available() != 2 {
+		t.Fatalf("Available() = %d, want 2 (at most 50%% of 4 ejected)", p.Available())
+	}
+	p1, ts1 := fakePool(t, 1)
+	o1 := newOutlier(t, p1, OutlierConfig{Consecutive: 1, PanicThreshold: -1})
+	o1.ObserveAt(ts1[0], fail502, t0)
+	if p1.Available() != 0 {
+		t.Fatal("a lone failing target must be ejectable (one may always be ejected)")
+	}
+}
+
+func TestOutlierPanicModeAndFailFast(t *testing.T) {
+	for _, failFast := range []bool{false, true} {
+		p, ts := fakePool(t, 3)
+		o := newOutlier(t, p, OutlierConfig{Consecutive: 1, MaxEjectedPercent: 100, FailFast: failFast})
+		pol := o.Wrap(NewRoundRobin(p))
+		o.ObserveAt(ts[0], fail502, t0)
+		if o.Panicking() || p.Available() != 2 {
+			t.Fatalf("failFast=%v: 2 of 3 healthy: panic=%v available=%d", failFast, o.Panicking(), p.Available())
+		}
+		o.ObserveAt(ts[1], fail502, t0)
+		if !o.Panicking() {
+			t.Fatalf("failFast=%v: 1 of 3 healthy is below 50%% but no panic", failFast)
+		}
+		_, done, err := pol.Pick("")
+		if failFast {
+			if !errors.Is(err, ErrNoTargets) || !errors.Is(err, ErrPanicFailFast) {
+				t.Fatalf("fail fast Pick error = %v", err)
+			}
+			if p.Available() != 1 {
+				t.Fatalf("fail fast: Available() = %d, want 1", p.Available())
+			}
+		} else {
+			if err != nil || p.Available() != 3 {
+				t.Fatalf("panic: Pick error %v, Available() = %d, want all 3 spread over", err, p.Available())
+			}
+			done(Result{Canceled: true})
+		}
+		o.UpdateAt(t0.Add(time.Hour))
+		if o.Panicking() || p.Available() != 3 {
+			t.Fatalf("failFast=%v: after ejections end panic=%v available=%d", failFast, o.Panicking(), p.Available())
+		}
+	}
+}
+
+func TestOutlierWrapObservesAndEndsEjectionsLazily(t *testing.T) {
+	p, ts := fakePool(t, 2)
+	o := newOutlier(t, p, OutlierConfig{Consecutive: 2, BaseEjection: time.Millisecond})
+	pol := o.Wrap(firstAvail{p})
+	for range 2 {
+		tg, done, err := pol.Pick("")
+		if err != nil || tg != ts[0] {
+			t.Fatalf("Pick = %v, %v", tg, err)
+		}
+		done(Result{Status: 502, End: time.Now().Add(-time.Hour)})
+	}
+	if _, ej := o.Ejected(ts[0]); !ej {
+		t.Fatal("two failures through Wrap did not eject")
+	}
+	// The ejection (1ms from an hour ago) ends at the next pick.
+	if _, _, err := pol.Pick(""); err != nil {
+		t.Fatal(err)
+	}
+	if _, ej := o.Ejected(ts[0]); ej || p.Available() != 2 {
+		t.Fatal("an expired ejection did not end at the next pick")
+	}
+}
+
+func TestOutlierForgetsRemovedTargets(t *testing.T) {
+	p, ts := fakePool(t, 3)
+	o := newOutlier(t, p, OutlierConfig{Consecutive: 1})
+	o.ObserveAt(ts[2], fail502, t0)
+	p.Remove(ts[2].URL())
+	o.UpdateAt(t0)
+	n := 0
+	o.states.Range(func(any, any) bool { n++; return true })
+	if n != 0 {
+		t.Fatalf("%d states kept for removed targets", n)
+	}
+}
+
+func TestNewOutlierErrors(t *testing.T) {
+	p, _ := fakePool(t, 1)
+	for _, cfg := range []OutlierConfig{{Consecutive: -1}, {MaxEjectedPercent: 101}, {BaseEjection: -1}, {PanicThreshold: 101}} {
+		if _, err := NewOutlier(p, cfg); err == nil {
+			t.Errorf("NewOutlier(%+v) accepted", cfg)
+		}
+	}
+	if _, err := NewOutlier(nil, OutlierConfig{}); err == nil {
+		t.Error("NewOutlier(nil pool) accepted")
+	}
+}
+
+func BenchmarkOutlierPick(b *testing.B) {
+	p, _ := fakePool(b, 3)
+	o := newOutlier(b, p, OutlierConfig{})
+	pol := o.Wrap(NewRoundRobin(p))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_, done, _ := pol.Pick("")
+			done(Result{Status: 200})
+		}
+	})
+}
+
+// firstAvail always picks the pool's first available target.
+type firstAvail struct{ p *Pool }
+
+func (f firstAvail) Pick(string) (*Target, func(Result), error) {
+	s := f.p.load()
+	if len(s.avail) == 0 {
+		return nil, nil, ErrNoTargets
+	}
+	t := s.avail[0]
+	t.acquire()
+	return t, t.release, nil
+}

@@ -1,0 +1,185 @@
+package balancer
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// pickWatch wraps a policy and counts picks of a watched target made
+// after the outlier detector had already ejected it.
+type pickWatch struct {
+	Policy
+	o       *Outlier
+	watched *Target
+	late    atomic.Int64
+}
+
+func (w *pickWatch) Pick(key string) (*Target, func(Result), error) {
+	_, ejected := w.o.Ejected(w.watched)
+	t, done, err := w.Policy.Pick(key)
+	if err == nil && ejected && t == w.watched {
+		w.late.Add(1)
+	}
+	return t, done, err
+}
+
+// killBackend stops fb accepting connections and resets the open ones.
+func killBackend(fb *faultBackend) {
+	fb.setMode(modeReset)
+	fb.Listener.Close()
+	fb.CloseClientConnections()
+}
+
+// runLoad sends n requests from workers goroutines, calling before(i)
+// first, and returns the status of each.
+func runLoad(h http.Handler, n, workers int, method string, before func(i int)) []int {
+	codes := make([]int, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if before != nil {
+					before(i)
+				}
+				body := ""
+				if method == "POST" {
+					body = "p"
+				}
+				codes[i] = sendReq(h, method, reqID("r", i), body).Code
+			}
+		}()
+	}
+	wg.Wait()
+	return codes
+}
+
+func TestResilienceBackendKilledUnderGETLoad(t *testing.T) {
+	b := []*faultBackend{newFaultBackend(t, "b1", modeOK), newFaultBackend(t, "b2", modeOK), newFaultBackend(t, "b3", modeOK)}
+	pool := poolOf(t, b[0].URL, b[1].URL, b[2].URL)
+	o := newOutlier(t, pool, OutlierConfig{})
+	watch := &pickWatch{Policy: o.Wrap(NewRoundRobin(pool)), o: o, watched: pool.Targets()[1]}
+	var logMu sync.Mutex
+	var logBuf strings.Builder
+	px := newTestProxy(t, watch, Config{Retry: fastRetry(RetryConfig{}), Logger: slogTo(&logBuf, &logMu)})
+	const n = 600
+	var killOnce sync.Once
+	codes := runLoad(px, n, 8, "GET", func(i int) {
+		if i == n/3 {
+			killOnce.Do(func() { killBackend(b[1]) })
+		}
+	})
+	for i, c := range codes {
+		if c != 200 {
+			logMu.Lock()
+			defer logMu.Unlock()
+			t.Fatalf("request %d: status %d; a killed backend must be invisible to GET clients\n%s", i, c, logBuf.String())
+		}
+		id := reqID("r", i)
+		total := b[0].count(id) + b[1].count(id) + b[2].count(id)
+		if total < 1 || total > 2 {
+			t.Fatalf("request %s arrived %d times, want 1 or 2 (at most one retry)", id, total)
+		}
+	}
+	if _, ej := o.Ejected(pool.Targets()[1]); !ej {
+		t.Fatal("the killed backend was not ejected")
+	}
+	if late := watch.late.Load(); late != 0 {
+		t.Fatalf("%d requests were sent to the killed backend after its ejection", late)
+	}
+}
+
+func TestResilienceDyingBackendPOSTsNeverDuplicated(t *testing.T) {
+	b := []*faultBackend{newFaultBackend(t, "b1", modeOK), newFaultBackend(t, "b2", modeOK), newFaultBackend(t, "b3", modeOK)}
+	pool := poolOf(t, b[0].URL, b[1].URL, b[2].URL)
+	o := newOutlier(t, pool, OutlierConfig{})
+	px := newTestProxy(t, o.Wrap(NewRoundRobin(pool)), Config{Retry: fastRetry(RetryConfig{})})
+	const n = 400
+	codes := runLoad(px, n, 8, "POST", func(i int) {
+		switch i {
+		case n / 4:
+			b[1].setMode(modeReset) // dying: reads requests, then resets
+		case n / 2:
+			killBackend(b[1]) // dead: refuses connections
+		}
+	})
+	var bad502 int
+	for i, c := range codes {
+		id := reqID("r", i)
+		arrivals := b[0].count(id) + b[1].count(id) + b[2].count(id)
+		if arrivals > 1 {
+			t.Fatalf("POST %s arrived %d times: duplicated", id, arrivals)
+		}
+		switch {
+		case c == 200 && arrivals == 1:
+		case c == http.StatusBadGateway && b[1].count(id) == 1:
+			bad502++ // reached the dying backend: never re-sent
+		default:
+			t.Fatalf("POST %s: status %d with arrivals %d/%d/%d", id, c, b[0].count(id), b[1].count(id), b[2].count(id))
+		}
+	}
+	if bad502 == 0 {
+		t.Fatal("no POST reached the dying backend: the test did not exercise it")
+	}
+}
+
+func TestResilienceAllBackendsDown(t *testing.T) {
+	pool := poolOf(t, deadAddr(t), deadAddr(t), deadAddr(t))
+	o := newOutlier(t, pool, OutlierConfig{Consecutive: 1, MaxEjectedPercent: 100, FailFast: true})
+	px := newTestProxy(t, o.Wrap(NewRoundRobin(pool)), Config{Retry: fastRetry(RetryConfig{Retries: 2})})
+	start := time.Now()
+	for i := range 10 {
+		rec := sendReq(px, "GET", reqID("d", i), "")
+		if rec.Code != http.StatusServiceUnavailable && rec.Code != http.StatusBadGateway {
+			t.Fatalf("request %d: status %d", i, rec.Code)
+		}
+		if i >= 1 { // every target failed once (one try and two retries): fail fast
+			checkProblem(t, rec, http.StatusServiceUnavailable)
+			if rec.Header().Get("Retry-After") != "1" {
+				t.Fatal("503 without Retry-After")
+			}
+		}
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("all-down requests took %v: want fast failure, no hang", el)
+	}
+}
+
+func TestResilienceConnectionsBackToBaseline(t *testing.T) {
+	var open atomic.Int64
+	be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	be.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	be.Start()
+	defer be.Close()
+	px, err := NewProxy(NewRoundRobin(poolOf(t, be.URL)), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runLoad(px, 200, 8, "GET", nil)
+	if open.Load() == 0 {
+		t.Fatal("no upstream connection was counted")
+	}
+	px.Close()
+	if !waitFor(2*time.Second, func() bool { return open.Load() == 0 }) {
+		t.Fatalf("%d upstream connections still open after Close", open.Load())
+	}
+}
