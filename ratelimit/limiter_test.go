@@ -344,3 +344,22 @@ func TestLimitError(t *testing.T) {
 		t.Errorf("LimitError = %v", err)
 	}
 }
+
+func TestDecisionsDoNotAllocate(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{{Count: 1000, Per: time.Second}, {Count: 5, Per: time.Hour, Name: "h"}}})
+	c, err := NewConcurrency(ConcurrencyConfig{Max: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.AllowAt("203.0.113.7", t0)
+	c.TryAcquire("k")
+	for name, f := range map[string]func(){
+		"AllowAt":            func() { l.AllowAt("203.0.113.7", t0) },
+		"Allow":              func() { l.Allow("203.0.113.7") },
+		"TryAcquire+Release": func() { c.TryAcquire("k"); c.Release("k") },
+	} {
+		if n := testing.AllocsPerRun(1000, f); n != 0 {
+			t.Errorf("%s allocates %v times per decision, want 0", name, n)
+		}
+	}
+}
