@@ -41,3 +41,20 @@ func (d *derived[T]) get(s *snapshot, build func(s *snapshot, prev T) T) T {
 	d.cur.Store(&derivedEntry[T]{snap: s, v: v})
 	return v
 }
+
+// peek returns the state for s like get, except that while another pick
+// is rebuilding it returns the previous state and stale=true instead of
+// waiting (a Maglev table takes milliseconds to build).
+func (d *derived[T]) peek(s *snapshot, build func(s *snapshot, prev T) T) (v T, stale bool) {
+	e := d.cur.Load()
+	if e != nil && e.snap == s {
+		return e.v, false
+	}
+	if e != nil && !d.mu.TryLock() {
+		return e.v, true
+	}
+	if e != nil {
+		d.mu.Unlock()
+	}
+	return d.get(s, build), false
+}

@@ -137,15 +137,21 @@ func (h *Hash) pickRendezvous(s *snapshot, hk uint64) *Target {
 }
 
 func (h *Hash) pickMaglev(s *snapshot, hk uint64) *Target {
-	mt := h.maglev.get(s, buildMaglevTable)
+	mt, stale := h.maglev.peek(s, buildMaglevTable)
 	m := uint64(len(mt.table))
 	slot := hk % m
 	// With a load bound, walk the table from the key's slot: successive
-	// slots belong to pseudo-random targets, stable for the key.
+	// slots belong to pseudo-random targets, stable for the key. A stale
+	// table (another pick is building the new one) keeps keys where they
+	// were, skipping targets no longer available.
 	for k := uint64(0); k < 4*uint64(len(mt.ts))+4; k++ {
 		i := mt.table[(slot+k)%m]
-		if h.admits(s, mt.ts[i], s.weights[i]) {
-			return mt.ts[i]
+		t := mt.ts[i]
+		if stale && (!t.healthy.Load() || s.byID[t.id] != t) {
+			continue
+		}
+		if h.admits(s, t, t.weight.Load()) {
+			return t
 		}
 	}
 	return leastLoaded(s)

@@ -189,3 +189,33 @@ func TestNewHashErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMaglevStaleTable checks that while a new table is being built,
+// picks use the previous one and skip targets no longer available.
+func TestMaglevStaleTable(t *testing.T) {
+	pool := sizedPool(t, 5)
+	h, err := NewHash(pool, HashConfig{MaglevThreshold: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := mapping(t, h, 2000)
+	gone := pool.Targets()[2]
+	pool.Remove(gone.URL())
+	h.maglev.mu.Lock() // a rebuild is in progress
+	stale := mapping(t, h, 2000)
+	h.maglev.mu.Unlock()
+	for i := range stale {
+		if stale[i] == gone.ID() {
+			t.Fatal("a stale table picked a removed target")
+		}
+		if before[i] != gone.ID() && stale[i] != before[i] {
+			t.Fatalf("key %d moved from %s to %s during the rebuild", i, before[i], stale[i])
+		}
+	}
+	if h.maglev.cur.Load().snap != pool.load() {
+		mapping(t, h, 1)
+	}
+	if h.maglev.cur.Load().snap != pool.load() {
+		t.Error("table not rebuilt once the lock was free")
+	}
+}

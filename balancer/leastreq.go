@@ -22,7 +22,7 @@ var _ Policy = (*LeastRequest)(nil)
 // pool behaves as an empty one. It returns an error for an invalid cfg.
 func NewLeastRequest(pool *Pool, cfg LoadConfig) (*LeastRequest, error) {
 	lr := &LeastRequest{}
-	if err := lr.la.init(pool, cfg); err != nil {
+	if err := lr.la.init(pool, cfg, false); err != nil {
 		return nil, err
 	}
 	return lr, nil
@@ -74,7 +74,7 @@ var _ Policy = (*LeastConn)(nil)
 // A nil pool behaves as an empty one. It returns an error for an invalid cfg.
 func NewLeastConn(pool *Pool, cfg LoadConfig) (*LeastConn, error) {
 	lc := &LeastConn{}
-	if err := lc.la.init(pool, cfg); err != nil {
+	if err := lc.la.init(pool, cfg, false); err != nil {
 		return nil, err
 	}
 	return lc, nil
@@ -121,7 +121,7 @@ var _ Policy = (*PeakEWMA)(nil)
 // an empty one. It returns an error for an invalid cfg.
 func NewPeakEWMA(pool *Pool, cfg LoadConfig) (*PeakEWMA, error) {
 	pe := &PeakEWMA{}
-	if err := pe.la.init(pool, cfg); err != nil {
+	if err := pe.la.init(pool, cfg, true); err != nil {
 		return nil, err
 	}
 	return pe, nil

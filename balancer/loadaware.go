@@ -48,6 +48,7 @@ func (c LoadConfig) resolve() (loadParams, error) {
 // loadParams are resolved LoadConfig values, in nanoseconds.
 type loadParams struct {
 	tau, penalty, initial float64
+	latency               bool // the policy reads latency estimates (PeakEWMA)
 }
 
 // node is a load-aware policy's state for one target. Reads are lock-free
@@ -116,8 +117,8 @@ func (n *node) observe(r Result) {
 		return
 	}
 	failed := r.Failed() || r.Status == 429 || r.Status >= 500
-	if !failed && r.Latency <= 0 {
-		return
+	if !failed && (r.Latency <= 0 || !n.params.latency) {
+		return // nothing this policy reads changes: no lock, no clock
 	}
 	end := r.End
 	if end.IsZero() {
@@ -129,6 +130,9 @@ func (n *node) observe(r Result) {
 	if failed {
 		n.fail.Store(math.Float64bits(n.decayed(math.Float64frombits(n.fail.Load()), n.failAt.Load(), now) + 1))
 		n.failAt.Store(now)
+	}
+	if !n.params.latency {
+		return
 	}
 	rtt := float64(r.Latency)
 	if failed {
@@ -195,11 +199,12 @@ type loadAware struct {
 	build  func(*snapshot, *nodeSet) *nodeSet
 }
 
-func (la *loadAware) init(pool *Pool, cfg LoadConfig) error {
+func (la *loadAware) init(pool *Pool, cfg LoadConfig, latency bool) error {
 	p, err := cfg.resolve()
 	if err != nil {
 		return err
 	}
+	p.latency = latency
 	la.pool, la.params = pool, p
 	la.build = buildNodes(&la.params)
 	return nil
