@@ -50,8 +50,8 @@ type ConcurrencyConfig struct {
 }
 
 // Concurrency limits the requests of each key in flight at once. It is safe
-// for concurrent use and must not be copied; create it with
-// NewConcurrency. Every successful TryAcquire or Acquire must be matched
+// for concurrent use and must not be copied. The zero Concurrency is not
+// usable: create one with NewConcurrency. Every successful TryAcquire or Acquire must be matched
 // by exactly one Release of the same key.
 type Concurrency struct {
 	cfg    ConcurrencyConfig
@@ -77,6 +77,7 @@ type cshard struct {
 
 type ccounters struct {
 	allowed, rejected, limitedDryRun, queued, queueRejected, queueExpired, cancelled uint64
+	inFlight, waiting                                                                int64 // gauges
 }
 
 // centry exists only while its key has requests in flight or queued.
@@ -178,11 +179,13 @@ func (c *Concurrency) try(s *cshard, key string) (bool, *centry) {
 	}
 	if e.n < c.max && e.head == nil {
 		e.n++
+		s.c.inFlight++
 		s.c.allowed++
 		return true, e
 	}
 	if c.cfg.DryRun {
 		e.n++
+		s.c.inFlight++
 		s.c.limitedDryRun++
 		return true, e
 	}
@@ -226,6 +229,7 @@ func (c *Concurrency) Acquire(ctx context.Context, key string) error {
 	e.tail = w
 	e.nq++
 	s.c.queued++
+	s.c.waiting++
 	s.mu.Unlock()
 
 	timer := time.NewTimer(c.maxW)
@@ -245,6 +249,7 @@ func (c *Concurrency) Acquire(ctx context.Context, key string) error {
 		c.release(s, key, e)
 	} else {
 		e.unlink(w)
+		s.c.waiting--
 		c.drop(s, key, e)
 	}
 	if _, ok := err.(*LimitError); ok {
@@ -272,6 +277,7 @@ func (c *Concurrency) Release(key string) {
 func (c *Concurrency) release(s *cshard, key string, e *centry) {
 	if w := e.head; w != nil {
 		e.unlink(w)
+		s.c.waiting--
 		w.granted = true
 		w.ch <- struct{}{}
 		s.c.allowed++
@@ -279,6 +285,7 @@ func (c *Concurrency) release(s *cshard, key string, e *centry) {
 	}
 	if e.n > 0 {
 		e.n--
+		s.c.inFlight--
 	}
 	c.drop(s, key, e)
 }
@@ -344,6 +351,8 @@ type ConcurrencyStats struct {
 	QueueExpired  uint64 // gave up after MaxWait
 	Cancelled     uint64 // left the queue because the caller cancelled
 	Keys          int    // keys with requests in flight or queued now
+	InFlight      int    // slots held now
+	Waiting       int    // requests queued now
 }
 
 // Stats returns the limiter's counters.
@@ -355,6 +364,8 @@ func (c *Concurrency) Stats() ConcurrencyStats {
 		k := s.c
 		st.Keys += len(s.m)
 		s.mu.Unlock()
+		st.InFlight += int(k.inFlight)
+		st.Waiting += int(k.waiting)
 		st.Allowed += k.allowed
 		st.Rejected += k.rejected
 		st.LimitedDryRun += k.limitedDryRun

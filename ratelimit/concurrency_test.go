@@ -93,6 +93,9 @@ func TestConcurrencyQueue(t *testing.T) {
 	if err := c.Acquire(ctx, "k"); !errors.Is(err, ErrQueueFull) {
 		t.Errorf("fourth waiter: %v, want ErrQueueFull", err)
 	}
+	if st := c.Stats(); st.InFlight != 1 || st.Waiting != 3 {
+		t.Errorf("gauges = %+v, want 1 in flight, 3 waiting", st)
+	}
 	c.Release("k") // hands the slot down the queue in order
 	wg.Wait()
 	close(order)
@@ -103,7 +106,7 @@ func TestConcurrencyQueue(t *testing.T) {
 		}
 		want++
 	}
-	if st := c.Stats(); st.Keys != 0 || st.Queued != 3 || st.QueueRejected != 1 {
+	if st := c.Stats(); st.Keys != 0 || st.Queued != 3 || st.QueueRejected != 1 || st.InFlight != 0 || st.Waiting != 0 {
 		t.Errorf("Stats = %+v", st)
 	}
 }

@@ -110,8 +110,8 @@ type Config struct {
 }
 
 // Limiter is a per-key, multi-policy token-bucket limiter. It is safe for
-// concurrent use by multiple goroutines and must not be copied; create it
-// with New.
+// concurrent use by multiple goroutines and must not be copied. The zero
+// Limiter is not usable: create one with New.
 type Limiter struct {
 	cfg    Config
 	pol    []policy
@@ -438,8 +438,9 @@ type Stats struct {
 	Cancelled     uint64 // left the queue because the caller cancelled
 	Evicted       uint64 // keys evicted from the table
 	EvictedActive uint64 // of which were not idle (their state was lost)
-	Overflow      uint64 // keys inserted over MaxKeys because all sampled keys had waiters
+	Overflow      uint64 // keys inserted over MaxKeys because every key had queued requests
 	Keys          int    // keys in the table now
+	Waiting       int    // requests queued now
 }
 
 // Stats returns the limiter's counters. It locks each shard in turn.
@@ -451,6 +452,7 @@ func (l *Limiter) Stats() Stats {
 		c := s.c
 		st.Keys += len(s.m)
 		s.mu.Unlock()
+		st.Waiting += int(c.waiting)
 		st.Allowed += c.allowed
 		st.Rejected += c.rejected
 		st.LimitedDryRun += c.limitedDryRun

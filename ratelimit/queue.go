@@ -92,6 +92,7 @@ func (l *Limiter) reserve(key string, now time.Time, clock bool) (*Ticket, Decis
 	e.tail = t
 	e.nq++
 	s.c.queued++
+	s.c.waiting++
 	return t, Decision{Limited: true, Queued: true, RetryAfter: time.Duration(w), Policy: l.worst(e, n)}, nil
 }
 
@@ -213,6 +214,7 @@ func (t *Ticket) unlink() {
 	}
 	t.prev, t.next = nil, nil
 	e.nq--
+	t.s.c.waiting--
 	if wasHead {
 		e.wakeHead()
 	}

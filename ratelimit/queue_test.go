@@ -54,6 +54,9 @@ func TestQueueFIFO(t *testing.T) {
 		tickets = append(tickets, tk)
 	}
 	b, c, d := tickets[0], tickets[1], tickets[2]
+	if w := l.Stats().Waiting; w != 3 {
+		t.Errorf("Waiting = %d, want 3", w)
+	}
 	// Only the head may take a token, even when a later ticket polls first.
 	poll(t, c, time.Second, false)
 	poll(t, d, time.Second, false)
@@ -76,7 +79,7 @@ func TestQueueFIFO(t *testing.T) {
 	poll(t, e, 3*time.Second, false)
 	poll(t, d, 3*time.Second, true)
 	poll(t, e, 4*time.Second, true)
-	if st := l.Stats(); st.Queued != 4 || st.Allowed != 5 || st.Rejected != 1 {
+	if st := l.Stats(); st.Queued != 4 || st.Allowed != 5 || st.Rejected != 1 || st.Waiting != 0 {
 		t.Errorf("Stats = %+v", st)
 	}
 }

@@ -47,6 +47,7 @@ func (e *entry) idleAt() int64 {
 type counters struct {
 	allowed, rejected, limitedDryRun, blocked, queued, queueRejected, queueExpired, cancelled uint64
 	evicted, evictedActive, overflow                                                          uint64
+	waiting                                                                                   int64 // a gauge: tickets queued now
 }
 
 // shard is one lock and one map of the key table, with a min-heap of its
