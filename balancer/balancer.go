@@ -5,9 +5,10 @@
 // no net/http types, so a TCP proxy, a gRPC interceptor or a benchmark can use
 // it directly:
 //
-//	pool, _ := balancer.NewPool(balancer.URLs("http://10.0.0.1:8080", "http://10.0.0.2:8080"))
-//	rr := balancer.NewRoundRobin(pool)
-//	t, done, err := rr.Pick("")
+//	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
+//	pool, _ := balancer.NewPool(ups)
+//	lr, _ := balancer.NewLeastRequest(pool, balancer.LoadConfig{})
+//	t, done, err := lr.Pick("")
 //	if err != nil { ... } // balancer.ErrNoTargets
 //	... send the request to t.URL() ...
 //	done(balancer.Result{Status: 200, Latency: elapsed})
@@ -20,6 +21,35 @@
 // the target could not be reached, 504 when it timed out, 503 with
 // Retry-After when no target is available. A client that went away is
 // logged as 499 and never counted against the target.
+//
+// # Pools
+//
+// A [Pool] changes at run time ([Pool.Add], [Pool.Remove], [Pool.Update],
+// [Pool.SetHealthy]) without blocking picks: each change publishes a new
+// immutable snapshot with one atomic store, and policies rebuild what they
+// derive from it (a Maglev table, per-target statistics) lazily. Each
+// [Target] counts its requests in flight; unhealthy targets are not picked.
+//
+// # Policies
+//
+//   - [RoundRobin]: in turn, from a random start.
+//   - [WeightedRoundRobin]: NGINX's smooth weighted round robin.
+//   - [LeastRequest]: the power of two choices on requests in flight; the
+//     default ([NewPolicy] with "").
+//   - [LeastConn]: a full scan for the fewest requests in flight.
+//   - [Random]: weighted random.
+//   - [Hash]: consistent hashing (rendezvous for small pools, Maglev for
+//     large ones) with an optional bound on load, keyed by [KeyClientIP],
+//     [KeyHeader], [KeyCookie], [KeyQuery] or [KeyPath].
+//   - [PeakEWMA]: latency-aware; fast failures are charged as slow.
+//   - [Sticky]: session affinity by a signed cookie or header, over any
+//     fallback policy.
+//
+// Load-aware policies learn from the [Result] passed to each pick's done
+// function, and count recent failures as load so that a target answering
+// 503 at once never attracts more traffic. Every pick is allocation-free.
+// [NewPolicy] and [ParseKey] build policies and keys from names, for flags
+// and configuration files.
 //
 // # Security
 //
