@@ -1,0 +1,250 @@
+package balancer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func newChecker(t testing.TB, p *Pool, cfg HealthConfig) *HealthChecker {
+	t.Helper()
+	hc, err := NewHealthChecker(p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hc.Close() })
+	return hc
+}
+
+func TestHealthRiseFall(t *testing.T) {
+	errProbe := errors.New("probe failed")
+	cases := []struct {
+		name    string
+		initial HealthState
+		seq     string // p = pass, f = fail
+		want    HealthState
+	}{
+		{"up stays up on two failures", StateUp, "ff", StateUp},
+		{"up goes down on three failures", StateUp, "fff", StateDown},
+		{"a pass resets the failures", StateUp, "ffpff", StateUp},
+		{"down needs two passes", StateDown, "p", StateDown},
+		{"down comes up on two passes", StateDown, "pp", StateUp},
+		{"flapping never brings a down target up", StateDown, "pfpfpfpfpfpfpfpfpfpf", StateDown},
+		{"flapping never takes an up target down", StateUp, "fpfpfpfpfpfpfpfpfpfp", StateUp},
+		{"flapping with pairs of failures stays up", StateUp, "ffpffpffpffpffp", StateUp},
+		{"down, up, down", StateDown, "ppfff", StateDown},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, ts := fakePool(t, 2)
+			var changes atomic.Int64
+			hc := newChecker(t, p, HealthConfig{Initial: tc.initial, OnChange: func(*Target, HealthState) { changes.Add(1) }})
+			flips := 0
+			prev := tc.initial
+			for i, c := range tc.seq {
+				var err error
+				if c == 'f' {
+					err = errProbe
+				}
+				hc.ReportAt(ts[0], err, t0.Add(time.Duration(i)*time.Second))
+				st, _ := hc.Status(ts[0])
+				if st.State != prev {
+					flips++
+					prev = st.State
+				}
+			}
+			st, ok := hc.Status(ts[0])
+			if !ok || st.State != tc.want {
+				t.Fatalf("after %q: state %v, want %v", tc.seq, st.State, tc.want)
+			}
+			if ts[0].Healthy() != (tc.want == StateUp) {
+				t.Fatalf("pool health %v, want %v", ts[0].Healthy(), tc.want == StateUp)
+			}
+			if int(changes.Load()) != flips {
+				t.Fatalf("OnChange called %d times for %d state changes", changes.Load(), flips)
+			}
+			if want := t0.Add(time.Duration(len(tc.seq)-1) * time.Second); !st.LastCheck.Equal(want) {
+				t.Fatalf("LastCheck = %v, want %v", st.LastCheck, want)
+			}
+		})
+	}
+}
+
+func TestHealthInitialDownKeepsTargetsOut(t *testing.T) {
+	p, ts := fakePool(t, 2)
+	hc := newChecker(t, p, HealthConfig{Initial: StateDown})
+	hc.Init()
+	if p.Available() != 0 {
+		t.Fatalf("Available() = %d before any probe with Initial StateDown", p.Available())
+	}
+	hc.ReportAt(ts[1], nil, t0)
+	hc.ReportAt(ts[1], nil, t0.Add(time.Second))
+	if p.Available() != 1 || !ts[1].Healthy() {
+		t.Fatal("two passing probes did not bring the target in")
+	}
+}
+
+func TestHealthProbe(t *testing.T) {
+	var mu sync.Mutex
+	var gotHost, gotPath string
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		gotHost, gotPath = r.Host, r.URL.RequestURI()
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/ok":
+			w.Write([]byte("status: ready"))
+		case "/empty":
+			w.WriteHeader(http.StatusNoContent)
+		case "/fail":
+			w.WriteHeader(http.StatusInternalServerError)
+		case "/slow":
+			select {
+			case <-r.Context().Done():
+			case <-time.After(2 * time.Second):
+			}
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer be.Close()
+	cases := []struct {
+		name string
+		cfg  HealthConfig
+		ok   bool
+	}{
+		{"2xx passes", HealthConfig{Path: "/ok"}, true},
+		{"body match passes", HealthConfig{Path: "/ok?deep=1", BodyContains: "ready"}, true},
+		{"body mismatch fails", HealthConfig{Path: "/ok", BodyContains: "healthy"}, false},
+		{"500 fails", HealthConfig{Path: "/fail"}, false},
+		{"404 fails", HealthConfig{Path: "/missing"}, false},
+		{"404 passes when in range", HealthConfig{Path: "/missing", MinStatus: 200, MaxStatus: 499}, true},
+		{"204 outside 200-200 fails", HealthConfig{Path: "/empty", MaxStatus: 200}, false},
+		{"timeout fails", HealthConfig{Path: "/slow", Timeout: 50 * time.Millisecond}, false},
+		{"host header", HealthConfig{Path: "/ok", Host: "health.internal"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := poolOf(t, be.URL)
+			hc := newChecker(t, p, tc.cfg)
+			err := hc.CheckAt(context.Background(), p.Targets()[0], t0)
+			if (err == nil) != tc.ok {
+				t.Fatalf("CheckAt = %v, want ok=%v", err, tc.ok)
+			}
+			st, _ := hc.Status(p.Targets()[0])
+			if (st.LastError == "") != tc.ok || !st.LastCheck.After(t0.Add(-time.Nanosecond)) {
+				t.Fatalf("status %+v", st)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if tc.cfg.Host != "" && gotHost != tc.cfg.Host {
+				t.Fatalf("probe Host = %q, want %q", gotHost, tc.cfg.Host)
+			}
+			if gotPath != tc.cfg.Path {
+				t.Fatalf("probe path = %q, want %q", gotPath, tc.cfg.Path)
+			}
+		})
+	}
+}
+
+func TestHealthLoopTakesTargetOutAndBack(t *testing.T) {
+	var healthy atomic.Bool
+	healthy.Store(true)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer be.Close()
+	p := poolOf(t, be.URL)
+	changes := make(chan HealthState, 4)
+	hc := newChecker(t, p, HealthConfig{Interval: 5 * time.Millisecond, Timeout: time.Second,
+		OnChange: func(_ *Target, s HealthState) { changes <- s }})
+	hc.Start()
+	hc.Start() // idempotent
+	healthy.Store(false)
+	for _, want := range []HealthState{StateDown, StateUp} {
+		select {
+		case s := <-changes:
+			if s != want {
+				t.Fatalf("state change to %v, want %v", s, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no change to %v", want)
+		}
+		if p.Available() != map[HealthState]int{StateDown: 0, StateUp: 1}[want] {
+			t.Fatalf("Available() = %d in state %v", p.Available(), want)
+		}
+		healthy.Store(true)
+	}
+	hc.Close()
+	hc.Close()
+}
+
+func TestHealthCloseWithoutStart(t *testing.T) {
+	p, _ := fakePool(t, 1)
+	hc, err := NewHealthChecker(p, HealthConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc.Close()
+	hc.Start() // after Close: must not start a goroutine (goleak checks)
+	hc.Close()
+}
+
+func TestHealthCombinesWithOutlier(t *testing.T) {
+	p, ts := fakePool(t, 4)
+	o := newOutlier(t, p, OutlierConfig{Consecutive: 1, PanicThreshold: -1})
+	hc := newChecker(t, p, HealthConfig{Outlier: o, Fall: 1, Rise: 1})
+	hc.ReportAt(ts[0], errors.New("down"), t0)
+	o.ObserveAt(ts[1], fail502, t0)
+	if ts[0].Healthy() || ts[1].Healthy() || p.Available() != 2 {
+		t.Fatalf("checked-down and ejected targets must both be out (available %d)", p.Available())
+	}
+	o.ObserveAt(ts[0], okRes, t0)
+	hc.ReportAt(ts[1], nil, t0) // checks pass, but it is still ejected
+	if ts[1].Healthy() {
+		t.Fatal("a passing health check brought an ejected target back")
+	}
+	o.UpdateAt(t0.Add(time.Hour))
+	hc.ReportAt(ts[0], nil, t0.Add(time.Hour))
+	if p.Available() != 4 {
+		t.Fatalf("Available() = %d once both agree, want 4", p.Available())
+	}
+}
+
+func TestHealthStatusesHandler(t *testing.T) {
+	p, ts := fakePool(t, 2)
+	hc := newChecker(t, p, HealthConfig{Fall: 1})
+	hc.ReportAt(ts[1], errors.New("status 500 outside 200-399"), t0)
+	rec := httptest.NewRecorder()
+	hc.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+	var got []TargetHealth
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || !got[0].Healthy || got[1].Healthy || got[1].Failures != 1 || got[1].LastError == "" {
+		t.Fatalf("statuses %+v", got)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+}
+
+func TestNewHealthCheckerErrors(t *testing.T) {
+	p, _ := fakePool(t, 1)
+	for _, cfg := range []HealthConfig{{Interval: -1}, {Rise: -1}, {Path: "health"}, {MinStatus: 500, MaxStatus: 200}, {Jitter: 1}, {MaxStatus: 700}} {
+		if _, err := NewHealthChecker(p, cfg); err == nil {
+			t.Errorf("NewHealthChecker(%+v) accepted", cfg)
+		}
+	}
+	if _, err := NewHealthChecker(nil, HealthConfig{}); err == nil {
+		t.Error("nil pool accepted")
+	}
+}
