@@ -173,11 +173,11 @@ func (o PathOptions) Canonical(p string) (string, error) {
 	if b != nil {
 		out = string(b)
 	}
-	return o.checkSegments(out)
+	return o.checkSegments(out, strings.IndexByte(out, '%') >= 0)
 }
 
 // checkSegments applies the segment rules to an already normalised path.
-func (o PathOptions) checkSegments(p string) (string, error) {
+func (o PathOptions) checkSegments(p string, pct bool) (string, error) {
 	dots, empty := false, false
 	for i := 0; i < len(p); {
 		j := strings.IndexByte(p[i+1:], '/')
@@ -195,15 +195,19 @@ func (o PathOptions) checkSegments(p string) (string, error) {
 				return "", ErrEmptySegment
 			}
 		}
-		base, _, hasParam := strings.Cut(seg, ";")
-		if base == "." || base == ".." {
-			if hasParam || !o.InsecureResolveDotSegments {
-				return "", ErrDotSegment
+		if seg != "" && seg[0] == '.' {
+			base, _, hasParam := strings.Cut(seg, ";")
+			if base == "." || base == ".." {
+				if hasParam || !o.InsecureResolveDotSegments {
+					return "", ErrDotSegment
+				}
+				dots = true
 			}
-			dots = true
 		}
-		if err := checkDoubleEncoding(seg); err != nil {
-			return "", err
+		if pct {
+			if err := checkDoubleEncoding(seg); err != nil {
+				return "", err
+			}
 		}
 		i = j
 	}

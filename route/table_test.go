@@ -363,3 +363,22 @@ func TestServeSetsCanonicalRequest(t *testing.T) {
 		t.Errorf("inbound URL modified: %+v", in.URL)
 	}
 }
+
+func TestMatchAllocs(t *testing.T) {
+	tb := mustNew(t, []Rule{
+		{Hosts: []string{"api.example.com"}, Path: "/v1/users", Methods: []string{"GET"}, Headers: []Predicate{{Name: "X-Canary", Op: Absent}}, Handler: named("a")},
+		{Hosts: []string{"*.example.com"}, Path: "/v1/*", Handler: named("b")},
+	}, Config{})
+	for _, target := range []string{"http://api.example.com/v1/users", "http://www.example.com/v1/x"} {
+		r := httptest.NewRequest("GET", target, nil)
+		n := testing.AllocsPerRun(100, func() {
+			if _, err := tb.Match(r); err != nil {
+				t.Fatal(err)
+			}
+		})
+		// The wildcard match allocates its one "*" parameter.
+		if want := map[bool]float64{true: 0, false: 1}[strings.Contains(target, "users")]; n != want {
+			t.Errorf("Match(%s) allocs = %v, want %v", target, n, want)
+		}
+	}
+}
