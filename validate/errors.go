@@ -68,6 +68,9 @@ type Error struct {
 	Omitted int
 	// Allow lists the methods of the path, for 405.
 	Allow []string
+	// Challenge is the WWW-Authenticate value for 401, built from the
+	// operation's http and oauth2 security schemes ("" when none applies).
+	Challenge string
 	// Cause is the underlying error, for logs only: it may contain client
 	// input and must not be sent to clients.
 	Cause error
@@ -232,7 +235,8 @@ func newError(kind error, status int, detail string, c *collector, cause error) 
 
 // WriteError is the default error handler: it answers err as RFC 9457
 // problem+json. An *Error gives the status, the detail, the "errors" list
-// (and "omittedErrors" when capped) and, for 405, the Allow header. Any
+// (and "omittedErrors" when capped), for 405 the Allow header and for 401
+// the WWW-Authenticate header. Any
 // other error is answered 500 without its text.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
@@ -249,6 +253,9 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	if e.Status == http.StatusMethodNotAllowed && len(e.Allow) > 0 {
 		w.Header().Set("Allow", strings.Join(e.Allow, ", "))
+	}
+	if e.Status == http.StatusUnauthorized && e.Challenge != "" {
+		w.Header().Set("WWW-Authenticate", e.Challenge)
 	}
 	problem.WriteDetails(w, d)
 }

@@ -60,9 +60,15 @@ func TestBodyPassthroughByteForByte(t *testing.T) {
 }
 
 func TestInjectDefaults(t *testing.T) {
+	body := `{"name":"x","price":{"amount":1,"currency":"USD"},"category":"books"}`
+	off := &echo{}
+	rec0 := httptest.NewRecorder()
+	Middleware(newShop(t, Config{}))(off).ServeHTTP(rec0, req{method: "POST", target: "/products", ct: jsonCT, body: body}.build())
+	if rec0.Code != 200 || string(off.body) != body {
+		t.Fatalf("defaults off: status %d, backend got %q, want the original bytes", rec0.Code, off.body)
+	}
 	v := newShop(t, Config{InjectDefaults: true})
 	e := &echo{}
-	body := `{"name":"x","price":{"amount":1,"currency":"USD"},"category":"books"}`
 	r := req{method: "POST", target: "/products", ct: jsonCT, body: body}.build()
 	rec := httptest.NewRecorder()
 	Middleware(v)(e).ServeHTTP(rec, r)

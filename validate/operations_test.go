@@ -63,6 +63,7 @@ func shopCases() []opCase {
 
 		{op: "getProduct", name: "ok", q: req{method: "GET", target: "/products/" + pid}, status: 200},
 		{op: "getProduct", name: "not uuid", q: req{method: "GET", target: "/products/123"}, status: 400, in: "path", field: "productId"},
+		{op: "getProduct", name: "HEAD validated as GET", q: req{method: "HEAD", target: "/products/123"}, status: 400, in: "path", field: "productId"},
 		{op: "getProduct", name: "unknown method", q: req{method: "POST", target: "/products/" + pid}, status: 405},
 
 		{op: "replaceProduct", name: "ok", q: req{method: "PUT", target: "/products/" + pid, ct: jsonCT, body: product}, status: 200},
@@ -207,6 +208,9 @@ func TestOperations(t *testing.T) {
 			}
 			if tc.status == http.StatusMethodNotAllowed && rec.Header().Get("Allow") == "" {
 				t.Errorf("405 without Allow")
+			}
+			if tc.status == http.StatusUnauthorized && tc.op == "getMe" && rec.Header().Get("WWW-Authenticate") != "Bearer" {
+				t.Errorf("WWW-Authenticate = %q, want Bearer", rec.Header().Get("WWW-Authenticate"))
 			}
 			if tc.in == "" {
 				return

@@ -87,6 +87,9 @@ func (v *Validator) find(r *http.Request) (*match, error) {
 		return nil, newError(ErrNotFound, http.StatusNotFound, "no operation of the API matches this path", nil, nil)
 	}
 	op := e.methods[r.Method]
+	if op == nil && r.Method == http.MethodHead {
+		op = e.methods[http.MethodGet] // HEAD is GET without a body (RFC 9110 9.3.2)
+	}
 	if op == nil {
 		if v.cfg.PassThroughUnknown {
 			m.passed = true

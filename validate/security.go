@@ -49,7 +49,34 @@ func (v *Validator) authenticate(r *http.Request, op *operation, body []byte) *E
 	for _, n := range names {
 		c.add(FieldError{In: "security", Name: n, Reason: "missing or invalid credentials"})
 	}
-	return newError(ErrUnauthorized, http.StatusUnauthorized, "valid credentials are required", c, nil)
+	e := newError(ErrUnauthorized, http.StatusUnauthorized, "valid credentials are required", c, nil)
+	e.Challenge = challenge(op)
+	return e
+}
+
+// challenge lists the auth-schemes of the operation's http, oauth2 and
+// openIdConnect security schemes for WWW-Authenticate (RFC 9110 11.6.1).
+func challenge(op *operation) string {
+	var out []string
+	for _, req := range op.security {
+		for _, s := range req {
+			var c string
+			switch s.scheme.Type {
+			case "http":
+				if strings.EqualFold(s.scheme.Scheme, "basic") {
+					c = `Basic realm="api", charset="UTF-8"`
+				} else if s.scheme.Scheme != "" {
+					c = http.CanonicalHeaderKey(strings.ToLower(s.scheme.Scheme))
+				}
+			case "oauth2", "openIdConnect":
+				c = "Bearer"
+			}
+			if c != "" {
+				out = appendUnique(out, c)
+			}
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func appendUnique(s []string, v string) []string {
