@@ -245,3 +245,45 @@ func TestMirrorBoundedAndClosed(t *testing.T) {
 	_ = tb.Close()
 	close(release)
 }
+
+// TestConcurrentServeSwapMirror runs requests with body predicates, splits
+// and mirrors while the table is swapped, for the race detector and goleak.
+func TestConcurrentServeSwapMirror(t *testing.T) {
+	shadow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.ReadAll(r.Body) })
+	rulesFor := func(v string) []Rule {
+		return []Rule{
+			{Name: v + "-body", Path: "/orders", Body: []Predicate{{Name: "/k", Value: "v"}}, Handler: named(v + "-body"), Mirror: &Mirror{Handler: shadow}},
+			{Name: v + "-split", Path: "/*", Split: []Backend{{Weight: 1, Handler: named(v + "-a")}, {Weight: 1, Handler: named(v + "-b")}}, SplitKey: ClientIPKey},
+		}
+	}
+	tb, err := New(rulesFor("v0"), Config{MaxMirrors: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 100 {
+			if err := tb.Swap(rulesFor(fmt.Sprint("v", i%2))); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for range 200 {
+		r := httptest.NewRequest("POST", "/orders", strings.NewReader(`{"k":"v"}`))
+		body := r.Body
+		_, got, _ := serve(tb, r)
+		if !strings.HasSuffix(got, "-body") {
+			t.Fatalf("got %q", got)
+		}
+		if r.Body != body {
+			t.Fatal("ServeHTTP replaced the inbound request's Body")
+		}
+		if _, got, _ = serve(tb, httptest.NewRequest("GET", "/x", nil)); !strings.HasSuffix(got, "-a") && !strings.HasSuffix(got, "-b") {
+			t.Fatalf("got %q", got)
+		}
+	}
+	<-done
+	_ = tb.Close()
+}

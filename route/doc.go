@@ -61,7 +61,9 @@
 // Each rule has its own chain: Middleware (built once), then Rewrite, then
 // Mirror, then exactly one of Handler, Split (weighted canary) or Redirect.
 // The matched [Match] is available to the chain through [FromContext], and
-// path parameters through http.Request.PathValue.
+// path parameters, decoded once from the canonical path, through
+// http.Request.PathValue (chi.URLParam is not set: chi only finds the
+// pattern).
 //
 // Errors are RFC 9457 problem+json (404, 405 with Allow, 421, 400) unless
 // [Config.ErrorHandler] replaces the writer.

@@ -37,7 +37,12 @@ type Rule struct {
 	Query   []Predicate
 	Cookies []Predicate
 	// Body predicates match fields of a JSON request body selected by JSON
-	// pointer (RFC 6901) in Predicate.Name. See Config.MaxBodyInspect.
+	// pointer (RFC 6901) in Predicate.Name. They are evaluated last, and the
+	// body is read at most once per request (Config.MaxBodyInspect) and
+	// restored byte for byte. If the body is not one valid JSON value within
+	// MaxBodyInspect and Config.MaxJSONDepth, or an object on the pointer's
+	// path has the key twice (also ignoring case, which encoding/json would
+	// resolve differently), every Body predicate is false, Absent included.
 	Body []Predicate
 	// Priority orders rules that share a host group and a path pattern;
 	// higher first. Default 0. It does not order different patterns.

@@ -97,7 +97,8 @@ func FromContext(ctx context.Context) (*Match, bool) {
 // an engine usable without a server. The compiled rules are immutable and
 // replaced atomically by Swap: each request is routed by exactly one
 // version. A Table is safe for concurrent use by multiple goroutines and
-// must not be copied. Close it when done to stop mirrored requests.
+// must not be copied; the zero value is not usable, create one with New.
+// Close it when done to stop mirrored requests.
 type Table struct {
 	cfg  Config
 	snap atomic.Pointer[snapshot]
