@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"fmt"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -103,5 +104,41 @@ func BenchmarkMaglevBuild(b *testing.B) {
 				buildMaglev(s.avail, s.weights, maglevSize(n))
 			}
 		})
+	}
+}
+
+// BenchmarkPickUnequalWeights measures the weighted policies when weights
+// differ (1 to 5), where they cannot take the equal-weights fast paths.
+func BenchmarkPickUnequalWeights(b *testing.B) {
+	for _, n := range []int{3, 100, 1000} {
+		var ups []Upstream
+		for i := range n {
+			ups = append(ups, Upstream{URL: &url.URL{Scheme: "http", Host: fmt.Sprintf("10.1.%d.%d:80", i/250, i%250)}, Weight: 1 + i%5})
+		}
+		pool, err := NewPool(ups)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, bp := range benchPolicies(b, pool) {
+			switch bp.name {
+			case "weighted-round-robin", "random", "hash":
+			default:
+				continue
+			}
+			b.Run(fmt.Sprintf("%s/n=%d", bp.name, n), func(b *testing.B) {
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					i := 0
+					for pb.Next() {
+						_, done, err := bp.p.Pick(bp.key(i))
+						if err != nil {
+							b.Fatal(err)
+						}
+						done(Result{Status: 200, Latency: time.Millisecond})
+						i++
+					}
+				})
+			})
+		}
 	}
 }

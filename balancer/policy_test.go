@@ -105,6 +105,7 @@ func TestWeightedRoundRobinSequence(t *testing.T) {
 			w.mu.Lock()
 			w.reset(pool.load(), 0)
 			w.mu.Unlock()
+			w.rr.Store(0)
 			if got, want := picks(t, w, 2*len(tc.cycle)), strings.Repeat(tc.cycle, 2); got != want {
 				t.Fatalf("picks = %q, want %q", got, want)
 			}

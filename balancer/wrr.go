@@ -3,6 +3,7 @@ package balancer
 import (
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 )
 
 // WeightedRoundRobin is NGINX's smooth weighted round robin: each pick adds
@@ -12,10 +13,12 @@ import (
 // a random point of the cycle, so that restarted gateways do not all send
 // their first requests to the heaviest target.
 //
-// A pick is O(n) in the number of available targets under a mutex. It is
-// safe for concurrent use.
+// With unequal weights a pick is O(n) in the number of available targets
+// under a mutex; with equal weights the cycle is plain round robin and a
+// pick is one atomic increment. It is safe for concurrent use.
 type WeightedRoundRobin struct {
 	pool *Pool
+	rr   atomic.Uint64 // round-robin position while all weights are equal
 	// mu guards snap and current.
 	mu      sync.Mutex
 	snap    *snapshot
@@ -27,7 +30,9 @@ var _ Policy = (*WeightedRoundRobin)(nil)
 // NewWeightedRoundRobin returns a smooth weighted round-robin policy over
 // pool. A nil pool behaves as an empty one.
 func NewWeightedRoundRobin(pool *Pool) *WeightedRoundRobin {
-	return &WeightedRoundRobin{pool: pool}
+	w := &WeightedRoundRobin{pool: pool}
+	w.rr.Store(rand.Uint64())
+	return w
 }
 
 // Pick returns the next target of the weighted cycle; key is ignored. It
@@ -36,6 +41,12 @@ func (w *WeightedRoundRobin) Pick(string) (*Target, func(Result), error) {
 	s := w.pool.load()
 	if len(s.avail) == 0 {
 		return nil, nil, ErrNoTargets
+	}
+	if s.uniform {
+		// Smooth WRR over equal weights is round robin in index order.
+		t := s.avail[(w.rr.Add(1)-1)%uint64(len(s.avail))]
+		t.acquire()
+		return t, t.done, nil
 	}
 	w.mu.Lock()
 	if w.snap != s {
