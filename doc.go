@@ -13,8 +13,13 @@
 //
 //   - [github.com/gatekit/gatekit/clientip] finds the client address,
 //     trusting forwarding headers only from configured proxies.
+//   - [github.com/gatekit/gatekit/route] routes by host, path, method,
+//     header, query, cookie and JSON body, with weighted splits, mirroring,
+//     rewrites, redirects and canonical path handling.
 //   - [github.com/gatekit/gatekit/balancer] holds pools of targets, the
-//     policies that pick one, and the reverse proxy.
+//     policies that pick one (round robin, smooth weighted, least-request,
+//     least-connections, random, consistent hash, peak EWMA, sticky
+//     sessions), and the reverse proxy.
 //
 // # The one shape
 //
@@ -28,16 +33,17 @@
 //
 // # A whole gateway
 //
-// [New] mounts routes, each with its own middleware list, behind the global
-// chain of a [Gateway]: panic recovery, request ID, request hygiene limits,
-// client IP and an access log. [NewServer] serves it with safe timeouts and
-// shuts it down gracefully when a context is cancelled:
+// [New] mounts route rules, each with its own middleware list, behind the
+// global chain of a [Gateway]: panic recovery, request ID, request hygiene
+// limits, client IP and an access log. [NewServer] serves it with safe
+// timeouts and shuts it down gracefully when a context is cancelled:
 //
 //	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
 //	pool, _ := balancer.NewPool(ups)
-//	proxy, _ := balancer.NewProxy(balancer.NewRoundRobin(pool), balancer.Config{})
-//	g, err := gatekit.New([]gatekit.Route{
-//		{Pattern: "/api/", Handler: proxy, Middleware: []func(http.Handler) http.Handler{auth}},
+//	policy, _ := balancer.NewPolicy("least-request", pool, balancer.PolicyConfig{})
+//	proxy, _ := balancer.NewProxy(policy, balancer.Config{})
+//	g, err := gatekit.New([]route.Rule{
+//		{Path: "/api/*", Handler: proxy, Middleware: []func(http.Handler) http.Handler{auth}},
 //	}, gatekit.Config{Logger: slog.Default()})
 //	srv, err := gatekit.NewServer(g, gatekit.ServerConfig{})
 //	err = srv.ListenAndServe(ctx, ":8080")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/route"
 )
 
 // ExampleNew assembles a gateway in front of two backends, round robin.
@@ -37,7 +38,7 @@ func ExampleNew() {
 	}
 	defer proxy.Close()
 
-	g, err := gatekit.New([]gatekit.Route{{Pattern: "/api/", Handler: proxy}}, gatekit.Config{})
+	g, err := gatekit.New([]route.Rule{{Path: "/api/*", Handler: proxy}}, gatekit.Config{})
 	if err != nil {
 		panic(err)
 	}
@@ -60,7 +61,7 @@ func ExampleNew() {
 	// 200 saw /api/users, request ID req-0
 	// 200 saw /api/users, request ID req-1
 	// backends used: 2
-	// 404 text/plain; charset=utf-8
+	// 404 application/problem+json
 }
 
 // ExampleServer_Serve serves a handler with safe defaults until the context

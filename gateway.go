@@ -14,6 +14,7 @@ import (
 
 	"github.com/gatekit/gatekit/clientip"
 	"github.com/gatekit/gatekit/internal/problem"
+	"github.com/gatekit/gatekit/route"
 )
 
 // RequestIDHeader is the header that carries the request ID in both directions.
@@ -57,30 +58,25 @@ type Config struct {
 	// By default such requests are answered 400, because proxies and
 	// frameworks disagree on whether X_Forwarded_For means X-Forwarded-For.
 	InsecureAllowUnderscoreHeaders bool
-}
-
-// A Route mounts a handler on a pattern of the Gateway.
-type Route struct {
-	// Pattern is an http.ServeMux pattern: "[METHOD ][HOST]/[PATH]", such as
-	// "GET /api/" or "api.example.com/{id}".
-	Pattern string
-	// Handler serves the matched requests, typically a *balancer.Proxy.
-	Handler http.Handler
-	// Middleware wraps Handler, outermost first; the chain is built once, in New.
-	Middleware []func(http.Handler) http.Handler
+	// Route configures the route table New builds: canonical path handling,
+	// the default host, body inspection limits and the error writer.
+	Route route.Config
 }
 
 // Gateway is the assembled gateway: an http.Handler that runs the global
 // chain (panic recovery, request ID, request hygiene, client IP, access log)
-// in front of its routes. It is safe for concurrent use.
+// in front of a route.Table. It is safe for concurrent use. Close it to stop
+// the table's mirrored requests.
 type Gateway struct {
 	handler http.Handler
+	table   *route.Table
 }
 
-// New returns a Gateway that serves routes behind the global chain. It
-// returns an error for an invalid pattern, a nil handler, a duplicate
-// pattern or an invalid Config.
-func New(routes []Route, cfg Config) (*Gateway, error) {
+// New returns a Gateway that routes with rules (see package route: host,
+// path pattern, method, header, query, cookie and JSON body predicates, each
+// rule with its own middleware list) behind the global chain. It returns an
+// error for an invalid rule or an invalid Config.
+func New(rules []route.Rule, cfg Config) (*Gateway, error) {
 	res, err := clientip.New(clientip.Config{TrustedProxies: cfg.TrustedProxies, Header: cfg.ForwardedHeader})
 	if err != nil {
 		return nil, fmt.Errorf("gatekit: %w", err)
@@ -88,32 +84,37 @@ func New(routes []Route, cfg Config) (*Gateway, error) {
 	if cfg.MaxHeaderCount < 0 || cfg.MaxURILength < 0 {
 		return nil, errors.New("gatekit: MaxHeaderCount and MaxURILength must not be negative")
 	}
-	mux := http.NewServeMux()
-	for i, rt := range routes {
-		if rt.Handler == nil {
-			return nil, fmt.Errorf("gatekit: route %d (%q): nil Handler", i, rt.Pattern)
-		}
-		if err := register(mux, rt.Pattern, Chain(rt.Middleware...)(rt.Handler)); err != nil {
-			return nil, fmt.Errorf("gatekit: route %d: %w", i, err)
-		}
+	table, err := route.New(rules, cfg.Route)
+	if err != nil {
+		return nil, fmt.Errorf("gatekit: %w", err)
 	}
-	return NewHandler(mux, cfg, res), nil
+	g := NewHandler(table, cfg, res)
+	g.table = table
+	return g, nil
 }
 
-// register adds a pattern to mux, turning ServeMux's panics on bad or
-// conflicting patterns into errors.
-func register(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("pattern %q: %v", pattern, p)
-		}
-	}()
-	mux.Handle(pattern, h)
+// Swap atomically replaces the Gateway's rules; requests already routed
+// finish with the old ones. On error the current rules stay in place.
+func (g *Gateway) Swap(rules []route.Rule) error {
+	if g.table == nil {
+		return errors.New("gatekit: Swap on a Gateway built by NewHandler")
+	}
+	return g.table.Swap(rules)
+}
+
+// Close stops the route table's mirrored requests and waits for them. It is
+// idempotent.
+func (g *Gateway) Close() error {
+	if g.table != nil {
+		return g.table.Close()
+	}
 	return nil
 }
 
-// NewHandler wraps any handler, such as a route.Table, in the Gateway's
-// global chain. res resolves client addresses; nil trusts no proxy.
+// NewHandler wraps any handler, such as a route.Table or an http.ServeMux,
+// in the Gateway's global chain. res resolves client addresses; nil trusts
+// no proxy. cfg.TrustedProxies, cfg.ForwardedHeader and cfg.Route are not
+// used: res replaces the first two.
 func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) *Gateway {
 	newID := cfg.NewRequestID
 	if newID == nil {

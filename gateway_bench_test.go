@@ -1,6 +1,7 @@
 package gatekit
 
 import (
+	"github.com/gatekit/gatekit/route"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -9,7 +10,7 @@ import (
 // BenchmarkGatewayChain measures the global chain (recovery, request ID,
 // hygiene checks, client IP, routing) around an empty handler, without logging.
 func BenchmarkGatewayChain(b *testing.B) {
-	g, err := New([]Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}}, Config{
+	g, err := New([]route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}}, Config{
 		NewRequestID: func() string { return "fixed" },
 	})
 	if err != nil {

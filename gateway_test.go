@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/gatekit/gatekit/route"
 	"io"
 	"log/slog"
 	"net"
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func newGateway(t *testing.T, routes []Route, cfg Config) *Gateway {
+func newGateway(t *testing.T, routes []route.Rule, cfg Config) *Gateway {
 	t.Helper()
 	g, err := New(routes, cfg)
 	if err != nil {
@@ -33,7 +34,7 @@ func newGateway(t *testing.T, routes []Route, cfg Config) *Gateway {
 
 func TestRecoveryBeforeWrite(t *testing.T) {
 	var logs bytes.Buffer
-	g := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := newGateway(t, []route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Half", "set")
 		panic("boom: secret internal detail")
 	})}}, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
@@ -54,7 +55,7 @@ func TestRecoveryBeforeWrite(t *testing.T) {
 }
 
 func TestRecoveryAfterWriteAbortsConnection(t *testing.T) {
-	g := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := newGateway(t, []route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100")
 		w.WriteHeader(200)
 		_, _ = w.Write([]byte("partial"))
@@ -75,7 +76,7 @@ func TestRecoveryAfterWriteAbortsConnection(t *testing.T) {
 
 func TestRequestID(t *testing.T) {
 	var seen, seenCtx string
-	g := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := newGateway(t, []route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen, seenCtx = r.Header.Get(RequestIDHeader), RequestID(r.Context())
 	})}}, Config{NewRequestID: func() string { return "generated" }})
 	tests := []struct{ in, want string }{
@@ -104,7 +105,7 @@ func TestRequestID(t *testing.T) {
 
 func TestAccessLog(t *testing.T) {
 	var logs bytes.Buffer
-	g := newGateway(t, []Route{{Pattern: "/hello", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := newGateway(t, []route.Rule{{Path: "/hello", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(201)
 		_, _ = io.WriteString(w, "hello")
 	})}}, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), NewRequestID: func() string { return "rid" }})
@@ -129,7 +130,7 @@ func TestAccessLog(t *testing.T) {
 
 func TestAccessLogClientGone(t *testing.T) {
 	var logs bytes.Buffer
-	g := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}},
+	g := newGateway(t, []route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}},
 		Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -140,7 +141,7 @@ func TestAccessLogClientGone(t *testing.T) {
 }
 
 func TestNilLoggerSilent(t *testing.T) {
-	g := newGateway(t, []Route{{Pattern: "/", Handler: http.NotFoundHandler()}}, Config{})
+	g := newGateway(t, []route.Rule{{Handler: http.NotFoundHandler()}}, Config{})
 	rec := httptest.NewRecorder()
 	g.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if rec.Code != 404 {
@@ -150,7 +151,7 @@ func TestNilLoggerSilent(t *testing.T) {
 
 func TestRequestHygiene(t *testing.T) {
 	reached := false
-	g := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true })}}, Config{})
+	g := newGateway(t, []route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true })}}, Config{})
 	many := httptest.NewRequest("GET", "/", nil)
 	for i := range 101 {
 		many.Header.Add("X-H", string(rune('a'+i%26)))
@@ -176,7 +177,7 @@ func TestRequestHygiene(t *testing.T) {
 			t.Errorf("%s: status %d reached %v, want %d", tc.name, rec.Code, reached, tc.want)
 		}
 	}
-	lax := newGateway(t, []Route{{Pattern: "/", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}},
+	lax := newGateway(t, []route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}},
 		Config{InsecureAllowUnderscoreHeaders: true})
 	rec := httptest.NewRecorder()
 	lax.ServeHTTP(rec, under)
@@ -195,9 +196,9 @@ func TestChainOrderAndRouteMiddleware(t *testing.T) {
 			})
 		}
 	}
-	g := newGateway(t, []Route{
-		{Pattern: "/a", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { order = append(order, "a") }), Middleware: []func(http.Handler) http.Handler{mw("1"), mw("2")}},
-		{Pattern: "/b", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { order = append(order, "b") })},
+	g := newGateway(t, []route.Rule{
+		{Path: "/a", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { order = append(order, "a") }), Middleware: []func(http.Handler) http.Handler{mw("1"), mw("2")}},
+		{Path: "/b", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { order = append(order, "b") })},
 	}, Config{})
 	g.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/a", nil))
 	g.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/b", nil))
@@ -210,12 +211,12 @@ func TestNewErrors(t *testing.T) {
 	h := http.NotFoundHandler()
 	tests := []struct {
 		name   string
-		routes []Route
+		routes []route.Rule
 		cfg    Config
 	}{
-		{"nil handler", []Route{{Pattern: "/"}}, Config{}},
-		{"bad pattern", []Route{{Pattern: "/{bad", Handler: h}}, Config{}},
-		{"duplicate", []Route{{Pattern: "/x", Handler: h}, {Pattern: "/x", Handler: h}}, Config{}},
+		{"nil handler", []route.Rule{{Path: "/"}}, Config{}},
+		{"bad pattern", []route.Rule{{Path: "/{bad", Handler: h}}, Config{}},
+		{"bad route config", nil, Config{Route: route.Config{DefaultHost: "bad host/"}}},
 		{"bad header", nil, Config{ForwardedHeader: "X-Real-IP"}},
 		{"negative", nil, Config{MaxHeaderCount: -1}},
 	}
@@ -389,5 +390,53 @@ func TestMaxConns(t *testing.T) {
 	cancel()
 	if err := <-served; err != nil {
 		t.Errorf("Serve = %v", err)
+	}
+}
+
+func TestGatewayRoutesAndSwap(t *testing.T) {
+	name := func(s string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, s+" "+r.URL.Path) })
+	}
+	g := newGateway(t, []route.Rule{
+		{Path: "/api/*", Handler: name("api")},
+		{Path: "/admin/*", Handler: name("admin"), Headers: []route.Predicate{{Name: "X-Admin-Token", Value: "ok"}}},
+	}, Config{})
+	defer g.Close()
+	tests := []struct {
+		target string
+		want   int
+		body   string
+	}{
+		{"/api/users", 200, "api /api/users"},
+		{"/api/..%2Fadmin/x", 400, ""},
+		{"/api/../admin/x", 400, ""},
+		{"/admin/x", 404, ""},
+		{"/nothing", 404, ""},
+	}
+	for _, tc := range tests {
+		rec := httptest.NewRecorder()
+		g.ServeHTTP(rec, httptest.NewRequest("GET", tc.target, nil))
+		if rec.Code != tc.want || (tc.body != "" && rec.Body.String() != tc.body) {
+			t.Errorf("GET %s = %d %q, want %d %q", tc.target, rec.Code, rec.Body, tc.want, tc.body)
+		}
+	}
+	if err := g.Swap([]route.Rule{{Path: "/v2/*", Handler: name("v2")}}); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	g.ServeHTTP(rec, httptest.NewRequest("GET", "/api/users", nil))
+	if rec.Code != 404 {
+		t.Errorf("after Swap, old rule still serves: %d", rec.Code)
+	}
+	if err := g.Swap([]route.Rule{{Path: "/{bad"}}); err == nil {
+		t.Error("Swap accepted an invalid rule")
+	}
+	rec = httptest.NewRecorder()
+	g.ServeHTTP(rec, httptest.NewRequest("GET", "/v2/x", nil))
+	if rec.Body.String() != "v2 /v2/x" {
+		t.Errorf("after failed Swap: %d %q", rec.Code, rec.Body)
+	}
+	if err := NewHandler(http.NotFoundHandler(), Config{}, nil).Swap(nil); err == nil {
+		t.Error("Swap on NewHandler gateway: no error")
 	}
 }

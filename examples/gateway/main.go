@@ -26,6 +26,7 @@ import (
 
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/route"
 )
 
 func main() {
@@ -60,11 +61,11 @@ func run(args []string) error {
 		}
 		list = strings.Join(addrs, ",")
 	}
-	g, closeGateway, err := newGateway(list, log)
+	g, err := newGateway(list, log)
 	if err != nil {
 		return err
 	}
-	defer closeGateway()
+	defer g.Close()
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -84,35 +85,105 @@ func run(args []string) error {
 	return err
 }
 
-// newGateway assembles the demo gateway in front of the upstreams in list.
-func newGateway(list string, log *slog.Logger) (http.Handler, func(), error) {
-	ups, err := balancer.ParseUpstreams(list)
-	if err != nil {
-		return nil, nil, err
+// demo is the assembled demo gateway and what it must close.
+type demo struct {
+	http.Handler
+	closers []func() error
+}
+
+func (d *demo) Close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		_ = d.closers[i]()
 	}
+}
+
+// newProxy builds a proxy with the named policy over upstreams.
+func (d *demo) newProxy(ups []balancer.Upstream, policy string, log *slog.Logger) (*balancer.Proxy, error) {
 	pool, err := balancer.NewPool(ups)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	proxy, err := balancer.NewProxy(balancer.NewRoundRobin(pool), balancer.Config{Logger: log})
+	p, err := balancer.NewPolicy(policy, pool, balancer.PolicyConfig{})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	g, err := gatekit.New([]gatekit.Route{
-		{Pattern: "/", Handler: proxy},
-	}, gatekit.Config{Logger: log})
+	proxy, err := balancer.NewProxy(p, balancer.Config{Logger: log})
 	if err != nil {
-		proxy.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	return g, func() { proxy.Close() }, nil
+	d.closers = append(d.closers, proxy.Close)
+	return proxy, nil
+}
+
+// newGateway assembles the demo gateway in front of the upstreams in list:
+// the last upstream plays the new version ("v2", the canary), the others
+// the stable one (with a single upstream, it is both).
+func newGateway(list string, log *slog.Logger) (*demo, error) {
+	ups, err := balancer.ParseUpstreams(list)
+	if err != nil {
+		return nil, err
+	}
+	stableUps, v2Ups := ups, ups[len(ups)-1:]
+	if len(ups) > 1 {
+		stableUps = ups[:len(ups)-1]
+	}
+	d := &demo{}
+	all, err := d.newProxy(ups, "least-request", log)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	stable, err := d.newProxy(stableUps, "round-robin", log)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	v2, err := d.newProxy(v2Ups, "round-robin", log)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	rules := []route.Rule{
+		// Everything else: least-request (power of two choices) over all upstreams.
+		{Name: "default", Handler: all},
+		// Header- and cookie-based routing: testers reach v2 explicitly.
+		{Name: "v2-header", Path: "/api/*", Headers: []route.Predicate{{Name: "X-Version", Value: "v2"}}, Handler: v2},
+		{Name: "v2-cookie", Path: "/api/*", Cookies: []route.Predicate{{Name: "beta", Value: "1"}}, Handler: v2},
+		// Body-based routing: gold-tier orders go to v2.
+		{Name: "gold-orders", Path: "/api/orders", Methods: []string{"POST"},
+			Body: []route.Predicate{{Name: "/tier", Value: "gold"}}, Handler: v2},
+		// Canary: 10% of clients (stable per client IP) see v2 on /api/search.
+		{Name: "search-canary", Path: "/api/search", SplitKey: route.ClientIPKey, Split: []route.Backend{
+			{Name: "stable", Weight: 90, Handler: stable},
+			{Name: "canary", Weight: 10, Handler: v2},
+		}},
+		// A rewrite: /legacy/x reaches the upstreams as /api/x.
+		{Name: "legacy", Path: "/legacy/*", Rewrite: &route.Rewrite{StripPrefix: "/legacy", AddPrefix: "/api"}, Handler: stable},
+		// Everything else under /api: the stable version.
+		{Name: "api", Path: "/api/*", Handler: stable},
+	}
+	g, err := gatekit.New(rules, gatekit.Config{Logger: log})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.Handler = g
+	d.closers = append(d.closers, g.Close)
+	return d, nil
 }
 
 func printTryLines(addr, upstreams string) {
 	fmt.Printf(`gatekit demo gateway on http://%[1]s in front of %[2]s
 
 Try:
-  curl -s http://%[1]s/hello                      # round robin over the backends (see "backend")
+  curl -s http://%[1]s/hello                      # least-request over all backends (see "backend")
+  curl -s http://%[1]s/api/users                  # /api: the stable backends, round robin
+  curl -s -H 'X-Version: v2' http://%[1]s/api/users       # header routing: the v2 backend
+  curl -s -b 'beta=1' http://%[1]s/api/users              # cookie routing: the v2 backend
+  curl -s -d '{"tier":"gold"}' http://%[1]s/api/orders    # JSON body routing: the v2 backend
+  curl -s http://%[1]s/api/search                 # canary: 10%% of clients see v2, always the same ones
+  curl -s http://%[1]s/legacy/users               # rewritten upstream to /api/users
+  curl -si http://%[1]s/api/..%%2Fadmin           # encoded traversal: 400 problem+json
   curl -s -H 'X-Request-ID: my-id-1' http://%[1]s/hello   # the request ID is kept and passed upstream
   curl -s -H 'X-Forwarded-For: 6.6.6.6' http://%[1]s/     # a spoofed client address is ignored
   curl -si -H 'X_Forwarded_For: 1.2.3.4' http://%[1]s/    # header names with '_' are rejected (400)

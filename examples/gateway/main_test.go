@@ -22,17 +22,17 @@ func TestDemo(t *testing.T) {
 	for _, b := range bs {
 		addrs = append(addrs, b.ln.Addr().String())
 	}
-	g, closeGateway, err := newGateway(strings.Join(addrs, ","), slog.New(slog.DiscardHandler))
+	g, err := newGateway(strings.Join(addrs, ","), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeGateway()
+	defer g.Close()
 	srv := httptest.NewServer(g)
 	defer srv.Close()
 
 	seen := map[string]int{}
 	for range 6 {
-		resp, err := http.Get(srv.URL + "/hello")
+		resp, err := http.Get(srv.URL + "/api/users")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,9 +50,60 @@ func TestDemo(t *testing.T) {
 		}
 		seen[body.Backend]++
 	}
-	for _, b := range bs {
-		if seen[b.name] != 2 {
-			t.Errorf("backend %s answered %d of 6, want 2 (%v)", b.name, seen[b.name], seen)
+	// /api/* is round robin over the stable backends (all but the last).
+	if seen["backend-1"] != 3 || seen["backend-2"] != 3 {
+		t.Errorf("stable backends answered %v, want 3 each", seen)
+	}
+
+	tests := []struct {
+		name, method, path, body string
+		header                   [2]string
+		want                     string
+		status                   int
+	}{
+		{"header", "GET", "/api/users", "", [2]string{"X-Version", "v2"}, "backend-3", 200},
+		{"cookie", "GET", "/api/users", "", [2]string{"Cookie", "beta=1"}, "backend-3", 200},
+		{"gold body", "POST", "/api/orders", `{"tier":"gold"}`, [2]string{"Content-Type", "application/json"}, "backend-3", 200},
+		{"other body", "POST", "/api/orders", `{"tier":"free"}`, [2]string{"Content-Type", "application/json"}, "stable", 200},
+		{"legacy rewrite", "GET", "/legacy/users", "", [2]string{}, "stable", 200},
+		{"traversal", "GET", "/api/..%2Fadmin", "", [2]string{}, "", 400},
+	}
+	for _, tc := range tests {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+		if tc.header[0] != "" {
+			req.Header.Set(tc.header[0], tc.header[1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: status %d, want %d: %s", tc.name, resp.StatusCode, tc.status, b)
+			continue
+		}
+		if tc.status != 200 {
+			continue
+		}
+		var body struct {
+			Backend   string `json:"backend"`
+			Path      string `json:"path"`
+			BodyBytes int    `json:"body_bytes"`
+		}
+		_ = json.Unmarshal(b, &body)
+		got := body.Backend
+		if got == "backend-1" || got == "backend-2" {
+			got = "stable"
+		}
+		if got != tc.want {
+			t.Errorf("%s: answered by %s, want %s", tc.name, body.Backend, tc.want)
+		}
+		if body.BodyBytes != len(tc.body) {
+			t.Errorf("%s: upstream got %d body bytes, want %d", tc.name, body.BodyBytes, len(tc.body))
+		}
+		if tc.name == "legacy rewrite" && body.Path != "/api/users" {
+			t.Errorf("legacy rewrite: upstream path %q, want /api/users", body.Path)
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/gatekit/gatekit"
@@ -32,7 +33,8 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("loadbalancer", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
 	upstreams := fs.String("upstreams", "", "comma-separated upstreams, host:port or URLs (required)")
-	policy := fs.String("policy", "round-robin", "load-balancing policy")
+	policy := fs.String("policy", "round-robin", "load-balancing policy: "+strings.Join(balancer.PolicyNames(), ", "))
+	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,14 +49,15 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	var p balancer.Policy
-	switch *policy {
-	case "round-robin":
-		p = balancer.NewRoundRobin(pool)
-	default:
-		return fmt.Errorf("unknown -policy %q", *policy)
+	p, err := balancer.NewPolicy(*policy, pool, balancer.PolicyConfig{})
+	if err != nil {
+		return err
 	}
-	proxy, err := balancer.NewProxy(p, balancer.Config{})
+	key, err := balancer.ParseKey(*hashKey)
+	if err != nil {
+		return err
+	}
+	proxy, err := balancer.NewProxy(p, balancer.Config{Key: key})
 	if err != nil {
 		return err
 	}
