@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -429,7 +428,3 @@ func (f *fastSchema) checkArray(a []any) verdict {
 	}
 	return valid
 }
-
-// stringLenOK is used by parameters: utf8 validity is a precondition of
-// the fast path.
-func stringLenOK(s string) bool { return utf8.ValidString(s) }

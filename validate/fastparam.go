@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -81,7 +82,7 @@ func (fc *fastCompiler) compileParam(p *openapi3.Parameter) *fastParam {
 // scalar converts one raw value to the JSON value kin-openapi would decode,
 // or reports false when it is not plainly of the parameter's type.
 func (fp *fastParam) scalar(raw string) (any, bool) {
-	if raw == "" || !stringLenOK(raw) {
+	if raw == "" || !utf8.ValidString(raw) {
 		return nil, false
 	}
 	switch fp.typ {

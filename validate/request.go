@@ -36,8 +36,8 @@ func requestPath(r *http.Request) string {
 	return r.URL.Path
 }
 
-// stripBase returns the candidate paths for p: with each base path that
-// prefixes it removed (longest first), then p itself.
+// lookupPath looks p up in t: first with each base path that prefixes it
+// removed (longest first), then as it is.
 func (v *Validator) lookupPath(t *pathTable, p string, vals []string) (*pathEntry, []string) {
 	for _, bp := range v.basePaths {
 		if rest, ok := strings.CutPrefix(p, bp); ok && (rest == "" || rest[0] == '/') {
