@@ -10,8 +10,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
-// A fastSchema is an OpenAPI 3.0 schema compiled once at load time for the
-// common keywords. It only answers "valid" when kin-openapi would too;
+// A fastSchema is an OpenAPI 3.0 or 3.1 schema compiled once at load time
+// for the common keywords. It only answers "valid" when kin-openapi would too;
 // anything it cannot decide (a keyword it does not know, a value it would
 // have to interpret, any failure) is answered "unsure", and the caller then
 // asks kin-openapi, whose verdict and error list are authoritative. Valid
@@ -57,6 +57,7 @@ const (
 // fastCompiler compiles schemas, sharing the result for shared (and
 // recursive) schemas.
 type fastCompiler struct {
+	is31    bool // OpenAPI 3.1: null comes from type arrays, "nullable" is ignored
 	formats map[string]openapi3.StringFormatValidator
 	done    map[*openapi3.Schema]*fastSchema
 	busy    map[*openapi3.Schema]bool
@@ -104,6 +105,9 @@ func (fc *fastCompiler) build(s *openapi3.Schema) *fastSchema {
 		minProps: s.MinProps, maxProps: s.MaxProps, minItems: s.MinItems, maxItems: s.MaxItems, unique: s.UniqueItems}
 	if s.Type != nil {
 		f.types = s.Type.Slice()
+	}
+	if fc.is31 {
+		f.nullable = s.Type != nil && s.Type.IncludesNull()
 	}
 	if len(s.Enum) > 0 {
 		f.enum = make(map[string]struct{}, len(s.Enum))
@@ -316,16 +320,18 @@ func (f *fastSchema) checkString(s string) verdict {
 		}
 	}
 	if f.minLen != 0 || f.maxLen != nil {
-		// JSON Schema lengths count UTF-16 code units, as kin-openapi does.
-		n := uint64(0)
+		// kin-openapi counts UTF-16 code units for OpenAPI 3.0 and its JSON
+		// Schema 2020-12 validator counts code points: the minimum is checked
+		// on the smaller count and the maximum on the larger, so that both agree.
+		var points, units uint64
 		for _, r := range s {
+			points++
+			units++
 			if r >= 0x10000 {
-				n += 2
-			} else {
-				n++
+				units++
 			}
 		}
-		if n < f.minLen || f.maxLen != nil && n > *f.maxLen {
+		if points < f.minLen || f.maxLen != nil && units > *f.maxLen {
 			return unsure
 		}
 	}
