@@ -283,9 +283,10 @@ func (c *Cache) Purge(ctx context.Context, key string) bool {
 	return ok
 }
 
-// PurgePrefix removes every entry this Cache stored whose key, without the
-// method, starts with prefix (e.g. "https://example.com/api/"), and returns
-// how many it removed.
+// PurgePrefix removes every entry whose key, without the method, starts
+// with prefix (e.g. "https://example.com/api/"), and returns how many it
+// removed: the entries this Cache stored, or every matching entry when the
+// store is a Purger.
 func (c *Cache) PurgePrefix(ctx context.Context, prefix string) int {
 	var keys []string
 	c.mu.Lock()
@@ -302,11 +303,17 @@ func (c *Cache) PurgePrefix(ctx context.Context, prefix string) int {
 	for _, k := range keys {
 		c.store.Delete(ctx, k)
 	}
+	if p, ok := c.store.(Purger); ok {
+		if n, err := p.PurgePrefix(ctx, prefix); err == nil {
+			return len(keys) + n
+		}
+	}
 	return len(keys)
 }
 
-// PurgeTag removes every entry this Cache stored that carried tag in its
-// Surrogate-Key or Cache-Tag response header, and returns how many.
+// PurgeTag removes every entry that carried tag in its Surrogate-Key or
+// Cache-Tag response header, and returns how many: the entries this Cache
+// stored, or every such entry when the store is a Purger.
 func (c *Cache) PurgeTag(ctx context.Context, tag string) int {
 	var keys []string
 	c.mu.Lock()
@@ -319,6 +326,11 @@ func (c *Cache) PurgeTag(ctx context.Context, tag string) int {
 	c.mu.Unlock()
 	for _, k := range keys {
 		c.store.Delete(ctx, k)
+	}
+	if p, ok := c.store.(Purger); ok {
+		if n, err := p.PurgeTag(ctx, tag); err == nil {
+			return len(keys) + n
+		}
 	}
 	return len(keys)
 }

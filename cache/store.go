@@ -25,6 +25,17 @@ type Store interface {
 	Close() error
 }
 
+// A Purger is a Store shared by several Caches (such as a Redis store)
+// that can purge by key prefix and by tag itself, so a purge reaches
+// entries stored by every Cache using it. Cache.PurgePrefix and
+// Cache.PurgeTag call it when their store implements it. prefix is matched
+// against keys without their method (see Cache.PurgePrefix); tags are
+// those of the stored Responses. Both return the number of keys removed.
+type Purger interface {
+	PurgePrefix(ctx context.Context, prefix string) (int, error)
+	PurgeTag(ctx context.Context, tag string) (int, error)
+}
+
 // An Entry is what a Store holds under one primary key: the stored
 // responses (variants, selected by Vary) for one method and URL.
 // An Entry is immutable once stored.
