@@ -39,7 +39,7 @@ var (
 	// including overlong encodings such as %C0%AE.
 	ErrInvalidUTF8 error = pathError("route: path is not valid UTF-8")
 	// ErrDotSegment rejects "." and ".." segments, raw or encoded (%2e), and
-	// their path-parameter variants ("..;x"), unless
+	// their path-parameter variants ("..;x", "..%3bx"), unless
 	// PathOptions.InsecureResolveDotSegments is set.
 	ErrDotSegment error = pathError("route: dot-segment in path")
 	// ErrEmptySegment rejects an empty interior segment ("//") unless
@@ -196,7 +196,12 @@ func (o PathOptions) checkSegments(p string, pct bool) (string, error) {
 			}
 		}
 		if seg != "" && seg[0] == '.' {
+			// "..;x" and "..%3Bx" are ".." to backends that strip path
+			// parameters (before or after decoding).
 			base, _, hasParam := strings.Cut(seg, ";")
+			if b, _, enc := strings.Cut(base, "%3B"); enc {
+				base, hasParam = b, true
+			}
 			if base == "." || base == ".." {
 				if hasParam || !o.InsecureResolveDotSegments {
 					return "", ErrDotSegment
