@@ -1,6 +1,7 @@
 package route
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -62,7 +63,11 @@ func genTable(data []byte) ([]Rule, fuzzReq) {
 			p = "/*"
 		}
 		rl := Rule{Hosts: hosts[s.pick(len(hosts))], Path: p, Methods: methods[s.pick(len(methods))], Priority: s.pick(3), Handler: h}
-		switch s.pick(4) {
+		switch s.pick(6) {
+		case 4:
+			rl.Body = []Predicate{{Name: "/k", Op: OneOf, Values: []string{"1", "3"}}}
+		case 5:
+			rl.Cookies = []Predicate{{Name: "k", Value: "2"}}
 		case 1:
 			rl.Headers = []Predicate{{Name: "X-K", Value: "1"}}
 		case 2:
@@ -192,6 +197,16 @@ func refMatch(rules []Rule, q fuzzReq) (int, int) {
 					ok = false
 				}
 			}
+			for _, p := range rl.Body {
+				if !slices.Contains(p.Values, q.key) {
+					ok = false
+				}
+			}
+			for _, p := range rl.Cookies {
+				if q.key != p.Value {
+					ok = false
+				}
+			}
 			if ok {
 				return i, 200
 			}
@@ -253,7 +268,9 @@ func FuzzTableMatch(f *testing.F) {
 		r.URL.Path = "/"
 		if q.key != "" {
 			r.Header.Set("X-K", q.key)
+			r.Header.Set("Cookie", "k="+q.key)
 			r.URL.RawQuery = "k=" + q.key
+			r.Body = io.NopCloser(strings.NewReader(`{"k":"` + q.key + `"}`))
 		}
 		if err := setEscapedPath(r, q.path); err != nil {
 			t.Skip()
@@ -267,7 +284,7 @@ func FuzzTableMatch(f *testing.F) {
 		if got != want || gotStatus != wantStatus {
 			var sb strings.Builder
 			for i, rl := range rules {
-				sb.WriteString(strconv.Itoa(i) + ": " + rl.Path + " hosts=" + strings.Join(rl.Hosts, ",") + " methods=" + strings.Join(rl.Methods, ",") + " prio=" + strconv.Itoa(rl.Priority) + " hdr=" + strconv.Itoa(len(rl.Headers)) + " q=" + strconv.Itoa(len(rl.Query)) + "\n")
+				sb.WriteString(strconv.Itoa(i) + ": " + rl.Path + " hosts=" + strings.Join(rl.Hosts, ",") + " methods=" + strings.Join(rl.Methods, ",") + " prio=" + strconv.Itoa(rl.Priority) + " hdr=" + strconv.Itoa(len(rl.Headers)) + " q=" + strconv.Itoa(len(rl.Query)) + " body=" + strconv.Itoa(len(rl.Body)) + " cookie=" + strconv.Itoa(len(rl.Cookies)) + "\n")
 			}
 			t.Fatalf("%s %s%s key=%q: table = rule %d status %d, reference = rule %d status %d\n%s", q.method, q.host, q.path, q.key, got, gotStatus, want, wantStatus, sb.String())
 		}
