@@ -31,10 +31,13 @@ type Rule struct {
 	// rules that list them. A HEAD request does not match a rule that lists
 	// only GET.
 	Methods []string
-	// Headers, Query and Cookies are predicates that must all hold. Header
-	// names are canonicalised; the Host header cannot be used (use Hosts).
+	// Headers are predicates on request headers that must all hold. Names
+	// are canonicalised; the Host header cannot be used (use Hosts).
 	Headers []Predicate
-	Query   []Predicate
+	// Query are predicates on query parameters that must all hold, read
+	// from the raw query as url.ParseQuery reads it.
+	Query []Predicate
+	// Cookies are predicates on request cookies that must all hold.
 	Cookies []Predicate
 	// Body predicates match fields of a JSON request body selected by JSON
 	// pointer (RFC 6901) in Predicate.Name. They are evaluated last, and the
