@@ -53,6 +53,13 @@ type counters struct {
 // shard is one lock and one map of the key table, with a min-heap of its
 // entries by idle time so that eviction takes the entry that went idle
 // first, or, when none is idle, the one closest to idle.
+//
+// The heap is kept lazily: a slot's at may lag behind its entry's idleAt
+// (a decision that takes a token only raises idleAt, and is not applied to
+// the heap), but never exceeds it (decreases are applied at once). The
+// root's at is therefore a lower bound of every idleAt; evict refreshes a
+// stale root and sifts it down until the root is exact, which is then the
+// true minimum. Decisions on known keys do no heap work.
 type shard struct {
 	// mu protects m, heap, every entry in them, their Tickets and c.
 	mu   sync.Mutex
@@ -142,6 +149,14 @@ func (t *table) get(s *shard, key string, now int64) *entry {
 // Entries with waiters are never evicted: if only they remain, the shard
 // goes over capacity (counted as overflow). s.mu must be held.
 func (s *shard) evict(now int64) {
+	for len(s.heap) > 0 {
+		at := s.heap[0].e.idleAt()
+		if at == s.heap[0].at {
+			break
+		}
+		s.heap[0].at = at // stale: refresh and look again
+		s.down(0)
+	}
 	if len(s.heap) == 0 || s.heap[0].at == pinned {
 		s.c.overflow++
 		return
@@ -161,18 +176,15 @@ func (s *shard) evict(now int64) {
 	}
 }
 
-// touch records a change of e's idle time. s.mu must be held.
+// touch records a change of e's idle time: a decrease at once, an
+// increase lazily (see shard). s.mu must be held.
 func (s *shard) touch(e *entry) {
 	i := int(e.idx)
 	if i >= len(s.heap) || s.heap[i].e != e {
 		return // evicted earlier (a ticket or refund on a forgotten entry)
 	}
-	at := e.idleAt()
-	old := s.heap[i].at
-	s.heap[i].at = at
-	if at > old {
-		s.down(i)
-	} else if at < old {
+	if at := e.idleAt(); at < s.heap[i].at {
+		s.heap[i].at = at
 		s.up(i)
 	}
 }

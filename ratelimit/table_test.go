@@ -194,3 +194,66 @@ func TestSpoofedForwardedForIsOneKey(t *testing.T) {
 		t.Errorf("Keys = %d, allowed = %d; want one key (the peer) admitting 20..%d", st.Keys, allowed, limit)
 	}
 }
+
+// TestEvictionOrderProperty drives a small table with random decisions,
+// refunds and queue operations and checks every eviction against a brute
+// force: the evicted key had the smallest idle time of all keys, and no
+// key with queued requests is ever evicted.
+func TestEvictionOrderProperty(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{{Count: 3, Per: time.Second, Burst: 4, Name: "a"}, {Count: 20, Per: time.Minute, Name: "b"}},
+		MaxKeys: 16, Mode: Queue, MaxWait: time.Minute})
+	s := &l.tab.shards[0]
+	if len(l.tab.shards) != 1 {
+		t.Fatalf("%d shards, want 1", len(l.tab.shards))
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	var tickets []*Ticket
+	at := t0
+	evictions := 0
+	for step := range 20000 {
+		at = at.Add(time.Duration(rng.Int64N(int64(200 * time.Millisecond))))
+		key := strconv.Itoa(rng.IntN(40))
+		n := l.ns(at)
+		before := map[string]int64{}
+		for k, e := range s.m {
+			before[k] = e.idleAt()
+		}
+		switch op := rng.IntN(10); {
+		case op < 6:
+			l.AllowAt(key, at)
+		case op < 7:
+			l.RefundAt(key, at)
+		case op < 8:
+			if tk, _, _ := l.ReserveAt(key, at); tk != nil {
+				tickets = append(tickets, tk)
+			}
+		case len(tickets) > 0:
+			i := rng.IntN(len(tickets))
+			if rng.IntN(2) == 0 {
+				tickets[i].CancelAt(at)
+			} else {
+				tickets[i].PollAt(at)
+			}
+		}
+		if len(s.m) > 16 && s.c.overflow == 0 {
+			t.Fatalf("step %d: %d keys over MaxKeys 16 without overflow", step, len(s.m))
+		}
+		for k, idle := range before {
+			if _, ok := s.m[k]; ok {
+				continue
+			}
+			evictions++
+			if idle == pinned {
+				t.Fatalf("step %d: evicted %q with queued requests", step, k)
+			}
+			for k2, idle2 := range before {
+				if idle2 < idle {
+					t.Fatalf("step %d (now %d): evicted %q idle at %d while %q was idle at %d", step, n, k, idle, k2, idle2)
+				}
+			}
+		}
+	}
+	if evictions < 1000 {
+		t.Errorf("only %d evictions: test not sensitive", evictions)
+	}
+}
