@@ -107,3 +107,24 @@ func BenchmarkCanonicalPath(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMatchFallback measures a request whose most specific pattern has
+// no rule for it, so the table falls back to a less specific pattern.
+func BenchmarkMatchFallback(b *testing.B) {
+	rules := append(benchRules(10000), Rule{Name: "catchall", Path: "/*", Handler: http.NotFoundHandler()})
+	tb, err := New(rules, Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tb.Close()
+	r := httptest.NewRequest("POST", "/svc2500/items/42", nil)
+	if m, err := tb.Match(r); err != nil || m.Name != "catchall" {
+		b.Fatalf("Match = %+v, %v", m, err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tb.Match(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
