@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/gatekit/gatekit/clientip"
 	"github.com/gatekit/gatekit/ratelimit"
 )
 
@@ -101,4 +102,46 @@ func ExampleConcurrencyMiddleware() {
 	fmt.Println(outer.Code, inner.Code, inner.Header().Get("RateLimit-Policy"))
 	// Output:
 	// 200 429 "concurrency";q=1;qu="concurrency"
+}
+
+// Example_gateway limits one route per client IP (10/minute, bursts of
+// 20, at most 1,000/hour) and queues another (5/s shared by all clients, waiting
+// up to 2s behind at most 50 others) behind clientip's resolver.
+func Example_gateway() {
+	perIP, err := ratelimit.New(ratelimit.Config{
+		Rates: []ratelimit.Rate{{Count: 10, Per: time.Minute, Burst: 20}, ratelimit.PerHour(1000)},
+	}) // Key nil: ratelimit.ClientIP, IPv6 aggregated by /64
+	if err != nil {
+		panic(err)
+	}
+	queued, err := ratelimit.New(ratelimit.Config{
+		Rates: []ratelimit.Rate{{Count: 5, Per: time.Second}},
+		Key:   ratelimit.Global, Mode: ratelimit.Queue, MaxWait: 2 * time.Second, MaxQueue: 50,
+	})
+	if err != nil {
+		panic(err)
+	}
+	backend := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	mux := http.NewServeMux()
+	mux.Handle("/api/", ratelimit.Middleware(perIP)(backend))
+	mux.Handle("/reports/", ratelimit.Middleware(queued)(backend))
+	res, err := clientip.New(clientip.Config{}) // add TrustedProxies behind a load balancer
+	if err != nil {
+		panic(err)
+	}
+	h := clientip.Middleware(res)(mux)
+
+	codes := map[int]int{}
+	for range 25 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/items", nil))
+		codes[rec.Code]++
+	}
+	fmt.Println("api:", codes[200], "ok,", codes[429], "limited")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/reports/daily", nil))
+	fmt.Println("reports:", rec.Code)
+	// Output:
+	// api: 20 ok, 5 limited
+	// reports: 200
 }
