@@ -215,6 +215,9 @@ func (e *paramEdge) matchSegment(seg string, vals []string) ([]string, bool) {
 			}
 			end = len(seg) - len(lit)
 		default:
+			if pos+1 > len(seg) {
+				return vals[:mark], false
+			}
 			idx := strings.Index(seg[pos+1:], e.parts[i+1].lit)
 			if idx < 0 {
 				return vals[:mark], false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -78,4 +79,38 @@ func TestAuthenticatePanicRecovered(t *testing.T) {
 	if rec.Code != 401 {
 		t.Fatalf("status %d, want 401", rec.Code)
 	}
+}
+
+// FuzzPathLookup: a match substitutes back into its template to give the
+// looked-up path, byte for byte.
+func FuzzPathLookup(f *testing.F) {
+	for _, s := range []string{"/books/7.json", "/v2.10/status", "/a/b/c", "/files/a%2Fb", "//", "/books/7/pages/3", "/v..x/status"} {
+		f.Add(s)
+	}
+	var tbl pathTable
+	for _, tmpl := range []string{"/", "/books/{id}", "/books/{id}.json", "/books/{id}/pages/{page}", "/v{major}.{minor}/status", "/files/{name}", "/a/{x}/c", "/a/b/{y}", "/x{a}y{b}z/end"} {
+		if _, err := tbl.add(tmpl); err != nil {
+			f.Fatal(err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		e, vals := tbl.lookup(p, nil)
+		if e == nil {
+			return
+		}
+		if len(vals) != len(e.names) {
+			t.Fatalf("lookup(%q) = %q with %d values for %d names", p, e.template, len(vals), len(e.names))
+		}
+		got, i := e.template, 0
+		for _, name := range e.names {
+			if vals[i] == "" || strings.Contains(vals[i], "/") {
+				t.Fatalf("lookup(%q): bad value %q", p, vals[i])
+			}
+			got = strings.Replace(got, "{"+name+"}", vals[i], 1)
+			i++
+		}
+		if got != p {
+			t.Fatalf("lookup(%q) = %q %q, which rebuilds %q", p, e.template, vals, got)
+		}
+	})
 }

@@ -85,6 +85,8 @@ func shopCases() []opCase {
 		{op: "createReview", name: "case variant key", q: req{method: "POST", target: "/products/" + pid + "/reviews", ct: jsonCT, body: `{"rating":5,"Rating":1}`}, status: 400, in: "body", field: "/Rating"},
 
 		{op: "getProductImage", name: "ok", q: req{method: "GET", target: "/products/" + pid + "/images/3.png"}, status: 200},
+		{op: "getProductImage", name: "empty segment", q: req{method: "GET", target: "/products/" + pid + "/images/"}, status: 404},
+		{op: "getProductImage", name: "no extension", q: req{method: "GET", target: "/products/" + pid + "/images/3"}, status: 404},
 		{op: "getProductImage", name: "bad format", q: req{method: "GET", target: "/products/" + pid + "/images/3.gif"}, status: 400, in: "path", field: "format"},
 		{op: "getProductImage", name: "bad image id", q: req{method: "GET", target: "/products/" + pid + "/images/0.png"}, status: 400, in: "path", field: "imageId"},
 

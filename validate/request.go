@@ -54,8 +54,14 @@ func (v *Validator) lookupPath(t *pathTable, p string, vals []string) (*pathEntr
 
 // find looks r up. It returns a 404 or 405 *Error for requests outside the
 // spec unless Config.PassThroughUnknown.
-func (v *Validator) find(r *http.Request) (*match, error) {
-	m := &match{limit: v.cfg.MaxBodyBytes}
+func (v *Validator) find(r *http.Request) (m *match, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v.logPanic(r, p)
+			m, err = nil, newError(ErrInternal, http.StatusInternalServerError, "", nil, fmt.Errorf("validate: panic: %v", p))
+		}
+	}()
+	m = &match{limit: v.cfg.MaxBodyBytes}
 	p := requestPath(r)
 	for _, cr := range v.global {
 		if cr.appliesTo(r.Method) {
