@@ -43,7 +43,7 @@ func (lr *LeastRequest) PickAt(_ string, now time.Time) (*Target, func(Result), 
 	case 1:
 		return pickNode(ns[0])
 	}
-	c := clock{now: now}
+	c := clock{now: now, base: lr.la.params.base}
 	a, b := twoOf(ns)
 	if requestLoad(b, &c) < requestLoad(a, &c) {
 		a = b
@@ -91,7 +91,7 @@ func (lc *LeastConn) PickAt(_ string, now time.Time) (*Target, func(Result), err
 	if len(ns) == 0 {
 		return nil, nil, ErrNoTargets
 	}
-	c := clock{now: now}
+	c := clock{now: now, base: lc.la.params.base}
 	start := rand.IntN(len(ns))
 	best, bestLoad := ns[start], requestLoad(ns[start], &c)
 	for k := 1; k < len(ns); k++ {
@@ -142,7 +142,7 @@ func (pe *PeakEWMA) PickAt(_ string, now time.Time) (*Target, func(Result), erro
 	case 1:
 		return pickNode(ns[0])
 	}
-	c := clock{now: now}
+	c := clock{now: now, base: pe.la.params.base}
 	a, b := twoOf(ns)
 	if ewmaCost(b, &c) < ewmaCost(a, &c) {
 		a = b

@@ -48,7 +48,8 @@ func (c LoadConfig) resolve() (loadParams, error) {
 // loadParams are resolved LoadConfig values, in nanoseconds.
 type loadParams struct {
 	tau, penalty, initial float64
-	latency               bool // the policy reads latency estimates (PeakEWMA)
+	latency               bool      // the policy reads latency estimates (PeakEWMA)
+	base                  time.Time // with a monotonic reading: now = base + time.Since(base), one clock read
 }
 
 // node is a load-aware policy's state for one target. Reads are lock-free
@@ -120,11 +121,8 @@ func (n *node) observe(r Result) {
 	if !failed && (r.Latency <= 0 || !n.params.latency) {
 		return // nothing this policy reads changes: no lock, no clock
 	}
-	end := r.End
-	if end.IsZero() {
-		end = time.Now()
-	}
-	now := end.UnixNano()
+	c := clock{now: r.End, base: n.params.base}
+	now := c.nanos()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if failed {
@@ -151,16 +149,24 @@ func (n *node) observe(r Result) {
 	n.latAt.Store(now)
 }
 
-// clock resolves "now" at most once per pick, and only when needed.
+// clock resolves "now" at most once per pick, and only when needed: the
+// explicit instant now, or else the wall time derived from base and the
+// monotonic clock (cheaper than time.Now, which reads two clocks).
 type clock struct {
-	now time.Time
+	now  time.Time
+	base time.Time
+	ns   int64
 }
 
 func (c *clock) nanos() int64 {
-	if c.now.IsZero() {
-		c.now = time.Now()
+	if c.ns == 0 {
+		if c.now.IsZero() {
+			c.ns = c.base.UnixNano() + int64(time.Since(c.base))
+		} else {
+			c.ns = c.now.UnixNano()
+		}
 	}
-	return c.now.UnixNano()
+	return c.ns
 }
 
 // nodeSet is the derived state of a load-aware policy: one node per
@@ -205,6 +211,7 @@ func (la *loadAware) init(pool *Pool, cfg LoadConfig, latency bool) error {
 		return err
 	}
 	p.latency = latency
+	p.base = time.Now()
 	la.pool, la.params = pool, p
 	la.build = buildNodes(&la.params)
 	return nil
