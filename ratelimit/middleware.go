@@ -16,14 +16,16 @@ import (
 // rejects, the tokens the earlier ones took are given back and the
 // rejecting limiter's ErrorHandler answers (429 problem+json by default),
 // after Retry-After (whole seconds, rounded up, never 0) and the
-// rate-limit headers are set. Admitted responses carry the headers of the
-// most restrictive policy (fewest requests left). Headers and the
-// ErrorHandler come from the first limiter's Config, except that a
-// rejection uses the rejecting limiter's ErrorHandler.
+// rate-limit headers are set. Admitted responses carry RateLimit-Policy
+// listing every policy and RateLimit for the most restrictive one (fewest
+// requests left). The header form (Config.Headers) is the first limiter's.
 //
-// Everything is resolved when Middleware is called; nothing is built per
-// request. A nil limiter is a programming error (an ignored New error):
-// every request is then answered 500, never silently allowed.
+// Put clientip.Middleware in front when the gateway sits behind trusted
+// proxies, so that ClientIP keys by the real client. Everything is
+// resolved when Middleware is called; nothing is built per request. With
+// no limiters it returns next unchanged. A nil limiter is a programming
+// error (an ignored New error): every request is then answered 500, never
+// silently allowed.
 func Middleware(lims ...*Limiter) func(http.Handler) http.Handler {
 	lims = append([]*Limiter(nil), lims...)
 	keys := make([]KeyFunc, len(lims))
