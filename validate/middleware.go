@@ -23,7 +23,11 @@ import (
 // delays the first byte until the handler returns, so leave it off for
 // streaming APIs.
 func Middleware(v *Validator) func(http.Handler) http.Handler {
-	reject := v.cfg.ErrorHandler
+	handler := v.cfg.ErrorHandler
+	reject := func(w http.ResponseWriter, r *http.Request, err error) {
+		v.stats.count(err)
+		handler(w, r, err)
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			m, err := v.find(r)
@@ -32,6 +36,7 @@ func Middleware(v *Validator) func(http.Handler) http.Handler {
 				return
 			}
 			if m.passed && len(m.rules) == 0 {
+				v.stats.count(nil)
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -45,6 +50,7 @@ func Middleware(v *Validator) func(http.Handler) http.Handler {
 				reject(w, r, err)
 				return
 			}
+			v.stats.count(nil)
 			fwd := r
 			if body != nil {
 				fwd = r.WithContext(r.Context())

@@ -128,6 +128,12 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 // schema defaults filled in. A rejected request gives an *Error. It does
 // not modify r.
 func (v *Validator) ValidateRequest(r *http.Request, body []byte) ([]byte, error) {
+	out, err := v.validateRequest(r, body)
+	v.stats.count(err)
+	return out, err
+}
+
+func (v *Validator) validateRequest(r *http.Request, body []byte) ([]byte, error) {
 	m, err := v.find(r)
 	if err != nil {
 		return body, err

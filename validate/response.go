@@ -31,6 +31,7 @@ func (v *Validator) serveValidatingResponse(w http.ResponseWriter, r *http.Reque
 	in.SetBodyBytes(rb.buf.Bytes())
 	err := safely(func() error { return openapi3filter.ValidateResponse(context.Background(), in) })
 	if err != nil {
+		v.stats.badResponses.Add(1)
 		c := &collector{max: v.cfg.MaxErrors}
 		if errors.Is(err, errPanic) {
 			c.add(FieldError{In: "response", Reason: "could not be validated"})

@@ -146,6 +146,7 @@ type Validator struct {
 	paramOpts *openapi3filter.Options
 	bodyOpts  []openapi3.SchemaValidationOption
 	respOpts  *openapi3filter.Options
+	stats     counters
 }
 
 type operation struct {

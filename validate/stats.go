@@ -1,0 +1,64 @@
+package validate
+
+import (
+	"errors"
+	"sync/atomic"
+)
+
+// Stats are counters since the Validator was built, for metrics.
+type Stats struct {
+	// Requests is the number of requests validated (or passed through).
+	Requests uint64
+	// Invalid counts 400 answers: parameters, bodies, rules.
+	Invalid uint64
+	// Unauthorized counts 401 and 403 answers.
+	Unauthorized uint64
+	// Unknown counts 404 and 405 answers (not pass-throughs).
+	Unknown uint64
+	// TooLarge counts 413 answers.
+	TooLarge uint64
+	// UnsupportedMediaType counts 415 answers.
+	UnsupportedMediaType uint64
+	// Internal counts 500 answers (recovered panics).
+	Internal uint64
+	// BadResponses counts responses that broke the spec (ResponseLog and
+	// ResponseReject).
+	BadResponses uint64
+}
+
+// counters are the Validator's live Stats.
+type counters struct {
+	requests, invalid, unauthorized, unknown, tooLarge, media, internal, badResponses atomic.Uint64
+}
+
+// count records the outcome of one request.
+func (c *counters) count(err error) {
+	c.requests.Add(1)
+	if err == nil {
+		return
+	}
+	switch {
+	case errors.Is(err, ErrInvalid):
+		c.invalid.Add(1)
+	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrForbidden):
+		c.unauthorized.Add(1)
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrMethodNotAllowed):
+		c.unknown.Add(1)
+	case errors.Is(err, ErrTooLarge):
+		c.tooLarge.Add(1)
+	case errors.Is(err, ErrUnsupportedMediaType):
+		c.media.Add(1)
+	default:
+		c.internal.Add(1)
+	}
+}
+
+// Stats returns the counters. It is safe to call concurrently with validation.
+func (v *Validator) Stats() Stats {
+	c := &v.stats
+	return Stats{
+		Requests: c.requests.Load(), Invalid: c.invalid.Load(), Unauthorized: c.unauthorized.Load(),
+		Unknown: c.unknown.Load(), TooLarge: c.tooLarge.Load(), UnsupportedMediaType: c.media.Load(),
+		Internal: c.internal.Load(), BadResponses: c.badResponses.Load(),
+	}
+}
