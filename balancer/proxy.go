@@ -106,6 +106,7 @@ type Proxy struct {
 	preserve  bool
 	timeout   time.Duration
 	retry     retryPolicy
+	guard     *desyncGuard // of the default transport, or nil
 }
 
 // NewProxy returns a Proxy that picks targets with p. It returns an error
@@ -125,11 +126,11 @@ func NewProxy(p Policy, cfg Config) (*Proxy, error) {
 	}
 	px.retry = rp
 	if px.transport == nil {
-		t, err := NewTransport(cfg.TransportConfig)
+		t, g, err := newGuardedTransport(cfg.TransportConfig)
 		if err != nil {
 			return nil, err
 		}
-		px.transport = t
+		px.transport, px.guard = t, g
 	}
 	if px.onError == nil {
 		px.onError = WriteError
@@ -179,8 +180,9 @@ type exchange struct {
 	baseURL url.URL     // outbound URL before a target was applied
 	body    *replayBody // request body kept for retries, or nil
 	tried   []*Target
-	retries int // retries sent
-	held    int // retry budget reservations to release
+	retries int        // retries sent
+	held    int        // retry budget reservations to release
+	conn    *guardConn // connection of the current attempt, if guarded
 }
 
 type exchangeKey struct{}
@@ -226,8 +228,9 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(httptrace.GotConnInfo) {
+		GotConn: func(info httptrace.GotConnInfo) {
 			x.gotConn.Store(true)
+			x.conn, _ = info.Conn.(*guardConn)
 			if x.conns.Add(1) > 1 {
 				// The Transport re-sent the request on its own (a
 				// reused connection failed): count it as a retry.
@@ -252,6 +255,10 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			} else if res.Err == nil {
 				res.Err = io.ErrUnexpectedEOF
 			}
+		}
+		if x.conn != nil && res.Err == nil && !res.Canceled && x.conn.desynced() {
+			// The target sent bytes past its response: count it.
+			res.Err = errConnDiscarded
 		}
 		x.done(res)
 		if cancel != nil {

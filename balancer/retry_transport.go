@@ -3,8 +3,10 @@ package balancer
 import (
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -43,8 +45,12 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if x.body != nil {
 			x.body.attempt(req)
 		}
+		if px.guard.quarantined(x.target.url) {
+			req.Close = true // quarantine: never reuse a connection to it
+		}
 		x.gotConn.Store(false)
 		x.conns.Store(0)
+		x.conn = nil
 		x.start = time.Now()
 		resp, err := px.transport.RoundTrip(req)
 		if ctx.Err() != nil || attempt >= rp.retries {
@@ -140,4 +146,16 @@ func (x *exchange) triedTarget(t *Target) bool {
 		}
 	}
 	return false
+}
+
+// dialAddr returns the host:port net/http dials for u.
+func dialAddr(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "80"
+	if u.Scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }

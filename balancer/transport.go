@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
@@ -46,6 +47,13 @@ type TransportConfig struct {
 	// TLSClientConfig configures TLS to https targets; it is cloned. Nil
 	// means the crypto/tls defaults with the system roots.
 	TLSClientConfig *tls.Config
+	// DesyncQuarantine is how long a target that sent bytes past the end
+	// of a response gets a fresh connection for every request. Such a
+	// connection is always discarded at once, before the bytes can reach
+	// anyone (HTTP/1 targets, plain or TLS; HTTP/2 framing is checked by
+	// the HTTP/2 client itself). Zero means DefaultDesyncQuarantine (5m);
+	// negative means no quarantine.
+	DesyncQuarantine time.Duration
 }
 
 func (c TransportConfig) validate() error {
@@ -81,8 +89,15 @@ func orDuration(v, def time.Duration) time.Duration {
 // proxy forwards bodies as they are), HTTP/2 attempted with https targets.
 // It returns an error for negative settings.
 func NewTransport(cfg TransportConfig) (*http.Transport, error) {
+	tr, _, err := newGuardedTransport(cfg)
+	return tr, err
+}
+
+// newGuardedTransport is NewTransport, also returning the desync guard that
+// wraps its HTTP/1 connections.
+func newGuardedTransport(cfg TransportConfig) (*http.Transport, *desyncGuard, error) {
 	if err := cfg.validate(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d := &net.Dialer{Timeout: orDuration(cfg.DialTimeout, DefaultDialTimeout), KeepAlive: 30 * time.Second}
 	idle := cfg.MaxIdleConnsPerHost
@@ -93,9 +108,46 @@ func NewTransport(cfg TransportConfig) (*http.Transport, error) {
 	if cfg.TLSClientConfig != nil {
 		tc = cfg.TLSClientConfig.Clone()
 	}
+	g := newDesyncGuard(cfg.DesyncQuarantine)
+	handshake := orDuration(cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return g.wrap(c, addr), nil
+	}
+	dialTLS := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		conf := &tls.Config{}
+		if tc != nil {
+			conf = tc.Clone()
+		}
+		if conf.ServerName == "" {
+			conf.ServerName, _, _ = net.SplitHostPort(addr)
+		}
+		if len(conf.NextProtos) == 0 {
+			conf.NextProtos = []string{"h2", "http/1.1"}
+		}
+		hctx, cancel := context.WithTimeout(ctx, handshake)
+		defer cancel()
+		tlsConn := tls.Client(c, conf)
+		if err := tlsConn.HandshakeContext(hctx); err != nil {
+			c.Close()
+			return nil, err
+		}
+		if tlsConn.ConnectionState().NegotiatedProtocol == "h2" {
+			return tlsConn, nil // the HTTP/2 client frames its own streams
+		}
+		return g.wrap(tlsConn, addr), nil
+	}
 	return &http.Transport{
 		Proxy:                  nil, // never from the environment
-		DialContext:            d.DialContext,
+		DialContext:            dial,
+		DialTLSContext:         dialTLS,
 		TLSClientConfig:        tc,
 		TLSHandshakeTimeout:    orDuration(cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout),
 		ResponseHeaderTimeout:  orDuration(cfg.ResponseHeaderTimeout, DefaultResponseHeaderTimeout),
@@ -107,7 +159,7 @@ func NewTransport(cfg TransportConfig) (*http.Transport, error) {
 		DisableCompression:     true,
 		ForceAttemptHTTP2:      true,
 		MaxResponseHeaderBytes: 1 << 20,
-	}, nil
+	}, g, nil
 }
 
 // bufferPool is an httputil.BufferPool of 32 KiB buffers. It is a bounded
