@@ -87,6 +87,11 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request, key, fkey string
 		resp := c.refreshed(stale, rec.header, reqTime, respTime)
 		c.storeVariant(ctx, key, resp)
 		shared = resp
+		// A cookie set by the 304 is for this client only: never stored or
+		// shared, but passed on (the stored header has none to overwrite it).
+		if sc := rec.header["Set-Cookie"]; len(sc) > 0 {
+			w.Header()["Set-Cookie"] = sc
+		}
 		c.serveStored(w, r, resp, respTime, "fwd="+fwd+"; fwd-status=304")
 	case actStaleError:
 		c.stats.stale.Add(1)

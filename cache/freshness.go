@@ -123,11 +123,16 @@ func (c *Cache) setTimes(resp *Response, h http.Header, cc directives) {
 		date = d
 	}
 	apparent := max(resp.ResponseTime.Sub(date), 0)
+	// Age must be one non-negative integer; anything else (a list, a
+	// parameter, a sign, a fraction) makes the response stale.
 	var ageValue time.Duration
-	if a := h.Get("Age"); a != "" {
-		if n := parseDelta(strings.TrimSpace(a)); n > 0 {
-			ageValue = time.Duration(n) * time.Second
+	ageInvalid := false
+	if a := h.Values("Age"); len(a) > 0 {
+		n := parseDelta(strings.TrimSpace(a[0]))
+		if len(a) > 1 || (n == 0 && strings.TrimSpace(a[0]) != "0" && strings.Trim(a[0], " 0") != "") {
+			ageInvalid = true
 		}
+		ageValue = time.Duration(n) * time.Second
 	}
 	corrected := ageValue + max(resp.ResponseTime.Sub(resp.RequestTime), 0)
 	resp.InitialAge = max(apparent, corrected)
@@ -145,6 +150,9 @@ func (c *Cache) setTimes(resp *Response, h http.Header, cc directives) {
 		if lm, err := http.ParseTime(h.Get("Last-Modified")); err == nil && lm.Before(date) {
 			resp.Lifetime = min(date.Sub(lm)/10, heuristicMax)
 		}
+	}
+	if ageInvalid {
+		resp.Lifetime = 0
 	}
 }
 
@@ -170,7 +178,7 @@ func deltaDuration(n int64) time.Duration {
 // the fields named by qualified no-cache and private directives.
 func storedHeader(h http.Header, cc directives) http.Header {
 	hopHeaders := [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Age"}
+		"Proxy-Authorization", "Proxy-Authentication-Info", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Age"}
 	for _, f := range h.Values("Connection") {
 		for name := range strings.SplitSeq(f, ",") {
 			if name = strings.TrimSpace(name); name != "" {
@@ -215,8 +223,8 @@ func (c *Cache) refreshed(old *Response, h http.Header, reqTime, respTime time.T
 	merged := old.Header.Clone()
 	for k, vs := range h {
 		switch k {
-		case "Content-Length", "Content-Encoding", "Content-Type", "Content-Range":
-			continue
+		case "Content-Length", "Content-Encoding", "Content-Md5", "Content-Range", "Etag", "Set-Cookie", "Set-Cookie2":
+			continue // describe the stored body, or are per-client
 		}
 		merged[k] = vs
 	}

@@ -53,6 +53,10 @@ func TestFreshness(t *testing.T) {
 			{0, nil, "v1", false}, {0, nil, "v2", false}}},
 		{"upstream age counts", []string{"Cache-Control", "max-age=60", "Age", "50"}, []step{
 			{0, nil, "v1", false}, {9 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"invalid age is stale", []string{"Cache-Control", "max-age=60", "Age", "5;x=1"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"list-valued age is stale", []string{"Cache-Control", "max-age=60", "Age", "0", "Age", "0"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
 		{"old date counts", []string{"Cache-Control", "max-age=60", "Date", t0.Add(-55 * time.Second).Format(http.TimeFormat)}, []step{
 			{0, nil, "v1", false}, {4 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
 		{"no-store", []string{"Cache-Control", "no-store, max-age=60"}, []step{
