@@ -219,3 +219,31 @@ func TestConcurrentPicksWhileChanging(t *testing.T) {
 		t.Errorf("in flight after all done = %d", n)
 	}
 }
+
+// FuzzParseUpstreams checks that any list either fails or yields
+// upstreams whose canonical IDs parse back to the same targets.
+func FuzzParseUpstreams(f *testing.F) {
+	for _, s := range []string{"127.0.0.1:80", "a:1,b:2", "https://x/y", "ftp://x", "http://[::1]:8080", ",,", "http://%zz", "A:1,a:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, list string) {
+		ups, err := ParseUpstreams(list)
+		if err != nil {
+			return
+		}
+		pool, err := NewPool(ups)
+		if err != nil {
+			return // duplicates
+		}
+		for _, tg := range pool.Targets() {
+			again, err := ParseUpstreams(tg.ID())
+			if err != nil || len(again) != 1 {
+				t.Fatalf("ID %q of %q does not parse back: %v", tg.ID(), list, err)
+			}
+			u, _ := again[0].normalize()
+			if u.String() != tg.ID() {
+				t.Fatalf("ID %q re-parses as %q", tg.ID(), u.String())
+			}
+		}
+	})
+}

@@ -1,11 +1,13 @@
 package balancer
 
 import (
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func newTestSticky(t *testing.T, pool *Pool, cfg StickyConfig) *Sticky {
@@ -157,5 +159,40 @@ func TestNewStickyErrors(t *testing.T) {
 	}
 	if _, err := NewSticky(pool, NewRoundRobin(pool), StickyConfig{}); err != nil {
 		t.Errorf("empty secret (random per process): %v", err)
+	}
+}
+
+func TestStickyCookieAttributes(t *testing.T) {
+	pool := weightedPool(t, 1)
+	tg := pool.Targets()[0]
+	for _, tc := range []struct {
+		name       string
+		cfg        StickyConfig
+		tls        bool
+		wantSecure bool
+		wantMaxAge int
+		wantPath   string
+	}{
+		{name: "defaults", wantPath: "/"},
+		{name: "tls request", tls: true, wantSecure: true, wantPath: "/"},
+		{name: "always secure, max age, path", cfg: StickyConfig{Secure: true, MaxAge: time.Hour, Path: "/app"}, wantSecure: true, wantMaxAge: 3600, wantPath: "/app"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestSticky(t, pool, tc.cfg)
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.tls {
+				r.TLS = &tls.ConnectionState{}
+			}
+			h := http.Header{}
+			s.pin(h, r, s.Token(tg))
+			cs := (&http.Response{Header: h}).Cookies()
+			if len(cs) != 1 {
+				t.Fatalf("cookies %v", h)
+			}
+			c := cs[0]
+			if c.Secure != tc.wantSecure || c.MaxAge != tc.wantMaxAge || c.Path != tc.wantPath || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode {
+				t.Errorf("cookie %q: Secure %v MaxAge %d Path %q HttpOnly %v SameSite %v", h.Get("Set-Cookie"), c.Secure, c.MaxAge, c.Path, c.HttpOnly, c.SameSite)
+			}
+		})
 	}
 }
