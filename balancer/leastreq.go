@@ -6,7 +6,7 @@ import (
 )
 
 // LeastRequest is least-request load balancing by the power of two
-// choices, the Proxy's default policy: each pick draws two distinct
+// choices, NewPolicy's default: each pick draws two distinct
 // available targets at random and takes the one with fewer requests in
 // flight relative to its weight. It is nearly as good as a full scan, and
 // the most loaded target never receives a new request. Recent failures

@@ -47,8 +47,11 @@ type StickyConfig struct {
 // never the address itself.
 //
 // As a Policy, Sticky takes the token as key; the fallback is called with
-// key "". A pick of a pinned target allocates nothing. Sticky is safe for
-// concurrent use.
+// key "". NewProxy recognises a *Sticky passed to it directly and then
+// reads tokens from requests and sets them on responses; a Sticky hidden
+// inside another Policy wrapper is used as a plain Policy (Config.Key
+// supplies its key and no token is set). A pick of a pinned target
+// allocates nothing. Sticky is safe for concurrent use.
 type Sticky struct {
 	pool     *Pool
 	fallback Policy
