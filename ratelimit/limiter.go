@@ -306,6 +306,7 @@ func (l *Limiter) allow(key string, now time.Time, clock bool) Decision {
 
 // decide applies every policy to e at n. s.mu must be held.
 func (l *Limiter) decide(s *shard, e *entry, n int64) Decision {
+	e.purge(n)
 	if e.until > n {
 		s.c.blocked++
 		return l.limited(s, e, n, Decision{Blocked: true, RetryAfter: time.Duration(e.until - n), Policy: l.worst(e, n)})

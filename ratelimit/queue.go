@@ -12,7 +12,10 @@ import (
 // leaves every token to the requests behind it.
 //
 // Ticket methods are safe for concurrent use. Wait drives a ticket with
-// real timers; PollAt and CancelAt drive it with explicit times.
+// real timers; PollAt and CancelAt drive it with explicit times. A ticket
+// still queued at its deadline (arrival + MaxWait) is dropped from the
+// queue by the next operation on its key, so a forgotten ticket cannot
+// hold up the requests behind it.
 type Ticket struct {
 	l        *Limiter
 	s        *shard
@@ -63,6 +66,7 @@ func (l *Limiter) reserve(key string, now time.Time, clock bool) (*Ticket, Decis
 	n := l.ns(now)
 	e := l.tab.get(s, key, n)
 	defer s.touch(e)
+	e.purge(n)
 	if e.until > n || (e.head == nil && l.due(e, n, 1) <= 0) {
 		d := l.decide(s, e, n)
 		if !d.Allowed {
@@ -110,6 +114,9 @@ func (l *Limiter) limitErr(d Decision, cause error) *LimitError {
 func (l *Limiter) due(e *entry, n, k int64) int64 {
 	var w int64
 	for i, p := range l.pol {
+		if k > maxSpan/p.interval { // far beyond any MaxWait; avoid overflow
+			return maxSpan
+		}
 		w = max(w, max(e.tat[i], n)+k*p.interval-p.tau-n)
 	}
 	return w
@@ -141,6 +148,10 @@ func (t *Ticket) poll(now time.Time, clock bool) (bool, time.Duration, error) {
 	case expired:
 		return false, 0, &LimitError{RetryAfter: time.Duration(l.pol[0].interval), Err: ErrMaxWait}
 	}
+	e.purge(n)
+	if t.state == expired {
+		return false, 0, &LimitError{RetryAfter: time.Duration(max(l.due(e, n, int64(e.nq)+1), 1)), Err: ErrMaxWait}
+	}
 	if e.head != t {
 		if n >= t.deadline {
 			return false, 0, t.expire(n)
@@ -162,6 +173,15 @@ func (t *Ticket) poll(now time.Time, clock bool) (bool, time.Duration, error) {
 		return false, 0, t.expire(n)
 	}
 	return false, time.Duration(w), nil
+}
+
+// purge expires the tickets at the head of e's queue whose deadline has
+// passed: their owners stopped polling (a forgotten ReserveAt ticket, a
+// stalled goroutine) and must not hold up the queue. s.mu must be held.
+func (e *entry) purge(n int64) {
+	for e.head != nil && e.head.deadline <= n {
+		e.head.expire(n)
+	}
 }
 
 // expire removes t from its queue as expired. s.mu must be held.

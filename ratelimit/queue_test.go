@@ -68,7 +68,7 @@ func TestQueueFIFO(t *testing.T) {
 		t.Error("next head was not woken")
 	}
 	// A request arriving now, even in Reject style, cannot overtake.
-	if dd := l.AllowAt("k", t0.Add(10*time.Second)); dd.Allowed {
+	if dd := l.AllowAt("k", t0.Add(5*time.Second)); dd.Allowed {
 		t.Errorf("AllowAt overtook the queue: %+v", dd)
 	}
 	e, dd := reserve(t, l, 1500*time.Millisecond)
@@ -126,14 +126,25 @@ func TestQueueMaxWaitAndLength(t *testing.T) {
 	if !errors.As(err, &le) || !errors.Is(err, ErrMaxWait) || le.RetryAfter != 3*time.Second || d.Allowed {
 		t.Fatalf("third waiter: %+v, %v; want ErrMaxWait retry 3s", d, err)
 	}
-	// c is not served by its deadline (its head never polled): it expires.
+	// Nobody polled b (a forgotten ticket at the head) by the deadline:
+	// b and c both leave the queue, and their tokens go to the next comer.
 	if _, _, err := c.PollAt(t0.Add(2500 * time.Millisecond)); !errors.Is(err, ErrMaxWait) {
 		t.Errorf("PollAt past the deadline: %v, want ErrMaxWait", err)
 	}
-	poll(t, b, 2500*time.Millisecond, true)
-	if st := l.Stats(); st.QueueRejected != 1 || st.QueueExpired != 1 {
+	if _, _, err := b.PollAt(t0.Add(2500 * time.Millisecond)); !errors.Is(err, ErrMaxWait) {
+		t.Errorf("forgotten head: %v, want ErrMaxWait", err)
+	}
+	if tk, dd := reserve(t, l, 2500*time.Millisecond); tk != nil || !dd.Allowed {
+		t.Errorf("after the queue expired: %v, %+v; want admitted at once", tk, dd)
+	}
+	if st := l.Stats(); st.QueueRejected != 1 || st.QueueExpired != 2 || st.Waiting != 0 {
 		t.Errorf("Stats = %+v", st)
 	}
+	// A head that polls in time is admitted even late in its wait.
+	q2 := queueLimiter(t, 2500*time.Millisecond, 10)
+	reserve(t, q2, 0)
+	b2, _ := reserve(t, q2, 0)
+	poll(t, b2, 2499*time.Millisecond, true)
 
 	q := queueLimiter(t, time.Hour, 2)
 	reserve(t, q, 0)
