@@ -15,6 +15,7 @@ import (
 // fastSchema check. Like fastSchema it only ever answers "valid" for values
 // kin-openapi accepts; everything else goes to kin-openapi.
 type fastParam struct {
+	deep     map[string]string // deepObject: property name -> its single type
 	in       string
 	name     string
 	required bool
@@ -40,6 +41,28 @@ func (fc *fastCompiler) compileParam(p *openapi3.Parameter) *fastParam {
 		return nil
 	}
 	typ := s.Type.Slice()[0]
+	if typ == openapi3.TypeObject {
+		// deepObject with primitive properties: filter[country]=NL&filter[min]=3
+		if p.In != openapi3.ParameterInQuery || sm.Style != openapi3.SerializationDeepObject || len(s.Properties) == 0 {
+			return nil
+		}
+		fp.deep = make(map[string]string, len(s.Properties))
+		for name, ref := range s.Properties {
+			if ref == nil || ref.Value == nil || ref.Value.Type == nil || !ref.Value.Type.IsSingle() {
+				return nil
+			}
+			switch t := ref.Value.Type.Slice()[0]; t {
+			case openapi3.TypeString, openapi3.TypeInteger, openapi3.TypeNumber, openapi3.TypeBoolean:
+				fp.deep[name] = t
+			default:
+				return nil
+			}
+		}
+		if fp.schema = fc.compile(s); fp.schema == nil {
+			return nil
+		}
+		return fp
+	}
 	if typ == openapi3.TypeArray {
 		if p.In != openapi3.ParameterInQuery || s.Items == nil || s.Items.Value == nil || s.Items.Value.Type == nil || !s.Items.Value.Type.IsSingle() {
 			return nil
@@ -81,11 +104,13 @@ func (fc *fastCompiler) compileParam(p *openapi3.Parameter) *fastParam {
 
 // scalar converts one raw value to the JSON value kin-openapi would decode,
 // or reports false when it is not plainly of the parameter's type.
-func (fp *fastParam) scalar(raw string) (any, bool) {
+func (fp *fastParam) scalar(raw string) (any, bool) { return scalarOf(fp.typ, raw) }
+
+func scalarOf(typ, raw string) (any, bool) {
 	if raw == "" || !utf8.ValidString(raw) {
 		return nil, false
 	}
-	switch fp.typ {
+	switch typ {
 	case openapi3.TypeString:
 		return raw, true
 	case openapi3.TypeBoolean:
@@ -107,6 +132,9 @@ func (fp *fastParam) scalar(raw string) (any, bool) {
 // check reports valid when the parameter is absent and optional, or present
 // and valid.
 func (fp *fastParam) check(r *http.Request, pathParams map[string]string, q url.Values) verdict {
+	if fp.deep != nil {
+		return fp.checkDeep(q)
+	}
 	var raws []string
 	switch fp.in {
 	case openapi3.ParameterInPath:
@@ -193,4 +221,42 @@ func isJSONNumber(s string) bool {
 		}
 	}
 	return i == len(s)
+}
+
+// checkDeep decodes a deepObject parameter whose keys are all name[prop]
+// with one value and a known primitive property.
+func (fp *fastParam) checkDeep(q url.Values) verdict {
+	if _, plain := q[fp.name]; plain {
+		return unsure
+	}
+	var obj map[string]any
+	for k, vals := range q {
+		rest, ok := strings.CutPrefix(k, fp.name)
+		if !ok || rest == "" || rest[0] != '[' {
+			continue
+		}
+		prop, ok := strings.CutSuffix(rest[1:], "]")
+		if !ok || strings.ContainsAny(prop, "[]") || len(vals) != 1 {
+			return unsure
+		}
+		typ, ok := fp.deep[prop]
+		if !ok {
+			return unsure
+		}
+		v, ok := scalarOf(typ, vals[0])
+		if !ok {
+			return unsure
+		}
+		if obj == nil {
+			obj = make(map[string]any, len(fp.deep))
+		}
+		obj[prop] = v
+	}
+	if obj == nil {
+		if fp.required {
+			return unsure
+		}
+		return valid
+	}
+	return fp.schema.check(obj)
 }
