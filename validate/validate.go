@@ -10,6 +10,26 @@
 // length, duplicate and case-variant keys, UTF-8) before schema validation.
 // Parameter and body schemas are checked with github.com/getkin/kin-openapi.
 //
+// Typical use, in front of any http.Handler:
+//
+//	//go:embed openapi.yaml
+//	var spec []byte
+//
+//	v, err := validate.Load(spec, validate.Config{
+//		Authenticate: func(ctx context.Context, in *validate.AuthInput) error {
+//			return checkKey(in.Request.Header.Get(in.Scheme.Name)) // nil, validate.ErrForbidden, or another error (401)
+//		},
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	handler = validate.Middleware(v)(handler)
+//
+// Rejections are RFC 9457 problem+json: 400 with an "errors" list of
+// {in, name, pointer, reason}, 401/403 from the security hook, 404/405 for
+// paths and methods outside the spec (unless Config.PassThroughUnknown),
+// 413 over the body limit, 415 for an unlisted Content-Type.
+//
 // Valid requests are decided by schemas compiled once at load (the common
 // keywords: type, nullable, enum of strings, format, pattern, lengths,
 // bounds, required, properties, additionalProperties, items, uniqueItems of
