@@ -13,9 +13,11 @@ import (
 //
 // Ticket methods are safe for concurrent use. Wait drives a ticket with
 // real timers; PollAt and CancelAt drive it with explicit times. A ticket
-// still queued at its deadline (arrival + MaxWait) is dropped from the
-// queue by the next operation on its key, so a forgotten ticket cannot
-// hold up the requests behind it.
+// still queued at its deadline (arrival + MaxWait + 100ms of grace for
+// late timers) is dropped from the queue by the next operation on its
+// key, so a forgotten ticket cannot hold up the requests behind it. (No
+// ticket is queued whose wait is expected to exceed MaxWait: that is
+// checked on arrival.)
 type Ticket struct {
 	l        *Limiter
 	s        *shard
@@ -87,7 +89,7 @@ func (l *Limiter) reserve(key string, now time.Time, clock bool) (*Ticket, Decis
 		d := l.limited(s, e, n, Decision{RetryAfter: time.Duration(w), Policy: l.worst(e, n)})
 		return nil, d, l.limitErr(d, cause)
 	}
-	t := &Ticket{l: l, s: s, e: e, deadline: n + l.maxW, wake: make(chan struct{}, 1), prev: e.tail}
+	t := &Ticket{l: l, s: s, e: e, deadline: n + l.maxW + int64(pollGrace), wake: make(chan struct{}, 1), prev: e.tail}
 	if e.tail != nil {
 		e.tail.next = t
 	} else {
@@ -174,6 +176,10 @@ func (t *Ticket) poll(now time.Time, clock bool) (bool, time.Duration, error) {
 	}
 	return false, time.Duration(w), nil
 }
+
+// pollGrace is how late after its MaxWait a ticket may still poll: a
+// timer firing a little late must not turn a due request into a 429.
+const pollGrace = 100 * time.Millisecond
 
 // purge expires the tickets at the head of e's queue whose deadline has
 // passed: their owners stopped polling (a forgotten ReserveAt ticket, a

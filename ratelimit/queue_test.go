@@ -126,15 +126,18 @@ func TestQueueMaxWaitAndLength(t *testing.T) {
 	if !errors.As(err, &le) || !errors.Is(err, ErrMaxWait) || le.RetryAfter != 3*time.Second || d.Allowed {
 		t.Fatalf("third waiter: %+v, %v; want ErrMaxWait retry 3s", d, err)
 	}
-	// Nobody polled b (a forgotten ticket at the head) by the deadline:
-	// b and c both leave the queue, and their tokens go to the next comer.
-	if _, _, err := c.PollAt(t0.Add(2500 * time.Millisecond)); !errors.Is(err, ErrMaxWait) {
+	// Nobody polled b (a forgotten ticket at the head) by the deadline
+	// (MaxWait plus the grace for late timers): b and c both leave the
+	// queue, and their tokens go to the next comer.
+	deadline := 2500*time.Millisecond + pollGrace
+	poll(t, c, deadline-1, false)
+	if _, _, err := c.PollAt(t0.Add(deadline)); !errors.Is(err, ErrMaxWait) {
 		t.Errorf("PollAt past the deadline: %v, want ErrMaxWait", err)
 	}
-	if _, _, err := b.PollAt(t0.Add(2500 * time.Millisecond)); !errors.Is(err, ErrMaxWait) {
+	if _, _, err := b.PollAt(t0.Add(deadline)); !errors.Is(err, ErrMaxWait) {
 		t.Errorf("forgotten head: %v, want ErrMaxWait", err)
 	}
-	if tk, dd := reserve(t, l, 2500*time.Millisecond); tk != nil || !dd.Allowed {
+	if tk, dd := reserve(t, l, deadline); tk != nil || !dd.Allowed {
 		t.Errorf("after the queue expired: %v, %+v; want admitted at once", tk, dd)
 	}
 	if st := l.Stats(); st.QueueRejected != 1 || st.QueueExpired != 2 || st.Waiting != 0 {
@@ -144,7 +147,7 @@ func TestQueueMaxWaitAndLength(t *testing.T) {
 	q2 := queueLimiter(t, 2500*time.Millisecond, 10)
 	reserve(t, q2, 0)
 	b2, _ := reserve(t, q2, 0)
-	poll(t, b2, 2499*time.Millisecond, true)
+	poll(t, b2, 2500*time.Millisecond+pollGrace-1, true)
 
 	q := queueLimiter(t, time.Hour, 2)
 	reserve(t, q, 0)
