@@ -80,8 +80,11 @@ func (c *Cache) notStorable(r *http.Request, reqCC directives, status int, h htt
 	if r.Header.Get("Cookie") != "" && !c.cfg.StoreCookieRequests && !cc.Public && cc.SMaxAge < 0 {
 		return "cookie"
 	}
-	if len(h.Values("Set-Cookie")) > 0 && !hasField(cc.NoCacheFields, "set-cookie") && !hasField(cc.PrivateFields, "set-cookie") {
-		return "set-cookie"
+	for _, f := range [...]string{"Set-Cookie", "Set-Cookie2"} {
+		lf := strings.ToLower(f)
+		if len(h.Values(f)) > 0 && !hasField(cc.NoCacheFields, lf) && !hasField(cc.PrivateFields, lf) {
+			return "set-cookie"
+		}
 	}
 	explicit := cc.SMaxAge >= 0 || cc.MaxAge >= 0 || len(h.Values("Expires")) > 0
 	validator := h.Get("ETag") != "" || h.Get("Last-Modified") != ""
@@ -287,7 +290,10 @@ func notModified(rh http.Header, resp *Response) bool {
 	}
 	lm, err := http.ParseTime(resp.Header.Get("Last-Modified"))
 	if err != nil {
-		return false
+		// Without Last-Modified, Date is the best estimate (RFC 9111 §4.3.2).
+		if lm, err = http.ParseTime(resp.Header.Get("Date")); err != nil {
+			return false
+		}
 	}
 	return !lm.After(t)
 }

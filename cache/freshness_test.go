@@ -65,6 +65,8 @@ func TestFreshness(t *testing.T) {
 			{0, nil, "v1", false}, {0, nil, "v2", false}}},
 		{"set-cookie", []string{"Cache-Control", "max-age=60", "Set-Cookie", "sid=1"}, []step{
 			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"set-cookie2", []string{"Cache-Control", "max-age=60", "Set-Cookie2", "sid=1"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
 		{"vary star", []string{"Cache-Control", "max-age=60", "Vary", "*"}, []step{
 			{0, nil, "v1", false}, {0, nil, "v2", false}}},
 		{"must-understand overrides no-store", []string{"Cache-Control", "max-age=60, no-store, must-understand"}, []step{

@@ -140,7 +140,7 @@ func varyNames(vals []string) (names []string, star bool) {
 // field lines with ",", trims whitespace around list members and, for
 // Accept-Encoding, reduces the value to the sorted set of known codings the
 // client accepts, so "gzip, deflate, br" and "br,gzip;q=1, deflate" select
-// the same variant.
+// the same variant; Accept-Language values are lowercased.
 func varyValues(h http.Header, names []string) string {
 	var b strings.Builder
 	for i, name := range names {
@@ -163,6 +163,9 @@ func varyValues(h http.Header, names []string) string {
 					b.WriteByte(',')
 				}
 				first = false
+				if name == "Accept-Language" {
+					m = lowerASCII(m) // language tags are case-insensitive
+				}
 				b.WriteString(m)
 			}
 		}

@@ -29,6 +29,9 @@ func TestVary(t *testing.T) {
 		{"br, gzip;q=0, deflate", "en", "br, gzip;q=0, deflate|en|5", false},
 		{"identity", "fr", "identity|fr|6", false},
 		{"identity", "en", "identity|en|2", true},
+		{"identity", "EN", "identity|en|2", true},
+		{"identity", "fr, en", "identity|fr, en|7", false},
+		{"identity", "en, fr", "identity|en, fr|8", false},
 	}
 	for i, s := range steps {
 		body, status := f.get("http://example.com/", "Accept-Encoding", s.ae, "Accept-Language", s.al)
@@ -37,8 +40,8 @@ func TestVary(t *testing.T) {
 		}
 	}
 	e, _ := f.c.Get(t.Context(), "GET http://example.com/")
-	if len(e.Variants) != 6 {
-		t.Fatalf("stored %d variants, want 6", len(e.Variants))
+	if len(e.Variants) != 8 {
+		t.Fatalf("stored %d variants, want 8", len(e.Variants))
 	}
 }
 
@@ -80,6 +83,12 @@ func TestConditional(t *testing.T) {
 	}
 	if n := f.o.n.Load(); n != 1 {
 		t.Fatalf("origin saw %d requests, want 1", n)
+	}
+	// Without Last-Modified, If-Modified-Since is compared with Date.
+	g := newFixture(t, Config{}, headers("Cache-Control", "max-age=60"))
+	g.do("GET", "http://example.com/")
+	if rec := g.do("GET", "http://example.com/", "If-Modified-Since", t0.Format(http.TimeFormat)); rec.Code != 304 {
+		t.Fatalf("If-Modified-Since >= Date: %d, want 304", rec.Code)
 	}
 	// Stale: revalidated with the stored validators; the 304 refreshes it.
 	f.clk.Add(20 * time.Second)
