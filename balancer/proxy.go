@@ -212,9 +212,20 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case px.key != nil:
 		key = px.key(r)
 	}
-	t, done, err := px.policy.Pick(key)
+	var t *Target
+	var done func(Result)
+	var err error
+	if cp, ok := px.policy.(contextPicker); ok {
+		t, done, err = cp.PickContext(r.Context(), key)
+	} else {
+		t, done, err = px.policy.Pick(key)
+	}
 	if err != nil {
-		px.onError(w, r, &ProxyError{Status: http.StatusServiceUnavailable, Err: err})
+		status := http.StatusServiceUnavailable
+		if r.Context().Err() != nil {
+			status = StatusClientClosedRequest
+		}
+		px.onError(w, r, &ProxyError{Status: status, Err: err})
 		return
 	}
 	x := &exchange{target: t, done: done, key: key, in: r}

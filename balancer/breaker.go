@@ -1,0 +1,193 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Circuit breaking defaults.
+const (
+	DefaultMaxInFlight = 256
+	DefaultMaxWait     = time.Second
+)
+
+// ErrCircuitOpen is returned (wrapped with ErrNoTargets) by a Breaker when
+// every target it was offered is at its in-flight limit and the request
+// may not wait. The proxy answers 503 with Retry-After; the targets are
+// not blamed.
+var ErrCircuitOpen = errors.New("balancer: every target is at its in-flight limit")
+
+// BreakerConfig configures a Breaker. The zero value of each field selects
+// the default documented on it.
+type BreakerConfig struct {
+	// MaxInFlight is the most requests in flight to one target through
+	// this breaker. Zero means DefaultMaxInFlight (256).
+	MaxInFlight int
+	// MaxWaiting is the most requests that may wait, over all targets,
+	// for a slot when every target offered is full. Zero means none wait:
+	// such requests fail at once.
+	MaxWaiting int
+	// MaxWait bounds one request's wait for a slot. Zero means
+	// DefaultMaxWait (1s).
+	MaxWait time.Duration
+}
+
+// Breaker caps the requests in flight to each target of a policy (Envoy's
+// max_requests and max_pending_requests). A pick of a full target is
+// returned and another is tried; when every target offered is full, the
+// request waits (PickContext, up to MaxWaiting requests for up to
+// MaxWait) or fails with ErrCircuitOpen. Rejections are local outcomes:
+// the wrapped policy sees them as Canceled. Breaker is a Policy and is
+// safe for concurrent use; Proxy uses PickContext.
+//
+// Wrap it around everything else, so that its rejections never reach
+// outlier detection: NewBreaker(outlier.Wrap(policy), cfg).
+type Breaker struct {
+	p        Policy
+	max      int64
+	maxWait  int64
+	waitTime time.Duration
+
+	counts   sync.Map // *Target -> *atomic.Int64
+	waiting  atomic.Int64
+	rejected atomic.Int64
+
+	// mu guards free, a channel closed (and replaced) when a slot frees.
+	mu   sync.Mutex
+	free chan struct{}
+}
+
+// NewBreaker returns a breaker around p. It returns an error for a nil
+// policy or negative settings.
+func NewBreaker(p Policy, cfg BreakerConfig) (*Breaker, error) {
+	if p == nil {
+		return nil, errors.New("balancer: nil policy")
+	}
+	if cfg.MaxInFlight < 0 || cfg.MaxWaiting < 0 || cfg.MaxWait < 0 {
+		return nil, fmt.Errorf("balancer: invalid BreakerConfig %+v", cfg)
+	}
+	b := &Breaker{p: p, max: int64(cfg.MaxInFlight), maxWait: int64(cfg.MaxWaiting), waitTime: cfg.MaxWait,
+		free: make(chan struct{})}
+	if b.max == 0 {
+		b.max = DefaultMaxInFlight
+	}
+	if b.waitTime == 0 {
+		b.waitTime = DefaultMaxWait
+	}
+	return b, nil
+}
+
+var _ Policy = (*Breaker)(nil)
+
+// contextPicker is a Policy that can wait for a target; Proxy prefers
+// PickContext when its policy has it.
+type contextPicker interface {
+	PickContext(ctx context.Context, key string) (*Target, func(Result), error)
+}
+
+var _ contextPicker = (*Breaker)(nil)
+
+func (b *Breaker) count(t *Target) *atomic.Int64 {
+	if c, ok := b.counts.Load(t); ok {
+		return c.(*atomic.Int64)
+	}
+	c, _ := b.counts.LoadOrStore(t, new(atomic.Int64))
+	return c.(*atomic.Int64)
+}
+
+// InFlight returns the requests in flight to t through b.
+func (b *Breaker) InFlight(t *Target) int64 { return b.count(t).Load() }
+
+// Rejected returns how many picks failed with ErrCircuitOpen.
+func (b *Breaker) Rejected() int64 { return b.rejected.Load() }
+
+// Pick returns a target with a free slot, or an error wrapping
+// ErrNoTargets and ErrCircuitOpen when none of those offered has one.
+func (b *Breaker) Pick(key string) (*Target, func(Result), error) {
+	t, done, err := b.tryPick(key)
+	if err == nil && t == nil {
+		b.rejected.Add(1)
+		err = fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
+	}
+	return t, done, err
+}
+
+// PickContext is Pick, except that when every target offered is full it
+// waits for a slot (if fewer than MaxWaiting requests already wait) until
+// MaxWait passes or ctx is done.
+func (b *Breaker) PickContext(ctx context.Context, key string) (*Target, func(Result), error) {
+	t, done, err := b.tryPick(key)
+	if err != nil || t != nil {
+		return t, done, err
+	}
+	if b.waiting.Add(1) > b.maxWait {
+		b.waiting.Add(-1)
+		b.rejected.Add(1)
+		return nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
+	}
+	defer b.waiting.Add(-1)
+	timer := time.NewTimer(b.waitTime)
+	defer timer.Stop()
+	for {
+		b.mu.Lock()
+		free := b.free
+		b.mu.Unlock()
+		if t, done, err := b.tryPick(key); err != nil || t != nil {
+			return t, done, err
+		}
+		select {
+		case <-free:
+		case <-timer.C:
+			b.rejected.Add(1)
+			return nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+// tryPick asks p for targets until one has a free slot; it returns a nil
+// target (and nil error) when all those offered are full.
+func (b *Breaker) tryPick(key string) (*Target, func(Result), error) {
+	tries := 4
+	for i := 0; i < tries; i++ {
+		k := key
+		if key != "" && i > 0 {
+			k += "\x00" + strconv.Itoa(i)
+		}
+		t, done, err := b.p.Pick(k)
+		if err != nil {
+			return nil, nil, err
+		}
+		if i == 0 && t.pool != nil {
+			tries = max(tries, 2*t.pool.Len())
+		}
+		c := b.count(t)
+		if c.Add(1) <= b.max {
+			return t, func(res Result) {
+				c.Add(-1)
+				b.release()
+				done(res)
+			}, nil
+		}
+		c.Add(-1)
+		done(Result{Canceled: true})
+	}
+	return nil, nil, nil
+}
+
+// release wakes the requests waiting for a slot.
+func (b *Breaker) release() {
+	if b.waiting.Load() == 0 {
+		return
+	}
+	b.mu.Lock()
+	close(b.free)
+	b.free = make(chan struct{})
+	b.mu.Unlock()
+}

@@ -1,0 +1,150 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func newBreaker(t testing.TB, p Policy, cfg BreakerConfig) *Breaker {
+	t.Helper()
+	b, err := NewBreaker(p, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestBreakerMaxInFlight(t *testing.T) {
+	p, ts := fakePool(t, 2)
+	rec := &recorder{Policy: NewRoundRobin(p)}
+	b := newBreaker(t, rec, BreakerConfig{MaxInFlight: 2})
+	var dones []func(Result)
+	for i := range 4 {
+		_, done, err := b.Pick("")
+		if err != nil {
+			t.Fatalf("pick %d: %v", i, err)
+		}
+		dones = append(dones, done)
+	}
+	if b.InFlight(ts[0]) != 2 || b.InFlight(ts[1]) != 2 {
+		t.Fatalf("in flight %d/%d, want 2/2", b.InFlight(ts[0]), b.InFlight(ts[1]))
+	}
+	_, _, err := b.Pick("")
+	if !errors.Is(err, ErrCircuitOpen) || !errors.Is(err, ErrNoTargets) {
+		t.Fatalf("pick over the limit: %v, want ErrCircuitOpen and ErrNoTargets", err)
+	}
+	if b.Rejected() != 1 {
+		t.Fatalf("Rejected() = %d", b.Rejected())
+	}
+	rec.mu.Lock()
+	for _, r := range rec.results {
+		if !r.Canceled || r.Failed() {
+			t.Fatalf("a rejection reached the policy as %+v, want Canceled", r)
+		}
+	}
+	rec.mu.Unlock()
+	dones[0](Result{Status: 200})
+	if _, done, err := b.Pick(""); err != nil {
+		t.Fatalf("after a release: %v", err)
+	} else {
+		done(Result{Status: 200})
+	}
+	for _, d := range dones[1:] {
+		d(Result{Status: 200})
+	}
+	if b.InFlight(ts[0]) != 0 || b.InFlight(ts[1]) != 0 || ts[0].InFlight() != 0 {
+		t.Fatal("counts not back to zero")
+	}
+}
+
+func TestBreakerWaiting(t *testing.T) {
+	p, _ := fakePool(t, 1)
+	b := newBreaker(t, NewRoundRobin(p), BreakerConfig{MaxInFlight: 1, MaxWaiting: 1, MaxWait: 5 * time.Second})
+	_, done, err := b.Pick("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		_, d, err := b.PickContext(context.Background(), "")
+		if err == nil {
+			d(Result{Status: 200})
+		}
+		got <- err
+	}()
+	if !waitFor(2*time.Second, func() bool { return b.waiting.Load() == 1 }) {
+		t.Fatal("the second request did not wait")
+	}
+	// A third request finds the waiting room full.
+	if _, _, err := b.PickContext(context.Background(), ""); !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("over MaxWaiting: %v, want ErrCircuitOpen", err)
+	}
+	done(Result{Status: 200})
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("waiter: %v", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("waiter not woken by the release")
+	}
+}
+
+func TestBreakerWaitEnds(t *testing.T) {
+	p, _ := fakePool(t, 1)
+	b := newBreaker(t, NewRoundRobin(p), BreakerConfig{MaxInFlight: 1, MaxWaiting: 5, MaxWait: 20 * time.Millisecond})
+	_, done, _ := b.Pick("")
+	defer done(Result{})
+	if _, _, err := b.PickContext(context.Background(), ""); !errors.Is(err, ErrCircuitOpen) {
+		t.Fatalf("after MaxWait: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := b.PickContext(ctx, ""); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled wait: %v", err)
+	}
+	if _, err := NewBreaker(nil, BreakerConfig{}); err == nil {
+		t.Fatal("nil policy accepted")
+	}
+	if _, err := NewBreaker(NewRoundRobin(p), BreakerConfig{MaxInFlight: -1}); err == nil {
+		t.Fatal("negative MaxInFlight accepted")
+	}
+}
+
+func TestBreakerInProxy(t *testing.T) {
+	be, arrived := stallingBackend(t)
+	b := newBreaker(t, NewRoundRobin(poolOf(t, be.URL)), BreakerConfig{MaxInFlight: 1})
+	px := newTestProxy(t, b, Config{})
+	first := make(chan int, 1)
+	go func() { first <- serve(px, httptest.NewRequest("GET", "/", nil)).Code }()
+	<-arrived
+	start := time.Now()
+	rec := serve(px, httptest.NewRequest("GET", "/", nil))
+	checkProblem(t, rec, http.StatusServiceUnavailable)
+	if rec.Header().Get("Retry-After") != "1" || time.Since(start) > time.Second {
+		t.Fatal("a full target must be answered with a quick 503 and Retry-After")
+	}
+	select {
+	case <-arrived:
+		t.Fatal("the rejected request reached the backend")
+	default:
+	}
+	be.CloseClientConnections()
+	<-first
+}
+
+func BenchmarkBreakerPick(b *testing.B) {
+	p, _ := fakePool(b, 3)
+	br := newBreaker(b, NewRoundRobin(p), BreakerConfig{})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_, done, _ := br.Pick("")
+			done(Result{Status: 200})
+		}
+	})
+}
