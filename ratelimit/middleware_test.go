@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -266,4 +267,35 @@ func TestKeyFuncs(t *testing.T) {
 	if got := ClientIP(r); got != "" {
 		t.Errorf("ClientIP without an address = %q", got)
 	}
+}
+
+// FuzzKeys feeds client-controlled request parts to the key functions:
+// none may panic, keys stay short, and an untrusted peer's forwarding
+// headers never change its key.
+func FuzzKeys(f *testing.F) {
+	f.Add("192.0.2.1:1234", "203.0.113.9", "Bearer abc", "k1")
+	f.Add("[2001:db8::1%eth0]:443", "1.2.3.4, 5.6.7.8", "Basic", "")
+	f.Add("@", "", "Bearer ", strings.Repeat("x", 300))
+	f.Fuzz(func(t *testing.T, remote, xff, auth, apiKey string) {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = remote
+		base := ClientIP(r)
+		r.Header.Set("X-Forwarded-For", xff)
+		r.Header.Set("Authorization", auth)
+		r.Header.Set("X-API-Key", apiKey)
+		if got := ClientIP(r); got != base {
+			t.Fatalf("X-Forwarded-For %q changed the key of peer %q: %q -> %q", xff, remote, base, got)
+		}
+		if len(base) > 64 {
+			t.Fatalf("ClientIP key %q too long", base)
+		}
+		for _, k := range []string{APIKey("Authorization")(r), APIKey("")(r)} {
+			if len(k) > 40 {
+				t.Fatalf("APIKey key %q too long", k)
+			}
+		}
+		if k := normKey(Join(ClientIP, Header("X-API-Key"))(r)); len(k) > maxKeyLen+16 {
+			t.Fatalf("stored key of %d bytes", len(k))
+		}
+	})
 }
