@@ -416,6 +416,9 @@ type flight struct {
 	// resp is the shareable response, set before done is closed; nil when
 	// the response may not be shared.
 	resp *Response
+	// staleError is set when resp is a stale response served because the
+	// upstream failed (stale-if-error).
+	staleError bool
 }
 
 // join returns the flight for key, creating it (leader true) if none exists.
@@ -430,18 +433,20 @@ func (c *Cache) join(key string) (f *flight, leader bool) {
 	return f, true
 }
 
-// land completes f with resp (nil when not shareable) and wakes its waiters.
-func (c *Cache) land(key string, f *flight, resp *Response) {
+// land completes f with resp (nil when not shareable) and wakes its
+// waiters; staleError says resp is stale and served because upstream failed.
+func (c *Cache) land(key string, f *flight, resp *Response, staleError bool) {
 	c.mu.Lock()
 	if c.flights[key] == f {
 		delete(c.flights, key)
 	}
 	c.mu.Unlock()
-	f.resp = resp
+	f.resp, f.staleError = resp, staleError
 	close(f.done)
 }
 
-// await waits for f, at most the coalescing timeout or until ctx ends.
+// await waits for f, at most the coalescing timeout or until ctx ends, and
+// returns the flight's shareable response, if any.
 func (c *Cache) await(ctx context.Context, f *flight) (*Response, bool) {
 	if c.waitHook != nil {
 		c.waitHook()

@@ -13,8 +13,9 @@ import (
 func (h *handler) fetch(w http.ResponseWriter, r *http.Request, key, fkey string, f *flight, stale *Response, reqCC directives, fwd string) {
 	c := h.c
 	var shared *Response
+	staleError := false
 	if f != nil {
-		defer func() { c.land(fkey, f, shared) }()
+		defer func() { c.land(fkey, f, shared, staleError) }()
 	}
 	c.stats.misses.Add(1)
 	out := r
@@ -95,7 +96,7 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request, key, fkey string
 		c.serveStored(w, r, resp, respTime, "fwd="+fwd+"; fwd-status=304")
 	case actStaleError:
 		c.stats.stale.Add(1)
-		shared = stale
+		shared, staleError = stale, true
 		c.serveStored(w, r, stale, respTime, "fwd="+fwd+"; fwd-status="+itoa3(rec.status)+"; detail=stale-if-error")
 	}
 }

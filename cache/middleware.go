@@ -104,10 +104,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	f, leader := c.join(fkey)
 	if !leader {
-		if res, ok := c.await(r.Context(), f); ok && variantMatches(res, r.Header) && c.reuse(res, reqCC, c.now()) != useNone {
-			c.stats.coalesced.Add(1)
-			c.serveStored(w, r, res, c.now(), "fwd="+fwd+"; collapsed")
-			return
+		if res, ok := c.await(r.Context(), f); ok && variantMatches(res, r.Header) {
+			now := c.now()
+			if f.staleError && c.staleIfError(res, now) {
+				// The leader's upstream failed: share the stale response
+				// rather than send every waiter to the failing backend.
+				c.stats.coalesced.Add(1)
+				c.stats.stale.Add(1)
+				c.serveStored(w, r, res, now, "fwd="+fwd+"; collapsed; detail=stale-if-error")
+				return
+			}
+			if !f.staleError && c.reuse(res, reqCC, now) != useNone {
+				c.stats.coalesced.Add(1)
+				c.serveStored(w, r, res, now, "fwd="+fwd+"; collapsed")
+				return
+			}
 		}
 		h.fetch(w, r, key, "", nil, resp, reqCC, fwd)
 		return
@@ -115,7 +126,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A flight may have landed between our lookup and join: look again.
 	if e, ok := c.Get(r.Context(), key); ok {
 		if res := selectVariant(e, r.Header); res != nil && res != resp && c.reuse(res, reqCC, c.now()) == useFresh {
-			c.land(fkey, f, res)
+			c.land(fkey, f, res, false)
 			c.stats.hits.Add(1)
 			c.serveStored(w, r, res, c.now(), "hit")
 			return

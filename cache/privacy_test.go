@@ -326,3 +326,56 @@ func TestCoalescingWaitIsBounded(t *testing.T) {
 		t.Fatalf("leader got %q", b)
 	}
 }
+
+// TestThunderingHerdFailingOrigin is the second run of RELIABILITY G4: the
+// refresh fails; within stale-if-error every waiter gets the stale response
+// from one upstream attempt, after it the error.
+func TestThunderingHerdFailingOrigin(t *testing.T) {
+	const clients = 50
+	var gate chan struct{}
+	f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+		if n == 1 {
+			w.Header().Set("Cache-Control", "max-age=1, stale-if-error=10")
+			io.WriteString(w, "good")
+			return
+		}
+		<-gate
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	})
+	f.get("http://example.com/hot")
+	waiting := make(chan struct{}, clients)
+	f.c.waitHook = func() { waiting <- struct{}{} }
+	for _, tc := range []struct {
+		advance time.Duration
+		want    string
+		fetches int64
+	}{
+		{5 * time.Second, "good", 2},
+		{10 * time.Second, "down\n", 2 + clients},
+	} {
+		f.clk.Add(tc.advance)
+		gate = make(chan struct{})
+		var wg sync.WaitGroup
+		bodies := make(chan string, clients)
+		for range clients {
+			wg.Go(func() {
+				body, _ := f.get("http://example.com/hot")
+				bodies <- body
+			})
+		}
+		for range clients - 1 {
+			<-waiting
+		}
+		close(gate)
+		wg.Wait()
+		close(bodies)
+		for b := range bodies {
+			if b != tc.want {
+				t.Fatalf("t0+%v: a client got %q, want %q", f.clk.Now().Sub(t0), b, tc.want)
+			}
+		}
+		if got := f.o.n.Load(); got != tc.fetches {
+			t.Fatalf("t0+%v: origin saw %d requests, want %d", f.clk.Now().Sub(t0), got, tc.fetches)
+		}
+	}
+}
