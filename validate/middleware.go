@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 )
 
 // Middleware returns middleware that validates each request with v before
@@ -55,6 +56,11 @@ func Middleware(v *Validator) func(http.Handler) http.Handler {
 			if body != nil {
 				fwd = r.WithContext(r.Context())
 				setBody(fwd, out)
+				if len(out) != len(body) && fwd.Header.Get("Content-Length") != "" {
+					// InjectDefaults re-encoded the body.
+					fwd.Header = r.Header.Clone()
+					fwd.Header.Set("Content-Length", strconv.Itoa(len(out)))
+				}
 			}
 			if v.cfg.Responses == ResponseOff || m.op == nil {
 				next.ServeHTTP(w, fwd)
