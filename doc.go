@@ -20,6 +20,9 @@
 //     policies that pick one (round robin, smooth weighted, least-request,
 //     least-connections, random, consistent hash, peak EWMA, sticky
 //     sessions), and the reverse proxy.
+//   - [github.com/gatekit/gatekit/ratelimit] limits requests per key with
+//     token buckets, rejecting the excess with 429 or queueing it, and
+//     limits requests in flight.
 //
 // # The one shape
 //

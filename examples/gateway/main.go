@@ -23,9 +23,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/route"
 )
 
@@ -143,6 +145,26 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		d.Close()
 		return nil, err
 	}
+	// Rate limits: each client IP (IPv6 by /64) may make 2 requests a
+	// second to /api with bursts of 10, and 1,000 an hour; /reports is
+	// expensive, so all clients together get 2 a second, queued (in arrival
+	// order, up to 3 s) rather than rejected.
+	perIP, err := ratelimit.New(ratelimit.Config{
+		Rates: []ratelimit.Rate{{Count: 2, Per: time.Second, Burst: 10}, ratelimit.PerHour(1000)},
+	})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	queued, err := ratelimit.New(ratelimit.Config{
+		Rates: []ratelimit.Rate{{Count: 2, Per: time.Second, Burst: 2}},
+		Key:   ratelimit.Global, Mode: ratelimit.Queue, MaxWait: 3 * time.Second, MaxQueue: 20,
+	})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	limitAPI := []func(http.Handler) http.Handler{ratelimit.Middleware(perIP)}
 	rules := []route.Rule{
 		// Everything else: least-request (power of two choices) over all upstreams.
 		{Name: "default", Handler: all},
@@ -159,8 +181,10 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		}},
 		// A rewrite: /legacy/x reaches the upstreams as /api/x.
 		{Name: "legacy", Path: "/legacy/*", Rewrite: &route.Rewrite{StripPrefix: "/legacy", AddPrefix: "/api"}, Handler: stable},
-		// Everything else under /api: the stable version.
-		{Name: "api", Path: "/api/*", Handler: stable},
+		// Everything else under /api: the stable version, limited per client.
+		{Name: "api", Path: "/api/*", Middleware: limitAPI, Handler: stable},
+		// Reports: queued behind a global rate.
+		{Name: "reports", Path: "/reports/*", Middleware: []func(http.Handler) http.Handler{ratelimit.Middleware(queued)}, Handler: stable},
 	}
 	g, err := gatekit.New(rules, gatekit.Config{Logger: log})
 	if err != nil {
@@ -184,6 +208,8 @@ Try:
   curl -s http://%[1]s/api/search                 # canary: 10%% of clients see v2, always the same ones
   curl -s http://%[1]s/legacy/users               # rewritten upstream to /api/users
   curl -si http://%[1]s/api/..%%2Fadmin           # encoded traversal: 400 problem+json
+  for i in $(seq 12); do curl -s -o /dev/null -w '%%{http_code} ' http://%[1]s/api/users; done   # 429s past the burst
+  for i in $(seq 6); do curl -s -o /dev/null -w '%%{http_code} ' http://%[1]s/reports/daily & done; wait   # queued, all 200
   curl -s -H 'X-Request-ID: my-id-1' http://%[1]s/hello   # the request ID is kept and passed upstream
   curl -s -H 'X-Forwarded-For: 6.6.6.6' http://%[1]s/     # a spoofed client address is ignored
   curl -si -H 'X_Forwarded_For: 1.2.3.4' http://%[1]s/    # header names with '_' are rejected (400)

@@ -106,4 +106,47 @@ func TestDemo(t *testing.T) {
 			t.Errorf("legacy rewrite: upstream path %q, want /api/users", body.Path)
 		}
 	}
+
+	// The per-client limit on /api: a burst of 10 at 2/s, then 429 with
+	// Retry-After and RateLimit fields.
+	limited := 0
+	for range 30 {
+		resp, err := http.Get(srv.URL + "/api/users")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			limited++
+			if resp.Header.Get("Retry-After") == "" || resp.Header.Get("RateLimit") == "" ||
+				resp.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("429 without Retry-After, RateLimit or problem+json: %v", resp.Header)
+			}
+		}
+	}
+	if limited < 10 {
+		t.Errorf("30 rapid /api requests: %d limited, want at least 10", limited)
+	}
+
+	// The queued route: 4 concurrent requests over a 2/s burst-2 limit all
+	// succeed, the later ones after waiting their turn.
+	codes := make(chan int, 4)
+	for range 4 {
+		go func() {
+			resp, err := http.Get(srv.URL + "/reports/daily")
+			if err != nil {
+				codes <- 0
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	for range 4 {
+		if c := <-codes; c != 200 {
+			t.Errorf("queued /reports request: status %d, want 200", c)
+		}
+	}
 }
