@@ -74,7 +74,8 @@ const (
 	// that break it to Config.Logger; the client gets the response as is.
 	ResponseLog
 	// ResponseReject validates responses and replaces the ones that break
-	// the spec with a 502 problem. Meant for staging.
+	// the spec with a 502 problem. Meant for staging. A status the
+	// operation does not document (and no "default" response) breaks it too.
 	ResponseReject
 )
 
