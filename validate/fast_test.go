@@ -3,6 +3,7 @@ package validate
 import (
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -78,6 +79,55 @@ func FuzzUUIDFormat(f *testing.F) {
 		got, want := (uuidFormat{}).Validate(s) == nil, re.MatchString(s)
 		if got != want {
 			t.Fatalf("uuidFormat(%q) = %v, regexp = %v", s, got, want)
+		}
+	})
+}
+
+// FuzzFastSchema: for every component schema of the shop spec, a value the
+// compiled fast path calls valid is accepted by kin-openapi's visitor.
+func FuzzFastSchema(f *testing.F) {
+	for _, s := range []string{
+		`{"amount":1,"currency":"EUR"}`, `{"line1":"a","city":"b","country":"DE","postcode":"1234"}`,
+		`{"method":"card","token":"tok_12345678","amount":{"amount":0,"currency":"USD"}}`,
+		`{"method":"bank","iban":"NL91ABNA0417164300","amount":{"amount":1e2,"currency":"GBP"}}`,
+		`{"firstName":"A","lastName":"B","email":"a@b.c","birthDate":"2000-02-29"}`,
+		`{"op":"delete","productId":"` + pid + `"}`, `"pending"`, `"ab-c"`, `{"rating":5,"title":"😀"}`,
+		`{"customerId":1,"items":[{"productId":"` + pid + `","quantity":99}],"coupon":null}`,
+	} {
+		for i := range 4 {
+			f.Add(uint8(i), []byte(s))
+		}
+	}
+	v := newShop(f, Config{})
+	var names []string
+	for name := range v.doc.Components.Schemas {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	fc := &fastCompiler{formats: formatValidators(), done: map[*openapi3.Schema]*fastSchema{}, busy: map[*openapi3.Schema]bool{}}
+	compiled := map[string]*fastSchema{}
+	for _, n := range names {
+		if fs := fc.compile(v.doc.Components.Schemas[n].Value); fs != nil {
+			compiled[n] = fs
+		}
+	}
+	if len(compiled) < len(names)-2 {
+		f.Fatalf("only %d of %d schemas compiled", len(compiled), len(names))
+	}
+	f.Fuzz(func(t *testing.T, which uint8, b []byte) {
+		val, err := parseJSON(b, v.cfg.JSON)
+		if err != nil {
+			return
+		}
+		for off := range 3 {
+			name := names[(int(which)+off)%len(names)]
+			fs := compiled[name]
+			if fs == nil || fs.check(val) != valid {
+				continue
+			}
+			if err := v.doc.Components.Schemas[name].Value.VisitJSON(val, v.bodyOpts...); err != nil {
+				t.Fatalf("fast path accepts %s for %s, kin-openapi rejects it: %v", b, name, err)
+			}
 		}
 	})
 }
