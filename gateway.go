@@ -30,6 +30,8 @@ const (
 	DefaultMaxHeaderCount = 100
 	// DefaultMaxURILength is the longest request target accepted, in bytes (414 above).
 	DefaultMaxURILength = 8 << 10
+	// DefaultMaxBodyBytes is the largest request body accepted, in bytes (413 above).
+	DefaultMaxBodyBytes = 1 << 20
 )
 
 // Config configures a Gateway. The zero value is a safe default: no proxy is
@@ -54,6 +56,12 @@ type Config struct {
 	// MaxURILength is the longest request target accepted in bytes; a longer
 	// one is answered 414. If zero, DefaultMaxURILength.
 	MaxURILength int
+	// MaxBodyBytes is the largest request body accepted, in bytes: a larger
+	// declared Content-Length is answered 413 at once, and reading past it
+	// fails with *http.MaxBytesError (the balancer answers 413). If zero,
+	// DefaultMaxBodyBytes (1 MiB). Routes that take uploads need a larger
+	// value here or their own Gateway.
+	MaxBodyBytes int64
 	// InsecureAllowUnderscoreHeaders lets header names containing '_' through.
 	// By default such requests are answered 400, because proxies and
 	// frameworks disagree on whether X_Forwarded_For means X-Forwarded-For.
@@ -81,14 +89,15 @@ func New(rules []route.Rule, cfg Config) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gatekit: %w", err)
 	}
-	if cfg.MaxHeaderCount < 0 || cfg.MaxURILength < 0 {
-		return nil, errors.New("gatekit: MaxHeaderCount and MaxURILength must not be negative")
-	}
 	table, err := route.New(rules, cfg.Route)
 	if err != nil {
 		return nil, fmt.Errorf("gatekit: %w", err)
 	}
-	g := NewHandler(table, cfg, res)
+	g, err := NewHandler(table, cfg, res)
+	if err != nil {
+		table.Close()
+		return nil, err
+	}
 	g.table = table
 	return g, nil
 }
@@ -114,8 +123,19 @@ func (g *Gateway) Close() error {
 // NewHandler wraps any handler, such as a route.Table or an http.ServeMux,
 // in the Gateway's global chain. res resolves client addresses; nil trusts
 // no proxy. cfg.TrustedProxies, cfg.ForwardedHeader and cfg.Route are not
-// used: res replaces the first two.
-func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) *Gateway {
+// used: res replaces the first two. It returns an error for a nil handler
+// or a negative limit.
+func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) (*Gateway, error) {
+	if h == nil {
+		return nil, errors.New("gatekit: nil handler")
+	}
+	if cfg.MaxHeaderCount < 0 || cfg.MaxURILength < 0 || cfg.MaxBodyBytes < 0 {
+		return nil, errors.New("gatekit: MaxHeaderCount, MaxURILength and MaxBodyBytes must not be negative")
+	}
+	maxBody := cfg.MaxBodyBytes
+	if maxBody == 0 {
+		maxBody = DefaultMaxBodyBytes
+	}
 	newID := cfg.NewRequestID
 	if newID == nil {
 		newID = randomID
@@ -133,19 +153,25 @@ func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) *Gateway {
 	g := &Gateway{}
 	g.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		var id string
-		if vs := r.Header[requestIDKey]; len(vs) == 1 && validRequestID(vs[0]) {
+		// The chain works on its own copy of the request and header map:
+		// the inbound request is never modified.
+		hdr := r.Header.Clone()
+		if hdr == nil {
+			hdr = http.Header{}
+		}
+		consumeConnection(hdr)
+		id := ""
+		if vs := hdr[requestIDKey]; len(vs) == 1 && validRequestID(vs[0]) {
 			id = vs[0]
 		} else {
 			id = newID()
-			// The gateway owns the inbound request at this point: the ID
-			// is set on it so that every handler and the upstream see it.
-			r.Header[requestIDKey] = []string{id}
+			hdr[requestIDKey] = []string{id}
 		}
-		w.Header()[requestIDKey] = r.Header[requestIDKey]
+		w.Header()[requestIDKey] = []string{id}
 		rw := &responseWriter{ResponseWriter: w}
-		ctx := context.WithValue(r.Context(), requestIDCtxKey{}, id)
-		r = r.WithContext(clientip.WithRequest(ctx, res, r))
+		ctx := clientip.WithRequest(context.WithValue(r.Context(), requestIDCtxKey{}, id), res, r)
+		r = r.WithContext(ctx)
+		r.Header = hdr
 		defer func() {
 			p := recover()
 			if p != nil && p != http.ErrAbortHandler {
@@ -153,6 +179,10 @@ func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) *Gateway {
 					log.Error("panic serving request", "request_id", id, "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
 				}
 				if rw.status == 0 {
+					// Nothing was sent: drop whatever the handler had
+					// set (cookies, Location) and answer 500.
+					clear(rw.Header())
+					rw.Header()[requestIDKey] = []string{id}
 					problem.WriteDetails(rw, problem.Details{Status: http.StatusInternalServerError, Instance: id})
 					p = nil
 				}
@@ -181,9 +211,47 @@ func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) *Gateway {
 			problem.WriteDetails(rw, problem.Details{Status: status, Detail: detail, Instance: id})
 			return
 		}
+		if r.ContentLength > maxBody {
+			problem.WriteDetails(rw, problem.Details{Status: http.StatusRequestEntityTooLarge, Detail: "request body too large", Instance: id})
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(rw, r.Body, maxBody)
+		}
 		inner.ServeHTTP(rw, r)
 	})
-	return g
+	return g, nil
+}
+
+// consumeConnection applies the client's Connection header to h: the
+// headers it names are hop-by-hop, meant for the gateway, so they are
+// removed, and so is Connection itself except for an Upgrade token.
+// Without this, a client could name headers the gateway sets later (the
+// request ID, headers set by route rewrites) and have the reverse proxy
+// strip them on the way upstream.
+func consumeConnection(h http.Header) {
+	vs := h["Connection"]
+	if len(vs) == 0 {
+		return
+	}
+	upgrade := false
+	for _, v := range vs {
+		for tok := range strings.SplitSeq(v, ",") {
+			tok = strings.TrimSpace(tok)
+			switch {
+			case tok == "":
+			case strings.EqualFold(tok, "upgrade"):
+				upgrade = true
+			default:
+				h.Del(tok)
+			}
+		}
+	}
+	if upgrade {
+		h["Connection"] = []string{"Upgrade"}
+	} else {
+		delete(h, "Connection")
+	}
 }
 
 // ServeHTTP serves r through the global chain and the routes.
@@ -265,7 +333,7 @@ type responseWriter struct {
 }
 
 func (w *responseWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
+	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)

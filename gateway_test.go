@@ -46,6 +46,12 @@ func TestRecoveryBeforeWrite(t *testing.T) {
 	if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
 		t.Errorf("Content-Type = %q", ct)
 	}
+	if rec.Header().Get("X-Half") != "" {
+		t.Errorf("header set before the panic survived into the 500: %v", rec.Header())
+	}
+	if rec.Header().Get(RequestIDHeader) == "" {
+		t.Errorf("500 lost its request ID")
+	}
 	if strings.Contains(rec.Body.String(), "secret") {
 		t.Errorf("panic text leaked to the client: %s", rec.Body)
 	}
@@ -56,21 +62,76 @@ func TestRecoveryBeforeWrite(t *testing.T) {
 
 func TestRecoveryAfterWriteAbortsConnection(t *testing.T) {
 	g := newGateway(t, []route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "100")
+		// A chunked response: ending the handler normally would end it
+		// cleanly with a last chunk, so only an abort makes the read fail.
 		w.WriteHeader(200)
 		_, _ = w.Write([]byte("partial"))
+		w.(http.Flusher).Flush()
 		panic("mid-body")
 	})}}, Config{})
 	srv := httptest.NewServer(g)
 	defer srv.Close()
 	resp, err := http.Get(srv.URL)
 	if err != nil {
-		return // aborted before headers arrived: also fine
+		t.Fatalf("GET: %v (headers were flushed, so they should arrive)", err)
 	}
 	defer resp.Body.Close()
-	_, err = io.ReadAll(resp.Body)
+	if resp.ContentLength != -1 {
+		t.Fatalf("ContentLength = %d, want a chunked response", resp.ContentLength)
+	}
+	body, err := io.ReadAll(resp.Body)
 	if err == nil {
-		t.Fatal("half-written response read to a clean end; want an aborted connection")
+		t.Fatalf("half-written response %q read to a clean end; want an aborted connection", body)
+	}
+}
+
+func TestConnectionHeaderCannotStripGatewayHeaders(t *testing.T) {
+	var got http.Header
+	g := newGateway(t, []route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.Header.Clone()
+	})}}, Config{NewRequestID: func() string { return "gw-id" }})
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set(RequestIDHeader, "client-id")
+	req.Header.Set("X-Secret-Hop", "1")
+	req.Header.Add("Connection", "X-Request-ID, X-Secret-Hop")
+	req.Header.Add("Connection", "Upgrade")
+	in := req.Header.Clone()
+	g.ServeHTTP(httptest.NewRecorder(), req)
+	if got.Get(RequestIDHeader) != "gw-id" {
+		t.Errorf("request ID upstream = %q, want the gateway's gw-id", got.Get(RequestIDHeader))
+	}
+	if got.Get("X-Secret-Hop") != "" {
+		t.Errorf("a header named in Connection reached the handler")
+	}
+	if c := got.Values("Connection"); len(c) != 1 || c[0] != "Upgrade" {
+		t.Errorf("Connection = %q, want only Upgrade", c)
+	}
+	if len(req.Header) != len(in) || req.Header.Get(RequestIDHeader) != "client-id" {
+		t.Errorf("the inbound request's headers were modified: %v", req.Header)
+	}
+}
+
+func TestBodyLimit(t *testing.T) {
+	var readErr error
+	g := newGateway(t, []route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, readErr = io.ReadAll(r.Body)
+	})}}, Config{MaxBodyBytes: 10})
+	rec := httptest.NewRecorder()
+	g.ServeHTTP(rec, httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", 11))))
+	if rec.Code != 413 {
+		t.Errorf("declared 11 bytes over a 10-byte cap: status %d, want 413", rec.Code)
+	}
+	req := httptest.NewRequest("POST", "/", io.MultiReader(strings.NewReader(strings.Repeat("x", 11))))
+	req.ContentLength = -1
+	g.ServeHTTP(httptest.NewRecorder(), req)
+	var mbe *http.MaxBytesError
+	if !errors.As(readErr, &mbe) {
+		t.Errorf("undeclared 11 bytes over a 10-byte cap: read error %v, want *http.MaxBytesError", readErr)
+	}
+	readErr = nil
+	g.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/", strings.NewReader("0123456789")))
+	if readErr != nil {
+		t.Errorf("10 bytes under a 10-byte cap: %v", readErr)
 	}
 }
 
@@ -436,7 +497,17 @@ func TestGatewayRoutesAndSwap(t *testing.T) {
 	if rec.Body.String() != "v2 /v2/x" {
 		t.Errorf("after failed Swap: %d %q", rec.Code, rec.Body)
 	}
-	if err := NewHandler(http.NotFoundHandler(), Config{}, nil).Swap(nil); err == nil {
+	nh, err := NewHandler(http.NotFoundHandler(), Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nh.Swap(nil); err == nil {
 		t.Error("Swap on NewHandler gateway: no error")
+	}
+	if _, err := NewHandler(nil, Config{}, nil); err == nil {
+		t.Error("NewHandler(nil): no error")
+	}
+	if _, err := NewHandler(http.NotFoundHandler(), Config{MaxBodyBytes: -1}, nil); err == nil {
+		t.Error("NewHandler with negative MaxBodyBytes: no error")
 	}
 }

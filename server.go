@@ -14,13 +14,21 @@ import (
 
 // Defaults of ServerConfig, from the gateway's reliability bar.
 const (
+	// DefaultReadHeaderTimeout bounds reading request headers (Slowloris).
 	DefaultReadHeaderTimeout = 5 * time.Second
-	DefaultReadTimeout       = 60 * time.Second
-	DefaultIdleTimeout       = 120 * time.Second
-	DefaultMaxHeaderBytes    = 64 << 10
-	DefaultMaxConns          = 10000
-	DefaultShutdownTimeout   = 30 * time.Second
-	DefaultMaxStreams        = 100
+	// DefaultReadTimeout bounds reading a whole request, body included.
+	DefaultReadTimeout = 60 * time.Second
+	// DefaultIdleTimeout closes idle keep-alive connections.
+	DefaultIdleTimeout = 120 * time.Second
+	// DefaultMaxHeaderBytes caps the request line and headers (431 above).
+	DefaultMaxHeaderBytes = 64 << 10
+	// DefaultMaxConns caps the connections served at once per listener.
+	DefaultMaxConns = 10000
+	// DefaultShutdownTimeout is how long in-flight requests may take to
+	// finish after shutdown begins.
+	DefaultShutdownTimeout = 30 * time.Second
+	// DefaultMaxStreams caps concurrent HTTP/2 streams per connection.
+	DefaultMaxStreams = 100
 )
 
 // ServerConfig configures a Server. The zero value of each field selects the
