@@ -203,6 +203,9 @@ func TestProxyForwardedHeaders(t *testing.T) {
 			req.Header.Set("Forwarded", "for=6.6.6.6")
 			req.Header.Set("X-Real-IP", "6.6.6.6")
 			req.Header.Set("True-Client-IP", "6.6.6.6")
+			for _, name := range []string{"X-Forwarded-Scheme", "X-Forwarded-Ssl", "X-Forwarded-Uri", "X-Original-URL", "X-Rewrite-URL", "Front-End-Https"} {
+				req.Header.Set(name, "spoof")
+			}
 			if rec := serve(h, req); rec.Code != 200 {
 				t.Fatalf("status %d", rec.Code)
 			}
@@ -210,6 +213,8 @@ func TestProxyForwardedHeaders(t *testing.T) {
 			for _, c := range []struct{ name, want string }{
 				{"X-Forwarded-For", tc.wantXFF}, {"X-Real-Ip", tc.wantRealIP}, {"X-Forwarded-Host", tc.wantHost},
 				{"X-Forwarded-Proto", tc.wantProto}, {"Forwarded", tc.wantForwarded}, {"True-Client-Ip", ""},
+				{"X-Forwarded-Scheme", ""}, {"X-Forwarded-Ssl", ""}, {"X-Forwarded-Uri", ""}, {"X-Original-Url", ""},
+				{"X-Rewrite-Url", ""}, {"Front-End-Https", ""},
 			} {
 				if v := strings.Join(got.Values(c.name), ", "); v != c.want {
 					t.Errorf("%s = %q, want %q", c.name, v, c.want)

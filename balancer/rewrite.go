@@ -8,10 +8,13 @@ import (
 	"github.com/gatekit/gatekit/clientip"
 )
 
-// clientSetHeaders are forwarding headers a client could forge. The
-// outbound request never carries them unless the peer is a trusted proxy.
-// (ReverseProxy with Rewrite already strips Forwarded and X-Forwarded-For,
-// -Host and -Proto.)
+// clientSetHeaders are forwarding and URL-override headers a client could
+// forge, which frameworks behind the gateway (Rack, IIS, Spring, Django)
+// may believe. The outbound request never carries them: the gateway sets
+// X-Forwarded-For, -Host, -Proto and X-Real-IP itself, and passes Forwarded
+// and the X-Forwarded-For chain on only from trusted proxies. Every other
+// X-Forwarded-* header is dropped too (see rewrite). (ReverseProxy with
+// Rewrite already strips Forwarded and X-Forwarded-For, -Host and -Proto.)
 var clientSetHeaders = [...]string{
 	"X-Real-Ip",
 	"True-Client-Ip",
@@ -25,6 +28,15 @@ var clientSetHeaders = [...]string{
 	"X-Forwarded-Server",
 	"X-Original-Forwarded-For",
 	"Forwarded-For",
+	"Front-End-Https",
+	"X-Url-Scheme",
+	"X-Original-Url",
+	"X-Rewrite-Url",
+	"X-Original-Host",
+	"X-Host",
+	"X-Http-Method-Override",
+	"X-Http-Method",
+	"X-Method-Override",
 }
 
 // rewrite is the ReverseProxy.Rewrite function: route to the picked target
@@ -39,6 +51,11 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	for _, name := range clientSetHeaders {
 		delete(h, name)
+	}
+	for name := range h {
+		if len(name) > len("X-Forwarded-") && strings.HasPrefix(name, "X-Forwarded-") {
+			delete(h, name) // -Scheme, -Ssl, -Protocol, -Uri, ...: never from clients
+		}
 	}
 	// Never forward an h2c upgrade: the client would speak HTTP/2 over a
 	// connection the gateway only inspects as HTTP/1 (request smuggling).
