@@ -235,7 +235,12 @@ func newRewrite(rw Rewrite, opts PathOptions, next http.Handler) (*rewrite, erro
 		return nil, fmt.Errorf("invalid rewrite host %q", rw.Host)
 	}
 	for k, v := range rw.SetHeaders {
-		if k == "" || strings.ContainsAny(k+v, "\r\n\x00") {
+		if !validHeaderName(k) || strings.ContainsAny(v, "\r\n\x00") {
+			return nil, fmt.Errorf("invalid rewrite header %q", k)
+		}
+	}
+	for _, k := range rw.RemoveHeaders {
+		if !validHeaderName(k) {
 			return nil, fmt.Errorf("invalid rewrite header %q", k)
 		}
 	}
@@ -386,3 +391,16 @@ type discard struct{ h http.Header }
 func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(int)             {}
+
+// validHeaderName reports whether s is an RFC 9110 field name (a token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTokenChar(s[i]) {
+			return false
+		}
+	}
+	return true
+}

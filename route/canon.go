@@ -207,6 +207,10 @@ func (o PathOptions) checkSegments(p string, pct bool) (string, error) {
 					return "", ErrDotSegment
 				}
 				dots = true
+			} else if onlyDotsAndSpaces(base) {
+				// "..%20", "...", ". .": Windows and some servers trim
+				// trailing dots and spaces, making these "." or "..".
+				return "", ErrDotSegment
 			}
 		}
 		if pct {
@@ -225,8 +229,24 @@ func (o PathOptions) checkSegments(p string, pct bool) (string, error) {
 	return p, nil
 }
 
+// onlyDotsAndSpaces reports whether an escaped segment consists of dots
+// and spaces (raw or as %20) only.
+func onlyDotsAndSpaces(seg string) bool {
+	for i := 0; i < len(seg); i++ {
+		switch {
+		case seg[i] == '.' || seg[i] == ' ':
+		case strings.HasPrefix(seg[i:], "%20"):
+			i += 2
+		default:
+			return false
+		}
+	}
+	return seg != ""
+}
+
 // checkDoubleEncoding rejects %25 followed by the hex encoding of '.', '/',
-// '\' or a control character. seg is already normalised (upper-case hex).
+// '\', '%' (triple and deeper encodings) or a control character. seg is
+// already normalised (upper-case hex).
 func checkDoubleEncoding(seg string) error {
 	for {
 		k := strings.Index(seg, "%25")
@@ -236,7 +256,7 @@ func checkDoubleEncoding(seg string) error {
 		seg = seg[k+3:]
 		if len(seg) >= 2 && isHex(seg[0]) && isHex(seg[1]) {
 			v := unhex(seg[0])<<4 | unhex(seg[1])
-			if v == '.' || v == '/' || v == '\\' || v < 0x20 || v == 0x7f {
+			if v == '.' || v == '/' || v == '\\' || v == '%' || v < 0x20 || v == 0x7f {
 				return ErrDoubleEncoding
 			}
 		}

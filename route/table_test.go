@@ -261,6 +261,8 @@ func TestNewRejects(t *testing.T) {
 		{"rewrite prefix", Rule{Path: "/", Handler: h, Rewrite: &Rewrite{AddPrefix: "/v1/"}}},
 		{"rewrite path", Rule{Path: "/", Handler: h, Rewrite: &Rewrite{ReplacePath: "/a%2fb"}}},
 		{"rewrite header", Rule{Path: "/", Handler: h, Rewrite: &Rewrite{SetHeaders: map[string]string{"X": "a\r\nb"}}}},
+		{"rewrite header name", Rule{Path: "/", Handler: h, Rewrite: &Rewrite{SetHeaders: map[string]string{"X Y": "a"}}}},
+		{"rewrite remove header name", Rule{Path: "/", Handler: h, Rewrite: &Rewrite{RemoveHeaders: []string{"X:Y"}}}},
 		{"mirror without handler", Rule{Path: "/", Handler: h, Mirror: &Mirror{}}},
 		{"nil middleware", Rule{Path: "/", Handler: h, Middleware: []func(http.Handler) http.Handler{nil}}},
 		{"middleware returns nil", Rule{Path: "/", Handler: h, Middleware: []func(http.Handler) http.Handler{func(http.Handler) http.Handler { return nil }}}},
