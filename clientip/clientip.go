@@ -141,8 +141,12 @@ func parseHop(s string) (netip.Addr, bool) {
 	if s == "" {
 		return netip.Addr{}, false
 	}
-	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap(), true
+	// Only forms with a port go through ParseAddrPort, whose error for a
+	// bare address would cost an allocation on every hop.
+	if s[0] == '[' || strings.Count(s, ":") == 1 {
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			return ap.Addr().Unmap(), true
+		}
 	}
 	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
 		s = s[1 : len(s)-1]
