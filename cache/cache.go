@@ -41,9 +41,6 @@ var ErrNotCached = errors.New("cache: only-if-cached and no stored response")
 // ErrClosed is returned by operations on a closed Cache.
 var ErrClosed = errors.New("cache: closed")
 
-// maxIndexed bounds the number of keys indexed for purge by prefix and tag.
-const maxIndexed = 1 << 20
-
 // maxVariants bounds the number of Vary variants stored per key.
 const maxVariants = 16
 
@@ -53,6 +50,10 @@ type Config struct {
 	// MaxBytes bounds the default store (used when New gets a nil Store),
 	// in bytes of stored headers and bodies. If zero, 64 MiB.
 	MaxBytes int64
+	// MaxKeys bounds the number of keys this Cache stores and indexes for
+	// PurgePrefix and PurgeTag (about 150 bytes each); beyond it an
+	// arbitrary key is dropped. If zero, 131072.
+	MaxKeys int
 	// MaxObjectSize is the largest response body stored, in bytes. Larger
 	// responses stream through unbuffered and are not stored. If zero, 1 MiB.
 	MaxObjectSize int64
@@ -160,6 +161,8 @@ func New(store Store, cfg Config) (*Cache, error) {
 		return nil, fmt.Errorf("cache: negative MaxBytes %d", cfg.MaxBytes)
 	case cfg.MaxObjectSize < 0:
 		return nil, fmt.Errorf("cache: negative MaxObjectSize %d", cfg.MaxObjectSize)
+	case cfg.MaxKeys < 0:
+		return nil, fmt.Errorf("cache: negative MaxKeys %d", cfg.MaxKeys)
 	case cfg.MaxRevalidations < 0:
 		return nil, fmt.Errorf("cache: negative MaxRevalidations %d", cfg.MaxRevalidations)
 	case cfg.StaleWhileRevalidate < 0, cfg.StaleRetention < 0, cfg.RevalidateTimeout < 0:
@@ -169,6 +172,9 @@ func New(store Store, cfg Config) (*Cache, error) {
 	}
 	if cfg.MaxObjectSize == 0 {
 		cfg.MaxObjectSize = 1 << 20
+	}
+	if cfg.MaxKeys == 0 {
+		cfg.MaxKeys = 1 << 17
 	}
 	if cfg.Name == "" {
 		cfg.Name = "gatekit"
@@ -342,7 +348,7 @@ func (c *Cache) indexKey(ctx context.Context, key string, tagList []string) {
 	var evicted string
 	c.mu.Lock()
 	c.unindexLocked(key)
-	if len(c.index) >= maxIndexed {
+	if len(c.index) >= c.cfg.MaxKeys {
 		for k := range c.index {
 			evicted = k
 			break
@@ -362,6 +368,14 @@ func (c *Cache) indexKey(ctx context.Context, key string, tagList []string) {
 	if evicted != "" {
 		c.store.Delete(ctx, evicted)
 	}
+}
+
+// forget drops key from the index after the store missed it (evicted or
+// expired), so the index does not fill with keys that are gone.
+func (c *Cache) forget(key string) {
+	c.mu.Lock()
+	c.unindexLocked(key)
+	c.mu.Unlock()
 }
 
 // unindexLocked forgets key; c.mu must be held.

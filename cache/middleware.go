@@ -56,7 +56,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := requestKey(http.MethodGet, r)
 	reqCC := requestDirectives(r.Header)
 	now := c.now()
-	entry, _ := c.Get(r.Context(), key)
+	entry, found := c.Get(r.Context(), key)
+	if !found {
+		c.forget(key)
+	}
 	resp := selectVariant(entry, r.Header)
 	fwd := "uri-miss"
 	switch {
@@ -259,7 +262,9 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 		u := *r.URL
 		u.RawQuery = q
 		r2.URL = &u
-		r2.RequestURI = ""
+		if r.RequestURI != "" {
+			r2.RequestURI = u.RequestURI()
+		}
 	}
 	if strip {
 		r2.Header = r.Header.Clone()

@@ -286,3 +286,26 @@ func TestEntryMarshalRoundTrip(t *testing.T) {
 		t.Fatal("UnmarshalBinary(garbage) succeeded")
 	}
 }
+
+func TestMaxKeys(t *testing.T) {
+	f := newFixture(t, Config{MaxKeys: 3}, headers("Cache-Control", "max-age=600", "Surrogate-Key", "all"))
+	for i := range 5 {
+		f.get(fmt.Sprintf("http://example.com/%d", i))
+	}
+	if n := f.store.Len(); n != 3 {
+		t.Fatalf("store holds %d entries, want MaxKeys 3", n)
+	}
+	if n := f.c.PurgeTag(context.Background(), "all"); n != 3 {
+		t.Fatalf("PurgeTag removed %d, want 3", n)
+	}
+	if n := f.store.Len(); n != 0 {
+		t.Fatalf("store holds %d entries after purging every indexed key", n)
+	}
+	// A key the store lost is forgotten by the index on the next miss.
+	f.get("http://example.com/x")
+	f.store.Delete(context.Background(), "GET http://example.com/x")
+	f.get("http://example.com/x", "Cache-Control", "no-store") // a miss that stores nothing
+	if f.c.Purge(context.Background(), "GET http://example.com/x") {
+		t.Fatal("the index still held a key its store had lost")
+	}
+}
