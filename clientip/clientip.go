@@ -101,13 +101,12 @@ func (r *Resolver) Resolve(remoteAddr string, h http.Header) (netip.Addr, error)
 	// Walk header lines from the last, each line from its last element.
 	for i := len(values) - 1; i >= 0; i-- {
 		line := values[i]
-		for line != "" {
-			var elem string
-			if j := strings.LastIndexByte(line, ','); j >= 0 {
-				elem, line = line[j+1:], line[:j]
-			} else {
-				elem, line = line, ""
-			}
+		if strings.TrimSpace(line) == "" {
+			return client, nil // an empty line is malformed: stop here
+		}
+		for {
+			j := strings.LastIndexByte(line, ',')
+			elem := line[j+1:]
 			var a netip.Addr
 			var ok bool
 			if r.header == Forwarded {
@@ -122,6 +121,10 @@ func (r *Resolver) Resolve(remoteAddr string, h http.Header) (netip.Addr, error)
 			if !r.Trusted(a) {
 				return a, nil
 			}
+			if j < 0 {
+				break
+			}
+			line = line[:j]
 		}
 	}
 	return client, nil
