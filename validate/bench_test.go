@@ -98,6 +98,16 @@ func BenchmarkParseJSON(b *testing.B) {
 			}
 		}
 	})
+	v := newShop(b, Config{})
+	b.Run("gatekit-interned", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := parseJSONInterned(body, lim, v.intern); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("encoding-json", func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(int64(len(body)))

@@ -57,7 +57,8 @@ const (
 // fastCompiler compiles schemas, sharing the result for shared (and
 // recursive) schemas.
 type fastCompiler struct {
-	is31    bool // OpenAPI 3.1: null comes from type arrays, "nullable" is ignored
+	intern  *interned // filled with property names and enum values
+	is31    bool      // OpenAPI 3.1: null comes from type arrays, "nullable" is ignored
 	formats map[string]openapi3.StringFormatValidator
 	done    map[*openapi3.Schema]*fastSchema
 	busy    map[*openapi3.Schema]bool
@@ -84,6 +85,16 @@ func (fc *fastCompiler) compile(s *openapi3.Schema) *fastSchema {
 }
 
 func (fc *fastCompiler) build(s *openapi3.Schema) *fastSchema {
+	if fc.intern != nil {
+		for name := range s.Properties {
+			fc.intern.addKey(name)
+		}
+		for _, e := range s.Enum {
+			if str, ok := e.(string); ok {
+				fc.intern.addVal(str)
+			}
+		}
+	}
 	// Everything not consumed below must be absent: clear what we handle
 	// and ask kin-openapi whether any constraint is left.
 	rest := *s

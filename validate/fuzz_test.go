@@ -78,6 +78,11 @@ func FuzzJSONValidate(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	lim := JSONLimits{MaxDepth: 16, MaxMembers: 64, MaxStringBytes: 256}
+	in := newInterned()
+	for _, s := range []string{"role", "user", "admin", "items", "a", "K"} {
+		in.addKey(s)
+		in.addVal(s)
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, err := parseJSON(b, lim)
 		if err != nil {
@@ -101,6 +106,9 @@ func FuzzJSONValidate(f *testing.F) {
 		}
 		if !reflect.DeepEqual(v, want) {
 			t.Fatalf("parseJSON(%q) = %#v, encoding/json = %#v", b, v, want)
+		}
+		if vi, err := parseJSONInterned(b, lim, in); err != nil || !reflect.DeepEqual(vi, want) {
+			t.Fatalf("interned parse of %q = %#v, %v; want %#v", b, vi, err, want)
 		}
 		if strictDuplicates(b) {
 			t.Fatalf("accepted %q with duplicate keys", b)

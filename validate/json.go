@@ -58,7 +58,43 @@ func (e *jsonError) pointer() string {
 // case-variant duplicate keys, invalid UTF-8, lone surrogate escapes and
 // numbers beyond float64. Depth, members and string length are capped.
 func parseJSON(b []byte, lim JSONLimits) (any, error) {
-	p := parser{b: b, lim: lim}
+	return parseJSONInterned(b, lim, nil)
+}
+
+// interned holds strings known from the spec (property names, enum
+// values) so that parsing a body does not allocate them again: keys are
+// shared strings, values are shared boxed interfaces.
+type interned struct {
+	keys map[string]string
+	vals map[string]any
+	nums map[string]any // small integers as json.Number
+}
+
+func newInterned() *interned {
+	in := &interned{keys: map[string]string{}, vals: map[string]any{}, nums: map[string]any{}}
+	for i := range 256 {
+		n := strconv.Itoa(i)
+		in.nums[n] = json.Number(n)
+	}
+	return in
+}
+
+func (in *interned) addKey(k string) {
+	if _, ok := in.keys[k]; !ok {
+		in.keys[k] = k
+	}
+}
+
+func (in *interned) addVal(v string) {
+	if _, ok := in.vals[v]; !ok {
+		in.vals[v] = v
+	}
+}
+
+// parseJSONInterned is parseJSON with strings taken from in when they
+// match (in may be nil).
+func parseJSONInterned(b []byte, lim JSONLimits, in *interned) (any, error) {
+	p := parser{b: b, lim: lim, intern: in}
 	p.ws()
 	v, err := p.value(0)
 	if err != nil {
@@ -72,11 +108,12 @@ func parseJSON(b []byte, lim JSONLimits) (any, error) {
 }
 
 type parser struct {
-	b    []byte
-	i    int
-	lim  JSONLimits
-	keys []string // keys of the objects being parsed, a stack
-	buf  []byte   // scratch for unescaping
+	b      []byte
+	i      int
+	lim    JSONLimits
+	keys   []string // keys of the objects being parsed, a stack
+	buf    []byte   // scratch for unescaping
+	intern *interned
 }
 
 func (p *parser) syntax(what string) *jsonError {
@@ -110,7 +147,16 @@ func (p *parser) value(depth int) (any, error) {
 		}
 		return p.array(depth + 1)
 	case c == '"':
-		return p.str()
+		s, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		if p.intern != nil {
+			if v, ok := p.intern.vals[s]; ok {
+				return v, nil
+			}
+		}
+		return s, nil
 	case c == 't':
 		return p.lit("true", true)
 	case c == 'f':
@@ -147,11 +193,10 @@ func (p *parser) object(depth int) (any, error) {
 		if p.i >= len(p.b) || p.b[p.i] != '"' {
 			return nil, p.syntax("expected a string key")
 		}
-		k, err := p.str()
+		key, err := p.str()
 		if err != nil {
 			return nil, err
 		}
-		key := k.(string)
 		if len(m) >= p.lim.MaxMembers {
 			return nil, &jsonError{reason: "object has more than " + strconv.Itoa(p.lim.MaxMembers) + " members"}
 		}
@@ -285,6 +330,11 @@ func (p *parser) number() (any, error) {
 			return nil, p.syntax("invalid number")
 		}
 	}
+	if p.intern != nil && p.i-start <= 3 {
+		if v, ok := p.intern.nums[string(b[start:p.i])]; ok {
+			return v, nil
+		}
+	}
 	s := string(b[start:p.i])
 	if !simple || len(s) > 300 {
 		if _, err := strconv.ParseFloat(s, 64); err != nil {
@@ -295,7 +345,7 @@ func (p *parser) number() (any, error) {
 }
 
 // str parses a string starting at the opening quote.
-func (p *parser) str() (any, error) {
+func (p *parser) str() (string, error) {
 	p.i++ // "
 	b := p.b
 	start := p.i
@@ -304,36 +354,41 @@ func (p *parser) str() (any, error) {
 		switch {
 		case c == '"':
 			if p.i-start > p.lim.MaxStringBytes {
-				return nil, &jsonError{reason: "string longer than " + strconv.Itoa(p.lim.MaxStringBytes) + " bytes"}
+				return "", &jsonError{reason: "string longer than " + strconv.Itoa(p.lim.MaxStringBytes) + " bytes"}
 			}
-			s := string(b[start:p.i])
+			raw := b[start:p.i]
 			p.i++
-			return s, nil
+			if p.intern != nil {
+				if k, ok := p.intern.keys[string(raw)]; ok { // no allocation for the lookup
+					return k, nil
+				}
+			}
+			return string(raw), nil
 		case c == '\\':
 			return p.strSlow(start)
 		case c < 0x20:
-			return nil, p.syntax("control character in string")
+			return "", p.syntax("control character in string")
 		case c < utf8.RuneSelf:
 			p.i++
 		default:
 			r, size := utf8.DecodeRune(b[p.i:])
 			if r == utf8.RuneError && size == 1 {
-				return nil, &jsonError{reason: "invalid UTF-8"}
+				return "", &jsonError{reason: "invalid UTF-8"}
 			}
 			p.i += size
 		}
 	}
-	return nil, p.syntax("unterminated string")
+	return "", p.syntax("unterminated string")
 }
 
 // strSlow continues a string that has escapes, from start, the byte after
 // its opening quote; p.i is at the first backslash.
-func (p *parser) strSlow(start int) (any, error) {
+func (p *parser) strSlow(start int) (string, error) {
 	b := p.b
 	out := append(p.buf[:0], b[start:p.i]...)
 	for p.i < len(b) {
 		if len(out) > p.lim.MaxStringBytes {
-			return nil, &jsonError{reason: "string longer than " + strconv.Itoa(p.lim.MaxStringBytes) + " bytes"}
+			return "", &jsonError{reason: "string longer than " + strconv.Itoa(p.lim.MaxStringBytes) + " bytes"}
 		}
 		c := b[p.i]
 		switch {
@@ -344,7 +399,7 @@ func (p *parser) strSlow(start int) (any, error) {
 		case c == '\\':
 			p.i++
 			if p.i >= len(b) {
-				return nil, p.syntax("unterminated string")
+				return "", p.syntax("unterminated string")
 			}
 			e := b[p.i]
 			p.i++
@@ -364,44 +419,44 @@ func (p *parser) strSlow(start int) (any, error) {
 			case 'u':
 				r, ok := p.hex4()
 				if !ok {
-					return nil, p.syntax("invalid \\u escape")
+					return "", p.syntax("invalid \\u escape")
 				}
 				if r >= 0xDC00 && r <= 0xDFFF {
-					return nil, &jsonError{reason: "lone surrogate in \\u escape"}
+					return "", &jsonError{reason: "lone surrogate in \\u escape"}
 				}
 				if r >= 0xD800 && r <= 0xDBFF {
 					if p.i+1 >= len(b) || b[p.i] != '\\' || b[p.i+1] != 'u' {
-						return nil, &jsonError{reason: "lone surrogate in \\u escape"}
+						return "", &jsonError{reason: "lone surrogate in \\u escape"}
 					}
 					p.i += 2
 					r2, ok := p.hex4()
 					if !ok {
-						return nil, p.syntax("invalid \\u escape")
+						return "", p.syntax("invalid \\u escape")
 					}
 					if r2 < 0xDC00 || r2 > 0xDFFF {
-						return nil, &jsonError{reason: "lone surrogate in \\u escape"}
+						return "", &jsonError{reason: "lone surrogate in \\u escape"}
 					}
 					r = (r-0xD800)<<10 + (r2 - 0xDC00) + 0x10000
 				}
 				out = utf8.AppendRune(out, r)
 			default:
-				return nil, p.syntax("invalid escape")
+				return "", p.syntax("invalid escape")
 			}
 		case c < 0x20:
-			return nil, p.syntax("control character in string")
+			return "", p.syntax("control character in string")
 		case c < utf8.RuneSelf:
 			out = append(out, c)
 			p.i++
 		default:
 			r, size := utf8.DecodeRune(b[p.i:])
 			if r == utf8.RuneError && size == 1 {
-				return nil, &jsonError{reason: "invalid UTF-8"}
+				return "", &jsonError{reason: "invalid UTF-8"}
 			}
 			out = append(out, b[p.i:p.i+size]...)
 			p.i += size
 		}
 	}
-	return nil, p.syntax("unterminated string")
+	return "", p.syntax("unterminated string")
 }
 
 func (p *parser) hex4() (rune, bool) {

@@ -305,7 +305,7 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if !isJSON(mt) {
 		return body, v.checkOtherBody(r, m, rb, body, c)
 	}
-	val, err := parseJSON(body, v.cfg.JSON)
+	val, err := parseJSONInterned(body, v.cfg.JSON, v.intern)
 	if err != nil {
 		je := err.(*jsonError)
 		c.add(FieldError{In: "body", Pointer: je.pointer(), Reason: je.reason})

@@ -168,6 +168,7 @@ type Validator struct {
 	bodyOpts  []openapi3.SchemaValidationOption
 	respOpts  *openapi3filter.Options
 	stats     counters
+	intern    *interned // strings of the spec shared by parsed bodies; nil without a fast path
 }
 
 type operation struct {
@@ -307,7 +308,8 @@ func (v *Validator) compile() error {
 	// The fast path knows the default format validators only.
 	var fc *fastCompiler
 	if len(doc.GetSchemaValidationOptions()) == 0 {
-		fc = &fastCompiler{is31: v.is31, formats: formatValidators(), done: map[*openapi3.Schema]*fastSchema{}, busy: map[*openapi3.Schema]bool{}}
+		fc = &fastCompiler{intern: newInterned(), is31: v.is31, formats: formatValidators(), done: map[*openapi3.Schema]*fastSchema{}, busy: map[*openapi3.Schema]bool{}}
+		v.intern = fc.intern
 	}
 
 	var schemes openapi3.SecuritySchemes
