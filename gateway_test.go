@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -509,5 +510,45 @@ func TestGatewayRoutesAndSwap(t *testing.T) {
 	}
 	if _, err := NewHandler(http.NotFoundHandler(), Config{MaxBodyBytes: -1}, nil); err == nil {
 		t.Error("NewHandler with negative MaxBodyBytes: no error")
+	}
+}
+
+func TestShutdownDelayReadiness(t *testing.T) {
+	var srv *Server
+	mux := http.NewServeMux()
+	srv, err := NewServer(mux, ServerConfig{ShutdownDelay: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/readyz", srv.ReadinessHandler())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	get := func() int {
+		resp, err := client.Get("http://" + ln.Addr().String() + "/readyz")
+		if err != nil {
+			t.Fatalf("readiness probe: %v", err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get(); c != 200 || !srv.Ready() {
+		t.Fatalf("before shutdown: %d ready=%v", c, srv.Ready())
+	}
+	cancel()
+	for srv.Ready() {
+		runtime.Gosched()
+	}
+	// Within the delay the server still serves, reporting not ready.
+	if c := get(); c != 503 {
+		t.Errorf("during the shutdown delay: readiness %d, want 503", c)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve = %v", err)
 	}
 }

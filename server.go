@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -62,6 +63,11 @@ type ServerConfig struct {
 	// the context given to Serve is cancelled; then connections are closed.
 	// If zero, DefaultShutdownTimeout (30 s).
 	ShutdownTimeout time.Duration
+	// ShutdownDelay is how long the server keeps serving after the context
+	// given to Serve is cancelled, with readiness already reporting 503 and
+	// keep-alives off, so that load balancers in front stop sending before
+	// the listener closes. If zero, the listener closes at once.
+	ShutdownDelay time.Duration
 	// TLSConfig, if set, makes Serve terminate TLS (with HTTP/2) on the listener.
 	TLSConfig *tls.Config
 	// Logger receives server errors (TLS handshake failures and the like) at
@@ -75,7 +81,9 @@ type Server struct {
 	srv      *http.Server
 	maxConns int
 	shutdown time.Duration
+	delay    time.Duration
 	log      *slog.Logger
+	draining atomic.Bool
 }
 
 // NewServer returns a Server for h. It returns an error for a negative
@@ -84,7 +92,7 @@ func NewServer(h http.Handler, cfg ServerConfig) (*Server, error) {
 	if h == nil {
 		return nil, errors.New("gatekit: NewServer: nil handler")
 	}
-	for _, d := range []time.Duration{cfg.ReadHeaderTimeout, cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout, cfg.ShutdownTimeout} {
+	for _, d := range []time.Duration{cfg.ReadHeaderTimeout, cfg.ReadTimeout, cfg.WriteTimeout, cfg.IdleTimeout, cfg.ShutdownTimeout, cfg.ShutdownDelay} {
 		if d < 0 {
 			return nil, fmt.Errorf("gatekit: NewServer: negative timeout %v", d)
 		}
@@ -129,8 +137,28 @@ func NewServer(h http.Handler, cfg ServerConfig) (*Server, error) {
 		srv:      srv,
 		maxConns: ori(cfg.MaxConns, DefaultMaxConns),
 		shutdown: or(cfg.ShutdownTimeout, DefaultShutdownTimeout),
+		delay:    cfg.ShutdownDelay,
 		log:      cfg.Logger,
 	}, nil
+}
+
+// Ready reports whether the server is serving and not shutting down.
+func (s *Server) Ready() bool { return !s.draining.Load() }
+
+// ReadinessHandler answers 200 while the server is ready and 503 (with
+// Retry-After) once shutdown has begun; mount it where the load balancer in
+// front probes readiness, such as /readyz.
+func (s *Server) ReadinessHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if !s.Ready() {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("shutting down\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
 }
 
 // HTTPServer returns the underlying http.Server, for settings ServerConfig
@@ -147,7 +175,8 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 }
 
 // Serve accepts connections on ln until ctx is cancelled, then shuts down
-// gracefully: the listener closes at once (new connections are refused),
+// gracefully: readiness turns to 503 and, after ShutdownDelay, the listener
+// closes (new connections are refused),
 // idle connections close, and in-flight requests have ShutdownTimeout to
 // finish before their connections are closed. It returns nil after a
 // graceful shutdown, context.DeadlineExceeded-wrapping error when requests
@@ -169,8 +198,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	s.draining.Store(true)
 	if s.log != nil {
-		s.log.Info("shutting down", "timeout", s.shutdown)
+		s.log.Info("shutting down", "delay", s.delay, "timeout", s.shutdown)
+	}
+	if s.delay > 0 {
+		s.srv.SetKeepAlivesEnabled(false)
+		t := time.NewTimer(s.delay)
+		select {
+		case <-t.C:
+		case err := <-errc:
+			t.Stop()
+			return err
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.shutdown)
 	defer cancel()
