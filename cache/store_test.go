@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"sync"
 	"testing"
@@ -308,4 +310,51 @@ func TestMaxKeys(t *testing.T) {
 	if f.c.Purge(context.Background(), "GET http://example.com/x") {
 		t.Fatal("the index still held a key its store had lost")
 	}
+}
+
+// TestInformationalResponses checks that a 103 Early Hints from upstream
+// reaches the client before the final response, which is still stored.
+func TestInformationalResponses(t *testing.T) {
+	c, err := New(NewMemoryStore(0, nil), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := httptest.NewServer(Middleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "page")
+	})))
+	defer srv.Close()
+	var hints []int
+	for i := range 2 {
+		req, _ := http.NewRequest("GET", srv.URL, nil)
+		req = req.WithContext(httptraceContext(req.Context(), &hints))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != "page" || resp.Header.Get("Link") != "" {
+			t.Fatalf("request %d: %q Link %q", i, body, resp.Header.Get("Link"))
+		}
+		if i == 1 && !isHit(resp.Header.Get("Cache-Status")) {
+			t.Fatalf("second request: %q, want a hit", resp.Header.Get("Cache-Status"))
+		}
+	}
+	if len(hints) != 1 || hints[0] != 103 {
+		t.Fatalf("informational responses seen: %v, want one 103 (from the miss only)", hints)
+	}
+}
+
+func httptraceContext(ctx context.Context, codes *[]int) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+			*codes = append(*codes, code)
+			return nil
+		},
+	})
 }

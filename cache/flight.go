@@ -1,0 +1,92 @@
+package cache
+
+import (
+	"context"
+	"time"
+)
+
+// A flight is an upstream request in progress that others may wait for.
+type flight struct {
+	done chan struct{}
+	// resp is the shareable response, set before done is closed; nil when
+	// the response may not be shared.
+	resp *Response
+	// staleError is set when resp is a stale response served because the
+	// upstream failed (stale-if-error).
+	staleError bool
+}
+
+// join returns the flight for key, creating it (leader true) if none exists.
+func (c *Cache) join(key string) (f *flight, leader bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f, ok := c.flights[key]; ok {
+		return f, false
+	}
+	f = &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	return f, true
+}
+
+// land completes f with resp (nil when not shareable) and wakes its
+// waiters; staleError says resp is stale and served because upstream failed.
+func (c *Cache) land(key string, f *flight, resp *Response, staleError bool) {
+	c.mu.Lock()
+	if c.flights[key] == f {
+		delete(c.flights, key)
+	}
+	c.mu.Unlock()
+	f.resp, f.staleError = resp, staleError
+	close(f.done)
+}
+
+// await waits for f, at most the coalescing timeout or until ctx ends, and
+// returns the flight's shareable response, if any.
+func (c *Cache) await(ctx context.Context, f *flight) (*Response, bool) {
+	if c.waitHook != nil {
+		c.waitHook()
+	}
+	t := time.NewTimer(c.cfg.CoalesceTimeout)
+	defer t.Stop()
+	select {
+	case <-f.done:
+		return f.resp, f.resp != nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return nil, false
+}
+
+// goBackground runs fn in an owned goroutine if the revalidation bound
+// allows and no flight for key is in progress; fn must land the flight.
+// It reports whether fn was started.
+func (c *Cache) goBackground(key string, fn func(ctx context.Context, f *flight)) bool {
+	select {
+	case c.bgSem <- struct{}{}:
+	default:
+		return false
+	}
+	c.mu.Lock()
+	if c.closed.Load() {
+		c.mu.Unlock()
+		<-c.bgSem
+		return false
+	}
+	if _, busy := c.flights[key]; busy {
+		c.mu.Unlock()
+		<-c.bgSem
+		return false
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[key] = f
+	c.bg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.bg.Done()
+		defer func() { <-c.bgSem }()
+		ctx, cancel := context.WithTimeout(c.bgCtx, c.cfg.RevalidateTimeout)
+		defer cancel()
+		fn(ctx, f)
+	}()
+	return true
+}
