@@ -187,7 +187,11 @@ func (c *collector) addSchema(in, name, prefix string, se *openapi3.SchemaError)
 	ptr := prefix + pointerOf(se.JSONPointer())
 	if se.Origin != nil {
 		var me openapi3.MultiError
-		if errors.As(se.Origin, &me) && len(me) > 0 && se.SchemaField != "oneOf" && se.SchemaField != "anyOf" && se.SchemaField != "not" {
+		xOf := se.SchemaField == "oneOf" || se.SchemaField == "anyOf"
+		// Flatten nested errors, except for oneOf/anyOf over several
+		// branches (which branch the client meant is unknown); a oneOf whose
+		// discriminator picked the branch reports that branch's errors.
+		if errors.As(se.Origin, &me) && len(me) > 0 && se.SchemaField != "not" && (!xOf || len(me) == 1) {
 			before := len(c.fields) + c.omitted
 			for _, e := range me {
 				c.addKin(in, name, e)

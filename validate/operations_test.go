@@ -135,6 +135,7 @@ func shopCases() []opCase {
 		{op: "listOrderItems", name: "not integers", q: req{method: "GET", target: "/orders/" + oid + "/items?lines=1%20x"}, status: 400, in: "query", field: "lines"},
 
 		{op: "addPayment", name: "ok card", q: req{method: "POST", target: "/orders/" + oid + "/payments", ct: jsonCT, body: `{"method":"card","token":"tok_12345678","amount":` + money + `}`}, status: 200},
+		{op: "addPayment", name: "discriminator branch errors", q: req{method: "POST", target: "/orders/" + oid + "/payments", ct: jsonCT, body: `{"method":"card","amount":` + money + `}`}, status: 400, in: "body", field: "/token"},
 		{op: "addPayment", name: "matches no oneOf", q: req{method: "POST", target: "/orders/" + oid + "/payments", ct: jsonCT, body: `{"method":"card","iban":"x","amount":` + money + `}`}, status: 400, in: "body"},
 
 		{op: "search", name: "ok", q: req{method: "GET", target: "/search?q=go&in=products|categories&price=9.99"}, status: 200},
