@@ -38,9 +38,6 @@ import (
 // handler answers 504 Gateway Timeout (RFC 9111 §5.2.1.7).
 var ErrNotCached = errors.New("cache: only-if-cached and no stored response")
 
-// ErrClosed is returned by operations on a closed Cache.
-var ErrClosed = errors.New("cache: closed")
-
 // maxVariants bounds the number of Vary variants stored per key.
 const maxVariants = 16
 

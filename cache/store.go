@@ -25,6 +25,11 @@ type Store interface {
 	Close() error
 }
 
+var (
+	_ Store = (*MemoryStore)(nil)
+	_ Store = (*RistrettoStore)(nil)
+)
+
 // A Purger is a Store shared by several Caches (such as a Redis store)
 // that can purge by key prefix and by tag itself, so a purge reaches
 // entries stored by every Cache using it. Cache.PurgePrefix and
@@ -46,6 +51,9 @@ type Entry struct {
 
 // A Response is one stored response and the facts about it that freshness
 // and Age calculations need (RFC 9111 §4.2). It is immutable once stored.
+// Middleware copies Header's value slices (not their elements) into the
+// client's header map; their capacity equals their length, so Header.Add
+// reallocates, but a handler must not assign to an element in place.
 type Response struct {
 	// Status is the response status code.
 	Status int
