@@ -30,6 +30,7 @@ type desyncGuard struct {
 	flags      sync.Map     // dial address -> *atomic.Int64 (UnixNano of quarantine end)
 	nflags     atomic.Int64 // entries in flags, to skip lookups when zero
 	desyncs    atomic.Int64
+	conns      sync.Map // dial address -> *connSet, for draining
 }
 
 func newDesyncGuard(quarantine time.Duration) *desyncGuard {
@@ -83,9 +84,12 @@ func (px *Proxy) Desyncs() int64 {
 // DesyncQuarantine, so that each request to it uses a fresh connection.
 func (px *Proxy) Quarantined(t *Target) bool { return px.guard.quarantined(t.url) }
 
-// wrap returns c guarded.
+// wrap returns c guarded and registered under addr.
 func (g *desyncGuard) wrap(c net.Conn, addr string) net.Conn {
-	return &guardConn{Conn: c, g: g, addr: addr}
+	v, _ := g.conns.LoadOrStore(addr, &connSet{m: map[*guardConn]struct{}{}})
+	gc := &guardConn{Conn: c, g: g, addr: addr, set: v.(*connSet)}
+	gc.set.add(gc)
+	return gc
 }
 
 // guardConn is an upstream HTTP/1 connection whose responses are framed
@@ -95,6 +99,8 @@ type guardConn struct {
 	net.Conn
 	g    *desyncGuard
 	addr string
+	set  *connSet
+	once sync.Once
 
 	// mu guards the fields below; Read and Write run on the Transport's
 	// read and write goroutines.
@@ -185,6 +191,13 @@ func (c *guardConn) Read(p []byte) (int, error) {
 				return n, err
 			}
 			c.fr.reset()
+			if len(c.methods) == 0 && c.set.isDraining() {
+				// The target is being drained: the response is
+				// complete, so close instead of going idle.
+				c.discarded = true
+				c.Conn.Close()
+				return n - len(b), nil
+			}
 		}
 	}
 	return n, err
