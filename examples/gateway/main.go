@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,7 +30,13 @@ import (
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/route"
+	"github.com/gatekit/gatekit/validate"
 )
+
+// petstoreSpec describes the /store API the demo validates.
+//
+//go:embed petstore.yaml
+var petstoreSpec []byte
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
@@ -165,6 +172,14 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		return nil, err
 	}
 	limitAPI := []func(http.Handler) http.Handler{ratelimit.Middleware(perIP)}
+	// Validation: /store is described by an embedded OpenAPI document;
+	// requests that break it are answered 400/404/405/413/415 by the
+	// gateway and never reach an upstream.
+	petstore, err := validate.Load(petstoreSpec, validate.Config{MaxBodyBytes: 64 << 10})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
 	rules := []route.Rule{
 		// Everything else: least-request (power of two choices) over all upstreams.
 		{Name: "default", Handler: all},
@@ -183,6 +198,8 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		{Name: "legacy", Path: "/legacy/*", Rewrite: &route.Rewrite{StripPrefix: "/legacy", AddPrefix: "/api"}, Handler: stable},
 		// Everything else under /api: the stable version, limited per client.
 		{Name: "api", Path: "/api/*", Middleware: limitAPI, Handler: stable},
+		// The validated API.
+		{Name: "store", Path: "/store/*", Middleware: []func(http.Handler) http.Handler{validate.Middleware(petstore)}, Handler: stable},
 		// Reports: queued behind a global rate.
 		{Name: "reports", Path: "/reports/*", Middleware: []func(http.Handler) http.Handler{ratelimit.Middleware(queued)}, Handler: stable},
 	}
@@ -208,6 +225,9 @@ Try:
   curl -s http://%[1]s/api/search                 # canary: 10%% of clients see v2, always the same ones
   curl -s http://%[1]s/legacy/users               # rewritten upstream to /api/users
   curl -si http://%[1]s/api/..%%2Fadmin           # encoded traversal: 400 problem+json
+  curl -s 'http://%[1]s/store/pets?limit=5'      # valid for the OpenAPI spec: proxied
+  curl -s -d '{"name":"Rex","kind":"cow"}' -H 'Content-Type: application/json' http://%[1]s/store/pets   # 400 with every bad field
+  curl -s http://%[1]s/store/pets/0               # 400: id must be at least 1
   for i in $(seq 12); do curl -s -o /dev/null -w '%%{http_code} ' http://%[1]s/api/users; done   # 429s past the burst
   for i in $(seq 6); do curl -s -o /dev/null -w '%%{http_code} ' http://%[1]s/reports/daily & done; wait   # queued, all 200
   curl -s -H 'X-Request-ID: my-id-1' http://%[1]s/hello   # the request ID is kept and passed upstream

@@ -67,6 +67,10 @@ func TestDemo(t *testing.T) {
 		{"other body", "POST", "/api/orders", `{"tier":"free"}`, [2]string{"Content-Type", "application/json"}, "stable", 200},
 		{"legacy rewrite", "GET", "/legacy/users", "", [2]string{}, "stable", 200},
 		{"traversal", "GET", "/api/..%2Fadmin", "", [2]string{}, "", 400},
+		{"valid store request", "POST", "/store/pets", `{"name":"Rex","kind":"dog"}`, [2]string{"Content-Type", "application/json"}, "stable", 200},
+		{"invalid store body", "POST", "/store/pets", `{"name":"Rex","kind":"cow"}`, [2]string{"Content-Type", "application/json"}, "", 400},
+		{"invalid store id", "GET", "/store/pets/0", "", [2]string{}, "", 400},
+		{"unknown store path", "GET", "/store/owners", "", [2]string{}, "", 404},
 	}
 	for _, tc := range tests {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
