@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -23,13 +24,17 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], nil); err != nil {
 		fmt.Fprintln(os.Stderr, "loadbalancer:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// run serves until ctx is cancelled. onListen, if not nil, is told the
+// address once the listener is open.
+func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	fs := flag.NewFlagSet("loadbalancer", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
 	upstreams := fs.String("upstreams", "", "comma-separated upstreams, host:port or URLs (required)")
@@ -49,6 +54,12 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
+	if isHash := strings.EqualFold(*policy, "hash") || strings.EqualFold(*policy, "consistent-hash"); isHash != (*hashKey != "") {
+		if isHash {
+			return errors.New("-policy hash needs -hash-key (ip, path, header:NAME, cookie:NAME or query:NAME)")
+		}
+		return fmt.Errorf("-hash-key is used only by -policy hash, not %q", *policy)
+	}
 	p, err := balancer.NewPolicy(*policy, pool, balancer.PolicyConfig{})
 	if err != nil {
 		return err
@@ -63,13 +74,18 @@ func run(args []string) error {
 	}
 	defer proxy.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	srv, err := gatekit.NewServer(proxy, gatekit.ServerConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}
-	err = srv.ListenAndServe(ctx, *listen)
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	if onListen != nil {
+		onListen(ln.Addr())
+	}
+	err = srv.Serve(ctx, ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

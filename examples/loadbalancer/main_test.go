@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"-upstreams", "127.0.0.1:1", "-policy", "nope"},
+		{"-upstreams", "127.0.0.1:1", "-policy", "hash"},
+		{"-upstreams", "127.0.0.1:1", "-hash-key", "ip"},
+		{"-upstreams", "127.0.0.1:1", "-policy", "hash", "-hash-key", "bogus"},
+		{"-upstreams", "ftp://x"},
+	} {
+		if err := run(context.Background(), args, nil); err == nil {
+			t.Errorf("run(%q) = nil, want an error", args)
+		}
+	}
+}
+
+// TestProxies runs the load balancer in front of two backends with each
+// policy and checks that requests reach both and that it stops when its
+// context is cancelled.
+func TestProxies(t *testing.T) {
+	var urls []string
+	for _, name := range []string{"a", "b"} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+		defer srv.Close()
+		urls = append(urls, strings.TrimPrefix(srv.URL, "http://"))
+	}
+	for _, args := range [][]string{
+		{"-policy", "round-robin"},
+		{"-policy", "hash", "-hash-key", "query:user"},
+		{"-policy", "least-request"},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		addrc := make(chan net.Addr, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- run(ctx, append([]string{"-listen", "127.0.0.1:0", "-upstreams", strings.Join(urls, ",")}, args...), func(a net.Addr) { addrc <- a })
+		}()
+		var addr net.Addr
+		select {
+		case addr = <-addrc:
+		case err := <-done:
+			t.Fatalf("%v: run = %v", args, err)
+		}
+		seen := map[string]int{}
+		for i := range 20 {
+			user := "u1"
+			if args[1] != "hash" {
+				user = string(rune('a' + i))
+			}
+			resp, err := http.Get("http://" + addr.String() + "/?user=" + user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			seen[string(b)]++
+		}
+		switch args[1] {
+		case "hash":
+			if len(seen) != 1 {
+				t.Errorf("hash on one key spread over %v", seen)
+			}
+		default:
+			if seen["a"] == 0 || seen["b"] == 0 {
+				t.Errorf("%v: answered by %v, want both", args, seen)
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%v: run after cancel = %v", args, err)
+		}
+	}
+}
