@@ -47,7 +47,9 @@ func ExampleMiddleware() {
 }
 
 func ExampleCache_PurgeTag() {
-	c, err := cache.New(cache.NewMemoryStore(1<<20, nil), cache.Config{})
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) // a fixed clock keeps the output stable
+	clock := func() time.Time { return now }
+	c, err := cache.New(cache.NewMemoryStore(1<<20, clock), cache.Config{Now: clock})
 	if err != nil {
 		panic(err)
 	}
@@ -62,12 +64,13 @@ func ExampleCache_PurgeTag() {
 		h.ServeHTTP(rec, httptest.NewRequest("GET", "http://shop.example/products/42", nil))
 		return rec.Header().Get("Cache-Status")
 	}
-	get()
-	fmt.Println(get() != "gatekit; fwd=uri-miss; stored")
+	fmt.Println(get())
+	fmt.Println(get())
 	fmt.Println("purged", c.PurgeTag(context.Background(), "product-42"))
 	fmt.Println(get())
 	// Output:
-	// true
+	// gatekit; fwd=uri-miss; stored
+	// gatekit; hit; ttl=600
 	// purged 1
 	// gatekit; fwd=uri-miss; stored
 }

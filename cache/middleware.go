@@ -18,7 +18,9 @@ import (
 //
 // The writer given to next keeps http.Flusher and offers Unwrap for
 // http.ResponseController; responses are streamed to the client as they
-// arrive even while they are being stored.
+// arrive even while they are being stored. The "stored" in Cache-Status is
+// decided when the header is written: a response without Content-Length
+// that then exceeds Config.MaxObjectSize streams on but is not stored.
 func Middleware(c *Cache) func(http.Handler) http.Handler {
 	onErr := c.cfg.ErrorHandler
 	if onErr == nil {
