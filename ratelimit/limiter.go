@@ -274,8 +274,10 @@ func (l *Limiter) ns(t time.Time) int64 { return max(int64(t.Sub(l.epoch)), 1) }
 // Allow decides whether a request for key may proceed now, taking a token
 // from every policy when it may. The clock is read under the key's lock,
 // so concurrent callers never over-admit. It does not queue: in Queue mode
-// a key with queued requests is over its limit. It does not allocate for a
-// key already in the table.
+// a key with queued requests is over its limit. It does not allocate: a
+// new key reuses the entry it evicts once the table is full (MaxKeys), and
+// key itself is stored, not copied (keys over 64 bytes are replaced by
+// their SHA-256, which allocates).
 func (l *Limiter) Allow(key string) Decision {
 	return l.allow(key, time.Time{}, true)
 }

@@ -22,6 +22,7 @@ type Ticket struct {
 	l        *Limiter
 	s        *shard
 	e        *entry
+	key      string // e's key when t was created: e may be evicted and reused
 	prev     *Ticket
 	next     *Ticket
 	deadline int64
@@ -89,7 +90,7 @@ func (l *Limiter) reserve(key string, now time.Time, clock bool) (*Ticket, Decis
 		d := l.limited(s, e, n, Decision{RetryAfter: time.Duration(w), Policy: l.worst(e, n)})
 		return nil, d, l.limitErr(d, cause)
 	}
-	t := &Ticket{l: l, s: s, e: e, deadline: n + l.maxW + int64(pollGrace), wake: make(chan struct{}, 1), prev: e.tail}
+	t := &Ticket{l: l, s: s, e: e, key: key, deadline: n + l.maxW + int64(pollGrace), wake: make(chan struct{}, 1), prev: e.tail}
 	if e.tail != nil {
 		e.tail.next = t
 	} else {
@@ -216,8 +217,12 @@ func (t *Ticket) cancel(n int64) {
 		t.unlink()
 		t.s.c.cancelled++
 	case admitted:
-		t.l.give(t.e, n)
-		t.e.wakeHead()
+		// Once t left the queue its entry may have been evicted and reused
+		// for another key: give the token back only if it is still t's.
+		if t.s.m[t.key] == t.e {
+			t.l.give(t.e, n)
+			t.e.wakeHead()
+		}
 	default:
 		return
 	}

@@ -273,3 +273,26 @@ func TestQueueSlowRateNoOverflow(t *testing.T) {
 		t.Fatalf("13th month: %v, want ErrMaxWait", err)
 	}
 }
+
+// TestCancelAfterEvictionKeepsOtherKeys checks that cancelling an admitted
+// ticket whose entry was evicted (and reused for another key) gives no
+// token to that other key.
+func TestCancelAfterEvictionKeepsOtherKeys(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Second}}, Mode: Queue, MaxWait: time.Minute, MaxKeys: 1})
+	l.AllowAt("a", t0)
+	tk, _, err := l.ReserveAt("a", t0)
+	if tk == nil || err != nil {
+		t.Fatalf("ReserveAt = %v, %v; want a ticket", tk, err)
+	}
+	if ok, _, err := tk.PollAt(t0.Add(time.Second)); !ok || err != nil {
+		t.Fatalf("PollAt(t0+1s) = %v, %v; want admitted", ok, err)
+	}
+	at := t0.Add(time.Second)
+	if !l.AllowAt("b", at).Allowed { // evicts a (the table holds one key)
+		t.Fatal("b's first request rejected")
+	}
+	tk.CancelAt(at)
+	if d := l.AllowAt("b", at); d.Allowed {
+		t.Errorf("AllowAt(b, t0+1s) = %+v after a's ticket was cancelled: a's token went to b", d)
+	}
+}

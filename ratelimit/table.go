@@ -125,14 +125,24 @@ func (t *table) get(s *shard, key string, now int64) *entry {
 	if e, ok := s.m[key]; ok {
 		return e
 	}
+	var e *entry
 	if len(s.m) >= s.cap {
-		s.evict(now)
+		e = s.evict(now)
 	}
-	e := &entry{}
-	if t.npol == 1 {
-		e.tat = e.inl[:]
+	if e != nil { // reuse the evicted entry: steady-state eviction allocates nothing
+		tat := e.tat
+		*e = entry{}
+		e.tat = tat
+		if t.npol == 1 {
+			e.tat = e.inl[:]
+		}
 	} else {
-		e.tat = make([]int64, t.npol)
+		e = &entry{}
+		if t.npol == 1 {
+			e.tat = e.inl[:]
+		} else {
+			e.tat = make([]int64, t.npol)
+		}
 	}
 	for i := range e.tat {
 		e.tat[i] = now
@@ -147,8 +157,9 @@ func (t *table) get(s *shard, key string, now int64) *entry {
 // evict removes the entry that became idle first; if none is idle, the
 // one closest to idle (its state is lost, counted in evictedActive).
 // Entries with waiters are never evicted: if only they remain, the shard
-// goes over capacity (counted as overflow). s.mu must be held.
-func (s *shard) evict(now int64) {
+// goes over capacity (counted as overflow). It returns the evicted entry,
+// for reuse, or nil. s.mu must be held.
+func (s *shard) evict(now int64) *entry {
 	for len(s.heap) > 0 {
 		at := s.heap[0].e.idleAt()
 		if at == s.heap[0].at {
@@ -159,7 +170,7 @@ func (s *shard) evict(now int64) {
 	}
 	if len(s.heap) == 0 || s.heap[0].at == pinned {
 		s.c.overflow++
-		return
+		return nil
 	}
 	top := s.heap[0]
 	last := len(s.heap) - 1
@@ -174,6 +185,7 @@ func (s *shard) evict(now int64) {
 	if top.at > now {
 		s.c.evictedActive++
 	}
+	return top.e
 }
 
 // touch records a change of e's idle time: a decrease at once, an

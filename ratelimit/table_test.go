@@ -257,3 +257,44 @@ func TestEvictionOrderProperty(t *testing.T) {
 		t.Errorf("only %d evictions: test not sensitive", evictions)
 	}
 }
+
+// TestSteadyStateEvictionDoesNotAllocate cycles twenty times more keys
+// than MaxKeys, so that nearly every decision inserts a key and evicts
+// another: the evicted entry is reused, and the caller's key string is
+// stored as is, so a decision on a new key allocates nothing.
+func TestSteadyStateEvictionDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	for _, tc := range []struct {
+		name  string
+		rates []Rate
+	}{
+		{"one policy", []Rate{{Count: 10, Per: time.Second, Burst: 20}}},
+		{"two policies", []Rate{{Count: 10, Per: time.Second, Name: "s"}, {Count: 100, Per: time.Hour, Name: "h"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const maxKeys, perRun = 1000, 1000
+			l := mustNew(t, Config{Rates: tc.rates, MaxKeys: maxKeys})
+			keys := millionKeys(20 * maxKeys)
+			i := 0
+			step := func() {
+				for range perRun {
+					l.AllowAt(keys[i%len(keys)], t0.Add(time.Duration(i)*time.Millisecond))
+					i++
+				}
+			}
+			for range len(keys) / perRun { // fill the table and the map to size
+				step()
+			}
+			// AllocsPerRun truncates to whole allocations per run: 0 means
+			// fewer than one per perRun decisions (amortised map upkeep).
+			if n := testing.AllocsPerRun(20, step); n != 0 {
+				t.Errorf("%v allocations per %d decisions on new keys, want 0", n, perRun)
+			}
+			if st := l.Stats(); st.Keys > maxKeys || st.Evicted < uint64(i-maxKeys) {
+				t.Errorf("Stats = %+v after %d decisions: want a full table evicting on each", st, i)
+			}
+		})
+	}
+}
