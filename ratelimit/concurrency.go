@@ -35,7 +35,11 @@ type ConcurrencyConfig struct {
 	// negative is an error.
 	RetryAfter time.Duration
 	// DryRun admits every request while counting (Stats.LimitedDryRun)
-	// those over Max.
+	// those over Max or over MaxKeys. A request admitted only because of
+	// DryRun while the key table was full is not tracked: it is not in
+	// InFlight, and its Release is a no-op (or, if its key has gained an
+	// entry meanwhile, frees that key's slot early, which in dry-run mode
+	// changes only the counters).
 	DryRun bool
 	// Name names the policy in RateLimit headers. Empty means
 	// "concurrency". It must be printable ASCII.
@@ -163,11 +167,17 @@ func (c *Concurrency) TryAcquire(key string) bool {
 }
 
 // try is TryAcquire with s.mu held, without counting a refusal; it also
-// returns key's entry (nil when the table is full).
+// returns key's entry (nil when the table is full). In dry-run mode a new
+// key over MaxKeys is admitted without an entry: it holds no slot, and
+// its Release finds none to free.
 func (c *Concurrency) try(s *cshard, key string) (bool, *centry) {
 	e := s.m[key]
 	if e == nil {
 		if len(s.m) >= s.cap {
+			if c.cfg.DryRun {
+				s.c.limitedDryRun++
+				return true, nil
+			}
 			return false, nil
 		}
 		if k := len(s.free); k > 0 {

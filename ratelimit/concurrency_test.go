@@ -175,3 +175,27 @@ func TestConcurrencyMiddleware(t *testing.T) {
 		t.Error("slot not released after the handler returned")
 	}
 }
+
+// TestConcurrencyDryRunFullTable checks that dry-run never rejects, even
+// when the key table is full: the extra key is admitted untracked and
+// counted, and its Release leaves the tracked keys alone.
+func TestConcurrencyDryRunFullTable(t *testing.T) {
+	c := mustConcurrency(t, ConcurrencyConfig{Max: 1, MaxKeys: 1, DryRun: true, Mode: Queue})
+	if !c.TryAcquire("a") {
+		t.Fatal("first key refused")
+	}
+	if !c.TryAcquire("b") {
+		t.Fatal("dry run refused a key over MaxKeys")
+	}
+	if err := c.Acquire(context.Background(), "b"); err != nil {
+		t.Fatalf("dry-run Acquire over MaxKeys = %v, want nil", err)
+	}
+	if st := c.Stats(); st.Rejected != 0 || st.LimitedDryRun != 2 || st.Keys != 1 || st.InFlight != 1 {
+		t.Errorf("Stats = %+v, want 0 rejected, 2 dry-run limited, key a alone in flight", st)
+	}
+	c.Release("b")
+	c.Release("b")
+	if n := c.InFlight("a"); n != 1 {
+		t.Errorf("InFlight(a) = %d after releasing b, want 1", n)
+	}
+}
