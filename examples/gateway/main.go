@@ -28,6 +28,7 @@ import (
 
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/route"
 	"github.com/gatekit/gatekit/validate"
@@ -180,6 +181,15 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		d.Close()
 		return nil, err
 	}
+	// A shared cache (RFC 9111, ristretto, 64 MiB) for /cached: responses
+	// the upstreams mark cacheable are answered from memory; concurrent
+	// misses make one upstream request.
+	c, err := cache.New(nil, cache.Config{MaxBytes: 64 << 20})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	d.closers = append(d.closers, c.Close)
 	rules := []route.Rule{
 		// Everything else: least-request (power of two choices) over all upstreams.
 		{Name: "default", Handler: all},
@@ -200,6 +210,8 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		{Name: "api", Path: "/api/*", Middleware: limitAPI, Handler: stable},
 		// The validated API.
 		{Name: "store", Path: "/store/*", Middleware: []func(http.Handler) http.Handler{validate.Middleware(petstore)}, Handler: stable},
+		// Cached responses (the demo backends send Cache-Control: public, max-age=30 here).
+		{Name: "cached", Path: "/cached/*", Middleware: []func(http.Handler) http.Handler{cache.Middleware(c)}, Handler: all},
 		// Reports: queued behind a global rate.
 		{Name: "reports", Path: "/reports/*", Middleware: []func(http.Handler) http.Handler{ratelimit.Middleware(queued)}, Handler: stable},
 	}
@@ -225,6 +237,7 @@ Try:
   curl -s http://%[1]s/api/search                 # canary: 10%% of clients see v2, always the same ones
   curl -s http://%[1]s/legacy/users               # rewritten upstream to /api/users
   curl -si http://%[1]s/api/..%%2Fadmin           # encoded traversal: 400 problem+json
+  curl -si http://%[1]s/cached/news | grep -i -e cache-status -e '"hits"'   # twice: the second is a cache hit
   curl -s 'http://%[1]s/store/pets?limit=5'      # valid for the OpenAPI spec: proxied
   curl -s -d '{"name":"Rex","kind":"cow"}' -H 'Content-Type: application/json' http://%[1]s/store/pets   # 400 with every bad field
   curl -s http://%[1]s/store/pets/0               # 400: id must be at least 1

@@ -153,4 +153,23 @@ func TestDemo(t *testing.T) {
 			t.Errorf("queued /reports request: status %d, want 200", c)
 		}
 	}
+
+	// The cached route: the second request is answered from the cache
+	// (same body, including the backend's hit counter) with a Cache-Status hit.
+	var bodies []string
+	for range 2 {
+		resp, err := http.Get(srv.URL + "/cached/news")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		bodies = append(bodies, string(b))
+		if len(bodies) == 2 && !strings.Contains(resp.Header.Get("Cache-Status"), "hit") {
+			t.Errorf("second /cached request: Cache-Status %q, want a hit", resp.Header.Get("Cache-Status"))
+		}
+	}
+	if bodies[0] != bodies[1] {
+		t.Errorf("cached bodies differ: %q vs %q", bodies[0], bodies[1])
+	}
 }

@@ -2,6 +2,9 @@
 //
 //	go run ./examples/loadbalancer -listen 127.0.0.1:8080 -upstreams 127.0.0.1:9001,127.0.0.1:9002
 //
+// -policy picks the load-balancing policy (with -hash-key for hash), and
+// -cache answers from an RFC 9111 shared cache in front of the upstreams.
+//
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
 // makes it the program the whole-proxy benchmarks (../shared/bench) run.
 package main
@@ -21,6 +24,7 @@ import (
 
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/cache"
 )
 
 func main() {
@@ -39,6 +43,8 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
 	upstreams := fs.String("upstreams", "", "comma-separated upstreams, host:port or URLs (required)")
 	policy := fs.String("policy", "round-robin", "load-balancing policy: "+strings.Join(balancer.PolicyNames(), ", "))
+	useCache := fs.Bool("cache", false, "answer from an RFC 9111 shared cache in front of the upstreams")
+	cacheBytes := fs.Int64("cache-bytes", 256<<20, "cache size bound in bytes, with -cache")
 	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -74,7 +80,16 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	}
 	defer proxy.Close()
 
-	srv, err := gatekit.NewServer(proxy, gatekit.ServerConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	var h http.Handler = proxy
+	if *useCache {
+		c, err := cache.New(nil, cache.Config{MaxBytes: *cacheBytes})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		h = cache.Middleware(c)(proxy)
+	}
+	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}

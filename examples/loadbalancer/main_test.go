@@ -31,7 +31,12 @@ func TestFlags(t *testing.T) {
 func TestProxies(t *testing.T) {
 	var urls []string
 	for _, name := range []string{"a", "b"} {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) }))
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("cacheable") != "" {
+				w.Header().Set("Cache-Control", "public, max-age=60")
+			}
+			io.WriteString(w, name)
+		}))
 		defer srv.Close()
 		urls = append(urls, strings.TrimPrefix(srv.URL, "http://"))
 	}
@@ -39,6 +44,7 @@ func TestProxies(t *testing.T) {
 		{"-policy", "round-robin"},
 		{"-policy", "hash", "-hash-key", "query:user"},
 		{"-policy", "least-request"},
+		{"-policy", "round-robin", "-cache"},
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
 		addrc := make(chan net.Addr, 1)
@@ -74,6 +80,23 @@ func TestProxies(t *testing.T) {
 		default:
 			if seen["a"] == 0 || seen["b"] == 0 {
 				t.Errorf("%v: answered by %v, want both", args, seen)
+			}
+		}
+		if len(args) > 2 && args[2] == "-cache" {
+			// One cacheable URL: the first answer is stored and repeated.
+			var first string
+			for i := range 5 {
+				resp, err := http.Get("http://" + addr.String() + "/?cacheable=1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if i == 0 {
+					first = string(b)
+				} else if string(b) != first || !strings.Contains(resp.Header.Get("Cache-Status"), "hit") {
+					t.Errorf("request %d: %q (Cache-Status %q), want a cache hit of %q", i, b, resp.Header.Get("Cache-Status"), first)
+				}
 			}
 		}
 		cancel()
