@@ -38,7 +38,7 @@ func formatPolicy(pols []policy) string {
 		}
 		b = sfString(b, p.name)
 		b = append(b, ";q="...)
-		b = strconv.AppendInt(b, int64(p.quota), 10)
+		b = strconv.AppendInt(b, p.quota, 10)
 		b = append(b, ";w="...)
 		b = strconv.AppendInt(b, p.window, 10)
 	}
@@ -66,7 +66,7 @@ func resetSeconds(d time.Duration) int64 {
 // writeState sets the rate-limit headers of one decision on h: mode
 // selects the forms, policy is the full RateLimit-Policy value, name and
 // quota describe the most restrictive policy, d its state.
-func writeState(h http.Header, mode HeaderMode, policy, name string, quota int, d Decision) {
+func writeState(h http.Header, mode HeaderMode, policy, name string, quota int64, d Decision) {
 	remaining, reset := int64(d.Remaining), resetSeconds(d.Reset)
 	if !d.Allowed {
 		remaining, reset = 0, seconds(d.RetryAfter)
@@ -82,7 +82,7 @@ func writeState(h http.Header, mode HeaderMode, policy, name string, quota int, 
 		h.Set(HeaderRateLimit, string(b))
 	}
 	if mode == HeadersLegacy || mode == HeadersBoth {
-		h.Set("X-RateLimit-Limit", strconv.Itoa(quota))
+		h.Set("X-RateLimit-Limit", strconv.FormatInt(quota, 10))
 		h.Set("X-RateLimit-Remaining", strconv.FormatInt(remaining, 10))
 		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
 	}

@@ -129,7 +129,7 @@ type policy struct {
 	interval int64 // time to refill one token
 	tau      int64 // burst × interval: how far tat may run ahead of now
 	burst    int
-	quota    int // q and w of the RateLimit-Policy item
+	quota    int64 // q and w (seconds) of the RateLimit-Policy item
 	window   int64
 	name     string
 }
@@ -232,13 +232,9 @@ func New(cfg Config) (*Limiter, error) {
 		}
 		seen[r.name()] = true
 		iv := r.interval()
-		q, w := r.Count, int64(r.Per)
-		if w%int64(time.Second) != 0 { // w must be whole seconds: round up, scale q down
-			w = (w/int64(time.Second) + 1) * int64(time.Second)
-			q = int(float64(r.Count) * float64(w) / float64(r.Per))
-		}
+		q, w, _ := r.quota() // validate checked it
 		l.pol = append(l.pol, policy{interval: iv, tau: iv * int64(r.burst()), burst: r.burst(),
-			quota: q, window: w / int64(time.Second), name: r.name()})
+			quota: q, window: w, name: r.name()})
 	}
 	l.maxW = int64(cfg.MaxWait)
 	if l.maxW == 0 {

@@ -40,6 +40,9 @@ func TestNewInvalid(t *testing.T) {
 		{"max wait too long", Config{Rates: ok, MaxWait: 400 * 24 * time.Hour}},
 		{"max queue too long", Config{Rates: ok, MaxQueue: 1 << 15}},
 		{"block after too large", Config{Rates: ok, BlockAfter: 1 << 15, BlockFor: time.Second}},
+		{"count over 15 digits", Config{Rates: []Rate{{Count: MaxCount + 1, Per: time.Hour, Burst: 1}}}},
+		{"quota over 15 digits", Config{Rates: []Rate{{Count: 1_000_000_000_000, Per: time.Millisecond, Burst: 1}}}},
+		{"quota overflows int64", Config{Rates: []Rate{{Count: MaxCount, Per: time.Nanosecond, Burst: 1}}}},
 		{"bucket spans a century", Config{Rates: []Rate{{Count: 1, Per: 100 * 365 * 24 * time.Hour}}}},
 	}
 	for _, tc := range tests {

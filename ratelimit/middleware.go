@@ -134,7 +134,7 @@ func ConcurrencyMiddleware(c *Concurrency) func(http.Handler) http.Handler {
 	if handler == nil {
 		handler = WriteError
 	}
-	quota := int(c.max)
+	quota := int64(c.max)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			k := key(r)

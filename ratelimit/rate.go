@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,10 @@ import (
 //
 // Rate is a plain value, safe to copy. The zero Rate is invalid.
 type Rate struct {
-	// Count is the number of events allowed per Per. It must be positive.
+	// Count is the number of events allowed per Per. It must be positive
+	// and at most 999,999,999,999,999 (MaxCount); so must Count scaled to
+	// Per rounded up to whole seconds, the quota RateLimit-Policy reports
+	// (for 10 per 500ms, 20 per second).
 	Count int
 	// Per is the length of the window Count applies to. It must be positive.
 	Per time.Duration
@@ -127,6 +131,11 @@ func (r Rate) burst() int {
 	return r.Burst
 }
 
+// MaxCount is the largest Rate.Count, and the largest quota a Rate may
+// report in RateLimit-Policy: a Structured Fields Integer has at most 15
+// digits.
+const MaxCount = 999_999_999_999_999
+
 // maxSpan bounds Burst × interval (about 73 years) so that bucket times
 // never overflow.
 const maxSpan = int64(1) << 61
@@ -140,6 +149,8 @@ func (r Rate) validate() error {
 	switch {
 	case r.Count <= 0:
 		return fmt.Errorf("%w: count %d must be positive", ErrInvalidRate, r.Count)
+	case r.Count > MaxCount:
+		return fmt.Errorf("%w: count %d is larger than %d", ErrInvalidRate, r.Count, MaxCount)
 	case r.Per <= 0:
 		return fmt.Errorf("%w: period %v must be positive", ErrInvalidRate, r.Per)
 	case r.Burst < 0:
@@ -148,6 +159,9 @@ func (r Rate) validate() error {
 		return fmt.Errorf("%w: burst %d is larger than %d", ErrInvalidRate, r.burst(), maxBurst)
 	case r.interval() > maxSpan/int64(r.burst()):
 		return fmt.Errorf("%w: burst %d × interval %v is longer than %v", ErrInvalidRate, r.burst(), time.Duration(r.interval()), time.Duration(maxSpan))
+	}
+	if _, w, ok := r.quota(); !ok {
+		return fmt.Errorf("%w: %v is more than %d per %ds", ErrInvalidRate, r, MaxCount, w)
 	}
 	for i := 0; i < len(r.Name); i++ {
 		if c := r.Name[i]; c < 0x20 || c > 0x7e {
@@ -166,6 +180,25 @@ func (r Rate) interval() int64 {
 		t++
 	}
 	return t
+}
+
+// quota returns r's RateLimit-Policy quota q and window w (seconds): w is
+// Per rounded up to whole seconds and q is Count scaled to w, rounded
+// down. ok is false when q exceeds MaxCount. r.Count and r.Per must be
+// positive. It uses exact integer arithmetic: Count × w never overflows.
+func (r Rate) quota() (q, w int64, ok bool) {
+	const sec = uint64(time.Second)
+	per := uint64(r.Per)
+	ws := per / sec
+	if per%sec != 0 {
+		ws++
+	}
+	hi, lo := bits.Mul64(uint64(r.Count), ws*sec) // ws*sec < 2^64 since per < 2^63
+	if hi >= per {
+		return 0, int64(ws), false // the quotient does not fit 64 bits
+	}
+	qq, _ := bits.Div64(hi, lo, per)
+	return int64(min(qq, MaxCount+1)), int64(ws), qq <= MaxCount
 }
 
 // name returns the policy name used in headers.

@@ -29,6 +29,8 @@ func TestParseRate(t *testing.T) {
 		{"1/s/s", Rate{}, false},
 		{"99999999999999999999/s", Rate{}, false},
 		{"1000000000000/1ns", Rate{}, false}, // burst too large
+		{"1000000000000000/h", Rate{}, false}, // count over 15 digits
+		{"999999999999999/h", Rate{}, false},  // burst (= count) too large
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -94,4 +96,33 @@ func FuzzParseRate(f *testing.F) {
 			t.Fatalf("New with parsed rate %+v: %v", r, err)
 		}
 	})
+}
+
+// TestRateQuota checks the q and w of RateLimit-Policy: w is Per rounded
+// up to whole seconds, q is Count scaled to w (rounded down) and at most
+// MaxCount, a 15-digit Structured Fields Integer.
+func TestRateQuota(t *testing.T) {
+	tests := []struct {
+		r    Rate
+		q, w int64
+		ok   bool
+	}{
+		{Rate{Count: 10, Per: time.Second}, 10, 1, true},
+		{Rate{Count: 10, Per: 500 * time.Millisecond}, 20, 1, true},
+		{Rate{Count: 1, Per: 1500 * time.Millisecond}, 1, 2, true},
+		{Rate{Count: 3, Per: time.Nanosecond}, 3_000_000_000, 1, true},
+		{Rate{Count: MaxCount, Per: time.Hour}, MaxCount, 3600, true},
+		{Rate{Count: 999_999_999_999, Per: time.Millisecond}, 999_999_999_999_000, 1, true},
+		{Rate{Count: 1, Per: 1 << 61}, 1, 2_305_843_010, true},
+		{Rate{Count: 1_000_000_000_000, Per: time.Millisecond}, 0, 1, false},
+		{Rate{Count: MaxCount, Per: time.Nanosecond}, 0, 1, false},
+		{Rate{Count: 1000, Per: 1<<63 - 1}, 1000, 9_223_372_037, true},
+		{Rate{Count: MaxCount, Per: 1<<63 - 1}, 0, 9_223_372_037, false}, // scaled up past MaxCount
+	}
+	for _, tc := range tests {
+		q, w, ok := tc.r.quota()
+		if ok != tc.ok || w != tc.w || (ok && q != tc.q) {
+			t.Errorf("%v.quota() = %d, %d, %v; want %d, %d, %v", tc.r, q, w, ok, tc.q, tc.w, tc.ok)
+		}
+	}
 }

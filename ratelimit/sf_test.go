@@ -194,6 +194,9 @@ func FuzzHeaders(f *testing.F) {
 	f.Add("burst", 10, int64(1000), 20, int64(5))
 	f.Add(`q"uo\te`, 1, int64(1500), 0, int64(0))
 	f.Add("", 7, int64(3_600_000), 1, int64(-1))
+	f.Add("max", MaxCount, int64(1000), 1, int64(2))        // q = MaxCount: 15 digits
+	f.Add("over", MaxCount, int64(1), 1, int64(2))          // q would have 18 digits
+	f.Add("huge", 1<<62, int64(1_000_000_000), 1, int64(2)) // count beyond 15 digits
 	f.Fuzz(func(t *testing.T, name string, count int, perMs int64, burst int, retryMs int64) {
 		r := Rate{Count: count, Per: time.Duration(perMs) * time.Millisecond, Burst: burst, Name: name}
 		l, err := New(Config{Rates: []Rate{r}})
