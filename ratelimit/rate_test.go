@@ -28,7 +28,7 @@ func TestParseRate(t *testing.T) {
 		{"1/x", Rate{}, false},
 		{"1/s/s", Rate{}, false},
 		{"99999999999999999999/s", Rate{}, false},
-		{"1000000000000/1ns", Rate{}, false}, // burst too large
+		{"1000000000000/1ns", Rate{}, false},  // burst too large
 		{"1000000000000000/h", Rate{}, false}, // count over 15 digits
 		{"999999999999999/h", Rate{}, false},  // burst (= count) too large
 	}
