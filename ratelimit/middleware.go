@@ -13,7 +13,9 @@ import (
 // limiter admits it, each keyed by its own Config.Key (ClientIP when nil).
 // Limiters are applied in order: a Reject-mode limiter decides at once, a
 // Queue-mode limiter holds the request (see Limiter.Wait). When one
-// rejects, the tokens the earlier ones took are given back and the
+// rejects, the tokens the earlier ones took are given back (a dry-run
+// limiter that admitted the request over its limit took none, and gets
+// none back) and the
 // rejecting limiter's ErrorHandler answers (429 problem+json by default),
 // after Retry-After (whole seconds, rounded up, never 0) and the
 // rate-limit headers are set. Admitted responses carry RateLimit-Policy
@@ -62,8 +64,11 @@ func Middleware(lims ...*Limiter) func(http.Handler) http.Handler {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			var buf [4]string
-			taken := buf[:0]
+			// keyOf[j] is lims[j]'s key; took[j] reports that lims[j] took
+			// a token (not so for a dry-run admission over the limit).
+			var kbuf [4]string
+			var tbuf [4]bool
+			keyOf, took := kbuf[:0], tbuf[:0]
 			var best Decision
 			var bestLim *Limiter
 			for i, l := range lims {
@@ -76,8 +81,10 @@ func Middleware(lims ...*Limiter) func(http.Handler) http.Handler {
 					err = l.limitErr(d, ErrLimited)
 				}
 				if err != nil {
-					for j, k := range taken {
-						lims[j].Refund(k)
+					for j, k := range keyOf {
+						if took[j] {
+							lims[j].Refund(k)
+						}
 					}
 					h := w.Header()
 					var le *LimitError
@@ -90,7 +97,8 @@ func Middleware(lims ...*Limiter) func(http.Handler) http.Handler {
 					handlers[i](w, r, err)
 					return
 				}
-				taken = append(taken, key)
+				keyOf = append(keyOf, key)
+				took = append(took, !(d.Limited && l.cfg.DryRun))
 				if bestLim == nil || d.Remaining < best.Remaining {
 					best, bestLim = d, l
 				}

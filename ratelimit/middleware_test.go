@@ -299,3 +299,26 @@ func FuzzKeys(f *testing.F) {
 		}
 	})
 }
+
+// TestMiddlewareNoRefundToDryRun checks that when a later limiter rejects,
+// an earlier dry-run limiter that admitted the request over its limit
+// (taking no token) is not refunded: that would mint a token.
+func TestMiddlewareNoRefundToDryRun(t *testing.T) {
+	dry := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour, Name: "dry"}}, DryRun: true})
+	enforce := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour, Name: "enforce"}}})
+	h := Middleware(dry, enforce)(okHandler)
+	if rec := serve(h, ""); rec.Code != 200 {
+		t.Fatalf("first request: %d", rec.Code)
+	}
+	for i := range 3 { // dry run: over its limit, admitted; enforce: rejects
+		if rec := serve(h, ""); rec.Code != 429 {
+			t.Fatalf("request %d: %d, want 429 from the enforcing limiter", i+2, rec.Code)
+		}
+	}
+	if d := dry.Allow("192.0.2.1"); !d.Limited {
+		t.Errorf("dry-run bucket after refunds: %+v, want still empty (over its limit)", d)
+	}
+	if st := dry.Stats(); st.Allowed != 1 || st.LimitedDryRun != 4 {
+		t.Errorf("dry-run Stats = %+v, want 1 allowed, 4 limited", st)
+	}
+}
