@@ -223,9 +223,9 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 			c.add(FieldError{In: "query", Reason: "malformed query string"})
 			return
 		}
-		for _, name := range op.deepObject {
-			if reason := v.deepObjectGuard(q, name); reason != "" {
-				c.add(FieldError{In: "query", Name: name, Reason: reason})
+		for _, p := range op.deepObject {
+			if reason := v.deepObjectGuard(q, p); reason != "" {
+				c.add(FieldError{In: "query", Name: p.Name, Reason: reason})
 				return
 			}
 		}
@@ -233,6 +233,10 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 	}
 	ctx := r.Context()
 	for i, p := range op.params {
+		if !op.repeatable[i] && repeated(r, p, in.QueryParams) {
+			c.add(FieldError{In: p.In, Name: p.Name, Reason: reasonRepeated})
+			continue
+		}
 		if op.fastParams != nil && op.fastParams[i] != nil && op.fastParams[i].check(r, m.pathParams, in.QueryParams) == valid {
 			continue
 		}
@@ -249,17 +253,22 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 
 // deepObjectGuard bounds a deepObject parameter before kin-openapi
 // materialises it: array indexes and key counts over Config.JSON.MaxMembers
-// are refused (a[b][50000000]=x would otherwise allocate by the index).
-func (v *Validator) deepObjectGuard(q url.Values, name string) string {
+// are refused (a[b][50000000]=x would otherwise allocate by the index), and
+// so is a key given more than once unless it names an array property.
+func (v *Validator) deepObjectGuard(q url.Values, p *openapi3.Parameter) string {
 	n := 0
-	for k := range q {
-		rest, ok := strings.CutPrefix(k, name+"[")
-		if !ok {
+	for k, vals := range q {
+		rest, ok := strings.CutPrefix(k, p.Name)
+		if !ok || rest == "" || rest[0] != '[' {
 			continue
 		}
+		rest = rest[1:]
 		n++
 		if n > v.cfg.JSON.MaxMembers {
 			return "too many members"
+		}
+		if len(vals) > 1 && (p.Schema == nil || !deepLeafMayRepeat(p.Schema.Value, rest)) {
+			return reasonRepeated
 		}
 		for _, part := range strings.Split(rest, "[") {
 			part = strings.TrimSuffix(part, "]")

@@ -88,29 +88,42 @@ func appendUnique(s []string, v string) []string {
 	return append(s, v)
 }
 
-// credentialPresent reports whether r carries the credential scheme names,
-// without judging it.
+// credentialPresent reports whether r carries the credential scheme names
+// exactly once, without judging it. A credential given twice (two header
+// lines, two query values, two cookies) counts as absent: the hook would see
+// the first and a backend might use the last.
 func credentialPresent(r *http.Request, s *openapi3.SecurityScheme) bool {
 	switch s.Type {
 	case "apiKey":
 		switch s.In {
 		case "header":
-			return r.Header.Get(s.Name) != ""
+			return single(r.Header.Values(s.Name))
 		case "query":
-			return r.URL.Query().Get(s.Name) != ""
+			return single(r.URL.Query()[s.Name])
 		case "cookie":
 			ck, err := r.Cookie(s.Name)
-			return err == nil && ck.Value != ""
+			return err == nil && ck.Value != "" && cookieCount(r, s.Name) == 1
 		}
 		return false
 	case "http":
-		scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		auth := r.Header.Values("Authorization")
+		if len(auth) != 1 {
+			return false
+		}
+		scheme, cred, ok := strings.Cut(auth[0], " ")
 		return ok && strings.TrimSpace(cred) != "" && strings.EqualFold(scheme, s.Scheme)
 	case "oauth2", "openIdConnect":
-		scheme, cred, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		auth := r.Header.Values("Authorization")
+		if len(auth) != 1 {
+			return false
+		}
+		scheme, cred, ok := strings.Cut(auth[0], " ")
 		return ok && strings.TrimSpace(cred) != "" && strings.EqualFold(scheme, "bearer")
 	case "mutualTLS":
 		return r.TLS != nil && len(r.TLS.PeerCertificates) > 0
 	}
 	return false
 }
+
+// single reports whether vals holds exactly one non-empty value.
+func single(vals []string) bool { return len(vals) == 1 && vals[0] != "" }

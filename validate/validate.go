@@ -179,7 +179,8 @@ type operation struct {
 	body       *openapi3.RequestBody
 	security   []secRequirement
 	hasQuery   bool
-	deepObject []string
+	deepObject []*openapi3.Parameter
+	repeatable []bool // per params entry: may appear more than once
 	fastParams []*fastParam                        // per params entry; nil entries use kin-openapi
 	fastBody   map[*openapi3.MediaType]*fastSchema // JSON media types with a fast schema
 }
@@ -335,11 +336,13 @@ func (v *Validator) compile() error {
 				route:  &routers.Route{Spec: doc, Path: tmpl, PathItem: item, Method: method, Operation: op},
 			}
 			o.params = mergeParams(item.Parameters, op.Parameters)
-			for _, p := range o.params {
+			o.repeatable = make([]bool, len(o.params))
+			for i, p := range o.params {
+				o.repeatable[i] = mayRepeat(p)
 				if p.In == openapi3.ParameterInQuery {
 					o.hasQuery = true
 					if p.Style == openapi3.SerializationDeepObject {
-						o.deepObject = append(o.deepObject, p.Name)
+						o.deepObject = append(o.deepObject, p)
 					}
 				}
 			}
