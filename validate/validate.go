@@ -180,7 +180,7 @@ type operation struct {
 	security   []secRequirement
 	hasQuery   bool
 	deepObject []*openapi3.Parameter
-	repeatable []bool // per params entry: may appear more than once
+	repeatable []bool                              // per params entry: may appear more than once
 	fastParams []*fastParam                        // per params entry; nil entries use kin-openapi
 	fastBody   map[*openapi3.MediaType]*fastSchema // JSON media types with a fast schema
 }
