@@ -108,9 +108,19 @@ type guardConn struct {
 	methods   []string // methods of requests written and not yet answered
 	inRequest bool     // a request is being written (its body may follow)
 	fr        framer
-	discarded bool // unsolicited bytes seen: the connection is dead
+	discarded bool // the connection is dead: no byte in or out
+	desync    bool // it died of unsolicited bytes
+	wrote     bool // a byte of the current request was written
 	opaque    bool // framing unknown (close-delimited, malformed): never reuse
 	tunnel    bool // switched protocols (101): bytes pass both ways unexamined
+}
+
+// refuse discards the connection before its next request is written.
+func (c *guardConn) refuse() {
+	c.mu.Lock()
+	c.discarded = true
+	c.mu.Unlock()
+	c.Conn.Close()
 }
 
 // desynced reports whether the connection was discarded after unsolicited
@@ -118,7 +128,7 @@ type guardConn struct {
 func (c *guardConn) desynced() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.discarded
+	return c.desync
 }
 
 func (c *guardConn) Write(p []byte) (int, error) {
@@ -139,9 +149,25 @@ func (c *guardConn) Write(p []byte) (int, error) {
 		}
 		c.methods = append(c.methods, requestMethod(p))
 		c.inRequest = true
+		c.wrote = false
 	}
 	c.mu.Unlock()
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.mu.Lock()
+		c.wrote = true
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// wroteRequest reports whether a request is outstanding on c and a byte of
+// it went out: false when the last request was answered in full, or the
+// next one was refused before writing.
+func (c *guardConn) wroteRequest() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inRequest && c.wrote
 }
 
 func (c *guardConn) Read(p []byte) (int, error) {
@@ -166,7 +192,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			if len(c.methods) == 0 {
 				// Bytes while no request is outstanding: withhold
 				// them, kill the connection, flag the target.
-				c.discarded = true
+				c.discarded, c.desync = true, true
 				c.Conn.Close()
 				c.g.flag(c.addr, time.Now())
 				if used := n - len(b); used > 0 {

@@ -12,6 +12,7 @@ import (
 	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,16 @@ type Config struct {
 	Timeout time.Duration
 	// Retry says when a request is sent again to another target.
 	Retry RetryConfig
+	// StreamIdleTimeout, if positive, aborts a response whose body
+	// stalls this long between two reads from the target (the client's
+	// connection is aborted, never ended as if complete). Streaming routes
+	// set it with a negative Timeout.
+	StreamIdleTimeout time.Duration
+	// WebSocket lets "Upgrade: websocket" requests through to the target
+	// (the tunnel is exempt from Timeout). Without it, and for any other
+	// upgrade protocol, an upgrade request is answered 400 without
+	// contacting a target; "Upgrade: h2c" is always dropped instead.
+	WebSocket bool
 }
 
 // DefaultTimeout is the default Config.Timeout, from
@@ -105,6 +116,8 @@ type Proxy struct {
 	sticky    *Sticky // p when it is a *Sticky: tokens come from requests, pins go on responses
 	preserve  bool
 	timeout   time.Duration
+	idle      time.Duration
+	websocket bool
 	retry     retryPolicy
 	guard     *desyncGuard // of the default transport, or nil
 }
@@ -116,7 +129,8 @@ func NewProxy(p Policy, cfg Config) (*Proxy, error) {
 		return nil, errors.New("balancer: nil policy")
 	}
 	px := &Proxy{policy: p, transport: cfg.Transport, log: cfg.Logger, onError: cfg.ErrorHandler,
-		key: cfg.Key, preserve: cfg.PreserveHost, timeout: cfg.Timeout}
+		key: cfg.Key, preserve: cfg.PreserveHost, timeout: cfg.Timeout,
+		idle: cfg.StreamIdleTimeout, websocket: cfg.WebSocket}
 	if px.timeout == 0 {
 		px.timeout = DefaultTimeout
 	}
@@ -168,7 +182,7 @@ type exchange struct {
 	start   time.Time    // start of the current attempt
 	gotConn atomic.Bool  // a connection was obtained in the current attempt
 	conns   atomic.Int32 // connections obtained in the current attempt
-	hidden  atomic.Int32 // Transport re-sends seen (GotConn after the first)
+	hidden  atomic.Int32 // Transport re-sends stopped (GotConn after the first)
 	status  int
 	latency time.Duration
 	err     error
@@ -183,6 +197,11 @@ type exchange struct {
 	retries int        // retries sent
 	held    int        // retry budget reservations to release
 	conn    *guardConn // connection of the current attempt, if guarded
+
+	idleCancel context.CancelFunc // aborts a stalled stream, or nil
+
+	ctx           context.Context         // the request's context, deadline included
+	cancelAttempt context.CancelCauseFunc // cancels the current attempt only
 }
 
 type exchangeKey struct{}
@@ -205,6 +224,14 @@ func TargetFrom(ctx context.Context) (*Target, bool) {
 // ServeHTTP picks a target, forwards r to it and reports the outcome to
 // the policy.
 func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	upgrade := ""
+	if len(r.Header["Upgrade"]) > 0 && headerHasToken(r.Header["Connection"], "upgrade") {
+		upgrade = r.Header.Get("Upgrade")
+		if !strings.EqualFold(upgrade, "h2c") && (!px.websocket || !strings.EqualFold(upgrade, "websocket")) {
+			px.onError(w, r, &ProxyError{Status: http.StatusBadRequest, Err: ErrUpgradeNotAllowed})
+			return
+		}
+	}
 	key := ""
 	switch {
 	case px.sticky != nil:
@@ -241,19 +268,35 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
 			x.gotConn.Store(true)
+			prev := x.conn
 			x.conn, _ = info.Conn.(*guardConn)
-			if x.conns.Add(1) > 1 {
-				// The Transport re-sent the request on its own (a
-				// reused connection failed): count it as a retry.
-				budget.force()
+			if x.conns.Add(1) > 1 && (prev == nil || prev.wroteRequest()) {
+				// The Transport is re-sending the request on its own
+				// (a reused connection failed after the request may
+				// have reached the target), to the same target: stop
+				// it before a byte is written; the retrier decides,
+				// and picks another target. A re-send of a request
+				// that provably never went out is let through.
 				x.hidden.Add(1)
+				if x.conn != nil {
+					x.conn.refuse()
+				}
+				x.cancelAttempt(errHiddenRetry)
 			}
 		},
 	})
 	cancel := context.CancelFunc(nil)
-	if px.timeout > 0 {
+	if px.timeout > 0 && !strings.EqualFold(upgrade, "websocket") {
 		ctx, cancel = context.WithTimeout(ctx, px.timeout)
 	}
+	if px.idle > 0 {
+		var cancelIdle context.CancelFunc
+		ctx, cancelIdle = context.WithCancel(ctx)
+		x.idleCancel = cancelIdle
+		defer cancelIdle()
+	}
+	x.ctx = ctx
+	ctx, x.cancelAttempt = context.WithCancelCause(ctx)
 	defer func() {
 		p := recover()
 		res := Result{Err: x.err, Status: x.status, Latency: x.latency, Canceled: x.cancel}
@@ -275,7 +318,8 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if cancel != nil {
 			cancel()
 		}
-		for range x.held + int(x.hidden.Load()) {
+		x.cancelAttempt(nil)
+		for range x.held {
 			budget.Release()
 		}
 		budget.End()
@@ -309,6 +353,9 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		x.latency = time.Since(x.start)
 	}
 	ctxErr := r.Context().Err()
+	if x != nil {
+		ctxErr = x.ctx.Err() // not the attempt's, which a stopped re-send cancels
+	}
 	var cbe *ClientBodyError
 	var mbe *http.MaxBytesError
 	switch {
@@ -383,6 +430,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusGatewayTimeout:
 		problem.Write(w, status, "the upstream server did not answer in time")
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
+		if errors.Is(err, ErrUpgradeNotAllowed) {
+			problem.Write(w, status, "protocol upgrade not allowed on this route")
+			return
+		}
 		problem.Write(w, status, "the request body could not be read")
 	default:
 		problem.Write(w, status, "the upstream server could not be reached or answered invalidly")

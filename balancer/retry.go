@@ -186,7 +186,7 @@ type RetryBudget struct {
 	ratio   float64
 	min     int64
 	active  atomic.Int64 // requests in progress
-	retries atomic.Int64 // retries in progress, hidden Transport re-sends included
+	retries atomic.Int64 // retries in progress
 	denied  atomic.Int64
 }
 
@@ -218,10 +218,6 @@ func (b *RetryBudget) Acquire() bool {
 	return true
 }
 
-// force reserves a retry that already happened (a hidden Transport
-// re-send), whatever the limit.
-func (b *RetryBudget) force() { b.retries.Add(1) }
-
 // Release ends a retry reserved by Acquire.
 func (b *RetryBudget) Release() { b.retries.Add(-1) }
 
@@ -232,6 +228,10 @@ func (b *RetryBudget) Active() (requests, retries int64) {
 
 // Denied returns how many retries the budget refused so far.
 func (b *RetryBudget) Denied() int64 { return b.denied.Load() }
+
+// errHiddenRetry cancels an attempt whose request net/http's Transport was
+// about to re-send on its own.
+var errHiddenRetry = errors.New("balancer: transport re-send stopped")
 
 // errConnDiscarded marks a connection the framing guard discarded before
 // the request was written: the request never reached the target.

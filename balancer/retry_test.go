@@ -401,3 +401,19 @@ func TestRetryStormStaysWithinBudget(t *testing.T) {
 		t.Fatalf("budget not back to zero: %d active, %d retries", a, r)
 	}
 }
+
+func TestRetryTransportReSendStoppedAndMovedToAnotherTarget(t *testing.T) {
+	bad := newFaultBackend(t, "bad", modeOK)
+	good := newFaultBackend(t, "good", modeOK)
+	px := newTestProxy(t, &firstThen{pool: poolOf(t, bad.URL, good.URL)}, Config{Retry: fastRetry(RetryConfig{})})
+	sendReq(px, "GET", "warm-bad", "")  // leaves an idle connection to bad
+	sendReq(px, "GET", "warm-good", "") // to good
+	bad.setMode(modeReset)              // bad now reads requests and resets
+	rec := sendReq(px, "GET", "g", "")  // to bad, on the reused connection
+	if rec.Code != 200 || rec.Body.String() != "good:g" {
+		t.Fatalf("got %d %q, want the good backend's answer", rec.Code, rec.Body.String())
+	}
+	if b, g := bad.count("g"), good.count("g"); b != 1 || g != 1 {
+		t.Fatalf("arrivals bad=%d good=%d, want 1 and 1: net/http's own re-send to the same target must be stopped", b, g)
+	}
+}

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -36,7 +37,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		x.body = rb
 	}
 	idem := rp.idempotent(x.in)
-	ctx := out.Context()
+	ctx := x.ctx
 	req := out
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
@@ -50,15 +51,29 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		}
 		x.gotConn.Store(false)
 		x.conns.Store(0)
+		x.hidden.Store(0)
 		x.conn = nil
 		x.start = time.Now()
 		resp, err := px.transport.RoundTrip(req)
 		if ctx.Err() != nil || attempt >= rp.retries {
-			return resp, err
+			return px.streaming(x, resp), err
 		}
 		var cbe *ClientBodyError
 		free := false // a retry that adds no load: the budget does not apply
 		switch {
+		case x.hidden.Load() > 0:
+			// A re-send by the Transport was stopped. It happens only
+			// when nothing was written, or for a request that
+			// net/http deems replayable, which this route then
+			// treats as idempotent too.
+			if resp != nil {
+				resp.Body.Close()
+				resp = nil
+			}
+			if err == nil {
+				err = errHiddenRetry
+			}
+			free = !idem
 		case err != nil && errors.As(err, &cbe):
 			return resp, err
 		case err != nil && neverReached(err, x.gotConn.Load()):
@@ -66,17 +81,17 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		case err != nil && idem:
 		case err == nil && idem && retryableStatus(resp.StatusCode):
 		default:
-			return resp, err
+			return px.streaming(x, resp), err
 		}
 		if !x.body.rewindable() || !free && !rp.budget.Acquire() {
-			return resp, err
+			return px.streaming(x, resp), err
 		}
 		next, done, perr := px.pickOther(x)
 		if perr != nil {
 			if !free {
 				rp.budget.Release()
 			}
-			return resp, err
+			return px.streaming(x, resp), err
 		}
 		if !free {
 			x.held++
@@ -103,10 +118,23 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 	}
 }
 
+// streaming arms the stream idle timeout on the response handed to the
+// client, if the route has one.
+func (px *Proxy) streaming(x *exchange, resp *http.Response) *http.Response {
+	if resp != nil && x.idleCancel != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		resp.Body = newIdleBody(resp.Body, px.idle, x.idleCancel)
+	}
+	return resp
+}
+
 // retarget returns a copy of out addressed to x.target, built from the
 // outbound URL as it was before the first target was applied.
 func (px *Proxy) retarget(x *exchange, out *http.Request) *http.Request {
-	r := out.Clone(out.Context())
+	// A fresh attempt context: the previous one may have been cancelled
+	// to stop a Transport re-send.
+	var ctx context.Context
+	ctx, x.cancelAttempt = context.WithCancelCause(x.ctx)
+	r := out.Clone(ctx)
 	u := x.baseURL
 	r.URL = &u
 	pr := &httputil.ProxyRequest{In: x.in, Out: r}
