@@ -98,3 +98,42 @@ func TestCookieCount(t *testing.T) {
 		t.Errorf("cookieCount(c) = %d, want 0", n)
 	}
 }
+
+// rulesValidator is a NewRules Validator for the hardening tests: a JSON
+// schema rule on POST /upload and a content-type rule on PUT /files/{name}.
+func rulesValidator(t *testing.T, cfg Config) *Validator {
+	t.Helper()
+	cfg.Rules = append(cfg.Rules,
+		Rule{Method: "POST", Path: "/upload", MaxBodyBytes: 64, Schema: []byte(`{"type":"object","required":["name"],"properties":{"name":{"type":"string","maxLength":8},"kind":{"enum":["a","b"]}}}`)},
+		Rule{Method: "PUT", Path: "/files/{name}", ContentTypes: []string{"text/plain"}},
+	)
+	v, err := NewRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestJSONCharset(t *testing.T) {
+	product := `{"name":"Go book","price":{"amount":12.5,"currency":"EUR"},"category":"books"}`
+	post := func(target, ct, body string) func() *http.Request {
+		return func() *http.Request { return multi("POST", target, body, "Content-Type", ct) }
+	}
+	spec := Middleware(newShop(t, Config{}))(&echo{})
+	runHard(t, spec, []hardCase{
+		{"no charset", post("/products", "application/json", product), 200, ""},
+		{"utf-8", post("/products", "application/json; charset=utf-8", product), 200, ""},
+		{"UTF-8 quoted", post("/products", `application/json;charset="UTF-8"`, product), 200, ""},
+		{"utf-7", post("/products", "application/json; charset=utf-7", product), 415, ""},
+		{"latin1", post("/products", "application/json; charset=iso-8859-1", product), 415, ""},
+		{"utf-16 merge-patch", func() *http.Request {
+			return multi("PATCH", "/products/"+pid, `{"name":"x"}`, "Content-Type", "application/merge-patch+json; charset=utf-16")
+		}, 415, ""},
+		{"charset twice", post("/products", "application/json; charset=utf-8; charset=utf-7", product), 415, ""},
+	})
+	rules := Middleware(rulesValidator(t, Config{}))(&echo{})
+	runHard(t, rules, []hardCase{
+		{"rule utf-8", post("/upload", "application/json; charset=utf-8", `{"name":"a"}`), 200, ""},
+		{"rule utf-7", post("/upload", "application/json; charset=utf-7", `{"name":"a"}`), 415, ""},
+	})
+}

@@ -314,6 +314,9 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if !isJSON(mt) {
 		return body, v.checkOtherBody(r, m, rb, body, c)
 	}
+	if !utf8Charset(ct) {
+		return body, errCharset()
+	}
 	val, err := parseJSONInterned(body, v.cfg.JSON, v.intern)
 	if err != nil {
 		je := err.(*jsonError)

@@ -148,6 +148,9 @@ func (cr *compiledRule) check(v *Validator, r *http.Request, body []byte, c *col
 	if !isJSON(mt) {
 		return newError(ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, "Content-Type must be application/json", nil, nil)
 	}
+	if !utf8Charset(r.Header.Get("Content-Type")) {
+		return errCharset()
+	}
 	val, err := parseJSON(body, v.cfg.JSON)
 	if err != nil {
 		je := err.(*jsonError)
