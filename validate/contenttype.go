@@ -7,6 +7,36 @@ import (
 
 // Content-Type checks shared by spec operations and rules.
 
+// singleContentType refuses (415) a request with a body whose Content-Type
+// is given on more than one header line, or as a comma-separated list on
+// one: only one of them would be checked, and the backend may use another.
+func singleContentType(r *http.Request, body []byte) *Error {
+	if len(body) == 0 {
+		return nil
+	}
+	lines := r.Header["Content-Type"]
+	if len(lines) > 1 || len(lines) == 1 && hasUnquotedComma(lines[0]) {
+		return newError(ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, "the request has more than one Content-Type", nil, nil)
+	}
+	return nil
+}
+
+// hasUnquotedComma reports whether s has a comma outside a quoted string.
+func hasUnquotedComma(s string) bool {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			return true
+		}
+	}
+	return false
+}
+
 // utf8Charset reports whether the parameters of a Content-Type value leave
 // the charset absent or say utf-8 (case-insensitive, optionally quoted),
 // the only encoding of JSON (RFC 8259 8.1). A charset given twice fails.

@@ -137,3 +137,32 @@ func TestJSONCharset(t *testing.T) {
 		{"rule utf-7", post("/upload", "application/json; charset=utf-7", `{"name":"a"}`), 415, ""},
 	})
 }
+
+func TestSingleContentType(t *testing.T) {
+	product := `{"name":"Go book","price":{"amount":12.5,"currency":"EUR"},"category":"books"}`
+	post := func(target, body string, cts ...string) func() *http.Request {
+		var kv []string
+		for _, ct := range cts {
+			kv = append(kv, "Content-Type", ct)
+		}
+		return func() *http.Request { return multi("POST", target, body, kv...) }
+	}
+	spec := Middleware(newShop(t, Config{}))(&echo{})
+	runHard(t, spec, []hardCase{
+		{"one", post("/products", product, "application/json"), 200, ""},
+		{"two lines", post("/products", product, "application/json", "text/plain"), 415, ""},
+		{"two equal lines", post("/products", product, "application/json", "application/json"), 415, ""},
+		{"comma list", post("/products", product, "application/json, text/plain"), 415, ""},
+		{"comma in quoted parameter", post("/products", product, `application/json; x="a,b"`), 200, ""},
+		{"two lines without body", func() *http.Request {
+			return multi("GET", "/products", "", "Content-Type", "a/b", "Content-Type", "c/d")
+		}, 200, ""},
+	})
+	rules := Middleware(rulesValidator(t, Config{}))(&echo{})
+	runHard(t, rules, []hardCase{
+		{"rule one", func() *http.Request { return multi("PUT", "/files/a", "x", "Content-Type", "text/plain") }, 200, ""},
+		{"rule two lines", func() *http.Request {
+			return multi("PUT", "/files/a", "x", "Content-Type", "text/plain", "Content-Type", "application/x-evil")
+		}, 415, ""},
+	})
+}

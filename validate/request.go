@@ -158,6 +158,9 @@ func (v *Validator) check(r *http.Request, m *match, body []byte) (out []byte, e
 			out, err = body, newError(ErrInternal, http.StatusInternalServerError, "", nil, fmt.Errorf("validate: panic: %v", p))
 		}
 	}()
+	if e := singleContentType(r, body); e != nil {
+		return body, e
+	}
 	c := &collector{max: v.cfg.MaxErrors}
 	for _, cr := range m.rules {
 		if e := cr.check(v, r, body, c); e != nil {
