@@ -113,15 +113,14 @@ type Config struct {
 // concurrent use by multiple goroutines and must not be copied. The zero
 // Limiter is not usable: create one with New.
 type Limiter struct {
-	cfg    Config
-	pol    []policy
-	tab    *table
-	epoch  time.Time
-	policy string // preformatted RateLimit-Policy value
-	maxW   int64
-	maxQ   int16
-	block  int64
-	every  rate.Sometimes // paces dry-run log lines
+	cfg   Config
+	pol   []policy
+	tab   *table
+	epoch time.Time
+	maxW  int64
+	maxQ  int16
+	block int64
+	every rate.Sometimes // paces dry-run log lines
 }
 
 // policy is a validated Rate in nanoseconds.
@@ -250,7 +249,6 @@ func New(cfg Config) (*Limiter, error) {
 	}
 	l.block = int64(cfg.BlockFor)
 	l.tab = newTable(maxKeys, len(l.pol))
-	l.policy = formatPolicy(l.pol)
 	return l, nil
 }
 

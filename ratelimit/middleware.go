@@ -22,6 +22,12 @@ import (
 // listing every policy and RateLimit for the most restrictive one (fewest
 // requests left). The header form (Config.Headers) is the first limiter's.
 //
+// Policy names identify policies in these headers, so they must be
+// unique: New rejects duplicates within one limiter, and when limiters
+// given to one Middleware share a name (two limiters of "10/s", say), each
+// repeat, in argument order, is reported under the name with the first
+// free suffix "-2", "-3", ... ("10/s" and "10/s-2").
+//
 // Put clientip.Middleware in front when the gateway sits behind trusted
 // proxies, so that ClientIP keys by the real client. Everything is
 // resolved when Middleware is called; nothing is built per request. With
@@ -32,12 +38,19 @@ func Middleware(lims ...*Limiter) func(http.Handler) http.Handler {
 	lims = append([]*Limiter(nil), lims...)
 	keys := make([]KeyFunc, len(lims))
 	handlers := make([]func(http.ResponseWriter, *http.Request, error), len(lims))
+	names := make([][]string, len(lims)) // names[i][j]: header name of lims[i].pol[j]
+	used := map[string]bool{}
 	var policies []string
 	broken := false
 	for i, l := range lims {
 		if l == nil {
 			broken = true
 			continue
+		}
+		pols := append([]policy(nil), l.pol...)
+		for j := range pols {
+			pols[j].name = uniqueName(used, pols[j].name)
+			names[i] = append(names[i], pols[j].name)
 		}
 		keys[i] = l.cfg.Key
 		if keys[i] == nil {
@@ -47,7 +60,7 @@ func Middleware(lims ...*Limiter) func(http.Handler) http.Handler {
 		if handlers[i] == nil {
 			handlers[i] = WriteError
 		}
-		policies = append(policies, l.policy)
+		policies = append(policies, formatPolicy(pols))
 	}
 	policy := joinPolicies(policies)
 	mode := HeadersDraft
@@ -70,7 +83,7 @@ func Middleware(lims ...*Limiter) func(http.Handler) http.Handler {
 			var tbuf [4]bool
 			keyOf, took := kbuf[:0], tbuf[:0]
 			var best Decision
-			var bestLim *Limiter
+			bestLim := -1
 			for i, l := range lims {
 				key := keys[i](r)
 				var d Decision
@@ -91,25 +104,34 @@ func Middleware(lims ...*Limiter) func(http.Handler) http.Handler {
 					if errors.As(err, &le) {
 						h.Set("Retry-After", strconv.FormatInt(seconds(le.RetryAfter), 10))
 						d.Allowed, d.RetryAfter = false, le.RetryAfter
-						p := l.pol[d.Policy]
-						writeState(h, mode, policy, p.name, p.quota, d)
+						writeState(h, mode, policy, names[i][d.Policy], l.pol[d.Policy].quota, d)
 					}
 					handlers[i](w, r, err)
 					return
 				}
 				keyOf = append(keyOf, key)
 				took = append(took, !(d.Limited && l.cfg.DryRun))
-				if bestLim == nil || d.Remaining < best.Remaining {
-					best, bestLim = d, l
+				if bestLim < 0 || d.Remaining < best.Remaining {
+					best, bestLim = d, i
 				}
 			}
 			if mode != HeadersNone {
-				p := bestLim.pol[best.Policy]
-				writeState(w.Header(), mode, policy, p.name, p.quota, best)
+				writeState(w.Header(), mode, policy, names[bestLim][best.Policy], lims[bestLim].pol[best.Policy].quota, best)
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// uniqueName returns name, or if used has it, name with the first suffix
+// "-2", "-3", ... that used has not; it adds the result to used.
+func uniqueName(used map[string]bool, name string) string {
+	n := name
+	for k := 2; used[n]; k++ {
+		n = name + "-" + strconv.Itoa(k)
+	}
+	used[n] = true
+	return n
 }
 
 // WriteError is the default ErrorHandler of Limiter and Concurrency: a

@@ -117,7 +117,7 @@ func TestRetryAfterRoundsUp(t *testing.T) {
 				t.Fatalf("decisions %+v, %+v", d0, d)
 			}
 			h := http.Header{}
-			writeState(h, HeadersBoth, l.policy, l.pol[0].name, l.pol[0].quota, d)
+			writeState(h, HeadersBoth, formatPolicy(l.pol), l.pol[0].name, l.pol[0].quota, d)
 			if got := strconv.FormatInt(seconds(d.RetryAfter), 10); got != tc.want {
 				t.Errorf("Retry-After for %v = %s, want %s", d.RetryAfter, got, tc.want)
 			}
@@ -320,5 +320,36 @@ func TestMiddlewareNoRefundToDryRun(t *testing.T) {
 	}
 	if st := dry.Stats(); st.Allowed != 1 || st.LimitedDryRun != 4 {
 		t.Errorf("dry-run Stats = %+v, want 1 allowed, 4 limited", st)
+	}
+}
+
+// TestMiddlewareDuplicatePolicyNames checks that policies of several
+// limiters sharing a name get distinct names in RateLimit-Policy (repeats
+// suffixed "-2", "-3" in argument order), and that RateLimit names the
+// most restrictive one as listed.
+func TestMiddlewareDuplicatePolicyNames(t *testing.T) {
+	perClient := mustNew(t, Config{Rates: []Rate{{Count: 5, Per: time.Hour}, {Count: 100, Per: time.Second, Name: "5/h-2"}}})
+	global := mustNew(t, Config{Rates: []Rate{{Count: 5, Per: time.Hour, Burst: 2}}, Key: Global})
+	route := mustNew(t, Config{Rates: []Rate{{Count: 5, Per: time.Hour, Burst: 3}}, Key: Route})
+	h := Middleware(perClient, global, route)(okHandler)
+	rec := serve(h, "")
+	var names []string
+	for _, it := range sfItems(t, rec.Header(), "RateLimit-Policy") {
+		names = append(names, it.val.(string))
+	}
+	if want := []string{"5/h", "5/h-2", "5/h-3", "5/h-4"}; strings.Join(names, "|") != strings.Join(want, "|") {
+		t.Errorf("RateLimit-Policy names = %q, want %q", names, want)
+	}
+	if it := sfItems(t, rec.Header(), "RateLimit"); it[0].val != "5/h-3" || intParam(t, it[0], "r") != 1 {
+		t.Errorf("RateLimit = %q, want the global policy as listed (5/h-3, r=1)", rec.Header().Get("RateLimit"))
+	}
+	serve(h, "")
+	rec = serve(h, "") // the global limiter rejects
+	if it := sfItems(t, rec.Header(), "RateLimit"); rec.Code != 429 || it[0].val != "5/h-3" {
+		t.Errorf("rejection: %d, RateLimit = %q, want 429 naming 5/h-3", rec.Code, rec.Header().Get("RateLimit"))
+	}
+	// Each limiter keeps its own names when used alone.
+	if it := sfItems(t, serve(Middleware(global)(okHandler), "").Header(), "RateLimit-Policy"); it[0].val != "5/h" {
+		t.Errorf("global alone: RateLimit-Policy = %v, want 5/h", it)
 	}
 }

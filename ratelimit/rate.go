@@ -34,7 +34,8 @@ type Rate struct {
 	// Name names the policy in the RateLimit-Policy and RateLimit headers.
 	// Empty means the rate's String form, such as "10/s". It must be
 	// printable ASCII (a Structured Fields String) and unique among the
-	// Rates of one Config.
+	// Rates of one Config. (Across the limiters of one Middleware, repeats
+	// are renamed with a suffix; see Middleware.)
 	Name string
 }
 

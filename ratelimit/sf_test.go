@@ -205,7 +205,7 @@ func FuzzHeaders(f *testing.F) {
 		}
 		h := http.Header{}
 		d := Decision{Remaining: l.pol[0].burst, Reset: time.Duration(retryMs) * time.Millisecond, RetryAfter: time.Duration(retryMs) * time.Millisecond, Allowed: retryMs%2 == 0}
-		writeState(h, HeadersDraft, l.policy, l.pol[0].name, l.pol[0].quota, d)
+		writeState(h, HeadersDraft, formatPolicy(l.pol), l.pol[0].name, l.pol[0].quota, d)
 		pol, err := parseSFList(h.Get(HeaderRateLimitPolicy))
 		if err != nil || len(pol) != 1 || pol[0].val != r.name() {
 			t.Fatalf("RateLimit-Policy %q: %v, %v", h.Get(HeaderRateLimitPolicy), pol, err)
