@@ -1,8 +1,10 @@
 package balancer
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
+	"slices"
 	"testing"
 	"time"
 )
@@ -139,6 +141,74 @@ func BenchmarkPickUnequalWeights(b *testing.B) {
 					}
 				})
 			})
+		}
+	}
+}
+
+// BenchmarkHashBoundedWalk measures a bounded-load rendezvous pick when
+// the key's preferred targets are full: the targets ranked first for the
+// key, holding three quarters of the total weight, carry requests in
+// flight beyond the 1.25 bound and the rest none, so each pick walks about
+// 3n/4 targets in score order before one admits it. MaglevThreshold is
+// raised so that every size uses rendezvous; "unequal" weights run 1 to 5.
+func BenchmarkHashBoundedWalk(b *testing.B) {
+	for _, weights := range []string{"equal", "unequal"} {
+		for _, n := range []int{3, 64, 100, 1000} {
+			var ups []Upstream
+			for i := range n {
+				w := 1
+				if weights == "unequal" {
+					w = 1 + i%5
+				}
+				ups = append(ups, Upstream{URL: &url.URL{Scheme: "http", Host: fmt.Sprintf("10.2.%d.%d:80", i/250, i%250)}, Weight: w})
+			}
+			pool, err := NewPool(ups)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h, err := NewHash(pool, HashConfig{BoundedLoad: 1.25, MaglevThreshold: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, hk := pool.load(), hashString("hot")
+			order := make([]int, n)
+			for i := range order {
+				order[i] = i
+			}
+			slices.SortFunc(order, func(i, j int) int {
+				return cmp.Compare(rendezvousScore(s, j, hk), rendezvousScore(s, i, hk))
+			})
+			var full []*Target
+			for sum := int64(0); ; {
+				i := order[len(full)]
+				if 4*(sum+s.weights[i]) > 3*s.total {
+					break
+				}
+				sum += s.weights[i]
+				full = append(full, s.avail[i])
+			}
+			for _, t := range full {
+				t.inflight.Add(100 * t.weight.Load())
+				pool.inflight.Add(100 * t.weight.Load())
+			}
+			b.Run(fmt.Sprintf("%s/n=%d", weights, n), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					t, done, err := h.Pick("hot")
+					if err != nil {
+						b.Fatal(err)
+					}
+					if t.inflight.Load() > 1 {
+						b.Fatalf("picked a full target, %d in flight", t.inflight.Load())
+					}
+					done(Result{Status: 200})
+				}
+				b.ReportMetric(float64(len(full)), "skipped/op")
+			})
+			for _, t := range full {
+				t.inflight.Add(-100 * t.weight.Load())
+				pool.inflight.Add(-100 * t.weight.Load())
+			}
 		}
 	}
 }

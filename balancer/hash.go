@@ -3,6 +3,7 @@ package balancer
 import (
 	"fmt"
 	"math"
+	"sync"
 )
 
 // DefaultMaglevThreshold is the pool size above which Hash uses Maglev.
@@ -35,13 +36,19 @@ type HashConfig struct {
 // Keys hash with a fixed function, so every gateway instance maps a key
 // to the same target. Requests with no key go to the fallback policy.
 //
-// A pick allocates nothing. Hash is safe for concurrent use.
+// A pick allocates nothing. With a load bound, a key whose targets are
+// full walks the rest in its rendezvous order, computing each score once
+// (O(n + k log n) for k full targets). Hash is safe for concurrent use and
+// must not be copied.
 type Hash struct {
 	pool      *Pool
 	fallback  Policy
 	bound     float64
 	threshold int
 	maglev    derived[*maglevTable]
+	// scratch holds *rank buffers for bounded walks over pools larger
+	// than rendezvousStack, so that those picks allocate nothing either.
+	scratch sync.Pool
 }
 
 type maglevTable struct {
@@ -114,26 +121,93 @@ func rendezvousScore(s *snapshot, i int, hk uint64) float64 {
 }
 
 func (h *Hash) pickRendezvous(s *snapshot, hk uint64) *Target {
-	// Walk targets in decreasing score until one admits the request; the
-	// first is the key's target when the load bound is off.
-	prev := math.Inf(1)
-	for range s.avail {
-		best, bestScore := -1, math.Inf(-1)
-		for i := range s.avail {
-			sc := rendezvousScore(s, i, hk)
-			if sc < prev && sc > bestScore {
-				best, bestScore = i, sc
-			}
+	// The key's target is the highest score (ties to the lower index).
+	best, bestScore := 0, rendezvousScore(s, 0, hk)
+	for i := 1; i < len(s.avail); i++ {
+		if sc := rendezvousScore(s, i, hk); sc > bestScore {
+			best, bestScore = i, sc
 		}
-		if best < 0 {
-			break
+	}
+	if h.admits(s, s.avail[best], s.weights[best]) {
+		return s.avail[best] // the usual case, and always without a bound
+	}
+	n := len(s.avail)
+	if n <= rendezvousStack {
+		var score [rendezvousStack]float64
+		var heap [rendezvousStack]int32
+		return h.walkRendezvous(s, hk, best, rank{score: score[:n], heap: heap[:0:n]})
+	}
+	buf, _ := h.scratch.Get().(*rank)
+	if buf == nil || cap(buf.score) < n {
+		buf = &rank{score: make([]float64, n), heap: make([]int32, 0, n)}
+	}
+	t := h.walkRendezvous(s, hk, best, rank{score: buf.score[:n], heap: buf.heap[:0]})
+	h.scratch.Put(buf)
+	return t
+}
+
+// rendezvousStack is the largest pool whose rendezvous scores a bounded
+// pick keeps on its stack. Larger pools (MaglevThreshold raised above the
+// default) borrow a buffer from Hash.scratch instead.
+const rendezvousStack = DefaultMaglevThreshold
+
+// rank holds one key's rendezvous scores (indexed like snapshot.avail)
+// and a binary max-heap of target indexes ordered by them.
+type rank struct {
+	score []float64
+	heap  []int32
+}
+
+// walkRendezvous returns the first target after best (which refused the
+// request) in decreasing score order, ties to the lower index, that admits
+// the request, or the least loaded target when none does. r.score has
+// len(s.avail) elements and r.heap is empty with that capacity. Each score
+// is computed once more and the rest are popped from a heap: O(n + k log n)
+// for k targets refused, where rescanning for each rank was O(k n).
+func (h *Hash) walkRendezvous(s *snapshot, hk uint64, best int, r rank) *Target {
+	for i := range r.score {
+		r.score[i] = rendezvousScore(s, i, hk)
+		if i != best {
+			r.heap = append(r.heap, int32(i))
 		}
-		if h.admits(s, s.avail[best], s.weights[best]) {
-			return s.avail[best]
+	}
+	for i := len(r.heap)/2 - 1; i >= 0; i-- {
+		r.down(i)
+	}
+	for len(r.heap) > 0 {
+		i := r.heap[0]
+		if h.admits(s, s.avail[i], s.weights[i]) {
+			return s.avail[i]
 		}
-		prev = bestScore
+		last := len(r.heap) - 1
+		r.heap[0] = r.heap[last]
+		r.heap = r.heap[:last]
+		r.down(0)
 	}
 	return leastLoaded(s)
+}
+
+// before reports whether target a comes before target b in the walk.
+func (r *rank) before(a, b int32) bool {
+	return r.score[a] > r.score[b] || r.score[a] == r.score[b] && a < b
+}
+
+// down restores the heap order below position i.
+func (r *rank) down(i int) {
+	for {
+		c := 2*i + 1
+		if c >= len(r.heap) {
+			return
+		}
+		if c+1 < len(r.heap) && r.before(r.heap[c+1], r.heap[c]) {
+			c++
+		}
+		if !r.before(r.heap[c], r.heap[i]) {
+			return
+		}
+		r.heap[i], r.heap[c] = r.heap[c], r.heap[i]
+		i = c
+	}
 }
 
 func (h *Hash) pickMaglev(s *snapshot, hk uint64) *Target {

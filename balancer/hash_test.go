@@ -1,10 +1,12 @@
 package balancer
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"testing"
 )
 
@@ -217,5 +219,144 @@ func TestMaglevStaleTable(t *testing.T) {
 	}
 	if h.maglev.cur.Load().snap != pool.load() {
 		t.Error("table not rebuilt once the lock was free")
+	}
+}
+
+// TestHashBoundedWalkOrder checks bounded-load rendezvous picks against a
+// reference that sorts every target by score: a pick goes to the first
+// target in decreasing score order (ties to the lower index) that is under
+// its bound, or to the least loaded one when every target is full. Pools
+// above rendezvousStack take the borrowed-buffer path.
+func TestHashBoundedWalkOrder(t *testing.T) {
+	tests := []struct {
+		name    string
+		n       int
+		weights bool // unequal weights, 1 to 5
+		tie     bool // targets 0 and 1 share a hash and weight: their scores tie for every key
+	}{
+		{"equal/3", 3, false, false},
+		{"unequal/5", 5, true, false},
+		{"tie/3", 3, false, true},
+		{"tie-unequal/4", 4, true, true},
+		{"equal/64", 64, false, false},
+		{"unequal/64", 64, true, false},
+		{"unequal/200", 200, true, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ups []Upstream
+			for i := range tc.n {
+				w := 1
+				if tc.weights {
+					w = 1 + i%5
+				}
+				if tc.tie && i < 2 {
+					w = 2
+				}
+				ups = append(ups, Upstream{URL: &url.URL{Scheme: "http", Host: fmt.Sprintf("10.3.%d.%d:80", i/250, i%250)}, Weight: w})
+			}
+			pool, err := NewPool(ups)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.tie {
+				pool.Targets()[1].hash = pool.Targets()[0].hash
+			}
+			h, err := NewHash(pool, HashConfig{BoundedLoad: 1.25, MaglevThreshold: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := pool.load()
+			rng := rand.New(rand.NewPCG(3, uint64(tc.n)))
+			for round := range 300 {
+				// Load a random prefix of some key's order heavily, so
+				// that walks of every depth occur.
+				key := keyOf(round)
+				hk := hashString(key)
+				order := make([]int, tc.n)
+				for i := range order {
+					order[i] = i
+				}
+				slices.SortStableFunc(order, func(a, b int) int {
+					return cmp.Compare(rendezvousScore(s, b, hk), rendezvousScore(s, a, hk))
+				})
+				load := make([]int64, tc.n)
+				full := rng.IntN(tc.n + 1)
+				for _, i := range order[:full] {
+					load[i] = int64(rng.IntN(20)) * s.weights[i]
+				}
+				for i, tg := range s.avail {
+					tg.inflight.Add(load[i])
+					pool.inflight.Add(load[i])
+				}
+				want := leastLoaded(s)
+				for _, i := range order {
+					if h.admits(s, s.avail[i], s.weights[i]) {
+						want = s.avail[i]
+						break
+					}
+				}
+				got, done, err := h.Pick(key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				done(Result{Status: 200})
+				for i, tg := range s.avail {
+					tg.inflight.Add(-load[i])
+					pool.inflight.Add(-load[i])
+				}
+				if got != want {
+					t.Fatalf("round %d: Pick(%q) = %s, want %s (first of %v under its bound)", round, key, got, want, order)
+				}
+			}
+		})
+	}
+}
+
+// TestHashBoundedWalkAllocatesNothing checks that a bounded pick walking
+// past full targets allocates nothing, with its scores on the stack (64
+// targets) or in a borrowed buffer (200 targets, MaglevThreshold raised).
+func TestHashBoundedWalkAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	for _, n := range []int{64, 200} {
+		pool := sizedPool(t, n)
+		h, err := NewHash(pool, HashConfig{BoundedLoad: 1.25, MaglevThreshold: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var held []func(Result)
+		for range 3 * n {
+			_, done, err := h.Pick("hot") // fills the key's first choices
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, done)
+		}
+		unbounded, err := NewHash(pool, HashConfig{MaglevThreshold: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, done, _ := unbounded.Pick("hot")
+		done(Result{})
+		if got, done, _ := h.Pick("hot"); got == first {
+			t.Fatalf("n=%d: the bounded pick still went to the key's first choice; the walk is not exercised", n)
+		} else {
+			done(Result{})
+		}
+		allocs := testing.AllocsPerRun(200, func() {
+			_, done, err := h.Pick("hot")
+			if err != nil {
+				t.Fatal(err)
+			}
+			done(Result{Status: 200})
+		})
+		if allocs != 0 {
+			t.Errorf("bounded walk over %d targets: %.1f allocations per pick, want 0", n, allocs)
+		}
+		for _, d := range held {
+			d(Result{})
+		}
 	}
 }
