@@ -28,12 +28,16 @@ type match struct {
 	passed     bool // unknown path/method passed through unvalidated
 }
 
-// requestPath returns the escaped path of r.
-func requestPath(r *http.Request) string {
-	if r.URL.RawPath != "" {
-		return r.URL.RawPath
+// addRules adds the rules of e (nil for none) that apply to method.
+func (m *match) addRules(e *pathEntry, method string) {
+	if e == nil {
+		return
 	}
-	return r.URL.Path
+	for _, cr := range e.rules {
+		if cr.appliesTo(method) {
+			m.rules = append(m.rules, cr)
+		}
+	}
 }
 
 // lookupPath looks p up in t: first with each base path that prefixes it
@@ -62,16 +66,21 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 		}
 	}()
 	m = &match{limit: v.cfg.MaxBodyBytes}
-	p := requestPath(r)
+	p, isPath, perr := v.canonicalPath(r)
+	if perr != nil {
+		return nil, perr
+	}
 	for _, cr := range v.global {
 		if cr.appliesTo(r.Method) {
 			m.rules = append(m.rules, cr)
 		}
 	}
-	if e, _ := v.lookupPath(&v.rules, p, nil); e != nil {
-		for _, cr := range e.rules {
-			if cr.appliesTo(r.Method) {
-				m.rules = append(m.rules, cr)
+	if isPath {
+		e, _ := v.lookupPath(&v.rules, p, nil)
+		m.addRules(e, r.Method)
+		if trimmed, ok := withoutTrailingSlash(p); ok {
+			if e2, _ := v.lookupPath(&v.rules, trimmed, nil); e2 != e {
+				m.addRules(e2, r.Method)
 			}
 		}
 	}
@@ -84,7 +93,14 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 		return m, nil
 	}
 	var buf [8]string
-	e, vals := v.lookupPath(&v.ops, p, buf[:0])
+	var e *pathEntry
+	var vals []string
+	if isPath {
+		e, vals = v.lookupPath(&v.ops, p, buf[:0])
+		if trimmed, ok := withoutTrailingSlash(p); e == nil && ok {
+			e, vals = v.lookupPath(&v.ops, trimmed, buf[:0])
+		}
+	}
 	if e == nil {
 		if v.cfg.PassThroughUnknown {
 			m.passed = true

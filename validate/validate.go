@@ -30,6 +30,19 @@
 // paths and methods outside the spec (unless Config.PassThroughUnknown),
 // 413 over the body limit, 415 for an unlisted Content-Type.
 //
+// Paths are matched in one canonical form (that of the route package):
+// percent-encoded unreserved characters are decoded ("/v%31" is "/v1"), and
+// paths with dot segments, empty segments ("//"), encoded slashes or
+// backslashes, control characters, invalid UTF-8 or a ';' path parameter
+// (outside the spec's matrix-style parameters) get 400, even with
+// PassThroughUnknown, so that a spelling variant cannot skip a rule or the
+// spec on a backend that would route it to the same resource. A trailing
+// slash that no template has is ignored ("/upload/" is checked as
+// "/upload"). Matching is case-sensitive, as RFC 3986 paths are: "/Upload"
+// does not get the rules of "/upload". In front of a backend that folds
+// case, give the rule for each spelling the backend accepts, or fold the
+// path before this middleware.
+//
 // Valid requests are decided by schemas compiled once at load (the common
 // keywords: type, nullable, enum of strings, format, pattern, lengths,
 // bounds, required, properties, additionalProperties, items, uniqueItems of
@@ -164,6 +177,7 @@ type Validator struct {
 	global    []*compiledRule
 	basePaths []string
 	is31      bool
+	matrix    bool // the spec has matrix-style path parameters: ";" may start a segment
 	paramOpts *openapi3filter.Options
 	bodyOpts  []openapi3.SchemaValidationOption
 	respOpts  *openapi3filter.Options
@@ -339,6 +353,9 @@ func (v *Validator) compile() error {
 			o.repeatable = make([]bool, len(o.params))
 			for i, p := range o.params {
 				o.repeatable[i] = mayRepeat(p)
+				if p.In == openapi3.ParameterInPath && p.Style == openapi3.SerializationMatrix {
+					v.matrix = true
+				}
 				if p.In == openapi3.ParameterInQuery {
 					o.hasQuery = true
 					if p.Style == openapi3.SerializationDeepObject {
