@@ -1,8 +1,10 @@
 package validate
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -190,7 +192,9 @@ func TestPathVariants(t *testing.T) {
 		{"case differs", post("/Upload", bad), 200, ""},
 	})
 	pass := Middleware(newShop(t, Config{PassThroughUnknown: true}))(&echo{})
-	get := func(target string) func() *http.Request { return func() *http.Request { return multi("GET", target, "") } }
+	get := func(target string) func() *http.Request {
+		return func() *http.Request { return multi("GET", target, "") }
+	}
 	runHard(t, pass, []hardCase{
 		{"spec applies", get("/products?limit=500"), 400, "limit"},
 		{"trailing slash", get("/products/?limit=500"), 400, "limit"},
@@ -201,4 +205,39 @@ func TestPathVariants(t *testing.T) {
 		{"matrix parameter still works", get("/labels/;labelId=5"), 200, ""},
 		{"unknown path passes", get("/elsewhere?limit=500"), 200, ""},
 	})
+}
+
+// trackedBody is a request body that records whether it was read.
+type trackedBody struct {
+	io.Reader
+	read bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) { b.read = true; return b.Reader.Read(p) }
+func (b *trackedBody) Close() error               { return nil }
+
+func TestUnmatchedPassUntouched(t *testing.T) {
+	v := rulesValidator(t, Config{MaxBodyBytes: 1024})
+	var got io.ReadCloser
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Body })
+	h := Middleware(v)(next)
+	big := strings.Repeat("x", 4096)
+	body := &trackedBody{Reader: strings.NewReader(big)}
+	r := multi("POST", "/stream", "", "Content-Type", "application/octet-stream")
+	r.Body, r.ContentLength = body, -1
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != 200 || got != body || body.read {
+		t.Fatalf("status %d, backend body is the original: %v, read by the middleware: %v", rec.Code, got == body, body.read)
+	}
+	if _, err := v.ValidateRequest(r, []byte(big)); err != nil {
+		t.Errorf("ValidateRequest of an unmatched request: %v", err)
+	}
+	// A matched path keeps the caps.
+	r = multi("POST", "/upload", big, "Content-Type", "application/json")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("matched rule: status %d, want 413", rec.Code)
+	}
 }

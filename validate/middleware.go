@@ -36,7 +36,9 @@ func Middleware(v *Validator) func(http.Handler) http.Handler {
 				reject(w, r, err)
 				return
 			}
-			if m.passed && len(m.rules) == 0 {
+			if m.op == nil && len(m.rules) == 0 {
+				// Nothing to check (an unknown path passed through, or no
+				// rule matches): the request, body included, goes on untouched.
 				v.stats.count(nil)
 				next.ServeHTTP(w, r)
 				return

@@ -97,7 +97,8 @@ const (
 type Config struct {
 	// MaxBodyBytes is the largest request body accepted, in bytes; larger
 	// ones get 413 before they are read whole. A Rule may lower it for its
-	// requests. Default 1 MiB. Negative is an error.
+	// requests. It applies to requests of spec operations and requests some
+	// rule matches; others are not read. Default 1 MiB. Negative is an error.
 	MaxBodyBytes int64
 	// JSON bounds JSON bodies before schema validation.
 	JSON JSONLimits
@@ -260,7 +261,10 @@ func LoadFile(path string, cfg Config) (*Validator, error) {
 }
 
 // NewRules returns a Validator that applies cfg.Rules only, for users
-// without an OpenAPI document. Requests no rule matches pass unchecked.
+// without an OpenAPI document. Requests no rule matches pass unchecked and
+// untouched: their body is neither read nor capped by Config.MaxBodyBytes
+// (a Rule without Path matches every path, so it puts every request under
+// the cap). Non-canonical paths get 400 all the same (see the package doc).
 func NewRules(cfg Config) (*Validator, error) {
 	if len(cfg.Rules) == 0 {
 		return nil, errors.New("validate: NewRules needs at least one rule")
