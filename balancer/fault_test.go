@@ -34,6 +34,7 @@ const (
 	modeReset    faultMode = "reset"    // read the request (and body), then RST
 	mode503      faultMode = "503"      // 503 answer
 	modeResetRaw faultMode = "resetraw" // RST before reading the body
+	modeFIN      faultMode = "fin"      // read the request, close without answering
 )
 
 func newFaultBackend(t testing.TB, name string, mode faultMode) *faultBackend {
@@ -62,6 +63,10 @@ func (fb *faultBackend) serve(w http.ResponseWriter, r *http.Request) {
 	switch mode {
 	case modeReset, modeResetRaw:
 		resetConn(w)
+	case modeFIN:
+		if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			c.Close()
+		}
 	case mode503:
 		w.Header().Set("X-Backend", fb.name)
 		w.WriteHeader(http.StatusServiceUnavailable)

@@ -183,6 +183,7 @@ type exchange struct {
 	gotConn atomic.Bool  // a connection was obtained in the current attempt
 	conns   atomic.Int32 // connections obtained in the current attempt
 	hidden  atomic.Int32 // Transport re-sends stopped (GotConn after the first)
+	resent  atomic.Int32 // Transport re-sends let through, charged to the budget
 	status  int
 	latency time.Duration
 	err     error
@@ -270,18 +271,8 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.gotConn.Store(true)
 			prev := x.conn
 			x.conn, _ = info.Conn.(*guardConn)
-			if x.conns.Add(1) > 1 && (prev == nil || prev.wroteRequest()) {
-				// The Transport is re-sending the request on its own
-				// (a reused connection failed after the request may
-				// have reached the target), to the same target: stop
-				// it before a byte is written; the retrier decides,
-				// and picks another target. A re-send of a request
-				// that provably never went out is let through.
-				x.hidden.Add(1)
-				if x.conn != nil {
-					x.conn.refuse()
-				}
-				x.cancelAttempt(errHiddenRetry)
+			if x.conns.Add(1) > 1 {
+				px.transportReSend(x, prev)
 			}
 		},
 	})
@@ -319,7 +310,7 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			cancel()
 		}
 		x.cancelAttempt(nil)
-		for range x.held {
+		for range x.held + int(x.resent.Load()) {
 			budget.Release()
 		}
 		budget.End()

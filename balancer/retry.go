@@ -218,6 +218,10 @@ func (b *RetryBudget) Acquire() bool {
 	return true
 }
 
+// force reserves a retry that is already happening (a re-send by
+// net/http's Transport), whatever the limit; Release ends it.
+func (b *RetryBudget) force() { b.retries.Add(1) }
+
 // Release ends a retry reserved by Acquire.
 func (b *RetryBudget) Release() { b.retries.Add(-1) }
 

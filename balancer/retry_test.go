@@ -1,12 +1,15 @@
 package balancer
 
 import (
+	"bufio"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -415,5 +418,38 @@ func TestRetryTransportReSendStoppedAndMovedToAnotherTarget(t *testing.T) {
 	}
 	if b, g := bad.count("g"), good.count("g"); b != 1 || g != 1 {
 		t.Fatalf("arrivals bad=%d good=%d, want 1 and 1: net/http's own re-send to the same target must be stopped", b, g)
+	}
+}
+
+func TestRetryKeepAliveRaceWithLoneTarget(t *testing.T) {
+	var arrivals atomic.Int64
+	// Every connection answers one request, then reads the next and
+	// closes without answering: a keep-alive race, every time.
+	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			arrivals.Add(1)
+			if i > 0 {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	budget := NewRetryBudget(0.2, 3)
+	px := newTestProxy(t, NewRoundRobin(poolOf(t, be)), Config{Retry: fastRetry(RetryConfig{Budget: budget})})
+	for i := range 5 {
+		if rec := sendReq(px, "GET", reqID("k", i), ""); rec.Code != 200 {
+			t.Fatalf("GET %d: status %d; a lone target's keep-alive race must be re-sent", i, rec.Code)
+		}
+	}
+	if a, r := budget.Active(); a != 0 || r != 0 {
+		t.Fatalf("budget not released: %d active, %d retries", a, r)
+	}
+	if n := arrivals.Load(); n < 5 || n > 9 {
+		t.Fatalf("%d arrivals for 5 GETs, want each sent at most twice", n)
 	}
 }

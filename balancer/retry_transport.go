@@ -55,7 +55,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		x.conn = nil
 		x.start = time.Now()
 		resp, err := px.transport.RoundTrip(req)
-		if ctx.Err() != nil || attempt >= rp.retries {
+		if ctx.Err() != nil || attempt+int(x.resent.Load()) >= rp.retries {
 			return px.streaming(x, resp), err
 		}
 		var cbe *ClientBodyError
@@ -116,6 +116,30 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// transportReSend runs when net/http's Transport is about to send the
+// request again on its own, after a reused connection failed (it does so
+// for requests it deems replayable, or when nothing was written).
+func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
+	if prev != nil && !prev.wroteRequest() {
+		return // nothing went out on the failed connection: harmless
+	}
+	if p := x.target.pool; p == nil || p.Available() > 1 {
+		// The request may have reached the target. Stop the re-send
+		// before a byte is written; the retrier decides, and sends it
+		// to another target if at all.
+		x.hidden.Add(1)
+		if x.conn != nil {
+			x.conn.refuse()
+		}
+		x.cancelAttempt(errHiddenRetry)
+		return
+	}
+	// The only target (a keep-alive race with it, typically): let the
+	// re-send through and count it as this request's retry.
+	x.resent.Add(1)
+	px.retry.budget.force()
 }
 
 // streaming arms the stream idle timeout on the response handed to the
