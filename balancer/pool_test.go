@@ -3,7 +3,9 @@ package balancer
 import (
 	"errors"
 	"net/url"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -174,18 +176,38 @@ func TestNewPolicyNames(t *testing.T) {
 
 // TestConcurrentPicksWhileChanging picks with every policy from several
 // goroutines while targets are added, removed, reweighted and flip health.
+// The changes start only once every picker has made warmup picks, and go
+// on (at least 300 of them) until every picker has made minDuring picks
+// while they ran, so picks and changes are known to overlap.
 func TestConcurrentPicksWhileChanging(t *testing.T) {
+	const warmup, minDuring = 20, 5
 	pool := sizedPool(t, 8)
 	pols := allPolicies(t, pool)
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
+	var (
+		wg, warm  sync.WaitGroup
+		changing  atomic.Bool  // the pool is being changed
+		during    atomic.Int64 // picks started while it was
+		saturated atomic.Int64 // pickers with minDuring such picks
+	)
+	warm.Add(len(pols))
 	for name, p := range pols {
 		wg.Go(func() {
+			mine := 0
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
 					return
 				default:
+				}
+				if i == warmup {
+					warm.Done()
+				}
+				if changing.Load() {
+					during.Add(1)
+					if mine++; mine == minDuring {
+						saturated.Add(1)
+					}
 				}
 				tg, done, err := p.Pick(keyOf(i % 50))
 				if err != nil {
@@ -196,25 +218,45 @@ func TestConcurrentPicksWhileChanging(t *testing.T) {
 				}
 				_ = tg.URL().Host
 				done(Result{Status: 200, Latency: 1000})
+				if mine > minDuring {
+					runtime.Gosched() // leave the changer some CPU
+				}
 			}
 		})
 	}
+	warm.Wait()
+	changing.Store(true)
 	extra := &url.URL{Scheme: "http", Host: "extra.test:80"}
-	for i := range 300 {
-		switch i % 4 {
+	changes := 0
+	for ; changes < 300 || saturated.Load() < int64(len(pols)); changes++ {
+		switch changes % 4 {
 		case 0:
-			pool.Add(Upstream{URL: extra, Weight: 1 + i%3})
+			pool.Add(Upstream{URL: extra, Weight: 1 + changes%3})
 		case 1:
 			pool.Update(Upstream{URL: extra, Weight: 2})
 		case 2:
 			ts := pool.Targets()
-			pool.SetHealthy(ts[i%len(ts)], i%8 != 2)
+			pool.SetHealthy(ts[changes%len(ts)], changes%8 != 2)
 		case 3:
 			pool.Remove(extra)
 		}
+		if changes >= 300 {
+			runtime.Gosched() // let starved pickers catch up
+		}
 	}
+	changing.Store(false)
 	close(stop)
 	wg.Wait()
+	t.Logf("%d pool changes, %d picks during them", changes, during.Load())
+	if during.Load() < minDuring*int64(len(pols)) {
+		t.Errorf("%d picks overlapped the pool changes, want at least %d", during.Load(), minDuring*len(pols))
+	}
+	for _, tg := range pool.Targets() {
+		pool.SetHealthy(tg, true)
+	}
+	if pool.Available() != pool.Len() || pool.Len() < 8 {
+		t.Errorf("after the changes: %d targets, %d available", pool.Len(), pool.Available())
+	}
 	if n := pool.InFlight(); n != 0 {
 		t.Errorf("in flight after all done = %d", n)
 	}
