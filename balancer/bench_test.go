@@ -48,22 +48,46 @@ func benchPolicies(tb testing.TB, pool *Pool) []struct {
 	}
 }
 
+// unequalPool returns a pool of n targets with weights 1 to 5.
+func unequalPool(tb testing.TB, n int) *Pool {
+	tb.Helper()
+	var ups []Upstream
+	for i := range n {
+		ups = append(ups, Upstream{URL: &url.URL{Scheme: "http", Host: fmt.Sprintf("10.1.%d.%d:80", i/250, i%250)}, Weight: 1 + i%5})
+	}
+	pool, err := NewPool(ups)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pool
+}
+
 // TestPickAllocatesNothing checks that pick plus done allocates nothing
-// for every policy, once the policy's per-snapshot state is built.
+// for every policy, once the policy's per-snapshot state is built, with
+// equal and unequal weights at 3, 100 and 1,000 targets.
 func TestPickAllocatesNothing(t *testing.T) {
-	for _, n := range []int{3, 100} {
-		for _, bp := range benchPolicies(t, sizedPool(t, n)) {
-			i := 0
-			allocs := testing.AllocsPerRun(200, func() {
-				_, done, err := bp.p.Pick(bp.key(i))
-				if err != nil {
-					t.Fatal(err)
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under the race detector")
+	}
+	for _, weights := range []string{"equal", "unequal"} {
+		for _, n := range []int{3, 100, 1000} {
+			pool := sizedPool(t, n)
+			if weights == "unequal" {
+				pool = unequalPool(t, n)
+			}
+			for _, bp := range benchPolicies(t, pool) {
+				i := 0
+				allocs := testing.AllocsPerRun(200, func() {
+					_, done, err := bp.p.Pick(bp.key(i))
+					if err != nil {
+						t.Fatal(err)
+					}
+					done(Result{Status: 200, Latency: time.Millisecond})
+					i++
+				})
+				if allocs != 0 {
+					t.Errorf("%s, %s weights, %d targets: %.1f allocations per pick, want 0", bp.name, weights, n, allocs)
 				}
-				done(Result{Status: 200, Latency: time.Millisecond})
-				i++
-			})
-			if allocs != 0 {
-				t.Errorf("%s at %d targets: %.1f allocations per pick, want 0", bp.name, n, allocs)
 			}
 		}
 	}
@@ -113,14 +137,7 @@ func BenchmarkMaglevBuild(b *testing.B) {
 // differ (1 to 5), where they cannot take the equal-weights fast paths.
 func BenchmarkPickUnequalWeights(b *testing.B) {
 	for _, n := range []int{3, 100, 1000} {
-		var ups []Upstream
-		for i := range n {
-			ups = append(ups, Upstream{URL: &url.URL{Scheme: "http", Host: fmt.Sprintf("10.1.%d.%d:80", i/250, i%250)}, Weight: 1 + i%5})
-		}
-		pool, err := NewPool(ups)
-		if err != nil {
-			b.Fatal(err)
-		}
+		pool := unequalPool(b, n)
 		for _, bp := range benchPolicies(b, pool) {
 			switch bp.name {
 			case "weighted-round-robin", "random", "hash":
