@@ -136,14 +136,14 @@ func (c *collector) addKin(in, name string, err error) {
 		return
 	case *openapi3filter.RequestError:
 		if e.Err == nil {
-			c.add(FieldError{In: in, Name: name, Reason: safeReason(e.Reason)})
+			c.add(FieldError{In: in, Name: name, Reason: libraryReason(e.Reason)})
 			return
 		}
 		c.addKin(in, name, e.Err)
 		return
 	case *openapi3filter.ResponseError:
 		if e.Err == nil {
-			c.add(FieldError{In: in, Name: name, Reason: safeReason(e.Reason)})
+			c.add(FieldError{In: in, Name: name, Reason: libraryReason(e.Reason)})
 			return
 		}
 		c.addKin(in, name, e.Err)
@@ -152,10 +152,10 @@ func (c *collector) addKin(in, name string, err error) {
 		c.addSchema(in, name, "", e)
 		return
 	case *openapi3filter.ParseError:
-		reason := "cannot be parsed"
+		reason := ""
 		for p := e; p != nil; {
 			if p.Reason != "" {
-				reason = "cannot be parsed: " + p.Reason
+				reason = p.Reason
 			}
 			next, ok := p.Cause.(*openapi3filter.ParseError)
 			if !ok {
@@ -163,7 +163,7 @@ func (c *collector) addKin(in, name string, err error) {
 			}
 			p = next
 		}
-		c.add(FieldError{In: in, Name: name, Reason: safeReason(reason)})
+		c.add(FieldError{In: in, Name: name, Reason: parseReason(reason)})
 		return
 	}
 	var se *openapi3.SchemaError
@@ -201,7 +201,7 @@ func (c *collector) addSchema(in, name, prefix string, se *openapi3.SchemaError)
 			}
 		}
 	}
-	c.add(FieldError{In: in, Name: name, Pointer: ptr, Reason: safeReason(se.Reason)})
+	c.add(FieldError{In: in, Name: name, Pointer: ptr, Reason: schemaReason(se)})
 }
 
 func pointerOf(path []string) string {

@@ -106,7 +106,7 @@ func TestCookieCount(t *testing.T) {
 func rulesValidator(t *testing.T, cfg Config) *Validator {
 	t.Helper()
 	cfg.Rules = append(cfg.Rules,
-		Rule{Method: "POST", Path: "/upload", MaxBodyBytes: 64, Schema: []byte(`{"type":"object","required":["name"],"properties":{"name":{"type":"string","maxLength":8},"kind":{"enum":["a","b"]}}}`)},
+		Rule{Method: "POST", Path: "/upload", MaxBodyBytes: 64, Schema: []byte(`{"type":"object","required":["name"],"properties":{"name":{"type":"string","maxLength":8},"kind":{"enum":["a","b"]},"code":{"type":"string","pattern":"^[a-z]+$"},"email":{"type":"string","format":"email"}}}`)},
 		Rule{Method: "PUT", Path: "/files/{name}", ContentTypes: []string{"text/plain"}},
 	)
 	v, err := NewRules(cfg)
@@ -239,5 +239,72 @@ func TestUnmatchedPassUntouched(t *testing.T) {
 	h.ServeHTTP(rec, r)
 	if rec.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("matched rule: status %d, want 413", rec.Code)
+	}
+}
+
+// TestNoEchoedInput sends a marker in values that fail, through the kin
+// 3.0 validator, the 3.1 (JSON Schema 2020-12) validator and a rule
+// schema: no answer may contain it.
+func TestNoEchoedInput(t *testing.T) {
+	const mark = "ZQXJECHO"
+	v31, err := Load([]byte(spec31), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v31x, err := Load([]byte(`openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /x:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                code: {type: string, pattern: "^[a-z]+$"}
+                email: {type: string, format: email}
+                day: {type: string, format: date}
+      responses: {"200": {description: ok}}
+`), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(method, target, ct, body string) func() *http.Request {
+		return func() *http.Request { return multi(method, target, body, "Content-Type", ct) }
+	}
+	tests := []struct {
+		name string
+		h    http.Handler
+		r    func() *http.Request
+	}{
+		{"3.0 unsupported property", Middleware(newShop(t, Config{}))(&echo{}),
+			post("PATCH", "/products/"+pid, "application/merge-patch+json", `{"`+mark+`":1}`)},
+		{"3.0 format", Middleware(newShop(t, Config{}))(&echo{}),
+			post("POST", "/products", jsonCT, `{"name":"x","price":{"amount":1,"currency":"EUR"},"category":"books","releaseDate":"`+mark+`"}`)},
+		{"3.0 query parse", Middleware(newShop(t, Config{}))(&echo{}),
+			func() *http.Request { return multi("GET", "/products?limit="+mark, "") }},
+		{"3.1 const", Middleware(v31)(&echo{}), post("PUT", "/pets/1", jsonCT, `{"kind":"`+mark+`"}`)},
+		{"3.1 type", Middleware(v31)(&echo{}), post("PUT", "/pets/1", jsonCT, `{"kind":"pet","tag":{"`+mark+`":1}, "pair":["`+mark+`","`+mark+`"]}`)},
+		{"3.1 length", Middleware(v31)(&echo{}), post("POST", "/pets", jsonCT, `{"name":"`+mark+`"}`)},
+		{"rule enum and length", Middleware(rulesValidator(t, Config{}))(&echo{}), post("POST", "/upload", jsonCT, `{"name":"`+mark+`","kind":"`+mark+`"}`)},
+		{"rule pattern and format", Middleware(rulesValidator(t, Config{}))(&echo{}), post("POST", "/upload", jsonCT, `{"name":"a","code":"`+mark+`","email":"`+mark+`"}`)},
+		{"3.1 pattern and format", Middleware(v31x)(&echo{}), post("POST", "/x", jsonCT, `{"code":"`+mark+`","email":"`+mark+`","day":"`+mark+`"}`)},
+		{"rule type", Middleware(rulesValidator(t, Config{}))(&echo{}), post("POST", "/upload", jsonCT, `{"name":["`+mark+`"]}`)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			tc.h.ServeHTTP(rec, tc.r())
+			if rec.Code != 400 {
+				t.Fatalf("status %d, want 400: %s", rec.Code, rec.Body)
+			}
+			if strings.Contains(rec.Body.String(), mark) {
+				t.Fatalf("the answer echoes the input: %s", rec.Body)
+			}
+			if p := decodeProblem(t, rec); len(p.Errors) == 0 {
+				t.Fatalf("no field errors: %s", rec.Body)
+			}
+		})
 	}
 }

@@ -163,11 +163,7 @@ func (cr *compiledRule) check(v *Validator, r *http.Request, body []byte, c *col
 		switch {
 		case err == nil:
 		case errors.As(err, &ve):
-			for _, u := range ve.BasicOutput().Errors {
-				if u.Error != nil {
-					c.add(FieldError{In: "body", Pointer: u.InstanceLocation, Reason: safeReason(u.Error.String())})
-				}
-			}
+			walkRuleErrors(c, ve)
 		default:
 			c.add(FieldError{In: "body", Reason: "could not be validated"})
 		}
