@@ -199,4 +199,3 @@ func walkRuleErrors(c *collector, ve *jsonschema.ValidationError) {
 func instancePointer(loc []string) string {
 	return pointerOf(loc)
 }
-
