@@ -73,21 +73,29 @@ func TestHashRemap(t *testing.T) {
 			if tc.exact && movedOthers != 0 {
 				t.Errorf("%d keys not on the removed target moved", movedOthers)
 			}
-			// Adding a target moves about 1/(N+1)... of the keys, onto it.
-			if _, err := pool.Add(Upstream{URL: &url.URL{Scheme: "http", Host: "new.test:80"}}); err != nil {
+			// Adding a target moves about 1/(N+1) of the keys; with
+			// rendezvous every one of them moves onto the new target.
+			nt, err := pool.Add(Upstream{URL: &url.URL{Scheme: "http", Host: "new.test:80"}})
+			if err != nil {
 				t.Fatal(err)
 			}
 			added := mapping(t, h, keys)
-			moved = 0
+			moved, movedOthers = 0, 0
 			for i := range after {
 				if after[i] != added[i] {
 					moved++
+					if added[i] != nt.ID() {
+						movedOthers++
+					}
 				}
 			}
 			frac, want = float64(moved)/keys, 1/float64(tc.n)
-			t.Logf("adding 1 to %d moved %.4f of keys", tc.n-1, frac)
+			t.Logf("adding 1 to %d moved %.4f of keys (%d not onto the new target)", tc.n-1, frac, movedOthers)
 			if frac < 0.6*want || frac > 1.6*want {
 				t.Errorf("adding 1 to %d moved %.4f of keys, want about %.4f", tc.n-1, frac, want)
+			}
+			if tc.exact && movedOthers != 0 {
+				t.Errorf("%d keys moved between existing targets instead of onto the new one", movedOthers)
 			}
 		})
 	}
