@@ -209,7 +209,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			return n, err
 		}
 		if c.fr.done {
-			c.methods = c.methods[1:]
+			c.methods = c.methods[:copy(c.methods, c.methods[1:])]
 			c.inRequest = false
 			if c.fr.opaque {
 				c.opaque = c.fr.status != 101
