@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"bytes"
+	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -304,6 +306,43 @@ paths:
 			}
 			if p := decodeProblem(t, rec); len(p.Errors) == 0 {
 				t.Fatalf("no field errors: %s", rec.Body)
+			}
+		})
+	}
+}
+
+func TestCompressedResponseNotValidated(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = io.WriteString(zw, `{"status":"ok"}`)
+	_ = zw.Close()
+	for _, tc := range []struct {
+		name, encoding string
+		body           []byte
+		status         int
+		skipped        uint64
+	}{
+		{"gzip valid", "gzip", gz.Bytes(), 200, 1},
+		{"gzip with identity", "identity, gzip", gz.Bytes(), 200, 1},
+		{"identity invalid", "identity", []byte(`{"status":"on fire"}`), 502, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newShop(t, Config{Responses: ResponseReject})
+			h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				w.Header().Set("Content-Encoding", tc.encoding)
+				_, _ = w.Write(tc.body)
+			}))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req{method: "GET", target: "/health", noKey: true}.build())
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %q", rec.Code, tc.status, rec.Body)
+			}
+			if tc.status == 200 && !bytes.Equal(rec.Body.Bytes(), tc.body) {
+				t.Errorf("body changed: %q", rec.Body)
+			}
+			if s := v.Stats(); s.SkippedResponses != tc.skipped {
+				t.Errorf("SkippedResponses = %d, want %d", s.SkippedResponses, tc.skipped)
 			}
 		})
 	}

@@ -17,10 +17,18 @@ func (v *Validator) serveValidatingResponse(w http.ResponseWriter, r *http.Reque
 	rb := &respBuffer{w: w, header: make(http.Header), limit: v.cfg.MaxResponseBytes}
 	next.ServeHTTP(rb, r)
 	if rb.streaming {
+		v.stats.skippedResponses.Add(1)
 		return // too large or flushed: forwarded unvalidated
 	}
 	if !rb.wroteHeader {
 		rb.status = http.StatusOK
+	}
+	if encoded(rb.header) {
+		// A compressed body cannot be checked against a schema without
+		// decoding it; it is forwarded unvalidated rather than refused.
+		v.stats.skippedResponses.Add(1)
+		rb.commit()
+		return
 	}
 	in := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: v.input(r, m),
@@ -140,4 +148,17 @@ func (rb *respBuffer) commit() {
 		_, _ = rb.w.Write(rb.buf.Bytes())
 	}
 	rb.buf = bytes.Buffer{}
+}
+
+// encoded reports whether a response header names a Content-Encoding other
+// than identity.
+func encoded(h http.Header) bool {
+	for _, line := range h.Values("Content-Encoding") {
+		for _, c := range strings.Split(line, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return true
+			}
+		}
+	}
+	return false
 }

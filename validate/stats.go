@@ -24,11 +24,16 @@ type Stats struct {
 	// BadResponses counts responses that broke the spec (ResponseLog and
 	// ResponseReject).
 	BadResponses uint64
+	// SkippedResponses counts responses of spec operations forwarded
+	// without validation under ResponseLog or ResponseReject: compressed
+	// (a Content-Encoding other than identity), larger than
+	// Config.MaxResponseBytes, or flushed before the handler returned.
+	SkippedResponses uint64
 }
 
 // counters are the Validator's live Stats.
 type counters struct {
-	requests, invalid, unauthorized, unknown, tooLarge, media, internal, badResponses atomic.Uint64
+	requests, invalid, unauthorized, unknown, tooLarge, media, internal, badResponses, skippedResponses atomic.Uint64
 }
 
 // count records the outcome of one request.
@@ -59,6 +64,6 @@ func (v *Validator) Stats() Stats {
 	return Stats{
 		Requests: c.requests.Load(), Invalid: c.invalid.Load(), Unauthorized: c.unauthorized.Load(),
 		Unknown: c.unknown.Load(), TooLarge: c.tooLarge.Load(), UnsupportedMediaType: c.media.Load(),
-		Internal: c.internal.Load(), BadResponses: c.badResponses.Load(),
+		Internal: c.internal.Load(), BadResponses: c.badResponses.Load(), SkippedResponses: c.skippedResponses.Load(),
 	}
 }
