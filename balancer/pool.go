@@ -33,8 +33,10 @@ type snapshot struct {
 }
 
 // NewPool returns a pool holding ups. An empty pool is valid (targets may
-// be added later); until then every pick fails with ErrNoTargets. It
-// returns an error for an invalid upstream or a duplicate URL.
+// be added later); until then every pick fails with ErrNoTargets. A zero
+// Upstream.Weight means weight 1 (see Upstream.Weight). It returns an
+// error for an invalid upstream (including a weight below 0 or above
+// MaxWeight) or a duplicate URL.
 func NewPool(ups []Upstream) (*Pool, error) {
 	p := &Pool{}
 	p.snap.Store(&snapshot{byID: map[string]*Target{}, uniform: true})
@@ -90,8 +92,12 @@ func (p *Pool) load() *snapshot {
 
 var emptySnapshot = &snapshot{uniform: true}
 
-// Add adds a target and returns it. It returns an error for an invalid
-// upstream or when a target with the same URL is already in the pool.
+// Add adds a target and returns it. An up.Weight of zero means weight 1,
+// not zero traffic (see Upstream.Weight); a target that must take no new
+// requests is removed with Remove or parked with SetHealthy(t, false). It
+// returns an error for an invalid upstream (no URL, a scheme other than
+// http or https, no host, a weight below 0 or above MaxWeight) or when a
+// target with the same URL is already in the pool.
 func (p *Pool) Add(up Upstream) (*Target, error) {
 	u, err := up.normalize()
 	if err != nil {
@@ -134,8 +140,13 @@ func (p *Pool) Remove(u *url.URL) bool {
 	return true
 }
 
-// Update changes the weight of the target with up.URL, keeping its
-// counters and health. It returns an error for an invalid upstream or an
+// Update changes the weight of the target with up.URL to up.Weight,
+// keeping its counters and health. Only the weight changes (Zone and
+// Metadata are fixed when a target is added). An up.Weight of zero sets
+// weight 1, the default, as in Add: it does not drain the target. To stop
+// new requests to it, call Remove (in-flight requests complete) or
+// SetHealthy(t, false). It returns an error, changing nothing, for an
+// invalid upstream (including a weight below 0 or above MaxWeight) or an
 // unknown URL.
 func (p *Pool) Update(up Upstream) error {
 	u, err := up.normalize()

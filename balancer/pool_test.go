@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/url"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -32,8 +33,8 @@ func TestUpstreamValidation(t *testing.T) {
 			if (err == nil) != tc.ok {
 				t.Fatalf("NewPool(%+v) error = %v, want ok=%v", tc.up, err, tc.ok)
 			}
-			if err == nil && p.Targets()[0].Weight() < 1 {
-				t.Fatalf("weight %d", p.Targets()[0].Weight())
+			if want := max(tc.up.Weight, 1); err == nil && p.Targets()[0].Weight() != want {
+				t.Fatalf("weight %d, want %d", p.Targets()[0].Weight(), want)
 			}
 		})
 	}
@@ -172,6 +173,75 @@ func TestNewPolicyNames(t *testing.T) {
 	if _, err := NewPolicy("least-request", pool, PolicyConfig{Load: LoadConfig{Decay: -1}}); err == nil {
 		t.Error("negative Decay accepted")
 	}
+}
+
+// TestWeightSemantics checks the documented weights of Add and Update: 0
+// means the default 1 (not zero traffic), 1 to MaxWeight are kept, and a
+// negative weight or one above MaxWeight is an error that changes nothing.
+// Draining is Remove or SetHealthy(t, false).
+func TestWeightSemantics(t *testing.T) {
+	tests := []struct {
+		name   string
+		weight int
+		want   int // 0: an error
+	}{
+		{"zero means 1", 0, 1},
+		{"one", 1, 1},
+		{"seven", 7, 7},
+		{"max", MaxWeight, MaxWeight},
+		{"negative", -1, 0},
+		{"very negative", -MaxWeight, 0},
+		{"above max", MaxWeight + 1, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := weightedPool(t, 3)
+			u := &url.URL{Scheme: "http", Host: "new.test:80"}
+			tg, err := pool.Add(Upstream{URL: u, Weight: tc.weight})
+			switch {
+			case tc.want == 0 && err == nil:
+				t.Fatalf("Add(Weight: %d) succeeded with weight %d, want an error", tc.weight, tg.Weight())
+			case tc.want == 0 && pool.Len() != 1:
+				t.Fatalf("a failed Add changed the pool: %d targets", pool.Len())
+			case tc.want != 0 && err != nil:
+				t.Fatalf("Add(Weight: %d) = %v", tc.weight, err)
+			case tc.want != 0 && tg.Weight() != tc.want:
+				t.Fatalf("Add(Weight: %d) gave weight %d, want %d", tc.weight, tg.Weight(), tc.want)
+			}
+			a := pool.Targets()[0]
+			if err := pool.Update(Upstream{URL: a.URL(), Weight: 5}); err != nil {
+				t.Fatal(err)
+			}
+			total := pool.load().total
+			err = pool.Update(Upstream{URL: a.URL(), Weight: tc.weight})
+			switch {
+			case tc.want == 0 && err == nil:
+				t.Fatalf("Update(Weight: %d) succeeded with weight %d, want an error", tc.weight, a.Weight())
+			case tc.want == 0 && (a.Weight() != 5 || pool.load().total != total):
+				t.Fatalf("a failed Update changed the weight to %d (pool total %d, was %d)", a.Weight(), pool.load().total, total)
+			case tc.want != 0 && err != nil:
+				t.Fatalf("Update(Weight: %d) = %v", tc.weight, err)
+			case tc.want != 0 && a.Weight() != tc.want:
+				t.Fatalf("Update(Weight: %d) gave weight %d, want %d", tc.weight, a.Weight(), tc.want)
+			}
+		})
+	}
+	t.Run("drain", func(t *testing.T) {
+		pool := weightedPool(t, 1, 1, 1)
+		a, b := pool.Targets()[0], pool.Targets()[1]
+		wrr := NewWeightedRoundRobin(pool)
+		if err := pool.Update(Upstream{URL: a.URL(), Weight: 0}); err != nil || a.Weight() != 1 {
+			t.Fatalf("Update(Weight: 0) = %v, weight %d; want weight 1", err, a.Weight())
+		}
+		if got := picks(t, wrr, 30); strings.Count(got, "a") != 10 {
+			t.Errorf("after Update(Weight: 0), picks = %q, want a still taking its equal share", got)
+		}
+		pool.SetHealthy(a, false)
+		pool.Remove(b.URL())
+		if got := picks(t, wrr, 30); got != strings.Repeat("c", 30) {
+			t.Errorf("after SetHealthy(a, false) and Remove(b), picks = %q, want only c", got)
+		}
+	})
 }
 
 // TestConcurrentPicksWhileChanging picks with every policy from several

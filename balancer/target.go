@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 )
 
-// MaxWeight is the largest weight a target may have.
+// MaxWeight is the largest weight a target may have; see Upstream.Weight.
 const MaxWeight = 1 << 20
 
 // Upstream describes a target to add to a Pool.
@@ -16,7 +16,15 @@ type Upstream struct {
 	// path, if any, is prefixed to every proxied request's path. Required.
 	URL *url.URL
 	// Weight is the target's relative share for weighted policies, from 1
-	// to MaxWeight. Zero means 1; a negative weight is an error.
+	// to MaxWeight.
+	//
+	// Zero is not "no traffic": like every zero field in gatekit it means
+	// the default, weight 1, so a zero-valued Upstream gets an equal share
+	// (in NewPool, Pool.Add and Pool.Update alike). To stop sending new
+	// requests to a target, drain it instead: Pool.Remove takes it out
+	// (requests in flight complete), Pool.SetHealthy(t, false) parks it
+	// while keeping its counters. A negative weight or one above MaxWeight
+	// is an error.
 	Weight int
 	// Zone is optional locality metadata (such as "eu-west-1a").
 	Zone string
