@@ -94,7 +94,8 @@ var emptySnapshot = &snapshot{uniform: true}
 
 // Add adds a target and returns it. An up.Weight of zero means weight 1,
 // not zero traffic (see Upstream.Weight); a target that must take no new
-// requests is removed with Remove or parked with SetHealthy(t, false). It
+// requests is removed with Remove or parked with SetHealthy(t, false)
+// (which health checks may undo). It
 // returns an error for an invalid upstream (no URL, a scheme other than
 // http or https, no host, a weight below 0 or above MaxWeight) or when a
 // target with the same URL is already in the pool.
@@ -145,7 +146,7 @@ func (p *Pool) Remove(u *url.URL) bool {
 // Metadata are fixed when a target is added). An up.Weight of zero sets
 // weight 1, the default, as in Add: it does not drain the target. To stop
 // new requests to it, call Remove (in-flight requests complete) or
-// SetHealthy(t, false). It returns an error, changing nothing, for an
+// SetHealthy(t, false) (which health checks may undo). It returns an error, changing nothing, for an
 // invalid upstream (including a weight below 0 or above MaxWeight) or an
 // unknown URL.
 func (p *Pool) Update(up Upstream) error {

@@ -22,9 +22,10 @@ type Upstream struct {
 	// the default, weight 1, so a zero-valued Upstream gets an equal share
 	// (in NewPool, Pool.Add and Pool.Update alike). To stop sending new
 	// requests to a target, drain it instead: Pool.Remove takes it out
-	// (requests in flight complete), Pool.SetHealthy(t, false) parks it
-	// while keeping its counters. A negative weight or one above MaxWeight
-	// is an error.
+	// for good (requests in flight complete); Pool.SetHealthy(t, false)
+	// parks it with its counters until something marks it healthy again
+	// (active health checks and outlier detection do once it recovers).
+	// A negative weight or one above MaxWeight is an error.
 	Weight int
 	// Zone is optional locality metadata (such as "eu-west-1a").
 	Zone string
