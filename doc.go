@@ -23,6 +23,22 @@
 //   - [github.com/gatekit/gatekit/ratelimit] limits requests per key with
 //     token buckets, rejecting the excess with 429 or queueing it, and
 //     limits requests in flight.
+//   - [github.com/gatekit/gatekit/validate] validates requests against an
+//     OpenAPI 3 document, or spec-free rules, before they cost a backend
+//     anything.
+//   - [github.com/gatekit/gatekit/cache] is an RFC 9111 shared cache with
+//     request coalescing and purging that never shares private responses;
+//     [github.com/gatekit/gatekit/cache/rediscache] shares it between
+//     gateway instances.
+//
+// A route's middleware runs the cheapest rejection first: rate limiting,
+// then validation (before the cache, so an invalid request is never
+// answered from an entry keyed without the field that made it invalid),
+// then the cache, then the proxy:
+//
+//	{Path: "/api/*", Handler: proxy, Middleware: []func(http.Handler) http.Handler{
+//		ratelimit.Middleware(lim), validate.Middleware(v), cache.Middleware(c),
+//	}}
 //
 // # The one shape
 //
