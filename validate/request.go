@@ -233,6 +233,13 @@ func (v *Validator) input(r *http.Request, m *match) *openapi3filter.RequestVali
 	}
 }
 
+// in30 is a copy of in that makes openapi3filter use the 3.0 visitor.
+func in30(in *openapi3filter.RequestValidationInput, op *operation) *openapi3filter.RequestValidationInput {
+	c := *in
+	c.Route = op.route30
+	return &c
+}
+
 func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 	op := m.op
 	if len(op.params) == 0 {
@@ -262,7 +269,11 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 		if op.fastParams != nil && op.fastParams[i] != nil && op.fastParams[i].check(r, m.pathParams, in.QueryParams) == valid {
 			continue
 		}
-		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, in, p) }); err != nil {
+		pin := in
+		if op.liteParams != nil && op.liteParams[i] {
+			pin = in30(in, op)
+		}
+		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, pin, p) }); err != nil {
 			if errors.Is(err, errPanic) {
 				v.logPanic(r, err)
 				c.add(FieldError{In: p.In, Name: p.Name, Reason: "could not be validated"})
@@ -351,12 +362,15 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if fs := m.op.fastBody[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
 		return body, nil
 	}
-	opts := v.bodyOpts
+	opts, schema := v.bodyOpts, media.Schema.Value
+	if ls := m.op.liteBody[media]; ls != nil {
+		opts, schema = v.bodyOpts30, ls
+	}
 	defaulted := false
 	if v.cfg.InjectDefaults {
 		opts = append(opts[:len(opts):len(opts)], openapi3.DefaultsSet(func() { defaulted = true }))
 	}
-	if err := safely(func() error { return media.Schema.Value.VisitJSON(val, opts...) }); err != nil {
+	if err := safely(func() error { return schema.VisitJSON(val, opts...) }); err != nil {
 		if errors.Is(err, errPanic) {
 			v.logPanic(r, err)
 			c.add(FieldError{In: "body", Reason: "could not be validated"})
@@ -381,6 +395,9 @@ func (v *Validator) checkOtherBody(r *http.Request, m *match, rb *openapi3.Reque
 	rc.GetBody = nil
 	rc.ContentLength = int64(len(body))
 	in := v.input(rc, m)
+	if m.op.liteOther && m.op.route30 != nil {
+		in.Route = m.op.route30
+	}
 	err := safely(func() error { return openapi3filter.ValidateRequestBody(context.Background(), in, rb) })
 	switch {
 	case err == nil:

@@ -53,8 +53,15 @@
 // OpenAPI 3.1: kin-openapi v0.153.0 validates 3.1 schemas with a JSON Schema
 // 2020-12 validator (type arrays, const, prefixItems, if/then/else,
 // unevaluatedProperties, ...), which it compiles anew on every call, about
-// 1 ms per request: a 3.1 schema that uses only the common keywords above
-// takes the compiled path, one that uses 2020-12 keywords pays that cost.
+// 0.2-1 ms per call. A 3.1 schema that uses none of the 2020-12 keywords
+// (const, prefixItems, contains, patternProperties, dependentSchemas,
+// propertyNames, unevaluated*, if/then/else, dependentRequired, $defs,
+// contentSchema) never pays it: valid values take the compiled path, and
+// the others are judged by kin-openapi's OpenAPI 3.0 visitor (its own
+// fallback for such schemas), with "nullable" cleared. A schema that uses
+// 2020-12 keywords pays that cost on every request the compiled path does
+// not accept, invalid ones included: keep such schemas off public
+// endpoints, or put a rate limit in front.
 // "nullable" has no effect in 3.1 documents (kin-openapi ignores it there);
 // use a type array with "null". Webhooks are not validated.
 package validate
@@ -171,19 +178,20 @@ type AuthInput struct {
 // safe for concurrent use and must not be copied. The document must not be
 // modified after New.
 type Validator struct {
-	cfg       Config
-	doc       *openapi3.T // nil for NewRules
-	ops       pathTable
-	rules     pathTable
-	global    []*compiledRule
-	basePaths []string
-	is31      bool
-	matrix    bool // the spec has matrix-style path parameters: ";" may start a segment
-	paramOpts *openapi3filter.Options
-	bodyOpts  []openapi3.SchemaValidationOption
-	respOpts  *openapi3filter.Options
-	stats     counters
-	intern    *interned // strings of the spec shared by parsed bodies; nil without a fast path
+	cfg        Config
+	doc        *openapi3.T // nil for NewRules
+	ops        pathTable
+	rules      pathTable
+	global     []*compiledRule
+	basePaths  []string
+	is31       bool
+	matrix     bool // the spec has matrix-style path parameters: ";" may start a segment
+	paramOpts  *openapi3filter.Options
+	bodyOpts   []openapi3.SchemaValidationOption
+	bodyOpts30 []openapi3.SchemaValidationOption // 3.1 documents: options of the 3.0 visitor (lite31.go)
+	respOpts   *openapi3filter.Options
+	stats      counters
+	intern     *interned // strings of the spec shared by parsed bodies; nil without a fast path
 }
 
 type operation struct {
@@ -198,6 +206,12 @@ type operation struct {
 	repeatable []bool                              // per params entry: may appear more than once
 	fastParams []*fastParam                        // per params entry; nil entries use kin-openapi
 	fastBody   map[*openapi3.MediaType]*fastSchema // JSON media types with a fast schema
+
+	// OpenAPI 3.1 schemas validated by the 3.0 visitor (lite31.go).
+	route30    *routers.Route                           // route whose document says 3.0.3
+	liteParams []bool                                   // per params entry: validate with route30
+	liteBody   map[*openapi3.MediaType]*openapi3.Schema // JSON media types: the schema for the 3.0 visitor
+	liteOther  bool                                     // form and multipart bodies: validate with route30
 }
 
 type secRequirement []secScheme
@@ -307,8 +321,13 @@ func (v *Validator) compile() error {
 	v.paramOpts = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
 	v.respOpts = &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
 	v.bodyOpts = append([]openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), openapi3.MultiErrors()}, fmts...)
+	var doc30 *openapi3.T
 	if v.is31 {
-		v.bodyOpts = append(v.bodyOpts, openapi3.EnableJSONSchema2020())
+		v.bodyOpts30 = v.bodyOpts
+		v.bodyOpts = append(v.bodyOpts[:len(v.bodyOpts):len(v.bodyOpts)], openapi3.EnableJSONSchema2020())
+		d := *doc
+		d.OpenAPI = "3.0.3"
+		doc30 = &d
 	}
 
 	if v.cfg.BasePaths == nil {
@@ -370,6 +389,9 @@ func (v *Validator) compile() error {
 			if op.RequestBody != nil {
 				o.body = op.RequestBody.Value
 			}
+			if v.is31 {
+				v.compileLite(o, doc30)
+			}
 			if fc != nil {
 				o.fastParams = make([]*fastParam, len(o.params))
 				for i, p := range o.params {
@@ -416,6 +438,29 @@ func (v *Validator) compile() error {
 		return errors.New("validate: the spec has security requirements: set Config.Authenticate or Config.SkipSecurity")
 	}
 	return v.compileRules()
+}
+
+// compileLite finds the 3.1 schemas of o that the 3.0 visitor can validate.
+func (v *Validator) compileLite(o *operation, doc30 *openapi3.T) {
+	o.route30 = route30(o.route, doc30)
+	o.liteParams = make([]bool, len(o.params))
+	for i, p := range o.params {
+		o.liteParams[i] = liteParam(p)
+	}
+	if o.body == nil {
+		return
+	}
+	o.liteOther = liteContent(o.body.Content)
+	for ct, media := range o.body.Content {
+		if media != nil && media.Schema != nil && isJSON(mediaType(ct)) {
+			if ls := lite31(media.Schema.Value); ls != nil {
+				if o.liteBody == nil {
+					o.liteBody = make(map[*openapi3.MediaType]*openapi3.Schema)
+				}
+				o.liteBody[media] = ls
+			}
+		}
+	}
 }
 
 // mergeParams returns the path item's parameters overridden by the
