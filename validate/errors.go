@@ -208,12 +208,25 @@ func pointerOf(path []string) string {
 	if len(path) == 0 {
 		return ""
 	}
-	var b strings.Builder
+	n := 0
 	for _, p := range path {
-		b.WriteByte('/')
-		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(p))
+		n += 1 + len(p)
 	}
-	return b.String()
+	b := make([]byte, 0, n)
+	for _, p := range path {
+		b = append(b, '/')
+		for i := 0; i < len(p); i++ {
+			switch p[i] {
+			case '~':
+				b = append(b, '~', '0')
+			case '/':
+				b = append(b, '~', '1')
+			default:
+				b = append(b, p[i])
+			}
+		}
+	}
+	return string(b)
 }
 
 // safeReason keeps the first line of a library reason, cut short: the JSON

@@ -347,3 +347,21 @@ func TestCompressedResponseNotValidated(t *testing.T) {
 		})
 	}
 }
+
+func TestPointerOf(t *testing.T) {
+	for _, tc := range []struct {
+		path []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"a", "0"}, "/a/0"},
+		{[]string{"a/b", "~c", ""}, "/a~1b/~0c/"},
+	} {
+		if got := pointerOf(tc.path); got != tc.want {
+			t.Errorf("pointerOf(%q) = %q, want %q", tc.path, got, tc.want)
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { _ = pointerOf([]string{"items", "0", "productId"}) }); n > 1 {
+		t.Errorf("pointerOf allocates %.0f times, want 1", n)
+	}
+}
