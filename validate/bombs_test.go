@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -78,3 +79,51 @@ func TestConcurrentValidation(t *testing.T) {
 type nopHandler struct{}
 
 func (nopHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }
+
+// TestDeepObjectBoundedAllocation sends deepObject queries built to make
+// kin-openapi materialise large values (a huge array index, many keys, deep
+// nesting, repeated keys): each gets 400, never reaches the backend, and
+// allocates at most 4 × query size + 1 MiB (the S15 budget).
+func TestDeepObjectBoundedAllocation(t *testing.T) {
+	v := newShop(t, Config{})
+	many := func(n int, f func(i int) string) string {
+		parts := make([]string, n)
+		for i := range parts {
+			parts[i] = f(i)
+		}
+		return strings.Join(parts, "&")
+	}
+	queries := map[string]string{
+		"huge index":             "filter[items][50000000]=x",
+		"huge index later":       "filter[country]=NL&filter[items][0]=a&filter[items][99999999]=b",
+		"many keys":              many(5000, func(i int) string { return "filter[k" + strconv.Itoa(i) + "]=1" }),
+		"deep nesting":           "filter" + strings.Repeat("[a]", 5000) + "=1",
+		"repeated key":           many(5000, func(int) string { return "filter[country]=NL" }),
+		"many indexes":           many(2000, func(i int) string { return "filter[items][" + strconv.Itoa(i) + "]=x" }),
+		"deep under a property":  "filter[country]" + strings.Repeat("[a]", 5000) + "=1",
+		"index under a property": "filter[minOrders][9999]=1",
+		"undeclared property":    "filter[country]=NL&filter[evil]=1",
+	}
+	for name, q := range queries {
+		t.Run(name, func(t *testing.T) {
+			e := &echo{}
+			h := Middleware(v)(e)
+			r := req{method: "GET", target: "/customers?" + q}.build()
+			rec := httptest.NewRecorder()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			h.ServeHTTP(rec, r)
+			runtime.ReadMemStats(&after)
+			if rec.Code != 400 {
+				t.Fatalf("status %d, want 400: %.300s", rec.Code, rec.Body)
+			}
+			if e.calls != 0 {
+				t.Fatal("reached the backend")
+			}
+			if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(4*len(q)+1<<20); got > limit {
+				t.Errorf("allocated %d bytes, limit %d", got, limit)
+			}
+		})
+	}
+}

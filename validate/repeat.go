@@ -108,3 +108,53 @@ func itemsOf(s *openapi3.Schema) *openapi3.Schema {
 	}
 	return s.Items.Value
 }
+
+// deepPropertyAllowed reports whether the first property of a deepObject
+// key (rest is "prop]..." ) is declared, or the schema admits undeclared
+// properties.
+func deepPropertyAllowed(s *openapi3.Schema, rest string) bool {
+	if s == nil {
+		return true
+	}
+	prop, _, _ := strings.Cut(rest, "]")
+	if _, ok := s.Properties[prop]; ok {
+		return true
+	}
+	ap := s.AdditionalProperties
+	return !(ap.Has != nil && !*ap.Has)
+}
+
+// schemaDepth is how deeply a deepObject key may nest brackets below the
+// parameter name for schema s (filter[a][b] is 2), capped at limit.
+func schemaDepth(s *openapi3.Schema, limit int) int {
+	if s == nil || limit <= 0 {
+		return 0
+	}
+	if ap := s.AdditionalProperties; ap.Has == nil && ap.Schema == nil && isObjectish(s) || ap.Has != nil && *ap.Has {
+		return limit // undeclared properties of any shape
+	}
+	d := 0
+	deeper := func(r *openapi3.SchemaRef) {
+		if r != nil {
+			d = max(d, 1+schemaDepth(r.Value, limit-1))
+		}
+	}
+	for _, r := range s.Properties {
+		deeper(r)
+	}
+	deeper(s.Items)
+	deeper(s.AdditionalProperties.Schema)
+	for _, rs := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
+		for _, r := range rs {
+			if r != nil {
+				d = max(d, schemaDepth(r.Value, limit))
+			}
+		}
+	}
+	return min(d, limit)
+}
+
+// isObjectish reports whether s may describe an object.
+func isObjectish(s *openapi3.Schema) bool {
+	return s.Type == nil || s.Type.IsEmpty() || s.Type.Includes(openapi3.TypeObject)
+}

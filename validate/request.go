@@ -252,8 +252,8 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 			c.add(FieldError{In: "query", Reason: "malformed query string"})
 			return
 		}
-		for _, p := range op.deepObject {
-			if reason := v.deepObjectGuard(q, p); reason != "" {
+		for i, p := range op.deepObject {
+			if reason := v.deepObjectGuard(q, p, op.deepDepth[i]); reason != "" {
 				c.add(FieldError{In: "query", Name: p.Name, Reason: reason})
 				return
 			}
@@ -286,9 +286,10 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 
 // deepObjectGuard bounds a deepObject parameter before kin-openapi
 // materialises it: array indexes and key counts over Config.JSON.MaxMembers
-// are refused (a[b][50000000]=x would otherwise allocate by the index), and
+// are refused (a[b][50000000]=x would otherwise allocate by the index), so
+// are keys nested deeper than the parameter's schema, and
 // so is a key given more than once unless it names an array property.
-func (v *Validator) deepObjectGuard(q url.Values, p *openapi3.Parameter) string {
+func (v *Validator) deepObjectGuard(q url.Values, p *openapi3.Parameter, depth int) string {
 	n := 0
 	for k, vals := range q {
 		rest, ok := strings.CutPrefix(k, p.Name)
@@ -296,12 +297,22 @@ func (v *Validator) deepObjectGuard(q url.Values, p *openapi3.Parameter) string 
 			continue
 		}
 		rest = rest[1:]
+		if strings.Count(rest, "[")+1 > depth {
+			// Deeper than the schema goes: kin-openapi would still build the
+			// nested maps (hundreds of bytes per bracket).
+			return "nested deeper than the schema allows"
+		}
 		n++
 		if n > v.cfg.JSON.MaxMembers {
 			return "too many members"
 		}
 		if len(vals) > 1 && (p.Schema == nil || !deepLeafMayRepeat(p.Schema.Value, rest)) {
 			return reasonRepeated
+		}
+		if p.Schema != nil && !deepPropertyAllowed(p.Schema.Value, rest) {
+			// kin-openapi decodes only the declared properties: an undeclared
+			// one would reach the backend unchecked.
+			return "a property is not allowed here"
 		}
 		for _, part := range strings.Split(rest, "[") {
 			part = strings.TrimSuffix(part, "]")

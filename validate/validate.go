@@ -203,6 +203,7 @@ type operation struct {
 	security   []secRequirement
 	hasQuery   bool
 	deepObject []*openapi3.Parameter
+	deepDepth  []int                               // per deepObject entry: the most brackets a key may have
 	repeatable []bool                              // per params entry: may appear more than once
 	fastParams []*fastParam                        // per params entry; nil entries use kin-openapi
 	fastBody   map[*openapi3.MediaType]*fastSchema // JSON media types with a fast schema
@@ -383,6 +384,11 @@ func (v *Validator) compile() error {
 					o.hasQuery = true
 					if p.Style == openapi3.SerializationDeepObject {
 						o.deepObject = append(o.deepObject, p)
+						var ps *openapi3.Schema
+						if p.Schema != nil {
+							ps = p.Schema.Value
+						}
+						o.deepDepth = append(o.deepDepth, schemaDepth(ps, v.cfg.JSON.MaxDepth))
 					}
 				}
 			}
