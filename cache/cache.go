@@ -16,6 +16,9 @@
 // Cookie is stored only when the response explicitly allows it (public,
 // s-maxage, or must-revalidate for Authorization), and a response carrying
 // Set-Cookie or private is never stored or handed to a coalesced waiter.
+// The same rules apply to the header that results from merging a 304 into
+// a stale stored response: when it fails them, the 304 answers only the
+// client that caused the revalidation and the stored response is purged.
 // Nothing is decided by file extension. Headers commonly reflected by
 // backends but absent from the key (X-Forwarded-Host, X-Original-URL, ...)
 // are stripped from requests the cache handles, and GET or HEAD requests

@@ -85,15 +85,29 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request, key, fkey string
 		c.storeVariant(ctx, key, resp)
 		shared = resp
 	case actRefresh:
-		resp := c.refreshed(stale, rec.header, reqTime, respTime)
-		c.storeVariant(ctx, key, resp)
-		shared = resp
+		resp, reason := c.refreshed(r, reqCC, stale, rec.header, reqTime, respTime)
+		params := "fwd=" + fwd + "; fwd-status=304"
+		switch reason {
+		case "":
+			c.storeVariant(ctx, key, resp)
+			shared = resp
+		case "request-no-store":
+			// This request may not store anything; the stored entry is
+			// still what it was, so it stays, unrefreshed.
+			params += "; detail=" + reason
+		default:
+			// The origin now says the response may not be shared (private,
+			// Set-Cookie, Vary: *, ...): only this client gets it, and the
+			// stored copy goes, so no one else is served the old one either.
+			params += "; detail=" + reason
+			c.Purge(ctx, key)
+		}
 		// A cookie set by the 304 is for this client only: never stored or
 		// shared, but passed on (the stored header has none to overwrite it).
 		if sc := rec.header["Set-Cookie"]; len(sc) > 0 {
 			w.Header()["Set-Cookie"] = sc
 		}
-		c.serveStored(w, r, resp, respTime, "fwd="+fwd+"; fwd-status=304")
+		c.serveStored(w, r, resp, respTime, params)
 	case actStaleError:
 		c.stats.stale.Add(1)
 		shared, staleError = stale, true

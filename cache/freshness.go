@@ -219,19 +219,27 @@ func tags(h http.Header) []string {
 	return out
 }
 
-// refreshed returns a copy of old updated by a 304 response's header
-// (RFC 9111 §4.3.4): every field but Content-Length is replaced, and
-// freshness is recomputed from the new exchange's times.
-func (c *Cache) refreshed(old *Response, h http.Header, reqTime, respTime time.Time) *Response {
+// refreshed returns a copy of old updated by a 304 response's header h
+// (RFC 9111 §4.3.4): every field but those describing the stored body is
+// replaced, and freshness is recomputed from the new exchange's times.
+// The merged response is checked with the storability rules for a response
+// to r (notStorable, the 304's Set-Cookie included): a non-empty reason
+// means the result answers this client only and must be neither stored nor
+// shared. The result never carries the 304's Set-Cookie.
+func (c *Cache) refreshed(r *http.Request, reqCC directives, old *Response, h http.Header, reqTime, respTime time.Time) (*Response, string) {
 	merged := old.Header.Clone()
 	for k, vs := range h {
 		switch k {
-		case "Content-Length", "Content-Encoding", "Content-Md5", "Content-Range", "Etag", "Set-Cookie", "Set-Cookie2":
-			continue // describe the stored body, or are per-client
+		case "Content-Length", "Content-Encoding", "Content-Md5", "Content-Range", "Etag":
+			continue // describe the stored body
 		}
 		merged[k] = vs
 	}
 	cc := c.responseDirectives(merged)
+	reason := c.notStorable(r, reqCC, old.Status, merged, cc)
+	// A cookie set by the 304 is per client: never part of the stored copy.
+	delete(merged, "Set-Cookie")
+	delete(merged, "Set-Cookie2")
 	resp := *old
 	resp.RequestTime, resp.ResponseTime = reqTime, respTime
 	resp.StaleWhileRevalidate = deltaDuration(cc.StaleWhileRevalidate)
@@ -250,7 +258,7 @@ func (c *Cache) refreshed(old *Response, h http.Header, reqTime, respTime time.T
 	c.setTimes(&resp, timing, cc)
 	resp.Header = storedHeader(merged, cc)
 	resp.Tags = tags(merged)
-	return &resp
+	return &resp, reason
 }
 
 // etagMatch reports whether the If-None-Match list inm matches etag using
