@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -137,12 +138,27 @@ func FuzzBody(f *testing.F) {
 	}
 	v := newShop(f, Config{MaxBodyBytes: 4096, JSON: JSONLimits{MaxDepth: 16, MaxMembers: 100}})
 	ref := newKinRef(f, false)
+	runs := 0
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		tg := targets[int(which)%len(targets)]
 		e := &echo{}
 		q := req{method: "POST", target: tg.path, ct: tg.ct, body: string(body), header: map[string]string{"Idempotency-Key": "fuzz-key-1"}}
 		rec := httptest.NewRecorder()
-		Middleware(v)(e).ServeHTTP(rec, q.build())
+		h, r := Middleware(v)(e), q.build()
+		// Every 8th input (and every seed) is measured: allocation stays
+		// within the S15 budget, 4 x body + 1 MiB. ReadMemStats stops the
+		// world, too slow for every input.
+		if runs++; runs%8 == 1 || runs <= 16 {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			h.ServeHTTP(rec, r)
+			runtime.ReadMemStats(&after)
+			if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(4*len(body)+1<<20); got > limit {
+				t.Fatalf("allocated %d bytes for a %d-byte body to %s, limit %d", got, len(body), tg.path, limit)
+			}
+		} else {
+			h.ServeHTTP(rec, r)
+		}
 		switch rec.Code {
 		case 200:
 			if string(e.body) != string(body) {
