@@ -59,17 +59,21 @@ func requestKey(method string, r *http.Request) string {
 }
 
 // canonicalHost lowercases host, drops a trailing dot and the scheme's
-// default port.
+// default port. It returns host itself, without allocating, when host is
+// already canonical.
 func canonicalHost(host, scheme string) string {
 	h, port := host, ""
 	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.Contains(host[i:], "]") {
 		h, port = host[:i], host[i+1:]
 	}
-	h = strings.TrimSuffix(h, ".")
+	lh := lowerASCII(strings.TrimSuffix(h, "."))
 	if port == "" || (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
-		return lowerASCII(h)
+		return lh
 	}
-	return lowerASCII(h) + ":" + port
+	if lh == h {
+		return host
+	}
+	return lh + ":" + port
 }
 
 // lowerASCII lowercases s without allocating when it is already lowercase.

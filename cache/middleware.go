@@ -16,6 +16,10 @@ import (
 // succeed, invalidate the stored responses for their URI and for same-host
 // Location and Content-Location URIs.
 //
+// GET and HEAD requests are forwarded as the key sees them: with the query
+// after Config.QueryInclude and QueryExclude, the canonical host (lowercase,
+// no trailing dot, no default port) and without Config.StripRequestHeaders.
+//
 // The writer given to next keeps http.Flusher and offers Unwrap for
 // http.ResponseController; responses are streamed to the client as they
 // arrive even while they are being stored. The "stored" in Cache-Status is
@@ -244,11 +248,24 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Respon
 	}
 }
 
-// prepare applies the query lists and strips the unkeyed headers, returning
-// r itself when nothing changes.
+// prepare applies the query lists, rewrites the host to the canonical form
+// the key uses and strips the unkeyed headers, returning r itself when
+// nothing changes. The key folds "EXAMPLE.com.", "example.com:80" and
+// "example.com" into one; forwarding the request with that one host keeps
+// a backend that matches virtual hosts exactly from answering a variant
+// with another site stored under the canonical key.
 func (h *handler) prepare(r *http.Request) *http.Request {
 	cfg := &h.c.cfg
 	q := filterQuery(r.URL.RawQuery, cfg.QueryInclude, cfg.QueryExclude)
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := canonicalHost(r.Host, scheme)
+	urlHost := r.URL.Host
+	if urlHost != "" {
+		urlHost = canonicalHost(urlHost, scheme)
+	}
 	strip := false
 	for _, k := range cfg.StripRequestHeaders {
 		if _, ok := r.Header[k]; ok { // k is canonical
@@ -256,13 +273,15 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 			break
 		}
 	}
-	if q == r.URL.RawQuery && !strip {
+	if q == r.URL.RawQuery && host == r.Host && urlHost == r.URL.Host && !strip {
 		return r
 	}
 	r2 := r.WithContext(r.Context())
-	if q != r.URL.RawQuery {
+	r2.Host = host
+	if q != r.URL.RawQuery || urlHost != r.URL.Host {
 		u := *r.URL
 		u.RawQuery = q
+		u.Host = urlHost
 		r2.URL = &u
 		if r.RequestURI != "" {
 			r2.RequestURI = u.RequestURI()

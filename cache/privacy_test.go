@@ -89,6 +89,8 @@ func TestCacheKeyHygiene(t *testing.T) {
 			t.Errorf("Key(%q) == Key(%q) = %q, want distinct", tc.a, tc.b, ka)
 		}
 	}
+	// Host spellings share a key; that is safe only because the request
+	// is forwarded with the canonical host (TestHostVariantsForwardedCanonical).
 	same := []struct{ a, b string }{
 		{"http://Example.COM:80/x", "http://example.com/x"},
 		{"http://example.com./x", "http://example.com/x"},
@@ -99,6 +101,36 @@ func TestCacheKeyHygiene(t *testing.T) {
 		kb := f.c.Key(httptest.NewRequest("GET", tc.b, nil))
 		if ka != kb {
 			t.Errorf("Key(%q) = %q, Key(%q) = %q, want equal", tc.a, ka, tc.b, kb)
+		}
+	}
+}
+
+// TestHostVariantsForwardedCanonical: the key folds host spellings into
+// one, which is safe only because the request forwarded upstream carries
+// that canonical host. A backend matching virtual hosts exactly answers
+// any other spelling with its default site; an attacker's variant must not
+// put the default site under the real site's key.
+func TestHostVariantsForwardedCanonical(t *testing.T) {
+	for _, host := range []string{"EXAMPLE.com", "example.com.", "example.com:80", "Example.COM.:80"} {
+		var fwd []string
+		f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+			fwd = append(fwd, r.Host)
+			w.Header().Set("Cache-Control", "max-age=600")
+			if r.Host == "example.com" {
+				io.WriteString(w, "real site")
+				return
+			}
+			io.WriteString(w, "default site")
+		})
+		r := httptest.NewRequest("GET", "http://example.com/", nil)
+		r.Host = host
+		attacker := httptest.NewRecorder()
+		f.h.ServeHTTP(attacker, r)
+		if body, _ := f.get("http://example.com/"); body != "real site" {
+			t.Errorf("Host %q: victim got %q, want the real site", host, body)
+		}
+		if attacker.Body.String() != "real site" || len(fwd) != 1 || fwd[0] != "example.com" {
+			t.Errorf("Host %q: forwarded %q, attacker got %q; want one request for example.com", host, fwd, attacker.Body)
 		}
 	}
 }
