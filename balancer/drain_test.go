@@ -110,3 +110,30 @@ func TestDrainTimeout(t *testing.T) {
 	be.CloseClientConnections()
 	<-done
 }
+
+func TestDrainMaxConnLifetime(t *testing.T) {
+	for _, tc := range []struct {
+		life      time.Duration
+		wantConns int64
+	}{{0, 1}, {time.Nanosecond, 5}} {
+		var opened atomic.Int64
+		be := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		be.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				opened.Add(1)
+			}
+		}
+		be.Start()
+		px := newTestProxy(t, NewRoundRobin(poolOf(t, be.URL)), Config{TransportConfig: TransportConfig{MaxConnLifetime: tc.life}})
+		for range 5 {
+			if rec := serve(px, httptest.NewRequest("GET", "/", nil)); rec.Code != 200 {
+				t.Fatalf("status %d", rec.Code)
+			}
+		}
+		px.Close()
+		be.Close()
+		if opened.Load() != tc.wantConns {
+			t.Fatalf("MaxConnLifetime %v: %d connections for 5 sequential requests, want %d", tc.life, opened.Load(), tc.wantConns)
+		}
+	}
+}

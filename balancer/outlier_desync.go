@@ -31,6 +31,7 @@ type desyncGuard struct {
 	nflags     atomic.Int64 // entries in flags, to skip lookups when zero
 	desyncs    atomic.Int64
 	conns      sync.Map // dial address -> *connSet, for draining
+	maxLife    time.Duration
 }
 
 func newDesyncGuard(quarantine time.Duration) *desyncGuard {
@@ -87,7 +88,7 @@ func (px *Proxy) Quarantined(t *Target) bool { return px.guard.quarantined(t.url
 // wrap returns c guarded and registered under addr.
 func (g *desyncGuard) wrap(c net.Conn, addr string) net.Conn {
 	v, _ := g.conns.LoadOrStore(addr, &connSet{m: map[*guardConn]struct{}{}})
-	gc := &guardConn{Conn: c, g: g, addr: addr, set: v.(*connSet)}
+	gc := &guardConn{Conn: c, g: g, addr: addr, set: v.(*connSet), born: time.Now()}
 	gc.set.add(gc)
 	return gc
 }
@@ -101,6 +102,7 @@ type guardConn struct {
 	addr string
 	set  *connSet
 	once sync.Once
+	born time.Time
 
 	// mu guards the fields below; Read and Write run on the Transport's
 	// read and write goroutines.
@@ -217,9 +219,10 @@ func (c *guardConn) Read(p []byte) (int, error) {
 				return n, err
 			}
 			c.fr.reset()
-			if len(c.methods) == 0 && c.set.isDraining() {
-				// The target is being drained: the response is
-				// complete, so close instead of going idle.
+			if len(c.methods) == 0 && (c.set.isDraining() || c.g.maxLife > 0 && time.Since(c.born) >= c.g.maxLife) {
+				// The target is being drained, or the connection is
+				// past its lifetime: the response is complete, so
+				// close instead of going idle.
 				c.discarded = true
 				c.Conn.Close()
 				return n - len(b), nil

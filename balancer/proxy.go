@@ -344,8 +344,10 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		x.latency = time.Since(x.start)
 	}
 	ctxErr := r.Context().Err()
+	inbound := false // the inbound request's own context ended
 	if x != nil {
 		ctxErr = x.ctx.Err() // not the attempt's, which a stopped re-send cancels
+		inbound = x.in.Context().Err() != nil
 	}
 	var cbe *ClientBodyError
 	var mbe *http.MaxBytesError
@@ -365,9 +367,11 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		pe.Status = http.StatusGatewayTimeout
 	}
 	if x != nil {
-		if pe.Status == StatusClientClosedRequest || pe.Status < 500 {
-			// The client went away or sent a bad body: a local
-			// outcome that says nothing about the target.
+		if pe.Status == StatusClientClosedRequest || pe.Status < 500 || inbound {
+			// The client went away, sent a bad body, or a deadline
+			// set before the proxy expired: a local outcome that says
+			// nothing about the target. (The route's own Timeout
+			// does count.)
 			x.cancel = true
 		} else {
 			x.err = err

@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -181,5 +183,56 @@ func TestResilienceConnectionsBackToBaseline(t *testing.T) {
 	px.Close()
 	if !waitFor(2*time.Second, func() bool { return open.Load() == 0 }) {
 		t.Fatalf("%d upstream connections still open after Close", open.Load())
+	}
+}
+
+// TestResilienceLocalErrorsNeverEject is RELIABILITY.md R11: breaker
+// overflow, client cancellations and unreadable client bodies are local
+// outcomes; even with ejection after a single failure, none ejects.
+func TestResilienceLocalErrorsNeverEject(t *testing.T) {
+	release := make(chan struct{})
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer be.Close()
+	defer close(release)
+	pool := poolOf(t, be.URL)
+	o := newOutlier(t, pool, OutlierConfig{Consecutive: 1})
+	br := newBreaker(t, o.Wrap(NewRoundRobin(pool)), BreakerConfig{MaxInFlight: 1})
+	px := newTestProxy(t, br, Config{})
+
+	// One request holds the only slot; 20 more overflow the breaker.
+	holdCtx, holdCancel := context.WithCancel(context.Background())
+	held := make(chan int, 1)
+	go func() { held <- serve(px, httptest.NewRequest("GET", "/", nil).WithContext(holdCtx)).Code }()
+	if !waitFor(2*time.Second, func() bool { return br.InFlight(pool.Targets()[0]) == 1 }) {
+		t.Fatal("first request not in flight")
+	}
+	for range 20 {
+		if rec := serve(px, httptest.NewRequest("GET", "/", nil)); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("overflow status %d, want 503", rec.Code)
+		}
+	}
+	holdCancel() // the client goes away
+	if code := <-held; code != StatusClientClosedRequest {
+		t.Fatalf("cancelled request status %d, want 499", code)
+	}
+	// Clients that cancel, and clients whose bodies cannot be read.
+	for range 10 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		serve(px, httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+		cancel()
+		req := httptest.NewRequest("POST", "/", failingReader{})
+		req.ContentLength = 10
+		if rec := serve(px, req); rec.Code != http.StatusBadRequest {
+			t.Fatalf("unreadable body status %d, want 400", rec.Code)
+		}
+	}
+	if n := o.Ejections(); n != 0 || pool.Available() != 1 {
+		t.Fatalf("%d ejections (available %d) from local outcomes only", n, pool.Available())
 	}
 }

@@ -56,6 +56,11 @@ type TransportConfig struct {
 	// the HTTP/2 client itself). Zero means DefaultDesyncQuarantine (5m);
 	// negative means no quarantine.
 	DesyncQuarantine time.Duration
+	// MaxConnLifetime retires an HTTP/1 upstream connection after its
+	// first complete response past this age, so that targets named by
+	// DNS are re-resolved at dial time (RELIABILITY.md suggests 10m for
+	// DNS-named targets). Zero means no limit.
+	MaxConnLifetime time.Duration
 }
 
 func (c TransportConfig) validate() error {
@@ -72,7 +77,7 @@ func (c TransportConfig) validate() error {
 			return fmt.Errorf("balancer: negative %s %v", d.name, d.v)
 		}
 	}
-	if c.MaxIdleConnsPerHost < 0 || c.MaxConnsPerHost < 0 {
+	if c.MaxIdleConnsPerHost < 0 || c.MaxConnsPerHost < 0 || c.MaxConnLifetime < 0 {
 		return fmt.Errorf("balancer: negative connection limit")
 	}
 	return nil
@@ -111,6 +116,7 @@ func newGuardedTransport(cfg TransportConfig) (*http.Transport, *desyncGuard, er
 		tc = cfg.TLSClientConfig.Clone()
 	}
 	g := newDesyncGuard(cfg.DesyncQuarantine)
+	g.maxLife = cfg.MaxConnLifetime
 	handshake := orDuration(cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
