@@ -124,8 +124,11 @@ type Cache struct {
 	mu sync.Mutex // guards flights, index, tagIndex and bg.Add after close
 	// flights are the upstream requests in progress by flight key.
 	flights map[string]*flight
-	// index maps each key stored by this Cache to its tags.
-	index map[string][]string
+	// index maps each key stored by this Cache to its tags and the
+	// generation at which it was indexed.
+	index map[string]indexed
+	// indexGen counts indexings; written with mu held.
+	indexGen atomic.Uint64
 	// tagIndex maps a tag to the keys carrying it.
 	tagIndex map[string]map[string]struct{}
 
@@ -220,7 +223,7 @@ func New(store Store, cfg Config) (*Cache, error) {
 		now:      cfg.Now,
 		bgSem:    make(chan struct{}, cfg.MaxRevalidations),
 		flights:  make(map[string]*flight),
-		index:    make(map[string][]string),
+		index:    make(map[string]indexed),
 		tagIndex: make(map[string]map[string]struct{}),
 	}
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
@@ -274,8 +277,10 @@ func (c *Cache) Set(ctx context.Context, key string, e *Entry) {
 		return
 	}
 	c.stats.stores.Add(1)
-	c.indexKey(ctx, key, tagList)
+	// Store first, index second: a miss that read the store before this
+	// Set holds an older generation, so its forget leaves this indexing be.
 	c.store.Set(ctx, key, e, ttl)
+	c.indexKey(ctx, key, tagList)
 }
 
 // Purge removes the entry stored under key (all its variants) and reports
@@ -355,7 +360,7 @@ func (c *Cache) indexKey(ctx context.Context, key string, tagList []string) {
 		}
 		c.unindexLocked(evicted)
 	}
-	c.index[key] = tagList
+	c.index[key] = indexed{tags: tagList, gen: c.indexGen.Add(1)}
 	for _, t := range tagList {
 		m := c.tagIndex[t]
 		if m == nil {
@@ -370,22 +375,32 @@ func (c *Cache) indexKey(ctx context.Context, key string, tagList []string) {
 	}
 }
 
+// An indexed key: its tags and the generation of its indexing.
+type indexed struct {
+	tags []string
+	gen  uint64
+}
+
 // forget drops key from the index after the store missed it (evicted or
-// expired), so the index does not fill with keys that are gone.
-func (c *Cache) forget(key string) {
+// expired), so the index does not fill with keys that are gone. gen is
+// c.indexGen read before the store lookup: an indexing newer than the
+// miss (a concurrent Set) is kept.
+func (c *Cache) forget(key string, gen uint64) {
 	c.mu.Lock()
-	c.unindexLocked(key)
+	if ix, ok := c.index[key]; ok && ix.gen <= gen {
+		c.unindexLocked(key)
+	}
 	c.mu.Unlock()
 }
 
 // unindexLocked forgets key; c.mu must be held.
 func (c *Cache) unindexLocked(key string) {
-	tagList, ok := c.index[key]
+	ix, ok := c.index[key]
 	if !ok {
 		return
 	}
 	delete(c.index, key)
-	for _, t := range tagList {
+	for _, t := range ix.tags {
 		if m := c.tagIndex[t]; m != nil {
 			delete(m, key)
 			if len(m) == 0 {

@@ -62,9 +62,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := requestKey(http.MethodGet, r)
 	reqCC := requestDirectives(r.Header)
 	now := c.now()
+	gen := c.indexGen.Load()
 	entry, found := c.Get(r.Context(), key)
 	if !found {
-		c.forget(key)
+		c.forget(key, gen)
 	}
 	resp := selectVariant(entry, r.Header)
 	fwd := "uri-miss"
