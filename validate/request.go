@@ -269,6 +269,9 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 		if op.fastParams != nil && op.fastParams[i] != nil && op.fastParams[i].check(r, m.pathParams, in.QueryParams) == valid {
 			continue
 		}
+		if op.jsonParams != nil && op.jsonParams[i] && !v.checkJSONParam(r, p, m.pathParams, in.QueryParams, c) {
+			continue
+		}
 		pin := in
 		if op.liteParams != nil && op.liteParams[i] {
 			pin = in30(in, op)
@@ -356,6 +359,9 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	}
 	mt := mediaType(ct)
 	if !isJSON(mt) {
+		if mt == "multipart/form-data" && !v.checkMultipartJSON(ct, body, c) {
+			return body, nil
+		}
 		return body, v.checkOtherBody(r, m, rb, body, c)
 	}
 	if !utf8Charset(ct) {

@@ -7,7 +7,11 @@
 // found through a table compiled at load time, not kin-openapi's
 // per-request router scan. Bodies are size-capped, read once and forwarded
 // byte for byte; JSON bodies pass a hardening parser (depth, members, string
-// length, duplicate and case-variant keys, UTF-8) before schema validation.
+// length, duplicate and case-variant keys, UTF-8) before schema validation;
+// so do parameters declared with a JSON "content" and multipart parts whose
+// Content-Type is JSON, before kin-openapi decodes them with encoding/json.
+// Fields of application/x-www-form-urlencoded bodies are not JSON-decoded
+// (kin-openapi reads them as strings and primitives) and get no such pass.
 // Parameter and body schemas are checked with github.com/getkin/kin-openapi.
 //
 // Typical use, in front of any http.Handler:
@@ -205,6 +209,7 @@ type operation struct {
 	deepObject []*openapi3.Parameter
 	deepDepth  []int                               // per deepObject entry: the most brackets a key may have
 	repeatable []bool                              // per params entry: may appear more than once
+	jsonParams []bool                              // per params entry: declared with a JSON content type (nil if none)
 	fastParams []*fastParam                        // per params entry; nil entries use kin-openapi
 	fastBody   map[*openapi3.MediaType]*fastSchema // JSON media types with a fast schema
 
@@ -377,6 +382,12 @@ func (v *Validator) compile() error {
 			o.repeatable = make([]bool, len(o.params))
 			for i, p := range o.params {
 				o.repeatable[i] = mayRepeat(p)
+				if jsonContent(p) {
+					if o.jsonParams == nil {
+						o.jsonParams = make([]bool, len(o.params))
+					}
+					o.jsonParams[i] = true
+				}
 				if p.In == openapi3.ParameterInPath && p.Style == openapi3.SerializationMatrix {
 					v.matrix = true
 				}
