@@ -453,3 +453,45 @@ func TestRetryKeepAliveRaceWithLoneTarget(t *testing.T) {
 		t.Fatalf("%d arrivals for 5 GETs, want each sent at most twice", n)
 	}
 }
+
+// TestRetryPerTryAndTotalDeadlines is RELIABILITY.md R5 in short form:
+// slow targets; a GET is tried up to three times and answered 504 within
+// the route deadline; a POST is tried once and answered 504 at the
+// per-try timeout.
+func TestRetryPerTryAndTotalDeadlines(t *testing.T) {
+	var arrivals atomic.Int64
+	slow := func() string {
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			arrivals.Add(1)
+			<-r.Context().Done() // answers never; cancelled with each abandoned try
+		}))
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	pool := poolOf(t, slow(), slow(), slow(), slow())
+	px := newTestProxy(t, NewRoundRobin(pool), Config{
+		Timeout:         400 * time.Millisecond,
+		TransportConfig: TransportConfig{ResponseHeaderTimeout: 100 * time.Millisecond},
+		Retry:           fastRetry(RetryConfig{Retries: 2}),
+	})
+	for _, tc := range []struct {
+		method       string
+		wantArrivals int64
+		min, max     time.Duration
+	}{
+		{"GET", 3, 300 * time.Millisecond, 1500 * time.Millisecond},
+		{"POST", 1, 100 * time.Millisecond, 1 * time.Second},
+	} {
+		arrivals.Store(0)
+		start := time.Now()
+		rec := sendReq(px, tc.method, "d", "")
+		el := time.Since(start)
+		checkProblem(t, rec, http.StatusGatewayTimeout)
+		if n := arrivals.Load(); n != tc.wantArrivals {
+			t.Fatalf("%s: %d tries, want %d", tc.method, n, tc.wantArrivals)
+		}
+		if el < tc.min || el > tc.max {
+			t.Fatalf("%s: answered after %v, want within [%v, %v]", tc.method, el, tc.min, tc.max)
+		}
+	}
+}
