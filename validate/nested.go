@@ -17,7 +17,9 @@ import (
 // duplicate keys and has no depth or size bounds. Such values are passed
 // through the hardening parser first; kin-openapi then validates them.
 // Form fields (application/x-www-form-urlencoded) are not JSON-decoded by
-// kin-openapi and are not checked here.
+// kin-openapi and are not checked here. In both form encodings, a field
+// given twice for a property that is not an array is refused, as repeated
+// parameters are (repeat.go).
 
 // jsonContent reports whether a parameter is declared with a JSON media type.
 func jsonContent(p *openapi3.Parameter) bool {
@@ -61,20 +63,30 @@ func (v *Validator) checkJSONParam(r *http.Request, p *openapi3.Parameter, pathP
 	return true
 }
 
-// checkMultipartJSON runs the hardening parser over the parts of a
-// multipart body whose Content-Type is JSON; false when one failed (and
-// was reported to c). A body that does not parse as multipart is left to
-// kin-openapi.
-func (v *Validator) checkMultipartJSON(ct string, body []byte, c *collector) bool {
+// checkMultipart runs the hardening parser over the parts of a multipart
+// body whose Content-Type is JSON, and refuses a part name given more than
+// once for a property that is not an array (kin-openapi validates the first
+// such part only). It returns false when it reported a failure to c. A body
+// that does not parse as multipart is left to kin-openapi.
+func (v *Validator) checkMultipart(ct string, body []byte, schema *openapi3.Schema, c *collector) bool {
 	_, params, err := mime.ParseMediaType(ct)
 	if err != nil || params["boundary"] == "" {
 		return true
 	}
 	mr := multipart.NewReader(bytes.NewReader(body), params["boundary"])
+	seen := map[string]bool{}
 	for {
 		part, err := mr.NextPart()
 		if err != nil {
 			return true // io.EOF, or malformed: kin-openapi reports it
+		}
+		name := part.FormName()
+		if ps, declared := propertySchema(schema, name); declared && !isArraySchema(ps) {
+			if seen[name] {
+				c.add(FieldError{In: "body", Pointer: pointerOf([]string{name}), Reason: reasonRepeated})
+				return false
+			}
+			seen[name] = true
 		}
 		if !isJSON(mediaType(part.Header.Get("Content-Type"))) {
 			continue
@@ -89,4 +101,49 @@ func (v *Validator) checkMultipartJSON(ct string, body []byte, c *collector) boo
 			return false
 		}
 	}
+}
+
+// checkFormRepeats refuses an application/x-www-form-urlencoded field given
+// more than once for a property that is not an array. It returns false
+// when it reported a failure to c; a body that does not parse is left to
+// kin-openapi.
+func checkFormRepeats(body []byte, schema *openapi3.Schema, c *collector) bool {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return true
+	}
+	for name, vals := range form {
+		if len(vals) < 2 {
+			continue
+		}
+		if ps, declared := propertySchema(schema, name); declared && !isArraySchema(ps) {
+			c.add(FieldError{In: "body", Pointer: pointerOf([]string{name}), Reason: reasonRepeated})
+			return false
+		}
+	}
+	return true
+}
+
+// propertySchema returns the schema of a declared property of s (or of
+// one of its allOf members), as kin-openapi's form decoders find it.
+func propertySchema(s *openapi3.Schema, name string) (*openapi3.Schema, bool) {
+	if s == nil {
+		return nil, false
+	}
+	if r := s.Properties[name]; r != nil {
+		return r.Value, true
+	}
+	for _, sub := range s.AllOf {
+		if sub != nil && sub.Value != nil {
+			if r := sub.Value.Properties[name]; r != nil {
+				return r.Value, true
+			}
+		}
+	}
+	if ap := s.AdditionalProperties.Schema; ap != nil && ap.Value != nil {
+		if r := ap.Value.Properties[name]; r != nil {
+			return r.Value, true
+		}
+	}
+	return nil, false
 }

@@ -79,3 +79,31 @@ func TestNestedJSONHardened(t *testing.T) {
 		{"part duplicate key", part(`{"role":"user","role":"admin"}`), 400, ""},
 	})
 }
+
+// TestRepeatedFormFields: a form field or multipart part given twice for a
+// property that is not an array is refused (kin-openapi checks the first).
+func TestRepeatedFormFields(t *testing.T) {
+	h := Middleware(newShop(t, Config{}))(&echo{})
+	form := func(body string) func() *http.Request {
+		return func() *http.Request {
+			return multi("POST", "/contact", body, "Content-Type", "application/x-www-form-urlencoded")
+		}
+	}
+	mp := func(parts ...string) func() *http.Request {
+		var b strings.Builder
+		for i := 0; i+1 < len(parts); i += 2 {
+			b.WriteString("--XB\r\nContent-Disposition: form-data; name=\"" + parts[i] + "\"; filename=\"a\"\r\n\r\n" + parts[i+1] + "\r\n")
+		}
+		b.WriteString("--XB--\r\n")
+		return func() *http.Request {
+			return multi("POST", "/uploads", b.String(), "Content-Type", "multipart/form-data; boundary=XB")
+		}
+	}
+	runHard(t, h, []hardCase{
+		{"form once", form("email=a%40b.example&message=hi"), 200, ""},
+		{"form field twice", form("email=a%40b.example&message=hi&message=" + strings.Repeat("x", 3000)), 400, "/message"},
+		{"form undeclared twice", form("email=a%40b.example&message=hi&x=1&x=2"), 200, ""},
+		{"part once", mp("file", "x", "description", "d"), 200, ""},
+		{"part twice", mp("file", "x", "description", "d", "description", strings.Repeat("x", 300)), 400, "/description"},
+	})
+}

@@ -359,7 +359,14 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	}
 	mt := mediaType(ct)
 	if !isJSON(mt) {
-		if mt == "multipart/form-data" && !v.checkMultipartJSON(ct, body, c) {
+		var schema *openapi3.Schema
+		if media.Schema != nil {
+			schema = media.Schema.Value
+		}
+		switch {
+		case mt == "multipart/form-data" && !v.checkMultipart(ct, body, schema, c):
+			return body, nil
+		case mt == "application/x-www-form-urlencoded" && !checkFormRepeats(body, schema, c):
 			return body, nil
 		}
 		return body, v.checkOtherBody(r, m, rb, body, c)
