@@ -182,10 +182,12 @@ func NewHealthChecker(pool *Pool, cfg HealthConfig) (*HealthChecker, error) {
 	return hc, nil
 }
 
-// Start begins probing every target each Interval (with jitter) on a
-// goroutine that runs until Close. Calls after the first do nothing.
+// Start puts the pool's targets in the initial state (see Init) and
+// begins probing every target each Interval (with jitter) on a goroutine
+// that runs until Close. Calls after the first do nothing.
 func (hc *HealthChecker) Start() {
 	hc.startOnce.Do(func() {
+		hc.Init()
 		go hc.loop()
 	})
 }
