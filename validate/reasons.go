@@ -175,23 +175,23 @@ func libraryReason(s string) string {
 	return s
 }
 
-// walkRuleErrors adds the leaf failures of a rule schema's validation error
-// to c, with fixed reasons. A oneOf or anyOf over several branches is
-// reported as itself (which branch the client meant is unknown).
-func walkRuleErrors(c *collector, ve *jsonschema.ValidationError) {
+// walkErrors adds the leaf failures of a JSON Schema validation error to
+// c, with fixed reasons. A oneOf or anyOf over several branches is reported
+// as itself (which branch the client meant is unknown).
+func walkErrors(c *collector, in string, ve *jsonschema.ValidationError) {
 	switch ve.ErrorKind.(type) {
 	case *kind.OneOf, *kind.AnyOf:
 		if len(ve.Causes) != 1 {
-			c.add(FieldError{In: "body", Pointer: instancePointer(ve.InstanceLocation), Reason: kindReason(ve.ErrorKind)})
+			c.add(FieldError{In: in, Pointer: instancePointer(ve.InstanceLocation), Reason: kindReason(ve.ErrorKind)})
 			return
 		}
 	}
 	if len(ve.Causes) == 0 {
-		c.add(FieldError{In: "body", Pointer: instancePointer(ve.InstanceLocation), Reason: kindReason(ve.ErrorKind)})
+		c.add(FieldError{In: in, Pointer: instancePointer(ve.InstanceLocation), Reason: kindReason(ve.ErrorKind)})
 		return
 	}
 	for _, sub := range ve.Causes {
-		walkRuleErrors(c, sub)
+		walkErrors(c, in, sub)
 	}
 }
 

@@ -386,6 +386,9 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if fs := m.op.fastBody[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
 		return body, nil
 	}
+	if cs := m.op.strict[media]; cs != nil && !v.cfg.InjectDefaults && strictReject(cs, val, c) {
+		return body, nil
+	}
 	opts, schema := v.bodyOpts, media.Schema.Value
 	if ls := m.op.liteBody[media]; ls != nil {
 		opts, schema = v.bodyOpts30, ls

@@ -163,7 +163,7 @@ func (cr *compiledRule) check(v *Validator, r *http.Request, body []byte, c *col
 		switch {
 		case err == nil:
 		case errors.As(err, &ve):
-			walkRuleErrors(c, ve)
+			walkErrors(c, "body", ve)
 		default:
 			c.add(FieldError{In: "body", Reason: "could not be validated"})
 		}

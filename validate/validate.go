@@ -62,10 +62,13 @@
 // propertyNames, unevaluated*, if/then/else, dependentRequired, $defs,
 // contentSchema) never pays it: valid values take the compiled path, and
 // the others are judged by kin-openapi's OpenAPI 3.0 visitor (its own
-// fallback for such schemas), with "nullable" cleared. A schema that uses
-// 2020-12 keywords pays that cost on every request the compiled path does
-// not accept, invalid ones included: keep such schemas off public
-// endpoints, or put a rate limit in front.
+// fallback for such schemas), with "nullable" cleared. For a JSON body
+// schema that uses 2020-12 keywords, a JSON Schema validator (the library
+// kin-openapi uses) is compiled once at load: the bodies it rejects are
+// answered from it, cheaply; the ones it accepts still pay kin-openapi's
+// per-call compilation, whose verdict stays authoritative (it also checks
+// formats). Parameters with 2020-12 keywords, and 2020-12 bodies that are
+// not JSON, pay it on every request the compiled path does not accept.
 // "nullable" has no effect in 3.1 documents (kin-openapi ignores it there);
 // use a type array with "null". Webhooks are not validated.
 package validate
@@ -86,6 +89,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // ResponseMode selects what Middleware does with responses.
@@ -214,10 +218,11 @@ type operation struct {
 	fastBody   map[*openapi3.MediaType]*fastSchema // JSON media types with a fast schema
 
 	// OpenAPI 3.1 schemas validated by the 3.0 visitor (lite31.go).
-	route30    *routers.Route                           // route whose document says 3.0.3
-	liteParams []bool                                   // per params entry: validate with route30
-	liteBody   map[*openapi3.MediaType]*openapi3.Schema // JSON media types: the schema for the 3.0 visitor
-	liteOther  bool                                     // form and multipart bodies: validate with route30
+	route30    *routers.Route                             // route whose document says 3.0.3
+	liteParams []bool                                     // per params entry: validate with route30
+	liteBody   map[*openapi3.MediaType]*openapi3.Schema   // JSON media types: the schema for the 3.0 visitor
+	liteOther  bool                                       // form and multipart bodies: validate with route30
+	strict     map[*openapi3.MediaType]*jsonschema.Schema // JSON media types with 2020-12 keywords: compiled once (strict2020.go)
 }
 
 type secRequirement []secScheme
@@ -361,6 +366,7 @@ func (v *Validator) compile() error {
 		schemes = doc.Components.SecuritySchemes
 	}
 	needAuth := false
+	var strict strictSet
 	if doc.Paths == nil {
 		return v.compileRules()
 	}
@@ -407,7 +413,7 @@ func (v *Validator) compile() error {
 				o.body = op.RequestBody.Value
 			}
 			if v.is31 {
-				v.compileLite(o, doc30)
+				v.compileLite(o, doc30, &strict)
 			}
 			if fc != nil {
 				o.fastParams = make([]*fastParam, len(o.params))
@@ -451,6 +457,7 @@ func (v *Validator) compile() error {
 		}
 		sort.Strings(entry.allow)
 	}
+	strict.compile(doc)
 	if needAuth && v.cfg.Authenticate == nil {
 		return errors.New("validate: the spec has security requirements: set Config.Authenticate or Config.SkipSecurity")
 	}
@@ -458,7 +465,7 @@ func (v *Validator) compile() error {
 }
 
 // compileLite finds the 3.1 schemas of o that the 3.0 visitor can validate.
-func (v *Validator) compileLite(o *operation, doc30 *openapi3.T) {
+func (v *Validator) compileLite(o *operation, doc30 *openapi3.T, ss *strictSet) {
 	o.route30 = route30(o.route, doc30)
 	o.liteParams = make([]bool, len(o.params))
 	for i, p := range o.params {
@@ -475,6 +482,13 @@ func (v *Validator) compileLite(o *operation, doc30 *openapi3.T) {
 					o.liteBody = make(map[*openapi3.MediaType]*openapi3.Schema)
 				}
 				o.liteBody[media] = ls
+			} else if media.Schema.Value != nil {
+				ss.add(media.Schema, func(s *jsonschema.Schema) {
+					if o.strict == nil {
+						o.strict = make(map[*openapi3.MediaType]*jsonschema.Schema)
+					}
+					o.strict[media] = s
+				})
 			}
 		}
 	}
