@@ -126,3 +126,36 @@ func TestOpenAPI31Strict(t *testing.T) {
 		t.Errorf("%.0f allocations per rejected request, want <= 300", allocs)
 	}
 }
+
+// FuzzOpenAPI31Strict: for any JSON body, the validator compiled at load
+// rejects only what kin-openapi's 2020-12 path rejects, and the engine's
+// verdict is kin-openapi's.
+func FuzzOpenAPI31Strict(f *testing.F) {
+	for _, s := range []string{
+		`{"kind":"circle","size":2}`, `{"kind":"circle"}`, `{"kind":"square","at":[1,2,3]}`,
+		`{"kind":"square","extra":1}`, `{"kind":"square","email":"nope"}`, `{"kind":"circle","size":"big"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	v, err := Load([]byte(spec31Strict), Config{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	op := v.ops.root.static["shapes"].entry.methods["POST"]
+	media := op.body.Content.Get(jsonCT)
+	opts := append(v.bodyOpts30, openapi3.EnableJSONSchema2020())
+	f.Fuzz(func(t *testing.T, body []byte) {
+		val, err := parseJSON(body, JSONLimits{MaxDepth: 16, MaxMembers: 64}.withDefaults())
+		if err != nil {
+			return
+		}
+		kinOK := media.Schema.Value.VisitJSON(val, opts...) == nil
+		if strictReject(op.strict[media], val, &collector{max: 20}) && kinOK {
+			t.Fatalf("%s: rejected by the compiled validator, accepted by kin-openapi", body)
+		}
+		_, err = v.ValidateRequest(req{method: "POST", target: "/shapes", ct: jsonCT, noKey: true}.build(), body)
+		if (err == nil) != kinOK {
+			t.Fatalf("%s: accepted %v, kin-openapi %v (%v)", body, err == nil, kinOK, err)
+		}
+	})
+}
