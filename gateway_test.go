@@ -297,8 +297,9 @@ type signalListener struct {
 }
 
 func (l *signalListener) Close() error {
+	err := l.Listener.Close()
 	l.once.Do(func() { close(l.closed) })
-	return l.Listener.Close()
+	return err
 }
 
 func TestGracefulShutdown(t *testing.T) {
