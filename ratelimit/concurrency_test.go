@@ -63,9 +63,14 @@ func TestConcurrencyReject(t *testing.T) {
 	}
 }
 
-func waitConcQueued(c *Concurrency, key string, n int) {
-	for c.Queued(key) < n {
-		runtime.Gosched()
+// waitConcQueued spins until key has n queued requests; it fails the test
+// rather than hang if that takes over 10s.
+func waitConcQueued(t *testing.T, c *Concurrency, key string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); c.Queued(key) < n; runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests of %q queued after 10s, want %d", c.Queued(key), key, n)
+		}
 	}
 }
 
@@ -88,7 +93,7 @@ func TestConcurrencyQueue(t *testing.T) {
 			order <- i
 			c.Release("k")
 		}()
-		waitConcQueued(c, "k", i+1)
+		waitConcQueued(t, c, "k", i+1)
 	}
 	if err := c.Acquire(ctx, "k"); !errors.Is(err, ErrQueueFull) {
 		t.Errorf("fourth waiter: %v, want ErrQueueFull", err)
@@ -117,7 +122,7 @@ func TestConcurrencyQueueCancelAndMaxWait(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- c.Acquire(ctx, "k") }()
-	waitConcQueued(c, "k", 1)
+	waitConcQueued(t, c, "k", 1)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Acquire = %v", err)

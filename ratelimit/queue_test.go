@@ -176,20 +176,32 @@ func TestQueueKeysNotEvicted(t *testing.T) {
 	}
 }
 
-// waitQueued spins (without sleeping) until l has queued n requests.
-func waitQueued(l *Limiter, n uint64) {
-	for l.Stats().Queued < n {
-		runtime.Gosched()
+// waitQueued spins (without sleeping) until l has queued n requests; it
+// fails the test rather than hang if that takes over 10s.
+func waitQueued(t *testing.T, l *Limiter, n uint64) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); l.Stats().Queued < n; runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests queued after 10s, want %d", l.Stats().Queued, n)
+		}
 	}
 }
 
+// TestWaitOrderAndRate queues five Waits behind a ticket held at the head
+// of the queue (so that none is admitted at once however the goroutines
+// are scheduled), then withdraws it: they must be admitted in arrival
+// order, at the rate.
 func TestWaitOrderAndRate(t *testing.T) {
-	l := mustNew(t, Config{Rates: []Rate{{Count: 200, Per: time.Second, Burst: 1}}, Mode: Queue})
+	l := mustNew(t, Config{Rates: []Rate{{Count: 200, Per: time.Second, Burst: 1}}, Mode: Queue, MaxWait: time.Minute})
 	ctx := context.Background()
 	if err := l.Wait(ctx, "k"); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
+	head, _, err := l.ReserveAt("k", time.Now())
+	if head == nil || err != nil {
+		t.Fatalf("ReserveAt after the burst = %v, %v; want a ticket", head, err)
+	}
 	order := make(chan int, 5)
 	var wg sync.WaitGroup
 	for i := range 5 {
@@ -201,8 +213,9 @@ func TestWaitOrderAndRate(t *testing.T) {
 			}
 			order <- i
 		}()
-		waitQueued(l, uint64(i+1))
+		waitQueued(t, l, uint64(i+2))
 	}
+	head.CancelAt(time.Now())
 	wg.Wait()
 	close(order)
 	want := 0
@@ -226,7 +239,7 @@ func TestWaitCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- l.Wait(ctx, "k") }()
-	waitQueued(l, 1)
+	waitQueued(t, l, 1)
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled Wait = %v", err)
