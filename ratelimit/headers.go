@@ -15,6 +15,17 @@ const (
 	HeaderRateLimit = "RateLimit"
 )
 
+// The header names in net/http's canonical form (http.CanonicalHeaderKey),
+// under which http.Header.Set would store them: setting the map directly
+// skips canonicalising (an allocation each) per response.
+const (
+	keyPolicy       = "Ratelimit-Policy"
+	keyState        = "Ratelimit"
+	keyLegacyLimit  = "X-Ratelimit-Limit"
+	keyLegacyRemain = "X-Ratelimit-Remaining"
+	keyLegacyReset  = "X-Ratelimit-Reset"
+)
+
 // sfString appends s as a Structured Fields String (s is printable ASCII,
 // checked by Rate.validate).
 func sfString(b []byte, s string) []byte {
@@ -78,13 +89,13 @@ func writeState(h http.Header, mode HeaderMode, policy, name string, quota int64
 		b = strconv.AppendInt(b, remaining, 10)
 		b = append(b, ";t="...)
 		b = strconv.AppendInt(b, reset, 10)
-		h.Set(HeaderRateLimitPolicy, policy)
-		h.Set(HeaderRateLimit, string(b))
+		h[keyPolicy] = []string{policy}
+		h[keyState] = []string{string(b)}
 	}
 	if mode == HeadersLegacy || mode == HeadersBoth {
-		h.Set("X-RateLimit-Limit", strconv.FormatInt(quota, 10))
-		h.Set("X-RateLimit-Remaining", strconv.FormatInt(remaining, 10))
-		h.Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
+		h[keyLegacyLimit] = []string{strconv.FormatInt(quota, 10)}
+		h[keyLegacyRemain] = []string{strconv.FormatInt(remaining, 10)}
+		h[keyLegacyReset] = []string{strconv.FormatInt(reset, 10)}
 	}
 }
 

@@ -353,3 +353,48 @@ func TestMiddlewareDuplicatePolicyNames(t *testing.T) {
 		t.Errorf("global alone: RateLimit-Policy = %v, want 5/h", it)
 	}
 }
+
+// TestMiddlewareAllocs bounds the allocations of an admitted request: the
+// client IP key string, the RateLimit value and the two header value
+// slices. Header names are stored in canonical form, so none is
+// re-canonicalised per request.
+func TestMiddlewareAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	l := mustNew(t, Config{Rates: []Rate{{Count: 1_000_000, Per: time.Second}}})
+	h := Middleware(l)(okHandler)
+	r := httptest.NewRequest("GET", "/", nil)
+	r.RemoteAddr = "192.0.2.1:1234"
+	w := httptest.NewRecorder()
+	if n := testing.AllocsPerRun(1000, func() {
+		clear(w.Header())
+		h.ServeHTTP(w, r)
+	}); n > 4 {
+		t.Errorf("Middleware allocates %v times per admitted request, want at most 4", n)
+	}
+	if got := w.Header().Get(HeaderRateLimitPolicy); got != `"1000000/s";q=1000000;w=1` {
+		t.Errorf("RateLimit-Policy = %q", got)
+	}
+	legacy := Middleware(mustNew(t, Config{Rates: []Rate{{Count: 1_000_000, Per: time.Second}}, Headers: HeadersLegacy}))(okHandler)
+	if n := testing.AllocsPerRun(1000, func() {
+		clear(w.Header())
+		legacy.ServeHTTP(w, r)
+	}); n > 7 {
+		t.Errorf("legacy headers: %v allocations per admitted request, want at most 7 (key, 3 values, 3 slices)", n)
+	}
+	if got := w.Header().Get("X-RateLimit-Limit"); got != "1000000" {
+		t.Errorf("X-RateLimit-Limit = %q", got)
+	}
+}
+
+func TestCanonicalHeaderKeys(t *testing.T) {
+	for _, k := range []string{keyPolicy, keyState, keyLegacyLimit, keyLegacyRemain, keyLegacyReset} {
+		if c := http.CanonicalHeaderKey(k); c != k {
+			t.Errorf("%q is not canonical (%q)", k, c)
+		}
+	}
+	if http.CanonicalHeaderKey(HeaderRateLimitPolicy) != keyPolicy || http.CanonicalHeaderKey(HeaderRateLimit) != keyState {
+		t.Error("exported header names and stored keys differ")
+	}
+}
