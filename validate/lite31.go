@@ -5,6 +5,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // OpenAPI 3.1 without the 2020-12 cost. Given EnableJSONSchema2020 (which
@@ -147,4 +148,34 @@ func route30(route *routers.Route, doc30 *openapi3.T) *routers.Route {
 	r := *route
 	r.Spec = doc30
 	return &r
+}
+
+// compileLite finds the 3.1 schemas of o that the 3.0 visitor can validate.
+func (v *Validator) compileLite(o *operation, doc30 *openapi3.T, ss *strictSet) {
+	o.route30 = route30(o.route, doc30)
+	o.liteParams = make([]bool, len(o.params))
+	for i, p := range o.params {
+		o.liteParams[i] = liteParam(p)
+	}
+	if o.body == nil {
+		return
+	}
+	o.liteOther = liteContent(o.body.Content)
+	for ct, media := range o.body.Content {
+		if media != nil && media.Schema != nil && isJSON(mediaType(ct)) {
+			if ls := lite31(media.Schema.Value); ls != nil {
+				if o.liteBody == nil {
+					o.liteBody = make(map[*openapi3.MediaType]*openapi3.Schema)
+				}
+				o.liteBody[media] = ls
+			} else if media.Schema.Value != nil {
+				ss.add(media.Schema, func(s *jsonschema.Schema) {
+					if o.strict == nil {
+						o.strict = make(map[*openapi3.MediaType]*jsonschema.Schema)
+					}
+					o.strict[media] = s
+				})
+			}
+		}
+	}
 }

@@ -3,6 +3,7 @@ package validate
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -234,4 +235,24 @@ func (e *paramEdge) matchSegment(seg string, vals []string) ([]string, bool) {
 		return vals[:mark], false
 	}
 	return vals, true
+}
+
+// cleanBasePaths normalises prefixes ("/v1/" -> "/v1"), drops "" and "/",
+// and sorts them longest first.
+func cleanBasePaths(in []string) []string {
+	var out []string
+	for _, p := range in {
+		p = strings.TrimRight(p, "/")
+		if p == "" {
+			continue
+		}
+		if !strings.HasPrefix(p, "/") {
+			p = "/" + p
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
 }

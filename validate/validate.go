@@ -84,7 +84,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -104,6 +103,11 @@ const (
 	// ResponseReject validates responses and replaces the ones that break
 	// the spec with a 502 problem. Meant for staging. A status the
 	// operation does not document (and no "default" response) breaks it too.
+	//
+	// Under ResponseLog and ResponseReject, compressed responses (a
+	// Content-Encoding other than identity), responses over
+	// Config.MaxResponseBytes and flushed ones are forwarded unvalidated and
+	// counted in Stats.SkippedResponses.
 	ResponseReject
 )
 
@@ -464,36 +468,6 @@ func (v *Validator) compile() error {
 	return v.compileRules()
 }
 
-// compileLite finds the 3.1 schemas of o that the 3.0 visitor can validate.
-func (v *Validator) compileLite(o *operation, doc30 *openapi3.T, ss *strictSet) {
-	o.route30 = route30(o.route, doc30)
-	o.liteParams = make([]bool, len(o.params))
-	for i, p := range o.params {
-		o.liteParams[i] = liteParam(p)
-	}
-	if o.body == nil {
-		return
-	}
-	o.liteOther = liteContent(o.body.Content)
-	for ct, media := range o.body.Content {
-		if media != nil && media.Schema != nil && isJSON(mediaType(ct)) {
-			if ls := lite31(media.Schema.Value); ls != nil {
-				if o.liteBody == nil {
-					o.liteBody = make(map[*openapi3.MediaType]*openapi3.Schema)
-				}
-				o.liteBody[media] = ls
-			} else if media.Schema.Value != nil {
-				ss.add(media.Schema, func(s *jsonschema.Schema) {
-					if o.strict == nil {
-						o.strict = make(map[*openapi3.MediaType]*jsonschema.Schema)
-					}
-					o.strict[media] = s
-				})
-			}
-		}
-	}
-}
-
 // mergeParams returns the path item's parameters overridden by the
 // operation's (same name and location).
 func mergeParams(item, op openapi3.Parameters) []*openapi3.Parameter {
@@ -512,25 +486,5 @@ func mergeParams(item, op openapi3.Parameters) []*openapi3.Parameter {
 			out = append(out, ref.Value)
 		}
 	}
-	return out
-}
-
-// cleanBasePaths normalises prefixes ("/v1/" -> "/v1"), drops "" and "/",
-// and sorts them longest first.
-func cleanBasePaths(in []string) []string {
-	var out []string
-	for _, p := range in {
-		p = strings.TrimRight(p, "/")
-		if p == "" {
-			continue
-		}
-		if !strings.HasPrefix(p, "/") {
-			p = "/" + p
-		}
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	sort.SliceStable(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
 	return out
 }
