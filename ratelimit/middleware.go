@@ -15,10 +15,9 @@ import (
 // Queue-mode limiter holds the request (see Limiter.Wait). When one
 // rejects, the tokens the earlier ones took are given back (a dry-run
 // limiter that admitted the request over its limit took none, and gets
-// none back) and the
-// rejecting limiter's ErrorHandler answers (429 problem+json by default),
-// after Retry-After (whole seconds, rounded up, never 0) and the
-// rate-limit headers are set. Admitted responses carry RateLimit-Policy
+// none back) and the rejecting limiter's ErrorHandler answers (429
+// problem+json by default), after Retry-After (whole seconds, rounded up,
+// never 0) and the rate-limit headers are set. Admitted responses carry RateLimit-Policy
 // listing every policy and RateLimit for the most restrictive one (fewest
 // requests left). The header form (Config.Headers) is the first limiter's.
 //
