@@ -34,6 +34,13 @@
 // paths and methods outside the spec (unless Config.PassThroughUnknown),
 // 413 over the body limit, 415 for an unlisted Content-Type.
 //
+// Stricter than kin-openapi, which checks the first of repeated values: a
+// parameter that is not a list by its serialisation (a query key, header
+// line, cookie, deepObject key, form field or multipart part) given more
+// than once gets 400, and so does a security credential given twice (401).
+// A body with more than one Content-Type, or a JSON body whose charset is
+// not utf-8, gets 415.
+//
 // Paths are matched in one canonical form (that of the route package):
 // percent-encoded unreserved characters are decoded ("/v%31" is "/v1"), and
 // paths with dot segments, empty segments ("//"), encoded slashes or
@@ -51,8 +58,10 @@
 // keywords: type, nullable, enum of strings, format, pattern, lengths,
 // bounds, required, properties, additionalProperties, items, uniqueItems of
 // strings, allOf, anyOf, oneOf with discriminator); anything else, and every
-// rejection, goes to kin-openapi, whose verdict and error messages are
-// authoritative.
+// rejection, goes to kin-openapi, whose verdict is authoritative (but see
+// OpenAPI 3.1 below). Reasons never quote the request: kin-openapi's and
+// the JSON Schema library's messages are mapped to fixed text built from
+// the schema.
 //
 // OpenAPI 3.1: kin-openapi v0.153.0 validates 3.1 schemas with a JSON Schema
 // 2020-12 validator (type arrays, const, prefixItems, if/then/else,
