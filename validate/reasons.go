@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"errors"
 	"strconv"
 	"strings"
 
@@ -18,8 +17,7 @@ import (
 
 // schemaReason is the reason for a kin-openapi schema error.
 func schemaReason(se *openapi3.SchemaError) string {
-	var ve *jsonschema.ValidationError
-	if se.Origin == nil && errors.As(se, &ve) {
+	if ve, ok := se.Unwrap().(*jsonschema.ValidationError); ok {
 		// Converted from the JSON Schema 2020-12 validator (OpenAPI 3.1).
 		for len(ve.Causes) == 1 && isWrapperKind(ve.ErrorKind) {
 			ve = ve.Causes[0]
