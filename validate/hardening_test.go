@@ -272,6 +272,10 @@ paths:
 	if err != nil {
 		t.Fatal(err)
 	}
+	v31s, err := Load([]byte(spec31Strict), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	post := func(method, target, ct, body string) func() *http.Request {
 		return func() *http.Request { return multi(method, target, body, "Content-Type", ct) }
 	}
@@ -292,6 +296,7 @@ paths:
 		{"rule enum and length", Middleware(rulesValidator(t, Config{}))(&echo{}), post("POST", "/upload", jsonCT, `{"name":"`+mark+`","kind":"`+mark+`"}`)},
 		{"rule pattern and format", Middleware(rulesValidator(t, Config{}))(&echo{}), post("POST", "/upload", jsonCT, `{"name":"a","code":"`+mark+`","email":"`+mark+`"}`)},
 		{"3.1 pattern and format", Middleware(v31x)(&echo{}), post("POST", "/x", jsonCT, `{"code":"`+mark+`","email":"`+mark+`","day":"`+mark+`"}`)},
+		{"3.1 2020-12 format", Middleware(v31s)(&echo{}), post("POST", "/shapes", jsonCT, `{"kind":"square","email":"`+mark+`"}`)},
 		{"rule type", Middleware(rulesValidator(t, Config{}))(&echo{}), post("POST", "/upload", jsonCT, `{"name":["`+mark+`"]}`)},
 	}
 	for _, tc := range tests {
