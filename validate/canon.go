@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gatekit/gatekit/route"
+	"github.com/gatekit/gatekit/internal/pathcanon"
 )
 
 // Path canonicalisation. Operations and rules are matched against one
@@ -13,8 +13,8 @@ import (
 // "/%75pload", "/upload;x=1") cannot skip a rule or, with
 // PassThroughUnknown, the spec.
 
-// canonicalPath returns the canonical escaped path of r (route's strict
-// rules: percent-encoded unreserved characters decoded, dot segments, empty
+// canonicalPath returns the canonical escaped path of r (pathcanon's strict
+// rules, the same as route's: percent-encoded unreserved characters decoded, dot segments, empty
 // segments, encoded separators, backslashes, controls and invalid UTF-8
 // refused), or a 400 *Error. A ';' (a path parameter, which servlet
 // containers and others strip before routing) is refused too, except at
@@ -26,7 +26,7 @@ func (v *Validator) canonicalPath(r *http.Request) (p string, ok bool, e *Error)
 	if raw == "" || raw[0] != '/' {
 		return "", false, nil
 	}
-	p, err := route.CanonicalPath(raw)
+	p, err := pathcanon.Path(raw)
 	if err != nil {
 		return "", false, badPath(strings.TrimPrefix(err.Error(), "route: "))
 	}
