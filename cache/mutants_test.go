@@ -62,9 +62,13 @@ func TestMaxVariants(t *testing.T) {
 	if !ok || len(e.Variants) != maxVariants {
 		t.Fatalf("stored %d variants, want %d", len(e.Variants), maxVariants)
 	}
-	for i, want := range map[int]bool{0: false, n - maxVariants - 1: false, n - maxVariants: true, n - 1: true} {
-		if _, status := f.get("http://example.com/", "X-V", fmt.Sprint(i)); isHit(status) != want {
-			t.Errorf("variant %d: %q, want hit %v", i, status, want)
+	// Hits first: a miss stores its variant and evicts the oldest.
+	for _, tc := range []struct {
+		i   int
+		hit bool
+	}{{n - maxVariants, true}, {n - 1, true}, {n - maxVariants - 1, false}, {0, false}} {
+		if _, status := f.get("http://example.com/", "X-V", fmt.Sprint(tc.i)); isHit(status) != tc.hit {
+			t.Errorf("variant %d: %q, want hit %v", tc.i, status, tc.hit)
 		}
 	}
 }
