@@ -355,14 +355,22 @@ func (h *handler) other(w http.ResponseWriter, r *http.Request) {
 }
 
 // revalidateInBackground refreshes stale in an owned goroutine, unless a
-// refresh for it is already running or the bound is reached.
+// refresh for it is already running or the bound is reached. The refresh
+// is a GET (also when a HEAD triggered it, which could not refresh the
+// body) without the triggering client's credentials, cookies, conditions
+// or range: its response is stored for everyone and no one sees it now.
 func (h *handler) revalidateInBackground(r *http.Request, key string, stale *Response) {
 	fkey := key
 	if len(stale.Vary) > 0 {
 		fkey = key + "\n" + stale.VaryValues
 	}
 	out := r.Clone(context.Background())
+	out.Method = http.MethodGet
 	out.Body = http.NoBody
+	for _, k := range [...]string{"Authorization", "Proxy-Authorization", "Cookie", "Range",
+		"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since", "If-Range"} {
+		delete(out.Header, k)
+	}
 	h.c.goBackground(fkey, func(ctx context.Context, f *flight) {
 		defer func() { _ = recover() }() // a failing upstream must not crash the process
 		h.fetch(&discard{h: make(http.Header)}, out.WithContext(ctx), key, fkey, f, stale, parseDirectives(nil), "stale")

@@ -127,3 +127,40 @@ func TestSWRHonoursRequestFreshness(t *testing.T) {
 		}
 	}
 }
+
+// TestBackgroundRefreshIsAnonymousGET: a stale-while-revalidate hit from a
+// HEAD request refreshes the entry with a GET, and no refresh carries the
+// triggering client's credentials, cookies, conditions or range.
+func TestBackgroundRefreshIsAnonymousGET(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+		if n > 1 {
+			mu.Lock()
+			seen = append(seen, r.Method+" "+r.Header.Get("Cookie")+r.Header.Get("Authorization")+
+				r.Header.Get("If-None-Match")+r.Header.Get("Range"))
+			mu.Unlock()
+		}
+		w.Header().Set("Cache-Control", "public, max-age=10, stale-while-revalidate=60")
+		io.WriteString(w, "v"+itoa(time.Duration(n)*time.Second))
+	})
+	f.get("http://example.com/")
+	for i, hdr := range [][]string{
+		{"Cookie", "sid=alice", "Authorization", "Bearer alice"},
+		{"If-None-Match", `"zz"`, "Range", "bytes=0-0"},
+	} {
+		f.clk.Add(15 * time.Second)
+		rec := f.do("HEAD", "http://example.com/", hdr...)
+		if !isHit(ourStatus(rec.Header())) {
+			t.Fatalf("HEAD %d in the SWR window: %q, want a stale hit", i, ourStatus(rec.Header()))
+		}
+		f.c.Wait()
+		want := "v" + itoa(time.Duration(i+2)*time.Second)
+		if body, status := f.get("http://example.com/"); body != want || !strings.HasPrefix(status, "gatekit; hit; ttl=") || strings.HasSuffix(status, "ttl=-5") {
+			t.Fatalf("after the refresh %d: %q %q, want fresh %s", i, body, status, want)
+		}
+	}
+	if len(seen) != 2 || seen[0] != "GET " || seen[1] != "GET " {
+		t.Fatalf("background refreshes sent %q, want two plain GETs", seen)
+	}
+}
