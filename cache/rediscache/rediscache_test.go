@@ -225,3 +225,50 @@ func TestGlobEscape(t *testing.T) {
 		}
 	}
 }
+
+// TestTagSetsBounded: a tag's set holds only keys whose entries may still
+// exist: expired members are trimmed on Set, Delete removes the key from
+// its tags' sets, and PurgeTag empties a set larger than one batch.
+func TestTagSetsBounded(t *testing.T) {
+	rdb := startRedis(t)
+	ctx := context.Background()
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := newStore(t, rdb, Config{Now: func() time.Time { return now }})
+	entry := func(tags ...string) *cache.Entry {
+		return &cache.Entry{Variants: []*cache.Response{{Status: 200, Body: []byte("x"), Tags: tags}}}
+	}
+	const hot = "gatekit:cache:t:hot"
+	for i := range 100 {
+		s.Set(ctx, fmt.Sprintf("GET http://x/%d", i), entry("hot"), time.Second)
+	}
+	if typ := rdb.Type(ctx, hot).Val(); typ != "zset" {
+		t.Fatalf("tag key type %q, want zset", typ)
+	}
+	if n := rdb.ZCard(ctx, hot).Val(); n != 100 {
+		t.Fatalf("tag set holds %d keys, want 100", n)
+	}
+	now = now.Add(time.Second + tagGrace + time.Millisecond) // all 100 expired, beyond the grace
+	s.Set(ctx, "GET http://x/new", entry("hot"), time.Hour)
+	if n := rdb.ZCard(ctx, hot).Val(); n != 1 {
+		t.Fatalf("after expiry the tag set holds %d keys, want 1", n)
+	}
+	s.Set(ctx, "GET http://x/a", entry("hot", "a"), time.Hour)
+	s.Delete(ctx, "GET http://x/a")
+	if n, m := rdb.ZCard(ctx, hot).Val(), rdb.Exists(ctx, "gatekit:cache:t:a").Val(); n != 1 || m != 0 {
+		t.Fatalf("after Delete: hot holds %d keys (want 1), tag a exists %d (want 0)", n, m)
+	}
+	const many = 1234
+	for i := range many {
+		s.Set(ctx, fmt.Sprintf("GET http://y/%d", i), entry("big"), time.Hour)
+	}
+	s.Set(ctx, "GET http://y/other", entry("other"), time.Hour)
+	if n, err := s.PurgeTag(ctx, "big"); err != nil || n != many {
+		t.Fatalf("PurgeTag(big) = %d, %v, want %d", n, err, many)
+	}
+	if n := rdb.Exists(ctx, "gatekit:cache:t:big", "gatekit:cache:e:GET http://y/0", "gatekit:cache:e:GET http://y/1233").Val(); n != 0 {
+		t.Fatalf("after PurgeTag %d of the set and its entries remain", n)
+	}
+	if _, ok := s.Get(ctx, "GET http://y/other"); !ok {
+		t.Fatal("PurgeTag(big) removed an entry without the tag")
+	}
+}
