@@ -105,7 +105,7 @@ func (h *handler) fetch(w http.ResponseWriter, r *http.Request, key, fkey string
 		// A cookie set by the 304 is for this client only: never stored or
 		// shared, but passed on (the stored header has none to overwrite it).
 		if sc := rec.header["Set-Cookie"]; len(sc) > 0 {
-			w.Header()["Set-Cookie"] = sc
+			copyHeader(w.Header(), http.Header{"Set-Cookie": sc})
 		}
 		c.serveStored(w, r, resp, respTime, params)
 	case actStaleError:

@@ -20,6 +20,11 @@ import (
 // after Config.QueryInclude and QueryExclude, the canonical host (lowercase,
 // no trailing dot, no default port) and without Config.StripRequestHeaders.
 //
+// Header fields an outer handler set on the ResponseWriter before calling
+// the middleware are replaced by the same fields of the response, except
+// Vary, Set-Cookie, Link and Via, whose values are appended to the outer
+// ones (values the outer handler already set are not repeated).
+//
 // The writer given to next keeps http.Flusher and offers Unwrap for
 // http.ResponseController; responses are streamed to the client as they
 // arrive even while they are being stored. The "stored" in Cache-Status is
@@ -227,9 +232,7 @@ func variantMatches(resp *Response, h http.Header) bool {
 // 304 when r's own conditions match.
 func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Response, now time.Time, params string) {
 	hdr := w.Header()
-	for k, v := range resp.Header {
-		hdr[k] = v
-	}
+	copyHeader(hdr, resp.Header)
 	age := resp.Age(now)
 	var buf [64]byte
 	hdr["Age"] = []string{string(strconv.AppendInt(buf[:0], int64(age/time.Second), 10))}

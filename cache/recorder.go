@@ -44,13 +44,23 @@ func (rw *recorder) WriteHeader(code int) {
 		return
 	}
 	if code >= 100 && code < 200 {
+		// Send the informational header, then put the client's header map
+		// back as it was for the final response.
 		dst := rw.w.Header()
-		for k, v := range rw.header {
-			dst[k] = v
+		saved := make(http.Header, len(rw.header))
+		for k := range rw.header {
+			if old, ok := dst[k]; ok {
+				saved[k] = old
+			}
 		}
+		copyHeader(dst, rw.header)
 		rw.w.WriteHeader(code)
 		for k := range rw.header {
-			delete(dst, k)
+			if old, ok := saved[k]; ok {
+				dst[k] = old
+			} else {
+				delete(dst, k)
+			}
 		}
 		return
 	}
@@ -66,9 +76,7 @@ func (rw *recorder) WriteHeader(code int) {
 		}
 	}
 	dst := rw.w.Header()
-	for k, v := range rw.header {
-		dst[k] = v
-	}
+	copyHeader(dst, rw.header)
 	if member != "" {
 		dst["Cache-Status"] = append(dst["Cache-Status"][:len(dst["Cache-Status"]):len(dst["Cache-Status"])], member)
 	}
@@ -136,3 +144,36 @@ type discard struct{ h http.Header }
 func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) WriteHeader(int)             {}
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// copyHeader copies the response header src into the client's header map
+// dst. A field src sets replaces what an outer handler put in dst before
+// calling the middleware, except the list fields Vary, Set-Cookie, Link and
+// Via: their values are appended to the outer ones, skipping values the
+// outer handler already set (so a CORS layer's "Vary: Origin" is kept).
+// dst never shares a backing array with src for a merged field.
+func copyHeader(dst, src http.Header) {
+	for k, v := range src {
+		old := dst[k]
+		if len(old) == 0 || !listField(k) {
+			dst[k] = v
+			continue
+		}
+		merged := old[:len(old):len(old)]
+		for _, x := range v {
+			if !contains(old, x) {
+				merged = append(merged, x)
+			}
+		}
+		dst[k] = merged
+	}
+}
+
+// listField reports whether the canonical field name k is one whose values
+// copyHeader merges.
+func listField(k string) bool {
+	switch k {
+	case "Vary", "Set-Cookie", "Link", "Via":
+		return true
+	}
+	return false
+}
