@@ -61,7 +61,13 @@ type Config struct {
 	Name string
 	// CoalesceTimeout bounds how long a request waits for a concurrent
 	// identical request's response before going upstream itself.
-	// If zero, 5s; negative disables coalescing.
+	// If zero, 5s; negative disables coalescing. A request with no-cache
+	// (Cache-Control or Pragma) shares only the response of an upstream
+	// request that started after it arrived, which comes from the origin
+	// after it as RFC 9111 §5.2.1.4 asks; it first waits for one already
+	// running, so no-cache clients cannot bypass coalescing (at most one
+	// upstream request per key at a time). A request with no-store never
+	// waits.
 	CoalesceTimeout time.Duration
 	// StaleIfError is how long after expiry a response may be served when
 	// revalidation fails (error 500, 502, 503 or 504) if the response has no
@@ -124,6 +130,8 @@ type Cache struct {
 	mu sync.Mutex // guards flights, index, tagIndex and bg.Add after close
 	// flights are the upstream requests in progress by flight key.
 	flights map[string]*flight
+	// flightSeq counts the flights started; written with mu held.
+	flightSeq atomic.Uint64
 	// index maps each key stored by this Cache to its tags and the
 	// generation at which it was indexed.
 	index map[string]indexed

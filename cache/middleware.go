@@ -63,6 +63,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.pass(w, r, "fwd=bypass; detail=closed")
 		return
 	}
+	arrival := c.flightSeq.Load()
 	r = h.prepare(r)
 	key := requestKey(http.MethodGet, r)
 	reqCC := requestDirectives(r.Header)
@@ -109,7 +110,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.pass(w, r, "fwd="+fwd)
 		return
 	}
-	if c.cfg.CoalesceTimeout < 0 || reqCC.NoStore || reqCC.NoCache {
+	if c.cfg.CoalesceTimeout < 0 || reqCC.NoStore {
 		h.fetch(w, r, key, "", nil, resp, reqCC, fwd)
 		return
 	}
@@ -117,7 +118,29 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if resp != nil && len(resp.Vary) > 0 {
 		fkey = key + "\n" + varyValues(r.Header, resp.Vary)
 	}
-	f, leader := c.join(fkey)
+	var f *flight
+	var leader bool
+	waiterCC := reqCC
+	if reqCC.NoCache {
+		// A no-cache request may not use what was stored before it
+		// arrived, but a response from a flight that started after it
+		// arrived comes from the origin now: it may share that one. A
+		// flight already running when it arrived is waited for first, so
+		// that many no-cache requests make one upstream request at a time.
+		var older *flight
+		if f, leader, older = c.joinAfter(fkey, arrival, nil); older != nil {
+			if c.waitLanded(r.Context(), older) {
+				f, leader, older = c.joinAfter(fkey, arrival, older)
+			}
+			if older != nil {
+				h.fetch(w, r, key, "", nil, resp, reqCC, fwd)
+				return
+			}
+		}
+		waiterCC.NoCache = false
+	} else {
+		f, leader = c.join(fkey)
+	}
 	if !leader {
 		if res, ok := c.await(r.Context(), f); ok && variantMatches(res, r.Header) {
 			now := c.now()
@@ -129,7 +152,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				c.serveStored(w, r, res, now, "fwd="+fwd+"; collapsed; detail=stale-if-error")
 				return
 			}
-			if !f.staleError && c.reuse(res, reqCC, now) != useNone {
+			if !f.staleError && c.reuse(res, waiterCC, now) != useNone {
 				c.stats.coalesced.Add(1)
 				c.serveStored(w, r, res, now, "fwd="+fwd+"; collapsed")
 				return
