@@ -127,7 +127,11 @@ type Cache struct {
 	bg       sync.WaitGroup
 	closed   atomic.Bool
 
-	mu sync.Mutex // guards flights, index, tagIndex and bg.Add after close
+	mu sync.Mutex // guards flights, index, tagIndex, bgRunning and bg.Add after close
+	// bgRunning counts running background revalidations; bgIdle is
+	// signalled when it drops to zero (Wait).
+	bgRunning int
+	bgIdle    sync.Cond
 	// flights are the upstream requests in progress by flight key.
 	flights map[string]*flight
 	// flightSeq counts the flights started; written with mu held.
@@ -234,6 +238,7 @@ func New(store Store, cfg Config) (*Cache, error) {
 		index:    make(map[string]indexed),
 		tagIndex: make(map[string]map[string]struct{}),
 	}
+	c.bgIdle.L = &c.mu
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	return c, nil
 }
@@ -426,10 +431,16 @@ func (c *Cache) Stats() Stats {
 	}
 }
 
-// Wait blocks until the background revalidations started so far have
-// finished.
+// Wait blocks until no background revalidation (stale-while-revalidate
+// refresh) is running, including those started while it waits. It is safe
+// to call concurrently with requests and other Waits; it suits tests and a
+// graceful shutdown that wants refreshes to complete (Close cancels them).
 func (c *Cache) Wait() {
-	c.bg.Wait()
+	c.mu.Lock()
+	for c.bgRunning > 0 {
+		c.bgIdle.Wait()
+	}
+	c.mu.Unlock()
 }
 
 // Close stops accepting writes, cancels and waits for background

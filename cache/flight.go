@@ -123,9 +123,17 @@ func (c *Cache) goBackground(key string, fn func(ctx context.Context, f *flight)
 	}
 	f := c.newFlightLocked(key)
 	c.bg.Add(1)
+	c.bgRunning++
 	c.mu.Unlock()
 	go func() {
 		defer c.bg.Done()
+		defer func() {
+			c.mu.Lock()
+			if c.bgRunning--; c.bgRunning == 0 {
+				c.bgIdle.Broadcast()
+			}
+			c.mu.Unlock()
+		}()
 		defer func() { <-c.bgSem }()
 		ctx, cancel := context.WithTimeout(c.bgCtx, c.cfg.RevalidateTimeout)
 		defer cancel()
