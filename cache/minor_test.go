@@ -1,11 +1,29 @@
 package cache
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 )
+
+// TestUnmarshalRejectsBadStatus: a corrupt shared entry (Redis) whose
+// status WriteHeader would panic on is undecodable, hence a miss.
+func TestUnmarshalRejectsBadStatus(t *testing.T) {
+	for _, status := range []int{-1, 0, 99, 1000, 1 << 20, 200, 999} {
+		e := &Entry{Variants: []*Response{{Status: status, Header: http.Header{}}}}
+		data, err := e.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got Entry
+		err = got.UnmarshalBinary(data)
+		if ok := status >= 200 && status <= 999; (err == nil) != ok {
+			t.Errorf("status %d: UnmarshalBinary error %v, want error %v", status, err, !ok)
+		}
+	}
+}
 
 // TestWaitConcurrentWithRefreshes: Wait may be called while requests start
 // background refreshes (the race detector checks the bookkeeping).

@@ -124,14 +124,18 @@ func (e *Entry) MarshalBinary() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// UnmarshalBinary decodes data written by MarshalBinary into e.
+// UnmarshalBinary decodes data written by MarshalBinary into e. It
+// returns an error for undecodable data and for a variant that is nil or
+// whose Status is not a final status code (200-999).
 func (e *Entry) UnmarshalBinary(data []byte) error {
 	var v struct{ Variants []*Response }
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
 		return err
 	}
 	for _, r := range v.Variants {
-		if r == nil {
+		// Stored statuses are final ones; anything outside 200-999 is
+		// corrupt (and would make WriteHeader panic below 100 or above 999).
+		if r == nil || r.Status < 200 || r.Status > 999 {
 			return errCorrupt
 		}
 		clipHeader(r.Header)
