@@ -115,6 +115,11 @@ func (c *Cache) newResponse(r *http.Request, status int, h http.Header, body []b
 	resp.Tags = tags(h)
 	c.setTimes(resp, h, cc)
 	resp.Header = storedHeader(h, cc)
+	if _, ok := resp.Header["Content-Length"]; !ok && status != http.StatusNoContent {
+		// The body is whole: say how long it is, so that a HEAD answered
+		// from this response carries the length a GET has.
+		resp.Header["Content-Length"] = []string{strconv.Itoa(len(body))}
+	}
 	return resp
 }
 
