@@ -28,8 +28,12 @@ import (
 // The writer given to next keeps http.Flusher and offers Unwrap for
 // http.ResponseController; responses are streamed to the client as they
 // arrive even while they are being stored. The "stored" in Cache-Status is
-// decided when the header is written: a response without Content-Length
-// that then exceeds Config.MaxObjectSize streams on but is not stored.
+// decided when the header is written, so it means "handed to the store",
+// not "kept": a response without Content-Length that then exceeds
+// Config.MaxObjectSize streams on but is not stored, and a best-effort
+// store may still drop the entry (ristretto's admission policy or a full
+// Set buffer, an unreachable Redis), which is known only after the header
+// has been sent.
 func Middleware(c *Cache) func(http.Handler) http.Handler {
 	onErr := c.cfg.ErrorHandler
 	if onErr == nil {

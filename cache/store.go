@@ -37,7 +37,12 @@ var (
 // against keys without their method (see Cache.PurgePrefix); tags are
 // those of the stored Responses. Both return the number of keys removed.
 type Purger interface {
+	// PurgePrefix removes every entry whose key without its method (the
+	// text after the first space, e.g. "https://example.com/api/x?y=1")
+	// starts with prefix, and returns how many it removed.
 	PurgePrefix(ctx context.Context, prefix string) (int, error)
+	// PurgeTag removes every entry one of whose variants carries tag in
+	// Response.Tags, and returns how many it removed.
 	PurgeTag(ctx context.Context, tag string) (int, error)
 }
 
