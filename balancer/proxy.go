@@ -120,7 +120,15 @@ type Proxy struct {
 	websocket bool
 	retry     retryPolicy
 	guard     *desyncGuard // of the default transport, or nil
+	resends   atomic.Int64 // Transport re-sends seen (see TransportReSends)
 }
+
+// TransportReSends returns how many times the Transport tried to send a
+// request again on its own after a connection failed where the request
+// may have been written (HTTP/1 keep-alive races, HTTP/2 stream resets).
+// Such a re-send of a non-idempotent request is stopped and answered 502;
+// of an idempotent one, it becomes a retry to another target.
+func (px *Proxy) TransportReSends() int64 { return px.resends.Load() }
 
 // NewProxy returns a Proxy that picks targets with p. It returns an error
 // for a nil policy or an invalid cfg.
@@ -184,6 +192,7 @@ type exchange struct {
 	conns   atomic.Int32 // connections obtained in the current attempt
 	hidden  atomic.Int32 // Transport re-sends stopped (GotConn after the first)
 	resent  atomic.Int32 // Transport re-sends let through, charged to the budget
+	idem    bool         // the request may be sent twice on this route
 	status  int
 	latency time.Duration
 	err     error

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"regexp"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -258,7 +260,24 @@ func neverReached(err error, gotConn bool) bool {
 	}
 	var rhe tls.RecordHeaderError
 	var cve *tls.CertificateVerificationError
-	return errors.As(err, &rhe) || errors.As(err, &cve)
+	return errors.As(err, &rhe) || errors.As(err, &cve) || h2NeverProcessed(err.Error())
+}
+
+// HTTP/2 outcomes that prove the server did not process the stream:
+// REFUSED_STREAM (RFC 9113 §8.7), and a GOAWAY whose last stream ID is
+// below the request's (the Transport reports errH2GoAway then). The
+// Transport's error types are unexported, so its messages are matched,
+// anchored at the start so that text a server chose (GOAWAY debug data)
+// cannot pass for them. A request with a body and no GetBody comes back
+// wrapped in "cannot retry err [...]".
+var h2NeverProcessedRE = regexp.MustCompile(`^(?:http2: Transport: cannot retry err \[)?` +
+	`(?:stream error: stream ID \d+; REFUSED_STREAM(?:$|[;\]])` +
+	`|http2: Transport received Server's graceful shutdown GOAWAY(?:$|\])` +
+	`|http2: client conn not usable(?:$|\]))`)
+
+func h2NeverProcessed(msg string) bool {
+	return (strings.HasPrefix(msg, "http2: ") || strings.HasPrefix(msg, "stream error: ")) &&
+		h2NeverProcessedRE.MatchString(msg)
 }
 
 // retryableStatus reports whether a response status makes an idempotent

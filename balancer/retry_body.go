@@ -66,12 +66,18 @@ func newReplayBody(body io.ReadCloser, cl, limit int64) (*replayBody, error) {
 }
 
 // attempt returns the body for the next attempt and sets req.Body (and,
-// for a buffered body, req.GetBody so that the Transport may re-send it on
-// a fresh connection when nothing was written).
-func (rb *replayBody) attempt(req *http.Request) {
+// for a buffered body of an idempotent request, req.GetBody, so that the
+// Transport may re-send it on its own). A non-idempotent request never
+// gets GetBody: net/http's HTTP/2 Transport re-sends a request whose
+// stream was reset after the whole body went out when it can rewind the
+// body, which would duplicate it.
+func (rb *replayBody) attempt(req *http.Request, idempotent bool) {
 	if rb.full {
 		req.Body = io.NopCloser(bytes.NewReader(rb.buf))
-		req.GetBody = rb.getBody
+		req.GetBody = nil
+		if idempotent {
+			req.GetBody = rb.getBody
+		}
 		return
 	}
 	ab := &attemptBody{rb: rb, r: io.MultiReader(bytes.NewReader(rb.buf), rb.rest)}

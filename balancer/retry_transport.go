@@ -37,6 +37,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		x.body = rb
 	}
 	idem := rp.idempotent(x.in)
+	x.idem = idem
 	ctx := x.ctx
 	req := out
 	for attempt := 0; ; attempt++ {
@@ -44,7 +45,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 			req = px.retarget(x, out)
 		}
 		if x.body != nil {
-			x.body.attempt(req)
+			x.body.attempt(req, idem)
 		}
 		if px.guard.quarantined(x.target.url) {
 			req.Close = true // quarantine: never reuse a connection to it
@@ -62,18 +63,20 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		free := false // a retry that adds no load: the budget does not apply
 		switch {
 		case x.hidden.Load() > 0:
-			// A re-send by the Transport was stopped. It happens only
-			// when nothing was written, or for a request that
-			// net/http deems replayable, which this route then
-			// treats as idempotent too.
+			// A re-send by the Transport was stopped: the request may
+			// have reached the target (an HTTP/2 Transport re-sends
+			// after a stream reset that followed the whole request,
+			// and only the framing guard of an HTTP/1 connection can
+			// prove that nothing was written). Only an idempotent
+			// request goes to another target, charged to the budget.
 			if resp != nil {
 				resp.Body.Close()
 				resp = nil
 			}
-			if err == nil {
-				err = errHiddenRetry
+			err = errHiddenRetry
+			if !idem {
+				return nil, err
 			}
-			free = !idem
 		case err != nil && errors.As(err, &cbe):
 			return resp, err
 		case err != nil && neverReached(err, x.gotConn.Load()):
@@ -125,10 +128,12 @@ func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
 	if prev != nil && !prev.wroteRequest() {
 		return // nothing went out on the failed connection: harmless
 	}
-	if p := x.target.pool; p == nil || p.Available() > 1 {
+	px.resends.Add(1)
+	if p := x.target.pool; !x.idem || p == nil || p.Available() > 1 {
 		// The request may have reached the target. Stop the re-send
-		// before a byte is written; the retrier decides, and sends it
-		// to another target if at all.
+		// before a byte is written; the retrier decides, and sends an
+		// idempotent request to another target if at all. A
+		// non-idempotent one is never sent again.
 		x.hidden.Add(1)
 		if x.conn != nil {
 			x.conn.refuse()
@@ -136,8 +141,9 @@ func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
 		x.cancelAttempt(errHiddenRetry)
 		return
 	}
-	// The only target (a keep-alive race with it, typically): let the
-	// re-send through and count it as this request's retry.
+	// An idempotent request to the only target (a keep-alive race with
+	// it, typically): let the re-send through and count it as this
+	// request's retry.
 	x.resent.Add(1)
 	px.retry.budget.force()
 }
