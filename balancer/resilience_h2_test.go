@@ -155,3 +155,28 @@ func TestH2NeverProcessedIsRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestPostOnReusedConnClosedWithoutAnswer: a POST carrying Idempotency-Key
+// on a route that did not opt in goes out on a reused keep-alive
+// connection, and the target reads it and closes without answering.
+// net/http's Transport deems such a request replayable; the POST must
+// still arrive at most once, anywhere.
+func TestPostOnReusedConnClosedWithoutAnswer(t *testing.T) {
+	bad := newFaultBackend(t, "bad", modeOK)
+	good := newFaultBackend(t, "good", modeOK)
+	px := newTestProxy(t, &firstThen{pool: poolOf(t, bad.URL, good.URL)}, Config{Retry: fastRetry(RetryConfig{})})
+	for i := range 2 { // one to each target: the connection to bad is idle now
+		if rec := sendReq(px, "GET", "warm", ""); rec.Code != 200 {
+			t.Fatalf("warm-up %d: status %d", i, rec.Code)
+		}
+	}
+	bad.setMode(modeFIN)
+	req := httptest.NewRequest("POST", "/", strings.NewReader("payload"))
+	req.Header.Set("X-Req-ID", "post-1")
+	req.Header.Set("Idempotency-Key", "k-1")
+	rec := serve(px, req)
+	if n := bad.count("post-1") + good.count("post-1"); n != 1 || rec.Code != http.StatusBadGateway {
+		t.Fatalf("status %d, arrivals %d at the closing target and %d at the other: want 502 and 1 arrival",
+			rec.Code, bad.count("post-1"), good.count("post-1"))
+	}
+}
