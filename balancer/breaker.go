@@ -100,6 +100,9 @@ func (b *Breaker) count(t *Target) *atomic.Int64 {
 	return c.(*atomic.Int64)
 }
 
+// Unwrap returns the wrapped policy.
+func (b *Breaker) Unwrap() Policy { return b.p }
+
 // InFlight returns the requests in flight to t through b.
 func (b *Breaker) InFlight(t *Target) int64 { return b.count(t).Load() }
 

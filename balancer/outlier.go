@@ -266,6 +266,9 @@ type outlierPolicy struct {
 	p Policy
 }
 
+// Unwrap returns the wrapped policy.
+func (op *outlierPolicy) Unwrap() Policy { return op.p }
+
 func (op *outlierPolicy) Pick(key string) (*Target, func(Result), error) {
 	o := op.o
 	if n := o.next.Load(); n != 0 && time.Now().UnixNano() >= n {

@@ -46,7 +46,7 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// Key returns the key that hashing policies pick by (see KeyClientIP,
 	// KeyHeader, ParseKey). If nil, every request has the key "". It is
-	// not used with a *Sticky policy, whose key is the request's
+	// not used with a *Sticky policy (bare or wrapped), whose key is the request's
 	// affinity token.
 	Key func(r *http.Request) string
 	// PreserveHost forwards the client's Host header instead of the
@@ -113,7 +113,7 @@ type Proxy struct {
 	log       *slog.Logger
 	onError   func(http.ResponseWriter, *http.Request, error)
 	key       func(*http.Request) string
-	sticky    *Sticky // p when it is a *Sticky: tokens come from requests, pins go on responses
+	sticky    *Sticky // p or the policy it wraps, when a *Sticky: tokens come from requests, pins go on responses
 	preserve  bool
 	timeout   time.Duration
 	idle      time.Duration
@@ -157,7 +157,7 @@ func NewProxy(p Policy, cfg Config) (*Proxy, error) {
 	if px.onError == nil {
 		px.onError = WriteError
 	}
-	px.sticky, _ = p.(*Sticky)
+	px.sticky = findSticky(p)
 	errLog := log.New(io.Discard, "", 0)
 	if cfg.Logger != nil {
 		errLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)
@@ -172,6 +172,30 @@ func NewProxy(p Policy, cfg Config) (*Proxy, error) {
 		ErrorHandler:   px.proxyError,
 	}
 	return px, nil
+}
+
+// Wrapper is a Policy that picks with another one (Outlier.Wrap,
+// Breaker, SlowStart). NewProxy looks through wrappers for a *Sticky
+// policy, whose tokens come from requests and whose pins go on responses.
+type Wrapper interface {
+	Policy
+	// Unwrap returns the wrapped policy.
+	Unwrap() Policy
+}
+
+// findSticky returns the *Sticky policy p is or wraps, or nil.
+func findSticky(p Policy) *Sticky {
+	for range 64 { // a bound, in case of a wrapper cycle
+		if s, ok := p.(*Sticky); ok {
+			return s
+		}
+		w, ok := p.(Wrapper)
+		if !ok {
+			return nil
+		}
+		p = w.Unwrap()
+	}
+	return nil
 }
 
 // Close closes the idle upstream connections of the proxy's transport.

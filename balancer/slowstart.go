@@ -142,6 +142,9 @@ func (s *SlowStart) FactorAt(t *Target, now time.Time) float64 {
 	return max(s.min, float64(max(el, 0))/float64(s.window))
 }
 
+// Unwrap returns the wrapped policy.
+func (s *SlowStart) Unwrap() Policy { return s.p }
+
 // Pick picks with the wrapped policy, keeping a ramping target only with
 // probability equal to its factor.
 func (s *SlowStart) Pick(key string) (*Target, func(Result), error) {

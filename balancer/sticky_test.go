@@ -84,11 +84,40 @@ func TestStickyEngine(t *testing.T) {
 	}
 }
 
+// TestStickyProxyCookie runs with the Sticky policy bare and wrapped
+// (Outlier, Breaker, SlowStart): NewProxy finds it through Unwrap.
 func TestStickyProxyCookie(t *testing.T) {
+	wraps := []struct {
+		name string
+		wrap func(t *testing.T, pool *Pool, s *Sticky) Policy
+	}{
+		{"bare", func(_ *testing.T, _ *Pool, s *Sticky) Policy { return s }},
+		{"outlier+breaker+slowstart", func(t *testing.T, pool *Pool, s *Sticky) Policy {
+			o, err := NewOutlier(pool, OutlierConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ss, err := NewSlowStart(pool, o.Wrap(s), SlowStartConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := NewBreaker(ss, BreakerConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}},
+	}
+	for _, w := range wraps {
+		t.Run(w.name, func(t *testing.T) { testStickyProxyCookie(t, w.wrap) })
+	}
+}
+
+func testStickyProxyCookie(t *testing.T, wrap func(t *testing.T, pool *Pool, s *Sticky) Policy) {
 	a, b := newBackend(t, "a"), newBackend(t, "b")
 	pool := poolOf(t, a.URL, b.URL)
 	s := newTestSticky(t, pool, StickyConfig{Cookie: "aff"})
-	px := newTestProxy(t, s, Config{})
+	px := newTestProxy(t, wrap(t, pool, s), Config{})
 
 	first := serve(px, httptest.NewRequest("GET", "/", nil))
 	cookies := (&http.Response{Header: first.Header()}).Cookies()
