@@ -39,8 +39,10 @@ type OutlierConfig struct {
 	MaxEjectedPercent int
 	// PanicThreshold is the percentage of targets that must be healthy
 	// (not ejected, not failing active checks); below it the pool is in
-	// panic and every target is picked again, healthy or not, so that
-	// load spreads instead of crushing the survivors. Zero means
+	// panic and ejected targets are picked again, so that load spreads
+	// instead of crushing the survivors. Targets active health checks
+	// hold down stay out even then: with none passing, picks fail with
+	// ErrNoTargets (503 with Retry-After) at once. Zero means
 	// DefaultPanicThreshold (50); a negative value disables panic mode.
 	PanicThreshold int
 	// FailFast replaces panic mode: below PanicThreshold every pick fails
@@ -226,7 +228,11 @@ func (o *Outlier) applyLocked() {
 	panicking := o.panicPercent > 0 && len(ts) > 0 && up*100 < o.panicPercent*len(ts)
 	o.panic.Store(panicking)
 	for _, t := range ts {
-		o.pool.SetHealthy(t, o.wantUp(t) || (panicking && !o.failFast))
+		// Panic spreads load over ejected targets, never over those
+		// active health checks hold down: with none passing them,
+		// picks fail (503 with Retry-After) instead of waiting on
+		// dead targets.
+		o.pool.SetHealthy(t, o.wantUp(t) || (panicking && !o.failFast && !o.checkedDownLocked(t)))
 	}
 }
 
@@ -237,6 +243,11 @@ func (o *Outlier) wantUp(t *Target) bool {
 	}
 	s := v.(*outlierState)
 	return s.until.IsZero() && !s.checkedDown
+}
+
+func (o *Outlier) checkedDownLocked(t *Target) bool {
+	v, ok := o.states.Load(t)
+	return ok && v.(*outlierState).checkedDown
 }
 
 // Ejected reports whether t is ejected, and until when.

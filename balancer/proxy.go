@@ -37,11 +37,14 @@ type Config struct {
 	// status 499). Nil means silent.
 	Logger *slog.Logger
 	// ErrorHandler writes the response when a request cannot be proxied;
-	// err is a *ProxyError (errors.Is(err, ErrNoTargets) for 503). It is
+	// err is a *ProxyError (status 503 when no target was available,
+	// errors.Is(err, ErrNoTargets), or when every target tried was
+	// unreachable: dial or TLS handshake failures only). It is
 	// not called with status 499 responses' bodies in mind: the client is
 	// gone. If nil, a problem+json response is written: 502 when the target
-	// could not be reached or answered badly, 504 on a timeout, 503 with
-	// Retry-After: 1 when no target is available, and a bare 499 when the
+	// answered badly, 504 on a timeout, 503 with Retry-After: 1 when no
+	// target is available or none tried could be connected to (the request
+	// reached no target), and a bare 499 when the
 	// client went away.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// Key returns the key that hashing policies pick by (see KeyClientIP,
@@ -83,8 +86,8 @@ const DefaultTimeout = 15 * time.Second
 // ProxyError describes why a request was not proxied. Proxy passes it to
 // Config.ErrorHandler.
 type ProxyError struct {
-	// Status is the status the default handler answers with: 499, 502,
-	// 503 or 504.
+	// Status is the status the default handler answers with: 400, 413,
+	// 499, 502, 503 or 504.
 	Status int
 	// Target is the target the request was sent to, or nil.
 	Target *Target
@@ -217,11 +220,14 @@ type exchange struct {
 	hidden  atomic.Int32 // Transport re-sends stopped (GotConn after the first)
 	resent  atomic.Int32 // Transport re-sends let through, charged to the budget
 	idem    bool         // the request may be sent twice on this route
-	status  int
-	latency time.Duration
-	err     error
-	cancel  bool
-	pin     string // sticky token to set on the response, if any
+	// maybeReached: some attempt may have reached a target (all failed
+	// attempts so far were never-reached ones when false)
+	maybeReached bool
+	status       int
+	latency      time.Duration
+	err          error
+	cancel       bool
+	pin          string // sticky token to set on the response, if any
 
 	key     string
 	in      *http.Request
@@ -393,8 +399,12 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		pe.Status = StatusClientClosedRequest
 	case errors.Is(ctxErr, context.DeadlineExceeded):
 		pe.Status = http.StatusGatewayTimeout
+	case x != nil && !x.maybeReached && neverReached(err, x.gotConn.Load()):
+		// Every target tried refused the connection, or its dial or
+		// TLS handshake failed: none is available, and the request
+		// provably reached none, so the client may send it again.
+		pe.Status = http.StatusServiceUnavailable
 	case x != nil && !x.gotConn.Load():
-		// Dial or TLS handshake failed (or timed out): never reached.
 		pe.Status = http.StatusBadGateway
 	case isTimeout(err):
 		pe.Status = http.StatusGatewayTimeout

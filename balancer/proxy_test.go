@@ -281,7 +281,12 @@ func TestProxyDeadBackend(t *testing.T) {
 	var logMu sync.Mutex
 	px := newTestProxy(t, rp, Config{Logger: slogTo(&logged, &logMu)})
 	rec := serve(px, httptest.NewRequest("GET", "/", nil))
-	checkProblem(t, rec, http.StatusBadGateway)
+	// Refused everywhere: the request reached no target, the client may
+	// retry it later.
+	checkProblem(t, rec, http.StatusServiceUnavailable)
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
 	if r := rp.last(t); !r.Failed() || r.Err == nil {
 		t.Errorf("done(%+v), want a failure", r)
 	}
@@ -290,8 +295,8 @@ func TestProxyDeadBackend(t *testing.T) {
 	}
 	logMu.Lock()
 	defer logMu.Unlock()
-	if !strings.Contains(logged.String(), "status=502") {
-		t.Errorf("log %q lacks status=502", logged.String())
+	if !strings.Contains(logged.String(), "status=503") {
+		t.Errorf("log %q lacks status=503", logged.String())
 	}
 }
 

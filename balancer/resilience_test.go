@@ -137,25 +137,61 @@ func TestResilienceDyingBackendPOSTsNeverDuplicated(t *testing.T) {
 	}
 }
 
+// TestResilienceAllBackendsDown runs with default settings everywhere:
+// every backend refuses connections, and every client gets a 503 with
+// Retry-After at once, before and after ejections and panic mode.
 func TestResilienceAllBackendsDown(t *testing.T) {
-	pool := poolOf(t, deadAddr(t), deadAddr(t), deadAddr(t))
-	o := newOutlier(t, pool, OutlierConfig{Consecutive: 1, MaxEjectedPercent: 100, FailFast: true})
-	px := newTestProxy(t, o.Wrap(NewRoundRobin(pool)), Config{Retry: fastRetry(RetryConfig{Retries: 2})})
-	start := time.Now()
-	for i := range 10 {
-		rec := sendReq(px, "GET", reqID("d", i), "")
-		if rec.Code != http.StatusServiceUnavailable && rec.Code != http.StatusBadGateway {
-			t.Fatalf("request %d: status %d", i, rec.Code)
-		}
-		if i >= 1 { // every target failed once (one try and two retries): fail fast
-			checkProblem(t, rec, http.StatusServiceUnavailable)
-			if rec.Header().Get("Retry-After") != "1" {
-				t.Fatal("503 without Retry-After")
+	for _, method := range []string{"GET", "POST"} {
+		t.Run(method, func(t *testing.T) {
+			pool := poolOf(t, deadAddr(t), deadAddr(t), deadAddr(t))
+			o := newOutlier(t, pool, OutlierConfig{})
+			px := newTestProxy(t, o.Wrap(NewRoundRobin(pool)), Config{})
+			start := time.Now()
+			for i := range 20 {
+				body := ""
+				if method == "POST" {
+					body = "p"
+				}
+				rec := sendReq(px, method, reqID("d", i), body)
+				checkProblem(t, rec, http.StatusServiceUnavailable)
+				if rec.Header().Get("Retry-After") != "1" {
+					t.Fatalf("request %d: 503 without Retry-After", i)
+				}
 			}
-		}
+			if o.Ejections() == 0 {
+				t.Fatal("no target was ejected")
+			}
+			if el := time.Since(start); el > 5*time.Second {
+				t.Fatalf("all-down requests took %v: want fast failure, no hang", el)
+			}
+		})
 	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Fatalf("all-down requests took %v: want fast failure, no hang", el)
+}
+
+// TestResiliencePanicSkipsCheckedDown: panic mode puts ejected targets
+// back in rotation, never those active health checks hold down. With
+// every target failing its checks, picks fail fast (503, Retry-After)
+// rather than reaching (or waiting on) targets known to be down.
+func TestResiliencePanicSkipsCheckedDown(t *testing.T) {
+	a, b := newFaultBackend(t, "a", modeOK), newFaultBackend(t, "b", modeOK)
+	pool := poolOf(t, a.URL, b.URL)
+	o := newOutlier(t, pool, OutlierConfig{})
+	px := newTestProxy(t, o.Wrap(NewRoundRobin(pool)), Config{})
+	ts := pool.Targets()
+	o.setChecked(ts[0], false)
+	o.setChecked(ts[1], false)
+	if !o.Panicking() {
+		t.Fatal("every target checked down, and no panic")
+	}
+	rec := sendReq(px, "GET", "cd", "")
+	checkProblem(t, rec, http.StatusServiceUnavailable)
+	if rec.Header().Get("Retry-After") == "" || a.total.Load()+b.total.Load() != 0 {
+		t.Fatalf("Retry-After %q, arrivals %d: want a 503 with Retry-After and no arrival",
+			rec.Header().Get("Retry-After"), a.total.Load()+b.total.Load())
+	}
+	o.setChecked(ts[1], true)
+	if rec := sendReq(px, "GET", "cd2", ""); rec.Code != 200 || b.count("cd2") != 1 {
+		t.Fatalf("after one target passes again: status %d, arrivals at it %d", rec.Code, b.count("cd2"))
 	}
 }
 

@@ -56,6 +56,9 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		x.conn = nil
 		x.start = time.Now()
 		resp, err := px.transport.RoundTrip(req)
+		if err == nil || x.hidden.Load() > 0 || !neverReached(err, x.gotConn.Load()) {
+			x.maybeReached = true
+		}
 		if ctx.Err() != nil || attempt+int(x.resent.Load()) >= rp.retries {
 			return px.streaming(x, resp), err
 		}
