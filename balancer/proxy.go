@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -220,6 +221,9 @@ type exchange struct {
 	hidden  atomic.Int32 // Transport re-sends stopped (GotConn after the first)
 	resent  atomic.Int32 // Transport re-sends let through, charged to the budget
 	idem    bool         // the request may be sent twice on this route
+	// informed: a 1xx response was relayed to the client (a response byte
+	// went out: no more retries)
+	informed atomic.Bool
 	// maybeReached: some attempt may have reached a target (all failed
 	// attempts so far were never-reached ones when false)
 	maybeReached bool
@@ -306,6 +310,13 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		// ReverseProxy relays every 1xx response (103 Early Hints, 100
+		// Continue) to the client as it arrives: from then on a
+		// response has started, and the request is never retried.
+		Got1xxResponse: func(int, textproto.MIMEHeader) error {
+			x.informed.Store(true)
+			return nil
+		},
 		GotConn: func(info httptrace.GotConnInfo) {
 			x.gotConn.Store(true)
 			prev := x.conn

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -178,5 +180,40 @@ func TestPostOnReusedConnClosedWithoutAnswer(t *testing.T) {
 	if n := bad.count("post-1") + good.count("post-1"); n != 1 || rec.Code != http.StatusBadGateway {
 		t.Fatalf("status %d, arrivals %d at the closing target and %d at the other: want 502 and 1 arrival",
 			rec.Code, bad.count("post-1"), good.count("post-1"))
+	}
+}
+
+// TestNoRetryAfterEarlyHints: a target sends 103 Early Hints, which the
+// proxy relays to the client, and then closes without a final response.
+// A response byte reached the client: even a GET is not retried.
+func TestNoRetryAfterEarlyHints(t *testing.T) {
+	bad := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+	})
+	good := newFaultBackend(t, "good", modeOK)
+	px := newTestProxy(t, &firstThen{pool: poolOf(t, bad, good.URL)}, Config{Retry: fastRetry(RetryConfig{})})
+	srv := httptest.NewServer(px)
+	defer srv.Close()
+	var hints atomic.Int32
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Header.Set("X-Req-ID", "eh")
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, _ textproto.MIMEHeader) error {
+			if code == http.StatusEarlyHints {
+				hints.Add(1)
+			}
+			return nil
+		},
+	}))
+	resp, err := srv.Client().Do(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	if hints.Load() != 1 || good.count("eh") != 0 || err == nil && resp.StatusCode == 200 {
+		t.Fatalf("early hints seen %d, arrivals at the other target %d: want the hint relayed and no retry",
+			hints.Load(), good.count("eh"))
 	}
 }

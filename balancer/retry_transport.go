@@ -59,7 +59,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if err == nil || x.hidden.Load() > 0 || !neverReached(err, x.gotConn.Load()) {
 			x.maybeReached = true
 		}
-		if ctx.Err() != nil || attempt+int(x.resent.Load()) >= rp.retries {
+		if ctx.Err() != nil || attempt+int(x.resent.Load()) >= rp.retries || x.informed.Load() {
 			return px.streaming(x, resp), err
 		}
 		var cbe *ClientBodyError
