@@ -48,6 +48,35 @@ func benchPolicies(tb testing.TB, pool *Pool) []struct {
 	}
 }
 
+// withWrappers adds, for each policy, the policy wrapped by Outlier.Wrap
+// and by a Breaker (around the outlier wrapper).
+func withWrappers(tb testing.TB, pool *Pool, ps []struct {
+	name string
+	p    Policy
+	key  func(i int) string
+}) []struct {
+	name string
+	p    Policy
+	key  func(i int) string
+} {
+	out := ps
+	for _, bp := range ps {
+		o, err := NewOutlier(pool, OutlierConfig{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b, err := NewBreaker(o.Wrap(bp.p), BreakerConfig{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		bp2, bp3 := bp, bp
+		bp2.name, bp2.p = bp.name+"+outlier", o.Wrap(bp.p)
+		bp3.name, bp3.p = bp.name+"+outlier+breaker", b
+		out = append(out, bp2, bp3)
+	}
+	return out
+}
+
 // unequalPool returns a pool of n targets with weights 1 to 5.
 func unequalPool(tb testing.TB, n int) *Pool {
 	tb.Helper()
@@ -75,8 +104,17 @@ func TestPickAllocatesNothing(t *testing.T) {
 			if weights == "unequal" {
 				pool = unequalPool(t, n)
 			}
-			for _, bp := range benchPolicies(t, pool) {
+			for _, bp := range withWrappers(t, pool, benchPolicies(t, pool)) {
 				i := 0
+				// Wrappers build a target's done function on its first
+				// pick: pick every target first (random ones many times).
+				for ; i < 20*n+1024; i++ {
+					_, done, err := bp.p.Pick(bp.key(i))
+					if err != nil {
+						t.Fatal(err)
+					}
+					done(Result{Status: 200, Latency: time.Millisecond})
+				}
 				allocs := testing.AllocsPerRun(200, func() {
 					_, done, err := bp.p.Pick(bp.key(i))
 					if err != nil {

@@ -53,7 +53,7 @@ type Breaker struct {
 	maxWait  int64
 	waitTime time.Duration
 
-	counts   sync.Map // *Target -> *atomic.Int64
+	counts   sync.Map // *Target -> *breakerSlot
 	waiting  atomic.Int64
 	rejected atomic.Int64
 
@@ -92,13 +92,21 @@ type contextPicker interface {
 
 var _ contextPicker = (*Breaker)(nil)
 
-func (b *Breaker) count(t *Target) *atomic.Int64 {
-	if c, ok := b.counts.Load(t); ok {
-		return c.(*atomic.Int64)
-	}
-	c, _ := b.counts.LoadOrStore(t, new(atomic.Int64))
-	return c.(*atomic.Int64)
+// breakerSlot is a target's in-flight count and cached done functions.
+type breakerSlot struct {
+	n    atomic.Int64
+	done doneCache
 }
+
+func (b *Breaker) slot(t *Target) *breakerSlot {
+	if c, ok := b.counts.Load(t); ok {
+		return c.(*breakerSlot)
+	}
+	c, _ := b.counts.LoadOrStore(t, new(breakerSlot))
+	return c.(*breakerSlot)
+}
+
+func (b *Breaker) count(t *Target) *atomic.Int64 { return &b.slot(t).n }
 
 // Unwrap returns the wrapped policy.
 func (b *Breaker) Unwrap() Policy { return b.p }
@@ -170,13 +178,16 @@ func (b *Breaker) tryPick(key string) (*Target, func(Result), error) {
 		if i == 0 && t.pool != nil {
 			tries = max(tries, 2*t.pool.Len())
 		}
-		c := b.count(t)
+		s := b.slot(t)
+		c := &s.n
 		if c.Add(1) <= b.max {
-			return t, func(res Result) {
-				c.Add(-1)
-				b.release()
-				done(res)
-			}, nil
+			return t, s.done.get(done, func(done func(Result)) func(Result) {
+				return func(res Result) {
+					c.Add(-1)
+					b.release()
+					done(res)
+				}
+			}), nil
 		}
 		c.Add(-1)
 		done(Result{Canceled: true})

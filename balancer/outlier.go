@@ -76,6 +76,7 @@ type Outlier struct {
 
 type outlierState struct {
 	fails atomic.Int32 // consecutive failures
+	done  doneCache    // done functions of picks through Wrap
 	// guarded by Outlier.mu:
 	ejections   int       // ejections in a row, for the growing ejection time
 	until       time.Time // end of the current ejection; zero when in
@@ -292,12 +293,14 @@ func (op *outlierPolicy) Pick(key string) (*Target, func(Result), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return t, func(res Result) {
-		end := res.End
-		if end.IsZero() {
-			end = time.Now()
+	return t, o.state(t).done.get(done, func(done func(Result)) func(Result) {
+		return func(res Result) {
+			end := res.End
+			if end.IsZero() {
+				end = time.Now()
+			}
+			o.ObserveAt(t, res, end)
+			done(res)
 		}
-		o.ObserveAt(t, res, end)
-		done(res)
-	}, nil
+	}), nil
 }
