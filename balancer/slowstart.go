@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,7 +153,14 @@ func (s *SlowStart) Pick(key string) (*Target, func(Result), error) {
 		s.scanAt(time.Now())
 	}
 	for i := 0; ; i++ {
-		t, done, err := s.p.Pick(key)
+		k := key
+		if key != "" && i > 0 {
+			// A hashing policy answers a key with the same target:
+			// ask with derived keys, as Breaker does, so that the
+			// re-pick can land elsewhere.
+			k += "\x00" + strconv.Itoa(i)
+		}
+		t, done, err := s.p.Pick(k)
 		if err != nil || i == 3 || s.ramping.Load() == 0 {
 			return t, done, err
 		}

@@ -66,9 +66,11 @@ func TestSlowStartRampsNewAndRecoveredTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Round robin over two would give the new target 50%; at the minimum
-	// factor 0.1 it gets about 5%.
-	if sh := share(t, s, nt, 4000); sh < 0.02 || sh > 0.10 {
-		t.Fatalf("new target share %.3f, want about 0.05", sh)
+	// factor 0.1 it gets about 9% (a rejected pick re-asks round robin,
+	// which then answers the other target, and the next pick starts at
+	// the new one again: 0.1/1.1). The bounds are 6 standard deviations.
+	if sh := share(t, s, nt, 4000); sh < 0.06 || sh > 0.12 {
+		t.Fatalf("new target share %.3f, want about 0.09", sh)
 	}
 	s.StartAt(nt, time.Now().Add(-2*time.Hour)) // ramp long over
 	if sh := share(t, s, nt, 4000); sh < 0.45 || sh > 0.55 {
@@ -77,7 +79,7 @@ func TestSlowStartRampsNewAndRecoveredTargets(t *testing.T) {
 	p.SetHealthy(nt, false)
 	share(t, s, nt, 10)
 	p.SetHealthy(nt, true)
-	if sh := share(t, s, nt, 4000); sh > 0.10 {
+	if sh := share(t, s, nt, 4000); sh > 0.12 {
 		t.Fatalf("recovered target share %.3f: its ramp did not restart", sh)
 	}
 	p.Remove(nt.URL())
@@ -97,4 +99,47 @@ func BenchmarkSlowStartPick(b *testing.B) {
 			done(Result{Status: 200})
 		}
 	})
+}
+
+// TestSlowStartWithHash: a hashing policy answers the same key with the
+// same target, so the re-picks use derived keys; requests whose keys hash
+// to a ramping target mostly go elsewhere.
+func TestSlowStartWithHash(t *testing.T) {
+	p, _ := fakePool(t, 3)
+	h, err := NewPolicy("hash", p, PolicyConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newSlowStart(t, p, h, SlowStartConfig{Window: time.Hour, MinFactor: 0.01})
+	u, _ := url.Parse("http://10.0.0.9:80")
+	nt, err := p.Add(Upstream{URL: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onNew, kept := 0, 0
+	for i := range 2000 {
+		key := keyOf(i)
+		tg, done, err := h.Pick(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(Result{})
+		if tg != nt {
+			continue
+		}
+		onNew++
+		tg, done, err = s.Pick(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(Result{})
+		if tg == nt {
+			kept++
+		}
+	}
+	// Kept only at the factor (1%) or when all four keys land on it
+	// (about (1/4)^3): well under a tenth.
+	if onNew < 100 || kept*10 > onNew {
+		t.Fatalf("%d of %d keys hashing to the ramping target kept it: want few", kept, onNew)
+	}
 }
