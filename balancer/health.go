@@ -203,6 +203,12 @@ func (hc *HealthChecker) Close() error {
 		if started {
 			<-hc.done
 		}
+		if hc.cfg.Initial == StateDown {
+			hc.pool.newDown.Store(false)
+			if hc.cfg.Outlier != nil {
+				hc.cfg.Outlier.newDown.Store(false)
+			}
+		}
 		if c, ok := hc.transport.(interface{ CloseIdleConnections() }); ok && hc.ownTr {
 			c.CloseIdleConnections()
 		}
@@ -367,9 +373,18 @@ func (hc *HealthChecker) publish(t *Target, s HealthState) {
 
 // Init puts every target of the pool in the initial state now, so that
 // with Initial StateDown no target is picked before it passed Rise probes.
+//
+// With StateDown, targets added to the pool later start down as well
+// (until Close), so that none is picked between Add and its first probes.
 func (hc *HealthChecker) Init() {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
+	if hc.cfg.Initial == StateDown {
+		hc.pool.newDown.Store(true)
+		if hc.cfg.Outlier != nil {
+			hc.cfg.Outlier.newDown.Store(true)
+		}
+	}
 	for _, t := range hc.pool.Targets() {
 		hc.stateLocked(t)
 	}

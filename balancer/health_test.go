@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -246,5 +247,46 @@ func TestNewHealthCheckerErrors(t *testing.T) {
 	}
 	if _, err := NewHealthChecker(nil, HealthConfig{}); err == nil {
 		t.Error("nil pool accepted")
+	}
+}
+
+// TestHealthInitialDownAppliesToAddedTargets: with Initial StateDown, a
+// target added after Init is not picked before it passed its probes,
+// with or without an Outlier combining the verdicts.
+func TestHealthInitialDownAppliesToAddedTargets(t *testing.T) {
+	for _, withOutlier := range []bool{false, true} {
+		p, ts := fakePool(t, 1)
+		cfg := HealthConfig{Initial: StateDown}
+		if withOutlier {
+			cfg.Outlier = newOutlier(t, p, OutlierConfig{PanicThreshold: -1})
+		}
+		hc := newChecker(t, p, cfg)
+		hc.Init()
+		hc.ReportAt(ts[0], nil, t0)
+		hc.ReportAt(ts[0], nil, t0.Add(time.Second))
+		u, _ := url.Parse("http://10.0.0.9:80")
+		nt, err := p.Add(Upstream{URL: u})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Outlier != nil {
+			cfg.Outlier.UpdateAt(t0) // republishes every target's health
+		}
+		if nt.Healthy() || p.Available() != 1 {
+			t.Fatalf("outlier %v: added target healthy %v, available %d: want it down until probed", withOutlier, nt.Healthy(), p.Available())
+		}
+		hc.ReportAt(nt, nil, t0.Add(2*time.Second))
+		hc.ReportAt(nt, nil, t0.Add(3*time.Second))
+		if !nt.Healthy() {
+			t.Fatalf("outlier %v: two passing probes did not bring the added target in", withOutlier)
+		}
+		hc.Close()
+		nt2, _ := p.Add(Upstream{URL: &url.URL{Scheme: "http", Host: "10.0.0.8:80"}})
+		if cfg.Outlier != nil {
+			cfg.Outlier.UpdateAt(t0)
+		}
+		if !nt2.Healthy() {
+			t.Fatalf("outlier %v: a target added after Close stays down", withOutlier)
+		}
 	}
 }

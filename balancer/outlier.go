@@ -72,6 +72,7 @@ type Outlier struct {
 	next    atomic.Int64 // UnixNano of the earliest ejection end; 0 if none
 	panic   atomic.Bool  // below the panic threshold
 	ejected atomic.Int64 // ejections so far, for metrics
+	newDown atomic.Bool  // targets start checked down (health checks with Initial StateDown)
 }
 
 type outlierState struct {
@@ -117,7 +118,7 @@ func (o *Outlier) state(t *Target) *outlierState {
 	if s, ok := o.states.Load(t); ok {
 		return s.(*outlierState)
 	}
-	s, _ := o.states.LoadOrStore(t, &outlierState{})
+	s, _ := o.states.LoadOrStore(t, &outlierState{checkedDown: o.newDown.Load()})
 	return s.(*outlierState)
 }
 
@@ -240,7 +241,7 @@ func (o *Outlier) applyLocked() {
 func (o *Outlier) wantUp(t *Target) bool {
 	v, ok := o.states.Load(t)
 	if !ok {
-		return true
+		return !o.newDown.Load()
 	}
 	s := v.(*outlierState)
 	return s.until.IsZero() && !s.checkedDown

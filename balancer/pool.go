@@ -17,6 +17,7 @@ type Pool struct {
 	mu       sync.Mutex
 	snap     atomic.Pointer[snapshot]
 	inflight atomic.Int64 // requests in flight over all targets, removed ones included
+	newDown  atomic.Bool  // Add creates unhealthy targets (a checker with Initial StateDown runs)
 }
 
 // snapshot is an immutable view of a pool. Policies derive their own
@@ -110,6 +111,9 @@ func (p *Pool) Add(up Upstream) (*Target, error) {
 	t := newTarget(p, u, up)
 	if s.byID[t.id] != nil {
 		return nil, fmt.Errorf("balancer: duplicate upstream %q", u.Redacted())
+	}
+	if p.newDown.Load() {
+		t.healthy.Store(false) // until it passes active health checks
 	}
 	all := append(s.all[:len(s.all):len(s.all)], t)
 	p.publish(all)
