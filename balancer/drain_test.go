@@ -39,6 +39,7 @@ func TestDrainRemovedTarget(t *testing.T) {
 	other := newFaultBackend(t, "other", modeOK)
 	pool := poolOf(t, be.URL, other.URL)
 	px := newTestProxy(t, &firstThen{pool: pool}, Config{})
+	checkBaseline := baseline(t)
 	slow := make(chan int, 1)
 	go func() { slow <- serve(px, httptest.NewRequest("GET", "/slow", nil)).Code }() // to the target
 	<-arrived
@@ -88,6 +89,8 @@ func TestDrainRemovedTarget(t *testing.T) {
 	if !waitFor(2*time.Second, func() bool { return open.Load() == 0 }) {
 		t.Fatalf("%d connections still open to the drained target", open.Load())
 	}
+	px.Close()
+	checkBaseline()
 }
 
 func TestDrainTimeout(t *testing.T) {

@@ -214,6 +214,7 @@ func TestS2ExtraBytesNeverReachAnotherClient(t *testing.T) {
 			be := splittingBackend(t, &closes)
 			px := newTestProxy(t, NewRoundRobin(poolOf(t, be)),
 				Config{TransportConfig: TransportConfig{DesyncQuarantine: quarantine}, Retry: RetryConfig{Retries: -1}})
+			checkBaseline := baseline(t)
 			var wrong, good atomic.Int64
 			var firstWrong atomic.Value
 			var wg sync.WaitGroup
@@ -263,6 +264,8 @@ func TestS2ExtraBytesNeverReachAnotherClient(t *testing.T) {
 			if quarantine == 0 && closes.Load() == 0 {
 				t.Fatal("a quarantined backend still got reused connections (no Connection: close)")
 			}
+			px.Close()
+			checkBaseline() // discarded connections are closed, not leaked
 		})
 	}
 }

@@ -112,12 +112,14 @@ func TestResilienceStreamIdleTimeout(t *testing.T) {
 	defer be.Close()
 	px := newTestProxy(t, NewRoundRobin(poolOf(t, be.URL)), Config{Timeout: -1, StreamIdleTimeout: 100 * time.Millisecond})
 	front := frontOf(t, px)
-	resp, err := http.Get(front.URL)
+	client := &http.Client{Timeout: 10 * time.Second} // a broken idle timer fails, never hangs
+	defer client.CloseIdleConnections()
+	start := time.Now()
+	resp, err := client.Get(front.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	start := time.Now()
 	body, err := io.ReadAll(resp.Body)
 	if err == nil {
 		t.Fatalf("stalled stream ended cleanly with %q; want an aborted connection", body)

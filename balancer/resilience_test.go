@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // pickWatch wraps a policy and counts picks of a watched target made
@@ -103,21 +106,53 @@ func TestResilienceBackendKilledUnderGETLoad(t *testing.T) {
 	}
 }
 
+// deadPicks wraps a policy and records the keys (request IDs) of picks
+// of a watched target made once dead is set.
+type deadPicks struct {
+	Policy
+	watched *Target
+	dead    atomic.Bool
+	mu      sync.Mutex
+	ids     []string
+}
+
+func (d *deadPicks) Pick(key string) (*Target, func(Result), error) {
+	t, done, err := d.Policy.Pick(key)
+	if err == nil && t == d.watched && d.dead.Load() {
+		d.mu.Lock()
+		d.ids = append(d.ids, key)
+		d.mu.Unlock()
+	}
+	return t, done, err
+}
+
+// TestResilienceDyingBackendPOSTsNeverDuplicated: b2 first reads POSTs and
+// resets (they may have been processed: 502, never re-sent), then is
+// killed before the outlier detector ejects it, so that POSTs picked for
+// it fail to dial: those never reached it and are retried elsewhere.
 func TestResilienceDyingBackendPOSTsNeverDuplicated(t *testing.T) {
 	b := []*faultBackend{newFaultBackend(t, "b1", modeOK), newFaultBackend(t, "b2", modeOK), newFaultBackend(t, "b3", modeOK)}
 	pool := poolOf(t, b[0].URL, b[1].URL, b[2].URL)
-	o := newOutlier(t, pool, OutlierConfig{})
-	px := newTestProxy(t, o.Wrap(NewRoundRobin(pool)), Config{Retry: fastRetry(RetryConfig{})})
+	o := newOutlier(t, pool, OutlierConfig{Consecutive: 30})
+	watch := &deadPicks{Policy: o.Wrap(NewRoundRobin(pool)), watched: pool.Targets()[1]}
+	px, err := NewProxy(watch, Config{Retry: fastRetry(RetryConfig{}),
+		Key: func(r *http.Request) string { return r.Header.Get("X-Req-ID") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkBaseline := baseline(t)
 	const n = 400
 	codes := runLoad(px, n, 8, "POST", func(i int) {
 		switch i {
 		case n / 4:
 			b[1].setMode(modeReset) // dying: reads requests, then resets
-		case n / 2:
+		case n/4 + 24: // about 8 resets, well under the 30 that eject
 			killBackend(b[1]) // dead: refuses connections
+			px.Close()        // no idle connection to it survives
+			watch.dead.Store(true)
 		}
 	})
-	var bad502 int
+	var bad502, killRace int
 	for i, c := range codes {
 		id := reqID("r", i)
 		arrivals := b[0].count(id) + b[1].count(id) + b[2].count(id)
@@ -128,12 +163,46 @@ func TestResilienceDyingBackendPOSTsNeverDuplicated(t *testing.T) {
 		case c == 200 && arrivals == 1:
 		case c == http.StatusBadGateway && b[1].count(id) == 1:
 			bad502++ // reached the dying backend: never re-sent
+		case c == http.StatusBadGateway && arrivals == 0 && i >= n/4 && i < n/4+40:
+			killRace++ // written to a connection the kill reset: maybe reached
 		default:
 			t.Fatalf("POST %s: status %d with arrivals %d/%d/%d", id, c, b[0].count(id), b[1].count(id), b[2].count(id))
 		}
 	}
 	if bad502 == 0 {
 		t.Fatal("no POST reached the dying backend: the test did not exercise it")
+	}
+	watch.mu.Lock()
+	retried := 0
+	for _, id := range watch.ids {
+		var i int
+		fmt.Sscanf(id, "r-%d", &i)
+		if b[1].count(id) != 0 || codes[i] != 200 {
+			t.Fatalf("POST %s picked for the dead backend: status %d, arrivals there %d; want a retry elsewhere",
+				id, codes[i], b[1].count(id))
+		}
+		retried++
+	}
+	watch.mu.Unlock()
+	if retried == 0 {
+		t.Fatal("no POST was picked for the dead backend before its ejection: the dial-failed half did not run")
+	}
+	t.Logf("%d POSTs reached the dying backend (502), %d failed to dial it and were retried (200), %d lost in the kill", bad502, retried, killRace)
+	px.Close()
+	checkBaseline()
+}
+
+// baseline records the goroutines running now (test servers included) and
+// returns a check that every goroutine started since, upstream
+// connections' included (each has reader and writer goroutines on both
+// sides), has ended. Call it after closing the proxy's idle connections.
+func baseline(t *testing.T) func() {
+	opt := goleak.IgnoreCurrent()
+	return func() {
+		t.Helper()
+		if err := goleak.Find(opt); err != nil {
+			t.Fatalf("not back to baseline: %v", err)
+		}
 	}
 }
 
