@@ -16,11 +16,7 @@ import (
 // request whose address is unknown (a Unix socket) gets the empty key,
 // shared by all such requests.
 func ClientIP(r *http.Request) string {
-	a := clientip.FromRequest(r)
-	if !a.IsValid() {
-		return ""
-	}
-	return clientip.Aggregate(a).String()
+	return clientip.Key(r)
 }
 
 // Header returns a KeyFunc keying requests by the value of the named

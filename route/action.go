@@ -20,11 +20,7 @@ import (
 // ClientIPKey is a Rule.SplitKey that keeps each client on one backend: the
 // client address from clientip.FromRequest, IPv6 aggregated to its /64.
 func ClientIPKey(r *http.Request) string {
-	a := clientip.FromRequest(r)
-	if !a.IsValid() {
-		return ""
-	}
-	return clientip.Aggregate(a).String()
+	return clientip.Key(r)
 }
 
 // buildHandler builds a rule's chain once: Middleware, then Rewrite, then
