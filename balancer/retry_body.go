@@ -39,19 +39,26 @@ func newReplayBody(body io.ReadCloser, cl, limit int64) (*replayBody, error) {
 	if limit < 0 || cl > limit {
 		return rb, nil
 	}
-	n := cl
 	if cl < 0 {
-		n = limit + 1
+		// Unknown length: grow the buffer as it fills (most such
+		// bodies are small), up to one byte past the limit.
+		buf, err := io.ReadAll(io.LimitReader(body, limit+1))
+		if err != nil {
+			return nil, &ClientBodyError{Err: err}
+		}
+		rb.buf = buf
+		if int64(len(buf)) <= limit {
+			rb.full, rb.rest = true, nil
+			body.Close()
+		}
+		return rb, nil
 	}
+	n := cl
 	buf := make([]byte, n)
 	m, err := io.ReadFull(body, buf)
 	switch {
-	case cl >= 0 && err == nil:
+	case err == nil:
 		rb.full = true
-	case cl < 0 && (err == io.ErrUnexpectedEOF || err == io.EOF):
-		rb.full = true
-	case cl < 0 && err == nil:
-		// Longer than the limit: stream the prefix and the rest.
 	case err == io.ErrUnexpectedEOF || err == io.EOF:
 		return nil, &ClientBodyError{Err: io.ErrUnexpectedEOF}
 	default:

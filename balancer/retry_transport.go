@@ -30,7 +30,11 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 	}
 	rp := &px.retry
 	if out.Body != nil && out.Body != http.NoBody {
-		rb, err := newReplayBody(out.Body, out.ContentLength, rp.maxBody)
+		limit := rp.maxBody
+		if rp.retries == 0 {
+			limit = -1 // no retry is possible: stream the body once
+		}
+		rb, err := newReplayBody(out.Body, out.ContentLength, limit)
 		if err != nil {
 			return nil, err
 		}
