@@ -128,9 +128,17 @@ func (d *DNS) resolve(ctx context.Context) ([]Upstream, error) {
 		if err != nil {
 			return nil, err
 		}
+		// Only the lowest priority present is used (RFC 2782): the
+		// others are fallbacks for when it has no usable record.
+		best := -1
+		for _, r := range recs {
+			if strings.TrimSuffix(r.Target, ".") != "" && r.Port != 0 && (best < 0 || int(r.Priority) < best) {
+				best = int(r.Priority)
+			}
+		}
 		for _, r := range recs {
 			host := strings.TrimSuffix(r.Target, ".")
-			if host == "" || r.Port == 0 {
+			if host == "" || r.Port == 0 || int(r.Priority) != best {
 				continue
 			}
 			w := min(max(int(r.Weight), 1), MaxWeight)
@@ -160,6 +168,20 @@ func (d *DNS) resolve(ctx context.Context) ([]Upstream, error) {
 // answer it changes nothing and returns the error.
 func (d *DNS) RefreshAt(ctx context.Context, now time.Time) error {
 	ups, err := d.resolve(ctx)
+	removed, err := d.apply(ups, err, now)
+	if d.cfg.OnRemove != nil {
+		// After unlocking: OnRemove (a Drain, typically) may block or
+		// call back into d.
+		for _, t := range removed {
+			d.cfg.OnRemove(t)
+		}
+	}
+	return err
+}
+
+// apply records a lookup's outcome and brings the pool in line with a
+// good answer; it returns the targets it removed.
+func (d *DNS) apply(ups []Upstream, err error, now time.Time) ([]*Target, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err != nil {
@@ -168,7 +190,7 @@ func (d *DNS) RefreshAt(ctx context.Context, now time.Time) error {
 			d.cfg.Logger.Warn("balancer: DNS lookup failed; keeping the last good targets",
 				slog.String("name", d.cfg.Name), slog.String("error", err.Error()))
 		}
-		return err
+		return nil, err
 	}
 	d.lastErr, d.lastOK = nil, now
 	want := make(map[string]Upstream, len(ups))
@@ -203,12 +225,7 @@ func (d *DNS) RefreshAt(ctx context.Context, now time.Time) error {
 	if d.cfg.Logger != nil && len(removed) > 0 {
 		d.cfg.Logger.Info("balancer: DNS targets removed", slog.String("name", d.cfg.Name), slog.Int("count", len(removed)))
 	}
-	if d.cfg.OnRemove != nil {
-		for _, t := range removed {
-			d.cfg.OnRemove(t)
-		}
-	}
-	return nil
+	return removed, nil
 }
 
 // LastRefresh returns the time of the last good answer (zero if none yet)

@@ -135,6 +135,62 @@ func TestDNSSRV(t *testing.T) {
 	}
 }
 
+// TestDNSSRVPriority: only the records of the lowest priority present
+// are used; higher ones are fallbacks.
+func TestDNSSRVPriority(t *testing.T) {
+	pool, _ := NewPool(nil)
+	fr := &fakeResolver{srv: []*net.SRV{
+		{Target: "backup.example.", Port: 9000, Priority: 20, Weight: 1},
+		{Target: "a.example.", Port: 9000, Priority: 10, Weight: 1},
+		{Target: "b.example.", Port: 9000, Priority: 10, Weight: 1},
+		{Target: ".", Port: 0, Priority: 1}, // "no service" records do not count
+	}}
+	d, err := NewDNS(pool, DNSConfig{Name: "svc.example", SRVService: "http", LookupSRV: fr.lookupSRV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RefreshAt(context.Background(), t0); err != nil {
+		t.Fatal(err)
+	}
+	if got := poolIDs(pool); !slices.Equal(got, []string{"http://a.example:9000", "http://b.example:9000"}) {
+		t.Fatalf("pool %v, want only the priority-10 records", got)
+	}
+	fr.mu.Lock()
+	fr.srv = fr.srv[:1] // the primaries are gone: the backup takes over
+	fr.mu.Unlock()
+	d.RefreshAt(context.Background(), t0)
+	if got := poolIDs(pool); !slices.Equal(got, []string{"http://backup.example:9000"}) {
+		t.Fatalf("pool %v, want the backup", got)
+	}
+}
+
+// TestDNSOnRemoveOutsideLock: OnRemove may call back into the DNS (here
+// LastRefresh, which takes its lock) without deadlocking.
+func TestDNSOnRemoveOutsideLock(t *testing.T) {
+	pool, _ := NewPool(nil)
+	fr := &fakeResolver{}
+	var d *DNS
+	calls := 0
+	d, err := NewDNS(pool, DNSConfig{Name: "api.internal", Port: 8080, LookupNetIP: fr.lookupIP,
+		OnRemove: func(*Target) { d.LastRefresh(); calls++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr.set(nil, "10.0.0.1", "10.0.0.2")
+	d.RefreshAt(context.Background(), t0)
+	fr.set(nil, "10.0.0.1")
+	refreshed := make(chan struct{})
+	go func() { d.RefreshAt(context.Background(), t0); close(refreshed) }()
+	select {
+	case <-refreshed:
+	case <-time.After(10 * time.Second): // only bounds a failing run
+		t.Fatal("RefreshAt deadlocked: OnRemove runs under the DNS lock")
+	}
+	if calls != 1 {
+		t.Fatalf("OnRemove called %d times, want 1", calls)
+	}
+}
+
 func TestDNSLoop(t *testing.T) {
 	pool, _ := NewPool(nil)
 	fr := &fakeResolver{}

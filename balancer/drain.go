@@ -110,6 +110,11 @@ func (px *Proxy) Drain(ctx context.Context, t *Target) error {
 		}
 		select {
 		case <-ctx.Done():
+			if set != nil {
+				set.mu.Lock()
+				set.draining = false // the address may come back
+				set.mu.Unlock()
+			}
 			return ctx.Err()
 		case <-tick.C:
 			if set != nil && t.InFlight() == 0 {

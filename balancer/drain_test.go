@@ -112,6 +112,11 @@ func TestDrainTimeout(t *testing.T) {
 	}
 	be.CloseClientConnections()
 	<-done
+	// The expired drain leaves the address usable again (it may come
+	// back to the pool under the same address).
+	if v, ok := px.guard.conns.Load(dialAddr(target.URL())); ok && v.(*connSet).isDraining() {
+		t.Fatal("the address stays marked draining after the drain's context expired")
+	}
 }
 
 func TestDrainMaxConnLifetime(t *testing.T) {

@@ -343,7 +343,7 @@ func (hc *HealthChecker) ReportAt(t *Target, err error, now time.Time) {
 func (hc *HealthChecker) stateLocked(t *Target) *TargetHealth {
 	st := hc.states[t]
 	if st == nil {
-		st = &TargetHealth{Target: t.ID(), State: hc.cfg.Initial, Healthy: hc.cfg.Initial == StateUp}
+		st = &TargetHealth{Target: t.url.Redacted(), State: hc.cfg.Initial, Healthy: hc.cfg.Initial == StateUp}
 		hc.states[t] = st
 		if hc.cfg.Initial == StateDown {
 			hc.setHealthy(t, false)
@@ -427,7 +427,7 @@ func (hc *HealthChecker) Statuses() []TargetHealth {
 		if st, ok := hc.states[t]; ok {
 			out = append(out, *st)
 		} else {
-			out = append(out, TargetHealth{Target: t.ID(), State: hc.cfg.Initial, Healthy: hc.cfg.Initial == StateUp})
+			out = append(out, TargetHealth{Target: t.url.Redacted(), State: hc.cfg.Initial, Healthy: hc.cfg.Initial == StateUp})
 		}
 	}
 	return out

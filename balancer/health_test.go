@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -287,6 +288,24 @@ func TestHealthInitialDownAppliesToAddedTargets(t *testing.T) {
 		}
 		if !nt2.Healthy() {
 			t.Fatalf("outlier %v: a target added after Close stays down", withOutlier)
+		}
+	}
+}
+
+// TestHealthAPIRedactsPasswords: the health API names targets by URL
+// without the password of their userinfo.
+func TestHealthAPIRedactsPasswords(t *testing.T) {
+	p := poolOf(t, "http://user:s3cret@10.0.0.1:80")
+	hc := newChecker(t, p, HealthConfig{})
+	for _, init := range []bool{false, true} {
+		if init {
+			hc.Init()
+		}
+		rec := httptest.NewRecorder()
+		hc.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
+		st := hc.Statuses()
+		if strings.Contains(rec.Body.String(), "s3cret") || len(st) != 1 || strings.Contains(st[0].Target, "s3cret") {
+			t.Fatalf("initialised %v: health API exposes the password: %s", init, rec.Body.String())
 		}
 	}
 }
