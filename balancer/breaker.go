@@ -53,7 +53,8 @@ type Breaker struct {
 	maxWait  int64
 	waitTime time.Duration
 
-	counts   sync.Map // *Target -> *breakerSlot
+	counts   sync.Map      // *Target -> *breakerSlot
+	version  atomic.Uint64 // pool snapshot version counts were last pruned at
 	waiting  atomic.Int64
 	rejected atomic.Int64
 
@@ -176,7 +177,12 @@ func (b *Breaker) tryPick(key string) (*Target, func(Result), error) {
 			return nil, nil, err
 		}
 		if i == 0 && t.pool != nil {
-			tries = max(tries, 2*t.pool.Len())
+			snap := t.pool.load()
+			tries = max(tries, 2*len(snap.all))
+			if v := snap.version; b.version.Load() != v {
+				b.version.Store(v)
+				b.prune(snap)
+			}
 		}
 		s := b.slot(t)
 		c := &s.n
@@ -193,6 +199,17 @@ func (b *Breaker) tryPick(key string) (*Target, func(Result), error) {
 		done(Result{Canceled: true})
 	}
 	return nil, nil, nil
+}
+
+// prune forgets the idle counts of targets no longer in the pool.
+func (b *Breaker) prune(snap *snapshot) {
+	b.counts.Range(func(k, v any) bool {
+		t := k.(*Target)
+		if snap.byID[t.id] != t && v.(*breakerSlot).n.Load() == 0 {
+			b.counts.CompareAndDelete(k, v)
+		}
+		return true
+	})
 }
 
 // release wakes the requests waiting for a slot.

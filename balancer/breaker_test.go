@@ -148,3 +148,34 @@ func BenchmarkBreakerPick(b *testing.B) {
 		}
 	})
 }
+
+// TestBreakerForgetsRemovedTargets: counts of targets removed from the
+// pool are dropped once idle, on the next pick after the change.
+func TestBreakerForgetsRemovedTargets(t *testing.T) {
+	p, ts := fakePool(t, 3)
+	b, err := NewBreaker(NewRoundRobin(p), BreakerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_, done, err := b.Pick("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(Result{Status: 200})
+	}
+	p.Remove(ts[0].URL())
+	_, done, _ := b.Pick("")
+	done(Result{Status: 200})
+	n := 0
+	b.counts.Range(func(k, _ any) bool {
+		n++
+		if k.(*Target) == ts[0] {
+			t.Error("the removed target's count is still kept")
+		}
+		return true
+	})
+	if n != 2 {
+		t.Fatalf("%d counts kept, want 2", n)
+	}
+}

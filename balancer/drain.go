@@ -52,6 +52,20 @@ func (c *guardConn) idle() bool {
 	return !c.tunnel && !c.inRequest && len(c.methods) == 0 && c.fr.idle()
 }
 
+// forget drops the state kept for addr once its target is drained: its
+// (empty) connection set and its quarantine flag. A connection dialled
+// later registers a new set.
+func (g *desyncGuard) forget(addr string, s *connSet) {
+	s.mu.Lock()
+	if len(s.m) == 0 {
+		g.conns.CompareAndDelete(addr, s)
+	}
+	s.mu.Unlock()
+	if _, ok := g.flags.LoadAndDelete(addr); ok {
+		g.nflags.Add(-1)
+	}
+}
+
 // drain marks addr draining and closes its idle connections; busy ones
 // close when their response is complete.
 func (g *desyncGuard) drain(addr string) *connSet {
@@ -105,6 +119,7 @@ func (px *Proxy) Drain(ctx context.Context, t *Target) error {
 				set.mu.Lock()
 				set.draining = false // the address may come back
 				set.mu.Unlock()
+				px.guard.forget(addr, set)
 			}
 			return nil
 		}

@@ -89,6 +89,9 @@ func TestDrainRemovedTarget(t *testing.T) {
 	if !waitFor(2*time.Second, func() bool { return open.Load() == 0 }) {
 		t.Fatalf("%d connections still open to the drained target", open.Load())
 	}
+	if _, ok := px.guard.conns.Load(dialAddr(target.URL())); ok {
+		t.Fatal("the guard still tracks the drained target's address")
+	}
 	px.Close()
 	checkBaseline()
 }

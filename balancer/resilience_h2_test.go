@@ -130,6 +130,10 @@ func TestH2ResetAfterBodyNeverResent(t *testing.T) {
 				if rec.Code != 200 || good.count("h2-1") != 1 {
 					t.Fatalf("GET: status %d, good arrivals %d: want a retry on the healthy target", rec.Code, good.count("h2-1"))
 				}
+				// The HTTP/2 Transport's own re-send was stopped (and counted).
+				if n := px.TransportReSends(); n != 1 {
+					t.Fatalf("TransportReSends = %d, want 1", n)
+				}
 			}
 		})
 	}
