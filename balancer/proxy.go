@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
-	"net/textproto"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -224,6 +223,7 @@ type exchange struct {
 	// informed: a 1xx response was relayed to the client (a response byte
 	// went out: no more retries)
 	informed atomic.Bool
+	rw       informWriter // the client's ResponseWriter as ReverseProxy sees it
 	// maybeReached: some attempt may have reached a target (all failed
 	// attempts so far were never-reached ones when false)
 	maybeReached bool
@@ -247,6 +247,27 @@ type exchange struct {
 	ctx           context.Context         // the request's context, deadline included
 	cancelAttempt context.CancelCauseFunc // cancels the current attempt only
 }
+
+// informWriter notes the 1xx responses ReverseProxy relays to the client
+// as they arrive (103 Early Hints, 100 Continue): from then on a response
+// has started, and the request is never retried. (A Got1xxResponse trace
+// hook would do too, but composing it with ReverseProxy's own costs
+// several allocations per request.)
+type informWriter struct {
+	http.ResponseWriter
+	x *exchange
+}
+
+// WriteHeader notes a relayed 1xx response and writes the header.
+func (w *informWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.x.informed.Store(true)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap returns the client's ResponseWriter, for http.ResponseController.
+func (w *informWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type exchangeKey struct{}
 
@@ -310,13 +331,6 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		// ReverseProxy relays every 1xx response (103 Early Hints, 100
-		// Continue) to the client as it arrives: from then on a
-		// response has started, and the request is never retried.
-		Got1xxResponse: func(int, textproto.MIMEHeader) error {
-			x.informed.Store(true)
-			return nil
-		},
 		GotConn: func(info httptrace.GotConnInfo) {
 			x.gotConn.Store(true)
 			prev := x.conn
@@ -369,7 +383,8 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	x.start = time.Now()
-	px.rp.ServeHTTP(w, r.WithContext(ctx))
+	x.rw = informWriter{ResponseWriter: w, x: x}
+	px.rp.ServeHTTP(&x.rw, r.WithContext(ctx))
 }
 
 // modifyResponse records the response status and time to first byte.
