@@ -18,9 +18,19 @@
 // request, rewrites the request (X-Forwarded-* set by the gateway only,
 // hop-by-hop headers and h2c upgrades dropped), forwards it and reports the
 // outcome to the policy. Failures are RFC 9457 problem responses: 502 when
-// the target could not be reached, 504 when it timed out, 503 with
-// Retry-After when no target is available. A client that went away is
-// logged as 499 and never counted against the target.
+// the target answered badly or failed after the request may have reached
+// it, 504 when it timed out, 503 with Retry-After when no target is
+// available or none tried could be connected to (the request reached no
+// target). A client that went away is logged as 499 and never counted
+// against the target.
+//
+// A request that may have reached a target is sent again only when it is
+// idempotent on its route (RetryConfig); in particular a re-send that
+// net/http's Transport attempts on its own (HTTP/1 keep-alive races, an
+// HTTP/2 stream reset after the body went out) is stopped for any other
+// request, which then fails with 502 ([Proxy.TransportReSends] counts
+// them). Wrappers ([Outlier.Wrap], [Breaker], [SlowStart]) implement
+// [Wrapper], so that a [Sticky] policy under them still pins sessions.
 //
 // # Pools
 //
