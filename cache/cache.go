@@ -320,19 +320,7 @@ func (c *Cache) PurgePrefix(ctx context.Context, prefix string) int {
 			keys = append(keys, k)
 		}
 	}
-	for _, k := range keys {
-		c.unindexLocked(k)
-	}
-	c.mu.Unlock()
-	for _, k := range keys {
-		c.store.Delete(ctx, k)
-	}
-	if p, ok := c.store.(Purger); ok {
-		if n, err := p.PurgePrefix(ctx, prefix); err == nil {
-			return len(keys) + n
-		}
-	}
-	return len(keys)
+	return c.purgeLocked(ctx, keys, func(p Purger) (int, error) { return p.PurgePrefix(ctx, prefix) })
 }
 
 // PurgeTag removes every entry that carried tag in its Surrogate-Key or
@@ -344,6 +332,13 @@ func (c *Cache) PurgeTag(ctx context.Context, tag string) int {
 	for k := range c.tagIndex[tag] {
 		keys = append(keys, k)
 	}
+	return c.purgeLocked(ctx, keys, func(p Purger) (int, error) { return p.PurgeTag(ctx, tag) })
+}
+
+// purgeLocked unindexes keys, releases c.mu (held by the caller), deletes
+// the keys from the store, and lets a shared store purge the entries other
+// instances stored with remote. It returns how many entries were removed.
+func (c *Cache) purgeLocked(ctx context.Context, keys []string, remote func(Purger) (int, error)) int {
 	for _, k := range keys {
 		c.unindexLocked(k)
 	}
@@ -352,7 +347,7 @@ func (c *Cache) PurgeTag(ctx context.Context, tag string) int {
 		c.store.Delete(ctx, k)
 	}
 	if p, ok := c.store.(Purger); ok {
-		if n, err := p.PurgeTag(ctx, tag); err == nil {
+		if n, err := remote(p); err == nil {
 			return len(keys) + n
 		}
 	}
