@@ -209,3 +209,30 @@ func TestResilienceWebSocketOnlyWhereAllowed(t *testing.T) {
 		})
 	}
 }
+
+// TestResilienceWebSocketOutlivesReadTimeout: the server's ReadTimeout
+// bounds reading a request, not the life of the tunnel a WebSocket upgrade
+// turns its connection into.
+func TestResilienceWebSocketOutlivesReadTimeout(t *testing.T) {
+	var arrivals atomic.Int64
+	be := echoUpgradeBackend(t, &arrivals)
+	px := newTestProxy(t, NewRoundRobin(poolOf(t, be.URL)), Config{WebSocket: true})
+	front := httptest.NewUnstartedServer(px)
+	front.Config.ReadTimeout = 100 * time.Millisecond
+	front.Config.WriteTimeout = 100 * time.Millisecond
+	front.Start()
+	t.Cleanup(front.Close)
+	resp, c, br := upgradeRequest(t, front.Listener.Addr().String(), "websocket")
+	if resp.StatusCode != 101 {
+		t.Fatalf("status %d, want 101", resp.StatusCode)
+	}
+	// Time passing is the condition under test: the tunnel must still work
+	// after the server's read and write timeouts would have expired.
+	time.Sleep(300 * time.Millisecond)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "ping")
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("echo through the tunnel after the server's timeouts: %q, %v", buf, err)
+	}
+}
