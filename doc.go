@@ -87,7 +87,9 @@
 // Forwarded) are ignored unless the peer is a configured trusted proxy;
 // header names containing '_' are rejected ([Config].InsecureAllowUnderscoreHeaders
 // weakens this); requests with more than 100 header fields or targets longer
-// than 8 KiB are rejected; servers time out slow headers after 5 s, cap
+// than 8 KiB are rejected; bodies are capped at 1 MiB; a response write
+// that blocks for 30 s on a client that does not read is cut off; servers
+// time out slow headers after 5 s and whole requests after 60 s, cap
 // headers at 64 KiB and connections at 10,000 per listener, and never speak
 // unencrypted HTTP/2.
 package gatekit

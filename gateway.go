@@ -32,6 +32,9 @@ const (
 	DefaultMaxURILength = 8 << 10
 	// DefaultMaxBodyBytes is the largest request body accepted, in bytes (413 above).
 	DefaultMaxBodyBytes = 1 << 20
+	// DefaultWriteIdleTimeout is how long one write of a response may block
+	// on a client that does not read.
+	DefaultWriteIdleTimeout = 30 * time.Second
 )
 
 // Config configures a Gateway. The zero value is a safe default: no proxy is
@@ -62,6 +65,13 @@ type Config struct {
 	// DefaultMaxBodyBytes (1 MiB). Routes that take uploads need a larger
 	// value here or their own Gateway.
 	MaxBodyBytes int64
+	// WriteIdleTimeout bounds each write of a response: before every
+	// WriteHeader, Write and Flush the connection's write deadline moves this
+	// far ahead, so a client that stops reading is cut off while streaming
+	// responses (SSE) that keep writing live on. If zero,
+	// DefaultWriteIdleTimeout (30 s); negative disables it. Upgraded
+	// (hijacked) connections are not affected: net/http clears deadlines.
+	WriteIdleTimeout time.Duration
 	// InsecureAllowUnderscoreHeaders lets header names containing '_' through.
 	// By default such requests are answered 400, because proxies and
 	// frameworks disagree on whether X_Forwarded_For means X-Forwarded-For.
@@ -136,6 +146,10 @@ func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) (*Gateway, e
 	if maxBody == 0 {
 		maxBody = DefaultMaxBodyBytes
 	}
+	writeIdle := cfg.WriteIdleTimeout
+	if writeIdle == 0 {
+		writeIdle = DefaultWriteIdleTimeout
+	}
 	newID := cfg.NewRequestID
 	if newID == nil {
 		newID = randomID
@@ -169,6 +183,9 @@ func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) (*Gateway, e
 		}
 		w.Header()[requestIDKey] = []string{id}
 		rw := &responseWriter{ResponseWriter: w}
+		if writeIdle > 0 {
+			rw.idle, rw.dl = writeIdle, findWriteDeadliner(w)
+		}
 		ctx := clientip.WithRequest(context.WithValue(r.Context(), requestIDCtxKey{}, id), res, r)
 		r = r.WithContext(ctx)
 		r.Header = hdr
@@ -330,12 +347,44 @@ type responseWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	idle   time.Duration // write idle timeout, 0 for none
+	dl     writeDeadliner // the connection's write deadline, or nil
+}
+
+// writeDeadliner is what http.ResponseController.SetWriteDeadline uses.
+type writeDeadliner interface {
+	SetWriteDeadline(time.Time) error
+}
+
+// findWriteDeadliner walks w's Unwrap chain, as http.ResponseController
+// does, to the writer that can set the connection's write deadline.
+func findWriteDeadliner(w http.ResponseWriter) writeDeadliner {
+	for range 16 {
+		switch t := w.(type) {
+		case writeDeadliner:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// extend pushes the write deadline idle into the future, so that a client
+// that stops reading is cut off instead of holding the handler forever.
+func (w *responseWriter) extend() {
+	if w.dl != nil {
+		_ = w.dl.SetWriteDeadline(time.Now().Add(w.idle))
+	}
 }
 
 func (w *responseWriter) WriteHeader(code int) {
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
 	}
+	w.extend()
 	w.ResponseWriter.WriteHeader(code)
 }
 
@@ -343,6 +392,7 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.extend()
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
 	return n, err
@@ -353,6 +403,7 @@ func (w *responseWriter) Flush() {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
+	w.extend()
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/gatekit/gatekit/route"
 	"io"
 	"log/slog"
@@ -551,5 +552,57 @@ func TestShutdownDelayReadiness(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Errorf("Serve = %v", err)
+	}
+}
+
+func TestWriteIdleTimeoutCutsNonReadingClient(t *testing.T) {
+	writeErr := make(chan error, 1)
+	g := newGateway(t, []route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		chunk := make([]byte, 64<<10)
+		for range 4096 { // 256 MiB at most: far more than socket buffers hold
+			if _, err := w.Write(chunk); err != nil {
+				writeErr <- err
+				return
+			}
+		}
+		writeErr <- nil
+	})}}, Config{WriteIdleTimeout: 100 * time.Millisecond})
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n") // and never read
+	select {
+	case err := <-writeErr:
+		if err == nil {
+			t.Fatal("256 MiB written to a client that reads nothing")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write to a client that reads nothing still blocks after 10 s with a 100 ms write idle timeout")
+	}
+}
+
+func TestWriteIdleTimeoutKeepsStreaming(t *testing.T) {
+	g := newGateway(t, []route.Rule{{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 6 {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(50 * time.Millisecond) // a stream slower in total than the idle timeout
+		}
+	})}}, Config{WriteIdleTimeout: 150 * time.Millisecond})
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || strings.Count(string(body), "data:") != 6 {
+		t.Fatalf("stream: %q, %v; want 6 events", body, err)
 	}
 }
