@@ -347,7 +347,7 @@ type responseWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
-	idle   time.Duration // write idle timeout, 0 for none
+	idle   time.Duration  // write idle timeout, 0 for none
 	dl     writeDeadliner // the connection's write deadline, or nil
 }
 
