@@ -210,8 +210,15 @@ func (px *Proxy) Close() error {
 	return nil
 }
 
-// exchange is the proxy's per-request state, carried in the request context.
+// exchange is the proxy's per-request state, carried in the request
+// context. It is itself the context.Context that carries it (the
+// request's context with the exchange as the exchangeKey value), and
+// holds the request's ClientTrace, so that one allocation does for all
+// three.
 type exchange struct {
+	context.Context // the inbound request's context
+
+	trace   httptrace.ClientTrace
 	target  *Target
 	done    func(Result) // done of the current attempt's Pick
 	start   time.Time    // start of the current attempt
@@ -238,6 +245,7 @@ type exchange struct {
 	baseURL url.URL     // outbound URL before a target was applied
 	body    *replayBody // request body kept for retries, or nil
 	tried   []*Target
+	tried0  [2]*Target // tried's initial backing array
 	retries int        // retries sent
 	held    int        // retry budget reservations to release
 	conn    *guardConn // connection of the current attempt, if guarded
@@ -270,6 +278,15 @@ func (w *informWriter) WriteHeader(code int) {
 func (w *informWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 type exchangeKey struct{}
+
+// Value returns x for exchangeKey and the inbound context's values
+// otherwise, as context.WithValue(x.Context, exchangeKey{}, x) would.
+func (x *exchange) Value(key any) any {
+	if key == (exchangeKey{}) {
+		return x
+	}
+	return x.Context.Value(key)
+}
 
 func exchangeFrom(ctx context.Context) *exchange {
 	x, _ := ctx.Value(exchangeKey{}).(*exchange)
@@ -320,8 +337,9 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		px.onError(w, r, &ProxyError{Status: status, Err: err})
 		return
 	}
-	x := &exchange{target: t, done: done, key: key, in: r}
-	x.tried = append(x.tried, t)
+	x := &exchange{Context: r.Context(), target: t, done: done, key: key, in: r}
+	x.tried0[0] = t
+	x.tried = x.tried0[:1]
 	budget := px.retry.budget
 	budget.Begin()
 	if px.sticky != nil {
@@ -329,17 +347,15 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			x.pin = tok
 		}
 	}
-	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		GotConn: func(info httptrace.GotConnInfo) {
-			x.gotConn.Store(true)
-			prev := x.conn
-			x.conn, _ = info.Conn.(*guardConn)
-			if x.conns.Add(1) > 1 {
-				px.transportReSend(x, prev)
-			}
-		},
-	})
+	x.trace.GotConn = func(info httptrace.GotConnInfo) {
+		x.gotConn.Store(true)
+		prev := x.conn
+		x.conn, _ = info.Conn.(*guardConn)
+		if x.conns.Add(1) > 1 {
+			px.transportReSend(x, prev)
+		}
+	}
+	ctx := httptrace.WithClientTrace(x, &x.trace)
 	cancel := context.CancelFunc(nil)
 	if px.timeout > 0 && !strings.EqualFold(upgrade, "websocket") {
 		ctx, cancel = context.WithTimeout(ctx, px.timeout)
