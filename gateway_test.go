@@ -606,3 +606,33 @@ func TestWriteIdleTimeoutKeepsStreaming(t *testing.T) {
 		t.Fatalf("stream: %q, %v; want 6 events", body, err)
 	}
 }
+
+// FuzzConsumeConnection checks that after consumeConnection no header the
+// client named in Connection is left, and Connection is gone or exactly
+// "Upgrade".
+func FuzzConsumeConnection(f *testing.F) {
+	f.Add("X-Request-ID, X-Secret", "X-Request-ID", "keep")
+	f.Add("close", "Keep-Alive", "timeout=5")
+	f.Add("Upgrade, keep-alive", "Upgrade", "websocket")
+	f.Add(", ,x-a,,", "X-A", "1")
+	f.Fuzz(func(t *testing.T, conn, name, value string) {
+		h := http.Header{}
+		h.Add("Connection", conn)
+		if name != "" {
+			h[http.CanonicalHeaderKey(name)] = []string{value}
+		}
+		consumeConnection(h)
+		if vs := h.Values("Connection"); len(vs) > 0 && (len(vs) != 1 || vs[0] != "Upgrade") {
+			t.Fatalf("Connection left as %q", vs)
+		}
+		for tok := range strings.SplitSeq(conn, ",") {
+			tok = strings.TrimSpace(tok)
+			if tok == "" || strings.EqualFold(tok, "upgrade") || strings.EqualFold(tok, "connection") {
+				continue
+			}
+			if _, ok := h[http.CanonicalHeaderKey(tok)]; ok {
+				t.Fatalf("Connection: %q named %q, still present: %v", conn, tok, h)
+			}
+		}
+	})
+}
