@@ -66,7 +66,6 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if ctx.Err() != nil || attempt+int(x.resent.Load()) >= rp.retries || x.informed.Load() {
 			return px.streaming(x, resp), err
 		}
-		var cbe *ClientBodyError
 		free := false // a retry that adds no load: the budget does not apply
 		switch {
 		case x.hidden.Load() > 0:
@@ -84,7 +83,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 			if !idem {
 				return nil, err
 			}
-		case err != nil && errors.As(err, &cbe):
+		case err != nil && isClientBodyError(err):
 			return resp, err
 		case err != nil && neverReached(err, x.gotConn.Load()):
 			free = true
@@ -126,6 +125,14 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
+}
+
+// isClientBodyError reports whether err is or wraps a *ClientBodyError.
+// (A helper, so that the target of errors.As is allocated only when there
+// is an error.)
+func isClientBodyError(err error) bool {
+	var cbe *ClientBodyError
+	return errors.As(err, &cbe)
 }
 
 // transportReSend runs when net/http's Transport is about to send the

@@ -49,12 +49,11 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if !px.retry.idemKey {
 		hideIdempotencyKey(h)
 	}
-	for _, name := range clientSetHeaders {
-		delete(h, name)
-	}
+	// One pass over the (usually few) headers rather than a delete per
+	// name in clientSetHeaders.
 	for name := range h {
-		if len(name) > len("X-Forwarded-") && strings.HasPrefix(name, "X-Forwarded-") {
-			delete(h, name) // -Scheme, -Ssl, -Protocol, -Uri, ...: never from clients
+		if clientSetHeader(name) {
+			delete(h, name) // X-Forwarded-Scheme, -Ssl, -Protocol, -Uri, ...: never from clients
 		}
 	}
 	// Never forward an h2c upgrade: the client would speak HTTP/2 over a
@@ -77,25 +76,22 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			h["Forwarded"] = append([]string(nil), v...)
 		}
 	}
+	realIP := ""
+	if client.IsValid() {
+		realIP = client.String()
+	}
 	switch {
 	case trusted && perr == nil && xff != "":
 		xff += ", " + peer.String()
 	case trusted && perr == nil:
 		xff = peer.String()
-	case client.IsValid():
-		xff = client.String()
-	}
-	if xff != "" {
-		h.Set("X-Forwarded-For", xff)
-	}
-	if client.IsValid() {
-		h.Set("X-Real-Ip", client.String())
+	case realIP != "":
+		xff = realIP
 	}
 	fhost := pr.In.Host
 	if v := in.Get("X-Forwarded-Host"); trusted && v != "" {
 		fhost = v
 	}
-	h.Set("X-Forwarded-Host", fhost)
 	proto := "http"
 	if pr.In.TLS != nil {
 		proto = "https"
@@ -103,7 +99,41 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if v := in.Get("X-Forwarded-Proto"); trusted && v != "" {
 		proto = v
 	}
-	h.Set("X-Forwarded-Proto", proto)
+	// The four header values share one backing array (as h.Set would
+	// store them, each a one-element slice of full capacity).
+	vals := make([]string, 4)
+	vals[0], vals[1], vals[2], vals[3] = fhost, proto, xff, realIP
+	h["X-Forwarded-Host"] = vals[0:1:1]
+	h["X-Forwarded-Proto"] = vals[1:2:2]
+	if xff != "" {
+		h["X-Forwarded-For"] = vals[2:3:3]
+	}
+	if realIP != "" {
+		h["X-Real-Ip"] = vals[3:4:4]
+	}
+}
+
+// clientSetHeader reports whether the canonical header name is one of
+// clientSetHeaders or another X-Forwarded-* header (other than the bare
+// X-Forwarded- prefix).
+func clientSetHeader(name string) bool {
+	if len(name) > len("X-Forwarded-") && strings.HasPrefix(name, "X-Forwarded-") {
+		return true
+	}
+	if len(name) < len("X-Host") || len(name) > len("X-Original-Forwarded-For") {
+		return false
+	}
+	switch name[0] {
+	case 'X', 'T', 'C', 'F':
+	default:
+		return false
+	}
+	for _, n := range clientSetHeaders {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 // route addresses pr.Out to target t.
