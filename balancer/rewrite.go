@@ -3,6 +3,7 @@ package balancer
 import (
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"strings"
 
 	"github.com/gatekit/gatekit/clientip"
@@ -78,7 +79,7 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	}
 	realIP := ""
 	if client.IsValid() {
-		realIP = client.String()
+		realIP = addrString(client, pr.In.RemoteAddr)
 	}
 	switch {
 	case trusted && perr == nil && xff != "":
@@ -111,6 +112,24 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if realIP != "" {
 		h["X-Real-Ip"] = vals[3:4:4]
 	}
+}
+
+// addrString returns a.String(), as a substring of remoteAddr (the usual
+// case: the client is the socket peer, its address already spelt that way
+// in "host:port" or "[host]:port") to avoid allocating a copy.
+func addrString(a netip.Addr, remoteAddr string) string {
+	var buf [64]byte
+	b := a.AppendTo(buf[:0])
+	n := len(b)
+	switch {
+	case len(remoteAddr) > n && remoteAddr[n] == ':' && remoteAddr[:n] == string(b):
+		return remoteAddr[:n]
+	case len(remoteAddr) > n+1 && remoteAddr[0] == '[' && remoteAddr[n+1] == ']' && remoteAddr[1:n+1] == string(b):
+		return remoteAddr[1 : n+1]
+	case remoteAddr == string(b):
+		return remoteAddr
+	}
+	return string(b)
 }
 
 // clientSetHeader reports whether the canonical header name is one of

@@ -1,6 +1,9 @@
 package balancer
 
-import "testing"
+import (
+	"net/netip"
+	"testing"
+)
 
 func TestClientSetHeader(t *testing.T) {
 	for _, name := range clientSetHeaders {
@@ -30,5 +33,38 @@ func TestClientSetHeader(t *testing.T) {
 		if got := clientSetHeader(tt.name); got != tt.want {
 			t.Errorf("clientSetHeader(%q) = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+func TestAddrString(t *testing.T) {
+	tests := []struct {
+		addr, remote string
+	}{
+		{"192.0.2.1", "192.0.2.1:1234"},
+		{"192.0.2.1", "192.0.2.10:1234"},
+		{"192.0.2.1", "192.0.2.1"},
+		{"192.0.2.1", "198.51.100.7:80"},
+		{"192.0.2.1", ""},
+		{"2001:db8::1", "[2001:db8::1]:443"},
+		{"2001:db8::1", "[2001:db8::10]:443"},
+		{"2001:db8::1", "[2001:db8::1"},
+		{"::ffff:192.0.2.1", "[::ffff:192.0.2.1]:80"},
+		{"::ffff:192.0.2.1", "192.0.2.1:80"},
+		{"fe80::1%eth0", "[fe80::1%eth0]:80"},
+		{"fe80::1%eth0", "[fe80::1]:80"},
+		{"2001:db8::1", "2001:db8::1"},
+	}
+	for _, tt := range tests {
+		a := netip.MustParseAddr(tt.addr)
+		if got, want := addrString(a, tt.remote), a.String(); got != want {
+			t.Errorf("addrString(%s, %q) = %q, want %q", tt.addr, tt.remote, got, want)
+		}
+	}
+	if raceEnabled {
+		return // allocation counts are not meaningful under the race detector
+	}
+	a := netip.MustParseAddr("192.0.2.1")
+	if n := testing.AllocsPerRun(100, func() { _ = addrString(a, "192.0.2.1:1234") }); n != 0 {
+		t.Errorf("addrString of the peer address allocates %v times", n)
 	}
 }
