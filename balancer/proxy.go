@@ -252,8 +252,52 @@ type exchange struct {
 
 	idleCancel context.CancelFunc // aborts a stalled stream, or nil
 
-	ctx           context.Context         // the request's context, deadline included
-	cancelAttempt context.CancelCauseFunc // cancels the current attempt only
+	// base is the request's context without the route's deadline: the
+	// exchange with its trace, and the idle cancel if any. Each attempt
+	// runs in a child of base with the deadline (one context per attempt
+	// rather than a deadline context and a cancel context under it).
+	base          context.Context
+	deadline      time.Time          // the route's deadline, or zero
+	cancelAttempt context.CancelFunc // cancels the current attempt only
+	cancels       []context.CancelFunc
+}
+
+// newAttempt returns the context of a new attempt: a child of x.base
+// with the route's deadline, which x.cancelAttempt cancels alone. The
+// contexts of earlier attempts stay live (a response they carried may
+// still be in use) until cancelAll.
+func (x *exchange) newAttempt() context.Context {
+	if x.cancelAttempt != nil {
+		x.cancels = append(x.cancels, x.cancelAttempt)
+	}
+	var ctx context.Context
+	if x.deadline.IsZero() {
+		ctx, x.cancelAttempt = context.WithCancel(x.base)
+	} else {
+		ctx, x.cancelAttempt = context.WithDeadline(x.base, x.deadline)
+	}
+	return ctx
+}
+
+// cancelAll cancels the contexts of every attempt.
+func (x *exchange) cancelAll() {
+	x.cancelAttempt()
+	for _, c := range x.cancels {
+		c()
+	}
+}
+
+// ctxErr returns the error of the request's context, deadline included
+// (context.DeadlineExceeded once the route's deadline has passed), but not
+// of an attempt's, which a stopped re-send cancels.
+func (x *exchange) ctxErr() error {
+	if err := x.base.Err(); err != nil {
+		return err
+	}
+	if !x.deadline.IsZero() && !time.Now().Before(x.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // informWriter notes the 1xx responses ReverseProxy relays to the client
@@ -355,19 +399,17 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			px.transportReSend(x, prev)
 		}
 	}
-	ctx := httptrace.WithClientTrace(x, &x.trace)
-	cancel := context.CancelFunc(nil)
-	if px.timeout > 0 && !strings.EqualFold(upgrade, "websocket") {
-		ctx, cancel = context.WithTimeout(ctx, px.timeout)
-	}
+	x.base = httptrace.WithClientTrace(x, &x.trace)
 	if px.idle > 0 {
 		var cancelIdle context.CancelFunc
-		ctx, cancelIdle = context.WithCancel(ctx)
+		x.base, cancelIdle = context.WithCancel(x.base)
 		x.idleCancel = cancelIdle
 		defer cancelIdle()
 	}
-	x.ctx = ctx
-	ctx, x.cancelAttempt = context.WithCancelCause(ctx)
+	if px.timeout > 0 && !strings.EqualFold(upgrade, "websocket") {
+		x.deadline = time.Now().Add(px.timeout)
+	}
+	ctx := x.newAttempt()
 	defer func() {
 		p := recover()
 		res := Result{Err: x.err, Status: x.status, Latency: x.latency, Canceled: x.cancel}
@@ -386,10 +428,7 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res.Err = errConnDiscarded
 		}
 		x.done(res)
-		if cancel != nil {
-			cancel()
-		}
-		x.cancelAttempt(nil)
+		x.cancelAll()
 		for range x.held + int(x.resent.Load()) {
 			budget.Release()
 		}
@@ -427,7 +466,7 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	ctxErr := r.Context().Err()
 	inbound := false // the inbound request's own context ended
 	if x != nil {
-		ctxErr = x.ctx.Err() // not the attempt's, which a stopped re-send cancels
+		ctxErr = x.ctxErr() // not the attempt's, which a stopped re-send cancels
 		inbound = x.in.Context().Err() != nil
 	}
 	var cbe *ClientBodyError

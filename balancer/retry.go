@@ -235,8 +235,8 @@ func (b *RetryBudget) Active() (requests, retries int64) {
 // Denied returns how many retries the budget refused so far.
 func (b *RetryBudget) Denied() int64 { return b.denied.Load() }
 
-// errHiddenRetry cancels an attempt whose request net/http's Transport was
-// about to re-send on its own.
+// errHiddenRetry is the error of an attempt whose request net/http's
+// Transport was about to re-send on its own (the attempt is cancelled).
 var errHiddenRetry = errors.New("balancer: transport re-send stopped")
 
 // errConnDiscarded marks a connection the framing guard discarded before

@@ -42,11 +42,11 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 	}
 	idem := rp.idempotent(x.in)
 	x.idem = idem
-	ctx := x.ctx
 	req := out
+	var actx context.Context // the next attempt's context
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			req = px.retarget(x, out)
+			req = px.retarget(x, out, actx)
 		}
 		if x.body != nil {
 			x.body.attempt(req, idem)
@@ -63,7 +63,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if err == nil || x.hidden.Load() > 0 || !neverReached(err, x.gotConn.Load()) {
 			x.maybeReached = true
 		}
-		if ctx.Err() != nil || attempt+int(x.resent.Load()) >= rp.retries || x.informed.Load() {
+		if x.ctxErr() != nil || attempt+int(x.resent.Load()) >= rp.retries || x.informed.Load() {
 			return px.streaming(x, resp), err
 		}
 		free := false // a retry that adds no load: the budget does not apply
@@ -121,7 +121,8 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		}
 		x.tried = append(x.tried, next)
 		x.retries++
-		if err := sleepCtx(ctx, rp.backoff(attempt+1)); err != nil {
+		actx = x.newAttempt()
+		if err := sleepCtx(actx, rp.backoff(attempt+1)); err != nil {
 			return nil, err
 		}
 	}
@@ -152,7 +153,7 @@ func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
 		if x.conn != nil {
 			x.conn.refuse()
 		}
-		x.cancelAttempt(errHiddenRetry)
+		x.cancelAttempt()
 		return
 	}
 	// An idempotent request to the only target (a keep-alive race with
@@ -172,12 +173,10 @@ func (px *Proxy) streaming(x *exchange, resp *http.Response) *http.Response {
 }
 
 // retarget returns a copy of out addressed to x.target, built from the
-// outbound URL as it was before the first target was applied.
-func (px *Proxy) retarget(x *exchange, out *http.Request) *http.Request {
-	// A fresh attempt context: the previous one may have been cancelled
-	// to stop a Transport re-send.
-	var ctx context.Context
-	ctx, x.cancelAttempt = context.WithCancelCause(x.ctx)
+// outbound URL as it was before the first target was applied, in the
+// fresh attempt context ctx (the previous one may have been cancelled to
+// stop a Transport re-send).
+func (px *Proxy) retarget(x *exchange, out *http.Request, ctx context.Context) *http.Request {
 	r := out.Clone(ctx)
 	u := x.baseURL
 	r.URL = &u
