@@ -290,7 +290,11 @@ func TestSwap(t *testing.T) {
 		t.Fatalf("after failed Swap body = %q, want v1", body)
 	}
 	// Concurrent requests during swaps always see one complete version:
-	// version n serves /v with "vn" and /w with "wn"; both must agree.
+	// the "old" rule matches /v by its exact pattern, the "new" one by /*;
+	// a name with the other's pattern would be a torn read.
+	if err := tb.Swap([]Rule{{Name: "old", Path: "/v", Handler: named("a")}}); err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	errs := make(chan string, 1)
