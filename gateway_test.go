@@ -319,9 +319,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	ln := &signalListener{Listener: inner, closed: make(chan struct{})}
 	addr := inner.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
+	_, cancel, served := serveOn(t, srv, ln)
 
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	type result struct {
@@ -369,13 +367,7 @@ func TestShutdownDeadlineCutsRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
+	ln, cancel, served := serveOn(t, srv, nil)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	done := make(chan struct{})
 	go func() {
@@ -418,13 +410,7 @@ func TestMaxConns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
+	ln, cancel, served := serveOn(t, srv, nil)
 	// The first connection holds the only slot.
 	c1, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
@@ -523,13 +509,7 @@ func TestShutdownDelayReadiness(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux.Handle("/readyz", srv.ReadinessHandler())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
+	ln, cancel, served := serveOn(t, srv, nil)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	get := func() int {
 		resp, err := client.Get("http://" + ln.Addr().String() + "/readyz")
@@ -635,4 +615,21 @@ func FuzzConsumeConnection(f *testing.F) {
 			}
 		}
 	})
+}
+
+// serveOn starts srv on ln, or on a fresh loopback listener when ln is nil,
+// and returns the listener, the cancel that begins shutdown and the channel
+// that receives Serve's result.
+func serveOn(t *testing.T, srv *Server, ln net.Listener) (net.Listener, context.CancelFunc, <-chan error) {
+	t.Helper()
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	return ln, cancel, served
 }
