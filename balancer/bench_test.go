@@ -141,17 +141,7 @@ func BenchmarkPick(b *testing.B) {
 				b.ReportAllocs()
 				_, done, _ := bp.p.Pick(bp.key(0)) // build per-snapshot state
 				done(Result{})
-				b.RunParallel(func(pb *testing.PB) {
-					i := 0
-					for pb.Next() {
-						_, done, err := bp.p.Pick(bp.key(i))
-						if err != nil {
-							b.Fatal(err)
-						}
-						done(Result{Status: 200, Latency: time.Millisecond})
-						i++
-					}
-				})
+				parallelPicks(b, bp.p, bp.key)
 			})
 		}
 	}
@@ -184,17 +174,7 @@ func BenchmarkPickUnequalWeights(b *testing.B) {
 			}
 			b.Run(fmt.Sprintf("%s/n=%d", bp.name, n), func(b *testing.B) {
 				b.ReportAllocs()
-				b.RunParallel(func(pb *testing.PB) {
-					i := 0
-					for pb.Next() {
-						_, done, err := bp.p.Pick(bp.key(i))
-						if err != nil {
-							b.Fatal(err)
-						}
-						done(Result{Status: 200, Latency: time.Millisecond})
-						i++
-					}
-				})
+				parallelPicks(b, bp.p, bp.key)
 			})
 		}
 	}
@@ -266,4 +246,20 @@ func BenchmarkHashBoundedWalk(b *testing.B) {
 			}
 		}
 	}
+}
+
+// parallelPicks runs picks of p, each with its done call, on all
+// goroutines of b; key gives the key of the i-th pick of a goroutine.
+func parallelPicks(b *testing.B, p Policy, key func(int) string) {
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			_, done, err := p.Pick(key(i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			done(Result{Status: 200, Latency: time.Millisecond})
+			i++
+		}
+	})
 }
