@@ -69,8 +69,7 @@ func (g *desyncGuard) forget(addr string, s *connSet) {
 // drain marks addr draining and closes its idle connections; busy ones
 // close when their response is complete.
 func (g *desyncGuard) drain(addr string) *connSet {
-	v, _ := g.conns.LoadOrStore(addr, &connSet{m: map[*guardConn]struct{}{}})
-	s := v.(*connSet)
+	s := g.connSet(addr)
 	s.mu.Lock()
 	s.draining = true
 	var idle []*guardConn

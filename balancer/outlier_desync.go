@@ -85,10 +85,19 @@ func (px *Proxy) Desyncs() int64 {
 // DesyncQuarantine, so that each request to it uses a fresh connection.
 func (px *Proxy) Quarantined(t *Target) bool { return px.guard.quarantined(t.url) }
 
+// connSet returns the connection set of addr, creating it (and its map)
+// only when addr has none yet.
+func (g *desyncGuard) connSet(addr string) *connSet {
+	if v, ok := g.conns.Load(addr); ok {
+		return v.(*connSet)
+	}
+	v, _ := g.conns.LoadOrStore(addr, &connSet{m: map[*guardConn]struct{}{}})
+	return v.(*connSet)
+}
+
 // wrap returns c guarded and registered under addr.
 func (g *desyncGuard) wrap(c net.Conn, addr string) net.Conn {
-	v, _ := g.conns.LoadOrStore(addr, &connSet{m: map[*guardConn]struct{}{}})
-	gc := &guardConn{Conn: c, g: g, addr: addr, set: v.(*connSet), born: time.Now()}
+	gc := &guardConn{Conn: c, g: g, addr: addr, set: g.connSet(addr), born: time.Now()}
 	gc.set.add(gc)
 	return gc
 }
