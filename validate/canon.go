@@ -28,7 +28,7 @@ func (v *Validator) canonicalPath(r *http.Request) (p string, ok bool, e *Error)
 	}
 	p, err := pathcanon.Path(raw)
 	if err != nil {
-		return "", false, badPath(strings.TrimPrefix(err.Error(), "route: "))
+		return "", false, badPath(pathcanon.Reason(err))
 	}
 	if strings.IndexByte(p, ';') >= 0 {
 		for _, seg := range strings.Split(p[1:], "/") {

@@ -25,6 +25,17 @@ type pathError string
 func (e pathError) Error() string        { return string(e) }
 func (e pathError) Is(target error) bool { return target == ErrBadPath }
 
+// Reason returns the fixed, client-safe reason of a path rejection
+// ("dot-segment in path"), without the package prefix, or "invalid request
+// path" for any other error.
+func Reason(err error) string {
+	var pe pathError
+	if errors.As(err, &pe) {
+		return strings.TrimPrefix(string(pe), "route: ")
+	}
+	return "invalid request path"
+}
+
 // Path rejection reasons. Each matches ErrBadPath with errors.Is.
 var (
 	// ErrNotAbsolute rejects a path that is empty or does not start with '/'
