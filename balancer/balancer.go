@@ -49,8 +49,8 @@
 //   - [LeastConn]: a full scan for the fewest requests in flight.
 //   - [Random]: weighted random.
 //   - [Hash]: consistent hashing (rendezvous for small pools, Maglev for
-//     large ones) with an optional bound on load, keyed by [KeyClientIP],
-//     [KeyHeader], [KeyCookie], [KeyQuery] or [KeyPath].
+//     large ones) with an optional bound on load, keyed by a key function from package reqkey
+//     (client address, header, cookie, query parameter or path).
 //   - [PeakEWMA]: latency-aware; fast failures are charged as slow.
 //   - [Sticky]: session affinity by a signed cookie or header, over any
 //     fallback policy.
@@ -58,7 +58,7 @@
 // Load-aware policies learn from the [Result] passed to each pick's done
 // function, and count recent failures as load so that a target answering
 // 503 at once never attracts more traffic. Every pick is allocation-free.
-// [NewPolicy] and [ParseKey] build policies and keys from names, for flags
+// [NewPolicy] and reqkey.Parse build policies and keys from names, for flags
 // and configuration files.
 //
 // # Security

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 // backends starts n demo backends that answer with their name.
@@ -61,7 +62,7 @@ func ExampleNewPolicy() {
 	if err != nil {
 		panic(err)
 	}
-	key, err := balancer.ParseKey("") // e.g. "ip", "header:X-User" for -policy hash
+	key, err := reqkey.Parse("") // e.g. "ip", "header:X-User" for -policy hash
 	if err != nil {
 		panic(err)
 	}

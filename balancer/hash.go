@@ -29,7 +29,7 @@ type HashConfig struct {
 }
 
 // Hash is consistent hashing: a key (a client address, header, cookie,
-// query parameter or path; see ParseKey) always maps to the same target
+// query parameter or path; see reqkey.Parse) always maps to the same target
 // while the pool is unchanged, and a pool change moves only about 1/N of
 // the keys. Small pools use weighted rendezvous (highest random weight)
 // hashing, large ones Maglev tables built lazily after each pool change.

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"runtime"
 	"strings"
@@ -161,7 +162,7 @@ func TestNewPolicyNames(t *testing.T) {
 		if err != nil {
 			t.Fatalf("NewPolicy(%q): %v", name, err)
 		}
-		if got := typeName(p); got != want {
+		if got := fmt.Sprintf("%T", p); got != want {
 			t.Errorf("NewPolicy(%q) = %s, want %s", name, got, want)
 		}
 	}

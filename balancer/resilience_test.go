@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatekit/gatekit/internal/problem"
 	"go.uber.org/goleak"
 )
 
@@ -323,7 +324,7 @@ func TestResilienceLocalErrorsNeverEject(t *testing.T) {
 		}
 	}
 	holdCancel() // the client goes away
-	if code := <-held; code != StatusClientClosedRequest {
+	if code := <-held; code != problem.StatusClientClosedRequest {
 		t.Fatalf("cancelled request status %d, want 499", code)
 	}
 	// Clients that cancel, and clients whose bodies cannot be read.

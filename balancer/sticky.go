@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"time"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 // DefaultStickyCookie is the default name of the affinity cookie.
@@ -87,14 +89,14 @@ func NewSticky(pool *Pool, fallback Policy, cfg StickyConfig) (*Sticky, error) {
 		s.secret = append([]byte(nil), cfg.Secret...)
 	}
 	if s.cfg.Header != "" {
-		if !validHeaderName(s.cfg.Header) {
+		if !header.IsToken(s.cfg.Header) {
 			return nil, fmt.Errorf("balancer: invalid sticky header %q", cfg.Header)
 		}
 		s.cfg.Header = textproto.CanonicalMIMEHeaderKey(s.cfg.Header)
 	}
 	if s.cfg.Cookie == "" {
 		s.cfg.Cookie = DefaultStickyCookie
-	} else if !validHeaderName(s.cfg.Cookie) {
+	} else if !header.IsToken(s.cfg.Cookie) {
 		return nil, fmt.Errorf("balancer: invalid sticky cookie name %q", cfg.Cookie)
 	}
 	if s.cfg.Path == "" {
