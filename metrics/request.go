@@ -1,0 +1,217 @@
+package metrics
+
+import (
+	"io"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatekit/gatekit/internal/reqinfo"
+)
+
+// Request is one answered request, as Observe records it.
+type Request struct {
+	// Rule is the route rule's name; "" is recorded as "none".
+	Rule string
+	// Method is the request method; methods outside RFC 9110's are
+	// recorded as "OTHER", so that clients cannot create series.
+	Method string
+	// Status is the response status; it is recorded by class ("2xx").
+	// A client that went away before the response is 499 ("4xx").
+	Status int
+	// Duration is the time from the request's arrival to the end of its
+	// response.
+	Duration time.Duration
+	// BytesIn and BytesOut are the request and response body bytes.
+	BytesIn, BytesOut int64
+}
+
+// methods are the label values of the method label; the last is "OTHER".
+var methods = [...]string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "OTHER"}
+
+// classes are the label values of the code label, by status / 100.
+var classes = [...]string{"other", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func methodIndex(m string) int {
+	for i, s := range methods[:len(methods)-1] {
+		if s == m {
+			return i
+		}
+	}
+	return len(methods) - 1
+}
+
+func classIndex(status int) int {
+	if c := status / 100; c >= 1 && c <= 5 {
+		return c
+	}
+	return 0
+}
+
+// ruleSeries are one rule's bound series: found with one map load, so
+// that a request allocates nothing once its rule was seen.
+type ruleSeries struct {
+	m        *Metrics
+	name     string
+	duration prometheus.Observer
+	in, out  prometheus.Counter
+	counts   [len(methods)][len(classes)]atomic.Pointer[prometheus.Counter]
+}
+
+func (s *ruleSeries) count(method, class int) prometheus.Counter {
+	if c := s.counts[method][class].Load(); c != nil {
+		return *c
+	}
+	c := s.m.requests.WithLabelValues(s.name, methods[method], classes[class])
+	s.counts[method][class].CompareAndSwap(nil, &c)
+	return *s.counts[method][class].Load()
+}
+
+// series returns the bound series of rule, creating them on first use
+// (or those of "other" beyond MaxRules).
+func (m *Metrics) series(rule string) *ruleSeries {
+	if rule == "" {
+		rule = "none"
+	}
+	if s, ok := m.rules.Load(rule); ok {
+		return s.(*ruleSeries)
+	}
+	m.ruleMu.Lock()
+	defer m.ruleMu.Unlock()
+	if s, ok := m.rules.Load(rule); ok {
+		return s.(*ruleSeries)
+	}
+	if m.ruleCount >= m.maxRules && rule != "other" {
+		m.ruleMu.Unlock()
+		s := m.series("other")
+		m.ruleMu.Lock()
+		return s
+	}
+	s := &ruleSeries{
+		m:        m,
+		name:     rule,
+		duration: m.duration.WithLabelValues(rule),
+		in:       m.bytesIn.WithLabelValues(rule),
+		out:      m.bytesOut.WithLabelValues(rule),
+	}
+	m.rules.Store(rule, s)
+	m.ruleCount++
+	return s
+}
+
+// Observe records one answered request. It allocates nothing once the
+// request's rule, method and status class have been seen.
+func (m *Metrics) Observe(r Request) {
+	s := m.series(r.Rule)
+	s.count(methodIndex(r.Method), classIndex(r.Status)).Inc()
+	s.duration.Observe(r.Duration.Seconds())
+	if r.BytesIn > 0 {
+		s.in.Add(float64(r.BytesIn))
+	}
+	if r.BytesOut > 0 {
+		s.out.Add(float64(r.BytesOut))
+	}
+}
+
+// Middleware returns middleware that records every request with Observe,
+// under the name of the route rule that served it (as the route table
+// records it in the request's reqinfo; put Middleware outside the table).
+// The ResponseWriter it passes on keeps http.Flusher and Unwrap, so
+// streaming, http.ResponseController and upgrades work through it.
+func Middleware(m *Metrics) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			start := time.Now()
+			rec := recorders.Get().(*recorder)
+			rec.ResponseWriter, rec.status, rec.written = w, 0, 0
+			info := reqinfo.FromContext(r.Context())
+			copied := false
+			if info == nil {
+				info = new(reqinfo.Info)
+				r, copied = r.WithContext(reqinfo.NewContext(r.Context(), info)), true
+			}
+			// A body of known length is counted by its Content-Length; one of
+			// unknown length (chunked) as it is read, on a copy of the
+			// request so that the caller's is not modified.
+			var body *countingBody
+			if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+				if !copied {
+					r = r.WithContext(r.Context())
+				}
+				body = &rec.body
+				body.ReadCloser, body.n = r.Body, 0
+				r.Body = body
+			}
+			defer func() {
+				status := rec.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				if r.Context().Err() != nil && rec.status == 0 {
+					status = 499
+				}
+				in := max(r.ContentLength, 0)
+				if body != nil {
+					in = body.n
+				}
+				m.Observe(Request{Rule: info.Rule, Method: r.Method, Status: status,
+					Duration: time.Since(start), BytesIn: in, BytesOut: rec.written})
+				rec.ResponseWriter, rec.body.ReadCloser = nil, nil
+				recorders.Put(rec)
+			}()
+			next.ServeHTTP(rec, r)
+		})
+	}
+}
+
+// recorder notes the status and body size of a response.
+type recorder struct {
+	http.ResponseWriter
+	status  int
+	written int64
+	body    countingBody
+}
+
+var recorders = sync.Pool{New: func() any { return new(recorder) }}
+
+func (rw *recorder) WriteHeader(code int) {
+	if rw.status == 0 && code >= 200 {
+		rw.status = code
+	}
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *recorder) Write(p []byte) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	n, err := rw.ResponseWriter.Write(p)
+	rw.written += int64(n)
+	return n, err
+}
+
+// Flush implements http.Flusher when the underlying writer does.
+func (rw *recorder) Flush() {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	http.NewResponseController(rw.ResponseWriter).Flush()
+}
+
+// Unwrap returns the underlying ResponseWriter, for http.ResponseController.
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+// countingBody counts the request body bytes read.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
