@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,6 +77,21 @@ func TestObserveCountsByRuleMethodAndClass(t *testing.T) {
 		if got[series] != want {
 			t.Errorf("%s = %v, want %v", series, got[series], want)
 		}
+	}
+}
+
+func TestRulesSummarisesEachRule(t *testing.T) {
+	m := mustNew(t, Config{})
+	m.Observe(Request{Rule: "b", Method: "GET", Status: 200, Duration: time.Millisecond})
+	m.Observe(Request{Rule: "b", Method: "GET", Status: 503, Duration: 2 * time.Millisecond})
+	m.Observe(Request{Rule: "a", Method: "GET", Status: 429})
+	got := m.Rules()
+	want := []RuleStats{
+		{Rule: "a", Requests: 1, ClientErrors: 1},
+		{Rule: "b", Requests: 2, ServerErrors: 1, Duration: 3 * time.Millisecond},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("Rules() = %+v, want %+v", got, want)
 	}
 }
 

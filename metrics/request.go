@@ -3,6 +3,8 @@ package metrics
 import (
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,10 @@ type ruleSeries struct {
 	duration prometheus.Observer
 	in, out  prometheus.Counter
 	counts   [len(methods)][len(classes)]atomic.Pointer[prometheus.Counter]
+	// byClass and nanos mirror the counters for Rules, without going
+	// through Prometheus's encoding.
+	byClass [len(classes)]atomic.Uint64
+	nanos   atomic.Int64
 }
 
 func (s *ruleSeries) count(method, class int) prometheus.Counter {
@@ -106,7 +112,10 @@ func (m *Metrics) series(rule string) *ruleSeries {
 // request's rule, method and status class have been seen.
 func (m *Metrics) Observe(r Request) {
 	s := m.series(r.Rule)
-	s.count(methodIndex(r.Method), classIndex(r.Status)).Inc()
+	class := classIndex(r.Status)
+	s.count(methodIndex(r.Method), class).Inc()
+	s.byClass[class].Add(1)
+	s.nanos.Add(int64(r.Duration))
 	s.duration.Observe(r.Duration.Seconds())
 	if r.BytesIn > 0 {
 		s.in.Add(float64(r.BytesIn))
@@ -214,4 +223,34 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	b.n += int64(n)
 	return n, err
+}
+
+// RuleStats are the request counters of one route rule since the Metrics
+// was made.
+type RuleStats struct {
+	// Rule is the rule's name ("none" for requests no rule matched).
+	Rule string `json:"rule"`
+	// Requests counts every answered request; ClientErrors (4xx, 499
+	// included) and ServerErrors (5xx) are among them.
+	Requests     uint64 `json:"requests"`
+	ClientErrors uint64 `json:"client_errors"`
+	ServerErrors uint64 `json:"server_errors"`
+	// Duration is the sum of the requests' durations.
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Rules returns the counters of every rule seen, in name order.
+func (m *Metrics) Rules() []RuleStats {
+	var out []RuleStats
+	m.rules.Range(func(k, v any) bool {
+		s := v.(*ruleSeries)
+		rs := RuleStats{Rule: s.name, ClientErrors: s.byClass[4].Load(), ServerErrors: s.byClass[5].Load(), Duration: time.Duration(s.nanos.Load())}
+		for i := range s.byClass {
+			rs.Requests += s.byClass[i].Load()
+		}
+		out = append(out, rs)
+		return true
+	})
+	slices.SortFunc(out, func(a, b RuleStats) int { return strings.Compare(a.Rule, b.Rule) })
+	return out
 }
