@@ -96,3 +96,47 @@ func ExampleServer_Serve() {
 	// hello
 	// shutdown error: <nil>
 }
+
+// ExampleLifecycle runs a server and closes what the program built, in
+// reverse order, when the context ends.
+func ExampleLifecycle() {
+	lc := gatekit.NewLifecycle(nil)
+	lc.Add("cache", closerFunc(func() error { fmt.Println("cache closed"); return nil }))
+	lc.Add("proxy", closerFunc(func() error { fmt.Println("proxy closed"); return nil }))
+	srv, err := gatekit.NewServer(http.NotFoundHandler(), gatekit.ServerConfig{})
+	if err != nil {
+		panic(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	lc.Go("public", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // in a program: signal.NotifyContext(ctx, os.Interrupt)
+	fmt.Println("run:", lc.Run(ctx))
+	// Output:
+	// proxy closed
+	// cache closed
+	// run: <nil>
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// ExampleTraceContext gives every request a W3C trace context that the
+// upstream receives and the access log records.
+func ExampleTraceContext() {
+	h := gatekit.TraceContext(gatekit.TraceConfig{Generate: true})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := gatekit.ParseTraceparent(r.Header.Get("Traceparent"))
+		fmt.Println(len(id), ok)
+	}))
+	r := httptest.NewRequest("GET", "/", nil)
+	h.ServeHTTP(httptest.NewRecorder(), r) // a new trace
+	r.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	h.ServeHTTP(httptest.NewRecorder(), r) // passed on unchanged
+	// Output:
+	// 32 true
+	// 32 true
+}

@@ -37,6 +37,8 @@ type Info struct {
 	// Invalid is the validation's rejection reason, "" when valid or not
 	// validated.
 	Invalid string
+	// TraceID is the W3C trace ID the request carries (or was given).
+	TraceID string
 }
 
 type key struct{}
