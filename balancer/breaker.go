@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -148,39 +147,32 @@ func (b *Breaker) Pick(ctx context.Context, key string) (*Target, func(Result), 
 // tryPick asks p for targets until one has a free slot; it returns a nil
 // target (and nil error) when all those offered are full.
 func (b *Breaker) tryPick(ctx context.Context, key string) (*Target, func(Result), error) {
-	tries := 4
-	for i := 0; i < tries; i++ {
-		k := key
-		if key != "" && i > 0 {
-			k += "\x00" + strconv.Itoa(i)
-		}
-		t, done, err := b.p.Pick(ctx, k)
-		if err != nil {
-			return nil, nil, err
-		}
-		if i == 0 && t.pool != nil {
-			snap := t.pool.load()
-			tries = max(tries, 2*len(snap.all))
-			if v := snap.version; b.version.Load() != v {
+	var s *breakerSlot
+	t, done, err := PickUntil(ctx, b.p, key, func(t *Target) bool {
+		if t.pool != nil {
+			if v := t.pool.load().version; b.version.Load() != v {
 				b.version.Store(v)
-				b.prune(snap)
+				b.prune(t.pool.load())
 			}
 		}
-		s := b.slot(t)
-		c := &s.n
-		if c.Add(1) <= b.max {
-			return t, s.done.get(done, func(done func(Result)) func(Result) {
-				return func(res Result) {
-					c.Add(-1)
-					b.release()
-					done(res)
-				}
-			}), nil
+		s = b.slot(t)
+		if s.n.Add(1) <= b.max {
+			return true
 		}
-		c.Add(-1)
-		done(Result{Canceled: true})
+		s.n.Add(-1)
+		return false
+	})
+	if t == nil {
+		return nil, nil, err
 	}
-	return nil, nil, nil
+	c := &s.n
+	return t, s.done.get(done, func(done func(Result)) func(Result) {
+		return func(res Result) {
+			c.Add(-1)
+			b.release()
+			done(res)
+		}
+	}), nil
 }
 
 // prune forgets the idle counts of targets no longer in the pool.

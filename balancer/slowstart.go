@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -153,21 +152,19 @@ func (s *SlowStart) Pick(ctx context.Context, key string) (*Target, func(Result)
 	if s.pool.load().version != s.version.Load() {
 		s.scanAt(time.Now())
 	}
-	for i := 0; ; i++ {
-		k := key
-		if key != "" && i > 0 {
-			// A hashing policy answers a key with the same target:
-			// ask with derived keys, as Breaker does, so that the
-			// re-pick can land elsewhere.
-			k += "\x00" + strconv.Itoa(i)
+	asks := 0
+	t, done, err := PickUntil(ctx, s.p, key, func(t *Target) bool {
+		// The fourth ask is kept whatever its factor, so that a pool of
+		// ramping targets still serves.
+		asks++
+		if asks == 4 || s.ramping.Load() == 0 {
+			return true
 		}
-		t, done, err := s.p.Pick(ctx, k)
-		if err != nil || i == 3 || s.ramping.Load() == 0 {
-			return t, done, err
-		}
-		if f := s.FactorAt(t, time.Now()); f >= 1 || rand.Float64() < f {
-			return t, done, nil
-		}
-		done(Result{Canceled: true})
+		f := s.FactorAt(t, time.Now())
+		return f >= 1 || rand.Float64() < f
+	})
+	if t == nil && err == nil {
+		return nil, nil, fmt.Errorf("%w: slow start refused every pick", ErrNoTargets)
 	}
+	return t, done, err
 }
