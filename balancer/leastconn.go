@@ -26,17 +26,21 @@ func NewLeastConn(pool *Pool, cfg LoadConfig) (*LeastConn, error) {
 }
 
 // Pick returns the least loaded target; key is ignored.
-func (lc *LeastConn) Pick(_ context.Context, key string) (*Target, func(Result), error) {
-	return lc.PickAt(key, time.Time{})
+func (lc *LeastConn) Pick(_ context.Context, _ string) (*Target, func(Result), error) {
+	return lc.pick(clock{base: lc.la.params.base})
 }
 
-// PickAt is Pick at the instant now (zero means time.Now()).
+// PickAt is Pick at the instant now, for tests and simulations that
+// drive time themselves; key is ignored. Time ages the memory of failures.
 func (lc *LeastConn) PickAt(_ string, now time.Time) (*Target, func(Result), error) {
+	return lc.pick(fixedClock(now))
+}
+
+func (lc *LeastConn) pick(c clock) (*Target, func(Result), error) {
 	ns := lc.la.nodes()
 	if len(ns) == 0 {
 		return nil, nil, ErrNoTargets
 	}
-	c := clock{now: now, base: lc.la.params.base}
 	start := rand.IntN(len(ns))
 	best, bestLoad := ns[start], requestLoad(ns[start], &c)
 	for k := 1; k < len(ns); k++ {

@@ -11,7 +11,7 @@ import (
 // available targets at random and takes the one with fewer requests in
 // flight relative to its weight. It is nearly as good as a full scan, and
 // the most loaded target never receives a new request. Recent failures
-// count as load (decaying over LoadConfig.Decay), so a target that fails
+// count as load (forgotten over LoadConfig.Decay), so a target that fails
 // fast does not attract traffic by looking idle.
 //
 // A pick is O(1) and allocation-free. LeastRequest is safe for concurrent use.
@@ -30,13 +30,17 @@ func NewLeastRequest(pool *Pool, cfg LoadConfig) (*LeastRequest, error) {
 }
 
 // Pick returns the less loaded of two random targets; key is ignored.
-func (lr *LeastRequest) Pick(_ context.Context, key string) (*Target, func(Result), error) {
-	return lr.PickAt(key, time.Time{})
+func (lr *LeastRequest) Pick(_ context.Context, _ string) (*Target, func(Result), error) {
+	return lr.pick(clock{base: lr.la.params.base})
 }
 
-// PickAt is Pick at the instant now (zero means time.Now()), which ages
-// the memory of failures.
+// PickAt is Pick at the instant now, for tests and simulations that
+// drive time themselves; key is ignored. Time ages the memory of failures.
 func (lr *LeastRequest) PickAt(_ string, now time.Time) (*Target, func(Result), error) {
+	return lr.pick(fixedClock(now))
+}
+
+func (lr *LeastRequest) pick(c clock) (*Target, func(Result), error) {
 	ns := lr.la.nodes()
 	switch len(ns) {
 	case 0:
@@ -44,7 +48,6 @@ func (lr *LeastRequest) PickAt(_ string, now time.Time) (*Target, func(Result), 
 	case 1:
 		return pickNode(ns[0])
 	}
-	c := clock{now: now, base: lr.la.params.base}
 	a, b := twoOf(ns)
 	if requestLoad(b, &c) < requestLoad(a, &c) {
 		a = b

@@ -30,13 +30,17 @@ func NewPeakEWMA(pool *Pool, cfg LoadConfig) (*PeakEWMA, error) {
 }
 
 // Pick returns the cheaper of two random targets; key is ignored.
-func (pe *PeakEWMA) Pick(_ context.Context, key string) (*Target, func(Result), error) {
-	return pe.PickAt(key, time.Time{})
+func (pe *PeakEWMA) Pick(_ context.Context, _ string) (*Target, func(Result), error) {
+	return pe.pick(clock{base: pe.la.params.base})
 }
 
-// PickAt is Pick at the instant now (zero means time.Now()), which ages
-// the latency estimates.
+// PickAt is Pick at the instant now, for tests and simulations that
+// drive time themselves; key is ignored. Time ages the latency estimates.
 func (pe *PeakEWMA) PickAt(_ string, now time.Time) (*Target, func(Result), error) {
+	return pe.pick(fixedClock(now))
+}
+
+func (pe *PeakEWMA) pick(c clock) (*Target, func(Result), error) {
 	ns := pe.la.nodes()
 	switch len(ns) {
 	case 0:
@@ -44,7 +48,6 @@ func (pe *PeakEWMA) PickAt(_ string, now time.Time) (*Target, func(Result), erro
 	case 1:
 		return pickNode(ns[0])
 	}
-	c := clock{now: now, base: pe.la.params.base}
 	a, b := twoOf(ns)
 	if ewmaCost(b, &c) < ewmaCost(a, &c) {
 		a = b
