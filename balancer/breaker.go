@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,10 +10,10 @@ import (
 	"time"
 )
 
-// Circuit breaking defaults.
+// Circuit breaking defaults, stated on the BreakerConfig fields.
 const (
-	DefaultMaxInFlight = 256
-	DefaultMaxWait     = time.Second
+	defaultMaxInFlight = 256
+	defaultMaxWait     = time.Second
 )
 
 // ErrCircuitOpen is returned (wrapped with ErrNoTargets) by a Breaker when
@@ -25,14 +26,13 @@ var ErrCircuitOpen = errors.New("balancer: every target is at its in-flight limi
 // the default documented on it.
 type BreakerConfig struct {
 	// MaxInFlight is the most requests in flight to one target through
-	// this breaker. Zero means DefaultMaxInFlight (256).
+	// this breaker. Zero means 256.
 	MaxInFlight int
 	// MaxWaiting is the most requests that may wait, over all targets,
 	// for a slot when every target offered is full. Zero means none wait:
 	// such requests fail at once.
 	MaxWaiting int
-	// MaxWait bounds one request's wait for a slot. Zero means
-	// DefaultMaxWait (1s).
+	// MaxWait bounds one request's wait for a slot. Zero means 1s.
 	MaxWait time.Duration
 }
 
@@ -44,8 +44,10 @@ type BreakerConfig struct {
 // the wrapped policy sees them as Canceled. Breaker is a Policy and is
 // safe for concurrent use.
 //
-// Wrap it around everything else, so that its rejections never reach
-// outlier detection: NewBreaker(outlier.Wrap(policy), cfg).
+// It composes with the other wrappers in any order: its rejections are
+// errors from Pick, which no done function (and so no outlier detection)
+// sees, and under SlowStart or an Outlier it still waits for a slot, as
+// every wrapper passes the request's context on.
 type Breaker struct {
 	p        Policy
 	max      int64
@@ -66,20 +68,21 @@ type Breaker struct {
 // policy or negative settings.
 func NewBreaker(p Policy, cfg BreakerConfig) (*Breaker, error) {
 	if p == nil {
-		return nil, errors.New("balancer: nil policy")
+		return nil, errors.New("balancer: circuit breaking needs a policy")
 	}
 	if cfg.MaxInFlight < 0 || cfg.MaxWaiting < 0 || cfg.MaxWait < 0 {
 		return nil, fmt.Errorf("balancer: invalid BreakerConfig %+v", cfg)
 	}
-	b := &Breaker{p: p, max: int64(cfg.MaxInFlight), maxWait: int64(cfg.MaxWaiting), waitTime: cfg.MaxWait,
-		free: make(chan struct{})}
-	if b.max == 0 {
-		b.max = DefaultMaxInFlight
-	}
-	if b.waitTime == 0 {
-		b.waitTime = DefaultMaxWait
-	}
-	return b, nil
+	return &Breaker{p: p, max: int64(cmp.Or(cfg.MaxInFlight, defaultMaxInFlight)), maxWait: int64(cfg.MaxWaiting),
+		waitTime: cmp.Or(cfg.MaxWait, defaultMaxWait), free: make(chan struct{})}, nil
+}
+
+// BreakerStats are a Breaker's counters.
+type BreakerStats struct {
+	// Rejected is how many picks failed with ErrCircuitOpen.
+	Rejected int64
+	// Waiting is how many picks wait for a slot now.
+	Waiting int64
 }
 
 var _ Policy = (*Breaker)(nil)
@@ -106,8 +109,12 @@ func (b *Breaker) Unwrap() Policy { return b.p }
 // InFlight returns the requests in flight to t through b.
 func (b *Breaker) InFlight(t *Target) int64 { return b.count(t).Load() }
 
-// Rejected returns how many picks failed with ErrCircuitOpen.
-func (b *Breaker) Rejected() int64 { return b.rejected.Load() }
+// Stats returns b's counters.
+func (b *Breaker) Stats() BreakerStats {
+	return BreakerStats{Rejected: b.rejected.Load(), Waiting: b.waiting.Load()}
+}
+
+func (b *Breaker) targetPool() *Pool { return policyPool(b.p) }
 
 // Pick returns a target with a free slot. When every target offered is
 // full it waits for a slot (if fewer than MaxWaiting requests already

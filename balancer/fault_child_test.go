@@ -79,13 +79,13 @@ func TestFaultFrozenChildProcess(t *testing.T) {
 	o := newOutlier(t, pool, OutlierConfig{PanicThreshold: -1})
 	changes := make(chan HealthState, 8)
 	hc := newChecker(t, pool, HealthConfig{Interval: 50 * time.Millisecond, Timeout: 100 * time.Millisecond,
-		Fall: 3, Rise: 2, Outlier: o, OnChange: func(tg *Target, s HealthState) {
+		Fall: 3, Rise: 2, OnChange: func(tg *Target, s HealthState) {
 			if tg.URL().String() == childURL {
 				changes <- s
 			}
 		}})
 	hc.Start()
-	px := newTestProxy(t, o.Wrap(NewRoundRobin(pool)), Config{
+	px := newTestProxy(t, o, Config{
 		TransportConfig: TransportConfig{ResponseHeaderTimeout: 300 * time.Millisecond},
 		Retry:           fastRetry(RetryConfig{}),
 	})

@@ -16,7 +16,7 @@ import (
 
 func newChecker(t testing.TB, p *Pool, cfg HealthConfig) *HealthChecker {
 	t.Helper()
-	hc, err := NewHealthChecker(p, cfg)
+	hc, err := NewHealthChecker(map[string]*Pool{"test": p}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestHealthLoopTakesTargetOutAndBack(t *testing.T) {
 
 func TestHealthCloseWithoutStart(t *testing.T) {
 	p, _ := fakePool(t, 1)
-	hc, err := NewHealthChecker(p, HealthConfig{})
+	hc, err := NewHealthChecker(map[string]*Pool{"test": p}, HealthConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +203,7 @@ func TestHealthCloseWithoutStart(t *testing.T) {
 func TestHealthCombinesWithOutlier(t *testing.T) {
 	p, ts := fakePool(t, 4)
 	o := newOutlier(t, p, OutlierConfig{Consecutive: 1, PanicThreshold: -1})
-	hc := newChecker(t, p, HealthConfig{Outlier: o, Fall: 1, Rise: 1})
+	hc := newChecker(t, p, HealthConfig{Fall: 1, Rise: 1})
 	hc.ReportAt(ts[0], errors.New("down"), t0)
 	o.ObserveAt(ts[1], fail502, t0)
 	if ts[0].Healthy() || ts[1].Healthy() || p.Available() != 2 {
@@ -242,12 +242,18 @@ func TestHealthStatusesHandler(t *testing.T) {
 func TestNewHealthCheckerErrors(t *testing.T) {
 	p, _ := fakePool(t, 1)
 	for _, cfg := range []HealthConfig{{Interval: -1}, {Rise: -1}, {Path: "health"}, {MinStatus: 500, MaxStatus: 200}, {Jitter: 1}, {MaxStatus: 700}} {
-		if _, err := NewHealthChecker(p, cfg); err == nil {
+		if _, err := NewHealthChecker(map[string]*Pool{"test": p}, cfg); err == nil {
 			t.Errorf("NewHealthChecker(%+v) accepted", cfg)
 		}
 	}
 	if _, err := NewHealthChecker(nil, HealthConfig{}); err == nil {
+		t.Error("no pools accepted")
+	}
+	if _, err := NewHealthChecker(map[string]*Pool{"a": nil}, HealthConfig{}); err == nil {
 		t.Error("nil pool accepted")
+	}
+	if _, err := NewHealthChecker(map[string]*Pool{"a": p, "b": p}, HealthConfig{}); err == nil {
+		t.Error("one pool under two names accepted")
 	}
 }
 
@@ -258,8 +264,9 @@ func TestHealthInitialDownAppliesToAddedTargets(t *testing.T) {
 	for _, withOutlier := range []bool{false, true} {
 		p, ts := fakePool(t, 1)
 		cfg := HealthConfig{Initial: StateDown}
+		var o *Outlier
 		if withOutlier {
-			cfg.Outlier = newOutlier(t, p, OutlierConfig{PanicThreshold: -1})
+			o = newOutlier(t, p, OutlierConfig{PanicThreshold: -1})
 		}
 		hc := newChecker(t, p, cfg)
 		hc.Init()
@@ -270,8 +277,8 @@ func TestHealthInitialDownAppliesToAddedTargets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Outlier != nil {
-			cfg.Outlier.UpdateAt(t0) // republishes every target's health
+		if o != nil {
+			o.UpdateAt(t0) // republishes every target's ejection
 		}
 		if nt.Healthy() || p.Available() != 1 {
 			t.Fatalf("outlier %v: added target healthy %v, available %d: want it down until probed", withOutlier, nt.Healthy(), p.Available())
@@ -283,8 +290,8 @@ func TestHealthInitialDownAppliesToAddedTargets(t *testing.T) {
 		}
 		hc.Close()
 		nt2, _ := p.Add(Upstream{URL: &url.URL{Scheme: "http", Host: "10.0.0.8:80"}})
-		if cfg.Outlier != nil {
-			cfg.Outlier.UpdateAt(t0)
+		if o != nil {
+			o.UpdateAt(t0)
 		}
 		if !nt2.Healthy() {
 			t.Fatalf("outlier %v: a target added after Close stays down", withOutlier)

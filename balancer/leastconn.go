@@ -51,3 +51,5 @@ func (lc *LeastConn) pick(c clock) (*Target, func(Result), error) {
 	}
 	return pickNode(best)
 }
+
+func (lc *LeastConn) targetPool() *Pool { return lc.la.pool }

@@ -64,3 +64,5 @@ func twoOf(ns []*node) (*node, *node) {
 	}
 	return ns[i], ns[j]
 }
+
+func (lr *LeastRequest) targetPool() *Pool { return lr.la.pool }

@@ -59,3 +59,5 @@ func ewmaCost(n *node, c *clock) float64 {
 	lat := max(n.latency(c), 1) // at least 1ns, so in-flight requests always count
 	return lat * float64(n.t.inflight.Load()+1) / float64(n.t.weight.Load())
 }
+
+func (pe *PeakEWMA) targetPool() *Pool { return pe.la.pool }

@@ -23,8 +23,8 @@ func BenchmarkResilienceProxy(b *testing.B) {
 			ResponseHeaderTimeout: 15 * time.Second, DisableCompression: true}
 	}
 	stack := func(p *Pool) Policy {
-		o, _ := NewOutlier(p, OutlierConfig{})
-		s, _ := NewSlowStart(p, o.Wrap(NewRoundRobin(p)), SlowStartConfig{})
+		o, _ := NewOutlier(NewRoundRobin(p), OutlierConfig{})
+		s, _ := NewSlowStart(o, SlowStartConfig{})
 		br, _ := NewBreaker(s, BreakerConfig{})
 		return br
 	}

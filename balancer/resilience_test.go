@@ -76,7 +76,7 @@ func TestResilienceBackendKilledUnderGETLoad(t *testing.T) {
 	b := []*faultBackend{newFaultBackend(t, "b1", modeOK), newFaultBackend(t, "b2", modeOK), newFaultBackend(t, "b3", modeOK)}
 	pool := poolOf(t, b[0].URL, b[1].URL, b[2].URL)
 	o := newOutlier(t, pool, OutlierConfig{})
-	watch := &pickWatch{Policy: o.Wrap(NewRoundRobin(pool)), o: o, watched: pool.Targets()[1]}
+	watch := &pickWatch{Policy: o, o: o, watched: pool.Targets()[1]}
 	var logMu sync.Mutex
 	var logBuf strings.Builder
 	px := newTestProxy(t, watch, Config{Retry: fastRetry(RetryConfig{}), Logger: slogTo(&logBuf, &logMu)})
@@ -135,7 +135,7 @@ func TestResilienceDyingBackendPOSTsNeverDuplicated(t *testing.T) {
 	b := []*faultBackend{newFaultBackend(t, "b1", modeOK), newFaultBackend(t, "b2", modeOK), newFaultBackend(t, "b3", modeOK)}
 	pool := poolOf(t, b[0].URL, b[1].URL, b[2].URL)
 	o := newOutlier(t, pool, OutlierConfig{Consecutive: 30})
-	watch := &deadPicks{Policy: o.Wrap(NewRoundRobin(pool)), watched: pool.Targets()[1]}
+	watch := &deadPicks{Policy: o, watched: pool.Targets()[1]}
 	px, err := NewProxy(watch, Config{Retry: fastRetry(RetryConfig{}),
 		Key: func(r *http.Request) string { return r.Header.Get("X-Req-ID") }})
 	if err != nil {
@@ -215,7 +215,7 @@ func TestResilienceAllBackendsDown(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			pool := poolOf(t, deadAddr(t), deadAddr(t), deadAddr(t))
 			o := newOutlier(t, pool, OutlierConfig{})
-			px := newTestProxy(t, o.Wrap(NewRoundRobin(pool)), Config{})
+			px := newTestProxy(t, o, Config{})
 			start := time.Now()
 			for i := range 20 {
 				body := ""
@@ -228,7 +228,7 @@ func TestResilienceAllBackendsDown(t *testing.T) {
 					t.Fatalf("request %d: 503 without Retry-After", i)
 				}
 			}
-			if o.Ejections() == 0 {
+			if o.Stats().Ejections == 0 {
 				t.Fatal("no target was ejected")
 			}
 			if el := time.Since(start); el > 5*time.Second {
@@ -246,11 +246,11 @@ func TestResiliencePanicSkipsCheckedDown(t *testing.T) {
 	a, b := newFaultBackend(t, "a", modeOK), newFaultBackend(t, "b", modeOK)
 	pool := poolOf(t, a.URL, b.URL)
 	o := newOutlier(t, pool, OutlierConfig{})
-	px := newTestProxy(t, o.Wrap(NewRoundRobin(pool)), Config{})
+	px := newTestProxy(t, o, Config{})
 	ts := pool.Targets()
-	o.setChecked(ts[0], false)
-	o.setChecked(ts[1], false)
-	if !o.Panicking() {
+	setChecked(ts[0], false)
+	setChecked(ts[1], false)
+	if !o.Stats().Panicking {
 		t.Fatal("every target checked down, and no panic")
 	}
 	rec := sendReq(px, "GET", "cd", "")
@@ -259,7 +259,7 @@ func TestResiliencePanicSkipsCheckedDown(t *testing.T) {
 		t.Fatalf("Retry-After %q, arrivals %d: want a 503 with Retry-After and no arrival",
 			rec.Header().Get("Retry-After"), a.total.Load()+b.total.Load())
 	}
-	o.setChecked(ts[1], true)
+	setChecked(ts[1], true)
 	if rec := sendReq(px, "GET", "cd2", ""); rec.Code != 200 || b.count("cd2") != 1 {
 		t.Fatalf("after one target passes again: status %d, arrivals at it %d", rec.Code, b.count("cd2"))
 	}
@@ -308,7 +308,7 @@ func TestResilienceLocalErrorsNeverEject(t *testing.T) {
 	defer close(release)
 	pool := poolOf(t, be.URL)
 	o := newOutlier(t, pool, OutlierConfig{Consecutive: 1})
-	br := newBreaker(t, o.Wrap(NewRoundRobin(pool)), BreakerConfig{MaxInFlight: 1})
+	br := newBreaker(t, o, BreakerConfig{MaxInFlight: 1})
 	px := newTestProxy(t, br, Config{})
 
 	// One request holds the only slot; 20 more overflow the breaker.
@@ -338,7 +338,7 @@ func TestResilienceLocalErrorsNeverEject(t *testing.T) {
 			t.Fatalf("unreadable body status %d, want 400", rec.Code)
 		}
 	}
-	if n := o.Ejections(); n != 0 || pool.Available() != 1 {
+	if n := o.Stats().Ejections; n != 0 || pool.Available() != 1 {
 		t.Fatalf("%d ejections (available %d) from local outcomes only", n, pool.Available())
 	}
 }

@@ -186,3 +186,5 @@ func (s *Sticky) pin(h http.Header, r *http.Request, token string) {
 	}
 	h.Add("Set-Cookie", c.String())
 }
+
+func (s *Sticky) targetPool() *Pool { return s.pool }

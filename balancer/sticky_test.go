@@ -94,11 +94,11 @@ func TestStickyProxyCookie(t *testing.T) {
 	}{
 		{"bare", func(_ *testing.T, _ *Pool, s *Sticky) Policy { return s }},
 		{"outlier+breaker+slowstart", func(t *testing.T, pool *Pool, s *Sticky) Policy {
-			o, err := NewOutlier(pool, OutlierConfig{})
+			o, err := NewOutlier(s, OutlierConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ss, err := NewSlowStart(pool, o.Wrap(s), SlowStartConfig{})
+			ss, err := NewSlowStart(o, SlowStartConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}
