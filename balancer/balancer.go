@@ -1,8 +1,9 @@
-// Package balancer spreads requests over pools of upstream targets and proxies them.
+// Package balancer spreads requests over pools of upstream targets.
 //
-// The package has two layers, as every gatekit package does. The engine is a
-// [Pool] of [Target] values and a [Policy] that picks one of them; it takes
-// no net/http types, so a TCP proxy, a gRPC interceptor or a benchmark can use
+// It holds who the targets are and which one to pick; forwarding a request
+// to the picked target is package proxy's. The engine is a [Pool] of
+// [Target] values and a [Policy] that picks one of them; it takes no
+// net/http types, so a TCP proxy, a gRPC interceptor or a benchmark can use
 // it directly:
 //
 //	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
@@ -13,24 +14,8 @@
 //	... send the request to t.URL() ...
 //	done(balancer.Result{Status: 200, Latency: elapsed})
 //
-// The adapter is [Proxy], an http.Handler on httputil.ReverseProxy (with
-// Rewrite, never Director) and a tuned http.Transport. It picks a target per
-// request, rewrites the request (X-Forwarded-* set by the gateway only,
-// hop-by-hop headers and h2c upgrades dropped), forwards it and reports the
-// outcome to the policy. Failures are RFC 9457 problem responses: 502 when
-// the target answered badly or failed after the request may have reached
-// it, 504 when it timed out, 503 with Retry-After when no target is
-// available or none tried could be connected to (the request reached no
-// target). A client that went away is logged as 499 and never counted
-// against the target.
-//
-// A request that may have reached a target is sent again only when it is
-// idempotent on its route (RetryConfig); in particular a re-send that
-// net/http's Transport attempts on its own (HTTP/1 keep-alive races, an
-// HTTP/2 stream reset after the body went out) is stopped for any other
-// request, which then fails with 502 ([Proxy.TransportReSends] counts
-// them). Wrappers ([Outlier.Wrap], [Breaker], [SlowStart]) implement
-// [Wrapper], so that a [Sticky] policy under them still pins sessions.
+// Wrappers ([Outlier.Wrap], [Breaker], [SlowStart]) implement [Wrapper],
+// so that a [Sticky] policy under them can still be found to pin sessions.
 //
 // # Pools
 //
@@ -63,10 +48,9 @@
 //
 // # Security
 //
-// Client-sent Forwarded, X-Forwarded-*, X-Real-IP and similar headers are
-// removed unless clientip found the socket peer to be a trusted proxy
-// (clientip.PeerTrusted); hash keys derived from the client address come
-// from clientip, never from a header a client can set.
+// Hash keys derived from the client address come from clientip, never from
+// a header a client can set. (Client-sent forwarding headers are removed by
+// package proxy.)
 package balancer
 
 import (
@@ -89,6 +73,15 @@ import (
 // wraps, so that wrappers compose in any order.
 type Policy interface {
 	Pick(ctx context.Context, key string) (t *Target, done func(Result), err error)
+}
+
+// Wrapper is a Policy that picks with another one (Outlier.Wrap, Breaker,
+// SlowStart). A proxy looks through wrappers for the policy they wrap (a
+// *Sticky, whose tokens come from requests and whose pins go on responses).
+type Wrapper interface {
+	Policy
+	// Unwrap returns the wrapped policy.
+	Unwrap() Policy
 }
 
 // Result is the outcome of one request to a target, passed to the done
@@ -129,5 +122,5 @@ func (r Result) Failed() bool {
 }
 
 // ErrNoTargets is returned (wrapped) by Pick when the pool is empty or no
-// target in it is available. Proxy answers it with 503 and Retry-After: 1.
+// target in it is available. A proxy answers it with 503 and Retry-After: 1.
 var ErrNoTargets = errors.New("balancer: no available targets")

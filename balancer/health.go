@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -173,9 +174,15 @@ func NewHealthChecker(pool *Pool, cfg HealthConfig) (*HealthChecker, error) {
 	hc := &HealthChecker{pool: pool, cfg: cfg, transport: cfg.Transport, states: map[*Target]*TargetHealth{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if hc.transport == nil {
-		tr, err := NewTransport(TransportConfig{MaxIdleConnsPerHost: 1})
-		if err != nil {
-			return nil, err
+		// Probes need no more: Timeout bounds each one, and one idle
+		// connection per target is kept between them.
+		tr := &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout: cfg.Timeout,
+			MaxIdleConnsPerHost: 1,
+			IdleConnTimeout:     60 * time.Second,
+			DisableCompression:  true,
+			ForceAttemptHTTP2:   true,
 		}
 		hc.transport, hc.ownTr = tr, true
 	}

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"sync"
@@ -39,9 +40,9 @@ func (c LoadConfig) resolve() (loadParams, error) {
 		return loadParams{}, fmt.Errorf("balancer: negative duration in LoadConfig %+v", c)
 	}
 	return loadParams{
-		tau:     float64(orDuration(c.Decay, DefaultDecay)),
-		penalty: float64(orDuration(c.FailurePenalty, DefaultFailurePenalty)),
-		initial: float64(orDuration(c.InitialLatency, DefaultInitialLatency)),
+		tau:     float64(cmp.Or(c.Decay, DefaultDecay)),
+		penalty: float64(cmp.Or(c.FailurePenalty, DefaultFailurePenalty)),
+		initial: float64(cmp.Or(c.InitialLatency, DefaultInitialLatency)),
 	}, nil
 }
 

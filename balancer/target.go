@@ -123,6 +123,9 @@ func (t *Target) URL() *url.URL { return t.url }
 // ID returns the target's identity in its pool: its canonical URL string.
 func (t *Target) ID() string { return t.id }
 
+// Pool returns the pool t was added to, or nil.
+func (t *Target) Pool() *Pool { return t.pool }
+
 // String returns the target's ID.
 func (t *Target) String() string { return t.id }
 

@@ -1,4 +1,4 @@
-package balancer
+package proxy
 
 import (
 	"crypto/tls"
@@ -61,5 +61,18 @@ func TestNewTransportSettings(t *testing.T) {
 		if _, err := NewTransport(bad); err == nil {
 			t.Errorf("NewTransport(%+v) succeeded", bad)
 		}
+	}
+}
+
+func TestBufferPool(t *testing.T) {
+	bp := newBufferPool(1)
+	b := bp.Get()
+	if len(b) != bufferSize {
+		t.Fatalf("len = %d", len(b))
+	}
+	bp.Put(b)
+	bp.Put(make([]byte, 10)) // wrong size: dropped
+	if b2 := bp.Get(); &b2[0] != &b[0] {
+		t.Error("buffer not reused")
 	}
 }

@@ -1,9 +1,8 @@
-package balancer
+package proxy
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,7 +19,7 @@ const (
 	DefaultMaxIdleConnsPerHost   = 64
 )
 
-// TransportConfig configures the http.Transport that NewProxy builds when
+// TransportConfig configures the http.Transport that New builds when
 // Config.Transport is nil. The zero value of each field selects the default
 // documented on it.
 type TransportConfig struct {
@@ -74,11 +73,11 @@ func (c TransportConfig) validate() error {
 		{"IdleConnTimeout", c.IdleConnTimeout},
 	} {
 		if d.v < 0 {
-			return fmt.Errorf("balancer: negative %s %v", d.name, d.v)
+			return fmt.Errorf("proxy: negative %s %v", d.name, d.v)
 		}
 	}
 	if c.MaxIdleConnsPerHost < 0 || c.MaxConnsPerHost < 0 || c.MaxConnLifetime < 0 {
-		return fmt.Errorf("balancer: negative connection limit")
+		return fmt.Errorf("proxy: negative connection limit")
 	}
 	return nil
 }
@@ -198,10 +197,6 @@ func (b bufferPool) Put(buf []byte) {
 	default:
 	}
 }
-
-// ErrUpgradeNotAllowed is the error of a ProxyError (status 400) for an
-// upgrade request on a route that does not allow its protocol.
-var ErrUpgradeNotAllowed = errors.New("balancer: protocol upgrade not allowed")
 
 // idleBody is a response body that calls cancel when no byte arrives for
 // d: a stalled stream is aborted instead of holding the client forever.

@@ -1,4 +1,4 @@
-package balancer
+package proxy
 
 import (
 	"context"
@@ -69,7 +69,7 @@ type RetryConfig struct {
 
 func (c RetryConfig) validate() error {
 	if c.BackoffCap < 0 {
-		return fmt.Errorf("balancer: negative BackoffCap %v", c.BackoffCap)
+		return fmt.Errorf("proxy: negative BackoffCap %v", c.BackoffCap)
 	}
 	return nil
 }
@@ -237,11 +237,11 @@ func (b *RetryBudget) Denied() int64 { return b.denied.Load() }
 
 // errHiddenRetry is the error of an attempt whose request net/http's
 // Transport was about to re-send on its own (the attempt is cancelled).
-var errHiddenRetry = errors.New("balancer: transport re-send stopped")
+var errHiddenRetry = errors.New("proxy: transport re-send stopped")
 
 // errConnDiscarded marks a connection the framing guard discarded before
 // the request was written: the request never reached the target.
-var errConnDiscarded = errors.New("balancer: upstream connection discarded after unsolicited bytes")
+var errConnDiscarded = errors.New("proxy: upstream connection discarded after unsolicited bytes")
 
 // neverReached reports whether err proves that no byte of the request
 // reached the target: no connection was obtained (dial, TLS handshake or
