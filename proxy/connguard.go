@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"net"
 	"net/url"
 	"sync"
@@ -12,13 +13,15 @@ import (
 	"github.com/gatekit/gatekit/internal/h1frame"
 )
 
-// DefaultDesyncQuarantine is how long a target that sent bytes beyond a
-// response gets a fresh connection per request (RELIABILITY.md §6.4).
-const DefaultDesyncQuarantine = 5 * time.Minute
+// defaultDesyncQuarantine is how long a target that sent bytes beyond a
+// response gets a fresh connection per request: long enough that a target
+// that does it once is not trusted with a reused connection again at once,
+// short enough that a fixed target is soon served as before.
+const defaultDesyncQuarantine = 5 * time.Minute
 
 // desyncGuard watches the HTTP/1 connections of a transport for responses
 // followed by bytes nobody asked for (response splitting or queue
-// poisoning, RELIABILITY.md S2). net/http's Transport notices such bytes
+// poisoning). net/http's Transport notices such bytes
 // only asynchronously, after the connection went back to the idle pool, so
 // another client's request can receive them. The guard parses the framing
 // of every response as the Transport reads it and, at the first byte past a
@@ -36,10 +39,7 @@ type desyncGuard struct {
 }
 
 func newDesyncGuard(quarantine time.Duration) *desyncGuard {
-	if quarantine == 0 {
-		quarantine = DefaultDesyncQuarantine
-	}
-	return &desyncGuard{quarantine: quarantine}
+	return &desyncGuard{quarantine: cmp.Or(quarantine, defaultDesyncQuarantine)}
 }
 
 // flag records a desync on the connection to addr at now.
@@ -70,16 +70,6 @@ func (g *desyncGuard) quarantined(u *url.URL) bool {
 		return false
 	}
 	return g.flaggedAt(dialAddr(u), time.Now())
-}
-
-// Desyncs returns how many upstream connections of the proxy's default
-// transport were discarded because a target sent bytes past the end of a
-// response (zero with a Transport from Config).
-func (px *Proxy) Desyncs() int64 {
-	if px.guard == nil {
-		return 0
-	}
-	return px.guard.desyncs.Load()
 }
 
 // Quarantined reports whether t sent bytes past a response within the

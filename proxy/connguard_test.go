@@ -120,7 +120,7 @@ func TestStrayBytesNeverReachAnotherClient(t *testing.T) {
 			if good.Load() != int64(clients*perClient/2) {
 				t.Fatalf("%d good responses, want %d", good.Load(), clients*perClient/2)
 			}
-			if px.Desyncs() == 0 {
+			if px.Stats().Desyncs == 0 {
 				t.Fatal("no desync detected: the test did not exercise the guard")
 			}
 			tg := pool.Targets()[0]

@@ -107,15 +107,15 @@ func ExampleRetryBudget() {
 			granted++
 		}
 	}
-	fmt.Println("retries granted:", granted, "denied:", budget.Denied())
+	fmt.Println("retries granted:", granted, "denied:", budget.Stats().Denied)
 	for range granted {
 		budget.Release()
 	}
 	for range 10 {
 		budget.End()
 	}
-	requests, retries := budget.Active()
-	fmt.Println("in progress:", requests, retries)
+	st := budget.Stats()
+	fmt.Println("in progress:", st.Requests, st.Retries)
 	// Output:
 	// retries granted: 2 denied: 3
 	// in progress: 0 0

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -56,7 +57,7 @@ type Config struct {
 	// Timeout bounds a whole request, retries and back-off included, up
 	// to the end of the response body; expiry is a 504 problem when no
 	// response was started, and aborts the client connection otherwise.
-	// Zero means DefaultTimeout (15s); a negative value disables it (for
+	// Zero means 15s; a negative value disables it (for
 	// streaming routes).
 	Timeout time.Duration
 	// Retry says when a request is sent again to another target.
@@ -73,9 +74,10 @@ type Config struct {
 	WebSocket bool
 }
 
-// DefaultTimeout is the default Config.Timeout, from
-// reference/RELIABILITY.md §6.4.
-const DefaultTimeout = 15 * time.Second
+// defaultTimeout is the default Config.Timeout: long enough for slow API
+// calls, short enough that a hung target does not hold a client (and a
+// connection of the gateway) for minutes.
+const defaultTimeout = 15 * time.Second
 
 // Proxy is an http.Handler that forwards each request to a target chosen
 // by a Policy. It is safe for concurrent use. Close it to release idle
@@ -94,15 +96,33 @@ type Proxy struct {
 	websocket bool
 	retry     retryPolicy
 	guard     *desyncGuard // of the default transport, or nil
-	resends   atomic.Int64 // Transport re-sends seen (see TransportReSends)
+	resends   atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
 }
 
-// TransportReSends returns how many times the Transport tried to send a
-// request again on its own after a connection failed where the request
-// may have been written (HTTP/1 keep-alive races, HTTP/2 stream resets).
-// Such a re-send of a non-idempotent request is stopped and answered 502;
-// of an idempotent one, it becomes a retry to another target.
-func (px *Proxy) TransportReSends() int64 { return px.resends.Load() }
+// Stats are a Proxy's counters since it was created.
+type Stats struct {
+	// TransportReSends counts the times the Transport tried to send a
+	// request again on its own after a connection failed where the
+	// request may have been written (HTTP/1 keep-alive races, HTTP/2
+	// stream resets). Such a re-send of a non-idempotent request is
+	// stopped and answered 502; of an idempotent one, it becomes a retry
+	// to another target.
+	TransportReSends int64
+	// Desyncs counts the upstream connections of the default transport
+	// discarded because a target sent bytes past the end of a response
+	// (always zero with a Transport from Config).
+	Desyncs int64
+}
+
+// Stats returns the proxy's counters: a few atomic loads, cheap enough
+// for every metrics scrape.
+func (px *Proxy) Stats() Stats {
+	st := Stats{TransportReSends: px.resends.Load()}
+	if px.guard != nil {
+		st.Desyncs = px.guard.desyncs.Load()
+	}
+	return st
+}
 
 // New returns a Proxy that picks targets with p. It returns an error
 // for a nil policy or an invalid cfg.
@@ -111,11 +131,8 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 		return nil, errors.New("proxy: nil policy")
 	}
 	px := &Proxy{policy: p, transport: cfg.Transport, log: cfg.Logger, onError: cfg.ErrorHandler,
-		key: cfg.Key, preserve: cfg.PreserveHost, timeout: cfg.Timeout,
+		key: cfg.Key, preserve: cfg.PreserveHost, timeout: cmp.Or(cfg.Timeout, defaultTimeout),
 		idle: cfg.StreamIdleTimeout, websocket: cfg.WebSocket}
-	if px.timeout == 0 {
-		px.timeout = DefaultTimeout
-	}
 	rp, err := newRetryPolicy(cfg.Retry)
 	if err != nil {
 		return nil, err

@@ -133,7 +133,7 @@ func TestH2ResetAfterBodyNeverResent(t *testing.T) {
 					t.Fatalf("GET: status %d, good arrivals %d: want a retry on the healthy target", rec.Code, good.count("h2-1"))
 				}
 				// The HTTP/2 Transport's own re-send was stopped (and counted).
-				if n := px.TransportReSends(); n != 1 {
+				if n := px.Stats().TransportReSends; n != 1 {
 					t.Fatalf("TransportReSends = %d, want 1", n)
 				}
 			}
@@ -264,8 +264,8 @@ func TestRetryKeepAliveRaceWithLoneTarget(t *testing.T) {
 			t.Fatalf("GET %d: status %d; a lone target's keep-alive race must be re-sent", i, rec.Code)
 		}
 	}
-	if a, r := budget.Active(); a != 0 || r != 0 {
-		t.Fatalf("budget not released: %d active, %d retries", a, r)
+	if st := budget.Stats(); st.Requests != 0 || st.Retries != 0 {
+		t.Fatalf("budget not released: %d active, %d retries", st.Requests, st.Retries)
 	}
 	if n := arrivals.Load(); n < 5 || n > 9 {
 		t.Fatalf("%d arrivals for 5 GETs, want each sent at most twice", n)

@@ -289,8 +289,8 @@ func TestRetryBudget(t *testing.T) {
 	if got != 4 {
 		t.Fatalf("with 20 active requests, %d retries allowed, want 4 (20%%)", got)
 	}
-	if b.Denied() != 6 {
-		t.Fatalf("Denied() = %d, want 6", b.Denied())
+	if b.Stats().Denied != 6 {
+		t.Fatalf("Stats().Denied = %d, want 6", b.Stats().Denied)
 	}
 	for range 4 {
 		b.Release()
@@ -387,16 +387,16 @@ func TestRetryStormStaysWithinBudget(t *testing.T) {
 	}
 	// The denials follow the first attempts' answers, which all come at
 	// once: wait for them (the deadline only bounds a failing run).
-	ok := waitFor(time.Minute, func() bool { return budget.Denied() >= n-8 })
+	ok := waitFor(time.Minute, func() bool { return budget.Stats().Denied >= n-8 })
 	mu.Lock()
 	got := count
 	mu.Unlock()
-	_, retries := budget.Active()
+	retries := budget.Stats().Retries
 	close(release)
 	wg.Wait()
 	close(codes)
 	if !ok {
-		t.Fatalf("budget denied %d retries, want at least %d", budget.Denied(), n-8)
+		t.Fatalf("budget denied %d retries, want at least %d", budget.Stats().Denied, n-8)
 	}
 	if got > n+8 || retries > 8 {
 		t.Fatalf("%d backend arrivals and %d retries in flight for %d requests, want at most %d and 8", got, retries, n, n+8)
@@ -406,8 +406,8 @@ func TestRetryStormStaysWithinBudget(t *testing.T) {
 			t.Fatalf("status %d, want the backends' 503", c)
 		}
 	}
-	if a, r := budget.Active(); a != 0 || r != 0 {
-		t.Fatalf("budget not back to zero: %d active, %d retries", a, r)
+	if st := budget.Stats(); st.Requests != 0 || st.Retries != 0 {
+		t.Fatalf("budget not back to zero: %d active, %d retries", st.Requests, st.Retries)
 	}
 }
 

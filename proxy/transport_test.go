@@ -19,7 +19,7 @@ func TestNewTransportDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"MaxIdleConnsPerHost", tr.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost},
+		{"MaxIdleConnsPerHost", tr.MaxIdleConnsPerHost, defaultMaxIdleConnsPerHost},
 		{"TLSHandshakeTimeout", tr.TLSHandshakeTimeout, 5 * time.Second},
 		{"ResponseHeaderTimeout", tr.ResponseHeaderTimeout, 15 * time.Second},
 		{"IdleConnTimeout", tr.IdleConnTimeout, 60 * time.Second},
@@ -32,8 +32,8 @@ func TestNewTransportDefaults(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if DefaultMaxIdleConnsPerHost < 64 {
-		t.Errorf("DefaultMaxIdleConnsPerHost = %d, want at least 64", DefaultMaxIdleConnsPerHost)
+	if defaultMaxIdleConnsPerHost < 64 {
+		t.Errorf("defaultMaxIdleConnsPerHost = %d, want at least 64", defaultMaxIdleConnsPerHost)
 	}
 }
 
