@@ -76,6 +76,15 @@ type Policy interface {
 	Pick(ctx context.Context, key string) (t *Target, done func(Result), err error)
 }
 
+// Wrapper is a Policy that picks with another one (Outlier.Wrap, Breaker,
+// SlowStart). A proxy looks through wrappers for the policy they wrap (a
+// *Sticky, whose tokens come from requests and whose pins go on responses).
+type Wrapper interface {
+	Policy
+	// Unwrap returns the wrapped policy.
+	Unwrap() Policy
+}
+
 // PickUntil asks p for a target until accept takes one, for callers that
 // must refuse some picks: a full target (Breaker), a ramping one (SlowStart),
 // one a request was already sent to (a retry). It asks at most
@@ -155,5 +164,5 @@ func (r Result) Failed() bool {
 }
 
 // ErrNoTargets is returned (wrapped) by Pick when the pool is empty or no
-// target in it is available. Proxy answers it with 503 and Retry-After: 1.
+// target in it is available. A proxy answers it with 503 and Retry-After: 1.
 var ErrNoTargets = errors.New("balancer: no available targets")

@@ -3,8 +3,6 @@ package balancer
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -113,28 +111,6 @@ func TestBreakerWaitEnds(t *testing.T) {
 	if _, err := NewBreaker(NewRoundRobin(p), BreakerConfig{MaxInFlight: -1}); err == nil {
 		t.Fatal("negative MaxInFlight accepted")
 	}
-}
-
-func TestBreakerInProxy(t *testing.T) {
-	be, arrived := stallingBackend(t)
-	b := newBreaker(t, NewRoundRobin(poolOf(t, be.URL)), BreakerConfig{MaxInFlight: 1})
-	px := newTestProxy(t, b, Config{})
-	first := make(chan int, 1)
-	go func() { first <- serve(px, httptest.NewRequest("GET", "/", nil)).Code }()
-	<-arrived
-	start := time.Now()
-	rec := serve(px, httptest.NewRequest("GET", "/", nil))
-	checkProblem(t, rec, http.StatusServiceUnavailable)
-	if rec.Header().Get("Retry-After") != "1" || time.Since(start) > time.Second {
-		t.Fatal("a full target must be answered with a quick 503 and Retry-After")
-	}
-	select {
-	case <-arrived:
-		t.Fatal("the rejected request reached the backend")
-	default:
-	}
-	be.CloseClientConnections()
-	<-first
 }
 
 func BenchmarkBreakerPick(b *testing.B) {

@@ -49,7 +49,7 @@ type DNSConfig struct {
 	// LookupSRV resolves SRV records. Nil means net.DefaultResolver.LookupSRV.
 	LookupSRV func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
 	// OnRemove, if set, is called with each target the discoverer removed
-	// from the pool, after the removal: pass Proxy.Drain to close its
+	// from the pool, after the removal: pass a proxy.Proxy's Drain to close its
 	// connections once its requests are done.
 	OnRemove func(t *Target)
 	// Logger receives lookup failures (Warn) and changes (Info). Nil means

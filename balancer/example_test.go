@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/reqkey"
 )
 
@@ -67,16 +68,16 @@ func ExampleNewPolicy() {
 	if err != nil {
 		panic(err)
 	}
-	proxy, err := balancer.NewProxy(policy, balancer.Config{Key: key})
+	px, err := proxy.New(policy, proxy.Config{Key: key})
 	if err != nil {
 		panic(err)
 	}
-	defer proxy.Close()
+	defer px.Close()
 
 	var got []string
 	for range 6 {
 		rec := httptest.NewRecorder()
-		proxy.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		px.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 		got = append(got, rec.Body.String())
 	}
 	fmt.Println(counts(got))
@@ -156,11 +157,11 @@ func ExampleSticky() {
 	if err != nil {
 		panic(err)
 	}
-	proxy, _ := balancer.NewProxy(sticky, balancer.Config{})
-	defer proxy.Close()
+	px, _ := proxy.New(sticky, proxy.Config{})
+	defer px.Close()
 
 	rec := httptest.NewRecorder()
-	proxy.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	px.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	cookie := (&http.Response{Header: rec.Header()}).Cookies()[0]
 	first := rec.Body.String()
 
@@ -169,22 +170,9 @@ func ExampleSticky() {
 		req := httptest.NewRequest("GET", "/", nil)
 		req.AddCookie(cookie)
 		rec := httptest.NewRecorder()
-		proxy.ServeHTTP(rec, req)
+		px.ServeHTTP(rec, req)
 		pinned = pinned && rec.Body.String() == first
 	}
 	fmt.Println(cookie.Name, "pinned:", pinned)
 	// Output: gk_affinity pinned: true
-}
-
-// With no available target, the proxy answers 503 problem+json with
-// Retry-After.
-func ExampleProxy_noTargets() {
-	pool, _ := balancer.NewPool(nil)
-	lr, _ := balancer.NewLeastRequest(pool, balancer.LoadConfig{})
-	proxy, _ := balancer.NewProxy(lr, balancer.Config{})
-	defer proxy.Close()
-	rec := httptest.NewRecorder()
-	proxy.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	fmt.Println(rec.Code, rec.Header().Get("Content-Type"), "Retry-After:", rec.Header().Get("Retry-After"))
-	// Output: 503 application/problem+json Retry-After: 1
 }

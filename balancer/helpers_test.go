@@ -1,13 +1,60 @@
 package balancer
 
 import (
-	"errors"
+	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
+	"testing"
+	"time"
 )
 
-func errorsIs(err, target error) bool { return errors.Is(err, target) }
+func poolOf(t testing.TB, urls ...string) *Pool {
+	t.Helper()
+	ups, err := ParseUpstreams(strings.Join(urls, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewPool(ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// recorder wraps a policy and records the results passed to done.
+type recorder struct {
+	Policy
+	mu      sync.Mutex
+	results []Result
+}
+
+func (rp *recorder) Pick(_ context.Context, key string) (*Target, func(Result), error) {
+	t, done, err := rp.Policy.Pick(context.Background(), key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, func(r Result) {
+		rp.mu.Lock()
+		rp.results = append(rp.results, r)
+		rp.mu.Unlock()
+		done(r)
+	}, nil
+}
+
+// waitFor polls cond until it holds or d has passed, for state another
+// goroutine changes; it reports whether cond held.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
 
 // lockedWriter serialises writes from concurrent log calls.
 type lockedWriter struct {

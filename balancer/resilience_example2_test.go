@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"time"
 
 	"github.com/gatekit/gatekit/balancer"
@@ -51,62 +48,4 @@ func ExampleSlowStart() {
 	// after 0s: 0.10
 	// after 30s: 0.50
 	// after 1m0s: 1.00
-}
-
-// Removing a target and draining it: new requests go elsewhere, and Drain
-// returns once the target has nothing in flight and no connection open.
-func ExampleProxy_Drain() {
-	old := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "old") }))
-	defer old.Close()
-	next := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "new") }))
-	defer next.Close()
-	ups, _ := balancer.ParseUpstreams(old.URL + "," + next.URL)
-	pool, _ := balancer.NewPool(ups)
-	proxy, _ := balancer.NewProxy(balancer.NewRoundRobin(pool), balancer.Config{})
-	defer proxy.Close()
-	get := func() string {
-		rec := httptest.NewRecorder()
-		proxy.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-		return rec.Body.String()
-	}
-	a, b := get(), get() // round robin starts at a random target
-	fmt.Println(min(a, b), max(a, b))
-	target := pool.Targets()[0]
-	pool.Remove(target.URL())
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	fmt.Println("drained:", proxy.Drain(ctx, target))
-	fmt.Println(get(), get())
-	// Output:
-	// new old
-	// drained: <nil>
-	// new new
-}
-
-// A RetryBudget allows concurrent retries up to a fraction of the
-// requests in progress, with a minimum; it may be shared by proxies
-// (RetryConfig.Budget).
-func ExampleRetryBudget() {
-	budget := balancer.NewRetryBudget(0.2, 1) // 20% of active requests, at least 1
-	for range 10 {
-		budget.Begin() // ten requests in progress
-	}
-	granted := 0
-	for range 5 {
-		if budget.Acquire() {
-			granted++
-		}
-	}
-	fmt.Println("retries granted:", granted, "denied:", budget.Denied())
-	for range granted {
-		budget.Release()
-	}
-	for range 10 {
-		budget.End()
-	}
-	requests, retries := budget.Active()
-	fmt.Println("in progress:", requests, retries)
-	// Output:
-	// retries granted: 2 denied: 3
-	// in progress: 0 0
 }

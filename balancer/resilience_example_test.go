@@ -4,52 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"time"
 
 	"github.com/gatekit/gatekit/balancer"
 )
-
-// A resilient proxy: a dead target's requests are retried elsewhere (GET
-// always; POST only when the dial failed), failing targets are ejected,
-// active checks run in the background and each target gets at most 128
-// requests at once.
-func ExampleNewProxy_resilience() {
-	live := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "hello from live")
-	}))
-	defer live.Close()
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	dead := "http://" + ln.Addr().String()
-	ln.Close() // nothing listens there any more
-
-	ups, _ := balancer.ParseUpstreams(dead + "," + live.URL)
-	pool, _ := balancer.NewPool(ups)
-	outlier, _ := balancer.NewOutlier(balancer.NewRoundRobin(pool), balancer.OutlierConfig{Consecutive: 1})
-	checks, _ := balancer.NewHealthChecker(map[string]*balancer.Pool{"orders": pool}, balancer.HealthConfig{Path: "/"})
-	checks.Start()
-	defer checks.Close()
-	policy, _ := balancer.NewBreaker(outlier, balancer.BreakerConfig{MaxInFlight: 128})
-	proxy, _ := balancer.NewProxy(policy, balancer.Config{
-		Timeout: 5 * time.Second,
-		Retry:   balancer.RetryConfig{PutDelete: true},
-	})
-	defer proxy.Close()
-
-	for range 3 {
-		rec := httptest.NewRecorder()
-		proxy.ServeHTTP(rec, httptest.NewRequest("POST", "/orders", nil))
-		fmt.Println(rec.Code, rec.Body.String())
-	}
-	// Output:
-	// 200 hello from live
-	// 200 hello from live
-	// 200 hello from live
-}
 
 // Outlier detection driven with explicit times, as tests and simulations do.
 func ExampleOutlier_ObserveAt() {

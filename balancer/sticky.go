@@ -45,16 +45,15 @@ type StickyConfig struct {
 // Sticky is session affinity: a request carrying a valid token (from the
 // affinity cookie or header) goes to the target the token names; a
 // request without one, or whose target was removed or is unhealthy, goes
-// to the fallback policy and is re-pinned: Proxy sets a new token naming
-// the target chosen. Tokens are HMAC-SHA256 signatures of a target's ID,
+// to the fallback policy and is re-pinned: the proxy sets a new token
+// naming the target chosen. Tokens are HMAC-SHA256 signatures of a target's ID,
 // never the address itself.
 //
 // As a Policy, Sticky takes the token as key; the fallback is called with
-// key "". NewProxy recognises a *Sticky passed to it directly and then
-// reads tokens from requests and sets them on responses; a Sticky hidden
-// inside another Policy wrapper is used as a plain Policy (Config.Key
-// supplies its key and no token is set). A pick of a pinned target
-// allocates nothing. Sticky is safe for concurrent use.
+// key "". A proxy (package proxy) finds a *Sticky passed to it directly or
+// under wrappers (see Wrapper), reads tokens from requests with
+// RequestToken and sets them on responses with SetToken. A pick of a
+// pinned target allocates nothing. Sticky is safe for concurrent use.
 type Sticky struct {
 	pool     *Pool
 	fallback Policy
@@ -158,8 +157,9 @@ func (s *Sticky) Token(t *Target) string {
 	return s.sign(t)
 }
 
-// requestToken returns the token r carries, or "".
-func (s *Sticky) requestToken(r *http.Request) string {
+// RequestToken returns the affinity token r carries (in the affinity
+// header or cookie), or "".
+func (s *Sticky) RequestToken(r *http.Request) string {
 	if s.cfg.Header != "" {
 		if v := r.Header[s.cfg.Header]; len(v) > 0 {
 			return v[0]
@@ -173,8 +173,9 @@ func (s *Sticky) requestToken(r *http.Request) string {
 	return c.Value
 }
 
-// pin sets token on the response to r: the affinity header, or a cookie.
-func (s *Sticky) pin(h http.Header, r *http.Request, token string) {
+// SetToken sets token on h, the header of the response to r: the affinity
+// header, or a cookie (Secure when configured or when r came over TLS).
+func (s *Sticky) SetToken(h http.Header, r *http.Request, token string) {
 	if s.cfg.Header != "" {
 		h.Set(s.cfg.Header, token)
 		return

@@ -1,4 +1,4 @@
-package balancer
+package proxy
 
 import (
 	"bytes"
@@ -7,18 +7,6 @@ import (
 	"net/http"
 	"sync/atomic"
 )
-
-// ClientBodyError reports that the client's request body could not be
-// read (the client went away, sent a malformed chunk, or exceeded a
-// size limit). The request is abandoned; it never counts against the
-// target. Proxy answers 400, or 413 for an *http.MaxBytesError.
-type ClientBodyError struct{ Err error }
-
-// Error describes the read failure.
-func (e *ClientBodyError) Error() string { return "balancer: reading request body: " + e.Err.Error() }
-
-// Unwrap returns e.Err.
-func (e *ClientBodyError) Unwrap() error { return e.Err }
 
 // replayBody holds a request body so that it can be sent to more than one
 // target. A body of at most the limit is read into memory before the first
@@ -127,7 +115,7 @@ type attemptBody struct {
 	state atomic.Int32
 }
 
-var errBodyDetached = errors.New("balancer: request body handed to another attempt")
+var errBodyDetached = errors.New("proxy: request body handed to another attempt")
 
 func (ab *attemptBody) Read(p []byte) (int, error) {
 	if ab.state.Load() != attemptRead && !ab.state.CompareAndSwap(attemptFresh, attemptRead) {

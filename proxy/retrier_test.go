@@ -1,4 +1,4 @@
-package balancer
+package proxy
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/gatekit/gatekit/balancer"
 )
 
 // h2 frame types and flags used by rawH2Backend.
@@ -131,7 +133,7 @@ func TestH2ResetAfterBodyNeverResent(t *testing.T) {
 					t.Fatalf("GET: status %d, good arrivals %d: want a retry on the healthy target", rec.Code, good.count("h2-1"))
 				}
 				// The HTTP/2 Transport's own re-send was stopped (and counted).
-				if n := px.TransportReSends(); n != 1 {
+				if n := px.Stats().TransportReSends; n != 1 {
 					t.Fatalf("TransportReSends = %d, want 1", n)
 				}
 			}
@@ -139,8 +141,7 @@ func TestH2ResetAfterBodyNeverResent(t *testing.T) {
 	}
 }
 
-// TestH2NeverProcessedIsRetried is the HTTP/2 half of R3: REFUSED_STREAM
-// and a GOAWAY below the request's stream prove the target did not
+// TestH2NeverProcessedIsRetried: REFUSED_STREAM and a GOAWAY below the request's stream prove the target did not
 // process it, so even a POST goes to another target.
 func TestH2NeverProcessedIsRetried(t *testing.T) {
 	for _, tc := range []struct {
@@ -219,5 +220,54 @@ func TestNoRetryAfterEarlyHints(t *testing.T) {
 	if hints.Load() != 1 || good.count("eh") != 0 || err == nil && resp.StatusCode == 200 {
 		t.Fatalf("early hints seen %d, arrivals at the other target %d: want the hint relayed and no retry",
 			hints.Load(), good.count("eh"))
+	}
+}
+
+func TestRetryTransportReSendStoppedAndMovedToAnotherTarget(t *testing.T) {
+	bad := newFaultBackend(t, "bad", modeOK)
+	good := newFaultBackend(t, "good", modeOK)
+	px := newTestProxy(t, &firstThen{pool: poolOf(t, bad.URL, good.URL)}, Config{Retry: fastRetry(RetryConfig{})})
+	sendReq(px, "GET", "warm-bad", "")  // leaves an idle connection to bad
+	sendReq(px, "GET", "warm-good", "") // to good
+	bad.setMode(modeReset)              // bad now reads requests and resets
+	rec := sendReq(px, "GET", "g", "")  // to bad, on the reused connection
+	if rec.Code != 200 || rec.Body.String() != "good:g" {
+		t.Fatalf("got %d %q, want the good backend's answer", rec.Code, rec.Body.String())
+	}
+	if b, g := bad.count("g"), good.count("g"); b != 1 || g != 1 {
+		t.Fatalf("arrivals bad=%d good=%d, want 1 and 1: net/http's own re-send to the same target must be stopped", b, g)
+	}
+}
+
+func TestRetryKeepAliveRaceWithLoneTarget(t *testing.T) {
+	var arrivals atomic.Int64
+	// Every connection answers one request, then reads the next and
+	// closes without answering: a keep-alive race, every time.
+	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			arrivals.Add(1)
+			if i > 0 {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	budget := NewRetryBudget(0.2, 3)
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be)), Config{Retry: fastRetry(RetryConfig{Budget: budget})})
+	for i := range 5 {
+		if rec := sendReq(px, "GET", reqID("k", i), ""); rec.Code != 200 {
+			t.Fatalf("GET %d: status %d; a lone target's keep-alive race must be re-sent", i, rec.Code)
+		}
+	}
+	if st := budget.Stats(); st.Requests != 0 || st.Retries != 0 {
+		t.Fatalf("budget not released: %d active, %d retries", st.Requests, st.Retries)
+	}
+	if n := arrivals.Load(); n < 5 || n > 9 {
+		t.Fatalf("%d arrivals for 5 GETs, want each sent at most twice", n)
 	}
 }

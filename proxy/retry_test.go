@@ -1,11 +1,9 @@
-package balancer
+package proxy
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatekit/gatekit/balancer"
 )
 
 // fastRetry is a RetryConfig with a negligible back-off for tests.
@@ -35,7 +35,7 @@ func sendReq(h http.Handler, method, id, body string) *httptest.ResponseRecorder
 func TestRetryNeverReachedAnyMethod(t *testing.T) {
 	good := newFaultBackend(t, "good", modeOK)
 	pool := poolOf(t, deadAddr(t), good.URL)
-	px := newTestProxy(t, NewRoundRobin(pool), Config{Retry: fastRetry(RetryConfig{})})
+	px := newTestProxy(t, balancer.NewRoundRobin(pool), Config{Retry: fastRetry(RetryConfig{})})
 	for i := range 20 {
 		id := reqID("post", i)
 		rec := sendReq(px, "POST", id, "payload-"+id)
@@ -54,7 +54,7 @@ func TestRetryNeverReachedAnyMethod(t *testing.T) {
 func TestRetryPOSTThatReachedIsNeverResent(t *testing.T) {
 	bad := newFaultBackend(t, "bad", modeReset)
 	good := newFaultBackend(t, "good", modeOK)
-	px := newTestProxy(t, NewRoundRobin(poolOf(t, bad.URL, good.URL)), Config{Retry: fastRetry(RetryConfig{})})
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, bad.URL, good.URL)), Config{Retry: fastRetry(RetryConfig{})})
 	failed := 0
 	for i := range 20 {
 		id := reqID("post", i)
@@ -82,7 +82,7 @@ func TestRetryIdempotentOnResetAnd5xx(t *testing.T) {
 		t.Run(string(mode), func(t *testing.T) {
 			bad := newFaultBackend(t, "bad", mode)
 			good := newFaultBackend(t, "good", modeOK)
-			px := newTestProxy(t, NewRoundRobin(poolOf(t, bad.URL, good.URL)), Config{Retry: fastRetry(RetryConfig{})})
+			px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, bad.URL, good.URL)), Config{Retry: fastRetry(RetryConfig{})})
 			for i := range 20 {
 				id := reqID("get", i)
 				rec := sendReq(px, "GET", id, "")
@@ -137,24 +137,30 @@ func TestRetryMethodOptIns(t *testing.T) {
 }
 
 // firstThen picks the pool's first target, then the others in order: a
-// deterministic policy for retry tests.
+// deterministic policy for retry tests. It picks a named target through a
+// Sticky policy, which counts it in flight as any policy does.
 type firstThen struct {
-	pool *Pool
+	pool *balancer.Pool
 	mu   sync.Mutex
 	n    int
+	pin  *balancer.Sticky
 }
 
-func (f *firstThen) Pick(context.Context, string) (*Target, func(Result), error) {
+func (f *firstThen) Pick(ctx context.Context, _ string) (*balancer.Target, func(balancer.Result), error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	ts := f.pool.Targets()
 	if len(ts) == 0 {
-		return nil, nil, ErrNoTargets
+		f.mu.Unlock()
+		return nil, nil, balancer.ErrNoTargets
 	}
 	t := ts[f.n%len(ts)]
 	f.n++
-	t.acquire()
-	return t, t.release, nil
+	if f.pin == nil {
+		f.pin, _ = balancer.NewSticky(f.pool, balancer.NewRoundRobin(f.pool), balancer.StickyConfig{})
+	}
+	pin := f.pin
+	f.mu.Unlock()
+	return pin.Pick(ctx, pin.Token(t))
 }
 
 func TestRetryIdempotencyKeyForwardedButHidden(t *testing.T) {
@@ -166,7 +172,7 @@ func TestRetryIdempotencyKeyForwardedButHidden(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer be.Close()
-	px := newTestProxy(t, NewRoundRobin(poolOf(t, be.URL)), Config{})
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{})
 	req := httptest.NewRequest("POST", "/", strings.NewReader("x"))
 	req.Header.Set("Idempotency-Key", "abc")
 	if rec := serve(px, req); rec.Code != 200 {
@@ -228,7 +234,7 @@ func (failingReader) Read([]byte) (int, error) { return 0, errors.New("client se
 
 func TestRetryClientBodyErrorIsLocal(t *testing.T) {
 	good := newFaultBackend(t, "good", modeOK)
-	rp := &recorder{Policy: NewRoundRobin(poolOf(t, good.URL))}
+	rp := &recorder{Policy: balancer.NewRoundRobin(poolOf(t, good.URL))}
 	px := newTestProxy(t, rp, Config{})
 	req := httptest.NewRequest("POST", "/", failingReader{})
 	req.ContentLength = 10
@@ -283,8 +289,8 @@ func TestRetryBudget(t *testing.T) {
 	if got != 4 {
 		t.Fatalf("with 20 active requests, %d retries allowed, want 4 (20%%)", got)
 	}
-	if b.Denied() != 6 {
-		t.Fatalf("Denied() = %d, want 6", b.Denied())
+	if b.Stats().Denied != 6 {
+		t.Fatalf("Stats().Denied = %d, want 6", b.Stats().Denied)
 	}
 	for range 4 {
 		b.Release()
@@ -310,7 +316,7 @@ func TestRetryBudget(t *testing.T) {
 func TestRetryTotalDeadline(t *testing.T) {
 	s1, _ := stallingBackend(t)
 	s2, _ := stallingBackend(t)
-	px := newTestProxy(t, NewRoundRobin(poolOf(t, s1.URL, s2.URL)),
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, s1.URL, s2.URL)),
 		Config{Timeout: 150 * time.Millisecond, Retry: fastRetry(RetryConfig{})})
 	start := time.Now()
 	rec := serve(px, httptest.NewRequest("GET", "/", nil))
@@ -335,7 +341,7 @@ func TestRetryHeaderTimeoutRetriedForGET(t *testing.T) {
 
 func TestRetryNeverToTheSameTarget(t *testing.T) {
 	bad := newFaultBackend(t, "bad", mode503)
-	px := newTestProxy(t, NewRoundRobin(poolOf(t, bad.URL)), Config{Retry: fastRetry(RetryConfig{Retries: 3})})
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, bad.URL)), Config{Retry: fastRetry(RetryConfig{Retries: 3})})
 	rec := sendReq(px, "GET", "one", "")
 	if rec.Code != 503 || bad.count("one") != 1 {
 		t.Fatalf("status %d, arrivals %d: a lone target must not be retried", rec.Code, bad.count("one"))
@@ -368,7 +374,7 @@ func TestRetryStormStaysWithinBudget(t *testing.T) {
 	defer b1.Close()
 	defer b2.Close()
 	budget := NewRetryBudget(0.2, 3)
-	px := newTestProxy(t, NewRoundRobin(poolOf(t, b1.URL, b2.URL)),
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, b1.URL, b2.URL)),
 		Config{Retry: fastRetry(RetryConfig{Retries: 3, Budget: budget})})
 	var wg sync.WaitGroup
 	codes := make(chan int, n)
@@ -381,16 +387,16 @@ func TestRetryStormStaysWithinBudget(t *testing.T) {
 	}
 	// The denials follow the first attempts' answers, which all come at
 	// once: wait for them (the deadline only bounds a failing run).
-	ok := waitFor(time.Minute, func() bool { return budget.Denied() >= n-8 })
+	ok := waitFor(time.Minute, func() bool { return budget.Stats().Denied >= n-8 })
 	mu.Lock()
 	got := count
 	mu.Unlock()
-	_, retries := budget.Active()
+	retries := budget.Stats().Retries
 	close(release)
 	wg.Wait()
 	close(codes)
 	if !ok {
-		t.Fatalf("budget denied %d retries, want at least %d", budget.Denied(), n-8)
+		t.Fatalf("budget denied %d retries, want at least %d", budget.Stats().Denied, n-8)
 	}
 	if got > n+8 || retries > 8 {
 		t.Fatalf("%d backend arrivals and %d retries in flight for %d requests, want at most %d and 8", got, retries, n, n+8)
@@ -400,62 +406,12 @@ func TestRetryStormStaysWithinBudget(t *testing.T) {
 			t.Fatalf("status %d, want the backends' 503", c)
 		}
 	}
-	if a, r := budget.Active(); a != 0 || r != 0 {
-		t.Fatalf("budget not back to zero: %d active, %d retries", a, r)
+	if st := budget.Stats(); st.Requests != 0 || st.Retries != 0 {
+		t.Fatalf("budget not back to zero: %d active, %d retries", st.Requests, st.Retries)
 	}
 }
 
-func TestRetryTransportReSendStoppedAndMovedToAnotherTarget(t *testing.T) {
-	bad := newFaultBackend(t, "bad", modeOK)
-	good := newFaultBackend(t, "good", modeOK)
-	px := newTestProxy(t, &firstThen{pool: poolOf(t, bad.URL, good.URL)}, Config{Retry: fastRetry(RetryConfig{})})
-	sendReq(px, "GET", "warm-bad", "")  // leaves an idle connection to bad
-	sendReq(px, "GET", "warm-good", "") // to good
-	bad.setMode(modeReset)              // bad now reads requests and resets
-	rec := sendReq(px, "GET", "g", "")  // to bad, on the reused connection
-	if rec.Code != 200 || rec.Body.String() != "good:g" {
-		t.Fatalf("got %d %q, want the good backend's answer", rec.Code, rec.Body.String())
-	}
-	if b, g := bad.count("g"), good.count("g"); b != 1 || g != 1 {
-		t.Fatalf("arrivals bad=%d good=%d, want 1 and 1: net/http's own re-send to the same target must be stopped", b, g)
-	}
-}
-
-func TestRetryKeepAliveRaceWithLoneTarget(t *testing.T) {
-	var arrivals atomic.Int64
-	// Every connection answers one request, then reads the next and
-	// closes without answering: a keep-alive race, every time.
-	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		for i := 0; ; i++ {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			arrivals.Add(1)
-			if i > 0 {
-				return
-			}
-			io.Copy(io.Discard, req.Body)
-			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
-	budget := NewRetryBudget(0.2, 3)
-	px := newTestProxy(t, NewRoundRobin(poolOf(t, be)), Config{Retry: fastRetry(RetryConfig{Budget: budget})})
-	for i := range 5 {
-		if rec := sendReq(px, "GET", reqID("k", i), ""); rec.Code != 200 {
-			t.Fatalf("GET %d: status %d; a lone target's keep-alive race must be re-sent", i, rec.Code)
-		}
-	}
-	if a, r := budget.Active(); a != 0 || r != 0 {
-		t.Fatalf("budget not released: %d active, %d retries", a, r)
-	}
-	if n := arrivals.Load(); n < 5 || n > 9 {
-		t.Fatalf("%d arrivals for 5 GETs, want each sent at most twice", n)
-	}
-}
-
-// TestRetryPerTryAndTotalDeadlines is RELIABILITY.md R5 in short form:
-// slow targets; a GET is tried up to three times and answered 504 within
+// TestRetryPerTryAndTotalDeadlines: with slow targets, a GET is tried up to three times and answered 504 within
 // the route deadline; a POST is tried once and answered 504 at the
 // per-try timeout.
 func TestRetryPerTryAndTotalDeadlines(t *testing.T) {
@@ -469,7 +425,7 @@ func TestRetryPerTryAndTotalDeadlines(t *testing.T) {
 		return s.URL
 	}
 	pool := poolOf(t, slow(), slow(), slow(), slow())
-	px := newTestProxy(t, NewRoundRobin(pool), Config{
+	px := newTestProxy(t, balancer.NewRoundRobin(pool), Config{
 		Timeout:         400 * time.Millisecond,
 		TransportConfig: TransportConfig{ResponseHeaderTimeout: 100 * time.Millisecond},
 		Retry:           fastRetry(RetryConfig{Retries: 2}),

@@ -1,10 +1,11 @@
-package balancer
+package proxy
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
+
+	"github.com/gatekit/gatekit/balancer"
 )
 
 // connSet is the set of live guarded connections to one address.
@@ -49,7 +50,7 @@ func (c *guardConn) Close() error {
 func (c *guardConn) idle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.tunnel && !c.inRequest && len(c.methods) == 0 && c.fr.idle()
+	return !c.tunnel && !c.inRequest && len(c.methods) == 0 && c.fr.Idle()
 }
 
 // forget drops the state kept for addr once its target is drained: its
@@ -85,10 +86,6 @@ func (g *desyncGuard) drain(addr string) *connSet {
 	return s
 }
 
-// ErrTargetInPool is returned by Proxy.Drain for a target still in its
-// pool: remove it first, so that it gets nothing new.
-var ErrTargetInPool = errors.New("balancer: target is still in its pool")
-
 // drainPoll is how often Drain checks whether a target is drained.
 const drainPoll = 5 * time.Millisecond
 
@@ -99,14 +96,14 @@ const drainPoll = 5 * time.Millisecond
 // returns ctx.Err(); the connections still close as they finish). Requests
 // in flight to t complete normally. It needs the proxy's default
 // transport; with Config.Transport it only waits for t's requests.
-func (px *Proxy) Drain(ctx context.Context, t *Target) error {
-	if t.pool != nil {
-		if cur, ok := t.pool.Lookup(t.ID()); ok && cur == t {
+func (px *Proxy) Drain(ctx context.Context, t *balancer.Target) error {
+	if t.Pool() != nil {
+		if cur, ok := t.Pool().Lookup(t.ID()); ok && cur == t {
 			return ErrTargetInPool
 		}
 	}
 	var set *connSet
-	addr := dialAddr(t.url)
+	addr := dialAddr(t.URL())
 	if px.guard != nil {
 		set = px.guard.drain(addr)
 	}

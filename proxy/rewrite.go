@@ -1,4 +1,4 @@
-package balancer
+package proxy
 
 import (
 	"net/http"
@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/clientip"
 )
 
@@ -156,8 +157,8 @@ func clientSetHeader(name string) bool {
 }
 
 // route addresses pr.Out to target t.
-func (px *Proxy) route(pr *httputil.ProxyRequest, t *Target) {
-	pr.SetURL(t.url)
+func (px *Proxy) route(pr *httputil.ProxyRequest, t *balancer.Target) {
+	pr.SetURL(t.URL())
 	if px.preserve {
 		pr.Out.Host = pr.In.Host
 	}

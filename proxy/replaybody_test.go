@@ -1,4 +1,4 @@
-package balancer
+package proxy
 
 import (
 	"errors"
@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatekit/gatekit/balancer"
 )
 
 // onlyReader hides everything but Read (so the length is unknown).
@@ -80,7 +82,7 @@ func TestNoBufferingWithoutRetries(t *testing.T) {
 		got <- string(buf)
 		io.Copy(io.Discard, r.Body)
 	})
-	px := newTestProxy(t, NewRoundRobin(poolOf(t, be)), Config{Retry: RetryConfig{Retries: -1}})
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be)), Config{Retry: RetryConfig{Retries: -1}})
 	pr, pw := io.Pipe()
 	req := httptest.NewRequest("POST", "/", pr)
 	req.ContentLength = -1 // unknown length

@@ -1,9 +1,9 @@
-package balancer
+package proxy
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,37 +11,38 @@ import (
 	"time"
 )
 
-// Transport defaults, from reference/RELIABILITY.md §6.4.
+// Transport defaults, documented on TransportConfig's fields. A dial to a
+// live target on the same network takes milliseconds, so one that takes 2s
+// has failed; the response header wait matches the route's default
+// Timeout; 64 idle connections per target serve a busy gateway without
+// re-dialling (Go's default of 2 churns connections under load).
 const (
-	DefaultDialTimeout           = 2 * time.Second
-	DefaultTLSHandshakeTimeout   = 5 * time.Second
-	DefaultResponseHeaderTimeout = 15 * time.Second
-	DefaultIdleConnTimeout       = 60 * time.Second
-	DefaultMaxIdleConnsPerHost   = 64
+	defaultDialTimeout           = 2 * time.Second
+	defaultTLSHandshakeTimeout   = 5 * time.Second
+	defaultResponseHeaderTimeout = 15 * time.Second
+	defaultIdleConnTimeout       = 60 * time.Second
+	defaultMaxIdleConnsPerHost   = 64
 )
 
-// TransportConfig configures the http.Transport that NewProxy builds when
+// TransportConfig configures the http.Transport that New builds when
 // Config.Transport is nil. The zero value of each field selects the default
 // documented on it.
 type TransportConfig struct {
 	// DialTimeout bounds establishing a TCP connection to a target.
-	// Zero means DefaultDialTimeout (2s).
+	// Zero means 2s.
 	DialTimeout time.Duration
 	// TLSHandshakeTimeout bounds the TLS handshake with an https target.
-	// Zero means DefaultTLSHandshakeTimeout (5s).
+	// Zero means 5s.
 	TLSHandshakeTimeout time.Duration
 	// ResponseHeaderTimeout bounds the wait for a target's response header
-	// after the request was written; expiry is a 504. Zero means
-	// DefaultResponseHeaderTimeout (15s).
+	// after the request was written; expiry is a 504. Zero means 15s.
 	ResponseHeaderTimeout time.Duration
 	// IdleConnTimeout closes upstream connections idle this long; keep it
-	// below the targets' own keep-alive timeout. Zero means
-	// DefaultIdleConnTimeout (60s).
+	// below the targets' own keep-alive timeout. Zero means 60s.
 	IdleConnTimeout time.Duration
 	// MaxIdleConnsPerHost is the number of idle connections kept per
 	// target; it should be about the expected concurrency per target (Go's
-	// default of 2 churns connections under load). Zero means
-	// DefaultMaxIdleConnsPerHost (64).
+	// default of 2 churns connections under load). Zero means 64.
 	MaxIdleConnsPerHost int
 	// MaxConnsPerHost caps connections (idle, active and dialing) per
 	// target; requests over the cap wait. Zero means no cap.
@@ -53,13 +54,14 @@ type TransportConfig struct {
 	// of a response gets a fresh connection for every request. Such a
 	// connection is always discarded at once, before the bytes can reach
 	// anyone (HTTP/1 targets, plain or TLS; HTTP/2 framing is checked by
-	// the HTTP/2 client itself). Zero means DefaultDesyncQuarantine (5m);
+	// the HTTP/2 client itself). Zero means 5m;
 	// negative means no quarantine.
 	DesyncQuarantine time.Duration
 	// MaxConnLifetime retires an HTTP/1 upstream connection after its
 	// first complete response past this age, so that targets named by
-	// DNS are re-resolved at dial time (RELIABILITY.md suggests 10m for
-	// DNS-named targets). Zero means no limit.
+	// DNS are re-resolved at dial time (10m suits DNS-named targets: a
+	// moved name is followed within that time at little dialling cost).
+	// Zero means no limit.
 	MaxConnLifetime time.Duration
 }
 
@@ -74,20 +76,13 @@ func (c TransportConfig) validate() error {
 		{"IdleConnTimeout", c.IdleConnTimeout},
 	} {
 		if d.v < 0 {
-			return fmt.Errorf("balancer: negative %s %v", d.name, d.v)
+			return fmt.Errorf("proxy: negative %s %v", d.name, d.v)
 		}
 	}
 	if c.MaxIdleConnsPerHost < 0 || c.MaxConnsPerHost < 0 || c.MaxConnLifetime < 0 {
-		return fmt.Errorf("balancer: negative connection limit")
+		return fmt.Errorf("proxy: negative connection limit")
 	}
 	return nil
-}
-
-func orDuration(v, def time.Duration) time.Duration {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // NewTransport returns the tuned http.Transport a Proxy uses by default:
@@ -106,18 +101,15 @@ func newGuardedTransport(cfg TransportConfig) (*http.Transport, *desyncGuard, er
 	if err := cfg.validate(); err != nil {
 		return nil, nil, err
 	}
-	d := &net.Dialer{Timeout: orDuration(cfg.DialTimeout, DefaultDialTimeout), KeepAlive: 30 * time.Second}
-	idle := cfg.MaxIdleConnsPerHost
-	if idle == 0 {
-		idle = DefaultMaxIdleConnsPerHost
-	}
+	d := &net.Dialer{Timeout: cmp.Or(cfg.DialTimeout, defaultDialTimeout), KeepAlive: 30 * time.Second}
+	idle := cmp.Or(cfg.MaxIdleConnsPerHost, defaultMaxIdleConnsPerHost)
 	var tc *tls.Config
 	if cfg.TLSClientConfig != nil {
 		tc = cfg.TLSClientConfig.Clone()
 	}
 	g := newDesyncGuard(cfg.DesyncQuarantine)
 	g.maxLife = cfg.MaxConnLifetime
-	handshake := orDuration(cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout)
+	handshake := cmp.Or(cfg.TLSHandshakeTimeout, defaultTLSHandshakeTimeout)
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := d.DialContext(ctx, network, addr)
 		if err != nil {
@@ -157,9 +149,9 @@ func newGuardedTransport(cfg TransportConfig) (*http.Transport, *desyncGuard, er
 		DialContext:            dial,
 		DialTLSContext:         dialTLS,
 		TLSClientConfig:        tc,
-		TLSHandshakeTimeout:    orDuration(cfg.TLSHandshakeTimeout, DefaultTLSHandshakeTimeout),
-		ResponseHeaderTimeout:  orDuration(cfg.ResponseHeaderTimeout, DefaultResponseHeaderTimeout),
-		IdleConnTimeout:        orDuration(cfg.IdleConnTimeout, DefaultIdleConnTimeout),
+		TLSHandshakeTimeout:    cmp.Or(cfg.TLSHandshakeTimeout, defaultTLSHandshakeTimeout),
+		ResponseHeaderTimeout:  cmp.Or(cfg.ResponseHeaderTimeout, defaultResponseHeaderTimeout),
+		IdleConnTimeout:        cmp.Or(cfg.IdleConnTimeout, defaultIdleConnTimeout),
 		ExpectContinueTimeout:  time.Second,
 		MaxIdleConns:           0, // bounded per host instead
 		MaxIdleConnsPerHost:    idle,
@@ -198,10 +190,6 @@ func (b bufferPool) Put(buf []byte) {
 	default:
 	}
 }
-
-// ErrUpgradeNotAllowed is the error of a ProxyError (status 400) for an
-// upgrade request on a route that does not allow its protocol.
-var ErrUpgradeNotAllowed = errors.New("balancer: protocol upgrade not allowed")
 
 // idleBody is a response body that calls cancel when no byte arrives for
 // d: a stalled stream is aborted instead of holding the client forever.

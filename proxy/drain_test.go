@@ -1,4 +1,4 @@
-package balancer
+package proxy
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatekit/gatekit/balancer"
 )
 
 func TestDrainRemovedTarget(t *testing.T) {
@@ -99,7 +101,7 @@ func TestDrainRemovedTarget(t *testing.T) {
 func TestDrainTimeout(t *testing.T) {
 	be, arrived := stallingBackend(t)
 	pool := poolOf(t, be.URL)
-	px := newTestProxy(t, NewRoundRobin(pool), Config{})
+	px := newTestProxy(t, balancer.NewRoundRobin(pool), Config{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -135,7 +137,7 @@ func TestDrainMaxConnLifetime(t *testing.T) {
 			}
 		}
 		be.Start()
-		px := newTestProxy(t, NewRoundRobin(poolOf(t, be.URL)), Config{TransportConfig: TransportConfig{MaxConnLifetime: tc.life}})
+		px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{TransportConfig: TransportConfig{MaxConnLifetime: tc.life}})
 		for range 5 {
 			if rec := serve(px, httptest.NewRequest("GET", "/", nil)); rec.Code != 200 {
 				t.Fatalf("status %d", rec.Code)

@@ -1,4 +1,4 @@
-package balancer
+package proxy
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatekit/gatekit/balancer"
 )
 
 // frontOf serves h on a real listener (streaming and hijacking need one).
@@ -20,7 +22,7 @@ func frontOf(t *testing.T, h http.Handler) *httptest.Server {
 	return s
 }
 
-func TestResilienceStreamingFlushesImmediately(t *testing.T) {
+func TestStreamingFlushesImmediately(t *testing.T) {
 	for _, ct := range []string{"text/event-stream", "application/x-ndjson"} {
 		t.Run(ct, func(t *testing.T) {
 			release := make(chan struct{})
@@ -35,7 +37,7 @@ func TestResilienceStreamingFlushesImmediately(t *testing.T) {
 				}
 			}))
 			defer be.Close()
-			px := newTestProxy(t, NewRoundRobin(poolOf(t, be.URL)), Config{Timeout: -1})
+			px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{Timeout: -1})
 			front := frontOf(t, px)
 			resp, err := http.Get(front.URL)
 			if err != nil {
@@ -73,7 +75,7 @@ func dyingBackend(t *testing.T, head, partial string) string {
 	})
 }
 
-func TestResilienceBackendDyingMidBodyAbortsClient(t *testing.T) {
+func TestBackendDyingMidBodyAbortsClient(t *testing.T) {
 	cases := map[string]struct{ head, partial string }{
 		"content-length": {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", "0123456789"},
 		"chunked":        {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "a\r\n0123456789\r\n"},
@@ -81,7 +83,7 @@ func TestResilienceBackendDyingMidBodyAbortsClient(t *testing.T) {
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			be := dyingBackend(t, tc.head, tc.partial)
-			rp := &recorder{Policy: NewRoundRobin(poolOf(t, be))}
+			rp := &recorder{Policy: balancer.NewRoundRobin(poolOf(t, be))}
 			px := newTestProxy(t, rp, Config{})
 			front := frontOf(t, px)
 			resp, err := http.Get(front.URL)
@@ -102,7 +104,7 @@ func TestResilienceBackendDyingMidBodyAbortsClient(t *testing.T) {
 	}
 }
 
-func TestResilienceStreamIdleTimeout(t *testing.T) {
+func TestStalledStreamAborted(t *testing.T) {
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		io.WriteString(w, "data: one\n\n")
@@ -110,7 +112,7 @@ func TestResilienceStreamIdleTimeout(t *testing.T) {
 		<-r.Context().Done() // then stall
 	}))
 	defer be.Close()
-	px := newTestProxy(t, NewRoundRobin(poolOf(t, be.URL)), Config{Timeout: -1, StreamIdleTimeout: 100 * time.Millisecond})
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{Timeout: -1, StreamIdleTimeout: 100 * time.Millisecond})
 	front := frontOf(t, px)
 	client := &http.Client{Timeout: 10 * time.Second} // a broken idle timer fails, never hangs
 	defer client.CloseIdleConnections()
@@ -173,7 +175,7 @@ func upgradeRequest(t *testing.T, addr, proto string) (*http.Response, net.Conn,
 	return resp, c, br
 }
 
-func TestResilienceWebSocketOnlyWhereAllowed(t *testing.T) {
+func TestWebSocketOnlyWhereAllowed(t *testing.T) {
 	cases := []struct {
 		name      string
 		allow     bool
@@ -189,7 +191,7 @@ func TestResilienceWebSocketOnlyWhereAllowed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var arrivals atomic.Int64
 			be := echoUpgradeBackend(t, &arrivals)
-			px := newTestProxy(t, NewRoundRobin(poolOf(t, be.URL)), Config{WebSocket: tc.allow})
+			px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{WebSocket: tc.allow})
 			front := frontOf(t, px)
 			resp, c, br := upgradeRequest(t, front.Listener.Addr().String(), tc.proto)
 			if resp.StatusCode != tc.want {
@@ -210,13 +212,13 @@ func TestResilienceWebSocketOnlyWhereAllowed(t *testing.T) {
 	}
 }
 
-// TestResilienceWebSocketOutlivesReadTimeout: the server's ReadTimeout
+// TestWebSocketOutlivesReadTimeout: the server's ReadTimeout
 // bounds reading a request, not the life of the tunnel a WebSocket upgrade
 // turns its connection into.
-func TestResilienceWebSocketOutlivesReadTimeout(t *testing.T) {
+func TestWebSocketOutlivesReadTimeout(t *testing.T) {
 	var arrivals atomic.Int64
 	be := echoUpgradeBackend(t, &arrivals)
-	px := newTestProxy(t, NewRoundRobin(poolOf(t, be.URL)), Config{WebSocket: true})
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{WebSocket: true})
 	front := httptest.NewUnstartedServer(px)
 	front.Config.ReadTimeout = 100 * time.Millisecond
 	front.Config.WriteTimeout = 100 * time.Millisecond

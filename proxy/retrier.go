@@ -1,4 +1,4 @@
-package balancer
+package proxy
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/gatekit/gatekit/balancer"
 )
 
 // retrier is the ReverseProxy's Transport. It sends the outbound request
@@ -51,7 +53,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if x.body != nil {
 			x.body.attempt(req, idem)
 		}
-		if px.guard.quarantined(x.target.url) {
+		if px.guard.quarantined(x.target.URL()) {
 			req.Close = true // quarantine: never reuse a connection to it
 		}
 		x.gotConn.Store(false)
@@ -105,7 +107,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if !free {
 			x.held++
 		}
-		res := Result{Err: err, Latency: time.Since(x.start)}
+		res := balancer.Result{Err: err, Latency: time.Since(x.start)}
 		if resp != nil {
 			res.Status = resp.StatusCode
 			io.CopyN(io.Discard, resp.Body, maxDrain)
@@ -144,7 +146,7 @@ func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
 		return // nothing went out on the failed connection: harmless
 	}
 	px.resends.Add(1)
-	if p := x.target.pool; !x.idem || p == nil || p.Available() > 1 {
+	if p := x.target.Pool(); !x.idem || p == nil || p.Available() > 1 {
 		// The request may have reached the target. Stop the re-send
 		// before a byte is written; the retrier decides, and sends an
 		// idempotent request to another target if at all. A
@@ -188,9 +190,9 @@ func (px *Proxy) retarget(x *exchange, out *http.Request, ctx context.Context) *
 // pickOther picks a target the request has not been sent to yet. Hashing
 // policies are asked with derived keys so that they can answer with
 // another target.
-func (px *Proxy) pickOther(x *exchange) (*Target, func(Result), error) {
+func (px *Proxy) pickOther(x *exchange) (*balancer.Target, func(balancer.Result), error) {
 	n := 4
-	if p := x.target.pool; p != nil {
+	if p := x.target.Pool(); p != nil {
 		n = max(n, 2*p.Len())
 	}
 	for i := range n {
@@ -205,12 +207,12 @@ func (px *Proxy) pickOther(x *exchange) (*Target, func(Result), error) {
 		if !x.triedTarget(t) {
 			return t, done, nil
 		}
-		done(Result{Canceled: true})
+		done(balancer.Result{Canceled: true})
 	}
-	return nil, nil, ErrNoTargets
+	return nil, nil, balancer.ErrNoTargets
 }
 
-func (x *exchange) triedTarget(t *Target) bool {
+func (x *exchange) triedTarget(t *balancer.Target) bool {
 	for _, u := range x.tried {
 		if u == t {
 			return true

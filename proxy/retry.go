@@ -1,6 +1,7 @@
-package balancer
+package proxy
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -14,14 +15,18 @@ import (
 	"time"
 )
 
-// Retry defaults, from reference/RELIABILITY.md §6.4.
+// Retry defaults, documented on RetryConfig's fields. One retry to another
+// target hides most single-target failures without doubling the load of
+// an outage; the back-off stays far below the route's default Timeout; the
+// budget (20% of active requests, at least 3) keeps retries a small share
+// of the traffic however many requests fail.
 const (
-	DefaultRetries         = 1
-	DefaultBackoffBase     = 25 * time.Millisecond
-	DefaultBackoffCap      = 250 * time.Millisecond
-	DefaultRetryBodyBytes  = 64 << 10
-	DefaultRetryBudgetFrac = 0.2
-	DefaultRetryBudgetMin  = 3
+	defaultRetries         = 1
+	defaultBackoffBase     = 25 * time.Millisecond
+	defaultBackoffCap      = 250 * time.Millisecond
+	defaultRetryBodyBytes  = 64 << 10
+	defaultRetryBudgetFrac = 0.2
+	defaultRetryBudgetMin  = 3
 )
 
 // RetryConfig says when a Proxy sends a request again, always to a
@@ -39,7 +44,7 @@ const (
 // client: retries happen before the response is handed to the client.
 type RetryConfig struct {
 	// Retries is the number of extra attempts after the first. Zero means
-	// DefaultRetries (1); a negative value disables retries.
+	// 1; a negative value disables retries.
 	Retries int
 	// PutDelete marks PUT and DELETE as idempotent on this route, so they
 	// are retried like GET. Opt in only when the backend implements them
@@ -51,14 +56,13 @@ type RetryConfig struct {
 	// not re-send the request on its own either.
 	IdempotencyKey bool
 	// BackoffBase and BackoffCap bound the full-jitter wait before retry n
-	// (uniform in [0, min(cap, base*2^n)]). Zero means DefaultBackoffBase
-	// (25ms) and DefaultBackoffCap (250ms); a negative base disables the
-	// wait.
+	// (uniform in [0, min(cap, base*2^n)]). Zero means 25ms and 250ms; a
+	// negative base disables the wait.
 	BackoffBase, BackoffCap time.Duration
 	// MaxBodyBytes is the largest request body kept in memory so that it
 	// can be sent again. A larger body is streamed and its request is
-	// retried only if no byte of it was read. Zero means
-	// DefaultRetryBodyBytes (64 KiB); negative never buffers.
+	// retried only if no byte of it was read. Zero means 64 KiB;
+	// negative never buffers.
 	MaxBodyBytes int64
 	// Budget limits concurrent retries; it may be shared by several
 	// proxies. Nil means a budget of its own with NewRetryBudget(0.2, 3).
@@ -69,7 +73,7 @@ type RetryConfig struct {
 
 func (c RetryConfig) validate() error {
 	if c.BackoffCap < 0 {
-		return fmt.Errorf("balancer: negative BackoffCap %v", c.BackoffCap)
+		return fmt.Errorf("proxy: negative BackoffCap %v", c.BackoffCap)
 	}
 	return nil
 }
@@ -88,23 +92,18 @@ func newRetryPolicy(c RetryConfig) (retryPolicy, error) {
 	if err := c.validate(); err != nil {
 		return retryPolicy{}, err
 	}
-	p := retryPolicy{retries: c.Retries, putDelete: c.PutDelete, idemKey: c.IdempotencyKey,
-		base: c.BackoffBase, cap: c.BackoffCap, maxBody: c.MaxBodyBytes, budget: c.Budget}
-	if p.retries == 0 {
-		p.retries = DefaultRetries
-	}
-	p.retries = max(p.retries, 0)
-	if p.base == 0 {
-		p.base = DefaultBackoffBase
-	}
-	if p.cap == 0 {
-		p.cap = max(DefaultBackoffCap, p.base)
-	}
-	if p.maxBody == 0 {
-		p.maxBody = DefaultRetryBodyBytes
+	base := cmp.Or(c.BackoffBase, defaultBackoffBase)
+	p := retryPolicy{
+		retries:   max(cmp.Or(c.Retries, defaultRetries), 0),
+		putDelete: c.PutDelete,
+		idemKey:   c.IdempotencyKey,
+		base:      base,
+		cap:       cmp.Or(c.BackoffCap, max(defaultBackoffCap, base)),
+		maxBody:   cmp.Or(c.MaxBodyBytes, defaultRetryBodyBytes),
+		budget:    c.Budget,
 	}
 	if p.budget == nil {
-		p.budget = NewRetryBudget(DefaultRetryBudgetFrac, DefaultRetryBudgetMin)
+		p.budget = NewRetryBudget(defaultRetryBudgetFrac, defaultRetryBudgetMin)
 	}
 	return p, nil
 }
@@ -227,21 +226,26 @@ func (b *RetryBudget) force() { b.retries.Add(1) }
 // Release ends a retry reserved by Acquire.
 func (b *RetryBudget) Release() { b.retries.Add(-1) }
 
-// Active returns the requests in progress and the retries in progress.
-func (b *RetryBudget) Active() (requests, retries int64) {
-	return b.active.Load(), b.retries.Load()
+// BudgetStats are a RetryBudget's counters.
+type BudgetStats struct {
+	// Requests and Retries are the requests and the retries in progress.
+	Requests, Retries int64
+	// Denied counts the retries the budget refused since it was created.
+	Denied int64
 }
 
-// Denied returns how many retries the budget refused so far.
-func (b *RetryBudget) Denied() int64 { return b.denied.Load() }
+// Stats returns the budget's counters: three atomic loads.
+func (b *RetryBudget) Stats() BudgetStats {
+	return BudgetStats{Requests: b.active.Load(), Retries: b.retries.Load(), Denied: b.denied.Load()}
+}
 
 // errHiddenRetry is the error of an attempt whose request net/http's
 // Transport was about to re-send on its own (the attempt is cancelled).
-var errHiddenRetry = errors.New("balancer: transport re-send stopped")
+var errHiddenRetry = errors.New("proxy: transport re-send stopped")
 
 // errConnDiscarded marks a connection the framing guard discarded before
 // the request was written: the request never reached the target.
-var errConnDiscarded = errors.New("balancer: upstream connection discarded after unsolicited bytes")
+var errConnDiscarded = errors.New("proxy: upstream connection discarded after unsolicited bytes")
 
 // neverReached reports whether err proves that no byte of the request
 // reached the target: no connection was obtained (dial, TLS handshake or

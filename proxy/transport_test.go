@@ -1,4 +1,4 @@
-package balancer
+package proxy
 
 import (
 	"crypto/tls"
@@ -19,7 +19,7 @@ func TestNewTransportDefaults(t *testing.T) {
 		name      string
 		got, want any
 	}{
-		{"MaxIdleConnsPerHost", tr.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost},
+		{"MaxIdleConnsPerHost", tr.MaxIdleConnsPerHost, defaultMaxIdleConnsPerHost},
 		{"TLSHandshakeTimeout", tr.TLSHandshakeTimeout, 5 * time.Second},
 		{"ResponseHeaderTimeout", tr.ResponseHeaderTimeout, 15 * time.Second},
 		{"IdleConnTimeout", tr.IdleConnTimeout, 60 * time.Second},
@@ -32,8 +32,8 @@ func TestNewTransportDefaults(t *testing.T) {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
 		}
 	}
-	if DefaultMaxIdleConnsPerHost < 64 {
-		t.Errorf("DefaultMaxIdleConnsPerHost = %d, want at least 64", DefaultMaxIdleConnsPerHost)
+	if defaultMaxIdleConnsPerHost < 64 {
+		t.Errorf("defaultMaxIdleConnsPerHost = %d, want at least 64", defaultMaxIdleConnsPerHost)
 	}
 }
 
@@ -61,5 +61,18 @@ func TestNewTransportSettings(t *testing.T) {
 		if _, err := NewTransport(bad); err == nil {
 			t.Errorf("NewTransport(%+v) succeeded", bad)
 		}
+	}
+}
+
+func TestBufferPool(t *testing.T) {
+	bp := newBufferPool(1)
+	b := bp.Get()
+	if len(b) != bufferSize {
+		t.Fatalf("len = %d", len(b))
+	}
+	bp.Put(b)
+	bp.Put(make([]byte, 10)) // wrong size: dropped
+	if b2 := bp.Get(); &b2[0] != &b[0] {
+		t.Error("buffer not reused")
 	}
 }

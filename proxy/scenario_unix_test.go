@@ -1,6 +1,6 @@
 //go:build unix
 
-package balancer
+package proxy
 
 import (
 	"bufio"
@@ -18,16 +18,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatekit/gatekit/balancer"
 )
 
-const childEnv = "GATEKIT_BALANCER_FAULT_CHILD"
+const childEnv = "GATEKIT_PROXY_CHILD_BACKEND"
 
-// TestFaultChildBackend is not a test: run by startChildBackend in a
+// TestChildBackendProcess is not a test: run by startChildBackend in a
 // child process (this test binary, re-executed), it serves HTTP on a
 // loopback port, prints the address and blocks until killed.
-func TestFaultChildBackend(t *testing.T) {
+func TestChildBackendProcess(t *testing.T) {
 	if os.Getenv(childEnv) != "1" {
-		t.Skip("helper process for TestFaultFrozenChildProcess")
+		t.Skip("helper process for TestFrozenBackendProcessRoutedAround")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -43,7 +45,7 @@ func TestFaultChildBackend(t *testing.T) {
 // process; cleanup thaws and kills it.
 func startChildBackend(t *testing.T) (string, *os.Process) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFaultChildBackend$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestChildBackendProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -64,22 +66,21 @@ func startChildBackend(t *testing.T) (string, *os.Process) {
 	return "http://" + strings.TrimSpace(line), cmd.Process
 }
 
-// TestFaultFrozenChildProcess is RELIABILITY.md R6 in short form: a
-// backend process frozen with SIGSTOP still completes TCP handshakes (the
+// TestFrozenBackendProcessRoutedAround: a backend process frozen with SIGSTOP still completes TCP handshakes (the
 // kernel fills the listen backlog) but never answers. GETs time out per
 // try and move to the live backend; health checks take the frozen one out
 // and bring it back after SIGCONT.
-func TestFaultFrozenChildProcess(t *testing.T) {
+func TestFrozenBackendProcessRoutedAround(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a child process")
 	}
 	childURL, proc := startChildBackend(t)
 	live := newFaultBackend(t, "live", modeOK)
 	pool := poolOf(t, childURL, live.URL)
-	o := newOutlier(t, pool, OutlierConfig{PanicThreshold: -1})
-	changes := make(chan HealthState, 8)
-	hc := newChecker(t, pool, HealthConfig{Interval: 50 * time.Millisecond, Timeout: 100 * time.Millisecond,
-		Fall: 3, Rise: 2, OnChange: func(tg *Target, s HealthState) {
+	o := newOutlier(t, pool, balancer.OutlierConfig{PanicThreshold: -1})
+	changes := make(chan balancer.HealthState, 8)
+	hc := newChecker(t, pool, balancer.HealthConfig{Interval: 50 * time.Millisecond, Timeout: 100 * time.Millisecond,
+		Fall: 3, Rise: 2, OnChange: func(tg *balancer.Target, s balancer.HealthState) {
 			if tg.URL().String() == childURL {
 				changes <- s
 			}
@@ -109,7 +110,7 @@ func TestFaultFrozenChildProcess(t *testing.T) {
 			}
 		}()
 	}
-	waitState := func(want HealthState, within time.Duration) {
+	waitState := func(want balancer.HealthState, within time.Duration) {
 		t.Helper()
 		select {
 		case s := <-changes:
@@ -124,11 +125,11 @@ func TestFaultFrozenChildProcess(t *testing.T) {
 	if err := proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	waitState(StateDown, 3*time.Second)
+	waitState(balancer.StateDown, 3*time.Second)
 	if err := proc.Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	waitState(StateUp, 3*time.Second)
+	waitState(balancer.StateUp, 3*time.Second)
 	stop()
 	wg.Wait()
 	if n := errs.Load(); n != 0 {

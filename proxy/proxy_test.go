@@ -1,0 +1,270 @@
+package proxy
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatekit/gatekit/balancer"
+)
+
+func TestProxyRoundRobinOrder(t *testing.T) {
+	a, b, c := newBackend(t, "a"), newBackend(t, "b"), newBackend(t, "c")
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, a.URL, b.URL, c.URL)), Config{})
+	var got []string
+	for range 7 {
+		rec := serve(px, httptest.NewRequest("GET", "/", nil))
+		if rec.Code != 200 {
+			t.Fatalf("status %d", rec.Code)
+		}
+		got = append(got, rec.Body.String())
+	}
+	for i := 3; i < len(got); i++ {
+		if got[i] != got[i-3] {
+			t.Fatalf("sequence %v is not a rotation of a b c", got)
+		}
+	}
+	if seen := map[string]bool{got[0]: true, got[1]: true, got[2]: true}; len(seen) != 3 {
+		t.Fatalf("sequence %v does not visit every backend once per cycle", got)
+	}
+}
+
+func TestProxyHost(t *testing.T) {
+	be := newBackend(t, "a")
+	for _, preserve := range []bool{false, true} {
+		px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{PreserveHost: preserve})
+		serve(px, httptest.NewRequest("GET", "http://example.com/", nil))
+		be.mu.Lock()
+		host := be.host
+		be.mu.Unlock()
+		want := strings.TrimPrefix(be.URL, "http://")
+		if preserve {
+			want = "example.com"
+		}
+		if host != want {
+			t.Errorf("PreserveHost=%v: backend Host = %q, want %q", preserve, host, want)
+		}
+	}
+}
+
+func TestProxyReportsStatus(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(503)
+	}))
+	defer srv.Close()
+	rp := &recorder{Policy: balancer.NewRoundRobin(poolOf(t, srv.URL))}
+	px := newTestProxy(t, rp, Config{})
+	if rec := serve(px, httptest.NewRequest("GET", "/", nil)); rec.Code != 503 {
+		t.Fatalf("status = %d, want the backend's 503", rec.Code)
+	}
+	if r := rp.last(t); r.Status != 503 || !r.Failed() || r.Latency <= 0 {
+		t.Errorf("done(%+v), want Status 503, Failed, a latency", r)
+	}
+}
+
+// TestProxyConnectionReuse checks that 50 concurrent clients are served
+// over about 50 upstream connections, not one per request (Go's default
+// of 2 idle connections per host would open hundreds).
+func TestProxyConnectionReuse(t *testing.T) {
+	be := newBackend(t, "a")
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{})
+	front := httptest.NewServer(px)
+	defer front.Close()
+	ct := &http.Transport{MaxIdleConnsPerHost: 100}
+	defer ct.CloseIdleConnections()
+	client := &http.Client{Transport: ct}
+
+	const clients, perClient = 50, 20
+	deadline := time.Now().Add(3 * time.Second)
+	var wg sync.WaitGroup
+	var total, failed atomic.Int64
+	for range clients {
+		wg.Go(func() {
+			for i := 0; i < perClient && time.Now().Before(deadline); i++ {
+				resp, err := client.Get(front.URL)
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+				}
+				total.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed", failed.Load(), total.Load())
+	}
+	conns := be.conns.Load()
+	t.Logf("%d requests over %d upstream connections", total.Load(), conns)
+	if conns > clients+clients/2 || conns < 1 {
+		t.Fatalf("%d upstream connections for %d concurrent clients, want about %d", conns, clients, clients)
+	}
+}
+
+func TestNewProxyErrors(t *testing.T) {
+	if _, err := New(nil, Config{}); err == nil {
+		t.Error("New(nil policy) succeeded")
+	}
+	if _, err := New(balancer.NewRoundRobin(nil), Config{TransportConfig: TransportConfig{DialTimeout: -1}}); err == nil {
+		t.Error("New with a negative DialTimeout succeeded")
+	}
+}
+
+// TestStickyCookiePinsThroughWrappers runs with the Sticky policy bare and wrapped
+// (Outlier, Breaker, SlowStart): New finds it through Unwrap.
+func TestStickyCookiePinsThroughWrappers(t *testing.T) {
+	wraps := []struct {
+		name string
+		wrap func(t *testing.T, pool *balancer.Pool, s *balancer.Sticky) balancer.Policy
+	}{
+		{"bare", func(_ *testing.T, _ *balancer.Pool, s *balancer.Sticky) balancer.Policy { return s }},
+		{"outlier+breaker+slowstart", func(t *testing.T, pool *balancer.Pool, s *balancer.Sticky) balancer.Policy {
+			o, err := balancer.NewOutlier(s, balancer.OutlierConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ss, err := balancer.NewSlowStart(o, balancer.SlowStartConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := balancer.NewBreaker(ss, balancer.BreakerConfig{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}},
+	}
+	for _, w := range wraps {
+		t.Run(w.name, func(t *testing.T) { testStickyCookiePins(t, w.wrap) })
+	}
+}
+
+func testStickyCookiePins(t *testing.T, wrap func(t *testing.T, pool *balancer.Pool, s *balancer.Sticky) balancer.Policy) {
+	a, b := newBackend(t, "a"), newBackend(t, "b")
+	pool := poolOf(t, a.URL, b.URL)
+	s := newTestSticky(t, pool, balancer.StickyConfig{Cookie: "aff"})
+	px := newTestProxy(t, wrap(t, pool, s), Config{})
+
+	first := serve(px, httptest.NewRequest("GET", "/", nil))
+	cookies := (&http.Response{Header: first.Header()}).Cookies()
+	if len(cookies) != 1 || cookies[0].Name != "aff" || !cookies[0].HttpOnly || cookies[0].Path != "/" {
+		t.Fatalf("first response cookies %v, want one HttpOnly aff cookie", first.Header()["Set-Cookie"])
+	}
+	pinned := first.Body.String()
+	for range 6 {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.AddCookie(cookies[0])
+		rec := serve(px, req)
+		if rec.Body.String() != pinned {
+			t.Fatalf("pinned request went to %s, want %s", rec.Body, pinned)
+		}
+		if sc := rec.Header()["Set-Cookie"]; len(sc) != 0 {
+			t.Fatalf("pinned request re-set the cookie: %v", sc)
+		}
+	}
+	// The pinned backend is removed: the request goes elsewhere and re-pins.
+	u, _ := url.Parse(map[string]string{"a": a.URL, "b": b.URL}[pinned])
+	pool.Remove(u)
+	req := httptest.NewRequest("GET", "/", nil)
+	req.AddCookie(cookies[0])
+	rec := serve(px, req)
+	if rec.Body.String() == pinned {
+		t.Fatal("request went to the removed backend")
+	}
+	re := (&http.Response{Header: rec.Header()}).Cookies()
+	if len(re) != 1 || re[0].Value == cookies[0].Value {
+		t.Fatalf("re-pin cookies %v, want a new token", rec.Header()["Set-Cookie"])
+	}
+}
+
+func TestStickyHeaderPins(t *testing.T) {
+	a, b := newBackend(t, "a"), newBackend(t, "b")
+	s := newTestSticky(t, poolOf(t, a.URL, b.URL), balancer.StickyConfig{Header: "x-session-affinity"})
+	px := newTestProxy(t, s, Config{})
+	first := serve(px, httptest.NewRequest("GET", "/", nil))
+	tok := first.Header().Get("X-Session-Affinity")
+	if tok == "" || first.Header().Get("Set-Cookie") != "" {
+		t.Fatalf("first response: affinity header %q, Set-Cookie %q", tok, first.Header().Get("Set-Cookie"))
+	}
+	for range 4 {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("X-Session-Affinity", tok)
+		if rec := serve(px, req); rec.Body.String() != first.Body.String() {
+			t.Fatalf("request with affinity header went to %s, want %s", rec.Body, first.Body)
+		}
+	}
+}
+
+// BenchmarkProxy measures a GET (and a 1 KiB POST) through the
+// proxy to a loopback backend: with the default guarded transport and
+// retries, with a plain http.Transport (no desync guard), and with the
+// whole resilience stack (breaker, outlier detection, slow start).
+func BenchmarkProxy(b *testing.B) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok"))
+	}))
+	defer be.Close()
+	plain := func() http.RoundTripper {
+		return &http.Transport{DialContext: (&net.Dialer{Timeout: time.Second}).DialContext, MaxIdleConnsPerHost: 64,
+			ResponseHeaderTimeout: 15 * time.Second, DisableCompression: true}
+	}
+	stack := func(p *balancer.Pool) balancer.Policy {
+		o, _ := balancer.NewOutlier(balancer.NewRoundRobin(p), balancer.OutlierConfig{})
+		s, _ := balancer.NewSlowStart(o, balancer.SlowStartConfig{})
+		br, _ := balancer.NewBreaker(s, balancer.BreakerConfig{})
+		return br
+	}
+	cases := []struct {
+		name   string
+		cfg    func() Config
+		policy func(*balancer.Pool) balancer.Policy
+		body   string
+	}{
+		{"guarded", func() Config { return Config{} }, func(p *balancer.Pool) balancer.Policy { return balancer.NewRoundRobin(p) }, ""},
+		{"plain-transport", func() Config { return Config{Transport: plain()} }, func(p *balancer.Pool) balancer.Policy { return balancer.NewRoundRobin(p) }, ""},
+		{"full-stack", func() Config { return Config{} }, stack, ""},
+		{"guarded-post-1KiB", func() Config { return Config{} }, func(p *balancer.Pool) balancer.Policy { return balancer.NewRoundRobin(p) }, strings.Repeat("x", 1024)},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			p := poolOf(b, be.URL)
+			px, err := New(tc.policy(p), tc.cfg())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer px.Close()
+			method := "GET"
+			if tc.body != "" {
+				method = "POST"
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					var req *http.Request
+					if tc.body != "" {
+						req = httptest.NewRequest(method, "/", strings.NewReader(tc.body))
+					} else {
+						req = httptest.NewRequest(method, "/", nil)
+					}
+					rec := httptest.NewRecorder()
+					px.ServeHTTP(rec, req)
+					if rec.Code != 200 {
+						b.Fatalf("status %d", rec.Code)
+					}
+				}
+			})
+		})
+	}
+}
