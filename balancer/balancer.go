@@ -99,21 +99,27 @@ type Wrapper interface {
 // state across calls (a count of asks, a reservation for the accepted
 // target). PickUntil allocates nothing unless accept or p does.
 func PickUntil(ctx context.Context, p Policy, key string, accept func(*Target) bool) (*Target, func(Result), error) {
+	t, done, _, err := pickUntil(ctx, p, key, accept)
+	return t, done, err
+}
+
+// pickUntil is PickUntil that also returns the identity of done.
+func pickUntil(ctx context.Context, p Policy, key string, accept func(*Target) bool) (*Target, func(Result), doneID, error) {
 	tries := 4
 	for i := 0; i < tries; i++ {
-		t, done, err := p.Pick(ctx, derivedKey(key, i))
+		t, done, id, err := pickKeyed(ctx, p, derivedKey(key, i))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if i == 0 && t.pool != nil {
 			tries = max(tries, 2*t.pool.Len())
 		}
 		if accept(t) {
-			return t, done, nil
+			return t, done, id, nil
 		}
 		done(Result{Canceled: true})
 	}
-	return nil, nil, nil
+	return nil, nil, nil, nil
 }
 
 // derivedKey returns the key of the i-th ask for key: key itself first,

@@ -82,12 +82,17 @@ func NewHash(pool *Pool, cfg HashConfig) (*Hash, error) {
 // Pick returns the target key maps to; the fallback policy picks when key
 // is "".
 func (h *Hash) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
+	t, done, _, err := h.pickKeyed(ctx, key)
+	return t, done, err
+}
+
+func (h *Hash) pickKeyed(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
 	if key == "" {
-		return h.fallback.Pick(ctx, "")
+		return pickKeyed(ctx, h.fallback, "")
 	}
 	s := h.pool.load()
 	if len(s.avail) == 0 {
-		return nil, nil, ErrNoTargets
+		return nil, nil, nil, ErrNoTargets
 	}
 	hk := hashString(key)
 	var t *Target
@@ -97,7 +102,7 @@ func (h *Hash) Pick(ctx context.Context, key string) (*Target, func(Result), err
 		t = h.pickRendezvous(s, hk)
 	}
 	t.acquire()
-	return t, t.done, nil
+	return t, t.done, t, nil
 }
 
 // admits reports whether t may take one more request under the load bound.

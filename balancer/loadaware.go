@@ -259,7 +259,7 @@ func requestLoad(n *node, c *clock) float64 {
 }
 
 // pickNode counts the request on n and returns its target and done.
-func pickNode(n *node) (*Target, func(Result), error) {
+func pickNode(n *node) (*Target, func(Result), doneID, error) {
 	n.t.acquire()
-	return n.t, n.done, nil
+	return n.t, n.done, n, nil
 }

@@ -134,16 +134,21 @@ func (s *Sticky) buildTokens(snap *snapshot, prev *tokenMap) *tokenMap {
 // Pick returns the target token names when it is available, and otherwise
 // the fallback policy's pick.
 func (s *Sticky) Pick(ctx context.Context, token string) (*Target, func(Result), error) {
+	t, done, _, err := s.pickKeyed(ctx, token)
+	return t, done, err
+}
+
+func (s *Sticky) pickKeyed(ctx context.Context, token string) (*Target, func(Result), doneID, error) {
 	if token != "" {
 		snap := s.pool.load()
 		if len(snap.avail) > 0 {
 			if t := s.tokens.get(snap, s.build).byToken[token]; t != nil {
 				t.acquire()
-				return t, t.done, nil
+				return t, t.done, t, nil
 			}
 		}
 	}
-	return s.fallback.Pick(ctx, "")
+	return pickKeyed(ctx, s.fallback, "")
 }
 
 // Token returns the affinity token naming t.
