@@ -199,6 +199,9 @@ func TestNewHashErrors(t *testing.T) {
 			t.Errorf("NewHash(BoundedLoad: %v) succeeded", b)
 		}
 	}
+	if _, err := NewHash(weightedPool(t, 1), HashConfig{Fallback: NewRoundRobin(weightedPool(t, 1))}); err == nil {
+		t.Error("NewHash accepted a fallback over another pool")
+	}
 }
 
 // TestMaglevStaleTable checks that while a new table is being built,
