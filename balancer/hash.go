@@ -49,7 +49,7 @@ type Hash struct {
 	fallback  Policy
 	bound     float64
 	threshold int
-	maglev    derived[*maglevTable]
+	maglev    snapshotCache[*maglevTable]
 	// scratch holds *rank buffers for bounded walks over pools larger
 	// than rendezvousStack, so that those picks allocate nothing either.
 	scratch sync.Pool

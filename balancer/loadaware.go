@@ -208,7 +208,7 @@ func buildNodes(p *loadParams) func(s *snapshot, prev *nodeSet) *nodeSet {
 type loadAware struct {
 	pool   *Pool
 	params loadParams
-	set    derived[*nodeSet]
+	set    snapshotCache[*nodeSet]
 	build  func(*snapshot, *nodeSet) *nodeSet
 }
 

@@ -60,7 +60,7 @@ type Sticky struct {
 	fallback Policy
 	secret   []byte
 	cfg      StickyConfig
-	tokens   derived[*tokenMap]
+	tokens   snapshotCache[*tokenMap]
 	build    func(*snapshot, *tokenMap) *tokenMap
 }
 

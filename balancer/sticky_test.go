@@ -22,7 +22,7 @@ func newTestSticky(t *testing.T, pool *Pool, cfg StickyConfig) *Sticky {
 	return s
 }
 
-func TestStickyEngine(t *testing.T) {
+func TestStickyTokenPinsTargetWhileAvailable(t *testing.T) {
 	pool := weightedPool(t, 1, 1, 1)
 	s := newTestSticky(t, pool, StickyConfig{})
 	b := pool.Targets()[1]

@@ -26,7 +26,7 @@ const maxCycleWork = 1 << 22
 type WeightedRoundRobin struct {
 	pool     *Pool
 	rr       atomic.Uint64 // position in the cycle
-	cycle    derived[*wrrCycle]
+	cycle    snapshotCache[*wrrCycle]
 	maxCycle int64 // maxCycleWork; tests lower it to exercise the stepping path
 
 	// mu guards snap and current, the state of the stepping path.
