@@ -62,8 +62,8 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeFrom(r.Context())
 	pe := &Error{Status: http.StatusBadGateway, Err: err}
 	if x != nil {
-		pe.Target = x.target
-		x.latency = time.Since(x.start)
+		pe.Target = x.cur.target
+		x.cur.latency = time.Since(x.cur.start)
 	}
 	ctxErr := r.Context().Err()
 	inbound := false // the inbound request's own context ended
@@ -82,12 +82,12 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		pe.Status = problem.StatusClientClosedRequest
 	case errors.Is(ctxErr, context.DeadlineExceeded):
 		pe.Status = http.StatusGatewayTimeout
-	case x != nil && !x.maybeReached && neverReached(err, x.gotConn.Load()):
+	case x != nil && !x.maybeReached && neverReached(err, x.cur.gotConn.Load()):
 		// Every target tried refused the connection, or its dial or
 		// TLS handshake failed: none is available, and the request
 		// provably reached none, so the client may send it again.
 		pe.Status = http.StatusServiceUnavailable
-	case x != nil && !x.gotConn.Load():
+	case x != nil && !x.cur.gotConn.Load():
 		pe.Status = http.StatusBadGateway
 	case isTimeout(err):
 		pe.Status = http.StatusGatewayTimeout
@@ -98,10 +98,10 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 			// set before the proxy expired: a local outcome that says
 			// nothing about the target. (The route's own Timeout
 			// does count.)
-			x.cancel = true
+			x.cur.cancel = true
 		} else {
-			x.err = err
-			x.status = 0
+			x.cur.err = err
+			x.cur.status = 0
 		}
 	}
 	if px.log != nil {

@@ -219,21 +219,17 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		px.onError(w, r, &Error{Status: status, Err: err})
 		return
 	}
-	x := &exchange{Context: r.Context(), target: t, done: done, key: key, in: r}
+	x := &exchange{Context: r.Context(), key: key, in: r}
+	x.cur = attempt{target: t, done: done, pin: px.pinFor(t, key)}
 	x.tried0[0] = t
 	x.tried = x.tried0[:1]
 	budget := px.retry.budget
 	budget.Begin()
-	if px.sticky != nil {
-		if tok := px.sticky.Token(t); tok != key {
-			x.pin = tok
-		}
-	}
 	x.trace.GotConn = func(info httptrace.GotConnInfo) {
-		x.gotConn.Store(true)
-		prev := x.conn
-		x.conn, _ = info.Conn.(*guardConn)
-		if x.conns.Add(1) > 1 {
+		x.cur.gotConn.Store(true)
+		prev := x.cur.conn
+		x.cur.conn, _ = info.Conn.(*guardConn)
+		if x.cur.conns.Add(1) > 1 {
 			px.transportReSend(x, prev)
 		}
 	}
@@ -250,7 +246,7 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := x.newAttempt()
 	defer func() {
 		p := recover()
-		res := balancer.Result{Err: x.err, Status: x.status, Latency: x.latency, Canceled: x.cancel}
+		res := balancer.Result{Err: x.cur.err, Status: x.cur.status, Latency: x.cur.latency, Canceled: x.cur.cancel}
 		if p != nil && !res.Canceled {
 			// The body copy failed (ReverseProxy panics with
 			// http.ErrAbortHandler): the client went away or the
@@ -261,11 +257,11 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				res.Err = io.ErrUnexpectedEOF
 			}
 		}
-		if x.conn != nil && res.Err == nil && !res.Canceled && x.conn.desynced() {
+		if x.cur.conn != nil && res.Err == nil && !res.Canceled && x.cur.conn.desynced() {
 			// The target sent bytes past its response: count it.
 			res.Err = errConnDiscarded
 		}
-		x.done(res)
+		x.cur.done(res)
 		x.cancelAll()
 		for range x.held + int(x.resent.Load()) {
 			budget.Release()
@@ -275,18 +271,31 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(p)
 		}
 	}()
-	x.start = time.Now()
+	x.cur.start = time.Now()
 	x.rw = informWriter{ResponseWriter: w, x: x}
 	px.rp.ServeHTTP(&x.rw, r.WithContext(ctx))
+}
+
+// pinFor returns the sticky token to set on the response when t answers a
+// request that carried key, or "" when the request is already pinned to t
+// or the policy is not sticky.
+func (px *Proxy) pinFor(t *balancer.Target, key string) string {
+	if px.sticky == nil {
+		return ""
+	}
+	if tok := px.sticky.Token(t); tok != key {
+		return tok
+	}
+	return ""
 }
 
 // modifyResponse records the response status and time to first byte.
 func (px *Proxy) modifyResponse(resp *http.Response) error {
 	if x := exchangeFrom(resp.Request.Context()); x != nil {
-		x.status = resp.StatusCode
-		x.latency = time.Since(x.start)
-		if x.pin != "" {
-			px.sticky.SetToken(resp.Header, resp.Request, x.pin)
+		x.cur.status = resp.StatusCode
+		x.cur.latency = time.Since(x.cur.start)
+		if x.cur.pin != "" {
+			px.sticky.SetToken(resp.Header, resp.Request, x.cur.pin)
 		}
 	}
 	return nil

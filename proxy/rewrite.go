@@ -46,7 +46,7 @@ var clientSetHeaders = [...]string{
 func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	x := exchangeFrom(pr.In.Context())
 	x.baseURL = *pr.Out.URL
-	px.route(pr, x.target)
+	px.route(pr, x.cur.target)
 	h := pr.Out.Header
 	if !px.retry.idemKey {
 		hideIdempotencyKey(h)
