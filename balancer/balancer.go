@@ -56,6 +56,7 @@ package balancer
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -82,6 +83,47 @@ type Wrapper interface {
 	Policy
 	// Unwrap returns the wrapped policy.
 	Unwrap() Policy
+}
+
+// PickUntil asks p for a target until accept takes one, for callers that
+// must refuse some picks: a full target (Breaker), a ramping one (SlowStart),
+// one a request was already sent to (a retry). It asks at most
+// max(4, 2×pool size) times; after the first ask it passes keys derived
+// from key, so that a hashing policy, which answers one key with one
+// target, can answer with another. Each refused pick's done is called with
+// Result{Canceled: true}, which no policy counts against the target.
+//
+// PickUntil returns the accepted target and its done, p's error as soon as
+// p returns one, or a nil target and a nil error when p offered nothing
+// accept took. accept is called once per pick, in order, and may keep
+// state across calls (a count of asks, a reservation for the accepted
+// target). PickUntil allocates nothing unless accept or p does.
+func PickUntil(ctx context.Context, p Policy, key string, accept func(*Target) bool) (*Target, func(Result), error) {
+	tries := 4
+	for i := 0; i < tries; i++ {
+		t, done, err := p.Pick(ctx, derivedKey(key, i))
+		if err != nil {
+			return nil, nil, err
+		}
+		if i == 0 && t.pool != nil {
+			tries = max(tries, 2*t.pool.Len())
+		}
+		if accept(t) {
+			return t, done, nil
+		}
+		done(Result{Canceled: true})
+	}
+	return nil, nil, nil
+}
+
+// derivedKey returns the key of the i-th ask for key: key itself first,
+// then key with a NUL byte and i appended. An empty key stays empty: a
+// policy that does not hash answers the next ask differently anyway.
+func derivedKey(key string, i int) string {
+	if key == "" || i == 0 {
+		return key
+	}
+	return key + "\x00" + strconv.Itoa(i)
 }
 
 // Result is the outcome of one request to a target, passed to the done

@@ -62,16 +62,16 @@ func withWrappers(tb testing.TB, pool *Pool, ps []struct {
 } {
 	out := ps
 	for _, bp := range ps {
-		o, err := NewOutlier(pool, OutlierConfig{})
+		o, err := NewOutlier(bp.p, OutlierConfig{})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		b, err := NewBreaker(o.Wrap(bp.p), BreakerConfig{})
+		b, err := NewBreaker(o, BreakerConfig{})
 		if err != nil {
 			tb.Fatal(err)
 		}
 		bp2, bp3 := bp, bp
-		bp2.name, bp2.p = bp.name+"+outlier", o.Wrap(bp.p)
+		bp2.name, bp2.p = bp.name+"+outlier", o
 		bp3.name, bp3.p = bp.name+"+outlier+breaker", b
 		out = append(out, bp2, bp3)
 	}

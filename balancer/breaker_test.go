@@ -35,8 +35,8 @@ func TestBreakerMaxInFlight(t *testing.T) {
 	if !errors.Is(err, ErrCircuitOpen) || !errors.Is(err, ErrNoTargets) {
 		t.Fatalf("pick over the limit: %v, want ErrCircuitOpen and ErrNoTargets", err)
 	}
-	if b.Rejected() != 1 {
-		t.Fatalf("Rejected() = %d", b.Rejected())
+	if b.Stats().Rejected != 1 {
+		t.Fatalf("Rejected() = %d", b.Stats().Rejected)
 	}
 	rec.mu.Lock()
 	for _, r := range rec.results {

@@ -247,3 +247,5 @@ func leastLoaded(s *snapshot) *Target {
 	}
 	return best
 }
+
+func (h *Hash) targetPool() *Pool { return h.pool }

@@ -340,7 +340,7 @@ func TestFailureMemoryDecays(t *testing.T) {
 		at   time.Duration
 		want float64
 	}{{0, 10}, {time.Second, 10 / math.E}, {10 * time.Second, 10 * math.Exp(-10)}} {
-		c := clock{now: t0.Add(tc.at)}
+		c := fixedClock(t0.Add(tc.at))
 		if got := ns[0].failures(&c); math.Abs(got-tc.want) > 1e-9 {
 			t.Errorf("failures(t0+%v) = %v, want %v", tc.at, got, tc.want)
 		}

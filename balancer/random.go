@@ -35,3 +35,5 @@ func (r *Random) Pick(context.Context, string) (*Target, func(Result), error) {
 	t.acquire()
 	return t, t.done, nil
 }
+
+func (r *Random) targetPool() *Pool { return r.pool }

@@ -35,7 +35,7 @@ func ExampleBreaker() {
 func ExampleSlowStart() {
 	ups, _ := balancer.ParseUpstreams("http://10.0.0.1:8080")
 	pool, _ := balancer.NewPool(ups)
-	ss, _ := balancer.NewSlowStart(pool, balancer.NewRoundRobin(pool),
+	ss, _ := balancer.NewSlowStart(balancer.NewRoundRobin(pool),
 		balancer.SlowStartConfig{Window: time.Minute, MinFactor: 0.1})
 	newUps, _ := balancer.ParseUpstreams("http://10.0.0.2:8080")
 	added, _ := pool.Add(newUps[0])

@@ -15,7 +15,7 @@ import (
 func ExampleOutlier_ObserveAt() {
 	ups, _ := balancer.ParseUpstreams("10.0.0.1:80,10.0.0.2:80,10.0.0.3:80")
 	pool, _ := balancer.NewPool(ups)
-	o, _ := balancer.NewOutlier(pool, balancer.OutlierConfig{Consecutive: 3, BaseEjection: 30 * time.Second})
+	o, _ := balancer.NewOutlier(balancer.NewRoundRobin(pool), balancer.OutlierConfig{Consecutive: 3, BaseEjection: 30 * time.Second})
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	bad := pool.Targets()[1]
 	for range 3 {
@@ -35,7 +35,7 @@ func ExampleOutlier_ObserveAt() {
 func ExampleHealthChecker_ReportAt() {
 	ups, _ := balancer.ParseUpstreams("10.0.0.1:80")
 	pool, _ := balancer.NewPool(ups)
-	hc, _ := balancer.NewHealthChecker(pool, balancer.HealthConfig{Path: "/healthz"})
+	hc, _ := balancer.NewHealthChecker(map[string]*balancer.Pool{"api": pool}, balancer.HealthConfig{Path: "/healthz"})
 	defer hc.Close()
 	t := pool.Targets()[0]
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -37,3 +37,5 @@ func (rr *RoundRobin) Pick(context.Context, string) (*Target, func(Result), erro
 	t.acquire()
 	return t, t.done, nil
 }
+
+func (rr *RoundRobin) targetPool() *Pool { return rr.pool }

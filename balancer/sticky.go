@@ -187,3 +187,5 @@ func (s *Sticky) SetToken(h http.Header, r *http.Request, token string) {
 	}
 	h.Add("Set-Cookie", c.String())
 }
+
+func (s *Sticky) targetPool() *Pool { return s.pool }

@@ -41,11 +41,11 @@ func ExampleNew_resilience() {
 
 	ups, _ := balancer.ParseUpstreams(dead + "," + live.URL)
 	pool, _ := balancer.NewPool(ups)
-	outlier, _ := balancer.NewOutlier(pool, balancer.OutlierConfig{Consecutive: 1})
-	checks, _ := balancer.NewHealthChecker(pool, balancer.HealthConfig{Path: "/", Outlier: outlier})
+	outlier, _ := balancer.NewOutlier(balancer.NewRoundRobin(pool), balancer.OutlierConfig{Consecutive: 1})
+	checks, _ := balancer.NewHealthChecker(map[string]*balancer.Pool{"orders": pool}, balancer.HealthConfig{Path: "/"})
 	checks.Start()
 	defer checks.Close()
-	policy, _ := balancer.NewBreaker(outlier.Wrap(balancer.NewRoundRobin(pool)), balancer.BreakerConfig{MaxInFlight: 128})
+	policy, _ := balancer.NewBreaker(outlier, balancer.BreakerConfig{MaxInFlight: 128})
 	px, _ := proxy.New(policy, proxy.Config{
 		Timeout: 5 * time.Second,
 		Retry:   proxy.RetryConfig{PutDelete: true},

@@ -234,7 +234,7 @@ var t0 = time.Date(2100, 1, 2, 3, 4, 5, 0, time.UTC)
 
 func newOutlier(t testing.TB, p *balancer.Pool, cfg balancer.OutlierConfig) *balancer.Outlier {
 	t.Helper()
-	o, err := balancer.NewOutlier(p, cfg)
+	o, err := balancer.NewOutlier(balancer.NewRoundRobin(p), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func newOutlier(t testing.TB, p *balancer.Pool, cfg balancer.OutlierConfig) *bal
 
 func newChecker(t testing.TB, p *balancer.Pool, cfg balancer.HealthConfig) *balancer.HealthChecker {
 	t.Helper()
-	hc, err := balancer.NewHealthChecker(p, cfg)
+	hc, err := balancer.NewHealthChecker(map[string]*balancer.Pool{"test": p}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

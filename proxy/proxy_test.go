@@ -131,11 +131,11 @@ func TestStickyCookiePinsThroughWrappers(t *testing.T) {
 	}{
 		{"bare", func(_ *testing.T, _ *balancer.Pool, s *balancer.Sticky) balancer.Policy { return s }},
 		{"outlier+breaker+slowstart", func(t *testing.T, pool *balancer.Pool, s *balancer.Sticky) balancer.Policy {
-			o, err := balancer.NewOutlier(pool, balancer.OutlierConfig{})
+			o, err := balancer.NewOutlier(s, balancer.OutlierConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}
-			ss, err := balancer.NewSlowStart(pool, o.Wrap(s), balancer.SlowStartConfig{})
+			ss, err := balancer.NewSlowStart(o, balancer.SlowStartConfig{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,8 +221,8 @@ func BenchmarkProxy(b *testing.B) {
 			ResponseHeaderTimeout: 15 * time.Second, DisableCompression: true}
 	}
 	stack := func(p *balancer.Pool) balancer.Policy {
-		o, _ := balancer.NewOutlier(p, balancer.OutlierConfig{})
-		s, _ := balancer.NewSlowStart(p, o.Wrap(balancer.NewRoundRobin(p)), balancer.SlowStartConfig{})
+		o, _ := balancer.NewOutlier(balancer.NewRoundRobin(p), balancer.OutlierConfig{})
+		s, _ := balancer.NewSlowStart(o, balancer.SlowStartConfig{})
 		br, _ := balancer.NewBreaker(s, balancer.BreakerConfig{})
 		return br
 	}

@@ -80,7 +80,7 @@ func TestBackendKilledUnderGETLoad(t *testing.T) {
 	b := []*faultBackend{newFaultBackend(t, "b1", modeOK), newFaultBackend(t, "b2", modeOK), newFaultBackend(t, "b3", modeOK)}
 	pool := poolOf(t, b[0].URL, b[1].URL, b[2].URL)
 	o := newOutlier(t, pool, balancer.OutlierConfig{})
-	watch := &pickWatch{Policy: o.Wrap(balancer.NewRoundRobin(pool)), o: o, watched: pool.Targets()[1]}
+	watch := &pickWatch{Policy: o, o: o, watched: pool.Targets()[1]}
 	var logMu sync.Mutex
 	var logBuf strings.Builder
 	px := newTestProxy(t, watch, Config{Retry: fastRetry(RetryConfig{}), Logger: slogTo(&logBuf, &logMu)})
@@ -139,7 +139,7 @@ func TestDyingBackendPOSTsNeverDuplicated(t *testing.T) {
 	b := []*faultBackend{newFaultBackend(t, "b1", modeOK), newFaultBackend(t, "b2", modeOK), newFaultBackend(t, "b3", modeOK)}
 	pool := poolOf(t, b[0].URL, b[1].URL, b[2].URL)
 	o := newOutlier(t, pool, balancer.OutlierConfig{Consecutive: 30})
-	watch := &deadPicks{Policy: o.Wrap(balancer.NewRoundRobin(pool)), watched: pool.Targets()[1]}
+	watch := &deadPicks{Policy: o, watched: pool.Targets()[1]}
 	px, err := New(watch, Config{Retry: fastRetry(RetryConfig{}),
 		Key: func(r *http.Request) string { return r.Header.Get("X-Req-ID") }})
 	if err != nil {
@@ -219,7 +219,7 @@ func TestAllBackendsDownAnswer503(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			pool := poolOf(t, deadAddr(t), deadAddr(t), deadAddr(t))
 			o := newOutlier(t, pool, balancer.OutlierConfig{})
-			px := newTestProxy(t, o.Wrap(balancer.NewRoundRobin(pool)), Config{})
+			px := newTestProxy(t, o, Config{})
 			start := time.Now()
 			for i := range 20 {
 				body := ""
@@ -232,7 +232,7 @@ func TestAllBackendsDownAnswer503(t *testing.T) {
 					t.Fatalf("request %d: 503 without Retry-After", i)
 				}
 			}
-			if o.Ejections() == 0 {
+			if o.Stats().Ejections == 0 {
 				t.Fatal("no target was ejected")
 			}
 			if el := time.Since(start); el > 5*time.Second {
@@ -250,13 +250,13 @@ func TestPanicModeSkipsCheckedDownTargets(t *testing.T) {
 	a, b := newFaultBackend(t, "a", modeOK), newFaultBackend(t, "b", modeOK)
 	pool := poolOf(t, a.URL, b.URL)
 	o := newOutlier(t, pool, balancer.OutlierConfig{})
-	px := newTestProxy(t, o.Wrap(balancer.NewRoundRobin(pool)), Config{})
-	hc := newChecker(t, pool, balancer.HealthConfig{Outlier: o, Rise: 1, Fall: 1})
+	px := newTestProxy(t, o, Config{})
+	hc := newChecker(t, pool, balancer.HealthConfig{Rise: 1, Fall: 1})
 	ts := pool.Targets()
 	errDown := errors.New("probe failed")
 	hc.ReportAt(ts[0], errDown, t0)
 	hc.ReportAt(ts[1], errDown, t0)
-	if !o.Panicking() {
+	if !o.Stats().Panicking {
 		t.Fatal("every target checked down, and no panic")
 	}
 	rec := sendReq(px, "GET", "cd", "")
@@ -313,7 +313,7 @@ func TestLocalErrorsNeverEject(t *testing.T) {
 	defer close(release)
 	pool := poolOf(t, be.URL)
 	o := newOutlier(t, pool, balancer.OutlierConfig{Consecutive: 1})
-	br := newBreaker(t, o.Wrap(balancer.NewRoundRobin(pool)), balancer.BreakerConfig{MaxInFlight: 1})
+	br := newBreaker(t, o, balancer.BreakerConfig{MaxInFlight: 1})
 	px := newTestProxy(t, br, Config{})
 
 	// One request holds the only slot; 20 more overflow the breaker.
@@ -343,7 +343,7 @@ func TestLocalErrorsNeverEject(t *testing.T) {
 			t.Fatalf("unreadable body status %d, want 400", rec.Code)
 		}
 	}
-	if n := o.Ejections(); n != 0 || pool.Available() != 1 {
+	if n := o.Stats().Ejections; n != 0 || pool.Available() != 1 {
 		t.Fatalf("%d ejections (available %d) from local outcomes only", n, pool.Available())
 	}
 }

@@ -80,13 +80,13 @@ func TestFrozenBackendProcessRoutedAround(t *testing.T) {
 	o := newOutlier(t, pool, balancer.OutlierConfig{PanicThreshold: -1})
 	changes := make(chan balancer.HealthState, 8)
 	hc := newChecker(t, pool, balancer.HealthConfig{Interval: 50 * time.Millisecond, Timeout: 100 * time.Millisecond,
-		Fall: 3, Rise: 2, Outlier: o, OnChange: func(tg *balancer.Target, s balancer.HealthState) {
+		Fall: 3, Rise: 2, OnChange: func(tg *balancer.Target, s balancer.HealthState) {
 			if tg.URL().String() == childURL {
 				changes <- s
 			}
 		}})
 	hc.Start()
-	px := newTestProxy(t, o.Wrap(balancer.NewRoundRobin(pool)), Config{
+	px := newTestProxy(t, o, Config{
 		TransportConfig: TransportConfig{ResponseHeaderTimeout: 300 * time.Millisecond},
 		Retry:           fastRetry(RetryConfig{}),
 	})

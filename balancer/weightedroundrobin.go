@@ -146,3 +146,5 @@ func (w *WeightedRoundRobin) step() int {
 	w.current[best] -= w.snap.total
 	return best
 }
+
+func (w *WeightedRoundRobin) targetPool() *Pool { return w.pool }
