@@ -43,9 +43,11 @@ type Config struct {
 	// client went away.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// Key returns the key that hashing policies pick by (see package
-	// reqkey: reqkey.ClientIP, reqkey.Header, reqkey.Parse). If nil, every request has the key "". It is
-	// not used with a *Sticky policy (bare or wrapped), whose key is the request's
-	// affinity token.
+	// reqkey: reqkey.ClientIP, reqkey.Header, reqkey.Parse). If nil, every
+	// request has the key "", and New refuses a *balancer.Hash policy
+	// (bare or under wrappers), which would then spread one client's
+	// requests over every target. It is not used with a *Sticky policy
+	// (bare or wrapped), whose key is the request's affinity token.
 	Key func(r *http.Request) string
 	// PreserveHost forwards the client's Host header instead of the
 	// target's host.
@@ -90,6 +92,7 @@ type Proxy struct {
 	onError   func(http.ResponseWriter, *http.Request, error)
 	key       func(*http.Request) string
 	sticky    *balancer.Sticky // p or the policy it wraps, when a *Sticky: tokens come from requests, pins go on responses
+	pool      *balancer.Pool   // the pool p picks from, or nil for a policy from elsewhere
 	preserve  bool
 	timeout   time.Duration
 	idle      time.Duration
@@ -124,8 +127,8 @@ func (px *Proxy) Stats() Stats {
 	return st
 }
 
-// New returns a Proxy that picks targets with p. It returns an error
-// for a nil policy or an invalid cfg.
+// New returns a Proxy that picks targets with p. It returns an error for a
+// nil policy, a hash policy without Config.Key, or an invalid cfg.
 func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 	if p == nil {
 		return nil, errors.New("proxy: nil policy")
@@ -148,7 +151,13 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 	if px.onError == nil {
 		px.onError = WriteError
 	}
-	px.sticky = findSticky(p)
+	px.sticky = find[*balancer.Sticky](p)
+	if cfg.Key == nil && px.sticky == nil && find[*balancer.Hash](p) != nil {
+		// Every request would have the key "", and a hash policy would
+		// spread one client's requests over every target.
+		return nil, errors.New("proxy: a Hash policy needs Config.Key (reqkey.ClientIP, reqkey.Header, ...)")
+	}
+	px.pool = balancer.PoolOf(p)
 	errLog := log.New(io.Discard, "", 0)
 	if cfg.Logger != nil {
 		errLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)
@@ -165,19 +174,31 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 	return px, nil
 }
 
-// findSticky returns the *Sticky policy p is or wraps, or nil.
-func findSticky(p balancer.Policy) *balancer.Sticky {
+// find returns the policy of type P that p is or wraps (looking through
+// balancer.Wrapper), or nil.
+func find[P balancer.Policy](p balancer.Policy) P {
+	var zero P
 	for range 64 { // a bound, in case of a wrapper cycle
-		if s, ok := p.(*balancer.Sticky); ok {
-			return s
+		if q, ok := p.(P); ok {
+			return q
 		}
 		w, ok := p.(balancer.Wrapper)
 		if !ok {
-			return nil
+			return zero
 		}
 		p = w.Unwrap()
 	}
-	return nil
+	return zero
+}
+
+// Available reports whether the pool the proxy's policy picks from has a
+// target that can be picked now (healthy, not ejected). It is true for a
+// policy from outside package balancer, whose pool the proxy cannot see. A
+// weighted route split asks it to send a request to another side while
+// this one has nothing to serve it with. Available is safe for concurrent
+// use and cheap: one atomic load.
+func (px *Proxy) Available() bool {
+	return px.pool == nil || px.pool.Available() > 0
 }
 
 // Close closes the idle upstream connections of the proxy's transport.

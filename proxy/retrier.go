@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/gatekit/gatekit/balancer"
@@ -184,25 +183,13 @@ func (px *Proxy) retarget(x *exchange, out *http.Request, ctx context.Context) *
 // policies are asked with derived keys so that they can answer with
 // another target.
 func (px *Proxy) pickOther(x *exchange) (*balancer.Target, func(balancer.Result), error) {
-	n := 4
-	if p := x.cur.target.Pool(); p != nil {
-		n = max(n, 2*p.Len())
+	t, done, err := balancer.PickUntil(x.in.Context(), px.policy, x.key, func(t *balancer.Target) bool {
+		return !x.triedTarget(t)
+	})
+	if err == nil && t == nil {
+		err = balancer.ErrNoTargets
 	}
-	for i := range n {
-		key := x.key
-		if key != "" && i > 0 {
-			key += "\x00" + strconv.Itoa(i)
-		}
-		t, done, err := px.policy.Pick(x.in.Context(), key)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !x.triedTarget(t) {
-			return t, done, nil
-		}
-		done(balancer.Result{Canceled: true})
-	}
-	return nil, nil, balancer.ErrNoTargets
+	return t, done, err
 }
 
 func (x *exchange) triedTarget(t *balancer.Target) bool {
