@@ -17,6 +17,12 @@ import (
 // upgrade request on a route that does not allow its protocol.
 var ErrUpgradeNotAllowed = errors.New("proxy: protocol upgrade not allowed")
 
+// ErrNotForwardable is the error of an *Error (status 400) for a request
+// no target can be asked for: the PRI method (the HTTP/2 connection
+// preface sent to an HTTP/1 server), or an asterisk-form target ("*") with
+// a method other than OPTIONS.
+var ErrNotForwardable = errors.New("proxy: request method or target cannot be forwarded")
+
 // ErrTargetInPool is returned by Proxy.Drain for a target still in its
 // pool: remove it first, so that it gets nothing new.
 var ErrTargetInPool = errors.New("proxy: target is still in its pool")
@@ -153,6 +159,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		if errors.Is(err, ErrUpgradeNotAllowed) {
 			problem.Write(w, status, "protocol upgrade not allowed on this route")
+			return
+		}
+		if errors.Is(err, ErrNotForwardable) {
+			problem.Write(w, status, "this request method or target cannot be forwarded")
 			return
 		}
 		problem.Write(w, status, "the request body could not be read")

@@ -69,6 +69,12 @@ type Config struct {
 	// connection is aborted, never ended as if complete). Streaming routes
 	// set it with a negative Timeout.
 	StreamIdleTimeout time.Duration
+	// InsecureAllowUnderscoreHeaders forwards request headers whose names
+	// contain '_'. By default they are dropped, as nginx does: some
+	// backend frameworks read X_Forwarded_For as X-Forwarded-For, so a
+	// client could pass a forwarding header the proxy strips under its
+	// underscore spelling.
+	InsecureAllowUnderscoreHeaders bool
 	// WebSocket lets "Upgrade: websocket" requests through to the target
 	// (the tunnel is exempt from Timeout). Without it, and for any other
 	// upgrade protocol, an upgrade request is answered 400 without
@@ -85,21 +91,22 @@ const defaultTimeout = 15 * time.Second
 // by a Policy. It is safe for concurrent use. Close it to release idle
 // upstream connections.
 type Proxy struct {
-	policy    balancer.Policy
-	rp        *httputil.ReverseProxy
-	transport http.RoundTripper
-	log       *slog.Logger
-	onError   func(http.ResponseWriter, *http.Request, error)
-	key       func(*http.Request) string
-	sticky    *balancer.Sticky // p or the policy it wraps, when a *Sticky: tokens come from requests, pins go on responses
-	pool      *balancer.Pool   // the pool p picks from, or nil for a policy from elsewhere
-	preserve  bool
-	timeout   time.Duration
-	idle      time.Duration
-	websocket bool
-	retry     retryPolicy
-	guard     *desyncGuard // of the default transport, or nil
-	resends   atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
+	policy      balancer.Policy
+	rp          *httputil.ReverseProxy
+	transport   http.RoundTripper
+	log         *slog.Logger
+	onError     func(http.ResponseWriter, *http.Request, error)
+	key         func(*http.Request) string
+	sticky      *balancer.Sticky // p or the policy it wraps, when a *Sticky: tokens come from requests, pins go on responses
+	pool        *balancer.Pool   // the pool p picks from, or nil for a policy from elsewhere
+	preserve    bool
+	underscores bool // forward header names with '_'
+	timeout     time.Duration
+	idle        time.Duration
+	websocket   bool
+	retry       retryPolicy
+	guard       *desyncGuard // of the default transport, or nil
+	resends     atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
 }
 
 // Stats are a Proxy's counters since it was created.
@@ -134,7 +141,7 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 		return nil, errors.New("proxy: nil policy")
 	}
 	px := &Proxy{policy: p, transport: cfg.Transport, log: cfg.Logger, onError: cfg.ErrorHandler,
-		key: cfg.Key, preserve: cfg.PreserveHost, timeout: cmp.Or(cfg.Timeout, defaultTimeout),
+		key: cfg.Key, preserve: cfg.PreserveHost, underscores: cfg.InsecureAllowUnderscoreHeaders, timeout: cmp.Or(cfg.Timeout, defaultTimeout),
 		idle: cfg.StreamIdleTimeout, websocket: cfg.WebSocket}
 	rp, err := newRetryPolicy(cfg.Retry)
 	if err != nil {
@@ -213,6 +220,16 @@ func (px *Proxy) Close() error {
 // ServeHTTP picks a target, forwards r to it and reports the outcome to
 // the policy.
 func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == "PRI" || (r.RequestURI == "*" || r.URL.Path == "*") && r.Method != http.MethodOptions {
+		// The HTTP/2 connection preface sent to an HTTP/1 server, or an
+		// asterisk-form target (RFC 9112 allows it for OPTIONS only):
+		// neither names anything on a target, and httputil would forward
+		// them as "/%2A". The client does not speak what this connection
+		// speaks, so it is closed too.
+		w.Header().Set("Connection", "close")
+		px.onError(w, r, &Error{Status: http.StatusBadRequest, Err: ErrNotForwardable})
+		return
+	}
 	upgrade := ""
 	if len(r.Header["Upgrade"]) > 0 && headerHasToken(r.Header["Connection"], "upgrade") {
 		upgrade = r.Header.Get("Upgrade")

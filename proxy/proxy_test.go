@@ -349,3 +349,34 @@ func BenchmarkProxy(b *testing.B) {
 		})
 	}
 }
+
+// TestPRIAndAsteriskFormRefused sends raw requests through the proxy: the
+// HTTP/2 preface (PRI * HTTP/2.0), any PRI request, and asterisk-form
+// targets on methods other than OPTIONS are answered 400 problem+json on a
+// closed connection, and no byte reaches the backend.
+func TestPRIAndAsteriskFormRefused(t *testing.T) {
+	be := newRecordingBackend(t)
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.url)), Config{})
+	front := httptest.NewServer(px)
+	defer front.Close()
+	addr := front.Listener.Addr().String()
+	for _, raw := range []string{
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		"PRI /x HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+		"GET * HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+		"DELETE * HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+	} {
+		resp := rawRoundTrip(t, addr, raw)
+		if !strings.HasPrefix(resp, "HTTP/1.1 400 ") || !strings.Contains(resp, "application/problem+json") ||
+			!strings.Contains(resp, "\r\nConnection: close\r\n") {
+			t.Errorf("%q answered %q, want 400 problem+json with Connection: close", raw, resp)
+		}
+	}
+	if got := be.received(); got != "" {
+		t.Fatalf("the backend received %q", got)
+	}
+	resp := rawRoundTrip(t, addr, "GET /ok HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(resp, "HTTP/1.1 200 ") || !strings.HasPrefix(be.received(), "GET /ok HTTP/1.1\r\n") {
+		t.Fatalf("a plain request after them: response %q, backend received %q", resp, be.received())
+	}
+}
