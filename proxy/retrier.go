@@ -157,15 +157,6 @@ func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
 	px.retry.budget.force()
 }
 
-// streaming arms the stream idle timeout on the response handed to the
-// client, if the route has one.
-func (px *Proxy) streaming(x *exchange, resp *http.Response) *http.Response {
-	if resp != nil && x.idleCancel != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-		resp.Body = newIdleBody(resp.Body, px.idle, x.idleCancel)
-	}
-	return resp
-}
-
 // retarget returns a copy of out addressed to x.cur.target, built from the
 // outbound URL as it was before the first target was applied, in the
 // fresh attempt context ctx (the previous one may have been cancelled to
