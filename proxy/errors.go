@@ -137,7 +137,7 @@ func isTimeout(err error) bool {
 
 // WriteError is the default Config.ErrorHandler: a problem+json response
 // with the status of err's *Error (502 for any other error; 503 with
-// Retry-After: 1 for ErrNoTargets), or a bare 499 when the client went
+// Retry-After: 1 for balancer.ErrNoTargets), or a bare 499 when the client went
 // away. It never writes internal error text.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusBadGateway

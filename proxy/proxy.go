@@ -33,7 +33,7 @@ type Config struct {
 	Logger *slog.Logger
 	// ErrorHandler writes the response when a request cannot be proxied;
 	// err is a *Error (status 503 when no target was available,
-	// errors.Is(err, ErrNoTargets), or when every target tried was
+	// errors.Is(err, balancer.ErrNoTargets), or when every target tried was
 	// unreachable: dial or TLS handshake failures only). It is
 	// not called with status 499 responses' bodies in mind: the client is
 	// gone. If nil, a problem+json response is written: 502 when the target
