@@ -1,10 +1,11 @@
-// Package balancer spreads requests over pools of upstream targets.
+// Package balancer holds who the upstream targets are and which one a
+// request goes to: pools of targets, the policies that pick one, the
+// wrappers that change picks (circuit breaking, slow start, outlier
+// detection), active health checks and DNS discovery. Forwarding the
+// request to the picked target is package proxy's.
 //
-// It holds who the targets are and which one to pick; forwarding a request
-// to the picked target is package proxy's. The engine is a [Pool] of
-// [Target] values and a [Policy] that picks one of them; it takes no
-// net/http types, so a TCP proxy, a gRPC interceptor or a benchmark can use
-// it directly:
+// It takes no net/http request types, so a TCP proxy, a gRPC interceptor
+// or a benchmark can use it directly:
 //
 //	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
 //	pool, _ := balancer.NewPool(ups)
@@ -14,16 +15,17 @@
 //	... send the request to t.URL() ...
 //	done(balancer.Result{Status: 200, Latency: elapsed})
 //
-// Wrappers ([Outlier.Wrap], [Breaker], [SlowStart]) implement [Wrapper],
-// so that a [Sticky] policy under them can still be found to pin sessions.
-//
 // # Pools
 //
-// A [Pool] changes at run time ([Pool.Add], [Pool.Remove], [Pool.Update],
-// [Pool.SetHealthy]) without blocking picks: each change publishes a new
-// immutable snapshot with one atomic store, and policies rebuild what they
-// derive from it (a Maglev table, per-target statistics) lazily. Each
-// [Target] counts its requests in flight; unhealthy targets are not picked.
+// A [Pool] changes at run time ([Pool.Add], [Pool.Remove], [Pool.Update])
+// without blocking picks: each change publishes a new immutable snapshot
+// with one atomic store, and policies rebuild what they derive from it (a
+// Maglev table, per-target statistics) lazily. Each [Target] counts its
+// requests in flight. A target is picked only while nothing holds it out,
+// and each reason has one owner: active health checks, outlier detection,
+// [Pool.SetHealthy] (parking) and [Pool.SetDraining]; none undoes
+// another's. [Target.Status] and [StatusOf] say whether a target can be
+// picked now and why not.
 //
 // # Policies
 //
@@ -34,23 +36,55 @@
 //   - [LeastConn]: a full scan for the fewest requests in flight.
 //   - [Random]: weighted random.
 //   - [Hash]: consistent hashing (rendezvous for small pools, Maglev for
-//     large ones) with an optional bound on load, keyed by a key function from package reqkey
-//     (client address, header, cookie, query parameter or path).
+//     large ones) with an optional bound on load, keyed by a key function
+//     from package reqkey (client address, header, cookie, query parameter
+//     or path).
 //   - [PeakEWMA]: latency-aware; fast failures are charged as slow.
 //   - [Sticky]: session affinity by a signed cookie or header, over any
 //     fallback policy.
 //
 // Load-aware policies learn from the [Result] passed to each pick's done
-// function, and count recent failures as load so that a target answering
-// 503 at once never attracts more traffic. Every pick is allocation-free.
-// [NewPolicy] and reqkey.Parse build policies and keys from names, for flags
-// and configuration files.
+// function, and count a failure as load for [LoadConfig].Decay of wall
+// time, so that a target answering 503 at once never attracts more
+// traffic, and one that failed once is back in rotation soon after,
+// however little traffic there is. Every pick is allocation-free.
+// [NewPolicy] and reqkey.Parse build policies and keys from names, for
+// flags and configuration files.
+//
+// # Wrappers
+//
+// [Breaker], [SlowStart] and [Outlier] wrap a policy and share one
+// constructor shape, NewX(policy, cfg). They compose in any order: each
+// passes the request's context on (a Breaker anywhere in the chain waits
+// for a slot), and each refused pick reaches the policies below it as a
+// canceled Result, which no policy counts against a target. A combination
+// that would change behaviour (slow start around slow start, outlier
+// detection around outlier detection) is a constructor error. [PickUntil]
+// is the re-pick they share, for callers that must refuse some picks (a
+// retry avoiding targets already tried). Wrappers implement [Wrapper], so
+// that a [Sticky] policy under them can still be found to pin sessions.
+//
+// # Health
+//
+// A [HealthChecker] probes the addresses of one or more named pools; an
+// address in several pools is probed once. [Outlier] ejects targets that
+// fail consecutively, with a panic threshold below which ejected targets
+// are picked again. [DNS] keeps a pool in line with a DNS name.
+//
+// # Time
+//
+// Engines that depend on time read the clock in X and take it as an
+// argument in a twin XAt ([Outlier.Observe] and [Outlier.ObserveAt],
+// [HealthChecker.Check] and [HealthChecker.CheckAt], [SlowStart.Factor]
+// and [SlowStart.FactorAt], [DNS.Refresh] and [DNS.RefreshAt],
+// [LeastRequest.Pick] and [LeastRequest.PickAt], ...), so that tests and
+// simulations drive time themselves.
 //
 // # Security
 //
 // Hash keys derived from the client address come from clientip, never from
-// a header a client can set. (Client-sent forwarding headers are removed by
-// package proxy.)
+// a header a client can set. Affinity tokens are signed, and name no
+// address.
 package balancer
 
 import (
@@ -76,8 +110,8 @@ type Policy interface {
 	Pick(ctx context.Context, key string) (t *Target, done func(Result), err error)
 }
 
-// Wrapper is a Policy that picks with another one (Outlier.Wrap, Breaker,
-// SlowStart). A proxy looks through wrappers for the policy they wrap (a
+// Wrapper is a Policy that picks with another one (Breaker, SlowStart,
+// Outlier). A proxy looks through wrappers for the policy they wrap (a
 // *Sticky, whose tokens come from requests and whose pins go on responses).
 type Wrapper interface {
 	Policy
@@ -99,21 +133,27 @@ type Wrapper interface {
 // state across calls (a count of asks, a reservation for the accepted
 // target). PickUntil allocates nothing unless accept or p does.
 func PickUntil(ctx context.Context, p Policy, key string, accept func(*Target) bool) (*Target, func(Result), error) {
+	t, done, _, err := pickUntil(ctx, p, key, accept)
+	return t, done, err
+}
+
+// pickUntil is PickUntil that also returns the identity of done.
+func pickUntil(ctx context.Context, p Policy, key string, accept func(*Target) bool) (*Target, func(Result), doneID, error) {
 	tries := 4
 	for i := 0; i < tries; i++ {
-		t, done, err := p.Pick(ctx, derivedKey(key, i))
+		t, done, id, err := pickKeyed(ctx, p, derivedKey(key, i))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if i == 0 && t.pool != nil {
 			tries = max(tries, 2*t.pool.Len())
 		}
 		if accept(t) {
-			return t, done, nil
+			return t, done, id, nil
 		}
 		done(Result{Canceled: true})
 	}
-	return nil, nil, nil
+	return nil, nil, nil, nil
 }
 
 // derivedKey returns the key of the i-th ask for key: key itself first,

@@ -121,14 +121,19 @@ func (b *Breaker) targetPool() *Pool { return policyPool(b.p) }
 // wait) until MaxWait passes or ctx is done, and otherwise returns an error
 // wrapping ErrNoTargets and ErrCircuitOpen.
 func (b *Breaker) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
-	t, done, err := b.tryPick(ctx, key)
+	t, done, _, err := b.pickKeyed(ctx, key)
+	return t, done, err
+}
+
+func (b *Breaker) pickKeyed(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
+	t, done, id, err := b.tryPick(ctx, key)
 	if err != nil || t != nil {
-		return t, done, err
+		return t, done, id, err
 	}
 	if b.waiting.Add(1) > b.maxWait {
 		b.waiting.Add(-1)
 		b.rejected.Add(1)
-		return nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
 	}
 	defer b.waiting.Add(-1)
 	timer := time.NewTimer(b.waitTime)
@@ -137,25 +142,25 @@ func (b *Breaker) Pick(ctx context.Context, key string) (*Target, func(Result), 
 		b.mu.Lock()
 		free := b.free
 		b.mu.Unlock()
-		if t, done, err := b.tryPick(ctx, key); err != nil || t != nil {
-			return t, done, err
+		if t, done, id, err := b.tryPick(ctx, key); err != nil || t != nil {
+			return t, done, id, err
 		}
 		select {
 		case <-free:
 		case <-timer.C:
 			b.rejected.Add(1)
-			return nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
+			return nil, nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
 		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+			return nil, nil, nil, ctx.Err()
 		}
 	}
 }
 
 // tryPick asks p for targets until one has a free slot; it returns a nil
 // target (and nil error) when all those offered are full.
-func (b *Breaker) tryPick(ctx context.Context, key string) (*Target, func(Result), error) {
+func (b *Breaker) tryPick(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
 	var s *breakerSlot
-	t, done, err := PickUntil(ctx, b.p, key, func(t *Target) bool {
+	t, done, id, err := pickUntil(ctx, b.p, key, func(t *Target) bool {
 		if t.pool != nil {
 			if v := t.pool.load().version; b.version.Load() != v {
 				b.version.Store(v)
@@ -170,16 +175,17 @@ func (b *Breaker) tryPick(ctx context.Context, key string) (*Target, func(Result
 		return false
 	})
 	if t == nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	c := &s.n
-	return t, s.done.get(done, func(done func(Result)) func(Result) {
+	fn, wid := s.done.get(id, done, func(done func(Result)) func(Result) {
 		return func(res Result) {
 			c.Add(-1)
 			b.release()
 			done(res)
 		}
-	}), nil
+	})
+	return t, fn, wid, nil
 }
 
 // prune forgets the idle counts of targets no longer in the pool.

@@ -16,7 +16,7 @@ func newBreaker(t testing.TB, p Policy, cfg BreakerConfig) *Breaker {
 	return b
 }
 
-func TestBreakerMaxInFlight(t *testing.T) {
+func TestBreakerRejectsOverMaxInFlight(t *testing.T) {
 	p, ts := fakePool(t, 2)
 	rec := &recorder{Policy: NewRoundRobin(p)}
 	b := newBreaker(t, rec, BreakerConfig{MaxInFlight: 2})
@@ -59,7 +59,7 @@ func TestBreakerMaxInFlight(t *testing.T) {
 	}
 }
 
-func TestBreakerWaiting(t *testing.T) {
+func TestBreakerFullPickWaitsForSlot(t *testing.T) {
 	p, _ := fakePool(t, 1)
 	b := newBreaker(t, NewRoundRobin(p), BreakerConfig{MaxInFlight: 1, MaxWaiting: 1, MaxWait: 5 * time.Second})
 	_, done, err := b.Pick(context.Background(), "")
@@ -92,7 +92,7 @@ func TestBreakerWaiting(t *testing.T) {
 	}
 }
 
-func TestBreakerWaitEnds(t *testing.T) {
+func TestBreakerWaitEndsAfterMaxWait(t *testing.T) {
 	p, _ := fakePool(t, 1)
 	b := newBreaker(t, NewRoundRobin(p), BreakerConfig{MaxInFlight: 1, MaxWaiting: 5, MaxWait: 20 * time.Millisecond})
 	_, done, _ := b.Pick(context.Background(), "")

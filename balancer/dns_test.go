@@ -102,7 +102,7 @@ func TestDNSKeepsPoolInLineAndLastGoodSet(t *testing.T) {
 	}
 }
 
-func TestDNSSRV(t *testing.T) {
+func TestDNSSRVRecordsGiveHostPortAndWeight(t *testing.T) {
 	pool, _ := NewPool(nil)
 	fr := &fakeResolver{srv: []*net.SRV{
 		{Target: "a.example.", Port: 9000, Weight: 10},
@@ -187,7 +187,7 @@ func TestDNSOnRemoveOutsideLock(t *testing.T) {
 	}
 }
 
-func TestDNSLoop(t *testing.T) {
+func TestDNSStartResolvesUntilClose(t *testing.T) {
 	pool, _ := NewPool(nil)
 	fr := &fakeResolver{}
 	fr.set(nil, "127.0.0.2")

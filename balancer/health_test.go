@@ -24,7 +24,7 @@ func newChecker(t testing.TB, p *Pool, cfg HealthConfig) *HealthChecker {
 	return hc
 }
 
-func TestHealthRiseFall(t *testing.T) {
+func TestHealthStateFlipsAfterRiseOrFallInARow(t *testing.T) {
 	errProbe := errors.New("probe failed")
 	cases := []struct {
 		name    string
@@ -92,7 +92,7 @@ func TestHealthInitialDownKeepsTargetsOut(t *testing.T) {
 	}
 }
 
-func TestHealthProbe(t *testing.T) {
+func TestHealthProbeChecksStatusBodyHostAndTimeout(t *testing.T) {
 	var mu sync.Mutex
 	var gotHost, gotPath string
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -155,7 +155,7 @@ func TestHealthProbe(t *testing.T) {
 	}
 }
 
-func TestHealthLoopTakesTargetOutAndBack(t *testing.T) {
+func TestHealthStartTakesTargetOutAndBack(t *testing.T) {
 	var healthy atomic.Bool
 	healthy.Store(true)
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -198,27 +198,6 @@ func TestHealthCloseWithoutStart(t *testing.T) {
 	hc.Close()
 	hc.Start() // after Close: must not start a goroutine (goleak checks)
 	hc.Close()
-}
-
-func TestHealthCombinesWithOutlier(t *testing.T) {
-	p, ts := fakePool(t, 4)
-	o := newOutlier(t, p, OutlierConfig{Consecutive: 1, PanicThreshold: -1})
-	hc := newChecker(t, p, HealthConfig{Fall: 1, Rise: 1})
-	hc.ReportAt(ts[0], errors.New("down"), t0)
-	o.ObserveAt(ts[1], fail502, t0)
-	if ts[0].Healthy() || ts[1].Healthy() || p.Available() != 2 {
-		t.Fatalf("checked-down and ejected targets must both be out (available %d)", p.Available())
-	}
-	o.ObserveAt(ts[0], okRes, t0)
-	hc.ReportAt(ts[1], nil, t0) // checks pass, but it is still ejected
-	if ts[1].Healthy() {
-		t.Fatal("a passing health check brought an ejected target back")
-	}
-	o.UpdateAt(t0.Add(time.Hour))
-	hc.ReportAt(ts[0], nil, t0.Add(time.Hour))
-	if p.Available() != 4 {
-		t.Fatalf("Available() = %d once both agree, want 4", p.Available())
-	}
 }
 
 func TestHealthStatusesHandler(t *testing.T) {
@@ -314,45 +293,6 @@ func TestHealthAPIRedactsPasswords(t *testing.T) {
 		if strings.Contains(rec.Body.String(), "s3cret") || len(st) != 1 || strings.Contains(st[0].Target, "s3cret") {
 			t.Fatalf("initialised %v: health API exposes the password: %s", init, rec.Body.String())
 		}
-	}
-}
-
-// TestHealthAndOutlierKeepSeparateVerdicts: with a checker and outlier
-// detection on one pool (neither told of the other), neither brings back
-// a target the other holds out, and neither undoes Pool.SetHealthy or
-// Pool.SetDraining.
-func TestHealthAndOutlierKeepSeparateVerdicts(t *testing.T) {
-	p, ts := fakePool(t, 4)
-	o := newOutlier(t, p, OutlierConfig{Consecutive: 1, BaseEjection: time.Minute, PanicThreshold: -1})
-	hc := newChecker(t, p, HealthConfig{Fall: 1, Rise: 1})
-	hc.ReportAt(ts[0], errors.New("down"), t0)
-	o.UpdateAt(t0) // republishes every ejection
-	if ts[0].Healthy() {
-		t.Fatal("outlier detection brought back a target health checks hold down")
-	}
-	o.ObserveAt(ts[1], fail502, t0)
-	hc.ReportAt(ts[1], nil, t0)
-	if ts[1].Healthy() {
-		t.Fatal("a passing health check brought back an ejected target")
-	}
-	p.SetHealthy(ts[2], false)
-	p.SetDraining(ts[3], true)
-	hc.ReportAt(ts[2], nil, t0)
-	hc.ReportAt(ts[3], nil, t0)
-	o.ObserveAt(ts[2], okRes, t0)
-	o.UpdateAt(t0.Add(time.Hour))
-	if ts[2].Healthy() || ts[3].Healthy() {
-		t.Fatal("health checks or outlier detection undid SetHealthy(false) or SetDraining(true)")
-	}
-	if !ts[1].Healthy() || ts[0].Healthy() {
-		t.Fatalf("after the ejection ended: ejected one healthy %v (want true), checked-down one healthy %v (want false)",
-			ts[1].Healthy(), ts[0].Healthy())
-	}
-	hc.ReportAt(ts[0], nil, t0.Add(time.Hour))
-	p.SetHealthy(ts[2], true)
-	p.SetDraining(ts[3], false)
-	if p.Available() != 4 {
-		t.Fatalf("Available() = %d once every owner lets its target in, want 4", p.Available())
 	}
 }
 

@@ -26,20 +26,26 @@ func NewLeastConn(pool *Pool, cfg LoadConfig) (*LeastConn, error) {
 }
 
 // Pick returns the least loaded target; key is ignored.
-func (lc *LeastConn) Pick(_ context.Context, _ string) (*Target, func(Result), error) {
+func (lc *LeastConn) Pick(context.Context, string) (*Target, func(Result), error) {
+	t, done, _, err := lc.pick(clock{base: lc.la.params.base})
+	return t, done, err
+}
+
+func (lc *LeastConn) pickKeyed(context.Context, string) (*Target, func(Result), doneID, error) {
 	return lc.pick(clock{base: lc.la.params.base})
 }
 
 // PickAt is Pick at the instant now, for tests and simulations that
 // drive time themselves; key is ignored. Time ages the memory of failures.
 func (lc *LeastConn) PickAt(_ string, now time.Time) (*Target, func(Result), error) {
-	return lc.pick(fixedClock(now))
+	t, done, _, err := lc.pick(fixedClock(now))
+	return t, done, err
 }
 
-func (lc *LeastConn) pick(c clock) (*Target, func(Result), error) {
+func (lc *LeastConn) pick(c clock) (*Target, func(Result), doneID, error) {
 	ns := lc.la.nodes()
 	if len(ns) == 0 {
-		return nil, nil, ErrNoTargets
+		return nil, nil, nil, ErrNoTargets
 	}
 	start := rand.IntN(len(ns))
 	best, bestLoad := ns[start], requestLoad(ns[start], &c)

@@ -30,21 +30,27 @@ func NewLeastRequest(pool *Pool, cfg LoadConfig) (*LeastRequest, error) {
 }
 
 // Pick returns the less loaded of two random targets; key is ignored.
-func (lr *LeastRequest) Pick(_ context.Context, _ string) (*Target, func(Result), error) {
+func (lr *LeastRequest) Pick(context.Context, string) (*Target, func(Result), error) {
+	t, done, _, err := lr.pick(clock{base: lr.la.params.base})
+	return t, done, err
+}
+
+func (lr *LeastRequest) pickKeyed(context.Context, string) (*Target, func(Result), doneID, error) {
 	return lr.pick(clock{base: lr.la.params.base})
 }
 
 // PickAt is Pick at the instant now, for tests and simulations that
 // drive time themselves; key is ignored. Time ages the memory of failures.
 func (lr *LeastRequest) PickAt(_ string, now time.Time) (*Target, func(Result), error) {
-	return lr.pick(fixedClock(now))
+	t, done, _, err := lr.pick(fixedClock(now))
+	return t, done, err
 }
 
-func (lr *LeastRequest) pick(c clock) (*Target, func(Result), error) {
+func (lr *LeastRequest) pick(c clock) (*Target, func(Result), doneID, error) {
 	ns := lr.la.nodes()
 	switch len(ns) {
 	case 0:
-		return nil, nil, ErrNoTargets
+		return nil, nil, nil, ErrNoTargets
 	case 1:
 		return pickNode(ns[0])
 	}

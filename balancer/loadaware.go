@@ -9,11 +9,11 @@ import (
 	"time"
 )
 
-// Defaults of LoadConfig.
+// Defaults of LoadConfig, stated on its fields.
 const (
-	DefaultDecay          = 10 * time.Second
-	DefaultFailurePenalty = time.Second
-	DefaultInitialLatency = 10 * time.Millisecond
+	defaultDecay          = 10 * time.Second
+	defaultFailurePenalty = time.Second
+	defaultInitialLatency = 10 * time.Millisecond
 )
 
 // LoadConfig configures the load-aware policies (LeastRequest, LeastConn,
@@ -29,12 +29,11 @@ type LoadConfig struct {
 	Decay time.Duration
 	// FailurePenalty is the latency PeakEWMA charges for a failed request
 	// (transport error, 429 or 5xx), however fast it failed, so that a
-	// target answering 503 at once does not look fast. Zero means
-	// DefaultFailurePenalty (1s).
+	// target answering 503 at once does not look fast. Zero means 1s.
 	FailurePenalty time.Duration
 	// InitialLatency is the latency PeakEWMA assumes for a target before
 	// its first response, so a new target is not flooded. Zero means
-	// DefaultInitialLatency (10ms).
+	// 10ms.
 	InitialLatency time.Duration
 }
 
@@ -43,9 +42,9 @@ func (c LoadConfig) resolve() (loadParams, error) {
 		return loadParams{}, fmt.Errorf("balancer: negative duration in LoadConfig %+v", c)
 	}
 	return loadParams{
-		tau:     float64(cmp.Or(c.Decay, DefaultDecay)),
-		penalty: float64(cmp.Or(c.FailurePenalty, DefaultFailurePenalty)),
-		initial: float64(cmp.Or(c.InitialLatency, DefaultInitialLatency)),
+		tau:     float64(cmp.Or(c.Decay, defaultDecay)),
+		penalty: float64(cmp.Or(c.FailurePenalty, defaultFailurePenalty)),
+		initial: float64(cmp.Or(c.InitialLatency, defaultInitialLatency)),
 	}, nil
 }
 
@@ -209,7 +208,7 @@ func buildNodes(p *loadParams) func(s *snapshot, prev *nodeSet) *nodeSet {
 type loadAware struct {
 	pool   *Pool
 	params loadParams
-	set    derived[*nodeSet]
+	set    snapshotCache[*nodeSet]
 	build  func(*snapshot, *nodeSet) *nodeSet
 }
 
@@ -259,7 +258,7 @@ func requestLoad(n *node, c *clock) float64 {
 }
 
 // pickNode counts the request on n and returns its target and done.
-func pickNode(n *node) (*Target, func(Result), error) {
+func pickNode(n *node) (*Target, func(Result), doneID, error) {
 	n.t.acquire()
-	return n.t, n.done, nil
+	return n.t, n.done, n, nil
 }

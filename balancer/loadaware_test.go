@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"errors"
+	"math"
 	"testing"
 	"time"
 )
@@ -98,5 +100,86 @@ func TestOneFailureForgottenAfterDecay(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// simulate runs n picks of p at 1 ms steps from t0. Target "a" answers
+// 503 at once; the others answer 200 after hold picks with latency lat.
+// It returns the share of picks that went to "a".
+func simulate(t *testing.T, p interface {
+	PickAt(string, time.Time) (*Target, func(Result), error)
+}, n, hold int, lat time.Duration) float64 {
+	t.Helper()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	type pending struct {
+		due  int
+		done func(Result)
+	}
+	var queue []pending
+	bad := 0
+	for i := range n {
+		now := t0.Add(time.Duration(i) * time.Millisecond)
+		for len(queue) > 0 && queue[0].due <= i {
+			queue[0].done(Result{Status: 200, Latency: lat, End: now})
+			queue = queue[1:]
+		}
+		tg, done, err := p.PickAt("", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name(tg) == "a" {
+			bad++
+			done(Result{Status: 503, Latency: 100 * time.Microsecond, End: now})
+			continue
+		}
+		queue = append(queue, pending{due: i + hold, done: done})
+	}
+	for _, q := range queue {
+		q.done(Result{Status: 200, Latency: lat})
+	}
+	return float64(bad) / float64(n)
+}
+
+func TestFastFailingTargetNotFavoured(t *testing.T) {
+	const n, hold = 3000, 9
+	lr, _ := NewLeastRequest(weightedPool(t, 1, 1, 1), LoadConfig{})
+	lc, _ := NewLeastConn(weightedPool(t, 1, 1, 1), LoadConfig{})
+	pe, _ := NewPeakEWMA(weightedPool(t, 1, 1, 1), LoadConfig{})
+	for _, tc := range []struct {
+		name string
+		p    interface {
+			PickAt(string, time.Time) (*Target, func(Result), error)
+		}
+	}{{"least-request", lr}, {"least-conn", lc}, {"ewma", pe}} {
+		t.Run(tc.name, func(t *testing.T) {
+			share := simulate(t, tc.p, n, hold, 5*time.Millisecond)
+			t.Logf("fast-503 target share %.3f", share)
+			if share >= 1.0/3 {
+				t.Errorf("fast-503 target got %.3f of picks, want less than its fair 1/3", share)
+			}
+		})
+	}
+}
+
+func TestFailureMemoryDecays(t *testing.T) {
+	pool := weightedPool(t, 1, 1)
+	lr, _ := NewLeastRequest(pool, LoadConfig{Decay: time.Second})
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ns := lr.la.nodes()
+	for range 10 {
+		ns[0].t.acquire()
+		ns[0].done(Result{Err: errors.New("refused"), End: t0})
+	}
+	for _, tc := range []struct {
+		at   time.Duration
+		want float64
+	}{{0, 10}, {time.Second, 10 / math.E}, {10 * time.Second, 10 * math.Exp(-10)}} {
+		c := fixedClock(t0.Add(tc.at))
+		if got := ns[0].failures(&c); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("failures(t0+%v) = %v, want %v", tc.at, got, tc.want)
+		}
+	}
+	if got := pool.InFlight(); got != 0 {
+		t.Errorf("pool in flight = %d, want 0", got)
 	}
 }

@@ -343,19 +343,24 @@ func (o *Outlier) targetPool() *Pool { return o.pool }
 // due; with FailFast, picks fail with ErrNoTargets while the pool is
 // below the panic threshold.
 func (o *Outlier) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
+	t, done, _, err := o.pickKeyed(ctx, key)
+	return t, done, err
+}
+
+func (o *Outlier) pickKeyed(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
 	if n := o.next.Load(); n != 0 && time.Now().UnixNano() >= n {
 		o.UpdateAt(time.Now())
 	} else {
 		o.refresh()
 	}
 	if o.failFast && o.panic.Load() {
-		return nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrPanicFailFast)
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrPanicFailFast)
 	}
-	t, done, err := o.p.Pick(ctx, key)
+	t, done, id, err := pickKeyed(ctx, o.p, key)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return t, o.state(t).done.get(done, func(done func(Result)) func(Result) {
+	fn, wid := o.state(t).done.get(id, done, func(done func(Result)) func(Result) {
 		return func(res Result) {
 			end := res.End
 			if end.IsZero() {
@@ -364,5 +369,6 @@ func (o *Outlier) Pick(ctx context.Context, key string) (*Target, func(Result), 
 			o.ObserveAt(t, res, end)
 			done(res)
 		}
-	}), nil
+	})
+	return t, fn, wid, nil
 }

@@ -111,7 +111,7 @@ func TestOutlierCountsOnlyConsecutiveRealFailures(t *testing.T) {
 	}
 }
 
-func TestOutlierMaxEjectedPercent(t *testing.T) {
+func TestOutlierEjectsAtMostMaxPercent(t *testing.T) {
 	p, ts := fakePool(t, 4)
 	o := newOutlier(t, p, OutlierConfig{Consecutive: 1, PanicThreshold: -1})
 	for _, tg := range ts {
@@ -162,7 +162,7 @@ func TestOutlierPanicModeAndFailFast(t *testing.T) {
 	}
 }
 
-func TestOutlierWrapObservesAndEndsEjectionsLazily(t *testing.T) {
+func TestOutlierPicksObserveAndEndEjectionsLazily(t *testing.T) {
 	p, ts := fakePool(t, 2)
 	o := newOutlier(t, p, OutlierConfig{Consecutive: 2, BaseEjection: time.Millisecond})
 	pol, err := NewOutlier(firstAvail{p}, OutlierConfig{Consecutive: 2, BaseEjection: time.Millisecond})

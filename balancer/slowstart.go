@@ -158,11 +158,16 @@ func (s *SlowStart) targetPool() *Pool { return s.pool }
 // Pick picks with the wrapped policy, keeping a ramping target only with
 // probability equal to its factor.
 func (s *SlowStart) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
+	t, done, _, err := s.pickKeyed(ctx, key)
+	return t, done, err
+}
+
+func (s *SlowStart) pickKeyed(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
 	if s.pool.load().version != s.version.Load() {
 		s.scanAt(time.Now())
 	}
 	asks := 0
-	t, done, err := PickUntil(ctx, s.p, key, func(t *Target) bool {
+	t, done, id, err := pickUntil(ctx, s.p, key, func(t *Target) bool {
 		// The fourth ask is kept whatever its factor, so that a pool of
 		// ramping targets still serves.
 		asks++
@@ -173,7 +178,7 @@ func (s *SlowStart) Pick(ctx context.Context, key string) (*Target, func(Result)
 		return f >= 1 || rand.Float64() < f
 	})
 	if t == nil && err == nil {
-		return nil, nil, fmt.Errorf("%w: slow start refused every pick", ErrNoTargets)
+		return nil, nil, nil, fmt.Errorf("%w: slow start refused every pick", ErrNoTargets)
 	}
-	return t, done, err
+	return t, done, id, err
 }

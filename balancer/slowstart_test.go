@@ -17,7 +17,7 @@ func newSlowStart(t testing.TB, pol Policy, cfg SlowStartConfig) *SlowStart {
 	return s
 }
 
-func TestSlowStartFactor(t *testing.T) {
+func TestSlowStartFactorRampsLinearly(t *testing.T) {
 	p, ts := fakePool(t, 2)
 	s := newSlowStart(t, NewRoundRobin(p), SlowStartConfig{})
 	if f := s.FactorAt(ts[0], t0); f != 1 {
@@ -102,10 +102,10 @@ func BenchmarkSlowStartPick(b *testing.B) {
 	})
 }
 
-// TestSlowStartWithHash: a hashing policy answers the same key with the
+// TestSlowStartRepicksHashedKeysElsewhere: a hashing policy answers the same key with the
 // same target, so the re-picks use derived keys; requests whose keys hash
 // to a ramping target mostly go elsewhere.
-func TestSlowStartWithHash(t *testing.T) {
+func TestSlowStartRepicksHashedKeysElsewhere(t *testing.T) {
 	p, _ := fakePool(t, 3)
 	h, err := NewPolicy("hash", p, PolicyConfig{})
 	if err != nil {

@@ -15,8 +15,9 @@ import (
 	"github.com/gatekit/gatekit/internal/header"
 )
 
-// DefaultStickyCookie is the default name of the affinity cookie.
-const DefaultStickyCookie = "gk_affinity"
+// defaultStickyCookie is the default name of the affinity cookie, stated
+// on StickyConfig.Cookie.
+const defaultStickyCookie = "gk_affinity"
 
 // StickyConfig configures a Sticky policy. The zero value of each field
 // selects the default documented on it.
@@ -27,7 +28,7 @@ type StickyConfig struct {
 	// random secret is generated: tokens then hold for this process only.
 	Secret []byte
 	// Cookie is the name of the affinity cookie. Empty means
-	// DefaultStickyCookie. Ignored when Header is set.
+	// "gk_affinity". Ignored when Header is set.
 	Cookie string
 	// Header, if set, carries affinity in this request header instead of
 	// a cookie: the proxy answers with the token in the same response
@@ -59,7 +60,7 @@ type Sticky struct {
 	fallback Policy
 	secret   []byte
 	cfg      StickyConfig
-	tokens   derived[*tokenMap]
+	tokens   snapshotCache[*tokenMap]
 	build    func(*snapshot, *tokenMap) *tokenMap
 }
 
@@ -72,11 +73,16 @@ type tokenMap struct {
 var _ Policy = (*Sticky)(nil)
 
 // NewSticky returns a sticky-session policy over pool that falls back to
-// fallback. It returns an error for a nil fallback, a secret shorter than
-// 16 bytes or an invalid header or cookie name.
+// fallback. A nil pool behaves as an empty one. It returns an error for a
+// nil fallback or one that picks from another pool (its picks could never
+// be pinned), a secret shorter than 16 bytes or an invalid header or
+// cookie name.
 func NewSticky(pool *Pool, fallback Policy, cfg StickyConfig) (*Sticky, error) {
 	if fallback == nil {
 		return nil, errors.New("balancer: sticky sessions need a fallback policy")
+	}
+	if fp := policyPool(fallback); fp != nil && fp != pool {
+		return nil, errors.New("balancer: the sticky policy's fallback picks from another pool")
 	}
 	s := &Sticky{pool: pool, fallback: fallback, cfg: cfg}
 	switch {
@@ -95,7 +101,7 @@ func NewSticky(pool *Pool, fallback Policy, cfg StickyConfig) (*Sticky, error) {
 		s.cfg.Header = textproto.CanonicalMIMEHeaderKey(s.cfg.Header)
 	}
 	if s.cfg.Cookie == "" {
-		s.cfg.Cookie = DefaultStickyCookie
+		s.cfg.Cookie = defaultStickyCookie
 	} else if !header.IsToken(s.cfg.Cookie) {
 		return nil, fmt.Errorf("balancer: invalid sticky cookie name %q", cfg.Cookie)
 	}
@@ -134,16 +140,21 @@ func (s *Sticky) buildTokens(snap *snapshot, prev *tokenMap) *tokenMap {
 // Pick returns the target token names when it is available, and otherwise
 // the fallback policy's pick.
 func (s *Sticky) Pick(ctx context.Context, token string) (*Target, func(Result), error) {
+	t, done, _, err := s.pickKeyed(ctx, token)
+	return t, done, err
+}
+
+func (s *Sticky) pickKeyed(ctx context.Context, token string) (*Target, func(Result), doneID, error) {
 	if token != "" {
 		snap := s.pool.load()
 		if len(snap.avail) > 0 {
 			if t := s.tokens.get(snap, s.build).byToken[token]; t != nil {
 				t.acquire()
-				return t, t.done, nil
+				return t, t.done, t, nil
 			}
 		}
 	}
-	return s.fallback.Pick(ctx, "")
+	return pickKeyed(ctx, s.fallback, "")
 }
 
 // Token returns the affinity token naming t.

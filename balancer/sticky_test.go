@@ -22,7 +22,7 @@ func newTestSticky(t *testing.T, pool *Pool, cfg StickyConfig) *Sticky {
 	return s
 }
 
-func TestStickyEngine(t *testing.T) {
+func TestStickyTokenPinsTargetWhileAvailable(t *testing.T) {
 	pool := weightedPool(t, 1, 1, 1)
 	s := newTestSticky(t, pool, StickyConfig{})
 	b := pool.Targets()[1]
@@ -96,6 +96,7 @@ func TestNewStickyErrors(t *testing.T) {
 		{"bad header", NewRoundRobin(pool), StickyConfig{Header: "bad header"}},
 		{"bad cookie", NewRoundRobin(pool), StickyConfig{Cookie: "a;b"}},
 		{"negative max age", NewRoundRobin(pool), StickyConfig{MaxAge: -1}},
+		{"fallback over another pool", NewRoundRobin(weightedPool(t, 1)), StickyConfig{}},
 	} {
 		if _, err := NewSticky(pool, tc.fallback, tc.cfg); err == nil {
 			t.Errorf("%s: NewSticky succeeded", tc.name)

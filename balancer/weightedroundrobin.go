@@ -26,7 +26,7 @@ const maxCycleWork = 1 << 22
 type WeightedRoundRobin struct {
 	pool     *Pool
 	rr       atomic.Uint64 // position in the cycle
-	cycle    derived[*wrrCycle]
+	cycle    snapshotCache[*wrrCycle]
 	maxCycle int64 // maxCycleWork; tests lower it to exercise the stepping path
 
 	// mu guards snap and current, the state of the stepping path.
@@ -53,10 +53,15 @@ func NewWeightedRoundRobin(pool *Pool) *WeightedRoundRobin {
 
 // Pick returns the next target of the weighted cycle; key is ignored. It
 // returns ErrNoTargets when none is available.
-func (w *WeightedRoundRobin) Pick(context.Context, string) (*Target, func(Result), error) {
+func (w *WeightedRoundRobin) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
+	t, done, _, err := w.pickKeyed(ctx, key)
+	return t, done, err
+}
+
+func (w *WeightedRoundRobin) pickKeyed(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
 	s := w.pool.load()
 	if len(s.avail) == 0 {
-		return nil, nil, ErrNoTargets
+		return nil, nil, nil, ErrNoTargets
 	}
 	var t *Target
 	switch {
@@ -76,7 +81,7 @@ func (w *WeightedRoundRobin) Pick(context.Context, string) (*Target, func(Result
 		w.mu.Unlock()
 	}
 	t.acquire()
-	return t, t.done, nil
+	return t, t.done, t, nil
 }
 
 // buildCycle precomputes the cycle of s, with weights divided by their

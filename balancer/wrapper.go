@@ -1,6 +1,10 @@
 package balancer
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+)
 
 // A wrapper is a Policy that picks with another one: Breaker, SlowStart,
 // Outlier. Wrappers compose in any order: each passes the request's
@@ -51,4 +55,56 @@ func hasWrapper[W Policy](p Policy) bool {
 		p = w.Unwrap()
 	}
 	return false
+}
+
+// doneID identifies a done function by the pointer that holds it: the
+// *Target for t.done, the *node of a load-aware policy, the *wrappedDone of
+// a wrapper; nil when unknown (a policy from outside the package). Go
+// cannot compare func values, but it can compare pointers, so wrappers key
+// the done functions they build on it.
+type doneID any
+
+// keyedPolicy is a policy of this package: pickKeyed is Pick that also
+// returns the identity of done.
+type keyedPolicy interface {
+	pickKeyed(ctx context.Context, key string) (*Target, func(Result), doneID, error)
+}
+
+// pickKeyed picks with p and returns the identity of done, nil when p is
+// not a policy of this package.
+func pickKeyed(ctx context.Context, p Policy, key string) (*Target, func(Result), doneID, error) {
+	if kp, ok := p.(keyedPolicy); ok {
+		return kp.pickKeyed(ctx, key)
+	}
+	t, done, err := p.Pick(ctx, key)
+	return t, done, nil, err
+}
+
+// wrappedDone is a wrapper policy's done function for one target, built
+// around the wrapped policy's done for it, so that picks through the
+// wrapper allocate nothing: policies return a done function bound once
+// per target (or per target and snapshot), and the wrapper reuses its own
+// as long as the wrapped one is the same.
+type wrappedDone struct {
+	inner doneID       // identity of the wrapped done
+	fn    func(Result) // the wrapper's done, calling the wrapped one
+}
+
+// doneCache holds the current wrappedDone of one target for one wrapper.
+type doneCache struct{ cur atomic.Pointer[wrappedDone] }
+
+// get returns the wrapper's done around inner, whose identity is id, and
+// the identity of the returned done. It builds it with mk when id is not
+// the one the cached done was built around; when id is nil (the wrapped
+// policy is not of this package) it builds a new one every time.
+func (c *doneCache) get(id doneID, inner func(Result), mk func(inner func(Result)) func(Result)) (func(Result), doneID) {
+	if id == nil {
+		return mk(inner), nil
+	}
+	if w := c.cur.Load(); w != nil && w.inner == id {
+		return w.fn, w
+	}
+	w := &wrappedDone{inner: id, fn: mk(inner)}
+	c.cur.Store(w)
+	return w.fn, w
 }

@@ -12,17 +12,71 @@ func TestDoneCacheFollowsInnerDone(t *testing.T) {
 	var got []string
 	a := func(Result) { got = append(got, "a") }
 	b := func(Result) { got = append(got, "b") }
+	ida, idb := new(Target), new(Target) // the pointers that hold a and b
 	builds := 0
 	mk := func(inner func(Result)) func(Result) {
 		builds++
 		return func(r Result) { inner(r) }
 	}
-	for _, inner := range []func(Result){a, a, b, b, a} {
-		c.get(inner, mk)(Result{})
+	for _, in := range []struct {
+		id    doneID
+		inner func(Result)
+	}{{ida, a}, {ida, a}, {idb, b}, {idb, b}, {ida, a}} {
+		fn, id := c.get(in.id, in.inner, mk)
+		if id == nil {
+			t.Fatal("a cached done has no identity")
+		}
+		fn(Result{})
 	}
 	if want := "a a b b a"; joinStrings(got) != want || builds != 3 {
 		t.Fatalf("calls %q with %d builds, want %q with 3 (a rebuild each time the inner done changes)", got, builds, want)
 	}
+	// A done of unknown identity (a policy from outside the package) is
+	// wrapped anew each time, never mistaken for the cached one.
+	for range 2 {
+		fn, id := c.get(nil, b, mk)
+		if id != nil {
+			t.Fatal("a done built around an unknown one has an identity")
+		}
+		fn(Result{})
+	}
+	if want := "a a b b a b b"; joinStrings(got) != want || builds != 5 {
+		t.Fatalf("calls %q with %d builds, want %q with 5", got, builds, want)
+	}
+}
+
+// TestWrapperOverForeignPolicyCallsItsDone: a wrapper around a policy from
+// outside the package calls the done each pick returned, not a cached one.
+func TestWrapperOverForeignPolicyCallsItsDone(t *testing.T) {
+	p, ts := fakePool(t, 1)
+	var calls []int
+	n := 0
+	fp := foreignFunc(func(context.Context, string) (*Target, func(Result), error) {
+		n++
+		i := n
+		ts[0].acquire()
+		return ts[0], func(r Result) { calls = append(calls, i); ts[0].release(r) }, nil
+	})
+	b := newBreaker(t, fp, BreakerConfig{})
+	for range 3 {
+		_, done, err := b.Pick(context.Background(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done(Result{Status: 200})
+	}
+	if len(calls) != 3 || calls[0] != 1 || calls[1] != 2 || calls[2] != 3 {
+		t.Fatalf("done calls %v, want each pick's own done: [1 2 3]", calls)
+	}
+	if ts[0].InFlight() != 0 || b.InFlight(ts[0]) != 0 || p.InFlight() != 0 {
+		t.Fatal("counts not back to zero")
+	}
+}
+
+type foreignFunc func(context.Context, string) (*Target, func(Result), error)
+
+func (f foreignFunc) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
+	return f(ctx, key)
 }
 
 func joinStrings(s []string) string {

@@ -5,22 +5,22 @@ import (
 	"sync/atomic"
 )
 
-// derived caches a policy's state computed from one pool snapshot (a
+// snapshotCache caches a policy's state computed from one pool snapshot (a
 // Maglev table, per-target nodes). It is rebuilt lazily, by the first pick
 // that sees a new snapshot; other picks keep reading without locks.
-type derived[T any] struct {
+type snapshotCache[T any] struct {
 	mu  sync.Mutex // serialises rebuilds
-	cur atomic.Pointer[derivedEntry[T]]
+	cur atomic.Pointer[snapshotCacheEntry[T]]
 }
 
-type derivedEntry[T any] struct {
+type snapshotCacheEntry[T any] struct {
 	snap *snapshot
 	v    T
 }
 
 // get returns the state for s, building it with build (which receives the
 // previous state, or the zero T) when s is newer than the cached one.
-func (d *derived[T]) get(s *snapshot, build func(s *snapshot, prev T) T) T {
+func (d *snapshotCache[T]) get(s *snapshot, build func(s *snapshot, prev T) T) T {
 	if e := d.cur.Load(); e != nil && e.snap == s {
 		return e.v
 	}
@@ -38,14 +38,14 @@ func (d *derived[T]) get(s *snapshot, build func(s *snapshot, prev T) T) T {
 		prev = e.v
 	}
 	v := build(s, prev)
-	d.cur.Store(&derivedEntry[T]{snap: s, v: v})
+	d.cur.Store(&snapshotCacheEntry[T]{snap: s, v: v})
 	return v
 }
 
 // peek returns the state for s like get, except that while another pick
 // is rebuilding it returns the previous state and stale=true instead of
 // waiting (a Maglev table takes milliseconds to build).
-func (d *derived[T]) peek(s *snapshot, build func(s *snapshot, prev T) T) (v T, stale bool) {
+func (d *snapshotCache[T]) peek(s *snapshot, build func(s *snapshot, prev T) T) (v T, stale bool) {
 	e := d.cur.Load()
 	if e != nil && e.snap == s {
 		return e.v, false
