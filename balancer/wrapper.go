@@ -15,6 +15,11 @@ import (
 // around slow start (a doubled ramp), outlier detection around outlier
 // detection (every failure counted twice).
 
+// PoolOf returns the pool p picks from, when p is a policy of this package
+// or a wrapper of one, or nil: a proxy asks it whether any target can be
+// picked at all.
+func PoolOf(p Policy) *Pool { return policyPool(p) }
+
 // policyPool returns the pool p picks from, when p is a policy of this package
 // or a wrapper of one, or nil.
 func policyPool(p Policy) *Pool {

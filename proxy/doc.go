@@ -42,7 +42,12 @@
 //
 // Client-sent Forwarded, X-Forwarded-*, X-Real-IP and similar headers are
 // removed unless clientip found the socket peer to be a trusted proxy
-// (clientip.PeerTrusted). Upgrades other than WebSocket (where
-// Config.WebSocket allows it) are refused, and h2c upgrades are never
-// forwarded.
+// (clientip.PeerTrusted), and so are request headers whose names contain an
+// underscore (some backends read X_Forwarded_For as X-Forwarded-For):
+// Config.InsecureAllowUnderscoreHeaders loosens this. Requests with the
+// PRI method (the HTTP/2 connection preface) and asterisk-form targets
+// ("*") on any method other than OPTIONS are answered 400 without
+// contacting a target ([ErrNotForwardable]). Upgrades other than WebSocket
+// (where Config.WebSocket allows it) are refused, and h2c upgrades are
+// never forwarded.
 package proxy

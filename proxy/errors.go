@@ -17,6 +17,12 @@ import (
 // upgrade request on a route that does not allow its protocol.
 var ErrUpgradeNotAllowed = errors.New("proxy: protocol upgrade not allowed")
 
+// ErrNotForwardable is the error of an *Error (status 400) for a request
+// no target can be asked for: the PRI method (the HTTP/2 connection
+// preface sent to an HTTP/1 server), or an asterisk-form target ("*") with
+// a method other than OPTIONS.
+var ErrNotForwardable = errors.New("proxy: request method or target cannot be forwarded")
+
 // ErrTargetInPool is returned by Proxy.Drain for a target still in its
 // pool: remove it first, so that it gets nothing new.
 var ErrTargetInPool = errors.New("proxy: target is still in its pool")
@@ -62,8 +68,8 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeFrom(r.Context())
 	pe := &Error{Status: http.StatusBadGateway, Err: err}
 	if x != nil {
-		pe.Target = x.target
-		x.latency = time.Since(x.start)
+		pe.Target = x.cur.target
+		x.cur.latency = time.Since(x.cur.start)
 	}
 	ctxErr := r.Context().Err()
 	inbound := false // the inbound request's own context ended
@@ -82,12 +88,12 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		pe.Status = problem.StatusClientClosedRequest
 	case errors.Is(ctxErr, context.DeadlineExceeded):
 		pe.Status = http.StatusGatewayTimeout
-	case x != nil && !x.maybeReached && neverReached(err, x.gotConn.Load()):
+	case x != nil && !x.maybeReached && neverReached(err, x.cur.gotConn.Load()):
 		// Every target tried refused the connection, or its dial or
 		// TLS handshake failed: none is available, and the request
 		// provably reached none, so the client may send it again.
 		pe.Status = http.StatusServiceUnavailable
-	case x != nil && !x.gotConn.Load():
+	case x != nil && !x.cur.gotConn.Load():
 		pe.Status = http.StatusBadGateway
 	case isTimeout(err):
 		pe.Status = http.StatusGatewayTimeout
@@ -98,10 +104,10 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 			// set before the proxy expired: a local outcome that says
 			// nothing about the target. (The route's own Timeout
 			// does count.)
-			x.cancel = true
+			x.cur.cancel = true
 		} else {
-			x.err = err
-			x.status = 0
+			x.cur.err = err
+			x.cur.status = 0
 		}
 	}
 	if px.log != nil {
@@ -131,7 +137,7 @@ func isTimeout(err error) bool {
 
 // WriteError is the default Config.ErrorHandler: a problem+json response
 // with the status of err's *Error (502 for any other error; 503 with
-// Retry-After: 1 for ErrNoTargets), or a bare 499 when the client went
+// Retry-After: 1 for balancer.ErrNoTargets), or a bare 499 when the client went
 // away. It never writes internal error text.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	status := http.StatusBadGateway
@@ -153,6 +159,10 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		if errors.Is(err, ErrUpgradeNotAllowed) {
 			problem.Write(w, status, "protocol upgrade not allowed on this route")
+			return
+		}
+		if errors.Is(err, ErrNotForwardable) {
+			problem.Write(w, status, "this request method or target cannot be forwarded")
 			return
 		}
 		problem.Write(w, status, "the request body could not be read")

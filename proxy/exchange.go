@@ -19,37 +19,27 @@ import (
 type exchange struct {
 	context.Context // the inbound request's context
 
-	trace   httptrace.ClientTrace
-	target  *balancer.Target
-	done    func(balancer.Result) // done of the current attempt's Pick
-	start   time.Time             // start of the current attempt
-	gotConn atomic.Bool           // a connection was obtained in the current attempt
-	conns   atomic.Int32          // connections obtained in the current attempt
-	hidden  atomic.Int32          // Transport re-sends stopped (GotConn after the first)
-	resent  atomic.Int32          // Transport re-sends let through, charged to the budget
-	idem    bool                  // the request may be sent twice on this route
+	trace httptrace.ClientTrace
+	cur   attempt // the current attempt
+	key   string
+	in    *http.Request
+	rw    informWriter // the client's ResponseWriter as ReverseProxy sees it
+	idem  bool         // the request may be sent twice on this route
+
+	resent atomic.Int32 // Transport re-sends let through, charged to the budget
 	// informed: a 1xx response was relayed to the client (a response byte
 	// went out: no more retries)
 	informed atomic.Bool
-	rw       informWriter // the client's ResponseWriter as ReverseProxy sees it
 	// maybeReached: some attempt may have reached a target (all failed
 	// attempts so far were never-reached ones when false)
 	maybeReached bool
-	status       int
-	latency      time.Duration
-	err          error
-	cancel       bool
-	pin          string // sticky token to set on the response, if any
 
-	key     string
-	in      *http.Request
 	baseURL url.URL     // outbound URL before a target was applied
 	body    *replayBody // request body kept for retries, or nil
 	tried   []*balancer.Target
 	tried0  [2]*balancer.Target // tried's initial backing array
 	retries int                 // retries sent
 	held    int                 // retry budget reservations to release
-	conn    *guardConn          // connection of the current attempt, if guarded
 
 	idleCancel context.CancelFunc // aborts a stalled stream, or nil
 
@@ -61,6 +51,26 @@ type exchange struct {
 	deadline      time.Time          // the route's deadline, or zero
 	cancelAttempt context.CancelFunc // cancels the current attempt only
 	cancels       []context.CancelFunc
+}
+
+// attempt is the state of one try of a request on one target. Every try
+// starts from a fresh value, assigned at once (x.cur = attempt{...}), so
+// that nothing of an earlier try leaks into the next.
+type attempt struct {
+	target  *balancer.Target
+	done    func(balancer.Result) // done of the attempt's Pick
+	pin     string                // sticky token to set on the response, if any
+	start   time.Time             // when the attempt was sent
+	conn    *guardConn            // connection of the attempt, if guarded
+	gotConn atomic.Bool           // a connection was obtained
+	conns   atomic.Int32          // connections obtained
+	hidden  atomic.Int32          // Transport re-sends stopped (GotConn after the first)
+
+	// The outcome, for done.
+	status  int
+	latency time.Duration
+	err     error
+	cancel  bool // a local outcome that says nothing about the target
 }
 
 // newAttempt returns the context of a new attempt: a child of x.base
@@ -143,7 +153,7 @@ func exchangeFrom(ctx context.Context) *exchange {
 // hooks and ErrorHandler.
 func TargetFrom(ctx context.Context) (*balancer.Target, bool) {
 	if x := exchangeFrom(ctx); x != nil {
-		return x.target, true
+		return x.cur.target, true
 	}
 	return nil, false
 }

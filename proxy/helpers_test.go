@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -405,4 +406,64 @@ func waitFor(d time.Duration, cond func() bool) bool {
 		time.Sleep(time.Millisecond)
 	}
 	return true
+}
+
+// recordingBackend is a raw HTTP/1 backend that records the exact bytes
+// of every request head it receives and answers each with 200 "ok".
+type recordingBackend struct {
+	url string
+	mu  sync.Mutex
+	got bytes.Buffer
+}
+
+func newRecordingBackend(t *testing.T) *recordingBackend {
+	rb := &recordingBackend{}
+	rb.url = rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			var head []byte
+			for {
+				line, err := br.ReadBytes('\n')
+				head = append(head, line...)
+				if err != nil {
+					return
+				}
+				if string(line) == "\r\n" {
+					break
+				}
+			}
+			rb.mu.Lock()
+			rb.got.Write(head)
+			rb.mu.Unlock()
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	return rb
+}
+
+// received returns the bytes of every request head received so far.
+func (rb *recordingBackend) received() string {
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	return rb.got.String()
+}
+
+// rawRoundTrip sends raw to the server at addr (host:port) over a new
+// connection and returns everything it answers until it closes the
+// connection.
+func rawRoundTrip(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatalf("reading the response to %q: %v", raw, err)
+	}
+	return string(resp)
 }

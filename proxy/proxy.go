@@ -33,7 +33,7 @@ type Config struct {
 	Logger *slog.Logger
 	// ErrorHandler writes the response when a request cannot be proxied;
 	// err is a *Error (status 503 when no target was available,
-	// errors.Is(err, ErrNoTargets), or when every target tried was
+	// errors.Is(err, balancer.ErrNoTargets), or when every target tried was
 	// unreachable: dial or TLS handshake failures only). It is
 	// not called with status 499 responses' bodies in mind: the client is
 	// gone. If nil, a problem+json response is written: 502 when the target
@@ -43,9 +43,11 @@ type Config struct {
 	// client went away.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 	// Key returns the key that hashing policies pick by (see package
-	// reqkey: reqkey.ClientIP, reqkey.Header, reqkey.Parse). If nil, every request has the key "". It is
-	// not used with a *Sticky policy (bare or wrapped), whose key is the request's
-	// affinity token.
+	// reqkey: reqkey.ClientIP, reqkey.Header, reqkey.Parse). If nil, every
+	// request has the key "", and New refuses a *balancer.Hash policy
+	// (bare or under wrappers), which would then spread one client's
+	// requests over every target. It is not used with a *Sticky policy
+	// (bare or wrapped), whose key is the request's affinity token.
 	Key func(r *http.Request) string
 	// PreserveHost forwards the client's Host header instead of the
 	// target's host.
@@ -67,6 +69,12 @@ type Config struct {
 	// connection is aborted, never ended as if complete). Streaming routes
 	// set it with a negative Timeout.
 	StreamIdleTimeout time.Duration
+	// InsecureAllowUnderscoreHeaders forwards request headers whose names
+	// contain '_'. By default they are dropped, as nginx does: some
+	// backend frameworks read X_Forwarded_For as X-Forwarded-For, so a
+	// client could pass a forwarding header the proxy strips under its
+	// underscore spelling.
+	InsecureAllowUnderscoreHeaders bool
 	// WebSocket lets "Upgrade: websocket" requests through to the target
 	// (the tunnel is exempt from Timeout). Without it, and for any other
 	// upgrade protocol, an upgrade request is answered 400 without
@@ -83,20 +91,22 @@ const defaultTimeout = 15 * time.Second
 // by a Policy. It is safe for concurrent use. Close it to release idle
 // upstream connections.
 type Proxy struct {
-	policy    balancer.Policy
-	rp        *httputil.ReverseProxy
-	transport http.RoundTripper
-	log       *slog.Logger
-	onError   func(http.ResponseWriter, *http.Request, error)
-	key       func(*http.Request) string
-	sticky    *balancer.Sticky // p or the policy it wraps, when a *Sticky: tokens come from requests, pins go on responses
-	preserve  bool
-	timeout   time.Duration
-	idle      time.Duration
-	websocket bool
-	retry     retryPolicy
-	guard     *desyncGuard // of the default transport, or nil
-	resends   atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
+	policy      balancer.Policy
+	rp          *httputil.ReverseProxy
+	transport   http.RoundTripper
+	log         *slog.Logger
+	onError     func(http.ResponseWriter, *http.Request, error)
+	key         func(*http.Request) string
+	sticky      *balancer.Sticky // p or the policy it wraps, when a *Sticky: tokens come from requests, pins go on responses
+	pool        *balancer.Pool   // the pool p picks from, or nil for a policy from elsewhere
+	preserve    bool
+	underscores bool // forward header names with '_'
+	timeout     time.Duration
+	idle        time.Duration
+	websocket   bool
+	retry       retryPolicy
+	guard       *desyncGuard // of the default transport, or nil
+	resends     atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
 }
 
 // Stats are a Proxy's counters since it was created.
@@ -124,14 +134,14 @@ func (px *Proxy) Stats() Stats {
 	return st
 }
 
-// New returns a Proxy that picks targets with p. It returns an error
-// for a nil policy or an invalid cfg.
+// New returns a Proxy that picks targets with p. It returns an error for a
+// nil policy, a hash policy without Config.Key, or an invalid cfg.
 func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 	if p == nil {
 		return nil, errors.New("proxy: nil policy")
 	}
 	px := &Proxy{policy: p, transport: cfg.Transport, log: cfg.Logger, onError: cfg.ErrorHandler,
-		key: cfg.Key, preserve: cfg.PreserveHost, timeout: cmp.Or(cfg.Timeout, defaultTimeout),
+		key: cfg.Key, preserve: cfg.PreserveHost, underscores: cfg.InsecureAllowUnderscoreHeaders, timeout: cmp.Or(cfg.Timeout, defaultTimeout),
 		idle: cfg.StreamIdleTimeout, websocket: cfg.WebSocket}
 	rp, err := newRetryPolicy(cfg.Retry)
 	if err != nil {
@@ -148,7 +158,13 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 	if px.onError == nil {
 		px.onError = WriteError
 	}
-	px.sticky = findSticky(p)
+	px.sticky = find[*balancer.Sticky](p)
+	if cfg.Key == nil && px.sticky == nil && find[*balancer.Hash](p) != nil {
+		// Every request would have the key "", and a hash policy would
+		// spread one client's requests over every target.
+		return nil, errors.New("proxy: a Hash policy needs Config.Key (reqkey.ClientIP, reqkey.Header, ...)")
+	}
+	px.pool = balancer.PoolOf(p)
 	errLog := log.New(io.Discard, "", 0)
 	if cfg.Logger != nil {
 		errLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)
@@ -165,19 +181,31 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 	return px, nil
 }
 
-// findSticky returns the *Sticky policy p is or wraps, or nil.
-func findSticky(p balancer.Policy) *balancer.Sticky {
+// find returns the policy of type P that p is or wraps (looking through
+// balancer.Wrapper), or nil.
+func find[P balancer.Policy](p balancer.Policy) P {
+	var zero P
 	for range 64 { // a bound, in case of a wrapper cycle
-		if s, ok := p.(*balancer.Sticky); ok {
-			return s
+		if q, ok := p.(P); ok {
+			return q
 		}
 		w, ok := p.(balancer.Wrapper)
 		if !ok {
-			return nil
+			return zero
 		}
 		p = w.Unwrap()
 	}
-	return nil
+	return zero
+}
+
+// Available reports whether the pool the proxy's policy picks from has a
+// target that can be picked now (healthy, not ejected). It is true for a
+// policy from outside package balancer, whose pool the proxy cannot see. A
+// weighted route split asks it to send a request to another side while
+// this one has nothing to serve it with. Available is safe for concurrent
+// use and cheap: one atomic load.
+func (px *Proxy) Available() bool {
+	return px.pool == nil || px.pool.Available() > 0
 }
 
 // Close closes the idle upstream connections of the proxy's transport.
@@ -192,6 +220,16 @@ func (px *Proxy) Close() error {
 // ServeHTTP picks a target, forwards r to it and reports the outcome to
 // the policy.
 func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == "PRI" || (r.RequestURI == "*" || r.URL.Path == "*") && r.Method != http.MethodOptions {
+		// The HTTP/2 connection preface sent to an HTTP/1 server, or an
+		// asterisk-form target (RFC 9112 allows it for OPTIONS only):
+		// neither names anything on a target, and httputil would forward
+		// them as "/%2A". The client does not speak what this connection
+		// speaks, so it is closed too.
+		w.Header().Set("Connection", "close")
+		px.onError(w, r, &Error{Status: http.StatusBadRequest, Err: ErrNotForwardable})
+		return
+	}
 	upgrade := ""
 	if len(r.Header["Upgrade"]) > 0 && headerHasToken(r.Header["Connection"], "upgrade") {
 		upgrade = r.Header.Get("Upgrade")
@@ -219,21 +257,17 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		px.onError(w, r, &Error{Status: status, Err: err})
 		return
 	}
-	x := &exchange{Context: r.Context(), target: t, done: done, key: key, in: r}
+	x := &exchange{Context: r.Context(), key: key, in: r}
+	x.cur = attempt{target: t, done: done, pin: px.pinFor(t, key)}
 	x.tried0[0] = t
 	x.tried = x.tried0[:1]
 	budget := px.retry.budget
 	budget.Begin()
-	if px.sticky != nil {
-		if tok := px.sticky.Token(t); tok != key {
-			x.pin = tok
-		}
-	}
 	x.trace.GotConn = func(info httptrace.GotConnInfo) {
-		x.gotConn.Store(true)
-		prev := x.conn
-		x.conn, _ = info.Conn.(*guardConn)
-		if x.conns.Add(1) > 1 {
+		x.cur.gotConn.Store(true)
+		prev := x.cur.conn
+		x.cur.conn, _ = info.Conn.(*guardConn)
+		if x.cur.conns.Add(1) > 1 {
 			px.transportReSend(x, prev)
 		}
 	}
@@ -250,7 +284,7 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := x.newAttempt()
 	defer func() {
 		p := recover()
-		res := balancer.Result{Err: x.err, Status: x.status, Latency: x.latency, Canceled: x.cancel}
+		res := balancer.Result{Err: x.cur.err, Status: x.cur.status, Latency: x.cur.latency, Canceled: x.cur.cancel}
 		if p != nil && !res.Canceled {
 			// The body copy failed (ReverseProxy panics with
 			// http.ErrAbortHandler): the client went away or the
@@ -261,11 +295,11 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				res.Err = io.ErrUnexpectedEOF
 			}
 		}
-		if x.conn != nil && res.Err == nil && !res.Canceled && x.conn.desynced() {
+		if x.cur.conn != nil && res.Err == nil && !res.Canceled && x.cur.conn.desynced() {
 			// The target sent bytes past its response: count it.
 			res.Err = errConnDiscarded
 		}
-		x.done(res)
+		x.cur.done(res)
 		x.cancelAll()
 		for range x.held + int(x.resent.Load()) {
 			budget.Release()
@@ -275,18 +309,31 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(p)
 		}
 	}()
-	x.start = time.Now()
+	x.cur.start = time.Now()
 	x.rw = informWriter{ResponseWriter: w, x: x}
 	px.rp.ServeHTTP(&x.rw, r.WithContext(ctx))
+}
+
+// pinFor returns the sticky token to set on the response when t answers a
+// request that carried key, or "" when the request is already pinned to t
+// or the policy is not sticky.
+func (px *Proxy) pinFor(t *balancer.Target, key string) string {
+	if px.sticky == nil {
+		return ""
+	}
+	if tok := px.sticky.Token(t); tok != key {
+		return tok
+	}
+	return ""
 }
 
 // modifyResponse records the response status and time to first byte.
 func (px *Proxy) modifyResponse(resp *http.Response) error {
 	if x := exchangeFrom(resp.Request.Context()); x != nil {
-		x.status = resp.StatusCode
-		x.latency = time.Since(x.start)
-		if x.pin != "" {
-			px.sticky.SetToken(resp.Header, resp.Request, x.pin)
+		x.cur.status = resp.StatusCode
+		x.cur.latency = time.Since(x.cur.start)
+		if x.cur.pin != "" {
+			px.sticky.SetToken(resp.Header, resp.Request, x.cur.pin)
 		}
 	}
 	return nil

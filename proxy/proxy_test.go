@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 func TestProxyRoundRobinOrder(t *testing.T) {
@@ -119,6 +120,86 @@ func TestNewProxyErrors(t *testing.T) {
 	}
 	if _, err := New(balancer.NewRoundRobin(nil), Config{TransportConfig: TransportConfig{DialTimeout: -1}}); err == nil {
 		t.Error("New with a negative DialTimeout succeeded")
+	}
+}
+
+func TestNewRefusesHashWithoutKey(t *testing.T) {
+	pool := poolOf(t, "http://10.0.0.1:80", "http://10.0.0.2:80")
+	hash, err := balancer.NewHash(pool, balancer.HashConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrapped := func(t *testing.T) balancer.Policy {
+		o, err := balancer.NewOutlier(hash, balancer.OutlierConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss, err := balancer.NewSlowStart(o, balancer.SlowStartConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newBreaker(t, ss, balancer.BreakerConfig{})
+	}
+	for _, tc := range []struct {
+		name   string
+		policy func(t *testing.T) balancer.Policy
+		key    func(*http.Request) string
+		ok     bool
+	}{
+		{"bare hash, no key", func(*testing.T) balancer.Policy { return hash }, nil, false},
+		{"wrapped hash, no key", wrapped, nil, false},
+		{"bare hash with a key", func(*testing.T) balancer.Policy { return hash }, reqkey.ClientIP, true},
+		{"wrapped hash with a key", wrapped, reqkey.ClientIP, true},
+		{"round robin, no key", func(*testing.T) balancer.Policy { return balancer.NewRoundRobin(pool) }, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			px, err := New(tc.policy(t), Config{Key: tc.key})
+			if (err == nil) != tc.ok {
+				t.Fatalf("New: error %v, want ok=%v", err, tc.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "Config.Key") {
+				t.Errorf("error %q does not say which setting is missing", err)
+			}
+			if px != nil {
+				px.Close()
+			}
+		})
+	}
+}
+
+// elsewhere is a policy from outside package balancer: the proxy cannot
+// see its pool.
+type elsewhere struct{ balancer.Policy }
+
+func TestAvailableFollowsThePool(t *testing.T) {
+	pool := poolOf(t, "http://10.0.0.1:80", "http://10.0.0.2:80")
+	o, err := balancer.NewOutlier(balancer.NewRoundRobin(pool), balancer.OutlierConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := newTestProxy(t, o, Config{})
+	foreign := newTestProxy(t, elsewhere{balancer.NewRoundRobin(pool)}, Config{})
+	ts := pool.Targets()
+	steps := []struct {
+		name    string
+		change  func()
+		want    bool
+		foreign bool
+	}{
+		{"all healthy", func() {}, true, true},
+		{"one down", func() { pool.SetHealthy(ts[0], false) }, true, true},
+		{"all down", func() { pool.SetHealthy(ts[1], false) }, false, true},
+		{"one back", func() { pool.SetHealthy(ts[1], true) }, true, true},
+		{"all removed", func() { pool.Remove(ts[0].URL()); pool.Remove(ts[1].URL()) }, false, true},
+	}
+	for _, st := range steps {
+		st.change()
+		if got := px.Available(); got != st.want {
+			t.Errorf("%s: Available() = %v, want %v", st.name, got, st.want)
+		}
+		if got := foreign.Available(); got != st.foreign {
+			t.Errorf("%s: Available() of a proxy over a foreign policy = %v, want %v", st.name, got, st.foreign)
+		}
 	}
 }
 
@@ -266,5 +347,36 @@ func BenchmarkProxy(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestPRIAndAsteriskFormRefused sends raw requests through the proxy: the
+// HTTP/2 preface (PRI * HTTP/2.0), any PRI request, and asterisk-form
+// targets on methods other than OPTIONS are answered 400 problem+json on a
+// closed connection, and no byte reaches the backend.
+func TestPRIAndAsteriskFormRefused(t *testing.T) {
+	be := newRecordingBackend(t)
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.url)), Config{})
+	front := httptest.NewServer(px)
+	defer front.Close()
+	addr := front.Listener.Addr().String()
+	for _, raw := range []string{
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		"PRI /x HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+		"GET * HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+		"DELETE * HTTP/1.1\r\nHost: gw.test\r\n\r\n",
+	} {
+		resp := rawRoundTrip(t, addr, raw)
+		if !strings.HasPrefix(resp, "HTTP/1.1 400 ") || !strings.Contains(resp, "application/problem+json") ||
+			!strings.Contains(resp, "\r\nConnection: close\r\n") {
+			t.Errorf("%q answered %q, want 400 problem+json with Connection: close", raw, resp)
+		}
+	}
+	if got := be.received(); got != "" {
+		t.Fatalf("the backend received %q", got)
+	}
+	resp := rawRoundTrip(t, addr, "GET /ok HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
+	if !strings.HasPrefix(resp, "HTTP/1.1 200 ") || !strings.HasPrefix(be.received(), "GET /ok HTTP/1.1\r\n") {
+		t.Fatalf("a plain request after them: response %q, backend received %q", resp, be.received())
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"time"
 
 	"github.com/gatekit/gatekit/balancer"
@@ -46,31 +45,28 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 	x.idem = idem
 	req := out
 	var actx context.Context // the next attempt's context
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
+	// n is the attempt number, 0 for the first.
+	for n := 0; ; n++ {
+		if n > 0 {
 			req = px.retarget(x, out, actx)
 		}
 		if x.body != nil {
 			x.body.attempt(req, idem)
 		}
-		if px.guard.quarantined(x.target.URL()) {
+		if px.guard.quarantined(x.cur.target.URL()) {
 			req.Close = true // quarantine: never reuse a connection to it
 		}
-		x.gotConn.Store(false)
-		x.conns.Store(0)
-		x.hidden.Store(0)
-		x.conn = nil
-		x.start = time.Now()
+		x.cur.start = time.Now()
 		resp, err := px.transport.RoundTrip(req)
-		if err == nil || x.hidden.Load() > 0 || !neverReached(err, x.gotConn.Load()) {
+		if err == nil || x.cur.hidden.Load() > 0 || !neverReached(err, x.cur.gotConn.Load()) {
 			x.maybeReached = true
 		}
-		if x.ctxErr() != nil || attempt+int(x.resent.Load()) >= rp.retries || x.informed.Load() {
+		if x.ctxErr() != nil || n+int(x.resent.Load()) >= rp.retries || x.informed.Load() {
 			return px.streaming(x, resp), err
 		}
 		free := false // a retry that adds no load: the budget does not apply
 		switch {
-		case x.hidden.Load() > 0:
+		case x.cur.hidden.Load() > 0:
 			// A re-send by the Transport was stopped: the request may
 			// have reached the target (an HTTP/2 Transport re-sends
 			// after a stream reset that followed the whole request,
@@ -87,7 +83,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 			}
 		case err != nil && isClientBodyError(err):
 			return resp, err
-		case err != nil && neverReached(err, x.gotConn.Load()):
+		case err != nil && neverReached(err, x.cur.gotConn.Load()):
 			free = true
 		case err != nil && idem:
 		case err == nil && idem && retryableStatus(resp.StatusCode):
@@ -107,24 +103,20 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if !free {
 			x.held++
 		}
-		res := balancer.Result{Err: err, Latency: time.Since(x.start)}
+		res := balancer.Result{Err: err, Latency: time.Since(x.cur.start)}
 		if resp != nil {
 			res.Status = resp.StatusCode
 			io.CopyN(io.Discard, resp.Body, maxDrain)
 			resp.Body.Close()
 		}
-		x.done(res)
-		x.target, x.done = next, done
-		if px.sticky != nil {
-			x.pin = ""
-			if tok := px.sticky.Token(next); tok != x.key {
-				x.pin = tok // re-pin the session to the target that answers
-			}
-		}
+		x.cur.done(res)
+		// A fresh attempt; the session is re-pinned to the target that
+		// answers.
+		x.cur = attempt{target: next, done: done, pin: px.pinFor(next, x.key)}
 		x.tried = append(x.tried, next)
 		x.retries++
 		actx = x.newAttempt()
-		if err := sleepCtx(actx, rp.backoff(attempt+1)); err != nil {
+		if err := sleepCtx(actx, rp.backoff(n+1)); err != nil {
 			return nil, err
 		}
 	}
@@ -146,14 +138,14 @@ func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
 		return // nothing went out on the failed connection: harmless
 	}
 	px.resends.Add(1)
-	if p := x.target.Pool(); !x.idem || p == nil || p.Available() > 1 {
+	if p := x.cur.target.Pool(); !x.idem || p == nil || p.Available() > 1 {
 		// The request may have reached the target. Stop the re-send
 		// before a byte is written; the retrier decides, and sends an
 		// idempotent request to another target if at all. A
 		// non-idempotent one is never sent again.
-		x.hidden.Add(1)
-		if x.conn != nil {
-			x.conn.refuse()
+		x.cur.hidden.Add(1)
+		if x.cur.conn != nil {
+			x.cur.conn.refuse()
 		}
 		x.cancelAttempt()
 		return
@@ -165,16 +157,7 @@ func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
 	px.retry.budget.force()
 }
 
-// streaming arms the stream idle timeout on the response handed to the
-// client, if the route has one.
-func (px *Proxy) streaming(x *exchange, resp *http.Response) *http.Response {
-	if resp != nil && x.idleCancel != nil && resp.StatusCode != http.StatusSwitchingProtocols {
-		resp.Body = newIdleBody(resp.Body, px.idle, x.idleCancel)
-	}
-	return resp
-}
-
-// retarget returns a copy of out addressed to x.target, built from the
+// retarget returns a copy of out addressed to x.cur.target, built from the
 // outbound URL as it was before the first target was applied, in the
 // fresh attempt context ctx (the previous one may have been cancelled to
 // stop a Transport re-send).
@@ -183,7 +166,7 @@ func (px *Proxy) retarget(x *exchange, out *http.Request, ctx context.Context) *
 	u := x.baseURL
 	r.URL = &u
 	pr := &httputil.ProxyRequest{In: x.in, Out: r}
-	px.route(pr, x.target)
+	px.route(pr, x.cur.target)
 	return r
 }
 
@@ -191,25 +174,13 @@ func (px *Proxy) retarget(x *exchange, out *http.Request, ctx context.Context) *
 // policies are asked with derived keys so that they can answer with
 // another target.
 func (px *Proxy) pickOther(x *exchange) (*balancer.Target, func(balancer.Result), error) {
-	n := 4
-	if p := x.target.Pool(); p != nil {
-		n = max(n, 2*p.Len())
+	t, done, err := balancer.PickUntil(x.in.Context(), px.policy, x.key, func(t *balancer.Target) bool {
+		return !x.triedTarget(t)
+	})
+	if err == nil && t == nil {
+		err = balancer.ErrNoTargets
 	}
-	for i := range n {
-		key := x.key
-		if key != "" && i > 0 {
-			key += "\x00" + strconv.Itoa(i)
-		}
-		t, done, err := px.policy.Pick(x.in.Context(), key)
-		if err != nil {
-			return nil, nil, err
-		}
-		if !x.triedTarget(t) {
-			return t, done, nil
-		}
-		done(balancer.Result{Canceled: true})
-	}
-	return nil, nil, balancer.ErrNoTargets
+	return t, done, err
 }
 
 func (x *exchange) triedTarget(t *balancer.Target) bool {

@@ -46,7 +46,7 @@ var clientSetHeaders = [...]string{
 func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	x := exchangeFrom(pr.In.Context())
 	x.baseURL = *pr.Out.URL
-	px.route(pr, x.target)
+	px.route(pr, x.cur.target)
 	h := pr.Out.Header
 	if !px.retry.idemKey {
 		hideIdempotencyKey(h)
@@ -54,8 +54,11 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// One pass over the (usually few) headers rather than a delete per
 	// name in clientSetHeaders.
 	for name := range h {
-		if clientSetHeader(name) {
-			delete(h, name) // X-Forwarded-Scheme, -Ssl, -Protocol, -Uri, ...: never from clients
+		if clientSetHeader(name) || !px.underscores && strings.IndexByte(name, '_') >= 0 {
+			// X-Forwarded-Scheme, -Ssl, -Protocol, -Uri, ...: never from
+			// clients, nor their underscore twins (X_Forwarded_For),
+			// which some backends read as the hyphenated name.
+			delete(h, name)
 		}
 	}
 	// Never forward an h2c upgrade: the client would speak HTTP/2 over a

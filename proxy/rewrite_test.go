@@ -161,3 +161,47 @@ func TestProxyForwardedHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestUnderscoreHeadersDropped sends a raw request through the proxy:
+// headers spelt with underscores (twins of the forwarding headers the
+// proxy strips, which some backend frameworks read as the hyphenated name)
+// never reach the backend, unless InsecureAllowUnderscoreHeaders is set.
+func TestUnderscoreHeadersDropped(t *testing.T) {
+	raw := "GET /u HTTP/1.1\r\nHost: gw.test\r\n" +
+		"X_Forwarded_For: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\nX_Forwarded_Host: evil.test\r\nX-Custom_Field: a\r\n" +
+		"X-Plain: kept\r\nConnection: close\r\n\r\n"
+	for _, tc := range []struct {
+		name  string
+		allow bool
+		under int // underscore headers the backend receives
+	}{
+		{"default", false, 0},
+		{"InsecureAllowUnderscoreHeaders", true, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			be := newRecordingBackend(t)
+			px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.url)), Config{InsecureAllowUnderscoreHeaders: tc.allow})
+			front := httptest.NewServer(px)
+			defer front.Close()
+			if resp := rawRoundTrip(t, front.Listener.Addr().String(), raw); !strings.HasPrefix(resp, "HTTP/1.1 200 ") {
+				t.Fatalf("response %q, want 200", resp)
+			}
+			got := be.received()
+			if !strings.HasPrefix(got, "GET /u HTTP/1.1\r\n") || !strings.Contains(got, "\r\nX-Plain: kept\r\n") {
+				t.Fatalf("backend received %q, want the request with X-Plain", got)
+			}
+			var under []string
+			for _, line := range strings.Split(got, "\r\n")[1:] {
+				if name, _, ok := strings.Cut(line, ":"); ok && strings.Contains(name, "_") {
+					under = append(under, name)
+				}
+			}
+			if len(under) != tc.under {
+				t.Fatalf("backend received the underscore headers %q, want %d of them; request:\n%s", under, tc.under, got)
+			}
+			if !tc.allow && (strings.Contains(got, "6.6.6.6") || strings.Contains(got, "evil.test")) {
+				t.Fatalf("a client-set value reached the backend:\n%s", got)
+			}
+		})
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"time"
@@ -189,29 +188,4 @@ func (b bufferPool) Put(buf []byte) {
 	case b <- buf[:bufferSize]:
 	default:
 	}
-}
-
-// idleBody is a response body that calls cancel when no byte arrives for
-// d: a stalled stream is aborted instead of holding the client forever.
-type idleBody struct {
-	rc io.ReadCloser
-	t  *time.Timer
-	d  time.Duration
-}
-
-func newIdleBody(rc io.ReadCloser, d time.Duration, cancel func()) *idleBody {
-	return &idleBody{rc: rc, d: d, t: time.AfterFunc(d, cancel)}
-}
-
-func (b *idleBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if n > 0 {
-		b.t.Reset(b.d)
-	}
-	return n, err
-}
-
-func (b *idleBody) Close() error {
-	b.t.Stop()
-	return b.rc.Close()
 }

@@ -24,6 +24,8 @@ const (
 // net/http would not accept either.
 var ErrFraming = errors.New("h1frame: unparsable response framing")
 
+// maxFramerLine bounds a status, header, chunk-size or trailer line (LF
+// excluded), as net/http's Transport bounds a response header to 1 MiB.
 const maxFramerLine = 1 << 20
 
 // Framer follows the framing of one HTTP/1 response from its bytes, with
@@ -107,6 +109,10 @@ func (f *Framer) Feed(b []byte) (int, error) {
 				return len(b), nil
 			}
 			f.line = append(f.line, b[used:used+i+1]...)
+			if len(f.line)-1 > maxFramerLine {
+				// The same limit as for a line that spans reads.
+				return used, ErrFraming
+			}
 			used += i + 1
 			if err := f.lineDone(); err != nil {
 				return used, err

@@ -41,6 +41,8 @@ func TestFramer(t *testing.T) {
 		{"bad chunk size", "GET", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "", false, true},
 		{"bad CL", "GET", "HTTP/1.1 200 OK\r\nContent-Length: +3\r\n\r\n", "", false, true},
 		{"not HTTP", "GET", "SSH-2.0-OpenSSH\r\n", "", false, true},
+		{"header line over 1 MiB", "GET", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", 1<<20) + "\r\n\r\n", "", false, true},
+		{"header line of 1 MiB", "GET", "HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 1<<20-4) + "\r\nContent-Length: 0\r\n\r\n", evil, false, false},
 	}
 	for _, tc := range cases {
 		for _, step := range []int{0, 1, 3} { // 0: all at once
