@@ -92,6 +92,8 @@ func TestMetricsAndStatusDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool.SetHealthy(pool.Targets()[1], false)
+	pool.SetDraining(pool.Targets()[0], true)
+	pool.SetDraining(pool.Targets()[0], false)
 	m.Observe(metrics.Request{Rule: "api", Method: "GET", Status: 502})
 	h := mustNew(t, Config{Metrics: m, Pools: map[string]*balancer.Pool{"api": pool}})
 	if rec := do(h, "GET", "/metrics", ""); rec.Code != 200 || !strings.Contains(rec.Body.String(), `gatekit_http_requests_total{code="5xx",method="GET",rule="api"} 1`) {
@@ -109,8 +111,9 @@ func TestMetricsAndStatusDocument(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(st.Pools) != 1 || st.Pools[0].Available != 1 || len(st.Pools[0].Targets) != 2 ||
-		!st.Pools[0].Targets[0].Pickable || st.Pools[0].Targets[1].Pickable {
-		t.Errorf("pools = %+v, want api with target 1 pickable and target 2 not", st.Pools)
+		!st.Pools[0].Targets[0].Pickable || st.Pools[0].Targets[1].Pickable || !st.Pools[0].Targets[1].Parked ||
+		st.Pools[0].Targets[0].Weight != 1 {
+		t.Errorf("pools = %+v, want api with target 1 pickable and target 2 parked", st.Pools)
 	}
 	if len(st.Rules) != 1 || st.Rules[0].Rule != "api" || st.Rules[0].ServerErrors != 1 {
 		t.Errorf("rules = %+v", st.Rules)

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/metrics"
 	"github.com/gatekit/gatekit/ratelimit"
@@ -40,18 +41,12 @@ type PoolStatus struct {
 	Targets   []TargetStatus `json:"targets"`
 }
 
-// TargetStatus is one target of a pool.
+// TargetStatus is one target of a pool: whether it can be picked now and,
+// if not, why (balancer.TargetStatus), with its weight and zone.
 type TargetStatus struct {
-	// URL is the target's URL, with any password redacted.
-	URL string `json:"url"`
-	// Healthy is the pool's health flag (active checks and outlier
-	// detection combined), and Pickable whether a policy can pick the
-	// target now.
-	Healthy  bool   `json:"healthy"`
-	Pickable bool   `json:"pickable"`
-	InFlight int64  `json:"in_flight"`
-	Weight   int    `json:"weight"`
-	Zone     string `json:"zone,omitempty"`
+	balancer.TargetStatus
+	Weight int    `json:"weight"`
+	Zone   string `json:"zone,omitempty"`
 }
 
 // Status returns the current status document.
@@ -76,14 +71,7 @@ func (h *Handler) Status() Status {
 		p := h.cfg.Pools[name]
 		ps := PoolStatus{Name: name, Available: p.Available(), InFlight: p.InFlight(), Targets: []TargetStatus{}}
 		for _, t := range p.Targets() {
-			ps.Targets = append(ps.Targets, TargetStatus{
-				URL:      t.URL().Redacted(),
-				Healthy:  t.Healthy(),
-				Pickable: t.Healthy(),
-				InFlight: t.InFlight(),
-				Weight:   t.Weight(),
-				Zone:     t.Zone(),
-			})
+			ps.Targets = append(ps.Targets, TargetStatus{TargetStatus: t.Status(), Weight: t.Weight(), Zone: t.Zone()})
 		}
 		st.Pools = append(st.Pools, ps)
 	}

@@ -106,12 +106,14 @@ func TestPoolReportsEachTarget(t *testing.T) {
 	pool.SetHealthy(pool.Targets()[1], false)
 	got := scrape(t, m)
 	for series, want := range map[string]float64{
-		`gatekit_upstream_targets{pool="api"}`:                           2,
-		`gatekit_upstream_targets_available{pool="api"}`:                 1,
-		`gatekit_upstream_healthy{pool="api",target="127.0.0.1:9001"}`:   1,
-		`gatekit_upstream_healthy{pool="api",target="127.0.0.1:9002"}`:   0,
-		`gatekit_upstream_weight{pool="api",target="127.0.0.1:9001"}`:    1,
-		`gatekit_upstream_in_flight{pool="api",target="127.0.0.1:9002"}`: 0,
+		`gatekit_upstream_targets{pool="api"}`:                                  2,
+		`gatekit_upstream_targets_available{pool="api"}`:                        1,
+		`gatekit_upstream_pickable{pool="api",target="http://127.0.0.1:9001"}`:  1,
+		`gatekit_upstream_pickable{pool="api",target="http://127.0.0.1:9002"}`:  0,
+		`gatekit_upstream_weight{pool="api",target="http://127.0.0.1:9001"}`:    1,
+		`gatekit_upstream_in_flight{pool="api",target="http://127.0.0.1:9002"}`: 0,
+		`gatekit_upstream_ejected{pool="api",target="http://127.0.0.1:9002"}`:   0,
+		`gatekit_upstream_draining{pool="api",target="http://127.0.0.1:9002"}`:  0,
 	} {
 		if v, ok := got[series]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", series, v, ok, want)
