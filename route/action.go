@@ -2,6 +2,7 @@ package route
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gatekit/gatekit/internal/header"
 	"github.com/gatekit/gatekit/internal/problem"
+	"github.com/gatekit/gatekit/pathcanon"
 )
 
 // buildHandler builds a rule's chain once: Middleware, then Rewrite, then
@@ -164,7 +166,7 @@ func newRedirect(rd Redirect) (*redirect, error) {
 		}
 	}
 	if rd.Path != "" {
-		if c, err := CanonicalPath(rd.Path); err != nil || c != rd.Path {
+		if c, err := pathcanon.Path(rd.Path); err != nil || c != rd.Path {
 			return nil, fmt.Errorf("redirect path %q is not canonical", rd.Path)
 		}
 	}
@@ -205,16 +207,16 @@ func (rd *redirect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // rewrite changes the path, host and headers of a shallow copy of the request.
 type rewrite struct {
 	Rewrite
-	opts PathOptions
+	opts pathcanon.Options
 	next http.Handler
 }
 
-func newRewrite(rw Rewrite, opts PathOptions, next http.Handler) (*rewrite, error) {
+func newRewrite(rw Rewrite, opts pathcanon.Options, next http.Handler) (*rewrite, error) {
 	for _, p := range []string{rw.ReplacePath, rw.StripPrefix, rw.AddPrefix} {
 		if p == "" {
 			continue
 		}
-		if c, err := CanonicalPath(p); err != nil || c != p {
+		if c, err := pathcanon.Path(p); err != nil || c != p {
 			return nil, fmt.Errorf("rewrite path %q is not canonical", p)
 		}
 	}
@@ -297,14 +299,10 @@ func (t *Table) newMirror(mc Mirror, next http.Handler) (*mirror, error) {
 	if mc.Handler == nil {
 		return nil, errors.New("Mirror has no Handler")
 	}
-	m := &mirror{t: t, shadow: mc.Handler, maxBody: mc.MaxBody, timeout: mc.Timeout, next: next}
-	if m.maxBody <= 0 {
-		m.maxBody = 64 << 10
+	if mc.MaxBody < 0 || mc.Timeout < 0 {
+		return nil, errors.New("Mirror MaxBody and Timeout must not be negative")
 	}
-	if m.timeout <= 0 {
-		m.timeout = 10 * time.Second
-	}
-	return m, nil
+	return &mirror{t: t, shadow: mc.Handler, maxBody: cmp.Or(mc.MaxBody, 64<<10), timeout: cmp.Or(mc.Timeout, 10*time.Second), next: next}, nil
 }
 
 // acquire reserves a mirror slot; the caller must call release.

@@ -9,10 +9,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/gatekit/gatekit/pathcanon"
 	"github.com/gatekit/gatekit/reqkey"
 )
 
-func TestSplit(t *testing.T) {
+func TestSplitDividesByWeightAndKeepsKeysTogether(t *testing.T) {
 	tb := mustNew(t, []Rule{{
 		Path:     "/",
 		Split:    []Backend{{Name: "stable", Weight: 90, Handler: named("stable")}, {Name: "canary", Weight: 10, Handler: named("canary")}, {Name: "off", Weight: 0, Handler: named("off")}},
@@ -44,7 +45,7 @@ func TestSplit(t *testing.T) {
 	}
 }
 
-func TestSplitRecordsBackend(t *testing.T) {
+func TestSplitRecordsChosenBackend(t *testing.T) {
 	var backend string
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m, _ := FromContext(r.Context())
@@ -57,7 +58,7 @@ func TestSplitRecordsBackend(t *testing.T) {
 	}
 }
 
-func TestRewrite(t *testing.T) {
+func TestRewriteChangesPathHostAndHeaders(t *testing.T) {
 	type seen struct{ path, raw, host, a, b string }
 	var got seen
 	rec := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +96,7 @@ func TestRewrite(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("rewritten %+v, want %+v", got, tc.want)
 			}
-			if c, _ := CanonicalPath(tc.target); policy != c {
+			if c, _ := pathcanon.Path(tc.target); policy != c {
 				t.Errorf("middleware saw %q, want the matched path %q", policy, c)
 			}
 			if r.Header.Get("X-B") != "keep" || r.Header.Get("X-A") != "" {
@@ -105,7 +106,7 @@ func TestRewrite(t *testing.T) {
 	}
 }
 
-func TestRedirect(t *testing.T) {
+func TestRedirectBuildsLocationFromRequest(t *testing.T) {
 	tests := []struct {
 		name   string
 		rd     Redirect
@@ -135,8 +136,8 @@ func TestRedirect(t *testing.T) {
 	}
 }
 
-func TestMergeSlashesRedirect(t *testing.T) {
-	tb := mustNew(t, []Rule{{Path: "/a/b", Handler: named("ab")}}, Config{Path: PathOptions{MergeSlashes: true}})
+func TestMergeSlashesRedirectsToMergedPath(t *testing.T) {
+	tb := mustNew(t, []Rule{{Path: "/a/b", Handler: named("ab")}}, Config{Path: pathcanon.Options{MergeSlashes: true}})
 	status, _, h := serve(tb, httptest.NewRequest("GET", "//a///b?q=1", nil))
 	if status != http.StatusPermanentRedirect || h.Get("Location") != "/a/b?q=1" {
 		t.Fatalf("got %d %q", status, h.Get("Location"))
@@ -146,7 +147,7 @@ func TestMergeSlashesRedirect(t *testing.T) {
 	}
 }
 
-func TestMirror(t *testing.T) {
+func TestMirrorCopiesRequestWithoutAffectingClient(t *testing.T) {
 	type copyOf struct {
 		body   string
 		header string
@@ -198,7 +199,7 @@ func TestMirror(t *testing.T) {
 	}
 }
 
-func TestMirrorBoundedAndClosed(t *testing.T) {
+func TestMirrorsAreBoundedAndStopOnClose(t *testing.T) {
 	release := make(chan struct{})
 	var started, panicked atomic.Int32
 	shadow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -243,7 +244,7 @@ func TestMirrorBoundedAndClosed(t *testing.T) {
 
 // TestConcurrentServeSwapMirror runs requests with body predicates, splits
 // and mirrors while the table is swapped, for the race detector and goleak.
-func TestConcurrentServeSwapMirror(t *testing.T) {
+func TestServeSwapAndMirrorRunConcurrently(t *testing.T) {
 	shadow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.ReadAll(r.Body) })
 	rulesFor := func(v string) []Rule {
 		return []Rule{

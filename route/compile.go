@@ -12,6 +12,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gatekit/gatekit/internal/header"
+	"github.com/gatekit/gatekit/pathcanon"
 	"github.com/gatekit/gatekit/reqkey"
 )
 
@@ -157,9 +158,9 @@ func (t *Table) compile(rules []Rule) (s *snapshot, err error) {
 			if err := checkHost(h); err != nil {
 				return nil, fmt.Errorf("route: rule %s: %w", cr.name, err)
 			}
-			m, key := s.exact, CanonicalHost(h)
+			m, key := s.exact, pathcanon.Host(h)
 			if strings.HasPrefix(h, "*.") {
-				m, key = s.wild, "."+CanonicalHost(h[2:])
+				m, key = s.wild, "."+pathcanon.Host(h[2:])
 			}
 			v := m[key]
 			if v == nil {

@@ -105,18 +105,6 @@ func ExampleTable_Match() {
 	}
 	// Output:
 	// user api.example.com /users/caf%C3%A9 id café
-	// 400 route: encoded path separator
+	// 400 pathcanon: encoded path separator
 	// 421 route: no route serves this host
-}
-
-func ExampleCanonicalPath() {
-	for _, p := range []string{"/%61pi/v1/%7euser", "/api/%2e%2e/admin", "/api/..;/admin", "/a%2fb"} {
-		c, err := route.CanonicalPath(p)
-		fmt.Printf("%q %q %v\n", p, c, err)
-	}
-	// Output:
-	// "/%61pi/v1/%7euser" "/api/v1/~user" <nil>
-	// "/api/%2e%2e/admin" "" route: dot-segment in path
-	// "/api/..;/admin" "" route: dot-segment in path
-	// "/a%2fb" "" route: encoded path separator
 }
