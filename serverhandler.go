@@ -1,0 +1,122 @@
+package gatekit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gatekit/gatekit/internal/problem"
+)
+
+type connCtxKey struct{}
+
+// withConn is the Server's ConnContext: it makes the connection available
+// to serverHandler.
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connCtxKey{}, c)
+}
+
+// serverHandler is the Server's handler around the user's: framing and
+// request-target checks, the write idle timeout, the body read idle timeout
+// and body buffering, and the connection abort for 499.
+type serverHandler struct {
+	next        http.Handler
+	writeIdle   time.Duration // <0: off
+	bodyIdle    time.Duration // <0: off
+	bufferBody  int64         // <0: off
+	readTimeout time.Duration
+}
+
+func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c, ok := r.Context().Value(connCtxKey{}).(net.Conn); ok {
+		if fc := framingConnOf(c); fc != nil {
+			if n := fc.served.Add(1); fc.bad.Load() == n {
+				reject(w, "ambiguous request framing (Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, or a folded Transfer-Encoding)")
+				return
+			}
+		}
+	}
+	if r.Method == "PRI" {
+		reject(w, "the PRI method is the HTTP/2 preface and is not served over HTTP/1")
+		return
+	}
+	if r.RequestURI == "*" && r.Method != http.MethodOptions {
+		reject(w, "the asterisk-form target is only valid with OPTIONS")
+		return
+	}
+	rw := &responseWriter{ResponseWriter: w}
+	if s.writeIdle > 0 {
+		rw.idle, rw.dl = s.writeIdle, findWriteDeadliner(w)
+	}
+	if s.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody {
+		rc := http.NewResponseController(w)
+		ib := &idleBody{body: r.Body, rc: rc, idle: s.bodyIdle, limit: time.Now().Add(s.readTimeout), rw: rw}
+		r = r.WithContext(r.Context())
+		r.Body = ib
+		if s.bufferBody > 0 && r.ContentLength > 0 && r.ContentLength <= s.bufferBody && r.Header.Get("Expect") == "" {
+			buf := make([]byte, r.ContentLength)
+			if _, err := io.ReadFull(ib, buf); err != nil {
+				if rw.bodyStalled {
+					rw.WriteHeader(http.StatusRequestTimeout) // becomes the 408 problem
+				}
+				return // otherwise the client went away or sent a short body
+			}
+			r.Body = io.NopCloser(bytes.NewReader(buf))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+		}
+	}
+	s.next.ServeHTTP(rw, r)
+	if rw.bodyStalled && rw.status == 0 {
+		rw.WriteHeader(http.StatusRequestTimeout) // becomes the 408 problem
+	}
+	rw.finish()
+}
+
+// reject answers 400 problem+json and closes the connection afterwards.
+func reject(w http.ResponseWriter, detail string) {
+	w.Header().Set("Connection", "close")
+	problem.Write(w, http.StatusBadRequest, detail)
+}
+
+// idleBody bounds each read of a request body: before each read the
+// connection's read deadline moves idle ahead (never past limit, the
+// ReadTimeout deadline), and once the body has ended it goes back to limit
+// so that net/http's check for a closed connection during the handler does
+// not time out. A read that times out marks the response writer, which
+// then turns the handler's error response into 408.
+type idleBody struct {
+	body  io.ReadCloser
+	rc    *http.ResponseController
+	idle  time.Duration
+	limit time.Time
+	rw    *responseWriter
+	done  bool
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if b.done {
+		return b.body.Read(p)
+	}
+	d := time.Now().Add(b.idle)
+	if d.After(b.limit) {
+		d = b.limit
+	}
+	_ = b.rc.SetReadDeadline(d)
+	n, err := b.body.Read(p)
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		b.rw.bodyStalled = true
+	default:
+		b.done = true
+		_ = b.rc.SetReadDeadline(b.limit)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error { return b.body.Close() }
