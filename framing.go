@@ -2,6 +2,7 @@ package gatekit
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -25,8 +26,8 @@ import (
 //     joins it to the previous header, other parsers may not.
 //
 // Once such a request head has been read, nothing after it is passed on:
-// later reads wait for the connection to close, so the bytes behind the
-// head (the would-be smuggled request) are never parsed. The Server
+// to net/http the connection ends there, so the bytes behind the head (the
+// would-be smuggled request) are never parsed. The Server
 // answers that request 400 with Connection: close. The tracker falls
 // silent (passes everything) on bytes it cannot parse as a request, such
 // as TLS records or an upgraded connection's tunnel.
@@ -50,12 +51,9 @@ func (c *framingConn) Read(p []byte) (int, error) {
 	held := c.held
 	c.mu.Unlock()
 	if held {
-		// Wait for the connection to end without passing anything on.
-		for {
-			if _, err := c.Conn.Read(p); err != nil {
-				return 0, err
-			}
-		}
+		// Nothing after the ambiguous head is read: to net/http the
+		// connection ends there.
+		return 0, io.EOF
 	}
 	n, err := c.Conn.Read(p)
 	if n > 0 {

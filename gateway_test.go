@@ -4,9 +4,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
+	"github.com/gatekit/gatekit/clientip"
 	"github.com/gatekit/gatekit/route"
 
 	"go.uber.org/goleak"
@@ -152,3 +154,19 @@ func (w *discardWriter) Header() http.Header { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 
 func (w *discardWriter) WriteHeader(int) {}
+
+func TestNewHandlerRejectsFieldsItWouldIgnore(t *testing.T) {
+	h := http.NotFoundHandler()
+	for name, cfg := range map[string]Config{
+		"TrustedProxies":  {TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}},
+		"ForwardedHeader": {ForwardedHeader: clientip.Forwarded},
+		"Route":           {Route: route.Config{DefaultHost: "example.com"}},
+	} {
+		if _, err := NewHandler(h, cfg, nil); err == nil {
+			t.Errorf("NewHandler with %s: no error", name)
+		}
+	}
+	if _, err := NewHandler(h, Config{Hygiene: HygieneConfig{MaxBodyBytes: 5}}, nil); err != nil {
+		t.Errorf("NewHandler with Hygiene: %v", err)
+	}
+}

@@ -1,11 +1,13 @@
 package gatekit
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
@@ -288,4 +290,20 @@ func newServer(t *testing.T, h http.Handler, cfg ServerConfig) *testServer {
 		<-served
 	})
 	return &testServer{Server: srv, addr: ln.Addr().String()}
+}
+
+func TestShutdownCompletionIsLogged(t *testing.T) {
+	var logs bytes.Buffer
+	srv, err := NewServer(http.NotFoundHandler(), ServerConfig{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cancel, served := serveOn(t, srv, nil)
+	cancel()
+	if err := <-served; err != nil {
+		t.Fatalf("Serve = %v", err)
+	}
+	if !strings.Contains(logs.String(), `"msg":"shutting down"`) || !strings.Contains(logs.String(), `"msg":"shutdown complete"`) {
+		t.Errorf("logs %s: want shutting down, then shutdown complete", logs.String())
+	}
 }

@@ -1,0 +1,253 @@
+package gatekit
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatekit/gatekit/route"
+)
+
+// recordingBackend is an HTTP server on loopback that records every byte it
+// receives and answers each request 200 "ok".
+type recordingBackend struct {
+	srv  *http.Server
+	url  *url.URL
+	mu   sync.Mutex
+	recv bytes.Buffer
+}
+
+func newRecordingBackend(t *testing.T) *recordingBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &recordingBackend{url: &url.URL{Scheme: "http", Host: ln.Addr().String()}}
+	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "ok")
+	})}
+	go func() { _ = b.srv.Serve(&recordingListener{Listener: ln, b: b}) }()
+	t.Cleanup(func() { _ = b.srv.Close() })
+	return b
+}
+
+// received returns the bytes the backend has received so far.
+func (b *recordingBackend) received() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.recv.String()
+}
+
+type recordingListener struct {
+	net.Listener
+	b *recordingBackend
+}
+
+func (l *recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &recordingConn{Conn: c, b: l.b}, nil
+}
+
+type recordingConn struct {
+	net.Conn
+	b *recordingBackend
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.b.mu.Lock()
+	c.b.recv.Write(p[:n])
+	c.b.mu.Unlock()
+	return n, err
+}
+
+// newGatewayServer serves a Gateway whose one rule proxies everything to
+// backend through httputil.ReverseProxy, with a Server configured by cfg.
+func newGatewayServer(t *testing.T, backend *recordingBackend, cfg ServerConfig) *testServer {
+	t.Helper()
+	transport := &http.Transport{}
+	t.Cleanup(transport.CloseIdleConnections)
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(backend.url) }, Transport: transport}
+	g := newGateway(t, []route.Rule{{Handler: proxy}}, Config{})
+	return newServer(t, g, cfg)
+}
+
+// rawExchange writes req to a fresh connection to addr and returns what
+// comes back until the server closes the connection (closed) or 2 s pass.
+func rawExchange(t *testing.T, addr, req string) (resp string, closed bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b, err := io.ReadAll(c)
+	return string(b), err == nil || !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func TestAmbiguousFramingIsRejectedAndNeverReachesBackend(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{})
+	tests := []struct{ name, req string }{
+		{"CL then TE", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled},
+		{"TE then CL", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\n" + smuggled},
+		{"TE with two spaces", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding:  chunked\r\n\r\n0\r\n\r\n" + smuggled},
+		{"TE with a tab", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding:\tchunked\r\n\r\n0\r\n\r\n" + smuggled},
+		{"bare LF", "POST / HTTP/1.1\nHost: x\nContent-Length: 40\nTransfer-Encoding: chunked\n\n0\r\n\r\n" + smuggled},
+		{"HTTP/1.0 with TE", "POST / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled},
+		{"HTTP/1.0 with TE and no CL", "POST / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled},
+		{"after a good request", "GET /first HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, closed := rawExchange(t, srv.addr, tc.req)
+			rs := parseResponses(t, resp)
+			last := rs[len(rs)-1]
+			if last.StatusCode != 400 || !last.Close || last.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("response %q, want 400 problem+json with Connection: close", resp)
+			}
+			if !closed {
+				t.Error("connection still open after the ambiguous request")
+			}
+			if got := backend.received(); strings.Contains(got, "smuggled") || strings.Contains(got, "POST") {
+				t.Errorf("backend received %q", got)
+			}
+		})
+	}
+}
+
+func TestInsecureAllowAmbiguousFramingLetsSmugglingThrough(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{InsecureAllowAmbiguousFraming: true})
+	resp, _ := rawExchange(t, srv.addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+smuggled)
+	if strings.Count(resp, "HTTP/1.1 200") != 2 || !strings.Contains(backend.received(), "GET /smuggled") {
+		t.Errorf("with the insecure option: responses %q, backend %q; want the two requests net/http sees", resp, backend.received())
+	}
+}
+
+func TestKeepAliveRequestsPassTheFramingCheck(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{})
+	req := "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc" +
+		"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n" +
+		"GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	resp, _ := rawExchange(t, srv.addr, req)
+	if n := strings.Count(resp, "HTTP/1.1 200"); n != 3 {
+		t.Fatalf("responses %q: %d times 200, want 3", resp, n)
+	}
+	got := backend.received()
+	for _, want := range []string{"POST /a HTTP/1.1", "abc", "POST /b HTTP/1.1", "xyz", "GET /c HTTP/1.1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("backend did not receive %q: %q", want, got)
+		}
+	}
+}
+
+func TestPRIAndAsteriskFormAreRefused(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{})
+	for _, req := range []string{
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
+		"PRI / HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		resp, closed := rawExchange(t, srv.addr, req)
+		if !strings.HasPrefix(resp, "HTTP/1.1 400 ") && !strings.HasPrefix(resp, "HTTP/1.1 505 ") || !closed {
+			t.Errorf("%q: response %q closed %v, want 400 (or net/http's 505) and a closed connection", req, resp, closed)
+		}
+	}
+	if got := backend.received(); got != "" {
+		t.Errorf("backend received %q", got)
+	}
+	resp, _ := rawExchange(t, srv.addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if strings.HasPrefix(resp, "HTTP/1.1 400 ") && strings.Contains(resp, "asterisk") {
+		t.Errorf("OPTIONS * refused: %q", resp)
+	}
+}
+
+func TestStalledBodyGets408AndNoUpstreamRequest(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{BodyReadIdleTimeout: 100 * time.Millisecond, BufferBodyBytes: 16})
+	tests := []struct{ name, req string }{
+		{"buffered body", "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"},
+		{"streamed body", "POST /large HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"},
+		{"chunked body", "POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			resp, closed := rawExchange(t, srv.addr, tc.req)
+			if !strings.HasPrefix(resp, "HTTP/1.1 408 ") || !strings.Contains(resp, "application/problem+json") || !closed {
+				t.Errorf("response %q closed %v, want 408 problem+json and a closed connection", resp, closed)
+			}
+			if d := time.Since(start); d > 1500*time.Millisecond {
+				t.Errorf("408 after %v with a 100 ms body read idle timeout", d)
+			}
+		})
+	}
+	if got := backend.received(); strings.Contains(got, "/small") {
+		t.Errorf("backend was contacted for a buffered body that never completed: %q", got)
+	}
+}
+
+func TestStatus499IsNeverSent(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(499)
+		_, _ = io.WriteString(w, "client closed")
+	})
+	srv := newServer(t, h, ServerConfig{})
+	g := newGateway(t, []route.Rule{{Handler: h}}, Config{})
+	plain := &http.Server{Handler: g}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = plain.Serve(ln) }()
+	defer plain.Close()
+	for name, addr := range map[string]string{"Server": srv.addr, "Gateway on http.Server": ln.Addr().String()} {
+		resp, closed := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp != "" || !closed {
+			t.Errorf("%s: sent %q (closed %v), want the connection closed with nothing sent", name, resp, closed)
+		}
+	}
+}
+
+// parseResponses parses the HTTP/1 responses in s, which must hold at
+// least one.
+func parseResponses(t *testing.T, s string) []*http.Response {
+	t.Helper()
+	br := bufio.NewReader(strings.NewReader(s))
+	var rs []*http.Response
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			break
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		rs = append(rs, resp)
+	}
+	if len(rs) == 0 {
+		t.Fatalf("no response in %q", s)
+	}
+	return rs
+}
