@@ -7,14 +7,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatekit/gatekit/ratelimit"
+	"github.com/gatekit/gatekit/reqkey"
 	"github.com/gatekit/gatekit/route"
 )
 
@@ -250,4 +254,24 @@ func parseResponses(t *testing.T, s string) []*http.Response {
 		t.Fatalf("no response in %q", s)
 	}
 	return rs
+}
+
+func TestPerRouteLimitHoldsUnderTheRouteTable(t *testing.T) {
+	lim, err := ratelimit.New(ratelimit.Config{Rates: []ratelimit.Rate{{Count: 1, Per: time.Minute, Burst: 1}}, Key: reqkey.Route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	g := newGateway(t, []route.Rule{
+		{Path: "/items/{id}", Middleware: []func(http.Handler) http.Handler{ratelimit.Middleware(lim)}, Handler: ok},
+	}, Config{})
+	var got []int
+	for _, p := range []string{"/items/1", "/items/2", "/items/3"} {
+		rec := httptest.NewRecorder()
+		g.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		got = append(got, rec.Code)
+	}
+	if !slices.Equal(got, []int{200, 429, 429}) {
+		t.Errorf("/items/1, /items/2, /items/3 under a 1/min limit on /items/{id}: %v, want [200 429 429]", got)
+	}
 }

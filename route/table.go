@@ -126,8 +126,11 @@ func (t *Table) Stats() Stats {
 
 // ServeHTTP routes r and serves it with the matched rule's handler chain.
 // The request passed on is a shallow copy whose URL.Path and URL.RawPath
-// are the canonical matched path, whose context carries the Match
-// (FromContext) and whose path values are the decoded parameters.
+// are the canonical matched path, whose Pattern is the matched path
+// pattern (as http.ServeMux sets it, so that reqkey.Route and per-route
+// limits key every request of "/items/{id}" alike), whose context carries
+// the Match (FromContext) and whose path values are the decoded
+// parameters.
 // Requests no rule serves are answered through Config.ErrorHandler.
 func (t *Table) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if t.cfg.Path.MergeSlashes && r.URL != nil && strings.Contains(r.URL.EscapedPath(), "//") {
@@ -163,6 +166,7 @@ func (t *Table) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r2.URL = &u
+	r2.Pattern = m.Pattern
 	for _, p := range m.Params {
 		r2.SetPathValue(p.Name, p.Value)
 	}

@@ -135,6 +135,9 @@ func TestServePassesCanonicalRequest(t *testing.T) {
 	if *in.URL != orig {
 		t.Errorf("inbound URL modified: %+v", in.URL)
 	}
+	if got.Pattern != "/files/{name}/*" || in.Pattern != "" {
+		t.Errorf("Pattern passed on %q (inbound %q), want the matched pattern on the copy only", got.Pattern, in.Pattern)
+	}
 }
 
 // BenchmarkServeHTTP is Match plus the request copy handed to the rule.
