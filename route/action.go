@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -42,7 +40,7 @@ func (t *Table) buildHandler(rl *Rule) (http.Handler, error) {
 		}
 		h = rd
 	default:
-		sp, err := newSplit(rl.Split, rl.SplitKey)
+		sp, err := newSplit(rl.Split, rl.SplitKey, rl.SplitHeader)
 		if err != nil {
 			return nil, err
 		}
@@ -74,81 +72,6 @@ func (t *Table) buildHandler(rl *Rule) (http.Handler, error) {
 		}
 	}
 	return h, nil
-}
-
-// split chooses a backend by weight.
-type split struct {
-	names    []string
-	handlers []http.Handler
-	cum      []uint64 // cumulative weights
-	key      func(*http.Request) string
-}
-
-func newSplit(bs []Backend, key func(*http.Request) string) (*split, error) {
-	s := &split{key: key}
-	var total uint64
-	for i, b := range bs {
-		if b.Handler == nil {
-			return nil, fmt.Errorf("Split[%d] has no Handler", i)
-		}
-		if b.Weight < 0 {
-			return nil, fmt.Errorf("Split[%d] has a negative weight", i)
-		}
-		name := b.Name
-		if name == "" {
-			name = "#" + strconv.Itoa(i)
-		}
-		total += uint64(b.Weight)
-		s.names = append(s.names, name)
-		s.handlers = append(s.handlers, b.Handler)
-		s.cum = append(s.cum, total)
-	}
-	if total == 0 {
-		return nil, errors.New("Split needs a backend with a positive weight")
-	}
-	return s, nil
-}
-
-// pick returns the backend index for a point in [0, total).
-func (s *split) pick(x uint64) int {
-	for i, c := range s.cum {
-		if x < c {
-			return i
-		}
-	}
-	return len(s.cum) - 1
-}
-
-func (s *split) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	total := s.cum[len(s.cum)-1]
-	var x uint64
-	if k := s.keyOf(r); k != "" {
-		x = fnv64a(k) % total
-	} else {
-		x = rand.Uint64N(total)
-	}
-	i := s.pick(x)
-	if m, ok := FromContext(r.Context()); ok {
-		m.Backend = s.names[i]
-	}
-	s.handlers[i].ServeHTTP(w, r)
-}
-
-func (s *split) keyOf(r *http.Request) string {
-	if s.key == nil {
-		return ""
-	}
-	return s.key(r)
-}
-
-// fnv64a is FNV-1a, stable across processes so that gateway instances agree.
-func fnv64a(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
 }
 
 // redirect answers with a Location built from the request and its fields.
@@ -376,6 +299,8 @@ func (m *mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // discard is the response writer of mirrored requests.
 type discard struct{ h http.Header }
 
-func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Header() http.Header { return d.h }
+
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
-func (d *discard) WriteHeader(int)             {}
+
+func (d *discard) WriteHeader(int) {}

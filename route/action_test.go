@@ -13,51 +13,6 @@ import (
 	"github.com/gatekit/gatekit/reqkey"
 )
 
-func TestSplitDividesByWeightAndKeepsKeysTogether(t *testing.T) {
-	tb := mustNew(t, []Rule{{
-		Path:     "/",
-		Split:    []Backend{{Name: "stable", Weight: 90, Handler: named("stable")}, {Name: "canary", Weight: 10, Handler: named("canary")}, {Name: "off", Weight: 0, Handler: named("off")}},
-		SplitKey: func(r *http.Request) string { return r.Header.Get("X-User") },
-	}}, Config{})
-	counts := map[string]int{}
-	for i := range 2000 {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Header.Set("X-User", fmt.Sprint("user-", i))
-		_, body, _ := serve(tb, r)
-		counts[body]++
-		// The same key always lands on the same backend.
-		for range 3 {
-			if _, again, _ := serve(tb, r); again != body {
-				t.Fatalf("key user-%d moved from %s to %s", i, body, again)
-			}
-		}
-	}
-	if counts["off"] != 0 || counts["canary"] < 120 || counts["canary"] > 280 {
-		t.Errorf("keyed split counts = %v, want about 10%% canary and no off", counts)
-	}
-	counts = map[string]int{}
-	for range 2000 {
-		_, body, _ := serve(tb, httptest.NewRequest("GET", "/", nil)) // empty key: random
-		counts[body]++
-	}
-	if counts["off"] != 0 || counts["canary"] < 120 || counts["canary"] > 280 {
-		t.Errorf("random split counts = %v, want about 10%% canary", counts)
-	}
-}
-
-func TestSplitRecordsChosenBackend(t *testing.T) {
-	var backend string
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m, _ := FromContext(r.Context())
-		backend = m.Backend
-	})
-	tb := mustNew(t, []Rule{{Path: "/", Split: []Backend{{Weight: 1, Handler: h}}, SplitKey: reqkey.ClientIP}}, Config{})
-	serve(tb, httptest.NewRequest("GET", "/", nil))
-	if backend != "#0" {
-		t.Errorf("Match.Backend = %q, want #0", backend)
-	}
-}
-
 func TestRewriteChangesPathHostAndHeaders(t *testing.T) {
 	type seen struct{ path, raw, host, a, b string }
 	var got seen

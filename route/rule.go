@@ -66,8 +66,15 @@ type Rule struct {
 	// SplitKey returns the key that keeps a client on one backend of Split:
 	// requests with equal keys go to the same backend while the weights do
 	// not change. Nil or an empty key picks at random per request.
-	// reqkey.ClientIP is a ready-made key.
+	// reqkey.ClientIP is a ready-made key. A backend whose Handler
+	// implements Availability and reports false is skipped while another
+	// can serve.
 	SplitKey func(r *http.Request) string
+	// SplitHeader, if set, is a response header that names the Split
+	// backend that served the request (its Backend.Name), for operators
+	// watching a canary. It is off by default: backend names may say more
+	// about the deployment than clients should know.
+	SplitHeader string
 	// Redirect answers matched requests with a redirect.
 	Redirect *Redirect
 	// Rewrite changes the request after Middleware, before Handler or Split.
