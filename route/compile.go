@@ -296,6 +296,7 @@ type cpred struct {
 	op     Op
 	value  string
 	values []string
+	fold   bool // IgnoreCase
 	re     *regexp.Regexp
 }
 
@@ -315,7 +316,7 @@ func compilePreds(ps []Predicate, kind string) ([]cpred, error) {
 }
 
 func compilePred(p Predicate) (cpred, error) {
-	cp := cpred{name: p.Name, op: p.Op, value: p.Value, values: slices.Clone(p.Values)}
+	cp := cpred{name: p.Name, op: p.Op, value: p.Value, values: slices.Clone(p.Values), fold: p.IgnoreCase}
 	switch p.Op {
 	case Equals, Present, Absent:
 	case OneOf:
@@ -326,7 +327,11 @@ func compilePred(p Predicate) (cpred, error) {
 		if len(p.Value) > MaxRegexLen {
 			return cp, fmt.Errorf("regular expression longer than %d bytes", MaxRegexLen)
 		}
-		re, err := regexp.Compile(p.Value)
+		expr := p.Value
+		if p.IgnoreCase {
+			expr = "(?i)" + expr
+		}
+		re, err := regexp.Compile(expr)
 		if err != nil {
 			return cp, err
 		}
@@ -346,9 +351,15 @@ func (p *cpred) test(v string, ok bool) bool {
 	case Absent:
 		return !ok
 	case OneOf:
+		if p.fold {
+			return ok && slices.ContainsFunc(p.values, func(s string) bool { return strings.EqualFold(s, v) })
+		}
 		return ok && slices.Contains(p.values, v)
 	case Regex:
 		return ok && p.re.MatchString(v)
+	}
+	if p.fold {
+		return ok && strings.EqualFold(v, p.value)
 	}
 	return ok && v == p.value
 }

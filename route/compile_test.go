@@ -122,3 +122,38 @@ func TestNewRejectsInvalidRules(t *testing.T) {
 		t.Errorf("New with an unserved DefaultHost succeeded")
 	}
 }
+
+func TestIgnoreCaseMatchesValuesWhateverTheirCase(t *testing.T) {
+	tb := mustNew(t, []Rule{
+		{Name: "eq", Path: "/eq", Headers: []Predicate{{Name: "X-Tier", Value: "beta", IgnoreCase: true}}, Handler: named("eq")},
+		{Name: "one", Path: "/one", Query: []Predicate{{Name: "v", Op: OneOf, Values: []string{"v2", "v3"}, IgnoreCase: true}}, Handler: named("one")},
+		{Name: "re", Path: "/re", Cookies: []Predicate{{Name: "c", Op: Regex, Value: "^gold$", IgnoreCase: true}}, Handler: named("re")},
+		{Name: "exact", Path: "/exact", Headers: []Predicate{{Name: "X-Tier", Value: "beta"}}, Handler: named("exact")},
+		{Path: "/*", Handler: named("other")},
+	}, Config{})
+	tests := []struct {
+		target, header, cookie, want string
+	}{
+		{"/eq", "BETA", "", "eq"},
+		{"/eq", "Beta", "", "eq"},
+		{"/eq", "alpha", "", "other"},
+		{"/one?v=V2", "", "", "one"},
+		{"/one?v=v4", "", "", "other"},
+		{"/re", "", "GOLD", "re"},
+		{"/re", "", "golden", "other"},
+		{"/exact", "Beta", "", "other"},
+		{"/exact", "beta", "", "exact"},
+	}
+	for _, tc := range tests {
+		r := httptest.NewRequest("GET", tc.target, nil)
+		if tc.header != "" {
+			r.Header.Set("X-Tier", tc.header)
+		}
+		if tc.cookie != "" {
+			r.Header.Set("Cookie", "c="+tc.cookie)
+		}
+		if _, body, _ := serve(tb, r); body != tc.want {
+			t.Errorf("%s X-Tier=%q c=%q: served by %q, want %q", tc.target, tc.header, tc.cookie, body, tc.want)
+		}
+	}
+}

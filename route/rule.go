@@ -125,6 +125,11 @@ type Predicate struct {
 	Value string
 	// Values are compared by OneOf.
 	Values []string
+	// IgnoreCase compares Equals and OneOf values with Unicode case
+	// folding (strings.EqualFold) and makes a Regex case-insensitive, for
+	// values whose case clients do not agree on ("Beta", "beta"). Off by
+	// default: values compare byte for byte.
+	IgnoreCase bool
 }
 
 // Backend is one weighted handler of a Rule.Split.
