@@ -61,6 +61,10 @@
 //
 // # Handlers
 //
+// [Group] prepends shared middleware to several rules, so that a policy
+// holds on every way into one backend (a rewritten path, a header- or
+// cookie-routed variant), as chi's Group does.
+//
 // Each rule has its own chain: Middleware (built once), then Rewrite, then
 // Mirror, then exactly one of Handler, Split (weighted canary) or Redirect.
 // The matched [Match] is available to the chain through [FromContext], and

@@ -108,3 +108,37 @@ func ExampleTable_Match() {
 	// 400 pathcanon: encoded path separator
 	// 421 route: no route serves this host
 }
+
+// ExampleGroup puts one limit on every way into the /api backend: the
+// plain path, a header-routed canary and a rewritten legacy path.
+func ExampleGroup() {
+	served := 0
+	onePerTest := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if served > 0 {
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			served++
+			next.ServeHTTP(w, r)
+		})
+	}
+	rules := route.Group([]func(http.Handler) http.Handler{onePerTest},
+		route.Rule{Path: "/api/*", Handler: backend("stable")},
+		route.Rule{Path: "/api/*", Headers: []route.Predicate{{Name: "X-Version", Value: "v2"}}, Handler: backend("v2")},
+		route.Rule{Path: "/legacy/*", Rewrite: &route.Rewrite{StripPrefix: "/legacy", AddPrefix: "/api"}, Handler: backend("stable")},
+	)
+	tb, err := route.New(rules, route.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer tb.Close()
+	for _, target := range []string{"/api/users", "/legacy/users"} {
+		rec := httptest.NewRecorder()
+		tb.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		fmt.Println(target, rec.Code)
+	}
+	// Output:
+	// /api/users 200
+	// /legacy/users 429
+}
