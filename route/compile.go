@@ -250,6 +250,11 @@ func (t *Table) compileRule(i int, rl *Rule) (*crule, *pattern, error) {
 	if err != nil {
 		return fail("path %q: %w", text, err)
 	}
+	if lit := literalText(text); t.cfg.Path.CaseInsensitive && strings.ToLower(lit) != lit {
+		return fail("path %q: literal segments must be lower case in a table with Config.Path.CaseInsensitive", text)
+	} else if t.cfg.Path.Params != pathcanon.KeepParams && strings.Contains(lit, ";") {
+		return fail("path %q: ';' cannot match in a table that rejects or strips path parameters", text)
+	}
 	for _, m := range rl.Methods {
 		if m == "" || checkMethod(m) != nil {
 			return fail("invalid or non-canonical method %q", m)
@@ -362,4 +367,21 @@ func (p *cpred) test(v string, ok bool) bool {
 		return ok && strings.EqualFold(v, p.value)
 	}
 	return ok && v == p.value
+}
+
+// literalText returns the parts of a pattern outside {parameters}.
+func literalText(p string) string {
+	var sb strings.Builder
+	depth := 0
+	for i := 0; i < len(p); i++ {
+		switch {
+		case p[i] == '{':
+			depth++
+		case p[i] == '}' && depth > 0:
+			depth--
+		case depth == 0:
+			sb.WriteByte(p[i])
+		}
+	}
+	return sb.String()
 }

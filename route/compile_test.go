@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/gatekit/gatekit/pathcanon"
 )
 
 func TestHeaderQueryAndCookiePredicates(t *testing.T) {
@@ -155,5 +157,46 @@ func TestIgnoreCaseMatchesValuesWhateverTheirCase(t *testing.T) {
 		if _, body, _ := serve(tb, r); body != tc.want {
 			t.Errorf("%s X-Tier=%q c=%q: served by %q, want %q", tc.target, tc.header, tc.cookie, body, tc.want)
 		}
+	}
+}
+
+func TestCanonicalisationOptionsApplyToTheTable(t *testing.T) {
+	cfg := Config{Path: pathcanon.Options{CaseInsensitive: true, Params: pathcanon.RejectParams}}
+	tb := mustNew(t, []Rule{
+		{Path: "/api/{id:[A-Z]+}", Handler: named("api")},
+		{Path: "/*", Handler: named("catchall")},
+	}, cfg)
+	tests := []struct {
+		target string
+		status int
+		body   string
+	}{
+		{"/API/ABC", 404, ""}, // the parameter value is folded too: [A-Z]+ no longer matches
+		{"/api/x", 404, ""},
+		{"/STORE/Pets", 200, "catchall"},
+		{"/api;x=1/users", 400, ""},
+	}
+	for _, tc := range tests {
+		status, body, _ := serve(tb, httptest.NewRequest("GET", tc.target, nil))
+		if status == 200 && tc.status == 404 && body == "catchall" {
+			status = 404 // reached the catch-all, not the /api rule
+		}
+		if status != tc.status || (tc.body != "" && body != tc.body) {
+			t.Errorf("%s = %d %q, want %d %q", tc.target, status, body, tc.status, tc.body)
+		}
+	}
+	tb2 := mustNew(t, []Rule{{Path: "/api/*", Handler: named("api")}, {Path: "/*", Handler: named("catchall")}}, cfg)
+	for _, target := range []string{"/API/users", "/Api/Users"} {
+		if _, body, _ := serve(tb2, httptest.NewRequest("GET", target, nil)); body != "api" {
+			t.Errorf("%s served by %q, want the /api/* rule", target, body)
+		}
+	}
+	for _, p := range []string{"/API/x", "/a;b"} {
+		if _, err := New([]Rule{{Path: p, Handler: named("x")}}, cfg); err == nil {
+			t.Errorf("pattern %q accepted in a case-insensitive, parameter-rejecting table", p)
+		}
+	}
+	if _, err := New(nil, Config{Path: pathcanon.Options{Params: 7}}); err == nil {
+		t.Error("unknown ParamMode accepted")
 	}
 }
