@@ -175,8 +175,8 @@ func TestPRIAndAsteriskFormAreRefused(t *testing.T) {
 		"PRI / HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
 		resp, closed := rawExchange(t, srv.addr, req)
-		if !strings.HasPrefix(resp, "HTTP/1.1 400 ") && !strings.HasPrefix(resp, "HTTP/1.1 505 ") || !closed {
-			t.Errorf("%q: response %q closed %v, want 400 (or net/http's 505) and a closed connection", req, resp, closed)
+		if !strings.HasPrefix(resp, "HTTP/1.1 400 ") || !strings.Contains(resp, "application/problem+json") || !closed {
+			t.Errorf("%q: response %q closed %v, want 400 problem+json and a closed connection", req, resp, closed)
 		}
 	}
 	if got := backend.received(); got != "" {
