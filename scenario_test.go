@@ -275,3 +275,24 @@ func TestPerRouteLimitHoldsUnderTheRouteTable(t *testing.T) {
 		t.Errorf("/items/1, /items/2, /items/3 under a 1/min limit on /items/{id}: %v, want [200 429 429]", got)
 	}
 }
+
+func TestOversizedHeadersGetProblemJSONUpToTwiceTheLimit(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{MaxHeaderBytes: 4 << 10})
+	for _, tc := range []struct {
+		size        int
+		contentType string
+	}{
+		{5 << 10, "application/problem+json"},
+		{16 << 10, "text/plain; charset=utf-8"}, // net/http's own answer
+	} {
+		resp, closed := rawExchange(t, srv.addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", tc.size)+"\r\n\r\n")
+		r := parseResponses(t, resp)[0]
+		if r.StatusCode != 431 || r.Header.Get("Content-Type") != tc.contentType || !closed {
+			t.Errorf("%d-byte header: %d %q closed %v, want 431 %q and a closed connection", tc.size, r.StatusCode, r.Header.Get("Content-Type"), closed, tc.contentType)
+		}
+	}
+	if got := backend.received(); got != "" {
+		t.Errorf("backend received %q", got)
+	}
+}

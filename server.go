@@ -87,7 +87,9 @@ type ServerConfig struct {
 	// balancer in front of the gateway.
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps the request line and headers; larger requests get
-	// 431. If zero, DefaultMaxHeaderBytes (64 KiB).
+	// 431 problem+json and Connection: close. If zero, DefaultMaxHeaderBytes
+	// (64 KiB). Requests over twice this size are refused by net/http itself,
+	// with a text/plain 431.
 	MaxHeaderBytes int
 	// MaxConns caps the connections served at once per listener; further
 	// connections wait in the kernel's accept queue. If zero, DefaultMaxConns.
@@ -152,7 +154,9 @@ func NewServer(h http.Handler, cfg ServerConfig) (*Server, error) {
 		return nil, errors.New("gatekit: NewServer: negative limit")
 	}
 	readTimeout := cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
+	maxHeader := cmp.Or(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	sh := &serverHandler{
+		maxHeader:   maxHeader,
 		next:        h,
 		writeIdle:   cmp.Or(cfg.WriteIdleTimeout, DefaultWriteIdleTimeout),
 		bodyIdle:    cmp.Or(cfg.BodyReadIdleTimeout, DefaultBodyReadIdleTimeout),
@@ -168,10 +172,12 @@ func NewServer(h http.Handler, cfg ServerConfig) (*Server, error) {
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    cmp.Or(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes),
-		ConnContext:       withConn,
-		TLSConfig:         cfg.TLSConfig,
-		Protocols:         &protocols,
+		// net/http reads up to twice the limit, so that serverHandler
+		// answers most oversized requests with problem+json itself.
+		MaxHeaderBytes: 2 * maxHeader,
+		ConnContext:    withConn,
+		TLSConfig:      cfg.TLSConfig,
+		Protocols:      &protocols,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams:          cmp.Or(cfg.MaxConcurrentStreams, DefaultMaxStreams),
 			MaxReceiveBufferPerStream:     64 << 10,

@@ -118,7 +118,7 @@ func TestNewServerAppliesSafeDefaults(t *testing.T) {
 	}
 	h := s.HTTPServer()
 	if h.ReadHeaderTimeout != 5*time.Second || h.ReadTimeout != 60*time.Second || h.IdleTimeout != 120*time.Second ||
-		h.MaxHeaderBytes != 64<<10 || h.HTTP2.MaxConcurrentStreams != 100 || h.Protocols.UnencryptedHTTP2() {
+		h.MaxHeaderBytes != 2*64<<10 || h.Handler.(*serverHandler).maxHeader != 64<<10 || h.HTTP2.MaxConcurrentStreams != 100 || h.Protocols.UnencryptedHTTP2() {
 		t.Errorf("defaults: %+v", h)
 	}
 	if s.maxConns != DefaultMaxConns || s.shutdown != 30*time.Second {

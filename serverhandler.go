@@ -26,6 +26,7 @@ func withConn(ctx context.Context, c net.Conn) context.Context {
 // and body buffering, and the connection abort for 499.
 type serverHandler struct {
 	next        http.Handler
+	maxHeader   int           // the configured MaxHeaderBytes
 	writeIdle   time.Duration // <0: off
 	bodyIdle    time.Duration // <0: off
 	bufferBody  int64         // <0: off
@@ -40,6 +41,11 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+	}
+	if headerSize(r) > s.maxHeader {
+		w.Header().Set("Connection", "close")
+		problem.Write(w, http.StatusRequestHeaderFieldsTooLarge, "request header fields too large")
+		return
 	}
 	if r.Method == "PRI" {
 		reject(w, "the PRI method is the HTTP/2 preface and is not served over HTTP/1")
@@ -120,3 +126,19 @@ func (b *idleBody) Read(p []byte) (int, error) {
 }
 
 func (b *idleBody) Close() error { return b.body.Close() }
+
+// headerSize is the size of r's request line and header fields as sent in
+// HTTP/1 ("Name: value\r\n" per field), which is what
+// http.Server.MaxHeaderBytes bounds.
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	if r.Host != "" {
+		n += len("Host: \r\n") + len(r.Host)
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
