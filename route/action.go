@@ -111,15 +111,7 @@ func (rd *redirect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			scheme = "https"
 		}
 	}
-	host := rd.Host
-	if host == "" {
-		host = r.Host
-	}
-	p := rd.Path
-	if p == "" {
-		p = r.URL.EscapedPath()
-	}
-	loc := scheme + "://" + host + p
+	loc := scheme + "://" + cmp.Or(rd.Host, r.Host) + cmp.Or(rd.Path, r.URL.EscapedPath())
 	if !rd.StripQuery && r.URL.RawQuery != "" {
 		loc += "?" + r.URL.RawQuery
 	}

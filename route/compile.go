@@ -1,6 +1,7 @@
 package route
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -235,17 +236,11 @@ func allowOf(rules []*crule) []string {
 }
 
 func (t *Table) compileRule(i int, rl *Rule) (*crule, *pattern, error) {
-	cr := &crule{idx: i, name: rl.Name, priority: rl.Priority}
-	if cr.name == "" {
-		cr.name = "#" + strconv.Itoa(i)
-	}
+	cr := &crule{idx: i, name: cmp.Or(rl.Name, "#"+strconv.Itoa(i)), priority: rl.Priority}
 	fail := func(format string, a ...any) (*crule, *pattern, error) {
 		return nil, nil, fmt.Errorf("route: rule %s: "+format, append([]any{cr.name}, a...)...)
 	}
-	text := rl.Path
-	if text == "" {
-		text = "/*"
-	}
+	text := cmp.Or(rl.Path, "/*")
 	pattern, err := parsePattern(text)
 	if err != nil {
 		return fail("path %q: %w", text, err)

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -46,12 +47,8 @@ func newSplit(bs []Backend, key func(*http.Request) string, hdr string) (*split,
 		if b.Weight < 0 {
 			return nil, fmt.Errorf("Split[%d] has a negative weight", i)
 		}
-		name := b.Name
-		if name == "" {
-			name = "#" + strconv.Itoa(i)
-		}
 		total += uint64(b.Weight)
-		s.names = append(s.names, name)
+		s.names = append(s.names, cmp.Or(b.Name, "#"+strconv.Itoa(i)))
 		s.handlers = append(s.handlers, b.Handler)
 		av, _ := b.Handler.(Availability)
 		s.avail = append(s.avail, av)
