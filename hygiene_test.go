@@ -79,6 +79,8 @@ func TestHygieneRejectsOversizedAndUnderscoreRequests(t *testing.T) {
 		{"too many headers", many, 431},
 		{"underscore header", under, 400},
 		{"long target", long, 414},
+		{"PRI method", httptest.NewRequest("PRI", "*", nil), 400},
+		{"asterisk-form GET", httptest.NewRequest("GET", "*", nil), 400},
 		{"ok", httptest.NewRequest("GET", "/", nil), 200},
 	}
 	for _, tc := range tests {
