@@ -144,18 +144,23 @@ func (t *framingTracker) feed(p []byte, allow bool) (cut, bad int) {
 			}
 			return len(p), 0
 		}
-		t.line = append(t.line, p[i:i+k]...)
+		line := p[i : i+k] // the whole line is in p: no copy
+		if len(t.line) > 0 {
+			t.line = append(t.line, line...)
+			line = t.line
+		}
 		i += k + 1
-		line := bytes.TrimSuffix(t.line, []byte{'\r'})
-		if len(t.line) > maxTrackLine {
+		if len(line) > maxTrackLine {
 			t.silence()
 			return len(p), 0
 		}
-		if t.endLine(line, allow) {
+		bad := t.endLine(bytes.TrimSuffix(line, []byte{'\r'}), allow)
+		if t.line != nil {
 			t.line = t.line[:0]
+		}
+		if bad {
 			return i, t.heads
 		}
-		t.line = t.line[:0]
 	}
 	return len(p), 0
 }

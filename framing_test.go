@@ -91,3 +91,15 @@ func FuzzFramingTracker(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkFramingTracker(b *testing.B) {
+	req := []byte("POST /api/orders HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench\r\nAccept: */*\r\nContent-Type: application/json\r\nContent-Length: 16\r\n\r\n{\"tier\":\"gold\"}\n")
+	var tr framingTracker
+	b.ReportAllocs()
+	b.SetBytes(int64(len(req)))
+	for b.Loop() {
+		if _, bad := tr.feed(req, false); bad != 0 {
+			b.Fatal("ambiguous")
+		}
+	}
+}
