@@ -67,10 +67,11 @@
 //
 // Each rule has its own chain: Middleware (built once), then Rewrite, then
 // Mirror, then exactly one of Handler, Split (weighted canary) or Redirect.
-// The matched [Match] is available to the chain through [FromContext], and
-// path parameters, decoded once from the canonical path, through
-// http.Request.PathValue (chi.URLParam is not set: chi only finds the
-// pattern).
+// The matched [Match] is available to the chain through [FromContext], the
+// matched pattern through http.Request.Pattern (as http.ServeMux sets it,
+// so reqkey.Route keys by route), and path parameters, decoded once from
+// the canonical path, through http.Request.PathValue (chi.URLParam is not
+// set: chi only finds the pattern).
 //
 // Errors are RFC 9457 problem+json (404, 405 with Allow, 421, 400) unless
 // [Config.ErrorHandler] replaces the writer.
