@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestPath(t *testing.T) {
+func TestPathRejectsConfusingForms(t *testing.T) {
 	tests := []struct {
 		in, want string
 		err      error
@@ -83,7 +83,7 @@ func TestPath(t *testing.T) {
 	}
 }
 
-func TestCanonicalOptions(t *testing.T) {
+func TestOptionsRelaxOrTightenRules(t *testing.T) {
 	tests := []struct {
 		name string
 		o    Options
@@ -123,14 +123,14 @@ func TestCanonicalOptions(t *testing.T) {
 	}
 }
 
-func TestCanonicalPathDoesNotAllocate(t *testing.T) {
+func TestPathDoesNotAllocateWhenCanonical(t *testing.T) {
 	p := "/api/v1/users/42;v=1"
 	if n := testing.AllocsPerRun(100, func() { _, _ = Path(p) }); n != 0 {
 		t.Errorf("Path(%q) allocs = %v, want 0", p, n)
 	}
 }
 
-func TestHost(t *testing.T) {
+func TestHostRoutingForm(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"example.com", "example.com"},
 		{"Example.COM:8443", "example.com"},
@@ -148,9 +148,10 @@ func TestHost(t *testing.T) {
 	}
 }
 
-func FuzzPath(f *testing.F) {
-	for _, s := range []string{"/", "/api/../admin", "/%2e%2e/", "/a%2fb", "//x", "/caf%c3%a9", "/%c0%ae", "/a;b", "/a\\b", "/%252e", "/a/./b/../c", "/%25%32%65"} {
+func FuzzCanonical(f *testing.F) {
+	for _, s := range []string{"/", "/api/../admin", "/%2e%2e/", "/a%2fb", "//x", "/caf%c3%a9", "/%c0%ae", "/a;b", "/a\\b", "/%252e", "/a/./b/../c", "/%25%32%65", "/API;v=1/x", "/a/;x/b"} {
 		f.Add(s, uint8(0))
+		f.Add(s, uint8(0xf0))
 	}
 	f.Fuzz(func(t *testing.T, p string, flags uint8) {
 		o := Options{
@@ -198,7 +199,7 @@ func FuzzPath(f *testing.F) {
 			}
 		}
 		if h := Host(p); Host(h) != h {
-			t.Fatalf("CanonicalHost not idempotent on %q", p)
+			t.Fatalf("Host not idempotent on %q", p)
 		}
 	})
 }
