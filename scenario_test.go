@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -294,5 +295,27 @@ func TestOversizedHeadersGetProblemJSONUpToTwiceTheLimit(t *testing.T) {
 	}
 	if got := backend.received(); got != "" {
 		t.Errorf("backend received %q", got)
+	}
+}
+
+func TestBodyReadIdleTimeoutDoesNotCutLongHandlers(t *testing.T) {
+	ctxErrs := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		// A slow upstream: the handler outlives both the body read idle
+		// timeout and the ReadTimeout, and must keep its context.
+		select {
+		case <-time.After(300 * time.Millisecond):
+		case <-r.Context().Done():
+		}
+		ctxErrs <- r.Context().Err()
+		_, _ = io.WriteString(w, "done")
+	})
+	srv := newServer(t, h, ServerConfig{BodyReadIdleTimeout: 50 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, BufferBodyBytes: 4})
+	for _, body := range []string{"abc", "longer than the buffer"} {
+		resp, _ := rawExchange(t, srv.addr, fmt.Sprintf("POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
+		if err := <-ctxErrs; err != nil || !strings.HasSuffix(resp, "done") {
+			t.Errorf("%d-byte body: context %v, response %q; want the handler to finish", len(body), err, resp)
+		}
 	}
 }

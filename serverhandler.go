@@ -72,6 +72,10 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				}
 				return // otherwise the client went away or sent a short body
 			}
+			// Reach the body's end, so that net/http watches the connection
+			// for a client that goes away while the handler runs.
+			var one [1]byte
+			_, _ = ib.Read(one[:])
 			r.Body = io.NopCloser(bytes.NewReader(buf))
 			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 		}
@@ -91,10 +95,12 @@ func reject(w http.ResponseWriter, detail string) {
 
 // idleBody bounds each read of a request body: before each read the
 // connection's read deadline moves idle ahead (never past limit, the
-// ReadTimeout deadline), and once the body has ended it goes back to limit
-// so that net/http's check for a closed connection during the handler does
-// not time out. A read that times out marks the response writer, which
-// then turns the handler's error response into 408.
+// ReadTimeout deadline). Once the body has ended the deadline is cleared,
+// as net/http itself clears it when it starts watching the connection for
+// a client that goes away during the handler; a deadline left behind would
+// make that watch time out and cancel a long-running handler's context. A
+// read that times out marks the response writer, which then turns the
+// handler's error response into 408.
 type idleBody struct {
 	body  io.ReadCloser
 	rc    *http.ResponseController
@@ -118,9 +124,11 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	case err == nil:
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		b.rw.bodyStalled = true
+	case errors.Is(err, io.EOF):
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
 	default:
 		b.done = true
-		_ = b.rc.SetReadDeadline(b.limit)
 	}
 	return n, err
 }
