@@ -1,6 +1,7 @@
 package gatekit
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -327,4 +328,36 @@ func BenchmarkServerHandler(b *testing.B) {
 			h.ServeHTTP(w, req)
 		}
 	})
+}
+
+func TestWriteIdleTimeoutStartsAfreshForEachRequest(t *testing.T) {
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/empty" {
+			return // net/http writes the whole response after the handler
+		}
+		_, _ = io.WriteString(w, "x") // buffered, and moves the write deadline
+		if r.URL.Path == "/slow" {
+			time.Sleep(150 * time.Millisecond) // computing before returning
+		}
+	}), ServerConfig{WriteIdleTimeout: 100 * time.Millisecond})
+	c, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for i, path := range []string{"/", "/empty", "/slow"} {
+		if i == 1 {
+			time.Sleep(150 * time.Millisecond) // the connection idles past the last write deadline
+		}
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("GET %s on a kept-alive connection: %v", path, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+	}
 }

@@ -34,6 +34,13 @@ type serverHandler struct {
 }
 
 func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rw := &responseWriter{ResponseWriter: w}
+	if s.writeIdle > 0 {
+		// A fresh deadline for this request: the last one may have passed
+		// while the connection was idle between requests.
+		rw.idle, rw.dl = s.writeIdle, findWriteDeadliner(w)
+		rw.extend()
+	}
 	if c, ok := r.Context().Value(connCtxKey{}).(net.Conn); ok {
 		if fc := framingConnOf(c); fc != nil {
 			if n := fc.served.Add(1); fc.bad.Load() == n {
@@ -54,10 +61,6 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.RequestURI == "*" && r.Method != http.MethodOptions {
 		reject(w, "the asterisk-form target is only valid with OPTIONS")
 		return
-	}
-	rw := &responseWriter{ResponseWriter: w}
-	if s.writeIdle > 0 {
-		rw.idle, rw.dl = s.writeIdle, findWriteDeadliner(w)
 	}
 	if s.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody {
 		rc := http.NewResponseController(w)
@@ -84,6 +87,8 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rw.bodyStalled && rw.status == 0 {
 		rw.WriteHeader(http.StatusRequestTimeout) // becomes the 408 problem
 	}
+	// net/http sends what is still buffered once the handler returns.
+	rw.extend()
 	rw.finish()
 }
 
