@@ -84,10 +84,14 @@
 // # Errors
 //
 // Clients receive RFC 9457 application/problem+json documents with the right
-// status (400, 404, 405, 413, 414, 429, 431, 500, 502, 503, 504) and never
-// internal error text; panics are logged and answered 500, or, when the
-// response had already started, the connection is aborted so that a
-// truncated response cannot look complete.
+// status (400, 404, 405, 408, 413, 414, 421, 429, 431, 500, 502, 503, 504)
+// and never internal error text; panics are logged and answered 500, or,
+// when the response had already started, the connection is aborted so that
+// a truncated response cannot look complete. The log-only status 499 (the
+// client went away) is never sent: the connection is closed instead. A few
+// errors come from net/http itself, before any handler runs, as text/plain
+// (malformed request lines and headers, headers over twice
+// ServerConfig.MaxHeaderBytes, unsupported transfer codings and versions).
 //
 // # Security
 //
