@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
@@ -308,26 +307,6 @@ func TestShutdownCompletionIsLogged(t *testing.T) {
 	if !strings.Contains(logs.String(), `"msg":"shutting down"`) || !strings.Contains(logs.String(), `"msg":"shutdown complete"`) {
 		t.Errorf("logs %s: want shutting down, then shutdown complete", logs.String())
 	}
-}
-
-// BenchmarkServerHandler is the Server's per-request work around the
-// user's handler: the framing verdict, the header size and request-target
-// checks and the response writer with its write idle deadline.
-func BenchmarkServerHandler(b *testing.B) {
-	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), ServerConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := srv.HTTPServer().Handler
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		req := httptest.NewRequest("GET", "/hello", nil)
-		req.Header.Set("User-Agent", "bench")
-		w := &discardWriter{h: http.Header{}}
-		for pb.Next() {
-			h.ServeHTTP(w, req)
-		}
-	})
 }
 
 func TestWriteIdleTimeoutStartsAfreshForEachRequest(t *testing.T) {
