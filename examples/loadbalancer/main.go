@@ -27,6 +27,7 @@ import (
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
+	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/reqkey"
 )
 
@@ -77,20 +78,20 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	if err != nil {
 		return err
 	}
-	proxy, err := balancer.NewProxy(p, balancer.Config{Key: key})
+	px, err := proxy.New(p, proxy.Config{Key: key})
 	if err != nil {
 		return err
 	}
-	defer proxy.Close()
+	defer px.Close()
 
-	var h http.Handler = proxy
+	var h http.Handler = px
 	if *useCache {
 		c, err := cache.New(nil, cache.Config{MaxBytes: *cacheBytes})
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		h = cache.Middleware(c)(proxy)
+		h = cache.Middleware(c)(px)
 	}
 	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
