@@ -65,7 +65,9 @@ type ServerConfig struct {
 	// BodyReadIdleTimeout bounds each read of a request body: a client that
 	// sends nothing for this long is answered 408 (with Connection: close)
 	// instead of the handler's error response, within ReadTimeout. If zero,
-	// DefaultBodyReadIdleTimeout (10 s); negative disables it.
+	// DefaultBodyReadIdleTimeout (10 s); negative disables it. gRPC calls
+	// (HTTP/2, Content-Type application/grpc) are exempt: a client stream
+	// may idle between messages for as long as the application likes.
 	BodyReadIdleTimeout time.Duration
 	// BufferBodyBytes is the largest declared request body (Content-Length)
 	// that is read completely, under BodyReadIdleTimeout, before the handler

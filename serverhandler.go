@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
@@ -62,7 +63,7 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reject(w, "the asterisk-form target is only valid with OPTIONS")
 		return
 	}
-	if s.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody {
+	if s.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody && !isGRPC(r) {
 		rc := http.NewResponseController(w)
 		ib := &idleBody{body: r.Body, rc: rc, idle: s.bodyIdle, limit: time.Now().Add(s.readTimeout), rw: rw}
 		r = r.WithContext(r.Context())
@@ -154,4 +155,10 @@ func headerSize(r *http.Request) int {
 		}
 	}
 	return n
+}
+
+// isGRPC reports whether r is a gRPC call, whose request stream may idle
+// between messages for as long as the application likes.
+func isGRPC(r *http.Request) bool {
+	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
 }

@@ -38,3 +38,24 @@ func TestHeaderSizeCountsWhatMaxHeaderBytesBounds(t *testing.T) {
 		t.Errorf("headerSize = %d, want %d (the head without its final CRLF)", got, want)
 	}
 }
+
+func TestGRPCStreamsAreExemptFromTheBodyReadIdleTimeout(t *testing.T) {
+	tests := []struct {
+		proto int
+		ct    string
+		want  bool
+	}{
+		{2, "application/grpc", true},
+		{2, "application/grpc+proto", true},
+		{1, "application/grpc", false}, // gRPC is HTTP/2 only
+		{2, "application/json", false},
+	}
+	for _, tc := range tests {
+		r := httptest.NewRequest("POST", "/svc/Method", nil)
+		r.ProtoMajor = tc.proto
+		r.Header.Set("Content-Type", tc.ct)
+		if got := isGRPC(r); got != tc.want {
+			t.Errorf("HTTP/%d %s: isGRPC = %v, want %v", tc.proto, tc.ct, got, tc.want)
+		}
+	}
+}
