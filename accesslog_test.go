@@ -59,3 +59,29 @@ func TestNilLoggerIsSilent(t *testing.T) {
 		t.Fatalf("status = %d", rec.Code)
 	}
 }
+
+func TestAccessLogNamesRouteAndSplitBackend(t *testing.T) {
+	var logs bytes.Buffer
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	g := newGateway(t, []route.Rule{
+		{Name: "search", Path: "/search", Split: []route.Backend{{Name: "stable", Weight: 1, Handler: ok}, {Name: "canary", Weight: 0, Handler: ok}}},
+		{Name: "plain", Path: "/plain", Handler: ok},
+	}, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	for _, tc := range []struct{ path, route, backend string }{
+		{"/search", "search", "stable"},
+		{"/plain", "plain", ""},
+		{"/none", "", ""},
+	} {
+		logs.Reset()
+		g.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", tc.path, nil))
+		var rec map[string]any
+		if err := json.Unmarshal(logs.Bytes(), &rec); err != nil {
+			t.Fatalf("log %q: %v", logs.String(), err)
+		}
+		got, _ := rec["route"].(string)
+		backend, _ := rec["backend"].(string)
+		if got != tc.route || backend != tc.backend {
+			t.Errorf("%s: logged route %q backend %q, want %q %q", tc.path, got, backend, tc.route, tc.backend)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
+	"github.com/gatekit/gatekit/route"
 )
 
 // responseWriter is the one wrapper of the response that the Server and the
@@ -30,7 +31,12 @@ type responseWriter struct {
 	// abort is set when nothing may be sent (499): the owner aborts the
 	// connection once the handler returns.
 	abort bool
+	// match is the route a route.Table chose, for the access log.
+	match *route.Match
 }
+
+// RecordMatch implements route.MatchRecorder.
+func (w *responseWriter) RecordMatch(m *route.Match) { w.match = m }
 
 // wrapWriter returns the shared responseWriter of w, creating it when w is
 // not one; owner reports whether it was created here, in which case the

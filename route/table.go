@@ -26,6 +26,16 @@ func FromContext(ctx context.Context) (*Match, bool) {
 	return m, ok
 }
 
+// MatchRecorder is the optional interface of a ResponseWriter that wants
+// the Match of the request a Table serves, such as the writer of an access
+// log wrapped around the table: ServeHTTP calls RecordMatch before the
+// rule's chain runs, with a Match whose Backend the rule's Split fills in
+// later. The recorder may read the Match once ServeHTTP has returned and
+// must not modify it.
+type MatchRecorder interface {
+	RecordMatch(*Match)
+}
+
 // Table routes requests to rules. It is an http.Handler and, through Match,
 // an engine usable without a server. The compiled rules are immutable and
 // replaced atomically by Swap: each request is routed by exactly one
@@ -157,6 +167,9 @@ func (t *Table) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mp := &m
+	if mr, ok := w.(MatchRecorder); ok {
+		mr.RecordMatch(mp)
+	}
 	r2 := r.WithContext(context.WithValue(r.Context(), ctxKey{}, mp))
 	u := *r.URL
 	u.RawPath = m.Path
