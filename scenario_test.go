@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/reqkey"
 	"github.com/gatekit/gatekit/route"
@@ -319,3 +320,6 @@ func TestBodyReadIdleTimeoutDoesNotCutLongHandlers(t *testing.T) {
 		}
 	}
 }
+
+// A proxy reports whether its pool can serve, so a route split can skip it.
+var _ route.Availability = (*proxy.Proxy)(nil)
