@@ -213,14 +213,12 @@ func (t *framingTracker) headLine(line []byte, allow bool) bool {
 			t.silence()
 			return false
 		}
-		switch string(proto) {
-		case "HTTP/1.1":
-		case "HTTP/1.0":
-			t.http10 = true
-		default:
+		// net/http serves HTTP/1.0 and every HTTP/1.y with y >= 1 as 1.1.
+		if len(proto) != len("HTTP/1.1") || !bytes.HasPrefix(proto, []byte("HTTP/1.")) || proto[7] < '0' || proto[7] > '9' {
 			t.silence()
 			return false
 		}
+		t.http10 = proto[7] == '0'
 		t.started = true
 		return false
 	}

@@ -26,6 +26,7 @@ func TestFramingTrackerFindsAmbiguousHeads(t *testing.T) {
 		{"TE with a tab", "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding:\tchunked\r\n\r\n" + smuggled, 1, smuggled},
 		{"bare LF", "POST / HTTP/1.1\nContent-Length: 5\nTransfer-Encoding: chunked\n\n" + smuggled, 1, smuggled},
 		{"TE in an obs-fold", "POST / HTTP/1.1\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n" + smuggled, 1, smuggled},
+		{"HTTP/1.2 as 1.1", "POST / HTTP/1.2\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled, 1, smuggled},
 		{"HTTP/1.0 with TE", "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled, 1, smuggled},
 		{"second request ambiguous", ok + "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled, 2, smuggled},
 		{"TLS record", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 0, ""},

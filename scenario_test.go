@@ -119,6 +119,7 @@ func TestAmbiguousFramingIsRejectedAndNeverReachesBackend(t *testing.T) {
 		{"TE with two spaces", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding:  chunked\r\n\r\n0\r\n\r\n" + smuggled},
 		{"TE with a tab", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding:\tchunked\r\n\r\n0\r\n\r\n" + smuggled},
 		{"bare LF", "POST / HTTP/1.1\nHost: x\nContent-Length: 40\nTransfer-Encoding: chunked\n\n0\r\n\r\n" + smuggled},
+		{"HTTP/1.2", "POST / HTTP/1.2\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled},
 		{"HTTP/1.0 with TE", "POST / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled},
 		{"HTTP/1.0 with TE and no CL", "POST / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled},
 		{"after a good request", "GET /first HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled},
