@@ -108,8 +108,8 @@
 // targets outside OPTIONS are rejected. A [Server] cuts off a response
 // write that blocks for 30 s on a client that does not read and a request
 // body that sends nothing for 10 s (408); rejects requests framed by both
-// Content-Length and Transfer-Encoding, or by Transfer-Encoding on HTTP/1.0,
-// with 400 and Connection: close
+// Content-Length and Transfer-Encoding, by Transfer-Encoding on HTTP/1.0,
+// or with folded header lines, with 400 and Connection: close
 // ([ServerConfig].InsecureAllowAmbiguousFraming weakens this); times out
 // slow headers after 5 s and whole requests after 60 s, caps headers at
 // 64 KiB and connections at 10,000 per listener, and never speaks

@@ -22,8 +22,9 @@ import (
 //     different end of the request, and the rest as a second request;
 //   - Transfer-Encoding on an HTTP/1.0 request: net/http frames it by
 //     Content-Length (or as bodiless), a chunked-reading hop does not;
-//   - a folded header line (obs-fold) mentioning Transfer-Encoding: net/http
-//     joins it to the previous header, other parsers may not.
+//   - a folded header line (obs-fold): net/http joins it to the previous
+//     header, other parsers may read a Content-Length or Transfer-Encoding
+//     in it (RFC 9112 lets a server reject obs-fold with 400).
 //
 // Once such a request head has been read, nothing after it is passed on:
 // to net/http the connection ends there, so the bytes behind the head (the
@@ -59,8 +60,10 @@ func (c *framingConn) Read(p []byte) (int, error) {
 	if n > 0 {
 		c.mu.Lock()
 		cut, bad := c.tracker.feed(p[:n], c.allow)
-		if bad > 0 {
-			c.bad.CompareAndSwap(0, int64(bad))
+		if bad != 0 {
+			if bad > 0 {
+				c.bad.CompareAndSwap(0, int64(bad))
+			}
 			c.held = true
 			n, err = cut, nil
 		}
@@ -80,14 +83,17 @@ func framingConnOf(c net.Conn) *framingConn {
 
 // Tracker states.
 const (
-	stHead       = iota // reading a request line or header line
-	stBody              // skipping a Content-Length body
-	stChunkSize         // reading a chunk-size line
-	stChunkData         // skipping chunk data
-	stChunkCRLF         // reading the CRLF after chunk data
-	stTrailer           // reading trailer lines
-	stSilent            // not following this connection any more
-	maxTrackLine = 64 << 10
+	stHead      = iota // reading a request line or header line
+	stBody             // skipping a Content-Length body
+	stChunkSize        // reading a chunk-size line
+	stChunkData        // skipping chunk data
+	stChunkCRLF        // reading the CRLF after chunk data
+	stTrailer          // reading trailer lines
+	stSilent           // not following this connection any more
+
+	// defaultTrackLine is the longest line followed when no limit is set:
+	// net/http's own limit on a head under DefaultMaxHeaderBytes.
+	defaultTrackLine = 2*DefaultMaxHeaderBytes + 4096
 )
 
 // framingTracker is the request-framing state machine of framingConn. The
@@ -97,6 +103,7 @@ type framingTracker struct {
 	line   []byte // the current line, without its LF
 	remain int64  // body or chunk bytes left to skip
 	heads  int    // request heads read so far
+	limit  int    // the longest line followed; 0 for defaultTrackLine
 
 	// The head being read.
 	started bool // the request line has been read
@@ -105,12 +112,14 @@ type framingTracker struct {
 	chunked bool // Transfer-Encoding is exactly "chunked"
 	clValue int64
 	clBad   bool
-	folded  bool // an obs-fold line mentions Transfer-Encoding
+	folded  bool // an obs-fold (continuation) line was seen
 }
 
 // feed follows p. If a request head with ambiguous framing ends within p
 // and allow is false, it returns the offset just after that head and the
-// 1-based index of the request; otherwise len(p) and 0.
+// 1-based index of the request. If the connection must stop for another
+// reason (an overlong line in a chunked body) it returns the offset where
+// and -1. Otherwise it returns len(p) and 0.
 func (t *framingTracker) feed(p []byte, allow bool) (cut, bad int) {
 	for i := 0; i < len(p); {
 		switch t.state {
@@ -138,22 +147,21 @@ func (t *framingTracker) feed(p []byte, allow bool) (cut, bad int) {
 		}
 		k := bytes.IndexByte(p[i:], '\n')
 		if k < 0 {
-			t.line = append(t.line, p[i:]...)
-			if len(t.line) > maxTrackLine {
-				t.silence()
+			if len(t.line)+len(p)-i > t.maxLine() {
+				return t.overlong(i, len(p))
 			}
+			t.line = append(t.line, p[i:]...)
 			return len(p), 0
 		}
 		line := p[i : i+k] // the whole line is in p: no copy
+		if len(t.line)+len(line) > t.maxLine() {
+			return t.overlong(i, len(p))
+		}
 		if len(t.line) > 0 {
 			t.line = append(t.line, line...)
 			line = t.line
 		}
 		i += k + 1
-		if len(line) > maxTrackLine {
-			t.silence()
-			return len(p), 0
-		}
 		bad := t.endLine(bytes.TrimSuffix(line, []byte{'\r'}), allow)
 		if t.line != nil {
 			t.line = t.line[:0]
@@ -163,6 +171,28 @@ func (t *framingTracker) feed(p []byte, allow bool) (cut, bad int) {
 		}
 	}
 	return len(p), 0
+}
+
+// maxLine is the longest line followed.
+func (t *framingTracker) maxLine() int {
+	if t.limit > 0 {
+		return t.limit
+	}
+	return defaultTrackLine
+}
+
+// overlong handles a line longer than maxLine that starts or continues at
+// offset i. In a request head net/http refuses it too (431) and closes the
+// connection, so the tracker falls silent; in a chunked body (chunk sizes,
+// trailers, which net/http does not bound) it stops the connection there,
+// since it could no longer tell where the next request starts.
+func (t *framingTracker) overlong(i, n int) (cut, bad int) {
+	head := t.state == stHead
+	t.silence()
+	if head {
+		return n, 0
+	}
+	return i, -1
 }
 
 func (t *framingTracker) silence() {
@@ -224,9 +254,9 @@ func (t *framingTracker) headLine(line []byte, allow bool) bool {
 	}
 	if len(line) > 0 {
 		if line[0] == ' ' || line[0] == '\t' {
-			if bytes.Contains(bytes.ToLower(line), []byte("transfer-encoding")) {
-				t.folded = true
-			}
+			// net/http joins it to the previous field; a hop that does not
+			// may see a Content-Length or Transfer-Encoding in it.
+			t.folded = true
 			return false
 		}
 		name, value, ok := bytes.Cut(line, []byte{':'})

@@ -25,6 +25,7 @@ func TestFramingTrackerFindsAmbiguousHeads(t *testing.T) {
 		{"TE with two spaces", "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding:  chunked\r\n\r\n" + smuggled, 1, smuggled},
 		{"TE with a tab", "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding:\tchunked\r\n\r\n" + smuggled, 1, smuggled},
 		{"bare LF", "POST / HTTP/1.1\nContent-Length: 5\nTransfer-Encoding: chunked\n\n" + smuggled, 1, smuggled},
+		{"CL in an obs-fold", "GET / HTTP/1.1\r\nX-A: 1\r\n Content-Length: 40\r\n\r\n" + smuggled, 1, smuggled},
 		{"TE in an obs-fold", "POST / HTTP/1.1\r\nX-A: 1\r\n Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n" + smuggled, 1, smuggled},
 		{"HTTP/1.2 as 1.1", "POST / HTTP/1.2\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled, 1, smuggled},
 		{"HTTP/1.0 with TE", "POST / HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled, 1, smuggled},
@@ -87,7 +88,7 @@ func FuzzFramingTracker(f *testing.F) {
 		if p1 != p2 || b1 != b2 {
 			t.Fatalf("one read: %q bad %d; reads of %d: %q bad %d", p1, b1, step%16+1, p2, b2)
 		}
-		if b1 > 0 && !strings.HasSuffix(strings.ToLower(p1), "\n") {
+		if b1 > 0 && !strings.HasSuffix(p1, "\n") {
 			t.Fatalf("stopped at %q, not at the end of a head", p1)
 		}
 	})
@@ -102,5 +103,21 @@ func BenchmarkFramingTracker(b *testing.B) {
 		if _, bad := tr.feed(req, false); bad != 0 {
 			b.Fatal("ambiguous")
 		}
+	}
+}
+
+func TestFramingTrackerStopsAtAnOverlongChunkedBodyLine(t *testing.T) {
+	tr := framingTracker{limit: 64}
+	head := "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n"
+	trailer := "X-T: " + strings.Repeat("a", 100) + "\r\n\r\n"
+	in := head + trailer + "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled
+	cut, bad := tr.feed([]byte(in), false)
+	if bad != -1 || cut != len(head) {
+		t.Errorf("feed = %d, %d; want the connection stopped at the overlong trailer (%d, -1)", cut, bad, len(head))
+	}
+	tr = framingTracker{limit: 64}
+	long := "GET /" + strings.Repeat("a", 100) + " HTTP/1.1\r\n\r\n"
+	if cut, bad := tr.feed([]byte(long), false); bad != 0 || cut != len(long) || tr.state != stSilent {
+		t.Errorf("overlong head: feed = %d, %d state %d; want it passed on for net/http to refuse, and silence", cut, bad, tr.state)
 	}
 }

@@ -123,8 +123,8 @@ type ServerConfig struct {
 // the log-only status 499 (the connection is closed instead), and refuses
 // requests that other HTTP implementations may frame differently, with 400
 // and Connection: close: on plaintext HTTP/1 connections, Content-Length
-// together with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, and a
-// folded header line naming Transfer-Encoding (net/http removes the
+// together with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, and
+// folded (obs-fold) header lines (net/http removes the
 // evidence before a handler runs, so the Server reads it from the
 // connection's bytes); on every connection, the PRI method (the HTTP/2
 // preface over HTTP/1) and the asterisk-form target outside OPTIONS. On
@@ -139,6 +139,7 @@ type Server struct {
 	log       *slog.Logger
 	draining  atomic.Bool
 	allowAmbi bool
+	maxLine   int // the longest line the framing check follows
 }
 
 // NewServer returns a Server for h. It returns an error for a negative
@@ -196,6 +197,7 @@ func NewServer(h http.Handler, cfg ServerConfig) (*Server, error) {
 		delay:     cfg.ShutdownDelay,
 		log:       cfg.Logger,
 		allowAmbi: cfg.InsecureAllowAmbiguousFraming,
+		maxLine:   srv.MaxHeaderBytes + 4096, // what net/http reads of a head
 	}, nil
 }
 
@@ -239,7 +241,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 // graceful shutdown, context.DeadlineExceeded-wrapping error when requests
 // had to be cut, or the error that stopped the server.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	ln = &limitListener{Listener: ln, sem: make(chan struct{}, s.maxConns), done: make(chan struct{}), allowAmbi: s.allowAmbi}
+	ln = &limitListener{Listener: ln, sem: make(chan struct{}, s.maxConns), done: make(chan struct{}), allowAmbi: s.allowAmbi, maxLine: s.maxLine}
 	errc := make(chan error, 1)
 	go func() {
 		var err error
@@ -296,6 +298,7 @@ type limitListener struct {
 	done      chan struct{} // closed by Close, so that a full Accept returns
 	closeOnce sync.Once
 	allowAmbi bool // passed to each framingConn
+	maxLine   int  // passed to each framingConn's tracker
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -309,7 +312,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	return &limitConn{Conn: &framingConn{Conn: c, allow: l.allowAmbi}, release: func() { <-l.sem }}, nil
+	return &limitConn{Conn: &framingConn{Conn: c, allow: l.allowAmbi, tracker: framingTracker{limit: l.maxLine}}, release: func() { <-l.sem }}, nil
 }
 
 func (l *limitListener) Close() error {
