@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -324,3 +325,48 @@ func TestBodyReadIdleTimeoutDoesNotCutLongHandlers(t *testing.T) {
 
 // A proxy reports whether its pool can serve, so a route split can skip it.
 var _ route.Availability = (*proxy.Proxy)(nil)
+
+func TestShortBufferedBodyGets400AndRefusalsAreLogged(t *testing.T) {
+	var logs syncBuffer
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	c, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "POST /short HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	_ = c.(*net.TCPConn).CloseWrite() // the client sends no more
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b, _ := io.ReadAll(c)
+	if r := parseResponses(t, string(b))[0]; r.StatusCode != 400 || r.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("short body: %q, want 400 problem+json", b)
+	}
+	if strings.Contains(backend.received(), "/short") {
+		t.Errorf("backend contacted for an incomplete body: %q", backend.received())
+	}
+	rawExchange(t, srv.addr, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	for _, want := range []string{`"reason":"request body shorter than its Content-Length"`, `"reason":"the PRI method`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log %s lacks %s", logs.String(), want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -111,7 +111,9 @@ type ServerConfig struct {
 	// TLSConfig, if set, makes Serve terminate TLS (with HTTP/2) on the listener.
 	TLSConfig *tls.Config
 	// Logger receives server errors (TLS handshake failures and the like) at
-	// Debug and shutdown events at Info. If nil, the server is silent.
+	// Debug, and requests the Server refuses before the handler sees them
+	// (ambiguous framing, oversized headers, PRI, stalled bodies) and
+	// shutdown events at Info. If nil, the server is silent.
 	Logger *slog.Logger
 }
 
@@ -165,6 +167,7 @@ func NewServer(h http.Handler, cfg ServerConfig) (*Server, error) {
 		bodyIdle:    cmp.Or(cfg.BodyReadIdleTimeout, DefaultBodyReadIdleTimeout),
 		bufferBody:  cmp.Or(cfg.BufferBodyBytes, DefaultBufferBodyBytes),
 		readTimeout: readTimeout,
+		log:         cfg.Logger,
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -32,6 +33,7 @@ type serverHandler struct {
 	bodyIdle    time.Duration // <0: off
 	bufferBody  int64         // <0: off
 	readTimeout time.Duration
+	log         *slog.Logger // refusals at Info; nil for none
 }
 
 func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,22 +47,21 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c, ok := r.Context().Value(connCtxKey{}).(net.Conn); ok {
 		if fc := framingConnOf(c); fc != nil {
 			if n := fc.served.Add(1); fc.bad.Load() == n {
-				reject(w, "ambiguous request framing (Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, or a folded header line)")
+				s.refuse(rw, r, http.StatusBadRequest, "ambiguous request framing (Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, or a folded header line)")
 				return
 			}
 		}
 	}
 	if headerSize(r) > s.maxHeader {
-		w.Header().Set("Connection", "close")
-		problem.Write(w, http.StatusRequestHeaderFieldsTooLarge, "request header fields too large")
+		s.refuse(rw, r, http.StatusRequestHeaderFieldsTooLarge, "request header fields too large")
 		return
 	}
 	if r.Method == "PRI" {
-		reject(w, "the PRI method is the HTTP/2 preface and is not served over HTTP/1")
+		s.refuse(rw, r, http.StatusBadRequest, "the PRI method is the HTTP/2 preface and is not served over HTTP/1")
 		return
 	}
 	if r.RequestURI == "*" && r.Method != http.MethodOptions {
-		reject(w, "the asterisk-form target is only valid with OPTIONS")
+		s.refuse(rw, r, http.StatusBadRequest, "the asterisk-form target is only valid with OPTIONS")
 		return
 	}
 	if s.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody && !isGRPC(r) {
@@ -72,9 +73,11 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			buf := make([]byte, r.ContentLength)
 			if _, err := io.ReadFull(ib, buf); err != nil {
 				if rw.bodyStalled {
-					rw.WriteHeader(http.StatusRequestTimeout) // becomes the 408 problem
+					s.refuse(rw, r, http.StatusRequestTimeout, "request body not received in time")
+				} else {
+					s.refuse(rw, r, http.StatusBadRequest, "request body shorter than its Content-Length")
 				}
-				return // otherwise the client went away or sent a short body
+				return
 			}
 			// Reach the body's end, so that net/http watches the connection
 			// for a client that goes away while the handler runs.
@@ -93,10 +96,21 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.finish()
 }
 
-// reject answers 400 problem+json and closes the connection afterwards.
-func reject(w http.ResponseWriter, detail string) {
-	w.Header().Set("Connection", "close")
-	problem.Write(w, http.StatusBadRequest, detail)
+// refuse answers a request the handler never sees with problem+json and
+// closes the connection afterwards, and logs it: these requests do not
+// reach the handler's access log.
+func (s *serverHandler) refuse(rw *responseWriter, r *http.Request, status int, detail string) {
+	if s.log != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request refused",
+			slog.Int("status", status), slog.String("reason", detail), slog.String("method", r.Method),
+			slog.String("remote", r.RemoteAddr), slog.String("proto", r.Proto))
+	}
+	if status == http.StatusRequestTimeout {
+		rw.WriteHeader(status) // the writer turns it into the 408 problem
+		return
+	}
+	rw.Header().Set("Connection", "close")
+	problem.Write(rw, status, detail)
 }
 
 // idleBody bounds each read of a request body: before each read the
