@@ -359,39 +359,6 @@ func refMatch(rules []Rule, q fuzzReq) (int, int) {
 	return -1, 404
 }
 
-// refPattern matches a pattern of whole static, {param} and trailing *
-// segments against a path, returning the per-segment kinds (0 static,
-// 1 regexp parameter, 2 parameter, 3 wildcard) whose lexicographic order is the specificity.
-func refPattern(pattern, path string) ([]int, bool) {
-	ps := strings.Split(pattern[1:], "/")
-	xs := strings.Split(path[1:], "/")
-	var rank []int
-	for i, seg := range ps {
-		if seg == "*" && i == len(ps)-1 {
-			return append(rank, 3), i < len(xs) // "/a/*" needs "/a/"
-		}
-		if i >= len(xs) {
-			return nil, false
-		}
-		if strings.HasSuffix(seg, ":[ab]}") {
-			if xs[i] != "a" && xs[i] != "b" {
-				return nil, false
-			}
-			rank = append(rank, 1)
-		} else if strings.HasPrefix(seg, "{") {
-			if xs[i] == "" {
-				return nil, false
-			}
-			rank = append(rank, 2)
-		} else if seg != xs[i] {
-			return nil, false
-		} else {
-			rank = append(rank, 0)
-		}
-	}
-	return rank, len(xs) == len(ps)
-}
-
 func FuzzTableMatch(f *testing.F) {
 	f.Add([]byte{3, 0, 1, 2, 0, 1, 0, 0, 0, 0, 2, 1, 0})
 	f.Add([]byte{7, 2, 2, 0, 1, 0, 2, 1, 3, 1, 0, 1, 1, 2, 2, 0, 3, 2, 2, 1, 1, 0, 0, 1, 2, 3, 4, 1, 2, 0})

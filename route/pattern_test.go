@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/gatekit/gatekit/pathcanon"
@@ -51,4 +52,37 @@ func FuzzParsePattern(f *testing.F) {
 			t.Fatalf("pattern %q path %q: own matcher %v, chi %v", s, c, ok, merr)
 		}
 	})
+}
+
+// refPattern matches a pattern of whole static, {param} and trailing *
+// segments against a path, returning the per-segment kinds (0 static,
+// 1 regexp parameter, 2 parameter, 3 wildcard) whose lexicographic order is the specificity.
+func refPattern(pattern, path string) ([]int, bool) {
+	ps := strings.Split(pattern[1:], "/")
+	xs := strings.Split(path[1:], "/")
+	var rank []int
+	for i, seg := range ps {
+		if seg == "*" && i == len(ps)-1 {
+			return append(rank, 3), i < len(xs) // "/a/*" needs "/a/"
+		}
+		if i >= len(xs) {
+			return nil, false
+		}
+		if strings.HasSuffix(seg, ":[ab]}") {
+			if xs[i] != "a" && xs[i] != "b" {
+				return nil, false
+			}
+			rank = append(rank, 1)
+		} else if strings.HasPrefix(seg, "{") {
+			if xs[i] == "" {
+				return nil, false
+			}
+			rank = append(rank, 2)
+		} else if seg != xs[i] {
+			return nil, false
+		} else {
+			rank = append(rank, 0)
+		}
+	}
+	return rank, len(xs) == len(ps)
 }
