@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gatekit/gatekit/pathcanon"
 )
 
 // named returns a handler that answers with its name.
@@ -153,4 +155,37 @@ func BenchmarkServeHTTP(b *testing.B) {
 	for b.Loop() {
 		tb.ServeHTTP(w, r)
 	}
+}
+
+// FuzzServedPathIsCanonical checks that under any path options the path a
+// Table hands to its rule is the canonical form pathcanon gives, and that a
+// path pathcanon refuses is answered 400.
+func FuzzServedPathIsCanonical(f *testing.F) {
+	for _, p := range []string{"/api/users", "/API;v=1/Users", "/a/..;x/b", "/caf%c3%a9", "//a", "/a%2fb"} {
+		f.Add(p, uint8(0))
+		f.Add(p, uint8(0x70))
+	}
+	f.Fuzz(func(t *testing.T, p string, flags uint8) {
+		opts := pathcanon.Options{
+			InsecureAllowEncodedSeparators: flags&1 != 0,
+			InsecureResolveDotSegments:     flags&2 != 0,
+			InsecureAllowEmptySegments:     flags&4 != 0,
+			CaseInsensitive:                flags&16 != 0,
+			Params:                         pathcanon.ParamMode(flags>>5) % 3,
+		}
+		var got string
+		tb := mustNew(t, []Rule{{Path: "/*", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.URL.RawPath })}}, Config{Path: opts})
+		r := httptest.NewRequest("GET", "/", nil)
+		if setEscapedPath(r, p) != nil {
+			return
+		}
+		want, err := opts.Canonical(r.URL.EscapedPath())
+		status, _, _ := serve(tb, r)
+		switch {
+		case err != nil && status != 400:
+			t.Fatalf("%q refused by pathcanon (%v) but served %d", p, err, status)
+		case err == nil && want != "/" && status == 200 && got != want:
+			t.Fatalf("%q: handler saw %q, pathcanon gives %q", p, got, want)
+		}
+	})
 }
