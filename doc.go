@@ -92,10 +92,12 @@
 // and never internal error text; panics are logged and answered 500, or,
 // when the response had already started, the connection is aborted so that
 // a truncated response cannot look complete. The log-only status 499 (the
-// client went away) is never sent: the connection is closed instead. A few
-// errors come from net/http itself, before any handler runs, as text/plain
-// (malformed request lines and headers, headers over twice
-// ServerConfig.MaxHeaderBytes, unsupported transfer codings and versions).
+// client went away) is never sent: the connection is closed instead. The
+// errors net/http sends itself, before any handler runs (malformed request
+// lines and headers, headers over twice ServerConfig.MaxHeaderBytes,
+// unsupported transfer codings and versions), are rewritten as
+// problem+json by a [Server] on plaintext connections; on TLS connections
+// they stay net/http's text/plain.
 //
 // # Security
 //

@@ -280,20 +280,16 @@ func TestPerRouteLimitHoldsUnderTheRouteTable(t *testing.T) {
 	}
 }
 
-func TestOversizedHeadersGetProblemJSONUpToTwiceTheLimit(t *testing.T) {
+func TestOversizedHeadersGet431ProblemJSON(t *testing.T) {
 	backend := newRecordingBackend(t)
 	srv := newGatewayServer(t, backend, ServerConfig{MaxHeaderBytes: 4 << 10})
-	for _, tc := range []struct {
-		size        int
-		contentType string
-	}{
-		{5 << 10, "application/problem+json"},
-		{16 << 10, "text/plain; charset=utf-8"}, // net/http's own answer
-	} {
-		resp, closed := rawExchange(t, srv.addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", tc.size)+"\r\n\r\n")
+	// 5 KiB: the Server's own check; 16 KiB: over what net/http reads, its
+	// own 431 rewritten on the way out.
+	for _, size := range []int{5 << 10, 16 << 10} {
+		resp, closed := rawExchange(t, srv.addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", size)+"\r\n\r\n")
 		r := parseResponses(t, resp)[0]
-		if r.StatusCode != 431 || r.Header.Get("Content-Type") != tc.contentType || !closed {
-			t.Errorf("%d-byte header: %d %q closed %v, want 431 %q and a closed connection", tc.size, r.StatusCode, r.Header.Get("Content-Type"), closed, tc.contentType)
+		if r.StatusCode != 431 || r.Header.Get("Content-Type") != "application/problem+json" || !closed {
+			t.Errorf("%d-byte header: %d %q closed %v, want 431 problem+json and a closed connection", size, r.StatusCode, r.Header.Get("Content-Type"), closed)
 		}
 	}
 	if got := backend.received(); got != "" {

@@ -91,7 +91,8 @@ type ServerConfig struct {
 	// MaxHeaderBytes caps the request line and headers; larger requests get
 	// 431 problem+json and Connection: close. If zero, DefaultMaxHeaderBytes
 	// (64 KiB). Requests over twice this size are refused by net/http itself,
-	// with a text/plain 431.
+	// with a 431 that is problem+json on plaintext connections too and
+	// net/http's text/plain on TLS ones.
 	MaxHeaderBytes int
 	// MaxConns caps the connections served at once per listener; further
 	// connections wait in the kernel's accept queue. If zero, DefaultMaxConns.
@@ -129,7 +130,10 @@ type ServerConfig struct {
 // folded (obs-fold) header lines (net/http removes the
 // evidence before a handler runs, so the Server reads it from the
 // connection's bytes); on every connection, the PRI method (the HTTP/2
-// preface over HTTP/1) and the asterisk-form target outside OPTIONS. On
+// preface over HTTP/1) and the asterisk-form target outside OPTIONS. The
+// error responses net/http writes itself when it cannot read a request
+// (400, 431, 501, 505) are rewritten as problem+json on plaintext
+// connections. On
 // TLS connections the framing of HTTP/1 requests is net/http's alone:
 // Transfer-Encoding wins over Content-Length, which is removed, and
 // Transfer-Encoding on HTTP/1.0 is ignored.
