@@ -11,8 +11,8 @@ import (
 	"github.com/gatekit/gatekit/internal/header"
 )
 
-// framingConn follows the HTTP/1 requests on a plaintext connection as
-// net/http frames them, to find the ones whose framing other HTTP
+// serverConn is a connection a Server accepted. Its Read follows the
+// HTTP/1 requests on a plaintext connection as net/http frames them, to find the ones whose framing other HTTP
 // implementations may read differently. net/http deletes the evidence
 // before a handler runs (a Content-Length next to Transfer-Encoding, a
 // Transfer-Encoding on HTTP/1.0), so it is looked for in the bytes:
@@ -28,11 +28,12 @@ import (
 //
 // Once such a request head has been read, nothing after it is passed on:
 // to net/http the connection ends there, so the bytes behind the head (the
-// would-be smuggled request) are never parsed. The Server
-// answers that request 400 with Connection: close. The tracker falls
+// would-be smuggled request) are never parsed. The Server answers that
+// request 400 with Connection: close. The tracker falls
 // silent (passes everything) on bytes it cannot parse as a request, such
-// as TLS records or an upgraded connection's tunnel.
-type framingConn struct {
+// as TLS records or an upgraded connection's tunnel. Its Write (in
+// neterrors.go) rewrites net/http's own error responses as problem+json.
+type serverConn struct {
 	net.Conn
 	allow bool // the Server allows ambiguous framing (Insecure option)
 
@@ -47,7 +48,7 @@ type framingConn struct {
 	served atomic.Int64
 }
 
-func (c *framingConn) Read(p []byte) (int, error) {
+func (c *serverConn) Read(p []byte) (int, error) {
 	c.mu.Lock()
 	held := c.held
 	c.mu.Unlock()
@@ -72,12 +73,12 @@ func (c *framingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// framingConnOf returns the framingConn under a connection, if any.
-func framingConnOf(c net.Conn) *framingConn {
+// serverConnOf returns the serverConn under a connection, if any.
+func serverConnOf(c net.Conn) *serverConn {
 	if lc, ok := c.(*limitConn); ok {
 		c = lc.Conn
 	}
-	fc, _ := c.(*framingConn)
+	fc, _ := c.(*serverConn)
 	return fc
 }
 
@@ -96,7 +97,7 @@ const (
 	defaultTrackLine = 2*DefaultMaxHeaderBytes + 4096
 )
 
-// framingTracker is the request-framing state machine of framingConn. The
+// framingTracker is the request-framing state machine of serverConn. The
 // zero value expects a request line.
 type framingTracker struct {
 	state  int

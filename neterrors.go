@@ -20,7 +20,7 @@ const netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConn
 // reason as detail. net/http writes those in one call straight to the
 // connection and without a Date header, which no handler's response lacks
 // unless the handler removed it, so they cannot be confused with one.
-func (c *framingConn) Write(p []byte) (int, error) {
+func (c *serverConn) Write(p []byte) (int, error) {
 	if len(p) > 12 && p[9] >= '4' && p[9] <= '5' && bytes.HasPrefix(p, []byte("HTTP/1.1 ")) {
 		if out, ok := problemForNetHTTPError(p); ok {
 			if _, err := c.Conn.Write(out); err != nil {

@@ -304,8 +304,8 @@ type limitListener struct {
 	sem       chan struct{}
 	done      chan struct{} // closed by Close, so that a full Accept returns
 	closeOnce sync.Once
-	allowAmbi bool // passed to each framingConn
-	maxLine   int  // passed to each framingConn's tracker
+	allowAmbi bool // passed to each serverConn
+	maxLine   int  // passed to each serverConn's tracker
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -319,7 +319,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	return &limitConn{Conn: &framingConn{Conn: c, allow: l.allowAmbi, tracker: framingTracker{limit: l.maxLine}}, release: func() { <-l.sem }}, nil
+	return &limitConn{Conn: &serverConn{Conn: c, allow: l.allowAmbi, tracker: framingTracker{limit: l.maxLine}}, release: func() { <-l.sem }}, nil
 }
 
 func (l *limitListener) Close() error {

@@ -45,7 +45,7 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rw.extend()
 	}
 	if c, ok := r.Context().Value(connCtxKey{}).(net.Conn); ok {
-		if fc := framingConnOf(c); fc != nil {
+		if fc := serverConnOf(c); fc != nil {
 			if n := fc.served.Add(1); fc.bad.Load() == n {
 				s.refuse(rw, r, http.StatusBadRequest, "ambiguous request framing (Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, or a folded header line)")
 				return
