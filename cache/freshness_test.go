@@ -1,33 +1,11 @@
 package cache
 
 import (
-	"fmt"
+	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 )
-
-// step is one request in a scenario: advance the clock, send GET / with hdr,
-// expect the body (v<n> for the origin's n-th response) and whether it hit.
-type step struct {
-	advance  time.Duration
-	hdr      []string
-	wantBody string
-	wantHit  bool
-}
-
-func runSteps(t *testing.T, f *fixture, steps []step) {
-	t.Helper()
-	for i, s := range steps {
-		f.clk.Add(s.advance)
-		body, status := f.get("http://example.com/", s.hdr...)
-		if body != s.wantBody || isHit(status) != s.wantHit {
-			t.Fatalf("step %d (t0+%v, %q): body %q status %q, want body %q hit %v",
-				i, f.clk.Now().Sub(t0), s.hdr, body, status, s.wantBody, s.wantHit)
-		}
-	}
-}
 
 func TestFreshness(t *testing.T) {
 	lm := t0.Add(-100 * time.Hour).Format(http.TimeFormat)
@@ -117,70 +95,42 @@ func TestAgeHeader(t *testing.T) {
 	}
 }
 
-func TestCacheStatusOnEveryResponse(t *testing.T) {
-	f := newFixture(t, Config{Name: "edge"}, headers("Cache-Control", "max-age=60", "Cache-Status", "origin; fwd=uri-miss"))
-	cases := []struct {
-		method, target string
-		hdr            []string
-		want           string
-	}{
-		{"GET", "http://example.com/a", nil, "edge; fwd=uri-miss; stored"},
-		{"GET", "http://example.com/a", nil, "edge; hit; ttl=60"},
-		{"HEAD", "http://example.com/b", nil, "edge; fwd=uri-miss"},
-		{"POST", "http://example.com/c", nil, "edge; fwd=method"},
-		{"GET", "http://example.com/d", []string{"Authorization", "Bearer x"}, "edge; fwd=uri-miss; detail=authorization"},
-		{"GET", "http://example.com/e", []string{"Cache-Control", "only-if-cached"}, "edge; fwd=miss; detail=only-if-cached"},
-	}
-	for _, tc := range cases {
-		rec := f.do(tc.method, tc.target, tc.hdr...)
-		vals := rec.Header().Values("Cache-Status")
-		if got := ourStatus(rec.Header()); got != tc.want {
-			t.Errorf("%s %s: Cache-Status = %q, want %q", tc.method, tc.target, vals, tc.want)
-		}
-		if !strings.HasPrefix(tc.want, "edge; fwd=miss") && (len(vals) != 2 || vals[0] != "origin; fwd=uri-miss") {
-			t.Errorf("%s %s: Cache-Status = %q, want the origin's member first", tc.method, tc.target, vals)
-		}
-	}
-	if rec := f.do("GET", "http://example.com/e", "Cache-Control", "only-if-cached"); rec.Code != http.StatusGatewayTimeout {
-		t.Errorf("only-if-cached miss: status %d, want 504", rec.Code)
-	}
+func TestTargetedCacheControl(t *testing.T) {
+	f := newFixture(t, Config{TargetedCacheControl: "CDN-Cache-Control"},
+		headers("Cache-Control", "no-store", "CDN-Cache-Control", "max-age=30"))
+	runSteps(t, f, []step{{0, nil, "v1", false}, {29 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}})
+	g := newFixture(t, Config{}, headers("Cache-Control", "no-store", "CDN-Cache-Control", "max-age=30"))
+	runSteps(t, g, []step{{0, nil, "v1", false}, {0, nil, "v2", false}})
 }
 
-func TestParseDirectives(t *testing.T) {
-	tests := []struct {
-		in   string
-		want directives
-	}{
-		{"", directives{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1, StaleWhileRevalidate: -1, StaleIfError: -1}},
-		{`MAX-AGE=5, s-maxage="7", no-cache="Set-Cookie, X-A", private, stale-if-error=9`, directives{MaxAge: 5, SMaxAge: 7, MaxStale: -1, MinFresh: -1,
-			StaleWhileRevalidate: -1, StaleIfError: 9, Private: true, NoCacheFields: []string{"set-cookie", "x-a"}}},
-		{"max-age=abc, max-stale, min-fresh=99999999999999", directives{MaxAge: 0, SMaxAge: -1, MaxStale: 0, MaxStaleAny: true,
-			MinFresh: maxDelta, StaleWhileRevalidate: -1, StaleIfError: -1}},
-		{"no-store,,public , must-revalidate,only-if-cached", directives{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1,
-			StaleWhileRevalidate: -1, StaleIfError: -1, NoStore: true, Public: true, MustRevalidate: true, OnlyIfCached: true}},
-	}
-	for _, tc := range tests {
-		got := parseDirectives([]string{tc.in})
-		if !equalDirectives(got, tc.want) {
-			t.Errorf("parseDirectives(%q) = %+v, want %+v", tc.in, got, tc.want)
+// TestUpdateFrom304 checks which fields a 304 replaces (RFC 9111 §3.2):
+// not those describing the stored body. (A 304 with Set-Cookie is not
+// shareable at all: TestRevalidation304NotShareable.)
+func TestUpdateFrom304(t *testing.T) {
+	f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+		h := w.Header()
+		h.Set("Cache-Control", "max-age=10")
+		if r.Header.Get("If-None-Match") == `"a"` {
+			h.Set("ETag", `"b"`)
+			h.Set("Content-Type", "text/plain;charset=utf-8")
+			h.Set("Content-MD5", "new")
+			h.Set("X-Frame-Options", "sameorigin")
+			w.WriteHeader(http.StatusNotModified)
+			return
 		}
-	}
-}
-
-func equalDirectives(a, b directives) bool {
-	return fmt.Sprintf("%+v", a) == fmt.Sprintf("%+v", b)
-}
-
-func FuzzParseDirectives(f *testing.F) {
-	for _, s := range []string{"", "max-age=5", `no-cache="a, b", private="x`, "max-stale, s-maxage=1e9", `a="\`, "=,=,"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d := parseDirectives([]string{s})
-		for _, v := range []int64{d.MaxAge, d.SMaxAge, d.MaxStale, d.MinFresh, d.StaleWhileRevalidate, d.StaleIfError} {
-			if v < -1 || v > maxDelta {
-				t.Fatalf("parseDirectives(%q): delta %d out of range", s, v)
-			}
-		}
+		h.Set("ETag", `"a"`)
+		h.Set("Content-Type", "text/plain")
+		h.Set("Content-MD5", "old")
+		h.Set("X-Frame-Options", "deny")
+		io.WriteString(w, "body")
 	})
+	f.do("GET", "http://example.com/")
+	f.clk.Add(11 * time.Second)
+	f.do("GET", "http://example.com/")
+	rec := f.do("GET", "http://example.com/")
+	h := rec.Header()
+	if !isHit(ourStatus(h)) || h.Get("ETag") != `"a"` || h.Get("Content-MD5") != "old" ||
+		h.Get("Content-Type") != "text/plain;charset=utf-8" || h.Get("X-Frame-Options") != "sameorigin" {
+		t.Fatalf("after 304 update: %q %v", ourStatus(h), h)
+	}
 }

@@ -1,14 +1,78 @@
 package cache
 
 import (
+	"fmt"
 	"io"
 	"net/http"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
+
+func TestStaleIfError(t *testing.T) {
+	tests := []struct {
+		name, cc string
+		cfg      Config
+		advance  time.Duration
+		wantBody string
+		wantCode int
+	}{
+		{"within directive window", "max-age=10, stale-if-error=60", Config{}, 50 * time.Second, "good", 200},
+		{"beyond directive window", "max-age=10, stale-if-error=60", Config{}, 80 * time.Second, "down", 503},
+		{"config default", "max-age=10", Config{StaleIfError: 20 * time.Second}, 25 * time.Second, "good", 200},
+		{"config default exceeded", "max-age=10", Config{StaleIfError: 20 * time.Second}, 31 * time.Second, "down", 503},
+		{"disabled default", "max-age=10", Config{StaleIfError: -1}, 11 * time.Second, "down", 503},
+		{"must-revalidate", "max-age=10, must-revalidate, stale-if-error=60", Config{}, 20 * time.Second, "down", 503},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, tc.cfg, func(w http.ResponseWriter, r *http.Request, n int64) {
+				if n > 1 {
+					http.Error(w, "down", http.StatusServiceUnavailable)
+					return
+				}
+				w.Header().Set("Cache-Control", tc.cc)
+				io.WriteString(w, "good")
+			})
+			f.do("GET", "http://example.com/")
+			f.clk.Add(tc.advance)
+			rec := f.do("GET", "http://example.com/")
+			if got := strings.TrimSpace(rec.Body.String()); got != tc.wantBody || rec.Code != tc.wantCode {
+				t.Fatalf("got %d %q (%q), want %d %q", rec.Code, got, ourStatus(rec.Header()), tc.wantCode, tc.wantBody)
+			}
+			if tc.wantCode == 200 && !strings.Contains(ourStatus(rec.Header()), "detail=stale-if-error") {
+				t.Fatalf("Cache-Status %q, want detail=stale-if-error", ourStatus(rec.Header()))
+			}
+		})
+	}
+}
+
+// TestVariantsPerKeyBoundedNewestKept: at most maxVariants variants are kept per key, the
+// oldest dropped first.
+func TestVariantsPerKeyBoundedNewestKept(t *testing.T) {
+	f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		w.Header().Set("Vary", "X-V")
+		io.WriteString(w, r.Header.Get("X-V"))
+	})
+	const n = maxVariants + 4
+	for i := range n {
+		f.get("http://example.com/", "X-V", fmt.Sprint(i))
+	}
+	e, ok := f.c.Get(t.Context(), "GET http://example.com/")
+	if !ok || len(e.Variants) != maxVariants {
+		t.Fatalf("stored %d variants, want %d", len(e.Variants), maxVariants)
+	}
+	// Hits first: a miss stores its variant and evicts the oldest.
+	for _, tc := range []struct {
+		i   int
+		hit bool
+	}{{n - maxVariants, true}, {n - 1, true}, {n - maxVariants - 1, false}, {0, false}} {
+		if _, status := f.get("http://example.com/", "X-V", fmt.Sprint(tc.i)); isHit(status) != tc.hit {
+			t.Errorf("variant %d: %q, want hit %v", tc.i, status, tc.hit)
+		}
+	}
+}
 
 // privateOn304 is an origin whose first response is shareable with a
 // validator and whose 304s turn the response private and per-user.
@@ -72,46 +136,6 @@ func TestRevalidation304NotShareable(t *testing.T) {
 				t.Fatalf("bob: body %q, want his own full response after the purge", rec.Body)
 			}
 		})
-	}
-}
-
-// TestRevalidation304PrivateUnderCoalescing checks the Cache-Status of the client
-// whose revalidation came back private, and that waiters coalesced on that
-// revalidation are not handed the merged response.
-func TestRevalidation304PrivateUnderCoalescing(t *testing.T) {
-	release := make(chan struct{})
-	f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
-		if n == 2 {
-			<-release
-		}
-		privateOn304("private, max-age=600")(w, r, n)
-	})
-	f.do("GET", "http://example.com/", "X-Client", "anon")
-	f.clk.Add(5 * time.Second)
-	waiting := make(chan struct{}, 1)
-	f.c.waitHook = func() { waiting <- struct{}{} }
-	done := make(chan string)
-	go func() {
-		rec := f.do("GET", "http://example.com/", "X-Client", "alice")
-		done <- ourStatus(rec.Header()) + "|" + rec.Header().Get("X-User")
-	}()
-	for f.o.n.Load() < 2 {
-		runtime.Gosched() // until alice's revalidation is upstream
-	}
-	var bob string
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		rec := f.do("GET", "http://example.com/", "X-Client", "bob")
-		bob = rec.Header().Get("X-User") + "|" + rec.Body.String() + "|" + ourStatus(rec.Header())
-	})
-	<-waiting
-	close(release)
-	wg.Wait()
-	if a := <-done; a != "gatekit; fwd=stale; fwd-status=304; detail=private; ttl=600|alice" {
-		t.Fatalf("alice: %q", a)
-	}
-	if strings.HasPrefix(bob, "alice|") || strings.Contains(bob, "collapsed") {
-		t.Fatalf("bob received alice's revalidated response: %q", bob)
 	}
 }
 

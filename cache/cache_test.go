@@ -1,0 +1,379 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// t0 is the fixed instant tests start at.
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// clock is a settable time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// origin is a test backend counting its requests.
+type origin struct {
+	n    atomic.Int64
+	last atomic.Pointer[http.Request]
+	fn   func(w http.ResponseWriter, r *http.Request, n int64)
+}
+
+func (o *origin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := o.n.Add(1)
+	o.last.Store(r)
+	o.fn(w, r, n)
+}
+
+// fixture is a cache on a MemoryStore with a fake clock in front of an origin.
+type fixture struct {
+	t     *testing.T
+	c     *Cache
+	clk   *clock
+	store *MemoryStore
+	o     *origin
+	h     http.Handler
+}
+
+// newFixture builds a fixture; fn answers upstream requests.
+func newFixture(t *testing.T, cfg Config, fn func(w http.ResponseWriter, r *http.Request, n int64)) *fixture {
+	t.Helper()
+	clk := &clock{t: t0}
+	cfg.Now = clk.Now
+	store := NewMemoryStore(0, clk.Now)
+	c, err := New(store, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	o := &origin{fn: fn}
+	return &fixture{t: t, c: c, clk: clk, store: store, o: o, h: Middleware(c)(o)}
+}
+
+// headers returns an origin that answers with the given header pairs and
+// body "v<n>", n being the request number.
+func headers(kv ...string) func(w http.ResponseWriter, r *http.Request, n int64) {
+	return func(w http.ResponseWriter, r *http.Request, n int64) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			w.Header().Add(kv[i], kv[i+1])
+		}
+		if w.Header().Get("Date") == "" {
+			w.Header().Set("Date", t0.Format(http.TimeFormat))
+		}
+		io.WriteString(w, "v"+itoa(time.Duration(n)*time.Second))
+	}
+}
+
+// do sends a request through the fixture; hdr are header pairs.
+func (f *fixture) do(method, target string, hdr ...string) *httptest.ResponseRecorder {
+	f.t.Helper()
+	r := httptest.NewRequest(method, target, nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		r.Header.Add(hdr[i], hdr[i+1])
+	}
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, r)
+	return rec
+}
+
+// get is do("GET", ...) returning the body and the Cache-Status.
+func (f *fixture) get(target string, hdr ...string) (body, status string) {
+	f.t.Helper()
+	rec := f.do(http.MethodGet, target, hdr...)
+	return rec.Body.String(), ourStatus(rec.Header())
+}
+
+// ourStatus returns the last Cache-Status member (ours).
+func ourStatus(h http.Header) string {
+	v := h.Values("Cache-Status")
+	if len(v) == 0 {
+		return ""
+	}
+	return v[len(v)-1]
+}
+
+// isHit reports whether a Cache-Status member says hit.
+func isHit(status string) bool {
+	return strings.Contains(status, "; hit")
+}
+
+// newRecorder is httptest.NewRecorder.
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+// step is one request in a scenario: advance the clock, send GET / with hdr,
+// expect the body (v<n> for the origin's n-th response) and whether it hit.
+type step struct {
+	advance  time.Duration
+	hdr      []string
+	wantBody string
+	wantHit  bool
+}
+
+func runSteps(t *testing.T, f *fixture, steps []step) {
+	t.Helper()
+	for i, s := range steps {
+		f.clk.Add(s.advance)
+		body, status := f.get("http://example.com/", s.hdr...)
+		if body != s.wantBody || isHit(status) != s.wantHit {
+			t.Fatalf("step %d (t0+%v, %q): body %q status %q, want body %q hit %v",
+				i, f.clk.Now().Sub(t0), s.hdr, body, status, s.wantBody, s.wantHit)
+		}
+	}
+}
+
+func TestCloseCancelsBackgroundRevalidation(t *testing.T) {
+	started := make(chan struct{})
+	f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+		if n > 1 {
+			close(started)
+			<-r.Context().Done() // a hung origin: only Close ends it
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=1, stale-while-revalidate=60")
+		io.WriteString(w, "v1")
+	})
+	f.do("GET", "http://example.com/")
+	f.clk.Add(2 * time.Second)
+	if body, _ := f.get("http://example.com/"); body != "v1" {
+		t.Fatalf("stale body %q", body)
+	}
+	<-started
+	if err := f.c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.c.Stats(); got.Stale != 1 || got.Revalidations != 0 || got.Misses != 2 {
+		t.Fatalf("Stats = %+v", got)
+	}
+}
+
+// TestWaitSafeDuringRefreshes: Wait may be called while requests start
+// background refreshes (the race detector checks the bookkeeping).
+func TestWaitSafeDuringRefreshes(t *testing.T) {
+	f := newFixture(t, Config{}, headers("Cache-Control", "max-age=1, stale-while-revalidate=600"))
+	for i := range 20 {
+		f.get("http://example.com/" + itoa(time.Duration(i)*time.Second))
+	}
+	f.clk.Add(2 * time.Second)
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(f.c.Wait)
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			f.h.ServeHTTP(rec, httptest.NewRequest("GET", "http://example.com/"+itoa(time.Duration(i)*time.Second), nil))
+		})
+	}
+	wg.Wait()
+	f.c.Wait()
+	if n := f.o.n.Load(); n != 40 {
+		t.Fatalf("origin saw %d requests, want 20 fills + 20 refreshes", n)
+	}
+}
+
+// hookStore is a MemoryStore whose Get calls afterGet, once, between
+// reading the entry and returning it.
+type hookStore struct {
+	*MemoryStore
+	afterGet func()
+}
+
+func (s *hookStore) Get(ctx context.Context, key string) (*Entry, bool) {
+	e, ok := s.MemoryStore.Get(ctx, key)
+	if h := s.afterGet; h != nil {
+		s.afterGet = nil
+		h()
+	}
+	return e, ok
+}
+
+// TestForgetDoesNotDropNewerIndexing: a miss that observed "no entry"
+// before a concurrent Set stored and indexed one must not drop that
+// indexing when it forgets the key, or a later PurgeTag misses the entry.
+func TestForgetDoesNotDropNewerIndexing(t *testing.T) {
+	clk := &clock{t: t0}
+	store := &hookStore{MemoryStore: NewMemoryStore(0, clk.Now)}
+	c, err := New(store, Config{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h := Middleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store") // the miss stores nothing itself
+		io.WriteString(w, "x")
+	}))
+	const key = "GET http://example.com/a"
+	e := &Entry{Variants: []*Response{{Status: 200, Lifetime: time.Hour, ResponseTime: t0, Tags: []string{"t"}}}}
+	store.afterGet = func() { c.Set(context.Background(), key, e) } // lands after the miss was read
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "http://example.com/a", nil))
+	if _, ok := store.MemoryStore.Get(context.Background(), key); !ok {
+		t.Fatal("the concurrent Set was not stored")
+	}
+	if n := c.PurgeTag(context.Background(), "t"); n != 1 {
+		t.Fatalf("PurgeTag removed %d entries, want 1", n)
+	}
+	if _, ok := store.MemoryStore.Get(context.Background(), key); ok {
+		t.Fatal("the entry survived PurgeTag")
+	}
+}
+
+func TestPurge(t *testing.T) {
+	f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Surrogate-Key", "all "+strings.Trim(r.URL.Path, "/"))
+		w.Header().Set("Cache-Tag", "path:"+r.URL.Path+", x")
+		fmt.Fprintf(w, "v%d", n)
+	})
+	urls := []string{"http://example.com/api/a", "http://example.com/api/b", "http://example.com/web/c", "http://example.com/web/d"}
+	fill := func() {
+		for _, u := range urls {
+			f.get(u)
+		}
+	}
+	hits := func() (n int) {
+		for _, u := range urls {
+			if _, s := f.get(u); isHit(s) {
+				n++
+			}
+		}
+		return n
+	}
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		purge func() int
+		want  int // removed
+		left  int // hits afterwards
+	}{
+		{"key", func() int {
+			if f.c.Purge(ctx, f.c.Key(httptest.NewRequest("GET", urls[0], nil))) {
+				return 1
+			}
+			return 0
+		}, 1, 3},
+		{"prefix", func() int { return f.c.PurgePrefix(ctx, "http://example.com/api/") }, 2, 2},
+		{"surrogate key", func() int { return f.c.PurgeTag(ctx, "web/c") }, 1, 3},
+		{"cache tag", func() int { return f.c.PurgeTag(ctx, "path:/web/d") }, 1, 3},
+		{"shared tag", func() int { return f.c.PurgeTag(ctx, "all") }, 4, 0},
+		{"unknown", func() int { return f.c.PurgeTag(ctx, "nope") }, 0, 4},
+	}
+	for _, tc := range tests {
+		fill()
+		if got := hits(); got != 4 {
+			t.Fatalf("%s: %d hits before purge, want 4", tc.name, got)
+		}
+		if got := tc.purge(); got != tc.want {
+			t.Errorf("%s: purged %d, want %d", tc.name, got, tc.want)
+		}
+		if got := hits(); got != tc.left {
+			t.Errorf("%s: %d hits after purge, want %d", tc.name, got, tc.left)
+		}
+	}
+}
+
+func TestDefaultStoreAndClose(t *testing.T) {
+	c, err := New(nil, Config{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Middleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "x")
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+	c.store.(*RistrettoStore).Wait()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if !isHit(ourStatus(rec.Header())) {
+		t.Fatalf("second request: %q, want a hit", ourStatus(rec.Header()))
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if ourStatus(rec.Header()) != "gatekit; fwd=bypass; detail=closed" || rec.Body.String() != "x" {
+		t.Fatalf("after Close: %q %q", ourStatus(rec.Header()), rec.Body)
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	for _, cfg := range []Config{
+		{MaxBytes: -1}, {MaxObjectSize: -1}, {MaxRevalidations: -1}, {StaleRetention: -1},
+		{StaleWhileRevalidate: -time.Second}, {RevalidateTimeout: -1}, {Name: "a b"}, {Name: `x"`},
+	} {
+		if c, err := New(NewMemoryStore(0, nil), cfg); err == nil {
+			c.Close()
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+func TestIndexedKeysBounded(t *testing.T) {
+	f := newFixture(t, Config{MaxKeys: 3}, headers("Cache-Control", "max-age=600", "Surrogate-Key", "all"))
+	for i := range 5 {
+		f.get(fmt.Sprintf("http://example.com/%d", i))
+	}
+	if n := f.store.Len(); n != 3 {
+		t.Fatalf("store holds %d entries, want MaxKeys 3", n)
+	}
+	if n := f.c.PurgeTag(context.Background(), "all"); n != 3 {
+		t.Fatalf("PurgeTag removed %d, want 3", n)
+	}
+	if n := f.store.Len(); n != 0 {
+		t.Fatalf("store holds %d entries after purging every indexed key", n)
+	}
+	// A key the store lost is forgotten by the index on the next miss.
+	f.get("http://example.com/x")
+	f.store.Delete(context.Background(), "GET http://example.com/x")
+	f.get("http://example.com/x", "Cache-Control", "no-store") // a miss that stores nothing
+	if f.c.Purge(context.Background(), "GET http://example.com/x") {
+		t.Fatal("the index still held a key its store had lost")
+	}
+}
+
+// BenchmarkEngineGet measures the engine lookup alone.
+func BenchmarkEngineGet(b *testing.B) {
+	c, err := New(NewMemoryStore(0, nil), Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	c.Set(ctx, "GET http://example.com/", &Entry{Variants: []*Response{{Status: 200, Lifetime: 3600e9, ResponseTime: c.now()}}})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok := c.Get(ctx, "GET http://example.com/"); !ok {
+			b.Fatal("miss")
+		}
+	}
+}
