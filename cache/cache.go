@@ -26,6 +26,7 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -185,30 +186,14 @@ func New(store Store, cfg Config) (*Cache, error) {
 	case strings.ContainsAny(cfg.Name, "\",;= \t\r\n"):
 		return nil, fmt.Errorf("cache: Name %q is not a token", cfg.Name)
 	}
-	if cfg.MaxObjectSize == 0 {
-		cfg.MaxObjectSize = 1 << 20
-	}
-	if cfg.MaxKeys == 0 {
-		cfg.MaxKeys = 1 << 17
-	}
-	if cfg.Name == "" {
-		cfg.Name = "gatekit"
-	}
-	if cfg.CoalesceTimeout == 0 {
-		cfg.CoalesceTimeout = 5 * time.Second
-	}
-	if cfg.StaleIfError == 0 {
-		cfg.StaleIfError = 60 * time.Second
-	}
-	if cfg.StaleRetention == 0 {
-		cfg.StaleRetention = 10 * time.Minute
-	}
-	if cfg.MaxRevalidations == 0 {
-		cfg.MaxRevalidations = 16
-	}
-	if cfg.RevalidateTimeout == 0 {
-		cfg.RevalidateTimeout = 30 * time.Second
-	}
+	cfg.MaxObjectSize = cmp.Or(cfg.MaxObjectSize, 1<<20)
+	cfg.MaxKeys = cmp.Or(cfg.MaxKeys, 1<<17)
+	cfg.Name = cmp.Or(cfg.Name, "gatekit")
+	cfg.CoalesceTimeout = cmp.Or(cfg.CoalesceTimeout, 5*time.Second)
+	cfg.StaleIfError = cmp.Or(cfg.StaleIfError, 60*time.Second)
+	cfg.StaleRetention = cmp.Or(cfg.StaleRetention, 10*time.Minute)
+	cfg.MaxRevalidations = cmp.Or(cfg.MaxRevalidations, 16)
+	cfg.RevalidateTimeout = cmp.Or(cfg.RevalidateTimeout, 30*time.Second)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

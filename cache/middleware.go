@@ -69,63 +69,107 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	arrival := c.flightSeq.Load()
 	r = h.prepare(r)
-	key := requestKey(http.MethodGet, r)
-	reqCC := requestDirectives(r.Header)
-	now := c.now()
-	gen := c.indexGen.Load()
-	entry, found := c.Get(r.Context(), key)
-	if !found {
-		c.forget(key, gen)
+	x := exchange{r: r, key: requestKey(http.MethodGet, r), reqCC: requestDirectives(r.Header)}
+	if h.serveFromStore(w, &x) {
+		return
 	}
-	resp := selectVariant(entry, r.Header)
-	fwd := "uri-miss"
-	switch {
-	case resp != nil:
-		switch c.reuse(resp, reqCC, now) {
-		case useFresh:
-			c.stats.hits.Add(1)
-			c.serveStored(w, r, resp, now, "hit")
-			return
-		case useStale:
-			c.stats.hits.Add(1)
-			c.stats.stale.Add(1)
-			c.serveStored(w, r, resp, now, "hit")
-			return
-		case useSWR:
-			c.stats.hits.Add(1)
-			c.stats.stale.Add(1)
-			h.revalidateInBackground(r, key, resp)
-			c.serveStored(w, r, resp, now, "hit")
-			return
-		}
-		fwd = "stale"
-		if reqCC.NoCache || reqCC.MaxAge >= 0 || reqCC.MinFresh >= 0 {
-			fwd = "request"
-		}
-	case entry != nil:
-		fwd = "vary-miss"
-	}
-	if reqCC.OnlyIfCached {
+	h.forward(w, x, arrival)
+}
+
+// forward answers x, which the store could not answer, from upstream: as
+// the leader of or a waiter for a flight (coalescing), or alone. x is a
+// copy so that a hit never allocates one on the heap.
+func (h *handler) forward(w http.ResponseWriter, x exchange, arrival uint64) {
+	c, r := h.c, x.r
+	if x.reqCC.OnlyIfCached {
 		w.Header()["Cache-Status"] = append(w.Header()["Cache-Status"], c.cfg.Name+"; fwd=miss; detail=only-if-cached")
 		h.onErr(w, r, ErrNotCached)
 		return
 	}
 	if r.Method == http.MethodHead {
-		h.pass(w, r, "fwd="+fwd)
+		h.pass(w, r, "fwd="+x.fwd)
 		return
 	}
-	if c.cfg.CoalesceTimeout < 0 || reqCC.NoStore {
-		h.fetch(w, r, key, "", nil, resp, reqCC, fwd)
+	if c.cfg.CoalesceTimeout < 0 || x.reqCC.NoStore {
+		h.fetch(w, &x)
 		return
 	}
-	fkey := key
-	if resp != nil && len(resp.Vary) > 0 {
-		fkey = key + "\n" + varyValues(r.Header, resp.Vary)
+	h.coalesce(w, &x, arrival)
+}
+
+// An exchange is one GET or HEAD request the middleware handles, and what
+// it learnt about the request while looking it up and forwarding it.
+type exchange struct {
+	r     *http.Request
+	key   string     // primary cache key
+	reqCC directives // the request's cache directives
+	// stale is the stored response selected for r that could not be used
+	// as it is (a revalidation candidate), or nil.
+	stale *Response
+	// fwd is the Cache-Status "fwd" parameter: why r goes upstream.
+	fwd string
+	// f, when not nil, is the flight r leads, landed under fkey when the
+	// response is known.
+	f    *flight
+	fkey string
+}
+
+// serveFromStore answers x from the store when a stored response may be
+// used, and reports whether it did. Otherwise it records in x the stored
+// response it could not use and why x goes upstream.
+func (h *handler) serveFromStore(w http.ResponseWriter, x *exchange) bool {
+	c, r := h.c, x.r
+	now := c.now()
+	gen := c.indexGen.Load()
+	entry, found := c.Get(r.Context(), x.key)
+	if !found {
+		c.forget(x.key, gen)
+	}
+	resp := selectVariant(entry, r.Header)
+	x.fwd = "uri-miss"
+	switch {
+	case resp != nil:
+		switch c.reuse(resp, x.reqCC, now) {
+		case useFresh:
+			c.stats.hits.Add(1)
+			c.serveStored(w, r, resp, now, "hit")
+			return true
+		case useStale:
+			c.stats.hits.Add(1)
+			c.stats.stale.Add(1)
+			c.serveStored(w, r, resp, now, "hit")
+			return true
+		case useSWR:
+			c.stats.hits.Add(1)
+			c.stats.stale.Add(1)
+			h.revalidateInBackground(r, x.key, resp)
+			c.serveStored(w, r, resp, now, "hit")
+			return true
+		}
+		x.stale = resp
+		x.fwd = "stale"
+		if x.reqCC.NoCache || x.reqCC.MaxAge >= 0 || x.reqCC.MinFresh >= 0 {
+			x.fwd = "request"
+		}
+	case entry != nil:
+		x.fwd = "vary-miss"
+	}
+	return false
+}
+
+// coalesce forwards x upstream unless an identical request (same key and
+// Vary values) is already upstream: then it waits for that response and
+// shares it when it may. arrival is c.flightSeq when r arrived.
+func (h *handler) coalesce(w http.ResponseWriter, x *exchange, arrival uint64) {
+	c, r := h.c, x.r
+	fkey := x.key
+	if x.stale != nil && len(x.stale.Vary) > 0 {
+		fkey = x.key + "\n" + varyValues(r.Header, x.stale.Vary)
 	}
 	var f *flight
 	var leader bool
-	waiterCC := reqCC
-	if reqCC.NoCache {
+	waiterCC := x.reqCC
+	if x.reqCC.NoCache {
 		// A no-cache request may not use what was stored before it
 		// arrived, but a response from a flight that started after it
 		// arrived comes from the origin now: it may share that one. A
@@ -137,7 +181,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				f, leader, older = c.joinAfter(fkey, arrival, older)
 			}
 			if older != nil {
-				h.fetch(w, r, key, "", nil, resp, reqCC, fwd)
+				h.fetch(w, x)
 				return
 			}
 		}
@@ -153,28 +197,29 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				// rather than send every waiter to the failing backend.
 				c.stats.coalesced.Add(1)
 				c.stats.stale.Add(1)
-				c.serveStored(w, r, res, now, "fwd="+fwd+"; collapsed; detail=stale-if-error")
+				c.serveStored(w, r, res, now, "fwd="+x.fwd+"; collapsed; detail=stale-if-error")
 				return
 			}
 			if !f.staleError && c.reuse(res, waiterCC, now) != useNone {
 				c.stats.coalesced.Add(1)
-				c.serveStored(w, r, res, now, "fwd="+fwd+"; collapsed")
+				c.serveStored(w, r, res, now, "fwd="+x.fwd+"; collapsed")
 				return
 			}
 		}
-		h.fetch(w, r, key, "", nil, resp, reqCC, fwd)
+		h.fetch(w, x)
 		return
 	}
 	// A flight may have landed between our lookup and join: look again.
-	if e, ok := c.Get(r.Context(), key); ok {
-		if res := selectVariant(e, r.Header); res != nil && res != resp && c.reuse(res, reqCC, c.now()) == useFresh {
+	if e, ok := c.Get(r.Context(), x.key); ok {
+		if res := selectVariant(e, r.Header); res != nil && res != x.stale && c.reuse(res, x.reqCC, c.now()) == useFresh {
 			c.land(fkey, f, res, false)
 			c.stats.hits.Add(1)
 			c.serveStored(w, r, res, c.now(), "hit")
 			return
 		}
 	}
-	h.fetch(w, r, key, fkey, f, resp, reqCC, fwd)
+	x.f, x.fkey = f, fkey
+	h.fetch(w, x)
 }
 
 // reuse is how a stored response may be used for a request.
@@ -403,6 +448,7 @@ func (h *handler) revalidateInBackground(r *http.Request, key string, stale *Res
 	}
 	h.c.goBackground(fkey, func(ctx context.Context, f *flight) {
 		defer func() { _ = recover() }() // a failing upstream must not crash the process
-		h.fetch(&discard{h: make(http.Header)}, out.WithContext(ctx), key, fkey, f, stale, parseDirectives(nil), "stale")
+		x := &exchange{r: out.WithContext(ctx), key: key, reqCC: parseDirectives(nil), stale: stale, fwd: "stale", f: f, fkey: fkey}
+		h.fetch(&discard{h: make(http.Header)}, x)
 	})
 }
