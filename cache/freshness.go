@@ -131,17 +131,7 @@ func (c *Cache) setTimes(resp *Response, h http.Header, cc directives) {
 		date = d
 	}
 	apparent := max(resp.ResponseTime.Sub(date), 0)
-	// Age must be one non-negative integer; anything else (a list, a
-	// parameter, a sign, a fraction) makes the response stale.
-	var ageValue time.Duration
-	ageInvalid := false
-	if a := h.Values("Age"); len(a) > 0 {
-		n := parseDelta(strings.TrimSpace(a[0]))
-		if len(a) > 1 || (n == 0 && strings.TrimSpace(a[0]) != "0" && strings.Trim(a[0], " 0") != "") {
-			ageInvalid = true
-		}
-		ageValue = time.Duration(n) * time.Second
-	}
+	ageValue, _ := parseAge(h.Values("Age"))
 	corrected := ageValue + max(resp.ResponseTime.Sub(resp.RequestTime), 0)
 	resp.InitialAge = max(apparent, corrected)
 
@@ -151,16 +141,13 @@ func (c *Cache) setTimes(resp *Response, h http.Header, cc directives) {
 	case cc.MaxAge >= 0:
 		resp.Lifetime = time.Duration(cc.MaxAge) * time.Second
 	case len(h.Values("Expires")) > 0:
-		if exp, err := http.ParseTime(h.Get("Expires")); err == nil {
+		if exp, ok := expiresTime(h.Values("Expires")); ok {
 			resp.Lifetime = max(exp.Sub(date), 0)
 		}
 	case heuristicStatus(resp.Status) || cc.Public:
 		if lm, err := http.ParseTime(h.Get("Last-Modified")); err == nil && lm.Before(date) {
 			resp.Lifetime = min(date.Sub(lm)/10, heuristicMax)
 		}
-	}
-	if ageInvalid {
-		resp.Lifetime = 0
 	}
 }
 

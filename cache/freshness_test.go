@@ -31,10 +31,36 @@ func TestFreshness(t *testing.T) {
 			{0, nil, "v1", false}, {0, nil, "v2", false}}},
 		{"upstream age counts", []string{"Cache-Control", "max-age=60", "Age", "50"}, []step{
 			{0, nil, "v1", false}, {9 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
-		{"invalid age is stale", []string{"Cache-Control", "max-age=60", "Age", "5;x=1"}, []step{
+		{"age with parameters: its number counts", []string{"Cache-Control", "max-age=60", "Age", "55;x=1"}, []step{
+			{0, nil, "v1", false}, {4 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"non-numeric age is ignored", []string{"Cache-Control", "max-age=60", "Age", "abc"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"negative age is ignored", []string{"Cache-Control", "max-age=60", "Age", "-7200"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"fractional age is ignored", []string{"Cache-Control", "max-age=60", "Age", "7200.0"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"first age in a list counts", []string{"Cache-Control", "max-age=60", "Age", "0, 7200"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"first age in a list counts when old", []string{"Cache-Control", "max-age=60", "Age", "7200, 0"}, []step{
 			{0, nil, "v1", false}, {0, nil, "v2", false}}},
-		{"list-valued age is stale", []string{"Cache-Control", "max-age=60", "Age", "0", "Age", "0"}, []step{
+		{"first age line counts", []string{"Cache-Control", "max-age=60", "Age", "0", "Age", "7200"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"first age line counts when old", []string{"Cache-Control", "max-age=60", "Age", "7200", "Age", "0"}, []step{
 			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"duplicate ages", []string{"Cache-Control", "max-age=60", "Age", "0, 0", "Age", "30"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"expires with doubled spaces is invalid", []string{"Expires", "Thu, 18  Aug  2050 02:01:18 GMT"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"expires with a one-digit hour is invalid", []string{"Expires", "Thu, 18 Aug 2050 2:01:18 GMT"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"expires on two lines is invalid", []string{"Expires", "Thu, 18 Aug 2050 02:01:18 GMT", "Expires", "Thu, 18 Aug 2050 02:01:18 GMT"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"expires in rfc 850 form", []string{"Expires", "Thursday, 18-Aug-50 02:01:18 GMT"}, []step{
+			{0, nil, "v1", false}, {time.Hour, nil, "v1", true}}},
+		{"expires in asctime form", []string{"Expires", "Thu Aug 18 02:01:18 2050"}, []step{
+			{0, nil, "v1", false}, {time.Hour, nil, "v1", true}}},
+		{"expires with a lowercase zone", []string{"Expires", "Thu, 18 Aug 2050 02:01:18 gmt"}, []step{
+			{0, nil, "v1", false}, {time.Hour, nil, "v1", true}}},
 		{"old date counts", []string{"Cache-Control", "max-age=60", "Date", t0.Add(-55 * time.Second).Format(http.TimeFormat)}, []step{
 			{0, nil, "v1", false}, {4 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
 		{"no-store", []string{"Cache-Control", "no-store, max-age=60"}, []step{
