@@ -93,10 +93,20 @@ type Config struct {
 	// middleware handles. If nil, DefaultStripHeaders(); an empty non-nil
 	// slice removes nothing.
 	StripRequestHeaders []string
-	// TargetedCacheControl names a targeted cache-control field (RFC 9213),
-	// such as "CDN-Cache-Control", that overrides Cache-Control for this
-	// cache when a response carries it. If empty, none.
+	// TargetedCacheControl names this gateway's own targeted cache-control
+	// field (RFC 9213), such as "Gatekit-Cache-Control": when a response
+	// carries it as a valid structured-field dictionary, its directives
+	// replace those of CDN-Cache-Control and Cache-Control for this cache,
+	// and the field is removed from every response before it leaves the
+	// middleware, since no one beyond the gateway is meant to read it.
+	// If empty, none. It may not be Cache-Control or CDN-Cache-Control.
 	TargetedCacheControl string
+	// IgnoreCDNCacheControl makes the cache ignore CDN-Cache-Control
+	// (RFC 9213), which it otherwise obeys in place of Cache-Control when
+	// a response carries it as a valid dictionary, and passes on
+	// unchanged for caches further down. Set it when a CDN in front of
+	// the gateway is meant to be the only reader.
+	IgnoreCDNCacheControl bool
 	// StoreCookieRequests stores responses to requests carrying Cookie under
 	// the normal rules. If false, they are stored only when the response
 	// says public or s-maxage.
@@ -185,6 +195,12 @@ func New(store Store, cfg Config) (*Cache, error) {
 		return nil, errors.New("cache: negative StaleWhileRevalidate, StaleRetention or RevalidateTimeout")
 	case strings.ContainsAny(cfg.Name, "\",;= \t\r\n"):
 		return nil, fmt.Errorf("cache: Name %q is not a token", cfg.Name)
+	case !validFieldName(cfg.TargetedCacheControl):
+		return nil, fmt.Errorf("cache: TargetedCacheControl %q is not a field name", cfg.TargetedCacheControl)
+	}
+	switch cfg.TargetedCacheControl = http.CanonicalHeaderKey(cfg.TargetedCacheControl); cfg.TargetedCacheControl {
+	case "Cache-Control", cdnCacheControl:
+		return nil, fmt.Errorf("cache: TargetedCacheControl may not be %s", cfg.TargetedCacheControl)
 	}
 	cfg.MaxObjectSize = cmp.Or(cfg.MaxObjectSize, 1<<20)
 	cfg.MaxKeys = cmp.Or(cfg.MaxKeys, 1<<17)

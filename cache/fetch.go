@@ -21,7 +21,7 @@ func (h *handler) fetch(w http.ResponseWriter, x *exchange) {
 	c.stats.misses.Add(1)
 	out, revalidating := c.conditionalRequest(x)
 	reqTime := c.now()
-	rec := &recorder{w: w, header: make(http.Header), limit: c.cfg.MaxObjectSize}
+	rec := &recorder{w: w, header: make(http.Header), drop: c.cfg.TargetedCacheControl, limit: c.cfg.MaxObjectSize}
 	rec.decide = func(status int, hdr http.Header) (action, string) {
 		return c.decide(x, revalidating, status, hdr)
 	}

@@ -24,18 +24,6 @@ func heuristicStatus(status int) bool {
 	return false
 }
 
-// responseDirectives parses the response's cache directives: the targeted
-// field (RFC 9213, e.g. CDN-Cache-Control) when configured and present,
-// otherwise Cache-Control.
-func (c *Cache) responseDirectives(h http.Header) directives {
-	if c.cfg.TargetedCacheControl != "" {
-		if v := h.Values(c.cfg.TargetedCacheControl); len(v) > 0 {
-			return parseDirectives(v)
-		}
-	}
-	return parseDirectives(h.Values("Cache-Control"))
-}
-
 // requestDirectives parses the request's Cache-Control, honouring
 // "Pragma: no-cache" when Cache-Control is absent (RFC 9111 §5.4).
 func requestDirectives(h http.Header) directives {
@@ -114,7 +102,7 @@ func (c *Cache) newResponse(r *http.Request, status int, h http.Header, body []b
 	}
 	resp.Tags = tags(h)
 	c.setTimes(resp, h, cc)
-	resp.Header = storedHeader(h, cc)
+	resp.Header = storedHeader(h, cc, c.cfg.TargetedCacheControl)
 	if _, ok := resp.Header["Content-Length"]; !ok && status != http.StatusNoContent {
 		// The body is whole: say how long it is, so that a HEAD answered
 		// from this response carries the length a GET has.
@@ -169,9 +157,10 @@ func deltaDuration(n int64) time.Duration {
 }
 
 // storedHeader removes from h what must not be stored and clips its slices:
-// hop-by-hop fields (RFC 9110 §7.6.1), Age (recomputed on every use) and
-// the fields named by qualified no-cache and private directives.
-func storedHeader(h http.Header, cc directives) http.Header {
+// hop-by-hop fields (RFC 9110 §7.6.1), Age (recomputed on every use), the
+// fields named by qualified no-cache and private directives, and own, the
+// cache's own targeted field (meant for no one after it; may be empty).
+func storedHeader(h http.Header, cc directives, own string) http.Header {
 	hopHeaders := [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 		"Proxy-Authorization", "Proxy-Authentication-Info", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Age"}
 	for _, f := range h.Values("Connection") {
@@ -184,6 +173,7 @@ func storedHeader(h http.Header, cc directives) http.Header {
 	for _, k := range hopHeaders {
 		delete(h, k)
 	}
+	delete(h, own)
 	for _, f := range cc.NoCacheFields {
 		h.Del(f)
 	}
@@ -248,7 +238,7 @@ func (c *Cache) refreshed(r *http.Request, reqCC directives, old *Response, h ht
 		timing.Del("Date")
 	}
 	c.setTimes(&resp, timing, cc)
-	resp.Header = storedHeader(merged, cc)
+	resp.Header = storedHeader(merged, cc, c.cfg.TargetedCacheControl)
 	resp.Tags = tags(merged)
 	return &resp, reason
 }

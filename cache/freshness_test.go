@@ -121,14 +121,6 @@ func TestAgeHeader(t *testing.T) {
 	}
 }
 
-func TestTargetedCacheControl(t *testing.T) {
-	f := newFixture(t, Config{TargetedCacheControl: "CDN-Cache-Control"},
-		headers("Cache-Control", "no-store", "CDN-Cache-Control", "max-age=30"))
-	runSteps(t, f, []step{{0, nil, "v1", false}, {29 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}})
-	g := newFixture(t, Config{}, headers("Cache-Control", "no-store", "CDN-Cache-Control", "max-age=30"))
-	runSteps(t, g, []step{{0, nil, "v1", false}, {0, nil, "v2", false}})
-}
-
 // TestUpdateFrom304 checks which fields a 304 replaces (RFC 9111 §3.2):
 // not those describing the stored body. (A 304 with Set-Cookie is not
 // shareable at all: TestRevalidation304NotShareable.)

@@ -376,7 +376,7 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 func (h *handler) pass(w http.ResponseWriter, r *http.Request, params string) {
 	c := h.c
 	c.stats.misses.Add(1)
-	rec := &recorder{w: w, header: make(http.Header), decide: func(int, http.Header) (action, string) {
+	rec := &recorder{w: w, header: make(http.Header), drop: c.cfg.TargetedCacheControl, decide: func(int, http.Header) (action, string) {
 		return actPass, c.cfg.Name + "; " + params
 	}}
 	h.next.ServeHTTP(rec, r)
@@ -392,7 +392,7 @@ func (h *handler) pass(w http.ResponseWriter, r *http.Request, params string) {
 func (h *handler) other(w http.ResponseWriter, r *http.Request) {
 	c := h.c
 	c.stats.misses.Add(1)
-	rec := &recorder{w: w, header: make(http.Header), decide: func(int, http.Header) (action, string) {
+	rec := &recorder{w: w, header: make(http.Header), drop: c.cfg.TargetedCacheControl, decide: func(int, http.Header) (action, string) {
 		return actPass, c.cfg.Name + "; fwd=method"
 	}}
 	h.next.ServeHTTP(rec, r)
