@@ -300,8 +300,8 @@ func variantMatches(resp *Response, h http.Header) bool {
 }
 
 // serveStored writes resp as the answer to r: the stored header, Age, a
-// Cache-Status member with params (and the remaining ttl), and the body, or
-// 304 when r's own conditions match.
+// Cache-Status member with params (and the remaining ttl), and the body;
+// 304 when r's own conditions match, 206 (or 416) for one byte range.
 func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Response, now time.Time, params string) {
 	hdr := w.Header()
 	copyHeader(hdr, resp.Header)
@@ -316,6 +316,9 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Respon
 	hdr["Cache-Status"] = append(hdr["Cache-Status"], string(b))
 	if notModified(r.Header, resp) {
 		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if writeRange(w, r, resp, hdr) {
 		return
 	}
 	w.WriteHeader(resp.Status)
