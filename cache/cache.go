@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -107,6 +108,26 @@ type Config struct {
 	// unchanged for caches further down. Set it when a CDN in front of
 	// the gateway is meant to be the only reader.
 	IgnoreCDNCacheControl bool
+	// Freshness gives a response with a listed status code that carries no
+	// freshness information of its own (no max-age or s-maxage in the
+	// directives this cache obeys, no Expires) that freshness lifetime, as
+	// nginx's proxy_cache_valid does, in place of the heuristic from
+	// Last-Modified; such a response is stored even without validators.
+	// It never applies to a response that is private by rule: to a request
+	// with Authorization, to a request with Cookie unless
+	// StoreCookieRequests, to a response with Set-Cookie, and not to
+	// private, no-store or Vary: * responses, which are not stored at all.
+	// Keys are status codes 200-599, values positive. If nil, none.
+	Freshness map[int]time.Duration
+	// NegativeFreshness caps the freshness lifetime of stored 404 Not Found
+	// and 410 Gone responses, whatever their own directives or Freshness
+	// say. A stored negative response is served like any other while
+	// fresh, so an item created behind the gateway stays hidden until the
+	// stored 404 expires, a successful unsafe request to its URI
+	// invalidates it (Middleware or Invalidator), or it is purged; the cap
+	// bounds that time. If zero, no cap; negative: 404 and 410 responses
+	// are never stored.
+	NegativeFreshness time.Duration
 	// StoreCookieRequests stores responses to requests carrying Cookie under
 	// the normal rules. If false, they are stored only when the response
 	// says public or s-maxage.
@@ -195,6 +216,8 @@ func New(store Store, cfg Config) (*Cache, error) {
 		return nil, errors.New("cache: negative StaleWhileRevalidate, StaleRetention or RevalidateTimeout")
 	case strings.ContainsAny(cfg.Name, "\",;= \t\r\n"):
 		return nil, fmt.Errorf("cache: Name %q is not a token", cfg.Name)
+	case !validFreshness(cfg.Freshness):
+		return nil, errors.New("cache: Freshness keys must be status codes 200-599 and its values positive")
 	case !validFieldName(cfg.TargetedCacheControl):
 		return nil, fmt.Errorf("cache: TargetedCacheControl %q is not a field name", cfg.TargetedCacheControl)
 	}
@@ -221,6 +244,7 @@ func New(store Store, cfg Config) (*Cache, error) {
 		strip[i] = http.CanonicalHeaderKey(k)
 	}
 	cfg.StripRequestHeaders = strip
+	cfg.Freshness = maps.Clone(cfg.Freshness)
 	cfg.QueryInclude = append([]string(nil), cfg.QueryInclude...)
 	cfg.QueryExclude = append([]string(nil), cfg.QueryExclude...)
 	if store == nil {

@@ -330,6 +330,7 @@ func TestNewValidates(t *testing.T) {
 	for _, cfg := range []Config{
 		{MaxBytes: -1}, {MaxObjectSize: -1}, {MaxRevalidations: -1}, {StaleRetention: -1},
 		{StaleWhileRevalidate: -time.Second}, {RevalidateTimeout: -1}, {Name: "a b"}, {Name: `x"`},
+		{Freshness: map[int]time.Duration{199: time.Second}}, {Freshness: map[int]time.Duration{200: 0}},
 		{TargetedCacheControl: "cache-control"}, {TargetedCacheControl: "CDN-Cache-Control"}, {TargetedCacheControl: "a b"},
 	} {
 		if c, err := New(NewMemoryStore(0, nil), cfg); err == nil {

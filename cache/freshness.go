@@ -74,12 +74,50 @@ func (c *Cache) notStorable(r *http.Request, reqCC directives, status int, h htt
 			return "set-cookie"
 		}
 	}
+	if negative(status) && c.cfg.NegativeFreshness < 0 {
+		return "negative"
+	}
 	explicit := cc.SMaxAge >= 0 || cc.MaxAge >= 0 || len(h.Values("Expires")) > 0
 	validator := h.Get("ETag") != "" || h.Get("Last-Modified") != ""
 	if !explicit && !(validator && (heuristicStatus(status) || cc.Public)) {
-		return "no-freshness"
+		if _, ok := c.operatorFreshness(r, status, h, cc); !ok {
+			return "no-freshness"
+		}
 	}
 	return ""
+}
+
+// operatorFreshness returns the Config.Freshness lifetime for a response
+// to r with status, header h and directives cc, and whether it applies:
+// the response has no freshness information of its own and is not
+// private by rule.
+func (c *Cache) operatorFreshness(r *http.Request, status int, h http.Header, cc directives) (time.Duration, bool) {
+	d, ok := c.cfg.Freshness[status]
+	switch {
+	case !ok, cc.SMaxAge >= 0, cc.MaxAge >= 0, len(h["Expires"]) > 0,
+		cc.Private, cc.NoStore,
+		r.Header.Get("Authorization") != "",
+		r.Header.Get("Cookie") != "" && !c.cfg.StoreCookieRequests,
+		len(h["Set-Cookie"]) > 0, len(h["Set-Cookie2"]) > 0:
+		return 0, false
+	}
+	return d, true
+}
+
+// negative reports whether status says the resource is missing.
+func negative(status int) bool {
+	return status == http.StatusNotFound || status == http.StatusGone
+}
+
+// validFreshness reports whether every key of m is a status code 200-599
+// and every value positive.
+func validFreshness(m map[int]time.Duration) bool {
+	for status, d := range m {
+		if status < 200 || status > 599 || d <= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // newResponse builds the stored form of a response. h is owned by the
@@ -101,7 +139,11 @@ func (c *Cache) newResponse(r *http.Request, status int, h http.Header, body []b
 		resp.VaryValues = varyValues(r.Header, resp.Vary)
 	}
 	resp.Tags = tags(h)
-	c.setTimes(resp, h, cc)
+	operator, ok := c.operatorFreshness(r, status, h, cc)
+	if !ok {
+		operator = -1
+	}
+	c.setTimes(resp, h, cc, operator)
 	resp.Header = storedHeader(h, cc, c.cfg.TargetedCacheControl)
 	if _, ok := resp.Header["Content-Length"]; !ok && status != http.StatusNoContent {
 		// The body is whole: say how long it is, so that a HEAD answered
@@ -112,8 +154,11 @@ func (c *Cache) newResponse(r *http.Request, status int, h http.Header, body []b
 }
 
 // setTimes computes resp's InitialAge and Lifetime from h (RFC 9111
-// §4.2.1-4.2.3), given its RequestTime and ResponseTime.
-func (c *Cache) setTimes(resp *Response, h http.Header, cc directives) {
+// §4.2.1-4.2.3), given its RequestTime and ResponseTime. operator is the
+// Config.Freshness lifetime that applies to it, or negative for none; it
+// takes the place of the heuristic. Config.NegativeFreshness caps the
+// lifetime of a negative response.
+func (c *Cache) setTimes(resp *Response, h http.Header, cc directives, operator time.Duration) {
 	date := resp.ResponseTime
 	if d, err := http.ParseTime(h.Get("Date")); err == nil {
 		date = d
@@ -132,10 +177,15 @@ func (c *Cache) setTimes(resp *Response, h http.Header, cc directives) {
 		if exp, ok := expiresTime(h.Values("Expires")); ok {
 			resp.Lifetime = max(exp.Sub(date), 0)
 		}
+	case operator >= 0:
+		resp.Lifetime = operator
 	case heuristicStatus(resp.Status) || cc.Public:
 		if lm, err := http.ParseTime(h.Get("Last-Modified")); err == nil && lm.Before(date) {
 			resp.Lifetime = min(date.Sub(lm)/10, heuristicMax)
 		}
+	}
+	if negative(resp.Status) && c.cfg.NegativeFreshness > 0 {
+		resp.Lifetime = min(resp.Lifetime, c.cfg.NegativeFreshness)
 	}
 }
 
@@ -237,7 +287,11 @@ func (c *Cache) refreshed(r *http.Request, reqCC directives, old *Response, h ht
 	if h.Get("Date") == "" {
 		timing.Del("Date")
 	}
-	c.setTimes(&resp, timing, cc)
+	operator, ok := c.operatorFreshness(r, old.Status, merged, cc)
+	if !ok {
+		operator = -1
+	}
+	c.setTimes(&resp, timing, cc, operator)
 	resp.Header = storedHeader(merged, cc, c.cfg.TargetedCacheControl)
 	resp.Tags = tags(merged)
 	return &resp, reason

@@ -152,3 +152,88 @@ func TestUpdateFrom304(t *testing.T) {
 		t.Fatalf("after 304 update: %q %v", ourStatus(h), h)
 	}
 }
+
+// withStatus returns an origin like headers(kv...) answering with status.
+func withStatus(status int, kv ...string) func(w http.ResponseWriter, r *http.Request, n int64) {
+	return func(w http.ResponseWriter, r *http.Request, n int64) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			w.Header().Add(kv[i], kv[i+1])
+		}
+		w.Header().Set("Date", t0.Format(http.TimeFormat))
+		w.WriteHeader(status)
+		io.WriteString(w, "v"+itoa(time.Duration(n)*time.Second))
+	}
+}
+
+// TestOperatorFreshness: Config.Freshness makes responses without
+// freshness information of their own fresh for the configured time, never
+// overrides the response's own, and never applies to responses that are
+// private by rule.
+func TestOperatorFreshness(t *testing.T) {
+	per := map[int]time.Duration{200: time.Minute, 404: 10 * time.Second}
+	lm := t0.Add(-100 * time.Hour).Format(http.TimeFormat)
+	tests := []struct {
+		name   string
+		cfg    Config
+		origin func(w http.ResponseWriter, r *http.Request, n int64)
+		steps  []step
+	}{
+		{"applies without freshness information", Config{Freshness: per}, withStatus(200), []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"replaces the heuristic", Config{Freshness: per}, withStatus(200, "Last-Modified", lm), []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"not without it", Config{}, withStatus(200), []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"not for other statuses", Config{Freshness: per}, withStatus(500), []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"the response's max-age wins", Config{Freshness: per}, withStatus(200, "Cache-Control", "max-age=5"), []step{
+			{0, nil, "v1", false}, {5 * time.Second, nil, "v2", false}}},
+		{"the response's expires wins", Config{Freshness: per}, withStatus(200, "Expires", t0.Add(5*time.Second).Format(http.TimeFormat)), []step{
+			{0, nil, "v1", false}, {5 * time.Second, nil, "v2", false}}},
+		{"never with set-cookie", Config{Freshness: per}, withStatus(200, "Set-Cookie", "a=1", "Cache-Control", `no-cache="set-cookie"`), []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"never when private", Config{Freshness: per}, withStatus(200, "Cache-Control", "private"), []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"never for authorization", Config{Freshness: per}, withStatus(200, "Cache-Control", "must-revalidate"), []step{
+			{0, []string{"Authorization", "Basic YTpi"}, "v1", false}, {0, []string{"Authorization", "Basic YTpi"}, "v2", false}}},
+		{"never for cookies", Config{Freshness: per}, withStatus(200), []step{
+			{0, []string{"Cookie", "a=1"}, "v1", false}, {0, []string{"Cookie", "a=1"}, "v2", false}}},
+		{"for cookies when asked", Config{Freshness: per, StoreCookieRequests: true}, withStatus(200), []step{
+			{0, []string{"Cookie", "a=1"}, "v1", false}, {0, []string{"Cookie", "a=1"}, "v1", true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runSteps(t, newFixture(t, tt.cfg, tt.origin), tt.steps)
+		})
+	}
+}
+
+// TestNegativeResponses: a stored 404 is served like any other response
+// while fresh; Freshness sets its lifetime when it has none, and
+// NegativeFreshness caps it or stops 404 and 410 being stored.
+func TestNegativeResponses(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    Config
+		origin func(w http.ResponseWriter, r *http.Request, n int64)
+		steps  []step
+	}{
+		{"stored by its own max-age", Config{}, withStatus(404, "Cache-Control", "max-age=3600"), []step{
+			{0, nil, "v1", false}, {time.Hour - time.Second, nil, "v1", true}}},
+		{"capped", Config{NegativeFreshness: 30 * time.Second}, withStatus(404, "Cache-Control", "max-age=3600"), []step{
+			{0, nil, "v1", false}, {29 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"gone capped too", Config{NegativeFreshness: 30 * time.Second}, withStatus(410, "Cache-Control", "max-age=3600"), []step{
+			{0, nil, "v1", false}, {30 * time.Second, nil, "v2", false}}},
+		{"operator freshness", Config{Freshness: map[int]time.Duration{404: 10 * time.Second}}, withStatus(404), []step{
+			{0, nil, "v1", false}, {9 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"never stored", Config{NegativeFreshness: -1}, withStatus(404, "Cache-Control", "max-age=3600"), []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"the cap leaves other statuses be", Config{NegativeFreshness: time.Second}, withStatus(200, "Cache-Control", "max-age=3600"), []step{
+			{0, nil, "v1", false}, {time.Minute, nil, "v1", true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runSteps(t, newFixture(t, tt.cfg, tt.origin), tt.steps)
+		})
+	}
+}

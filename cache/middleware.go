@@ -46,6 +46,29 @@ func Middleware(c *Cache) func(http.Handler) http.Handler {
 	}
 }
 
+// Invalidator returns middleware for the routes that change what c
+// stores when c's Middleware is mounted on some routes only, such as the
+// GET routes of a path: it forwards every request to next and, for an
+// unsafe method (POST, PUT, DELETE, PATCH, ...) answered with a status
+// below 400, invalidates c's stored responses for the request's URI and
+// for same-host Location and Content-Location URIs, as Middleware does
+// for the unsafe requests it sees itself. It never answers from or
+// stores into c. Without it, a cache mounted on GET routes alone never
+// sees the writes, and a stored response stays until it expires or is
+// purged.
+func Invalidator(c *Cache) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		h := &handler{c: c, next: next}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet || r.Method == http.MethodHead {
+				next.ServeHTTP(w, r)
+				return
+			}
+			h.other(w, r)
+		})
+	}
+}
+
 // handler is the middleware's http.Handler.
 type handler struct {
 	c     *Cache

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -171,4 +173,78 @@ func FuzzMiddleware(f *testing.F) {
 			fx.clk.Add(time.Second)
 		}
 	})
+}
+
+// TestItemCreatedAfterStored404 walks through a stored 404 hiding an item
+// created later, with the cache mounted on the whole path and on the GET
+// route only: a successful POST the cache sees invalidates the 404 at
+// once; mounted per route, it does so only through Invalidator on the
+// write route, and without it the 404 is served until it expires.
+func TestItemCreatedAfterStored404(t *testing.T) {
+	tests := []struct {
+		name  string
+		mount func(c *Cache, app http.Handler) http.Handler
+		found bool // after the POST, before the 404 expires
+	}{
+		{"whole path", func(c *Cache, app http.Handler) http.Handler { return Middleware(c)(app) }, true},
+		{"per route with Invalidator", func(c *Cache, app http.Handler) http.Handler {
+			mux := http.NewServeMux()
+			mux.Handle("GET /items/{id}", Middleware(c)(app))
+			mux.Handle("POST /items/{id}", Invalidator(c)(app))
+			return mux
+		}, true},
+		{"per route without Invalidator", func(c *Cache, app http.Handler) http.Handler {
+			mux := http.NewServeMux()
+			mux.Handle("GET /items/{id}", Middleware(c)(app))
+			mux.Handle("POST /items/{id}", app)
+			return mux
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			items := map[string]bool{}
+			app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				defer mu.Unlock()
+				w.Header().Set("Cache-Control", "max-age=300")
+				id := strings.TrimPrefix(r.URL.Path, "/items/")
+				if r.Method == http.MethodPost {
+					items[id] = true
+					w.WriteHeader(http.StatusCreated)
+					return
+				}
+				if !items[id] {
+					w.WriteHeader(http.StatusNotFound)
+				}
+			})
+			c, err := New(NewMemoryStore(0, nil), Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			h := tt.mount(c, app)
+			do := func(method string) int {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest(method, "http://example.com/items/7", nil))
+				return rec.Code
+			}
+			if code := do("GET"); code != 404 {
+				t.Fatalf("first GET: %d", code)
+			}
+			if code := do("GET"); code != 404 || c.Stats().Hits != 1 {
+				t.Fatalf("second GET: %d, %d hits; want the stored 404", code, c.Stats().Hits)
+			}
+			if code := do("POST"); code != 201 {
+				t.Fatalf("POST: %d", code)
+			}
+			want := 404
+			if tt.found {
+				want = 200
+			}
+			if code := do("GET"); code != want {
+				t.Fatalf("GET after the POST: %d, want %d", code, want)
+			}
+		})
+	}
 }
