@@ -50,7 +50,7 @@ func (c *Cache) conditionalRequest(x *exchange) (out *http.Request, revalidating
 		delete(out.Header, k)
 	}
 	if etag != "" {
-		out.Header.Set("If-None-Match", etag)
+		out.Header.Set("If-None-Match", quoteTag(etag))
 	}
 	if lm != "" {
 		out.Header.Set("If-Modified-Since", lm)
@@ -62,6 +62,11 @@ func (c *Cache) conditionalRequest(x *exchange) (out *http.Request, revalidating
 // recorder does with it, and the Cache-Status member passed on with it.
 func (c *Cache) decide(x *exchange, revalidating bool, status int, hdr http.Header) (action, string) {
 	if revalidating && status == http.StatusNotModified {
+		return actRefresh, ""
+	}
+	if x.r.Method == http.MethodHead && status == http.StatusOK && x.stale != nil && sameValidators(x.stale.Header, hdr) {
+		// A 200 to a HEAD describes the stored GET response as a 304
+		// would (RFC 9111 §4.3.5): refresh it and answer from it.
 		return actRefresh, ""
 	}
 	if x.stale != nil && serverError(status) && c.staleIfError(x.stale, c.now()) {
@@ -102,7 +107,7 @@ func (c *Cache) finish(w http.ResponseWriter, x *exchange, rec *recorder, reqTim
 		return resp, false
 	case actRefresh:
 		resp, reason := c.refreshed(x.r, x.reqCC, x.stale, rec.header, reqTime, respTime)
-		params := "fwd=" + x.fwd + "; fwd-status=304"
+		params := "fwd=" + x.fwd + "; fwd-status=" + itoa3(rec.status)
 		switch reason {
 		case "":
 			c.storeVariant(ctx, x.key, resp)
@@ -195,6 +200,19 @@ func equalStrings(a, b []string) bool {
 	}
 	for i := range a {
 		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameValidators reports whether the header got of a 200 response to a
+// HEAD agrees with the stored header on each of ETag, Last-Modified and
+// Content-Length that both carry.
+func sameValidators(stored, got http.Header) bool {
+	for _, k := range [...]string{"Etag", "Last-Modified", "Content-Length"} {
+		a, b := stored.Get(k), got.Get(k)
+		if a != "" && b != "" && a != b {
 			return false
 		}
 	}

@@ -157,3 +157,46 @@ func TestNoStoreRequestDoesNotRefresh(t *testing.T) {
 		t.Fatalf("entry after a no-store revalidation: %v %+v, want the old one unchanged", ok, e)
 	}
 }
+
+// TestHeadResponseFreshensStoredGet: a HEAD forwarded for a stale stored
+// GET response updates it like a 304 would (RFC 9111 §4.3.5) when the
+// validators agree: the HEAD gets the stored fields it did not receive,
+// and a GET after it is a hit. A HEAD whose validators differ only passes.
+func TestHeadResponseFreshensStoredGet(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		headETag string
+		freshens bool
+	}{
+		{"same validators", `"a"`, true},
+		{"other entity tag", `"b"`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+				w.Header().Set("Date", t0.Format(http.TimeFormat))
+				if r.Method == http.MethodHead {
+					w.Header().Set("Cache-Control", "max-age=1000")
+					w.Header().Set("ETag", tt.headETag)
+					return
+				}
+				w.Header().Set("Cache-Control", "max-age=2")
+				w.Header().Set("ETag", `"a"`)
+				w.Header().Set("Template-A", "1")
+				io.WriteString(w, "v"+itoa(time.Duration(n)*time.Second))
+			})
+			f.get("http://example.com/")
+			f.clk.Add(3 * time.Second)
+			rec := f.do("HEAD", "http://example.com/")
+			if got := f.o.last.Load().Method; got != "HEAD" {
+				t.Fatalf("upstream saw %s, want the HEAD", got)
+			}
+			if tt.freshens != (rec.Header().Get("Template-A") == "1") || rec.Body.Len() != 0 || rec.Code != 200 {
+				t.Fatalf("HEAD: %d, Template-A %q, body %q", rec.Code, rec.Header().Get("Template-A"), rec.Body)
+			}
+			body, st := f.get("http://example.com/")
+			if tt.freshens != isHit(st) || tt.freshens != (body == "v1") {
+				t.Fatalf("GET after the HEAD: %q %q", body, st)
+			}
+		})
+	}
+}

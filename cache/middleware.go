@@ -46,29 +46,6 @@ func Middleware(c *Cache) func(http.Handler) http.Handler {
 	}
 }
 
-// Invalidator returns middleware for the routes that change what c
-// stores when c's Middleware is mounted on some routes only, such as the
-// GET routes of a path: it forwards every request to next and, for an
-// unsafe method (POST, PUT, DELETE, PATCH, ...) answered with a status
-// below 400, invalidates c's stored responses for the request's URI and
-// for same-host Location and Content-Location URIs, as Middleware does
-// for the unsafe requests it sees itself. It never answers from or
-// stores into c. Without it, a cache mounted on GET routes alone never
-// sees the writes, and a stored response stays until it expires or is
-// purged.
-func Invalidator(c *Cache) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		h := &handler{c: c, next: next}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Method == http.MethodGet || r.Method == http.MethodHead {
-				next.ServeHTTP(w, r)
-				return
-			}
-			h.other(w, r)
-		})
-	}
-}
-
 // handler is the middleware's http.Handler.
 type handler struct {
 	c     *Cache
@@ -110,7 +87,12 @@ func (h *handler) forward(w http.ResponseWriter, x exchange, arrival uint64) {
 		return
 	}
 	if r.Method == http.MethodHead {
-		h.pass(w, r, "fwd="+x.fwd)
+		if x.stale == nil {
+			h.pass(w, r, "fwd="+x.fwd)
+			return
+		}
+		// Its answer may freshen the stored response (see decide).
+		h.fetch(w, &x)
 		return
 	}
 	if c.cfg.CoalesceTimeout < 0 || x.reqCC.NoStore {
@@ -160,13 +142,13 @@ func (h *handler) serveFromStore(w http.ResponseWriter, x *exchange) bool {
 		case useStale:
 			c.stats.hits.Add(1)
 			c.stats.stale.Add(1)
-			c.serveStored(w, r, resp, now, "hit")
+			c.serveStored(w, r, resp, now, "hit; detail=stale")
 			return true
 		case useSWR:
 			c.stats.hits.Add(1)
 			c.stats.stale.Add(1)
 			h.revalidateInBackground(r, x.key, resp)
-			c.serveStored(w, r, resp, now, "hit")
+			c.serveStored(w, r, resp, now, "hit; detail=stale")
 			return true
 		}
 		x.stale = resp
@@ -259,6 +241,11 @@ const (
 // (RFC 9111 §4.2, §5.2.1; RFC 5861).
 func (c *Cache) reuse(resp *Response, reqCC directives, now time.Time) reuse {
 	if resp.NoCache || reqCC.NoCache {
+		// A request's no-store forbids storing, not using what is stored
+		// (RFC 9111 §5.2.1.5): such a request is answered from the store
+		// when it can be, since it never waits for a concurrent identical
+		// request and would otherwise be a path to the backend around
+		// both the cache and coalescing.
 		return useNone
 	}
 	age := resp.Age(now)
@@ -351,8 +338,10 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Respon
 }
 
 // prepare applies the query lists, rewrites the host to the canonical form
-// the key uses and strips the unkeyed headers, returning r itself when
-// nothing changes. The key folds "EXAMPLE.com.", "example.com:80" and
+// the key uses, strips the unkeyed headers and puts back the quotes a
+// client left off the entity tags in If-None-Match (so an origin that
+// compares them as sent can match), returning r itself when nothing
+// changes. The key folds "EXAMPLE.com.", "example.com:80" and
 // "example.com" into one; forwarding the request with that one host keeps
 // a backend that matches virtual hosts exactly from answering a variant
 // with another site stored under the canonical key.
@@ -375,7 +364,8 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 			break
 		}
 	}
-	if q == r.URL.RawQuery && host == r.Host && urlHost == r.URL.Host && !strip {
+	inm, requote := quoteTags(r.Header["If-None-Match"])
+	if q == r.URL.RawQuery && host == r.Host && urlHost == r.URL.Host && !strip && !requote {
 		return r
 	}
 	r2 := r.WithContext(r.Context())
@@ -389,10 +379,13 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 			r2.RequestURI = u.RequestURI()
 		}
 	}
-	if strip {
+	if strip || requote {
 		r2.Header = r.Header.Clone()
 		for _, k := range cfg.StripRequestHeaders {
 			r2.Header.Del(k)
+		}
+		if requote {
+			r2.Header["If-None-Match"] = []string{inm}
 		}
 	}
 	return r2
@@ -408,50 +401,6 @@ func (h *handler) pass(w http.ResponseWriter, r *http.Request, params string) {
 	h.next.ServeHTTP(rec, r)
 	if !rec.wrote {
 		rec.WriteHeader(http.StatusOK)
-	}
-}
-
-// other forwards a request whose method is not GET or HEAD and, for an
-// unsafe method answered with a non-error status, invalidates the stored
-// responses for its target URI and same-host Location and Content-Location
-// (RFC 9111 §4.4).
-func (h *handler) other(w http.ResponseWriter, r *http.Request) {
-	c := h.c
-	c.stats.misses.Add(1)
-	rec := &recorder{w: w, header: make(http.Header), drop: c.cfg.TargetedCacheControl, decide: func(int, http.Header) (action, string) {
-		return actPass, c.cfg.Name + "; fwd=method"
-	}}
-	h.next.ServeHTTP(rec, r)
-	if !rec.wrote {
-		rec.WriteHeader(http.StatusOK)
-	}
-	switch r.Method {
-	case http.MethodOptions, http.MethodTrace, http.MethodConnect:
-		return
-	}
-	if rec.status < 200 || rec.status >= 400 {
-		return
-	}
-	ctx := r.Context()
-	c.Purge(ctx, c.Key(r))
-	for _, name := range []string{"Location", "Content-Location"} {
-		v := rec.header.Get(name)
-		if v == "" {
-			continue
-		}
-		u, err := r.URL.Parse(v)
-		if err != nil {
-			continue
-		}
-		target := r.WithContext(ctx)
-		target.URL = u
-		if u.Host != "" {
-			if (u.Scheme == "https") != (r.TLS != nil) || canonicalHost(u.Host, u.Scheme) != canonicalHost(r.Host, u.Scheme) {
-				continue // another origin
-			}
-			target.Host = u.Host
-		}
-		c.Purge(ctx, c.Key(target))
 	}
 }
 
