@@ -61,7 +61,7 @@ func parseHTTPDate(s string) (time.Time, bool) {
 	default:
 		return time.Time{}, false
 	}
-	if strings.HasSuffix(s, "gmt") || strings.HasSuffix(s, "Gmt") {
+	if zone := s[len(s)-3:]; zone != "GMT" && strings.EqualFold(zone, "GMT") {
 		s = s[:len(s)-3] + "GMT"
 	}
 	t, err := time.Parse(layout, s)

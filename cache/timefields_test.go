@@ -16,6 +16,7 @@ func TestParseHTTPDate(t *testing.T) {
 		{"Sunday, 06-Nov-94 08:49:37 GMT", true},
 		{"Sun Nov  6 08:49:37 1994", true},
 		{"Sun, 06 Nov 1994 08:49:37 gmt", true},
+		{"Sun, 06 Nov 1994 08:49:37 gMT", true},
 		{"Sun, 06  Nov 1994 08:49:37 GMT", false},
 		{"Sun, 06 Nov 1994 8:49:37 GMT", false},
 		{"Sun, 6 Nov 1994 08:49:37 GMT", false},
