@@ -108,6 +108,14 @@ type Config struct {
 	// unchanged for caches further down. Set it when a CDN in front of
 	// the gateway is meant to be the only reader.
 	IgnoreCDNCacheControl bool
+	// IgnoreSurrogateControl makes the cache ignore Surrogate-Control (the
+	// Edge Architecture 1.0 field for caches an origin's operator runs),
+	// whose max-age and no-store it otherwise obeys in place of
+	// Cache-Control, after TargetedCacheControl and CDN-Cache-Control,
+	// when they are addressed to all surrogates or to Name. The cache
+	// then also stops announcing itself upstream with
+	// Surrogate-Capability: <Name>="Surrogate/1.0".
+	IgnoreSurrogateControl bool
 	// Freshness gives a response with a listed status code that carries no
 	// freshness information of its own (no max-age or s-maxage in the
 	// directives this cache obeys, no Expires) that freshness lifetime, as

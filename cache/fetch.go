@@ -20,6 +20,7 @@ func (h *handler) fetch(w http.ResponseWriter, x *exchange) {
 	}
 	c.stats.misses.Add(1)
 	out, revalidating := c.conditionalRequest(x)
+	out = c.announce(x.r, out)
 	reqTime := c.now()
 	rec := &recorder{w: w, header: make(http.Header), drop: c.cfg.TargetedCacheControl, limit: c.cfg.MaxObjectSize}
 	rec.decide = func(status int, hdr http.Header) (action, string) {
@@ -56,6 +57,24 @@ func (c *Cache) conditionalRequest(x *exchange) (out *http.Request, revalidating
 		out.Header.Set("If-Modified-Since", lm)
 	}
 	return out, true
+}
+
+// announce adds this cache's Surrogate-Capability to out, the request
+// forwarded for r (cloning r's header when out is r), so that an origin
+// can address Surrogate-Control directives to it by Config.Name.
+func (c *Cache) announce(r, out *http.Request) *http.Request {
+	if c.cfg.IgnoreSurrogateControl {
+		return out
+	}
+	if out == r {
+		out = r.WithContext(r.Context())
+		out.Header = r.Header.Clone()
+	}
+	if out.Header == nil {
+		out.Header = make(http.Header)
+	}
+	out.Header["Surrogate-Capability"] = append(out.Header["Surrogate-Capability"], c.cfg.Name+`="Surrogate/1.0"`)
+	return out
 }
 
 // decide chooses, when the upstream response's header is written, what the

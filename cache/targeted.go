@@ -9,12 +9,18 @@ import (
 // cache, which a gateway cache is one of.
 const cdnCacheControl = "Cdn-Cache-Control"
 
+// surrogateControl is the Edge Architecture 1.0 field addressed to
+// surrogates, the caches an origin's operator runs in front of it.
+const surrogateControl = "Surrogate-Control"
+
 // responseDirectives returns the cache directives of a response for this
 // cache (RFC 9213 §2.2): those of Config.TargetedCacheControl when the
 // response carries it as a valid dictionary, else those of
 // CDN-Cache-Control (unless Config.IgnoreCDNCacheControl), else those of
-// Cache-Control. A targeted field that is used replaces Cache-Control
-// entirely, including its no-store, private and no-cache.
+// Surrogate-Control addressed to this cache (unless
+// Config.IgnoreSurrogateControl), else those of Cache-Control. A targeted
+// field that is used replaces Cache-Control entirely, including its
+// no-store, private and no-cache.
 func (c *Cache) responseDirectives(h http.Header) directives {
 	if c.cfg.TargetedCacheControl != "" {
 		if d, ok := parseTargeted(h[c.cfg.TargetedCacheControl]); ok {
@@ -26,7 +32,50 @@ func (c *Cache) responseDirectives(h http.Header) directives {
 			return d
 		}
 	}
+	if !c.cfg.IgnoreSurrogateControl {
+		if d, ok := parseSurrogateControl(h[surrogateControl], c.cfg.Name); ok {
+			return d
+		}
+	}
 	return parseDirectives(h["Cache-Control"])
+}
+
+// parseSurrogateControl parses the lines vals of a Surrogate-Control field
+// for the surrogate named token. A directive may end in ";device" to
+// address one surrogate; one addressed to token overrides the same
+// directive addressed to all. Only max-age (its "+delta" extension is
+// ignored) and no-store mean anything to this cache. It reports false
+// when no directive it understands applies to token, leaving
+// Cache-Control in force.
+func parseSurrogateControl(vals []string, token string) (directives, bool) {
+	d := parseDirectives(nil)
+	applied := false
+	var seen [2]bool                              // max-age, no-store
+	for _, pass := range [...]bool{true, false} { // addressed to token first
+		for _, v := range vals {
+			for len(v) > 0 {
+				var name, arg string
+				name, arg, v = nextDirective(v)
+				target := ""
+				if i := strings.IndexByte(name, ';'); i >= 0 {
+					name, target = strings.TrimSpace(name[:i]), strings.TrimSpace(name[i+1:])
+				} else if i := strings.IndexByte(arg, ';'); i >= 0 {
+					arg, target = strings.TrimSpace(arg[:i]), strings.TrimSpace(arg[i+1:])
+				}
+				if (target != "") != pass || (target != "" && !strings.EqualFold(target, token)) {
+					continue
+				}
+				switch {
+				case name == "max-age" && !seen[0]:
+					arg, _, _ = strings.Cut(arg, "+")
+					d.MaxAge, seen[0], applied = parseDelta(arg), true, true
+				case name == "no-store" && !seen[1]:
+					d.NoStore, seen[1], applied = true, true, true
+				}
+			}
+		}
+	}
+	return d, applied
 }
 
 // parseTargeted parses the lines vals of a targeted cache-control field:

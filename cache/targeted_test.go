@@ -133,3 +133,55 @@ func FuzzParseTargeted(f *testing.F) {
 		}
 	})
 }
+
+func TestSurrogateControl(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    Config
+		origin []string
+		steps  []step
+	}{
+		{"max-age despite cache-control no-store", Config{}, []string{"Cache-Control", "no-store", "Surrogate-Control", "max-age=30"}, []step{
+			{0, nil, "v1", false}, {29 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"no-store despite cache-control max-age", Config{}, []string{"Cache-Control", "max-age=60", "Surrogate-Control", "no-store"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"addressed to this cache", Config{}, []string{"Cache-Control", "no-store", "Surrogate-Control", "max-age=30;gatekit"}, []step{
+			{0, nil, "v1", false}, {29 * time.Second, nil, "v1", true}}},
+		{"addressed to another: cache-control applies", Config{}, []string{"Cache-Control", "max-age=5", "Surrogate-Control", "max-age=3600;other"}, []step{
+			{0, nil, "v1", false}, {5 * time.Second, nil, "v2", false}}},
+		{"addressed beats general", Config{}, []string{"Surrogate-Control", "max-age=10, max-age=100;GATEKIT"}, []step{
+			{0, nil, "v1", false}, {99 * time.Second, nil, "v1", true}}},
+		{"stale extension ignored", Config{}, []string{"Surrogate-Control", "max-age=30+60"}, []step{
+			{0, nil, "v1", false}, {30 * time.Second, nil, "v2", false}}},
+		{"age counts against it", Config{}, []string{"Surrogate-Control", "max-age=3600", "Age", "7200"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"after CDN-Cache-Control", Config{}, []string{"CDN-Cache-Control", "max-age=5", "Surrogate-Control", "max-age=3600"}, []step{
+			{0, nil, "v1", false}, {5 * time.Second, nil, "v2", false}}},
+		{"ignored when asked", Config{IgnoreSurrogateControl: true}, []string{"Cache-Control", "no-store", "Surrogate-Control", "max-age=30"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runSteps(t, newFixture(t, tt.cfg, headers(tt.origin...)), tt.steps)
+		})
+	}
+}
+
+// TestSurrogateCapabilityAnnounced: requests the cache forwards say which
+// surrogate it is, so that an origin can address directives to it.
+func TestSurrogateCapabilityAnnounced(t *testing.T) {
+	for _, tt := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{}, `gatekit="Surrogate/1.0"`},
+		{Config{Name: "edge1"}, `edge1="Surrogate/1.0"`},
+		{Config{IgnoreSurrogateControl: true}, ""},
+	} {
+		f := newFixture(t, tt.cfg, headers("Cache-Control", "max-age=60"))
+		f.get("http://example.com/")
+		if got := f.o.last.Load().Header.Get("Surrogate-Capability"); got != tt.want {
+			t.Errorf("%+v: Surrogate-Capability %q, want %q", tt.cfg, got, tt.want)
+		}
+	}
+}
