@@ -5,10 +5,31 @@
 // ristretto cache bounded in bytes — and [Middleware] (the adapter) answers
 // requests from it: freshness from s-maxage, max-age, Expires or a
 // heuristic; Age; request and response directives; Vary with normalised
-// values; conditional requests and revalidation; stale-while-revalidate and
+// values; conditional requests and revalidation; single byte ranges
+// served from stored complete responses; stale-while-revalidate and
 // stale-if-error; invalidation after unsafe requests; request coalescing;
 // purge by key, prefix and surrogate tag; and an RFC 9211 Cache-Status field
 // on every response.
+//
+// # Whose directives
+//
+// A response's directives for this cache come from the first of these it
+// carries: the gateway's own targeted field (Config.TargetedCacheControl,
+// e.g. Gatekit-Cache-Control, removed before the response leaves),
+// CDN-Cache-Control (RFC 9213), Surrogate-Control addressed to all
+// surrogates or to Config.Name, and Cache-Control. For backends that send
+// no freshness information, Config.Freshness sets a lifetime per status
+// code, as nginx's proxy_cache_valid does.
+//
+// # Negative responses and invalidation
+//
+// A stored 404 or 410 is served like any other response while fresh, so an
+// item created behind the gateway stays hidden until the stored response
+// expires, a successful POST, PUT, PATCH or DELETE to its URI invalidates
+// it, or it is purged. Config.NegativeFreshness caps that time or stops
+// such responses being stored. Invalidation needs the cache to see the
+// unsafe request: when Middleware is mounted on GET routes only, mount
+// [Invalidator] with the same Cache on the routes that write.
 //
 // # Security
 //
@@ -16,6 +37,12 @@
 // Cookie is stored only when the response explicitly allows it (public,
 // s-maxage, or must-revalidate for Authorization), and a response carrying
 // Set-Cookie or private is never stored or handed to a coalesced waiter.
+// Refusing Set-Cookie responses is stricter than RFC 9111, which lets a
+// shared cache store them, because a stored cookie would reach every
+// later client; a response whose no-cache="set-cookie" or
+// private="set-cookie" directive excludes the field is stored without it,
+// and Config.InsecureStoreSetCookie stores the others too.
+// Config.Freshness never applies to a response that is private by rule.
 // The same rules apply to the header that results from merging a 304 into
 // a stale stored response: when it fails them, the 304 answers only the
 // client that caused the revalidation and the stored response is purged.
@@ -136,6 +163,13 @@ type Config struct {
 	// bounds that time. If zero, no cap; negative: 404 and 410 responses
 	// are never stored.
 	NegativeFreshness time.Duration
+	// InsecureStoreSetCookie stores responses carrying Set-Cookie (or
+	// Set-Cookie2) under the other rules, cookie included, as RFC 9111
+	// allows: every client served from the store then receives the cookie
+	// set for the one whose request fetched the response. If false, they
+	// are never stored or shared, unless a no-cache or private directive
+	// naming the field excludes it from the stored copy.
+	InsecureStoreSetCookie bool
 	// StoreCookieRequests stores responses to requests carrying Cookie under
 	// the normal rules. If false, they are stored only when the response
 	// says public or s-maxage.

@@ -14,7 +14,8 @@ import (
 // response carries a Cache-Status member (RFC 9211) named c's Config.Name.
 // Unsafe requests (POST, PUT, DELETE, ...) pass through and, when they
 // succeed, invalidate the stored responses for their URI and for same-host
-// Location and Content-Location URIs.
+// Location and Content-Location URIs; mounted on GET routes only, it never
+// sees them, and the routes that write need [Invalidator].
 //
 // GET and HEAD requests are forwarded as the key sees them: with the query
 // after Config.QueryInclude and QueryExclude, the canonical host (lowercase,

@@ -46,7 +46,7 @@ func (c *Cache) notStorable(r *http.Request, reqCC directives, status int, h htt
 	}
 	for _, f := range [...]string{"Set-Cookie", "Set-Cookie2"} {
 		lf := strings.ToLower(f)
-		if len(h.Values(f)) > 0 && !hasField(cc.NoCacheFields, lf) && !hasField(cc.PrivateFields, lf) {
+		if len(h.Values(f)) > 0 && !hasField(cc.NoCacheFields, lf) && !hasField(cc.PrivateFields, lf) && !c.cfg.InsecureStoreSetCookie {
 			return "set-cookie"
 		}
 	}
