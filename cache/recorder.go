@@ -57,6 +57,9 @@ func (rw *recorder) WriteHeader(code int) {
 			}
 		}
 		copyHeader(dst, rw.header)
+		if rw.drop != "" {
+			delete(dst, rw.drop)
+		}
 		rw.w.WriteHeader(code)
 		for k := range rw.header {
 			if old, ok := saved[k]; ok {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -137,13 +138,14 @@ func TestAuthorizationExceptions(t *testing.T) {
 // panic, one well-formed Cache-Status member of ours with a registered fwd
 // token, and a hit never carrying a Set-Cookie.
 func FuzzMiddleware(f *testing.F) {
-	f.Add("max-age=0", "gzip, br", `"a"`, "max-age=60", "5", "Accept-Encoding", "")
-	f.Add("only-if-cached, max-stale", "", "*", "s-maxage=1, must-revalidate", "x", "*", "Thu, 01 Jan 1970 00:00:00 GMT")
-	f.Add("no-cache", "x-gzip;q=0", `W/"a"`, `no-cache="set-cookie"`, "", "accept-language, ", "0")
-	f.Fuzz(func(t *testing.T, reqCC, ae, inm, respCC, age, vary, expires string) {
-		fx := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+	f.Add("max-age=0", "gzip, br", `"a"`, "max-age=60", "5", "Accept-Encoding", "", "", "bytes=0-1")
+	f.Add("only-if-cached, max-stale", "", "*", "s-maxage=1, must-revalidate", "x", "*", "Thu, 01 Jan 1970 00:00:00 GMT", "max-age=5", "")
+	f.Add("no-cache", "x-gzip;q=0", `W/"a"`, `no-cache="set-cookie"`, "", "accept-language, ", "0", "no-store, x=(1 2)", "bytes=-2")
+	f.Fuzz(func(t *testing.T, reqCC, ae, inm, respCC, age, vary, expires, cdnCC, rng string) {
+		fx := newFixture(t, Config{TargetedCacheControl: "Gatekit-Cache-Control"}, func(w http.ResponseWriter, r *http.Request, n int64) {
 			h := w.Header()
-			for k, v := range map[string]string{"Cache-Control": respCC, "Age": age, "Vary": vary, "Expires": expires, "ETag": `"a"`} {
+			for k, v := range map[string]string{"Cache-Control": respCC, "Age": age, "Vary": vary, "Expires": expires, "ETag": `"a"`,
+				"CDN-Cache-Control": cdnCC, "Gatekit-Cache-Control": cdnCC} {
 				if v != "" && !strings.ContainsAny(v, "\r\n\x00") {
 					h.Set(k, v)
 				}
@@ -153,8 +155,12 @@ func FuzzMiddleware(f *testing.F) {
 			}
 			io.WriteString(w, "body")
 		})
-		for range 3 {
-			rec := fx.do("GET", "http://example.com/", "Cache-Control", reqCC, "Accept-Encoding", ae, "If-None-Match", inm)
+		for i := range 4 {
+			method := "GET"
+			if i == 2 {
+				method = "HEAD"
+			}
+			rec := fx.do(method, "http://example.com/", "Cache-Control", reqCC, "Accept-Encoding", ae, "If-None-Match", inm, "Range", rng)
 			st := ourStatus(rec.Header())
 			if !strings.HasPrefix(st, "gatekit; ") {
 				t.Fatalf("Cache-Status %q", st)
@@ -169,6 +175,12 @@ func FuzzMiddleware(f *testing.F) {
 			}
 			if isHit(st) && rec.Header().Get("Set-Cookie") != "" {
 				t.Fatalf("a hit carried Set-Cookie: %q", rec.Header())
+			}
+			if _, ok := rec.Header()["Gatekit-Cache-Control"]; ok {
+				t.Fatalf("the own targeted field reached the client: %q", rec.Header())
+			}
+			if isHit(st) && rec.Code == http.StatusPartialContent && rec.Header().Get("Content-Length") != strconv.Itoa(rec.Body.Len()) {
+				t.Fatalf("206 with Content-Length %q and %d bytes", rec.Header().Get("Content-Length"), rec.Body.Len())
 			}
 			fx.clk.Add(time.Second)
 		}
