@@ -124,7 +124,8 @@ type Config struct {
 	// TargetedCacheControl names this gateway's own targeted cache-control
 	// field (RFC 9213), such as "Gatekit-Cache-Control": when a response
 	// carries it as a valid structured-field dictionary, its directives
-	// replace those of CDN-Cache-Control and Cache-Control for this cache,
+	// replace those of CDN-Cache-Control, Surrogate-Control and
+	// Cache-Control for this cache,
 	// and the field is removed from every response before it leaves the
 	// middleware, since no one beyond the gateway is meant to read it.
 	// If empty, none. It may not be Cache-Control or CDN-Cache-Control.

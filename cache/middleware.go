@@ -11,7 +11,9 @@ import (
 
 // Middleware returns middleware answering GET and HEAD requests from c and
 // storing the responses of next that a shared cache may store. Every
-// response carries a Cache-Status member (RFC 9211) named c's Config.Name.
+// response carries a Cache-Status member (RFC 9211) named c's Config.Name;
+// a stale response served says detail=stale (or detail=stale-if-error),
+// which is what the obsolete Warning header said.
 // Unsafe requests (POST, PUT, DELETE, ...) pass through and, when they
 // succeed, invalidate the stored responses for their URI and for same-host
 // Location and Content-Location URIs; mounted on GET routes only, it never
