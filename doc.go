@@ -36,7 +36,10 @@
 //     OpenAPI 3 document, or spec-free rules, before they cost a backend
 //     anything.
 //   - [github.com/gatekit/gatekit/cache] is an RFC 9111 shared cache with
-//     request coalescing and purging that never shares private responses;
+//     request coalescing and purging that never shares private responses
+//     (mounted on GET routes only, it needs
+//     [github.com/gatekit/gatekit/cache.Invalidator] on the routes that
+//     write the same paths);
 //     [github.com/gatekit/gatekit/cache/rediscache] shares it between
 //     gateway instances.
 //
