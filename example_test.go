@@ -205,7 +205,11 @@ func ExampleAccessLog() {
 			return a
 		},
 	}))
-	h := gatekit.AccessLog(log)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	accessLog, err := gatekit.AccessLog(log, gatekit.AccessLogConfig{})
+	if err != nil {
+		panic(err)
+	}
+	h := accessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		io.WriteString(w, "made")
 	}))
@@ -213,5 +217,5 @@ func ExampleAccessLog() {
 	req.RemoteAddr = "192.0.2.1:4000"
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	// Output:
-	// level=INFO msg=request method=POST host=example.test path=/items status=201 bytes=4 client=192.0.2.1 request_id="" proto=HTTP/1.1
+	// level=INFO msg=request method=POST host=example.test path=/items status=201 bytes_in=0 bytes_out=4 client=192.0.2.1 request_id="" proto=HTTP/1.1
 }

@@ -47,7 +47,7 @@ func TraceContext(cfg TraceConfig) func(http.Handler) http.Handler {
 					r.Header.Set("Traceparent", tp)
 				}
 			}
-			if info := reqinfo.FromContext(r.Context()); info != nil && traceID != "" {
+			if info := reqinfo.From(w); info != nil && traceID != "" {
 				info.TraceID = traceID
 			}
 			next.ServeHTTP(w, r)

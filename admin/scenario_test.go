@@ -89,7 +89,7 @@ func TestStatusPageInChromiumMovesWithTraffic(t *testing.T) {
 	}
 	pool.SetHealthy(pool.Targets()[1], false)
 	app := metrics.Middleware(m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reqinfo.FromContext(r.Context()).Rule = "api"
+		reqinfo.From(w).Rule = "api"
 		cache.Middleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "max-age=600")
 			io.WriteString(w, "hello")

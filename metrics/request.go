@@ -127,29 +127,27 @@ func (m *Metrics) Observe(r Request) {
 
 // Middleware returns middleware that records every request with Observe,
 // under the name of the route rule that served it (as the route table
-// records it in the request's reqinfo; put Middleware outside the table).
-// The ResponseWriter it passes on keeps http.Flusher and Unwrap, so
-// streaming, http.ResponseController and upgrades work through it.
+// records it through reqinfo; put Middleware outside the table). The
+// ResponseWriter it passes on keeps http.Flusher and Unwrap, so streaming,
+// http.ResponseController and upgrades work through it. Once warm it
+// allocates nothing per request, except to count a request body of
+// unknown length.
 func Middleware(m *Metrics) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := recorders.Get().(*recorder)
-			rec.ResponseWriter, rec.status, rec.written = w, 0, 0
-			info := reqinfo.FromContext(r.Context())
-			copied := false
+			rec.ResponseWriter, rec.status, rec.written, rec.info = w, 0, 0, reqinfo.Info{}
+			info := reqinfo.From(w) // an outer access log's, if any
 			if info == nil {
-				info = new(reqinfo.Info)
-				r, copied = r.WithContext(reqinfo.NewContext(r.Context(), info)), true
+				info = &rec.info
 			}
 			// A body of known length is counted by its Content-Length; one of
 			// unknown length (chunked) as it is read, on a copy of the
 			// request so that the caller's is not modified.
 			var body *countingBody
 			if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
-				if !copied {
-					r = r.WithContext(r.Context())
-				}
+				r = r.WithContext(r.Context())
 				body = &rec.body
 				body.ReadCloser, body.n = r.Body, 0
 				r.Body = body
@@ -182,6 +180,16 @@ type recorder struct {
 	status  int
 	written int64
 	body    countingBody
+	info    reqinfo.Info // the request's Info when no outer writer collects it
+}
+
+// RequestInfo implements reqinfo.Recorder: the outer collector's Info
+// when there is one, so that both read the same record.
+func (rw *recorder) RequestInfo() *reqinfo.Info {
+	if outer := reqinfo.From(rw.ResponseWriter); outer != nil {
+		return outer
+	}
+	return &rw.info
 }
 
 var recorders = sync.Pool{New: func() any { return new(recorder) }}

@@ -14,7 +14,7 @@ import (
 func TestMiddlewareRecordsTheRuleStatusAndBytes(t *testing.T) {
 	m := mustNew(t, Config{})
 	h := Middleware(m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reqinfo.FromContext(r.Context()).Rule = "orders"
+		reqinfo.From(w).Rule = "orders"
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusCreated)
 		io.WriteString(w, "created")
@@ -68,10 +68,9 @@ func TestMiddlewareKeepsFlushAndDoesNotModifyTheRequest(t *testing.T) {
 func BenchmarkMiddleware(b *testing.B) {
 	m := mustNew(b, Config{})
 	h := Middleware(m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reqinfo.FromContext(r.Context()).Rule = "api"
+		reqinfo.From(w).Rule = "api"
 	}))
-	info := &reqinfo.Info{}
-	r := httptest.NewRequest("GET", "/", nil).WithContext(reqinfo.NewContext(context.Background(), info))
+	r := httptest.NewRequest("GET", "/", nil)
 	w := httptest.NewRecorder()
 	b.ReportAllocs()
 	for b.Loop() {

@@ -46,7 +46,7 @@ func TestEjectionShowsInTheMetrics(t *testing.T) {
 		}
 	}
 	gw := httptest.NewServer(Middleware(m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reqinfo.FromContext(r.Context()).Rule = "api"
+		reqinfo.From(w).Rule = "api"
 		px.ServeHTTP(w, r)
 	})))
 	defer gw.Close()

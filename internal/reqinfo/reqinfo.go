@@ -1,16 +1,20 @@
 // Package reqinfo carries what the stages of one request learn about it
 // (the route rule that matched, the upstream target, the cache's verdict,
-// the limiter's decision) to the access log and metrics that wrap them.
+// the limiter's decision) out to the access log and metrics that wrap
+// them.
 //
-// The outermost stage (the gateway's access log, or metrics.Middleware)
-// puts an *Info in the request's context with NewContext; inner stages
-// find it with FromContext and fill their fields. Each field is written by
-// the goroutine serving the request, before the response completes, and
-// read by the outer stage after the inner handler returned, so no locking
-// is needed; copies of a request served elsewhere (mirrors) must not write.
+// The outer stage (the gateway's shared response writer, or
+// metrics.Middleware) passes on a ResponseWriter that implements Recorder;
+// inner stages find its Info with From, walking the writer's Unwrap chain
+// as http.ResponseController does, and fill their fields. Nothing is
+// allocated per request and the request's context is untouched. Each field
+// is written by the goroutine serving the request before the handler
+// returns, and read by the outer stage after it returned, so no locking is
+// needed; copies of a request served elsewhere (mirrors) are given another
+// writer and write nothing here.
 package reqinfo
 
-import "context"
+import "net/http"
 
 // Info is what the stages of one request record about it. The zero value
 // means nothing is known yet.
@@ -21,8 +25,8 @@ type Info struct {
 	// Backend is the split side that served the request, when the rule
 	// splits.
 	Backend string
-	// Target is the upstream target of the last attempt, as host:port,
-	// and Attempts the number of attempts sent upstream.
+	// Target is the upstream target of the last attempt (its URL) and
+	// Attempts the number of attempts sent upstream.
 	Target   string
 	Attempts int
 	// Cache is the cache's verdict: "hit", "stale", "miss", "revalidated",
@@ -41,16 +45,24 @@ type Info struct {
 	TraceID string
 }
 
-type key struct{}
-
-// NewContext returns a copy of ctx carrying info.
-func NewContext(ctx context.Context, info *Info) context.Context {
-	return context.WithValue(ctx, key{}, info)
+// Recorder is implemented by a ResponseWriter that collects the Info of
+// the request it answers.
+type Recorder interface {
+	RequestInfo() *Info
 }
 
-// FromContext returns the Info of ctx, or nil when the request has none
-// (no access log or metrics wraps it): stages then record nothing.
-func FromContext(ctx context.Context) *Info {
-	info, _ := ctx.Value(key{}).(*Info)
-	return info
+// From returns the Info of the nearest Recorder in w's Unwrap chain, or
+// nil when none wraps the request: stages then record nothing.
+func From(w http.ResponseWriter) *Info {
+	for range 32 {
+		switch t := w.(type) {
+		case Recorder:
+			return t.RequestInfo()
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
 }
