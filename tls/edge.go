@@ -162,9 +162,11 @@ func NewEdge(getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 
 // policyConfig derives the server configuration of one host policy from
 // the base one. Session tickets are encrypted with the base configuration's
-// keys, so a session resumed under a policy that verifies client
-// certificates is checked again here: the certificate it was made with must
-// verify against this policy's CAs, or the connection is refused.
+// keys (crypto/tls uses the original configuration's keys when the derived
+// one sets none), so they are shared by all policies; crypto/tls verifies
+// the client certificate of a resumed session against the ClientCAs of the
+// policy it is resumed under, so a session cannot carry a client into a
+// host whose CAs did not verify it.
 func (e *Edge) policyConfig(hp HostPolicy) *tls.Config {
 	c := e.base.Clone()
 	switch hp.ClientAuth {
@@ -174,29 +176,6 @@ func (e *Edge) policyConfig(hp HostPolicy) *tls.Config {
 		c.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	c.ClientCAs = hp.ClientCAs
-	if hp.ClientAuth == NoClientCert {
-		return c
-	}
-	pool, required := hp.ClientCAs, hp.ClientAuth == RequireClientCert
-	c.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			if required {
-				return errors.New("tls: client certificate required")
-			}
-			return nil
-		}
-		if !cs.DidResume {
-			return nil // verified against ClientCAs by the full handshake
-		}
-		inter := x509.NewCertPool()
-		for _, c := range cs.PeerCertificates[1:] {
-			inter.AddCert(c)
-		}
-		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
-			Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		})
-		return err
-	}
 	return c
 }
 

@@ -2,6 +2,9 @@ package tls
 
 import (
 	"crypto/tls"
+	"io"
+	"log"
+	"net/http"
 	"net"
 	"os"
 	"path/filepath"
@@ -125,4 +128,48 @@ func dialTLS(addr string, conf *tls.Config) (tls.ConnectionState, error) {
 		return tls.ConnectionState{}, err
 	}
 	return c.ConnectionState(), nil
+}
+
+// netPipe returns both ends of a buffered in-memory connection (a loopback
+// TCP pair would do as well; net.Pipe is unbuffered and makes both sides
+// of a TLS 1.3 handshake wait on each other's writes).
+func netPipe() (net.Conn, net.Conn) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		panic(err)
+	}
+	return c, <-accepted
+}
+
+// httpsServer serves h with conf (HTTP/2 and HTTP/1.1) on a loopback
+// listener until the test ends. It is not httptest.Server, which adds its
+// own certificate to the configuration and so answers clients without SNI
+// with it.
+func httpsServer(t testing.TB, h http.Handler, conf *tls.Config) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, TLSConfig: conf, ErrorLog: log.New(io.Discard, "", 0), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.ServeTLS(ln, "", "")
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+	})
+	return ln.Addr().(*net.TCPAddr)
 }

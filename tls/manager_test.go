@@ -87,7 +87,6 @@ func TestReloadKeepsLastGoodPairAndLogsTheReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	served := serialOf(first)
 	firstCert, firstKey := pemOf(t, first)
 	second := issue(t, ca, Leaf{DNSNames: []string{"a.test", "b.test"}})
 	secondCert, secondKey := pemOf(t, second)
@@ -129,8 +128,7 @@ func TestReloadKeepsLastGoodPairAndLogsTheReason(t *testing.T) {
 			}
 		})
 	}
-	served = serialOf(first)
-	if s := m.State()[0]; s.Serial != served || !s.Default || s.Issuer == "" || s.NotAfter.IsZero() || s.LastSuccess != t0.Add(time.Hour) {
+	if s := m.State()[0]; s.Serial != serialOf(first) || !s.Default || s.Issuer == "" || s.NotAfter.IsZero() || s.LastSuccess != t0.Add(time.Hour) {
 		t.Errorf("State = %+v", s)
 	}
 }
