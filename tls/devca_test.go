@@ -4,8 +4,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
-	"time"
 	"testing"
+	"time"
 )
 
 func TestDevCAIssuesVerifiableLeavesOnDemand(t *testing.T) {
