@@ -88,7 +88,13 @@ func hello(sni string) *tls.ClientHelloInfo { return &tls.ClientHelloInfo{Server
 // client to close.
 func tlsServer(t testing.TB, conf *tls.Config) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", conf)
+	return tlsServerOn(t, "127.0.0.1:0", conf)
+}
+
+// tlsServerOn is tlsServer on the address addr.
+func tlsServerOn(t testing.TB, addr string, conf *tls.Config) string {
+	t.Helper()
+	ln, err := tls.Listen("tcp", addr, conf)
 	if err != nil {
 		t.Fatal(err)
 	}
