@@ -136,27 +136,6 @@ func dialTLS(addr string, conf *tls.Config) (tls.ConnectionState, error) {
 	return c.ConnectionState(), nil
 }
 
-// netPipe returns both ends of a buffered in-memory connection (a loopback
-// TCP pair would do as well; net.Pipe is unbuffered and makes both sides
-// of a TLS 1.3 handshake wait on each other's writes).
-func netPipe() (net.Conn, net.Conn) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		panic(err)
-	}
-	return c, <-accepted
-}
-
 // httpsServer serves h with conf (HTTP/2 and HTTP/1.1) on a loopback
 // listener until the test ends. It is not httptest.Server, which adds its
 // own certificate to the configuration and so answers clients without SNI
