@@ -116,6 +116,7 @@ type ACME struct {
 	// mu guards names and events.
 	mu     sync.Mutex
 	names  []string               // managed names, Domains then on-demand ones
+	nDom   int                    // how many of names are Domains
 	events map[string]*acmeRecord // by name
 
 	limiter   *windowLimiter
@@ -160,6 +161,7 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 		ca:     cmp.Or(cfg.CA, certmagic.LetsEncryptProductionCA),
 		log:    cfg.Logger,
 		names:  slices.Clone(cfg.Domains),
+		nDom:   len(cfg.Domains),
 		events: make(map[string]*acmeRecord),
 	}
 	zl := newZapLogger(cfg.Logger)
@@ -220,7 +222,7 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 // prompts: the account is registered with ACMEConfig.Email as given.
 func (a *ACME) Manage(ctx context.Context) error {
 	a.mu.Lock()
-	domains := slices.Clone(a.names)
+	domains := slices.Clone(a.names[:a.nDom])
 	a.mu.Unlock()
 	for _, name := range domains {
 		if len(a.cache.AllMatchingCertificates(name)) > 0 {
@@ -313,7 +315,8 @@ func (a *ACME) TLSConfig() *tls.Config {
 
 // State returns the state of the certificate of each managed name, in the
 // order of ACMEConfig.Domains then on-demand names; a name that has no
-// certificate yet has only its Last fields set.
+// certificate yet has only Names and the Last fields set. The first domain
+// is the Default one.
 func (a *ACME) State() []CertState {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -331,7 +334,7 @@ func (a *ACME) State() []CertState {
 		if best == nil {
 			s.Names = []string{name}
 		}
-		s.Default = i == 0
+		s.Default = i == 0 && a.nDom > 0
 		if r := a.events[name]; r != nil {
 			s.LastAttempt, s.LastSuccess, s.LastError = r.lastAttempt, r.lastSuccess, r.lastErr
 		}

@@ -302,7 +302,7 @@ func TestACMEOnDemandHonoursAllowAndRate(t *testing.T) {
 			t.Fatalf("handshake for %s: %v, want ok=%v", tc.sni, err, tc.ok)
 		}
 	}
-	if st := a.State(); len(st) != 1 || st[0].Names[0] != "one.tenants.test" {
+	if st := a.State(); len(st) != 1 || st[0].Names[0] != "one.tenants.test" || st[0].Default || st[0].Serial == "" {
 		t.Fatalf("State = %+v, want the one on-demand certificate", st)
 	}
 }
