@@ -3,6 +3,7 @@ package tls
 import (
 	"context"
 	"log/slog"
+	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -53,7 +54,7 @@ func (c *slogCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.Che
 func (c *slogCore) Write(e zapcore.Entry, fields []zapcore.Field) error {
 	r := slog.NewRecord(e.Time, slogLevel(e.Level), e.Message, 0)
 	if e.LoggerName != "" {
-		r.AddAttrs(slog.String("logger", "certmagic."+e.LoggerName))
+		r.AddAttrs(slog.String("logger", "certmagic."+strings.TrimLeft(e.LoggerName, ".")))
 	}
 	r.AddAttrs(c.attrs...)
 	r.AddAttrs(attrsOf(fields)...)
