@@ -47,3 +47,18 @@ func TestHSTSOnlyOverTLS(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkHSTS(b *testing.B) {
+	mw, err := HSTS(HSTSConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := mw(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	r := httptest.NewRequest("GET", "https://a.test/", nil)
+	r.TLS = &tls.ConnectionState{}
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
+	}
+}
