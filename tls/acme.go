@@ -103,7 +103,8 @@ var ErrOnDemandRate = errors.New("tls: on-demand certificate rate exceeded")
 // where offered, coordinates instances sharing Storage through locks, and
 // retries failed renewals with backoff (1 minute, then 2, 2, 5, 10 ... up
 // to 6 hours between attempts) while the current certificate keeps being
-// served, so a CA outage does not take the site down.
+// served, so a CA outage does not take the site down. certmagic keeps that
+// retry schedule per name for the whole process, across ACME values.
 //
 // An ACME is safe for concurrent use. Close stops its maintenance.
 type ACME struct {

@@ -204,9 +204,12 @@ func TestACMERenewalSurvivesCAOutage(t *testing.T) {
 	httpPort, tlsPort := freePort(t), freePort(t)
 	ca := startPebble(t, httpPort, tlsPort, "", "PEBBLE_VA_ALWAYS_VALID=1")
 	proxy := newSwitchProxy(t, ca.dir[len("https://"):len(ca.dir)-len("/dir")])
+	// certmagic keeps its renewal backoff per name for the whole process,
+	// so each run of this test (-count) uses a name of its own.
+	name := fmt.Sprintf("renew-%d.test", time.Now().UnixNano())
 	a, err := NewACME(ACMEConfig{
 		CA: "https://" + proxy.addr() + "/dir", TrustedRoots: ca.roots, StorageDir: t.TempDir(),
-		Domains:            []string{"renew.test"},
+		Domains:            []string{name},
 		RenewCheckInterval: 100 * time.Millisecond,
 		RenewalWindowRatio: 2, // always due: every check renews
 	})
@@ -219,7 +222,7 @@ func TestACMERenewalSurvivesCAOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	issuing := ca.issuingRoots(t)
-	client := &tls.Config{RootCAs: issuing, ServerName: "renew.test"}
+	client := &tls.Config{RootCAs: issuing, ServerName: name}
 	served := func() string {
 		t.Helper()
 		cs, err := dialTLS(addr, client)
@@ -245,13 +248,13 @@ func TestACMERenewalSurvivesCAOutage(t *testing.T) {
 	proxy.setDown(true)
 	until("a failed renewal while the CA is unreachable", 30*time.Second, func() bool { return a.State()[0].LastError != nil })
 	during := served()
-	attempts := a.renewalAttempts("renew.test")
+	attempts := a.renewalAttempts(name)
 	for end := time.Now().Add(time.Second); time.Now().Before(end); {
 		if s := served(); s != during {
 			t.Fatalf("served %s during the outage, want the current %s", s, during)
 		}
 	}
-	if n := a.renewalAttempts("renew.test"); n != attempts {
+	if n := a.renewalAttempts(name); n != attempts {
 		t.Fatalf("%d renewal attempts in the second after a failure (checks every 100 ms), want none: no backoff", n-attempts)
 	}
 
