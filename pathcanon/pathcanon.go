@@ -1,70 +1,12 @@
 // Package pathcanon computes the one canonical form of a request path and
-// host that every gatekit package matches, applies policy to and forwards.
-// The route package exports it (route.CanonicalPath, route.PathOptions);
-// validate uses it directly so that it does not depend on route. The
-// errors keep route's "route:" prefix because route exports them.
+// host that gatekit's router matches, its policies apply to and its proxy
+// forwards.
 package pathcanon
 
 import (
-	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
-)
-
-// ErrBadPath is matched by errors.Is for every error that rejects a request
-// path during canonicalisation: ErrNotAbsolute, ErrInvalidEscape,
-// ErrEncodedSeparator, ErrBackslash, ErrControl, ErrInvalidUTF8,
-// ErrDotSegment, ErrEmptySegment and ErrDoubleEncoding. A route table
-// answers them with 400 Bad Request.
-var ErrBadPath = errors.New("route: invalid request path")
-
-// pathError is a path rejection reason; it matches ErrBadPath with errors.Is.
-// Its text is fixed and never contains client input.
-type pathError string
-
-func (e pathError) Error() string        { return string(e) }
-func (e pathError) Is(target error) bool { return target == ErrBadPath }
-
-// Reason returns the fixed, client-safe reason of a path rejection
-// ("dot-segment in path"), without the package prefix, or "invalid request
-// path" for any other error.
-func Reason(err error) string {
-	var pe pathError
-	if errors.As(err, &pe) {
-		return strings.TrimPrefix(string(pe), "route: ")
-	}
-	return "invalid request path"
-}
-
-// Path rejection reasons. Each matches ErrBadPath with errors.Is.
-var (
-	// ErrNotAbsolute rejects a path that is empty or does not start with '/'
-	// (asterisk-form "*", CONNECT authority-form, opaque URLs).
-	ErrNotAbsolute error = pathError("route: path is not absolute")
-	// ErrInvalidEscape rejects '%' not followed by two hexadecimal digits.
-	ErrInvalidEscape error = pathError("route: invalid percent-encoding in path")
-	// ErrEncodedSeparator rejects %2F and %5C unless
-	// Options.InsecureAllowEncodedSeparators is set.
-	ErrEncodedSeparator error = pathError("route: encoded path separator")
-	// ErrBackslash rejects a raw '\' unless
-	// Options.InsecureAllowEncodedSeparators is set.
-	ErrBackslash error = pathError("route: backslash in path")
-	// ErrControl rejects NUL and other control characters, raw or encoded.
-	ErrControl error = pathError("route: control character in path")
-	// ErrInvalidUTF8 rejects decoded bytes that are not valid UTF-8,
-	// including overlong encodings such as %C0%AE.
-	ErrInvalidUTF8 error = pathError("route: path is not valid UTF-8")
-	// ErrDotSegment rejects "." and ".." segments, raw or encoded (%2e), and
-	// their path-parameter variants ("..;x", "..%3bx"), unless
-	// Options.InsecureResolveDotSegments is set.
-	ErrDotSegment error = pathError("route: dot-segment in path")
-	// ErrEmptySegment rejects an empty interior segment ("//") unless
-	// Options.MergeSlashes or Options.InsecureAllowEmptySegments is set.
-	ErrEmptySegment error = pathError("route: empty path segment")
-	// ErrDoubleEncoding rejects %25 followed by the encoding of '.', '/',
-	// '\' or a control character (such as %252e), which a backend that
-	// decodes twice would turn into a traversal.
-	ErrDoubleEncoding error = pathError("route: double-encoded path")
 )
 
 // Options relaxes the canonical path rules. The zero value is the strict
@@ -90,6 +32,48 @@ type Options struct {
 	// with a 308 redirect to the path with runs of '/' merged. Canonical
 	// merges them. It takes precedence over InsecureAllowEmptySegments.
 	MergeSlashes bool
+	// CaseInsensitive lower-cases the ASCII letters of the path (percent
+	// escapes keep their upper-case hex), so that "/API/Users" and
+	// "/api/users" are one path for matching, for policy and upstream. Turn
+	// it on when a backend matches paths case-insensitively (ASP.NET, IIS,
+	// Express by default): otherwise "/API/users" skips the policy of
+	// "/api/*" and still reaches the backend's /api/users handler. Path
+	// parameter values are lower-cased too.
+	CaseInsensitive bool
+	// Params says what happens to path parameters, the part of a segment
+	// from a literal ';' on ("/api;v=1/users"). The zero value, KeepParams,
+	// keeps them as part of their segment, so "/api;v=1/users" does not
+	// match "/api/*". Backends that strip them before routing (Tomcat,
+	// Jetty, Spring, some Express setups) treat that path as
+	// "/api/users", so with KeepParams it skips the policy of "/api/*" and
+	// still reaches that backend's handler; choose RejectParams (400) or
+	// StripParams for such backends.
+	Params ParamMode
+}
+
+// ParamMode says what Canonical does with ';' path parameters.
+type ParamMode int
+
+// Path parameter modes.
+const (
+	// KeepParams keeps path parameters as part of their segment. It is the
+	// zero ParamMode.
+	KeepParams ParamMode = iota
+	// RejectParams rejects a path with a literal ';' with ErrPathParam.
+	RejectParams
+	// StripParams removes each segment's parameters (from ';' up to the
+	// next '/'), as servlet containers do before routing; the stripped path
+	// is matched and forwarded.
+	StripParams
+)
+
+// Check returns an error if o holds a value outside its documented range
+// (an unknown ParamMode).
+func (o Options) Check() error {
+	if o.Params < KeepParams || o.Params > StripParams {
+		return fmt.Errorf("pathcanon: unknown ParamMode %d", o.Params)
+	}
+	return nil
 }
 
 // Path returns the canonical form of an escaped request path
@@ -108,6 +92,8 @@ func Path(escaped string) (string, error) {
 // Paths with encoded separators, control characters, invalid UTF-8, dot
 // segments, empty interior segments or double-encoded dangerous bytes are
 // rejected with an error matching ErrBadPath, unless o relaxes that rule.
+// With o.CaseInsensitive, ASCII letters are lower-cased; o.Params keeps,
+// rejects or strips ';' path parameters.
 // Canonical is idempotent: Canonical(Canonical(p)) == Canonical(p). It does
 // not allocate when p is already canonical.
 func (o Options) Canonical(p string) (string, error) {
@@ -144,6 +130,9 @@ func (o Options) Canonical(p string) (string, error) {
 				u8dirty = true
 			}
 			if isUnreserved(v) {
+				if o.CaseInsensitive && 'A' <= v && v <= 'Z' {
+					v += 'a' - 'A'
+				}
 				emit(i, v)
 			} else if p[i+1] != upperHex[v>>4] || p[i+2] != upperHex[v&15] || b != nil {
 				emit(i, '%', upperHex[v>>4], upperHex[v&15])
@@ -168,6 +157,8 @@ func (o Options) Canonical(p string) (string, error) {
 			u8dirty = true
 			emit(i, '%', upperHex[c>>4], upperHex[c&15])
 			continue
+		case o.CaseInsensitive && 'A' <= c && c <= 'Z':
+			emit(i, c+'a'-'A')
 		case isPchar(c) || c == '/':
 			if b != nil {
 				b = append(b, c)
@@ -189,7 +180,36 @@ func (o Options) Canonical(p string) (string, error) {
 	if b != nil {
 		out = string(b)
 	}
-	return o.checkSegments(out, strings.IndexByte(out, '%') >= 0)
+	out, err := o.checkSegments(out, strings.IndexByte(out, '%') >= 0)
+	if err != nil || o.Params == KeepParams || strings.IndexByte(out, ';') < 0 {
+		return out, err
+	}
+	if o.Params == RejectParams {
+		return "", ErrPathParam
+	}
+	// Stripping may leave an empty segment ("/a/;x/b"): the stripped path
+	// goes through the segment rules again.
+	o.Params = KeepParams
+	return o.checkSegments(stripParams(out), strings.IndexByte(out, '%') >= 0)
+}
+
+// stripParams removes from each segment of p its part from ';' on.
+func stripParams(p string) string {
+	var sb strings.Builder
+	sb.Grow(len(p))
+	skip := false
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '/':
+			skip = false
+		case c == ';':
+			skip = true
+		}
+		if !skip {
+			sb.WriteByte(p[i])
+		}
+	}
+	return sb.String()
 }
 
 // checkSegments applies the segment rules to an already normalised path.
@@ -351,26 +371,4 @@ func isPchar(c byte) bool {
 		return true
 	}
 	return false
-}
-
-// Host returns the routing form of a Host header or URL authority:
-// ASCII lower case, without a port and without trailing dots. IPv6
-// literals keep their brackets. It does not allocate when h is already
-// canonical. Internationalised names must be configured and sent in their
-// ASCII (xn--) form.
-func Host(h string) string {
-	if strings.HasPrefix(h, "[") {
-		if k := strings.IndexByte(h, ']'); k > 0 {
-			h = h[:k+1]
-		}
-	} else if k := strings.IndexByte(h, ':'); k >= 0 && strings.IndexByte(h[k+1:], ':') < 0 {
-		h = h[:k]
-	}
-	h = strings.TrimRight(h, ".")
-	for i := 0; i < len(h); i++ {
-		if 'A' <= h[i] && h[i] <= 'Z' {
-			return strings.ToLower(h)
-		}
-	}
-	return h
 }

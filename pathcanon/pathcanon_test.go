@@ -1,4 +1,4 @@
-package route
+package pathcanon
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestCanonicalPath(t *testing.T) {
+func TestPathRejectsConfusingForms(t *testing.T) {
 	tests := []struct {
 		in, want string
 		err      error
@@ -72,9 +72,9 @@ func TestCanonicalPath(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
-			got, err := CanonicalPath(tc.in)
+			got, err := Path(tc.in)
 			if !errors.Is(err, tc.err) || got != tc.want {
-				t.Fatalf("CanonicalPath(%q) = %q, %v, want %q, %v", tc.in, got, err, tc.want, tc.err)
+				t.Fatalf("Path(%q) = %q, %v, want %q, %v", tc.in, got, err, tc.want, tc.err)
 			}
 			if err != nil && !errors.Is(err, ErrBadPath) {
 				t.Errorf("error %v does not match ErrBadPath", err)
@@ -83,25 +83,35 @@ func TestCanonicalPath(t *testing.T) {
 	}
 }
 
-func TestCanonicalPathOptions(t *testing.T) {
+func TestOptionsRelaxOrTightenRules(t *testing.T) {
 	tests := []struct {
 		name string
-		o    PathOptions
+		o    Options
 		in   string
 		want string
 		err  error
 	}{
-		{"encoded slash kept", PathOptions{InsecureAllowEncodedSeparators: true}, "/a%2fb", "/a%2Fb", nil},
-		{"backslash encoded", PathOptions{InsecureAllowEncodedSeparators: true}, "/a\\b", "/a%5Cb", nil},
-		{"dots resolved", PathOptions{InsecureResolveDotSegments: true}, "/api/../admin", "/admin", nil},
-		{"dots resolved at root", PathOptions{InsecureResolveDotSegments: true}, "/../../a", "/a", nil},
-		{"trailing dot", PathOptions{InsecureResolveDotSegments: true}, "/a/b/.", "/a/b/", nil},
-		{"trailing dotdot", PathOptions{InsecureResolveDotSegments: true}, "/a/b/..", "/a/", nil},
-		{"dot param still rejected", PathOptions{InsecureResolveDotSegments: true}, "/a/..;x/b", "", ErrDotSegment},
-		{"merge", PathOptions{MergeSlashes: true}, "//a///b/", "/a/b/", nil},
-		{"empty kept", PathOptions{InsecureAllowEmptySegments: true}, "//a//b", "//a//b", nil},
-		{"NUL never", PathOptions{InsecureAllowEncodedSeparators: true, InsecureResolveDotSegments: true, InsecureAllowEmptySegments: true}, "/a%00", "", ErrControl},
-		{"overlong never", PathOptions{InsecureAllowEncodedSeparators: true, InsecureResolveDotSegments: true}, "/%c0%af", "", ErrInvalidUTF8},
+		{"encoded slash kept", Options{InsecureAllowEncodedSeparators: true}, "/a%2fb", "/a%2Fb", nil},
+		{"backslash encoded", Options{InsecureAllowEncodedSeparators: true}, "/a\\b", "/a%5Cb", nil},
+		{"dots resolved", Options{InsecureResolveDotSegments: true}, "/api/../admin", "/admin", nil},
+		{"dots resolved at root", Options{InsecureResolveDotSegments: true}, "/../../a", "/a", nil},
+		{"trailing dot", Options{InsecureResolveDotSegments: true}, "/a/b/.", "/a/b/", nil},
+		{"trailing dotdot", Options{InsecureResolveDotSegments: true}, "/a/b/..", "/a/", nil},
+		{"dot param still rejected", Options{InsecureResolveDotSegments: true}, "/a/..;x/b", "", ErrDotSegment},
+		{"merge", Options{MergeSlashes: true}, "//a///b/", "/a/b/", nil},
+		{"empty kept", Options{InsecureAllowEmptySegments: true}, "//a//b", "//a//b", nil},
+		{"NUL never", Options{InsecureAllowEncodedSeparators: true, InsecureResolveDotSegments: true, InsecureAllowEmptySegments: true}, "/a%00", "", ErrControl},
+		{"overlong never", Options{InsecureAllowEncodedSeparators: true, InsecureResolveDotSegments: true}, "/%c0%af", "", ErrInvalidUTF8},
+		{"case folded", Options{CaseInsensitive: true}, "/API/Users/%41b", "/api/users/ab", nil},
+		{"case folded keeps hex upper", Options{CaseInsensitive: true}, "/Caf%c3%a9", "/caf%C3%A9", nil},
+		{"case kept by default", Options{}, "/API/Users", "/API/Users", nil},
+		{"params kept by default", Options{}, "/api;v=1/users", "/api;v=1/users", nil},
+		{"params rejected", Options{Params: RejectParams}, "/api;v=1/users", "", ErrPathParam},
+		{"encoded semicolon is data", Options{Params: RejectParams}, "/a%3Bb", "/a%3Bb", nil},
+		{"params stripped", Options{Params: StripParams}, "/api;v=1/users;jsessionid=x", "/api/users", nil},
+		{"stripped to an empty segment", Options{Params: StripParams}, "/a/;x/b", "", ErrEmptySegment},
+		{"stripped dot param still rejected", Options{Params: StripParams}, "/a/..;x/b", "", ErrDotSegment},
+		{"stripped and folded", Options{Params: StripParams, CaseInsensitive: true}, "/STORE;v=1/Pets/0", "/store/pets/0", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,17 +123,14 @@ func TestCanonicalPathOptions(t *testing.T) {
 	}
 }
 
-func TestCanonicalPathNoAlloc(t *testing.T) {
-	if raceEnabled {
-		t.Skip("the race detector changes allocation counts")
-	}
+func TestPathDoesNotAllocateWhenCanonical(t *testing.T) {
 	p := "/api/v1/users/42;v=1"
-	if n := testing.AllocsPerRun(100, func() { _, _ = CanonicalPath(p) }); n != 0 {
-		t.Errorf("CanonicalPath(%q) allocs = %v, want 0", p, n)
+	if n := testing.AllocsPerRun(100, func() { _, _ = Path(p) }); n != 0 {
+		t.Errorf("Path(%q) allocs = %v, want 0", p, n)
 	}
 }
 
-func TestCanonicalHost(t *testing.T) {
+func TestHostRoutingForm(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"example.com", "example.com"},
 		{"Example.COM:8443", "example.com"},
@@ -135,22 +142,25 @@ func TestCanonicalHost(t *testing.T) {
 		{"xn--bcher-kva.example", "xn--bcher-kva.example"},
 	}
 	for _, tc := range tests {
-		if got := CanonicalHost(tc.in); got != tc.want {
-			t.Errorf("CanonicalHost(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := Host(tc.in); got != tc.want {
+			t.Errorf("Host(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
 
-func FuzzCanonicalPath(f *testing.F) {
-	for _, s := range []string{"/", "/api/../admin", "/%2e%2e/", "/a%2fb", "//x", "/caf%c3%a9", "/%c0%ae", "/a;b", "/a\\b", "/%252e", "/a/./b/../c", "/%25%32%65"} {
+func FuzzCanonical(f *testing.F) {
+	for _, s := range []string{"/", "/api/../admin", "/%2e%2e/", "/a%2fb", "//x", "/caf%c3%a9", "/%c0%ae", "/a;b", "/a\\b", "/%252e", "/a/./b/../c", "/%25%32%65", "/API;v=1/x", "/a/;x/b"} {
 		f.Add(s, uint8(0))
+		f.Add(s, uint8(0xf0))
 	}
 	f.Fuzz(func(t *testing.T, p string, flags uint8) {
-		o := PathOptions{
+		o := Options{
 			InsecureAllowEncodedSeparators: flags&1 != 0,
 			InsecureResolveDotSegments:     flags&2 != 0,
 			InsecureAllowEmptySegments:     flags&4 != 0,
 			MergeSlashes:                   flags&8 != 0,
+			CaseInsensitive:                flags&16 != 0,
+			Params:                         ParamMode(flags>>5) % 3,
 		}
 		c, err := o.Canonical(p)
 		if err != nil {
@@ -178,8 +188,50 @@ func FuzzCanonicalPath(f *testing.F) {
 		if strings.Contains(up, "%00") || strings.Contains(up, "%252E") {
 			t.Fatalf("Canonical(%q) = %q keeps NUL or a double-encoded dot", p, c)
 		}
-		if h := CanonicalHost(p); CanonicalHost(h) != h {
-			t.Fatalf("CanonicalHost not idempotent on %q", p)
+		if o.Params != KeepParams && strings.Contains(c, ";") {
+			t.Fatalf("Canonical(%q) with Params %d = %q keeps a path parameter", p, o.Params, c)
+		}
+		if o.CaseInsensitive {
+			for i := 0; i < len(c); i++ {
+				if 'A' <= c[i] && c[i] <= 'Z' && !(i >= 1 && c[i-1] == '%' || i >= 2 && c[i-2] == '%') {
+					t.Fatalf("Canonical(%q) case-insensitive = %q keeps an upper-case letter", p, c)
+				}
+			}
+		}
+		if h := Host(p); Host(h) != h {
+			t.Fatalf("Host not idempotent on %q", p)
 		}
 	})
+}
+
+func TestReasonIsClientSafe(t *testing.T) {
+	_, err := Path("/a/../b")
+	if got := Reason(err); got != "dot-segment in path" {
+		t.Errorf("Reason(%v) = %q", err, got)
+	}
+	if got := Reason(errors.New("pathcanon: something else")); got != "invalid request path" {
+		t.Errorf("Reason(other) = %q", got)
+	}
+}
+
+func TestCheckRejectsUnknownParamMode(t *testing.T) {
+	for _, m := range []ParamMode{-1, StripParams + 1} {
+		if err := (Options{Params: m}).Check(); err == nil {
+			t.Errorf("Check(Params: %d) = nil, want an error", m)
+		}
+	}
+	if err := (Options{Params: StripParams}).Check(); err != nil {
+		t.Errorf("Check(StripParams) = %v", err)
+	}
+}
+
+func BenchmarkPath(b *testing.B) {
+	for _, p := range []string{"/api/v1/users/42", "/api/v1/caf%c3%a9/%7euser"} {
+		b.Run(p, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = Path(p)
+			}
+		})
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gatekit/gatekit/pathcanon"
 )
 
 // naiveNormalise is how a lenient backend might read a path: decode all
@@ -32,12 +34,12 @@ func underAdmin(p string) bool {
 	return p == "/admin" || strings.HasPrefix(p, "/admin/")
 }
 
-// TestPathEncodingVectors sends raw request lines through an http.Server
+// TestNoPathEncodingReachesAdminThroughAPIRule sends raw request lines through an http.Server
 // running a Table with a public /api/* rule and a denied /admin/* rule in
 // front of one origin, and proves that no vector reaches the origin with an
 // /admin path through the /api rule, and that the origin receives exactly
 // the path that was matched.
-func TestPathEncodingVectors(t *testing.T) {
+func TestNoPathEncodingReachesAdminThroughAPIRule(t *testing.T) {
 	type hit struct{ uri, matched, policy string }
 	var mu sync.Mutex
 	var hits []hit
@@ -168,7 +170,7 @@ func TestPathEncodingVectors(t *testing.T) {
 		if p != h.matched {
 			t.Errorf("origin got path %q but the table matched %q", p, h.matched)
 		}
-		if c, err := CanonicalPath(p); err != nil || c != p {
+		if c, err := pathcanon.Path(p); err != nil || c != p {
 			t.Errorf("origin got non-canonical path %q (%q, %v)", p, c, err)
 		}
 		once := naiveNormalise(p)
