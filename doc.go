@@ -42,6 +42,10 @@
 //     write the same paths);
 //     [github.com/gatekit/gatekit/cache/rediscache] shares it between
 //     gateway instances.
+//   - [github.com/gatekit/gatekit/tls] (imported as gatetls) terminates
+//     TLS: certificate files validated before a hot swap, SNI, ACME,
+//     development certificates, a secure tls.Config for [ServerConfig],
+//     per-host client certificates, HSTS and TLS to upstreams.
 //
 // A route's middleware runs the cheapest rejection first: rate limiting,
 // then validation (before the cache, so an invalid request is never

@@ -4,6 +4,9 @@
 //
 // -policy picks the load-balancing policy (with -hash-key for hash), and
 // -cache answers from an RFC 9111 shared cache in front of the upstreams.
+// -tls-cert FILE -tls-key FILE serve HTTPS (HTTP/2 included) with
+// certificate files reloaded when they change and on SIGHUP; -acme-ca URL
+// -acme-domain NAME serve HTTPS with a certificate from an ACME CA.
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
 // makes it the program the whole-proxy benchmarks (bench/run.sh) run. It
@@ -50,6 +53,8 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	useCache := fs.Bool("cache", false, "answer from an RFC 9111 shared cache in front of the upstreams")
 	cacheBytes := fs.Int64("cache-bytes", 256<<20, "cache size bound in bytes, with -cache")
 	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
+	var tlsf tlsFlags
+	tlsf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,7 +98,13 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 		defer c.Close()
 		h = cache.Middleware(c)(px)
 	}
-	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tlsConfig, stopTLS, err := tlsf.setup(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTLS()
+	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: log, TLSConfig: tlsConfig})
 	if err != nil {
 		return err
 	}
