@@ -91,9 +91,7 @@ func NewDNS(pool *Pool, cfg DNSConfig) (*DNS, error) {
 	if cfg.SRVService == "" && (cfg.Port < 1 || cfg.Port > 65535) {
 		return nil, fmt.Errorf("balancer: DNS discovery port %d out of range", cfg.Port)
 	}
-	if cfg.Scheme == "" {
-		cfg.Scheme = "http"
-	}
+	cfg.Scheme = cmp.Or(cfg.Scheme, "http")
 	if cfg.Scheme != "http" && cfg.Scheme != "https" {
 		return nil, fmt.Errorf("balancer: DNS discovery scheme %q", cfg.Scheme)
 	}

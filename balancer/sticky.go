@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -105,9 +106,7 @@ func NewSticky(pool *Pool, fallback Policy, cfg StickyConfig) (*Sticky, error) {
 	} else if !header.IsToken(s.cfg.Cookie) {
 		return nil, fmt.Errorf("balancer: invalid sticky cookie name %q", cfg.Cookie)
 	}
-	if s.cfg.Path == "" {
-		s.cfg.Path = "/"
-	}
+	s.cfg.Path = cmp.Or(s.cfg.Path, "/")
 	if cfg.MaxAge < 0 {
 		return nil, fmt.Errorf("balancer: negative sticky MaxAge %v", cfg.MaxAge)
 	}

@@ -1,6 +1,7 @@
 package tls
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -134,10 +135,7 @@ func (ca *DevCA) IssueAt(now time.Time, l Leaf) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	validity := l.Validity
-	if validity == 0 {
-		validity = DefaultLeafValidity
-	}
+	validity := cmp.Or(l.Validity, DefaultLeafValidity)
 	notBefore, notAfter := now.Add(-time.Minute), now.Add(validity)
 	if validity < 0 {
 		notBefore = now.Add(2 * validity)
