@@ -153,7 +153,9 @@ type Config struct {
 	// with Authorization, to a request with Cookie unless
 	// StoreCookieRequests, to a response with Set-Cookie, and not to
 	// private, no-store or Vary: * responses, which are not stored at all.
-	// Keys are status codes 200-599, values positive. If nil, none.
+	// Keys are status codes 200-599 other than 206 and 304 (never stored),
+	// values positive; New refuses 404 and 410 with a negative
+	// NegativeFreshness. If nil, none.
 	Freshness map[int]time.Duration
 	// NegativeFreshness caps the freshness lifetime of stored 404 Not Found
 	// and 410 Gone responses, whatever their own directives or Freshness
@@ -259,8 +261,8 @@ func New(store Store, cfg Config) (*Cache, error) {
 		return nil, errors.New("cache: negative StaleWhileRevalidate, StaleRetention or RevalidateTimeout")
 	case strings.ContainsAny(cfg.Name, "\",;= \t\r\n"):
 		return nil, fmt.Errorf("cache: Name %q is not a token", cfg.Name)
-	case !validFreshness(cfg.Freshness):
-		return nil, errors.New("cache: Freshness keys must be status codes 200-599 and its values positive")
+	case !validFreshness(cfg.Freshness, cfg.NegativeFreshness):
+		return nil, errors.New("cache: Freshness keys must be status codes 200-599 the cache stores (not 206 or 304, nor 404 or 410 with a negative NegativeFreshness) and its values positive")
 	case !validFieldName(cfg.TargetedCacheControl):
 		return nil, fmt.Errorf("cache: TargetedCacheControl %q is not a field name", cfg.TargetedCacheControl)
 	}

@@ -86,10 +86,15 @@ func negative(status int) bool {
 }
 
 // validFreshness reports whether every key of m is a status code 200-599
-// and every value positive.
-func validFreshness(m map[int]time.Duration) bool {
+// whose responses the cache may store under negativeFreshness (the
+// Config's NegativeFreshness), and every value positive: a lifetime the
+// cache could never use is a mistake New reports.
+func validFreshness(m map[int]time.Duration, negativeFreshness time.Duration) bool {
 	for status, d := range m {
-		if status < 200 || status > 599 || d <= 0 {
+		switch {
+		case status < 200 || status > 599 || d <= 0,
+			status == http.StatusPartialContent || status == http.StatusNotModified, // never stored
+			negative(status) && negativeFreshness < 0:                               // never stored either
 			return false
 		}
 	}
