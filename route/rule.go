@@ -68,7 +68,8 @@ type Rule struct {
 	// not change. Nil or an empty key picks at random per request.
 	// reqkey.ClientIP is a ready-made key. A backend whose Handler
 	// implements Availability and reports false is skipped while another
-	// can serve.
+	// can serve. New refuses SplitKey and SplitHeader on a rule without
+	// Split.
 	SplitKey func(r *http.Request) string
 	// SplitHeader, if set, is a response header that names the Split
 	// backend that served the request (its Backend.Name), for operators
