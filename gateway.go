@@ -31,7 +31,8 @@ type Config struct {
 	// well-formed X-Request-ID (see AssignRequestID). If nil, 16 random
 	// bytes in hex are used.
 	NewRequestID func() string
-	// AccessLog samples and filters the access log (see AccessLog).
+	// AccessLog samples and filters the access log (see AccessLog); it
+	// needs Logger.
 	AccessLog AccessLogConfig
 	// Trace configures W3C trace context handling (see TraceContext):
 	// valid traceparent headers always pass upstream; Trace.Generate starts
