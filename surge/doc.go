@@ -1,0 +1,107 @@
+// Package surge keeps backends inside their capacity when traffic spikes,
+// tells the platform to add capacity, and brings the new capacity in gently.
+//
+// # Adaptive concurrency
+//
+// A [Limiter] admits at most Limit requests at once to the backends behind
+// it (one per upstream pool or route) and learns Limit from what it
+// admitted. Each sampling window (100ms and 10 samples by default) it
+// compares the window's mean latency with the backends' no-load latency,
+// measured on requests admitted while fewer than MinLimit were in flight:
+//
+//   - [AIMD], the default, multiplies the limit by Backoff (0.9) after a
+//     window with a drop or whose mean exceeds Tolerance (1.5) times the
+//     no-load latency, and otherwise adds the square root of the limit
+//     when at least half of it was used.
+//   - [Gradient] scales the limit by Tolerance times the no-load latency
+//     over the mean, clamped to [0.5, 1] and smoothed, adding the square
+//     root of the limit as headroom only while nothing queues.
+//
+// The no-load latency never rises from a loaded window, so a standing
+// overload cannot teach the limiter to accept its own queueing: the limit
+// does not creep upward under a steady mild overload. Timeouts, 5xx answers
+// and dropped connections ([Dropped]) lower the limit; a client that went
+// away and 4xx answers ([Ignored]) leave it alone. When the load falls the
+// queueing ends and the limit grows back, as far as the traffic uses it.
+// The limits start at InitialLimit (20) within [MinLimit, MaxLimit] (5 to
+// 1,000). Per request the engine costs a few atomic operations and no
+// allocation.
+//
+// # Shedding
+//
+// Over the limit, [Limiter.Acquire] waits in a short bounded queue (50
+// requests, 100ms, FIFO or LIFO); then the request is shed and
+// [Middleware] answers 503 application/problem+json with Retry-After,
+// in microseconds rather than after the backends' queue. A [Priority]
+// orders the shedding: Low first, High last (a High request arriving at a
+// full queue displaces a lower one), and Exempt requests (health, admin)
+// are never limited. The priority hook must not trust anything a client
+// can set; see [MiddlewareConfig].Priority.
+//
+//	lim, _ := surge.NewLimiter(surge.LimiterConfig{})
+//	h := surge.Middleware(lim, surge.MiddlewareConfig{
+//		Priority: func(r *http.Request) surge.Priority {
+//			if r.URL.Path == "/healthz" {
+//				return surge.Exempt
+//			}
+//			return surge.Normal
+//		},
+//	})(proxy)
+//
+// # Surge detection
+//
+// A [Detector] samples a Limiter every Interval (250ms): the arrival rate
+// over a short (10s) and a long (5m) window, the shed rate, the queue and
+// the latency over the no-load latency. A surge starts when a signal holds
+// for StartAfter (1s): the short rate at RateRatio (2) times the long one,
+// 1% of arrivals shed, a standing queue, or latency at LatencyRatio (2)
+// times no-load. It ends when every signal has been quiet, by thresholds
+// below the starting ones, for Cooldown (30s). The events are "surge
+// started", "surge sustained" (every SustainEvery, 1m, while a signal
+// holds) and "surge ended", one start and one end per spike; they go to
+// the OnEvent hook and the Logger, from the detector's goroutine, never a
+// request's. [Detector.Stats] returns the state and the signals for
+// metrics and admin pages.
+//
+//	det, _ := surge.NewDetector(lim, surge.DetectorConfig{Logger: logger, OnEvent: hook.Notify})
+//	det.Start()
+//	defer det.Close()
+//
+// # Scale-out
+//
+// Two ways to tell a platform to add capacity:
+//
+//   - A metric, for Kubernetes. Export [Signals].Pressure (offered over
+//     admitted load: 1 when nothing is shed, 2 when half is) and the
+//     state as gauges, for example with prometheus.NewGaugeFunc reading
+//     det.Stats() at scrape time. The Horizontal Pod Autoscaler scales a
+//     Deployment on it through an external metric (the Prometheus adapter
+//     serving "gatekit_surge_pressure", target type AverageValue 1 over
+//     the backend Deployment: replicas grow by the pressure), or KEDA's
+//     Prometheus scaler does the same with a query such as
+//     max(gatekit_surge_pressure) and threshold 1. Keep the autoscaler's
+//     own stabilisation window: the detector already smooths over
+//     ShortWindow.
+//   - A [Webhook], for anything else (a cloud's scaling API behind a small
+//     receiver, a chat-ops bot): each event is POSTed as JSON with a
+//     timeout, retries with backoff and an HMAC-SHA256 signature header
+//     the receiver checks with [VerifySignature]. Delivery runs on the
+//     webhook's own goroutine; a receiver that is down never slows a
+//     request.
+//
+// # Absorbing capacity
+//
+// New backends should not take a full share while cold. [AbsorbAt] adds a
+// set of upstreams to a balancer.Pool in one call, all or none, each
+// starting the ramp of the pool's balancer.SlowStart policy:
+//
+//	ss, _ := balancer.NewSlowStart(pool, policy, balancer.SlowStartConfig{})
+//	...
+//	surge.Absorb(pool, ss, newUpstreams) // from the OnEvent hook, after the platform started them
+//
+// # Time
+//
+// The engines take time as an input: [Limiter.TryAcquireAt],
+// [Token.ReleaseAt], [Detector.EvaluateAt] and [AbsorbAt] have twins that
+// read the clock, for tests and simulations that run on their own time.
+package surge

@@ -1,0 +1,159 @@
+package surge
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gatekit/gatekit/internal/problem"
+)
+
+// MiddlewareConfig configures Middleware. The zero value of each field
+// selects the default documented on it.
+type MiddlewareConfig struct {
+	// Priority returns a request's priority. If nil, every request is
+	// Normal. Return Exempt for health, readiness and admin endpoints,
+	// which are then never limited or shed.
+	//
+	// Security: a priority is a privilege. Priority must not read anything
+	// a client can set (a header, a cookie, a query parameter) unless a
+	// trusted proxy in front of the gateway sets that value itself and
+	// removes any copy the client sent; otherwise any client can claim
+	// High (or Exempt) and defeat the shedding. Base it on facts the
+	// gateway established: the route, an authenticated identity, a mTLS
+	// client certificate, a peer address checked by clientip.
+	Priority func(*http.Request) Priority
+	// Classify maps a finished request to its Outcome from the status the
+	// handler answered (200 if it wrote none). If nil, DefaultClassify.
+	Classify func(r *http.Request, status int) Outcome
+	// ErrorHandler writes the response to a shed request; err is a
+	// *ShedError, or the request context's error when the client went
+	// away while queued. If nil, WriteShed: 503 problem+json with
+	// Retry-After.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+}
+
+// DefaultClassify is the Outcome of a request that ended with status: a
+// request whose client went away (its context is done) is Ignored, as is
+// a 4xx, the client's own doing; a 5xx (the proxy's 502 for a dropped
+// connection, 503, 504 for a timeout, or a backend's own) is Dropped;
+// anything else is a Success.
+func DefaultClassify(r *http.Request, status int) Outcome {
+	switch {
+	case r.Context().Err() != nil:
+		return Ignored
+	case status >= 500:
+		return Dropped
+	case status >= 400:
+		return Ignored
+	}
+	return Success
+}
+
+// WriteShed answers a shed request: 503 Service Unavailable,
+// application/problem+json, with Retry-After in whole seconds (rounded up,
+// at least 1) from a *ShedError in err, 1 otherwise.
+func WriteShed(w http.ResponseWriter, _ *http.Request, err error) {
+	secs := int64(1)
+	var se *ShedError
+	if errors.As(err, &se) && se.RetryAfter > time.Second {
+		secs = int64((se.RetryAfter + time.Second - 1) / time.Second)
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	problem.Write(w, http.StatusServiceUnavailable, "The service is overloaded; retry after the time in Retry-After.")
+}
+
+// Middleware returns middleware that admits requests through l: each
+// request takes a slot with Acquire (waiting in l's queue when the limit is
+// reached), runs, and releases its slot with the Outcome Classify gives
+// its status and the latency of the whole handler. A shed request is
+// answered by ErrorHandler and never reaches the next handler.
+//
+// Put it first in a route's chain, before rate limits, validation and the
+// cache, and in front of the handler that reaches the backends it
+// protects; a cache before it would make its hits look like fast backend
+// answers. Responses keep http.Flusher and Unwrap (for
+// http.ResponseController). Everything is resolved when Middleware is
+// called; the admitted path allocates nothing.
+func Middleware(l *Limiter, cfg MiddlewareConfig) func(http.Handler) http.Handler {
+	prio, classify, reject := cfg.Priority, cfg.Classify, cfg.ErrorHandler
+	if classify == nil {
+		classify = DefaultClassify
+	}
+	if reject == nil {
+		reject = WriteShed
+	}
+	return func(next http.Handler) http.Handler {
+		writers := sync.Pool{New: func() any { return new(statusWriter) }}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p := Normal
+			if prio != nil {
+				p = prio(r)
+			}
+			if p == Exempt {
+				next.ServeHTTP(w, r)
+				return
+			}
+			tok, err := l.Acquire(r.Context(), p)
+			if err != nil {
+				reject(w, r, err)
+				return
+			}
+			sw := writers.Get().(*statusWriter)
+			sw.ResponseWriter, sw.status = w, 0
+			finished := false
+			defer func() {
+				o := Dropped // a panic in next
+				if finished {
+					o = classify(r, cmpStatus(sw.status))
+				} else if r.Context().Err() != nil {
+					o = Ignored
+				}
+				tok.Release(o)
+				sw.ResponseWriter = nil
+				writers.Put(sw)
+			}()
+			next.ServeHTTP(sw, r)
+			finished = true
+		})
+	}
+}
+
+func cmpStatus(s int) int {
+	if s == 0 {
+		return http.StatusOK
+	}
+	return s
+}
+
+// statusWriter records the final status a handler writes.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+// Flush flushes the underlying writer if it can.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
