@@ -48,8 +48,8 @@ type DetectorConfig struct {
 	// last window mean must reach to signal a surge. Zero means
 	// DefaultLatencyRatio (2); it must be above 1.
 	LatencyRatio float64
-	// ShedFraction is the share of arrivals shed (short-window rates) that
-	// signals a surge. Zero means DefaultShedFraction (0.01); it must be
+	// ShedFraction is the share of the arrivals since the last evaluation
+	// shed that signals a surge. Zero means DefaultShedFraction (0.01); it must be
 	// in (0, 1].
 	ShedFraction float64
 	// StartAfter is how long a signal must hold before a surge starts.
@@ -319,15 +319,17 @@ func (d *Detector) evaluateLocked(now time.Time) (Event, bool) {
 	}
 	d.sig = s
 
+	// Shedding counts as it happens in this interval: the smoothed
+	// ShedRate decays for minutes after a burst and would hold a surge
+	// long after the shedding stopped.
 	c := d.cfg
 	hot := (s.ShortRate >= c.MinRate && s.RateRatio >= c.RateRatio) ||
 		s.LatencyRatio >= c.LatencyRatio ||
-		(s.ShedRate > 0 && s.ShedRate >= c.ShedFraction*s.ShortRate) ||
+		(shed > 0 && shed >= c.ShedFraction*rate) ||
 		s.Queued > 0
 	quiet := !(s.ShortRate >= c.MinRate && s.RateRatio >= (1+c.RateRatio)/2) &&
 		s.LatencyRatio < (1+c.LatencyRatio)/2 &&
-		shed == 0 && s.ShedRate < c.ShedFraction*s.ShortRate/2 &&
-		s.Queued == 0
+		shed == 0 && s.Queued == 0
 	if !hot {
 		d.hotSince = time.Time{}
 	} else if d.hotSince.IsZero() {

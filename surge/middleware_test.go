@@ -1,0 +1,145 @@
+package surge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+func TestMiddlewareShedsWithProblem(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		retry time.Duration
+		want  string
+	}{
+		{"default", 0, "1"},
+		{"rounded up", 2500 * time.Millisecond, "3"},
+		{"never 0", time.Millisecond, "1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := mustLimiter(t, LimiterConfig{InitialLimit: 1, MinLimit: 1, MaxLimit: 1, MaxQueue: -1, RetryAfter: tc.retry})
+			reached := false
+			h := Middleware(l, MiddlewareConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))
+			held, _ := l.TryAcquire()
+			defer held.Release(Success)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+			if reached || rec.Code != 503 || rec.Header().Get("Retry-After") != tc.want ||
+				rec.Header().Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("shed: reached=%v %d Retry-After %q Content-Type %q, want 503, %q, problem+json",
+					reached, rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("Content-Type"), tc.want)
+			}
+			var p struct{ Status int }
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil || p.Status != 503 {
+				t.Errorf("body %q: %v", rec.Body, err)
+			}
+		})
+	}
+}
+
+func TestMiddlewareExemptIsNeverShed(t *testing.T) {
+	l := mustLimiter(t, LimiterConfig{InitialLimit: 1, MinLimit: 1, MaxLimit: 1, MaxQueue: -1})
+	h := Middleware(l, MiddlewareConfig{Priority: func(r *http.Request) Priority {
+		if r.URL.Path == "/healthz" {
+			return Exempt
+		}
+		return Normal
+	}})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	held, _ := l.TryAcquire()
+	defer held.Release(Success)
+	for path, want := range map[string]int{"/healthz": 200, "/api": 503} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != want {
+			t.Errorf("GET %s = %d, want %d", path, rec.Code, want)
+		}
+	}
+}
+
+// TestMiddlewareClassifiesOutcomes checks which answers count as drops:
+// 5xx and panics do; 4xx, successes and requests whose client went away
+// do not.
+func TestMiddlewareClassifiesOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		status  int
+		cancel  bool
+		panics  bool
+		dropped uint64
+	}{
+		{"200", 200, false, false, 0},
+		{"no status written", 0, false, false, 0},
+		{"404", 404, false, false, 0},
+		{"429", 429, false, false, 0},
+		{"502 dropped connection", 502, false, false, 1},
+		{"504 timeout", 504, false, false, 1},
+		{"500", 500, false, false, 1},
+		{"client went away", 502, true, false, 0},
+		{"panic", 0, false, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := mustLimiter(t, LimiterConfig{})
+			h := Middleware(l, MiddlewareConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.panics {
+					panic(http.ErrAbortHandler)
+				}
+				if tc.status != 0 {
+					w.WriteHeader(tc.status)
+				}
+			}))
+			ctx, cancel := context.WithCancel(context.Background())
+			if tc.cancel {
+				cancel()
+			}
+			defer cancel()
+			func() {
+				defer func() {
+					if v := recover(); (v != nil) != tc.panics {
+						t.Errorf("recover() = %v, want a panic: %v", v, tc.panics)
+					}
+				}()
+				h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+			}()
+			if st := l.Stats(); st.Dropped != tc.dropped || st.InFlight != 0 {
+				t.Errorf("Stats() = %+v, want %d dropped and the slot released", st, tc.dropped)
+			}
+		})
+	}
+}
+
+func TestMiddlewareKeepsFlusherAndUnwrap(t *testing.T) {
+	l := mustLimiter(t, LimiterConfig{})
+	var unwrapped http.ResponseWriter
+	rec := httptest.NewRecorder()
+	h := Middleware(l, MiddlewareConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("Flush through the middleware: %v", err)
+		}
+		unwrapped = w.(interface{ Unwrap() http.ResponseWriter }).Unwrap()
+	}))
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if !rec.Flushed || unwrapped != rec {
+		t.Errorf("Flushed=%v, Unwrap()=%T; want the recorder flushed and returned", rec.Flushed, unwrapped)
+	}
+}
+
+func TestMiddlewareCustomErrorHandler(t *testing.T) {
+	l := mustLimiter(t, LimiterConfig{InitialLimit: 1, MinLimit: 1, MaxLimit: 1, MaxQueue: -1})
+	var got error
+	h := Middleware(l, MiddlewareConfig{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+		got = err
+		w.WriteHeader(429)
+	}})(http.NotFoundHandler())
+	held, _ := l.TryAcquire()
+	defer held.Release(Success)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	var se *ShedError
+	if rec.Code != 429 || !errors.As(got, &se) {
+		t.Errorf("custom handler: %d, err %v; want 429 and a *ShedError", rec.Code, got)
+	}
+}
