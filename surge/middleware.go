@@ -71,12 +71,14 @@ func WriteShed(w http.ResponseWriter, _ *http.Request, err error) {
 // its status and the latency of the whole handler. A shed request is
 // answered by ErrorHandler and never reaches the next handler.
 //
-// Put it first in a route's chain, before rate limits, validation and the
-// cache, and in front of the handler that reaches the backends it
-// protects; a cache before it would make its hits look like fast backend
-// answers. Responses keep http.Flusher and Unwrap (for
-// http.ResponseController). Everything is resolved when Middleware is
-// called; the admitted path allocates nothing.
+// Put it in front of the handler that reaches the backends it protects,
+// ahead of rate limits and validation: shedding is the cheapest
+// rejection. A response cache is best placed in front of it, so that
+// hits, which cost the backends nothing, are never shed and never sampled
+// as backend latency; behind it, hits count as fast successes.
+// Responses keep http.Flusher and Unwrap (for http.ResponseController).
+// Everything is resolved when Middleware is called; the admitted path
+// allocates nothing.
 func Middleware(l *Limiter, cfg MiddlewareConfig) func(http.Handler) http.Handler {
 	prio, classify, reject := cfg.Priority, cfg.Classify, cfg.ErrorHandler
 	if classify == nil {
