@@ -30,6 +30,10 @@
 //     request coalescing and purging that never shares private responses;
 //     [github.com/gatekit/gatekit/cache/rediscache] shares it between
 //     gateway instances.
+//   - [github.com/gatekit/gatekit/surge] keeps backends inside their
+//     capacity during spikes: an adaptive concurrency limit learnt from
+//     latency and errors, a short priority queue then 503, surge events
+//     for scale-out hooks, and new backends brought in with slow start.
 //
 // A route's middleware runs the cheapest rejection first: rate limiting,
 // then validation (before the cache, so an invalid request is never

@@ -201,7 +201,6 @@ type Limiter struct {
 	waiting  atomic.Int64 // requests in the queue
 
 	arrivals atomic.Uint64
-	admitted atomic.Uint64
 	shed     atomic.Uint64
 	dropped  atomic.Uint64
 	timedOut atomic.Uint64 // shed after MaxWait
@@ -329,7 +328,6 @@ func (l *Limiter) TryAcquireAt(now time.Time) (Token, error) {
 	l.arrivals.Add(1)
 	if l.waiting.Load() == 0 {
 		if n, ok := l.tryInc(); ok {
-			l.admitted.Add(1)
 			return Token{l: l, start: now, low: n < l.minInt}, nil
 		}
 	}
@@ -398,9 +396,11 @@ type LimiterStats struct {
 	// Limit is the current concurrency limit; InFlight the admitted
 	// requests not yet released; Queued the requests waiting in Acquire.
 	Limit, InFlight, Queued int
-	// Arrivals counts every TryAcquire and Acquire call, Admitted those
-	// that got a slot and Shed those that did not (Arrivals - Admitted -
-	// Shed are waiting). QueueTimeouts counts the shed after MaxWait.
+	// Arrivals counts every TryAcquire and Acquire call (Exempt ones
+	// aside) and Shed those that got no slot. Admitted is Arrivals - Shed
+	// - Queued: exact when nothing is arriving, otherwise it may count a
+	// few requests still being decided (the hot path keeps no counter of
+	// its own for it). QueueTimeouts counts the shed after MaxWait.
 	Arrivals, Admitted, Shed, QueueTimeouts uint64
 	// Dropped counts releases with outcome Dropped.
 	Dropped uint64
@@ -414,13 +414,16 @@ func (l *Limiter) Stats() LimiterStats {
 	l.mu.Lock()
 	lat, base := l.lastMean, l.baseline
 	l.mu.Unlock()
+	queued := l.waiting.Load()
+	shed := l.shed.Load()
+	arrivals := l.arrivals.Load() // last: never below shed + queued
 	return LimiterStats{
 		Limit:         int(l.limit.Load()),
 		InFlight:      int(l.inflight.Load()),
-		Queued:        int(l.waiting.Load()),
-		Arrivals:      l.arrivals.Load(),
-		Admitted:      l.admitted.Load(),
-		Shed:          l.shed.Load(),
+		Queued:        int(queued),
+		Arrivals:      arrivals,
+		Admitted:      arrivals - shed - uint64(max(queued, 0)),
+		Shed:          shed,
 		QueueTimeouts: l.timedOut.Load(),
 		Dropped:       l.dropped.Load(),
 		Latency:       time.Duration(lat),

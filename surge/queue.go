@@ -138,7 +138,6 @@ func (l *Limiter) Acquire(ctx context.Context, p Priority) (Token, error) {
 	l.arrivals.Add(1)
 	if l.waiting.Load() == 0 {
 		if n, ok := l.tryInc(); ok {
-			l.admitted.Add(1)
 			return Token{l: l, start: time.Now(), low: n < l.minInt}, nil
 		}
 	}
@@ -155,7 +154,6 @@ func (l *Limiter) Acquire(ctx context.Context, p Priority) (Token, error) {
 	if n, ok := l.tryInc(); ok {
 		l.waiting.Add(-1)
 		l.qmu.Unlock()
-		l.admitted.Add(1)
 		return Token{l: l, start: time.Now(), low: n < l.minInt}, nil
 	}
 	if l.queue.n >= l.maxQueue {
@@ -203,7 +201,6 @@ func (l *Limiter) Acquire(ctx context.Context, p Priority) (Token, error) {
 		l.shed.Add(1)
 		return Token{}, &l.shedError[2]
 	}
-	l.admitted.Add(1)
 	return Token{l: l, start: time.Now(), low: w.low}, nil
 }
 
