@@ -13,16 +13,16 @@ import (
 
 // Detector defaults.
 const (
-	DefaultInterval     = 250 * time.Millisecond
-	DefaultShortWindow  = 10 * time.Second
-	DefaultLongWindow   = 5 * time.Minute
-	DefaultRateRatio    = 2.0
-	DefaultMinRate      = 1.0
-	DefaultLatencyRatio = 2.0
-	DefaultShedFraction = 0.01
-	DefaultStartAfter   = time.Second
-	DefaultCooldown     = 30 * time.Second
-	DefaultSustainEvery = time.Minute
+	DefaultInterval     = 250 * time.Millisecond // DetectorConfig.Interval
+	DefaultShortWindow  = 10 * time.Second       // DetectorConfig.ShortWindow
+	DefaultLongWindow   = 5 * time.Minute        // DetectorConfig.LongWindow
+	DefaultRateRatio    = 2.0                    // DetectorConfig.RateRatio
+	DefaultMinRate      = 1.0                    // DetectorConfig.MinRate, requests per second
+	DefaultLatencyRatio = 2.0                    // DetectorConfig.LatencyRatio
+	DefaultShedFraction = 0.01                   // DetectorConfig.ShedFraction
+	DefaultStartAfter   = time.Second            // DetectorConfig.StartAfter
+	DefaultCooldown     = 30 * time.Second       // DetectorConfig.Cooldown
+	DefaultSustainEvery = time.Minute            // DetectorConfig.SustainEvery
 )
 
 // DetectorConfig configures a Detector. The zero value of each field
@@ -282,6 +282,9 @@ func (d *Detector) EvaluateAt(now time.Time) (ev Event, ok bool) {
 	return ev, ok
 }
 
+// Evaluate is EvaluateAt at the current time.
+func (d *Detector) Evaluate() (Event, bool) { return d.EvaluateAt(time.Now()) }
+
 func (d *Detector) evaluateLocked(now time.Time) (Event, bool) {
 	st := d.l.Stats()
 	if !d.seeded {
@@ -417,13 +420,13 @@ func (d *Detector) loop(ctx context.Context, done chan struct{}) {
 	defer close(done)
 	t := time.NewTicker(d.cfg.Interval)
 	defer t.Stop()
-	d.EvaluateAt(time.Now())
+	d.Evaluate()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			d.EvaluateAt(now)
+		case <-t.C:
+			d.Evaluate()
 		}
 	}
 }

@@ -14,15 +14,15 @@ import (
 // of requests at once; MinLimit should stay below what the smallest
 // backend behind the limiter can serve at once (see LimiterConfig.MinLimit).
 const (
-	DefaultInitialLimit = 20
-	DefaultMinLimit     = 5
-	DefaultMaxLimit     = 1000
-	DefaultTolerance    = 1.5
-	DefaultBackoff      = 0.9
-	DefaultWindow       = 100 * time.Millisecond
-	DefaultMaxQueue     = 50
-	DefaultMaxWait      = 100 * time.Millisecond
-	DefaultRetryAfter   = time.Second
+	DefaultInitialLimit = 20                     // LimiterConfig.InitialLimit
+	DefaultMinLimit     = 5                      // LimiterConfig.MinLimit
+	DefaultMaxLimit     = 1000                   // LimiterConfig.MaxLimit
+	DefaultTolerance    = 1.5                    // LimiterConfig.Tolerance
+	DefaultBackoff      = 0.9                    // LimiterConfig.Backoff
+	DefaultWindow       = 100 * time.Millisecond // LimiterConfig.Window
+	DefaultMaxQueue     = 50                     // LimiterConfig.MaxQueue
+	DefaultMaxWait      = 100 * time.Millisecond // LimiterConfig.MaxWait
+	DefaultRetryAfter   = time.Second            // LimiterConfig.RetryAfter
 )
 
 // Algorithm selects how a Limiter moves its limit at the end of each

@@ -328,3 +328,31 @@ func TestLimitGrowsOnlyWhenUsed(t *testing.T) {
 		t.Errorf("limit under light load reached %d, want %d unchanged (%v)", got, DefaultInitialLimit, limits)
 	}
 }
+
+// TestLimitRelearnsASlowerBackend makes the backend three times slower for
+// good under the same overload: the limit first falls (the slower answers
+// look like queueing), then, at the low limit, learns the new no-load
+// latency and climbs back to at least the backend's concurrency.
+func TestLimitRelearnsASlowerBackend(t *testing.T) {
+	for _, algo := range algorithms {
+		t.Run(algo.String(), func(t *testing.T) {
+			l := mustLimiter(t, LimiterConfig{Algorithm: algo, MinLimit: 2})
+			s := newSim(l, simServers, simService)
+			s.run(1.2*simCap, 10*time.Second)
+			s.service = 3 * simService
+			limits := s.run(1.2*simCap/3, 60*time.Second)
+			if got := minOf(limits); got >= simServers {
+				t.Errorf("limit never fell after the slowdown (%v)", limits)
+			}
+			if got := limits[len(limits)-1]; got < simServers {
+				t.Errorf("limit %d a minute after the slowdown, want at least %d (%v)", got, simServers, limits)
+			}
+			// The baseline moves only while the limit sits low, so it
+			// may stop short of the new latency: enough to stop
+			// reading the new normal as queueing.
+			if st := l.Stats(); st.Baseline < 2*simService || st.Baseline > 3*simService*11/10 {
+				t.Errorf("Baseline = %v, want between %v and about the new service time %v", st.Baseline, 2*simService, 3*simService)
+			}
+		})
+	}
+}

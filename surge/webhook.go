@@ -34,12 +34,12 @@ const (
 
 // Webhook defaults.
 const (
-	DefaultWebhookTimeout     = 5 * time.Second
-	DefaultWebhookAttempts    = 4
-	DefaultWebhookBackoff     = 500 * time.Millisecond
-	DefaultWebhookMaxBackoff  = 10 * time.Second
-	DefaultWebhookMaxPending  = 64
-	DefaultSignatureTolerance = 5 * time.Minute
+	DefaultWebhookTimeout     = 5 * time.Second        // WebhookConfig.Timeout
+	DefaultWebhookAttempts    = 4                      // WebhookConfig.MaxAttempts
+	DefaultWebhookBackoff     = 500 * time.Millisecond // WebhookConfig.Backoff
+	DefaultWebhookMaxBackoff  = 10 * time.Second       // WebhookConfig.MaxBackoff
+	DefaultWebhookMaxPending  = 64                     // WebhookConfig.MaxPending
+	DefaultSignatureTolerance = 5 * time.Minute        // VerifySignature's tolerance
 )
 
 // MinSecretLen is the shortest Webhook secret accepted, in bytes.

@@ -220,3 +220,24 @@ func TestDownWebhookReceiverDoesNotSlowRequests(t *testing.T) {
 		}
 	}
 }
+
+// FuzzVerifySignature feeds VerifySignature arbitrary headers and bodies:
+// it must never panic, must accept a header Sign made for the same body
+// and time, and must reject that header for any other body.
+func FuzzVerifySignature(f *testing.F) {
+	f.Add([]byte(`{"event":"surge started"}`), "t=1767322800,v1=00", []byte("x"))
+	f.Add([]byte{}, "", []byte{})
+	f.Add([]byte("body"), "v1=zz,t=-1,t=2", []byte("other"))
+	f.Fuzz(func(t *testing.T, body []byte, header string, other []byte) {
+		_ = VerifySignature(secret, body, header, t0, 0)
+		good := Sign(secret, body, t0)
+		if err := VerifySignature(secret, body, good, t0, 0); err != nil {
+			t.Fatalf("VerifySignature(Sign(%q)) = %v", body, err)
+		}
+		if string(other) != string(body) {
+			if err := VerifySignature(secret, other, good, t0, 0); err == nil {
+				t.Fatalf("the signature of %q verified %q", body, other)
+			}
+		}
+	})
+}
