@@ -8,7 +8,7 @@
 //	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
 //	pool, _ := balancer.NewPool(ups)
 //	lr, _ := balancer.NewLeastRequest(pool, balancer.LoadConfig{})
-//	t, done, err := lr.Pick("")
+//	t, done, err := lr.Pick(ctx, "")
 //	if err != nil { ... } // balancer.ErrNoTargets
 //	... send the request to t.URL() ...
 //	done(balancer.Result{Status: 200, Latency: elapsed})
@@ -49,8 +49,8 @@
 //   - [LeastConn]: a full scan for the fewest requests in flight.
 //   - [Random]: weighted random.
 //   - [Hash]: consistent hashing (rendezvous for small pools, Maglev for
-//     large ones) with an optional bound on load, keyed by [KeyClientIP],
-//     [KeyHeader], [KeyCookie], [KeyQuery] or [KeyPath].
+//     large ones) with an optional bound on load, keyed by a key function from package reqkey
+//     (client address, header, cookie, query parameter or path).
 //   - [PeakEWMA]: latency-aware; fast failures are charged as slow.
 //   - [Sticky]: session affinity by a signed cookie or header, over any
 //     fallback policy.
@@ -58,7 +58,7 @@
 // Load-aware policies learn from the [Result] passed to each pick's done
 // function, and count recent failures as load so that a target answering
 // 503 at once never attracts more traffic. Every pick is allocation-free.
-// [NewPolicy] and [ParseKey] build policies and keys from names, for flags
+// [NewPolicy] and reqkey.Parse build policies and keys from names, for flags
 // and configuration files.
 //
 // # Security
@@ -70,6 +70,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -82,9 +83,12 @@ import (
 // exactly once, when the request to the target has completed, with its
 // outcome; load-aware policies and health tracking learn from it. done must
 // not be called twice, and t must not be modified. When nothing can be
-// picked, Pick returns an error wrapping ErrNoTargets.
+// picked, Pick returns an error wrapping ErrNoTargets. ctx is the
+// request's context: a policy that may wait for a target (Breaker) waits
+// at most until ctx is done, and a wrapper passes ctx on to the policy it
+// wraps, so that wrappers compose in any order.
 type Policy interface {
-	Pick(key string) (t *Target, done func(Result), err error)
+	Pick(ctx context.Context, key string) (t *Target, done func(Result), err error)
 }
 
 // Result is the outcome of one request to a target, passed to the done

@@ -1,6 +1,7 @@
 package balancer_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 // backends starts n demo backends that answer with their name.
@@ -61,7 +63,7 @@ func ExampleNewPolicy() {
 	if err != nil {
 		panic(err)
 	}
-	key, err := balancer.ParseKey("") // e.g. "ip", "header:X-User" for -policy hash
+	key, err := reqkey.Parse("") // e.g. "ip", "header:X-User" for -policy hash
 	if err != nil {
 		panic(err)
 	}
@@ -94,7 +96,7 @@ func ExampleWeightedRoundRobin() {
 	wrr := balancer.NewWeightedRoundRobin(pool)
 	var got []string
 	for range 7 {
-		t, done, err := wrr.Pick("")
+		t, done, err := wrr.Pick(context.Background(), "")
 		if err != nil {
 			panic(err)
 		}
@@ -118,7 +120,7 @@ func ExampleHash() {
 		panic(err)
 	}
 	pick := func(key string) *balancer.Target {
-		t, done, err := h.Pick(key)
+		t, done, err := h.Pick(context.Background(), key)
 		if err != nil {
 			panic(err)
 		}

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -29,7 +30,7 @@ type HashConfig struct {
 }
 
 // Hash is consistent hashing: a key (a client address, header, cookie,
-// query parameter or path; see ParseKey) always maps to the same target
+// query parameter or path; see reqkey.Parse) always maps to the same target
 // while the pool is unchanged, and a pool change moves only about 1/N of
 // the keys. Small pools use weighted rendezvous (highest random weight)
 // hashing, large ones Maglev tables built lazily after each pool change.
@@ -80,9 +81,9 @@ func NewHash(pool *Pool, cfg HashConfig) (*Hash, error) {
 
 // Pick returns the target key maps to; the fallback policy picks when key
 // is "".
-func (h *Hash) Pick(key string) (*Target, func(Result), error) {
+func (h *Hash) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
 	if key == "" {
-		return h.fallback.Pick("")
+		return h.fallback.Pick(ctx, "")
 	}
 	s := h.pool.load()
 	if len(s.avail) == 0 {

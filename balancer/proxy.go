@@ -19,10 +19,6 @@ import (
 	"github.com/gatekit/gatekit/internal/problem"
 )
 
-// StatusClientClosedRequest is the status logged (and written, for access
-// logs) when the client went away before the response: nginx's 499.
-const StatusClientClosedRequest = 499
-
 // Config configures a Proxy. The zero value of each field selects the
 // default documented on it.
 type Config struct {
@@ -47,8 +43,8 @@ type Config struct {
 	// reached no target), and a bare 499 when the
 	// client went away.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
-	// Key returns the key that hashing policies pick by (see KeyClientIP,
-	// KeyHeader, ParseKey). If nil, every request has the key "". It is
+	// Key returns the key that hashing policies pick by (see package
+	// reqkey: reqkey.ClientIP, reqkey.Header, reqkey.Parse). If nil, every request has the key "". It is
 	// not used with a *Sticky policy (bare or wrapped), whose key is the request's
 	// affinity token.
 	Key func(r *http.Request) string
@@ -368,15 +364,11 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var t *Target
 	var done func(Result)
 	var err error
-	if cp, ok := px.policy.(contextPicker); ok {
-		t, done, err = cp.PickContext(r.Context(), key)
-	} else {
-		t, done, err = px.policy.Pick(key)
-	}
+	t, done, err = px.policy.Pick(r.Context(), key)
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		if r.Context().Err() != nil {
-			status = StatusClientClosedRequest
+			status = problem.StatusClientClosedRequest
 		}
 		px.onError(w, r, &ProxyError{Status: status, Err: err})
 		return
@@ -477,7 +469,7 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &cbe) && ctxErr == nil:
 		pe.Status = http.StatusBadRequest
 	case errors.Is(ctxErr, context.Canceled):
-		pe.Status = StatusClientClosedRequest
+		pe.Status = problem.StatusClientClosedRequest
 	case errors.Is(ctxErr, context.DeadlineExceeded):
 		pe.Status = http.StatusGatewayTimeout
 	case x != nil && !x.maybeReached && neverReached(err, x.gotConn.Load()):
@@ -491,7 +483,7 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		pe.Status = http.StatusGatewayTimeout
 	}
 	if x != nil {
-		if pe.Status == StatusClientClosedRequest || pe.Status < 500 || inbound {
+		if pe.Status == problem.StatusClientClosedRequest || pe.Status < 500 || inbound {
 			// The client went away, sent a bad body, or a deadline
 			// set before the proxy expired: a local outcome that says
 			// nothing about the target. (The route's own Timeout
@@ -507,7 +499,7 @@ func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 		if pe.Target != nil {
 			target = pe.Target.url.Redacted()
 		}
-		if pe.Status == StatusClientClosedRequest {
+		if pe.Status == problem.StatusClientClosedRequest {
 			px.log.LogAttrs(r.Context(), slog.LevelInfo, "balancer: client closed request",
 				slog.Int("status", pe.Status), slog.String("target", target), slog.String("path", r.URL.Path))
 		} else {
@@ -540,7 +532,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		status = http.StatusServiceUnavailable
 	}
 	switch status {
-	case StatusClientClosedRequest:
+	case problem.StatusClientClosedRequest:
 		w.WriteHeader(status)
 		return
 	case http.StatusServiceUnavailable:

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/clientip"
+	"github.com/gatekit/gatekit/internal/problem"
 )
 
 // backend is an httptest server answering with its name and recording the
@@ -87,8 +88,8 @@ type recorder struct {
 	results []Result
 }
 
-func (rp *recorder) Pick(key string) (*Target, func(Result), error) {
-	t, done, err := rp.Policy.Pick(key)
+func (rp *recorder) Pick(_ context.Context, key string) (*Target, func(Result), error) {
+	t, done, err := rp.Policy.Pick(context.Background(), key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -370,7 +371,7 @@ func TestProxyClientGone(t *testing.T) {
 		cancel()
 	}()
 	rec := serve(px, req)
-	if rec.Code != StatusClientClosedRequest {
+	if rec.Code != problem.StatusClientClosedRequest {
 		t.Fatalf("status = %d, want 499", rec.Code)
 	}
 	r := rp.last(t)

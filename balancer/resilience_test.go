@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatekit/gatekit/internal/problem"
 	"go.uber.org/goleak"
 )
 
@@ -25,9 +26,9 @@ type pickWatch struct {
 	late    atomic.Int64
 }
 
-func (w *pickWatch) Pick(key string) (*Target, func(Result), error) {
+func (w *pickWatch) Pick(_ context.Context, key string) (*Target, func(Result), error) {
 	_, ejected := w.o.Ejected(w.watched)
-	t, done, err := w.Policy.Pick(key)
+	t, done, err := w.Policy.Pick(context.Background(), key)
 	if err == nil && ejected && t == w.watched {
 		w.late.Add(1)
 	}
@@ -116,8 +117,8 @@ type deadPicks struct {
 	ids     []string
 }
 
-func (d *deadPicks) Pick(key string) (*Target, func(Result), error) {
-	t, done, err := d.Policy.Pick(key)
+func (d *deadPicks) Pick(_ context.Context, key string) (*Target, func(Result), error) {
+	t, done, err := d.Policy.Pick(context.Background(), key)
 	if err == nil && t == d.watched && d.dead.Load() {
 		d.mu.Lock()
 		d.ids = append(d.ids, key)
@@ -323,7 +324,7 @@ func TestResilienceLocalErrorsNeverEject(t *testing.T) {
 		}
 	}
 	holdCancel() // the client goes away
-	if code := <-held; code != StatusClientClosedRequest {
+	if code := <-held; code != problem.StatusClientClosedRequest {
 		t.Fatalf("cancelled request status %d, want 499", code)
 	}
 	// Clients that cancel, and clients whose bodies cannot be read.

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,6 +11,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"time"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 // DefaultStickyCookie is the default name of the affinity cookie.
@@ -87,14 +90,14 @@ func NewSticky(pool *Pool, fallback Policy, cfg StickyConfig) (*Sticky, error) {
 		s.secret = append([]byte(nil), cfg.Secret...)
 	}
 	if s.cfg.Header != "" {
-		if !validHeaderName(s.cfg.Header) {
+		if !header.IsToken(s.cfg.Header) {
 			return nil, fmt.Errorf("balancer: invalid sticky header %q", cfg.Header)
 		}
 		s.cfg.Header = textproto.CanonicalMIMEHeaderKey(s.cfg.Header)
 	}
 	if s.cfg.Cookie == "" {
 		s.cfg.Cookie = DefaultStickyCookie
-	} else if !validHeaderName(s.cfg.Cookie) {
+	} else if !header.IsToken(s.cfg.Cookie) {
 		return nil, fmt.Errorf("balancer: invalid sticky cookie name %q", cfg.Cookie)
 	}
 	if s.cfg.Path == "" {
@@ -131,7 +134,7 @@ func (s *Sticky) buildTokens(snap *snapshot, prev *tokenMap) *tokenMap {
 
 // Pick returns the target token names when it is available, and otherwise
 // the fallback policy's pick.
-func (s *Sticky) Pick(token string) (*Target, func(Result), error) {
+func (s *Sticky) Pick(ctx context.Context, token string) (*Target, func(Result), error) {
 	if token != "" {
 		snap := s.pool.load()
 		if len(snap.avail) > 0 {
@@ -141,7 +144,7 @@ func (s *Sticky) Pick(token string) (*Target, func(Result), error) {
 			}
 		}
 	}
-	return s.fallback.Pick("")
+	return s.fallback.Pick(ctx, "")
 }
 
 // Token returns the affinity token naming t.

@@ -35,7 +35,7 @@ func newForwarder(p balancer.Policy) *forwarder {
 }
 
 func (f *forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	t, done, err := f.policy.Pick("")
+	t, done, err := f.policy.Pick(r.Context(), "")
 	if err != nil {
 		http.Error(w, "no backend available", http.StatusServiceUnavailable)
 		return

@@ -30,6 +30,7 @@ import (
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/ratelimit"
+	"github.com/gatekit/gatekit/reqkey"
 	"github.com/gatekit/gatekit/route"
 	"github.com/gatekit/gatekit/surge"
 	"github.com/gatekit/gatekit/validate"
@@ -167,7 +168,7 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 	}
 	queued, err := ratelimit.New(ratelimit.Config{
 		Rates: []ratelimit.Rate{{Count: 2, Per: time.Second, Burst: 2}},
-		Key:   ratelimit.Global, Mode: ratelimit.Queue, MaxWait: 3 * time.Second, MaxQueue: 20,
+		Key:   reqkey.Global, Mode: ratelimit.Queue, MaxWait: 3 * time.Second, MaxQueue: 20,
 	})
 	if err != nil {
 		d.Close()
@@ -217,7 +218,7 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		{Name: "gold-orders", Path: "/api/orders", Methods: []string{"POST"},
 			Body: []route.Predicate{{Name: "/tier", Value: "gold"}}, Handler: v2},
 		// Canary: 10% of clients (stable per client IP) see v2 on /api/search.
-		{Name: "search-canary", Path: "/api/search", SplitKey: route.ClientIPKey, Split: []route.Backend{
+		{Name: "search-canary", Path: "/api/search", SplitKey: reqkey.ClientIP, Split: []route.Backend{
 			{Name: "stable", Weight: 90, Handler: stable},
 			{Name: "canary", Weight: 10, Handler: v2},
 		}},

@@ -29,6 +29,7 @@ import (
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
+	"github.com/gatekit/gatekit/reqkey"
 	"github.com/gatekit/gatekit/surge"
 )
 
@@ -76,7 +77,7 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	if err != nil {
 		return err
 	}
-	key, err := balancer.ParseKey(*hashKey)
+	key, err := reqkey.Parse(*hashKey)
 	if err != nil {
 		return err
 	}
