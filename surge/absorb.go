@@ -8,8 +8,8 @@ import (
 	"github.com/gatekit/gatekit/balancer"
 )
 
-// AbsorbAt adds ups to pool as one step and starts each new target's slow
-// start at now, so that capacity added by a scale-out takes traffic
+// AbsorbAt adds ups to pool in one call and starts each new target's
+// slow start at now, so that capacity added by a scale-out takes traffic
 // gradually instead of a full share while it is cold. Either every
 // upstream is added or none is: on an invalid or duplicate upstream, the
 // ones already added are removed again and the error is returned. ss must
@@ -32,8 +32,8 @@ func AbsorbAt(pool *balancer.Pool, ss *balancer.SlowStart, ups []balancer.Upstre
 			}
 			return nil, fmt.Errorf("surge: absorb: %w", err)
 		}
-		// Start the ramp before the next pick notices the new target, so
-		// that it never takes a full share.
+		// Start the ramp at now rather than at the next pick, which
+		// would start it at that pick's clock.
 		ss.StartAt(t, now)
 		added = append(added, t)
 	}

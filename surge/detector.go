@@ -152,7 +152,8 @@ type Signals struct {
 	// it the metric to give an autoscaler (see the package doc).
 	Pressure float64 `json:"pressure"`
 	// LatencyRatio is the limiter's last window mean latency over its
-	// no-load latency (0 until both are known).
+	// no-load latency (0 until both are known, and when nothing arrived
+	// since the previous evaluation).
 	LatencyRatio float64 `json:"latency_ratio"`
 	// Queued, Limit and InFlight are the limiter's, at the evaluation.
 	Queued   int `json:"queued"`
@@ -296,6 +297,7 @@ func (d *Detector) evaluateLocked(now time.Time) (Event, bool) {
 	if dt <= 0 {
 		return Event{}, false
 	}
+	prevArrivals := d.arrivals
 	rate := float64(st.Arrivals-d.arrivals) / dt.Seconds()
 	shed := float64(st.Shed-d.sheds) / dt.Seconds()
 	d.last, d.arrivals, d.sheds = now, st.Arrivals, st.Shed
@@ -317,7 +319,10 @@ func (d *Detector) evaluateLocked(now time.Time) (Event, bool) {
 			s.Pressure = d.short / served
 		}
 	}
-	if st.Baseline > 0 && st.Latency > 0 {
+	// The limiter's latency is that of its last closed window: without
+	// arrivals since the last evaluation it may be old news, and a surge
+	// must be able to end when the traffic stops altogether.
+	if st.Baseline > 0 && st.Latency > 0 && st.Arrivals > prevArrivals {
 		s.LatencyRatio = float64(st.Latency) / float64(st.Baseline)
 	}
 	d.sig = s

@@ -212,3 +212,44 @@ func TestDetectorStartAndClose(t *testing.T) {
 	det.Close()
 	det.Start() // after Close: nothing (goleak checks)
 }
+
+// TestDetectorSurgeEndsWhenTrafficStops ends a surge of slow answers by
+// stopping the traffic altogether: the latency of the last window must not
+// hold the surge open with nothing arriving.
+func TestDetectorSurgeEndsWhenTrafficStops(t *testing.T) {
+	l := mustLimiter(t, LimiterConfig{MinLimit: 2})
+	det, _ := NewDetector(l, DetectorConfig{})
+	now := t0
+	det.EvaluateAt(now)
+	for i := range 200 { // 50 s of 40 requests a second, 10 at a time
+		// After 20 s the backend queues: the first two of each batch
+		// are answered in 10ms, the rest in 100ms. The limit is held
+		// at 10, as an operator might, so that the queueing shows.
+		l.SetLimit(10)
+		var toks []Token
+		for range 10 {
+			if tok, err := l.TryAcquireAt(now); err == nil {
+				toks = append(toks, tok)
+			}
+		}
+		for j, tok := range toks {
+			lat := 10 * time.Millisecond
+			if i >= 80 && j >= 2 {
+				lat = 100 * time.Millisecond
+			}
+			tok.ReleaseAt(now.Add(lat), Success)
+		}
+		now = now.Add(tick)
+		det.EvaluateAt(now)
+	}
+	if st := det.Stats(); st.State != Surging || st.Signals.LatencyRatio < 2 {
+		t.Fatalf("after slow answers: Stats() = %+v, want a latency surge", st)
+	}
+	for range 240 { // a minute without traffic
+		now = now.Add(tick)
+		det.EvaluateAt(now)
+	}
+	if st := det.Stats(); st.State != Calm || st.Ended != 1 || st.Sustained != 0 {
+		t.Errorf("a minute after the traffic stopped: Stats() = %+v, want calm, ended once, never sustained", st)
+	}
+}
