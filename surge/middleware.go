@@ -1,7 +1,9 @@
 package surge
 
 import (
+	"bufio"
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -67,8 +69,11 @@ func WriteShed(w http.ResponseWriter, _ *http.Request, err error) {
 
 // Middleware returns middleware that admits requests through l: each
 // request takes a slot with Acquire (waiting in l's queue when the limit is
-// reached), runs, and releases its slot with the Outcome Classify gives
-// its status and the latency of the whole handler. A shed request is
+// reached), runs, and releases its slot when the handler returns, with the
+// Outcome Classify gives its status and its time to the response header
+// as the latency sampled (as balancer.Result.Latency: a slow client or a
+// long stream says nothing about the backends). A hijacked connection (a
+// WebSocket upgrade) frees its slot when it is hijacked. A shed request is
 // answered by ErrorHandler and never reaches the next handler.
 //
 // Put it in front of the handler that reaches the backends it protects,
@@ -104,17 +109,27 @@ func Middleware(l *Limiter, cfg MiddlewareConfig) func(http.Handler) http.Handle
 				return
 			}
 			sw := writers.Get().(*statusWriter)
-			sw.ResponseWriter, sw.status = w, 0
+			*sw = statusWriter{ResponseWriter: w, tok: tok}
 			finished := false
 			defer func() {
-				o := Dropped // a panic in next
-				if finished {
-					o = classify(r, cmpStatus(sw.status))
-				} else if r.Context().Err() != nil {
-					o = Ignored
+				if !sw.released {
+					o := Dropped // a panic in next
+					if finished {
+						o = classify(r, cmpStatus(sw.status))
+					} else if r.Context().Err() != nil {
+						o = Ignored
+					}
+					// The latency sampled is the time to the response
+					// header: how long a slow client takes to read the
+					// body, or a stream lasts, says nothing about the
+					// backends. The slot is held until now all the same.
+					at := sw.header
+					if at.IsZero() {
+						at = time.Now()
+					}
+					tok.ReleaseAt(at, o)
 				}
-				tok.Release(o)
-				sw.ResponseWriter = nil
+				*sw = statusWriter{}
 				writers.Put(sw)
 			}()
 			next.ServeHTTP(sw, r)
@@ -130,29 +145,54 @@ func cmpStatus(s int) int {
 	return s
 }
 
-// statusWriter records the final status a handler writes.
+// statusWriter records the final status a handler writes and when it
+// wrote the header, and frees the request's slot when the connection is
+// hijacked.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	header   time.Time // when the final header was written
+	tok      Token
+	released bool
+}
+
+func (w *statusWriter) sent(code int) {
+	if w.status == 0 {
+		w.status, w.header = code, time.Now()
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
+	if code >= 200 {
+		w.sent(code)
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(p []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.sent(http.StatusOK)
 	return w.ResponseWriter.Write(p)
 }
 
-// Flush flushes the underlying writer if it can.
+// Hijack takes over the connection (an upgrade to WebSocket, a CONNECT
+// tunnel) through the underlying writer and, if it succeeds, frees the
+// request's slot at once, as Ignored: the tunnel's lifetime says nothing
+// about the backends' load, and holding a slot for it would let a few
+// long-lived connections use up the limit.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && !w.released {
+		w.released = true
+		w.tok.Release(Ignored)
+	}
+	return conn, brw, err
+}
+
+// Flush flushes the underlying writer if it can (sending the header if
+// it was not yet).
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		w.sent(http.StatusOK)
 		f.Flush()
 	}
 }

@@ -143,3 +143,64 @@ func TestMiddlewareCustomErrorHandler(t *testing.T) {
 		t.Errorf("custom handler: %d, err %v; want 429 and a *ShedError", rec.Code, got)
 	}
 }
+
+// TestMiddlewareFreesTheSlotOfAHijackedConnection hijacks the connection
+// as a WebSocket upgrade does: the slot must be free while the tunnel is
+// still open, and released only once.
+func TestMiddlewareFreesTheSlotOfAHijackedConnection(t *testing.T) {
+	l := mustLimiter(t, LimiterConfig{})
+	inFlight := make(chan int, 2)
+	srv := httptest.NewServer(Middleware(l, MiddlewareConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight <- l.InFlight()
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("Hijack through the middleware: %v", err)
+			return
+		}
+		defer conn.Close()
+		inFlight <- l.InFlight()
+		brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+		brw.Flush()
+	})))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	before, after := <-inFlight, <-inFlight
+	if before != 1 || after != 0 {
+		t.Errorf("in flight %d before the hijack and %d after, want 1 and 0", before, after)
+	}
+	srv.Close()
+	if st := l.Stats(); st.InFlight != 0 {
+		t.Errorf("after the handler returned: Stats() = %+v, want nothing in flight", st)
+	}
+}
+
+// TestMiddlewareSamplesTimeToHeader streams a response that goes on well
+// after its header: the latency sampled is the time to the header.
+func TestMiddlewareSamplesTimeToHeader(t *testing.T) {
+	const body = 100 * time.Millisecond
+	l := mustLimiter(t, LimiterConfig{Window: time.Nanosecond})
+	h := Middleware(l, MiddlewareConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(200)
+		time.Sleep(body) // the stream goes on after the header
+		w.Write([]byte("tail"))
+	}))
+	start := time.Now()
+	done := make(chan struct{})
+	for range minSamples + 1 {
+		go func() {
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
+			done <- struct{}{}
+		}()
+	}
+	for range minSamples + 1 {
+		<-done
+	}
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)) // closes the window
+	if st := l.Stats(); st.Latency <= 0 || st.Latency >= body/2 {
+		t.Errorf("sampled latency %v for responses lasting %v and more (the run took %v), want the time to the header", st.Latency, body, time.Since(start))
+	}
+}
