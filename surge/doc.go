@@ -69,25 +69,32 @@
 //
 // # Scale-out
 //
-// Two ways to tell a platform to add capacity:
+// Two ways tell a platform to add capacity. For Kubernetes, a metric:
+// export [Signals].Pressure (offered over admitted load: 1 when nothing is
+// shed, 2 when half is) as a gauge read at scrape time, for example with
+// client_golang:
 //
-//   - A metric, for Kubernetes. Export [Signals].Pressure (offered over
-//     admitted load: 1 when nothing is shed, 2 when half is) and the
-//     state as gauges, for example with prometheus.NewGaugeFunc reading
-//     det.Stats() at scrape time. The Horizontal Pod Autoscaler scales a
-//     Deployment on it through an external metric (the Prometheus adapter
-//     serving "gatekit_surge_pressure", target type AverageValue 1 over
-//     the backend Deployment: replicas grow by the pressure), or KEDA's
-//     Prometheus scaler does the same with a query such as
-//     max(gatekit_surge_pressure) and threshold 1. Keep the autoscaler's
-//     own stabilisation window: the detector already smooths over
-//     ShortWindow.
-//   - A [Webhook], for anything else (a cloud's scaling API behind a small
-//     receiver, a chat-ops bot): each event is POSTed as JSON with a
-//     timeout, retries with backoff and an HMAC-SHA256 signature header
-//     the receiver checks with [VerifySignature]. Delivery runs on the
-//     webhook's own goroutine; a receiver that is down never slows a
-//     request.
+//	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+//		Name: "gatekit_surge_pressure",
+//		Help: "Offered over admitted load; 1 when nothing is shed.",
+//	}, func() float64 { return det.Stats().Signals.Pressure }))
+//
+// The Horizontal Pod Autoscaler of the backends' Deployment reads it as an
+// external metric (through the Prometheus adapter) with a target of type
+// Value and value 1: it then sets the replicas to the current number times
+// the pressure, doubling the backends when half the load is shed. KEDA's
+// Prometheus scaler does the same with the query
+// max(gatekit_surge_pressure), threshold 1 and metricType Value. Pressure
+// never drops below 1, so scaling in needs a utilisation metric beside it
+// (CPU, or InFlight over Limit); keep the autoscaler's stabilisation
+// window, since the detector already smooths over ShortWindow.
+// Stats().State exported as 0 or 1 suits alerts and dashboards.
+//
+// For anything else (a cloud's scaling API behind a small receiver, a
+// chat-ops bot), a [Webhook]: each event is POSTed as JSON with a timeout,
+// retries with backoff and an HMAC-SHA256 signature header that the
+// receiver checks with [VerifySignature]. Delivery runs on the webhook's
+// own goroutine; a receiver that is down never slows a request.
 //
 // # Absorbing capacity
 //
