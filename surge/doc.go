@@ -69,10 +69,10 @@
 //
 // # Scale-out
 //
-// Two ways tell a platform to add capacity. For Kubernetes, a metric:
-// export [Signals].Pressure (offered over admitted load: 1 when nothing is
-// shed, 2 when half is) as a gauge read at scrape time, for example with
-// client_golang:
+// There are two ways to tell a platform to add capacity. For Kubernetes,
+// a metric: export [Signals].Pressure (offered over admitted load: 1 when
+// nothing is shed, 2 when half is) as a gauge read at scrape time, for
+// example with client_golang:
 //
 //	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 //		Name: "gatekit_surge_pressure",
