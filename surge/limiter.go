@@ -422,7 +422,7 @@ func (l *Limiter) Stats() LimiterStats {
 		InFlight:      int(l.inflight.Load()),
 		Queued:        int(queued),
 		Arrivals:      arrivals,
-		Admitted:      arrivals - shed - uint64(max(queued, 0)),
+		Admitted:      uint64(max(int64(arrivals)-int64(shed)-queued, 0)),
 		Shed:          shed,
 		QueueTimeouts: l.timedOut.Load(),
 		Dropped:       l.dropped.Load(),

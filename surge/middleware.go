@@ -83,7 +83,9 @@ func WriteShed(w http.ResponseWriter, _ *http.Request, err error) {
 // as backend latency; behind it, hits count as fast successes.
 // Responses keep http.Flusher and Unwrap (for http.ResponseController).
 // Everything is resolved when Middleware is called; the admitted path
-// allocates nothing.
+// allocates nothing. A nil l is a programming error (an ignored
+// NewLimiter error): every request is then answered 500, never admitted
+// unlimited.
 func Middleware(l *Limiter, cfg MiddlewareConfig) func(http.Handler) http.Handler {
 	prio, classify, reject := cfg.Priority, cfg.Classify, cfg.ErrorHandler
 	if classify == nil {
@@ -93,6 +95,11 @@ func Middleware(l *Limiter, cfg MiddlewareConfig) func(http.Handler) http.Handle
 		reject = WriteShed
 	}
 	return func(next http.Handler) http.Handler {
+		if l == nil { // an ignored NewLimiter error: fail loudly, never admit silently
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				problem.Write(w, http.StatusInternalServerError, "")
+			})
+		}
 		writers := sync.Pool{New: func() any { return new(statusWriter) }}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p := Normal

@@ -204,3 +204,13 @@ func TestMiddlewareSamplesTimeToHeader(t *testing.T) {
 		t.Errorf("sampled latency %v for responses lasting %v and more (the run took %v), want the time to the header", st.Latency, body, time.Since(start))
 	}
 }
+
+func TestMiddlewareWithoutLimiterFailsClosed(t *testing.T) {
+	reached := false
+	h := Middleware(nil, MiddlewareConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	if reached || rec.Code != 500 {
+		t.Errorf("nil limiter: reached=%v, %d; want 500 and the handler not reached", reached, rec.Code)
+	}
+}
