@@ -6,9 +6,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"time"
 
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/clientip"
 	"github.com/gatekit/gatekit/surge"
 )
 
@@ -145,4 +147,38 @@ func ExampleWebhook() {
 	fmt.Println(<-got)
 	// Output:
 	// surge started, pressure 2.0
+}
+
+// A priority header believed only from the gateway's own trusted proxy
+// (which sets it, and strips any copy a client sent): the same header from
+// anyone else is ignored, so no client can promote itself.
+func ExampleMiddlewareConfig_priority() {
+	res, _ := clientip.New(clientip.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	priority := func(r *http.Request) surge.Priority {
+		switch {
+		case r.URL.Path == "/healthz":
+			return surge.Exempt
+		case clientip.PeerTrusted(r) && r.Header.Get("X-Priority") == "high":
+			return surge.High
+		}
+		return surge.Normal
+	}
+	show := clientip.Middleware(res)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println(r.RemoteAddr, r.URL.Path, priority(r))
+	}))
+	for _, from := range []string{"10.1.2.3:4000", "203.0.113.9:4000"} {
+		r := httptest.NewRequest("GET", "/api", nil)
+		r.RemoteAddr = from
+		r.Header.Set("X-Priority", "high")
+		show.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	r := httptest.NewRequest("GET", "/healthz", nil)
+	r.RemoteAddr = "203.0.113.9:4000"
+	show.ServeHTTP(httptest.NewRecorder(), r)
+	// Then: surge.Middleware(lim, surge.MiddlewareConfig{Priority: priority}), behind clientip.Middleware.
+
+	// Output:
+	// 10.1.2.3:4000 /api high
+	// 203.0.113.9:4000 /api normal
+	// 203.0.113.9:4000 /healthz exempt
 }

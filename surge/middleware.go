@@ -25,7 +25,8 @@ type MiddlewareConfig struct {
 	// removes any copy the client sent; otherwise any client can claim
 	// High (or Exempt) and defeat the shedding. Base it on facts the
 	// gateway established: the route, an authenticated identity, a mTLS
-	// client certificate, a peer address checked by clientip.
+	// client certificate, a peer address checked by clientip (a header
+	// believed only when clientip.PeerTrusted(r): see the example).
 	Priority func(*http.Request) Priority
 	// Classify maps a finished request to its Outcome from the status the
 	// handler answered (200 if it wrote none). If nil, DefaultClassify.
