@@ -194,8 +194,8 @@ type DetectorStats struct {
 // "surge ended" once all have been quiet for Cooldown, so that one spike
 // gives one start and one end. Its thresholds to end are below those to
 // start (hysteresis): a rate ratio below half-way between 1 and RateRatio,
-// a latency ratio below half-way between 1 and LatencyRatio, nothing shed
-// and no queue.
+// a latency ratio below half-way between 1 and LatencyRatio, at most half
+// of ShedFraction shed, and no queue.
 //
 // The engine is EvaluateAt, which tests and simulations call with their
 // own times; Start runs it every Interval on a goroutine that Close stops.
@@ -337,7 +337,7 @@ func (d *Detector) evaluateLocked(now time.Time) (Event, bool) {
 		s.Queued > 0
 	quiet := !(s.ShortRate >= c.MinRate && s.RateRatio >= (1+c.RateRatio)/2) &&
 		s.LatencyRatio < (1+c.LatencyRatio)/2 &&
-		shed == 0 && s.Queued == 0
+		shed <= c.ShedFraction*rate/2 && s.Queued == 0
 	if !hot {
 		d.hotSince = time.Time{}
 	} else if d.hotSince.IsZero() {
