@@ -12,9 +12,9 @@ import (
 // slow start at now, so that capacity added by a scale-out takes traffic
 // gradually instead of a full share while it is cold. Either every
 // upstream is added or none is: on an invalid or duplicate upstream, the
-// ones already added are removed again and the error is returned. ss must
-// be the SlowStart policy picking over pool (the pool's policy wrapped by
-// balancer.NewSlowStart); it is required.
+// ones already added are removed again and the error is returned. ss is
+// required and must pick from pool (the pool's policy wrapped by
+// balancer.NewSlowStart); AbsorbAt checks it.
 //
 // The pool has no batch insert, so the targets appear in it one after
 // another within the call; each starts its ramp as it appears (the slow
@@ -22,6 +22,9 @@ import (
 func AbsorbAt(pool *balancer.Pool, ss *balancer.SlowStart, ups []balancer.Upstream, now time.Time) ([]*balancer.Target, error) {
 	if pool == nil || ss == nil {
 		return nil, errors.New("surge: absorbing capacity needs a pool and its slow start")
+	}
+	if balancer.PoolOf(ss) != pool {
+		return nil, errors.New("surge: the slow start does not pick from the pool")
 	}
 	added := make([]*balancer.Target, 0, len(ups))
 	for _, up := range ups {

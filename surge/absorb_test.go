@@ -21,7 +21,7 @@ func newSlowPool(t *testing.T, list string) (*balancer.Pool, *balancer.SlowStart
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss, err := balancer.NewSlowStart(pool, rr, balancer.SlowStartConfig{Window: 10 * time.Second, MinFactor: 0.1})
+	ss, err := balancer.NewSlowStart(rr, balancer.SlowStartConfig{Window: 10 * time.Second, MinFactor: 0.1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,5 +70,9 @@ func TestAbsorbIsAllOrNothing(t *testing.T) {
 	}
 	if _, err := Absorb(pool, nil, nil); err == nil {
 		t.Error("Absorb without a slow start = nil error, want one")
+	}
+	other, _ := newSlowPool(t, "127.0.0.1:9100")
+	if _, err := Absorb(other, ss, nil); err == nil || other.Len() != 1 {
+		t.Errorf("Absorb with another pool's slow start = %v, want an error", err)
 	}
 }

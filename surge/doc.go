@@ -102,7 +102,7 @@
 // set of upstreams to a balancer.Pool in one call, all or none, each
 // starting the ramp of the pool's balancer.SlowStart policy:
 //
-//	ss, _ := balancer.NewSlowStart(pool, policy, balancer.SlowStartConfig{})
+//	ss, _ := balancer.NewSlowStart(policy, balancer.SlowStartConfig{})
 //	...
 //	surge.Absorb(pool, ss, newUpstreams) // from the OnEvent hook, after the platform started them
 //

@@ -98,7 +98,7 @@ func ExampleAbsorbAt() {
 	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080")
 	pool, _ := balancer.NewPool(ups)
 	rr, _ := balancer.NewPolicy("round-robin", pool, balancer.PolicyConfig{})
-	ss, _ := balancer.NewSlowStart(pool, rr, balancer.SlowStartConfig{Window: 30 * time.Second, MinFactor: 0.1})
+	ss, _ := balancer.NewSlowStart(rr, balancer.SlowStartConfig{Window: 30 * time.Second, MinFactor: 0.1})
 	// proxy over ss ...
 
 	// After a scale-out started two more backends:

@@ -97,7 +97,7 @@ func run(ctx context.Context, out io.Writer, sc scenario) error {
 	if err != nil {
 		return err
 	}
-	ss, err := balancer.NewSlowStart(pool, lr, balancer.SlowStartConfig{Window: sc.rampUp})
+	ss, err := balancer.NewSlowStart(lr, balancer.SlowStartConfig{Window: sc.rampUp})
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@
 // "surge ended".
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
-// makes it the program the whole-proxy benchmarks (../shared/bench) run.
+// makes it the program the whole-proxy benchmarks (bench/run.sh) run.
 package main
 
 import (
@@ -29,6 +29,7 @@ import (
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
+	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/reqkey"
 	"github.com/gatekit/gatekit/surge"
 )
@@ -81,13 +82,13 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	if err != nil {
 		return err
 	}
-	proxy, err := balancer.NewProxy(p, balancer.Config{Key: key})
+	px, err := proxy.New(p, proxy.Config{Key: key})
 	if err != nil {
 		return err
 	}
-	defer proxy.Close()
+	defer px.Close()
 
-	var h http.Handler = proxy
+	var h http.Handler = px
 	if *useSurge {
 		lim, err := surge.NewLimiter(surge.LimiterConfig{})
 		if err != nil {
