@@ -24,6 +24,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
@@ -33,6 +34,7 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/surge"
 )
 
@@ -101,8 +103,11 @@ func run(ctx context.Context, out io.Writer, sc scenario) error {
 	if err != nil {
 		return err
 	}
-	fwd := newForwarder(ss)
-	defer fwd.close()
+	px, err := proxy.New(ss, proxy.Config{})
+	if err != nil {
+		return err
+	}
+	defer px.Close()
 
 	// MinLimit stays below what one backend serves at once, so that the
 	// limiter can measure its no-load latency.
@@ -137,7 +142,7 @@ func run(ctx context.Context, out io.Writer, sc scenario) error {
 	det.Start()
 	defer det.Close()
 
-	gw := &http.Server{Handler: surge.Middleware(lim, surge.MiddlewareConfig{})(fwd), ReadHeaderTimeout: 5 * time.Second}
+	gw := &http.Server{Handler: surge.Middleware(lim, surge.MiddlewareConfig{})(px), ReadHeaderTimeout: 5 * time.Second}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -297,7 +302,7 @@ func (f *fleet) start(n int) ([]balancer.Upstream, error) {
 		})}
 		go func() { _ = srv.Serve(ln) }()
 		f.servers = append(f.servers, srv)
-		ups = append(ups, balancer.Upstream{URL: mustURL("http://" + ln.Addr().String())})
+		ups = append(ups, balancer.Upstream{URL: &url.URL{Scheme: "http", Host: ln.Addr().String()}})
 	}
 	return ups, nil
 }
