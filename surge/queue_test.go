@@ -86,43 +86,47 @@ func TestQueueOrder(t *testing.T) {
 }
 
 // TestHighPriorityShedsLast fills a queue of two with Normal requests:
-// a High arrival displaces the newest Normal one and is served first; a
-// Low arrival at the full queue is shed at once.
+// a High arrival displaces the Normal one that would be served last and is
+// served first; a Low arrival at the full queue is shed at once.
 func TestHighPriorityShedsLast(t *testing.T) {
-	l := fixed(t, 1, 2, FIFO)
-	held, _ := l.TryAcquire()
-	prio := func(name string) Priority {
-		if name == "vip" {
-			return High
-		}
-		return Normal
-	}
-	out := enqueue(t, l, []string{"n1", "n2"}, prio)
-	vip := make(chan result, 1)
-	go func() {
-		tok, err := l.Acquire(context.Background(), High)
-		vip <- result{"vip", tok, err}
-	}()
-	if r := <-out; r.name != "n2" || !errors.Is(r.err, ErrEvicted) {
-		t.Fatalf("after a High arrival: %s got %v, want n2 evicted", r.name, r.err)
-	}
-	waitQueued(t, l, 2)
-	if _, err := l.Acquire(context.Background(), Low); !errors.Is(err, ErrLimit) {
-		t.Fatalf("Low at a full queue: %v, want ErrLimit", err)
-	}
-	held.Release(Success)
-	r := <-vip
-	if r.err != nil {
-		t.Fatalf("vip: %v", r.err)
-	}
-	r.tok.Release(Success)
-	r = <-out
-	if r.name != "n1" || r.err != nil {
-		t.Fatalf("then %s got %v, want n1 admitted", r.name, r.err)
-	}
-	r.tok.Release(Success)
-	if st := l.Stats(); st.Arrivals != 5 || st.Shed != 2 || st.Admitted != 3 || st.InFlight != 0 {
-		t.Errorf("Stats() = %+v, want 5 arrivals, 2 shed, 3 admitted, none in flight", st)
+	for _, tc := range []struct {
+		order           Order
+		evicted, served string // the Normal waiter displaced, the one served after vip
+	}{
+		{FIFO, "n2", "n1"}, // the newest would be served last
+		{LIFO, "n1", "n2"}, // the oldest would be served last
+	} {
+		t.Run(fmt.Sprint(tc.order), func(t *testing.T) {
+			l := fixed(t, 1, 2, tc.order)
+			held, _ := l.TryAcquire()
+			out := enqueue(t, l, []string{"n1", "n2"}, normal)
+			vip := make(chan result, 1)
+			go func() {
+				tok, err := l.Acquire(context.Background(), High)
+				vip <- result{"vip", tok, err}
+			}()
+			if r := <-out; r.name != tc.evicted || !errors.Is(r.err, ErrEvicted) {
+				t.Fatalf("after a High arrival: %s got %v, want %s evicted", r.name, r.err, tc.evicted)
+			}
+			waitQueued(t, l, 2)
+			if _, err := l.Acquire(context.Background(), Low); !errors.Is(err, ErrLimit) {
+				t.Fatalf("Low at a full queue: %v, want ErrLimit", err)
+			}
+			held.Release(Success)
+			r := <-vip
+			if r.err != nil {
+				t.Fatalf("vip: %v", r.err)
+			}
+			r.tok.Release(Success)
+			r = <-out
+			if r.name != tc.served || r.err != nil {
+				t.Fatalf("then %s got %v, want %s admitted", r.name, r.err, tc.served)
+			}
+			r.tok.Release(Success)
+			if st := l.Stats(); st.Arrivals != 5 || st.Shed != 2 || st.Admitted != 3 || st.InFlight != 0 {
+				t.Errorf("Stats() = %+v, want 5 arrivals, 2 shed, 3 admitted, none in flight", st)
+			}
+		})
 	}
 }
 
