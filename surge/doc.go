@@ -31,8 +31,9 @@
 //
 // Over the limit, [Limiter.Acquire] waits in a short bounded queue (50
 // requests, 100ms, FIFO or LIFO); then the request is shed and
-// [Middleware] answers 503 application/problem+json with Retry-After,
-// in microseconds rather than after the backends' queue. A [Priority]
+// [Middleware] answers 503 application/problem+json with Retry-After: at
+// once when the queue is full, after MaxWait otherwise, never after the
+// backends' own queue. A [Priority]
 // orders the shedding: Low first, High last (a High request arriving at a
 // full queue displaces a lower one), and Exempt requests (health, admin)
 // are never limited. The priority hook must not trust anything a client
@@ -46,7 +47,7 @@
 //			}
 //			return surge.Normal
 //		},
-//	})(proxy)
+//	})(px)
 //
 // # Surge detection
 //
