@@ -11,8 +11,9 @@
 //
 //   - [AIMD], the default, multiplies the limit by Backoff (0.9) after a
 //     window with a drop or whose mean exceeds Tolerance (1.5) times the
-//     no-load latency, and otherwise adds the square root of the limit
-//     when at least half of it was used.
+//     no-load latency; otherwise, when at least half of the limit was
+//     used, it adds the square root of the limit while the mean stays
+//     well under the tolerance, and 1 near it.
 //   - [Gradient] scales the limit by Tolerance times the no-load latency
 //     over the mean, clamped to [0.5, 1] and smoothed, adding the square
 //     root of the limit as headroom only while nothing queues.
@@ -23,9 +24,10 @@
 // and dropped connections ([Dropped]) lower the limit; a client that went
 // away and 4xx answers ([Ignored]) leave it alone. When the load falls the
 // queueing ends and the limit grows back, as far as the traffic uses it.
-// The limits start at InitialLimit (20) within [MinLimit, MaxLimit] (5 to
-// 1,000). Per request the engine costs a few atomic operations and no
-// allocation.
+// The limit starts at InitialLimit (20) within [MinLimit, MaxLimit] (5 to
+// 1,000); [Limiter.SetLimit] overrides it in an emergency. The latency
+// sampled by [Middleware] is the time to the response header. Per request
+// the engine costs a few atomic operations and no allocation.
 //
 // # Shedding
 //
