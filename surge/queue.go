@@ -2,6 +2,7 @@ package surge
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -39,7 +40,7 @@ func (p Priority) String() string {
 	case Exempt:
 		return "exempt"
 	}
-	return "Priority(?)"
+	return fmt.Sprintf("Priority(%d)", int8(p))
 }
 
 // level returns p's queue index, 0 lowest; unknown values count as Normal.
