@@ -47,6 +47,10 @@ func main() {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
+	if *spike <= 0 || *backendMS <= 0 {
+		fmt.Fprintln(os.Stderr, "autoscale: -spike and -backend-ms must be positive")
+		os.Exit(2)
+	}
 	cfg := defaultScenario()
 	cfg.spike = *spike
 	cfg.service = time.Duration(*backendMS) * time.Millisecond
@@ -58,13 +62,16 @@ func main() {
 
 // scenario shapes a run.
 type scenario struct {
-	slots       int           // requests one backend serves at once
-	service     time.Duration // one backend's service time
-	calm, surge time.Duration // how long the load stays calm before and after the spike, and how long the spike lasts
-	after       time.Duration
-	base, spike float64 // the load before and after the spike, and during it, in multiples of one backend's capacity
-	step, most  int     // backends the hook adds per event, and the most there may be
-	rampUp      time.Duration
+	slots   int           // requests one backend serves at once
+	service time.Duration // one backend's service time
+	// calm, surge and after are how long the load lasts before, during
+	// and after the spike.
+	calm, surge, after time.Duration
+	// base is the load before and after the spike, spike the load during
+	// it, in multiples of one backend's capacity.
+	base, spike float64
+	step, most  int           // backends the hook adds per event, and the most there may be
+	rampUp      time.Duration // the slow start window of new backends
 	detector    surge.DetectorConfig
 }
 
