@@ -38,6 +38,7 @@ func (l *Limiter) closeWindow(now time.Time) {
 		return
 	}
 	if l.winN.Load()+l.winDrops.Load() < minSamples && n < l.winStart+maxWindows*l.window {
+		l.winEnd.Store(n + l.window) // look again in a window, not at every release
 		return
 	}
 	sum, succ, drops := l.winSum.Swap(0), l.winN.Swap(0), l.winDrops.Swap(0)
