@@ -90,6 +90,9 @@ func (s State) String() string {
 	return "calm"
 }
 
+// MarshalText returns s's String form.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // EventKind is the kind of a surge Event.
 type EventKind int8
 
@@ -174,16 +177,20 @@ type Event struct {
 	Signals Signals `json:"signals"`
 }
 
-// DetectorStats is a snapshot of a Detector.
+// DetectorStats is a snapshot of a Detector. It marshals to JSON for an
+// admin page: {"state": "surging", "since": ..., "signals": {...},
+// "started": 1, ...}.
 type DetectorStats struct {
-	State State
+	State State `json:"state"`
 	// Since is when the current state began (zero before the first
 	// evaluation).
-	Since time.Time
+	Since time.Time `json:"since"`
 	// Signals as of the last evaluation.
-	Signals Signals
+	Signals Signals `json:"signals"`
 	// Started, Sustained and Ended count the events emitted.
-	Started, Sustained, Ended uint64
+	Started   uint64 `json:"started"`
+	Sustained uint64 `json:"sustained"`
+	Ended     uint64 `json:"ended"`
 }
 
 // Detector watches a Limiter's arrivals, sheds, queue and latency for

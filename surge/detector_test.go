@@ -253,3 +253,17 @@ func TestDetectorSurgeEndsWhenTrafficStops(t *testing.T) {
 		t.Errorf("a minute after the traffic stopped: Stats() = %+v, want calm, ended once, never sustained", st)
 	}
 }
+
+func TestDetectorStatsJSON(t *testing.T) {
+	l := mustLimiter(t, LimiterConfig{InitialLimit: 10, MinLimit: 10, MaxLimit: 10, MaxQueue: -1})
+	det, _ := NewDetector(l, DetectorConfig{})
+	drive(det, l, []phase{{5, time.Minute}, {40, 5 * time.Second}})
+	b, err := json.Marshal(det.Stats())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil || got["state"] != "surging" || got["started"] != 1.0 {
+		t.Errorf("Stats() as JSON = %s (%v), want state surging, started 1", b, err)
+	}
+}
