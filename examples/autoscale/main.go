@@ -181,19 +181,34 @@ func run(ctx context.Context, out io.Writer, sc scenario) error {
 			}
 		}
 	}()
-	for sec := 1; ; sec++ {
+	// When the load is over, the timeline goes on until the detector has
+	// seen the surge end (with no traffic every signal goes quiet, so
+	// that takes about Cooldown), at most a bounded while.
+	var over <-chan time.Time
+	summary := func() {
+		tl.print(out, "end", lim, pool)
+		st := det.Stats()
+		fmt.Fprintf(out, "\nsurges started %d, ended %d; %d backends; limit %d\n", st.Started, st.Ended, pool.Len(), lim.Limit())
+	}
+	for sec := 1; ; {
 		select {
 		case <-ctx.Done():
 			load.wait()
 			return nil
 		case <-done:
+			done = nil
 			load.wait()
-			tl.print(out, "end", lim, pool)
-			st := det.Stats()
-			fmt.Fprintf(out, "\nsurges started %d, ended %d; %d backends; limit %d\n", st.Started, st.Ended, pool.Len(), lim.Limit())
+			over = time.After(sc.detector.Cooldown + 5*time.Second)
+		case <-over:
+			summary()
 			return nil
 		case <-ticker.C:
 			tl.print(out, fmt.Sprintf("%ds", sec), lim, pool)
+			sec++
+			if done == nil && det.Stats().State == surge.Calm {
+				summary()
+				return nil
+			}
 		}
 	}
 }

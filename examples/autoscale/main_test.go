@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -30,13 +31,21 @@ func TestTimeline(t *testing.T) {
 	}
 	text := out.String()
 	t.Log("\n" + text)
-	for _, want := range []string{"surge started, +2 backends", "surge ended", "surges started 1, ended 1"} {
+	for _, want := range []string{"surge started, +2 backends", "surge ended"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("timeline lacks %q", want)
 		}
 	}
-	if strings.Contains(text, "; 1 backends") {
-		t.Error("no backend was added")
+	// One spike, one surge; a machine loaded by other work may stall the
+	// demo long enough to queue again, so allow a second one, but every
+	// surge must have ended and backends must have been added.
+	var started, ended, backends int
+	summary := text[strings.LastIndex(text, "surges started"):]
+	if _, err := fmt.Sscanf(summary, "surges started %d, ended %d; %d backends", &started, &ended, &backends); err != nil {
+		t.Fatalf("summary %q: %v", summary, err)
+	}
+	if started < 1 || started > 2 || ended != started || backends < 3 {
+		t.Errorf("summary %q: want one surge (two at most), all ended, backends added", summary)
 	}
 	if rows := strings.Count(text, "\n") - 5; rows < 8 {
 		t.Errorf("%d timeline rows, want one a second", rows)
