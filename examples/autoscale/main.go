@@ -13,8 +13,10 @@
 // events. A person watching sees the spike, the shedding, the scale-out,
 // the limit growing with the new capacity, and the recovery.
 //
-// Everything binds 127.0.0.1 and stops by itself; -spike and -backend-ms
-// change the shape of the run.
+// With -webhook the events travel as signed JSON POSTs (surge.Webhook) to
+// a receiver on loopback that checks the signature and scales out, as a
+// platform outside the process would. Everything binds 127.0.0.1 and
+// stops by itself; -spike and -backend-ms change the shape of the run.
 package main
 
 import (
@@ -44,6 +46,7 @@ func main() {
 	fs := flag.NewFlagSet("autoscale", flag.ContinueOnError)
 	spike := fs.Float64("spike", 3, "the spike's load, in multiples of one backend's capacity")
 	backendMS := fs.Int("backend-ms", 50, "each backend's service time in milliseconds (it serves 4 requests at once)")
+	webhook := fs.Bool("webhook", false, "deliver the surge events as signed webhooks to an in-process receiver, which scales out")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		os.Exit(2)
 	}
@@ -54,6 +57,7 @@ func main() {
 	cfg := defaultScenario()
 	cfg.spike = *spike
 	cfg.service = time.Duration(*backendMS) * time.Millisecond
+	cfg.webhook = *webhook
 	if err := run(ctx, os.Stdout, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "autoscale:", err)
 		os.Exit(1)
@@ -73,6 +77,10 @@ type scenario struct {
 	step, most  int           // backends the hook adds per event, and the most there may be
 	rampUp      time.Duration // the slow start window of new backends
 	detector    surge.DetectorConfig
+	// webhook sends the events through a signed surge.Webhook to a
+	// receiver on loopback, as a platform outside the process would get
+	// them, instead of calling the scale-out hook directly.
+	webhook bool
 }
 
 func defaultScenario() scenario {
@@ -126,9 +134,8 @@ func run(ctx context.Context, out io.Writer, sc scenario) error {
 	// The hook: on a start and while the surge is sustained, "ask the
 	// platform" for more backends (here: start them in-process) and
 	// absorb them into the pool with slow start.
-	dcfg := sc.detector
-	dcfg.OnEvent = func(ev surge.Event) {
-		note := ev.Kind.String()
+	scaleOut := func(ev surge.Event, via string) {
+		note := ev.Kind.String() + via
 		if ev.Kind != surge.Ended && pool.Len() < sc.most {
 			ups, err := fleet.start(min(sc.step, sc.most-pool.Len()))
 			if err == nil {
@@ -141,6 +148,16 @@ func run(ctx context.Context, out io.Writer, sc scenario) error {
 			}
 		}
 		tl.event(note)
+	}
+	dcfg := sc.detector
+	dcfg.OnEvent = func(ev surge.Event) { scaleOut(ev, "") }
+	if sc.webhook {
+		hook, err := startReceiver(scaleOut)
+		if err != nil {
+			return err
+		}
+		defer hook.Close()
+		dcfg.OnEvent = hook.Notify
 	}
 	det, err := surge.NewDetector(lim, dcfg)
 	if err != nil {

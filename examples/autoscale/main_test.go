@@ -15,11 +15,22 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// TestTimeline plays a shortened scenario at a lighter load and checks
-// the story the timeline tells: one surge, a scale-out that adds
-// backends to the pool, and the surge's end.
+// TestTimeline plays a shortened scenario at a lighter load, with the
+// hook called directly and through a signed webhook, and checks the story
+// the timeline tells: one surge, a scale-out that adds backends to the
+// pool, and the surge's end.
 func TestTimeline(t *testing.T) {
+	for _, webhook := range []bool{false, true} {
+		t.Run(fmt.Sprintf("webhook=%v", webhook), func(t *testing.T) {
+			t.Parallel()
+			playTimeline(t, webhook)
+		})
+	}
+}
+
+func playTimeline(t *testing.T, webhook bool) {
 	sc := defaultScenario()
+	sc.webhook = webhook
 	sc.service = 100 * time.Millisecond // 40 requests/s per backend: light under -race
 	sc.calm, sc.surge, sc.after = time.Second, 5*time.Second, 3*time.Second
 	sc.rampUp = time.Second
@@ -31,7 +42,11 @@ func TestTimeline(t *testing.T) {
 	}
 	text := out.String()
 	t.Log("\n" + text)
-	for _, want := range []string{"surge started, +2 backends", "surge ended"} {
+	via := ""
+	if webhook {
+		via = " (webhook)"
+	}
+	for _, want := range []string{"surge started" + via + ", +2 backends", "surge ended" + via} {
 		if !strings.Contains(text, want) {
 			t.Errorf("timeline lacks %q", want)
 		}
