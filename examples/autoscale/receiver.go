@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gatekit/gatekit/surge"
@@ -31,7 +32,8 @@ func startReceiver(scaleOut func(surge.Event, string)) (*receiver, error) {
 	if err != nil {
 		return nil, err
 	}
-	seen := map[string]bool{} // delivery IDs; one request at a time (the webhook delivers in order)
+	var mu sync.Mutex
+	seen := map[string]bool{} // delivery IDs, guarded by mu (a retry may overlap a slow attempt)
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 		if err != nil {
@@ -47,8 +49,12 @@ func startReceiver(scaleOut func(surge.Event, string)) (*receiver, error) {
 			http.Error(w, "bad event", http.StatusBadRequest)
 			return
 		}
-		if id := r.Header.Get(surge.DeliveryHeader); !seen[id] {
-			seen[id] = true
+		mu.Lock()
+		id := r.Header.Get(surge.DeliveryHeader)
+		repeat := seen[id]
+		seen[id] = true
+		mu.Unlock()
+		if !repeat {
 			scaleOut(ev, " (webhook)")
 		}
 		w.WriteHeader(http.StatusNoContent)
