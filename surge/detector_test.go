@@ -267,3 +267,27 @@ func TestDetectorStatsJSON(t *testing.T) {
 		t.Errorf("Stats() as JSON = %s (%v), want state surging, started 1", b, err)
 	}
 }
+
+// FuzzEventJSON decodes arbitrary bytes as an Event, as a webhook
+// receiver does: it must never panic, and an Event it accepts must encode
+// and decode back to itself.
+func FuzzEventJSON(f *testing.F) {
+	f.Add([]byte(`{"event":"surge started","at":"2026-01-02T03:04:05Z","since":"2026-01-02T03:04:05Z","signals":{"pressure":2}}`))
+	f.Add([]byte(`{"event":"surge ended"}`))
+	f.Add([]byte(`{"event":"surge exploded"}`))
+	f.Add([]byte(`{"event":3}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var ev Event
+		if json.Unmarshal(b, &ev) != nil || ev.Kind == 0 {
+			return
+		}
+		out, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatalf("Marshal(%+v) from %q: %v", ev, b, err)
+		}
+		var back Event
+		if err := json.Unmarshal(out, &back); err != nil || back.Kind != ev.Kind || !back.At.Equal(ev.At) || back.Signals != ev.Signals {
+			t.Fatalf("round trip of %q: %s -> %+v, %v", b, out, back, err)
+		}
+	})
+}
