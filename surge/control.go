@@ -90,8 +90,13 @@ func (l *Limiter) adjust(sum, succ, drops, low, lowN, peak int64) {
 			l.baseline += (mean - l.baseline) * baselineDown
 		}
 	}
-	queueing := succ > 0 && mean > l.tol*l.baseline
-	used := float64(peak) >= l.est/2 // no evidence the limit is short otherwise
+	// A slow window counts as queueing only when at least half the limit
+	// was in use: with few requests in flight the slowness (a pause, a
+	// hiccup of the backend) is not of the limiter's making, and lowering
+	// a limit nobody uses would only shed the next burst. Drops lower the
+	// limit whatever the use.
+	used := float64(peak) >= l.est/2
+	queueing := used && succ > 0 && mean > l.tol*l.baseline
 	switch l.algo {
 	case AIMD:
 		switch {
@@ -104,7 +109,7 @@ func (l *Limiter) adjust(sum, succ, drops, low, lowN, peak int64) {
 		}
 	case Gradient:
 		g := 1.0
-		if succ > 0 {
+		if used && succ > 0 {
 			g = min(max(l.tol*l.baseline/mean, gradientFloor), 1)
 		}
 		if drops > 0 {

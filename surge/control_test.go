@@ -234,3 +234,33 @@ func TestLimitRelearnsASlowerBackend(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowWindowsAtLowLoadLeaveTheLimit gives a lightly used limiter (one
+// request in flight, limit 20) a slow window now and then, as a pause or
+// a backend hiccup does: the limit must stay, since lowering it would
+// only shed the next burst.
+func TestSlowWindowsAtLowLoadLeaveTheLimit(t *testing.T) {
+	for _, algo := range algorithms {
+		t.Run(algo.String(), func(t *testing.T) {
+			l := mustLimiter(t, LimiterConfig{Algorithm: algo, MinLimit: 2})
+			now := t0
+			for w := range 100 {
+				lat := 10 * time.Millisecond
+				if w%3 == 2 {
+					lat = 50 * time.Millisecond
+				}
+				for range minSamples {
+					tok, err := l.TryAcquireAt(now)
+					if err != nil {
+						t.Fatal(err)
+					}
+					now = now.Add(lat)
+					tok.ReleaseAt(now, Success)
+				}
+			}
+			if got := l.Limit(); got != DefaultInitialLimit {
+				t.Errorf("limit after slow windows at low load = %d, want %d", got, DefaultInitialLimit)
+			}
+		})
+	}
+}

@@ -10,10 +10,11 @@
 // measured on requests admitted while fewer than MinLimit were in flight:
 //
 //   - [AIMD], the default, multiplies the limit by Backoff (0.9) after a
-//     window with a drop or whose mean exceeds Tolerance (1.5) times the
-//     no-load latency; otherwise, when at least half of the limit was
-//     used, it adds the square root of the limit while the mean stays
-//     well under the tolerance, and 1 near it.
+//     window with a drop, or with at least half the limit in use and a
+//     mean above Tolerance (1.5) times the no-load latency; otherwise,
+//     when at least half of the limit was used, it adds the square root
+//     of the limit while the mean stays well under the tolerance, and 1
+//     near it.
 //   - [Gradient] scales the limit by Tolerance times the no-load latency
 //     over the mean, clamped to [0.5, 1] and smoothed, adding the square
 //     root of the limit as headroom only while nothing queues.

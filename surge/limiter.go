@@ -31,15 +31,18 @@ type Algorithm int8
 
 const (
 	// AIMD (additive increase, multiplicative decrease) is the default: a
-	// window with a drop, or whose mean latency exceeds Tolerance times the
-	// no-load latency, multiplies the limit by Backoff; a window without
-	// either, in which the limit was at least half used, adds the square
-	// root of the limit (at least 1) while the mean latency stays below
-	// half-way to the tolerance, and 1 closer to it.
+	// window with a drop, or in which at least half the limit was used and
+	// the mean latency exceeded Tolerance times the no-load latency,
+	// multiplies the limit by Backoff; a window without either, in which
+	// the limit was at least half used, adds the square root of the limit
+	// (at least 1) while the mean latency stays below half-way to the
+	// tolerance, and 1 closer to it. Slow windows with little in flight
+	// (a pause, a hiccup) leave the limit alone.
 	AIMD Algorithm = iota
 	// Gradient scales the limit by the ratio of Tolerance times the
-	// no-load latency to the window's mean latency, clamped to [0.5, 1],
-	// smoothed over windows, and adds the square root of the limit as
+	// no-load latency to the window's mean latency, clamped to [0.5, 1]
+	// (1 when less than half the limit was used), smoothed over windows,
+	// and adds the square root of the limit as
 	// headroom only when that ratio is 1 (no queueing seen) and the limit
 	// was at least half used. It is the shape of Netflix's Gradient2 and
 	// Envoy's adaptive concurrency controller, without their constant
