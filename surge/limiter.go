@@ -300,13 +300,17 @@ func (l *Limiter) ns(now time.Time) int64 { return int64(now.Sub(l.epoch)) }
 // values: copying one does not duplicate the slot, so release only one
 // copy. The zero Token is not a slot; releasing it does nothing.
 type Token struct {
-	l     *Limiter
-	start time.Time
-	low   bool // admitted while fewer than MinLimit were in flight
+	l      *Limiter
+	start  time.Time
+	low    bool // admitted while fewer than MinLimit were in flight
+	queued bool // waited in the queue before it was admitted
 }
 
 // Start returns when the request was admitted.
 func (t Token) Start() time.Time { return t.start }
+
+// Queued reports whether the request waited in the queue for its slot.
+func (t Token) Queued() bool { return t.queued }
 
 // tryInc takes a slot if one is free. It returns the number in flight
 // before, and whether it took one.

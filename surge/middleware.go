@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
+	"github.com/gatekit/gatekit/internal/reqinfo"
 )
 
 // MiddlewareConfig configures Middleware. The zero value of each field
@@ -75,7 +76,9 @@ func WriteShed(w http.ResponseWriter, _ *http.Request, err error) {
 // as the latency sampled (as balancer.Result.Latency: a slow client or a
 // long stream says nothing about the backends). A hijacked connection (a
 // WebSocket upgrade) frees its slot when it is hijacked. A shed request is
-// answered by ErrorHandler and never reaches the next handler.
+// answered by ErrorHandler and never reaches the next handler. The
+// decision ("admitted", "queued" or "shed") goes to the access log and
+// metrics of a gatekit Gateway that wraps the request.
 //
 // Put it in front of the handler that reaches the backends it protects,
 // ahead of rate limits and validation: shedding is the cheapest
@@ -112,9 +115,19 @@ func Middleware(l *Limiter, cfg MiddlewareConfig) func(http.Handler) http.Handle
 				return
 			}
 			tok, err := l.Acquire(r.Context(), p)
+			info := reqinfo.From(w)
 			if err != nil {
+				if info != nil {
+					info.Shed = "shed"
+				}
 				reject(w, r, err)
 				return
+			}
+			if info != nil {
+				info.Shed = "admitted"
+				if tok.Queued() {
+					info.Shed = "queued"
+				}
 			}
 			sw := writers.Get().(*statusWriter)
 			*sw = statusWriter{ResponseWriter: w, tok: tok}

@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/gatekit/gatekit/internal/reqinfo"
 )
 
 func TestMiddlewareShedsWithProblem(t *testing.T) {
@@ -212,5 +214,39 @@ func TestMiddlewareWithoutLimiterFailsClosed(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	if reached || rec.Code != 500 {
 		t.Errorf("nil limiter: reached=%v, %d; want 500 and the handler not reached", reached, rec.Code)
+	}
+}
+
+// infoWriter collects the request's Info as the gateway's writer does.
+type infoWriter struct {
+	http.ResponseWriter
+	info reqinfo.Info
+}
+
+func (w *infoWriter) RequestInfo() *reqinfo.Info { return &w.info }
+
+// TestMiddlewareRecordsItsDecision checks what the access log learns:
+// admitted at once, admitted after queueing, or shed.
+func TestMiddlewareRecordsItsDecision(t *testing.T) {
+	l := fixed(t, 1, 1, FIFO)
+	h := Middleware(l, MiddlewareConfig{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	serve := func() *infoWriter {
+		w := &infoWriter{ResponseWriter: httptest.NewRecorder()}
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		return w
+	}
+	if got := serve().info.Shed; got != "admitted" {
+		t.Errorf("a free slot: Shed = %q, want admitted", got)
+	}
+	held, _ := l.TryAcquire()
+	queued := make(chan *infoWriter, 1)
+	go func() { queued <- serve() }()
+	waitQueued(t, l, 1)
+	if got := serve().info.Shed; got != "shed" {
+		t.Errorf("a full queue: Shed = %q, want shed", got)
+	}
+	held.Release(Success)
+	if got := (<-queued).info.Shed; got != "queued" {
+		t.Errorf("a wait in the queue: Shed = %q, want queued", got)
 	}
 }

@@ -202,7 +202,7 @@ func (l *Limiter) Acquire(ctx context.Context, p Priority) (Token, error) {
 		l.shed.Add(1)
 		return Token{}, &l.shedError[2]
 	}
-	return Token{l: l, start: time.Now(), low: w.low}, nil
+	return Token{l: l, start: time.Now(), low: w.low, queued: true}, nil
 }
 
 // handOff gives free slots to queued requests.
