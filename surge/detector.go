@@ -406,6 +406,10 @@ const maxPressure = 100
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
+// Limiter returns the limiter d watches, for a caller (a metrics
+// collector, an admin page) that was handed only d.
+func (d *Detector) Limiter() *Limiter { return d.l }
+
 // Stats returns the state and the signals as of the last evaluation.
 func (d *Detector) Stats() DetectorStats {
 	d.mu.Lock()

@@ -171,6 +171,9 @@ func TestNewDetectorRejectsInvalidConfig(t *testing.T) {
 	if _, err := NewDetector(nil, DetectorConfig{}); err == nil {
 		t.Error("NewDetector(nil) = nil error")
 	}
+	if det, err := NewDetector(l, DetectorConfig{}); err != nil || det.Limiter() != l {
+		t.Errorf("NewDetector(l) = %v, %v; want a detector of l", det, err)
+	}
 	for _, cfg := range []DetectorConfig{
 		{ShortWindow: time.Hour},
 		{RateRatio: 1},
