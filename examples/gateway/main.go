@@ -3,7 +3,8 @@
 //
 //	go run ./examples/gateway
 //
-// It serves on 127.0.0.1:8080 and prints a few curl lines to try. Flags
+// It serves on 127.0.0.1:8080, and over HTTPS with HTTP/2 on 127.0.0.1:8443
+// with a development certificate, and prints a few curl lines to try. Flags
 // point it at real upstreams instead:
 //
 //	go run ./examples/gateway -listen 127.0.0.1:9000 -upstreams 127.0.0.1:3000,127.0.0.1:3001
@@ -54,6 +55,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
 	upstreams := fs.String("upstreams", "", "comma-separated upstreams (host:port or URLs); empty starts three demo backends")
+	tlsListen := fs.String("tls-listen", "127.0.0.1:8443", "address to serve HTTPS (HTTP/2) on with a development certificate; empty disables")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -91,6 +93,17 @@ func run(args []string) error {
 		return err
 	}
 	printTryLines(ln.Addr().String(), list)
+	if *tlsListen != "" {
+		hctx, stopHTTPS := context.WithCancel(ctx)
+		https, err := startHTTPS(hctx, *tlsListen, g, log)
+		if err != nil {
+			stopHTTPS()
+			ln.Close()
+			return err
+		}
+		https.printTryLine()
+		defer func() { stopHTTPS(); _ = https.wait() }()
+	}
 	err = srv.Serve(ctx, ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil

@@ -8,6 +8,9 @@
 // queues briefly, then gets 503 with Retry-After) and writes each surge
 // event to stderr as one line: "surge started", "surge sustained" or
 // "surge ended".
+// -tls-cert FILE -tls-key FILE serve HTTPS (HTTP/2 included) with
+// certificate files reloaded when they change and on SIGHUP; -acme-ca URL
+// -acme-domain NAME serve HTTPS with a certificate from an ACME CA.
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
 // makes it the program the whole-proxy benchmarks (bench/run.sh) run. It
@@ -56,6 +59,8 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	cacheBytes := fs.Int64("cache-bytes", 256<<20, "cache size bound in bytes, with -cache")
 	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
 	useSurge := fs.Bool("surge", false, "adaptive concurrency limit and surge detection over the upstream pool; events on stderr")
+	var tlsf tlsFlags
+	tlsf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,7 +117,13 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 		defer c.Close()
 		h = cache.Middleware(c)(h)
 	}
-	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tlsConfig, stopTLS, err := tlsf.setup(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTLS()
+	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: log, TLSConfig: tlsConfig})
 	if err != nil {
 		return err
 	}
