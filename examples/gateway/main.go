@@ -35,6 +35,7 @@ import (
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/reqkey"
 	"github.com/gatekit/gatekit/route"
+	"github.com/gatekit/gatekit/surge"
 	"github.com/gatekit/gatekit/validate"
 )
 
@@ -206,6 +207,22 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, c.Close)
+	// Surge protection for the default route: an adaptive concurrency
+	// limit over all upstreams, learnt from their latency; the excess
+	// waits up to 100ms, then gets 503 with Retry-After. Surge events
+	// ("surge started", "surge sustained", "surge ended") go to the log.
+	protect, err := surge.NewLimiter(surge.LimiterConfig{})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	spikes, err := surge.NewDetector(protect, surge.DetectorConfig{Logger: log})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	spikes.Start()
+	d.closers = append(d.closers, spikes.Close)
 	// Every way into the /api backends shares the per-client limit: the
 	// header-, cookie- and body-routed v2 rules, the canary, the legacy
 	// rewrite and the plain /api rule form one group.
@@ -228,7 +245,7 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 	)
 	rules := append(apiRules,
 		// Everything else: least-request (power of two choices) over all upstreams.
-		route.Rule{Name: "default", Handler: all},
+		route.Rule{Name: "default", Middleware: []func(http.Handler) http.Handler{surge.Middleware(protect, surge.MiddlewareConfig{})}, Handler: all},
 		// The validated API.
 		route.Rule{Name: "store", Path: "/store/*", Middleware: []func(http.Handler) http.Handler{validate.Middleware(petstore)}, Handler: stable},
 		// Cached responses (the demo backends send Cache-Control: public, max-age=30 here).
@@ -275,6 +292,7 @@ Try:
   curl -s -H 'X-Request-ID: my-id-1' http://%[1]s/hello   # the request ID is kept and passed upstream
   curl -s -H 'X-Forwarded-For: 6.6.6.6' http://%[1]s/     # a spoofed client address is ignored
   curl -si -H 'X_Forwarded_For: 1.2.3.4' http://%[1]s/    # header names with '_' are rejected (400)
+  for i in $(seq 300); do curl -s -o /dev/null -w '%%{http_code} ' 'http://%[1]s/slow?ms=1000' & sleep 0.01; done; wait   # a spike: 503s past the adaptive limit, "surge started" in the log
 
 Ctrl-C stops the gateway gracefully.
 `, addr, upstreams)
