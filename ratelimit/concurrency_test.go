@@ -204,3 +204,21 @@ func TestConcurrencyDryRunFullTable(t *testing.T) {
 		t.Errorf("InFlight(a) = %d after releasing b, want 1", n)
 	}
 }
+
+// BenchmarkConcurrencyAcquireRelease is one TryAcquire/Release pair on a
+// hot key.
+func BenchmarkConcurrencyAcquireRelease(b *testing.B) {
+	c, err := NewConcurrency(ConcurrencyConfig{Max: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.TryAcquire("hot") // keep the entry alive
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if c.TryAcquire("hot") {
+				c.Release("hot")
+			}
+		}
+	})
+}

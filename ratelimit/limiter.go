@@ -11,8 +11,9 @@
 // per key) computed under the key's shard lock with the clock read inside
 // that lock, so a limiter never admits more than Burst + rate × elapsed,
 // however many goroutines share a key. x/time/rate's Limiter.Allow reads
-// the clock before locking and can over-admit under contention
-// (golang/go#71360); this package does not use it on the decision path.
+// the clock before locking and can over-admit under contention, since
+// timestamps then arrive out of order; this package does not use it on
+// the decision path.
 package ratelimit
 
 import (

@@ -15,12 +15,12 @@ import (
 	"github.com/gatekit/gatekit/reqkey"
 )
 
-// s5Request builds request i of RELIABILITY.md S5 variant B: a front proxy
+// proxiedRequest builds request i of a spoofing client mix: a front proxy
 // at 127.0.0.1 (trusted) forwards real client 127.0.0.2..5, appending it
 // to an X-Forwarded-For whose prefix the attacker chose (random addresses,
 // the trusted proxy's own address, garbage), with spoofed X-Real-IP and
 // Forwarded headers on top. It returns the request and its real client.
-func s5Request(rng *rand.Rand, i int) (*http.Request, string) {
+func proxiedRequest(rng *rand.Rand, i int) (*http.Request, string) {
 	client := "127.0.0." + strconv.Itoa(2+i%4)
 	var prefix []string
 	var b [4]byte
@@ -45,13 +45,13 @@ func s5Request(rng *rand.Rand, i int) (*http.Request, string) {
 	return r, client
 }
 
-// TestS5TrustedProxyVariantB is RELIABILITY.md S5 variant B: limit 10/s
+// TestForwardedForPrefixCannotChangeClientLimit limits 10/s
 // with a burst of 10 per client IP, trusted proxies 127.0.0.1/32, 1,000
 // requests in 5 s from four real clients behind the proxy, each with
 // attacker-chosen forwarding prefixes. The rightmost untrusted address is
 // the key: exactly 4 keys, each client allowed at most burst + rate ×
 // elapsed = 60 whatever the prefixes.
-func TestS5TrustedProxyVariantB(t *testing.T) {
+func TestForwardedForPrefixCannotChangeClientLimit(t *testing.T) {
 	const burst, perSec, requests, span = 10, 10, 1000, 5 * time.Second
 	res, err := clientip.New(clientip.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	if err != nil {
@@ -68,7 +68,7 @@ func TestS5TrustedProxyVariantB(t *testing.T) {
 		rng := rand.New(rand.NewPCG(21, 22))
 		allowed := map[string]int{}
 		for i := range requests {
-			r, client := s5Request(rng, i)
+			r, client := proxiedRequest(rng, i)
 			capture.ServeHTTP(httptest.NewRecorder(), r)
 			if key != client {
 				t.Fatalf("request %d (X-Forwarded-For %q): key %q, want the real client %q", i, r.Header.Get("X-Forwarded-For"), key, client)
@@ -99,7 +99,7 @@ func TestS5TrustedProxyVariantB(t *testing.T) {
 		allowed := map[string]int{}
 		start := time.Now()
 		for i := range requests {
-			r, client := s5Request(rng, i)
+			r, client := proxiedRequest(rng, i)
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, r)
 			if rec.Code == http.StatusOK {
@@ -117,4 +117,53 @@ func TestS5TrustedProxyVariantB(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestOneIPv6Slash64IsOneKey(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{{Count: 10, Per: time.Second, Burst: 20}}})
+	prefix := netip.MustParseAddr("2001:db8:1:2::").As16()
+	rng := rand.New(rand.NewPCG(5, 6))
+	r := httptest.NewRequest("GET", "/", nil)
+	allowed := 0
+	for range keyExplosion() / 10 {
+		a := prefix
+		binary.BigEndian.PutUint64(a[8:], rng.Uint64()) // random interface ID
+		r.RemoteAddr = netip.AddrPortFrom(netip.AddrFrom16(a), 443).String()
+		if l.AllowAt(reqkey.ClientIP(r), t0).Allowed {
+			allowed++
+		}
+	}
+	if st := l.Stats(); st.Keys != 1 || allowed != 20 {
+		t.Errorf("Keys = %d, allowed = %d; want 1 key admitting its burst of 20", st.Keys, allowed)
+	}
+}
+
+func TestSpoofedForwardedForIsOneKey(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{{Count: 10, Per: time.Second, Burst: 20}}})
+	res, err := clientip.New(clientip.Config{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	h := clientip.Middleware(res)(Middleware(l)(ok))
+	rng := rand.New(rand.NewPCG(7, 8))
+	var b [4]byte
+	allowed := 0
+	start := time.Now()
+	for range keyExplosion() / 50 {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = "198.51.100.7:40000" // not a trusted proxy
+		binary.BigEndian.PutUint32(b[:], rng.Uint32())
+		r.Header.Set("X-Forwarded-For", netip.AddrFrom4(b).String())
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code == http.StatusOK {
+			allowed++
+		}
+	}
+	// The middleware reads the real clock: 10/s refill while the loop ran.
+	limit := 20 + int(time.Since(start).Seconds()*10) + 1
+	if st := l.Stats(); st.Keys != 1 || allowed < 20 || allowed > limit {
+		t.Errorf("Keys = %d, allowed = %d; want one key (the peer) admitting 20..%d", st.Keys, allowed, limit)
+	}
 }
