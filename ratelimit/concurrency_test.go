@@ -222,3 +222,46 @@ func BenchmarkConcurrencyAcquireRelease(b *testing.B) {
 		}
 	})
 }
+
+// TestConcurrencyTicketMaxWaitAtInjectedTime drives queued tickets with
+// explicit times: a slot freed by Release goes to the head, a ticket
+// still queued at its reservation time + MaxWait leaves the queue with
+// ErrMaxWait, and a cancelled admitted ticket passes its slot on.
+func TestConcurrencyTicketMaxWaitAtInjectedTime(t *testing.T) {
+	c := mustConcurrency(t, ConcurrencyConfig{Max: 1, Mode: Queue, MaxWait: 2 * time.Second})
+	if tk, err := c.ReserveAt("k", t0); tk != nil || err != nil {
+		t.Fatalf("first ReserveAt = %v, %v; want a slot at once", tk, err)
+	}
+	a, err := c.ReserveAt("k", t0)
+	if a == nil || err != nil {
+		t.Fatalf("second ReserveAt = %v, %v; want a ticket", a, err)
+	}
+	b, _ := c.ReserveAt("k", t0.Add(time.Second))
+	if ok, wait, err := a.PollAt(t0.Add(500 * time.Millisecond)); ok || err != nil || wait != 1500*time.Millisecond {
+		t.Fatalf("a.PollAt(t0+500ms) = %v, %v, %v; want waiting 1.5s more", ok, wait, err)
+	}
+	if _, _, err := a.PollAt(t0.Add(2 * time.Second)); !errors.Is(err, ErrMaxWait) {
+		t.Fatalf("a.PollAt(t0+2s) = %v, want ErrMaxWait", err)
+	}
+	c.Release("k") // b is the head now and gets the slot
+	select {
+	case <-b.Ready():
+	default:
+		t.Fatal("b was not signalled")
+	}
+	if ok, _, err := b.PollAt(t0.Add(10 * time.Second)); !ok || err != nil {
+		t.Fatalf("b.PollAt after its slot came = %v, %v; want ok even past its deadline", ok, err)
+	}
+	d, _ := c.ReserveAt("k", t0.Add(10*time.Second))
+	b.Cancel() // b gives its slot back: it passes to d
+	if ok, _, err := d.PollAt(t0.Add(10 * time.Second)); !ok || err != nil {
+		t.Fatalf("d.PollAt = %v, %v; want the slot b gave back", ok, err)
+	}
+	if _, _, err := b.PollAt(t0.Add(10 * time.Second)); !errors.Is(err, context.Canceled) {
+		t.Errorf("b.PollAt after Cancel = %v, want context.Canceled", err)
+	}
+	c.Release("k")
+	if st := c.Stats(); st.Keys != 0 || st.QueueExpired != 1 || st.Cancelled != 1 || st.InFlight != 0 || st.Waiting != 0 {
+		t.Errorf("Stats = %+v, want no keys, 1 expired, 1 cancelled", st)
+	}
+}

@@ -17,6 +17,7 @@
 package ratelimit
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -117,7 +118,7 @@ type Limiter struct {
 	tab   *table
 	epoch time.Time
 	maxW  int64
-	maxQ  int16
+	maxQ  int32
 	block int64
 	every rate.Sometimes // paces dry-run log lines
 }
@@ -234,18 +235,9 @@ func New(cfg Config) (*Limiter, error) {
 		l.pol = append(l.pol, policy{interval: iv, tau: iv * int64(r.burst()), burst: r.burst(),
 			quota: q, window: w, name: r.name()})
 	}
-	l.maxW = int64(cfg.MaxWait)
-	if l.maxW == 0 {
-		l.maxW = int64(time.Second)
-	}
-	l.maxQ = 100
-	if cfg.MaxQueue > 0 {
-		l.maxQ = int16(cfg.MaxQueue)
-	}
-	maxKeys := cfg.MaxKeys
-	if maxKeys == 0 {
-		maxKeys = 100_000
-	}
+	l.maxW = int64(cmp.Or(cfg.MaxWait, time.Second))
+	l.maxQ = int32(cmp.Or(cfg.MaxQueue, 100))
+	maxKeys := cmp.Or(cfg.MaxKeys, 100_000)
 	l.block = int64(cfg.BlockFor)
 	l.tab = newTable(maxKeys, len(l.pol))
 	return l, nil
@@ -313,8 +305,8 @@ func (l *Limiter) decide(s *shard, e *entry, n int64) Decision {
 			wait, pi = w, i
 		}
 	}
-	if e.head != nil { // queued requests go first: wait behind them
-		wait = max(wait, l.due(e, n, int64(e.nq)+1))
+	if !e.q.empty() { // queued requests go first: wait behind them
+		wait = max(wait, l.due(e, n, int64(e.q.n)+1))
 	}
 	if wait > 0 {
 		return l.limited(s, e, n, Decision{RetryAfter: time.Duration(wait), Policy: pi})
@@ -441,27 +433,13 @@ type Stats struct {
 
 // Stats returns the limiter's counters. It locks each shard in turn.
 func (l *Limiter) Stats() Stats {
-	var st Stats
-	for i := range l.tab.shards {
-		s := &l.tab.shards[i]
-		s.mu.Lock()
-		c := s.c
-		st.Keys += len(s.m)
-		s.mu.Unlock()
-		st.Waiting += int(c.waiting)
-		st.Allowed += c.allowed
-		st.Rejected += c.rejected
-		st.LimitedDryRun += c.limitedDryRun
-		st.Blocked += c.blocked
-		st.Queued += c.queued
-		st.QueueRejected += c.queueRejected
-		st.QueueExpired += c.queueExpired
-		st.Cancelled += c.cancelled
-		st.Evicted += c.evicted
-		st.EvictedActive += c.evictedActive
-		st.Overflow += c.overflow
+	c, keys := total(l.tab.shards)
+	return Stats{
+		Allowed: c.allowed, Rejected: c.rejected, LimitedDryRun: c.limitedDryRun, Blocked: c.blocked,
+		Queued: c.queued, QueueRejected: c.queueRejected, QueueExpired: c.queueExpired, Cancelled: c.cancelled,
+		Evicted: c.evicted, EvictedActive: c.evictedActive, Overflow: c.overflow,
+		Keys: keys, Waiting: int(c.waiting),
 	}
-	return st
 }
 
 // Rates returns a copy of the limiter's policies.
