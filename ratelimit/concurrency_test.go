@@ -265,3 +265,42 @@ func TestConcurrencyTicketMaxWaitAtInjectedTime(t *testing.T) {
 		t.Errorf("Stats = %+v, want no keys, 1 expired, 1 cancelled", st)
 	}
 }
+
+// TestConcurrencyHeadersMergeWithRateLimiter checks that a concurrency
+// rejection behind a rate-limiting Middleware lists both policies in
+// RateLimit-Policy and both states in RateLimit, instead of replacing
+// the rate limiter's.
+func TestConcurrencyHeadersMergeWithRateLimiter(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{PerMinute(10)}})
+	c := mustConcurrency(t, ConcurrencyConfig{Max: 1, Name: "inflight"})
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := Middleware(l)(ConcurrencyMiddleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(entered)
+			<-release
+		}
+	})))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/slow", nil))
+	}()
+	<-entered
+	rec := serve(h, "")
+	close(release)
+	<-done
+	if rec.Code != 429 {
+		t.Fatalf("second request: %d, want 429 from the concurrency limiter", rec.Code)
+	}
+	var names []string
+	for _, it := range sfItems(t, rec.Header(), HeaderRateLimitPolicy) {
+		names = append(names, it.val.(string))
+	}
+	if len(names) != 2 || names[0] != "10/m" || names[1] != "inflight" {
+		t.Errorf("RateLimit-Policy = %q, want the rate policy then the concurrency policy", rec.Header().Get(HeaderRateLimitPolicy))
+	}
+	st := sfItems(t, rec.Header(), HeaderRateLimit)
+	if len(st) != 2 || st[0].val != "10/m" || intParam(t, st[0], "r") != 8 || st[1].val != "inflight" || intParam(t, st[1], "r") != 0 {
+		t.Errorf("RateLimit = %q, want 10/m with r=8 then inflight with r=0", rec.Header().Get(HeaderRateLimit))
+	}
+}

@@ -204,8 +204,8 @@ func FuzzHeaders(f *testing.F) {
 			return
 		}
 		h := http.Header{}
-		d := Decision{Remaining: l.pol[0].burst, Reset: time.Duration(retryMs) * time.Millisecond, RetryAfter: time.Duration(retryMs) * time.Millisecond, Allowed: retryMs%2 == 0}
-		writeState(h, HeadersDraft, formatPolicy(l.pol), l.pol[0].name, l.pol[0].quota, d)
+		d := Decision{Remaining: l.pols()[0].burst, Reset: time.Duration(retryMs) * time.Millisecond, RetryAfter: time.Duration(retryMs) * time.Millisecond, Allowed: retryMs%2 == 0}
+		writeState(h, HeadersDraft, formatPolicy(l.pols()), l.pols()[0].name, l.pols()[0].quota, d)
 		pol, err := parseSFList(h.Get(HeaderRateLimitPolicy))
 		if err != nil || len(pol) != 1 || pol[0].val != r.name() {
 			t.Fatalf("RateLimit-Policy %q: %v, %v", h.Get(HeaderRateLimitPolicy), pol, err)
@@ -250,7 +250,7 @@ func TestRetryAfterRoundsUp(t *testing.T) {
 				t.Fatalf("decisions %+v, %+v", d0, d)
 			}
 			h := http.Header{}
-			writeState(h, HeadersBoth, formatPolicy(l.pol), l.pol[0].name, l.pol[0].quota, d)
+			writeState(h, HeadersBoth, formatPolicy(l.pols()), l.pols()[0].name, l.pols()[0].quota, d)
 			if got := strconv.FormatInt(seconds(d.RetryAfter), 10); got != tc.want {
 				t.Errorf("Retry-After for %v = %s, want %s", d.RetryAfter, got, tc.want)
 			}

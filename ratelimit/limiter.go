@@ -3,8 +3,11 @@
 // limits in the IETF RateLimit-Policy and RateLimit header fields.
 //
 // A [Limiter] is the engine: [Limiter.Allow] and [Limiter.AllowAt] decide
-// for a key without any HTTP types, [Limiter.Wait] queues. [Middleware]
-// adapts one or more limiters to net/http; [Concurrency] and
+// for a key without any HTTP types, [Limiter.Wait] queues, and
+// [Limiter.SetRates] changes the limits without forgetting what keys have
+// used. [Middleware] adapts one or more limiters to net/http through the
+// [Decider] interface, which package redisrate also implements to share
+// limits between gateway instances. [Concurrency] and
 // [ConcurrencyMiddleware] cap requests in flight.
 //
 // Buckets use GCRA (a token bucket kept as one "theoretical arrival time"
@@ -18,10 +21,13 @@ package ratelimit
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -113,24 +119,15 @@ type Config struct {
 // concurrent use by multiple goroutines and must not be copied. The zero
 // Limiter is not usable: create one with New.
 type Limiter struct {
-	cfg   Config
-	pol   []policy
+	cfg   Config // as given to New; its Rates may be stale (see rules)
+	rules atomic.Pointer[rules]
+	setMu sync.Mutex // serialises SetRatesAt
 	tab   *table
 	epoch time.Time
 	maxW  int64
 	maxQ  int32
 	block int64
 	every rate.Sometimes // paces dry-run log lines
-}
-
-// policy is a validated Rate in nanoseconds.
-type policy struct {
-	interval int64 // time to refill one token
-	tau      int64 // burst × interval: how far tat may run ahead of now
-	burst    int
-	quota    int64 // q and w (seconds) of the RateLimit-Policy item
-	window   int64
-	name     string
 }
 
 // Decision is the outcome of one limiter decision.
@@ -195,8 +192,9 @@ func (e *LimitError) Unwrap() error { return e.Err }
 // ErrInvalidRate for a bad Rate) when Rates is empty or any field is out of
 // range; it never silently allows everything.
 func New(cfg Config) (*Limiter, error) {
-	if len(cfg.Rates) == 0 {
-		return nil, fmt.Errorf("%w: Config.Rates is empty", ErrInvalidRate)
+	pol, err := compile(cfg.Rates)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.Mode != Reject && cfg.Mode != Queue:
@@ -221,25 +219,12 @@ func New(cfg Config) (*Limiter, error) {
 	// positive offset (0 means "not blocked"); Add keeps the monotonic
 	// reading, so real-clock decisions are immune to wall-clock steps.
 	l := &Limiter{cfg: cfg, epoch: time.Now().Add(-epochAge), every: rate.Sometimes{Interval: time.Second}}
-	seen := map[string]bool{}
-	for i, r := range cfg.Rates {
-		if err := r.validate(); err != nil {
-			return nil, fmt.Errorf("ratelimit: Rates[%d]: %w", i, err)
-		}
-		if seen[r.name()] {
-			return nil, fmt.Errorf("%w: Rates[%d]: duplicate policy name %q", ErrInvalidRate, i, r.name())
-		}
-		seen[r.name()] = true
-		iv := r.interval()
-		q, w, _ := r.quota() // validate checked it
-		l.pol = append(l.pol, policy{interval: iv, tau: iv * int64(r.burst()), burst: r.burst(),
-			quota: q, window: w, name: r.name()})
-	}
+	l.rules.Store(&rules{cfg: cfg, pol: pol})
 	l.maxW = int64(cmp.Or(cfg.MaxWait, time.Second))
 	l.maxQ = int32(cmp.Or(cfg.MaxQueue, 100))
 	maxKeys := cmp.Or(cfg.MaxKeys, 100_000)
 	l.block = int64(cfg.BlockFor)
-	l.tab = newTable(maxKeys, len(l.pol))
+	l.tab = newTable(maxKeys, len(pol))
 	return l, nil
 }
 
@@ -265,6 +250,19 @@ func (l *Limiter) ns(t time.Time) int64 { return max(int64(t.Sub(l.epoch)), 1) }
 // their SHA-256, which allocates).
 func (l *Limiter) Allow(key string) Decision {
 	return l.allow(key, time.Time{}, true)
+}
+
+// Decide is Middleware's decision (see Decider): in Reject mode Allow,
+// with a *LimitError when the request is rejected; in Queue mode Wait.
+func (l *Limiter) Decide(ctx context.Context, key string) (Decision, error) {
+	if l.cfg.Mode == Queue {
+		return l.wait(ctx, key)
+	}
+	d := l.allow(key, time.Time{}, true)
+	if !d.Allowed {
+		return d, l.limitErr(d, ErrLimited)
+	}
+	return d, nil
 }
 
 // AllowAt is Allow at the given time. Times before a key's last admission
@@ -300,7 +298,7 @@ func (l *Limiter) decide(s *shard, e *entry, n int64) Decision {
 	}
 	var wait int64
 	pi := 0
-	for i, p := range l.pol {
+	for i, p := range l.pols() {
 		if w := max(e.tat[i], n) + p.interval - p.tau - n; w > wait {
 			wait, pi = w, i
 		}
@@ -345,21 +343,21 @@ func (l *Limiter) limited(s *shard, e *entry, n int64, d Decision) Decision {
 
 // take consumes one token of every policy at n.
 func (l *Limiter) take(e *entry, n int64) {
-	for i, p := range l.pol {
+	for i, p := range l.pols() {
 		e.tat[i] = max(e.tat[i], n) + p.interval
 	}
 }
 
 // give returns one token to every policy at n, never above the burst.
 func (l *Limiter) give(e *entry, n int64) {
-	for i, p := range l.pol {
+	for i, p := range l.pols() {
 		e.tat[i] = max(e.tat[i]-p.interval, n)
 	}
 }
 
 // state returns the tokens left and the time to the next token of policy i.
 func (l *Limiter) state(e *entry, i int, n int64) (int, time.Duration) {
-	p := l.pol[i]
+	p := l.pols()[i]
 	x := e.tat[i] - n // how far the bucket is from full
 	if x <= 0 {
 		return p.burst, 0
@@ -375,7 +373,7 @@ func (l *Limiter) state(e *entry, i int, n int64) (int, time.Duration) {
 // worst returns the index of the policy with the fewest tokens left.
 func (l *Limiter) worst(e *entry, n int64) int {
 	wi, wr := 0, -1
-	for i := range l.pol {
+	for i := range l.pols() {
 		if r, _ := l.state(e, i, n); wr < 0 || r < wr {
 			wi, wr = i, r
 		}
@@ -409,9 +407,15 @@ func (l *Limiter) report(key string, d Decision) {
 	}
 	l.every.Do(func() {
 		l.cfg.Logger.Warn("ratelimit: dry run: request over limit admitted",
-			"key", key, "policy", l.pol[d.Policy].name, "retry_after", d.RetryAfter,
+			"key", key, "policy", policyName(l.Config().Rates, d.Policy), "retry_after", d.RetryAfter,
 			"limited_total", l.Stats().LimitedDryRun)
 	})
+}
+
+// policyName returns the name of rates[i], or of the last rate when i is
+// past the end (the rates changed since the decision).
+func policyName(rates []Rate, i int) string {
+	return rates[min(i, len(rates)-1)].name()
 }
 
 // Stats are cumulative counters of a Limiter, plus the current key count.
@@ -443,4 +447,4 @@ func (l *Limiter) Stats() Stats {
 }
 
 // Rates returns a copy of the limiter's policies.
-func (l *Limiter) Rates() []Rate { return append([]Rate(nil), l.cfg.Rates...) }
+func (l *Limiter) Rates() []Rate { return append([]Rate(nil), l.Config().Rates...) }

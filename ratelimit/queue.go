@@ -114,7 +114,7 @@ func (l *Limiter) limitErr(d Decision, cause error) *LimitError {
 // policy of e (zero or negative: now).
 func (l *Limiter) due(e *entry, n, k int64) int64 {
 	var w int64
-	for i, p := range l.pol {
+	for i, p := range l.pols() {
 		if k > maxSpan/p.interval { // far beyond any MaxWait; avoid overflow
 			return maxSpan
 		}
@@ -152,7 +152,7 @@ func (t *Ticket) poll(now time.Time, clock bool) (bool, time.Duration, error) {
 	case cancelled:
 		return false, 0, context.Canceled
 	case expired:
-		return false, 0, &LimitError{RetryAfter: time.Duration(l.pol[0].interval), Err: ErrMaxWait}
+		return false, 0, &LimitError{RetryAfter: time.Duration(l.pols()[0].interval), Err: ErrMaxWait}
 	}
 	e.purge(n)
 	if t.state == expired {
