@@ -168,6 +168,10 @@ var (
 	ErrMaxWait = errors.New("ratelimit: wait would exceed the maximum")
 	// ErrConcurrency is the cause of a rejection by a Concurrency limiter.
 	ErrConcurrency = errors.New("ratelimit: too many requests in flight")
+	// ErrUnavailable is the cause of a rejection by a limiter that could
+	// not decide, such as a shared limiter whose store is unreachable and
+	// that is set to fail closed. WriteError answers it with 503.
+	ErrUnavailable = errors.New("ratelimit: limiter unavailable")
 )
 
 // LimitError reports a rejected request and when to retry. Err is one of

@@ -219,10 +219,15 @@ func uniqueName(used map[string]bool, name string) string {
 
 // WriteError is the default ErrorHandler of Limiter and Concurrency: a
 // *LimitError becomes 429 Too Many Requests as application/problem+json
-// (Retry-After is already set by the middleware); any other error (a
-// queued request whose context ended) becomes 503 Service Unavailable.
+// (Retry-After is already set by the middleware), except one wrapping
+// ErrUnavailable, which becomes 503 Service Unavailable, as does any other
+// error (a queued request whose context ended).
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var le *LimitError
+	if errors.Is(err, ErrUnavailable) {
+		problem.Write(w, http.StatusServiceUnavailable, "The rate limiter is unavailable.")
+		return
+	}
 	if errors.As(err, &le) {
 		problem.WriteDetails(w, problem.Details{
 			Status: http.StatusTooManyRequests,
