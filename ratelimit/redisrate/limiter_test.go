@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +29,7 @@ func TestMain(m *testing.M) {
 
 // server is a redis-server process on a loopback port, started by a test.
 type server struct {
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	dir  string
 	port int
@@ -40,7 +42,7 @@ type server struct {
 // startRedis starts a real redis-server on a free loopback port, without
 // persistence, and stops it when the test ends. It skips the test when
 // redis-server is not installed.
-func startRedis(t *testing.T, extra ...string) *server {
+func startRedis(t testing.TB, extra ...string) *server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -52,7 +54,7 @@ func startRedis(t *testing.T, extra ...string) *server {
 	return s
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -369,3 +371,139 @@ func TestScriptReloadedAfterFlush(t *testing.T) {
 		t.Errorf("Remaining = %d after 4 decisions of 10/m, want 6", d.Remaining)
 	}
 }
+
+// TestKeysHaveTTLAndHoldNoClientData makes decisions that write buckets,
+// reservations and penalty blocks for client addresses and an API key,
+// then reads everything in Redis: every key has a TTL, and no key name or
+// value holds a request key or anything that parses as an IP address.
+func TestKeysHaveTTLAndHoldNoClientData(t *testing.T) {
+	s := startRedis(t)
+	c := newClient(t, s.addr())
+	ctx := context.Background()
+	secrets := []string{"203.0.113.7", "2001:db8::1", "198.51.100.0/24", "sk_live_0123456789abcdef"}
+	for i, cfg := range []Config{
+		{Name: "reject", Limit: ratelimit.Config{Rates: []ratelimit.Rate{{Count: 2, Per: time.Minute}, ratelimit.PerHour(100)}, BlockAfter: 2, BlockFor: time.Hour}},
+		{Name: "queue", KeySecret: []byte("s3cret"), Limit: ratelimit.Config{Rates: []ratelimit.Rate{{Count: 1, Per: 10 * time.Millisecond, Burst: 1}, ratelimit.PerHour(100)}, Mode: ratelimit.Queue}},
+	} {
+		l := mustNew(t, c, cfg)
+		for _, k := range secrets {
+			for range 5 {
+				l.Decide(ctx, k)
+			}
+		}
+		if st := l.Stats(); st.Errors != 0 || st.Decisions != uint64(5*len(secrets)) {
+			t.Fatalf("limiter %d: Stats = %+v", i, st)
+		}
+	}
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) < 3*len(secrets) { // buckets of both limiters, blocks of the first
+		t.Fatalf("only %d keys written: %q", len(keys), keys)
+	}
+	for _, k := range keys {
+		if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl <= 0 {
+			t.Errorf("key %q: PTTL = %v, %v; want a TTL", k, ttl, err)
+		}
+		var content []string
+		if typ := c.Type(ctx, k).Val(); typ == "hash" {
+			for f, v := range c.HGetAll(ctx, k).Val() {
+				content = append(content, f, v)
+			}
+		} else {
+			content = append(content, c.Get(ctx, k).Val())
+		}
+		for _, text := range append(content, k) {
+			for _, secret := range secrets {
+				if strings.Contains(text, secret) {
+					t.Errorf("key %q holds %q", k, secret)
+				}
+			}
+			// Key names are PREFIX{HASH}:b; values are numbers. Neither a
+			// part between the braces nor a whole value may be an address.
+			for _, part := range strings.FieldsFunc(text, func(r rune) bool { return r == '{' || r == '}' }) {
+				if _, err := netip.ParseAddr(part); err == nil {
+					t.Errorf("key %q holds an IP address %q", k, part)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkDecide compares one decision of the local limiter with one
+// through Redis on loopback: serial (the latency a decision adds) and
+// parallel (decisions per second over the client's connection pool), on
+// keys spread over 1,000 clients. "redis/pipelined16" sends the decision
+// script for 16 keys in one pipeline: what batching concurrent decisions
+// could gain.
+func BenchmarkDecide(b *testing.B) {
+	rates := []ratelimit.Rate{{Count: 1_000_000, Per: time.Second}}
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = "198.51.100." + strconv.Itoa(i%256) + "/" + strconv.Itoa(i)
+	}
+	ctx := context.Background()
+	report := func(b *testing.B) {
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+	}
+	b.Run("local", func(b *testing.B) {
+		l, err := ratelimit.New(ratelimit.Config{Rates: rates})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			l.Decide(ctx, keys[i%len(keys)])
+		}
+		report(b)
+	})
+	b.Run("redis/serial", func(b *testing.B) {
+		s := startRedis(b)
+		l := mustNew(b, newClient(b, s.addr()), Config{Name: "bench", Limit: ratelimit.Config{Rates: rates}})
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := l.Decide(ctx, keys[i%len(keys)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+	b.Run("redis/parallel", func(b *testing.B) {
+		s := startRedis(b)
+		l := mustNew(b, newClient(b, s.addr()), Config{Name: "bench", Limit: ratelimit.Config{Rates: rates}})
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		var next atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := l.Decide(ctx, keys[next.Add(1)%int64(len(keys))]); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		report(b)
+	})
+	b.Run("redis/pipelined16", func(b *testing.B) {
+		s := startRedis(b)
+		c := newClient(b, s.addr())
+		l := mustNew(b, c, Config{Name: "bench", Limit: ratelimit.Config{Rates: rates}})
+		l.Decide(ctx, "load the script")
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i += 16 {
+			if _, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for j := range 16 {
+					args := append([]any{"0", "1000000"}, l.args...)
+					p.EvalSha(ctx, l.scripts.decide.Hash(), keysSlice(l.keys(keys[(i+j)%len(keys)])), args...)
+				}
+				return nil
+			}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(16*float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
+	})
+}
+
+func keysSlice(ks [2]string) []string { return ks[:] }
