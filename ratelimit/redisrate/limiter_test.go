@@ -507,3 +507,20 @@ func BenchmarkDecide(b *testing.B) {
 }
 
 func keysSlice(ks [2]string) []string { return ks[:] }
+
+// FuzzParseFailMode checks that ParseFailMode accepts exactly the names
+// FailMode.String gives and round-trips them.
+func FuzzParseFailMode(f *testing.F) {
+	for _, s := range []string{"local", "open", "closed", "", "Open", "FailMode(7)"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseFailMode(s)
+		if err != nil {
+			return
+		}
+		if m.String() != s {
+			t.Fatalf("ParseFailMode(%q) = %v, which prints as %q", s, m, m.String())
+		}
+	})
+}
