@@ -78,8 +78,8 @@ type cshard struct {
 
 // centry exists only while its key has requests in flight or queued.
 type centry struct {
-	n int32 // slots held
-	q fifo[*ConcurrencyTicket]
+	n, nq int32 // slots held, tickets queued
+	q     fifo[*ConcurrencyTicket]
 }
 
 // A ConcurrencyTicket is a request waiting for a slot of a Concurrency
@@ -204,13 +204,14 @@ func (c *Concurrency) ReserveAt(key string, now time.Time) (*ConcurrencyTicket, 
 	case e == nil || c.cfg.Mode != Queue:
 		s.c.rejected++
 		return nil, &LimitError{RetryAfter: c.retry, Err: ErrConcurrency}
-	case e.q.n >= c.maxQ:
+	case e.nq >= c.maxQ:
 		s.c.rejected++
 		s.c.queueRejected++
 		return nil, &LimitError{RetryAfter: c.retry, Err: ErrQueueFull}
 	}
 	t := &ConcurrencyTicket{c: c, s: s, e: e, key: key, deadline: now.Add(c.maxW), ready: make(chan struct{}, 1)}
 	e.q.push(t)
+	e.nq++
 	s.c.queued++
 	s.c.waiting++
 	return t, nil
@@ -249,6 +250,7 @@ func (t *ConcurrencyTicket) PollAt(now time.Time) (ok bool, wait time.Duration, 
 		return false, t.deadline.Sub(now), nil
 	}
 	t.e.q.remove(t)
+	t.e.nq--
 	s.c.waiting--
 	t.state = expired
 	s.c.queueExpired++
@@ -273,6 +275,7 @@ func (t *ConcurrencyTicket) Cancel() {
 	switch t.state {
 	case queued:
 		t.e.q.remove(t)
+		t.e.nq--
 		s.c.waiting--
 		t.c.drop(s, t.key, t.e)
 	case admitted:
@@ -331,6 +334,7 @@ func (c *Concurrency) Release(key string) {
 func (c *Concurrency) release(s *cshard, key string, e *centry) {
 	if t := e.q.head; t != nil {
 		e.q.remove(t)
+		e.nq--
 		s.c.waiting--
 		t.state = admitted
 		t.ready <- struct{}{}
@@ -374,7 +378,7 @@ func (c *Concurrency) Queued(key string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.m[key]; e != nil {
-		return int(e.q.n)
+		return int(e.nq)
 	}
 	return 0
 }

@@ -93,10 +93,11 @@ type waiter[W any] interface {
 }
 
 // fifo is an intrusive first-in first-out list of the requests waiting on
-// one key. The zero fifo is empty. It is guarded by its shard's lock.
+// one key. The zero fifo is empty. It is guarded by its shard's lock. It
+// keeps no count: the entry holding it does, in a field sized to pack
+// with its others (a count here would cost every key 8 bytes).
 type fifo[W waiter[W]] struct {
 	head, tail W
-	n          int32
 }
 
 // empty reports whether q holds no waiter.
@@ -115,7 +116,6 @@ func (q *fifo[W]) push(w W) {
 		q.head = w
 	}
 	q.tail = w
-	q.n++
 }
 
 // remove takes w, which q must hold, out of q and reports whether it was
@@ -135,6 +135,5 @@ func (q *fifo[W]) remove(w W) (wasHead bool) {
 		q.tail = l.prev
 	}
 	l.prev, l.next = zero, zero
-	q.n--
 	return wasHead
 }

@@ -125,7 +125,7 @@ type Limiter struct {
 	tab   *table
 	epoch time.Time
 	maxW  int64
-	maxQ  int32
+	maxQ  int16
 	block int64
 	every rate.Sometimes // paces dry-run log lines
 }
@@ -225,7 +225,7 @@ func New(cfg Config) (*Limiter, error) {
 	l := &Limiter{cfg: cfg, epoch: time.Now().Add(-epochAge), every: rate.Sometimes{Interval: time.Second}}
 	l.rules.Store(&rules{cfg: cfg, pol: pol})
 	l.maxW = int64(cmp.Or(cfg.MaxWait, time.Second))
-	l.maxQ = int32(cmp.Or(cfg.MaxQueue, 100))
+	l.maxQ = int16(cmp.Or(cfg.MaxQueue, 100))
 	maxKeys := cmp.Or(cfg.MaxKeys, 100_000)
 	l.block = int64(cfg.BlockFor)
 	l.tab = newTable(maxKeys, len(pol))
@@ -308,7 +308,7 @@ func (l *Limiter) decide(s *shard, e *entry, n int64) Decision {
 		}
 	}
 	if !e.q.empty() { // queued requests go first: wait behind them
-		wait = max(wait, l.due(e, n, int64(e.q.n)+1))
+		wait = max(wait, l.due(e, n, int64(e.nq)+1))
 	}
 	if wait > 0 {
 		return l.limited(s, e, n, Decision{RetryAfter: time.Duration(wait), Policy: pi})

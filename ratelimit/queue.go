@@ -81,10 +81,10 @@ func (l *Limiter) reserve(key string, now time.Time, clock bool) (*Ticket, Decis
 		}
 		return nil, d, nil
 	}
-	w := l.due(e, n, int64(e.q.n)+1)
+	w := l.due(e, n, int64(e.nq)+1)
 	var cause error
 	switch {
-	case e.q.n >= l.maxQ:
+	case e.nq >= l.maxQ:
 		cause = ErrQueueFull
 	case w > l.maxW:
 		cause = ErrMaxWait
@@ -96,6 +96,7 @@ func (l *Limiter) reserve(key string, now time.Time, clock bool) (*Ticket, Decis
 	}
 	t := &Ticket{l: l, s: s, e: e, key: key, deadline: n + l.maxW + int64(pollGrace), wake: make(chan struct{}, 1)}
 	e.q.push(t)
+	e.nq++
 	s.c.queued++
 	s.c.waiting++
 	return t, Decision{Limited: true, Queued: true, RetryAfter: time.Duration(w), Policy: l.worst(e, n)}, nil
@@ -156,7 +157,7 @@ func (t *Ticket) poll(now time.Time, clock bool) (bool, time.Duration, error) {
 	}
 	e.purge(n)
 	if t.state == expired {
-		return false, 0, &LimitError{RetryAfter: time.Duration(max(l.due(e, n, int64(e.q.n)+1), 1)), Err: ErrMaxWait}
+		return false, 0, &LimitError{RetryAfter: time.Duration(max(l.due(e, n, int64(e.nq)+1), 1)), Err: ErrMaxWait}
 	}
 	if e.q.head != t {
 		if n >= t.deadline {
@@ -200,7 +201,7 @@ func (t *Ticket) expire(n int64) error {
 	t.state = expired
 	t.s.c.queueExpired++
 	t.s.c.rejected++
-	return &LimitError{RetryAfter: time.Duration(max(t.l.due(t.e, n, int64(t.e.q.n)+1), 1)), Err: ErrMaxWait}
+	return &LimitError{RetryAfter: time.Duration(max(t.l.due(t.e, n, int64(t.e.nq)+1), 1)), Err: ErrMaxWait}
 }
 
 // CancelAt withdraws t at now: a queued ticket leaves the queue (the
@@ -246,6 +247,7 @@ func (t *Ticket) links() *links[*Ticket] { return &t.link }
 // unlink removes t from its entry's queue and wakes the next head.
 func (t *Ticket) unlink() {
 	t.s.c.waiting--
+	t.e.nq--
 	if t.e.q.remove(t) {
 		t.e.wakeHead()
 	}

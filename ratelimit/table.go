@@ -20,8 +20,9 @@ type entry struct {
 	idx int32
 	// strikes counts rejections since the last admission, for the penalty.
 	strikes int16
-	// q holds the tickets waiting for a token, in arrival order.
-	q fifo[*Ticket]
+	// nq is the number of queued tickets, q their list in arrival order.
+	nq int16
+	q  fifo[*Ticket]
 }
 
 // pinned is the idle time of an entry with waiters: never evicted.
