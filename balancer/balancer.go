@@ -8,7 +8,7 @@
 //	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
 //	pool, _ := balancer.NewPool(ups)
 //	lr, _ := balancer.NewLeastRequest(pool, balancer.LoadConfig{})
-//	t, done, err := lr.Pick("")
+//	t, done, err := lr.Pick(ctx, "")
 //	if err != nil { ... } // balancer.ErrNoTargets
 //	... send the request to t.URL() ...
 //	done(balancer.Result{Status: 200, Latency: elapsed})
@@ -70,6 +70,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -82,9 +83,12 @@ import (
 // exactly once, when the request to the target has completed, with its
 // outcome; load-aware policies and health tracking learn from it. done must
 // not be called twice, and t must not be modified. When nothing can be
-// picked, Pick returns an error wrapping ErrNoTargets.
+// picked, Pick returns an error wrapping ErrNoTargets. ctx is the
+// request's context: a policy that may wait for a target (Breaker) waits
+// at most until ctx is done, and a wrapper passes ctx on to the policy it
+// wraps, so that wrappers compose in any order.
 type Policy interface {
-	Pick(key string) (t *Target, done func(Result), err error)
+	Pick(ctx context.Context, key string) (t *Target, done func(Result), err error)
 }
 
 // Result is the outcome of one request to a target, passed to the done

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/url"
 	"slices"
@@ -109,14 +110,14 @@ func TestPickAllocatesNothing(t *testing.T) {
 				// Wrappers build a target's done function on its first
 				// pick: pick every target first (random ones many times).
 				for ; i < 20*n+1024; i++ {
-					_, done, err := bp.p.Pick(bp.key(i))
+					_, done, err := bp.p.Pick(context.Background(), bp.key(i))
 					if err != nil {
 						t.Fatal(err)
 					}
 					done(Result{Status: 200, Latency: time.Millisecond})
 				}
 				allocs := testing.AllocsPerRun(200, func() {
-					_, done, err := bp.p.Pick(bp.key(i))
+					_, done, err := bp.p.Pick(context.Background(), bp.key(i))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -139,7 +140,7 @@ func BenchmarkPick(b *testing.B) {
 		for _, bp := range benchPolicies(b, pool) {
 			b.Run(fmt.Sprintf("%s/n=%d", bp.name, n), func(b *testing.B) {
 				b.ReportAllocs()
-				_, done, _ := bp.p.Pick(bp.key(0)) // build per-snapshot state
+				_, done, _ := bp.p.Pick(context.Background(), bp.key(0)) // build per-snapshot state
 				done(Result{})
 				parallelPicks(b, bp.p, bp.key)
 			})
@@ -229,7 +230,7 @@ func BenchmarkHashBoundedWalk(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/n=%d", weights, n), func(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
-					t, done, err := h.Pick("hot")
+					t, done, err := h.Pick(context.Background(), "hot")
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -254,7 +255,7 @@ func parallelPicks(b *testing.B, p Policy, key func(int) string) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			_, done, err := p.Pick(key(i))
+			_, done, err := p.Pick(context.Background(), key(i))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -40,10 +40,10 @@ type BreakerConfig struct {
 // Breaker caps the requests in flight to each target of a policy (Envoy's
 // max_requests and max_pending_requests). A pick of a full target is
 // returned and another is tried; when every target offered is full, the
-// request waits (PickContext, up to MaxWaiting requests for up to
+// request waits (up to MaxWaiting requests for up to
 // MaxWait) or fails with ErrCircuitOpen. Rejections are local outcomes:
 // the wrapped policy sees them as Canceled. Breaker is a Policy and is
-// safe for concurrent use; Proxy uses PickContext.
+// safe for concurrent use.
 //
 // Wrap it around everything else, so that its rejections never reach
 // outlier detection: NewBreaker(outlier.Wrap(policy), cfg).
@@ -85,14 +85,6 @@ func NewBreaker(p Policy, cfg BreakerConfig) (*Breaker, error) {
 
 var _ Policy = (*Breaker)(nil)
 
-// contextPicker is a Policy that can wait for a target; Proxy prefers
-// PickContext when its policy has it.
-type contextPicker interface {
-	PickContext(ctx context.Context, key string) (*Target, func(Result), error)
-}
-
-var _ contextPicker = (*Breaker)(nil)
-
 // breakerSlot is a target's in-flight count and cached done functions.
 type breakerSlot struct {
 	n    atomic.Int64
@@ -118,22 +110,12 @@ func (b *Breaker) InFlight(t *Target) int64 { return b.count(t).Load() }
 // Rejected returns how many picks failed with ErrCircuitOpen.
 func (b *Breaker) Rejected() int64 { return b.rejected.Load() }
 
-// Pick returns a target with a free slot, or an error wrapping
-// ErrNoTargets and ErrCircuitOpen when none of those offered has one.
-func (b *Breaker) Pick(key string) (*Target, func(Result), error) {
-	t, done, err := b.tryPick(key)
-	if err == nil && t == nil {
-		b.rejected.Add(1)
-		err = fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
-	}
-	return t, done, err
-}
-
-// PickContext is Pick, except that when every target offered is full it
-// waits for a slot (if fewer than MaxWaiting requests already wait) until
-// MaxWait passes or ctx is done.
-func (b *Breaker) PickContext(ctx context.Context, key string) (*Target, func(Result), error) {
-	t, done, err := b.tryPick(key)
+// Pick returns a target with a free slot. When every target offered is
+// full it waits for a slot (if fewer than MaxWaiting requests already
+// wait) until MaxWait passes or ctx is done, and otherwise returns an error
+// wrapping ErrNoTargets and ErrCircuitOpen.
+func (b *Breaker) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
+	t, done, err := b.tryPick(ctx, key)
 	if err != nil || t != nil {
 		return t, done, err
 	}
@@ -149,7 +131,7 @@ func (b *Breaker) PickContext(ctx context.Context, key string) (*Target, func(Re
 		b.mu.Lock()
 		free := b.free
 		b.mu.Unlock()
-		if t, done, err := b.tryPick(key); err != nil || t != nil {
+		if t, done, err := b.tryPick(ctx, key); err != nil || t != nil {
 			return t, done, err
 		}
 		select {
@@ -165,14 +147,14 @@ func (b *Breaker) PickContext(ctx context.Context, key string) (*Target, func(Re
 
 // tryPick asks p for targets until one has a free slot; it returns a nil
 // target (and nil error) when all those offered are full.
-func (b *Breaker) tryPick(key string) (*Target, func(Result), error) {
+func (b *Breaker) tryPick(ctx context.Context, key string) (*Target, func(Result), error) {
 	tries := 4
 	for i := 0; i < tries; i++ {
 		k := key
 		if key != "" && i > 0 {
 			k += "\x00" + strconv.Itoa(i)
 		}
-		t, done, err := b.p.Pick(k)
+		t, done, err := b.p.Pick(ctx, k)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -24,7 +24,7 @@ func TestBreakerMaxInFlight(t *testing.T) {
 	b := newBreaker(t, rec, BreakerConfig{MaxInFlight: 2})
 	var dones []func(Result)
 	for i := range 4 {
-		_, done, err := b.Pick("")
+		_, done, err := b.Pick(context.Background(), "")
 		if err != nil {
 			t.Fatalf("pick %d: %v", i, err)
 		}
@@ -33,7 +33,7 @@ func TestBreakerMaxInFlight(t *testing.T) {
 	if b.InFlight(ts[0]) != 2 || b.InFlight(ts[1]) != 2 {
 		t.Fatalf("in flight %d/%d, want 2/2", b.InFlight(ts[0]), b.InFlight(ts[1]))
 	}
-	_, _, err := b.Pick("")
+	_, _, err := b.Pick(context.Background(), "")
 	if !errors.Is(err, ErrCircuitOpen) || !errors.Is(err, ErrNoTargets) {
 		t.Fatalf("pick over the limit: %v, want ErrCircuitOpen and ErrNoTargets", err)
 	}
@@ -48,7 +48,7 @@ func TestBreakerMaxInFlight(t *testing.T) {
 	}
 	rec.mu.Unlock()
 	dones[0](Result{Status: 200})
-	if _, done, err := b.Pick(""); err != nil {
+	if _, done, err := b.Pick(context.Background(), ""); err != nil {
 		t.Fatalf("after a release: %v", err)
 	} else {
 		done(Result{Status: 200})
@@ -64,13 +64,13 @@ func TestBreakerMaxInFlight(t *testing.T) {
 func TestBreakerWaiting(t *testing.T) {
 	p, _ := fakePool(t, 1)
 	b := newBreaker(t, NewRoundRobin(p), BreakerConfig{MaxInFlight: 1, MaxWaiting: 1, MaxWait: 5 * time.Second})
-	_, done, err := b.Pick("")
+	_, done, err := b.Pick(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := make(chan error, 1)
 	go func() {
-		_, d, err := b.PickContext(context.Background(), "")
+		_, d, err := b.Pick(context.Background(), "")
 		if err == nil {
 			d(Result{Status: 200})
 		}
@@ -80,7 +80,7 @@ func TestBreakerWaiting(t *testing.T) {
 		t.Fatal("the second request did not wait")
 	}
 	// A third request finds the waiting room full.
-	if _, _, err := b.PickContext(context.Background(), ""); !errors.Is(err, ErrCircuitOpen) {
+	if _, _, err := b.Pick(context.Background(), ""); !errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("over MaxWaiting: %v, want ErrCircuitOpen", err)
 	}
 	done(Result{Status: 200})
@@ -97,14 +97,14 @@ func TestBreakerWaiting(t *testing.T) {
 func TestBreakerWaitEnds(t *testing.T) {
 	p, _ := fakePool(t, 1)
 	b := newBreaker(t, NewRoundRobin(p), BreakerConfig{MaxInFlight: 1, MaxWaiting: 5, MaxWait: 20 * time.Millisecond})
-	_, done, _ := b.Pick("")
+	_, done, _ := b.Pick(context.Background(), "")
 	defer done(Result{})
-	if _, _, err := b.PickContext(context.Background(), ""); !errors.Is(err, ErrCircuitOpen) {
+	if _, _, err := b.Pick(context.Background(), ""); !errors.Is(err, ErrCircuitOpen) {
 		t.Fatalf("after MaxWait: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, _, err := b.PickContext(ctx, ""); !errors.Is(err, context.Canceled) {
+	if _, _, err := b.Pick(ctx, ""); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
 	if _, err := NewBreaker(nil, BreakerConfig{}); err == nil {
@@ -143,7 +143,7 @@ func BenchmarkBreakerPick(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			_, done, _ := br.Pick("")
+			_, done, _ := br.Pick(context.Background(), "")
 			done(Result{Status: 200})
 		}
 	})
@@ -158,14 +158,14 @@ func TestBreakerForgetsRemovedTargets(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 3 {
-		_, done, err := b.Pick("")
+		_, done, err := b.Pick(context.Background(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
 		done(Result{Status: 200})
 	}
 	p.Remove(ts[0].URL())
-	_, done, _ := b.Pick("")
+	_, done, _ := b.Pick(context.Background(), "")
 	done(Result{Status: 200})
 	n := 0
 	b.counts.Range(func(k, _ any) bool {

@@ -1,6 +1,7 @@
 package balancer_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -95,7 +96,7 @@ func ExampleWeightedRoundRobin() {
 	wrr := balancer.NewWeightedRoundRobin(pool)
 	var got []string
 	for range 7 {
-		t, done, err := wrr.Pick("")
+		t, done, err := wrr.Pick(context.Background(), "")
 		if err != nil {
 			panic(err)
 		}
@@ -119,7 +120,7 @@ func ExampleHash() {
 		panic(err)
 	}
 	pick := func(key string) *balancer.Target {
-		t, done, err := h.Pick(key)
+		t, done, err := h.Pick(context.Background(), key)
 		if err != nil {
 			panic(err)
 		}

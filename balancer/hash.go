@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sync"
@@ -80,9 +81,9 @@ func NewHash(pool *Pool, cfg HashConfig) (*Hash, error) {
 
 // Pick returns the target key maps to; the fallback policy picks when key
 // is "".
-func (h *Hash) Pick(key string) (*Target, func(Result), error) {
+func (h *Hash) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
 	if key == "" {
-		return h.fallback.Pick("")
+		return h.fallback.Pick(ctx, "")
 	}
 	s := h.pool.load()
 	if len(s.avail) == 0 {

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -17,7 +18,7 @@ func mapping(t *testing.T, h *Hash, n int) []string {
 	t.Helper()
 	out := make([]string, n)
 	for i := range out {
-		tg, done, err := h.Pick(keyOf(i))
+		tg, done, err := h.Pick(context.Background(), keyOf(i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +143,7 @@ func TestHashBoundedLoad(t *testing.T) {
 				z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.1, 1, 10000)
 				var dones []func(Result)
 				for range inflight {
-					_, done, err := h.Pick(keyOf(int(z.Uint64())))
+					_, done, err := h.Pick(context.Background(), keyOf(int(z.Uint64())))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -304,7 +305,7 @@ func TestHashBoundedWalkOrder(t *testing.T) {
 						break
 					}
 				}
-				got, done, err := h.Pick(key)
+				got, done, err := h.Pick(context.Background(), key)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -336,7 +337,7 @@ func TestHashBoundedWalkAllocatesNothing(t *testing.T) {
 		}
 		var held []func(Result)
 		for range 3 * n {
-			_, done, err := h.Pick("hot") // fills the key's first choices
+			_, done, err := h.Pick(context.Background(), "hot") // fills the key's first choices
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -346,15 +347,15 @@ func TestHashBoundedWalkAllocatesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, done, _ := unbounded.Pick("hot")
+		first, done, _ := unbounded.Pick(context.Background(), "hot")
 		done(Result{})
-		if got, done, _ := h.Pick("hot"); got == first {
+		if got, done, _ := h.Pick(context.Background(), "hot"); got == first {
 			t.Fatalf("n=%d: the bounded pick still went to the key's first choice; the walk is not exercised", n)
 		} else {
 			done(Result{})
 		}
 		allocs := testing.AllocsPerRun(200, func() {
-			_, done, err := h.Pick("hot")
+			_, done, err := h.Pick(context.Background(), "hot")
 			if err != nil {
 				t.Fatal(err)
 			}

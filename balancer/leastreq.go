@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"math/rand/v2"
 	"time"
 )
@@ -29,7 +30,7 @@ func NewLeastRequest(pool *Pool, cfg LoadConfig) (*LeastRequest, error) {
 }
 
 // Pick returns the less loaded of two random targets; key is ignored.
-func (lr *LeastRequest) Pick(key string) (*Target, func(Result), error) {
+func (lr *LeastRequest) Pick(_ context.Context, key string) (*Target, func(Result), error) {
 	return lr.PickAt(key, time.Time{})
 }
 
@@ -81,7 +82,7 @@ func NewLeastConn(pool *Pool, cfg LoadConfig) (*LeastConn, error) {
 }
 
 // Pick returns the least loaded target; key is ignored.
-func (lc *LeastConn) Pick(key string) (*Target, func(Result), error) {
+func (lc *LeastConn) Pick(_ context.Context, key string) (*Target, func(Result), error) {
 	return lc.PickAt(key, time.Time{})
 }
 
@@ -128,7 +129,7 @@ func NewPeakEWMA(pool *Pool, cfg LoadConfig) (*PeakEWMA, error) {
 }
 
 // Pick returns the cheaper of two random targets; key is ignored.
-func (pe *PeakEWMA) Pick(key string) (*Target, func(Result), error) {
+func (pe *PeakEWMA) Pick(_ context.Context, key string) (*Target, func(Result), error) {
 	return pe.PickAt(key, time.Time{})
 }
 

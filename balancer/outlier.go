@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -282,7 +283,7 @@ type outlierPolicy struct {
 // Unwrap returns the wrapped policy.
 func (op *outlierPolicy) Unwrap() Policy { return op.p }
 
-func (op *outlierPolicy) Pick(key string) (*Target, func(Result), error) {
+func (op *outlierPolicy) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
 	o := op.o
 	if n := o.next.Load(); n != 0 && time.Now().UnixNano() >= n {
 		o.UpdateAt(time.Now())
@@ -290,7 +291,7 @@ func (op *outlierPolicy) Pick(key string) (*Target, func(Result), error) {
 	if o.failFast && o.panic.Load() {
 		return nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrPanicFailFast)
 	}
-	t, done, err := op.p.Pick(key)
+	t, done, err := op.p.Pick(ctx, key)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -140,7 +141,7 @@ func TestOutlierPanicModeAndFailFast(t *testing.T) {
 		if !o.Panicking() {
 			t.Fatalf("failFast=%v: 1 of 3 healthy is below 50%% but no panic", failFast)
 		}
-		_, done, err := pol.Pick("")
+		_, done, err := pol.Pick(context.Background(), "")
 		if failFast {
 			if !errors.Is(err, ErrNoTargets) || !errors.Is(err, ErrPanicFailFast) {
 				t.Fatalf("fail fast Pick error = %v", err)
@@ -166,7 +167,7 @@ func TestOutlierWrapObservesAndEndsEjectionsLazily(t *testing.T) {
 	o := newOutlier(t, p, OutlierConfig{Consecutive: 2, BaseEjection: time.Millisecond})
 	pol := o.Wrap(firstAvail{p})
 	for range 2 {
-		tg, done, err := pol.Pick("")
+		tg, done, err := pol.Pick(context.Background(), "")
 		if err != nil || tg != ts[0] {
 			t.Fatalf("Pick = %v, %v", tg, err)
 		}
@@ -176,7 +177,7 @@ func TestOutlierWrapObservesAndEndsEjectionsLazily(t *testing.T) {
 		t.Fatal("two failures through Wrap did not eject")
 	}
 	// The ejection (1ms from an hour ago) ends at the next pick.
-	if _, _, err := pol.Pick(""); err != nil {
+	if _, _, err := pol.Pick(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, ej := o.Ejected(ts[0]); ej || p.Available() != 2 {
@@ -216,7 +217,7 @@ func BenchmarkOutlierPick(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			_, done, _ := pol.Pick("")
+			_, done, _ := pol.Pick(context.Background(), "")
 			done(Result{Status: 200})
 		}
 	})
@@ -225,7 +226,7 @@ func BenchmarkOutlierPick(b *testing.B) {
 // firstAvail always picks the pool's first available target.
 type firstAvail struct{ p *Pool }
 
-func (f firstAvail) Pick(string) (*Target, func(Result), error) {
+func (f firstAvail) Pick(context.Context, string) (*Target, func(Result), error) {
 	s := f.p.load()
 	if len(s.avail) == 0 {
 		return nil, nil, ErrNoTargets

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -45,7 +46,7 @@ func picks(t *testing.T, p Policy, n int) string {
 	t.Helper()
 	var b strings.Builder
 	for range n {
-		tg, done, err := p.Pick("")
+		tg, done, err := p.Pick(context.Background(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +142,7 @@ func shares(t *testing.T, p Policy, n int, key func(i int) string) map[string]fl
 		if key != nil {
 			k = key(i)
 		}
-		tg, done, err := p.Pick(k)
+		tg, done, err := p.Pick(context.Background(), k)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +217,7 @@ func TestLeastConnPicksLeastLoaded(t *testing.T) {
 		for _, t := range ts {
 			minLoad = min(minLoad, load(t))
 		}
-		tg, done, err := lc.Pick("")
+		tg, done, err := lc.Pick(context.Background(), "")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -142,8 +143,8 @@ func TestEmptyAndUnavailablePools(t *testing.T) {
 	for pname, pool := range map[string]*Pool{"empty": empty, "all unhealthy": down, "nil": nil} {
 		for name, p := range allPolicies(t, pool) {
 			for _, key := range []string{"", "k"} {
-				if _, _, err := p.Pick(key); !errors.Is(err, ErrNoTargets) {
-					t.Errorf("%s pool, %s.Pick(%q) error = %v, want ErrNoTargets", pname, name, key, err)
+				if _, _, err := p.Pick(context.Background(), key); !errors.Is(err, ErrNoTargets) {
+					t.Errorf("%s pool, %s.Pick(context.Background(), %q) error = %v, want ErrNoTargets", pname, name, key, err)
 				}
 			}
 		}
@@ -280,7 +281,7 @@ func TestConcurrentPicksWhileChanging(t *testing.T) {
 						saturated.Add(1)
 					}
 				}
-				tg, done, err := p.Pick(keyOf(i % 50))
+				tg, done, err := p.Pick(context.Background(), keyOf(i%50))
 				if err != nil {
 					if !errors.Is(err, ErrNoTargets) {
 						t.Errorf("%s: %v", name, err)

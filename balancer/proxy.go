@@ -364,11 +364,7 @@ func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var t *Target
 	var done func(Result)
 	var err error
-	if cp, ok := px.policy.(contextPicker); ok {
-		t, done, err = cp.PickContext(r.Context(), key)
-	} else {
-		t, done, err = px.policy.Pick(key)
-	}
+	t, done, err = px.policy.Pick(r.Context(), key)
 	if err != nil {
 		status := http.StatusServiceUnavailable
 		if r.Context().Err() != nil {

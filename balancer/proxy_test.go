@@ -88,8 +88,8 @@ type recorder struct {
 	results []Result
 }
 
-func (rp *recorder) Pick(key string) (*Target, func(Result), error) {
-	t, done, err := rp.Policy.Pick(key)
+func (rp *recorder) Pick(_ context.Context, key string) (*Target, func(Result), error) {
+	t, done, err := rp.Policy.Pick(context.Background(), key)
 	if err != nil {
 		return nil, nil, err
 	}

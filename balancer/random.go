@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"math/rand/v2"
 	"sort"
 )
@@ -19,7 +20,7 @@ var _ Policy = (*Random)(nil)
 func NewRandom(pool *Pool) *Random { return &Random{pool: pool} }
 
 // Pick returns a random target; key is ignored.
-func (r *Random) Pick(string) (*Target, func(Result), error) {
+func (r *Random) Pick(context.Context, string) (*Target, func(Result), error) {
 	s := r.pool.load()
 	if len(s.avail) == 0 {
 		return nil, nil, ErrNoTargets

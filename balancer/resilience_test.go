@@ -26,9 +26,9 @@ type pickWatch struct {
 	late    atomic.Int64
 }
 
-func (w *pickWatch) Pick(key string) (*Target, func(Result), error) {
+func (w *pickWatch) Pick(_ context.Context, key string) (*Target, func(Result), error) {
 	_, ejected := w.o.Ejected(w.watched)
-	t, done, err := w.Policy.Pick(key)
+	t, done, err := w.Policy.Pick(context.Background(), key)
 	if err == nil && ejected && t == w.watched {
 		w.late.Add(1)
 	}
@@ -117,8 +117,8 @@ type deadPicks struct {
 	ids     []string
 }
 
-func (d *deadPicks) Pick(key string) (*Target, func(Result), error) {
-	t, done, err := d.Policy.Pick(key)
+func (d *deadPicks) Pick(_ context.Context, key string) (*Target, func(Result), error) {
+	t, done, err := d.Policy.Pick(context.Background(), key)
 	if err == nil && t == d.watched && d.dead.Load() {
 		d.mu.Lock()
 		d.ids = append(d.ids, key)

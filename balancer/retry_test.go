@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -143,7 +144,7 @@ type firstThen struct {
 	n    int
 }
 
-func (f *firstThen) Pick(string) (*Target, func(Result), error) {
+func (f *firstThen) Pick(context.Context, string) (*Target, func(Result), error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ts := f.pool.Targets()

@@ -198,7 +198,7 @@ func (px *Proxy) pickOther(x *exchange) (*Target, func(Result), error) {
 		if key != "" && i > 0 {
 			key += "\x00" + strconv.Itoa(i)
 		}
-		t, done, err := px.policy.Pick(key)
+		t, done, err := px.policy.Pick(x.in.Context(), key)
 		if err != nil {
 			return nil, nil, err
 		}

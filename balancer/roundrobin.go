@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"math/rand/v2"
 	"sync/atomic"
 )
@@ -26,7 +27,7 @@ func NewRoundRobin(pool *Pool) *RoundRobin {
 
 // Pick returns the next available target; key is ignored. It returns
 // ErrNoTargets when none is available.
-func (rr *RoundRobin) Pick(string) (*Target, func(Result), error) {
+func (rr *RoundRobin) Pick(context.Context, string) (*Target, func(Result), error) {
 	s := rr.pool.load()
 	n := uint64(len(s.avail))
 	if n == 0 {

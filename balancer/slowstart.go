@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -148,7 +149,7 @@ func (s *SlowStart) Unwrap() Policy { return s.p }
 
 // Pick picks with the wrapped policy, keeping a ramping target only with
 // probability equal to its factor.
-func (s *SlowStart) Pick(key string) (*Target, func(Result), error) {
+func (s *SlowStart) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
 	if s.pool.load().version != s.version.Load() {
 		s.scanAt(time.Now())
 	}
@@ -160,7 +161,7 @@ func (s *SlowStart) Pick(key string) (*Target, func(Result), error) {
 			// re-pick can land elsewhere.
 			k += "\x00" + strconv.Itoa(i)
 		}
-		t, done, err := s.p.Pick(k)
+		t, done, err := s.p.Pick(ctx, k)
 		if err != nil || i == 3 || s.ramping.Load() == 0 {
 			return t, done, err
 		}

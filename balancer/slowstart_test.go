@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"math"
 	"net/url"
 	"testing"
@@ -45,7 +46,7 @@ func share(t *testing.T, pol Policy, target *Target, n int) float64 {
 	t.Helper()
 	hits := 0
 	for range n {
-		tg, done, err := pol.Pick("")
+		tg, done, err := pol.Pick(context.Background(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -95,7 +96,7 @@ func BenchmarkSlowStartPick(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			_, done, _ := s.Pick("")
+			_, done, _ := s.Pick(context.Background(), "")
 			done(Result{Status: 200})
 		}
 	})
@@ -119,7 +120,7 @@ func TestSlowStartWithHash(t *testing.T) {
 	onNew, kept := 0, 0
 	for i := range 2000 {
 		key := keyOf(i)
-		tg, done, err := h.Pick(key)
+		tg, done, err := h.Pick(context.Background(), key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +129,7 @@ func TestSlowStartWithHash(t *testing.T) {
 			continue
 		}
 		onNew++
-		tg, done, err = s.Pick(key)
+		tg, done, err = s.Pick(context.Background(), key)
 		if err != nil {
 			t.Fatal(err)
 		}

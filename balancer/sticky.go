@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -133,7 +134,7 @@ func (s *Sticky) buildTokens(snap *snapshot, prev *tokenMap) *tokenMap {
 
 // Pick returns the target token names when it is available, and otherwise
 // the fallback policy's pick.
-func (s *Sticky) Pick(token string) (*Target, func(Result), error) {
+func (s *Sticky) Pick(ctx context.Context, token string) (*Target, func(Result), error) {
 	if token != "" {
 		snap := s.pool.load()
 		if len(snap.avail) > 0 {
@@ -143,7 +144,7 @@ func (s *Sticky) Pick(token string) (*Target, func(Result), error) {
 			}
 		}
 	}
-	return s.fallback.Pick("")
+	return s.fallback.Pick(ctx, "")
 }
 
 // Token returns the affinity token naming t.

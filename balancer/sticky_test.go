@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
@@ -31,7 +32,7 @@ func TestStickyEngine(t *testing.T) {
 		t.Fatalf("token %q: want 24 opaque characters", tok)
 	}
 	for range 10 {
-		tg, done, err := s.Pick(tok)
+		tg, done, err := s.Pick(context.Background(), tok)
 		if err != nil || tg != b {
 			t.Fatalf("Pick(token of b) = %v, %v; want b", tg, err)
 		}
@@ -43,7 +44,7 @@ func TestStickyEngine(t *testing.T) {
 	}
 	forged := map[string]int{}
 	for range 30 {
-		tg, done, _ := s.Pick("AAAAAAAAAAAAAAAAAAAAAAAA")
+		tg, done, _ := s.Pick(context.Background(), "AAAAAAAAAAAAAAAAAAAAAAAA")
 		forged[name(tg)]++
 		done(Result{})
 	}
@@ -58,14 +59,14 @@ func TestStickyEngine(t *testing.T) {
 	// Unhealthy: fall back (and a new token is issued by the proxy).
 	pool.SetHealthy(b, false)
 	for range 10 {
-		tg, done, _ := s.Pick(tok)
+		tg, done, _ := s.Pick(context.Background(), tok)
 		if tg == b {
 			t.Fatal("picked an unhealthy pinned target")
 		}
 		done(Result{})
 	}
 	pool.SetHealthy(b, true)
-	if tg, done, _ := s.Pick(tok); tg != b {
+	if tg, done, _ := s.Pick(context.Background(), tok); tg != b {
 		t.Fatal("pin not honoured after recovery")
 	} else {
 		done(Result{})
@@ -73,7 +74,7 @@ func TestStickyEngine(t *testing.T) {
 	// Removed: fall back.
 	pool.Remove(b.URL())
 	for range 10 {
-		tg, done, _ := s.Pick(tok)
+		tg, done, _ := s.Pick(context.Background(), tok)
 		if tg == b {
 			t.Fatal("picked a removed pinned target")
 		}

@@ -1,6 +1,9 @@
 package balancer
 
-import "testing"
+import (
+	"context"
+	"testing"
+)
 
 func TestDoneCacheFollowsInnerDone(t *testing.T) {
 	var c doneCache
@@ -39,7 +42,7 @@ func BenchmarkPickWrapped(b *testing.B) {
 		b.Run(bp.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for range b.N {
-				_, done, err := bp.p.Pick("")
+				_, done, err := bp.p.Pick(context.Background(), "")
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -52,7 +53,7 @@ func NewWeightedRoundRobin(pool *Pool) *WeightedRoundRobin {
 
 // Pick returns the next target of the weighted cycle; key is ignored. It
 // returns ErrNoTargets when none is available.
-func (w *WeightedRoundRobin) Pick(string) (*Target, func(Result), error) {
+func (w *WeightedRoundRobin) Pick(context.Context, string) (*Target, func(Result), error) {
 	s := w.pool.load()
 	if len(s.avail) == 0 {
 		return nil, nil, ErrNoTargets
