@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"encoding/binary"
 	"math/rand/v2"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -165,5 +168,65 @@ func TestSpoofedForwardedForIsOneKey(t *testing.T) {
 	limit := 20 + int(time.Since(start).Seconds()*10) + 1
 	if st := l.Stats(); st.Keys != 1 || allowed < 20 || allowed > limit {
 		t.Errorf("Keys = %d, allowed = %d; want one key (the peer) admitting 20..%d", st.Keys, allowed, limit)
+	}
+}
+
+// TestContendedKeyNeverOverAdmits runs many goroutines on one key with the real clock and
+// checks that the limiter admitted at most burst + rate × elapsed + 1,
+// the bound x/time/rate's Allow breaks under contention.
+// "stale" reads the clock before the call, as rate.Limiter.Allow does:
+// timestamps arrive out of order, and still no token is minted twice.
+// "queue" sends the same crowd through Wait. Each mode runs for 2 s, long
+// enough for thousands of refills (300 ms under -short); the modes run in parallel, so the
+// test takes 2 s of wall time.
+func TestContendedKeyNeverOverAdmits(t *testing.T) {
+	const burst, perSec = 20, 2000
+	run := 2 * time.Second
+	if testing.Short() {
+		run = 300 * time.Millisecond
+	}
+	for _, mode := range []string{"clock", "stale", "queue"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			l := mustNew(t, Config{Rates: []Rate{{Count: perSec, Per: time.Second, Burst: burst}}, MaxWait: 20 * time.Millisecond})
+			var allowed, calls atomic.Int64
+			var wg sync.WaitGroup
+			start := time.Now()
+			stop := start.Add(run)
+			for range 64 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for n := 0; ; n++ {
+						if n%16 == 0 && time.Now().After(stop) {
+							return
+						}
+						calls.Add(1)
+						var ok bool
+						switch mode {
+						case "clock":
+							ok = l.Allow("hot").Allowed
+						case "stale":
+							ok = l.AllowAt("hot", time.Now()).Allowed
+						case "queue":
+							ok = l.Wait(context.Background(), "hot") == nil
+						}
+						if ok {
+							allowed.Add(1)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			if elapsed < run {
+				t.Fatalf("ran %v, want at least %v", elapsed, run)
+			}
+			limit := burst + int64(elapsed.Seconds()*perSec) + 1
+			if got := allowed.Load(); got > limit || got < burst {
+				t.Fatalf("admitted %d in %v (%d calls), want between %d and %d", got, elapsed, calls.Load(), burst, limit)
+			}
+			t.Logf("admitted %d of %d calls in %v (limit %d)", allowed.Load(), calls.Load(), elapsed, limit)
+		})
 	}
 }

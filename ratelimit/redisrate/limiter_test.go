@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -236,33 +235,6 @@ func TestDryRunAdmitsButReports(t *testing.T) {
 	}
 }
 
-// TestQueueReservations drives the script's queue mode directly: a
-// request over the limit reserves a future token, MaxQueue bounds the
-// reservations ahead and MaxWait how far ahead a token may be.
-func TestQueueReservations(t *testing.T) {
-	s := startRedis(t)
-	c := newClient(t, s.addr())
-	l := mustNew(t, c, Config{Name: "queue", Limit: ratelimit.Config{Rates: []ratelimit.Rate{{Count: 1, Per: time.Minute}},
-		Mode: ratelimit.Queue, MaxQueue: 3, MaxWait: 150 * time.Second}})
-	ks := l.keys("k")
-	ctx := context.Background()
-	want := []struct {
-		kind int64
-		wait time.Duration
-	}{{outAdmitted, 0}, {outQueued, time.Minute}, {outQueued, 2 * time.Minute}, {outMaxWait, 3 * time.Minute}}
-	for i, w := range want {
-		o, err := l.run(ctx, ks, 150*time.Second)
-		if err != nil || o.kind != w.kind || o.retry > w.wait || o.retry < w.wait-time.Second {
-			t.Fatalf("reservation %d = %+v, %v; want outcome %d, wait %v", i, o, err, w.kind, w.wait)
-		}
-	}
-	long := mustNew(t, c, Config{Name: "queue", Limit: ratelimit.Config{Rates: []ratelimit.Rate{{Count: 1, Per: time.Minute}},
-		Mode: ratelimit.Queue, MaxQueue: 2, MaxWait: time.Hour}})
-	if o, err := long.run(ctx, ks, time.Hour); err != nil || o.kind != outQueueFull {
-		t.Fatalf("with 2 ahead and MaxQueue 2: %+v, %v; want queue full", o, err)
-	}
-}
-
 // TestQueueModeWaitsAndRefundsOnCancel checks Decide in Queue mode: it
 // waits for its reserved token; a deadline shorter than the wait fails at
 // once wrapping context.DeadlineExceeded; a cancelled wait gives its
@@ -341,93 +313,6 @@ func TestMiddlewareOverRedis(t *testing.T) {
 	d, err := shared.Decide(context.Background(), "192.0.2.1")
 	if err != nil || d.Remaining != 0 {
 		t.Errorf("shared bucket after the refund: %+v, %v; want admitted with 0 left", d, err)
-	}
-}
-
-// TestScriptReloadedAfterFlush flushes Redis's script cache between
-// decisions: the next decision loads the script again and nothing fails.
-func TestScriptReloadedAfterFlush(t *testing.T) {
-	s := startRedis(t)
-	c := newClient(t, s.addr())
-	l := mustNew(t, c, Config{Name: "flush", Limit: ratelimit.Config{Rates: []ratelimit.Rate{ratelimit.PerMinute(10)}}})
-	ctx := context.Background()
-	for i := range 3 {
-		if _, err := l.Decide(ctx, "k"); err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 {
-			if ok, err := c.ScriptExists(ctx, l.scripts.decide.Hash()).Result(); err != nil || !ok[0] {
-				t.Fatalf("script not cached after the first decision: %v, %v", ok, err)
-			}
-		}
-		if err := c.ScriptFlush(ctx).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if st := l.Stats(); st.Errors != 0 || st.Decisions != 3 {
-		t.Errorf("Stats = %+v, want 3 Redis decisions and no errors", st)
-	}
-	if d, _ := l.Decide(ctx, "k"); d.Remaining != 6 {
-		t.Errorf("Remaining = %d after 4 decisions of 10/m, want 6", d.Remaining)
-	}
-}
-
-// TestKeysHaveTTLAndHoldNoClientData makes decisions that write buckets,
-// reservations and penalty blocks for client addresses and an API key,
-// then reads everything in Redis: every key has a TTL, and no key name or
-// value holds a request key or anything that parses as an IP address.
-func TestKeysHaveTTLAndHoldNoClientData(t *testing.T) {
-	s := startRedis(t)
-	c := newClient(t, s.addr())
-	ctx := context.Background()
-	secrets := []string{"203.0.113.7", "2001:db8::1", "198.51.100.0/24", "sk_live_0123456789abcdef"}
-	for i, cfg := range []Config{
-		{Name: "reject", Limit: ratelimit.Config{Rates: []ratelimit.Rate{{Count: 2, Per: time.Minute}, ratelimit.PerHour(100)}, BlockAfter: 2, BlockFor: time.Hour}},
-		{Name: "queue", KeySecret: []byte("s3cret"), Limit: ratelimit.Config{Rates: []ratelimit.Rate{{Count: 1, Per: 10 * time.Millisecond, Burst: 1}, ratelimit.PerHour(100)}, Mode: ratelimit.Queue}},
-	} {
-		l := mustNew(t, c, cfg)
-		for _, k := range secrets {
-			for range 5 {
-				l.Decide(ctx, k)
-			}
-		}
-		if st := l.Stats(); st.Errors != 0 || st.Decisions != uint64(5*len(secrets)) {
-			t.Fatalf("limiter %d: Stats = %+v", i, st)
-		}
-	}
-	keys, err := c.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(keys) < 3*len(secrets) { // buckets of both limiters, blocks of the first
-		t.Fatalf("only %d keys written: %q", len(keys), keys)
-	}
-	for _, k := range keys {
-		if ttl, err := c.PTTL(ctx, k).Result(); err != nil || ttl <= 0 {
-			t.Errorf("key %q: PTTL = %v, %v; want a TTL", k, ttl, err)
-		}
-		var content []string
-		if typ := c.Type(ctx, k).Val(); typ == "hash" {
-			for f, v := range c.HGetAll(ctx, k).Val() {
-				content = append(content, f, v)
-			}
-		} else {
-			content = append(content, c.Get(ctx, k).Val())
-		}
-		for _, text := range append(content, k) {
-			for _, secret := range secrets {
-				if strings.Contains(text, secret) {
-					t.Errorf("key %q holds %q", k, secret)
-				}
-			}
-			// Key names are PREFIX{HASH}:b; values are numbers. Neither a
-			// part between the braces nor a whole value may be an address.
-			for _, part := range strings.FieldsFunc(text, func(r rune) bool { return r == '{' || r == '}' }) {
-				if _, err := netip.ParseAddr(part); err == nil {
-					t.Errorf("key %q holds an IP address %q", k, part)
-				}
-			}
-		}
 	}
 }
 
