@@ -3,8 +3,6 @@ package balancer
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 )
@@ -18,7 +16,7 @@ func newBreaker(t testing.TB, p Policy, cfg BreakerConfig) *Breaker {
 	return b
 }
 
-func TestBreakerMaxInFlight(t *testing.T) {
+func TestBreakerRejectsOverMaxInFlight(t *testing.T) {
 	p, ts := fakePool(t, 2)
 	rec := &recorder{Policy: NewRoundRobin(p)}
 	b := newBreaker(t, rec, BreakerConfig{MaxInFlight: 2})
@@ -37,8 +35,8 @@ func TestBreakerMaxInFlight(t *testing.T) {
 	if !errors.Is(err, ErrCircuitOpen) || !errors.Is(err, ErrNoTargets) {
 		t.Fatalf("pick over the limit: %v, want ErrCircuitOpen and ErrNoTargets", err)
 	}
-	if b.Rejected() != 1 {
-		t.Fatalf("Rejected() = %d", b.Rejected())
+	if b.Stats().Rejected != 1 {
+		t.Fatalf("Rejected() = %d", b.Stats().Rejected)
 	}
 	rec.mu.Lock()
 	for _, r := range rec.results {
@@ -61,7 +59,7 @@ func TestBreakerMaxInFlight(t *testing.T) {
 	}
 }
 
-func TestBreakerWaiting(t *testing.T) {
+func TestBreakerFullPickWaitsForSlot(t *testing.T) {
 	p, _ := fakePool(t, 1)
 	b := newBreaker(t, NewRoundRobin(p), BreakerConfig{MaxInFlight: 1, MaxWaiting: 1, MaxWait: 5 * time.Second})
 	_, done, err := b.Pick(context.Background(), "")
@@ -94,7 +92,7 @@ func TestBreakerWaiting(t *testing.T) {
 	}
 }
 
-func TestBreakerWaitEnds(t *testing.T) {
+func TestBreakerWaitEndsAfterMaxWait(t *testing.T) {
 	p, _ := fakePool(t, 1)
 	b := newBreaker(t, NewRoundRobin(p), BreakerConfig{MaxInFlight: 1, MaxWaiting: 5, MaxWait: 20 * time.Millisecond})
 	_, done, _ := b.Pick(context.Background(), "")
@@ -113,28 +111,6 @@ func TestBreakerWaitEnds(t *testing.T) {
 	if _, err := NewBreaker(NewRoundRobin(p), BreakerConfig{MaxInFlight: -1}); err == nil {
 		t.Fatal("negative MaxInFlight accepted")
 	}
-}
-
-func TestBreakerInProxy(t *testing.T) {
-	be, arrived := stallingBackend(t)
-	b := newBreaker(t, NewRoundRobin(poolOf(t, be.URL)), BreakerConfig{MaxInFlight: 1})
-	px := newTestProxy(t, b, Config{})
-	first := make(chan int, 1)
-	go func() { first <- serve(px, httptest.NewRequest("GET", "/", nil)).Code }()
-	<-arrived
-	start := time.Now()
-	rec := serve(px, httptest.NewRequest("GET", "/", nil))
-	checkProblem(t, rec, http.StatusServiceUnavailable)
-	if rec.Header().Get("Retry-After") != "1" || time.Since(start) > time.Second {
-		t.Fatal("a full target must be answered with a quick 503 and Retry-After")
-	}
-	select {
-	case <-arrived:
-		t.Fatal("the rejected request reached the backend")
-	default:
-	}
-	be.CloseClientConnections()
-	<-first
 }
 
 func BenchmarkBreakerPick(b *testing.B) {

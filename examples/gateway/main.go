@@ -29,6 +29,7 @@ import (
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
+	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/reqkey"
 	"github.com/gatekit/gatekit/route"
@@ -109,7 +110,7 @@ func (d *demo) Close() {
 }
 
 // newProxy builds a proxy with the named policy over upstreams.
-func (d *demo) newProxy(ups []balancer.Upstream, policy string, log *slog.Logger) (*balancer.Proxy, error) {
+func (d *demo) newProxy(ups []balancer.Upstream, policy string, log *slog.Logger) (*proxy.Proxy, error) {
 	pool, err := balancer.NewPool(ups)
 	if err != nil {
 		return nil, err
@@ -118,12 +119,12 @@ func (d *demo) newProxy(ups []balancer.Upstream, policy string, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := balancer.NewProxy(p, balancer.Config{Logger: log})
+	px, err := proxy.New(p, proxy.Config{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	d.closers = append(d.closers, proxy.Close)
-	return proxy, nil
+	d.closers = append(d.closers, px.Close)
+	return px, nil
 }
 
 // newGateway assembles the demo gateway in front of the upstreams in list:

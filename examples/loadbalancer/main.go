@@ -9,7 +9,7 @@
 // (-redis-mode open|closed|local says what happens while it is away).
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
-// makes it the program the whole-proxy benchmarks (../shared/bench) run.
+// makes it the program the whole-proxy benchmarks (bench/run.sh) run.
 package main
 
 import (
@@ -28,6 +28,7 @@ import (
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
+	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/reqkey"
 )
 
@@ -84,11 +85,11 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	if err != nil {
 		return err
 	}
-	proxy, err := balancer.NewProxy(p, balancer.Config{Key: key})
+	px, err := proxy.New(p, proxy.Config{Key: key})
 	if err != nil {
 		return err
 	}
-	defer proxy.Close()
+	defer px.Close()
 
 	limit, closeLimit, err := rf.middleware()
 	if err != nil {
@@ -96,14 +97,14 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	}
 	defer closeLimit()
 
-	var h http.Handler = proxy
+	var h http.Handler = px
 	if *useCache {
 		c, err := cache.New(nil, cache.Config{MaxBytes: *cacheBytes})
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		h = cache.Middleware(c)(proxy)
+		h = cache.Middleware(c)(px)
 	}
 	if limit != nil {
 		h = limit(h)
