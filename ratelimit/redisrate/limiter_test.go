@@ -276,7 +276,7 @@ func TestQueueModeWaitsAndRefundsOnCancel(t *testing.T) {
 	}
 	// The cancelled request gave its reservation back: the next waits one
 	// interval, not two.
-	o, err := slow.run(ctx, slow.keys("k"), 10*time.Minute)
+	o, err := slow.run(ctx, slow.keys("k"), slow.decideArgs(10*time.Minute))
 	if err != nil || o.kind != outQueued || o.retry > time.Minute {
 		t.Errorf("after the cancel: %+v, %v; want a wait of at most 1m", o, err)
 	}
@@ -318,8 +318,8 @@ func TestMiddlewareOverRedis(t *testing.T) {
 
 // BenchmarkDecide compares one decision of the local limiter with one
 // through Redis on loopback: serial (the latency a decision adds) and
-// parallel (decisions per second over the client's connection pool), on
-// keys spread over 1,000 clients. "redis/pipelined16" sends the decision
+// parallel (decisions per second over the client's connection pool, and
+// with Config.Pipeline), on keys spread over 1,000 clients. "redis/pipelined16" sends the decision
 // script for 16 keys in one pipeline: what batching concurrent decisions
 // could gain.
 func BenchmarkDecide(b *testing.B) {
@@ -354,22 +354,28 @@ func BenchmarkDecide(b *testing.B) {
 		}
 		report(b)
 	})
-	b.Run("redis/parallel", func(b *testing.B) {
-		s := startRedis(b)
-		l := mustNew(b, newClient(b, s.addr()), Config{Name: "bench", Limit: ratelimit.Config{Rates: rates}})
-		b.ReportAllocs()
-		b.SetParallelism(8)
-		var next atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				if _, err := l.Decide(ctx, keys[next.Add(1)%int64(len(keys))]); err != nil {
-					b.Error(err)
-					return
+	for _, pipeline := range []bool{false, true} {
+		name := "redis/parallel"
+		if pipeline {
+			name = "redis/parallel-pipeline"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := startRedis(b)
+			l := mustNew(b, newClient(b, s.addr()), Config{Name: "bench", Pipeline: pipeline, Limit: ratelimit.Config{Rates: rates}})
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			var next atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := l.Decide(ctx, keys[next.Add(1)%int64(len(keys))]); err != nil {
+						b.Error(err)
+						return
+					}
 				}
-			}
+			})
+			report(b)
 		})
-		report(b)
-	})
+	}
 	b.Run("redis/pipelined16", func(b *testing.B) {
 		s := startRedis(b)
 		c := newClient(b, s.addr())

@@ -23,8 +23,9 @@ import (
 // key, and checks that together they admit the limit within 1%: rate ×
 // elapsed (on Redis's clock), plus the tokens in the bucket when the
 // window opens, minus those left when it closes. The window opens once
-// the load has emptied the bucket, and the bucket holds half a second of
-// tokens, so a stall of the load loses nothing the count does not see.
+// the load has emptied the bucket, and the bucket holds two seconds of
+// tokens, so a stall of the load (or of the whole machine) loses nothing
+// the count does not see.
 // With the application clocks of the instances skewed by seconds the
 // result is the same: decisions read only Redis's clock.
 func TestInstancesShareOneLimit(t *testing.T) {
@@ -35,19 +36,21 @@ func TestInstancesShareOneLimit(t *testing.T) {
 	}
 	// The rate is low enough that the load exceeds it many times over even
 	// on a slow machine under the race detector.
-	rate := ratelimit.Rate{Count: 200, Per: time.Second, Burst: 100}
+	rate := ratelimit.Rate{Count: 200, Per: time.Second, Burst: 400}
 	for _, tc := range []struct {
-		name  string
-		skews []time.Duration
+		name     string
+		skews    []time.Duration
+		pipeline bool
 	}{
-		{"clocks in step", []time.Duration{0, 0, 0}},
-		{"clocks skewed", []time.Duration{-5 * time.Second, 0, 7 * time.Second}},
+		{"clocks in step", []time.Duration{0, 0, 0}, false},
+		{"clocks skewed", []time.Duration{-5 * time.Second, 0, 7 * time.Second}, false},
+		{"pipelined", []time.Duration{0, 0, 0}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctrl := newClient(t, s.addr())
 			var insts []*Limiter
 			for _, skew := range tc.skews {
-				l := mustNew(t, newClient(t, s.addr()), Config{Name: "shared-" + tc.name, Timeout: time.Second, Limit: ratelimit.Config{Rates: []ratelimit.Rate{rate}}})
+				l := mustNew(t, newClient(t, s.addr()), Config{Name: "shared-" + tc.name, Timeout: time.Second, Pipeline: tc.pipeline, Limit: ratelimit.Config{Rates: []ratelimit.Rate{rate}}})
 				l.now = func() time.Time { return time.Now().Add(skew) }
 				insts = append(insts, l)
 			}
@@ -110,6 +113,16 @@ func TestInstancesShareOneLimit(t *testing.T) {
 				}
 			}
 			calls -= uint64(warmups.Load())
+			if tc.pipeline {
+				var pipelines uint64
+				for _, l := range insts {
+					pipelines += l.Stats().Pipelines
+				}
+				t.Logf("%d decisions in %d pipelines", calls+uint64(warmups.Load()), pipelines)
+				if pipelines == 0 || pipelines >= calls+uint64(warmups.Load()) {
+					t.Errorf("%d pipelines for %d decisions: concurrent decisions were not sent together", pipelines, calls)
+				}
+			}
 			t.Logf("admitted %.0f of %d decisions in %v of Redis time; limit %.1f (%.1f tokens in the bucket at the start, %.1f at the end)",
 				got, calls, t2.Sub(t1), want, avail1, avail2)
 			if got > want*1.01+1 || got < want*0.99-1 { // ±1 for the fraction of a token
@@ -177,11 +190,19 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 // return to it within seconds.
 func TestRedisFailureModes(t *testing.T) {
 	const timeout = 100 * time.Millisecond
-	for _, mode := range []FailMode{FallbackLocal, FailOpen, FailClosed} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		mode     FailMode
+		pipeline bool
+	}{{FallbackLocal, false}, {FailOpen, false}, {FailClosed, false}, {FallbackLocal, true}} {
+		mode := tc.mode
+		name := mode.String()
+		if tc.pipeline {
+			name += " pipelined"
+		}
+		t.Run(name, func(t *testing.T) {
 			s := startRedis(t)
 			logs := &syncBuffer{}
-			l := mustNew(t, newClient(t, s.addr()), Config{Name: "failure", OnError: mode, Instances: 2,
+			l := mustNew(t, newClient(t, s.addr()), Config{Name: "failure", OnError: mode, Instances: 2, Pipeline: tc.pipeline,
 				Timeout: timeout, BreakerFailures: 3, BreakerCooldown: 200 * time.Millisecond,
 				Limit: ratelimit.Config{Rates: []ratelimit.Rate{{Count: 100, Per: time.Second, Burst: 10}},
 					Logger: slog.New(slog.NewTextHandler(logs, nil))}})

@@ -175,17 +175,25 @@ type outcome struct {
 	policy    int
 }
 
-// run calls decideScript for the key names ks; maxWait is the longest
+// decideArgs returns decideScript's arguments; maxWait is the longest
 // wait a reservation may have.
-func (l *Limiter) run(ctx context.Context, ks [2]string, maxWait time.Duration) (outcome, error) {
-	args := make([]any, 0, len(l.args)+6)
+func (l *Limiter) decideArgs(maxWait time.Duration) []any {
+	args := make([]any, 0, len(l.args)+2)
 	queue := "0"
 	if l.cfg.Limit.Mode == ratelimit.Queue {
 		queue = "1"
 	}
 	args = append(args, queue, strconv.FormatInt(maxWait.Microseconds(), 10))
-	args = append(args, l.args...)
-	res, err := l.scripts.decide.Run(ctx, l.client, ks[:], args...).Int64Slice()
+	return append(args, l.args...)
+}
+
+// run calls decideScript for the key names ks.
+func (l *Limiter) run(ctx context.Context, ks [2]string, args []any) (outcome, error) {
+	return parseOutcome(l.scripts.decide.Run(ctx, l.client, ks[:], args...).Int64Slice())
+}
+
+// parseOutcome converts decideScript's reply.
+func parseOutcome(res []int64, err error) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}

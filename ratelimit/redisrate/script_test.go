@@ -2,10 +2,12 @@ package redisrate
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/gatekit/gatekit/ratelimit"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestQueueReservations drives the script's queue mode directly: a
@@ -23,14 +25,14 @@ func TestQueueReservations(t *testing.T) {
 		wait time.Duration
 	}{{outAdmitted, 0}, {outQueued, time.Minute}, {outQueued, 2 * time.Minute}, {outMaxWait, 3 * time.Minute}}
 	for i, w := range want {
-		o, err := l.run(ctx, ks, 150*time.Second)
+		o, err := l.run(ctx, ks, l.decideArgs(150*time.Second))
 		if err != nil || o.kind != w.kind || o.retry > w.wait || o.retry < w.wait-time.Second {
 			t.Fatalf("reservation %d = %+v, %v; want outcome %d, wait %v", i, o, err, w.kind, w.wait)
 		}
 	}
 	long := mustNew(t, c, Config{Name: "queue", Limit: ratelimit.Config{Rates: []ratelimit.Rate{{Count: 1, Per: time.Minute}},
 		Mode: ratelimit.Queue, MaxQueue: 2, MaxWait: time.Hour}})
-	if o, err := long.run(ctx, ks, time.Hour); err != nil || o.kind != outQueueFull {
+	if o, err := long.run(ctx, ks, long.decideArgs(time.Hour)); err != nil || o.kind != outQueueFull {
 		t.Fatalf("with 2 ahead and MaxQueue 2: %+v, %v; want queue full", o, err)
 	}
 }
@@ -40,7 +42,14 @@ func TestQueueReservations(t *testing.T) {
 func TestScriptReloadedAfterFlush(t *testing.T) {
 	s := startRedis(t)
 	c := newClient(t, s.addr())
-	l := mustNew(t, c, Config{Name: "flush", Limit: ratelimit.Config{Rates: []ratelimit.Rate{ratelimit.PerMinute(10)}}})
+	for _, pipeline := range []bool{false, true} {
+		l := mustNew(t, c, Config{Name: "flush-" + strconv.FormatBool(pipeline), Pipeline: pipeline, Limit: ratelimit.Config{Rates: []ratelimit.Rate{ratelimit.PerMinute(10)}}})
+		scriptReloadedAfterFlush(t, c, l)
+	}
+}
+
+func scriptReloadedAfterFlush(t *testing.T, c *redis.Client, l *Limiter) {
+	t.Helper()
 	ctx := context.Background()
 	for i := range 3 {
 		if _, err := l.Decide(ctx, "k"); err != nil {
