@@ -9,7 +9,9 @@
 // (-redis-mode open|closed|local says what happens while it is away).
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
-// makes it the program the whole-proxy benchmarks (bench/run.sh) run.
+// makes it the program the whole-proxy benchmarks (bench/run.sh) run. It
+// serves through gatekit.Server, so the safe server defaults apply: write
+// and body read idle timeouts, refusal of ambiguously framed requests.
 package main
 
 import (
