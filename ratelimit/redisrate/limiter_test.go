@@ -127,8 +127,15 @@ func newClient(t testing.TB, addr string) *redis.Client {
 	return c
 }
 
+// mustNew returns a limiter or fails the test. A test that does not set
+// Timeout gets 5s rather than the default 50ms: a loaded machine must not
+// turn a slow call into a fallback decision where the test checks Redis's
+// answers (the failure tests set their own).
 func mustNew(t testing.TB, c redis.UniversalClient, cfg Config) *Limiter {
 	t.Helper()
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 5 * time.Second
+	}
 	l, err := New(c, cfg)
 	if err != nil {
 		t.Fatalf("New(%+v): %v", cfg, err)
