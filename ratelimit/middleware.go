@@ -1,6 +1,8 @@
 package ratelimit
 
 import (
+	"github.com/gatekit/gatekit/internal/reqinfo"
+
 	"context"
 	"errors"
 	"net/http"
@@ -98,6 +100,7 @@ func Middleware(lims ...Decider) func(http.Handler) http.Handler {
 			keyOf, took := kbuf[:0], tbuf[:0]
 			var best Decision
 			bestLim := -1
+			verdict := "allowed"
 			for i, l := range m.lims {
 				key := sn.keys[i](r)
 				d, err := l.Decide(r.Context(), key)
@@ -115,8 +118,17 @@ func Middleware(lims ...Decider) func(http.Handler) http.Handler {
 						p := sn.pol(i, d.Policy)
 						writeState(h, sn.mode, sn.policy, p.name, p.quota, d)
 					}
+					if info := reqinfo.From(w); info != nil {
+						info.Limit = "rejected" // for the access log around the limiter
+					}
 					sn.handlers[i](w, r, err)
 					return
+				}
+				switch {
+				case d.Queued:
+					verdict = "queued"
+				case d.Limited && sn.cfgs[i].DryRun && verdict == "allowed":
+					verdict = "dry-run"
 				}
 				keyOf = append(keyOf, key)
 				took = append(took, !(d.Limited && sn.cfgs[i].DryRun))
@@ -127,6 +139,9 @@ func Middleware(lims ...Decider) func(http.Handler) http.Handler {
 			if sn.mode != HeadersNone {
 				p := sn.pol(bestLim, best.Policy)
 				writeState(w.Header(), sn.mode, sn.policy, p.name, p.quota, best)
+			}
+			if info := reqinfo.From(w); info != nil {
+				info.Limit = verdict
 			}
 			next.ServeHTTP(w, r)
 		})

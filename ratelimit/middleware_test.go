@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatekit/gatekit/internal/reqinfo"
 	"github.com/gatekit/gatekit/reqkey"
 )
 
@@ -304,4 +305,35 @@ func BenchmarkMiddleware(b *testing.B) {
 			h.ServeHTTP(w, r)
 		}
 	})
+}
+
+type infoWriter struct {
+	http.ResponseWriter
+	info reqinfo.Info
+}
+
+func (w *infoWriter) RequestInfo() *reqinfo.Info { return &w.info }
+
+// TestMiddlewareTellsTheAccessLogItsDecision checks that the decision
+// reaches the writer of an access log around the limiter.
+func TestMiddlewareTellsTheAccessLogItsDecision(t *testing.T) {
+	lim := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour, Burst: 1}}, Key: reqkey.Global})
+	dry := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour, Burst: 1}}, Key: reqkey.Global, DryRun: true})
+	for _, tc := range []struct {
+		name string
+		lim  *Limiter
+		want []string
+	}{
+		{"reject", lim, []string{"allowed", "rejected"}},
+		{"dry run", dry, []string{"allowed", "dry-run"}},
+	} {
+		h := Middleware(tc.lim)(okHandler)
+		for i, want := range tc.want {
+			w := &infoWriter{ResponseWriter: httptest.NewRecorder()}
+			h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+			if w.info.Limit != want {
+				t.Errorf("%s: request %d recorded %q, want %q", tc.name, i, w.info.Limit, want)
+			}
+		}
+	}
 }
