@@ -79,7 +79,7 @@ func TestAdminListenerShowsTheDemo(t *testing.T) {
 	if len(st.Pools) != 3 || st.Pools[0].Name != "all" || st.Pools[1].Name != "stable" || st.Pools[2].Name != "v2" {
 		t.Errorf("pools = %+v, want all, stable, v2", st.Pools)
 	}
-	if code, _ := get("http://"+adm.addr+"/readyz"); code != 200 {
+	if code, _ := get("http://" + adm.addr + "/readyz"); code != 200 {
 		t.Errorf("/readyz = %d", code)
 	}
 }
