@@ -267,8 +267,18 @@ func consumeConnection(h http.Header) {
 	}
 }
 
-// ServeHTTP serves r through the global chain and the routes.
+// ServeHTTP serves r through the global chain and the routes. The
+// gateway's own errors (no route, rate limited, shed, invalid, no
+// target, timeout) reach a gRPC caller (Content-Type application/grpc*)
+// as gRPC statuses, HTTP 200 with grpc-status and grpc-message, rather
+// than as problem+json, which gRPC clients cannot read.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if problem.IsGRPC(r) {
+		w, finish := problem.GRPCWriter(w, r)
+		defer finish()
+		g.handler.ServeHTTP(w, r)
+		return
+	}
 	g.handler.ServeHTTP(w, r)
 }
 

@@ -23,7 +23,9 @@ import (
 type Config struct {
 	// Transport sends requests to targets. If nil, New builds one
 	// with NewTransport(TransportConfig), and Close closes its idle
-	// connections.
+	// connections; h2c targets (balancer.SchemeH2C) then get a
+	// Transport of their own that speaks plaintext HTTP/2 with prior
+	// knowledge. A Transport given here receives h2c:// URLs as they are.
 	Transport http.RoundTripper
 	// TransportConfig tunes the default transport; it is ignored when
 	// Transport is set.
@@ -106,6 +108,7 @@ type Proxy struct {
 	websocket   bool
 	retry       retryPolicy
 	guard       *desyncGuard // of the default transport, or nil
+	h2c         *http.Transport // h2c targets' transport, registered on the default one, or nil
 	resends     atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
 }
 
@@ -154,6 +157,7 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 			return nil, err
 		}
 		px.transport, px.guard = t, g
+		px.useH2C(t, cfg.TransportConfig)
 	}
 	if px.onError == nil {
 		px.onError = WriteError
@@ -214,12 +218,26 @@ func (px *Proxy) Close() error {
 	if c, ok := px.transport.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
+	if px.h2c != nil {
+		px.h2c.CloseIdleConnections()
+	}
 	return nil
 }
 
 // ServeHTTP picks a target, forwards r to it and reports the outcome to
-// the policy.
+// the policy. A gRPC call (Content-Type application/grpc*) gets gRPC's
+// deadline, errors and stream endings (see serveGRPC).
 func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if problem.IsGRPC(r) {
+		px.serveGRPC(w, r)
+		return
+	}
+	px.serve(w, r)
+}
+
+// serve picks a target, forwards r to it and reports the outcome to the
+// policy.
+func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == "PRI" || (r.RequestURI == "*" || r.URL.Path == "*") && r.Method != http.MethodOptions {
 		// The HTTP/2 connection preface sent to an HTTP/1 server, or an
 		// asterisk-form target (RFC 9112 allows it for OPTIONS only):

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/internal/problem"
 )
 
 // retrier is the ReverseProxy's Transport. It sends the outbound request
@@ -32,8 +33,11 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 	rp := &px.retry
 	if out.Body != nil && out.Body != http.NoBody {
 		limit := rp.maxBody
-		if rp.retries == 0 {
-			limit = -1 // no retry is possible: stream the body once
+		if rp.retries == 0 || problem.IsGRPC(x.in) {
+			// No retry is possible, or the body is a gRPC stream, which
+			// may never end before the response starts: stream the
+			// body once.
+			limit = -1
 		}
 		rb, err := newReplayBody(out.Body, out.ContentLength, limit)
 		if err != nil {

@@ -1,0 +1,160 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatekit/gatekit/internal/problem"
+)
+
+// serveGRPC forwards a gRPC call (problem.IsGRPC). It differs from other
+// requests in four ways:
+//   - the call's grpc-timeout is its deadline, capped by the route's
+//     Timeout, and the target is told the time that remains;
+//   - the request body is streamed, never read ahead for a replay
+//     (client and bidirectional streams would stall), so a call is sent
+//     again only when it provably reached no target;
+//   - errors the proxy produces, and any problem response a
+//     Config.ErrorHandler writes, reach the caller as gRPC statuses
+//     (problem.GRPCWriter);
+//   - a response that fails after it started (the target died, the
+//     deadline passed) ends with a grpc-status trailer, UNAVAILABLE or
+//     DEADLINE_EXCEEDED, instead of a reset stream, which gRPC clients
+//     would report as INTERNAL or CANCELLED.
+//
+// Responses are relayed as they arrive: a gRPC response has no
+// Content-Length, so ReverseProxy flushes after every write, message by
+// message, and relays the target's trailers.
+func (px *Proxy) serveGRPC(w http.ResponseWriter, r *http.Request) {
+	w, finish := problem.GRPCWriter(w, r)
+	defer finish()
+	if d, ok := parseGRPCTimeout(r.Header.Get("Grpc-Timeout")); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	gs := &grpcStream{ResponseWriter: w}
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if p != http.ErrAbortHandler || !gs.started || errors.Is(r.Context().Err(), context.Canceled) {
+			panic(p) // the caller went away, or not a failed relay: abort
+		}
+		// The target failed mid-response or the deadline passed:
+		// end the stream with a status the caller understands.
+		code, msg := problem.GRPCUnavailable, "the upstream server failed during the call"
+		if errors.Is(r.Context().Err(), context.DeadlineExceeded) || gs.deadlinePassed() {
+			code, msg = problem.GRPCDeadlineExceeded, "the call did not complete in time"
+		}
+		h := w.Header()
+		h[http.TrailerPrefix+"Grpc-Status"] = []string{strconv.Itoa(code)}
+		h[http.TrailerPrefix+"Grpc-Message"] = []string{problem.EncodeGRPCMessage(msg)}
+	}()
+	gs.deadline = time.Now().Add(px.timeout)
+	if px.timeout < 0 {
+		gs.deadline = time.Time{}
+	}
+	px.serve(gs, r)
+}
+
+// grpcStream notes whether the response to a gRPC call has started.
+type grpcStream struct {
+	http.ResponseWriter
+	started  bool
+	deadline time.Time // the route's deadline, or zero
+}
+
+func (gs *grpcStream) WriteHeader(code int) {
+	if code >= 200 {
+		gs.started = true
+	}
+	gs.ResponseWriter.WriteHeader(code)
+}
+
+func (gs *grpcStream) Write(p []byte) (int, error) {
+	gs.started = true
+	return gs.ResponseWriter.Write(p)
+}
+
+// Unwrap returns the wrapped ResponseWriter, for http.ResponseController.
+func (gs *grpcStream) Unwrap() http.ResponseWriter { return gs.ResponseWriter }
+
+// Flush flushes the wrapped writer.
+func (gs *grpcStream) Flush() { _ = http.NewResponseController(gs.ResponseWriter).Flush() }
+
+func (gs *grpcStream) deadlinePassed() bool {
+	return !gs.deadline.IsZero() && !time.Now().Before(gs.deadline)
+}
+
+// maxGRPCTimeout is the largest grpc-timeout honoured: eight digits of
+// hours are far beyond any deadline a route allows.
+const maxGRPCTimeout = 100 * 365 * 24 * time.Hour
+
+// parseGRPCTimeout parses a grpc-timeout value: up to eight ASCII digits
+// and a unit, H, M, S, m (milliseconds), u or n.
+func parseGRPCTimeout(v string) (time.Duration, bool) {
+	if len(v) < 2 || len(v) > 9 {
+		return 0, false
+	}
+	var unit time.Duration
+	switch v[len(v)-1] {
+	case 'H':
+		unit = time.Hour
+	case 'M':
+		unit = time.Minute
+	case 'S':
+		unit = time.Second
+	case 'm':
+		unit = time.Millisecond
+	case 'u':
+		unit = time.Microsecond
+	case 'n':
+		unit = time.Nanosecond
+	default:
+		return 0, false
+	}
+	var n int64
+	for _, c := range []byte(v[:len(v)-1]) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if n > int64(maxGRPCTimeout/unit) {
+		return maxGRPCTimeout, true
+	}
+	return time.Duration(n) * unit, true
+}
+
+// formatGRPCTimeout formats d as a grpc-timeout value, in the finest unit
+// that fits eight digits (rounding up, so that the target never gets
+// more time than remains).
+func formatGRPCTimeout(d time.Duration) string {
+	if d <= 0 {
+		return "1n"
+	}
+	const maxDigits = 1e8 - 1
+	for _, u := range []struct {
+		d time.Duration
+		c byte
+	}{{time.Nanosecond, 'n'}, {time.Microsecond, 'u'}, {time.Millisecond, 'm'}, {time.Second, 'S'}, {time.Minute, 'M'}} {
+		if n := (d + u.d - 1) / u.d; n <= maxDigits {
+			return strconv.FormatInt(int64(n), 10) + string(u.c)
+		}
+	}
+	return strconv.FormatInt(int64(min((d+time.Hour-1)/time.Hour, maxDigits)), 10) + "H"
+}
+
+// setGRPCTimeout tells the target of a gRPC call how long the call has
+// left: the earlier of the caller's grpc-timeout and the route's
+// deadline, from the outbound request's context.
+func setGRPCTimeout(out *http.Request) {
+	if dl, ok := out.Context().Deadline(); ok {
+		out.Header["Grpc-Timeout"] = []string{formatGRPCTimeout(time.Until(dl))}
+	}
+}
