@@ -107,9 +107,9 @@ type Proxy struct {
 	idle        time.Duration
 	websocket   bool
 	retry       retryPolicy
-	guard       *desyncGuard // of the default transport, or nil
+	guard       *desyncGuard    // of the default transport, or nil
 	h2c         *http.Transport // h2c targets' transport, registered on the default one, or nil
-	resends     atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
+	resends     atomic.Int64    // Transport re-sends seen (Stats.TransportReSends)
 }
 
 // Stats are a Proxy's counters since it was created.

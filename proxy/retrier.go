@@ -141,6 +141,14 @@ func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
 	if prev != nil && !prev.wroteRequest() {
 		return // nothing went out on the failed connection: harmless
 	}
+	if prev == nil && x.body != nil && !x.idem {
+		// An unguarded connection (HTTP/2, as to h2c and most https
+		// targets): net/http's Transports re-send a request whose body
+		// they cannot rewind (no GetBody, as every non-idempotent
+		// request has) only when none of it was written, such as a
+		// stream opened on an HTTP/2 connection found unusable.
+		return
+	}
 	px.resends.Add(1)
 	if p := x.cur.target.Pool(); !x.idem || p == nil || p.Available() > 1 {
 		// The request may have reached the target. Stop the re-send

@@ -1,0 +1,128 @@
+package gatekit
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/proxy"
+	"github.com/gatekit/gatekit/ratelimit"
+	"github.com/gatekit/gatekit/route"
+)
+
+// grpcHealthBackend is a real grpc-go server of the standard health
+// service (a unary method to call) on a loopback port.
+func grpcHealthBackend(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go srv.Serve(ln)
+	t.Cleanup(srv.Stop)
+	return ln.Addr().String()
+}
+
+// serveH2C serves h with NewServer and UnencryptedHTTP2 on a loopback
+// port until the end of the test, and returns a gRPC client of it.
+func serveH2C(t *testing.T, h http.Handler) *grpc.ClientConn {
+	t.Helper()
+	srv, err := NewServer(h, ServerConfig{UnencryptedHTTP2: true, ShutdownTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cc.Close()
+		cancel()
+		<-served
+	})
+	return cc
+}
+
+func TestGatewayAnswersGRPCCallersInGRPC(t *testing.T) {
+	ups, err := balancer.ParseUpstreams("h2c://" + grpcHealthBackend(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := balancer.NewPool(ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := proxy.New(balancer.NewRoundRobin(pool), proxy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	lim, err := ratelimit.New(ratelimit.Config{Rates: []ratelimit.Rate{{Count: 1, Per: time.Hour}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newGateway(t, []route.Rule{{
+		Path:       "/grpc.health.v1.Health/Check",
+		Methods:    []string{"POST"},
+		Middleware: []func(http.Handler) http.Handler{ratelimit.Middleware(lim)},
+		Handler:    px,
+	}}, Config{})
+	cc := serveH2C(t, g)
+	client := healthpb.NewHealthClient(cc)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("first Check through the gateway = %v, %v", resp, err)
+	}
+	var trailer metadata.MD
+	_, err = client.Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Trailer(&trailer))
+	if st := status.Convert(err); st.Code() != codes.ResourceExhausted || st.Message() == "" {
+		t.Fatalf("second Check = %v, want ResourceExhausted with a message", err)
+	}
+	if v := trailer.Get("grpc-retry-pushback-ms"); len(v) != 1 || v[0] == "0" {
+		t.Errorf("retry pushback = %q, want the Retry-After in milliseconds", v)
+	}
+	// A method no route serves is UNIMPLEMENTED, as from a gRPC server.
+	_, err = healthpb.NewHealthClient(cc).List(ctx, &healthpb.HealthListRequest{})
+	if code := status.Code(err); code != codes.Unimplemented {
+		t.Fatalf("unrouted method = %v, want Unimplemented", err)
+	}
+}
+
+func TestGatewayErrorsStayProblemJSONForOtherCallers(t *testing.T) {
+	g := newGateway(t, []route.Rule{{Path: "/x", Handler: http.NotFoundHandler()}}, Config{})
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/nothing", "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 404 || !strings.HasPrefix(ct, "application/problem+json") {
+		t.Fatalf("non-gRPC error = %d %q, want 404 problem+json", resp.StatusCode, ct)
+	}
+}

@@ -1,0 +1,352 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/gatekit/gatekit/balancer"
+)
+
+func TestGRPCUnaryCallsOfOneConnectionSpreadOverTargets(t *testing.T) {
+	bs := []*grpcBackend{newGRPCBackend(t, "a"), newGRPCBackend(t, "b"), newGRPCBackend(t, "c")}
+	px, _ := grpcProxy(t, Config{}, bs[0].addr, bs[1].addr, bs[2].addr)
+	cc := grpcGateway(t, px)
+	ctx := testContext(t)
+	got := map[string]int{}
+	for range 30 {
+		name, err := unary(ctx, cc, "hello")
+		if err != nil {
+			t.Fatalf("Unary: %v", err)
+		}
+		got[name]++
+	}
+	for _, b := range bs {
+		if got[b.name] != 10 {
+			t.Errorf("calls per target = %v, want 10 each over one client connection", got)
+		}
+	}
+}
+
+func TestGRPCMetadataPassesThrough(t *testing.T) {
+	b := newGRPCBackend(t, "a")
+	px, _ := grpcProxy(t, Config{}, b.addr)
+	cc := grpcGateway(t, px)
+	ctx := metadata.AppendToOutgoingContext(testContext(t), "x-client", "c1")
+	got, err := unary(ctx, cc, "metadata")
+	if err != nil || got != "a:c1" {
+		t.Fatalf("Unary(metadata) = %q, %v, want %q", got, err, "a:c1")
+	}
+}
+
+func TestGRPCStreamsOf1000MessagesPassUnbuffered(t *testing.T) {
+	const n = 1000
+	b := newGRPCBackend(t, "a")
+	px, _ := grpcProxy(t, Config{}, b.addr)
+	cc := grpcGateway(t, px)
+	ctx := testContext(t)
+
+	t.Run("server stream", func(t *testing.T) {
+		st, err := newStream(ctx, cc, "Server")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.SendMsg(wrapperspb.String(strconv.Itoa(n))); err != nil {
+			t.Fatal(err)
+		}
+		st.CloseSend()
+		for i := 0; ; i++ {
+			m := new(wrapperspb.StringValue)
+			err := st.RecvMsg(m)
+			if err == io.EOF {
+				if i != n {
+					t.Fatalf("received %d messages, want %d", i, n)
+				}
+				break
+			}
+			if err != nil || m.GetValue() != strconv.Itoa(i) {
+				t.Fatalf("message %d = %q, %v", i, m.GetValue(), err)
+			}
+		}
+	})
+	t.Run("client stream", func(t *testing.T) {
+		st, err := newStream(ctx, cc, "Client")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if err := st.SendMsg(wrapperspb.String(strconv.Itoa(i))); err != nil {
+				t.Fatalf("SendMsg %d: %v", i, err)
+			}
+		}
+		st.CloseSend()
+		m := new(wrapperspb.StringValue)
+		if err := st.RecvMsg(m); err != nil || m.GetValue() != strconv.Itoa(n) {
+			t.Fatalf("count = %q, %v, want %d", m.GetValue(), err, n)
+		}
+	})
+	t.Run("bidirectional stream in lockstep", func(t *testing.T) {
+		// Each message must come back before the next is sent: any
+		// buffering of either direction in the proxy would stall it.
+		st, err := newStream(ctx, cc, "Bidi")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			if err := st.SendMsg(wrapperspb.String(strconv.Itoa(i))); err != nil {
+				t.Fatalf("SendMsg %d: %v", i, err)
+			}
+			m := new(wrapperspb.StringValue)
+			if err := st.RecvMsg(m); err != nil || m.GetValue() != strconv.Itoa(i) {
+				t.Fatalf("echo %d = %q, %v", i, m.GetValue(), err)
+			}
+		}
+		st.CloseSend()
+		if err := st.RecvMsg(new(wrapperspb.StringValue)); err != io.EOF {
+			t.Fatalf("end of stream = %v, want io.EOF", err)
+		}
+	})
+}
+
+func TestGRPCStatusHeadersAndTrailersArriveIntact(t *testing.T) {
+	b := newGRPCBackend(t, "a")
+	px, _ := grpcProxy(t, Config{}, b.addr)
+	cc := grpcGateway(t, px)
+	for _, code := range []codes.Code{codes.NotFound, codes.InvalidArgument, codes.Unavailable, codes.PermissionDenied, codes.Internal} {
+		t.Run(code.String(), func(t *testing.T) {
+			var header, trailer metadata.MD
+			_, err := unary(testContext(t), cc, "status:"+strconv.Itoa(int(code)), grpc.Header(&header), grpc.Trailer(&trailer))
+			st := status.Convert(err)
+			if st.Code() != code || st.Message() != "failed: ünïcode % message" {
+				t.Fatalf("status = %v %q, want %v with the backend's message", st.Code(), st.Message(), code)
+			}
+			if first(header.Get("x-header")) != "h-a" {
+				t.Errorf("header metadata = %v", header)
+			}
+			if first(trailer.Get("x-trailer")) != "t-a" || first(trailer.Get("x-bin-bin")) != "\x00\x01\xff" {
+				t.Errorf("trailer metadata = %v", trailer)
+			}
+			if n := b.calls.Load(); code == codes.Unavailable && n > 5 {
+				t.Errorf("backend saw %d calls: an UNAVAILABLE answer was retried", n)
+			}
+		})
+	}
+}
+
+func TestGRPCDeadlineExpiresAtGateway(t *testing.T) {
+	tests := []struct {
+		name         string
+		routeTimeout time.Duration
+		clientWait   time.Duration
+	}{
+		{"client's grpc-timeout", time.Minute, 300 * time.Millisecond},
+		{"route's timeout caps a longer one", 300 * time.Millisecond, time.Minute},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newGRPCBackend(t, "a")
+			px, _ := grpcProxy(t, Config{Timeout: tc.routeTimeout}, b.addr)
+			cc := grpcGateway(t, px)
+			ctx, cancel := context.WithTimeout(context.Background(), tc.clientWait)
+			defer cancel()
+			start := time.Now()
+			_, err := unary(ctx, cc, "block")
+			if code := status.Code(err); code != codes.DeadlineExceeded {
+				t.Fatalf("Unary(block) = %v, want DeadlineExceeded", err)
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("call took %v", d)
+			}
+			b.mu.Lock()
+			timeout := b.timeout
+			b.mu.Unlock()
+			if timeout <= 0 || timeout > 300*time.Millisecond {
+				t.Errorf("target's deadline was %v away, want at most 300ms", timeout)
+			}
+		})
+	}
+}
+
+func TestGRPCGatewayErrorsAreGRPCStatuses(t *testing.T) {
+	b := newGRPCBackend(t, "a")
+	px, pool := grpcProxy(t, Config{}, b.addr)
+	cc := grpcGateway(t, px)
+	pool.SetHealthy(pool.Targets()[0], false)
+	_, err := unary(testContext(t), cc, "hello")
+	if code := status.Code(err); code != codes.Unavailable {
+		t.Fatalf("no target: %v, want Unavailable", err)
+	}
+
+	// The same through a raw HTTP/2 request, to see the wire form.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/"+echoService+"/Unary", nil)
+	req.Header.Set("Content-Type", "application/grpc")
+	px.ServeHTTP(rec, req)
+	h := rec.Header()
+	if rec.Code != 200 || h.Get("Grpc-Status") != "14" || h.Get("Content-Type") != "application/grpc" ||
+		h.Get("Grpc-Retry-Pushback-Ms") != "1000" || rec.Body.Len() != 0 {
+		t.Errorf("wire form: %d %v body %q", rec.Code, h, rec.Body)
+	}
+}
+
+func TestGRPCBackendKilledMidLoad(t *testing.T) {
+	bs := []*grpcBackend{newGRPCBackend(t, "a"), newGRPCBackend(t, "b"), newGRPCBackend(t, "c")}
+	px, _ := grpcProxy(t, Config{}, bs[0].addr, bs[1].addr, bs[2].addr)
+	cc := grpcGateway(t, px)
+	ctx := testContext(t)
+
+	// One bidirectional stream to each backend, in progress.
+	var streams []grpc.ClientStream
+	byBackend := map[string]grpc.ClientStream{}
+	for range 3 {
+		st, err := newStream(ctx, cc, "Bidi")
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, st)
+	}
+	for i, st := range streams {
+		if err := st.SendMsg(wrapperspb.String("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.RecvMsg(new(wrapperspb.StringValue)); err != nil {
+			t.Fatalf("stream %d: %v", i, err)
+		}
+	}
+	for _, b := range bs {
+		if b.calls.Load() != 1 {
+			t.Fatalf("streams per backend uneven: %d", b.calls.Load())
+		}
+	}
+	// Find the stream on backend a: send on each after the kill and see
+	// which fails. Kill a while unary load runs.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []error
+	load := func(n int) {
+		defer wg.Done()
+		for range n {
+			if _, err := unary(ctx, cc, "hello"); err != nil {
+				mu.Lock()
+				failed = append(failed, err)
+				mu.Unlock()
+			}
+		}
+	}
+	for range 4 {
+		wg.Add(1)
+		go load(50)
+	}
+	bs[0].srv.Stop()
+	wg.Wait()
+	for _, err := range failed {
+		// A call in flight on the killed backend when it died reached
+		// it and is not sent again; it ends UNAVAILABLE.
+		if code := status.Code(err); code != codes.Unavailable {
+			t.Errorf("unary call during the kill: %v, want Unavailable", err)
+		}
+	}
+	// After the kill every call succeeds: those picked for the dead
+	// target never reached it and are retried on another.
+	for i := range 30 {
+		if name, err := unary(ctx, cc, "hello"); err != nil || name == "a" {
+			t.Fatalf("call %d after the kill = %q, %v", i, name, err)
+		}
+	}
+	unavailable := 0
+	for _, st := range streams {
+		st.SendMsg(wrapperspb.String("y"))
+		err := st.RecvMsg(new(wrapperspb.StringValue))
+		switch code := status.Code(err); {
+		case err == nil:
+			byBackend["alive"] = st
+		case code == codes.Unavailable:
+			unavailable++
+		default:
+			t.Errorf("stream on the killed backend ended %v, want Unavailable", err)
+		}
+		st.CloseSend()
+	}
+	if unavailable != 1 {
+		t.Errorf("%d streams ended Unavailable, want the 1 on the killed backend", unavailable)
+	}
+	for _, st := range byBackend {
+		for {
+			if err := st.RecvMsg(new(wrapperspb.StringValue)); err != nil {
+				break
+			}
+		}
+	}
+}
+
+func TestParseGRPCTimeout(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"1S", time.Second, true},
+		{"250m", 250 * time.Millisecond, true},
+		{"99999999H", maxGRPCTimeout, true},
+		{"5M", 5 * time.Minute, true},
+		{"10u", 10 * time.Microsecond, true},
+		{"7n", 7, true},
+		{"", 0, false},
+		{"S", 0, false},
+		{"123456789S", 0, false},
+		{"1x", 0, false},
+		{"-1S", 0, false},
+	}
+	for _, tc := range tests {
+		got, ok := parseGRPCTimeout(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("parseGRPCTimeout(%q) = %v, %v, want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestFormatGRPCTimeoutRoundTrips(t *testing.T) {
+	for _, d := range []time.Duration{1, 999, time.Millisecond, 1500 * time.Millisecond, time.Hour, 1e8 * time.Second} {
+		s := formatGRPCTimeout(d)
+		got, ok := parseGRPCTimeout(s)
+		if !ok || got < d || len(s) > 9 {
+			t.Errorf("formatGRPCTimeout(%v) = %q, parsed %v, %v", d, s, got, ok)
+		}
+	}
+}
+
+func FuzzParseGRPCTimeout(f *testing.F) {
+	for _, s := range []string{"1S", "250m", "99999999H", "x", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, ok := parseGRPCTimeout(s)
+		if !ok {
+			return
+		}
+		if d < 0 || d > maxGRPCTimeout {
+			t.Fatalf("parseGRPCTimeout(%q) = %v", s, d)
+		}
+		if back, ok := parseGRPCTimeout(formatGRPCTimeout(d)); !ok || back < d {
+			t.Fatalf("%q -> %v -> %q -> %v", s, d, formatGRPCTimeout(d), back)
+		}
+	})
+}
+
+var (
+	_ = errors.New
+	_ = http.StatusOK
+	_ = balancer.ErrNoTargets
+)
