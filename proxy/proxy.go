@@ -107,9 +107,10 @@ type Proxy struct {
 	idle        time.Duration
 	websocket   bool
 	retry       retryPolicy
-	guard       *desyncGuard    // of the default transport, or nil
-	h2c         *http.Transport // h2c targets' transport, registered on the default one, or nil
-	resends     atomic.Int64    // Transport re-sends seen (Stats.TransportReSends)
+	guard       *desyncGuard // of the default transport, or nil
+	resends     atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
+
+	h2c *http.Transport // h2c targets' transport, registered on the default one, or nil
 }
 
 // Stats are a Proxy's counters since it was created.
@@ -215,11 +216,11 @@ func (px *Proxy) Available() bool {
 // Close closes the idle upstream connections of the proxy's transport.
 // In-flight requests are not interrupted. It is safe to call more than once.
 func (px *Proxy) Close() error {
-	if c, ok := px.transport.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
-	}
 	if px.h2c != nil {
 		px.h2c.CloseIdleConnections()
+	}
+	if c, ok := px.transport.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
 	}
 	return nil
 }
