@@ -4,6 +4,10 @@
 //
 // -policy picks the load-balancing policy (with -hash-key for hash), and
 // -cache answers from an RFC 9111 shared cache in front of the upstreams.
+// -h2c also accepts plaintext HTTP/2 with prior knowledge from clients;
+// with h2c:// upstreams it load-balances gRPC per call:
+//
+//	go run ./examples/loadbalancer -h2c -upstreams h2c://127.0.0.1:50051,h2c://127.0.0.1:50052
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
 // makes it the program the whole-proxy benchmarks (bench/run.sh) run.
@@ -47,6 +51,7 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	policy := fs.String("policy", "round-robin", "load-balancing policy: "+strings.Join(balancer.PolicyNames(), ", "))
 	useCache := fs.Bool("cache", false, "answer from an RFC 9111 shared cache in front of the upstreams")
 	cacheBytes := fs.Int64("cache-bytes", 256<<20, "cache size bound in bytes, with -cache")
+	h2c := fs.Bool("h2c", false, "also accept plaintext HTTP/2 with prior knowledge (h2c), as gRPC clients without TLS speak it")
 	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -91,7 +96,7 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 		defer c.Close()
 		h = cache.Middleware(c)(px)
 	}
-	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{UnencryptedHTTP2: *h2c, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}
