@@ -2,8 +2,10 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -288,6 +291,86 @@ func TestGRPCBackendKilledMidLoad(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+func TestH2CTargetGetsMoreConnectionsWhenStreamsSaturateOne(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: ln}
+	// The target allows 2 concurrent streams per connection.
+	b := serveGRPCBackend(t, "a", cl, grpc.MaxConcurrentStreams(2))
+	px, _ := grpcProxy(t, Config{}, b.addr)
+	cc := grpcGateway(t, px)
+	ctx, cancel := context.WithCancel(testContext(t))
+	const calls = 6
+	var wg sync.WaitGroup
+	for i := range calls {
+		// One call at a time, each after the last reached the target:
+		// a new connection learns the target's limit from its first
+		// SETTINGS frame, and streams sent over the limit before it
+		// arrives are refused.
+		wg.Go(func() { unary(ctx, cc, "block") })
+		select {
+		case <-b.blocked:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d calls reached the target over %d connections", i, calls, cl.n.Load())
+		}
+	}
+	cancel()
+	wg.Wait()
+	if n := cl.n.Load(); n < calls/2 {
+		t.Errorf("%d connections to the target for %d concurrent calls at 2 streams each, want at least %d", n, calls, calls/2)
+	}
+}
+
+func TestGRPCOverTLSBothWays(t *testing.T) {
+	cert, roots := testCertificate(t)
+	b := newGRPCBackend(t, "tls", grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
+	ups, err := balancer.ParseUpstreams("https://" + b.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := balancer.NewPool(ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := New(balancer.NewRoundRobin(pool), Config{TransportConfig: TransportConfig{TLSClientConfig: &tls.Config{RootCAs: roots}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	// Inbound HTTP/2 over TLS, as a gatekit server with TLSConfig serves it.
+	srv := httptest.NewUnstartedServer(px)
+	srv.EnableHTTP2 = true
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	defer srv.Close()
+	cc, err := grpc.NewClient(srv.Listener.Addr().String(), grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(roots, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx := testContext(t)
+	if got, err := unary(ctx, cc, "hello"); err != nil || got != "tls" {
+		t.Fatalf("unary over h2 both ways = %q, %v", got, err)
+	}
+	st, err := newStream(ctx, cc, "Bidi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		st.SendMsg(wrapperspb.String(strconv.Itoa(i)))
+		m := new(wrapperspb.StringValue)
+		if err := st.RecvMsg(m); err != nil || m.GetValue() != strconv.Itoa(i) {
+			t.Fatalf("echo %d = %q, %v", i, m.GetValue(), err)
+		}
+	}
+	st.CloseSend()
+	if err := st.RecvMsg(new(wrapperspb.StringValue)); err != io.EOF {
+		t.Fatalf("end of stream = %v", err)
 	}
 }
 

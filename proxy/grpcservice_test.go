@@ -2,8 +2,15 @@ package proxy
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -159,13 +166,18 @@ type grpcBackend struct {
 	addr string
 }
 
-func newGRPCBackend(t testing.TB, name string) *grpcBackend {
+func newGRPCBackend(t testing.TB, name string, opts ...grpc.ServerOption) *grpcBackend {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &grpcBackend{echoServer: &echoServer{name: name, blocked: make(chan struct{}, 1)}, srv: grpc.NewServer(), addr: ln.Addr().String()}
+	return serveGRPCBackend(t, name, ln, opts...)
+}
+
+// serveGRPCBackend serves the echo service on ln until the end of the test.
+func serveGRPCBackend(t testing.TB, name string, ln net.Listener, opts ...grpc.ServerOption) *grpcBackend {
+	b := &grpcBackend{echoServer: &echoServer{name: name, blocked: make(chan struct{}, 16)}, srv: grpc.NewServer(opts...), addr: ln.Addr().String()}
 	b.srv.RegisterService(&echoDesc, b.echoServer)
 	go b.srv.Serve(ln)
 	t.Cleanup(b.srv.Stop)
@@ -240,4 +252,50 @@ func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// testCertificate returns a self-signed certificate for 127.0.0.1 and a
+// pool that trusts it.
+func testCertificate(t testing.TB) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, roots
 }
