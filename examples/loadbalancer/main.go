@@ -10,7 +10,9 @@
 //	go run ./examples/loadbalancer -h2c -upstreams h2c://127.0.0.1:50051,h2c://127.0.0.1:50052
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
-// makes it the program the whole-proxy benchmarks (bench/run.sh) run.
+// makes it the program the whole-proxy benchmarks (bench/run.sh) run. It
+// serves through gatekit.Server, so the safe server defaults apply: write
+// and body read idle timeouts, refusal of ambiguously framed requests.
 package main
 
 import (
