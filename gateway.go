@@ -9,6 +9,7 @@ import (
 	"reflect"
 
 	"github.com/gatekit/gatekit/clientip"
+	"github.com/gatekit/gatekit/internal/problem"
 	"github.com/gatekit/gatekit/route"
 )
 
