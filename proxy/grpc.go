@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -157,4 +158,51 @@ func setGRPCTimeout(out *http.Request) {
 	if dl, ok := out.Context().Deadline(); ok {
 		out.Header["Grpc-Timeout"] = []string{formatGRPCTimeout(time.Until(dl))}
 	}
+}
+
+// newGRPCBody returns the replayBody of a gRPC call's request body. It
+// is streamed to the first target as the caller sends it, never read
+// ahead: a client or bidirectional stream may not end before the response
+// starts, and would stall. With record (RetryConfig.GRPCStatuses set) and
+// a non-negative limit, the bytes are kept as they go out, up to limit,
+// so that a call whose whole body was read can be sent again.
+func newGRPCBody(body io.ReadCloser, limit int64, record bool) *replayBody {
+	rb := &replayBody{rest: body}
+	if record && limit > 0 {
+		rb.tee = limit
+	}
+	return rb
+}
+
+// record keeps p, read from the client body by the first attempt, in
+// rb.buf, and marks the body whole at its end; past rb.tee bytes it stops
+// (the body cannot be sent again). Only the attempt that reads the
+// client body calls it.
+func (rb *replayBody) record(p []byte, err error) {
+	if int64(len(rb.buf)+len(p)) > rb.tee {
+		rb.tee, rb.buf = -1, nil
+		return
+	}
+	rb.buf = append(rb.buf, p...)
+	if err == io.EOF {
+		rb.teeFull.Store(true)
+	}
+}
+
+// retryableGRPC reports whether resp is a gRPC status alone (a
+// trailers-only response, no message) with a code of GRPCStatuses.
+func (p *retryPolicy) retryableGRPC(resp *http.Response) bool {
+	if len(p.grpc) == 0 || resp.StatusCode != http.StatusOK {
+		return false
+	}
+	st := resp.Header["Grpc-Status"]
+	if len(st) != 1 {
+		return false
+	}
+	for _, c := range p.grpc {
+		if st[0] == c {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -371,6 +372,57 @@ func TestGRPCOverTLSBothWays(t *testing.T) {
 	st.CloseSend()
 	if err := st.RecvMsg(new(wrapperspb.StringValue)); err != io.EOF {
 		t.Fatalf("end of stream = %v", err)
+	}
+}
+
+func TestGRPCRetriesOnlyStatusesThePolicyNames(t *testing.T) {
+	tests := []struct {
+		name     string
+		statuses []int
+		wantErr  codes.Code
+	}{
+		{"UNAVAILABLE named: sent again to the other target", []int{14}, codes.OK},
+		{"no status named: the caller gets it", nil, codes.Unavailable},
+		{"another status named", []int{8}, codes.Unavailable},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newGRPCBackend(t, "a"), newGRPCBackend(t, "b")
+			px, _ := grpcProxy(t, Config{Retry: RetryConfig{GRPCStatuses: tc.statuses, BackoffBase: -1}}, a.addr, b.addr)
+			cc := grpcGateway(t, px)
+			ctx := testContext(t)
+			for i := range 4 { // round robin: some calls land on a first
+				got, err := unary(ctx, cc, "unavailable-on:a")
+				if code := status.Code(err); code != codes.OK && code != tc.wantErr || tc.wantErr == codes.OK && got != "b" {
+					t.Fatalf("call %d = %q, %v, want %v", i, got, err, tc.wantErr)
+				}
+			}
+			if a.calls.Load() == 0 {
+				t.Errorf("no call was sent to target a")
+			}
+		})
+	}
+	if _, err := New(balancer.NewRoundRobin(nil), Config{Retry: RetryConfig{GRPCStatuses: []int{0}}}); err == nil {
+		t.Error("New accepted grpc-status 0 (OK) as retryable")
+	}
+}
+
+func TestGRPCCallPastTheReplayLimitIsNotRetried(t *testing.T) {
+	a, b := newGRPCBackend(t, "a"), newGRPCBackend(t, "b")
+	px, _ := grpcProxy(t, Config{Retry: RetryConfig{GRPCStatuses: []int{14}, MaxBodyBytes: 64, BackoffBase: -1}}, a.addr, b.addr)
+	cc := grpcGateway(t, px)
+	ctx := testContext(t)
+	long := "unavailable-on:a|" + strings.Repeat("x", 100) // over the 64 bytes kept for a replay
+	failed := 0
+	for range 2 { // round robin: one of the two lands on a
+		if _, err := unary(ctx, cc, long); status.Code(err) == codes.Unavailable {
+			failed++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if failed != 1 || a.calls.Load() != 1 || b.calls.Load() != 1 {
+		t.Errorf("%d calls failed, a saw %d, b %d: want a's UNAVAILABLE passed on, not retried", failed, a.calls.Load(), b.calls.Load())
 	}
 }
 

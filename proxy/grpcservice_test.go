@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,7 +35,8 @@ import (
 // code) on wrapperspb.StringValue messages, with the default protobuf codec:
 //
 //	Unary(StringValue) -> StringValue: the backend's name, or a status
-//	  chosen by the request ("status:<code>", "block").
+//	  chosen by the request ("status:<code>", "block", UNAVAILABLE from
+//	  one backend with "unavailable-on:<name>[|padding]").
 //	Server(StringValue "<n>") -> stream of n StringValue "0".."n-1".
 //	Client(stream StringValue) -> StringValue "<count>".
 //	Bidi(stream StringValue) -> stream of the same values echoed.
@@ -82,6 +84,11 @@ func unaryHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.Unar
 		grpc.SetHeader(ctx, metadata.Pairs("x-header", "h-"+s.name))
 		grpc.SetTrailer(ctx, metadata.Pairs("x-trailer", "t-"+s.name, "x-bin-bin", "\x00\x01\xff"))
 		return nil, status.Error(codes.Code(code), "failed: ünïcode % message")
+	case len(v) > 15 && v[:15] == "unavailable-on:":
+		if name, _, _ := strings.Cut(v[15:], "|"); name == s.name {
+			return nil, status.Error(codes.Unavailable, "draining")
+		}
+		return wrapperspb.String(s.name), nil
 	case v == "metadata":
 		md, _ := metadata.FromIncomingContext(ctx)
 		return wrapperspb.String(s.name + ":" + first(md.Get("x-client"))), nil

@@ -33,17 +33,20 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 	rp := &px.retry
 	if out.Body != nil && out.Body != http.NoBody {
 		limit := rp.maxBody
-		if rp.retries == 0 || problem.IsGRPC(x.in) {
-			// No retry is possible, or the body is a gRPC stream, which
-			// may never end before the response starts: stream the
-			// body once.
-			limit = -1
+		if rp.retries == 0 {
+			limit = -1 // no retry is possible: stream the body once
 		}
-		rb, err := newReplayBody(out.Body, out.ContentLength, limit)
-		if err != nil {
-			return nil, err
+		if problem.IsGRPC(x.in) {
+			// A gRPC stream may not end before the response starts:
+			// never read ahead (see grpcBody).
+			x.body = newGRPCBody(out.Body, limit, len(rp.grpc) > 0)
+		} else {
+			rb, err := newReplayBody(out.Body, out.ContentLength, limit)
+			if err != nil {
+				return nil, err
+			}
+			x.body = rb
 		}
-		x.body = rb
 	}
 	idem := rp.idempotent(x.in)
 	x.idem = idem
@@ -91,6 +94,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 			free = true
 		case err != nil && idem:
 		case err == nil && idem && retryableStatus(resp.StatusCode):
+		case err == nil && rp.retryableGRPC(resp):
 		default:
 			return px.streaming(x, resp), err
 		}
