@@ -41,10 +41,11 @@
 // gRPC calls spread over every target.
 //
 // A gRPC call (Content-Type application/grpc*) is relayed as a stream in
-// both directions: its request body is never read ahead (so a call is
-// sent again only when it provably reached no target), and each response
-// message is flushed as it arrives, with the target's trailers (status,
-// message, custom metadata) relayed intact. Its grpc-timeout is its
+// both directions: its request body is never read ahead, and each
+// response message is flushed as it arrives, with the target's trailers
+// (status, message, custom metadata) relayed intact. A call is sent again
+// only when it provably reached no target, or after a status that
+// RetryConfig.GRPCStatuses names, answered before any message. Its grpc-timeout is its
 // deadline, capped by Config.Timeout, and the target is told the time
 // left. The proxy's own errors reach the caller as gRPC statuses, HTTP 200
 // with grpc-status and grpc-message (UNAVAILABLE for no target, with the
