@@ -38,11 +38,12 @@ func grpcHealthBackend(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// serveH2C serves h with NewServer and UnencryptedHTTP2 on a loopback
-// port until the end of the test, and returns a gRPC client of it.
-func serveH2C(t *testing.T, h http.Handler) *grpc.ClientConn {
+// serveH2C serves h with NewServer (and UnencryptedHTTP2 if h2c) on a
+// loopback port until the end of the test, and returns a gRPC client of
+// it.
+func serveH2C(t *testing.T, h http.Handler, h2c bool) *grpc.ClientConn {
 	t.Helper()
-	srv, err := NewServer(h, ServerConfig{UnencryptedHTTP2: true, ShutdownTimeout: time.Second})
+	srv, err := NewServer(h, ServerConfig{UnencryptedHTTP2: h2c, ShutdownTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestGatewayAnswersGRPCCallersInGRPC(t *testing.T) {
 		Middleware: []func(http.Handler) http.Handler{ratelimit.Middleware(lim)},
 		Handler:    px,
 	}}, Config{})
-	cc := serveH2C(t, g)
+	cc := serveH2C(t, g, true)
 	client := healthpb.NewHealthClient(cc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -124,5 +125,24 @@ func TestGatewayErrorsStayProblemJSONForOtherCallers(t *testing.T) {
 	resp.Body.Close()
 	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 404 || !strings.HasPrefix(ct, "application/problem+json") {
 		t.Fatalf("non-gRPC error = %d %q, want 404 problem+json", resp.StatusCode, ct)
+	}
+}
+
+func TestServerRefusesPriorKnowledgeH2CUnlessEnabled(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Grpc-Status", "0")
+	})
+	for _, h2c := range []bool{false, true} {
+		cc := serveH2C(t, h, h2c)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+		cancel()
+		// Enabled, the handler's empty OK answer reaches the client
+		// (which then misses the response message); disabled, the
+		// connection fails.
+		if got := status.Code(err); h2c && got == codes.Unavailable || !h2c && got != codes.Unavailable {
+			t.Errorf("UnencryptedHTTP2 %v: Check = %v", h2c, err)
+		}
 	}
 }

@@ -183,6 +183,32 @@ func TestGRPCDeadlineExpiresAtGateway(t *testing.T) {
 	}
 }
 
+func TestGRPCCallerCancellationReachesTarget(t *testing.T) {
+	b := newGRPCBackend(t, "a")
+	px, _ := grpcProxy(t, Config{}, b.addr)
+	cc := grpcGateway(t, px)
+	ctx, cancel := context.WithCancel(testContext(t))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := unary(ctx, cc, "block")
+		errc <- err
+	}()
+	<-b.blocked // the call is at the target
+	cancel()
+	if err := <-errc; status.Code(err) != codes.Canceled {
+		t.Fatalf("cancelled call = %v, want Canceled", err)
+	}
+	// The target's handler sees the cancellation.
+	select {
+	case err := <-b.ended:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("target's context ended with %v, want Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the target never saw the caller's cancellation")
+	}
+}
+
 func TestGRPCGatewayErrorsAreGRPCStatuses(t *testing.T) {
 	b := newGRPCBackend(t, "a")
 	px, pool := grpcProxy(t, Config{}, b.addr)

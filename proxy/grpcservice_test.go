@@ -48,7 +48,8 @@ type echoServer struct {
 	mu      sync.Mutex
 	timeout time.Duration // time left to the last call's deadline, as the backend saw it (grpc-timeout)
 	ctxErr  error         // context error of the last blocked call
-	blocked chan struct{}
+	blocked chan struct{} // a "block" call arrived
+	ended   chan error    // a "block" call's context ended, with this error
 }
 
 func (s *echoServer) record(ctx context.Context) {
@@ -78,6 +79,10 @@ func unaryHandler(srv any, ctx context.Context, dec func(any) error, _ grpc.Unar
 		s.mu.Lock()
 		s.ctxErr = ctx.Err()
 		s.mu.Unlock()
+		select {
+		case s.ended <- ctx.Err():
+		default:
+		}
 		return nil, status.FromContextError(ctx.Err()).Err()
 	case len(v) > 7 && v[:7] == "status:":
 		code, _ := strconv.Atoi(v[7:])
@@ -184,7 +189,7 @@ func newGRPCBackend(t testing.TB, name string, opts ...grpc.ServerOption) *grpcB
 
 // serveGRPCBackend serves the echo service on ln until the end of the test.
 func serveGRPCBackend(t testing.TB, name string, ln net.Listener, opts ...grpc.ServerOption) *grpcBackend {
-	b := &grpcBackend{echoServer: &echoServer{name: name, blocked: make(chan struct{}, 16)}, srv: grpc.NewServer(opts...), addr: ln.Addr().String()}
+	b := &grpcBackend{echoServer: &echoServer{name: name, blocked: make(chan struct{}, 16), ended: make(chan error, 16)}, srv: grpc.NewServer(opts...), addr: ln.Addr().String()}
 	b.srv.RegisterService(&echoDesc, b.echoServer)
 	go b.srv.Serve(ln)
 	t.Cleanup(b.srv.Stop)
