@@ -32,11 +32,22 @@ import (
 func (px *Proxy) serveGRPC(w http.ResponseWriter, r *http.Request) {
 	w, finish := problem.GRPCWriter(w, r)
 	defer finish()
+	var deadline time.Time // the call's: the earlier of grpc-timeout and the route's
+	if px.timeout > 0 {
+		deadline = time.Now().Add(px.timeout)
+	}
 	if d, ok := parseGRPCTimeout(r.Header.Get("Grpc-Timeout")); ok {
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		defer cancel()
 		r = r.WithContext(ctx)
+		if dl, _ := ctx.Deadline(); deadline.IsZero() || dl.Before(deadline) {
+			deadline = dl
+		}
 	}
+	// A stream's request body is read for as long as the call lasts, not
+	// the server's ReadTimeout (which would cut a long client stream):
+	// the call's deadline bounds it, or nothing on a route without one.
+	_ = http.NewResponseController(w).SetReadDeadline(deadline)
 	gs := &grpcStream{ResponseWriter: w}
 	defer func() {
 		p := recover()
@@ -56,9 +67,8 @@ func (px *Proxy) serveGRPC(w http.ResponseWriter, r *http.Request) {
 		h[http.TrailerPrefix+"Grpc-Status"] = []string{strconv.Itoa(code)}
 		h[http.TrailerPrefix+"Grpc-Message"] = []string{problem.EncodeGRPCMessage(msg)}
 	}()
-	gs.deadline = time.Now().Add(px.timeout)
-	if px.timeout < 0 {
-		gs.deadline = time.Time{}
+	if px.timeout > 0 {
+		gs.deadline = time.Now().Add(px.timeout)
 	}
 	px.serve(gs, r)
 }

@@ -452,6 +452,34 @@ func TestGRPCCallPastTheReplayLimitIsNotRetried(t *testing.T) {
 	}
 }
 
+func TestGRPCClientStreamOutlivesTheServerReadTimeout(t *testing.T) {
+	b := newGRPCBackend(t, "a")
+	px, _ := grpcProxy(t, Config{Timeout: -1}, b.addr)
+	srv := httptest.NewUnstartedServer(px)
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = &protocols
+	srv.Config.ReadTimeout = 100 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	cc := dialGRPC(t, srv.Listener.Addr().String())
+	st, err := newStream(testContext(t), cc, "Client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := st.SendMsg(wrapperspb.String(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // the time under test: the stream outlives ReadTimeout
+	}
+	st.CloseSend()
+	m := new(wrapperspb.StringValue)
+	if err := st.RecvMsg(m); err != nil || m.GetValue() != "3" {
+		t.Fatalf("client stream over 300ms with a 100ms ReadTimeout = %q, %v", m.GetValue(), err)
+	}
+}
+
 func TestParseGRPCTimeout(t *testing.T) {
 	tests := []struct {
 		in   string
