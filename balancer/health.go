@@ -81,7 +81,8 @@ type HealthConfig struct {
 }
 
 // HealthChecker probes the targets of one or more named pools over HTTP
-// and holds those that fail out of rotation until they pass again. An
+// (or with the gRPC health protocol, HealthConfig.GRPC) and holds those
+// that fail out of rotation until they pass again. An
 // address in several pools (the same backend behind three routes) is
 // probed once per Interval, and its verdict applies to its target in
 // every pool. The checker is the only writer of those targets' health
