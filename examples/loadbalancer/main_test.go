@@ -8,13 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
 
 func TestFlags(t *testing.T) {
 	for _, args := range [][]string{
@@ -51,6 +45,7 @@ func TestProxies(t *testing.T) {
 		{"-policy", "hash", "-hash-key", "query:user"},
 		{"-policy", "least-request"},
 		{"-policy", "round-robin", "-cache"},
+		{"-policy", "round-robin", "-surge"},
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
 		addrc := make(chan net.Addr, 1)
