@@ -2,6 +2,7 @@ package gatekit
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -21,6 +23,7 @@ import (
 	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/route"
+	gatetls "github.com/gatekit/gatekit/tls"
 )
 
 // grpcHealthBackend is a real grpc-go server of the standard health
@@ -144,5 +147,62 @@ func TestServerRefusesPriorKnowledgeH2CUnlessEnabled(t *testing.T) {
 		if got := status.Code(err); h2c && got == codes.Unavailable || !h2c && got != codes.Unavailable {
 			t.Errorf("UnencryptedHTTP2 %v: Check = %v", h2c, err)
 		}
+	}
+}
+
+func TestGRPCOverTLSFromClientToTarget(t *testing.T) {
+	ca, err := gatetls.NewDevCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.Issue(gatetls.Leaf{IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The target: grpc-go over TLS (h2 by ALPN), an https:// upstream.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backend := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{*cert}})))
+	healthpb.RegisterHealthServer(backend, health.NewServer())
+	go backend.Serve(ln)
+	defer backend.Stop()
+	ups, err := balancer.ParseUpstreams("https://" + ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := balancer.NewPool(ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := proxy.New(balancer.NewRoundRobin(pool), proxy.Config{TransportConfig: proxy.TransportConfig{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	// The gateway: NewServer terminating TLS with HTTP/2.
+	srv, err := NewServer(px, ServerConfig{TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}}, ShutdownTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, gln) }()
+	defer func() { cancel(); <-served }()
+	cc, err := grpc.NewClient(gln.Addr().String(), grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(ca.Pool(), "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	defer ccancel()
+	resp, err := healthpb.NewHealthClient(cc).Check(cctx, &healthpb.HealthCheckRequest{})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("Check over TLS both ways = %v, %v", resp, err)
 	}
 }
