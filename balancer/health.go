@@ -64,7 +64,8 @@ type HealthConfig struct {
 	GRPC bool
 	// GRPCService is the service name asked for in gRPC health checks
 	// (such as "helloworld.Greeter"). Empty asks for the health of the
-	// server as a whole.
+	// server as a whole. Pools of different services get a checker
+	// each.
 	GRPCService string
 	// Transport sends the probes. Nil means a transport of its own (one
 	// idle connection per address, dial and TLS handshake bounded by
