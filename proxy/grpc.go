@@ -17,7 +17,9 @@ import (
 //     Timeout, and the target is told the time that remains;
 //   - the request body is streamed, never read ahead for a replay
 //     (client and bidirectional streams would stall), so a call is sent
-//     again only when it provably reached no target;
+//     again only when it provably reached no target, or after a status
+//     RetryConfig.GRPCStatuses names when its whole body had been read
+//     and recorded as it went out (newGRPCBody);
 //   - errors the proxy produces, and any problem response a
 //     Config.ErrorHandler writes, reach the caller as gRPC statuses
 //     (problem.GRPCWriter);

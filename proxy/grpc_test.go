@@ -183,6 +183,26 @@ func TestGRPCDeadlineExpiresAtGateway(t *testing.T) {
 	}
 }
 
+func TestGRPCStreamPastTheRouteTimeoutEndsDeadlineExceeded(t *testing.T) {
+	b := newGRPCBackend(t, "a")
+	px, _ := grpcProxy(t, Config{Timeout: 300 * time.Millisecond}, b.addr)
+	cc := grpcGateway(t, px)
+	st, err := newStream(testContext(t), cc, "Bidi") // no deadline of its own
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SendMsg(wrapperspb.String("1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RecvMsg(new(wrapperspb.StringValue)); err != nil {
+		t.Fatal(err) // the response has started
+	}
+	// Nothing more is sent: the route's deadline ends the stream.
+	if err := st.RecvMsg(new(wrapperspb.StringValue)); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("stream past the route's timeout ended %v, want DeadlineExceeded", err)
+	}
+}
+
 func TestGRPCCallerCancellationReachesTarget(t *testing.T) {
 	b := newGRPCBackend(t, "a")
 	px, _ := grpcProxy(t, Config{}, b.addr)

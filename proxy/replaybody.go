@@ -20,7 +20,7 @@ type replayBody struct {
 	cur  *attemptBody  // the streaming attempt that owns rest
 
 	// tee, when positive, is how much of a streamed body is recorded in
-	// buf as the first attempt reads it (a gRPC call's, see grpcBody);
+	// buf as the first attempt reads it (a gRPC call's, see newGRPCBody);
 	// teeFull is set once that attempt read the whole body within it.
 	tee     int64
 	teeFull atomic.Bool

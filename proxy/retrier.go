@@ -38,7 +38,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		}
 		if problem.IsGRPC(x.in) {
 			// A gRPC stream may not end before the response starts:
-			// never read ahead (see grpcBody).
+			// never read ahead (see newGRPCBody).
 			x.body = newGRPCBody(out.Body, limit, len(rp.grpc) > 0)
 		} else {
 			rb, err := newReplayBody(out.Body, out.ContentLength, limit)
