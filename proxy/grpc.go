@@ -18,8 +18,9 @@ import (
 //   - the request body is streamed, never read ahead for a replay
 //     (client and bidirectional streams would stall), so a call is sent
 //     again only when it provably reached no target, or after a status
-//     RetryConfig.GRPCStatuses names when its whole body had been read
-//     and recorded as it went out (newGRPCBody);
+//     RetryConfig.GRPCStatuses names, and only when nothing of it had
+//     been read or its whole body had been, and recorded as it went out
+//     (newGRPCBody);
 //   - errors the proxy produces, and any problem response a
 //     Config.ErrorHandler writes, reach the caller as gRPC statuses
 //     (problem.GRPCWriter);
@@ -175,12 +176,14 @@ func setGRPCTimeout(out *http.Request) {
 // newGRPCBody returns the replayBody of a gRPC call's request body. It
 // is streamed to the first target as the caller sends it, never read
 // ahead: a client or bidirectional stream may not end before the response
-// starts, and would stall. With record (RetryConfig.GRPCStatuses set) and
-// a non-negative limit, the bytes are kept as they go out, up to limit,
-// so that a call whose whole body was read can be sent again.
-func newGRPCBody(body io.ReadCloser, limit int64, record bool) *replayBody {
+// starts, and would stall. With a positive limit (RetryConfig.MaxBodyBytes
+// when retries are on) the bytes are kept as they go out, up to limit, so
+// that a call whose whole body was read can be sent again: after a status
+// RetryConfig.GRPCStatuses names, or when the target refused the stream
+// unprocessed (REFUSED_STREAM, a GOAWAY below it) after the body went out.
+func newGRPCBody(body io.ReadCloser, limit int64) *replayBody {
 	rb := &replayBody{rest: body}
-	if record && limit > 0 {
+	if limit > 0 {
 		rb.tee = limit
 	}
 	return rb

@@ -39,7 +39,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if problem.IsGRPC(x.in) {
 			// A gRPC stream may not end before the response starts:
 			// never read ahead (see newGRPCBody).
-			x.body = newGRPCBody(out.Body, limit, len(rp.grpc) > 0)
+			x.body = newGRPCBody(out.Body, limit)
 		} else {
 			rb, err := newReplayBody(out.Body, out.ContentLength, limit)
 			if err != nil {
