@@ -35,7 +35,8 @@
 // An https target speaks HTTP/2 when it offers it (ALPN); an h2c:// target
 // (balancer.SchemeH2C) is always spoken to in plaintext HTTP/2 with prior
 // knowledge, over a Transport of its own that the default one hands h2c
-// URLs to. Requests are streams multiplexed over a target's connections,
+// URLs to (a Config.Transport of the caller's gets h2c:// URLs as they
+// are). Requests are streams multiplexed over a target's connections,
 // and a target gets another connection when its stream limit saturates
 // the ones it has. Balancing is per request, so one client connection's
 // gRPC calls spread over every target.

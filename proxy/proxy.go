@@ -23,9 +23,7 @@ import (
 type Config struct {
 	// Transport sends requests to targets. If nil, New builds one
 	// with NewTransport(TransportConfig), and Close closes its idle
-	// connections; h2c targets (balancer.SchemeH2C) then get a
-	// Transport of their own that speaks plaintext HTTP/2 with prior
-	// knowledge. A Transport given here receives h2c:// URLs as they are.
+	// connections.
 	Transport http.RoundTripper
 	// TransportConfig tunes the default transport; it is ignored when
 	// Transport is set.
@@ -158,7 +156,6 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 			return nil, err
 		}
 		px.transport, px.guard = t, g
-		px.useH2C(t, cfg.TransportConfig)
 	}
 	if px.onError == nil {
 		px.onError = WriteError
@@ -170,6 +167,9 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 		return nil, errors.New("proxy: a Hash policy needs Config.Key (reqkey.ClientIP, reqkey.Header, ...)")
 	}
 	px.pool = balancer.PoolOf(p)
+	if t, ok := px.transport.(*http.Transport); ok && cfg.Transport == nil {
+		px.useH2C(t, cfg.TransportConfig) // h2c targets get a Transport of their own
+	}
 	errLog := log.New(io.Discard, "", 0)
 	if cfg.Logger != nil {
 		errLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)

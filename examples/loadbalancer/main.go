@@ -4,6 +4,9 @@
 //
 // -policy picks the load-balancing policy (with -hash-key for hash), and
 // -cache answers from an RFC 9111 shared cache in front of the upstreams.
+// -rate 100/s -rate-key ip|global limits requests, in this process or,
+// with -redis ADDR, shared by every instance using that Redis
+// (-redis-mode open|closed|local says what happens while it is away).
 // -surge puts an adaptive concurrency limit over the upstream pool (excess
 // queues briefly, then gets 503 with Retry-After) and writes each surge
 // event to stderr as one line: "surge started", "surge sustained" or
@@ -57,12 +60,18 @@ func main() {
 func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	fs := flag.NewFlagSet("loadbalancer", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
+	h2c := fs.Bool("h2c", false, "also accept plaintext HTTP/2 with prior knowledge (h2c), as gRPC clients without TLS speak it")
 	upstreams := fs.String("upstreams", "", "comma-separated upstreams, host:port or URLs (required)")
 	policy := fs.String("policy", "round-robin", "load-balancing policy: "+strings.Join(balancer.PolicyNames(), ", "))
 	useCache := fs.Bool("cache", false, "answer from an RFC 9111 shared cache in front of the upstreams")
 	cacheBytes := fs.Int64("cache-bytes", 256<<20, "cache size bound in bytes, with -cache")
-	h2c := fs.Bool("h2c", false, "also accept plaintext HTTP/2 with prior knowledge (h2c), as gRPC clients without TLS speak it")
 	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
+	var rf rateFlags
+	fs.StringVar(&rf.rate, "rate", "", `limit requests, e.g. "100/s" or "6000/m" (empty: no limit)`)
+	fs.StringVar(&rf.key, "rate-key", "ip", `what -rate limits: "ip" (per client) or "global"`)
+	fs.StringVar(&rf.redis, "redis", "", "share the -rate limit with other instances through the Redis at this address")
+	fs.StringVar(&rf.mode, "redis-mode", "local", `while Redis is unavailable: "local" (the limit / -instances here), "open" or "closed"`)
+	fs.IntVar(&rf.instances, "instances", 1, "expected number of instances sharing the -redis limit")
 	useSurge := fs.Bool("surge", false, "adaptive concurrency limit and surge detection over the upstream pool; events on stderr")
 	var tlsf tlsFlags
 	tlsf.register(fs)
@@ -100,6 +109,12 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	}
 	defer px.Close()
 
+	limit, closeLimit, err := rf.middleware()
+	if err != nil {
+		return err
+	}
+	defer closeLimit()
+
 	var h http.Handler = px
 	if *useSurge {
 		lim, err := surge.NewLimiter(surge.LimiterConfig{})
@@ -121,6 +136,9 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 		}
 		defer c.Close()
 		h = cache.Middleware(c)(h)
+	}
+	if limit != nil {
+		h = limit(h) // the cheapest rejection first: before the cache
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	tlsConfig, stopTLS, err := tlsf.setup(ctx, log)
