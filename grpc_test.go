@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/route"
+	"github.com/gatekit/gatekit/surge"
 	gatetls "github.com/gatekit/gatekit/tls"
 )
 
@@ -204,5 +206,34 @@ func TestGRPCOverTLSFromClientToTarget(t *testing.T) {
 	resp, err := healthpb.NewHealthClient(cc).Check(cctx, &healthpb.HealthCheckRequest{})
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("Check over TLS both ways = %v, %v", resp, err)
+	}
+}
+
+func TestGatewayShedsGRPCCallsAsUnavailable(t *testing.T) {
+	lim, err := surge.NewLimiter(surge.LimiterConfig{InitialLimit: 1, MinLimit: 1, MaxLimit: 1, MaxQueue: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reached atomic.Bool
+	g := newGateway(t, []route.Rule{{
+		Path:       "/grpc.health.v1.Health/Check",
+		Middleware: []func(http.Handler) http.Handler{surge.Middleware(lim, surge.MiddlewareConfig{})},
+		Handler:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached.Store(true) }),
+	}}, Config{})
+	cc := serveH2C(t, g, true)
+	busy, err := lim.TryAcquire() // another call holds the only slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Release(surge.Success)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var trailer metadata.MD
+	_, err = healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Trailer(&trailer))
+	if code := status.Code(err); code != codes.Unavailable || reached.Load() {
+		t.Fatalf("shed call = %v (handler reached: %v), want Unavailable", err, reached.Load())
+	}
+	if v := trailer.Get("grpc-retry-pushback-ms"); len(v) != 1 || v[0] != "1000" {
+		t.Errorf("retry pushback = %q, want [1000] from Retry-After: 1", v)
 	}
 }
