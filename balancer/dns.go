@@ -37,7 +37,8 @@ type DNSConfig struct {
 	// SRV query for _service._proto.Name; targets take their host, port
 	// and weight from the records. SRVProto defaults to "tcp".
 	SRVService, SRVProto string
-	// Scheme is the targets' URL scheme, "http" (the default) or "https".
+	// Scheme is the targets' URL scheme, "http" (the default), "https" or
+	// "h2c" (plaintext HTTP/2 with prior knowledge, for gRPC servers).
 	Scheme string
 	// Interval is the time between two lookups. Zero means 30s.
 	Interval time.Duration
@@ -94,7 +95,7 @@ func NewDNS(pool *Pool, cfg DNSConfig) (*DNS, error) {
 	if cfg.Scheme == "" {
 		cfg.Scheme = "http"
 	}
-	if cfg.Scheme != "http" && cfg.Scheme != "https" {
+	if cfg.Scheme != "http" && cfg.Scheme != "https" && cfg.Scheme != SchemeH2C {
 		return nil, fmt.Errorf("balancer: DNS discovery scheme %q", cfg.Scheme)
 	}
 	if cfg.Interval < 0 || cfg.Timeout < 0 {
