@@ -252,31 +252,38 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 			c.add(FieldError{In: "query", Reason: "malformed query string"})
 			return
 		}
-		for i, p := range op.deepObject {
-			if reason := v.deepObjectGuard(q, p, op.deepDepth[i]); reason != "" {
-				c.add(FieldError{In: "query", Name: p.Name, Reason: reason})
-				return
+		if op.hasDeep {
+			for i := range op.params {
+				p := &op.params[i]
+				if !p.deepObject {
+					continue
+				}
+				if reason := v.deepObjectGuard(q, p.Parameter, p.deepDepth); reason != "" {
+					c.add(FieldError{In: "query", Name: p.Name, Reason: reason})
+					return
+				}
 			}
 		}
 		in.QueryParams = q
 	}
 	ctx := r.Context()
-	for i, p := range op.params {
-		if !op.repeatable[i] && repeated(r, p, in.QueryParams) {
+	for i := range op.params {
+		p := &op.params[i]
+		if !p.repeatable && repeated(r, p.Parameter, in.QueryParams) {
 			c.add(FieldError{In: p.In, Name: p.Name, Reason: reasonRepeated})
 			continue
 		}
-		if op.fastParams != nil && op.fastParams[i] != nil && op.fastParams[i].check(r, m.pathParams, in.QueryParams) == valid {
+		if p.compiled != nil && p.compiled.check(r, m.pathParams, in.QueryParams) == valid {
 			continue
 		}
-		if op.jsonParams != nil && op.jsonParams[i] && !v.checkJSONParam(r, p, m.pathParams, in.QueryParams, c) {
+		if p.json && !v.checkJSONParam(r, p.Parameter, m.pathParams, in.QueryParams, c) {
 			continue
 		}
 		pin := in
-		if op.liteParams != nil && op.liteParams[i] {
+		if p.visit30 {
 			pin = in30(in, op)
 		}
-		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, pin, p) }); err != nil {
+		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, pin, p.Parameter) }); err != nil {
 			if errors.Is(err, errPanic) {
 				v.logPanic(r, err)
 				c.add(FieldError{In: p.In, Name: p.Name, Reason: "could not be validated"})
@@ -383,14 +390,14 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if media.Schema == nil || media.Schema.Value == nil {
 		return body, nil
 	}
-	if fs := m.op.fastBody[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
+	if fs := m.op.bodySchemas[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
 		return body, nil
 	}
-	if cs := m.op.strict[media]; cs != nil && !v.cfg.InjectDefaults && strictReject(cs, val, c) {
+	if cs := m.op.body2020[media]; cs != nil && !v.cfg.InjectDefaults && reject2020(cs, val, c) {
 		return body, nil
 	}
 	opts, schema := v.bodyOpts, media.Schema.Value
-	if ls := m.op.liteBody[media]; ls != nil {
+	if ls := m.op.body30[media]; ls != nil {
 		opts, schema = v.bodyOpts30, ls
 	}
 	defaulted := false
@@ -422,7 +429,7 @@ func (v *Validator) checkOtherBody(r *http.Request, m *match, rb *openapi3.Reque
 	rc.GetBody = nil
 	rc.ContentLength = int64(len(body))
 	in := v.input(rc, m)
-	if m.op.liteOther && m.op.route30 != nil {
+	if m.op.forms30 && m.op.route30 != nil {
 		in.Route = m.op.route30
 	}
 	err := safely(func() error { return openapi3filter.ValidateRequestBody(context.Background(), in, rb) })

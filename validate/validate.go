@@ -54,32 +54,13 @@
 // case, give the rule for each spelling the backend accepts, or fold the
 // path before this middleware.
 //
-// Valid requests are decided by schemas compiled once at load (the common
-// keywords: type, nullable, enum of strings, format, pattern, lengths,
-// bounds, required, properties, additionalProperties, items, uniqueItems of
-// strings, allOf, anyOf, oneOf with discriminator); anything else, and every
-// rejection, goes to kin-openapi, whose verdict is authoritative (but see
-// OpenAPI 3.1 below). Reasons never quote the request: kin-openapi's and
-// the JSON Schema library's messages are mapped to fixed text built from
-// the schema.
+// Schemas are compiled once at load for the common keywords; kin-openapi
+// judges what they do not cover and every rejection. Reasons never quote
+// the request: kin-openapi's and the JSON Schema library's messages are
+// mapped to fixed text built from the schema.
 //
-// OpenAPI 3.1: kin-openapi v0.153.0 validates 3.1 schemas with a JSON Schema
-// 2020-12 validator (type arrays, const, prefixItems, if/then/else,
-// unevaluatedProperties, ...), which it compiles anew on every call, about
-// 0.2-1 ms per call. A 3.1 schema that uses none of the 2020-12 keywords
-// (const, prefixItems, contains, patternProperties, dependentSchemas,
-// propertyNames, unevaluated*, if/then/else, dependentRequired, $defs,
-// contentSchema) never pays it: valid values take the compiled path, and
-// the others are judged by kin-openapi's OpenAPI 3.0 visitor (its own
-// fallback for such schemas), with "nullable" cleared. For a JSON body
-// schema that uses 2020-12 keywords, a JSON Schema validator (the library
-// kin-openapi uses) is compiled once at load: the bodies it rejects are
-// answered from it, cheaply; the ones it accepts still pay kin-openapi's
-// per-call compilation, whose verdict stays authoritative (it also checks
-// formats). Parameters with 2020-12 keywords, and 2020-12 bodies that are
-// not JSON, pay it on every request the compiled path does not accept.
-// "nullable" has no effect in 3.1 documents (kin-openapi ignores it there);
-// use a type array with "null". Webhooks are not validated.
+// OpenAPI 3.1: "nullable" has no effect in 3.1 documents; use a type array
+// with "null". Webhooks are not validated.
 package validate
 
 import (
@@ -92,12 +73,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // ResponseMode selects what Middleware does with responses.
@@ -209,41 +187,10 @@ type Validator struct {
 	matrix     bool // the spec has matrix-style path parameters: ";" may start a segment
 	paramOpts  *openapi3filter.Options
 	bodyOpts   []openapi3.SchemaValidationOption
-	bodyOpts30 []openapi3.SchemaValidationOption // 3.1 documents: options of the 3.0 visitor (lite31.go)
+	bodyOpts30 []openapi3.SchemaValidationOption // 3.1 documents: options of the 3.0 visitor (openapi31.go)
 	respOpts   *openapi3filter.Options
 	stats      counters
-	intern     *interned // strings of the spec shared by parsed bodies; nil without a fast path
-}
-
-type operation struct {
-	method     string
-	entry      *pathEntry
-	route      *routers.Route
-	params     []*openapi3.Parameter
-	body       *openapi3.RequestBody
-	security   []secRequirement
-	hasQuery   bool
-	deepObject []*openapi3.Parameter
-	deepDepth  []int                               // per deepObject entry: the most brackets a key may have
-	repeatable []bool                              // per params entry: may appear more than once
-	jsonParams []bool                              // per params entry: declared with a JSON content type (nil if none)
-	fastParams []*fastParam                        // per params entry; nil entries use kin-openapi
-	fastBody   map[*openapi3.MediaType]*fastSchema // JSON media types with a fast schema
-
-	// OpenAPI 3.1 schemas validated by the 3.0 visitor (lite31.go).
-	route30    *routers.Route                             // route whose document says 3.0.3
-	liteParams []bool                                     // per params entry: validate with route30
-	liteBody   map[*openapi3.MediaType]*openapi3.Schema   // JSON media types: the schema for the 3.0 visitor
-	liteOther  bool                                       // form and multipart bodies: validate with route30
-	strict     map[*openapi3.MediaType]*jsonschema.Schema // JSON media types with 2020-12 keywords: compiled once (strict2020.go)
-}
-
-type secRequirement []secScheme
-
-type secScheme struct {
-	name   string
-	scheme *openapi3.SecurityScheme
-	scopes []string
+	intern     *interned // strings of the spec shared by parsed bodies; nil without compiled schemas
 }
 
 // New returns a Validator for doc, which it validates first. doc must not
@@ -339,161 +286,44 @@ func newValidator(cfg Config) (*Validator, error) {
 	return &Validator{cfg: cfg}, nil
 }
 
+// compile builds everything validating requests needs from v.doc: the
+// kin-openapi options, the base paths, the operations, the rules.
 func (v *Validator) compile() error {
-	doc := v.doc
-	fmts := append(formatOptions(), doc.GetSchemaValidationOptions()...)
+	v.setOptions()
+	if err := v.setBasePaths(); err != nil {
+		return err
+	}
+	if err := v.compileOperations(); err != nil {
+		return err
+	}
+	return v.compileRules()
+}
+
+// setOptions sets the options kin-openapi is called with.
+func (v *Validator) setOptions() {
+	fmts := append(formatOptions(), v.doc.GetSchemaValidationOptions()...)
 	v.paramOpts = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
 	v.respOpts = &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
 	v.bodyOpts = append([]openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), openapi3.MultiErrors()}, fmts...)
-	var doc30 *openapi3.T
 	if v.is31 {
 		v.bodyOpts30 = v.bodyOpts
 		v.bodyOpts = append(v.bodyOpts[:len(v.bodyOpts):len(v.bodyOpts)], openapi3.EnableJSONSchema2020())
-		d := *doc
-		d.OpenAPI = "3.0.3"
-		doc30 = &d
 	}
+}
 
-	if v.cfg.BasePaths == nil {
-		for _, s := range doc.Servers {
+// setBasePaths sets the prefixes stripped from request paths:
+// Config.BasePaths, or those of the document's servers.
+func (v *Validator) setBasePaths() error {
+	v.basePaths = v.cfg.BasePaths
+	if v.basePaths == nil {
+		for _, s := range v.doc.Servers {
 			bp, err := s.BasePath()
 			if err != nil {
 				return fmt.Errorf("validate: server %q: %w", s.URL, err)
 			}
 			v.basePaths = append(v.basePaths, bp)
 		}
-	} else {
-		v.basePaths = v.cfg.BasePaths
 	}
 	v.basePaths = cleanBasePaths(v.basePaths)
-
-	// The fast path knows the default format validators only.
-	var fc *fastCompiler
-	if len(doc.GetSchemaValidationOptions()) == 0 {
-		fc = &fastCompiler{intern: newInterned(), is31: v.is31, formats: formatValidators(), done: map[*openapi3.Schema]*fastSchema{}, busy: map[*openapi3.Schema]bool{}}
-		v.intern = fc.intern
-	}
-
-	var schemes openapi3.SecuritySchemes
-	if doc.Components != nil {
-		schemes = doc.Components.SecuritySchemes
-	}
-	needAuth := false
-	var strict strictSet
-	if doc.Paths == nil {
-		return v.compileRules()
-	}
-	for tmpl, item := range doc.Paths.Map() {
-		if item == nil {
-			continue
-		}
-		entry, err := v.ops.add(tmpl)
-		if err != nil {
-			return fmt.Errorf("validate: %w", err)
-		}
-		for method, op := range item.Operations() {
-			o := &operation{
-				method: method,
-				entry:  entry,
-				route:  &routers.Route{Spec: doc, Path: tmpl, PathItem: item, Method: method, Operation: op},
-			}
-			o.params = mergeParams(item.Parameters, op.Parameters)
-			o.repeatable = make([]bool, len(o.params))
-			for i, p := range o.params {
-				o.repeatable[i] = mayRepeat(p)
-				if jsonContent(p) {
-					if o.jsonParams == nil {
-						o.jsonParams = make([]bool, len(o.params))
-					}
-					o.jsonParams[i] = true
-				}
-				if p.In == openapi3.ParameterInPath && p.Style == openapi3.SerializationMatrix {
-					v.matrix = true
-				}
-				if p.In == openapi3.ParameterInQuery {
-					o.hasQuery = true
-					if p.Style == openapi3.SerializationDeepObject {
-						o.deepObject = append(o.deepObject, p)
-						var ps *openapi3.Schema
-						if p.Schema != nil {
-							ps = p.Schema.Value
-						}
-						o.deepDepth = append(o.deepDepth, schemaDepth(ps, v.cfg.JSON.MaxDepth))
-					}
-				}
-			}
-			if op.RequestBody != nil {
-				o.body = op.RequestBody.Value
-			}
-			if v.is31 {
-				v.compileLite(o, doc30, &strict)
-			}
-			if fc != nil {
-				o.fastParams = make([]*fastParam, len(o.params))
-				for i, p := range o.params {
-					o.fastParams[i] = fc.compileParam(p)
-				}
-				if o.body != nil {
-					o.fastBody = make(map[*openapi3.MediaType]*fastSchema)
-					for ct, media := range o.body.Content {
-						if media != nil && media.Schema != nil && isJSON(mediaType(ct)) {
-							if fs := fc.compile(media.Schema.Value); fs != nil {
-								o.fastBody[media] = fs
-							}
-						}
-					}
-				}
-			}
-			reqs := op.Security
-			if reqs == nil {
-				reqs = &doc.Security
-			}
-			if !v.cfg.SkipSecurity && reqs != nil {
-				for _, req := range *reqs {
-					var sr secRequirement
-					for name, scopes := range req {
-						ref := schemes[name]
-						if ref == nil || ref.Value == nil {
-							return fmt.Errorf("validate: %s %s: security scheme %q is not declared", method, tmpl, name)
-						}
-						sr = append(sr, secScheme{name: name, scheme: ref.Value, scopes: scopes})
-					}
-					sort.Slice(sr, func(i, j int) bool { return sr[i].name < sr[j].name })
-					o.security = append(o.security, sr)
-					if len(sr) > 0 {
-						needAuth = true
-					}
-				}
-			}
-			entry.methods[method] = o
-			entry.allow = append(entry.allow, method)
-		}
-		sort.Strings(entry.allow)
-	}
-	strict.compile(doc)
-	if needAuth && v.cfg.Authenticate == nil {
-		return errors.New("validate: the spec has security requirements: set Config.Authenticate or Config.SkipSecurity")
-	}
-	return v.compileRules()
-}
-
-// mergeParams returns the path item's parameters overridden by the
-// operation's (same name and location).
-func mergeParams(item, op openapi3.Parameters) []*openapi3.Parameter {
-	var out []*openapi3.Parameter
-	for _, ref := range item {
-		if ref == nil || ref.Value == nil {
-			continue
-		}
-		if op.GetByInAndName(ref.Value.In, ref.Value.Name) != nil {
-			continue
-		}
-		out = append(out, ref.Value)
-	}
-	for _, ref := range op {
-		if ref != nil && ref.Value != nil {
-			out = append(out, ref.Value)
-		}
-	}
-	return out
+	return nil
 }

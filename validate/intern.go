@@ -3,9 +3,6 @@ package validate
 import (
 	"encoding/json"
 	"strconv"
-	"strings"
-	"unicode"
-	"unicode/utf8"
 )
 
 // interned holds strings known from the spec (property names, enum
@@ -36,32 +33,4 @@ func (in *interned) addVal(v string) {
 	if _, ok := in.vals[v]; !ok {
 		in.vals[v] = v
 	}
-}
-
-// foldKey maps s to a key equal for exactly the strings strings.EqualFold
-// considers equal: each rune becomes the smallest rune of its case-folding
-// orbit.
-func foldKey(s string) string {
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		return strings.ToUpper(s) // the smallest rune of an ASCII letter's orbit is its upper case
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		m := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			if f < m {
-				m = f
-			}
-		}
-		b.WriteRune(m)
-	}
-	return b.String()
 }

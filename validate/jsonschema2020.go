@@ -20,14 +20,14 @@ import (
 // verdict stays authoritative for acceptance (formats, which this
 // validator does not assert, are checked there).
 
-// strictSet compiles the JSON Schema 2020-12 validators of a document.
-type strictSet struct {
+// set2020 compiles the JSON Schema 2020-12 validators of a document.
+type set2020 struct {
 	roots   []any
 	targets []func(*jsonschema.Schema)
 }
 
 // add queues s to be compiled; set receives the result.
-func (ss *strictSet) add(s *openapi3.SchemaRef, set func(*jsonschema.Schema)) {
+func (ss *set2020) add(s *openapi3.SchemaRef, set func(*jsonschema.Schema)) {
 	b, err := json.Marshal(s)
 	if err != nil {
 		return
@@ -43,7 +43,7 @@ func (ss *strictSet) add(s *openapi3.SchemaRef, set func(*jsonschema.Schema)) {
 // compile compiles every queued schema. A schema that does not compile
 // (an external $ref, a keyword the library refuses) is left out: kin-openapi
 // alone validates it.
-func (ss *strictSet) compile(doc *openapi3.T) {
+func (ss *set2020) compile(doc *openapi3.T) {
 	if len(ss.roots) == 0 {
 		return
 	}
@@ -79,9 +79,9 @@ func (ss *strictSet) compile(doc *openapi3.T) {
 	}
 }
 
-// strictReject validates val with a compiled 2020-12 validator and reports
+// reject2020 validates val with a compiled 2020-12 validator and reports
 // its failures to c; false when val passed (kin-openapi must still judge it).
-func strictReject(s *jsonschema.Schema, val any, c *collector) bool {
+func reject2020(s *jsonschema.Schema, val any, c *collector) bool {
 	err := safely(func() error { return s.Validate(val) })
 	var ve *jsonschema.ValidationError
 	if err == nil || !errors.As(err, &ve) {

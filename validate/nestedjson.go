@@ -19,7 +19,7 @@ import (
 // Form fields (application/x-www-form-urlencoded) are not JSON-decoded by
 // kin-openapi and are not checked here. In both form encodings, a field
 // given twice for a property that is not an array is refused, as repeated
-// parameters are (repeat.go).
+// parameters are (see mayRepeat).
 
 // jsonContent reports whether a parameter is declared with a JSON media type.
 func jsonContent(p *openapi3.Parameter) bool {

@@ -10,14 +10,14 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
-// A fastSchema is an OpenAPI 3.0 or 3.1 schema compiled once at load time
+// A compiledSchema is an OpenAPI 3.0 or 3.1 schema compiled once at load time
 // for the common keywords. It only answers "valid" when kin-openapi would too;
 // anything it cannot decide (a keyword it does not know, a value it would
 // have to interpret, any failure) is answered "unsure", and the caller then
 // asks kin-openapi, whose verdict and error list are authoritative. Valid
 // requests, the common case, thus skip kin-openapi's reflective visitor;
 // invalid ones get kin-openapi's exact errors.
-type fastSchema struct {
+type compiledSchema struct {
 	types     []string // nil: any type
 	nullable  bool
 	enum      map[string]struct{}
@@ -30,18 +30,18 @@ type fastSchema struct {
 	exclMin   bool
 	exclMax   bool
 	required  []string
-	props     map[string]*fastSchema
+	props     map[string]*compiledSchema
 	addl      int // 0 any, 1 forbidden, 2 schema
-	addlS     *fastSchema
+	addlS     *compiledSchema
 	minProps  uint64
 	maxProps  *uint64
-	items     *fastSchema
+	items     *compiledSchema
 	minItems  uint64
 	maxItems  *uint64
 	unique    bool
-	allOf     []*fastSchema
-	anyOf     []*fastSchema
-	oneOf     []*fastSchema
+	allOf     []*compiledSchema
+	anyOf     []*compiledSchema
+	oneOf     []*compiledSchema
 	oneOfRefs []string
 	discProp  string
 	discMap   map[string]string
@@ -54,20 +54,20 @@ const (
 	unsure
 )
 
-// fastCompiler compiles schemas, sharing the result for shared (and
+// schemaCompiler compiles schemas, sharing the result for shared (and
 // recursive) schemas.
-type fastCompiler struct {
+type schemaCompiler struct {
 	intern  *interned // filled with property names and enum values
 	is31    bool      // OpenAPI 3.1: null comes from type arrays, "nullable" is ignored
 	formats map[string]openapi3.StringFormatValidator
-	done    map[*openapi3.Schema]*fastSchema
+	done    map[*openapi3.Schema]*compiledSchema
 	busy    map[*openapi3.Schema]bool
 }
 
 var patRewriteCodepoints = regexp.MustCompile(`\\u([0-9A-F]{4})`)
 
-// compile returns nil when s uses anything the fast path does not handle.
-func (fc *fastCompiler) compile(s *openapi3.Schema) *fastSchema {
+// compile returns nil when s uses anything compiled schemas do not handle.
+func (fc *schemaCompiler) compile(s *openapi3.Schema) *compiledSchema {
 	if s == nil {
 		return nil
 	}
@@ -84,7 +84,7 @@ func (fc *fastCompiler) compile(s *openapi3.Schema) *fastSchema {
 	return f
 }
 
-func (fc *fastCompiler) build(s *openapi3.Schema) *fastSchema {
+func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 	if fc.intern != nil {
 		for name := range s.Properties {
 			fc.intern.addKey(name)
@@ -111,7 +111,7 @@ func (fc *fastCompiler) build(s *openapi3.Schema) *fastSchema {
 	if s.ExclusiveMin.Value != nil || s.ExclusiveMax.Value != nil {
 		return nil
 	}
-	f := &fastSchema{nullable: s.Nullable, minLen: s.MinLength, maxLen: s.MaxLength, min: s.Min, max: s.Max,
+	f := &compiledSchema{nullable: s.Nullable, minLen: s.MinLength, maxLen: s.MaxLength, min: s.Min, max: s.Max,
 		exclMin: s.ExclusiveMin.IsTrue(), exclMax: s.ExclusiveMax.IsTrue(), required: s.Required,
 		minProps: s.MinProps, maxProps: s.MaxProps, minItems: s.MinItems, maxItems: s.MaxItems, unique: s.UniqueItems}
 	if s.Type != nil {
@@ -159,7 +159,7 @@ func (fc *fastCompiler) build(s *openapi3.Schema) *fastSchema {
 		f.pattern = re
 	}
 	if len(s.Properties) > 0 {
-		f.props = make(map[string]*fastSchema, len(s.Properties))
+		f.props = make(map[string]*compiledSchema, len(s.Properties))
 		for name, ref := range s.Properties {
 			if ref == nil || ref.Value == nil {
 				return nil
@@ -216,8 +216,8 @@ func (fc *fastCompiler) build(s *openapi3.Schema) *fastSchema {
 	return f
 }
 
-func (fc *fastCompiler) list(refs openapi3.SchemaRefs) ([]*fastSchema, bool) {
-	var out []*fastSchema
+func (fc *schemaCompiler) list(refs openapi3.SchemaRefs) ([]*compiledSchema, bool) {
+	var out []*compiledSchema
 	for _, r := range refs {
 		if r == nil || r.Value == nil {
 			return nil, false
@@ -231,7 +231,7 @@ func (fc *fastCompiler) list(refs openapi3.SchemaRefs) ([]*fastSchema, bool) {
 	return out, true
 }
 
-func (f *fastSchema) permits(t string) bool {
+func (f *compiledSchema) permits(t string) bool {
 	if f.types == nil {
 		return true
 	}
@@ -244,7 +244,7 @@ func (f *fastSchema) permits(t string) bool {
 }
 
 // check returns valid only if kin-openapi would accept v.
-func (f *fastSchema) check(v any) verdict {
+func (f *compiledSchema) check(v any) verdict {
 	if v == nil {
 		if f.nullable && f.enum == nil && f.allOf == nil && f.anyOf == nil && f.oneOf == nil {
 			return valid
@@ -289,7 +289,7 @@ func (f *fastSchema) check(v any) verdict {
 	return unsure
 }
 
-func (f *fastSchema) checkOneOf(v any) verdict {
+func (f *compiledSchema) checkOneOf(v any) verdict {
 	n, which := 0, -1
 	for i, s := range f.oneOf {
 		if s.check(v) == valid {
@@ -321,7 +321,7 @@ func (f *fastSchema) checkOneOf(v any) verdict {
 	return valid
 }
 
-func (f *fastSchema) checkString(s string) verdict {
+func (f *compiledSchema) checkString(s string) verdict {
 	if !f.permits(openapi3.TypeString) {
 		return unsure
 	}
@@ -356,7 +356,7 @@ func (f *fastSchema) checkString(s string) verdict {
 }
 
 // checkNumber takes the literal of a JSON number (or a parameter).
-func (f *fastSchema) checkNumber(lit string) verdict {
+func (f *compiledSchema) checkNumber(lit string) verdict {
 	if f.enum != nil {
 		return unsure
 	}
@@ -383,7 +383,7 @@ func (f *fastSchema) checkNumber(lit string) verdict {
 	return valid
 }
 
-func (f *fastSchema) checkObject(m map[string]any) verdict {
+func (f *compiledSchema) checkObject(m map[string]any) verdict {
 	if f.enum != nil || !f.permits(openapi3.TypeObject) {
 		return unsure
 	}
@@ -415,7 +415,7 @@ func (f *fastSchema) checkObject(m map[string]any) verdict {
 	return valid
 }
 
-func (f *fastSchema) checkArray(a []any) verdict {
+func (f *compiledSchema) checkArray(a []any) verdict {
 	if f.enum != nil || !f.permits(openapi3.TypeArray) {
 		return unsure
 	}

@@ -13,7 +13,7 @@ import (
 // compiles a JSON Schema 2020-12 validator for the schema on every call,
 // ~200 µs for a small schema even when the schema only uses keywords its
 // OpenAPI 3.0 visitor handles, and then, for a schema with component $refs,
-// validates with that visitor anyway. Every request the compiled fast path
+// validates with that visitor anyway. Every request the compiled schemas
 // cannot accept (every invalid one) paid it: a CPU amplifier.
 //
 // A 3.1 schema that uses none of the keywords kin-openapi itself sends to
@@ -58,10 +58,10 @@ func hasNullable(s *openapi3.Schema) bool {
 	return err != nil
 }
 
-// lite31 returns the schema to validate a 3.1 value with the 3.0 visitor
+// as30Schema returns the schema to validate a 3.1 value with the 3.0 visitor
 // (s itself, or a copy without "nullable"), or nil when s needs the
 // 2020-12 validator.
-func lite31(s *openapi3.Schema) *openapi3.Schema {
+func as30Schema(s *openapi3.Schema) *openapi3.Schema {
 	if s == nil || uses2020(s) {
 		return nil
 	}
@@ -113,9 +113,9 @@ func withoutNullable(s *openapi3.Schema, done map[*openapi3.Schema]*openapi3.Sch
 	return c
 }
 
-// liteParam reports whether p can be validated as OpenAPI 3.0: no
+// param30 reports whether p can be validated as OpenAPI 3.0: no
 // 2020-12 keywords and no "nullable" in its schemas.
-func liteParam(p *openapi3.Parameter) bool {
+func param30(p *openapi3.Parameter) bool {
 	check := func(s *openapi3.SchemaRef) bool {
 		return s == nil || s.Value == nil || !uses2020(s.Value) && !hasNullable(s.Value)
 	}
@@ -130,10 +130,10 @@ func liteParam(p *openapi3.Parameter) bool {
 	return true
 }
 
-// liteContent reports whether every media type of c can be validated as
+// content30 reports whether every media type of c can be validated as
 // OpenAPI 3.0 (for form and multipart bodies, which openapi3filter
 // validates).
-func liteContent(c openapi3.Content) bool {
+func content30(c openapi3.Content) bool {
 	for _, m := range c {
 		if m != nil && m.Schema != nil && m.Schema.Value != nil && (uses2020(m.Schema.Value) || hasNullable(m.Schema.Value)) {
 			return false
@@ -150,32 +150,26 @@ func route30(route *routers.Route, doc30 *openapi3.T) *routers.Route {
 	return &r
 }
 
-// compileLite finds the 3.1 schemas of o that the 3.0 visitor can validate.
-func (v *Validator) compileLite(o *operation, doc30 *openapi3.T, ss *strictSet) {
-	o.route30 = route30(o.route, doc30)
-	o.liteParams = make([]bool, len(o.params))
-	for i, p := range o.params {
-		o.liteParams[i] = liteParam(p)
-	}
-	if o.body == nil {
-		return
-	}
-	o.liteOther = liteContent(o.body.Content)
+// compileBody31 finds the 3.1 body schemas of o that the 3.0 visitor can
+// validate, and queues the others for the 2020-12 validator.
+func (oc *opCompiler) compileBody31(o *operation) {
+	o.forms30 = content30(o.body.Content)
 	for ct, media := range o.body.Content {
-		if media != nil && media.Schema != nil && isJSON(mediaType(ct)) {
-			if ls := lite31(media.Schema.Value); ls != nil {
-				if o.liteBody == nil {
-					o.liteBody = make(map[*openapi3.MediaType]*openapi3.Schema)
-				}
-				o.liteBody[media] = ls
-			} else if media.Schema.Value != nil {
-				ss.add(media.Schema, func(s *jsonschema.Schema) {
-					if o.strict == nil {
-						o.strict = make(map[*openapi3.MediaType]*jsonschema.Schema)
-					}
-					o.strict[media] = s
-				})
+		if media == nil || media.Schema == nil || !isJSON(mediaType(ct)) {
+			continue
+		}
+		if ls := as30Schema(media.Schema.Value); ls != nil {
+			if o.body30 == nil {
+				o.body30 = make(map[*openapi3.MediaType]*openapi3.Schema)
 			}
+			o.body30[media] = ls
+		} else if media.Schema.Value != nil {
+			oc.set2020.add(media.Schema, func(s *jsonschema.Schema) {
+				if o.body2020 == nil {
+					o.body2020 = make(map[*openapi3.MediaType]*jsonschema.Schema)
+				}
+				o.body2020[media] = s
+			})
 		}
 	}
 }

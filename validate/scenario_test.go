@@ -1,10 +1,15 @@
 package validate
 
 import (
-	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"runtime"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -181,7 +186,7 @@ func shopCases() []opCase {
 	}
 }
 
-func TestOperations(t *testing.T) {
+func TestShopOperationsAnswerTheirStatus(t *testing.T) {
 	v := newShop(t, Config{})
 	var handled int
 	h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -228,31 +233,6 @@ func TestOperations(t *testing.T) {
 	}
 }
 
-func TestStats(t *testing.T) {
-	v := newShop(t, Config{})
-	h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	want := Stats{}
-	for _, tc := range shopCases() {
-		h.ServeHTTP(httptest.NewRecorder(), tc.q.build())
-		want.Requests++
-		switch tc.status {
-		case 400:
-			want.Invalid++
-		case 401, 403:
-			want.Unauthorized++
-		case 404, 405:
-			want.Unknown++
-		case 413:
-			want.TooLarge++
-		case 415:
-			want.UnsupportedMediaType++
-		}
-	}
-	if got := v.Stats(); got != want {
-		t.Fatalf("Stats() = %+v, want %+v", got, want)
-	}
-}
-
 // TestEveryOperationCovered checks that the spec has at least 30 operations
 // and that each has a valid and an invalid case.
 func TestEveryOperationCovered(t *testing.T) {
@@ -279,24 +259,120 @@ func TestEveryOperationCovered(t *testing.T) {
 	}
 }
 
-// TestValidateRequestEngine uses the engine without a handler and checks
-// the typed error.
-func TestValidateRequestEngine(t *testing.T) {
+// TestJSONBombsBoundedAllocation sends JSON bombs (deep nesting,
+// huge strings, many keys, long numbers) through the middleware: each gets 400 (or 413), never reaches the
+// backend, and allocates at most 4 × body size + 1 MiB.
+func TestJSONBombsBoundedAllocation(t *testing.T) {
+	v := newShop(t, Config{MaxBodyBytes: 2 << 20})
+	bombs := map[string]string{
+		"depth 10000":         strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000),
+		"1 MiB of [":          strings.Repeat("[", 1<<20),
+		"1M-element array":    `{"rating":1,"text":[` + strings.Repeat("0,", 1<<20) + `0]}`,
+		"100k keys":           "{" + manyKeys(100000) + "}",
+		"1 MB string":         `{"rating":1,"text":"` + strings.Repeat("x", 1<<20+10) + `"}`,
+		"1e400":               `{"rating":1e400}`,
+		"duplicate":           `{"rating":1,"rating":5}`,
+		"case variant":        `{"rating":1,"RATING":5}`,
+		"invalid UTF-8":       "{\"rating\":1,\"text\":\"\xff\xfe\"}",
+		"lone surrogate":      `{"rating":1,"text":"\udfff"}`,
+		"over the body limit": strings.Repeat(" ", 3<<20),
+	}
+	for name, body := range bombs {
+		t.Run(name, func(t *testing.T) {
+			e := &echo{}
+			h := Middleware(v)(e)
+			r := req{method: "POST", target: "/products/" + pid + "/reviews", ct: jsonCT, body: body}.build()
+			rec := httptest.NewRecorder()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			h.ServeHTTP(rec, r)
+			runtime.ReadMemStats(&after)
+			if rec.Code != 400 && rec.Code != 413 {
+				t.Fatalf("status %d, want 400 or 413", rec.Code)
+			}
+			if e.calls != 0 {
+				t.Fatal("reached the backend")
+			}
+			if got, limit := after.TotalAlloc-before.TotalAlloc, uint64(4*len(body)+1<<20); got > limit {
+				t.Errorf("allocated %d bytes, limit %d", got, limit)
+			}
+		})
+	}
+}
+
+// TestConcurrentValidation runs the table cases from many goroutines on one
+// Validator (run with -race).
+func TestConcurrentValidation(t *testing.T) {
 	v := newShop(t, Config{})
-	r := req{method: "POST", target: "/products/" + pid + "/reviews", ct: jsonCT}.build()
-	_, err := v.ValidateRequest(r, []byte(`{"rating":9,"title":"`+strings.Repeat("x", 101)+`"}`))
-	var e *Error
-	if !errors.As(err, &e) || !errors.Is(err, ErrInvalid) {
-		t.Fatalf("ValidateRequest = %v, want *Error wrapping ErrInvalid", err)
+	h := Middleware(v)(&nopHandler{})
+	cases := shopCases()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range cases {
+				tc := cases[(i+g)%len(cases)]
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, tc.q.build())
+				if rec.Code != tc.status {
+					t.Errorf("%s/%s: status %d, want %d", tc.op, tc.name, rec.Code, tc.status)
+				}
+			}
+		}()
 	}
-	if e.Status != 400 || len(e.Fields) != 2 {
-		t.Fatalf("Error = %+v, want 400 with 2 fields", e)
+	wg.Wait()
+}
+
+type nopHandler struct{}
+
+func (nopHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }
+
+// TestBehindReverseProxy runs the middleware in front of an
+// httputil.ReverseProxy over real connections: the backend receives the
+// exact bytes with a matching Content-Length, and rejected requests never
+// reach it.
+func TestBehindReverseProxy(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, r.Method+" "+r.URL.Path+" cl="+r.Header.Get("Content-Length")+" "+string(b))
+		mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer backend.Close()
+	u, _ := url.Parse(backend.URL)
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) }}
+	gw := httptest.NewServer(Middleware(newShop(t, Config{}))(proxy))
+	defer gw.Close()
+
+	send := func(path, body string) int {
+		r, _ := http.NewRequest("POST", gw.URL+path, strings.NewReader(body))
+		r.Header.Set("Content-Type", jsonCT)
+		r.Header.Set("X-API-Key", "secret")
+		resp, err := gw.Client().Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
 	}
-	if _, err := v.ValidateRequest(r, []byte(`{"rating":3}`)); err != nil {
-		t.Fatalf("valid body: %v", err)
+	body := "{\"rating\": 4,\n \"title\":\"ok\"}"
+	if code := send("/v1/products/"+pid+"/reviews", body); code != http.StatusCreated {
+		t.Fatalf("valid request: status %d", code)
 	}
-	r = req{method: "GET", target: "/nope"}.build()
-	if _, err := v.ValidateRequest(r, nil); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("unknown path: %v, want ErrNotFound", err)
+	if code := send("/v1/products/"+pid+"/reviews", `{"rating": 9}`); code != http.StatusBadRequest {
+		t.Fatalf("invalid request: status %d", code)
+	}
+	gw.Client().CloseIdleConnections()
+	mu.Lock()
+	defer mu.Unlock()
+	want := "POST /v1/products/" + pid + "/reviews cl=" + strconv.Itoa(len(body)) + " " + body
+	if len(got) != 1 || got[0] != want {
+		t.Fatalf("backend saw %q, want [%q]", got, want)
 	}
 }

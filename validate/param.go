@@ -10,11 +10,11 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
-// fastParam decodes the common parameter shapes (primitive values, and
+// compiledParam decodes the common parameter shapes (primitive values, and
 // form/space/pipe-delimited arrays of primitives in the query) for the
-// fastSchema check. Like fastSchema it only ever answers "valid" for values
+// compiledSchema check. Like compiledSchema it only ever answers "valid" for values
 // kin-openapi accepts; everything else goes to kin-openapi.
-type fastParam struct {
+type compiledParam struct {
 	deep     map[string]string // deepObject: property name -> its single type
 	in       string
 	name     string
@@ -23,11 +23,11 @@ type fastParam struct {
 	explode  bool
 	sep      string
 	typ      string // the single type of the value or of the array items
-	schema   *fastSchema
+	schema   *compiledSchema
 }
 
-// compileParam returns nil for parameters the fast path does not handle.
-func (fc *fastCompiler) compileParam(p *openapi3.Parameter) *fastParam {
+// compileParam returns nil for parameters compiled schemas do not handle.
+func (fc *schemaCompiler) compileParam(p *openapi3.Parameter) *compiledParam {
 	if p.Schema == nil || p.Schema.Value == nil || p.Content != nil || p.AllowEmptyValue {
 		return nil
 	}
@@ -36,7 +36,7 @@ func (fc *fastCompiler) compileParam(p *openapi3.Parameter) *fastParam {
 		return nil
 	}
 	s := p.Schema.Value
-	fp := &fastParam{in: p.In, name: p.Name, required: p.Required, explode: sm.Explode}
+	fp := &compiledParam{in: p.In, name: p.Name, required: p.Required, explode: sm.Explode}
 	if s.Type == nil || !s.Type.IsSingle() {
 		return nil
 	}
@@ -104,7 +104,7 @@ func (fc *fastCompiler) compileParam(p *openapi3.Parameter) *fastParam {
 
 // scalar converts one raw value to the JSON value kin-openapi would decode,
 // or reports false when it is not plainly of the parameter's type.
-func (fp *fastParam) scalar(raw string) (any, bool) { return scalarOf(fp.typ, raw) }
+func (fp *compiledParam) scalar(raw string) (any, bool) { return scalarOf(fp.typ, raw) }
 
 func scalarOf(typ, raw string) (any, bool) {
 	if raw == "" || !utf8.ValidString(raw) {
@@ -131,7 +131,7 @@ func scalarOf(typ, raw string) (any, bool) {
 
 // check reports valid when the parameter is absent and optional, or present
 // and valid.
-func (fp *fastParam) check(r *http.Request, pathParams map[string]string, q url.Values) verdict {
+func (fp *compiledParam) check(r *http.Request, pathParams map[string]string, q url.Values) verdict {
 	if fp.deep != nil {
 		return fp.checkDeep(q)
 	}
@@ -225,7 +225,7 @@ func isJSONNumber(s string) bool {
 
 // checkDeep decodes a deepObject parameter whose keys are all name[prop]
 // with one value and a known primitive property.
-func (fp *fastParam) checkDeep(q url.Values) verdict {
+func (fp *compiledParam) checkDeep(q url.Values) verdict {
 	if _, plain := q[fp.name]; plain {
 		return unsure
 	}
