@@ -64,6 +64,7 @@
 package validate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -268,15 +269,9 @@ func newValidator(cfg Config) (*Validator, error) {
 	if cfg.MaxBodyBytes < 0 || cfg.MaxResponseBytes < 0 || cfg.MaxErrors < 0 {
 		return nil, errors.New("validate: negative limit in Config")
 	}
-	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = 1 << 20
-	}
-	if cfg.MaxResponseBytes == 0 {
-		cfg.MaxResponseBytes = 1 << 20
-	}
-	if cfg.MaxErrors == 0 {
-		cfg.MaxErrors = 20
-	}
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 1<<20)
+	cfg.MaxResponseBytes = cmp.Or(cfg.MaxResponseBytes, 1<<20)
+	cfg.MaxErrors = cmp.Or(cfg.MaxErrors, 20)
 	if cfg.ErrorHandler == nil {
 		cfg.ErrorHandler = WriteError
 	}
