@@ -67,6 +67,7 @@ func (ss *set2020) compile(doc *openapi3.T) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.UseLoader(noLoader{})
+	c.UseRegexpEngine(func(expr string) (jsonschema.Regexp, error) { return compilePattern(expr) })
 	res := map[string]any{"components": map[string]any{"schemas": schemas}, "x-gatekit-bodies": ss.roots}
 	if err := c.AddResource(loc, res); err != nil {
 		return

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/routers"
@@ -21,6 +22,7 @@ type operation struct {
 	security []secRequirement
 	hasQuery bool // some parameter is in the query: the query string is parsed
 	hasDeep  bool // some parameter is a deepObject: deepObjectGuard runs first
+	skipped  bool // Config.SkipBrokenOperations: requests pass unvalidated
 
 	// bodySchemas holds the compiled schemas of JSON media types.
 	bodySchemas map[*openapi3.MediaType]*compiledSchema
@@ -108,6 +110,11 @@ func (oc *opCompiler) compilePath(tmpl string, item *openapi3.PathItem) error {
 		return fmt.Errorf("validate: %w", err)
 	}
 	for method, op := range item.Operations() {
+		if oc.v.broken[pointerOf([]string{"paths", tmpl, strings.ToLower(method)})] {
+			entry.methods[method] = &operation{method: method, entry: entry, skipped: true}
+			entry.allow = append(entry.allow, method)
+			continue
+		}
 		o, err := oc.compileOperation(entry, tmpl, item, method, op)
 		if err != nil {
 			return err

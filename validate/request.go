@@ -121,6 +121,10 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 		err.Allow = e.allow
 		return nil, err
 	}
+	if op.skipped {
+		m.passed = true
+		return m, nil
+	}
 	m.op = op
 	if len(vals) > 0 {
 		m.pathParams = make(map[string]string, len(vals))

@@ -3,7 +3,6 @@ package validate
 import (
 	"encoding/json"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -23,7 +22,7 @@ type compiledSchema struct {
 	enum      map[string]struct{}
 	format    openapi3.StringFormatValidator
 	intFormat string
-	pattern   *regexp.Regexp
+	pattern   matcher
 	minLen    uint64
 	maxLen    *uint64
 	min, max  *float64
@@ -63,8 +62,6 @@ type schemaCompiler struct {
 	done    map[*openapi3.Schema]*compiledSchema
 	busy    map[*openapi3.Schema]bool
 }
-
-var patRewriteCodepoints = regexp.MustCompile(`\\u([0-9A-F]{4})`)
 
 // compile returns nil when s uses anything compiled schemas do not handle.
 func (fc *schemaCompiler) compile(s *openapi3.Schema) *compiledSchema {
@@ -152,7 +149,7 @@ func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 		}
 	}
 	if s.Pattern != "" {
-		re, err := regexp.Compile(patRewriteCodepoints.ReplaceAllString(s.Pattern, `\x{$1}`))
+		re, err := compilePattern(s.Pattern)
 		if err != nil {
 			return nil
 		}

@@ -141,6 +141,22 @@ type Config struct {
 	// backend receives the exact bytes the client sent. Parameter defaults
 	// are never injected.
 	InjectDefaults bool
+	// Strict refuses a document for problems that never change a verdict:
+	// examples and defaults that do not match their schemas, sibling
+	// keywords the OpenAPI version does not define (a 3.1 keyword in a 3.0
+	// document, a boolean exclusiveMinimum in a 3.1 one, $recursiveRef),
+	// an array schema without items. By default they are accepted, as
+	// Redocly and Spectral accept them, and listed in Validator.Warnings;
+	// keywords of the other version are applied as that version means them
+	// where kin-openapi understands them, and ignored otherwise. Meant for
+	// CI linting of the document.
+	Strict bool
+	// SkipBrokenOperations loads a document whose problems are confined to
+	// some operations: those operations are listed in Validator.Skipped,
+	// each with its reasons, and their requests are passed to the next
+	// handler unvalidated, as Config.PassThroughUnknown does for paths
+	// outside the document. By default any problem refuses the document.
+	SkipBrokenOperations bool
 	// AllowExternalRefs lets LoadFile follow $refs to other local files.
 	// Remote (http) references are never followed.
 	AllowExternalRefs bool
@@ -192,21 +208,37 @@ type Validator struct {
 	respOpts   *openapi3filter.Options
 	stats      counters
 	intern     *interned // strings of the spec shared by parsed bodies; nil without compiled schemas
+	warnings   []Problem
+	skipped    []Problem
+	broken     map[string]bool // pointers of skipped operations
 }
 
-// New returns a Validator for doc, which it validates first. doc must not
-// be modified afterwards.
+// Warnings returns the problems of the document that did not refuse it
+// (see Config.Strict and Config.SkipBrokenOperations), sorted by pointer.
+// The caller must not modify the slice.
+func (v *Validator) Warnings() []Problem { return v.warnings }
+
+// Skipped returns the problems of the operations that
+// Config.SkipBrokenOperations skipped, sorted by pointer; an operation
+// may have several. The caller must not modify the slice.
+func (v *Validator) Skipped() []Problem { return v.skipped }
+
+// New returns a Validator for doc, which it checks first: the problems
+// that refuse it (see Config.Strict and Config.SkipBrokenOperations) are
+// returned together as a *LoadError. doc must not be modified afterwards.
 func New(doc *openapi3.T, cfg Config) (*Validator, error) {
 	if doc == nil {
 		return nil, errors.New("validate: nil document")
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		return nil, fmt.Errorf("validate: invalid OpenAPI document: %w", err)
 	}
 	v, err := newValidator(cfg)
 	if err != nil {
 		return nil, err
 	}
+	l := lint(doc, cfg)
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	v.warnings, v.skipped, v.broken = l.warns, l.skipped, l.broken
 	v.doc = doc
 	v.is31 = doc.IsOpenAPI31OrLater()
 	if err := v.compile(); err != nil {
@@ -296,7 +328,8 @@ func (v *Validator) compile() error {
 
 // setOptions sets the options kin-openapi is called with.
 func (v *Validator) setOptions() {
-	fmts := append(formatOptions(), v.doc.GetSchemaValidationOptions()...)
+	fmts := append(formatOptions(), openapi3.SetSchemaRegexCompiler(kinPattern))
+	fmts = append(fmts, v.doc.GetSchemaValidationOptions()...)
 	v.paramOpts = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
 	v.respOpts = &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
 	v.bodyOpts = append([]openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), openapi3.MultiErrors()}, fmts...)
