@@ -19,6 +19,7 @@ type operation struct {
 	route    *routers.Route
 	params   []opParam
 	body     *openapi3.RequestBody
+	formBody *openapi3.RequestBody // body with form schemas made explicit for kin-openapi (formbody.go); nil: body
 	security []secRequirement
 	hasQuery bool // some parameter is in the query: the query string is parsed
 	hasDeep  bool // some parameter is a deepObject: deepObjectGuard runs first
@@ -37,12 +38,13 @@ type operation struct {
 // opParam is one parameter of an operation and what was compiled for it.
 type opParam struct {
 	*openapi3.Parameter
-	repeatable bool           // may appear more than once
-	json       bool           // declared with a JSON content type
-	deepObject bool           // a query parameter of style deepObject
-	deepDepth  int            // deepObject: the most brackets a key may have
-	compiled   *compiledParam // nil: kin-openapi decides
-	visit30    bool           // OpenAPI 3.1: validated by the 3.0 visitor with route30
+	kin        *openapi3.Parameter // what kin-openapi validates: Parameter, or cookieForKin's copy
+	repeatable bool                // may appear more than once
+	json       bool                // declared with a JSON content type
+	deepObject bool                // a query parameter of style deepObject
+	deepDepth  int                 // deepObject: the most brackets a key may have
+	compiled   *compiledParam      // nil: kin-openapi decides
+	visit30    bool                // OpenAPI 3.1: validated by the 3.0 visitor with route30
 }
 
 type secRequirement []secScheme
@@ -132,8 +134,9 @@ func (oc *opCompiler) compileOperation(entry *pathEntry, tmpl string, item *open
 		entry:  entry,
 		route:  &routers.Route{Spec: oc.doc, Path: tmpl, PathItem: item, Method: method, Operation: op},
 	}
-	if op.RequestBody != nil {
+	if op.RequestBody != nil && op.RequestBody.Value != nil {
 		o.body = op.RequestBody.Value
+		o.formBody = formBodyForKin(o.body)
 	}
 	if oc.v.is31 {
 		o.route30 = route30(o.route, oc.doc30)
@@ -152,7 +155,7 @@ func (oc *opCompiler) compileOperation(entry *pathEntry, tmpl string, item *open
 
 // compileParam builds the record of parameter p of o.
 func (oc *opCompiler) compileParam(o *operation, p *openapi3.Parameter) opParam {
-	op := opParam{Parameter: p, repeatable: mayRepeat(p), json: jsonContent(p)}
+	op := opParam{Parameter: p, kin: cookieForKin(p), repeatable: mayRepeat(p), json: jsonContent(p)}
 	if p.In == openapi3.ParameterInPath && p.Style == openapi3.SerializationMatrix {
 		oc.v.matrix = true
 	}
@@ -246,4 +249,23 @@ func mergeParams(item, op openapi3.Parameters) []*openapi3.Parameter {
 		}
 	}
 	return out
+}
+
+// cookieForKin returns the parameter kin-openapi should validate for p.
+// A cookie's default serialisation is form with explode, which for an
+// array or object means a cookie per item: a Cookie header cannot carry
+// that, and kin-openapi refuses every such parameter, even an optional one
+// that is absent. What clients send is the unexploded form (ids=1,2), so
+// that is how such cookies are read: a copy of p with explode off.
+func cookieForKin(p *openapi3.Parameter) *openapi3.Parameter {
+	if p.In != openapi3.ParameterInCookie || p.Schema == nil || p.Schema.Value == nil || p.Explode != nil && !*p.Explode {
+		return p
+	}
+	if t := p.Schema.Value.Type; t == nil || !t.Includes(openapi3.TypeArray) && !t.Includes(openapi3.TypeObject) {
+		return p
+	}
+	c := *p
+	explode := false
+	c.Explode = &explode
+	return &c
 }

@@ -287,7 +287,7 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 		if p.visit30 {
 			pin = in30(in, op)
 		}
-		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, pin, p.Parameter) }); err != nil {
+		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, pin, p.kin) }); err != nil {
 			if errors.Is(err, errPanic) {
 				v.logPanic(r, err)
 				c.add(FieldError{In: p.In, Name: p.Name, Reason: "could not be validated"})
@@ -435,6 +435,9 @@ func (v *Validator) checkOtherBody(r *http.Request, m *match, rb *openapi3.Reque
 	in := v.input(rc, m)
 	if m.op.forms30 && m.op.route30 != nil {
 		in.Route = m.op.route30
+	}
+	if m.op.formBody != nil {
+		rb = m.op.formBody
 	}
 	err := safely(func() error { return openapi3filter.ValidateRequestBody(context.Background(), in, rb) })
 	switch {

@@ -204,7 +204,11 @@ func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 		f.discProp = d.PropertyName
 		f.discMap = make(map[string]string, len(d.Mapping))
 		for k, m := range d.Mapping {
-			f.discMap[k] = m.Ref
+			ref := m.Ref
+			if ref != "" && !strings.Contains(ref, "/") {
+				ref = "#/components/schemas/" + ref // a bare schema name, as kin-openapi reads it
+			}
+			f.discMap[k] = ref
 		}
 		for _, r := range s.OneOf {
 			f.oneOfRefs = append(f.oneOfRefs, r.Ref)
@@ -287,19 +291,25 @@ func (f *compiledSchema) check(v any) verdict {
 }
 
 func (f *compiledSchema) checkOneOf(v any) verdict {
-	n, which := 0, -1
-	for i, s := range f.oneOf {
+	if f.discProp != "" {
+		return f.checkDiscriminated(v)
+	}
+	n := 0
+	for _, s := range f.oneOf {
 		if s.check(v) == valid {
 			n++
-			which = i
 		}
 	}
 	if n != 1 {
 		return unsure
 	}
-	if f.discProp == "" {
-		return valid
-	}
+	return valid
+}
+
+// checkDiscriminated checks v against the one branch its discriminator
+// value selects, as kin-openapi does once the mapping is complete (see
+// completeDiscriminators).
+func (f *compiledSchema) checkDiscriminated(v any) verdict {
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return unsure
@@ -310,12 +320,14 @@ func (f *compiledSchema) checkOneOf(v any) verdict {
 	}
 	ref, ok := f.discMap[name]
 	if !ok {
-		ref = "#/components/schemas/" + name
+		return unsure // outside the mapping: kin-openapi decides
 	}
-	if f.oneOfRefs[which] != ref {
-		return unsure
+	for i, r := range f.oneOfRefs {
+		if r == ref {
+			return f.oneOf[i].check(v)
+		}
 	}
-	return valid
+	return unsure
 }
 
 func (f *compiledSchema) checkString(s string) verdict {

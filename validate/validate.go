@@ -226,6 +226,9 @@ func (v *Validator) Skipped() []Problem { return v.skipped }
 // New returns a Validator for doc, which it checks first: the problems
 // that refuse it (see Config.Strict and Config.SkipBrokenOperations) are
 // returned together as a *LoadError. doc must not be modified afterwards.
+// New completes each discriminator's mapping with the entries OpenAPI
+// implies (a value naming a schema of components selects it), which
+// kin-openapi would otherwise ignore; the document is otherwise left as is.
 func New(doc *openapi3.T, cfg Config) (*Validator, error) {
 	if doc == nil {
 		return nil, errors.New("validate: nil document")
@@ -239,6 +242,7 @@ func New(doc *openapi3.T, cfg Config) (*Validator, error) {
 		return nil, err
 	}
 	v.warnings, v.skipped, v.broken = l.warns, l.skipped, l.broken
+	completeDiscriminators(doc)
 	v.doc = doc
 	v.is31 = doc.IsOpenAPI31OrLater()
 	if err := v.compile(); err != nil {

@@ -256,3 +256,41 @@ func jsonUnmarshalNumber(b []byte, v *any) error {
 	d.UseNumber()
 	return d.Decode(v)
 }
+
+// verdictCase is a request and whether it must be accepted.
+type verdictCase struct {
+	method, target, ct, body, cookie string
+	ok                               bool
+}
+
+// checkVerdicts runs cases through v.ValidateRequest.
+func checkVerdicts(t *testing.T, v *Validator, cases []verdictCase) {
+	t.Helper()
+	for _, tc := range cases {
+		r := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))
+		if tc.ct != "" {
+			r.Header.Set("Content-Type", tc.ct)
+		}
+		if tc.cookie != "" {
+			r.Header.Set("Cookie", tc.cookie)
+		}
+		_, err := v.ValidateRequest(r, []byte(tc.body))
+		if got := err == nil; got != tc.ok {
+			var fields []FieldError
+			if e, ok := err.(*Error); ok {
+				fields = e.Fields
+			}
+			t.Errorf("%s %s %s (cookie %q) accepted = %v, want %v: %v %+v", tc.method, tc.target, tc.body, tc.cookie, got, tc.ok, err, fields)
+		}
+	}
+}
+
+// mustLoad loads a document given inline.
+func mustLoad(t testing.TB, doc string, cfg Config) *Validator {
+	t.Helper()
+	v, err := Load([]byte(doc), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
