@@ -70,12 +70,12 @@ func ExampleMiddleware() {
 		fmt.Print(rec.Body.String())
 	}
 	send("/api/pets/7", `{"name":"Tom","kind":"cat"}`) // valid: reaches the backend
-	send("/api/pets/0", `{"name":"Rex","kind":"cow"}`) // two errors: answered by the gateway
+	send("/api/pets/7", `{"kind":"cow"}`)              // two errors: answered by the gateway
 	// Output:
 	// backend got {"name":"Tom","kind":"cat"}
 	// 204
 	// 400 application/problem+json
-	// {"detail":"the request is invalid","errors":[{"in":"path","name":"id","reason":"number must be at least 1"},{"in":"body","pointer":"/kind","reason":"value is not one of the allowed values [\"cat\",\"dog\"]"}],"status":400,"title":"Bad Request","type":"about:blank"}
+	// {"detail":"the request is invalid","errors":[{"in":"body","pointer":"/kind","reason":"value is not one of the allowed values [\"cat\",\"dog\"]"},{"in":"body","pointer":"/name","reason":"property \"name\" is missing"}],"status":400,"title":"Bad Request","type":"about:blank"}
 }
 
 func ExampleNewRules() {

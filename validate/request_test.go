@@ -272,3 +272,48 @@ func TestValidateRequestEngine(t *testing.T) {
 		t.Fatalf("unknown path: %v, want ErrNotFound", err)
 	}
 }
+
+// TestParameterRejectionSkipsBody: a request already rejected on a
+// parameter is answered with its parameter errors, without its body being
+// parsed or validated; with valid parameters the body's errors are listed.
+func TestParameterRejectionSkipsBody(t *testing.T) {
+	v := mustLoad(t, `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /items:
+    post:
+      parameters:
+        - {name: n, in: query, schema: {type: integer}}
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {type: object, required: [name], properties: {name: {type: string}}}
+      responses: {"200": {description: ok}}
+`, Config{})
+	for _, tc := range []struct {
+		target, body string
+		want         string // the In of every listed field
+		status       int
+	}{
+		{"/items?n=x", `{}`, "query", 400},
+		{"/items?n=x", `{"name":`, "query", 400},
+		{"/items?n=1", `{}`, "body", 400},
+		{"/items?n=x", ``, "query body", 400},
+	} {
+		r := httptest.NewRequest("POST", tc.target, strings.NewReader(tc.body))
+		r.Header.Set("Content-Type", "application/json")
+		_, err := v.ValidateRequest(r, []byte(tc.body))
+		var e *Error
+		if !errors.As(err, &e) || e.Status != tc.status {
+			t.Fatalf("POST %s %s = %v, want %d", tc.target, tc.body, err, tc.status)
+		}
+		var ins []string
+		for _, f := range e.Fields {
+			ins = append(ins, f.In)
+		}
+		if strings.Join(ins, " ") != tc.want {
+			t.Errorf("POST %s %s lists fields in %q, want %q", tc.target, tc.body, ins, tc.want)
+		}
+	}
+}
