@@ -38,12 +38,23 @@ func uses2020(s *openapi3.Schema) bool {
 			x.UnevaluatedItems.Has != nil || x.UnevaluatedItems.Schema != nil ||
 			x.UnevaluatedProperties.Has != nil || x.UnevaluatedProperties.Schema != nil ||
 			x.If != nil || x.Then != nil || x.Else != nil || len(x.DependentRequired) != 0 ||
-			len(x.Defs) != 0 || x.ContentSchema != nil {
+			len(x.Defs) != 0 || x.ContentSchema != nil || recursiveKeyword(x) {
 			return errFound
 		}
 		return nil
 	})
 	return err != nil
+}
+
+// recursiveKeyword reports whether s has a JSON Schema 2019-09 or 2020-12
+// dynamic reference keyword, which kin-openapi keeps as an unknown field.
+func recursiveKeyword(s *openapi3.Schema) bool {
+	for _, k := range []string{"$recursiveRef", "$recursiveAnchor", "$dynamicRef", "$dynamicAnchor"} {
+		if _, ok := s.Extensions[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // hasNullable reports whether the subtree of s sets "nullable".

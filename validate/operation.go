@@ -32,7 +32,7 @@ type operation struct {
 	route30  *routers.Route                             // route whose document says 3.0.3
 	body30   map[*openapi3.MediaType]*openapi3.Schema   // JSON media types: the schema for the 3.0 visitor
 	forms30  bool                                       // form and multipart bodies: validate with route30
-	body2020 map[*openapi3.MediaType]*jsonschema.Schema // JSON media types with 2020-12 keywords, compiled once (jsonschema2020.go)
+	body2020 map[*openapi3.MediaType]*jsonschema.Schema // JSON media types with 2020-12 keywords, compiled once, final (jsonschema2020.go)
 }
 
 // opParam is one parameter of an operation and what was compiled for it.

@@ -405,8 +405,10 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if fs := m.op.bodySchemas[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
 		return body, nil
 	}
-	if cs := m.op.body2020[media]; cs != nil && !v.cfg.InjectDefaults && reject2020(cs, val, c) {
-		return body, nil
+	if cs := m.op.body2020[media]; cs != nil && !v.cfg.InjectDefaults {
+		if rejected, passed := check2020(cs, val, c); rejected || passed {
+			return body, nil
+		}
 	}
 	opts, schema := v.bodyOpts, media.Schema.Value
 	if ls := m.op.body30[media]; ls != nil {

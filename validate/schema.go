@@ -102,7 +102,7 @@ func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 	rest.MinProps, rest.MaxProps, rest.Items, rest.MinItems, rest.MaxItems, rest.UniqueItems = 0, nil, nil, 0, nil, false
 	rest.AllOf, rest.AnyOf, rest.OneOf, rest.Discriminator = nil, nil, nil, nil
 	rest.Default, rest.Example, rest.Examples = nil, nil, nil
-	if !rest.IsEmpty() || s.ReadOnly || s.WriteOnly || s.Always != nil {
+	if !rest.IsEmpty() || s.ReadOnly || s.WriteOnly || s.Always != nil || recursiveKeyword(s) {
 		return nil
 	}
 	if s.ExclusiveMin.Value != nil || s.ExclusiveMax.Value != nil {
