@@ -215,7 +215,7 @@ func newKinRef(t testing.TB, legacyRouter bool) *kinRef {
 		t.Fatal(err)
 	}
 	// kin-openapi matches servers by host; the gateway receives requests at
-	// its own host, so give the reference the bare paths (kin-openapi #356).
+	// its own host, so give the reference the bare paths.
 	doc.Servers = nil
 	var r routers.Router
 	if legacyRouter {
