@@ -54,13 +54,33 @@
 // case, give the rule for each spelling the backend accepts, or fold the
 // path before this middleware.
 //
+// Documents are checked at load, and every problem is reported at once in
+// a [LoadError], one line each: a JSON pointer into the document and a
+// reason. What never changes a verdict (examples and defaults that do not
+// match their schemas, keywords of the other OpenAPI version, an array
+// schema without items) is accepted and listed in [Validator.Warnings]
+// unless Config.Strict, meant for linting the document in CI. With
+// Config.SkipBrokenOperations, a document whose problems are confined to
+// some operations loads without them ([Validator.Skipped]).
+//
 // Schemas are compiled once at load for the common keywords; kin-openapi
-// judges what they do not cover and every rejection. Reasons never quote
+// judges what they do not cover and every rejection. Patterns are ECMA-262
+// regular expressions, as JSON Schema says (lookahead, backreferences);
+// those Go's regexp cannot run exactly are run with a match timeout, a
+// value whose match times out being rejected. A discriminator without a
+// mapping selects the schema its value names (OpenAPI's implied mapping).
+// A request already rejected on a parameter is answered with its parameter
+// errors without its body being parsed or validated. Reasons never quote
 // the request: kin-openapi's and the JSON Schema library's messages are
 // mapped to fixed text built from the schema.
 //
-// OpenAPI 3.1: "nullable" has no effect in 3.1 documents; use a type array
-// with "null". Webhooks are not validated.
+// OpenAPI 3.1: a JSON body whose schema uses JSON Schema 2020-12 keywords
+// (const, prefixItems, unevaluatedProperties, if/then/else, ...) is judged
+// by a validator compiled at load, never compiled per request; as for 3.0,
+// a readOnly property must not be sent. $recursiveRef (JSON Schema
+// 2019-09) is read as a reference to the enclosing $recursiveAnchor
+// schema. "nullable" has no effect in 3.1 documents; use a type array with
+// "null". Webhooks are not validated.
 package validate
 
 import (
