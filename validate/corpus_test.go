@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -237,3 +239,66 @@ func BenchmarkCorpusRequests(b *testing.B) {
 		})
 	}
 }
+
+// TestCorpusHardConstructs names the constructs of real documents that
+// kept them from loading or blocked valid traffic.
+func TestCorpusHardConstructs(t *testing.T) {
+	load := func(name string, cfg Config) (*Validator, error) {
+		cfg.SkipSecurity = true
+		return Load(corpusDoc(t, name), cfg)
+	}
+	warns := func(name, want string) {
+		t.Helper()
+		v, err := load(name, Config{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, w := range v.Warnings() {
+			if strings.Contains(w.Reason, want) {
+				return
+			}
+		}
+		t.Errorf("%s: no warning about %q in %v", name, want, v.Warnings())
+	}
+	t.Run("recursiveRef siblings in 3.1 (OpenAI)", func(t *testing.T) { warns("openai.yaml.gz", "$recursiveRef") })
+	t.Run("boolean exclusiveMinimum in 3.1", func(t *testing.T) { warns("readme-31-schema-validation-local.json", "boolean exclusiveMinimum") })
+	t.Run("array without items", func(t *testing.T) { warns("readme-30-schema-types.json", "'items' must be non-null") })
+	t.Run("examples that do not match (Twilio, Box) only in Strict", func(t *testing.T) {
+		for _, name := range []string{"twilio-api-v2010.json.gz", "box.json.gz"} {
+			if _, err := load(name, Config{}); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			_, err := load(name, Config{Strict: true})
+			var le *LoadError
+			if !errors.As(err, &le) || len(le.Problems) < 10 {
+				t.Fatalf("%s in Strict: %v, want a LoadError with every problem", name, err)
+			}
+			for _, p := range le.Problems {
+				if !strings.HasPrefix(p.Pointer, "/") || strings.Contains(p.Reason, "\n") {
+					t.Errorf("%s: problem %q is not a pointer and one line", name, p)
+				}
+			}
+		}
+	})
+	t.Run("const in a 3.1 body is compiled at load (Discord)", func(t *testing.T) {
+		v, err := load("discord.json.gz", Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for tmpl := range v.doc.Paths.Map() {
+			e, _ := v.ops.lookup(templateVars.ReplaceAllString(tmpl, "x"), nil)
+			if e == nil {
+				continue
+			}
+			for _, op := range e.methods {
+				n += len(op.body2020)
+			}
+		}
+		if n < 20 {
+			t.Errorf("%d Discord bodies have a validator compiled at load, want at least 20", n)
+		}
+	})
+}
+
+var templateVars = regexp.MustCompile(`\{[^}]*\}`)
