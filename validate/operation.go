@@ -3,6 +3,7 @@ package validate
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -123,6 +124,9 @@ func (oc *opCompiler) compilePath(tmpl string, item *openapi3.PathItem) error {
 		}
 		entry.methods[method] = o
 		entry.allow = append(entry.allow, method)
+	}
+	if entry.methods[http.MethodGet] != nil && entry.methods[http.MethodHead] == nil {
+		entry.allow = append(entry.allow, http.MethodHead) // validated as the GET
 	}
 	sort.Strings(entry.allow)
 	return nil

@@ -99,3 +99,39 @@ func rulesValidator(t *testing.T, cfg Config) *Validator {
 	}
 	return v
 }
+
+// TestHeadValidatedAsGet: HEAD is GET without a response body: a GET
+// operation and a GET rule check it, and a 405 lists HEAD with GET.
+func TestHeadValidatedAsGet(t *testing.T) {
+	v := mustLoad(t, `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /items/{id}:
+    get:
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: integer}}
+      responses: {"200": {description: ok}}
+`, Config{Rules: []Rule{{Method: "GET", Path: "/items/{id}", RequiredHeaders: []string{"X-Tenant"}}}})
+	h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, tc := range []struct {
+		method, target, tenant string
+		status                 int
+		allow                  string
+	}{
+		{"HEAD", "/items/1", "t1", 200, ""},
+		{"HEAD", "/items/x", "t1", 400, ""},
+		{"HEAD", "/items/1", "", 400, ""},
+		{"GET", "/items/1", "", 400, ""},
+		{"DELETE", "/items/1", "t1", 405, "GET, HEAD"},
+	} {
+		r := httptest.NewRequest(tc.method, tc.target, nil)
+		if tc.tenant != "" {
+			r.Header.Set("X-Tenant", tc.tenant)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tc.status || rec.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s (tenant %q) = %d Allow %q, want %d Allow %q", tc.method, tc.target, tc.tenant, rec.Code, rec.Header().Get("Allow"), tc.status, tc.allow)
+		}
+	}
+}
