@@ -213,3 +213,38 @@ func TestUnmatchedPassUntouched(t *testing.T) {
 }
 
 var _ http.Handler = (*echo)(nil)
+
+// TestNextHandlerGetsCanonicalPath: the next handler sees the path in the
+// canonical form it was validated in, whichever spelling the client used,
+// on validated, passed-through and rule-free requests alike.
+func TestNextHandlerGetsCanonicalPath(t *testing.T) {
+	for _, cfg := range []Config{{}, {PassThroughUnknown: true}} {
+		v := newShop(t, cfg)
+		var raw, path string
+		h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			raw, path = r.URL.EscapedPath(), r.URL.Path
+		}))
+		for _, tc := range []struct{ target, raw, path string }{
+			{"/categories/home%2Dgarden", "/categories/home-garden", "/categories/home-garden"},
+			{"/c%61tegories/books", "/categories/books", "/categories/books"},
+			{"/categories/h%6fme", "/categories/home", "/categories/home"},
+		} {
+			raw, path = "", ""
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req{method: "GET", target: tc.target}.build())
+			if rec.Code != 200 {
+				t.Fatalf("GET %s = %d: %s", tc.target, rec.Code, rec.Body)
+			}
+			if raw != tc.raw || path != tc.path {
+				t.Errorf("GET %s: next handler got %q (%q), want %q (%q)", tc.target, raw, path, tc.raw, tc.path)
+			}
+		}
+		if cfg.PassThroughUnknown {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req{method: "GET", target: "/not-in-the-sp%65c"}.build())
+			if rec.Code != 200 || raw != "/not-in-the-spec" {
+				t.Errorf("pass-through: %d, next handler got %q, want the canonical path", rec.Code, raw)
+			}
+		}
+	}
+}

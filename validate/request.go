@@ -25,7 +25,8 @@ type match struct {
 	pathParams map[string]string
 	rules      []*compiledRule
 	limit      int64
-	passed     bool // unknown path/method passed through unvalidated
+	passed     bool   // unknown path/method passed through unvalidated
+	path       string // the canonical escaped path ("" for a target that is not a path)
 }
 
 // addRules adds the rules of e (nil for none) that apply to method.
@@ -70,6 +71,7 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 	if perr != nil {
 		return nil, perr
 	}
+	m.path = p
 	for _, cr := range v.global {
 		if cr.appliesTo(r.Method) {
 			m.rules = append(m.rules, cr)

@@ -49,7 +49,10 @@
 // PassThroughUnknown, so that a spelling variant cannot skip a rule or the
 // spec on a backend that would route it to the same resource. A trailing
 // slash that no template has is ignored ("/upload/" is checked as
-// "/upload"). Matching is case-sensitive, as RFC 3986 paths are: "/Upload"
+// "/upload"). The next handler receives the path in that canonical form
+// (URL.RawPath the canonical escaped path, URL.Path its decoding), the form
+// route.Table matches and passes on, so that validation, routing and the
+// backend see one path. Matching is case-sensitive, as RFC 3986 paths are: "/Upload"
 // does not get the rules of "/upload". In front of a backend that folds
 // case, give the rule for each spelling the backend accepts, or fold the
 // path before this middleware.
@@ -303,8 +306,8 @@ func LoadFile(path string, cfg Config) (*Validator, error) {
 }
 
 // NewRules returns a Validator that applies cfg.Rules only, for users
-// without an OpenAPI document. Requests no rule matches pass unchecked and
-// untouched: their body is neither read nor capped by Config.MaxBodyBytes
+// without an OpenAPI document. Requests no rule matches pass unchecked,
+// their path canonical and their body neither read nor capped by Config.MaxBodyBytes
 // (a Rule without Path matches every path, so it puts every request under
 // the cap). Non-canonical paths get 400 all the same (see the package doc).
 func NewRules(cfg Config) (*Validator, error) {
