@@ -16,10 +16,14 @@
 //   - [github.com/gatekit/gatekit/route] routes by host, path, method,
 //     header, query, cookie and JSON body, with weighted splits, mirroring,
 //     rewrites, redirects and canonical path handling.
-//   - [github.com/gatekit/gatekit/balancer] holds pools of targets, the
+//   - [github.com/gatekit/gatekit/balancer] holds pools of targets and the
 //     policies that pick one (round robin, smooth weighted, least-request,
 //     least-connections, random, consistent hash, peak EWMA, sticky
-//     sessions), and the reverse proxy.
+//     sessions), with health checks, outlier ejection, breaking, slow
+//     start and DNS discovery.
+//   - [github.com/gatekit/gatekit/proxy] forwards a request to the target a
+//     policy picked: retries and their budget, timeouts, draining, header
+//     rewriting and the response-framing guard.
 //   - [github.com/gatekit/gatekit/ratelimit] limits requests per key with
 //     token buckets, rejecting the excess with 429 or queueing it, and
 //     limits requests in flight.
@@ -36,7 +40,7 @@
 // answered from an entry keyed without the field that made it invalid),
 // then the cache, then the proxy:
 //
-//	{Path: "/api/*", Handler: proxy, Middleware: []func(http.Handler) http.Handler{
+//	{Path: "/api/*", Handler: px, Middleware: []func(http.Handler) http.Handler{
 //		ratelimit.Middleware(lim), validate.Middleware(v), cache.Middleware(c),
 //	}}
 //
@@ -60,9 +64,9 @@
 //	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
 //	pool, _ := balancer.NewPool(ups)
 //	policy, _ := balancer.NewPolicy("least-request", pool, balancer.PolicyConfig{})
-//	proxy, _ := balancer.NewProxy(policy, balancer.Config{})
+//	px, _ := proxy.New(policy, proxy.Config{})
 //	g, err := gatekit.New([]route.Rule{
-//		{Path: "/api/*", Handler: proxy, Middleware: []func(http.Handler) http.Handler{auth}},
+//		{Path: "/api/*", Handler: px, Middleware: []func(http.Handler) http.Handler{auth}},
 //	}, gatekit.Config{Logger: slog.Default()})
 //	srv, err := gatekit.NewServer(g, gatekit.ServerConfig{})
 //	err = srv.ListenAndServe(ctx, ":8080")

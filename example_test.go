@@ -10,6 +10,7 @@ import (
 
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/route"
 )
 
@@ -32,13 +33,13 @@ func ExampleNew() {
 		panic(err)
 	}
 	rr := balancer.NewRoundRobin(pool)
-	proxy, err := balancer.NewProxy(rr, balancer.Config{})
+	px, err := proxy.New(rr, proxy.Config{})
 	if err != nil {
 		panic(err)
 	}
-	defer proxy.Close()
+	defer px.Close()
 
-	g, err := gatekit.New([]route.Rule{{Path: "/api/*", Handler: proxy}}, gatekit.Config{})
+	g, err := gatekit.New([]route.Rule{{Path: "/api/*", Handler: px}}, gatekit.Config{})
 	if err != nil {
 		panic(err)
 	}

@@ -20,10 +20,6 @@ import (
 // RequestIDHeader is the header that carries the request ID in both directions.
 const RequestIDHeader = "X-Request-ID"
 
-// StatusClientClosedRequest is the status logged (never sent) for a request
-// whose client went away before the answer, after nginx's convention.
-const StatusClientClosedRequest = 499
-
 // Defaults of the request hygiene checks of the Gateway.
 const (
 	// DefaultMaxHeaderCount is the most request header fields accepted (431 above).
@@ -210,7 +206,7 @@ func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) (*Gateway, e
 					status = http.StatusOK
 				}
 				if errors.Is(r.Context().Err(), context.Canceled) {
-					status = StatusClientClosedRequest
+					status = problem.StatusClientClosedRequest
 				}
 				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 					slog.String("method", r.Method), slog.String("host", r.Host), slog.String("path", r.URL.Path),

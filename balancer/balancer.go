@@ -1,44 +1,31 @@
-// Package balancer spreads requests over pools of upstream targets and proxies them.
+// Package balancer holds who the upstream targets are and which one a
+// request goes to: pools of targets, the policies that pick one, the
+// wrappers that change picks (circuit breaking, slow start, outlier
+// detection), active health checks and DNS discovery. Forwarding the
+// request to the picked target is package proxy's.
 //
-// The package has two layers, as every gatekit package does. The engine is a
-// [Pool] of [Target] values and a [Policy] that picks one of them; it takes
-// no net/http types, so a TCP proxy, a gRPC interceptor or a benchmark can use
-// it directly:
+// It takes no net/http request types, so a TCP proxy, a gRPC interceptor
+// or a benchmark can use it directly:
 //
 //	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
 //	pool, _ := balancer.NewPool(ups)
 //	lr, _ := balancer.NewLeastRequest(pool, balancer.LoadConfig{})
-//	t, done, err := lr.Pick("")
+//	t, done, err := lr.Pick(ctx, "")
 //	if err != nil { ... } // balancer.ErrNoTargets
 //	... send the request to t.URL() ...
 //	done(balancer.Result{Status: 200, Latency: elapsed})
 //
-// The adapter is [Proxy], an http.Handler on httputil.ReverseProxy (with
-// Rewrite, never Director) and a tuned http.Transport. It picks a target per
-// request, rewrites the request (X-Forwarded-* set by the gateway only,
-// hop-by-hop headers and h2c upgrades dropped), forwards it and reports the
-// outcome to the policy. Failures are RFC 9457 problem responses: 502 when
-// the target answered badly or failed after the request may have reached
-// it, 504 when it timed out, 503 with Retry-After when no target is
-// available or none tried could be connected to (the request reached no
-// target). A client that went away is logged as 499 and never counted
-// against the target.
-//
-// A request that may have reached a target is sent again only when it is
-// idempotent on its route (RetryConfig); in particular a re-send that
-// net/http's Transport attempts on its own (HTTP/1 keep-alive races, an
-// HTTP/2 stream reset after the body went out) is stopped for any other
-// request, which then fails with 502 ([Proxy.TransportReSends] counts
-// them). Wrappers ([Outlier.Wrap], [Breaker], [SlowStart]) implement
-// [Wrapper], so that a [Sticky] policy under them still pins sessions.
-//
 // # Pools
 //
-// A [Pool] changes at run time ([Pool.Add], [Pool.Remove], [Pool.Update],
-// [Pool.SetHealthy]) without blocking picks: each change publishes a new
-// immutable snapshot with one atomic store, and policies rebuild what they
-// derive from it (a Maglev table, per-target statistics) lazily. Each
-// [Target] counts its requests in flight; unhealthy targets are not picked.
+// A [Pool] changes at run time ([Pool.Add], [Pool.Remove], [Pool.Update])
+// without blocking picks: each change publishes a new immutable snapshot
+// with one atomic store, and policies rebuild what they derive from it (a
+// Maglev table, per-target statistics) lazily. Each [Target] counts its
+// requests in flight. A target is picked only while nothing holds it out,
+// and each reason has one owner: active health checks, outlier detection,
+// [Pool.SetHealthy] (parking) and [Pool.SetDraining]; none undoes
+// another's. [Target.Status] and [StatusOf] say whether a target can be
+// picked now and why not.
 //
 // # Policies
 //
@@ -49,28 +36,61 @@
 //   - [LeastConn]: a full scan for the fewest requests in flight.
 //   - [Random]: weighted random.
 //   - [Hash]: consistent hashing (rendezvous for small pools, Maglev for
-//     large ones) with an optional bound on load, keyed by [KeyClientIP],
-//     [KeyHeader], [KeyCookie], [KeyQuery] or [KeyPath].
+//     large ones) with an optional bound on load, keyed by a key function
+//     from package reqkey (client address, header, cookie, query parameter
+//     or path).
 //   - [PeakEWMA]: latency-aware; fast failures are charged as slow.
 //   - [Sticky]: session affinity by a signed cookie or header, over any
 //     fallback policy.
 //
 // Load-aware policies learn from the [Result] passed to each pick's done
-// function, and count recent failures as load so that a target answering
-// 503 at once never attracts more traffic. Every pick is allocation-free.
-// [NewPolicy] and [ParseKey] build policies and keys from names, for flags
-// and configuration files.
+// function, and count a failure as load for [LoadConfig].Decay of wall
+// time, so that a target answering 503 at once never attracts more
+// traffic, and one that failed once is back in rotation soon after,
+// however little traffic there is. Every pick is allocation-free.
+// [NewPolicy] and reqkey.Parse build policies and keys from names, for
+// flags and configuration files.
+//
+// # Wrappers
+//
+// [Breaker], [SlowStart] and [Outlier] wrap a policy and share one
+// constructor shape, NewX(policy, cfg). They compose in any order: each
+// passes the request's context on (a Breaker anywhere in the chain waits
+// for a slot), and each refused pick reaches the policies below it as a
+// canceled Result, which no policy counts against a target. A combination
+// that would change behaviour (slow start around slow start, outlier
+// detection around outlier detection) is a constructor error. [PickUntil]
+// is the re-pick they share, for callers that must refuse some picks (a
+// retry avoiding targets already tried). Wrappers implement [Wrapper], so
+// that a [Sticky] policy under them can still be found to pin sessions.
+//
+// # Health
+//
+// A [HealthChecker] probes the addresses of one or more named pools; an
+// address in several pools is probed once. [Outlier] ejects targets that
+// fail consecutively, with a panic threshold below which ejected targets
+// are picked again. [DNS] keeps a pool in line with a DNS name.
+//
+// # Time
+//
+// Engines that depend on time read the clock in X and take it as an
+// argument in a twin XAt ([Outlier.Observe] and [Outlier.ObserveAt],
+// [HealthChecker.Check] and [HealthChecker.CheckAt], [SlowStart.Factor]
+// and [SlowStart.FactorAt], [DNS.Refresh] and [DNS.RefreshAt],
+// [LeastRequest.Pick] and [LeastRequest.PickAt], ...), so that tests and
+// simulations drive time themselves.
 //
 // # Security
 //
-// Client-sent Forwarded, X-Forwarded-*, X-Real-IP and similar headers are
-// removed unless clientip found the socket peer to be a trusted proxy
-// (clientip.PeerTrusted); hash keys derived from the client address come
-// from clientip, never from a header a client can set.
+// Hash keys derived from the client address come from clientip, never from
+// a header a client can set. Affinity tokens are signed, and name no
+// address.
 package balancer
 
 import (
+	"context"
 	"errors"
+	"strconv"
 	"time"
 )
 
@@ -82,9 +102,68 @@ import (
 // exactly once, when the request to the target has completed, with its
 // outcome; load-aware policies and health tracking learn from it. done must
 // not be called twice, and t must not be modified. When nothing can be
-// picked, Pick returns an error wrapping ErrNoTargets.
+// picked, Pick returns an error wrapping ErrNoTargets. ctx is the
+// request's context: a policy that may wait for a target (Breaker) waits
+// at most until ctx is done, and a wrapper passes ctx on to the policy it
+// wraps, so that wrappers compose in any order.
 type Policy interface {
-	Pick(key string) (t *Target, done func(Result), err error)
+	Pick(ctx context.Context, key string) (t *Target, done func(Result), err error)
+}
+
+// Wrapper is a Policy that picks with another one (Breaker, SlowStart,
+// Outlier). A proxy looks through wrappers for the policy they wrap (a
+// *Sticky, whose tokens come from requests and whose pins go on responses).
+type Wrapper interface {
+	Policy
+	// Unwrap returns the wrapped policy.
+	Unwrap() Policy
+}
+
+// PickUntil asks p for a target until accept takes one, for callers that
+// must refuse some picks: a full target (Breaker), a ramping one (SlowStart),
+// one a request was already sent to (a retry). It asks at most
+// max(4, 2×pool size) times; after the first ask it passes keys derived
+// from key, so that a hashing policy, which answers one key with one
+// target, can answer with another. Each refused pick's done is called with
+// Result{Canceled: true}, which no policy counts against the target.
+//
+// PickUntil returns the accepted target and its done, p's error as soon as
+// p returns one, or a nil target and a nil error when p offered nothing
+// accept took. accept is called once per pick, in order, and may keep
+// state across calls (a count of asks, a reservation for the accepted
+// target). PickUntil allocates nothing unless accept or p does.
+func PickUntil(ctx context.Context, p Policy, key string, accept func(*Target) bool) (*Target, func(Result), error) {
+	t, done, _, err := pickUntil(ctx, p, key, accept)
+	return t, done, err
+}
+
+// pickUntil is PickUntil that also returns the identity of done.
+func pickUntil(ctx context.Context, p Policy, key string, accept func(*Target) bool) (*Target, func(Result), doneID, error) {
+	tries := 4
+	for i := 0; i < tries; i++ {
+		t, done, id, err := pickKeyed(ctx, p, derivedKey(key, i))
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if i == 0 && t.pool != nil {
+			tries = max(tries, 2*t.pool.Len())
+		}
+		if accept(t) {
+			return t, done, id, nil
+		}
+		done(Result{Canceled: true})
+	}
+	return nil, nil, nil, nil
+}
+
+// derivedKey returns the key of the i-th ask for key: key itself first,
+// then key with a NUL byte and i appended. An empty key stays empty: a
+// policy that does not hash answers the next ask differently anyway.
+func derivedKey(key string, i int) string {
+	if key == "" || i == 0 {
+		return key
+	}
+	return key + "\x00" + strconv.Itoa(i)
 }
 
 // Result is the outcome of one request to a target, passed to the done
@@ -125,5 +204,5 @@ func (r Result) Failed() bool {
 }
 
 // ErrNoTargets is returned (wrapped) by Pick when the pool is empty or no
-// target in it is available. Proxy answers it with 503 and Retry-After: 1.
+// target in it is available. A proxy answers it with 503 and Retry-After: 1.
 var ErrNoTargets = errors.New("balancer: no available targets")

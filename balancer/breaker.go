@@ -1,19 +1,19 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Circuit breaking defaults.
+// Circuit breaking defaults, stated on the BreakerConfig fields.
 const (
-	DefaultMaxInFlight = 256
-	DefaultMaxWait     = time.Second
+	defaultMaxInFlight = 256
+	defaultMaxWait     = time.Second
 )
 
 // ErrCircuitOpen is returned (wrapped with ErrNoTargets) by a Breaker when
@@ -26,27 +26,28 @@ var ErrCircuitOpen = errors.New("balancer: every target is at its in-flight limi
 // the default documented on it.
 type BreakerConfig struct {
 	// MaxInFlight is the most requests in flight to one target through
-	// this breaker. Zero means DefaultMaxInFlight (256).
+	// this breaker. Zero means 256.
 	MaxInFlight int
 	// MaxWaiting is the most requests that may wait, over all targets,
 	// for a slot when every target offered is full. Zero means none wait:
 	// such requests fail at once.
 	MaxWaiting int
-	// MaxWait bounds one request's wait for a slot. Zero means
-	// DefaultMaxWait (1s).
+	// MaxWait bounds one request's wait for a slot. Zero means 1s.
 	MaxWait time.Duration
 }
 
 // Breaker caps the requests in flight to each target of a policy (Envoy's
 // max_requests and max_pending_requests). A pick of a full target is
 // returned and another is tried; when every target offered is full, the
-// request waits (PickContext, up to MaxWaiting requests for up to
+// request waits (up to MaxWaiting requests for up to
 // MaxWait) or fails with ErrCircuitOpen. Rejections are local outcomes:
 // the wrapped policy sees them as Canceled. Breaker is a Policy and is
-// safe for concurrent use; Proxy uses PickContext.
+// safe for concurrent use.
 //
-// Wrap it around everything else, so that its rejections never reach
-// outlier detection: NewBreaker(outlier.Wrap(policy), cfg).
+// It composes with the other wrappers in any order: its rejections are
+// errors from Pick, which no done function (and so no outlier detection)
+// sees, and under SlowStart or an Outlier it still waits for a slot, as
+// every wrapper passes the request's context on.
 type Breaker struct {
 	p        Policy
 	max      int64
@@ -67,31 +68,24 @@ type Breaker struct {
 // policy or negative settings.
 func NewBreaker(p Policy, cfg BreakerConfig) (*Breaker, error) {
 	if p == nil {
-		return nil, errors.New("balancer: nil policy")
+		return nil, errors.New("balancer: circuit breaking needs a policy")
 	}
 	if cfg.MaxInFlight < 0 || cfg.MaxWaiting < 0 || cfg.MaxWait < 0 {
 		return nil, fmt.Errorf("balancer: invalid BreakerConfig %+v", cfg)
 	}
-	b := &Breaker{p: p, max: int64(cfg.MaxInFlight), maxWait: int64(cfg.MaxWaiting), waitTime: cfg.MaxWait,
-		free: make(chan struct{})}
-	if b.max == 0 {
-		b.max = DefaultMaxInFlight
-	}
-	if b.waitTime == 0 {
-		b.waitTime = DefaultMaxWait
-	}
-	return b, nil
+	return &Breaker{p: p, max: int64(cmp.Or(cfg.MaxInFlight, defaultMaxInFlight)), maxWait: int64(cfg.MaxWaiting),
+		waitTime: cmp.Or(cfg.MaxWait, defaultMaxWait), free: make(chan struct{})}, nil
+}
+
+// BreakerStats are a Breaker's counters.
+type BreakerStats struct {
+	// Rejected is how many picks failed with ErrCircuitOpen.
+	Rejected int64
+	// Waiting is how many picks wait for a slot now.
+	Waiting int64
 }
 
 var _ Policy = (*Breaker)(nil)
-
-// contextPicker is a Policy that can wait for a target; Proxy prefers
-// PickContext when its policy has it.
-type contextPicker interface {
-	PickContext(ctx context.Context, key string) (*Target, func(Result), error)
-}
-
-var _ contextPicker = (*Breaker)(nil)
 
 // breakerSlot is a target's in-flight count and cached done functions.
 type breakerSlot struct {
@@ -115,32 +109,31 @@ func (b *Breaker) Unwrap() Policy { return b.p }
 // InFlight returns the requests in flight to t through b.
 func (b *Breaker) InFlight(t *Target) int64 { return b.count(t).Load() }
 
-// Rejected returns how many picks failed with ErrCircuitOpen.
-func (b *Breaker) Rejected() int64 { return b.rejected.Load() }
+// Stats returns b's counters.
+func (b *Breaker) Stats() BreakerStats {
+	return BreakerStats{Rejected: b.rejected.Load(), Waiting: b.waiting.Load()}
+}
 
-// Pick returns a target with a free slot, or an error wrapping
-// ErrNoTargets and ErrCircuitOpen when none of those offered has one.
-func (b *Breaker) Pick(key string) (*Target, func(Result), error) {
-	t, done, err := b.tryPick(key)
-	if err == nil && t == nil {
-		b.rejected.Add(1)
-		err = fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
-	}
+func (b *Breaker) targetPool() *Pool { return policyPool(b.p) }
+
+// Pick returns a target with a free slot. When every target offered is
+// full it waits for a slot (if fewer than MaxWaiting requests already
+// wait) until MaxWait passes or ctx is done, and otherwise returns an error
+// wrapping ErrNoTargets and ErrCircuitOpen.
+func (b *Breaker) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
+	t, done, _, err := b.pickKeyed(ctx, key)
 	return t, done, err
 }
 
-// PickContext is Pick, except that when every target offered is full it
-// waits for a slot (if fewer than MaxWaiting requests already wait) until
-// MaxWait passes or ctx is done.
-func (b *Breaker) PickContext(ctx context.Context, key string) (*Target, func(Result), error) {
-	t, done, err := b.tryPick(key)
+func (b *Breaker) pickKeyed(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
+	t, done, id, err := b.tryPick(ctx, key)
 	if err != nil || t != nil {
-		return t, done, err
+		return t, done, id, err
 	}
 	if b.waiting.Add(1) > b.maxWait {
 		b.waiting.Add(-1)
 		b.rejected.Add(1)
-		return nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
 	}
 	defer b.waiting.Add(-1)
 	timer := time.NewTimer(b.waitTime)
@@ -149,56 +142,50 @@ func (b *Breaker) PickContext(ctx context.Context, key string) (*Target, func(Re
 		b.mu.Lock()
 		free := b.free
 		b.mu.Unlock()
-		if t, done, err := b.tryPick(key); err != nil || t != nil {
-			return t, done, err
+		if t, done, id, err := b.tryPick(ctx, key); err != nil || t != nil {
+			return t, done, id, err
 		}
 		select {
 		case <-free:
 		case <-timer.C:
 			b.rejected.Add(1)
-			return nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
+			return nil, nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
 		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+			return nil, nil, nil, ctx.Err()
 		}
 	}
 }
 
 // tryPick asks p for targets until one has a free slot; it returns a nil
 // target (and nil error) when all those offered are full.
-func (b *Breaker) tryPick(key string) (*Target, func(Result), error) {
-	tries := 4
-	for i := 0; i < tries; i++ {
-		k := key
-		if key != "" && i > 0 {
-			k += "\x00" + strconv.Itoa(i)
-		}
-		t, done, err := b.p.Pick(k)
-		if err != nil {
-			return nil, nil, err
-		}
-		if i == 0 && t.pool != nil {
-			snap := t.pool.load()
-			tries = max(tries, 2*len(snap.all))
-			if v := snap.version; b.version.Load() != v {
+func (b *Breaker) tryPick(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
+	var s *breakerSlot
+	t, done, id, err := pickUntil(ctx, b.p, key, func(t *Target) bool {
+		if t.pool != nil {
+			if v := t.pool.load().version; b.version.Load() != v {
 				b.version.Store(v)
-				b.prune(snap)
+				b.prune(t.pool.load())
 			}
 		}
-		s := b.slot(t)
-		c := &s.n
-		if c.Add(1) <= b.max {
-			return t, s.done.get(done, func(done func(Result)) func(Result) {
-				return func(res Result) {
-					c.Add(-1)
-					b.release()
-					done(res)
-				}
-			}), nil
+		s = b.slot(t)
+		if s.n.Add(1) <= b.max {
+			return true
 		}
-		c.Add(-1)
-		done(Result{Canceled: true})
+		s.n.Add(-1)
+		return false
+	})
+	if t == nil {
+		return nil, nil, nil, err
 	}
-	return nil, nil, nil
+	c := &s.n
+	fn, wid := s.done.get(id, done, func(done func(Result)) func(Result) {
+		return func(res Result) {
+			c.Add(-1)
+			b.release()
+			done(res)
+		}
+	})
+	return t, fn, wid, nil
 }
 
 // prune forgets the idle counts of targets no longer in the pool.

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,13 +15,13 @@ import (
 	"time"
 )
 
-// DNS discovery defaults.
+// DNS discovery defaults, stated on the DNSConfig fields.
 const (
-	DefaultDNSInterval = 30 * time.Second
-	DefaultDNSTimeout  = 5 * time.Second
+	defaultDNSInterval = 30 * time.Second
+	defaultDNSTimeout  = 5 * time.Second
 )
 
-// ErrEmptyAnswer is returned by DNS.RefreshAt when the name resolved to no
+// ErrEmptyAnswer is returned by DNS.Refresh when the name resolved to no
 // address; the pool keeps its last good set.
 var ErrEmptyAnswer = errors.New("balancer: DNS answer has no usable address")
 
@@ -38,10 +39,9 @@ type DNSConfig struct {
 	SRVService, SRVProto string
 	// Scheme is the targets' URL scheme, "http" (the default) or "https".
 	Scheme string
-	// Interval is the time between two lookups. Zero means
-	// DefaultDNSInterval (30s).
+	// Interval is the time between two lookups. Zero means 30s.
 	Interval time.Duration
-	// Timeout bounds one lookup. Zero means DefaultDNSTimeout (5s).
+	// Timeout bounds one lookup. Zero means 5s.
 	Timeout time.Duration
 	// LookupNetIP resolves A/AAAA ("ip" network). Nil means
 	// net.DefaultResolver.LookupNetIP. Tests inject a fake.
@@ -49,7 +49,7 @@ type DNSConfig struct {
 	// LookupSRV resolves SRV records. Nil means net.DefaultResolver.LookupSRV.
 	LookupSRV func(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
 	// OnRemove, if set, is called with each target the discoverer removed
-	// from the pool, after the removal: pass Proxy.Drain to close its
+	// from the pool, after the removal: pass a proxy.Proxy's Drain to close its
 	// connections once its requests are done.
 	OnRemove func(t *Target)
 	// Logger receives lookup failures (Warn) and changes (Info). Nil means
@@ -100,15 +100,9 @@ func NewDNS(pool *Pool, cfg DNSConfig) (*DNS, error) {
 	if cfg.Interval < 0 || cfg.Timeout < 0 {
 		return nil, errors.New("balancer: negative DNS interval or timeout")
 	}
-	if cfg.Interval == 0 {
-		cfg.Interval = DefaultDNSInterval
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultDNSTimeout
-	}
-	if cfg.SRVProto == "" {
-		cfg.SRVProto = "tcp"
-	}
+	cfg.Interval = cmp.Or(cfg.Interval, defaultDNSInterval)
+	cfg.Timeout = cmp.Or(cfg.Timeout, defaultDNSTimeout)
+	cfg.SRVProto = cmp.Or(cfg.SRVProto, "tcp")
 	if cfg.LookupNetIP == nil {
 		cfg.LookupNetIP = net.DefaultResolver.LookupNetIP
 	}
@@ -162,6 +156,9 @@ func (d *DNS) resolve(ctx context.Context) ([]Upstream, error) {
 	}
 	return ups, nil
 }
+
+// Refresh resolves the name once, now; see RefreshAt.
+func (d *DNS) Refresh(ctx context.Context) error { return d.RefreshAt(ctx, time.Now()) }
 
 // RefreshAt resolves the name once and brings the pool in line, recording
 // now as the time of the last good answer. On a lookup error or an empty

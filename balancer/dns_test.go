@@ -3,13 +3,9 @@ package balancer
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -106,7 +102,7 @@ func TestDNSKeepsPoolInLineAndLastGoodSet(t *testing.T) {
 	}
 }
 
-func TestDNSSRV(t *testing.T) {
+func TestDNSSRVRecordsGiveHostPortAndWeight(t *testing.T) {
 	pool, _ := NewPool(nil)
 	fr := &fakeResolver{srv: []*net.SRV{
 		{Target: "a.example.", Port: 9000, Weight: 10},
@@ -191,7 +187,7 @@ func TestDNSOnRemoveOutsideLock(t *testing.T) {
 	}
 }
 
-func TestDNSLoop(t *testing.T) {
+func TestDNSStartResolvesUntilClose(t *testing.T) {
 	pool, _ := NewPool(nil)
 	fr := &fakeResolver{}
 	fr.set(nil, "127.0.0.2")
@@ -227,95 +223,4 @@ func TestNewDNSErrors(t *testing.T) {
 	}
 	d, _ := NewDNS(p, DNSConfig{Name: "x", Port: 1})
 	d.Close() // without Start
-}
-
-// listenSamePort starts HTTP servers answering their name on 127.0.0.2
-// and 127.0.0.3 with one port number.
-func listenSamePort(t *testing.T) (port int) {
-	t.Helper()
-	for range 20 {
-		l2, err := net.Listen("tcp", "127.0.0.2:0")
-		if err != nil {
-			t.Skipf("127.0.0.2 not bindable: %v", err)
-		}
-		port = l2.Addr().(*net.TCPAddr).Port
-		l3, err := net.Listen("tcp", net.JoinHostPort("127.0.0.3", strconv.Itoa(port)))
-		if err != nil {
-			l2.Close()
-			continue
-		}
-		for name, l := range map[string]net.Listener{"old": l2, "new": l3} {
-			s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				io.WriteString(w, name)
-			}))
-			s.Listener.Close()
-			s.Listener = l
-			s.Start()
-			t.Cleanup(s.Close)
-		}
-		return port
-	}
-	t.Skip("no common free port on 127.0.0.2 and 127.0.0.3")
-	return 0
-}
-
-// TestDNSAddressChange is RELIABILITY.md R14 in short form: the name moves
-// from 127.0.0.2 to 127.0.0.3; requests follow at the next refresh with
-// no error, the old target is drained, and a failing resolver changes
-// nothing.
-func TestDNSAddressChange(t *testing.T) {
-	port := listenSamePort(t)
-	pool, _ := NewPool(nil)
-	px := newTestProxy(t, NewRoundRobin(pool), Config{})
-	fr := &fakeResolver{}
-	fr.set(nil, "127.0.0.2")
-	drained := make(chan error, 1)
-	d, err := NewDNS(pool, DNSConfig{Name: "api.test", Port: port, LookupNetIP: fr.lookupIP,
-		OnRemove: func(tg *Target) {
-			go func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				drained <- px.Drain(ctx, tg)
-			}()
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func() string {
-		rec := serve(px, httptest.NewRequest("GET", "/", nil))
-		if rec.Code != 200 {
-			t.Fatalf("status %d", rec.Code)
-		}
-		return rec.Body.String()
-	}
-	if err := d.RefreshAt(context.Background(), t0); err != nil {
-		t.Fatal(err)
-	}
-	if got := get(); got != "old" {
-		t.Fatalf("before the change: %q", got)
-	}
-	fr.set(nil, "127.0.0.3")
-	if err := d.RefreshAt(context.Background(), t0.Add(5*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	for range 10 {
-		if got := get(); got != "new" {
-			t.Fatalf("after the change: %q", got)
-		}
-	}
-	select {
-	case err := <-drained:
-		if err != nil {
-			t.Fatalf("drain of the old address: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("old target not drained")
-	}
-	fr.set(errors.New("SERVFAIL"))
-	d.RefreshAt(context.Background(), t0.Add(10*time.Second))
-	for range 5 {
-		if got := get(); got != "new" {
-			t.Fatalf("during resolver failure: %q", got)
-		}
-	}
 }

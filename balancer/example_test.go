@@ -1,15 +1,21 @@
 package balancer_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/proxy"
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 // backends starts n demo backends that answer with their name.
@@ -61,20 +67,20 @@ func ExampleNewPolicy() {
 	if err != nil {
 		panic(err)
 	}
-	key, err := balancer.ParseKey("") // e.g. "ip", "header:X-User" for -policy hash
+	key, err := reqkey.Parse("") // e.g. "ip", "header:X-User" for -policy hash
 	if err != nil {
 		panic(err)
 	}
-	proxy, err := balancer.NewProxy(policy, balancer.Config{Key: key})
+	px, err := proxy.New(policy, proxy.Config{Key: key})
 	if err != nil {
 		panic(err)
 	}
-	defer proxy.Close()
+	defer px.Close()
 
 	var got []string
 	for range 6 {
 		rec := httptest.NewRecorder()
-		proxy.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		px.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 		got = append(got, rec.Body.String())
 	}
 	fmt.Println(counts(got))
@@ -94,7 +100,7 @@ func ExampleWeightedRoundRobin() {
 	wrr := balancer.NewWeightedRoundRobin(pool)
 	var got []string
 	for range 7 {
-		t, done, err := wrr.Pick("")
+		t, done, err := wrr.Pick(context.Background(), "")
 		if err != nil {
 			panic(err)
 		}
@@ -118,7 +124,7 @@ func ExampleHash() {
 		panic(err)
 	}
 	pick := func(key string) *balancer.Target {
-		t, done, err := h.Pick(key)
+		t, done, err := h.Pick(context.Background(), key)
 		if err != nil {
 			panic(err)
 		}
@@ -154,11 +160,11 @@ func ExampleSticky() {
 	if err != nil {
 		panic(err)
 	}
-	proxy, _ := balancer.NewProxy(sticky, balancer.Config{})
-	defer proxy.Close()
+	px, _ := proxy.New(sticky, proxy.Config{})
+	defer px.Close()
 
 	rec := httptest.NewRecorder()
-	proxy.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	px.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
 	cookie := (&http.Response{Header: rec.Header()}).Cookies()[0]
 	first := rec.Body.String()
 
@@ -167,22 +173,186 @@ func ExampleSticky() {
 		req := httptest.NewRequest("GET", "/", nil)
 		req.AddCookie(cookie)
 		rec := httptest.NewRecorder()
-		proxy.ServeHTTP(rec, req)
+		px.ServeHTTP(rec, req)
 		pinned = pinned && rec.Body.String() == first
 	}
 	fmt.Println(cookie.Name, "pinned:", pinned)
 	// Output: gk_affinity pinned: true
 }
 
-// With no available target, the proxy answers 503 problem+json with
-// Retry-After.
-func ExampleProxy_noTargets() {
+// A Breaker lets at most MaxInFlight requests reach each target; with
+// every target full, a pick fails with ErrCircuitOpen (the proxy answers
+// 503 with Retry-After).
+func ExampleBreaker() {
+	ups, _ := balancer.ParseUpstreams("http://10.0.0.1:8080")
+	pool, _ := balancer.NewPool(ups)
+	b, _ := balancer.NewBreaker(balancer.NewRoundRobin(pool), balancer.BreakerConfig{MaxInFlight: 2})
+	_, done1, _ := b.Pick(context.Background(), "")
+	_, done2, _ := b.Pick(context.Background(), "")
+	_, _, err := b.Pick(context.Background(), "")
+	fmt.Println("third pick:", errors.Is(err, balancer.ErrCircuitOpen))
+	done1(balancer.Result{Status: 200})
+	t, done3, err := b.Pick(context.Background(), "")
+	fmt.Println("after one finished:", t.URL(), err)
+	done2(balancer.Result{Status: 200})
+	done3(balancer.Result{Status: 200})
+	// Output:
+	// third pick: true
+	// after one finished: http://10.0.0.1:8080 <nil>
+}
+
+// A target added to the pool starts at MinFactor of its share and ramps
+// up linearly over Window.
+func ExampleSlowStart() {
+	ups, _ := balancer.ParseUpstreams("http://10.0.0.1:8080")
+	pool, _ := balancer.NewPool(ups)
+	ss, _ := balancer.NewSlowStart(balancer.NewRoundRobin(pool),
+		balancer.SlowStartConfig{Window: time.Minute, MinFactor: 0.1})
+	newUps, _ := balancer.ParseUpstreams("http://10.0.0.2:8080")
+	added, _ := pool.Add(newUps[0])
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	ss.StartAt(added, start)
+	for _, after := range []time.Duration{0, 30 * time.Second, time.Minute} {
+		fmt.Printf("after %v: %.2f\n", after, ss.FactorAt(added, start.Add(after)))
+	}
+	// Output:
+	// after 0s: 0.10
+	// after 30s: 0.50
+	// after 1m0s: 1.00
+}
+
+// Outlier detection driven with explicit times, as tests and simulations do.
+func ExampleOutlier_ObserveAt() {
+	ups, _ := balancer.ParseUpstreams("10.0.0.1:80,10.0.0.2:80,10.0.0.3:80")
+	pool, _ := balancer.NewPool(ups)
+	o, _ := balancer.NewOutlier(balancer.NewRoundRobin(pool), balancer.OutlierConfig{Consecutive: 3, BaseEjection: 30 * time.Second})
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	bad := pool.Targets()[1]
+	for range 3 {
+		o.ObserveAt(bad, balancer.Result{Status: http.StatusBadGateway}, t0)
+	}
+	until, ejected := o.Ejected(bad)
+	fmt.Println(ejected, until.Sub(t0), pool.Available())
+	o.UpdateAt(t0.Add(30 * time.Second))
+	fmt.Println(pool.Available())
+	// Output:
+	// true 30s 2
+	// 3
+}
+
+// Health check verdicts with explicit times: two failures are not enough
+// to take a target out (Fall is 3), and a flapping target never flips.
+func ExampleHealthChecker_ReportAt() {
+	ups, _ := balancer.ParseUpstreams("10.0.0.1:80")
+	pool, _ := balancer.NewPool(ups)
+	hc, _ := balancer.NewHealthChecker(map[string]*balancer.Pool{"api": pool}, balancer.HealthConfig{Path: "/healthz"})
+	defer hc.Close()
+	t := pool.Targets()[0]
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	fail := errors.New("status 503 outside 200-399")
+	for _, err := range []error{fail, fail, nil, fail, fail, nil} {
+		hc.ReportAt(t, err, now)
+		now = now.Add(2 * time.Second)
+	}
+	st, _ := hc.Status(t)
+	fmt.Println(st.State, pool.Available())
+	for range 3 {
+		hc.ReportAt(t, fail, now)
+	}
+	st, _ = hc.Status(t)
+	fmt.Println(st.State, pool.Available())
+	// Output:
+	// up 1
+	// down 0
+}
+
+// DNS discovery with an injected resolver; the last good set survives a
+// resolver failure.
+func ExampleNewDNS() {
 	pool, _ := balancer.NewPool(nil)
-	lr, _ := balancer.NewLeastRequest(pool, balancer.LoadConfig{})
-	proxy, _ := balancer.NewProxy(lr, balancer.Config{})
-	defer proxy.Close()
-	rec := httptest.NewRecorder()
-	proxy.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
-	fmt.Println(rec.Code, rec.Header().Get("Content-Type"), "Retry-After:", rec.Header().Get("Retry-After"))
-	// Output: 503 application/problem+json Retry-After: 1
+	answers := [][]netip.Addr{
+		{netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")},
+		nil, // SERVFAIL
+	}
+	n := 0
+	d, _ := balancer.NewDNS(pool, balancer.DNSConfig{
+		Name: "api.internal",
+		Port: 8080,
+		LookupNetIP: func(ctx context.Context, network, host string) ([]netip.Addr, error) {
+			a := answers[n]
+			n++
+			if a == nil {
+				return nil, errors.New("SERVFAIL")
+			}
+			return a, nil
+		},
+	})
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for range 2 {
+		err := d.RefreshAt(context.Background(), now)
+		fmt.Println(pool.Len(), err)
+	}
+	// Output:
+	// 2 <nil>
+	// 2 SERVFAIL
+}
+
+// One checker for the same backend in two pools: the address is checked
+// once, and its verdict takes it out of both pools.
+func ExampleNewHealthChecker() {
+	api, _ := balancer.NewPool(mustUpstreams("10.0.0.1:80,10.0.0.2:80"))
+	web, _ := balancer.NewPool(mustUpstreams("10.0.0.1:80"))
+	checks, _ := balancer.NewHealthChecker(map[string]*balancer.Pool{"api": api, "web": web},
+		balancer.HealthConfig{Fall: 1})
+	defer checks.Close()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	checks.ReportAt(api.Targets()[0], errors.New("status 503 outside 200-399"), t0)
+	for _, st := range checks.Statuses() {
+		fmt.Println(st.Target, st.Pools, st.Healthy)
+	}
+	fmt.Println("available:", api.Available(), web.Available())
+	// Output:
+	// http://10.0.0.1:80 [api web] false
+	// http://10.0.0.2:80 [api] true
+	// available: 1 0
+}
+
+// StatusOf says whether a target can be picked now, and why not.
+func ExampleStatusOf() {
+	pool, _ := balancer.NewPool(mustUpstreams("10.0.0.1:80,10.0.0.2:80"))
+	breaker, _ := balancer.NewBreaker(balancer.NewRoundRobin(pool), balancer.BreakerConfig{MaxInFlight: 1})
+	a, b := pool.Targets()[0], pool.Targets()[1]
+	pool.SetDraining(a, true)
+	t, done, _ := breaker.Pick(context.Background(), "")
+	fmt.Println("picked", t)
+	fmt.Printf("%+v\n", balancer.StatusOf(breaker, a))
+	fmt.Printf("%+v\n", balancer.StatusOf(breaker, b))
+	done(balancer.Result{Status: 200})
+	// Output:
+	// picked http://10.0.0.2:80
+	// {Target:http://10.0.0.1:80 Pickable:false CheckedDown:false Ejected:false Parked:false Draining:true Full:false InFlight:0}
+	// {Target:http://10.0.0.2:80 Pickable:false CheckedDown:false Ejected:false Parked:false Draining:false Full:true InFlight:1}
+}
+
+// PickUntil re-asks a policy until a pick is accepted: here a hashing
+// policy, asked for a target other than the one a key maps to (as a retry
+// does), answers with another.
+func ExamplePickUntil() {
+	pool, _ := balancer.NewPool(mustUpstreams("10.0.0.1:80,10.0.0.2:80,10.0.0.3:80"))
+	hash, _ := balancer.NewHash(pool, balancer.HashConfig{})
+	first, done, _ := hash.Pick(context.Background(), "user-42")
+	done(balancer.Result{Canceled: true})
+	other, done, _ := balancer.PickUntil(context.Background(), hash, "user-42",
+		func(t *balancer.Target) bool { return t != first })
+	defer done(balancer.Result{Status: 200})
+	fmt.Println(other != nil && other != first)
+	// Output: true
+}
+
+func mustUpstreams(list string) []balancer.Upstream {
+	ups, err := balancer.ParseUpstreams(list)
+	if err != nil {
+		panic(err)
+	}
+	return ups
 }

@@ -1,13 +1,17 @@
 package balancer
 
 import (
+	"cmp"
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
 )
 
-// DefaultMaglevThreshold is the pool size above which Hash uses Maglev.
-const DefaultMaglevThreshold = 64
+// defaultMaglevThreshold is the pool size above which Hash uses Maglev,
+// stated on HashConfig.MaglevThreshold.
+const defaultMaglevThreshold = 64
 
 // HashConfig configures a Hash policy. The zero value of each field
 // selects the default documented on it.
@@ -23,13 +27,13 @@ type HashConfig struct {
 	BoundedLoad float64
 	// MaglevThreshold is the number of available targets above which
 	// Maglev tables are used instead of rendezvous hashing (O(n) per
-	// pick, no memory). Zero means DefaultMaglevThreshold (64); a
+	// pick, no memory). Zero means 64; a
 	// negative value means always Maglev.
 	MaglevThreshold int
 }
 
 // Hash is consistent hashing: a key (a client address, header, cookie,
-// query parameter or path; see ParseKey) always maps to the same target
+// query parameter or path; see reqkey.Parse) always maps to the same target
 // while the pool is unchanged, and a pool change moves only about 1/N of
 // the keys. Small pools use weighted rendezvous (highest random weight)
 // hashing, large ones Maglev tables built lazily after each pool change.
@@ -45,7 +49,7 @@ type Hash struct {
 	fallback  Policy
 	bound     float64
 	threshold int
-	maglev    derived[*maglevTable]
+	maglev    snapshotCache[*maglevTable]
 	// scratch holds *rank buffers for bounded walks over pools larger
 	// than rendezvousStack, so that those picks allocate nothing either.
 	scratch sync.Pool
@@ -59,15 +63,16 @@ type maglevTable struct {
 var _ Policy = (*Hash)(nil)
 
 // NewHash returns a consistent-hash policy over pool. It returns an error
-// for an invalid cfg.
+// for an invalid cfg, or a Fallback that picks from another pool (requests
+// without a key would go to targets the hash never names).
 func NewHash(pool *Pool, cfg HashConfig) (*Hash, error) {
 	if cfg.BoundedLoad != 0 && (cfg.BoundedLoad < 1 || math.IsNaN(cfg.BoundedLoad) || math.IsInf(cfg.BoundedLoad, 0)) {
 		return nil, fmt.Errorf("balancer: BoundedLoad %v must be 0 or at least 1", cfg.BoundedLoad)
 	}
-	h := &Hash{pool: pool, fallback: cfg.Fallback, bound: cfg.BoundedLoad, threshold: cfg.MaglevThreshold}
-	if h.threshold == 0 {
-		h.threshold = DefaultMaglevThreshold
+	if fp := policyPool(cfg.Fallback); fp != nil && fp != pool {
+		return nil, errors.New("balancer: the hash policy's fallback picks from another pool")
 	}
+	h := &Hash{pool: pool, fallback: cfg.Fallback, bound: cfg.BoundedLoad, threshold: cmp.Or(cfg.MaglevThreshold, defaultMaglevThreshold)}
 	if h.fallback == nil {
 		lr, err := NewLeastRequest(pool, LoadConfig{})
 		if err != nil {
@@ -80,13 +85,18 @@ func NewHash(pool *Pool, cfg HashConfig) (*Hash, error) {
 
 // Pick returns the target key maps to; the fallback policy picks when key
 // is "".
-func (h *Hash) Pick(key string) (*Target, func(Result), error) {
+func (h *Hash) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
+	t, done, _, err := h.pickKeyed(ctx, key)
+	return t, done, err
+}
+
+func (h *Hash) pickKeyed(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
 	if key == "" {
-		return h.fallback.Pick("")
+		return pickKeyed(ctx, h.fallback, "")
 	}
 	s := h.pool.load()
 	if len(s.avail) == 0 {
-		return nil, nil, ErrNoTargets
+		return nil, nil, nil, ErrNoTargets
 	}
 	hk := hashString(key)
 	var t *Target
@@ -96,7 +106,7 @@ func (h *Hash) Pick(key string) (*Target, func(Result), error) {
 		t = h.pickRendezvous(s, hk)
 	}
 	t.acquire()
-	return t, t.done, nil
+	return t, t.done, t, nil
 }
 
 // admits reports whether t may take one more request under the load bound.
@@ -149,7 +159,7 @@ func (h *Hash) pickRendezvous(s *snapshot, hk uint64) *Target {
 // rendezvousStack is the largest pool whose rendezvous scores a bounded
 // pick keeps on its stack. Larger pools (MaglevThreshold raised above the
 // default) borrow a buffer from Hash.scratch instead.
-const rendezvousStack = DefaultMaglevThreshold
+const rendezvousStack = defaultMaglevThreshold
 
 // rank holds one key's rendezvous scores (indexed like snapshot.avail)
 // and a binary max-heap of target indexes ordered by them.
@@ -246,3 +256,5 @@ func leastLoaded(s *snapshot) *Target {
 	}
 	return best
 }
+
+func (h *Hash) targetPool() *Pool { return h.pool }

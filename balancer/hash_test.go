@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -17,7 +18,7 @@ func mapping(t *testing.T, h *Hash, n int) []string {
 	t.Helper()
 	out := make([]string, n)
 	for i := range out {
-		tg, done, err := h.Pick(keyOf(i))
+		tg, done, err := h.Pick(context.Background(), keyOf(i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,7 +28,7 @@ func mapping(t *testing.T, h *Hash, n int) []string {
 	return out
 }
 
-func TestHashRemap(t *testing.T) {
+func TestHashRemapsFewKeysWhenTargetsChange(t *testing.T) {
 	const keys = 20000
 	tests := []struct {
 		name      string
@@ -101,7 +102,7 @@ func TestHashRemap(t *testing.T) {
 	}
 }
 
-func TestHashWeighted(t *testing.T) {
+func TestHashSharesFollowWeights(t *testing.T) {
 	for _, threshold := range []int{0, -1} {
 		h, err := NewHash(weightedPool(t, 1, 3), HashConfig{MaglevThreshold: threshold})
 		if err != nil {
@@ -112,7 +113,7 @@ func TestHashWeighted(t *testing.T) {
 	}
 }
 
-func TestHashFallback(t *testing.T) {
+func TestHashWithoutKeyUsesFallback(t *testing.T) {
 	pool := weightedPool(t, 1, 1, 1)
 	h, err := NewHash(pool, HashConfig{Fallback: NewRoundRobin(pool)})
 	if err != nil {
@@ -123,10 +124,10 @@ func TestHashFallback(t *testing.T) {
 	}
 }
 
-// TestHashBoundedLoad holds 3,000 requests in flight with keys drawn from
+// TestHashBoundedLoadCapsHotKeys holds 3,000 requests in flight with keys drawn from
 // a Zipf distribution (a few very hot keys) and checks no target exceeds
 // the bound, while without the bound the hottest target does.
-func TestHashBoundedLoad(t *testing.T) {
+func TestHashBoundedLoadCapsHotKeys(t *testing.T) {
 	const n, inflight, c = 10, 3000, 1.25
 	for _, tc := range []struct {
 		name      string
@@ -142,7 +143,7 @@ func TestHashBoundedLoad(t *testing.T) {
 				z := rand.NewZipf(rand.New(rand.NewPCG(1, 2)), 1.1, 1, 10000)
 				var dones []func(Result)
 				for range inflight {
-					_, done, err := h.Pick(keyOf(int(z.Uint64())))
+					_, done, err := h.Pick(context.Background(), keyOf(int(z.Uint64())))
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -198,11 +199,14 @@ func TestNewHashErrors(t *testing.T) {
 			t.Errorf("NewHash(BoundedLoad: %v) succeeded", b)
 		}
 	}
+	if _, err := NewHash(weightedPool(t, 1), HashConfig{Fallback: NewRoundRobin(weightedPool(t, 1))}); err == nil {
+		t.Error("NewHash accepted a fallback over another pool")
+	}
 }
 
-// TestMaglevStaleTable checks that while a new table is being built,
+// TestMaglevPicksFromPreviousTableWhileRebuilding checks that while a new table is being built,
 // picks use the previous one and skip targets no longer available.
-func TestMaglevStaleTable(t *testing.T) {
+func TestMaglevPicksFromPreviousTableWhileRebuilding(t *testing.T) {
 	pool := sizedPool(t, 5)
 	h, err := NewHash(pool, HashConfig{MaglevThreshold: -1})
 	if err != nil {
@@ -304,7 +308,7 @@ func TestHashBoundedWalkOrder(t *testing.T) {
 						break
 					}
 				}
-				got, done, err := h.Pick(key)
+				got, done, err := h.Pick(context.Background(), key)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -336,7 +340,7 @@ func TestHashBoundedWalkAllocatesNothing(t *testing.T) {
 		}
 		var held []func(Result)
 		for range 3 * n {
-			_, done, err := h.Pick("hot") // fills the key's first choices
+			_, done, err := h.Pick(context.Background(), "hot") // fills the key's first choices
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -346,15 +350,15 @@ func TestHashBoundedWalkAllocatesNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		first, done, _ := unbounded.Pick("hot")
+		first, done, _ := unbounded.Pick(context.Background(), "hot")
 		done(Result{})
-		if got, done, _ := h.Pick("hot"); got == first {
+		if got, done, _ := h.Pick(context.Background(), "hot"); got == first {
 			t.Fatalf("n=%d: the bounded pick still went to the key's first choice; the walk is not exercised", n)
 		} else {
 			done(Result{})
 		}
 		allocs := testing.AllocsPerRun(200, func() {
-			_, done, err := h.Pick("hot")
+			_, done, err := h.Pick(context.Background(), "hot")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -365,6 +369,74 @@ func TestHashBoundedWalkAllocatesNothing(t *testing.T) {
 		}
 		for _, d := range held {
 			d(Result{})
+		}
+	}
+}
+
+// BenchmarkHashBoundedWalk measures a bounded-load rendezvous pick when
+// the key's preferred targets are full: the targets ranked first for the
+// key, holding three quarters of the total weight, carry requests in
+// flight beyond the 1.25 bound and the rest none, so each pick walks about
+// 3n/4 targets in score order before one admits it. MaglevThreshold is
+// raised so that every size uses rendezvous; "unequal" weights run 1 to 5.
+func BenchmarkHashBoundedWalk(b *testing.B) {
+	for _, weights := range []string{"equal", "unequal"} {
+		for _, n := range []int{3, 64, 100, 1000} {
+			var ups []Upstream
+			for i := range n {
+				w := 1
+				if weights == "unequal" {
+					w = 1 + i%5
+				}
+				ups = append(ups, Upstream{URL: &url.URL{Scheme: "http", Host: fmt.Sprintf("10.2.%d.%d:80", i/250, i%250)}, Weight: w})
+			}
+			pool, err := NewPool(ups)
+			if err != nil {
+				b.Fatal(err)
+			}
+			h, err := NewHash(pool, HashConfig{BoundedLoad: 1.25, MaglevThreshold: 1000})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, hk := pool.load(), hashString("hot")
+			order := make([]int, n)
+			for i := range order {
+				order[i] = i
+			}
+			slices.SortFunc(order, func(i, j int) int {
+				return cmp.Compare(rendezvousScore(s, j, hk), rendezvousScore(s, i, hk))
+			})
+			var full []*Target
+			for sum := int64(0); ; {
+				i := order[len(full)]
+				if 4*(sum+s.weights[i]) > 3*s.total {
+					break
+				}
+				sum += s.weights[i]
+				full = append(full, s.avail[i])
+			}
+			for _, t := range full {
+				t.inflight.Add(100 * t.weight.Load())
+				pool.inflight.Add(100 * t.weight.Load())
+			}
+			b.Run(fmt.Sprintf("%s/n=%d", weights, n), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					t, done, err := h.Pick(context.Background(), "hot")
+					if err != nil {
+						b.Fatal(err)
+					}
+					if t.inflight.Load() > 1 {
+						b.Fatalf("picked a full target, %d in flight", t.inflight.Load())
+					}
+					done(Result{Status: 200})
+				}
+				b.ReportMetric(float64(len(full)), "skipped/op")
+			})
+			for _, t := range full {
+				t.inflight.Add(-100 * t.weight.Load())
+				pool.inflight.Add(-100 * t.weight.Load())
+			}
 		}
 	}
 }

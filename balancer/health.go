@@ -2,47 +2,30 @@ package balancer
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Active health check defaults, from reference/RELIABILITY.md §6.4.
+// Active health check defaults, stated on the HealthConfig fields.
 const (
-	DefaultHealthInterval = 2 * time.Second
-	DefaultHealthJitter   = 0.1
-	DefaultHealthTimeout  = time.Second
-	DefaultHealthRise     = 2
-	DefaultHealthFall     = 3
+	defaultHealthInterval = 2 * time.Second
+	defaultHealthJitter   = 0.1
+	defaultHealthTimeout  = time.Second
+	defaultHealthRise     = 2
+	defaultHealthFall     = 3
 	maxHealthBody         = 64 << 10
 )
-
-// HealthState is a target's state as seen by active health checks.
-type HealthState int
-
-const (
-	// StateUp means the target passes its checks (or is presumed to).
-	StateUp HealthState = iota
-	// StateDown means the target failed Fall checks in a row (or starts
-	// down and has not passed Rise checks yet).
-	StateDown
-)
-
-// String returns "up" or "down".
-func (s HealthState) String() string {
-	if s == StateDown {
-		return "down"
-	}
-	return "up"
-}
 
 // HealthConfig configures a HealthChecker. The zero value of each field
 // selects the default documented on it.
@@ -58,71 +41,57 @@ type HealthConfig struct {
 	// BodyContains, if not empty, must appear in the first 64 KiB of the
 	// response body for a probe to pass.
 	BodyContains string
-	// Interval is the time between two probes of a target. Zero means
-	// DefaultHealthInterval (2s).
+	// Interval is the time between two probes of a target. Zero means 2s.
 	Interval time.Duration
 	// Jitter spreads each wait uniformly by ±Jitter×Interval, so that
-	// gateways do not probe in step. Zero means DefaultHealthJitter (0.1);
-	// negative means none.
+	// gateways do not probe in step. Zero means 0.1; negative means none.
 	Jitter float64
 	// Timeout bounds one probe; a probe that takes longer fails. Zero
-	// means DefaultHealthTimeout (1s).
+	// means 1s.
 	Timeout time.Duration
 	// Rise is the number of consecutive passing probes that bring a down
 	// target up; Fall the number of consecutive failing probes that take
-	// an up target down. Zero means DefaultHealthRise (2) and
-	// DefaultHealthFall (3).
+	// an up target down. Zero means 2 and 3.
 	Rise, Fall int
 	// Initial is the state of targets not probed yet: StateUp (the zero
 	// value) keeps them in rotation until they fail Fall probes;
 	// StateDown keeps them out until they pass Rise probes.
 	Initial HealthState
-	// Transport sends the probes. Nil means a transport of its own, from
-	// NewTransport with the default settings, closed by Close.
+	// Transport sends the probes. Nil means a transport of its own (one
+	// idle connection per address, dial and TLS handshake bounded by
+	// Timeout), closed by Close.
 	Transport http.RoundTripper
-	// Outlier, if set, receives the verdicts and combines them with
-	// passive outlier detection (a target is available only if both
-	// agree); otherwise verdicts go straight to Pool.SetHealthy.
-	Outlier *Outlier
-	// OnChange, if set, is called after a target changes state, from the
-	// checker's goroutine (or the caller of ReportAt).
+	// OnChange, if set, is called after an address changes state, once
+	// for each pool target at that address, from the checker's goroutine
+	// (or the caller of Report).
 	OnChange func(t *Target, s HealthState)
-	// Logger receives state changes (Info). Nil means silent.
+	// Logger receives state changes (Info), one line per pool holding the
+	// address, with attributes pool, target and state. Nil means silent.
 	Logger *slog.Logger
 }
 
-// TargetHealth is a target's active health check status.
-type TargetHealth struct {
-	// Target is the target's ID (its canonical URL).
-	Target string `json:"target"`
-	// State is the current state.
-	State HealthState `json:"-"`
-	// Healthy is State == StateUp, for JSON.
-	Healthy bool `json:"healthy"`
-	// Successes and Failures count the consecutive probes that passed or
-	// failed (one of them is zero).
-	Successes int `json:"successes"`
-	Failures  int `json:"failures"`
-	// LastCheck is when the last probe ended; zero if never probed.
-	LastCheck time.Time `json:"last_check,omitzero"`
-	// LastError describes why the last probe failed, or "".
-	LastError string `json:"last_error,omitempty"`
-}
-
-// HealthChecker probes every target of a pool over HTTP and takes targets
-// out of rotation, and back in, on consecutive results. Start runs the
-// probes on a goroutine owned by the checker until Close; ReportAt and
-// CheckAt drive it directly with explicit times. It is safe for
-// concurrent use.
+// HealthChecker probes the targets of one or more named pools over HTTP
+// and holds those that fail out of rotation until they pass again. An
+// address in several pools (the same backend behind three routes) is
+// probed once per Interval, and its verdict applies to its target in
+// every pool. The checker is the only writer of those targets' health
+// check verdicts: outlier detection, Pool.SetHealthy and Pool.SetDraining
+// keep verdicts of their own (Target.Status), and a target is picked only
+// when none holds it down; Outliers on a pool count the verdicts towards
+// their panic threshold.
+//
+// Start runs the probes on a goroutine owned by the checker until Close;
+// Check and Report (and their …At twins, with explicit times) drive it
+// directly. It is safe for concurrent use.
 type HealthChecker struct {
-	pool      *Pool
+	pools     []namedPool // in name order
 	cfg       HealthConfig
 	transport http.RoundTripper
 	ownTr     bool
 
 	// mu guards states.
 	mu     sync.Mutex
-	states map[*Target]*TargetHealth
+	states map[string]*TargetHealth // by target ID
 
 	startOnce sync.Once
 	closeOnce sync.Once
@@ -130,60 +99,69 @@ type HealthChecker struct {
 	done      chan struct{}
 }
 
-// NewHealthChecker returns a checker for pool; call Start to begin
-// probing. It returns an error for a nil pool or invalid settings.
-func NewHealthChecker(pool *Pool, cfg HealthConfig) (*HealthChecker, error) {
-	if pool == nil {
+type namedPool struct {
+	name string
+	pool *Pool
+}
+
+// NewHealthChecker returns a checker for pools, by name (the name is in
+// every log line and status); call Start to begin probing. It returns an
+// error for no pools, a nil pool, a pool given twice or invalid settings.
+func NewHealthChecker(pools map[string]*Pool, cfg HealthConfig) (*HealthChecker, error) {
+	if len(pools) == 0 {
 		return nil, errors.New("balancer: health checks need a pool")
 	}
+	var named []namedPool
+	seen := map[*Pool]string{}
+	for name, p := range pools {
+		if p == nil {
+			return nil, fmt.Errorf("balancer: health checks of pool %q: nil pool", name)
+		}
+		if other, dup := seen[p]; dup {
+			return nil, fmt.Errorf("balancer: health checks: one pool named %q and %q", min(name, other), max(name, other))
+		}
+		seen[p] = name
+		named = append(named, namedPool{name, p})
+	}
+	slices.SortFunc(named, func(a, b namedPool) int { return strings.Compare(a.name, b.name) })
 	if cfg.Interval < 0 || cfg.Timeout < 0 || cfg.Rise < 0 || cfg.Fall < 0 || cfg.Jitter >= 1 {
 		return nil, fmt.Errorf("balancer: invalid HealthConfig (interval %v, timeout %v, rise %d, fall %d, jitter %v)",
 			cfg.Interval, cfg.Timeout, cfg.Rise, cfg.Fall, cfg.Jitter)
 	}
-	if cfg.Path == "" {
-		cfg.Path = "/"
-	}
+	cfg.Path = cmp.Or(cfg.Path, "/")
 	if !strings.HasPrefix(cfg.Path, "/") {
 		return nil, fmt.Errorf("balancer: health check path %q must start with /", cfg.Path)
 	}
-	if cfg.MinStatus == 0 {
-		cfg.MinStatus = 200
-	}
-	if cfg.MaxStatus == 0 {
-		cfg.MaxStatus = 399
-	}
+	cfg.MinStatus = cmp.Or(cfg.MinStatus, 200)
+	cfg.MaxStatus = cmp.Or(cfg.MaxStatus, 399)
 	if cfg.MinStatus < 100 || cfg.MaxStatus > 599 || cfg.MinStatus > cfg.MaxStatus {
 		return nil, fmt.Errorf("balancer: invalid health status range %d-%d", cfg.MinStatus, cfg.MaxStatus)
 	}
-	if cfg.Interval == 0 {
-		cfg.Interval = DefaultHealthInterval
-	}
-	if cfg.Jitter == 0 {
-		cfg.Jitter = DefaultHealthJitter
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultHealthTimeout
-	}
-	if cfg.Rise == 0 {
-		cfg.Rise = DefaultHealthRise
-	}
-	if cfg.Fall == 0 {
-		cfg.Fall = DefaultHealthFall
-	}
-	hc := &HealthChecker{pool: pool, cfg: cfg, transport: cfg.Transport, states: map[*Target]*TargetHealth{},
+	cfg.Interval = cmp.Or(cfg.Interval, defaultHealthInterval)
+	cfg.Jitter = cmp.Or(cfg.Jitter, defaultHealthJitter)
+	cfg.Timeout = cmp.Or(cfg.Timeout, defaultHealthTimeout)
+	cfg.Rise = cmp.Or(cfg.Rise, defaultHealthRise)
+	cfg.Fall = cmp.Or(cfg.Fall, defaultHealthFall)
+	hc := &HealthChecker{pools: named, cfg: cfg, transport: cfg.Transport, states: map[string]*TargetHealth{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if hc.transport == nil {
-		tr, err := NewTransport(TransportConfig{MaxIdleConnsPerHost: 1})
-		if err != nil {
-			return nil, err
+		// Probes need no more: Timeout bounds each one, and one idle
+		// connection per target is kept between them.
+		tr := &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout: cfg.Timeout,
+			MaxIdleConnsPerHost: 1,
+			IdleConnTimeout:     60 * time.Second,
+			DisableCompression:  true,
+			ForceAttemptHTTP2:   true,
 		}
 		hc.transport, hc.ownTr = tr, true
 	}
 	return hc, nil
 }
 
-// Start puts the pool's targets in the initial state (see Init) and
-// begins probing every target each Interval (with jitter) on a goroutine
+// Start puts the pools' targets in the initial state (see Init) and
+// begins probing every address each Interval (with jitter) on a goroutine
 // that runs until Close. Calls after the first do nothing.
 func (hc *HealthChecker) Start() {
 	hc.startOnce.Do(func() {
@@ -204,9 +182,8 @@ func (hc *HealthChecker) Close() error {
 			<-hc.done
 		}
 		if hc.cfg.Initial == StateDown {
-			hc.pool.newDown.Store(false)
-			if hc.cfg.Outlier != nil {
-				hc.cfg.Outlier.newDown.Store(false)
+			for _, np := range hc.pools {
+				np.pool.newDown.Store(false)
 			}
 		}
 		if c, ok := hc.transport.(interface{ CloseIdleConnections() }); ok && hc.ownTr {
@@ -239,8 +216,30 @@ func (hc *HealthChecker) wait() time.Duration {
 	return d
 }
 
-// checkAll probes every target of the pool at once and waits for the
-// probes; Close cancels them.
+// poolTarget is a target with the name of its pool.
+type poolTarget struct {
+	pool string
+	t    *Target
+}
+
+// targets returns every target of the pools by ID, and the IDs in the
+// order first seen.
+func (hc *HealthChecker) targets() (map[string][]poolTarget, []string) {
+	byID := map[string][]poolTarget{}
+	var ids []string
+	for _, np := range hc.pools {
+		for _, t := range np.pool.load().all {
+			if byID[t.id] == nil {
+				ids = append(ids, t.id)
+			}
+			byID[t.id] = append(byID[t.id], poolTarget{np.name, t})
+		}
+	}
+	return byID, ids
+}
+
+// checkAll probes every address of the pools once, all at once, and waits
+// for the probes; Close cancels them.
 func (hc *HealthChecker) checkAll() {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -251,21 +250,24 @@ func (hc *HealthChecker) checkAll() {
 		case <-ctx.Done():
 		}
 	}()
+	byID, ids := hc.targets()
 	var wg sync.WaitGroup
-	for _, t := range hc.pool.Targets() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			hc.CheckAt(ctx, t, time.Now())
-		}()
+	for _, id := range ids {
+		t := byID[id][0].t
+		wg.Go(func() { hc.Check(ctx, t) })
 	}
 	wg.Wait()
-	hc.prune()
+	hc.prune(byID)
 }
 
-// CheckAt probes t once, starting at now, and reports the result with
-// ReportAt (at the probe's end). It returns the probe's error, or nil if it
-// passed. A probe cancelled through ctx is not reported.
+// Check probes t's address once, now; see CheckAt.
+func (hc *HealthChecker) Check(ctx context.Context, t *Target) error {
+	return hc.CheckAt(ctx, t, time.Now())
+}
+
+// CheckAt probes t's address once, starting at now, and reports the result
+// with ReportAt (at the probe's end). It returns the probe's error, or nil
+// if it passed. A probe cancelled through ctx is not reported.
 func (hc *HealthChecker) CheckAt(ctx context.Context, t *Target, now time.Time) error {
 	start := time.Now()
 	err := hc.probe(ctx, t)
@@ -308,11 +310,20 @@ func (hc *HealthChecker) probe(ctx context.Context, t *Target) error {
 	return nil
 }
 
-// ReportAt records a probe of t that ended at now with err (nil: passed)
-// and changes t's state after Rise passes or Fall failures in a row.
+// Report records a probe of t's address that ended now; see ReportAt.
+func (hc *HealthChecker) Report(t *Target, err error) { hc.ReportAt(t, err, time.Now()) }
+
+// ReportAt records a probe of t's address that ended at now with err (nil:
+// passed) and changes the address's state after Rise passes or Fall
+// failures in a row, for its target in every pool.
 func (hc *HealthChecker) ReportAt(t *Target, err error, now time.Time) {
+	byID, _ := hc.targets()
+	pts := byID[t.id]
+	if len(pts) == 0 {
+		return // in none of the checker's pools
+	}
 	hc.mu.Lock()
-	st := hc.stateLocked(t)
+	st := hc.stateLocked(t.id, pts)
 	st.LastCheck = now
 	changed := false
 	if err == nil {
@@ -334,109 +345,75 @@ func (hc *HealthChecker) ReportAt(t *Target, err error, now time.Time) {
 	state := st.State
 	hc.mu.Unlock()
 	if changed {
-		hc.publish(t, state)
+		hc.publish(pts, state)
 	}
 }
 
-// stateLocked returns t's status, creating it in the initial state (and
-// publishing a StateDown initial state) on first sight.
-func (hc *HealthChecker) stateLocked(t *Target) *TargetHealth {
-	st := hc.states[t]
+// stateLocked returns the status of the address id, creating it in the
+// initial state (and publishing a StateDown initial state) on first sight.
+func (hc *HealthChecker) stateLocked(id string, pts []poolTarget) *TargetHealth {
+	st := hc.states[id]
 	if st == nil {
-		st = &TargetHealth{Target: t.url.Redacted(), State: hc.cfg.Initial, Healthy: hc.cfg.Initial == StateUp}
-		hc.states[t] = st
+		st = &TargetHealth{Target: pts[0].t.url.Redacted(), State: hc.cfg.Initial, Healthy: hc.cfg.Initial == StateUp}
+		hc.states[id] = st
 		if hc.cfg.Initial == StateDown {
-			hc.setHealthy(t, false)
+			for _, pt := range pts {
+				setChecked(pt.t, false)
+			}
 		}
+	}
+	st.Pools = st.Pools[:0]
+	for _, pt := range pts {
+		st.Pools = append(st.Pools, pt.pool)
 	}
 	return st
 }
 
-func (hc *HealthChecker) setHealthy(t *Target, up bool) {
-	if hc.cfg.Outlier != nil {
-		hc.cfg.Outlier.setChecked(t, up)
-	} else {
-		hc.pool.SetHealthy(t, up)
+// setChecked records a health check verdict on t. Outliers on its pool
+// notice the change on their next pick and move their panic threshold.
+func setChecked(t *Target, up bool) { t.pool.setDown(t, downChecked, !up) }
+
+// publish applies state s to the targets pts, logs it once per pool and
+// calls OnChange for each.
+func (hc *HealthChecker) publish(pts []poolTarget, s HealthState) {
+	for _, pt := range pts {
+		setChecked(pt.t, s == StateUp)
+		if hc.cfg.Logger != nil {
+			hc.cfg.Logger.Info("balancer: health check state change", slog.String("pool", pt.pool),
+				slog.String("target", pt.t.url.Redacted()), slog.String("state", s.String()))
+		}
+		if hc.cfg.OnChange != nil {
+			hc.cfg.OnChange(pt.t, s)
+		}
 	}
 }
 
-func (hc *HealthChecker) publish(t *Target, s HealthState) {
-	hc.setHealthy(t, s == StateUp)
-	if hc.cfg.Logger != nil {
-		hc.cfg.Logger.Info("balancer: health check state change", slog.String("target", t.url.Redacted()),
-			slog.String("state", s.String()))
-	}
-	if hc.cfg.OnChange != nil {
-		hc.cfg.OnChange(t, s)
-	}
-}
-
-// Init puts every target of the pool in the initial state now, so that
+// Init puts every target of the pools in the initial state now, so that
 // with Initial StateDown no target is picked before it passed Rise probes.
 //
-// With StateDown, targets added to the pool later start down as well
+// With StateDown, targets added to the pools later start down as well
 // (until Close), so that none is picked between Add and its first probes.
 func (hc *HealthChecker) Init() {
+	byID, ids := hc.targets()
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
 	if hc.cfg.Initial == StateDown {
-		hc.pool.newDown.Store(true)
-		if hc.cfg.Outlier != nil {
-			hc.cfg.Outlier.newDown.Store(true)
+		for _, np := range hc.pools {
+			np.pool.newDown.Store(true)
 		}
 	}
-	for _, t := range hc.pool.Targets() {
-		hc.stateLocked(t)
+	for _, id := range ids {
+		hc.stateLocked(id, byID[id])
 	}
 }
 
-// prune forgets targets no longer in the pool.
-func (hc *HealthChecker) prune() {
-	live := map[*Target]bool{}
-	for _, t := range hc.pool.Targets() {
-		live[t] = true
-	}
+// prune forgets addresses in none of the pools.
+func (hc *HealthChecker) prune(byID map[string][]poolTarget) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
-	for t := range hc.states {
-		if !live[t] {
-			delete(hc.states, t)
+	for id := range hc.states {
+		if byID[id] == nil {
+			delete(hc.states, id)
 		}
 	}
-}
-
-// Status returns t's status; ok is false if t was never seen.
-func (hc *HealthChecker) Status(t *Target) (TargetHealth, bool) {
-	hc.mu.Lock()
-	defer hc.mu.Unlock()
-	st, ok := hc.states[t]
-	if !ok {
-		return TargetHealth{}, false
-	}
-	return *st, true
-}
-
-// Statuses returns the status of every target in the pool, in pool order;
-// targets not probed yet are in the initial state.
-func (hc *HealthChecker) Statuses() []TargetHealth {
-	ts := hc.pool.Targets()
-	out := make([]TargetHealth, 0, len(ts))
-	hc.mu.Lock()
-	defer hc.mu.Unlock()
-	for _, t := range ts {
-		if st, ok := hc.states[t]; ok {
-			out = append(out, *st)
-		} else {
-			out = append(out, TargetHealth{Target: t.url.Redacted(), State: hc.cfg.Initial, Healthy: hc.cfg.Initial == StateUp})
-		}
-	}
-	return out
-}
-
-// ServeHTTP writes Statuses as a JSON array: an admin endpoint. Mount it
-// only where operators can reach it; it names the upstream URLs.
-func (hc *HealthChecker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(hc.Statuses())
 }

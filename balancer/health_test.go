@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -16,7 +15,7 @@ import (
 
 func newChecker(t testing.TB, p *Pool, cfg HealthConfig) *HealthChecker {
 	t.Helper()
-	hc, err := NewHealthChecker(p, cfg)
+	hc, err := NewHealthChecker(map[string]*Pool{"test": p}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +23,7 @@ func newChecker(t testing.TB, p *Pool, cfg HealthConfig) *HealthChecker {
 	return hc
 }
 
-func TestHealthRiseFall(t *testing.T) {
+func TestHealthStateFlipsAfterRiseOrFallInARow(t *testing.T) {
 	errProbe := errors.New("probe failed")
 	cases := []struct {
 		name    string
@@ -92,7 +91,7 @@ func TestHealthInitialDownKeepsTargetsOut(t *testing.T) {
 	}
 }
 
-func TestHealthProbe(t *testing.T) {
+func TestHealthProbeChecksStatusBodyHostAndTimeout(t *testing.T) {
 	var mu sync.Mutex
 	var gotHost, gotPath string
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -155,7 +154,7 @@ func TestHealthProbe(t *testing.T) {
 	}
 }
 
-func TestHealthLoopTakesTargetOutAndBack(t *testing.T) {
+func TestHealthStartTakesTargetOutAndBack(t *testing.T) {
 	var healthy atomic.Bool
 	healthy.Store(true)
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -191,7 +190,7 @@ func TestHealthLoopTakesTargetOutAndBack(t *testing.T) {
 
 func TestHealthCloseWithoutStart(t *testing.T) {
 	p, _ := fakePool(t, 1)
-	hc, err := NewHealthChecker(p, HealthConfig{})
+	hc, err := NewHealthChecker(map[string]*Pool{"test": p}, HealthConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,54 +199,21 @@ func TestHealthCloseWithoutStart(t *testing.T) {
 	hc.Close()
 }
 
-func TestHealthCombinesWithOutlier(t *testing.T) {
-	p, ts := fakePool(t, 4)
-	o := newOutlier(t, p, OutlierConfig{Consecutive: 1, PanicThreshold: -1})
-	hc := newChecker(t, p, HealthConfig{Outlier: o, Fall: 1, Rise: 1})
-	hc.ReportAt(ts[0], errors.New("down"), t0)
-	o.ObserveAt(ts[1], fail502, t0)
-	if ts[0].Healthy() || ts[1].Healthy() || p.Available() != 2 {
-		t.Fatalf("checked-down and ejected targets must both be out (available %d)", p.Available())
-	}
-	o.ObserveAt(ts[0], okRes, t0)
-	hc.ReportAt(ts[1], nil, t0) // checks pass, but it is still ejected
-	if ts[1].Healthy() {
-		t.Fatal("a passing health check brought an ejected target back")
-	}
-	o.UpdateAt(t0.Add(time.Hour))
-	hc.ReportAt(ts[0], nil, t0.Add(time.Hour))
-	if p.Available() != 4 {
-		t.Fatalf("Available() = %d once both agree, want 4", p.Available())
-	}
-}
-
-func TestHealthStatusesHandler(t *testing.T) {
-	p, ts := fakePool(t, 2)
-	hc := newChecker(t, p, HealthConfig{Fall: 1})
-	hc.ReportAt(ts[1], errors.New("status 500 outside 200-399"), t0)
-	rec := httptest.NewRecorder()
-	hc.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
-	var got []TargetHealth
-	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || !got[0].Healthy || got[1].Healthy || got[1].Failures != 1 || got[1].LastError == "" {
-		t.Fatalf("statuses %+v", got)
-	}
-	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("Content-Type %q", ct)
-	}
-}
-
 func TestNewHealthCheckerErrors(t *testing.T) {
 	p, _ := fakePool(t, 1)
 	for _, cfg := range []HealthConfig{{Interval: -1}, {Rise: -1}, {Path: "health"}, {MinStatus: 500, MaxStatus: 200}, {Jitter: 1}, {MaxStatus: 700}} {
-		if _, err := NewHealthChecker(p, cfg); err == nil {
+		if _, err := NewHealthChecker(map[string]*Pool{"test": p}, cfg); err == nil {
 			t.Errorf("NewHealthChecker(%+v) accepted", cfg)
 		}
 	}
 	if _, err := NewHealthChecker(nil, HealthConfig{}); err == nil {
+		t.Error("no pools accepted")
+	}
+	if _, err := NewHealthChecker(map[string]*Pool{"a": nil}, HealthConfig{}); err == nil {
 		t.Error("nil pool accepted")
+	}
+	if _, err := NewHealthChecker(map[string]*Pool{"a": p, "b": p}, HealthConfig{}); err == nil {
+		t.Error("one pool under two names accepted")
 	}
 }
 
@@ -258,8 +224,9 @@ func TestHealthInitialDownAppliesToAddedTargets(t *testing.T) {
 	for _, withOutlier := range []bool{false, true} {
 		p, ts := fakePool(t, 1)
 		cfg := HealthConfig{Initial: StateDown}
+		var o *Outlier
 		if withOutlier {
-			cfg.Outlier = newOutlier(t, p, OutlierConfig{PanicThreshold: -1})
+			o = newOutlier(t, p, OutlierConfig{PanicThreshold: -1})
 		}
 		hc := newChecker(t, p, cfg)
 		hc.Init()
@@ -270,8 +237,8 @@ func TestHealthInitialDownAppliesToAddedTargets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.Outlier != nil {
-			cfg.Outlier.UpdateAt(t0) // republishes every target's health
+		if o != nil {
+			o.UpdateAt(t0) // republishes every target's ejection
 		}
 		if nt.Healthy() || p.Available() != 1 {
 			t.Fatalf("outlier %v: added target healthy %v, available %d: want it down until probed", withOutlier, nt.Healthy(), p.Available())
@@ -283,8 +250,8 @@ func TestHealthInitialDownAppliesToAddedTargets(t *testing.T) {
 		}
 		hc.Close()
 		nt2, _ := p.Add(Upstream{URL: &url.URL{Scheme: "http", Host: "10.0.0.8:80"}})
-		if cfg.Outlier != nil {
-			cfg.Outlier.UpdateAt(t0)
+		if o != nil {
+			o.UpdateAt(t0)
 		}
 		if !nt2.Healthy() {
 			t.Fatalf("outlier %v: a target added after Close stays down", withOutlier)
@@ -292,20 +259,68 @@ func TestHealthInitialDownAppliesToAddedTargets(t *testing.T) {
 	}
 }
 
-// TestHealthAPIRedactsPasswords: the health API names targets by URL
-// without the password of their userinfo.
-func TestHealthAPIRedactsPasswords(t *testing.T) {
-	p := poolOf(t, "http://user:s3cret@10.0.0.1:80")
-	hc := newChecker(t, p, HealthConfig{})
-	for _, init := range []bool{false, true} {
-		if init {
-			hc.Init()
+// TestHealthCheckerProbesSharedAddressOnce: an address in three pools is
+// probed once per round, its verdict applies in every pool, and each
+// state change is logged once per pool, naming it.
+func TestHealthCheckerProbesSharedAddressOnce(t *testing.T) {
+	var probes atomic.Int64
+	var failing atomic.Bool
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		probes.Add(1)
+		if failing.Load() {
+			w.WriteHeader(http.StatusInternalServerError)
 		}
-		rec := httptest.NewRecorder()
-		hc.ServeHTTP(rec, httptest.NewRequest("GET", "/health", nil))
-		st := hc.Statuses()
-		if strings.Contains(rec.Body.String(), "s3cret") || len(st) != 1 || strings.Contains(st[0].Target, "s3cret") {
-			t.Fatalf("initialised %v: health API exposes the password: %s", init, rec.Body.String())
+	}))
+	defer be.Close()
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer other.Close()
+	pools := map[string]*Pool{
+		"api":    poolOf(t, be.URL, other.URL),
+		"web":    poolOf(t, be.URL),
+		"static": poolOf(t, be.URL),
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	hc, err := NewHealthChecker(pools, HealthConfig{Fall: 1, Rise: 1, Logger: slogTo(&logs, &mu)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	hc.checkAll()
+	if n := probes.Load(); n != 1 {
+		t.Fatalf("shared address probed %d times in one round, want 1", n)
+	}
+	failing.Store(true)
+	hc.checkAll()
+	for name, p := range pools {
+		tg, _ := p.Lookup(strings.TrimSuffix(be.URL, "/"))
+		if tg == nil {
+			t.Fatalf("pool %s lost the target", name)
 		}
+		if tg.Healthy() || !tg.Status().CheckedDown {
+			t.Errorf("pool %s: failing address still healthy", name)
+		}
+	}
+	if !pools["api"].Targets()[1].Healthy() {
+		t.Error("the other address went down with the failing one")
+	}
+	mu.Lock()
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	mu.Unlock()
+	if len(lines) != 3 {
+		t.Fatalf("%d log lines for one state change in three pools, want 3:\n%s", len(lines), logs.String())
+	}
+	for _, name := range []string{"api", "static", "web"} {
+		found := false
+		for _, l := range lines {
+			found = found || strings.Contains(l, "pool="+name+" ") && strings.Contains(l, "state=down")
+		}
+		if !found {
+			t.Errorf("no log line names pool %s:\n%s", name, logs.String())
+		}
+	}
+	st := hc.Statuses()
+	if len(st) != 2 || strings.Join(st[0].Pools, ",") != "api,static,web" || st[0].Healthy {
+		t.Fatalf("Statuses = %+v, want the shared address first, down, in pools api,static,web", st)
 	}
 }

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"sync"
@@ -8,11 +9,11 @@ import (
 	"time"
 )
 
-// Defaults of LoadConfig.
+// Defaults of LoadConfig, stated on its fields.
 const (
-	DefaultDecay          = 10 * time.Second
-	DefaultFailurePenalty = time.Second
-	DefaultInitialLatency = 10 * time.Millisecond
+	defaultDecay          = 10 * time.Second
+	defaultFailurePenalty = time.Second
+	defaultInitialLatency = 10 * time.Millisecond
 )
 
 // LoadConfig configures the load-aware policies (LeastRequest, LeastConn,
@@ -20,17 +21,19 @@ const (
 // on it.
 type LoadConfig struct {
 	// Decay is the time constant with which the memory of failures and
-	// of latency fades: a failure weighs e^-1 after Decay. Zero means
-	// DefaultDecay (10s).
+	// of latency fades, in wall time whatever the request rate. A failure
+	// counts as one request in flight when it happens and weighs e^-t/Decay
+	// t later; once a target's failures weigh less than e^-1 together
+	// they are forgotten, so a single failure stops counting after Decay.
+	// Zero means 10s.
 	Decay time.Duration
 	// FailurePenalty is the latency PeakEWMA charges for a failed request
 	// (transport error, 429 or 5xx), however fast it failed, so that a
-	// target answering 503 at once does not look fast. Zero means
-	// DefaultFailurePenalty (1s).
+	// target answering 503 at once does not look fast. Zero means 1s.
 	FailurePenalty time.Duration
 	// InitialLatency is the latency PeakEWMA assumes for a target before
 	// its first response, so a new target is not flooded. Zero means
-	// DefaultInitialLatency (10ms).
+	// 10ms.
 	InitialLatency time.Duration
 }
 
@@ -39,9 +42,9 @@ func (c LoadConfig) resolve() (loadParams, error) {
 		return loadParams{}, fmt.Errorf("balancer: negative duration in LoadConfig %+v", c)
 	}
 	return loadParams{
-		tau:     float64(orDuration(c.Decay, DefaultDecay)),
-		penalty: float64(orDuration(c.FailurePenalty, DefaultFailurePenalty)),
-		initial: float64(orDuration(c.InitialLatency, DefaultInitialLatency)),
+		tau:     float64(cmp.Or(c.Decay, defaultDecay)),
+		penalty: float64(cmp.Or(c.FailurePenalty, defaultFailurePenalty)),
+		initial: float64(cmp.Or(c.InitialLatency, defaultInitialLatency)),
 	}, nil
 }
 
@@ -121,7 +124,10 @@ func (n *node) observe(r Result) {
 	if !failed && (r.Latency <= 0 || !n.params.latency) {
 		return // nothing this policy reads changes: no lock, no clock
 	}
-	c := clock{now: r.End, base: n.params.base}
+	c := clock{base: n.params.base}
+	if !r.End.IsZero() {
+		c = fixedClock(r.End)
+	}
 	now := c.nanos()
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -149,22 +155,23 @@ func (n *node) observe(r Result) {
 	n.latAt.Store(now)
 }
 
-// clock resolves "now" at most once per pick, and only when needed: the
-// explicit instant now, or else the wall time derived from base and the
-// monotonic clock (cheaper than time.Now, which reads two clocks).
+// clock resolves "now" at most once per pick, and only when needed: a
+// fixed instant (PickAt, Result.End), or else the wall time derived from
+// base and the monotonic clock (cheaper than time.Now, which reads two
+// clocks).
 type clock struct {
-	now  time.Time
 	base time.Time
 	ns   int64
+	set  bool // ns holds the instant
 }
 
+// fixedClock returns a clock that reads now.
+func fixedClock(now time.Time) clock { return clock{ns: now.UnixNano(), set: true} }
+
 func (c *clock) nanos() int64 {
-	if c.ns == 0 {
-		if c.now.IsZero() {
-			c.ns = c.base.UnixNano() + int64(time.Since(c.base))
-		} else {
-			c.ns = c.now.UnixNano()
-		}
+	if !c.set {
+		c.ns = c.base.UnixNano() + int64(time.Since(c.base))
+		c.set = true
 	}
 	return c.ns
 }
@@ -201,7 +208,7 @@ func buildNodes(p *loadParams) func(s *snapshot, prev *nodeSet) *nodeSet {
 type loadAware struct {
 	pool   *Pool
 	params loadParams
-	set    derived[*nodeSet]
+	set    snapshotCache[*nodeSet]
 	build  func(*snapshot, *nodeSet) *nodeSet
 }
 
@@ -225,15 +232,33 @@ func (la *loadAware) nodes() []*node {
 	return la.set.get(s, la.build).nodes
 }
 
+// forgetFailures is the decayed failure count below which a target's
+// failures no longer count as load: one failure is forgotten after one
+// Decay. Without it the memory of a failure, fading exponentially but
+// never reaching zero, would lose every tie against a target that never
+// failed: at low traffic, where targets are idle between requests, one
+// 503 would keep a healthy target from being picked for minutes (until
+// the count underflows next to 1).
+const forgetFailures = 1 / math.E
+
+// failureLoad returns the decayed count of n's recent failures at c,
+// or zero once it falls below forgetFailures.
+func failureLoad(n *node, c *clock) float64 {
+	if f := n.failures(c); f >= forgetFailures {
+		return f
+	}
+	return 0
+}
+
 // requestLoad is a target's load for least-request policies: in-flight
-// requests plus the decayed count of recent failures (so a target that
+// requests plus the recent failures (failureLoad, so that a target that
 // fails fast does not look idle), plus one, over its weight.
 func requestLoad(n *node, c *clock) float64 {
-	return (float64(n.t.inflight.Load()) + 1 + n.failures(c)) / float64(n.t.weight.Load())
+	return (float64(n.t.inflight.Load()) + 1 + failureLoad(n, c)) / float64(n.t.weight.Load())
 }
 
 // pickNode counts the request on n and returns its target and done.
-func pickNode(n *node) (*Target, func(Result), error) {
+func pickNode(n *node) (*Target, func(Result), doneID, error) {
 	n.t.acquire()
-	return n.t, n.done, nil
+	return n.t, n.done, n, nil
 }

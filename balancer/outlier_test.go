@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -22,7 +23,7 @@ func fakePool(t testing.TB, n int) (*Pool, []*Target) {
 
 func newOutlier(t testing.TB, p *Pool, cfg OutlierConfig) *Outlier {
 	t.Helper()
-	o, err := NewOutlier(p, cfg)
+	o, err := NewOutlier(NewRoundRobin(p), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +111,7 @@ func TestOutlierCountsOnlyConsecutiveRealFailures(t *testing.T) {
 	}
 }
 
-func TestOutlierMaxEjectedPercent(t *testing.T) {
+func TestOutlierEjectsAtMostMaxPercent(t *testing.T) {
 	p, ts := fakePool(t, 4)
 	o := newOutlier(t, p, OutlierConfig{Consecutive: 1, PanicThreshold: -1})
 	for _, tg := range ts {
@@ -131,16 +132,16 @@ func TestOutlierPanicModeAndFailFast(t *testing.T) {
 	for _, failFast := range []bool{false, true} {
 		p, ts := fakePool(t, 3)
 		o := newOutlier(t, p, OutlierConfig{Consecutive: 1, MaxEjectedPercent: 100, FailFast: failFast})
-		pol := o.Wrap(NewRoundRobin(p))
+		pol := o
 		o.ObserveAt(ts[0], fail502, t0)
-		if o.Panicking() || p.Available() != 2 {
-			t.Fatalf("failFast=%v: 2 of 3 healthy: panic=%v available=%d", failFast, o.Panicking(), p.Available())
+		if o.Stats().Panicking || p.Available() != 2 {
+			t.Fatalf("failFast=%v: 2 of 3 healthy: panic=%v available=%d", failFast, o.Stats().Panicking, p.Available())
 		}
 		o.ObserveAt(ts[1], fail502, t0)
-		if !o.Panicking() {
+		if !o.Stats().Panicking {
 			t.Fatalf("failFast=%v: 1 of 3 healthy is below 50%% but no panic", failFast)
 		}
-		_, done, err := pol.Pick("")
+		_, done, err := pol.Pick(context.Background(), "")
 		if failFast {
 			if !errors.Is(err, ErrNoTargets) || !errors.Is(err, ErrPanicFailFast) {
 				t.Fatalf("fail fast Pick error = %v", err)
@@ -155,18 +156,22 @@ func TestOutlierPanicModeAndFailFast(t *testing.T) {
 			done(Result{Canceled: true})
 		}
 		o.UpdateAt(t0.Add(time.Hour))
-		if o.Panicking() || p.Available() != 3 {
-			t.Fatalf("failFast=%v: after ejections end panic=%v available=%d", failFast, o.Panicking(), p.Available())
+		if o.Stats().Panicking || p.Available() != 3 {
+			t.Fatalf("failFast=%v: after ejections end panic=%v available=%d", failFast, o.Stats().Panicking, p.Available())
 		}
 	}
 }
 
-func TestOutlierWrapObservesAndEndsEjectionsLazily(t *testing.T) {
+func TestOutlierPicksObserveAndEndEjectionsLazily(t *testing.T) {
 	p, ts := fakePool(t, 2)
 	o := newOutlier(t, p, OutlierConfig{Consecutive: 2, BaseEjection: time.Millisecond})
-	pol := o.Wrap(firstAvail{p})
+	pol, err := NewOutlier(firstAvail{p}, OutlierConfig{Consecutive: 2, BaseEjection: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = pol
 	for range 2 {
-		tg, done, err := pol.Pick("")
+		tg, done, err := pol.Pick(context.Background(), "")
 		if err != nil || tg != ts[0] {
 			t.Fatalf("Pick = %v, %v", tg, err)
 		}
@@ -176,7 +181,7 @@ func TestOutlierWrapObservesAndEndsEjectionsLazily(t *testing.T) {
 		t.Fatal("two failures through Wrap did not eject")
 	}
 	// The ejection (1ms from an hour ago) ends at the next pick.
-	if _, _, err := pol.Pick(""); err != nil {
+	if _, _, err := pol.Pick(context.Background(), ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, ej := o.Ejected(ts[0]); ej || p.Available() != 2 {
@@ -200,23 +205,23 @@ func TestOutlierForgetsRemovedTargets(t *testing.T) {
 func TestNewOutlierErrors(t *testing.T) {
 	p, _ := fakePool(t, 1)
 	for _, cfg := range []OutlierConfig{{Consecutive: -1}, {MaxEjectedPercent: 101}, {BaseEjection: -1}, {PanicThreshold: 101}} {
-		if _, err := NewOutlier(p, cfg); err == nil {
+		if _, err := NewOutlier(NewRoundRobin(p), cfg); err == nil {
 			t.Errorf("NewOutlier(%+v) accepted", cfg)
 		}
 	}
 	if _, err := NewOutlier(nil, OutlierConfig{}); err == nil {
-		t.Error("NewOutlier(nil pool) accepted")
+		t.Error("NewOutlier(nil policy) accepted")
 	}
 }
 
 func BenchmarkOutlierPick(b *testing.B) {
 	p, _ := fakePool(b, 3)
 	o := newOutlier(b, p, OutlierConfig{})
-	pol := o.Wrap(NewRoundRobin(p))
+	pol := o
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			_, done, _ := pol.Pick("")
+			_, done, _ := pol.Pick(context.Background(), "")
 			done(Result{Status: 200})
 		}
 	})
@@ -225,7 +230,7 @@ func BenchmarkOutlierPick(b *testing.B) {
 // firstAvail always picks the pool's first available target.
 type firstAvail struct{ p *Pool }
 
-func (f firstAvail) Pick(string) (*Target, func(Result), error) {
+func (f firstAvail) Pick(context.Context, string) (*Target, func(Result), error) {
 	s := f.p.load()
 	if len(s.avail) == 0 {
 		return nil, nil, ErrNoTargets
@@ -233,4 +238,36 @@ func (f firstAvail) Pick(string) (*Target, func(Result), error) {
 	t := s.avail[0]
 	t.acquire()
 	return t, t.release, nil
+}
+
+func (f firstAvail) targetPool() *Pool { return f.p }
+
+// TestOutliersSharingAPoolEjectTogether: two Outliers on one pool (the
+// policies of two routes) each eject on their own; a target stays out
+// while either holds it out, and Close releases only the closer's hold.
+func TestOutliersSharingAPoolEjectTogether(t *testing.T) {
+	p, ts := fakePool(t, 4)
+	cfg := OutlierConfig{Consecutive: 1, BaseEjection: time.Minute, PanicThreshold: -1}
+	o1, o2 := newOutlier(t, p, cfg), newOutlier(t, p, cfg)
+	o1.ObserveAt(ts[0], fail502, t0)
+	o2.ObserveAt(ts[0], fail502, t0)
+	o2.ObserveAt(ts[1], fail502, t0)
+	if ts[0].Healthy() || ts[1].Healthy() || p.Available() != 2 {
+		t.Fatalf("available %d, want the two targets ejected by either out", p.Available())
+	}
+	o1.UpdateAt(t0.Add(2 * time.Minute)) // o1's ejection of ts[0] ends
+	if ts[0].Healthy() {
+		t.Fatal("target back in while another Outlier still ejects it")
+	}
+	o2.Close()
+	if !ts[0].Healthy() || !ts[1].Healthy() {
+		t.Fatal("Close did not release the closed Outlier's ejections")
+	}
+	if st := o2.Stats(); st.Ejected != 0 {
+		t.Fatalf("closed Outlier still reports %d ejected", st.Ejected)
+	}
+	o2.ObserveAt(ts[2], fail502, t0)
+	if !ts[2].Healthy() {
+		t.Fatal("a closed Outlier ejected a target")
+	}
 }

@@ -52,7 +52,7 @@ func PolicyNames() []string {
 // flags and configuration files. Names are case-insensitive; "" means
 // least-request, and the aliases p2c, rr, wrr, least-connections,
 // consistent-hash and peak-ewma are accepted. A hash policy needs a key
-// on each request (Config.Key, see ParseKey). It returns an error for an
+// on each request (Config.Key, see reqkey.Parse). It returns an error for an
 // unknown name or an invalid cfg.
 func NewPolicy(name string, pool *Pool, cfg PolicyConfig) (Policy, error) {
 	canon := canonicalPolicy(name)

@@ -9,7 +9,8 @@ import (
 
 // Pool is a dynamic set of targets. Readers (policies picking a target)
 // load an immutable snapshot with one atomic load and never lock; writers
-// (Add, Remove, Update, SetHealthy) build a new snapshot and swap it in.
+// (Add, Remove, Update, SetHealthy, SetDraining, and health checks and
+// outlier detection) build a new snapshot and swap it in.
 // Pool is safe for concurrent use and must not be copied. The zero value
 // is not usable; call NewPool.
 type Pool struct {
@@ -17,7 +18,7 @@ type Pool struct {
 	mu       sync.Mutex
 	snap     atomic.Pointer[snapshot]
 	inflight atomic.Int64 // requests in flight over all targets, removed ones included
-	newDown  atomic.Bool  // Add creates unhealthy targets (a checker with Initial StateDown runs)
+	newDown  atomic.Bool  // Add creates targets held down by health checks (a checker with Initial StateDown runs)
 }
 
 // snapshot is an immutable view of a pool. Policies derive their own
@@ -95,8 +96,8 @@ var emptySnapshot = &snapshot{uniform: true}
 
 // Add adds a target and returns it. An up.Weight of zero means weight 1,
 // not zero traffic (see Upstream.Weight); a target that must take no new
-// requests is removed with Remove or parked with SetHealthy(t, false)
-// (which health checks may undo). It
+// requests is removed with Remove, or kept out with SetDraining or
+// SetHealthy(t, false). It
 // returns an error for an invalid upstream (no URL, a scheme other than
 // http or https, no host, a weight below 0 or above MaxWeight) or when a
 // target with the same URL is already in the pool.
@@ -113,7 +114,9 @@ func (p *Pool) Add(up Upstream) (*Target, error) {
 		return nil, fmt.Errorf("balancer: duplicate upstream %q", u.Redacted())
 	}
 	if p.newDown.Load() {
-		t.healthy.Store(false) // until it passes active health checks
+		// Until it passes active health checks.
+		t.down.Store(downChecked)
+		t.healthy.Store(false)
 	}
 	all := append(s.all[:len(s.all):len(s.all)], t)
 	p.publish(all)
@@ -149,8 +152,8 @@ func (p *Pool) Remove(u *url.URL) bool {
 // keeping its counters and health. Only the weight changes (Zone and
 // Metadata are fixed when a target is added). An up.Weight of zero sets
 // weight 1, the default, as in Add: it does not drain the target. To stop
-// new requests to it, call Remove (in-flight requests complete) or
-// SetHealthy(t, false) (which health checks may undo). It returns an error, changing nothing, for an
+// new requests to it, call Remove (in-flight requests complete),
+// SetDraining or SetHealthy(t, false). It returns an error, changing nothing, for an
 // invalid upstream (including a weight below 0 or above MaxWeight) or an
 // unknown URL.
 func (p *Pool) Update(up Upstream) error {
@@ -170,24 +173,70 @@ func (p *Pool) Update(up Upstream) error {
 	return nil
 }
 
-// SetHealthy sets t's health flag and reports whether it changed. Health
-// checks and outlier detection drive it; an unhealthy target is not picked
-// (sticky sessions pinned to it fall back and re-pin).
+// SetHealthy parks t (healthy false) or ends its parking (true), and
+// reports whether that changed. A parked target is not picked (sticky
+// sessions pinned to it fall back and re-pin) until SetHealthy(t, true);
+// active health checks and outlier detection keep their own verdicts
+// (Target.Status) and never undo it, nor does it undo theirs.
 func (p *Pool) SetHealthy(t *Target, healthy bool) bool {
+	return p.setDown(t, downParked, !healthy)
+}
+
+// SetDraining marks t as draining (true) or not, and reports whether that
+// changed. A draining target is not picked; requests in flight to it
+// complete. A proxy can mark a target draining while it closes the target's
+// connections; Remove takes a target out for good.
+func (p *Pool) SetDraining(t *Target, draining bool) bool {
+	return p.setDown(t, downDraining, draining)
+}
+
+// setDown sets or clears reason in t's down bits and reports whether it
+// changed, publishing a snapshot when t's availability changes.
+func (p *Pool) setDown(t *Target, reason uint32, on bool) bool {
 	if t == nil || t.pool != p {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if t.healthy.Load() == healthy {
+	return p.setDownLocked(t, reason, on)
+}
+
+func (p *Pool) setDownLocked(t *Target, reason uint32, on bool) bool {
+	old := t.down.Load()
+	d := old &^ reason
+	if on {
+		d |= reason
+	}
+	if d == old {
 		return false
 	}
-	t.healthy.Store(healthy)
-	s := p.snap.Load()
-	if s.byID[t.id] == t {
-		p.publish(s.all)
+	t.down.Store(d)
+	if healthy := d == 0; t.healthy.Load() != healthy {
+		t.healthy.Store(healthy)
+		if s := p.snap.Load(); s.byID[t.id] == t {
+			p.publish(s.all)
+		}
 	}
 	return true
+}
+
+// eject adds delta to the number of Outliers holding t out, and sets or
+// clears t's ejection when that number leaves or reaches zero.
+func (p *Pool) eject(t *Target, delta int32) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t.ejectors += delta
+	p.setDownLocked(t, downEjected, t.ejectors > 0)
+}
+
+// Statuses returns the Status of every target, in insertion order.
+func (p *Pool) Statuses() []TargetStatus {
+	all := p.load().all
+	out := make([]TargetStatus, len(all))
+	for i, t := range all {
+		out[i] = t.Status()
+	}
+	return out
 }
 
 // Targets returns the pool's targets in insertion order. The slice is a

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"math/rand/v2"
 	"sort"
 )
@@ -19,10 +20,15 @@ var _ Policy = (*Random)(nil)
 func NewRandom(pool *Pool) *Random { return &Random{pool: pool} }
 
 // Pick returns a random target; key is ignored.
-func (r *Random) Pick(string) (*Target, func(Result), error) {
+func (r *Random) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
+	t, done, _, err := r.pickKeyed(ctx, key)
+	return t, done, err
+}
+
+func (r *Random) pickKeyed(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
 	s := r.pool.load()
 	if len(s.avail) == 0 {
-		return nil, nil, ErrNoTargets
+		return nil, nil, nil, ErrNoTargets
 	}
 	var t *Target
 	if s.uniform {
@@ -32,5 +38,7 @@ func (r *Random) Pick(string) (*Target, func(Result), error) {
 		t = s.avail[sort.Search(len(s.cum), func(i int) bool { return s.cum[i] > x })]
 	}
 	t.acquire()
-	return t, t.done, nil
+	return t, t.done, t, nil
 }
+
+func (r *Random) targetPool() *Pool { return r.pool }

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"math/rand/v2"
 	"sync/atomic"
 )
@@ -26,13 +27,20 @@ func NewRoundRobin(pool *Pool) *RoundRobin {
 
 // Pick returns the next available target; key is ignored. It returns
 // ErrNoTargets when none is available.
-func (rr *RoundRobin) Pick(string) (*Target, func(Result), error) {
+func (rr *RoundRobin) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
+	t, done, _, err := rr.pickKeyed(ctx, key)
+	return t, done, err
+}
+
+func (rr *RoundRobin) pickKeyed(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
 	s := rr.pool.load()
 	n := uint64(len(s.avail))
 	if n == 0 {
-		return nil, nil, ErrNoTargets
+		return nil, nil, nil, ErrNoTargets
 	}
 	t := s.avail[(rr.next.Add(1)-1)%n]
 	t.acquire()
-	return t, t.done, nil
+	return t, t.done, t, nil
 }
+
+func (rr *RoundRobin) targetPool() *Pool { return rr.pool }

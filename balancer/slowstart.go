@@ -1,19 +1,20 @@
 package balancer
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Slow start defaults, from reference/RELIABILITY.md §6.4.
+// Slow start defaults, stated on the SlowStartConfig fields.
 const (
-	DefaultSlowStartWindow = 30 * time.Second
-	DefaultSlowStartMin    = 0.1
+	defaultSlowStartWindow = 30 * time.Second
+	defaultSlowStartMin    = 0.1
 )
 
 // SlowStartConfig configures a SlowStart. The zero value of each field
@@ -49,24 +50,24 @@ type SlowStart struct {
 	since map[*Target]time.Time // start of each ramp in progress
 }
 
-// NewSlowStart returns a policy that picks with p over pool's targets and
-// ramps up new and recovered ones. It returns an error for a nil pool or
-// policy or invalid settings.
-func NewSlowStart(pool *Pool, p Policy, cfg SlowStartConfig) (*SlowStart, error) {
-	if pool == nil || p == nil {
-		return nil, errors.New("balancer: slow start needs a pool and a policy")
-	}
+// NewSlowStart returns a policy that picks with p and ramps up the new and
+// recovered targets of p's pool (p is a policy of this package or wraps
+// one). It returns an error for a nil policy, one whose pool it cannot
+// find, a p that already ramps (slow start around slow start would ramp
+// twice as steeply) or invalid settings.
+func NewSlowStart(p Policy, cfg SlowStartConfig) (*SlowStart, error) {
 	if cfg.Window < 0 || cfg.MinFactor < 0 || cfg.MinFactor > 1 {
 		return nil, fmt.Errorf("balancer: invalid SlowStartConfig %+v", cfg)
 	}
-	s := &SlowStart{p: p, pool: pool, window: cfg.Window, min: cfg.MinFactor,
+	pool, err := wrappedPool("slow start", p)
+	if err != nil {
+		return nil, err
+	}
+	if hasWrapper[*SlowStart](p) {
+		return nil, errors.New("balancer: slow start around slow start would ramp targets up twice")
+	}
+	s := &SlowStart{p: p, pool: pool, window: cmp.Or(cfg.Window, defaultSlowStartWindow), min: cmp.Or(cfg.MinFactor, defaultSlowStartMin),
 		up: map[*Target]bool{}, since: map[*Target]time.Time{}}
-	if s.window == 0 {
-		s.window = DefaultSlowStartWindow
-	}
-	if s.min == 0 {
-		s.min = DefaultSlowStartMin
-	}
 	snap := pool.load()
 	for _, t := range snap.all {
 		s.up[t] = t.Healthy()
@@ -114,6 +115,9 @@ func (s *SlowStart) startLocked(t *Target, now time.Time) {
 	s.since[t] = now
 }
 
+// Start starts (or restarts) t's ramp now; see StartAt.
+func (s *SlowStart) Start(t *Target) { s.StartAt(t, time.Now()) }
+
 // StartAt starts (or restarts) t's ramp at now, for callers that know
 // better than the pool's health flags when t came back.
 func (s *SlowStart) StartAt(t *Target, now time.Time) {
@@ -121,6 +125,9 @@ func (s *SlowStart) StartAt(t *Target, now time.Time) {
 	defer s.mu.Unlock()
 	s.startLocked(t, now)
 }
+
+// Factor returns t's share factor now; see FactorAt.
+func (s *SlowStart) Factor(t *Target) float64 { return s.FactorAt(t, time.Now()) }
 
 // FactorAt returns t's share factor at now: from MinFactor at the start of
 // its ramp to 1 at the end of the window, 1 when it is not ramping.
@@ -146,27 +153,32 @@ func (s *SlowStart) FactorAt(t *Target, now time.Time) float64 {
 // Unwrap returns the wrapped policy.
 func (s *SlowStart) Unwrap() Policy { return s.p }
 
+func (s *SlowStart) targetPool() *Pool { return s.pool }
+
 // Pick picks with the wrapped policy, keeping a ramping target only with
 // probability equal to its factor.
-func (s *SlowStart) Pick(key string) (*Target, func(Result), error) {
+func (s *SlowStart) Pick(ctx context.Context, key string) (*Target, func(Result), error) {
+	t, done, _, err := s.pickKeyed(ctx, key)
+	return t, done, err
+}
+
+func (s *SlowStart) pickKeyed(ctx context.Context, key string) (*Target, func(Result), doneID, error) {
 	if s.pool.load().version != s.version.Load() {
 		s.scanAt(time.Now())
 	}
-	for i := 0; ; i++ {
-		k := key
-		if key != "" && i > 0 {
-			// A hashing policy answers a key with the same target:
-			// ask with derived keys, as Breaker does, so that the
-			// re-pick can land elsewhere.
-			k += "\x00" + strconv.Itoa(i)
+	asks := 0
+	t, done, id, err := pickUntil(ctx, s.p, key, func(t *Target) bool {
+		// The fourth ask is kept whatever its factor, so that a pool of
+		// ramping targets still serves.
+		asks++
+		if asks == 4 || s.ramping.Load() == 0 {
+			return true
 		}
-		t, done, err := s.p.Pick(k)
-		if err != nil || i == 3 || s.ramping.Load() == 0 {
-			return t, done, err
-		}
-		if f := s.FactorAt(t, time.Now()); f >= 1 || rand.Float64() < f {
-			return t, done, nil
-		}
-		done(Result{Canceled: true})
+		f := s.FactorAt(t, time.Now())
+		return f >= 1 || rand.Float64() < f
+	})
+	if t == nil && err == nil {
+		return nil, nil, nil, fmt.Errorf("%w: slow start refused every pick", ErrNoTargets)
 	}
+	return t, done, id, err
 }

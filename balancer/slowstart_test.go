@@ -1,24 +1,25 @@
 package balancer
 
 import (
+	"context"
 	"math"
 	"net/url"
 	"testing"
 	"time"
 )
 
-func newSlowStart(t testing.TB, p *Pool, pol Policy, cfg SlowStartConfig) *SlowStart {
+func newSlowStart(t testing.TB, pol Policy, cfg SlowStartConfig) *SlowStart {
 	t.Helper()
-	s, err := NewSlowStart(p, pol, cfg)
+	s, err := NewSlowStart(pol, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s
 }
 
-func TestSlowStartFactor(t *testing.T) {
+func TestSlowStartFactorRampsLinearly(t *testing.T) {
 	p, ts := fakePool(t, 2)
-	s := newSlowStart(t, p, NewRoundRobin(p), SlowStartConfig{})
+	s := newSlowStart(t, NewRoundRobin(p), SlowStartConfig{})
 	if f := s.FactorAt(ts[0], t0); f != 1 {
 		t.Fatalf("warm target factor %v, want 1", f)
 	}
@@ -35,7 +36,7 @@ func TestSlowStartFactor(t *testing.T) {
 		t.Fatal("a finished ramp is still counted")
 	}
 	for _, cfg := range []SlowStartConfig{{Window: -1}, {MinFactor: 2}} {
-		if _, err := NewSlowStart(p, NewRoundRobin(p), cfg); err == nil {
+		if _, err := NewSlowStart(NewRoundRobin(p), cfg); err == nil {
 			t.Errorf("NewSlowStart(%+v) accepted", cfg)
 		}
 	}
@@ -45,7 +46,7 @@ func share(t *testing.T, pol Policy, target *Target, n int) float64 {
 	t.Helper()
 	hits := 0
 	for range n {
-		tg, done, err := pol.Pick("")
+		tg, done, err := pol.Pick(context.Background(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +60,7 @@ func share(t *testing.T, pol Policy, target *Target, n int) float64 {
 
 func TestSlowStartRampsNewAndRecoveredTargets(t *testing.T) {
 	p, _ := fakePool(t, 1)
-	s := newSlowStart(t, p, NewRoundRobin(p), SlowStartConfig{Window: time.Hour})
+	s := newSlowStart(t, NewRoundRobin(p), SlowStartConfig{Window: time.Hour})
 	u, _ := url.Parse("http://10.0.0.9:80")
 	nt, err := p.Add(Upstream{URL: u})
 	if err != nil {
@@ -91,26 +92,26 @@ func TestSlowStartRampsNewAndRecoveredTargets(t *testing.T) {
 
 func BenchmarkSlowStartPick(b *testing.B) {
 	p, _ := fakePool(b, 3)
-	s := newSlowStart(b, p, NewRoundRobin(p), SlowStartConfig{})
+	s := newSlowStart(b, NewRoundRobin(p), SlowStartConfig{})
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			_, done, _ := s.Pick("")
+			_, done, _ := s.Pick(context.Background(), "")
 			done(Result{Status: 200})
 		}
 	})
 }
 
-// TestSlowStartWithHash: a hashing policy answers the same key with the
+// TestSlowStartRepicksHashedKeysElsewhere: a hashing policy answers the same key with the
 // same target, so the re-picks use derived keys; requests whose keys hash
 // to a ramping target mostly go elsewhere.
-func TestSlowStartWithHash(t *testing.T) {
+func TestSlowStartRepicksHashedKeysElsewhere(t *testing.T) {
 	p, _ := fakePool(t, 3)
 	h, err := NewPolicy("hash", p, PolicyConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newSlowStart(t, p, h, SlowStartConfig{Window: time.Hour, MinFactor: 0.01})
+	s := newSlowStart(t, h, SlowStartConfig{Window: time.Hour, MinFactor: 0.01})
 	u, _ := url.Parse("http://10.0.0.9:80")
 	nt, err := p.Add(Upstream{URL: u})
 	if err != nil {
@@ -119,7 +120,7 @@ func TestSlowStartWithHash(t *testing.T) {
 	onNew, kept := 0, 0
 	for i := range 2000 {
 		key := keyOf(i)
-		tg, done, err := h.Pick(key)
+		tg, done, err := h.Pick(context.Background(), key)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -128,7 +129,7 @@ func TestSlowStartWithHash(t *testing.T) {
 			continue
 		}
 		onNew++
-		tg, done, err = s.Pick(key)
+		tg, done, err = s.Pick(context.Background(), key)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -10,10 +11,13 @@ import (
 	"net/http"
 	"net/textproto"
 	"time"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
-// DefaultStickyCookie is the default name of the affinity cookie.
-const DefaultStickyCookie = "gk_affinity"
+// defaultStickyCookie is the default name of the affinity cookie, stated
+// on StickyConfig.Cookie.
+const defaultStickyCookie = "gk_affinity"
 
 // StickyConfig configures a Sticky policy. The zero value of each field
 // selects the default documented on it.
@@ -24,7 +28,7 @@ type StickyConfig struct {
 	// random secret is generated: tokens then hold for this process only.
 	Secret []byte
 	// Cookie is the name of the affinity cookie. Empty means
-	// DefaultStickyCookie. Ignored when Header is set.
+	// "gk_affinity". Ignored when Header is set.
 	Cookie string
 	// Header, if set, carries affinity in this request header instead of
 	// a cookie: the proxy answers with the token in the same response
@@ -42,22 +46,21 @@ type StickyConfig struct {
 // Sticky is session affinity: a request carrying a valid token (from the
 // affinity cookie or header) goes to the target the token names; a
 // request without one, or whose target was removed or is unhealthy, goes
-// to the fallback policy and is re-pinned: Proxy sets a new token naming
-// the target chosen. Tokens are HMAC-SHA256 signatures of a target's ID,
+// to the fallback policy and is re-pinned: the proxy sets a new token
+// naming the target chosen. Tokens are HMAC-SHA256 signatures of a target's ID,
 // never the address itself.
 //
 // As a Policy, Sticky takes the token as key; the fallback is called with
-// key "". NewProxy recognises a *Sticky passed to it directly and then
-// reads tokens from requests and sets them on responses; a Sticky hidden
-// inside another Policy wrapper is used as a plain Policy (Config.Key
-// supplies its key and no token is set). A pick of a pinned target
-// allocates nothing. Sticky is safe for concurrent use.
+// key "". A proxy (package proxy) finds a *Sticky passed to it directly or
+// under wrappers (see Wrapper), reads tokens from requests with
+// RequestToken and sets them on responses with SetToken. A pick of a
+// pinned target allocates nothing. Sticky is safe for concurrent use.
 type Sticky struct {
 	pool     *Pool
 	fallback Policy
 	secret   []byte
 	cfg      StickyConfig
-	tokens   derived[*tokenMap]
+	tokens   snapshotCache[*tokenMap]
 	build    func(*snapshot, *tokenMap) *tokenMap
 }
 
@@ -70,11 +73,16 @@ type tokenMap struct {
 var _ Policy = (*Sticky)(nil)
 
 // NewSticky returns a sticky-session policy over pool that falls back to
-// fallback. It returns an error for a nil fallback, a secret shorter than
-// 16 bytes or an invalid header or cookie name.
+// fallback. A nil pool behaves as an empty one. It returns an error for a
+// nil fallback or one that picks from another pool (its picks could never
+// be pinned), a secret shorter than 16 bytes or an invalid header or
+// cookie name.
 func NewSticky(pool *Pool, fallback Policy, cfg StickyConfig) (*Sticky, error) {
 	if fallback == nil {
 		return nil, errors.New("balancer: sticky sessions need a fallback policy")
+	}
+	if fp := policyPool(fallback); fp != nil && fp != pool {
+		return nil, errors.New("balancer: the sticky policy's fallback picks from another pool")
 	}
 	s := &Sticky{pool: pool, fallback: fallback, cfg: cfg}
 	switch {
@@ -87,14 +95,14 @@ func NewSticky(pool *Pool, fallback Policy, cfg StickyConfig) (*Sticky, error) {
 		s.secret = append([]byte(nil), cfg.Secret...)
 	}
 	if s.cfg.Header != "" {
-		if !validHeaderName(s.cfg.Header) {
+		if !header.IsToken(s.cfg.Header) {
 			return nil, fmt.Errorf("balancer: invalid sticky header %q", cfg.Header)
 		}
 		s.cfg.Header = textproto.CanonicalMIMEHeaderKey(s.cfg.Header)
 	}
 	if s.cfg.Cookie == "" {
-		s.cfg.Cookie = DefaultStickyCookie
-	} else if !validHeaderName(s.cfg.Cookie) {
+		s.cfg.Cookie = defaultStickyCookie
+	} else if !header.IsToken(s.cfg.Cookie) {
 		return nil, fmt.Errorf("balancer: invalid sticky cookie name %q", cfg.Cookie)
 	}
 	if s.cfg.Path == "" {
@@ -131,17 +139,22 @@ func (s *Sticky) buildTokens(snap *snapshot, prev *tokenMap) *tokenMap {
 
 // Pick returns the target token names when it is available, and otherwise
 // the fallback policy's pick.
-func (s *Sticky) Pick(token string) (*Target, func(Result), error) {
+func (s *Sticky) Pick(ctx context.Context, token string) (*Target, func(Result), error) {
+	t, done, _, err := s.pickKeyed(ctx, token)
+	return t, done, err
+}
+
+func (s *Sticky) pickKeyed(ctx context.Context, token string) (*Target, func(Result), doneID, error) {
 	if token != "" {
 		snap := s.pool.load()
 		if len(snap.avail) > 0 {
 			if t := s.tokens.get(snap, s.build).byToken[token]; t != nil {
 				t.acquire()
-				return t, t.done, nil
+				return t, t.done, t, nil
 			}
 		}
 	}
-	return s.fallback.Pick("")
+	return pickKeyed(ctx, s.fallback, "")
 }
 
 // Token returns the affinity token naming t.
@@ -155,8 +168,9 @@ func (s *Sticky) Token(t *Target) string {
 	return s.sign(t)
 }
 
-// requestToken returns the token r carries, or "".
-func (s *Sticky) requestToken(r *http.Request) string {
+// RequestToken returns the affinity token r carries (in the affinity
+// header or cookie), or "".
+func (s *Sticky) RequestToken(r *http.Request) string {
 	if s.cfg.Header != "" {
 		if v := r.Header[s.cfg.Header]; len(v) > 0 {
 			return v[0]
@@ -170,8 +184,9 @@ func (s *Sticky) requestToken(r *http.Request) string {
 	return c.Value
 }
 
-// pin sets token on the response to r: the affinity header, or a cookie.
-func (s *Sticky) pin(h http.Header, r *http.Request, token string) {
+// SetToken sets token on h, the header of the response to r: the affinity
+// header, or a cookie (Secure when configured or when r came over TLS).
+func (s *Sticky) SetToken(h http.Header, r *http.Request, token string) {
 	if s.cfg.Header != "" {
 		h.Set(s.cfg.Header, token)
 		return
@@ -183,3 +198,5 @@ func (s *Sticky) pin(h http.Header, r *http.Request, token string) {
 	}
 	h.Add("Set-Cookie", c.String())
 }
+
+func (s *Sticky) targetPool() *Pool { return s.pool }

@@ -1,10 +1,10 @@
 package balancer
 
 import (
+	"context"
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +22,7 @@ func newTestSticky(t *testing.T, pool *Pool, cfg StickyConfig) *Sticky {
 	return s
 }
 
-func TestStickyEngine(t *testing.T) {
+func TestStickyTokenPinsTargetWhileAvailable(t *testing.T) {
 	pool := weightedPool(t, 1, 1, 1)
 	s := newTestSticky(t, pool, StickyConfig{})
 	b := pool.Targets()[1]
@@ -31,7 +31,7 @@ func TestStickyEngine(t *testing.T) {
 		t.Fatalf("token %q: want 24 opaque characters", tok)
 	}
 	for range 10 {
-		tg, done, err := s.Pick(tok)
+		tg, done, err := s.Pick(context.Background(), tok)
 		if err != nil || tg != b {
 			t.Fatalf("Pick(token of b) = %v, %v; want b", tg, err)
 		}
@@ -43,7 +43,7 @@ func TestStickyEngine(t *testing.T) {
 	}
 	forged := map[string]int{}
 	for range 30 {
-		tg, done, _ := s.Pick("AAAAAAAAAAAAAAAAAAAAAAAA")
+		tg, done, _ := s.Pick(context.Background(), "AAAAAAAAAAAAAAAAAAAAAAAA")
 		forged[name(tg)]++
 		done(Result{})
 	}
@@ -58,14 +58,14 @@ func TestStickyEngine(t *testing.T) {
 	// Unhealthy: fall back (and a new token is issued by the proxy).
 	pool.SetHealthy(b, false)
 	for range 10 {
-		tg, done, _ := s.Pick(tok)
+		tg, done, _ := s.Pick(context.Background(), tok)
 		if tg == b {
 			t.Fatal("picked an unhealthy pinned target")
 		}
 		done(Result{})
 	}
 	pool.SetHealthy(b, true)
-	if tg, done, _ := s.Pick(tok); tg != b {
+	if tg, done, _ := s.Pick(context.Background(), tok); tg != b {
 		t.Fatal("pin not honoured after recovery")
 	} else {
 		done(Result{})
@@ -73,7 +73,7 @@ func TestStickyEngine(t *testing.T) {
 	// Removed: fall back.
 	pool.Remove(b.URL())
 	for range 10 {
-		tg, done, _ := s.Pick(tok)
+		tg, done, _ := s.Pick(context.Background(), tok)
 		if tg == b {
 			t.Fatal("picked a removed pinned target")
 		}
@@ -81,91 +81,6 @@ func TestStickyEngine(t *testing.T) {
 	}
 	if pool.InFlight() != 0 {
 		t.Errorf("in flight = %d", pool.InFlight())
-	}
-}
-
-// TestStickyProxyCookie runs with the Sticky policy bare and wrapped
-// (Outlier, Breaker, SlowStart): NewProxy finds it through Unwrap.
-func TestStickyProxyCookie(t *testing.T) {
-	wraps := []struct {
-		name string
-		wrap func(t *testing.T, pool *Pool, s *Sticky) Policy
-	}{
-		{"bare", func(_ *testing.T, _ *Pool, s *Sticky) Policy { return s }},
-		{"outlier+breaker+slowstart", func(t *testing.T, pool *Pool, s *Sticky) Policy {
-			o, err := NewOutlier(pool, OutlierConfig{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ss, err := NewSlowStart(pool, o.Wrap(s), SlowStartConfig{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := NewBreaker(ss, BreakerConfig{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return b
-		}},
-	}
-	for _, w := range wraps {
-		t.Run(w.name, func(t *testing.T) { testStickyProxyCookie(t, w.wrap) })
-	}
-}
-
-func testStickyProxyCookie(t *testing.T, wrap func(t *testing.T, pool *Pool, s *Sticky) Policy) {
-	a, b := newBackend(t, "a"), newBackend(t, "b")
-	pool := poolOf(t, a.URL, b.URL)
-	s := newTestSticky(t, pool, StickyConfig{Cookie: "aff"})
-	px := newTestProxy(t, wrap(t, pool, s), Config{})
-
-	first := serve(px, httptest.NewRequest("GET", "/", nil))
-	cookies := (&http.Response{Header: first.Header()}).Cookies()
-	if len(cookies) != 1 || cookies[0].Name != "aff" || !cookies[0].HttpOnly || cookies[0].Path != "/" {
-		t.Fatalf("first response cookies %v, want one HttpOnly aff cookie", first.Header()["Set-Cookie"])
-	}
-	pinned := first.Body.String()
-	for range 6 {
-		req := httptest.NewRequest("GET", "/", nil)
-		req.AddCookie(cookies[0])
-		rec := serve(px, req)
-		if rec.Body.String() != pinned {
-			t.Fatalf("pinned request went to %s, want %s", rec.Body, pinned)
-		}
-		if sc := rec.Header()["Set-Cookie"]; len(sc) != 0 {
-			t.Fatalf("pinned request re-set the cookie: %v", sc)
-		}
-	}
-	// The pinned backend is removed: the request goes elsewhere and re-pins.
-	u, _ := url.Parse(map[string]string{"a": a.URL, "b": b.URL}[pinned])
-	pool.Remove(u)
-	req := httptest.NewRequest("GET", "/", nil)
-	req.AddCookie(cookies[0])
-	rec := serve(px, req)
-	if rec.Body.String() == pinned {
-		t.Fatal("request went to the removed backend")
-	}
-	re := (&http.Response{Header: rec.Header()}).Cookies()
-	if len(re) != 1 || re[0].Value == cookies[0].Value {
-		t.Fatalf("re-pin cookies %v, want a new token", rec.Header()["Set-Cookie"])
-	}
-}
-
-func TestStickyProxyHeader(t *testing.T) {
-	a, b := newBackend(t, "a"), newBackend(t, "b")
-	s := newTestSticky(t, poolOf(t, a.URL, b.URL), StickyConfig{Header: "x-session-affinity"})
-	px := newTestProxy(t, s, Config{})
-	first := serve(px, httptest.NewRequest("GET", "/", nil))
-	tok := first.Header().Get("X-Session-Affinity")
-	if tok == "" || first.Header().Get("Set-Cookie") != "" {
-		t.Fatalf("first response: affinity header %q, Set-Cookie %q", tok, first.Header().Get("Set-Cookie"))
-	}
-	for range 4 {
-		req := httptest.NewRequest("GET", "/", nil)
-		req.Header.Set("X-Session-Affinity", tok)
-		if rec := serve(px, req); rec.Body.String() != first.Body.String() {
-			t.Fatalf("request with affinity header went to %s, want %s", rec.Body, first.Body)
-		}
 	}
 }
 
@@ -181,6 +96,7 @@ func TestNewStickyErrors(t *testing.T) {
 		{"bad header", NewRoundRobin(pool), StickyConfig{Header: "bad header"}},
 		{"bad cookie", NewRoundRobin(pool), StickyConfig{Cookie: "a;b"}},
 		{"negative max age", NewRoundRobin(pool), StickyConfig{MaxAge: -1}},
+		{"fallback over another pool", NewRoundRobin(weightedPool(t, 1)), StickyConfig{}},
 	} {
 		if _, err := NewSticky(pool, tc.fallback, tc.cfg); err == nil {
 			t.Errorf("%s: NewSticky succeeded", tc.name)
@@ -213,7 +129,7 @@ func TestStickyCookieAttributes(t *testing.T) {
 				r.TLS = &tls.ConnectionState{}
 			}
 			h := http.Header{}
-			s.pin(h, r, s.Token(tg))
+			s.SetToken(h, r, s.Token(tg))
 			cs := (&http.Response{Header: h}).Cookies()
 			if len(cs) != 1 {
 				t.Fatalf("cookies %v", h)

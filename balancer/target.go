@@ -22,9 +22,9 @@ type Upstream struct {
 	// the default, weight 1, so a zero-valued Upstream gets an equal share
 	// (in NewPool, Pool.Add and Pool.Update alike). To stop sending new
 	// requests to a target, drain it instead: Pool.Remove takes it out
-	// for good (requests in flight complete); Pool.SetHealthy(t, false)
-	// parks it with its counters until something marks it healthy again
-	// (active health checks and outlier detection do once it recovers).
+	// for good (requests in flight complete); Pool.SetDraining(t, true)
+	// or Pool.SetHealthy(t, false) keeps it with its counters until the
+	// same call undoes it (health checks and outlier detection do not).
 	// A negative weight or one above MaxWeight is an error.
 	Weight int
 	// Zone is optional locality metadata (such as "eu-west-1a").
@@ -96,7 +96,9 @@ type Target struct {
 
 	weight   atomic.Int64
 	inflight atomic.Int64
-	healthy  atomic.Bool
+	healthy  atomic.Bool   // down == 0, read by every pick
+	down     atomic.Uint32 // why t may not be picked: downChecked | downEjected | …; written under pool.mu
+	ejectors int32         // Outliers holding t out; guarded by pool.mu
 
 	// done is t.release, bound once so that returning it never allocates.
 	done func(Result)
@@ -123,6 +125,9 @@ func (t *Target) URL() *url.URL { return t.url }
 // ID returns the target's identity in its pool: its canonical URL string.
 func (t *Target) ID() string { return t.id }
 
+// Pool returns the pool t was added to, or nil.
+func (t *Target) Pool() *Pool { return t.pool }
+
 // String returns the target's ID.
 func (t *Target) String() string { return t.id }
 
@@ -139,9 +144,81 @@ func (t *Target) Weight() int { return int(t.weight.Load()) }
 // has not been called yet.
 func (t *Target) InFlight() int64 { return t.inflight.Load() }
 
-// Healthy reports the target's health flag; unhealthy targets are not
-// picked. Targets start healthy; see Pool.SetHealthy.
+// Healthy reports whether t may be picked: no active health check holds
+// it down, outlier detection has not ejected it, and it is neither parked
+// (Pool.SetHealthy) nor draining (Pool.SetDraining). Targets start
+// healthy. Status says why a target is not.
 func (t *Target) Healthy() bool { return t.healthy.Load() }
+
+// The reasons a target may not be picked, bits of Target.down. Each has
+// one writer: active health checks, outlier detection, Pool.SetHealthy,
+// Pool.SetDraining. A target is picked only when none is set, so that
+// no writer undoes another's verdict.
+const (
+	downChecked  uint32 = 1 << iota // failing active health checks
+	downEjected                     // ejected by outlier detection (cleared while the pool panics)
+	downParked                      // Pool.SetHealthy(t, false)
+	downDraining                    // Pool.SetDraining(t, true)
+)
+
+// TargetStatus says whether a target can be picked now and, if not, why.
+// Each flag has one owner; the target is picked only when none is set.
+type TargetStatus struct {
+	// Target is the target's ID (its canonical URL), with any password
+	// redacted.
+	Target string `json:"target"`
+	// Pickable reports that a policy may pick the target now: none of
+	// the flags below is set.
+	Pickable bool `json:"pickable"`
+	// CheckedDown reports that active health checks hold it down.
+	CheckedDown bool `json:"checked_down,omitempty"`
+	// Ejected reports that outlier detection ejected it (and the pool is
+	// not in panic, which picks ejected targets again).
+	Ejected bool `json:"ejected,omitempty"`
+	// Parked reports Pool.SetHealthy(t, false).
+	Parked bool `json:"parked,omitempty"`
+	// Draining reports Pool.SetDraining(t, true).
+	Draining bool `json:"draining,omitempty"`
+	// Full reports that a Breaker in the policy holds as many requests
+	// in flight to it as it allows (set by StatusOf only): a pick skips
+	// it, or waits, until one completes.
+	Full bool `json:"full,omitempty"`
+	// InFlight is the number of requests in flight to it.
+	InFlight int64 `json:"in_flight"`
+}
+
+// Status returns whether t can be picked now and, if not, why. Use
+// StatusOf to include a Breaker's limit.
+func (t *Target) Status() TargetStatus {
+	d := t.down.Load()
+	return TargetStatus{
+		Target:      t.url.Redacted(),
+		Pickable:    d == 0,
+		CheckedDown: d&downChecked != 0,
+		Ejected:     d&downEjected != 0,
+		Parked:      d&downParked != 0,
+		Draining:    d&downDraining != 0,
+		InFlight:    t.inflight.Load(),
+	}
+}
+
+// StatusOf returns t.Status() as seen by a request picked with p: Full is
+// set, and Pickable cleared, when a Breaker in p (p itself or a policy it
+// wraps) holds its most requests in flight to t.
+func StatusOf(p Policy, t *Target) TargetStatus {
+	st := t.Status()
+	for p != nil {
+		if b, ok := p.(*Breaker); ok && b.InFlight(t) >= b.max {
+			st.Full, st.Pickable = true, false
+		}
+		w, ok := p.(interface{ Unwrap() Policy })
+		if !ok {
+			break
+		}
+		p = w.Unwrap()
+	}
+	return st
+}
 
 // acquire counts a new request to t.
 func (t *Target) acquire() {

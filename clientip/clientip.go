@@ -262,15 +262,3 @@ func Middleware(res *Resolver) func(http.Handler) http.Handler {
 		})
 	}
 }
-
-// Key returns the client address of r (FromRequest) aggregated with
-// Aggregate, as a string, for rate-limit, split and hash keys: one key per
-// IPv4 address and per IPv6 /64. It returns "" when the address is unknown
-// (a Unix socket), a key all such requests share.
-func Key(r *http.Request) string {
-	a := FromRequest(r)
-	if !a.IsValid() {
-		return ""
-	}
-	return Aggregate(a).String()
-}

@@ -265,17 +265,3 @@ func BenchmarkMiddleware(b *testing.B) {
 		b.Fatalf("client = %v", sink)
 	}
 }
-
-func TestKey(t *testing.T) {
-	for _, tc := range []struct{ remote, want string }{
-		{"192.0.2.1:5", "192.0.2.1"},
-		{"[2001:db8:1:2:3:4:5:6]:5", "2001:db8:1:2::"},
-		{"@", ""},
-	} {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.RemoteAddr = tc.remote
-		if got := Key(r); got != tc.want {
-			t.Errorf("Key(%q) = %q, want %q", tc.remote, got, tc.want)
-		}
-	}
-}

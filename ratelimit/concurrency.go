@@ -16,8 +16,8 @@ type ConcurrencyConfig struct {
 	// positive.
 	Max int
 	// Key returns the key ConcurrencyMiddleware limits a request by. If
-	// nil, ClientIP.
-	Key KeyFunc
+	// nil, reqkey.ClientIP.
+	Key func(r *http.Request) string
 	// Mode is Reject (the default: a request over Max is answered at once)
 	// or Queue (it waits, in arrival order, for a slot).
 	Mode Mode

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gatekit/gatekit/clientip"
 	"github.com/gatekit/gatekit/ratelimit"
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 func ExampleMiddleware() {
@@ -85,7 +86,7 @@ func ExampleParseRate() {
 }
 
 func ExampleConcurrencyMiddleware() {
-	c, err := ratelimit.NewConcurrency(ratelimit.ConcurrencyConfig{Max: 1, Key: ratelimit.Global})
+	c, err := ratelimit.NewConcurrency(ratelimit.ConcurrencyConfig{Max: 1, Key: reqkey.Global})
 	if err != nil {
 		panic(err)
 	}
@@ -110,13 +111,13 @@ func ExampleConcurrencyMiddleware() {
 func Example_gateway() {
 	perIP, err := ratelimit.New(ratelimit.Config{
 		Rates: []ratelimit.Rate{{Count: 10, Per: time.Minute, Burst: 20}, ratelimit.PerHour(1000)},
-	}) // Key nil: ratelimit.ClientIP, IPv6 aggregated by /64
+	}) // Key nil: reqkey.ClientIP, IPv6 aggregated by /64
 	if err != nil {
 		panic(err)
 	}
 	queued, err := ratelimit.New(ratelimit.Config{
 		Rates: []ratelimit.Rate{{Count: 5, Per: time.Second}},
-		Key:   ratelimit.Global, Mode: ratelimit.Queue, MaxWait: 2 * time.Second, MaxQueue: 50,
+		Key:   reqkey.Global, Mode: ratelimit.Queue, MaxWait: 2 * time.Second, MaxQueue: 50,
 	})
 	if err != nil {
 		panic(err)

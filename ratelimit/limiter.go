@@ -53,10 +53,6 @@ const (
 	HeadersNone
 )
 
-// KeyFunc returns the key a request is limited by. Requests with equal keys
-// share buckets. It must be safe for concurrent use.
-type KeyFunc func(r *http.Request) string
-
 // Config configures a Limiter. The zero value of each field selects the
 // default documented on it; Rates has no default.
 type Config struct {
@@ -64,10 +60,12 @@ type Config struct {
 	// of them (e.g. 10/s with burst 20 and 1,000/hour). At least one is
 	// required; each is validated (see Rate).
 	Rates []Rate
-	// Key returns the key Middleware limits a request by. If nil,
-	// ClientIP: the client address from clientip.FromRequest, IPv6
-	// aggregated to its /64.
-	Key KeyFunc
+	// Key returns the key Middleware limits a request by; requests with
+	// equal keys share buckets. It must be safe for concurrent use. Package
+	// reqkey has the usual ones (client address, API key, route, header).
+	// If nil, reqkey.ClientIP: the client address from
+	// clientip.FromRequest, IPv6 aggregated to its /64.
+	Key func(r *http.Request) string
 	// Mode is Reject (the default) or Queue.
 	Mode Mode
 	// MaxWait is the longest a queued request waits for its token (Queue

@@ -7,10 +7,11 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 // Middleware returns middleware that passes a request on only when every
-// limiter admits it, each keyed by its own Config.Key (ClientIP when nil).
+// limiter admits it, each keyed by its own Config.Key (reqkey.ClientIP when nil).
 // Limiters are applied in order: a Reject-mode limiter decides at once, a
 // Queue-mode limiter holds the request (see Limiter.Wait). When one
 // rejects, the tokens the earlier ones took are given back (a dry-run
@@ -28,14 +29,14 @@ import (
 // free suffix "-2", "-3", ... ("10/s" and "10/s-2").
 //
 // Put clientip.Middleware in front when the gateway sits behind trusted
-// proxies, so that ClientIP keys by the real client. Everything is
+// proxies, so that reqkey.ClientIP keys by the real client. Everything is
 // resolved when Middleware is called; nothing is built per request. With
 // no limiters it returns next unchanged. A nil limiter is a programming
 // error (an ignored New error): every request is then answered 500, never
 // silently allowed.
 func Middleware(lims ...*Limiter) func(http.Handler) http.Handler {
 	lims = append([]*Limiter(nil), lims...)
-	keys := make([]KeyFunc, len(lims))
+	keys := make([]func(*http.Request) string, len(lims))
 	handlers := make([]func(http.ResponseWriter, *http.Request, error), len(lims))
 	names := make([][]string, len(lims)) // names[i][j]: header name of lims[i].pol[j]
 	used := map[string]bool{}
@@ -53,7 +54,7 @@ func Middleware(lims ...*Limiter) func(http.Handler) http.Handler {
 		}
 		keys[i] = l.cfg.Key
 		if keys[i] == nil {
-			keys[i] = ClientIP
+			keys[i] = reqkey.ClientIP
 		}
 		handlers[i] = l.cfg.ErrorHandler
 		if handlers[i] == nil {
@@ -150,7 +151,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // ConcurrencyMiddleware returns middleware that holds a slot of c for each
-// request, keyed by c's Config.Key (ClientIP when nil), for as long as the
+// request, keyed by c's Config.Key (reqkey.ClientIP when nil), for as long as the
 // next handler runs. A request refused a slot (at once in Reject mode,
 // after MaxQueue or MaxWait in Queue mode) is answered by c's ErrorHandler
 // (429 problem+json by default) with Retry-After and, unless Headers is
@@ -158,7 +159,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 func ConcurrencyMiddleware(c *Concurrency) func(http.Handler) http.Handler {
 	key, handler := c.cfg.Key, c.cfg.ErrorHandler
 	if key == nil {
-		key = ClientIP
+		key = reqkey.ClientIP
 	}
 	if handler == nil {
 		handler = WriteError

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
@@ -159,7 +161,7 @@ func TestHeaderModes(t *testing.T) {
 
 func TestMiddlewareSeveralLimitersRefund(t *testing.T) {
 	perClient := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour, Burst: 5, Name: "client"}}})
-	global := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour, Burst: 2, Name: "global"}}, Key: Global})
+	global := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour, Burst: 2, Name: "global"}}, Key: reqkey.Global})
 	h := Middleware(perClient, global)(okHandler)
 	rec := serve(h, "")
 	if it := sfItems(t, rec.Header(), "RateLimit"); it[0].val != "global" || intParam(t, it[0], "r") != 1 {
@@ -231,44 +233,6 @@ func TestMiddlewareErrorHandlerAndNil(t *testing.T) {
 	}
 }
 
-func TestKeyFuncs(t *testing.T) {
-	r := httptest.NewRequest("GET", "/items/7", nil)
-	r.RemoteAddr = "[2001:db8:a:b:1:2:3:4]:443"
-	r.Header.Set("X-Tenant", "acme")
-	r.Header.Set("Authorization", "Bearer secret-token")
-	r.Header.Set("X-Api-Key", "secret-token")
-	if got := ClientIP(r); got != "2001:db8:a:b::" {
-		t.Errorf("ClientIP = %q, want the /64", got)
-	}
-	if got := Header("x-tenant")(r); got != "acme" {
-		t.Errorf("Header = %q", got)
-	}
-	a, b := APIKey("Authorization")(r), APIKey("")(r)
-	if a != b || a == "" || len(a) > 40 || a == "secret-token" {
-		t.Errorf("APIKey = %q, %q; want equal hashed keys", a, b)
-	}
-	if APIKey("")(httptest.NewRequest("GET", "/", nil)) != "" {
-		t.Error("APIKey without a key should be empty")
-	}
-	if got := Route(r); got != "/items/7" {
-		t.Errorf("Route = %q", got)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /items/{id}", func(w http.ResponseWriter, r *http.Request) {
-		if got := Route(r); got != "GET /items/{id}" {
-			t.Errorf("Route with a ServeMux pattern = %q", got)
-		}
-	})
-	mux.ServeHTTP(httptest.NewRecorder(), r)
-	if got := Join(ClientIP, Header("X-Tenant"), Global)(r); got != "2001:db8:a:b::\x00acme\x00" {
-		t.Errorf("Join = %q", got)
-	}
-	r.RemoteAddr = "@unix"
-	if got := ClientIP(r); got != "" {
-		t.Errorf("ClientIP without an address = %q", got)
-	}
-}
-
 // FuzzKeys feeds client-controlled request parts to the key functions:
 // none may panic, keys stay short, and an untrusted peer's forwarding
 // headers never change its key.
@@ -279,22 +243,17 @@ func FuzzKeys(f *testing.F) {
 	f.Fuzz(func(t *testing.T, remote, xff, auth, apiKey string) {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = remote
-		base := ClientIP(r)
+		base := reqkey.ClientIP(r)
 		r.Header.Set("X-Forwarded-For", xff)
 		r.Header.Set("Authorization", auth)
 		r.Header.Set("X-API-Key", apiKey)
-		if got := ClientIP(r); got != base {
+		if got := reqkey.ClientIP(r); got != base {
 			t.Fatalf("X-Forwarded-For %q changed the key of peer %q: %q -> %q", xff, remote, base, got)
 		}
 		if len(base) > 64 {
 			t.Fatalf("ClientIP key %q too long", base)
 		}
-		for _, k := range []string{APIKey("Authorization")(r), APIKey("")(r)} {
-			if len(k) > 40 {
-				t.Fatalf("APIKey key %q too long", k)
-			}
-		}
-		if k := normKey(Join(ClientIP, Header("X-API-Key"))(r)); len(k) > maxKeyLen+16 {
+		if k := normKey(reqkey.Join(reqkey.ClientIP, reqkey.Header("X-API-Key"))(r)); len(k) > maxKeyLen+16 {
 			t.Fatalf("stored key of %d bytes", len(k))
 		}
 	})
@@ -329,8 +288,8 @@ func TestMiddlewareNoRefundToDryRun(t *testing.T) {
 // most restrictive one as listed.
 func TestMiddlewareDuplicatePolicyNames(t *testing.T) {
 	perClient := mustNew(t, Config{Rates: []Rate{{Count: 5, Per: time.Hour}, {Count: 100, Per: time.Second, Name: "5/h-2"}}})
-	global := mustNew(t, Config{Rates: []Rate{{Count: 5, Per: time.Hour, Burst: 2}}, Key: Global})
-	route := mustNew(t, Config{Rates: []Rate{{Count: 5, Per: time.Hour, Burst: 3}}, Key: Route})
+	global := mustNew(t, Config{Rates: []Rate{{Count: 5, Per: time.Hour, Burst: 2}}, Key: reqkey.Global})
+	route := mustNew(t, Config{Rates: []Rate{{Count: 5, Per: time.Hour, Burst: 3}}, Key: reqkey.Route})
 	h := Middleware(perClient, global, route)(okHandler)
 	rec := serve(h, "")
 	var names []string

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/clientip"
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 // s5Request builds request i of RELIABILITY.md S5 variant B: a front proxy
@@ -63,7 +64,7 @@ func TestS5TrustedProxyVariantB(t *testing.T) {
 		// made at an injected time, 5ms apart, so the 1,000 requests span 5 s.
 		l := mustNew(t, Config{Rates: []Rate{rate}})
 		var key string
-		capture := clientip.Middleware(res)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { key = ClientIP(r) }))
+		capture := clientip.Middleware(res)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { key = reqkey.ClientIP(r) }))
 		rng := rand.New(rand.NewPCG(21, 22))
 		allowed := map[string]int{}
 		for i := range requests {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/clientip"
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 // TestContention runs many goroutines on one key with the real clock and
@@ -165,7 +166,7 @@ func TestOneIPv6Slash64IsOneKey(t *testing.T) {
 		a := prefix
 		binary.BigEndian.PutUint64(a[8:], rng.Uint64()) // random interface ID
 		r.RemoteAddr = netip.AddrPortFrom(netip.AddrFrom16(a), 443).String()
-		if l.AllowAt(ClientIP(r), t0).Allowed {
+		if l.AllowAt(reqkey.ClientIP(r), t0).Allowed {
 			allowed++
 		}
 	}

@@ -13,15 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gatekit/gatekit/clientip"
+	"github.com/gatekit/gatekit/internal/header"
 	"github.com/gatekit/gatekit/internal/problem"
 )
-
-// ClientIPKey is a Rule.SplitKey that keeps each client on one backend: the
-// client address from clientip.FromRequest, IPv6 aggregated to its /64.
-func ClientIPKey(r *http.Request) string {
-	return clientip.Key(r)
-}
 
 // buildHandler builds a rule's chain once: Middleware, then Rewrite, then
 // Mirror, then the Handler, Split or Redirect.
@@ -231,12 +225,12 @@ func newRewrite(rw Rewrite, opts PathOptions, next http.Handler) (*rewrite, erro
 		return nil, fmt.Errorf("invalid rewrite host %q", rw.Host)
 	}
 	for k, v := range rw.SetHeaders {
-		if !validHeaderName(k) || strings.ContainsAny(v, "\r\n\x00") {
+		if !header.IsToken(k) || strings.ContainsAny(v, "\r\n\x00") {
 			return nil, fmt.Errorf("invalid rewrite header %q", k)
 		}
 	}
 	for _, k := range rw.RemoveHeaders {
-		if !validHeaderName(k) {
+		if !header.IsToken(k) {
 			return nil, fmt.Errorf("invalid rewrite header %q", k)
 		}
 	}
@@ -387,16 +381,3 @@ type discard struct{ h http.Header }
 func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(int)             {}
-
-// validHeaderName reports whether s is an RFC 9110 field name (a token).
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
-			return false
-		}
-	}
-	return true
-}

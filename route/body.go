@@ -7,43 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 )
-
-// queryFirst returns the first value of the query parameter name in a raw
-// query, decoding like url.ParseQuery: pairs are split on '&' only, pairs
-// containing ';' and pairs that do not decode are skipped.
-func queryFirst(raw, name string) (string, bool) {
-	for raw != "" {
-		var pair string
-		pair, raw, _ = strings.Cut(raw, "&")
-		if pair == "" || strings.Contains(pair, ";") {
-			continue
-		}
-		k, v, _ := strings.Cut(pair, "=")
-		if strings.ContainsAny(k, "%+") {
-			d, err := url.QueryUnescape(k)
-			if err != nil {
-				continue
-			}
-			k = d
-		}
-		if k != name {
-			continue
-		}
-		if strings.ContainsAny(v, "%+") {
-			d, err := url.QueryUnescape(v)
-			if err != nil {
-				continue
-			}
-			v = d
-		}
-		return v, true
-	}
-	return "", false
-}
 
 // bodyState holds the inspected prefix of one request's body, read at most
 // once per request however many rules have Body predicates.

@@ -10,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/gatekit/gatekit/internal/header"
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 // standardMethods are the RFC 9110 methods, in the order Allow lists them.
@@ -35,7 +38,7 @@ func checkMethod(m string) error {
 		return ErrBadMethod
 	}
 	for i := 0; i < len(m); i++ {
-		if !isTokenChar(m[i]) {
+		if !header.IsTokenChar(m[i]) {
 			return ErrBadMethod
 		}
 	}
@@ -45,13 +48,6 @@ func checkMethod(m string) error {
 		}
 	}
 	return nil
-}
-
-func isTokenChar(c byte) bool {
-	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // checkHost validates a configured host or wildcard.
@@ -104,7 +100,7 @@ func (cr *crule) matches(r *http.Request, bs *bodyState, cfg *Config) bool {
 	}
 	for i := range cr.query {
 		p := &cr.query[i]
-		v, ok := queryFirst(r.URL.RawQuery, p.name)
+		v, ok := reqkey.QueryValue(r.URL.RawQuery, p.name)
 		if !p.test(v, ok) {
 			return false
 		}

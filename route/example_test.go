@@ -28,7 +28,7 @@ func Example() {
 		// JSON-body-based: orders of gold customers.
 		{Name: "gold", Path: "/api/orders", Methods: []string{"POST"},
 			Body: []route.Predicate{{Name: "/customer/tier", Value: "gold"}}, Handler: backend("gold")},
-		// Canary: 10% of clients, stable per client (ClientIPKey in production).
+		// Canary: 10% of clients, stable per client (reqkey.ClientIP in production).
 		{Name: "api", Path: "/api/*",
 			Split: []route.Backend{
 				{Name: "stable", Weight: 90, Handler: backend("stable")},

@@ -63,7 +63,7 @@ type Rule struct {
 	// SplitKey returns the key that keeps a client on one backend of Split:
 	// requests with equal keys go to the same backend while the weights do
 	// not change. Nil or an empty key picks at random per request.
-	// ClientIPKey is a ready-made key.
+	// reqkey.ClientIP is a ready-made key.
 	SplitKey func(r *http.Request) string
 	// Redirect answers matched requests with a redirect.
 	Redirect *Redirect

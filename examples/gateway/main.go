@@ -29,7 +29,9 @@ import (
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
+	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/ratelimit"
+	"github.com/gatekit/gatekit/reqkey"
 	"github.com/gatekit/gatekit/route"
 	"github.com/gatekit/gatekit/validate"
 )
@@ -108,7 +110,7 @@ func (d *demo) Close() {
 }
 
 // newProxy builds a proxy with the named policy over upstreams.
-func (d *demo) newProxy(ups []balancer.Upstream, policy string, log *slog.Logger) (*balancer.Proxy, error) {
+func (d *demo) newProxy(ups []balancer.Upstream, policy string, log *slog.Logger) (*proxy.Proxy, error) {
 	pool, err := balancer.NewPool(ups)
 	if err != nil {
 		return nil, err
@@ -117,12 +119,12 @@ func (d *demo) newProxy(ups []balancer.Upstream, policy string, log *slog.Logger
 	if err != nil {
 		return nil, err
 	}
-	proxy, err := balancer.NewProxy(p, balancer.Config{Logger: log})
+	px, err := proxy.New(p, proxy.Config{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	d.closers = append(d.closers, proxy.Close)
-	return proxy, nil
+	d.closers = append(d.closers, px.Close)
+	return px, nil
 }
 
 // newGateway assembles the demo gateway in front of the upstreams in list:
@@ -166,7 +168,7 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 	}
 	queued, err := ratelimit.New(ratelimit.Config{
 		Rates: []ratelimit.Rate{{Count: 2, Per: time.Second, Burst: 2}},
-		Key:   ratelimit.Global, Mode: ratelimit.Queue, MaxWait: 3 * time.Second, MaxQueue: 20,
+		Key:   reqkey.Global, Mode: ratelimit.Queue, MaxWait: 3 * time.Second, MaxQueue: 20,
 	})
 	if err != nil {
 		d.Close()
@@ -200,7 +202,7 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		{Name: "gold-orders", Path: "/api/orders", Methods: []string{"POST"},
 			Body: []route.Predicate{{Name: "/tier", Value: "gold"}}, Handler: v2},
 		// Canary: 10% of clients (stable per client IP) see v2 on /api/search.
-		{Name: "search-canary", Path: "/api/search", SplitKey: route.ClientIPKey, Split: []route.Backend{
+		{Name: "search-canary", Path: "/api/search", SplitKey: reqkey.ClientIP, Split: []route.Backend{
 			{Name: "stable", Weight: 90, Handler: stable},
 			{Name: "canary", Weight: 10, Handler: v2},
 		}},

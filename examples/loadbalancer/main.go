@@ -6,7 +6,7 @@
 // -cache answers from an RFC 9111 shared cache in front of the upstreams.
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
-// makes it the program the whole-proxy benchmarks (../shared/bench) run.
+// makes it the program the whole-proxy benchmarks (bench/run.sh) run.
 package main
 
 import (
@@ -25,6 +25,8 @@ import (
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
+	"github.com/gatekit/gatekit/proxy"
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 func main() {
@@ -70,24 +72,24 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	if err != nil {
 		return err
 	}
-	key, err := balancer.ParseKey(*hashKey)
+	key, err := reqkey.Parse(*hashKey)
 	if err != nil {
 		return err
 	}
-	proxy, err := balancer.NewProxy(p, balancer.Config{Key: key})
+	px, err := proxy.New(p, proxy.Config{Key: key})
 	if err != nil {
 		return err
 	}
-	defer proxy.Close()
+	defer px.Close()
 
-	var h http.Handler = proxy
+	var h http.Handler = px
 	if *useCache {
 		c, err := cache.New(nil, cache.Config{MaxBytes: *cacheBytes})
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		h = cache.Middleware(c)(proxy)
+		h = cache.Middleware(c)(px)
 	}
 	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {

@@ -12,6 +12,11 @@ import (
 	"strconv"
 )
 
+// StatusClientClosedRequest is the status that logs, access logs and
+// metrics record for a request whose client went away before the response
+// (nginx's 499). It is never written to a client: the client is gone.
+const StatusClientClosedRequest = 499
+
 // ContentType is the media type of a problem details document.
 const ContentType = "application/problem+json"
 
@@ -103,7 +108,3 @@ func WriteDetails(w http.ResponseWriter, d Details) {
 	w.WriteHeader(d.Status)
 	_, _ = w.Write(body)
 }
-
-// ErrorHandler is the signature of every gatekit error hook, the same as
-// httputil.ReverseProxy.ErrorHandler.
-type ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error)

@@ -1,0 +1,53 @@
+// Package proxy forwards requests to the targets a balancer policy picks.
+//
+// [Proxy] is an http.Handler on httputil.ReverseProxy (with Rewrite, never
+// Director) and a tuned http.Transport ([NewTransport]). For each request it
+// asks a [balancer.Policy] for a target, rewrites the request (X-Forwarded-*
+// set by the gateway only, hop-by-hop headers and h2c upgrades dropped),
+// forwards it and reports the outcome to the policy through the pick's done
+// function:
+//
+//	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
+//	pool, _ := balancer.NewPool(ups)
+//	lr, _ := balancer.NewLeastRequest(pool, balancer.LoadConfig{})
+//	px, err := proxy.New(lr, proxy.Config{Key: reqkey.ClientIP})
+//	...
+//	http.Handle("/api/", px)
+//
+// Failures are RFC 9457 problem responses ([WriteError]): 502 when the
+// target answered badly or failed after the request may have reached it,
+// 504 when it timed out, 503 with Retry-After when no target is available or
+// none tried could be connected to (the request reached no target). A client
+// that went away is logged as 499 and never counted against the target.
+//
+// # Retries
+//
+// A request that may have reached a target is sent again only when it is
+// idempotent on its route ([RetryConfig]), to another target, within a
+// [RetryBudget]; in particular a re-send that net/http's Transport attempts
+// on its own (HTTP/1 keep-alive races, an HTTP/2 stream reset after the
+// body went out) is stopped for any other request, which then fails with
+// 502 ([Stats] counts them). A request that provably reached no target
+// (refused dial, failed TLS handshake) is retried whatever its method.
+//
+// # Connections
+//
+// The default transport frames every HTTP/1 response as it reads it, so
+// that bytes a target sends past the end of a response are never handed to
+// another client's request: the connection is discarded and the target
+// quarantined (TransportConfig.DesyncQuarantine). [Proxy.Drain] completes
+// the removal of a target, closing its connections as their responses end.
+//
+// # Security
+//
+// Client-sent Forwarded, X-Forwarded-*, X-Real-IP and similar headers are
+// removed unless clientip found the socket peer to be a trusted proxy
+// (clientip.PeerTrusted), and so are request headers whose names contain an
+// underscore (some backends read X_Forwarded_For as X-Forwarded-For):
+// Config.InsecureAllowUnderscoreHeaders loosens this. Requests with the
+// PRI method (the HTTP/2 connection preface) and asterisk-form targets
+// ("*") on any method other than OPTIONS are answered 400 without
+// contacting a target ([ErrNotForwardable]). Upgrades other than WebSocket
+// (where Config.WebSocket allows it) are refused, and h2c upgrades are
+// never forwarded.
+package proxy

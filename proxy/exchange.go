@@ -1,0 +1,159 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatekit/gatekit/balancer"
+)
+
+// exchange is the proxy's per-request state, carried in the request
+// context. It is itself the context.Context that carries it (the
+// request's context with the exchange as the exchangeKey value), and
+// holds the request's ClientTrace, so that one allocation does for all
+// three.
+type exchange struct {
+	context.Context // the inbound request's context
+
+	trace httptrace.ClientTrace
+	cur   attempt // the current attempt
+	key   string
+	in    *http.Request
+	rw    informWriter // the client's ResponseWriter as ReverseProxy sees it
+	idem  bool         // the request may be sent twice on this route
+
+	resent atomic.Int32 // Transport re-sends let through, charged to the budget
+	// informed: a 1xx response was relayed to the client (a response byte
+	// went out: no more retries)
+	informed atomic.Bool
+	// maybeReached: some attempt may have reached a target (all failed
+	// attempts so far were never-reached ones when false)
+	maybeReached bool
+
+	baseURL url.URL     // outbound URL before a target was applied
+	body    *replayBody // request body kept for retries, or nil
+	tried   []*balancer.Target
+	tried0  [2]*balancer.Target // tried's initial backing array
+	retries int                 // retries sent
+	held    int                 // retry budget reservations to release
+
+	idleCancel context.CancelFunc // aborts a stalled stream, or nil
+
+	// base is the request's context without the route's deadline: the
+	// exchange with its trace, and the idle cancel if any. Each attempt
+	// runs in a child of base with the deadline (one context per attempt
+	// rather than a deadline context and a cancel context under it).
+	base          context.Context
+	deadline      time.Time          // the route's deadline, or zero
+	cancelAttempt context.CancelFunc // cancels the current attempt only
+	cancels       []context.CancelFunc
+}
+
+// attempt is the state of one try of a request on one target. Every try
+// starts from a fresh value, assigned at once (x.cur = attempt{...}), so
+// that nothing of an earlier try leaks into the next.
+type attempt struct {
+	target  *balancer.Target
+	done    func(balancer.Result) // done of the attempt's Pick
+	pin     string                // sticky token to set on the response, if any
+	start   time.Time             // when the attempt was sent
+	conn    *guardConn            // connection of the attempt, if guarded
+	gotConn atomic.Bool           // a connection was obtained
+	conns   atomic.Int32          // connections obtained
+	hidden  atomic.Int32          // Transport re-sends stopped (GotConn after the first)
+
+	// The outcome, for done.
+	status  int
+	latency time.Duration
+	err     error
+	cancel  bool // a local outcome that says nothing about the target
+}
+
+// newAttempt returns the context of a new attempt: a child of x.base
+// with the route's deadline, which x.cancelAttempt cancels alone. The
+// contexts of earlier attempts stay live (a response they carried may
+// still be in use) until cancelAll.
+func (x *exchange) newAttempt() context.Context {
+	if x.cancelAttempt != nil {
+		x.cancels = append(x.cancels, x.cancelAttempt)
+	}
+	var ctx context.Context
+	if x.deadline.IsZero() {
+		ctx, x.cancelAttempt = context.WithCancel(x.base)
+	} else {
+		ctx, x.cancelAttempt = context.WithDeadline(x.base, x.deadline)
+	}
+	return ctx
+}
+
+// cancelAll cancels the contexts of every attempt.
+func (x *exchange) cancelAll() {
+	x.cancelAttempt()
+	for _, c := range x.cancels {
+		c()
+	}
+}
+
+// ctxErr returns the error of the request's context, deadline included
+// (context.DeadlineExceeded once the route's deadline has passed), but not
+// of an attempt's, which a stopped re-send cancels.
+func (x *exchange) ctxErr() error {
+	if err := x.base.Err(); err != nil {
+		return err
+	}
+	if !x.deadline.IsZero() && !time.Now().Before(x.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// informWriter notes the 1xx responses ReverseProxy relays to the client
+// as they arrive (103 Early Hints, 100 Continue): from then on a response
+// has started, and the request is never retried. (A Got1xxResponse trace
+// hook would do too, but composing it with ReverseProxy's own costs
+// several allocations per request.)
+type informWriter struct {
+	http.ResponseWriter
+	x *exchange
+}
+
+// WriteHeader notes a relayed 1xx response and writes the header.
+func (w *informWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		w.x.informed.Store(true)
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap returns the client's ResponseWriter, for http.ResponseController.
+func (w *informWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+type exchangeKey struct{}
+
+// Value returns x for exchangeKey and the inbound context's values
+// otherwise, as context.WithValue(x.Context, exchangeKey{}, x) would.
+func (x *exchange) Value(key any) any {
+	if key == (exchangeKey{}) {
+		return x
+	}
+	return x.Context.Value(key)
+}
+
+func exchangeFrom(ctx context.Context) *exchange {
+	x, _ := ctx.Value(exchangeKey{}).(*exchange)
+	return x
+}
+
+// TargetFrom returns the target a Proxy picked for the request whose
+// context is ctx. It is available to Transport, ModifyResponse-style
+// hooks and ErrorHandler.
+func TargetFrom(ctx context.Context) (*balancer.Target, bool) {
+	if x := exchangeFrom(ctx); x != nil {
+		return x.cur.target, true
+	}
+	return nil, false
+}

@@ -1,0 +1,205 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"github.com/gatekit/gatekit/balancer"
+)
+
+// retrier is the ReverseProxy's Transport. It sends the outbound request
+// to the picked target and, when RetryConfig allows, to other targets. It
+// runs before ReverseProxy writes anything to the client, so a retry never
+// follows a response byte.
+type retrier struct{ px *Proxy }
+
+// maxDrain is how much of a discarded 5xx body is read so that its
+// connection can be reused.
+const maxDrain = 4 << 10
+
+func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
+	px := rt.px
+	x := exchangeFrom(out.Context())
+	if x == nil {
+		return px.transport.RoundTrip(out)
+	}
+	rp := &px.retry
+	if out.Body != nil && out.Body != http.NoBody {
+		limit := rp.maxBody
+		if rp.retries == 0 {
+			limit = -1 // no retry is possible: stream the body once
+		}
+		rb, err := newReplayBody(out.Body, out.ContentLength, limit)
+		if err != nil {
+			return nil, err
+		}
+		x.body = rb
+	}
+	idem := rp.idempotent(x.in)
+	x.idem = idem
+	req := out
+	var actx context.Context // the next attempt's context
+	// n is the attempt number, 0 for the first.
+	for n := 0; ; n++ {
+		if n > 0 {
+			req = px.retarget(x, out, actx)
+		}
+		if x.body != nil {
+			x.body.attempt(req, idem)
+		}
+		if px.guard.quarantined(x.cur.target.URL()) {
+			req.Close = true // quarantine: never reuse a connection to it
+		}
+		x.cur.start = time.Now()
+		resp, err := px.transport.RoundTrip(req)
+		if err == nil || x.cur.hidden.Load() > 0 || !neverReached(err, x.cur.gotConn.Load()) {
+			x.maybeReached = true
+		}
+		if x.ctxErr() != nil || n+int(x.resent.Load()) >= rp.retries || x.informed.Load() {
+			return px.streaming(x, resp), err
+		}
+		free := false // a retry that adds no load: the budget does not apply
+		switch {
+		case x.cur.hidden.Load() > 0:
+			// A re-send by the Transport was stopped: the request may
+			// have reached the target (an HTTP/2 Transport re-sends
+			// after a stream reset that followed the whole request,
+			// and only the framing guard of an HTTP/1 connection can
+			// prove that nothing was written). Only an idempotent
+			// request goes to another target, charged to the budget.
+			if resp != nil {
+				resp.Body.Close()
+				resp = nil
+			}
+			err = errHiddenRetry
+			if !idem {
+				return nil, err
+			}
+		case err != nil && isClientBodyError(err):
+			return resp, err
+		case err != nil && neverReached(err, x.cur.gotConn.Load()):
+			free = true
+		case err != nil && idem:
+		case err == nil && idem && retryableStatus(resp.StatusCode):
+		default:
+			return px.streaming(x, resp), err
+		}
+		if !x.body.rewindable() || !free && !rp.budget.Acquire() {
+			return px.streaming(x, resp), err
+		}
+		next, done, perr := px.pickOther(x)
+		if perr != nil {
+			if !free {
+				rp.budget.Release()
+			}
+			return px.streaming(x, resp), err
+		}
+		if !free {
+			x.held++
+		}
+		res := balancer.Result{Err: err, Latency: time.Since(x.cur.start)}
+		if resp != nil {
+			res.Status = resp.StatusCode
+			io.CopyN(io.Discard, resp.Body, maxDrain)
+			resp.Body.Close()
+		}
+		x.cur.done(res)
+		// A fresh attempt; the session is re-pinned to the target that
+		// answers.
+		x.cur = attempt{target: next, done: done, pin: px.pinFor(next, x.key)}
+		x.tried = append(x.tried, next)
+		x.retries++
+		actx = x.newAttempt()
+		if err := sleepCtx(actx, rp.backoff(n+1)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// isClientBodyError reports whether err is or wraps a *ClientBodyError.
+// (A helper, so that the target of errors.As is allocated only when there
+// is an error.)
+func isClientBodyError(err error) bool {
+	var cbe *ClientBodyError
+	return errors.As(err, &cbe)
+}
+
+// transportReSend runs when net/http's Transport is about to send the
+// request again on its own, after a reused connection failed (it does so
+// for requests it deems replayable, or when nothing was written).
+func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
+	if prev != nil && !prev.wroteRequest() {
+		return // nothing went out on the failed connection: harmless
+	}
+	px.resends.Add(1)
+	if p := x.cur.target.Pool(); !x.idem || p == nil || p.Available() > 1 {
+		// The request may have reached the target. Stop the re-send
+		// before a byte is written; the retrier decides, and sends an
+		// idempotent request to another target if at all. A
+		// non-idempotent one is never sent again.
+		x.cur.hidden.Add(1)
+		if x.cur.conn != nil {
+			x.cur.conn.refuse()
+		}
+		x.cancelAttempt()
+		return
+	}
+	// An idempotent request to the only target (a keep-alive race with
+	// it, typically): let the re-send through and count it as this
+	// request's retry.
+	x.resent.Add(1)
+	px.retry.budget.force()
+}
+
+// retarget returns a copy of out addressed to x.cur.target, built from the
+// outbound URL as it was before the first target was applied, in the
+// fresh attempt context ctx (the previous one may have been cancelled to
+// stop a Transport re-send).
+func (px *Proxy) retarget(x *exchange, out *http.Request, ctx context.Context) *http.Request {
+	r := out.Clone(ctx)
+	u := x.baseURL
+	r.URL = &u
+	pr := &httputil.ProxyRequest{In: x.in, Out: r}
+	px.route(pr, x.cur.target)
+	return r
+}
+
+// pickOther picks a target the request has not been sent to yet. Hashing
+// policies are asked with derived keys so that they can answer with
+// another target.
+func (px *Proxy) pickOther(x *exchange) (*balancer.Target, func(balancer.Result), error) {
+	t, done, err := balancer.PickUntil(x.in.Context(), px.policy, x.key, func(t *balancer.Target) bool {
+		return !x.triedTarget(t)
+	})
+	if err == nil && t == nil {
+		err = balancer.ErrNoTargets
+	}
+	return t, done, err
+}
+
+func (x *exchange) triedTarget(t *balancer.Target) bool {
+	for _, u := range x.tried {
+		if u == t {
+			return true
+		}
+	}
+	return false
+}
+
+// dialAddr returns the host:port net/http dials for u.
+func dialAddr(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "80"
+	if u.Scheme == "https" {
+		port = "443"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
