@@ -206,3 +206,30 @@ func TestOpenAPI31CompiledSchemas(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPI31NullableParameterCompilesNoValidator: a 3.1 parameter whose
+// schema says "nullable" (no effect in 3.1) is validated by the 3.0
+// visitor on a copy without it: a rejection compiles no JSON Schema
+// validator per request, and the verdict is kin-openapi's.
+func TestOpenAPI31NullableParameterCompilesNoValidator(t *testing.T) {
+	v := mustLoad(t, `openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /n:
+    get:
+      parameters:
+        - {name: n, in: query, schema: {type: integer, minimum: 1, nullable: true}}
+      responses: {"200": {description: ok}}
+`, Config{})
+	checkVerdicts(t, v, []verdictCase{
+		{method: "GET", target: "/n?n=3", ok: true},
+		{method: "GET", target: "/n?n=0", ok: false},
+		{method: "GET", target: "/n?n=x", ok: false},
+		{method: "GET", target: "/n", ok: true},
+	})
+	r := httptest.NewRequest("GET", "/n?n=0", nil)
+	allocs := testing.AllocsPerRun(20, func() { _, _ = v.ValidateRequest(r, nil) })
+	if allocs > 150 {
+		t.Errorf("%.0f allocations per rejected request, want <= 150 (no validator compiled per call)", allocs)
+	}
+}

@@ -180,6 +180,15 @@ func (oc *opCompiler) compileParam(o *operation, p *openapi3.Parameter) opParam 
 	}
 	if oc.v.is31 {
 		op.visit30 = param30(p)
+		if !op.visit30 && p.Content == nil && p.Schema != nil && p.Schema.Value != nil {
+			// "nullable" (no effect in 3.1) is all that keeps the 3.0
+			// visitor from it: give kin-openapi a copy without it.
+			if s := as30Schema(p.Schema.Value); s != nil {
+				c := *op.kin
+				c.Schema = &openapi3.SchemaRef{Ref: p.Schema.Ref, Value: s}
+				op.kin, op.visit30 = &c, true
+			}
+		}
 	}
 	return op
 }
