@@ -26,6 +26,8 @@ type operation struct {
 	hasDeep  bool // some parameter is a deepObject: deepObjectGuard runs first
 	skipped  bool // Config.SkipBrokenOperations: requests pass unvalidated
 
+	// fanout holds the fan-out of the schemas of JSON media types (budget.go).
+	fanout map[*openapi3.MediaType]int64
 	// bodySchemas holds the compiled schemas of JSON media types.
 	bodySchemas map[*openapi3.MediaType]*compiledSchema
 
@@ -65,11 +67,12 @@ type opCompiler struct {
 	schemes  openapi3.SecuritySchemes
 	set2020  set2020
 	needAuth bool // some operation has a security requirement
+	fanouts  map[*openapi3.Schema]int64
 }
 
 func (v *Validator) newOpCompiler() *opCompiler {
 	doc := v.doc
-	oc := &opCompiler{v: v, doc: doc}
+	oc := &opCompiler{v: v, doc: doc, fanouts: map[*openapi3.Schema]int64{}}
 	if v.is31 {
 		d := *doc
 		d.OpenAPI = "3.0.3"
@@ -197,6 +200,12 @@ func (oc *opCompiler) compileParam(o *operation, p *openapi3.Parameter) opParam 
 func (oc *opCompiler) compileBody(o *operation) {
 	if o.body == nil {
 		return
+	}
+	o.fanout = make(map[*openapi3.MediaType]int64)
+	for ct, media := range o.body.Content {
+		if media != nil && media.Schema != nil && isJSON(mediaType(ct)) {
+			o.fanout[media] = fanout(media.Schema.Value, oc.fanouts)
+		}
 	}
 	if oc.v.is31 {
 		oc.compileBody31(o)

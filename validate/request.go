@@ -404,6 +404,9 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if media.Schema == nil || media.Schema.Value == nil {
 		return body, nil
 	}
+	if e := overBudget(val, len(body), media.Schema.Value, m.op.fanout[media], v.cfg.MaxValidationWork); e != nil {
+		return body, e
+	}
 	if fs := m.op.bodySchemas[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
 		return body, nil
 	}
