@@ -73,7 +73,9 @@
 // value whose match times out being rejected. A discriminator without a
 // mapping selects the schema its value names (OpenAPI's implied mapping).
 // A request already rejected on a parameter is answered with its parameter
-// errors without its body being parsed or validated. Reasons never quote
+// errors without its body being parsed or validated, and a JSON body whose
+// checking would take more than Config.MaxValidationWork gets 413 before
+// any schema work. Reasons never quote
 // the request: kin-openapi's and the JSON Schema library's messages are
 // mapped to fixed text built from the schema.
 //
