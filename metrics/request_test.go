@@ -1,0 +1,79 @@
+package metrics
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gatekit/gatekit/internal/reqinfo"
+)
+
+func TestMiddlewareRecordsTheRuleStatusAndBytes(t *testing.T) {
+	m := mustNew(t, Config{})
+	h := Middleware(m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqinfo.From(w).Rule = "orders"
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "created")
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/orders", strings.NewReader(`{"n":1}`)))
+	chunked := httptest.NewRequest("POST", "/orders", strings.NewReader("abc"))
+	chunked.ContentLength = -1
+	h.ServeHTTP(httptest.NewRecorder(), chunked)
+	got := scrape(t, m)
+	for series, want := range map[string]float64{
+		`gatekit_http_requests_total{code="2xx",method="POST",rule="orders"}`: 2,
+		`gatekit_http_request_body_bytes_total{rule="orders"}`:                10,
+		`gatekit_http_response_body_bytes_total{rule="orders"}`:               14,
+	} {
+		if got[series] != want {
+			t.Errorf("%s = %v, want %v", series, got[series], want)
+		}
+	}
+}
+
+func TestMiddlewareCountsAClientThatLeftAs499(t *testing.T) {
+	m := mustNew(t, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	h := Middleware(m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { cancel() }))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil).WithContext(ctx))
+	if got := scrape(t, m)[`gatekit_http_requests_total{code="4xx",method="GET",rule="none"}`]; got != 1 {
+		t.Errorf("a gone client's request counted %v times as 4xx", got)
+	}
+}
+
+func TestMiddlewareKeepsFlushAndDoesNotModifyTheRequest(t *testing.T) {
+	m := mustNew(t, Config{})
+	in := httptest.NewRequest("POST", "/", strings.NewReader("x"))
+	in.ContentLength = -1
+	body := in.Body
+	h := Middleware(m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := http.NewResponseController(w).Flush(); err != nil {
+			t.Errorf("Flush through the middleware: %v", err)
+		}
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, in)
+	if !rec.Flushed {
+		t.Error("the flush did not reach the underlying writer")
+	}
+	if in.Body != body {
+		t.Error("the caller's request body was replaced")
+	}
+}
+
+func BenchmarkMiddleware(b *testing.B) {
+	m := mustNew(b, Config{})
+	h := Middleware(m)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqinfo.From(w).Rule = "api"
+	}))
+	r := httptest.NewRequest("GET", "/", nil)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
+	}
+}
