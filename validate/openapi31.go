@@ -165,6 +165,9 @@ func route30(route *routers.Route, doc30 *openapi3.T) *routers.Route {
 // validate, and queues the others for the 2020-12 validator.
 func (oc *opCompiler) compileBody31(o *operation) {
 	o.forms30 = content30(o.body.Content)
+	if !o.forms30 {
+		o.forms30 = forms30Copy(o)
+	}
 	for ct, media := range o.body.Content {
 		if media == nil || media.Schema == nil || !isJSON(mediaType(ct)) {
 			continue
@@ -183,4 +186,34 @@ func (oc *opCompiler) compileBody31(o *operation) {
 			})
 		}
 	}
+}
+
+// forms30Copy gives kin-openapi a copy of o's form and multipart media
+// types whose schemas the 3.0 visitor can validate once "nullable" (no
+// effect in 3.1) is cleared, so that they are not validated by a JSON
+// Schema validator compiled per request; false when some schema has
+// 2020-12 keywords.
+func forms30Copy(o *operation) bool {
+	base := o.body
+	if o.formBody != nil {
+		base = o.formBody
+	}
+	content := make(openapi3.Content, len(base.Content))
+	for ct, m := range base.Content {
+		content[ct] = m
+		if m == nil || m.Schema == nil || m.Schema.Value == nil || isJSON(mediaType(ct)) {
+			continue
+		}
+		ls := as30Schema(m.Schema.Value)
+		if ls == nil {
+			return false
+		}
+		c := *m
+		c.Schema = &openapi3.SchemaRef{Ref: m.Schema.Ref, Value: ls}
+		content[ct] = &c
+	}
+	rb := *base
+	rb.Content = content
+	o.formBody = &rb
+	return true
 }
