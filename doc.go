@@ -42,6 +42,14 @@
 //     write the same paths);
 //     [github.com/gatekit/gatekit/cache/rediscache] shares it between
 //     gateway instances.
+//   - [github.com/gatekit/gatekit/surge] keeps backends inside their
+//     capacity during spikes: an adaptive concurrency limit learnt from
+//     latency and errors, a short priority queue then 503, surge events
+//     for scale-out hooks, and new backends brought in with slow start.
+//   - [github.com/gatekit/gatekit/tls] (imported as gatetls) terminates
+//     TLS: certificate files validated before a hot swap, SNI, ACME,
+//     development certificates, a secure tls.Config for [ServerConfig],
+//     per-host client certificates, HSTS and TLS to upstreams.
 //
 // A route's middleware runs the cheapest rejection first: rate limiting,
 // then validation (before the cache, so an invalid request is never

@@ -33,6 +33,7 @@ import (
 	"github.com/gatekit/gatekit/metrics"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/route"
+	gatetls "github.com/gatekit/gatekit/tls"
 	"github.com/gatekit/gatekit/validate"
 )
 
@@ -59,6 +60,10 @@ type Config struct {
 	Validators map[string]*validate.Validator
 	// Routes are the route tables shown.
 	Routes map[string]*route.Table
+	// Certificates are TLS certificate sources shown with their names,
+	// issuer, expiry and last reload result: the State method of a
+	// gatetls.Manager, ACME or Upstream.
+	Certificates map[string]func() []gatetls.CertState
 	// Token guards the POST endpoints: a request must carry
 	// "Authorization: Bearer <Token>" (compared in constant time). Empty
 	// turns the POST endpoints off (403).
@@ -112,6 +117,11 @@ func New(cfg Config) (*Handler, error) {
 	for name, t := range cfg.Routes {
 		if t == nil {
 			return nil, fmt.Errorf("admin: route table %q is nil", name)
+		}
+	}
+	for name, f := range cfg.Certificates {
+		if f == nil {
+			return nil, fmt.Errorf("admin: certificate source %q is nil", name)
 		}
 	}
 	if cfg.Ready == nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/internal/reqinfo"
 	"github.com/gatekit/gatekit/metrics"
+	gatetls "github.com/gatekit/gatekit/tls"
 )
 
 // chromium returns the path of a headless-capable Chromium, or skips.
@@ -97,7 +98,11 @@ func TestStatusPageInChromiumMovesWithTraffic(t *testing.T) {
 	}))
 	public := httptest.NewServer(app)
 	defer public.Close()
-	h := mustNew(t, Config{Metrics: m, Pools: map[string]*balancer.Pool{"api": pool}, Caches: map[string]*cache.Cache{"api": c}})
+	certs := func() []gatetls.CertState {
+		return []gatetls.CertState{{Source: "file:edge.pem", Names: []string{"gw.test"}, Issuer: "CN=dev", NotAfter: time.Now().Add(30*24*time.Hour + time.Hour)}}
+	}
+	h := mustNew(t, Config{Metrics: m, Pools: map[string]*balancer.Pool{"api": pool}, Caches: map[string]*cache.Cache{"api": c},
+		Certificates: map[string]func() []gatetls.CertState{"edge": certs}})
 	adm := httptest.NewServer(h)
 	defer adm.Close()
 
@@ -122,6 +127,9 @@ func TestStatusPageInChromiumMovesWithTraffic(t *testing.T) {
 	}
 	if !strings.Contains(dom, "127.0.0.1:9002") || !strings.Contains(dom, "1 of 2 available") {
 		t.Errorf("the pool and its targets are not shown:\n%s", dom)
+	}
+	if !strings.Contains(dom, `class="badge up">30 d`) || !strings.Contains(dom, "gw.test") {
+		t.Errorf("the certificate and its 30 days to expiry are not shown")
 	}
 	if !strings.Contains(dom, `class="badge up">ready`) {
 		t.Error("the readiness badge does not say ready")

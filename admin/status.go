@@ -31,6 +31,18 @@ type Status struct {
 	Concurrency map[string]ratelimit.ConcurrencyStats `json:"concurrency"`
 	Validators  map[string]validate.Stats             `json:"validators"`
 	Routes      map[string]route.Stats                `json:"routes"`
+	// Certificates are the TLS certificates by source name.
+	Certificates map[string][]CertStatus `json:"certificates"`
+}
+
+// CertStatus is one TLS certificate as it is served.
+type CertStatus struct {
+	Source    string    `json:"source"`
+	Names     []string  `json:"names"`
+	Issuer    string    `json:"issuer"`
+	NotAfter  time.Time `json:"not_after"`
+	Default   bool      `json:"default,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
 }
 
 // PoolStatus is one pool and its targets.
@@ -53,16 +65,28 @@ type TargetStatus struct {
 func (h *Handler) Status() Status {
 	now := h.cfg.Now()
 	st := Status{
-		Time:        now,
-		Uptime:      now.Sub(h.start).Seconds(),
-		Ready:       h.cfg.Ready(),
-		Rules:       []metrics.RuleStats{},
-		Pools:       []PoolStatus{},
-		Caches:      map[string]cache.Stats{},
-		Limiters:    map[string]ratelimit.Stats{},
-		Concurrency: map[string]ratelimit.ConcurrencyStats{},
-		Validators:  map[string]validate.Stats{},
-		Routes:      map[string]route.Stats{},
+		Time:         now,
+		Uptime:       now.Sub(h.start).Seconds(),
+		Ready:        h.cfg.Ready(),
+		Rules:        []metrics.RuleStats{},
+		Pools:        []PoolStatus{},
+		Caches:       map[string]cache.Stats{},
+		Limiters:     map[string]ratelimit.Stats{},
+		Concurrency:  map[string]ratelimit.ConcurrencyStats{},
+		Validators:   map[string]validate.Stats{},
+		Routes:       map[string]route.Stats{},
+		Certificates: map[string][]CertStatus{},
+	}
+	for name, state := range h.cfg.Certificates {
+		certs := []CertStatus{}
+		for _, c := range state() {
+			cs := CertStatus{Source: c.Source, Names: c.Names, Issuer: c.Issuer, NotAfter: c.NotAfter, Default: c.Default}
+			if c.LastError != nil {
+				cs.LastError = c.LastError.Error()
+			}
+			certs = append(certs, cs)
+		}
+		st.Certificates[name] = certs
 	}
 	if h.cfg.Metrics != nil {
 		st.Rules = append(st.Rules, h.cfg.Metrics.Rules()...)

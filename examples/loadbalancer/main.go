@@ -4,6 +4,13 @@
 //
 // -policy picks the load-balancing policy (with -hash-key for hash), and
 // -cache answers from an RFC 9111 shared cache in front of the upstreams.
+// -surge puts an adaptive concurrency limit over the upstream pool (excess
+// queues briefly, then gets 503 with Retry-After) and writes each surge
+// event to stderr as one line: "surge started", "surge sustained" or
+// "surge ended".
+// -tls-cert FILE -tls-key FILE serve HTTPS (HTTP/2 included) with
+// certificate files reloaded when they change and on SIGHUP; -acme-ca URL
+// -acme-domain NAME serve HTTPS with a certificate from an ACME CA.
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
 // makes it the program the whole-proxy benchmarks (bench/run.sh) run. It
@@ -29,6 +36,7 @@ import (
 	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/reqkey"
+	"github.com/gatekit/gatekit/surge"
 )
 
 func main() {
@@ -50,6 +58,9 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	useCache := fs.Bool("cache", false, "answer from an RFC 9111 shared cache in front of the upstreams")
 	cacheBytes := fs.Int64("cache-bytes", 256<<20, "cache size bound in bytes, with -cache")
 	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
+	useSurge := fs.Bool("surge", false, "adaptive concurrency limit and surge detection over the upstream pool; events on stderr")
+	var tlsf tlsFlags
+	tlsf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,15 +96,34 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	defer px.Close()
 
 	var h http.Handler = px
+	if *useSurge {
+		lim, err := surge.NewLimiter(surge.LimiterConfig{})
+		if err != nil {
+			return err
+		}
+		det, err := surge.NewDetector(lim, surge.DetectorConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+		if err != nil {
+			return err
+		}
+		det.Start()
+		defer det.Close()
+		h = surge.Middleware(lim, surge.MiddlewareConfig{})(h) // cache hits never reach it
+	}
 	if *useCache {
 		c, err := cache.New(nil, cache.Config{MaxBytes: *cacheBytes})
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		h = cache.Middleware(c)(px)
+		h = cache.Middleware(c)(h)
 	}
-	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tlsConfig, stopTLS, err := tlsf.setup(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTLS()
+	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: log, TLSConfig: tlsConfig})
 	if err != nil {
 		return err
 	}
