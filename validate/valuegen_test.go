@@ -3,6 +3,7 @@ package validate
 import (
 	"encoding/json"
 	"math"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 
@@ -240,7 +241,11 @@ func genString(s *openapi3.Schema) (any, bool) {
 			}
 		}
 		if !found {
-			return nil, false
+			gen, ok := patternString(s.Pattern)
+			if !ok || !m.MatchString(gen) {
+				return nil, false
+			}
+			str = gen
 		}
 	}
 	for uint64(len(str)) < s.MinLength {
@@ -286,4 +291,60 @@ func genNumber(s *openapi3.Schema, integer bool) (any, bool) {
 		return nil, false
 	}
 	return json.Number(strconv.FormatFloat(x, 'f', -1, 64)), true
+}
+
+// patternString generates a short string matching a pattern, from its
+// RE2 parse: literals as they are, the first rune of a class, the least
+// repetition (one for an optional or starred part), the first alternative.
+func patternString(p string) (string, bool) {
+	re, err := syntax.Parse(p, syntax.Perl)
+	if err != nil {
+		return "", false
+	}
+	var b strings.Builder
+	var gen func(re *syntax.Regexp) bool
+	gen = func(re *syntax.Regexp) bool {
+		switch re.Op {
+		case syntax.OpLiteral:
+			b.WriteString(string(re.Rune))
+		case syntax.OpCharClass:
+			if len(re.Rune) == 0 {
+				return false
+			}
+			r := re.Rune[0]
+			if r < '0' && re.Rune[1] >= 'a' {
+				r = 'a'
+			}
+			b.WriteRune(r)
+		case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+			b.WriteByte('x')
+		case syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText, syntax.OpEndText, syntax.OpEmptyMatch, syntax.OpWordBoundary:
+		case syntax.OpCapture:
+			return gen(re.Sub[0])
+		case syntax.OpStar, syntax.OpQuest:
+		case syntax.OpPlus:
+			return gen(re.Sub[0])
+		case syntax.OpRepeat:
+			for range max(re.Min, 0) {
+				if !gen(re.Sub[0]) {
+					return false
+				}
+			}
+		case syntax.OpConcat:
+			for _, sub := range re.Sub {
+				if !gen(sub) {
+					return false
+				}
+			}
+		case syntax.OpAlternate:
+			return gen(re.Sub[0])
+		default:
+			return false
+		}
+		return true
+	}
+	if !gen(re) {
+		return "", false
+	}
+	return b.String(), true
 }
