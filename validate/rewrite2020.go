@@ -1,6 +1,9 @@
 package validate
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // rewrite2020 rewrites the serialised schemas a request-body validator is
 // compiled from (res, whose components are schemas) so that plain JSON
@@ -30,7 +33,7 @@ func (rw *rewriter) walk(node any, ptr, anchor string) {
 	switch n := node.(type) {
 	case []any:
 		for i, x := range n {
-			rw.walk(x, ptr+"/"+itoaInt(i), anchor)
+			rw.walk(x, ptr+"/"+strconv.Itoa(i), anchor)
 		}
 	case map[string]any:
 		if a, ok := n["$recursiveAnchor"].(bool); ok {
@@ -168,12 +171,4 @@ func (rw *rewriter) discriminator(n map[string]any) {
 
 func escapeToken(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
-}
-
-func itoaInt(i int) string {
-	const digits = "0123456789"
-	if i < 10 {
-		return digits[i : i+1]
-	}
-	return itoaInt(i/10) + digits[i%10:i%10+1]
 }
