@@ -87,14 +87,14 @@ func (ss *set2020) compile(doc *openapi3.T) {
 // reject2020 validates val with a compiled 2020-12 validator and reports
 // its failures to c; false when val passed (kin-openapi must still judge it).
 func reject2020(s *jsonschema.Schema, val any, c *collector) bool {
-	rejected, _ := check2020(s, val, c)
+	rejected, _ := check2020(s, val, c, "body", "")
 	return rejected
 }
 
 // check2020 validates val with a compiled 2020-12 validator. rejected: val
-// fails, and the failures were reported to c. passed: val passes. Neither:
+// fails, and the failures were reported to c (as in and name). passed: val passes. Neither:
 // the validator panicked, and kin-openapi must judge val.
-func check2020(s *jsonschema.Schema, val any, c *collector) (rejected, passed bool) {
+func check2020(s *jsonschema.Schema, val any, c *collector, in, name string) (rejected, passed bool) {
 	err := safely(func() error { return s.Validate(val) })
 	if err == nil {
 		return false, true
@@ -103,7 +103,11 @@ func check2020(s *jsonschema.Schema, val any, c *collector) (rejected, passed bo
 	if !errors.As(err, &ve) {
 		return false, false
 	}
-	walkErrors(c, "body", ve)
+	n := len(c.fields)
+	walkErrors(c, in, ve)
+	for i := n; i < len(c.fields); i++ {
+		c.fields[i].Name = name
+	}
 	return true, false
 }
 

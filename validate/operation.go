@@ -48,6 +48,8 @@ type opParam struct {
 	deepDepth  int                 // deepObject: the most brackets a key may have
 	compiled   *compiledParam      // nil: kin-openapi decides
 	visit30    bool                // OpenAPI 3.1: validated by the 3.0 visitor with route30
+	shape      *compiledParam      // OpenAPI 3.1 with 2020-12 keywords: decodes the value for v2020
+	v2020      *jsonschema.Schema  // OpenAPI 3.1 with 2020-12 keywords: compiled once, final for decoded values
 }
 
 type secRequirement []secScheme
@@ -150,6 +152,11 @@ func (oc *opCompiler) compileOperation(entry *pathEntry, tmpl string, item *open
 	}
 	for _, p := range mergeParams(item.Parameters, op.Parameters) {
 		o.params = append(o.params, oc.compileParam(o, p))
+	}
+	if oc.v.is31 {
+		for i := range o.params {
+			oc.compileParam2020(o, i)
+		}
 	}
 	oc.compileBody(o)
 	security, err := oc.compileSecurity(op)
@@ -290,4 +297,22 @@ func cookieForKin(p *openapi3.Parameter) *openapi3.Parameter {
 	explode := false
 	c.Explode = &explode
 	return &c
+}
+
+// compileParam2020 queues for the JSON Schema 2020-12 validator a 3.1
+// parameter that the 3.0 visitor cannot validate, when its values can be
+// decoded here (primitives and delimited arrays): kin-openapi would compile
+// a validator for it on every request.
+func (oc *opCompiler) compileParam2020(o *operation, i int) {
+	p := &o.params[i]
+	if p.visit30 || p.Content != nil || p.Schema == nil || p.Schema.Value == nil {
+		return
+	}
+	shape := paramShape(p.Parameter)
+	if shape == nil {
+		return
+	}
+	oc.set2020.add(p.Schema, func(s *jsonschema.Schema) {
+		o.params[i].shape, o.params[i].v2020 = shape, s
+	})
 }

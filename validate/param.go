@@ -28,6 +28,19 @@ type compiledParam struct {
 
 // compileParam returns nil for parameters compiled schemas do not handle.
 func (fc *schemaCompiler) compileParam(p *openapi3.Parameter) *compiledParam {
+	fp := paramShape(p)
+	if fp == nil {
+		return nil
+	}
+	if fp.schema = fc.compile(p.Schema.Value); fp.schema == nil {
+		return nil
+	}
+	return fp
+}
+
+// paramShape returns a compiledParam without a schema, which decodes p's
+// values, or nil when p's shape is not one it decodes.
+func paramShape(p *openapi3.Parameter) *compiledParam {
 	if p.Schema == nil || p.Schema.Value == nil || p.Content != nil || p.AllowEmptyValue {
 		return nil
 	}
@@ -57,9 +70,6 @@ func (fc *schemaCompiler) compileParam(p *openapi3.Parameter) *compiledParam {
 			default:
 				return nil
 			}
-		}
-		if fp.schema = fc.compile(s); fp.schema == nil {
-			return nil
 		}
 		return fp
 	}
@@ -96,9 +106,6 @@ func (fc *schemaCompiler) compileParam(p *openapi3.Parameter) *compiledParam {
 		return nil
 	}
 	fp.typ = typ
-	if fp.schema = fc.compile(s); fp.schema == nil {
-		return nil
-	}
 	return fp
 }
 
@@ -122,7 +129,7 @@ func scalarOf(typ, raw string) (any, bool) {
 		}
 		return nil, false
 	default:
-		if !isJSONNumber(raw) {
+		if !isJSONNumber(raw) || typ == openapi3.TypeInteger && strings.ContainsAny(raw, ".eE") {
 			return nil, false
 		}
 		return json.Number(raw), true
@@ -135,12 +142,33 @@ func (fp *compiledParam) check(r *http.Request, pathParams map[string]string, q 
 	if fp.deep != nil {
 		return fp.checkDeep(q)
 	}
+	v, present, ok := fp.decode(r, pathParams, q)
+	switch {
+	case !ok:
+		return unsure
+	case !present:
+		if fp.required {
+			return unsure
+		}
+		return valid
+	}
+	return fp.schema.check(v)
+}
+
+// decode returns the JSON value of the parameter in r, as kin-openapi
+// decodes it; present is false when the parameter is absent. ok is false
+// when a value is not plainly of the parameter's shape and type (or fp is
+// a deepObject): kin-openapi must decode it.
+func (fp *compiledParam) decode(r *http.Request, pathParams map[string]string, q url.Values) (v any, present, ok bool) {
+	if fp.deep != nil {
+		return nil, false, false
+	}
 	var raws []string
 	switch fp.in {
 	case openapi3.ParameterInPath:
 		v, ok := pathParams[fp.name]
 		if !ok {
-			return unsure
+			return nil, false, false
 		}
 		raws = []string{v}
 	case openapi3.ParameterInQuery:
@@ -153,24 +181,18 @@ func (fp *compiledParam) check(r *http.Request, pathParams map[string]string, q 
 		}
 	}
 	if len(raws) == 0 {
-		if fp.required {
-			return unsure
-		}
-		return valid
+		return nil, false, true
 	}
 	if !fp.array {
 		if len(raws) != 1 {
-			return unsure
+			return nil, true, false
 		}
 		v, ok := fp.scalar(raws[0])
-		if !ok {
-			return unsure
-		}
-		return fp.schema.check(v)
+		return v, true, ok
 	}
 	if fp.sep != "" {
 		if len(raws) != 1 {
-			return unsure
+			return nil, true, false
 		}
 		raws = strings.Split(raws[0], fp.sep)
 	}
@@ -178,11 +200,11 @@ func (fp *compiledParam) check(r *http.Request, pathParams map[string]string, q 
 	for i, raw := range raws {
 		v, ok := fp.scalar(raw)
 		if !ok {
-			return unsure
+			return nil, true, false
 		}
 		items[i] = v
 	}
-	return fp.schema.check(items)
+	return items, true, true
 }
 
 // isJSONNumber reports whether s is a number by the JSON grammar.

@@ -286,6 +286,13 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 		if p.json && !v.checkJSONParam(r, p.Parameter, m.pathParams, in.QueryParams, c) {
 			continue
 		}
+		if p.v2020 != nil {
+			if val, present, ok := p.shape.decode(r, m.pathParams, in.QueryParams); ok && present {
+				if rejected, passed := check2020(p.v2020, val, c, p.In, p.Name); rejected || passed {
+					continue
+				}
+			}
+		}
 		pin := in
 		if p.visit30 {
 			pin = in30(in, op)
@@ -411,7 +418,7 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 		return body, nil
 	}
 	if cs := m.op.body2020[media]; cs != nil && !v.cfg.InjectDefaults {
-		if rejected, passed := check2020(cs, val, c); rejected || passed {
+		if rejected, passed := check2020(cs, val, c, "body", ""); rejected || passed {
 			return body, nil
 		}
 	}
