@@ -169,6 +169,14 @@ func (oc *opCompiler) compileBody31(o *operation) {
 		o.forms30 = forms30Copy(o)
 	}
 	for ct, media := range o.body.Content {
+		if media != nil && media.Schema != nil && media.Schema.Value != nil && mediaType(ct) == "application/x-www-form-urlencoded" && as30Schema(media.Schema.Value) == nil {
+			oc.set2020.add(media.Schema, func(s *jsonschema.Schema) {
+				if o.form2020 == nil {
+					o.form2020 = make(map[*openapi3.MediaType]*jsonschema.Schema)
+				}
+				o.form2020[media] = s
+			})
+		}
 		if media == nil || media.Schema == nil || !isJSON(mediaType(ct)) {
 			continue
 		}

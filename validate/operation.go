@@ -36,6 +36,7 @@ type operation struct {
 	body30   map[*openapi3.MediaType]*openapi3.Schema   // JSON media types: the schema for the 3.0 visitor
 	forms30  bool                                       // form and multipart bodies: validate with route30
 	body2020 map[*openapi3.MediaType]*jsonschema.Schema // JSON media types with 2020-12 keywords, compiled once, final (jsonschema2020.go)
+	form2020 map[*openapi3.MediaType]*jsonschema.Schema // form media types with 2020-12 keywords, compiled once, final for decoded forms
 }
 
 // opParam is one parameter of an operation and what was compiled for it.

@@ -79,12 +79,12 @@
 // the request: kin-openapi's and the JSON Schema library's messages are
 // mapped to fixed text built from the schema.
 //
-// OpenAPI 3.1: a JSON body or a primitive or delimited-array parameter
-// whose schema uses JSON Schema 2020-12 keywords (const, prefixItems,
-// unevaluatedProperties, if/then/else, ...) is judged by a validator
-// compiled at load, never per request (kin-openapi still compiles one per
-// call for form bodies, deepObject and content parameters with such
-// keywords, and with Config.InjectDefaults); as for 3.0,
+// OpenAPI 3.1: a JSON or urlencoded form body, or a primitive or
+// delimited-array parameter, whose schema uses JSON Schema 2020-12 keywords
+// (const, prefixItems, unevaluatedProperties, if/then/else, ...) is judged
+// by a validator compiled at load, never per request (kin-openapi still
+// compiles one per call for multipart bodies, deepObject and content
+// parameters with such keywords, and with Config.InjectDefaults); as for 3.0,
 // a readOnly property must not be sent. $recursiveRef (JSON Schema
 // 2019-09) is read as a reference to the enclosing $recursiveAnchor
 // schema. "nullable" has no effect in 3.1 documents; use a type array with
