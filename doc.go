@@ -31,7 +31,9 @@
 //     rewriting and the response-framing guard.
 //   - [github.com/gatekit/gatekit/ratelimit] limits requests per key with
 //     token buckets, rejecting the excess with 429 or queueing it, and
-//     limits requests in flight.
+//     limits requests in flight;
+//     [github.com/gatekit/gatekit/ratelimit/redisrate] shares a limit
+//     between gateway instances through Redis.
 //   - [github.com/gatekit/gatekit/validate] validates requests against an
 //     OpenAPI 3 document, or spec-free rules, before they cost a backend
 //     anything.

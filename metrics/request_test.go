@@ -123,3 +123,24 @@ func BenchmarkGatewayObservability(b *testing.B) {
 		})
 	}
 }
+
+// TestMiddlewareAroundAGatewaySeesTheRule checks that metrics wrapped
+// around a whole Gateway count requests under the rule its route table
+// matched, and that the gateway's access log sees the same record.
+func TestMiddlewareAroundAGatewaySeesTheRule(t *testing.T) {
+	var logs strings.Builder
+	g, err := gatekit.New([]route.Rule{{Name: "hello", Path: "/hello", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})}},
+		gatekit.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	m := mustNew(t, Config{})
+	Middleware(m)(g).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/hello", nil))
+	if got := scrape(t, m)[`gatekit_http_requests_total{code="2xx",method="GET",rule="hello"}`]; got != 1 {
+		t.Errorf("requests of rule hello = %v, want 1", got)
+	}
+	if !strings.Contains(logs.String(), "route=hello") {
+		t.Errorf("the access log lost the rule: %s", logs.String())
+	}
+}

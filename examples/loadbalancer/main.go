@@ -4,6 +4,9 @@
 //
 // -policy picks the load-balancing policy (with -hash-key for hash), and
 // -cache answers from an RFC 9111 shared cache in front of the upstreams.
+// -rate 100/s -rate-key ip|global limits requests, in this process or,
+// with -redis ADDR, shared by every instance using that Redis
+// (-redis-mode open|closed|local says what happens while it is away).
 // -surge puts an adaptive concurrency limit over the upstream pool (excess
 // queues briefly, then gets 503 with Retry-After) and writes each surge
 // event to stderr as one line: "surge started", "surge sustained" or
@@ -58,6 +61,12 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	useCache := fs.Bool("cache", false, "answer from an RFC 9111 shared cache in front of the upstreams")
 	cacheBytes := fs.Int64("cache-bytes", 256<<20, "cache size bound in bytes, with -cache")
 	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
+	var rf rateFlags
+	fs.StringVar(&rf.rate, "rate", "", `limit requests, e.g. "100/s" or "6000/m" (empty: no limit)`)
+	fs.StringVar(&rf.key, "rate-key", "ip", `what -rate limits: "ip" (per client) or "global"`)
+	fs.StringVar(&rf.redis, "redis", "", "share the -rate limit with other instances through the Redis at this address")
+	fs.StringVar(&rf.mode, "redis-mode", "local", `while Redis is unavailable: "local" (the limit / -instances here), "open" or "closed"`)
+	fs.IntVar(&rf.instances, "instances", 1, "expected number of instances sharing the -redis limit")
 	useSurge := fs.Bool("surge", false, "adaptive concurrency limit and surge detection over the upstream pool; events on stderr")
 	var tlsf tlsFlags
 	tlsf.register(fs)
@@ -95,6 +104,12 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	}
 	defer px.Close()
 
+	limit, closeLimit, err := rf.middleware()
+	if err != nil {
+		return err
+	}
+	defer closeLimit()
+
 	var h http.Handler = px
 	if *useSurge {
 		lim, err := surge.NewLimiter(surge.LimiterConfig{})
@@ -116,6 +131,9 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 		}
 		defer c.Close()
 		h = cache.Middleware(c)(h)
+	}
+	if limit != nil {
+		h = limit(h) // the cheapest rejection first: before the cache
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	tlsConfig, stopTLS, err := tlsf.setup(ctx, log)
