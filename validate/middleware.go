@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"github.com/gatekit/gatekit/internal/reqinfo"
+
 	"bytes"
 	"errors"
 	"io"
@@ -34,7 +36,10 @@ import (
 func Middleware(v *Validator) func(http.Handler) http.Handler {
 	handler := v.cfg.ErrorHandler
 	reject := func(w http.ResponseWriter, r *http.Request, err error) {
-		v.stats.count(err)
+		reason := v.stats.countReason(err)
+		if info := reqinfo.From(w); info != nil {
+			info.Invalid = reason // for the access log around the validator
+		}
 		handler(w, r, err)
 	}
 	return func(next http.Handler) http.Handler {

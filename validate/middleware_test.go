@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/gatekit/gatekit/internal/reqinfo"
 )
 
 // echo is a next handler that records the body and Content-Length it got.
@@ -245,6 +247,37 @@ func TestNextHandlerGetsCanonicalPath(t *testing.T) {
 			if rec.Code != 200 || raw != "/not-in-the-spec" {
 				t.Errorf("pass-through: %d, next handler got %q, want the canonical path", rec.Code, raw)
 			}
+		}
+	}
+}
+
+type infoWriter struct {
+	http.ResponseWriter
+	info reqinfo.Info
+}
+
+func (w *infoWriter) RequestInfo() *reqinfo.Info { return &w.info }
+
+// TestMiddlewareTellsTheAccessLogWhy checks that a rejection's reason
+// reaches the writer of an access log around the validator.
+func TestMiddlewareTellsTheAccessLogWhy(t *testing.T) {
+	v, err := Load([]byte(`openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /items/{id}:
+    get:
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses: {"200": {description: ok}}
+`), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for path, want := range map[string]string{"/items/1": "", "/items/x": "invalid", "/nope": "unknown"} {
+		w := &infoWriter{ResponseWriter: httptest.NewRecorder()}
+		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if w.info.Invalid != want {
+			t.Errorf("GET %s recorded %q, want %q", path, w.info.Invalid, want)
 		}
 	}
 }
