@@ -106,7 +106,7 @@ func logRequest(log *slog.Logger, r *http.Request, rw *responseWriter, status in
 	if r.TLS != nil {
 		add("tls", tls.VersionName(r.TLS.Version))
 	}
-	info := &rw.info
+	info := rw.RequestInfo()
 	add("route", info.Rule)
 	add("backend", info.Backend)
 	add("target", info.Target)

@@ -31,7 +31,9 @@
 //     rewriting and the response-framing guard.
 //   - [github.com/gatekit/gatekit/ratelimit] limits requests per key with
 //     token buckets, rejecting the excess with 429 or queueing it, and
-//     limits requests in flight.
+//     limits requests in flight;
+//     [github.com/gatekit/gatekit/ratelimit/redisrate] shares a limit
+//     between gateway instances through Redis.
 //   - [github.com/gatekit/gatekit/validate] validates requests against an
 //     OpenAPI 3 document, or spec-free rules, before they cost a backend
 //     anything.
@@ -42,6 +44,10 @@
 //     write the same paths);
 //     [github.com/gatekit/gatekit/cache/rediscache] shares it between
 //     gateway instances.
+//   - [github.com/gatekit/gatekit/surge] keeps backends inside their
+//     capacity during spikes: an adaptive concurrency limit learnt from
+//     latency and errors, a short priority queue then 503, surge events
+//     for scale-out hooks, and new backends brought in with slow start.
 //   - [github.com/gatekit/gatekit/tls] (imported as gatetls) terminates
 //     TLS: certificate files validated before a hot swap, SNI, ACME,
 //     development certificates, a secure tls.Config for [ServerConfig],
@@ -121,6 +127,9 @@
 // or with folded header lines, with 400 and Connection: close
 // ([ServerConfig].InsecureAllowAmbiguousFraming weakens this); times out
 // slow headers after 5 s and whole requests after 60 s, caps headers at
-// 64 KiB and connections at 10,000 per listener, and never speaks
-// unencrypted HTTP/2.
+// 64 KiB and connections at 10,000 per listener, and speaks unencrypted
+// HTTP/2 (prior-knowledge h2c, never the Upgrade: h2c path) only with
+// [ServerConfig].UnencryptedHTTP2. The Gateway answers gRPC callers
+// (Content-Type application/grpc*) with gRPC statuses instead of
+// problem+json.
 package gatekit

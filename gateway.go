@@ -9,6 +9,7 @@ import (
 	"reflect"
 
 	"github.com/gatekit/gatekit/clientip"
+	"github.com/gatekit/gatekit/internal/problem"
 	"github.com/gatekit/gatekit/route"
 )
 
@@ -123,8 +124,18 @@ func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) (*Gateway, e
 	return &Gateway{handler: chain(h)}, nil
 }
 
-// ServeHTTP serves r through the global chain and the routes.
+// ServeHTTP serves r through the global chain and the routes. The
+// gateway's own errors (no route, rate limited, shed, invalid, no
+// target, timeout) reach a gRPC caller (Content-Type application/grpc*)
+// as gRPC statuses, HTTP 200 with grpc-status and grpc-message, rather
+// than as problem+json, which gRPC clients cannot read.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if problem.IsGRPC(r) {
+		w, finish := problem.GRPCWriter(w, r)
+		defer finish()
+		g.handler.ServeHTTP(w, r)
+		return
+	}
 	g.handler.ServeHTTP(w, r)
 }
 

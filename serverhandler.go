@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
@@ -174,8 +173,6 @@ func headerSize(r *http.Request) int {
 	return n
 }
 
-// isGRPC reports whether r is a gRPC call, whose request stream may idle
-// between messages for as long as the application likes.
-func isGRPC(r *http.Request) bool {
-	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
-}
+// isGRPC reports whether r is a gRPC call (HTTP/2 only), whose request
+// stream may idle between messages for as long as the application likes.
+func isGRPC(r *http.Request) bool { return r.ProtoMajor == 2 && problem.IsGRPC(r) }

@@ -38,8 +38,15 @@ type responseWriter struct {
 }
 
 // RequestInfo implements reqinfo.Recorder: the stages inside (route table,
-// proxy, cache, limiters) record what they did here for the access log.
-func (w *responseWriter) RequestInfo() *reqinfo.Info { return &w.info }
+// proxy, cache, limiters) record what they did here for the access log,
+// or in the Info of a recorder outside the gateway (metrics.Middleware), so
+// that both read one record.
+func (w *responseWriter) RequestInfo() *reqinfo.Info {
+	if outer := reqinfo.From(w.ResponseWriter); outer != nil {
+		return outer
+	}
+	return &w.info
+}
 
 // wrapWriter returns the shared responseWriter of w, creating it when w is
 // not one; owner reports whether it was created here, in which case the

@@ -33,6 +33,7 @@ import (
 	"github.com/gatekit/gatekit/metrics"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/route"
+	"github.com/gatekit/gatekit/surge"
 	gatetls "github.com/gatekit/gatekit/tls"
 	"github.com/gatekit/gatekit/validate"
 )
@@ -60,6 +61,8 @@ type Config struct {
 	Validators map[string]*validate.Validator
 	// Routes are the route tables shown.
 	Routes map[string]*route.Table
+	// Surge are the surge detectors shown with their limiters' state.
+	Surge map[string]*surge.Detector
 	// Certificates are TLS certificate sources shown with their names,
 	// issuer, expiry and last reload result: the State method of a
 	// gatetls.Manager, ACME or Upstream.
@@ -117,6 +120,11 @@ func New(cfg Config) (*Handler, error) {
 	for name, t := range cfg.Routes {
 		if t == nil {
 			return nil, fmt.Errorf("admin: route table %q is nil", name)
+		}
+	}
+	for name, d := range cfg.Surge {
+		if d == nil {
+			return nil, fmt.Errorf("admin: surge detector %q is nil", name)
 		}
 	}
 	for name, f := range cfg.Certificates {

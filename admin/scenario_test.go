@@ -21,6 +21,7 @@ import (
 	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/internal/reqinfo"
 	"github.com/gatekit/gatekit/metrics"
+	"github.com/gatekit/gatekit/surge"
 	gatetls "github.com/gatekit/gatekit/tls"
 )
 
@@ -101,8 +102,17 @@ func TestStatusPageInChromiumMovesWithTraffic(t *testing.T) {
 	certs := func() []gatetls.CertState {
 		return []gatetls.CertState{{Source: "file:edge.pem", Names: []string{"gw.test"}, Issuer: "CN=dev", NotAfter: time.Now().Add(30*24*time.Hour + time.Hour)}}
 	}
+	sl, err := surge.NewLimiter(surge.LimiterConfig{InitialLimit: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	det, err := surge.NewDetector(sl, surge.DetectorConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer det.Close()
 	h := mustNew(t, Config{Metrics: m, Pools: map[string]*balancer.Pool{"api": pool}, Caches: map[string]*cache.Cache{"api": c},
-		Certificates: map[string]func() []gatetls.CertState{"edge": certs}})
+		Certificates: map[string]func() []gatetls.CertState{"edge": certs}, Surge: map[string]*surge.Detector{"api": det}})
 	adm := httptest.NewServer(h)
 	defer adm.Close()
 
@@ -130,6 +140,9 @@ func TestStatusPageInChromiumMovesWithTraffic(t *testing.T) {
 	}
 	if !strings.Contains(dom, `class="badge up">30 d`) || !strings.Contains(dom, "gw.test") {
 		t.Errorf("the certificate and its 30 days to expiry are not shown")
+	}
+	if got := cell(dom, "surge-api-limit"); got != 40 || !strings.Contains(dom, `class="badge up">calm`) {
+		t.Errorf("the surge row shows limit %v (want 40) or is not calm", got)
 	}
 	if !strings.Contains(dom, `class="badge up">ready`) {
 		t.Error("the readiness badge does not say ready")

@@ -9,6 +9,7 @@ import (
 	"github.com/gatekit/gatekit/metrics"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/route"
+	"github.com/gatekit/gatekit/surge"
 	"github.com/gatekit/gatekit/validate"
 )
 
@@ -31,8 +32,16 @@ type Status struct {
 	Concurrency map[string]ratelimit.ConcurrencyStats `json:"concurrency"`
 	Validators  map[string]validate.Stats             `json:"validators"`
 	Routes      map[string]route.Stats                `json:"routes"`
+	// Surge are the surge detectors' state and their limiters' by name.
+	Surge map[string]SurgeStatus `json:"surge"`
 	// Certificates are the TLS certificates by source name.
 	Certificates map[string][]CertStatus `json:"certificates"`
+}
+
+// SurgeStatus is one surge detector and its limiter.
+type SurgeStatus struct {
+	Detector surge.DetectorStats `json:"detector"`
+	Limiter  surge.LimiterStats  `json:"limiter"`
 }
 
 // CertStatus is one TLS certificate as it is served.
@@ -76,6 +85,10 @@ func (h *Handler) Status() Status {
 		Validators:   map[string]validate.Stats{},
 		Routes:       map[string]route.Stats{},
 		Certificates: map[string][]CertStatus{},
+		Surge:        map[string]SurgeStatus{},
+	}
+	for name, d := range h.cfg.Surge {
+		st.Surge[name] = SurgeStatus{Detector: d.Stats(), Limiter: d.Limiter().Stats()}
 	}
 	for name, state := range h.cfg.Certificates {
 		certs := []CertStatus{}

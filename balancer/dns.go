@@ -38,7 +38,8 @@ type DNSConfig struct {
 	// and weight from the records. SRVProto defaults to "tcp"; it is
 	// refused without SRVService.
 	SRVService, SRVProto string
-	// Scheme is the targets' URL scheme, "http" (the default) or "https".
+	// Scheme is the targets' URL scheme, "http" (the default), "https" or
+	// "h2c" (plaintext HTTP/2 with prior knowledge, for gRPC servers).
 	Scheme string
 	// Interval is the time between two lookups. Zero means 30s.
 	Interval time.Duration
@@ -98,7 +99,7 @@ func NewDNS(pool *Pool, cfg DNSConfig) (*DNS, error) {
 		return nil, errors.New("balancer: DNS discovery SRVProto needs SRVService")
 	}
 	cfg.Scheme = cmp.Or(cfg.Scheme, "http")
-	if cfg.Scheme != "http" && cfg.Scheme != "https" {
+	if cfg.Scheme != "http" && cfg.Scheme != "https" && cfg.Scheme != SchemeH2C {
 		return nil, fmt.Errorf("balancer: DNS discovery scheme %q", cfg.Scheme)
 	}
 	if cfg.Interval < 0 || cfg.Timeout < 0 {

@@ -45,6 +45,7 @@ func TestProxies(t *testing.T) {
 		{"-policy", "hash", "-hash-key", "query:user"},
 		{"-policy", "least-request"},
 		{"-policy", "round-robin", "-cache"},
+		{"-policy", "round-robin", "-surge"},
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
 		addrc := make(chan net.Addr, 1)
