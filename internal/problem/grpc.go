@@ -2,6 +2,7 @@ package problem
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -204,7 +205,7 @@ func (gw *grpcWriter) send() {
 	}
 	_ = json.Unmarshal(bytes.TrimSpace(gw.body), &d)
 	gw.body = nil
-	msg := cmpOr(d.Detail, d.Title, http.StatusText(status))
+	msg := cmp.Or(d.Detail, d.Title, http.StatusText(status))
 	h := gw.ResponseWriter.Header()
 	retry := h.Get("Retry-After")
 	for _, k := range [...]string{"Content-Length", "Content-Type", "X-Content-Type-Options", "Cache-Control", "Retry-After"} {
@@ -215,15 +216,6 @@ func (gw *grpcWriter) send() {
 		h["Grpc-Retry-Pushback-Ms"] = []string{strconv.FormatInt(ms, 10)}
 	}
 	gw.ResponseWriter.WriteHeader(http.StatusOK)
-}
-
-func cmpOr(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // SetGRPCStatus sets the header of a trailers-only gRPC response with
