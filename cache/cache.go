@@ -59,6 +59,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -350,7 +351,7 @@ func (c *Cache) Set(ctx context.Context, key string, e *Entry) {
 	for _, v := range e.Variants {
 		ttl = max(ttl, c.storeTTL(v, now))
 		for _, t := range v.Tags {
-			if !contains(tagList, t) {
+			if !slices.Contains(tagList, t) {
 				tagList = append(tagList, t)
 			}
 		}
@@ -399,14 +400,4 @@ func (c *Cache) Close() error {
 	c.bgCancel()
 	c.bg.Wait()
 	return c.store.Close()
-}
-
-// contains reports whether s holds v.
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
