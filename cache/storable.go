@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -46,7 +47,7 @@ func (c *Cache) notStorable(r *http.Request, reqCC directives, status int, h htt
 	}
 	for _, f := range [...]string{"Set-Cookie", "Set-Cookie2"} {
 		lf := strings.ToLower(f)
-		if len(h.Values(f)) > 0 && !hasField(cc.NoCacheFields, lf) && !hasField(cc.PrivateFields, lf) && !c.cfg.InsecureStoreSetCookie {
+		if len(h.Values(f)) > 0 && !slices.Contains(cc.NoCacheFields, lf) && !slices.Contains(cc.PrivateFields, lf) && !c.cfg.InsecureStoreSetCookie {
 			return "set-cookie"
 		}
 	}
