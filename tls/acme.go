@@ -163,6 +163,9 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 	if cfg.OnDemand != nil && cfg.OnDemand.Allow == nil {
 		return nil, errors.New("tls: NewACME: OnDemand needs an Allow function")
 	}
+	if cfg.OnDemand != nil && (cfg.OnDemand.Rate < 0 || cfg.OnDemand.Interval < 0) {
+		return nil, errors.New("tls: NewACME: negative OnDemand Rate or Interval")
+	}
 	if cfg.RenewCheckInterval < 0 || cfg.RenewalWindowRatio < 0 {
 		return nil, errors.New("tls: NewACME: negative RenewCheckInterval or RenewalWindowRatio")
 	}

@@ -21,6 +21,8 @@ func TestNewACMERejectsInvalidConfig(t *testing.T) {
 		{"invalid name", ACMEConfig{Domains: []string{"a b.example.com"}}, false},
 		{"wildcard not leftmost", ACMEConfig{Domains: []string{"a.*.example.com"}}, false},
 		{"on demand without Allow", ACMEConfig{OnDemand: &OnDemandPolicy{}}, false},
+		{"on demand negative rate", ACMEConfig{OnDemand: &OnDemandPolicy{Allow: allow, Rate: -1}}, false},
+		{"on demand negative interval", ACMEConfig{OnDemand: &OnDemandPolicy{Allow: allow, Interval: -time.Minute}}, false},
 		{"negative interval", ACMEConfig{Domains: []string{"a.example.com"}, RenewCheckInterval: -time.Second}, false},
 		// Configurations that cannot obtain what they name, or ignore a field.
 		{"wildcard (needs DNS-01)", ACMEConfig{Domains: []string{"*.b.example.com"}}, false},
