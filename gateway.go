@@ -26,7 +26,8 @@ type Config struct {
 	// Used by New only.
 	TrustedProxies []netip.Prefix
 	// ForwardedHeader selects the header read from trusted proxies:
-	// clientip.XForwardedFor (default) or clientip.Forwarded. Used by New only.
+	// clientip.XForwardedFor (default) or clientip.Forwarded; it needs
+	// TrustedProxies. Used by New only.
 	ForwardedHeader string
 	// NewRequestID returns a fresh request ID when the request carries no
 	// well-formed X-Request-ID (see AssignRequestID). If nil, 16 random
