@@ -62,7 +62,7 @@ func AccessLog(log *slog.Logger, cfg AccessLogConfig) (func(http.Handler) http.H
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			rw, owner := wrapWriter(w)
+			rw, owner := wrapWriter(w, r)
 			returned := false
 			defer func() {
 				status := cmp.Or(rw.status, http.StatusOK)

@@ -36,7 +36,7 @@ type serverHandler struct {
 }
 
 func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rw := &responseWriter{ResponseWriter: w}
+	rw := &responseWriter{ResponseWriter: w, ctx: r.Context()}
 	if s.writeIdle > 0 {
 		// A fresh deadline for this request: the last one may have passed
 		// while the connection was idle between requests.
