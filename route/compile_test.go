@@ -125,6 +125,9 @@ func TestNewRejectsInvalidRules(t *testing.T) {
 	if _, err := New([]Rule{{Hosts: []string{"a.test"}, Handler: h}}, Config{DefaultHost: "b.test"}); err == nil {
 		t.Errorf("New with an unserved DefaultHost succeeded")
 	}
+	if _, err := New([]Rule{{Hosts: []string{"a.test"}, Handler: h}, {Path: "/other", Handler: h}}, Config{DefaultHost: "a.test"}); err == nil {
+		t.Errorf("New with a DefaultHost that a rule for every host makes unused succeeded")
+	}
 }
 
 func TestIgnoreCaseMatchesValuesWhateverTheirCase(t *testing.T) {

@@ -211,8 +211,9 @@ type Config struct {
 	// backend's handler for /api/users.
 	Path pathcanon.Options
 	// DefaultHost is the host whose rules serve requests for hosts that no
-	// rule names, when no rule has empty Hosts. If empty, such requests get
-	// 421 Misdirected Request.
+	// rule names. New and Swap refuse it when a rule has empty Hosts (that
+	// rule serves those requests) or no rule serves it. If empty, such
+	// requests get 421 Misdirected Request.
 	DefaultHost string
 	// MaxBodyInspect is the most body bytes, in bytes, read to evaluate Body
 	// predicates. A larger body makes every Body predicate false. Default
