@@ -357,13 +357,28 @@ func TestH2CTargetGetsMoreConnectionsWhenStreamsSaturateOne(t *testing.T) {
 	for i := range calls {
 		// One call at a time, each after the last reached the target:
 		// a new connection learns the target's limit from its first
-		// SETTINGS frame, and streams sent over the limit before it
-		// arrives are refused.
-		wg.Go(func() { unary(ctx, cc, "block") })
-		select {
-		case <-b.blocked:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("%d of %d calls reached the target over %d connections", i, calls, cl.n.Load())
+		// SETTINGS frame, and a stream sent over the limit before it
+		// arrives is refused (REFUSED_STREAM). With one target the proxy
+		// has nowhere else to send it, so the call fails UNAVAILABLE and
+		// the client sends it again, as a gRPC retry policy would.
+		for attempt := 0; ; attempt++ {
+			failed := make(chan error, 1)
+			wg.Go(func() {
+				if _, err := unary(ctx, cc, "block"); err != nil && ctx.Err() == nil {
+					failed <- err
+				}
+			})
+			select {
+			case <-b.blocked:
+			case err := <-failed:
+				if status.Code(err) == codes.Unavailable && attempt < 5 {
+					continue
+				}
+				t.Fatalf("call %d: %v", i, err)
+			case <-time.After(5 * time.Second):
+				t.Fatalf("%d of %d calls reached the target over %d connections", i, calls, cl.n.Load())
+			}
+			break
 		}
 	}
 	cancel()
