@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# System calls per proxied request: starts one bench/backend and
+# examples/loadbalancer (round robin, defaults) on 127.0.0.1, warms the
+# proxy up, then counts the proxy process's system calls (strace -c -f)
+# while h2load sends a fixed number of HTTP/1.1 requests over CONNS
+# connections. Prints the strace summary and calls per request.
+#
+#   bench/syscalls.sh                      # 20000 GET /hello, 16 connections
+#   N=5000 PATH_Q='/bytes?n=65536' bench/syscalls.sh
+#
+# Needs strace and h2load (apt-get install -y strace nghttp2-client).
+set -euo pipefail
+: "${N:=20000}" "${CONNS:=16}" "${PATH_Q:=/hello}" "${BASE_PORT:=18201}" "${GO:=go}" "${ARGS:=}"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+(cd "$ROOT" && "$GO" build -o "$OUT/backend" ./bench/backend && "$GO" build -o "$OUT/lb" ./examples/loadbalancer)
+"$OUT/backend" -listen "127.0.0.1:$((BASE_PORT + 1))" & pids+=($!)
+# shellcheck disable=SC2086
+"$OUT/lb" -listen "127.0.0.1:$BASE_PORT" -upstreams "127.0.0.1:$((BASE_PORT + 1))" $ARGS & pids+=($!)
+lb=$!
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$BASE_PORT$PATH_Q" && break; sleep 0.1; done
+timeout 60 h2load --h1 -n 2000 -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" > /dev/null
+strace -c -f -o "$OUT/strace.txt" -p "$lb" & st=$!
+sleep 1
+timeout 120 h2load --h1 -n "$N" -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" | grep -E '^requests:|^status codes:'
+kill -INT "$st"; wait "$st" || true
+cat "$OUT/strace.txt"
+awk -v n="$N" '$NF == "total" { printf "system calls per request: %.2f\n", $(NF-2) / n }' "$OUT/strace.txt"
+rm -rf "$OUT"
