@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
@@ -106,6 +107,7 @@ type Proxy struct {
 	websocket   bool
 	retry       retryPolicy
 	guard       *desyncGuard // of the default transport, or nil
+	h1          *h1Pool      // synchronous HTTP/1.1 pool of the default transport, or nil
 	resends     atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
 }
 
@@ -154,6 +156,12 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 			return nil, err
 		}
 		px.transport, px.guard = t, g
+		if cfg.MaxConnsPerHost == 0 {
+			// The pool has no per-target connection cap; with one, every
+			// request goes through the Transport, which queues for it.
+			d := &net.Dialer{Timeout: cmp.Or(cfg.DialTimeout, defaultDialTimeout), KeepAlive: 30 * time.Second}
+			px.h1 = newH1Pool(g, d, cfg.TransportConfig)
+		}
 	}
 	if px.onError == nil {
 		px.onError = WriteError
@@ -213,6 +221,9 @@ func (px *Proxy) Available() bool {
 func (px *Proxy) Close() error {
 	if c, ok := px.transport.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
+	}
+	if px.h1 != nil {
+		px.h1.CloseIdleConnections()
 	}
 	return nil
 }
