@@ -31,13 +31,12 @@ import (
 // framing guard, draining and MaxConnLifetime apply as they do to the
 // Transport's connections. An h1Pool is safe for concurrent use.
 type h1Pool struct {
-	g         *desyncGuard
-	dialer    *net.Dialer
-	headerTO  time.Duration // ResponseHeaderTimeout
-	idleTO    time.Duration // IdleConnTimeout
-	maxIdle   int           // MaxIdleConnsPerHost
-	hosts     sync.Map      // dial address -> *h1Host
-	closedAll atomic.Bool
+	g        *desyncGuard
+	dialer   *net.Dialer
+	headerTO time.Duration // ResponseHeaderTimeout
+	idleTO   time.Duration // IdleConnTimeout
+	maxIdle  int           // MaxIdleConnsPerHost
+	hosts    sync.Map      // dial address -> *h1Host
 }
 
 // maxResponseHeader bounds a response header, as the default Transport's
@@ -71,12 +70,13 @@ func newH1Pool(g *desyncGuard, d *net.Dialer, cfg TransportConfig) *h1Pool {
 
 // handles reports whether the pool can send req: a plain-http target, no
 // protocol upgrade, no Expect: 100-continue (whose body must wait for the
-// target's go-ahead), and no body or a small one of known length.
+// target's go-ahead), no CONNECT, and no body or a small one of known
+// length.
 func (p *h1Pool) handles(req *http.Request) bool {
 	if !probeSupported || req.URL.Scheme != "http" {
 		return false
 	}
-	if len(req.Header["Upgrade"]) > 0 || len(req.Header["Expect"]) > 0 || len(req.TransferEncoding) > 0 {
+	if len(req.Header["Upgrade"]) > 0 || len(req.Header["Expect"]) > 0 || len(req.TransferEncoding) > 0 || req.Method == http.MethodConnect {
 		return false
 	}
 	return req.Body == nil || req.Body == http.NoBody || req.ContentLength > 0 && req.ContentLength <= syncBodyMax
@@ -197,12 +197,11 @@ func (c *h1Conn) alive() bool {
 	return false
 }
 
-// put returns c to the idle list, or closes it when the list is full or
-// the pool closed.
+// put returns c to the idle list, or closes it when the list is full.
 func (h *h1Host) put(c *h1Conn) {
 	c.idleSince = time.Now()
 	h.mu.Lock()
-	if len(h.idle) >= h.p.maxIdle || h.p.closedAll.Load() {
+	if len(h.idle) >= h.p.maxIdle {
 		h.mu.Unlock()
 		c.gc.Close()
 		return
@@ -240,6 +239,24 @@ func (h *h1Host) sweep() {
 	for _, c := range old {
 		c.gc.Close()
 	}
+}
+
+// forget drops the state kept for addr, once its target is drained and
+// none of its connections is open.
+func (p *h1Pool) forget(addr string) {
+	v, ok := p.hosts.Load(addr)
+	if !ok {
+		return
+	}
+	h := v.(*h1Host)
+	h.mu.Lock()
+	if len(h.idle) == 0 {
+		p.hosts.CompareAndDelete(addr, h)
+		if h.timer != nil {
+			h.timer.Stop()
+		}
+	}
+	h.mu.Unlock()
 }
 
 // CloseIdleConnections closes every idle connection.
@@ -303,18 +320,31 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 // reports, with an error, that no response byte had arrived.
 func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, trace *httptrace.ClientTrace) (resp *http.Response, nothingRead bool, err error) {
 	stop := context.AfterFunc(ctx, c.abortFn)
-	fail := func(err error) (*http.Response, bool, error) {
+	resp, err = c.exchange(ctx, req, h.p.headerTO, trace)
+	if err != nil {
 		stop()
 		return nil, c.lr.n == maxResponseHeader, err
 	}
+	reuse := !resp.Close && !req.Close
+	if resp.Body == http.NoBody {
+		c.release(h, stop, reuse)
+		return resp, false, nil
+	}
+	resp.Body = &h1Body{c: c, h: h, rc: resp.Body, stop: stop, reuse: reuse}
+	return resp, false, nil
+}
+
+// exchange writes req on c and reads the response header, relaying
+// interim (1xx) responses to the trace.
+func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerTO time.Duration, trace *httptrace.ClientTrace) (*http.Response, error) {
 	c.lr.n = maxResponseHeader
-	c.gc.SetReadDeadline(time.Now().Add(h.p.headerTO))
+	c.gc.SetReadDeadline(time.Now().Add(headerTO))
 	var body *bodyErrReader
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &bodyErrReader{ReadCloser: req.Body}
 		req.Body = body
 	}
-	err = req.Write(c.bw)
+	err := writeRequest(c.bw, req)
 	if err == nil {
 		err = c.bw.Flush()
 	}
@@ -326,44 +356,34 @@ func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, tr
 				err = &ClientBodyError{Err: err}
 			}
 		}
-		return fail(err)
+		return nil, err
 	}
 	for n := 0; ; n++ {
-		resp, err = http.ReadResponse(c.br, req)
+		resp, err := http.ReadResponse(c.br, req)
 		if err != nil {
 			if c.aborted.Load() && ctx.Err() != nil {
 				err = ctx.Err()
 			}
-			return fail(err)
+			return nil, err
 		}
-		code := resp.StatusCode
-		if code == http.StatusSwitchingProtocols {
-			return fail(errUnexpected101)
-		}
-		if code >= 200 {
-			break
-		}
-		if n >= max1xx {
-			return fail(errTooMany1xx)
-		}
-		if trace != nil && trace.Got1xxResponse != nil {
+		switch code := resp.StatusCode; {
+		case code == http.StatusSwitchingProtocols:
+			return nil, errUnexpected101
+		case code >= 200:
+			c.lr.n = -1
+			c.gc.SetReadDeadline(time.Time{})
+			if c.aborted.Load() {
+				c.gc.SetDeadline(aLongTimeAgo) // an abort raced with the reset
+			}
+			return resp, nil
+		case n >= max1xx:
+			return nil, errTooMany1xx
+		case trace != nil && trace.Got1xxResponse != nil:
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
-				return fail(err)
+				return nil, err
 			}
 		}
 	}
-	c.lr.n = -1
-	c.gc.SetReadDeadline(time.Time{})
-	if c.aborted.Load() {
-		c.gc.SetDeadline(aLongTimeAgo) // an abort raced with the reset
-	}
-	reuse := !resp.Close && !req.Close
-	if resp.Body == http.NoBody {
-		c.release(h, stop, reuse)
-		return resp, false, nil
-	}
-	resp.Body = &h1Body{c: c, h: h, rc: resp.Body, stop: stop, reuse: reuse}
-	return resp, false, nil
 }
 
 // release ends a response: c goes back to the pool when its response
