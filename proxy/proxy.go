@@ -22,9 +22,11 @@ import (
 // Config configures a Proxy. The zero value of each field selects the
 // default documented on it.
 type Config struct {
-	// Transport sends requests to targets. If nil, New builds one
-	// with NewTransport(TransportConfig), and Close closes its idle
-	// connections.
+	// Transport sends requests to targets. If nil, the proxy sends
+	// requests to plain-http targets over its own synchronous HTTP/1.1
+	// connections and the others with NewTransport(TransportConfig) (see
+	// the package documentation), and Close closes the idle connections
+	// of both.
 	Transport http.RoundTripper
 	// TransportConfig tunes the default transport; it is ignored when
 	// Transport is set.
@@ -113,8 +115,9 @@ type Proxy struct {
 
 // Stats are a Proxy's counters since it was created.
 type Stats struct {
-	// TransportReSends counts the times the Transport tried to send a
-	// request again on its own after a connection failed where the
+	// TransportReSends counts the times the upstream connections (the
+	// Transport, or the proxy's own HTTP/1.1 ones) tried to send a
+	// request again on their own after a connection failed where the
 	// request may have been written (HTTP/1 keep-alive races, HTTP/2
 	// stream resets). Such a re-send of a non-idempotent request is
 	// stopped and answered 502; of an idempotent one, it becomes a retry
