@@ -28,9 +28,9 @@
 // [RetryBudget]; in particular a re-send that the upstream connections
 // attempt on their own (HTTP/1 keep-alive races, an HTTP/2 stream reset
 // after the body went out) is stopped for any other request, which then
-// fails with
-// 502 ([Stats] counts them). A request that provably reached no target
-// (refused dial, failed TLS handshake) is retried whatever its method.
+// fails with 502 ([Stats] counts them). A request that provably reached no
+// target (refused dial, failed TLS handshake) is retried whatever its
+// method.
 //
 // # Connections
 //
