@@ -38,5 +38,7 @@ sleep 1
 timeout 120 h2load --h1 -n "$N" -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" | grep -E '^requests:|^status codes:'
 kill -INT "$st"; wait "$st" || true
 cat "$OUT/strace.txt"
-awk -v n="$N" '$NF == "total" { printf "system calls per request: %.2f\n", $(NF-2) / n }' "$OUT/strace.txt"
+awk -v n="$N" '
+  $NF ~ /^(read|write|futex|epoll_pwait|nanosleep)$/ { printf "%s %.2f, ", $NF, $4 / n }
+  $NF == "total" { printf "\nsystem calls per request: %.2f\n", $(NF-2) / n }' "$OUT/strace.txt"
 rm -rf "$OUT"

@@ -290,9 +290,10 @@ func TestStickyHeaderPins(t *testing.T) {
 }
 
 // BenchmarkProxy measures a GET (and a 1 KiB POST) through the
-// proxy to a loopback backend: with the default guarded transport and
-// retries, with a plain http.Transport (no desync guard), and with the
-// whole resilience stack (breaker, outlier detection, slow start).
+// proxy to a loopback backend: with the default upstream connections and
+// retries, with a plain http.Transport (no desync guard), with the guarded
+// http.Transport alone, and with the whole resilience stack (breaker,
+// outlier detection, slow start).
 func BenchmarkProxy(b *testing.B) {
 	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok"))
@@ -316,6 +317,9 @@ func BenchmarkProxy(b *testing.B) {
 	}{
 		{"guarded", func() Config { return Config{} }, func(p *balancer.Pool) balancer.Policy { return balancer.NewRoundRobin(p) }, ""},
 		{"plain-transport", func() Config { return Config{Transport: plain()} }, func(p *balancer.Pool) balancer.Policy { return balancer.NewRoundRobin(p) }, ""},
+		// The guarded http.Transport alone (a MaxConnsPerHost keeps
+		// requests off the synchronous HTTP/1.1 connections).
+		{"guarded-transport", func() Config { return Config{TransportConfig: TransportConfig{MaxConnsPerHost: 1 << 20}} }, func(p *balancer.Pool) balancer.Policy { return balancer.NewRoundRobin(p) }, ""},
 		{"full-stack", func() Config { return Config{} }, stack, ""},
 		{"guarded-post-1KiB", func() Config { return Config{} }, func(p *balancer.Pool) balancer.Policy { return balancer.NewRoundRobin(p) }, strings.Repeat("x", 1024)},
 	}
