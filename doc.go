@@ -14,8 +14,13 @@
 //   - [github.com/gatekit/gatekit/clientip] finds the client address,
 //     trusting forwarding headers only from configured proxies.
 //   - [github.com/gatekit/gatekit/route] routes by host, path, method,
-//     header, query, cookie and JSON body, with weighted splits, mirroring,
-//     rewrites, redirects and canonical path handling.
+//     header, query, cookie and JSON body, with groups of rules sharing
+//     middleware, weighted splits, mirroring, rewrites and redirects.
+//   - [github.com/gatekit/gatekit/pathcanon] is the one canonical form of a
+//     request path and host that is matched, policed and forwarded.
+//   - [github.com/gatekit/gatekit/reqkey] holds the request keys (client
+//     address, route, header, cookie, query) that limits, hashes and splits
+//     share.
 //   - [github.com/gatekit/gatekit/balancer] holds pools of targets and the
 //     policies that pick one (round robin, smooth weighted, least-request,
 //     least-connections, random, consistent hash, peak EWMA, sticky
@@ -31,7 +36,10 @@
 //     OpenAPI 3 document, or spec-free rules, before they cost a backend
 //     anything.
 //   - [github.com/gatekit/gatekit/cache] is an RFC 9111 shared cache with
-//     request coalescing and purging that never shares private responses;
+//     request coalescing and purging that never shares private responses
+//     (mounted on GET routes only, it needs
+//     [github.com/gatekit/gatekit/cache.Invalidator] on the routes that
+//     write the same paths);
 //     [github.com/gatekit/gatekit/cache/rediscache] shares it between
 //     gateway instances.
 //
@@ -57,9 +65,12 @@
 // # A whole gateway
 //
 // [New] mounts route rules, each with its own middleware list, behind the
-// global chain of a [Gateway]: panic recovery, request ID, request hygiene
-// limits, client IP and an access log. [NewServer] serves it with safe
-// timeouts and shuts it down gracefully when a context is cancelled:
+// global chain of a [Gateway]: [AssignRequestID], client IP
+// ([clientip.Middleware]), [AccessLog], [Recover] and [Hygiene], each a
+// middleware usable alone, as chi's are; [NewHandler] puts the same chain
+// in front of any handler. [NewServer] serves it with safe timeouts,
+// refuses ambiguously framed requests, and shuts it down gracefully when a
+// context is cancelled:
 //
 //	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
 //	pool, _ := balancer.NewPool(ups)
@@ -80,20 +91,32 @@
 // # Errors
 //
 // Clients receive RFC 9457 application/problem+json documents with the right
-// status (400, 404, 405, 413, 414, 429, 431, 500, 502, 503, 504) and never
-// internal error text; panics are logged and answered 500, or, when the
-// response had already started, the connection is aborted so that a
-// truncated response cannot look complete.
+// status (400, 404, 405, 408, 413, 414, 421, 429, 431, 500, 502, 503, 504)
+// and never internal error text; panics are logged and answered 500, or,
+// when the response had already started, the connection is aborted so that
+// a truncated response cannot look complete. The log-only status 499 (the
+// client went away) is never sent: the connection is closed instead. The
+// errors net/http sends itself, before any handler runs (malformed request
+// lines and headers, headers over twice ServerConfig.MaxHeaderBytes,
+// unsupported transfer codings and versions), are rewritten as
+// problem+json by a [Server] on plaintext connections; on TLS connections
+// they stay net/http's text/plain.
 //
 // # Security
 //
 // The defaults are the safe ones. Forwarding headers (X-Forwarded-For,
 // Forwarded) are ignored unless the peer is a configured trusted proxy;
-// header names containing '_' are rejected ([Config].InsecureAllowUnderscoreHeaders
-// weakens this); requests with more than 100 header fields or targets longer
-// than 8 KiB are rejected; bodies are capped at 1 MiB; a response write
-// that blocks for 30 s on a client that does not read is cut off; servers
-// time out slow headers after 5 s and whole requests after 60 s, cap
-// headers at 64 KiB and connections at 10,000 per listener, and never speak
+// header names containing '_' are rejected
+// ([HygieneConfig].InsecureAllowUnderscoreHeaders weakens this); requests
+// with more than 100 header fields or targets longer than 8 KiB are
+// rejected; bodies are capped at 1 MiB; the PRI method and asterisk-form
+// targets outside OPTIONS are rejected. A [Server] cuts off a response
+// write that blocks for 30 s on a client that does not read and a request
+// body that sends nothing for 10 s (408); rejects requests framed by both
+// Content-Length and Transfer-Encoding, by Transfer-Encoding on HTTP/1.0,
+// or with folded header lines, with 400 and Connection: close
+// ([ServerConfig].InsecureAllowAmbiguousFraming weakens this); times out
+// slow headers after 5 s and whole requests after 60 s, caps headers at
+// 64 KiB and connections at 10,000 per listener, and never speaks
 // unencrypted HTTP/2.
 package gatekit

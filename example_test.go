@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
@@ -96,4 +99,75 @@ func ExampleServer_Serve() {
 	// Output:
 	// hello
 	// shutdown error: <nil>
+}
+
+// ExampleRecover answers a panicking handler with 500 problem+json.
+func ExampleRecover() {
+	h := gatekit.Recover(nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		panic("internal detail")
+	}))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	fmt.Println(rec.Code, rec.Header().Get("Content-Type"), strings.Contains(rec.Body.String(), "internal detail"))
+	// Output: 500 application/problem+json false
+}
+
+// ExampleAssignRequestID keeps a well-formed client request ID and replaces
+// a malformed one.
+func ExampleAssignRequestID() {
+	h := gatekit.AssignRequestID(func() string { return "gw-1" })(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println("handler sees", gatekit.RequestID(r.Context()), r.Header.Get(gatekit.RequestIDHeader))
+	}))
+	for _, id := range []string{"client-7", "<script>"} {
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set(gatekit.RequestIDHeader, id)
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	// Output:
+	// handler sees client-7 client-7
+	// handler sees gw-1 gw-1
+}
+
+// ExampleHygiene rejects requests over the limits before they reach the
+// handler.
+func ExampleHygiene() {
+	hygiene, err := gatekit.Hygiene(gatekit.HygieneConfig{MaxBodyBytes: 4})
+	if err != nil {
+		panic(err)
+	}
+	h := hygiene(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, req := range []*http.Request{
+		httptest.NewRequest("POST", "/", strings.NewReader("12345")),
+		httptest.NewRequest("PRI", "*", nil),
+		httptest.NewRequest("GET", "/ok", nil),
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		fmt.Println(req.Method, rec.Code)
+	}
+	// Output:
+	// POST 413
+	// PRI 400
+	// GET 200
+}
+
+// ExampleAccessLog logs one record per request.
+func ExampleAccessLog() {
+	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey || a.Key == "duration" {
+				return slog.Attr{} // not reproducible
+			}
+			return a
+		},
+	}))
+	h := gatekit.AccessLog(log)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "made")
+	}))
+	req := httptest.NewRequest("POST", "http://example.test/items", nil)
+	req.RemoteAddr = "192.0.2.1:4000"
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	// Output:
+	// level=INFO msg=request method=POST host=example.test path=/items status=201 bytes=4 client=192.0.2.1 request_id="" proto=HTTP/1.1
 }

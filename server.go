@@ -1,6 +1,7 @@
 package gatekit
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -13,7 +14,7 @@ import (
 	"time"
 )
 
-// Defaults of ServerConfig, from the gateway's reliability bar.
+// Defaults of ServerConfig.
 const (
 	// DefaultReadHeaderTimeout bounds reading request headers (Slowloris).
 	DefaultReadHeaderTimeout = 5 * time.Second
@@ -30,6 +31,15 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	// DefaultMaxStreams caps concurrent HTTP/2 streams per connection.
 	DefaultMaxStreams = 100
+	// DefaultWriteIdleTimeout is how long one write of a response may block
+	// on a client that does not read.
+	DefaultWriteIdleTimeout = 30 * time.Second
+	// DefaultBodyReadIdleTimeout is how long one read of a request body may
+	// wait for the client to send more.
+	DefaultBodyReadIdleTimeout = 10 * time.Second
+	// DefaultBufferBodyBytes is the largest declared request body read
+	// completely before the handler runs.
+	DefaultBufferBodyBytes = 64 << 10
 )
 
 // ServerConfig configures a Server. The zero value of each field selects the
@@ -43,15 +53,46 @@ type ServerConfig struct {
 	// http.ResponseController.SetReadDeadline.
 	ReadTimeout time.Duration
 	// WriteTimeout bounds writing a response. If zero, there is none, so that
-	// streaming responses (SSE) work; handlers set per-write deadlines with
-	// http.ResponseController.SetWriteDeadline.
+	// streaming responses (SSE) work; WriteIdleTimeout bounds each write.
 	WriteTimeout time.Duration
+	// WriteIdleTimeout bounds each write of a response: before every
+	// WriteHeader, Write and Flush the connection's write deadline moves this
+	// far ahead, so a client that stops reading is cut off while streaming
+	// responses (SSE) that keep writing live on. If zero,
+	// DefaultWriteIdleTimeout (30 s); negative disables it. Upgraded
+	// (hijacked) connections are not affected: net/http clears deadlines.
+	WriteIdleTimeout time.Duration
+	// BodyReadIdleTimeout bounds each read of a request body: a client that
+	// sends nothing for this long is answered 408 (with Connection: close)
+	// instead of the handler's error response, within ReadTimeout. If zero,
+	// DefaultBodyReadIdleTimeout (10 s); negative disables it. gRPC calls
+	// (HTTP/2, Content-Type application/grpc) are exempt: a client stream
+	// may idle between messages for as long as the application likes.
+	BodyReadIdleTimeout time.Duration
+	// BufferBodyBytes is the largest declared request body (Content-Length)
+	// that is read completely, under BodyReadIdleTimeout, before the handler
+	// runs, so that a body that never completes never makes the gateway
+	// contact a backend: the client gets 408 and the handler is not called.
+	// Larger and chunked bodies stream to the handler, and requests with
+	// Expect: 100-continue are never buffered. If zero,
+	// DefaultBufferBodyBytes (64 KiB); negative disables buffering.
+	BufferBodyBytes int64
+	// InsecureAllowAmbiguousFraming lets through plaintext HTTP/1 requests
+	// whose framing other HTTP implementations may read differently (see
+	// Server). By default they are answered 400 with Connection: close and
+	// nothing after them on the connection is read, because a hop in front
+	// that frames such a request differently would let a second, smuggled
+	// request through.
+	InsecureAllowAmbiguousFraming bool
 	// IdleTimeout closes keep-alive connections idle this long. If zero,
 	// DefaultIdleTimeout (120 s); it must exceed the idle timeout of any load
 	// balancer in front of the gateway.
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps the request line and headers; larger requests get
-	// 431. If zero, DefaultMaxHeaderBytes (64 KiB).
+	// 431 problem+json and Connection: close. If zero, DefaultMaxHeaderBytes
+	// (64 KiB). Requests over twice this size are refused by net/http itself,
+	// with a 431 that is problem+json on plaintext connections too and
+	// net/http's text/plain on TLS ones.
 	MaxHeaderBytes int
 	// MaxConns caps the connections served at once per listener; further
 	// connections wait in the kernel's accept queue. If zero, DefaultMaxConns.
@@ -71,19 +112,40 @@ type ServerConfig struct {
 	// TLSConfig, if set, makes Serve terminate TLS (with HTTP/2) on the listener.
 	TLSConfig *tls.Config
 	// Logger receives server errors (TLS handshake failures and the like) at
-	// Debug and shutdown events at Info. If nil, the server is silent.
+	// Debug, and requests the Server refuses before the handler sees them
+	// (ambiguous framing, oversized headers, PRI, stalled bodies) and
+	// shutdown events at Info. If nil, the server is silent.
 	Logger *slog.Logger
 }
 
 // Server is an http.Server with safe defaults and graceful shutdown driven by
 // a context. A Server serves one listener at a time.
+//
+// Beyond http.Server's own limits it bounds every write (WriteIdleTimeout)
+// and every read of a request body (BodyReadIdleTimeout, 408), never sends
+// the log-only status 499 (the connection is closed instead), and refuses
+// requests that other HTTP implementations may frame differently, with 400
+// and Connection: close: on plaintext HTTP/1 connections, Content-Length
+// together with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, and
+// folded (obs-fold) header lines (net/http removes the
+// evidence before a handler runs, so the Server reads it from the
+// connection's bytes); on every connection, the PRI method (the HTTP/2
+// preface over HTTP/1) and the asterisk-form target outside OPTIONS. The
+// error responses net/http writes itself when it cannot read a request
+// (400, 431, 501, 505) are rewritten as problem+json on plaintext
+// connections. On
+// TLS connections the framing of HTTP/1 requests is net/http's alone:
+// Transfer-Encoding wins over Content-Length, which is removed, and
+// Transfer-Encoding on HTTP/1.0 is ignored.
 type Server struct {
-	srv      *http.Server
-	maxConns int
-	shutdown time.Duration
-	delay    time.Duration
-	log      *slog.Logger
-	draining atomic.Bool
+	srv       *http.Server
+	maxConns  int
+	shutdown  time.Duration
+	delay     time.Duration
+	log       *slog.Logger
+	draining  atomic.Bool
+	allowAmbi bool
+	maxLine   int // the longest line the framing check follows
 }
 
 // NewServer returns a Server for h. It returns an error for a negative
@@ -100,32 +162,34 @@ func NewServer(h http.Handler, cfg ServerConfig) (*Server, error) {
 	if cfg.MaxHeaderBytes < 0 || cfg.MaxConns < 0 || cfg.MaxConcurrentStreams < 0 {
 		return nil, errors.New("gatekit: NewServer: negative limit")
 	}
-	or := func(v, def time.Duration) time.Duration {
-		if v == 0 {
-			return def
-		}
-		return v
-	}
-	ori := func(v, def int) int {
-		if v == 0 {
-			return def
-		}
-		return v
+	readTimeout := cmp.Or(cfg.ReadTimeout, DefaultReadTimeout)
+	maxHeader := cmp.Or(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	sh := &serverHandler{
+		maxHeader:   maxHeader,
+		next:        h,
+		writeIdle:   cmp.Or(cfg.WriteIdleTimeout, DefaultWriteIdleTimeout),
+		bodyIdle:    cmp.Or(cfg.BodyReadIdleTimeout, DefaultBodyReadIdleTimeout),
+		bufferBody:  cmp.Or(cfg.BufferBodyBytes, DefaultBufferBodyBytes),
+		readTimeout: readTimeout,
+		log:         cfg.Logger,
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true) // only over TLS: unencrypted HTTP/2 (h2c) stays off
 	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
-		ReadTimeout:       or(cfg.ReadTimeout, DefaultReadTimeout),
+		Handler:           sh,
+		ReadHeaderTimeout: cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
+		ReadTimeout:       readTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       or(cfg.IdleTimeout, DefaultIdleTimeout),
-		MaxHeaderBytes:    ori(cfg.MaxHeaderBytes, DefaultMaxHeaderBytes),
-		TLSConfig:         cfg.TLSConfig,
-		Protocols:         &protocols,
+		IdleTimeout:       cmp.Or(cfg.IdleTimeout, DefaultIdleTimeout),
+		// net/http reads up to twice the limit, so that serverHandler
+		// answers most oversized requests with problem+json itself.
+		MaxHeaderBytes: 2 * maxHeader,
+		ConnContext:    withConn,
+		TLSConfig:      cfg.TLSConfig,
+		Protocols:      &protocols,
 		HTTP2: &http.HTTP2Config{
-			MaxConcurrentStreams:          ori(cfg.MaxConcurrentStreams, DefaultMaxStreams),
+			MaxConcurrentStreams:          cmp.Or(cfg.MaxConcurrentStreams, DefaultMaxStreams),
 			MaxReceiveBufferPerStream:     64 << 10,
 			MaxReceiveBufferPerConnection: 1 << 20,
 		},
@@ -134,11 +198,13 @@ func NewServer(h http.Handler, cfg ServerConfig) (*Server, error) {
 		srv.ErrorLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug)
 	}
 	return &Server{
-		srv:      srv,
-		maxConns: ori(cfg.MaxConns, DefaultMaxConns),
-		shutdown: or(cfg.ShutdownTimeout, DefaultShutdownTimeout),
-		delay:    cfg.ShutdownDelay,
-		log:      cfg.Logger,
+		srv:       srv,
+		maxConns:  cmp.Or(cfg.MaxConns, DefaultMaxConns),
+		shutdown:  cmp.Or(cfg.ShutdownTimeout, DefaultShutdownTimeout),
+		delay:     cfg.ShutdownDelay,
+		log:       cfg.Logger,
+		allowAmbi: cfg.InsecureAllowAmbiguousFraming,
+		maxLine:   srv.MaxHeaderBytes + 4096, // what net/http reads of a head
 	}, nil
 }
 
@@ -182,7 +248,7 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 // graceful shutdown, context.DeadlineExceeded-wrapping error when requests
 // had to be cut, or the error that stopped the server.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	ln = &limitListener{Listener: ln, sem: make(chan struct{}, s.maxConns), done: make(chan struct{})}
+	ln = &limitListener{Listener: ln, sem: make(chan struct{}, s.maxConns), done: make(chan struct{}), allowAmbi: s.allowAmbi, maxLine: s.maxLine}
 	errc := make(chan error, 1)
 	go func() {
 		var err error
@@ -222,6 +288,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
+	if s.log != nil {
+		if err != nil {
+			s.log.Info("shutdown complete", "error", err)
+		} else {
+			s.log.Info("shutdown complete")
+		}
+	}
 	return err
 }
 
@@ -231,6 +304,8 @@ type limitListener struct {
 	sem       chan struct{}
 	done      chan struct{} // closed by Close, so that a full Accept returns
 	closeOnce sync.Once
+	allowAmbi bool // passed to each serverConn
+	maxLine   int  // passed to each serverConn's tracker
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -244,7 +319,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+	return &limitConn{Conn: &serverConn{Conn: c, allow: l.allowAmbi, tracker: framingTracker{limit: l.maxLine}}, release: func() { <-l.sem }}, nil
 }
 
 func (l *limitListener) Close() error {

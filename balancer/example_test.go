@@ -296,3 +296,63 @@ func ExampleNewDNS() {
 	// 2 <nil>
 	// 2 SERVFAIL
 }
+
+// One checker for the same backend in two pools: the address is checked
+// once, and its verdict takes it out of both pools.
+func ExampleNewHealthChecker() {
+	api, _ := balancer.NewPool(mustUpstreams("10.0.0.1:80,10.0.0.2:80"))
+	web, _ := balancer.NewPool(mustUpstreams("10.0.0.1:80"))
+	checks, _ := balancer.NewHealthChecker(map[string]*balancer.Pool{"api": api, "web": web},
+		balancer.HealthConfig{Fall: 1})
+	defer checks.Close()
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	checks.ReportAt(api.Targets()[0], errors.New("status 503 outside 200-399"), t0)
+	for _, st := range checks.Statuses() {
+		fmt.Println(st.Target, st.Pools, st.Healthy)
+	}
+	fmt.Println("available:", api.Available(), web.Available())
+	// Output:
+	// http://10.0.0.1:80 [api web] false
+	// http://10.0.0.2:80 [api] true
+	// available: 1 0
+}
+
+// StatusOf says whether a target can be picked now, and why not.
+func ExampleStatusOf() {
+	pool, _ := balancer.NewPool(mustUpstreams("10.0.0.1:80,10.0.0.2:80"))
+	breaker, _ := balancer.NewBreaker(balancer.NewRoundRobin(pool), balancer.BreakerConfig{MaxInFlight: 1})
+	a, b := pool.Targets()[0], pool.Targets()[1]
+	pool.SetDraining(a, true)
+	t, done, _ := breaker.Pick(context.Background(), "")
+	fmt.Println("picked", t)
+	fmt.Printf("%+v\n", balancer.StatusOf(breaker, a))
+	fmt.Printf("%+v\n", balancer.StatusOf(breaker, b))
+	done(balancer.Result{Status: 200})
+	// Output:
+	// picked http://10.0.0.2:80
+	// {Target:http://10.0.0.1:80 Pickable:false CheckedDown:false Ejected:false Parked:false Draining:true Full:false InFlight:0}
+	// {Target:http://10.0.0.2:80 Pickable:false CheckedDown:false Ejected:false Parked:false Draining:false Full:true InFlight:1}
+}
+
+// PickUntil re-asks a policy until a pick is accepted: here a hashing
+// policy, asked for a target other than the one a key maps to (as a retry
+// does), answers with another.
+func ExamplePickUntil() {
+	pool, _ := balancer.NewPool(mustUpstreams("10.0.0.1:80,10.0.0.2:80,10.0.0.3:80"))
+	hash, _ := balancer.NewHash(pool, balancer.HashConfig{})
+	first, done, _ := hash.Pick(context.Background(), "user-42")
+	done(balancer.Result{Canceled: true})
+	other, done, _ := balancer.PickUntil(context.Background(), hash, "user-42",
+		func(t *balancer.Target) bool { return t != first })
+	defer done(balancer.Result{Status: 200})
+	fmt.Println(other != nil && other != first)
+	// Output: true
+}
+
+func mustUpstreams(list string) []balancer.Upstream {
+	ups, err := balancer.ParseUpstreams(list)
+	if err != nil {
+		panic(err)
+	}
+	return ups
+}

@@ -241,3 +241,33 @@ func (f firstAvail) Pick(context.Context, string) (*Target, func(Result), error)
 }
 
 func (f firstAvail) targetPool() *Pool { return f.p }
+
+// TestOutliersSharingAPoolEjectTogether: two Outliers on one pool (the
+// policies of two routes) each eject on their own; a target stays out
+// while either holds it out, and Close releases only the closer's hold.
+func TestOutliersSharingAPoolEjectTogether(t *testing.T) {
+	p, ts := fakePool(t, 4)
+	cfg := OutlierConfig{Consecutive: 1, BaseEjection: time.Minute, PanicThreshold: -1}
+	o1, o2 := newOutlier(t, p, cfg), newOutlier(t, p, cfg)
+	o1.ObserveAt(ts[0], fail502, t0)
+	o2.ObserveAt(ts[0], fail502, t0)
+	o2.ObserveAt(ts[1], fail502, t0)
+	if ts[0].Healthy() || ts[1].Healthy() || p.Available() != 2 {
+		t.Fatalf("available %d, want the two targets ejected by either out", p.Available())
+	}
+	o1.UpdateAt(t0.Add(2 * time.Minute)) // o1's ejection of ts[0] ends
+	if ts[0].Healthy() {
+		t.Fatal("target back in while another Outlier still ejects it")
+	}
+	o2.Close()
+	if !ts[0].Healthy() || !ts[1].Healthy() {
+		t.Fatal("Close did not release the closed Outlier's ejections")
+	}
+	if st := o2.Stats(); st.Ejected != 0 {
+		t.Fatalf("closed Outlier still reports %d ejected", st.Ejected)
+	}
+	o2.ObserveAt(ts[2], fail502, t0)
+	if !ts[2].Healthy() {
+		t.Fatal("a closed Outlier ejected a target")
+	}
+}

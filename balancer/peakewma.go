@@ -12,7 +12,8 @@ import (
 // (peak) and decays smoothly otherwise; a failed request (transport error,
 // 429, 5xx) is charged LoadConfig.FailurePenalty however fast it failed,
 // so a target that answers 503 at once is avoided rather than rewarded.
-// Done results must carry Latency (Proxy fills it with time to first byte).
+// Done results must carry Latency (package proxy fills it with the time to
+// first byte).
 //
 // A pick is O(1) and allocation-free. PeakEWMA is safe for concurrent use.
 type PeakEWMA struct{ la loadAware }

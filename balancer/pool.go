@@ -184,7 +184,7 @@ func (p *Pool) SetHealthy(t *Target, healthy bool) bool {
 
 // SetDraining marks t as draining (true) or not, and reports whether that
 // changed. A draining target is not picked; requests in flight to it
-// complete. A proxy marks a target draining while it closes the target's
+// complete. A proxy can mark a target draining while it closes the target's
 // connections; Remove takes a target out for good.
 func (p *Pool) SetDraining(t *Target, draining bool) bool {
 	return p.setDown(t, downDraining, draining)

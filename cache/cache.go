@@ -5,10 +5,31 @@
 // ristretto cache bounded in bytes — and [Middleware] (the adapter) answers
 // requests from it: freshness from s-maxage, max-age, Expires or a
 // heuristic; Age; request and response directives; Vary with normalised
-// values; conditional requests and revalidation; stale-while-revalidate and
+// values; conditional requests and revalidation; single byte ranges
+// served from stored complete responses; stale-while-revalidate and
 // stale-if-error; invalidation after unsafe requests; request coalescing;
 // purge by key, prefix and surrogate tag; and an RFC 9211 Cache-Status field
 // on every response.
+//
+// # Whose directives
+//
+// A response's directives for this cache come from the first of these it
+// carries: the gateway's own targeted field (Config.TargetedCacheControl,
+// e.g. Gatekit-Cache-Control, removed before the response leaves),
+// CDN-Cache-Control (RFC 9213), Surrogate-Control addressed to all
+// surrogates or to Config.Name, and Cache-Control. For backends that send
+// no freshness information, Config.Freshness sets a lifetime per status
+// code, as nginx's proxy_cache_valid does.
+//
+// # Negative responses and invalidation
+//
+// A stored 404 or 410 is served like any other response while fresh, so an
+// item created behind the gateway stays hidden until the stored response
+// expires, a successful POST, PUT, PATCH or DELETE to its URI invalidates
+// it, or it is purged. Config.NegativeFreshness caps that time or stops
+// such responses being stored. Invalidation needs the cache to see the
+// unsafe request: when Middleware is mounted on GET routes only, mount
+// [Invalidator] with the same Cache on the routes that write.
 //
 // # Security
 //
@@ -16,6 +37,12 @@
 // Cookie is stored only when the response explicitly allows it (public,
 // s-maxage, or must-revalidate for Authorization), and a response carrying
 // Set-Cookie or private is never stored or handed to a coalesced waiter.
+// Refusing Set-Cookie responses is stricter than RFC 9111, which lets a
+// shared cache store them, because a stored cookie would reach every
+// later client; a response whose no-cache="set-cookie" or
+// private="set-cookie" directive excludes the field is stored without it,
+// and Config.InsecureStoreSetCookie stores the others too.
+// Config.Freshness never applies to a response that is private by rule.
 // The same rules apply to the header that results from merging a 304 into
 // a stale stored response: when it fails them, the 304 answers only the
 // client that caused the revalidation and the stored response is purged.
@@ -26,9 +53,11 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -92,10 +121,56 @@ type Config struct {
 	// middleware handles. If nil, DefaultStripHeaders(); an empty non-nil
 	// slice removes nothing.
 	StripRequestHeaders []string
-	// TargetedCacheControl names a targeted cache-control field (RFC 9213),
-	// such as "CDN-Cache-Control", that overrides Cache-Control for this
-	// cache when a response carries it. If empty, none.
+	// TargetedCacheControl names this gateway's own targeted cache-control
+	// field (RFC 9213), such as "Gatekit-Cache-Control": when a response
+	// carries it as a valid structured-field dictionary, its directives
+	// replace those of CDN-Cache-Control, Surrogate-Control and
+	// Cache-Control for this cache,
+	// and the field is removed from every response before it leaves the
+	// middleware, since no one beyond the gateway is meant to read it.
+	// If empty, none. It may not be Cache-Control or CDN-Cache-Control.
 	TargetedCacheControl string
+	// IgnoreCDNCacheControl makes the cache ignore CDN-Cache-Control
+	// (RFC 9213), which it otherwise obeys in place of Cache-Control when
+	// a response carries it as a valid dictionary, and passes on
+	// unchanged for caches further down. Set it when a CDN in front of
+	// the gateway is meant to be the only reader.
+	IgnoreCDNCacheControl bool
+	// IgnoreSurrogateControl makes the cache ignore Surrogate-Control (the
+	// Edge Architecture 1.0 field for caches an origin's operator runs),
+	// whose max-age and no-store it otherwise obeys in place of
+	// Cache-Control, after TargetedCacheControl and CDN-Cache-Control,
+	// when they are addressed to all surrogates or to Name. The cache
+	// then also stops announcing itself upstream with
+	// Surrogate-Capability: <Name>="Surrogate/1.0".
+	IgnoreSurrogateControl bool
+	// Freshness gives a response with a listed status code that carries no
+	// freshness information of its own (no max-age or s-maxage in the
+	// directives this cache obeys, no Expires) that freshness lifetime, as
+	// nginx's proxy_cache_valid does, in place of the heuristic from
+	// Last-Modified; such a response is stored even without validators.
+	// It never applies to a response that is private by rule: to a request
+	// with Authorization, to a request with Cookie unless
+	// StoreCookieRequests, to a response with Set-Cookie, and not to
+	// private, no-store or Vary: * responses, which are not stored at all.
+	// Keys are status codes 200-599, values positive. If nil, none.
+	Freshness map[int]time.Duration
+	// NegativeFreshness caps the freshness lifetime of stored 404 Not Found
+	// and 410 Gone responses, whatever their own directives or Freshness
+	// say. A stored negative response is served like any other while
+	// fresh, so an item created behind the gateway stays hidden until the
+	// stored 404 expires, a successful unsafe request to its URI
+	// invalidates it (Middleware or Invalidator), or it is purged; the cap
+	// bounds that time. If zero, no cap; negative: 404 and 410 responses
+	// are never stored.
+	NegativeFreshness time.Duration
+	// InsecureStoreSetCookie stores responses carrying Set-Cookie (or
+	// Set-Cookie2) under the other rules, cookie included, as RFC 9111
+	// allows: every client served from the store then receives the cookie
+	// set for the one whose request fetched the response. If false, they
+	// are never stored or shared, unless a no-cache or private directive
+	// naming the field excludes it from the stored copy.
+	InsecureStoreSetCookie bool
 	// StoreCookieRequests stores responses to requests carrying Cookie under
 	// the normal rules. If false, they are stored only when the response
 	// says public or s-maxage.
@@ -184,31 +259,23 @@ func New(store Store, cfg Config) (*Cache, error) {
 		return nil, errors.New("cache: negative StaleWhileRevalidate, StaleRetention or RevalidateTimeout")
 	case strings.ContainsAny(cfg.Name, "\",;= \t\r\n"):
 		return nil, fmt.Errorf("cache: Name %q is not a token", cfg.Name)
+	case !validFreshness(cfg.Freshness):
+		return nil, errors.New("cache: Freshness keys must be status codes 200-599 and its values positive")
+	case !validFieldName(cfg.TargetedCacheControl):
+		return nil, fmt.Errorf("cache: TargetedCacheControl %q is not a field name", cfg.TargetedCacheControl)
 	}
-	if cfg.MaxObjectSize == 0 {
-		cfg.MaxObjectSize = 1 << 20
+	switch cfg.TargetedCacheControl = http.CanonicalHeaderKey(cfg.TargetedCacheControl); cfg.TargetedCacheControl {
+	case "Cache-Control", cdnCacheControl:
+		return nil, fmt.Errorf("cache: TargetedCacheControl may not be %s", cfg.TargetedCacheControl)
 	}
-	if cfg.MaxKeys == 0 {
-		cfg.MaxKeys = 1 << 17
-	}
-	if cfg.Name == "" {
-		cfg.Name = "gatekit"
-	}
-	if cfg.CoalesceTimeout == 0 {
-		cfg.CoalesceTimeout = 5 * time.Second
-	}
-	if cfg.StaleIfError == 0 {
-		cfg.StaleIfError = 60 * time.Second
-	}
-	if cfg.StaleRetention == 0 {
-		cfg.StaleRetention = 10 * time.Minute
-	}
-	if cfg.MaxRevalidations == 0 {
-		cfg.MaxRevalidations = 16
-	}
-	if cfg.RevalidateTimeout == 0 {
-		cfg.RevalidateTimeout = 30 * time.Second
-	}
+	cfg.MaxObjectSize = cmp.Or(cfg.MaxObjectSize, 1<<20)
+	cfg.MaxKeys = cmp.Or(cfg.MaxKeys, 1<<17)
+	cfg.Name = cmp.Or(cfg.Name, "gatekit")
+	cfg.CoalesceTimeout = cmp.Or(cfg.CoalesceTimeout, 5*time.Second)
+	cfg.StaleIfError = cmp.Or(cfg.StaleIfError, 60*time.Second)
+	cfg.StaleRetention = cmp.Or(cfg.StaleRetention, 10*time.Minute)
+	cfg.MaxRevalidations = cmp.Or(cfg.MaxRevalidations, 16)
+	cfg.RevalidateTimeout = cmp.Or(cfg.RevalidateTimeout, 30*time.Second)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -220,6 +287,7 @@ func New(store Store, cfg Config) (*Cache, error) {
 		strip[i] = http.CanonicalHeaderKey(k)
 	}
 	cfg.StripRequestHeaders = strip
+	cfg.Freshness = maps.Clone(cfg.Freshness)
 	cfg.QueryInclude = append([]string(nil), cfg.QueryInclude...)
 	cfg.QueryExclude = append([]string(nil), cfg.QueryExclude...)
 	if store == nil {
@@ -294,128 +362,6 @@ func (c *Cache) Set(ctx context.Context, key string, e *Entry) {
 	// Set holds an older generation, so its forget leaves this indexing be.
 	c.store.Set(ctx, key, e, ttl)
 	c.indexKey(ctx, key, tagList)
-}
-
-// Purge removes the entry stored under key (all its variants) and reports
-// whether this Cache had indexed it.
-func (c *Cache) Purge(ctx context.Context, key string) bool {
-	c.mu.Lock()
-	_, ok := c.index[key]
-	c.unindexLocked(key)
-	c.mu.Unlock()
-	c.store.Delete(ctx, key)
-	return ok
-}
-
-// PurgePrefix removes every entry whose key, without the method, starts
-// with prefix (e.g. "https://example.com/api/"), and returns how many it
-// removed: the entries this Cache stored, or every matching entry when the
-// store is a Purger.
-func (c *Cache) PurgePrefix(ctx context.Context, prefix string) int {
-	var keys []string
-	c.mu.Lock()
-	for k := range c.index {
-		_, url, _ := strings.Cut(k, " ")
-		if strings.HasPrefix(url, prefix) {
-			keys = append(keys, k)
-		}
-	}
-	return c.purgeLocked(ctx, keys, func(p Purger) (int, error) { return p.PurgePrefix(ctx, prefix) })
-}
-
-// PurgeTag removes every entry that carried tag in its Surrogate-Key or
-// Cache-Tag response header, and returns how many: the entries this Cache
-// stored, or every such entry when the store is a Purger.
-func (c *Cache) PurgeTag(ctx context.Context, tag string) int {
-	var keys []string
-	c.mu.Lock()
-	for k := range c.tagIndex[tag] {
-		keys = append(keys, k)
-	}
-	return c.purgeLocked(ctx, keys, func(p Purger) (int, error) { return p.PurgeTag(ctx, tag) })
-}
-
-// purgeLocked unindexes keys, releases c.mu (held by the caller), deletes
-// the keys from the store, and lets a shared store purge the entries other
-// instances stored with remote. It returns how many entries were removed.
-func (c *Cache) purgeLocked(ctx context.Context, keys []string, remote func(Purger) (int, error)) int {
-	for _, k := range keys {
-		c.unindexLocked(k)
-	}
-	c.mu.Unlock()
-	for _, k := range keys {
-		c.store.Delete(ctx, k)
-	}
-	if p, ok := c.store.(Purger); ok {
-		if n, err := remote(p); err == nil {
-			return len(keys) + n
-		}
-	}
-	return len(keys)
-}
-
-// indexKey records key and its tags. When the index is full an arbitrary
-// other key is dropped from the index and the store, so that a purge never
-// misses an entry that is still stored.
-func (c *Cache) indexKey(ctx context.Context, key string, tagList []string) {
-	var evicted string
-	c.mu.Lock()
-	c.unindexLocked(key)
-	if len(c.index) >= c.cfg.MaxKeys {
-		for k := range c.index {
-			evicted = k
-			break
-		}
-		c.unindexLocked(evicted)
-	}
-	c.index[key] = indexed{tags: tagList, gen: c.indexGen.Add(1)}
-	for _, t := range tagList {
-		m := c.tagIndex[t]
-		if m == nil {
-			m = make(map[string]struct{})
-			c.tagIndex[t] = m
-		}
-		m[key] = struct{}{}
-	}
-	c.mu.Unlock()
-	if evicted != "" {
-		c.store.Delete(ctx, evicted)
-	}
-}
-
-// An indexed key: its tags and the generation of its indexing.
-type indexed struct {
-	tags []string
-	gen  uint64
-}
-
-// forget drops key from the index after the store missed it (evicted or
-// expired), so the index does not fill with keys that are gone. gen is
-// c.indexGen read before the store lookup: an indexing newer than the
-// miss (a concurrent Set) is kept.
-func (c *Cache) forget(key string, gen uint64) {
-	c.mu.Lock()
-	if ix, ok := c.index[key]; ok && ix.gen <= gen {
-		c.unindexLocked(key)
-	}
-	c.mu.Unlock()
-}
-
-// unindexLocked forgets key; c.mu must be held.
-func (c *Cache) unindexLocked(key string) {
-	ix, ok := c.index[key]
-	if !ok {
-		return
-	}
-	delete(c.index, key)
-	for _, t := range ix.tags {
-		if m := c.tagIndex[t]; m != nil {
-			delete(m, key)
-			if len(m) == 0 {
-				delete(c.tagIndex, t)
-			}
-		}
-	}
 }
 
 // Stats returns the Cache's counters.

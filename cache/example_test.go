@@ -126,3 +126,46 @@ func ExampleNewMemoryStore() {
 	// true hi 1
 	// false 0
 }
+
+// The cache mounted on the GET route of a path never sees the POST that
+// creates an item; Invalidator on the write route lets that POST remove
+// the stored 404. Freshness stores the backend's answers, which carry no
+// Cache-Control, for a minute; the 404 for ten seconds.
+func ExampleInvalidator() {
+	items := map[string]bool{}
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			items[r.PathValue("id")] = true
+			w.WriteHeader(http.StatusCreated)
+			return
+		}
+		if !items[r.PathValue("id")] {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, "item "+r.PathValue("id"))
+	})
+	now := func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) } // a fixed clock keeps the output stable
+	c, err := cache.New(cache.NewMemoryStore(1<<20, now), cache.Config{
+		Freshness: map[int]time.Duration{200: time.Minute, 404: 10 * time.Second},
+		Now:       now,
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	mux := http.NewServeMux()
+	mux.Handle("GET /items/{id}", cache.Middleware(c)(app))
+	mux.Handle("POST /items/{id}", cache.Invalidator(c)(app))
+	for _, method := range []string{"GET", "GET", "POST", "GET", "GET"} {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(method, "http://example.com/items/7", nil))
+		fmt.Println(method, rec.Code, rec.Header().Get("Cache-Status"))
+	}
+	// Output:
+	// GET 404 gatekit; fwd=uri-miss; stored
+	// GET 404 gatekit; hit; ttl=10
+	// POST 201 gatekit; fwd=method
+	// GET 200 gatekit; fwd=uri-miss; stored
+	// GET 200 gatekit; hit; ttl=60
+}

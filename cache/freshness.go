@@ -14,28 +14,6 @@ const heuristicMax = 24 * time.Hour
 // maxStoreTTL caps how long a store keeps any entry.
 const maxStoreTTL = 365 * 24 * time.Hour
 
-// heuristicStatus reports whether status is heuristically cacheable
-// (RFC 9110 §15.1) among those we store (206 is never stored).
-func heuristicStatus(status int) bool {
-	switch status {
-	case 200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501:
-		return true
-	}
-	return false
-}
-
-// responseDirectives parses the response's cache directives: the targeted
-// field (RFC 9213, e.g. CDN-Cache-Control) when configured and present,
-// otherwise Cache-Control.
-func (c *Cache) responseDirectives(h http.Header) directives {
-	if c.cfg.TargetedCacheControl != "" {
-		if v := h.Values(c.cfg.TargetedCacheControl); len(v) > 0 {
-			return parseDirectives(v)
-		}
-	}
-	return parseDirectives(h.Values("Cache-Control"))
-}
-
 // requestDirectives parses the request's Cache-Control, honouring
 // "Pragma: no-cache" when Cache-Control is absent (RFC 9111 §5.4).
 func requestDirectives(h http.Header) directives {
@@ -50,48 +28,6 @@ func requestDirectives(h http.Header) directives {
 		return d
 	}
 	return parseDirectives(cc)
-}
-
-// notStorable returns why a response to r may not be stored by a shared
-// cache (RFC 9111 §3, §3.5 and the package's privacy rules), or "".
-// The reason is a Cache-Status detail token.
-func (c *Cache) notStorable(r *http.Request, reqCC directives, status int, h http.Header, cc directives) string {
-	switch {
-	case reqCC.NoStore:
-		return "request-no-store"
-	case status < 200 || status == http.StatusPartialContent || status == http.StatusNotModified:
-		return "status"
-	}
-	understood := http.StatusText(status) != ""
-	switch {
-	case cc.MustUnderstand && !understood:
-		return "status"
-	case cc.NoStore && !(cc.MustUnderstand && understood):
-		return "no-store"
-	case cc.Private:
-		return "private"
-	}
-	if _, star := varyNames(h.Values("Vary")); star {
-		return "vary-star"
-	}
-	if r.Header.Get("Authorization") != "" && !cc.Public && cc.SMaxAge < 0 && !cc.MustRevalidate {
-		return "authorization"
-	}
-	if r.Header.Get("Cookie") != "" && !c.cfg.StoreCookieRequests && !cc.Public && cc.SMaxAge < 0 {
-		return "cookie"
-	}
-	for _, f := range [...]string{"Set-Cookie", "Set-Cookie2"} {
-		lf := strings.ToLower(f)
-		if len(h.Values(f)) > 0 && !hasField(cc.NoCacheFields, lf) && !hasField(cc.PrivateFields, lf) {
-			return "set-cookie"
-		}
-	}
-	explicit := cc.SMaxAge >= 0 || cc.MaxAge >= 0 || len(h.Values("Expires")) > 0
-	validator := h.Get("ETag") != "" || h.Get("Last-Modified") != ""
-	if !explicit && !(validator && (heuristicStatus(status) || cc.Public)) {
-		return "no-freshness"
-	}
-	return ""
 }
 
 // newResponse builds the stored form of a response. h is owned by the
@@ -113,8 +49,12 @@ func (c *Cache) newResponse(r *http.Request, status int, h http.Header, body []b
 		resp.VaryValues = varyValues(r.Header, resp.Vary)
 	}
 	resp.Tags = tags(h)
-	c.setTimes(resp, h, cc)
-	resp.Header = storedHeader(h, cc)
+	operator, ok := c.operatorFreshness(r, status, h, cc)
+	if !ok {
+		operator = -1
+	}
+	c.setTimes(resp, h, cc, operator)
+	resp.Header = storedHeader(h, cc, c.cfg.TargetedCacheControl)
 	if _, ok := resp.Header["Content-Length"]; !ok && status != http.StatusNoContent {
 		// The body is whole: say how long it is, so that a HEAD answered
 		// from this response carries the length a GET has.
@@ -124,24 +64,17 @@ func (c *Cache) newResponse(r *http.Request, status int, h http.Header, body []b
 }
 
 // setTimes computes resp's InitialAge and Lifetime from h (RFC 9111
-// §4.2.1-4.2.3), given its RequestTime and ResponseTime.
-func (c *Cache) setTimes(resp *Response, h http.Header, cc directives) {
+// §4.2.1-4.2.3), given its RequestTime and ResponseTime. operator is the
+// Config.Freshness lifetime that applies to it, or negative for none; it
+// takes the place of the heuristic. Config.NegativeFreshness caps the
+// lifetime of a negative response.
+func (c *Cache) setTimes(resp *Response, h http.Header, cc directives, operator time.Duration) {
 	date := resp.ResponseTime
 	if d, err := http.ParseTime(h.Get("Date")); err == nil {
 		date = d
 	}
 	apparent := max(resp.ResponseTime.Sub(date), 0)
-	// Age must be one non-negative integer; anything else (a list, a
-	// parameter, a sign, a fraction) makes the response stale.
-	var ageValue time.Duration
-	ageInvalid := false
-	if a := h.Values("Age"); len(a) > 0 {
-		n := parseDelta(strings.TrimSpace(a[0]))
-		if len(a) > 1 || (n == 0 && strings.TrimSpace(a[0]) != "0" && strings.Trim(a[0], " 0") != "") {
-			ageInvalid = true
-		}
-		ageValue = time.Duration(n) * time.Second
-	}
+	ageValue, _ := parseAge(h.Values("Age"))
 	corrected := ageValue + max(resp.ResponseTime.Sub(resp.RequestTime), 0)
 	resp.InitialAge = max(apparent, corrected)
 
@@ -151,16 +84,18 @@ func (c *Cache) setTimes(resp *Response, h http.Header, cc directives) {
 	case cc.MaxAge >= 0:
 		resp.Lifetime = time.Duration(cc.MaxAge) * time.Second
 	case len(h.Values("Expires")) > 0:
-		if exp, err := http.ParseTime(h.Get("Expires")); err == nil {
+		if exp, ok := expiresTime(h.Values("Expires")); ok {
 			resp.Lifetime = max(exp.Sub(date), 0)
 		}
+	case operator >= 0:
+		resp.Lifetime = operator
 	case heuristicStatus(resp.Status) || cc.Public:
 		if lm, err := http.ParseTime(h.Get("Last-Modified")); err == nil && lm.Before(date) {
 			resp.Lifetime = min(date.Sub(lm)/10, heuristicMax)
 		}
 	}
-	if ageInvalid {
-		resp.Lifetime = 0
+	if negative(resp.Status) && c.cfg.NegativeFreshness > 0 {
+		resp.Lifetime = min(resp.Lifetime, c.cfg.NegativeFreshness)
 	}
 }
 
@@ -179,32 +114,6 @@ func deltaDuration(n int64) time.Duration {
 		return -1
 	}
 	return time.Duration(n) * time.Second
-}
-
-// storedHeader removes from h what must not be stored and clips its slices:
-// hop-by-hop fields (RFC 9110 §7.6.1), Age (recomputed on every use) and
-// the fields named by qualified no-cache and private directives.
-func storedHeader(h http.Header, cc directives) http.Header {
-	hopHeaders := [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-		"Proxy-Authorization", "Proxy-Authentication-Info", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Age"}
-	for _, f := range h.Values("Connection") {
-		for name := range strings.SplitSeq(f, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-	for _, f := range cc.NoCacheFields {
-		h.Del(f)
-	}
-	for _, f := range cc.PrivateFields {
-		h.Del(f)
-	}
-	clipHeader(h)
-	return h
 }
 
 // tags returns the surrogate keys of a response: Surrogate-Key is
@@ -260,55 +169,14 @@ func (c *Cache) refreshed(r *http.Request, reqCC directives, old *Response, h ht
 	if h.Get("Date") == "" {
 		timing.Del("Date")
 	}
-	c.setTimes(&resp, timing, cc)
-	resp.Header = storedHeader(merged, cc)
+	operator, ok := c.operatorFreshness(r, old.Status, merged, cc)
+	if !ok {
+		operator = -1
+	}
+	c.setTimes(&resp, timing, cc, operator)
+	resp.Header = storedHeader(merged, cc, c.cfg.TargetedCacheControl)
 	resp.Tags = tags(merged)
 	return &resp, reason
-}
-
-// etagMatch reports whether the If-None-Match list inm matches etag using
-// the weak comparison (RFC 9110 §13.1.2).
-func etagMatch(inm []string, etag string) bool {
-	if etag == "" {
-		return false
-	}
-	etag = strings.TrimPrefix(etag, "W/")
-	for _, v := range inm {
-		for t := range strings.SplitSeq(v, ",") {
-			t = strings.TrimSpace(t)
-			if t == "*" || strings.TrimPrefix(t, "W/") == etag {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// notModified reports whether a conditional request with header rh is
-// answered 304 by stored response resp (RFC 9110 §13.2.2).
-func notModified(rh http.Header, resp *Response) bool {
-	if resp.Status != http.StatusOK {
-		return false
-	}
-	if inm := rh.Values("If-None-Match"); len(inm) > 0 {
-		return etagMatch(inm, resp.Header.Get("ETag"))
-	}
-	ims := rh.Get("If-Modified-Since")
-	if ims == "" {
-		return false
-	}
-	t, err := http.ParseTime(ims)
-	if err != nil {
-		return false
-	}
-	lm, err := http.ParseTime(resp.Header.Get("Last-Modified"))
-	if err != nil {
-		// Without Last-Modified, Date is the best estimate (RFC 9111 §4.3.2).
-		if lm, err = http.ParseTime(resp.Header.Get("Date")); err != nil {
-			return false
-		}
-	}
-	return !lm.After(t)
 }
 
 // itoa formats seconds for Age and ttl.

@@ -1,33 +1,11 @@
 package cache
 
 import (
-	"fmt"
+	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 )
-
-// step is one request in a scenario: advance the clock, send GET / with hdr,
-// expect the body (v<n> for the origin's n-th response) and whether it hit.
-type step struct {
-	advance  time.Duration
-	hdr      []string
-	wantBody string
-	wantHit  bool
-}
-
-func runSteps(t *testing.T, f *fixture, steps []step) {
-	t.Helper()
-	for i, s := range steps {
-		f.clk.Add(s.advance)
-		body, status := f.get("http://example.com/", s.hdr...)
-		if body != s.wantBody || isHit(status) != s.wantHit {
-			t.Fatalf("step %d (t0+%v, %q): body %q status %q, want body %q hit %v",
-				i, f.clk.Now().Sub(t0), s.hdr, body, status, s.wantBody, s.wantHit)
-		}
-	}
-}
 
 func TestFreshness(t *testing.T) {
 	lm := t0.Add(-100 * time.Hour).Format(http.TimeFormat)
@@ -53,10 +31,36 @@ func TestFreshness(t *testing.T) {
 			{0, nil, "v1", false}, {0, nil, "v2", false}}},
 		{"upstream age counts", []string{"Cache-Control", "max-age=60", "Age", "50"}, []step{
 			{0, nil, "v1", false}, {9 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
-		{"invalid age is stale", []string{"Cache-Control", "max-age=60", "Age", "5;x=1"}, []step{
+		{"age with parameters: its number counts", []string{"Cache-Control", "max-age=60", "Age", "55;x=1"}, []step{
+			{0, nil, "v1", false}, {4 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"non-numeric age is ignored", []string{"Cache-Control", "max-age=60", "Age", "abc"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"negative age is ignored", []string{"Cache-Control", "max-age=60", "Age", "-7200"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"fractional age is ignored", []string{"Cache-Control", "max-age=60", "Age", "7200.0"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"first age in a list counts", []string{"Cache-Control", "max-age=60", "Age", "0, 7200"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"first age in a list counts when old", []string{"Cache-Control", "max-age=60", "Age", "7200, 0"}, []step{
 			{0, nil, "v1", false}, {0, nil, "v2", false}}},
-		{"list-valued age is stale", []string{"Cache-Control", "max-age=60", "Age", "0", "Age", "0"}, []step{
+		{"first age line counts", []string{"Cache-Control", "max-age=60", "Age", "0", "Age", "7200"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"first age line counts when old", []string{"Cache-Control", "max-age=60", "Age", "7200", "Age", "0"}, []step{
 			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"duplicate ages", []string{"Cache-Control", "max-age=60", "Age", "0, 0", "Age", "30"}, []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}}},
+		{"expires with doubled spaces is invalid", []string{"Expires", "Thu, 18  Aug  2050 02:01:18 GMT"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"expires with a one-digit hour is invalid", []string{"Expires", "Thu, 18 Aug 2050 2:01:18 GMT"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"expires on two lines is invalid", []string{"Expires", "Thu, 18 Aug 2050 02:01:18 GMT", "Expires", "Thu, 18 Aug 2050 02:01:18 GMT"}, []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"expires in rfc 850 form", []string{"Expires", "Thursday, 18-Aug-50 02:01:18 GMT"}, []step{
+			{0, nil, "v1", false}, {time.Hour, nil, "v1", true}}},
+		{"expires in asctime form", []string{"Expires", "Thu Aug 18 02:01:18 2050"}, []step{
+			{0, nil, "v1", false}, {time.Hour, nil, "v1", true}}},
+		{"expires with a lowercase zone", []string{"Expires", "Thu, 18 Aug 2050 02:01:18 gmt"}, []step{
+			{0, nil, "v1", false}, {time.Hour, nil, "v1", true}}},
 		{"old date counts", []string{"Cache-Control", "max-age=60", "Date", t0.Add(-55 * time.Second).Format(http.TimeFormat)}, []step{
 			{0, nil, "v1", false}, {4 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
 		{"no-store", []string{"Cache-Control", "no-store, max-age=60"}, []step{
@@ -117,70 +121,119 @@ func TestAgeHeader(t *testing.T) {
 	}
 }
 
-func TestCacheStatusOnEveryResponse(t *testing.T) {
-	f := newFixture(t, Config{Name: "edge"}, headers("Cache-Control", "max-age=60", "Cache-Status", "origin; fwd=uri-miss"))
-	cases := []struct {
-		method, target string
-		hdr            []string
-		want           string
-	}{
-		{"GET", "http://example.com/a", nil, "edge; fwd=uri-miss; stored"},
-		{"GET", "http://example.com/a", nil, "edge; hit; ttl=60"},
-		{"HEAD", "http://example.com/b", nil, "edge; fwd=uri-miss"},
-		{"POST", "http://example.com/c", nil, "edge; fwd=method"},
-		{"GET", "http://example.com/d", []string{"Authorization", "Bearer x"}, "edge; fwd=uri-miss; detail=authorization"},
-		{"GET", "http://example.com/e", []string{"Cache-Control", "only-if-cached"}, "edge; fwd=miss; detail=only-if-cached"},
-	}
-	for _, tc := range cases {
-		rec := f.do(tc.method, tc.target, tc.hdr...)
-		vals := rec.Header().Values("Cache-Status")
-		if got := ourStatus(rec.Header()); got != tc.want {
-			t.Errorf("%s %s: Cache-Status = %q, want %q", tc.method, tc.target, vals, tc.want)
+// TestUpdateFrom304 checks which fields a 304 replaces (RFC 9111 §3.2):
+// not those describing the stored body. (A 304 with Set-Cookie is not
+// shareable at all: TestRevalidation304NotShareable.)
+func TestUpdateFrom304(t *testing.T) {
+	f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+		h := w.Header()
+		h.Set("Cache-Control", "max-age=10")
+		if r.Header.Get("If-None-Match") == `"a"` {
+			h.Set("ETag", `"b"`)
+			h.Set("Content-Type", "text/plain;charset=utf-8")
+			h.Set("Content-MD5", "new")
+			h.Set("X-Frame-Options", "sameorigin")
+			w.WriteHeader(http.StatusNotModified)
+			return
 		}
-		if !strings.HasPrefix(tc.want, "edge; fwd=miss") && (len(vals) != 2 || vals[0] != "origin; fwd=uri-miss") {
-			t.Errorf("%s %s: Cache-Status = %q, want the origin's member first", tc.method, tc.target, vals)
-		}
-	}
-	if rec := f.do("GET", "http://example.com/e", "Cache-Control", "only-if-cached"); rec.Code != http.StatusGatewayTimeout {
-		t.Errorf("only-if-cached miss: status %d, want 504", rec.Code)
-	}
-}
-
-func TestParseDirectives(t *testing.T) {
-	tests := []struct {
-		in   string
-		want directives
-	}{
-		{"", directives{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1, StaleWhileRevalidate: -1, StaleIfError: -1}},
-		{`MAX-AGE=5, s-maxage="7", no-cache="Set-Cookie, X-A", private, stale-if-error=9`, directives{MaxAge: 5, SMaxAge: 7, MaxStale: -1, MinFresh: -1,
-			StaleWhileRevalidate: -1, StaleIfError: 9, Private: true, NoCacheFields: []string{"set-cookie", "x-a"}}},
-		{"max-age=abc, max-stale, min-fresh=99999999999999", directives{MaxAge: 0, SMaxAge: -1, MaxStale: 0, MaxStaleAny: true,
-			MinFresh: maxDelta, StaleWhileRevalidate: -1, StaleIfError: -1}},
-		{"no-store,,public , must-revalidate,only-if-cached", directives{MaxAge: -1, SMaxAge: -1, MaxStale: -1, MinFresh: -1,
-			StaleWhileRevalidate: -1, StaleIfError: -1, NoStore: true, Public: true, MustRevalidate: true, OnlyIfCached: true}},
-	}
-	for _, tc := range tests {
-		got := parseDirectives([]string{tc.in})
-		if !equalDirectives(got, tc.want) {
-			t.Errorf("parseDirectives(%q) = %+v, want %+v", tc.in, got, tc.want)
-		}
-	}
-}
-
-func equalDirectives(a, b directives) bool {
-	return fmt.Sprintf("%+v", a) == fmt.Sprintf("%+v", b)
-}
-
-func FuzzParseDirectives(f *testing.F) {
-	for _, s := range []string{"", "max-age=5", `no-cache="a, b", private="x`, "max-stale, s-maxage=1e9", `a="\`, "=,=,"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d := parseDirectives([]string{s})
-		for _, v := range []int64{d.MaxAge, d.SMaxAge, d.MaxStale, d.MinFresh, d.StaleWhileRevalidate, d.StaleIfError} {
-			if v < -1 || v > maxDelta {
-				t.Fatalf("parseDirectives(%q): delta %d out of range", s, v)
-			}
-		}
+		h.Set("ETag", `"a"`)
+		h.Set("Content-Type", "text/plain")
+		h.Set("Content-MD5", "old")
+		h.Set("X-Frame-Options", "deny")
+		io.WriteString(w, "body")
 	})
+	f.do("GET", "http://example.com/")
+	f.clk.Add(11 * time.Second)
+	f.do("GET", "http://example.com/")
+	rec := f.do("GET", "http://example.com/")
+	h := rec.Header()
+	if !isHit(ourStatus(h)) || h.Get("ETag") != `"a"` || h.Get("Content-MD5") != "old" ||
+		h.Get("Content-Type") != "text/plain;charset=utf-8" || h.Get("X-Frame-Options") != "sameorigin" {
+		t.Fatalf("after 304 update: %q %v", ourStatus(h), h)
+	}
+}
+
+// withStatus returns an origin like headers(kv...) answering with status.
+func withStatus(status int, kv ...string) func(w http.ResponseWriter, r *http.Request, n int64) {
+	return func(w http.ResponseWriter, r *http.Request, n int64) {
+		for i := 0; i+1 < len(kv); i += 2 {
+			w.Header().Add(kv[i], kv[i+1])
+		}
+		w.Header().Set("Date", t0.Format(http.TimeFormat))
+		w.WriteHeader(status)
+		io.WriteString(w, "v"+itoa(time.Duration(n)*time.Second))
+	}
+}
+
+// TestOperatorFreshness: Config.Freshness makes responses without
+// freshness information of their own fresh for the configured time, never
+// overrides the response's own, and never applies to responses that are
+// private by rule.
+func TestOperatorFreshness(t *testing.T) {
+	per := map[int]time.Duration{200: time.Minute, 404: 10 * time.Second}
+	lm := t0.Add(-100 * time.Hour).Format(http.TimeFormat)
+	tests := []struct {
+		name   string
+		cfg    Config
+		origin func(w http.ResponseWriter, r *http.Request, n int64)
+		steps  []step
+	}{
+		{"applies without freshness information", Config{Freshness: per}, withStatus(200), []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"replaces the heuristic", Config{Freshness: per}, withStatus(200, "Last-Modified", lm), []step{
+			{0, nil, "v1", false}, {59 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"not without it", Config{}, withStatus(200), []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"not for other statuses", Config{Freshness: per}, withStatus(500), []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"the response's max-age wins", Config{Freshness: per}, withStatus(200, "Cache-Control", "max-age=5"), []step{
+			{0, nil, "v1", false}, {5 * time.Second, nil, "v2", false}}},
+		{"the response's expires wins", Config{Freshness: per}, withStatus(200, "Expires", t0.Add(5*time.Second).Format(http.TimeFormat)), []step{
+			{0, nil, "v1", false}, {5 * time.Second, nil, "v2", false}}},
+		{"never with set-cookie", Config{Freshness: per}, withStatus(200, "Set-Cookie", "a=1", "Cache-Control", `no-cache="set-cookie"`), []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"never when private", Config{Freshness: per}, withStatus(200, "Cache-Control", "private"), []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"never for authorization", Config{Freshness: per}, withStatus(200, "Cache-Control", "must-revalidate"), []step{
+			{0, []string{"Authorization", "Basic YTpi"}, "v1", false}, {0, []string{"Authorization", "Basic YTpi"}, "v2", false}}},
+		{"never for cookies", Config{Freshness: per}, withStatus(200), []step{
+			{0, []string{"Cookie", "a=1"}, "v1", false}, {0, []string{"Cookie", "a=1"}, "v2", false}}},
+		{"for cookies when asked", Config{Freshness: per, StoreCookieRequests: true}, withStatus(200), []step{
+			{0, []string{"Cookie", "a=1"}, "v1", false}, {0, []string{"Cookie", "a=1"}, "v1", true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runSteps(t, newFixture(t, tt.cfg, tt.origin), tt.steps)
+		})
+	}
+}
+
+// TestNegativeResponses: a stored 404 is served like any other response
+// while fresh; Freshness sets its lifetime when it has none, and
+// NegativeFreshness caps it or stops 404 and 410 being stored.
+func TestNegativeResponses(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    Config
+		origin func(w http.ResponseWriter, r *http.Request, n int64)
+		steps  []step
+	}{
+		{"stored by its own max-age", Config{}, withStatus(404, "Cache-Control", "max-age=3600"), []step{
+			{0, nil, "v1", false}, {time.Hour - time.Second, nil, "v1", true}}},
+		{"capped", Config{NegativeFreshness: 30 * time.Second}, withStatus(404, "Cache-Control", "max-age=3600"), []step{
+			{0, nil, "v1", false}, {29 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"gone capped too", Config{NegativeFreshness: 30 * time.Second}, withStatus(410, "Cache-Control", "max-age=3600"), []step{
+			{0, nil, "v1", false}, {30 * time.Second, nil, "v2", false}}},
+		{"operator freshness", Config{Freshness: map[int]time.Duration{404: 10 * time.Second}}, withStatus(404), []step{
+			{0, nil, "v1", false}, {9 * time.Second, nil, "v1", true}, {time.Second, nil, "v2", false}}},
+		{"never stored", Config{NegativeFreshness: -1}, withStatus(404, "Cache-Control", "max-age=3600"), []step{
+			{0, nil, "v1", false}, {0, nil, "v2", false}}},
+		{"the cap leaves other statuses be", Config{NegativeFreshness: time.Second}, withStatus(200, "Cache-Control", "max-age=3600"), []step{
+			{0, nil, "v1", false}, {time.Minute, nil, "v1", true}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runSteps(t, newFixture(t, tt.cfg, tt.origin), tt.steps)
+		})
+	}
 }

@@ -11,10 +11,13 @@ import (
 
 // Middleware returns middleware answering GET and HEAD requests from c and
 // storing the responses of next that a shared cache may store. Every
-// response carries a Cache-Status member (RFC 9211) named c's Config.Name.
+// response carries a Cache-Status member (RFC 9211) named c's Config.Name;
+// a stale response served says detail=stale (or detail=stale-if-error),
+// which is what the obsolete Warning header said.
 // Unsafe requests (POST, PUT, DELETE, ...) pass through and, when they
 // succeed, invalidate the stored responses for their URI and for same-host
-// Location and Content-Location URIs.
+// Location and Content-Location URIs; mounted on GET routes only, it never
+// sees them, and the routes that write need [Invalidator].
 //
 // GET and HEAD requests are forwarded as the key sees them: with the query
 // after Config.QueryInclude and QueryExclude, the canonical host (lowercase,
@@ -69,63 +72,112 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	arrival := c.flightSeq.Load()
 	r = h.prepare(r)
-	key := requestKey(http.MethodGet, r)
-	reqCC := requestDirectives(r.Header)
-	now := c.now()
-	gen := c.indexGen.Load()
-	entry, found := c.Get(r.Context(), key)
-	if !found {
-		c.forget(key, gen)
+	x := exchange{r: r, key: requestKey(http.MethodGet, r), reqCC: requestDirectives(r.Header)}
+	if h.serveFromStore(w, &x) {
+		return
 	}
-	resp := selectVariant(entry, r.Header)
-	fwd := "uri-miss"
-	switch {
-	case resp != nil:
-		switch c.reuse(resp, reqCC, now) {
-		case useFresh:
-			c.stats.hits.Add(1)
-			c.serveStored(w, r, resp, now, "hit")
-			return
-		case useStale:
-			c.stats.hits.Add(1)
-			c.stats.stale.Add(1)
-			c.serveStored(w, r, resp, now, "hit")
-			return
-		case useSWR:
-			c.stats.hits.Add(1)
-			c.stats.stale.Add(1)
-			h.revalidateInBackground(r, key, resp)
-			c.serveStored(w, r, resp, now, "hit")
-			return
-		}
-		fwd = "stale"
-		if reqCC.NoCache || reqCC.MaxAge >= 0 || reqCC.MinFresh >= 0 {
-			fwd = "request"
-		}
-	case entry != nil:
-		fwd = "vary-miss"
-	}
-	if reqCC.OnlyIfCached {
+	h.forward(w, x, arrival)
+}
+
+// forward answers x, which the store could not answer, from upstream: as
+// the leader of or a waiter for a flight (coalescing), or alone. x is a
+// copy so that a hit never allocates one on the heap.
+func (h *handler) forward(w http.ResponseWriter, x exchange, arrival uint64) {
+	c, r := h.c, x.r
+	if x.reqCC.OnlyIfCached {
 		w.Header()["Cache-Status"] = append(w.Header()["Cache-Status"], c.cfg.Name+"; fwd=miss; detail=only-if-cached")
 		h.onErr(w, r, ErrNotCached)
 		return
 	}
 	if r.Method == http.MethodHead {
-		h.pass(w, r, "fwd="+fwd)
+		if x.stale == nil {
+			h.pass(w, r, "fwd="+x.fwd)
+			return
+		}
+		// Its answer may freshen the stored response (see decide).
+		h.fetch(w, &x)
 		return
 	}
-	if c.cfg.CoalesceTimeout < 0 || reqCC.NoStore {
-		h.fetch(w, r, key, "", nil, resp, reqCC, fwd)
+	if c.cfg.CoalesceTimeout < 0 || x.reqCC.NoStore {
+		h.fetch(w, &x)
 		return
 	}
-	fkey := key
-	if resp != nil && len(resp.Vary) > 0 {
-		fkey = key + "\n" + varyValues(r.Header, resp.Vary)
+	h.coalesce(w, &x, arrival)
+}
+
+// An exchange is one GET or HEAD request the middleware handles, and what
+// it learnt about the request while looking it up and forwarding it.
+type exchange struct {
+	r     *http.Request
+	key   string     // primary cache key
+	reqCC directives // the request's cache directives
+	// stale is the stored response selected for r that could not be used
+	// as it is (a revalidation candidate), or nil.
+	stale *Response
+	// fwd is the Cache-Status "fwd" parameter: why r goes upstream.
+	fwd string
+	// f, when not nil, is the flight r leads, landed under fkey when the
+	// response is known.
+	f    *flight
+	fkey string
+}
+
+// serveFromStore answers x from the store when a stored response may be
+// used, and reports whether it did. Otherwise it records in x the stored
+// response it could not use and why x goes upstream.
+func (h *handler) serveFromStore(w http.ResponseWriter, x *exchange) bool {
+	c, r := h.c, x.r
+	now := c.now()
+	gen := c.indexGen.Load()
+	entry, found := c.Get(r.Context(), x.key)
+	if !found {
+		c.forget(x.key, gen)
+	}
+	resp := selectVariant(entry, r.Header)
+	x.fwd = "uri-miss"
+	switch {
+	case resp != nil:
+		switch c.reuse(resp, x.reqCC, now) {
+		case useFresh:
+			c.stats.hits.Add(1)
+			c.serveStored(w, r, resp, now, "hit")
+			return true
+		case useStale:
+			c.stats.hits.Add(1)
+			c.stats.stale.Add(1)
+			c.serveStored(w, r, resp, now, "hit; detail=stale")
+			return true
+		case useSWR:
+			c.stats.hits.Add(1)
+			c.stats.stale.Add(1)
+			h.revalidateInBackground(r, x.key, resp)
+			c.serveStored(w, r, resp, now, "hit; detail=stale")
+			return true
+		}
+		x.stale = resp
+		x.fwd = "stale"
+		if x.reqCC.NoCache || x.reqCC.MaxAge >= 0 || x.reqCC.MinFresh >= 0 {
+			x.fwd = "request"
+		}
+	case entry != nil:
+		x.fwd = "vary-miss"
+	}
+	return false
+}
+
+// coalesce forwards x upstream unless an identical request (same key and
+// Vary values) is already upstream: then it waits for that response and
+// shares it when it may. arrival is c.flightSeq when r arrived.
+func (h *handler) coalesce(w http.ResponseWriter, x *exchange, arrival uint64) {
+	c, r := h.c, x.r
+	fkey := x.key
+	if x.stale != nil && len(x.stale.Vary) > 0 {
+		fkey = x.key + "\n" + varyValues(r.Header, x.stale.Vary)
 	}
 	var f *flight
 	var leader bool
-	waiterCC := reqCC
-	if reqCC.NoCache {
+	waiterCC := x.reqCC
+	if x.reqCC.NoCache {
 		// A no-cache request may not use what was stored before it
 		// arrived, but a response from a flight that started after it
 		// arrived comes from the origin now: it may share that one. A
@@ -137,7 +189,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				f, leader, older = c.joinAfter(fkey, arrival, older)
 			}
 			if older != nil {
-				h.fetch(w, r, key, "", nil, resp, reqCC, fwd)
+				h.fetch(w, x)
 				return
 			}
 		}
@@ -153,28 +205,29 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				// rather than send every waiter to the failing backend.
 				c.stats.coalesced.Add(1)
 				c.stats.stale.Add(1)
-				c.serveStored(w, r, res, now, "fwd="+fwd+"; collapsed; detail=stale-if-error")
+				c.serveStored(w, r, res, now, "fwd="+x.fwd+"; collapsed; detail=stale-if-error")
 				return
 			}
 			if !f.staleError && c.reuse(res, waiterCC, now) != useNone {
 				c.stats.coalesced.Add(1)
-				c.serveStored(w, r, res, now, "fwd="+fwd+"; collapsed")
+				c.serveStored(w, r, res, now, "fwd="+x.fwd+"; collapsed")
 				return
 			}
 		}
-		h.fetch(w, r, key, "", nil, resp, reqCC, fwd)
+		h.fetch(w, x)
 		return
 	}
 	// A flight may have landed between our lookup and join: look again.
-	if e, ok := c.Get(r.Context(), key); ok {
-		if res := selectVariant(e, r.Header); res != nil && res != resp && c.reuse(res, reqCC, c.now()) == useFresh {
+	if e, ok := c.Get(r.Context(), x.key); ok {
+		if res := selectVariant(e, r.Header); res != nil && res != x.stale && c.reuse(res, x.reqCC, c.now()) == useFresh {
 			c.land(fkey, f, res, false)
 			c.stats.hits.Add(1)
 			c.serveStored(w, r, res, c.now(), "hit")
 			return
 		}
 	}
-	h.fetch(w, r, key, fkey, f, resp, reqCC, fwd)
+	x.f, x.fkey = f, fkey
+	h.fetch(w, x)
 }
 
 // reuse is how a stored response may be used for a request.
@@ -191,6 +244,11 @@ const (
 // (RFC 9111 §4.2, §5.2.1; RFC 5861).
 func (c *Cache) reuse(resp *Response, reqCC directives, now time.Time) reuse {
 	if resp.NoCache || reqCC.NoCache {
+		// A request's no-store forbids storing, not using what is stored
+		// (RFC 9111 §5.2.1.5): such a request is answered from the store
+		// when it can be, since it never waits for a concurrent identical
+		// request and would otherwise be a path to the backend around
+		// both the cache and coalescing.
 		return useNone
 	}
 	age := resp.Age(now)
@@ -255,8 +313,8 @@ func variantMatches(resp *Response, h http.Header) bool {
 }
 
 // serveStored writes resp as the answer to r: the stored header, Age, a
-// Cache-Status member with params (and the remaining ttl), and the body, or
-// 304 when r's own conditions match.
+// Cache-Status member with params (and the remaining ttl), and the body;
+// 304 when r's own conditions match, 206 (or 416) for one byte range.
 func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Response, now time.Time, params string) {
 	hdr := w.Header()
 	copyHeader(hdr, resp.Header)
@@ -273,6 +331,9 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Respon
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	if writeRange(w, r, resp, hdr) {
+		return
+	}
 	w.WriteHeader(resp.Status)
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(resp.Body)
@@ -280,8 +341,10 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Respon
 }
 
 // prepare applies the query lists, rewrites the host to the canonical form
-// the key uses and strips the unkeyed headers, returning r itself when
-// nothing changes. The key folds "EXAMPLE.com.", "example.com:80" and
+// the key uses, strips the unkeyed headers and puts back the quotes a
+// client left off the entity tags in If-None-Match (so an origin that
+// compares them as sent can match), returning r itself when nothing
+// changes. The key folds "EXAMPLE.com.", "example.com:80" and
 // "example.com" into one; forwarding the request with that one host keeps
 // a backend that matches virtual hosts exactly from answering a variant
 // with another site stored under the canonical key.
@@ -304,7 +367,8 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 			break
 		}
 	}
-	if q == r.URL.RawQuery && host == r.Host && urlHost == r.URL.Host && !strip {
+	inm, requote := quoteTags(r.Header["If-None-Match"])
+	if q == r.URL.RawQuery && host == r.Host && urlHost == r.URL.Host && !strip && !requote {
 		return r
 	}
 	r2 := r.WithContext(r.Context())
@@ -318,10 +382,13 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 			r2.RequestURI = u.RequestURI()
 		}
 	}
-	if strip {
+	if strip || requote {
 		r2.Header = r.Header.Clone()
 		for _, k := range cfg.StripRequestHeaders {
 			r2.Header.Del(k)
+		}
+		if requote {
+			r2.Header["If-None-Match"] = []string{inm}
 		}
 	}
 	return r2
@@ -331,56 +398,12 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 func (h *handler) pass(w http.ResponseWriter, r *http.Request, params string) {
 	c := h.c
 	c.stats.misses.Add(1)
-	rec := &recorder{w: w, header: make(http.Header), decide: func(int, http.Header) (action, string) {
+	rec := &recorder{w: w, header: make(http.Header), drop: c.cfg.TargetedCacheControl, decide: func(int, http.Header) (action, string) {
 		return actPass, c.cfg.Name + "; " + params
 	}}
 	h.next.ServeHTTP(rec, r)
 	if !rec.wrote {
 		rec.WriteHeader(http.StatusOK)
-	}
-}
-
-// other forwards a request whose method is not GET or HEAD and, for an
-// unsafe method answered with a non-error status, invalidates the stored
-// responses for its target URI and same-host Location and Content-Location
-// (RFC 9111 §4.4).
-func (h *handler) other(w http.ResponseWriter, r *http.Request) {
-	c := h.c
-	c.stats.misses.Add(1)
-	rec := &recorder{w: w, header: make(http.Header), decide: func(int, http.Header) (action, string) {
-		return actPass, c.cfg.Name + "; fwd=method"
-	}}
-	h.next.ServeHTTP(rec, r)
-	if !rec.wrote {
-		rec.WriteHeader(http.StatusOK)
-	}
-	switch r.Method {
-	case http.MethodOptions, http.MethodTrace, http.MethodConnect:
-		return
-	}
-	if rec.status < 200 || rec.status >= 400 {
-		return
-	}
-	ctx := r.Context()
-	c.Purge(ctx, c.Key(r))
-	for _, name := range []string{"Location", "Content-Location"} {
-		v := rec.header.Get(name)
-		if v == "" {
-			continue
-		}
-		u, err := r.URL.Parse(v)
-		if err != nil {
-			continue
-		}
-		target := r.WithContext(ctx)
-		target.URL = u
-		if u.Host != "" {
-			if (u.Scheme == "https") != (r.TLS != nil) || canonicalHost(u.Host, u.Scheme) != canonicalHost(r.Host, u.Scheme) {
-				continue // another origin
-			}
-			target.Host = u.Host
-		}
-		c.Purge(ctx, c.Key(target))
 	}
 }
 
@@ -403,6 +426,7 @@ func (h *handler) revalidateInBackground(r *http.Request, key string, stale *Res
 	}
 	h.c.goBackground(fkey, func(ctx context.Context, f *flight) {
 		defer func() { _ = recover() }() // a failing upstream must not crash the process
-		h.fetch(&discard{h: make(http.Header)}, out.WithContext(ctx), key, fkey, f, stale, parseDirectives(nil), "stale")
+		x := &exchange{r: out.WithContext(ctx), key: key, reqCC: parseDirectives(nil), stale: stale, fwd: "stale", f: f, fkey: fkey}
+		h.fetch(&discard{h: make(http.Header)}, x)
 	})
 }

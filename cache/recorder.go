@@ -25,6 +25,9 @@ type recorder struct {
 	header http.Header
 	decide func(status int, h http.Header) (action, string)
 	limit  int64
+	// drop names a field removed from the header passed to the client
+	// (Config.TargetedCacheControl), or is empty.
+	drop string
 
 	action   action
 	status   int
@@ -54,6 +57,9 @@ func (rw *recorder) WriteHeader(code int) {
 			}
 		}
 		copyHeader(dst, rw.header)
+		if rw.drop != "" {
+			delete(dst, rw.drop)
+		}
 		rw.w.WriteHeader(code)
 		for k := range rw.header {
 			if old, ok := saved[k]; ok {
@@ -77,6 +83,9 @@ func (rw *recorder) WriteHeader(code int) {
 	}
 	dst := rw.w.Header()
 	copyHeader(dst, rw.header)
+	if rw.drop != "" {
+		delete(dst, rw.drop)
+	}
 	if member != "" {
 		dst["Cache-Status"] = append(dst["Cache-Status"][:len(dst["Cache-Status"]):len(dst["Cache-Status"])], member)
 	}

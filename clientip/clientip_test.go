@@ -26,7 +26,7 @@ func prefixes(ss ...string) []netip.Prefix {
 	return ps
 }
 
-func TestResolve(t *testing.T) {
+func TestResolveTrustsForwardingHeadersOnlyFromTrustedProxies(t *testing.T) {
 	tests := []struct {
 		name    string
 		trusted []netip.Prefix
@@ -77,7 +77,7 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-func TestNewErrors(t *testing.T) {
+func TestNewRejectsInvalidConfig(t *testing.T) {
 	if _, err := New(Config{Header: "X-Real-IP"}); err == nil {
 		t.Error("New with unsupported header: no error")
 	}
@@ -86,7 +86,7 @@ func TestNewErrors(t *testing.T) {
 	}
 }
 
-func TestBadRemoteAddr(t *testing.T) {
+func TestBadRemoteAddrIsAnError(t *testing.T) {
 	r := mustNew(t, Config{})
 	for _, s := range []string{"", "@", "unix", "example.com:80", "[::1"} {
 		if _, err := r.Resolve(s, nil); err != ErrBadRemoteAddr {
@@ -95,7 +95,7 @@ func TestBadRemoteAddr(t *testing.T) {
 	}
 }
 
-func TestAggregate(t *testing.T) {
+func TestAggregateGroupsIPv6By64(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"192.0.2.1", "192.0.2.1"},
 		{"::ffff:192.0.2.1", "192.0.2.1"},
@@ -110,7 +110,7 @@ func TestAggregate(t *testing.T) {
 	}
 }
 
-func TestMiddleware(t *testing.T) {
+func TestMiddlewareStoresTheClientInTheContext(t *testing.T) {
 	res := mustNew(t, Config{TrustedProxies: prefixes("127.0.0.0/8")})
 	var got netip.Addr
 	var trusted bool

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestParse(t *testing.T) {
+func TestParseBuildsKeyFunctionsFromText(t *testing.T) {
 	req := httptest.NewRequest("GET", "/p/q?id=42&x=%zz&id=43&sp=a+b", nil)
 	req.RemoteAddr = "[2001:db8:1:2:3::4]:5555"
 	req.Header.Set("X-User", "alice")

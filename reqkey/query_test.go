@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func TestQueryValue(t *testing.T) {
+func TestQueryValueReadsTheFirstValueAsParseQueryWould(t *testing.T) {
 	for _, tc := range []struct {
 		raw, name, want string
 		ok              bool

@@ -15,6 +15,7 @@
 package reqkey
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
@@ -96,10 +97,7 @@ func Query(name string) func(*http.Request) string {
 // "apikey:" and a SHA-256 prefix, so that it is never stored or logged in
 // clear. Requests without a key share "".
 func APIKey(header string) func(*http.Request) string {
-	if header == "" {
-		header = "X-API-Key"
-	}
-	header = textproto.CanonicalMIMEHeaderKey(header)
+	header = textproto.CanonicalMIMEHeaderKey(cmp.Or(header, "X-API-Key"))
 	auth := header == "Authorization"
 	return func(r *http.Request) string {
 		v := r.Header.Get(header)

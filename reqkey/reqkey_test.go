@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestKeyFunctions(t *testing.T) {
+func TestKeyFunctionsReadTheirPartOfTheRequest(t *testing.T) {
 	r := httptest.NewRequest("GET", "/items/7?id=42&sp=a+b", nil)
 	r.RemoteAddr = "[2001:db8:a:b:1:2:3:4]:443"
 	r.Header.Set("X-Tenant", "acme")
@@ -40,7 +40,7 @@ func TestKeyFunctions(t *testing.T) {
 	}
 }
 
-func TestClientIP(t *testing.T) {
+func TestClientIPKeysByResolvedAddress(t *testing.T) {
 	for _, tc := range []struct{ remote, want string }{
 		{"192.0.2.1:5", "192.0.2.1"},
 		{"[2001:db8:1:2:3:4:5:6]:5", "2001:db8:1:2::"},

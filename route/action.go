@@ -2,19 +2,19 @@ package route
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatekit/gatekit/internal/header"
 	"github.com/gatekit/gatekit/internal/problem"
+	"github.com/gatekit/gatekit/pathcanon"
 )
 
 // buildHandler builds a rule's chain once: Middleware, then Rewrite, then
@@ -40,7 +40,7 @@ func (t *Table) buildHandler(rl *Rule) (http.Handler, error) {
 		}
 		h = rd
 	default:
-		sp, err := newSplit(rl.Split, rl.SplitKey)
+		sp, err := newSplit(rl.Split, rl.SplitKey, rl.SplitHeader)
 		if err != nil {
 			return nil, err
 		}
@@ -74,81 +74,6 @@ func (t *Table) buildHandler(rl *Rule) (http.Handler, error) {
 	return h, nil
 }
 
-// split chooses a backend by weight.
-type split struct {
-	names    []string
-	handlers []http.Handler
-	cum      []uint64 // cumulative weights
-	key      func(*http.Request) string
-}
-
-func newSplit(bs []Backend, key func(*http.Request) string) (*split, error) {
-	s := &split{key: key}
-	var total uint64
-	for i, b := range bs {
-		if b.Handler == nil {
-			return nil, fmt.Errorf("Split[%d] has no Handler", i)
-		}
-		if b.Weight < 0 {
-			return nil, fmt.Errorf("Split[%d] has a negative weight", i)
-		}
-		name := b.Name
-		if name == "" {
-			name = "#" + strconv.Itoa(i)
-		}
-		total += uint64(b.Weight)
-		s.names = append(s.names, name)
-		s.handlers = append(s.handlers, b.Handler)
-		s.cum = append(s.cum, total)
-	}
-	if total == 0 {
-		return nil, errors.New("Split needs a backend with a positive weight")
-	}
-	return s, nil
-}
-
-// pick returns the backend index for a point in [0, total).
-func (s *split) pick(x uint64) int {
-	for i, c := range s.cum {
-		if x < c {
-			return i
-		}
-	}
-	return len(s.cum) - 1
-}
-
-func (s *split) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	total := s.cum[len(s.cum)-1]
-	var x uint64
-	if k := s.keyOf(r); k != "" {
-		x = fnv64a(k) % total
-	} else {
-		x = rand.Uint64N(total)
-	}
-	i := s.pick(x)
-	if m, ok := FromContext(r.Context()); ok {
-		m.Backend = s.names[i]
-	}
-	s.handlers[i].ServeHTTP(w, r)
-}
-
-func (s *split) keyOf(r *http.Request) string {
-	if s.key == nil {
-		return ""
-	}
-	return s.key(r)
-}
-
-// fnv64a is FNV-1a, stable across processes so that gateway instances agree.
-func fnv64a(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(s); i++ {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
 // redirect answers with a Location built from the request and its fields.
 type redirect struct{ Redirect }
 
@@ -164,7 +89,7 @@ func newRedirect(rd Redirect) (*redirect, error) {
 		}
 	}
 	if rd.Path != "" {
-		if c, err := CanonicalPath(rd.Path); err != nil || c != rd.Path {
+		if c, err := pathcanon.Path(rd.Path); err != nil || c != rd.Path {
 			return nil, fmt.Errorf("redirect path %q is not canonical", rd.Path)
 		}
 	}
@@ -186,15 +111,7 @@ func (rd *redirect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			scheme = "https"
 		}
 	}
-	host := rd.Host
-	if host == "" {
-		host = r.Host
-	}
-	p := rd.Path
-	if p == "" {
-		p = r.URL.EscapedPath()
-	}
-	loc := scheme + "://" + host + p
+	loc := scheme + "://" + cmp.Or(rd.Host, r.Host) + cmp.Or(rd.Path, r.URL.EscapedPath())
 	if !rd.StripQuery && r.URL.RawQuery != "" {
 		loc += "?" + r.URL.RawQuery
 	}
@@ -205,16 +122,16 @@ func (rd *redirect) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // rewrite changes the path, host and headers of a shallow copy of the request.
 type rewrite struct {
 	Rewrite
-	opts PathOptions
+	opts pathcanon.Options
 	next http.Handler
 }
 
-func newRewrite(rw Rewrite, opts PathOptions, next http.Handler) (*rewrite, error) {
+func newRewrite(rw Rewrite, opts pathcanon.Options, next http.Handler) (*rewrite, error) {
 	for _, p := range []string{rw.ReplacePath, rw.StripPrefix, rw.AddPrefix} {
 		if p == "" {
 			continue
 		}
-		if c, err := CanonicalPath(p); err != nil || c != p {
+		if c, err := pathcanon.Path(p); err != nil || c != p {
 			return nil, fmt.Errorf("rewrite path %q is not canonical", p)
 		}
 	}
@@ -297,14 +214,10 @@ func (t *Table) newMirror(mc Mirror, next http.Handler) (*mirror, error) {
 	if mc.Handler == nil {
 		return nil, errors.New("Mirror has no Handler")
 	}
-	m := &mirror{t: t, shadow: mc.Handler, maxBody: mc.MaxBody, timeout: mc.Timeout, next: next}
-	if m.maxBody <= 0 {
-		m.maxBody = 64 << 10
+	if mc.MaxBody < 0 || mc.Timeout < 0 {
+		return nil, errors.New("Mirror MaxBody and Timeout must not be negative")
 	}
-	if m.timeout <= 0 {
-		m.timeout = 10 * time.Second
-	}
-	return m, nil
+	return &mirror{t: t, shadow: mc.Handler, maxBody: cmp.Or(mc.MaxBody, 64<<10), timeout: cmp.Or(mc.Timeout, 10*time.Second), next: next}, nil
 }
 
 // acquire reserves a mirror slot; the caller must call release.
@@ -378,6 +291,8 @@ func (m *mirror) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // discard is the response writer of mirrored requests.
 type discard struct{ h http.Header }
 
-func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Header() http.Header { return d.h }
+
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
-func (d *discard) WriteHeader(int)             {}
+
+func (d *discard) WriteHeader(int) {}

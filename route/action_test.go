@@ -9,55 +9,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/gatekit/gatekit/pathcanon"
 	"github.com/gatekit/gatekit/reqkey"
 )
 
-func TestSplit(t *testing.T) {
-	tb := mustNew(t, []Rule{{
-		Path:     "/",
-		Split:    []Backend{{Name: "stable", Weight: 90, Handler: named("stable")}, {Name: "canary", Weight: 10, Handler: named("canary")}, {Name: "off", Weight: 0, Handler: named("off")}},
-		SplitKey: func(r *http.Request) string { return r.Header.Get("X-User") },
-	}}, Config{})
-	counts := map[string]int{}
-	for i := range 2000 {
-		r := httptest.NewRequest("GET", "/", nil)
-		r.Header.Set("X-User", fmt.Sprint("user-", i))
-		_, body, _ := serve(tb, r)
-		counts[body]++
-		// The same key always lands on the same backend.
-		for range 3 {
-			if _, again, _ := serve(tb, r); again != body {
-				t.Fatalf("key user-%d moved from %s to %s", i, body, again)
-			}
-		}
-	}
-	if counts["off"] != 0 || counts["canary"] < 120 || counts["canary"] > 280 {
-		t.Errorf("keyed split counts = %v, want about 10%% canary and no off", counts)
-	}
-	counts = map[string]int{}
-	for range 2000 {
-		_, body, _ := serve(tb, httptest.NewRequest("GET", "/", nil)) // empty key: random
-		counts[body]++
-	}
-	if counts["off"] != 0 || counts["canary"] < 120 || counts["canary"] > 280 {
-		t.Errorf("random split counts = %v, want about 10%% canary", counts)
-	}
-}
-
-func TestSplitRecordsBackend(t *testing.T) {
-	var backend string
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m, _ := FromContext(r.Context())
-		backend = m.Backend
-	})
-	tb := mustNew(t, []Rule{{Path: "/", Split: []Backend{{Weight: 1, Handler: h}}, SplitKey: reqkey.ClientIP}}, Config{})
-	serve(tb, httptest.NewRequest("GET", "/", nil))
-	if backend != "#0" {
-		t.Errorf("Match.Backend = %q, want #0", backend)
-	}
-}
-
-func TestRewrite(t *testing.T) {
+func TestRewriteChangesPathHostAndHeaders(t *testing.T) {
 	type seen struct{ path, raw, host, a, b string }
 	var got seen
 	rec := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -95,7 +51,7 @@ func TestRewrite(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("rewritten %+v, want %+v", got, tc.want)
 			}
-			if c, _ := CanonicalPath(tc.target); policy != c {
+			if c, _ := pathcanon.Path(tc.target); policy != c {
 				t.Errorf("middleware saw %q, want the matched path %q", policy, c)
 			}
 			if r.Header.Get("X-B") != "keep" || r.Header.Get("X-A") != "" {
@@ -105,7 +61,7 @@ func TestRewrite(t *testing.T) {
 	}
 }
 
-func TestRedirect(t *testing.T) {
+func TestRedirectBuildsLocationFromRequest(t *testing.T) {
 	tests := []struct {
 		name   string
 		rd     Redirect
@@ -135,8 +91,8 @@ func TestRedirect(t *testing.T) {
 	}
 }
 
-func TestMergeSlashesRedirect(t *testing.T) {
-	tb := mustNew(t, []Rule{{Path: "/a/b", Handler: named("ab")}}, Config{Path: PathOptions{MergeSlashes: true}})
+func TestMergeSlashesRedirectsToMergedPath(t *testing.T) {
+	tb := mustNew(t, []Rule{{Path: "/a/b", Handler: named("ab")}}, Config{Path: pathcanon.Options{MergeSlashes: true}})
 	status, _, h := serve(tb, httptest.NewRequest("GET", "//a///b?q=1", nil))
 	if status != http.StatusPermanentRedirect || h.Get("Location") != "/a/b?q=1" {
 		t.Fatalf("got %d %q", status, h.Get("Location"))
@@ -146,7 +102,7 @@ func TestMergeSlashesRedirect(t *testing.T) {
 	}
 }
 
-func TestMirror(t *testing.T) {
+func TestMirrorCopiesRequestWithoutAffectingClient(t *testing.T) {
 	type copyOf struct {
 		body   string
 		header string
@@ -198,7 +154,7 @@ func TestMirror(t *testing.T) {
 	}
 }
 
-func TestMirrorBoundedAndClosed(t *testing.T) {
+func TestMirrorsAreBoundedAndStopOnClose(t *testing.T) {
 	release := make(chan struct{})
 	var started, panicked atomic.Int32
 	shadow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -243,7 +199,7 @@ func TestMirrorBoundedAndClosed(t *testing.T) {
 
 // TestConcurrentServeSwapMirror runs requests with body predicates, splits
 // and mirrors while the table is swapped, for the race detector and goleak.
-func TestConcurrentServeSwapMirror(t *testing.T) {
+func TestServeSwapAndMirrorRunConcurrently(t *testing.T) {
 	shadow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.ReadAll(r.Body) })
 	rulesFor := func(v string) []Rule {
 		return []Rule{

@@ -10,7 +10,7 @@ import (
 	"testing/iotest"
 )
 
-func TestBodyPredicates(t *testing.T) {
+func TestBodyPredicatesMatchJSONFields(t *testing.T) {
 	rules := []Rule{
 		{Name: "gold", Path: "/orders", Body: []Predicate{{Name: "/customer/tier", Value: "gold"}}, Handler: named("gold")},
 		{Name: "region", Path: "/orders", Body: []Predicate{{Name: "/region", Op: OneOf, Values: []string{"eu", "uk"}}}, Handler: named("region")},
@@ -61,7 +61,7 @@ func TestBodyPredicates(t *testing.T) {
 // TestBodyRestored proves the next handler receives the same bytes and the
 // same ContentLength, for bodies under, at and over the inspection limit,
 // with and without a known length, and that read errors are preserved.
-func TestBodyRestored(t *testing.T) {
+func TestBodyRestoredByteForByte(t *testing.T) {
 	type seen struct {
 		body   []byte
 		length int64

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -12,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/gatekit/gatekit/internal/header"
+	"github.com/gatekit/gatekit/pathcanon"
 	"github.com/gatekit/gatekit/reqkey"
 )
 
@@ -157,9 +159,9 @@ func (t *Table) compile(rules []Rule) (s *snapshot, err error) {
 			if err := checkHost(h); err != nil {
 				return nil, fmt.Errorf("route: rule %s: %w", cr.name, err)
 			}
-			m, key := s.exact, CanonicalHost(h)
+			m, key := s.exact, pathcanon.Host(h)
 			if strings.HasPrefix(h, "*.") {
-				m, key = s.wild, "."+CanonicalHost(h[2:])
+				m, key = s.wild, "."+pathcanon.Host(h[2:])
 			}
 			v := m[key]
 			if v == nil {
@@ -234,20 +236,19 @@ func allowOf(rules []*crule) []string {
 }
 
 func (t *Table) compileRule(i int, rl *Rule) (*crule, *pattern, error) {
-	cr := &crule{idx: i, name: rl.Name, priority: rl.Priority}
-	if cr.name == "" {
-		cr.name = "#" + strconv.Itoa(i)
-	}
+	cr := &crule{idx: i, name: cmp.Or(rl.Name, "#"+strconv.Itoa(i)), priority: rl.Priority}
 	fail := func(format string, a ...any) (*crule, *pattern, error) {
 		return nil, nil, fmt.Errorf("route: rule %s: "+format, append([]any{cr.name}, a...)...)
 	}
-	text := rl.Path
-	if text == "" {
-		text = "/*"
-	}
+	text := cmp.Or(rl.Path, "/*")
 	pattern, err := parsePattern(text)
 	if err != nil {
 		return fail("path %q: %w", text, err)
+	}
+	if lit := literalText(text); t.cfg.Path.CaseInsensitive && strings.ToLower(lit) != lit {
+		return fail("path %q: literal segments must be lower case in a table with Config.Path.CaseInsensitive", text)
+	} else if t.cfg.Path.Params != pathcanon.KeepParams && strings.Contains(lit, ";") {
+		return fail("path %q: ';' cannot match in a table that rejects or strips path parameters", text)
 	}
 	for _, m := range rl.Methods {
 		if m == "" || checkMethod(m) != nil {
@@ -295,6 +296,7 @@ type cpred struct {
 	op     Op
 	value  string
 	values []string
+	fold   bool // IgnoreCase
 	re     *regexp.Regexp
 }
 
@@ -314,7 +316,7 @@ func compilePreds(ps []Predicate, kind string) ([]cpred, error) {
 }
 
 func compilePred(p Predicate) (cpred, error) {
-	cp := cpred{name: p.Name, op: p.Op, value: p.Value, values: slices.Clone(p.Values)}
+	cp := cpred{name: p.Name, op: p.Op, value: p.Value, values: slices.Clone(p.Values), fold: p.IgnoreCase}
 	switch p.Op {
 	case Equals, Present, Absent:
 	case OneOf:
@@ -325,7 +327,11 @@ func compilePred(p Predicate) (cpred, error) {
 		if len(p.Value) > MaxRegexLen {
 			return cp, fmt.Errorf("regular expression longer than %d bytes", MaxRegexLen)
 		}
-		re, err := regexp.Compile(p.Value)
+		expr := p.Value
+		if p.IgnoreCase {
+			expr = "(?i)" + expr
+		}
+		re, err := regexp.Compile(expr)
 		if err != nil {
 			return cp, err
 		}
@@ -345,9 +351,32 @@ func (p *cpred) test(v string, ok bool) bool {
 	case Absent:
 		return !ok
 	case OneOf:
+		if p.fold {
+			return ok && slices.ContainsFunc(p.values, func(s string) bool { return strings.EqualFold(s, v) })
+		}
 		return ok && slices.Contains(p.values, v)
 	case Regex:
 		return ok && p.re.MatchString(v)
 	}
+	if p.fold {
+		return ok && strings.EqualFold(v, p.value)
+	}
 	return ok && v == p.value
+}
+
+// literalText returns the parts of a pattern outside {parameters}.
+func literalText(p string) string {
+	var sb strings.Builder
+	depth := 0
+	for i := 0; i < len(p); i++ {
+		switch {
+		case p[i] == '{':
+			depth++
+		case p[i] == '}' && depth > 0:
+			depth--
+		case depth == 0:
+			sb.WriteByte(p[i])
+		}
+	}
+	return sb.String()
 }

@@ -13,9 +13,9 @@
 //
 //  1. Method: a method that is not an RFC 9110 token, or is a case variant
 //     of a standard method ("get", "GeT"), is rejected with 400.
-//  2. Path: the escaped path is canonicalised ([PathOptions.Canonical]);
-//     a path that fails is rejected with 400.
-//  3. Host ([CanonicalHost] of r.Host): rules whose Hosts contain it
+//  2. Path: the escaped path is canonicalised ([pathcanon.Options.Canonical]
+//     with [Config.Path]); a path that fails is rejected with 400.
+//  3. Host ([pathcanon.Host] of r.Host): rules whose Hosts contain it
 //     exactly; else rules whose wildcard is the longest suffix of it
 //     ("*.a.example.com" before "*.example.com"); else rules with empty
 //     Hosts; else the rules of [Config.DefaultHost]; else 421. Only the
@@ -47,23 +47,31 @@
 //
 // The path that is matched, that the rule's middleware (policy) sees and
 // that is forwarded is one and the same string: the canonical escaped path
-// (see [PathOptions.Canonical]). ServeHTTP passes on a shallow copy of the
+// (see [pathcanon.Options.Canonical]). ServeHTTP passes on a shallow copy of the
 // request whose URL.RawPath is that string and URL.Path its decoding, so a
 // proxy such as httputil.ReverseProxy forwards it byte for byte. By default
 // encoded separators (%2F, %5C), backslashes, NUL and other controls,
 // invalid or overlong UTF-8, raw and encoded dot-segments (including
 // "..;x"), empty interior segments and double-encoded dots, slashes and
-// controls are rejected with 400 problem+json. Fields of [PathOptions]
-// whose names start with Insecure relax this.
+// controls are rejected with 400 problem+json. Fields of [pathcanon.Options]
+// whose names start with Insecure relax this; its CaseInsensitive and Params
+// fields fold case and reject or strip ';' path parameters, for backends
+// that would otherwise treat "/API/users" or "/api;x=1/users" as
+// "/api/users" behind the policy of another rule.
 //
 // # Handlers
 //
+// [Group] prepends shared middleware to several rules, so that a policy
+// holds on every way into one backend (a rewritten path, a header- or
+// cookie-routed variant), as chi's Group does.
+//
 // Each rule has its own chain: Middleware (built once), then Rewrite, then
 // Mirror, then exactly one of Handler, Split (weighted canary) or Redirect.
-// The matched [Match] is available to the chain through [FromContext], and
-// path parameters, decoded once from the canonical path, through
-// http.Request.PathValue (chi.URLParam is not set: chi only finds the
-// pattern).
+// The matched [Match] is available to the chain through [FromContext], the
+// matched pattern through http.Request.Pattern (as http.ServeMux sets it,
+// so reqkey.Route keys by route), and path parameters, decoded once from
+// the canonical path, through http.Request.PathValue (chi.URLParam is not
+// set: chi only finds the pattern).
 //
 // Errors are RFC 9457 problem+json (404, 405 with Allow, 421, 400) unless
 // [Config.ErrorHandler] replaces the writer.

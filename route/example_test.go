@@ -105,18 +105,40 @@ func ExampleTable_Match() {
 	}
 	// Output:
 	// user api.example.com /users/caf%C3%A9 id café
-	// 400 route: encoded path separator
+	// 400 pathcanon: encoded path separator
 	// 421 route: no route serves this host
 }
 
-func ExampleCanonicalPath() {
-	for _, p := range []string{"/%61pi/v1/%7euser", "/api/%2e%2e/admin", "/api/..;/admin", "/a%2fb"} {
-		c, err := route.CanonicalPath(p)
-		fmt.Printf("%q %q %v\n", p, c, err)
+// ExampleGroup puts one limit on every way into the /api backend: the
+// plain path, a header-routed canary and a rewritten legacy path.
+func ExampleGroup() {
+	served := 0
+	onePerTest := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if served > 0 {
+				w.WriteHeader(http.StatusTooManyRequests)
+				return
+			}
+			served++
+			next.ServeHTTP(w, r)
+		})
+	}
+	rules := route.Group([]func(http.Handler) http.Handler{onePerTest},
+		route.Rule{Path: "/api/*", Handler: backend("stable")},
+		route.Rule{Path: "/api/*", Headers: []route.Predicate{{Name: "X-Version", Value: "v2"}}, Handler: backend("v2")},
+		route.Rule{Path: "/legacy/*", Rewrite: &route.Rewrite{StripPrefix: "/legacy", AddPrefix: "/api"}, Handler: backend("stable")},
+	)
+	tb, err := route.New(rules, route.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer tb.Close()
+	for _, target := range []string{"/api/users", "/legacy/users"} {
+		rec := httptest.NewRecorder()
+		tb.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		fmt.Println(target, rec.Code)
 	}
 	// Output:
-	// "/%61pi/v1/%7euser" "/api/v1/~user" <nil>
-	// "/api/%2e%2e/admin" "" route: dot-segment in path
-	// "/api/..;/admin" "" route: dot-segment in path
-	// "/a%2fb" "" route: encoded path separator
+	// /api/users 200
+	// /legacy/users 429
 }

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/gatekit/gatekit/pathcanon"
 )
 
 // Segment kinds, in order of specificity (chi's order: static, regexp
@@ -136,7 +138,7 @@ func parseSeg(seg string, last bool, names map[string]bool) (pseg, error) {
 	if strings.ContainsAny(seg, "{}*") {
 		return pseg{}, fmt.Errorf("segment %q: '{', '}' and '*' are only allowed as whole parameter or wildcard segments", seg)
 	}
-	if c, err := CanonicalPath("/" + seg); err != nil || c != "/"+seg {
+	if c, err := pathcanon.Path("/" + seg); err != nil || c != "/"+seg {
 		return pseg{}, fmt.Errorf("segment %q is not canonical (%q)", seg, c)
 	}
 	return pseg{kind: segStatic, lit: seg}, nil

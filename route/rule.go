@@ -3,6 +3,8 @@ package route
 import (
 	"net/http"
 	"time"
+
+	"github.com/gatekit/gatekit/pathcanon"
 )
 
 // Rule is one route: the conditions a request must meet and what then
@@ -16,7 +18,7 @@ type Rule struct {
 	// Hosts are the hosts the rule serves: exact names ("api.example.com")
 	// or wildcards ("*.example.com", which matches one or more labels in
 	// front of example.com but not example.com itself). They are compared
-	// after CanonicalHost. Empty means every host not claimed by another
+	// after pathcanon.Host. Empty means every host not claimed by another
 	// rule's Hosts.
 	Hosts []string
 	// Path is a chi pattern matched against the canonical escaped path:
@@ -24,7 +26,8 @@ type Rule struct {
 	// "/users/{id:[0-9]+}" (an RE2-constrained parameter, anchored),
 	// "/static/*" (everything below /static/, not /static itself).
 	// Parameters fill whole segments; literal segments must be canonical
-	// (see CanonicalPath and ParsePattern). Empty means "/*", every path.
+	// (see pathcanon.Path and ParsePattern); in a table with
+	// Config.Path.CaseInsensitive they must be lower case. Empty means "/*", every path.
 	Path string
 	// Methods the rule accepts, case-sensitively ("GET", not "get").
 	// Empty means the nine RFC 9110 methods; extension methods match only
@@ -63,8 +66,15 @@ type Rule struct {
 	// SplitKey returns the key that keeps a client on one backend of Split:
 	// requests with equal keys go to the same backend while the weights do
 	// not change. Nil or an empty key picks at random per request.
-	// reqkey.ClientIP is a ready-made key.
+	// reqkey.ClientIP is a ready-made key. A backend whose Handler
+	// implements Availability and reports false is skipped while another
+	// can serve.
 	SplitKey func(r *http.Request) string
+	// SplitHeader, if set, is a response header that names the Split
+	// backend that served the request (its Backend.Name), for operators
+	// watching a canary. It is off by default: backend names may say more
+	// about the deployment than clients should know.
+	SplitHeader string
 	// Redirect answers matched requests with a redirect.
 	Redirect *Redirect
 	// Rewrite changes the request after Middleware, before Handler or Split.
@@ -115,6 +125,11 @@ type Predicate struct {
 	Value string
 	// Values are compared by OneOf.
 	Values []string
+	// IgnoreCase compares Equals and OneOf values with Unicode case
+	// folding (strings.EqualFold) and makes a Regex case-insensitive, for
+	// values whose case clients do not agree on ("Beta", "beta"). Off by
+	// default: values compare byte for byte.
+	IgnoreCase bool
 }
 
 // Backend is one weighted handler of a Rule.Split.
@@ -185,8 +200,15 @@ type Mirror struct {
 // Config configures a Table. The zero value of each field selects the
 // default documented on it.
 type Config struct {
-	// Path relaxes canonical path handling; the zero value is strict.
-	Path PathOptions
+	// Path selects the canonical path rules of the table (see
+	// pathcanon.Options: case folding, ';' path parameters and the Insecure
+	// relaxations); the zero value is strict and keeps case and path
+	// parameters. Turn on CaseInsensitive and RejectParams or StripParams
+	// when backends match paths case-insensitively or strip path
+	// parameters, or a variant such as "/API/users" or "/api;x=1/users"
+	// skips the middleware of the rule for "/api/*" and still reaches the
+	// backend's handler for /api/users.
+	Path pathcanon.Options
 	// DefaultHost is the host whose rules serve requests for hosts that no
 	// rule names, when no rule has empty Hosts. If empty, such requests get
 	// 421 Misdirected Request.
@@ -202,8 +224,8 @@ type Config struct {
 	// further copies are dropped and counted in Stats. Default 64.
 	MaxMirrors int
 	// ErrorHandler writes the response when no rule serves a request; err
-	// matches ErrNotFound, ErrMisdirected, ErrBadMethod or ErrBadPath, or
-	// is a *MethodError (errors.Is / errors.As). If nil, a problem+json
+	// matches ErrNotFound, ErrMisdirected, ErrBadMethod or
+	// pathcanon.ErrBadPath, or is a *MethodError (errors.Is / errors.As). If nil, a problem+json
 	// response with the status of StatusOf(err) is written, with Allow on
 	// 405.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/gatekit/gatekit/internal/pathcanon"
+	"github.com/gatekit/gatekit/pathcanon"
 )
 
 // Path canonicalisation. Operations and rules are matched against one

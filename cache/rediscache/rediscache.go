@@ -17,6 +17,7 @@
 package rediscache
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -84,15 +85,9 @@ func New(rdb redis.UniversalClient, cfg Config) (*Store, error) {
 	case cfg.MaxEntrySize < 0:
 		return nil, fmt.Errorf("rediscache: negative MaxEntrySize %d", cfg.MaxEntrySize)
 	}
-	if cfg.Prefix == "" {
-		cfg.Prefix = "gatekit:cache:"
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 100 * time.Millisecond
-	}
-	if cfg.MaxEntrySize == 0 {
-		cfg.MaxEntrySize = 8 << 20
-	}
+	cfg.Prefix = cmp.Or(cfg.Prefix, "gatekit:cache:")
+	cfg.Timeout = cmp.Or(cfg.Timeout, 100*time.Millisecond)
+	cfg.MaxEntrySize = cmp.Or(cfg.MaxEntrySize, 8<<20)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
+	"github.com/gatekit/gatekit/pathcanon"
 	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/reqkey"
@@ -192,32 +193,43 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, c.Close)
-	rules := []route.Rule{
-		// Everything else: least-request (power of two choices) over all upstreams.
-		{Name: "default", Handler: all},
+	// Every way into the /api backends shares the per-client limit: the
+	// header-, cookie- and body-routed v2 rules, the canary, the legacy
+	// rewrite and the plain /api rule form one group.
+	apiRules := route.Group(limitAPI,
 		// Header- and cookie-based routing: testers reach v2 explicitly.
-		{Name: "v2-header", Path: "/api/*", Headers: []route.Predicate{{Name: "X-Version", Value: "v2"}}, Handler: v2},
-		{Name: "v2-cookie", Path: "/api/*", Cookies: []route.Predicate{{Name: "beta", Value: "1"}}, Handler: v2},
+		route.Rule{Name: "v2-header", Path: "/api/*", Headers: []route.Predicate{{Name: "X-Version", Value: "v2"}}, Handler: v2},
+		route.Rule{Name: "v2-cookie", Path: "/api/*", Cookies: []route.Predicate{{Name: "beta", Value: "1"}}, Handler: v2},
 		// Body-based routing: gold-tier orders go to v2.
-		{Name: "gold-orders", Path: "/api/orders", Methods: []string{"POST"},
+		route.Rule{Name: "gold-orders", Path: "/api/orders", Methods: []string{"POST"},
 			Body: []route.Predicate{{Name: "/tier", Value: "gold"}}, Handler: v2},
 		// Canary: 10% of clients (stable per client IP) see v2 on /api/search.
-		{Name: "search-canary", Path: "/api/search", SplitKey: reqkey.ClientIP, Split: []route.Backend{
+		route.Rule{Name: "search-canary", Path: "/api/search", SplitKey: reqkey.ClientIP, Split: []route.Backend{
 			{Name: "stable", Weight: 90, Handler: stable},
 			{Name: "canary", Weight: 10, Handler: v2},
 		}},
 		// A rewrite: /legacy/x reaches the upstreams as /api/x.
-		{Name: "legacy", Path: "/legacy/*", Rewrite: &route.Rewrite{StripPrefix: "/legacy", AddPrefix: "/api"}, Handler: stable},
-		// Everything else under /api: the stable version, limited per client.
-		{Name: "api", Path: "/api/*", Middleware: limitAPI, Handler: stable},
+		route.Rule{Name: "legacy", Path: "/legacy/*", Rewrite: &route.Rewrite{StripPrefix: "/legacy", AddPrefix: "/api"}, Handler: stable},
+		// Everything else under /api: the stable version.
+		route.Rule{Name: "api", Path: "/api/*", Handler: stable},
+	)
+	rules := append(apiRules,
+		// Everything else: least-request (power of two choices) over all upstreams.
+		route.Rule{Name: "default", Handler: all},
 		// The validated API.
-		{Name: "store", Path: "/store/*", Middleware: []func(http.Handler) http.Handler{validate.Middleware(petstore)}, Handler: stable},
+		route.Rule{Name: "store", Path: "/store/*", Middleware: []func(http.Handler) http.Handler{validate.Middleware(petstore)}, Handler: stable},
 		// Cached responses (the demo backends send Cache-Control: public, max-age=30 here).
-		{Name: "cached", Path: "/cached/*", Middleware: []func(http.Handler) http.Handler{cache.Middleware(c)}, Handler: all},
+		route.Rule{Name: "cached", Path: "/cached/*", Middleware: []func(http.Handler) http.Handler{cache.Middleware(c)}, Handler: all},
 		// Reports: queued behind a global rate.
-		{Name: "reports", Path: "/reports/*", Middleware: []func(http.Handler) http.Handler{ratelimit.Middleware(queued)}, Handler: stable},
-	}
-	g, err := gatekit.New(rules, gatekit.Config{Logger: log})
+		route.Rule{Name: "reports", Path: "/reports/*", Middleware: []func(http.Handler) http.Handler{ratelimit.Middleware(queued)}, Handler: stable},
+	)
+	// Paths are matched case-insensitively and ';' path parameters are
+	// refused, so that "/API/users" or "/store;v=1/pets/0" cannot skip the
+	// limit or the validation of their plain twins on backends that fold
+	// case or strip parameters (Express, ASP.NET, Tomcat, Jetty).
+	g, err := gatekit.New(rules, gatekit.Config{Logger: log, Route: route.Config{
+		Path: pathcanon.Options{CaseInsensitive: true, Params: pathcanon.RejectParams},
+	}})
 	if err != nil {
 		d.Close()
 		return nil, err
@@ -239,6 +251,8 @@ Try:
   curl -s http://%[1]s/api/search                 # canary: 10%% of clients see v2, always the same ones
   curl -s http://%[1]s/legacy/users               # rewritten upstream to /api/users
   curl -si http://%[1]s/api/..%%2Fadmin           # encoded traversal: 400 problem+json
+  curl -si 'http://%[1]s/api;x=1/users'           # a ';' path parameter: 400 problem+json
+  curl -s http://%[1]s/API/users                  # case-insensitive: the /api rule and its limit
   curl -si http://%[1]s/cached/news | grep -i -e cache-status -e '"hits"'   # twice: the second is a cache hit
   curl -s 'http://%[1]s/store/pets?limit=5'      # valid for the OpenAPI spec: proxied
   curl -s -d '{"name":"Rex","kind":"cow"}' -H 'Content-Type: application/json' http://%[1]s/store/pets   # 400 with every bad field

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -72,12 +74,15 @@ func TestDemo(t *testing.T) {
 		{"invalid store id", "GET", "/store/pets/0", "", [2]string{}, "", 400},
 		{"unknown store path", "GET", "/store/owners", "", [2]string{}, "", 404},
 	}
+	// Every way into /api shares one per-client limit, so these come from
+	// another client address than the requests above.
+	other := clientFrom(t, "127.0.0.2")
 	for _, tc := range tests {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
 		if tc.header[0] != "" {
 			req.Header.Set(tc.header[0], tc.header[1])
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := other.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,5 +176,80 @@ func TestDemo(t *testing.T) {
 	}
 	if bodies[0] != bodies[1] {
 		t.Errorf("cached bodies differ: %q vs %q", bodies[0], bodies[1])
+	}
+}
+
+// clientFrom returns an HTTP client whose connections come from the
+// loopback address ip.
+func clientFrom(t *testing.T, ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// TestDemoLimitHoldsOnEveryWayIn checks that the /api limit cannot be
+// sidestepped through a sibling route (a rewrite, a header, a cookie, a
+// JSON body) or a spelling variant of the path.
+func TestDemoLimitHoldsOnEveryWayIn(t *testing.T) {
+	bs, err := startBackends(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeBackends(bs)
+	g, err := newGateway(bs[0].ln.Addr().String()+","+bs[1].ln.Addr().String(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	ways := []struct {
+		name, method, path, body string
+		header                   [2]string
+	}{
+		{"plain", "GET", "/api/users", "", [2]string{}},
+		{"legacy rewrite", "GET", "/legacy/users", "", [2]string{}},
+		{"header", "GET", "/api/users", "", [2]string{"X-Version", "v2"}},
+		{"cookie", "GET", "/api/users", "", [2]string{"Cookie", "beta=1"}},
+		{"body", "POST", "/api/orders", `{"tier":"gold"}`, [2]string{"Content-Type", "application/json"}},
+		{"canary", "GET", "/api/search", "", [2]string{}},
+		{"upper case", "GET", "/API/users", "", [2]string{}},
+	}
+	for i, way := range ways {
+		client := clientFrom(t, fmt.Sprintf("127.0.1.%d", i+1))
+		// The burst is 10: first spend it on the plain path, then try this way.
+		for range 10 {
+			resp, err := client.Get(srv.URL + "/api/users")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		req, _ := http.NewRequest(way.method, srv.URL+way.path, strings.NewReader(way.body))
+		if way.header[0] != "" {
+			req.Header.Set(way.header[0], way.header[1])
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests {
+			t.Errorf("%s (%s %s) after the burst: status %d, want 429", way.name, way.method, way.path, resp.StatusCode)
+		}
+	}
+	for _, path := range []string{"/api;x=1/users", "/store;v=1/pets/0", "/STORE/pets/0"} {
+		resp, err := clientFrom(t, "127.0.2.1").Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400 (a refused path parameter, or validation of /store/pets/0)", path, resp.StatusCode)
+		}
 	}
 }

@@ -6,7 +6,9 @@
 // -cache answers from an RFC 9111 shared cache in front of the upstreams.
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
-// makes it the program the whole-proxy benchmarks (bench/run.sh) run.
+// makes it the program the whole-proxy benchmarks (bench/run.sh) run. It
+// serves through gatekit.Server, so the safe server defaults apply: write
+// and body read idle timeouts, refusal of ambiguously framed requests.
 package main
 
 import (

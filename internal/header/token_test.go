@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-func TestIsToken(t *testing.T) {
+func TestIsTokenAcceptsOnlyRFC9110Tokens(t *testing.T) {
 	for _, tc := range []struct {
 		s    string
 		want bool

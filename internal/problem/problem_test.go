@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestWrite(t *testing.T) {
+func TestWriteSendsProblemJSON(t *testing.T) {
 	tests := []struct {
 		name   string
 		d      Details
@@ -53,7 +53,7 @@ func TestWrite(t *testing.T) {
 	}
 }
 
-func TestWriteShort(t *testing.T) {
+func TestWriteWithoutDetailIsNotCached(t *testing.T) {
 	rec := httptest.NewRecorder()
 	Write(rec, http.StatusBadGateway, "")
 	if rec.Code != 502 || rec.Header().Get("Cache-Control") != "no-store" {

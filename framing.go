@@ -1,0 +1,315 @@
+package gatekit
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gatekit/gatekit/internal/header"
+)
+
+// serverConn is a connection a Server accepted. Its Read follows the
+// HTTP/1 requests on a plaintext connection as net/http frames them, to find the ones whose framing other HTTP
+// implementations may read differently. net/http deletes the evidence
+// before a handler runs (a Content-Length next to Transfer-Encoding, a
+// Transfer-Encoding on HTTP/1.0), so it is looked for in the bytes:
+//
+//   - Content-Length and Transfer-Encoding in one request: net/http frames
+//     it as chunked, a hop in front that frames by Content-Length sees a
+//     different end of the request, and the rest as a second request;
+//   - Transfer-Encoding on an HTTP/1.0 request: net/http frames it by
+//     Content-Length (or as bodiless), a chunked-reading hop does not;
+//   - a folded header line (obs-fold): net/http joins it to the previous
+//     header, other parsers may read a Content-Length or Transfer-Encoding
+//     in it (RFC 9112 lets a server reject obs-fold with 400).
+//
+// Once such a request head has been read, nothing after it is passed on:
+// to net/http the connection ends there, so the bytes behind the head (the
+// would-be smuggled request) are never parsed. The Server answers that
+// request 400 with Connection: close. The tracker falls
+// silent (passes everything) on bytes it cannot parse as a request, such
+// as TLS records or an upgraded connection's tunnel. Its Write (in
+// neterrors.go) rewrites net/http's own error responses as problem+json.
+type serverConn struct {
+	net.Conn
+	allow bool // the Server allows ambiguous framing (Insecure option)
+
+	mu      sync.Mutex // guards the tracker and held; taken by Read only
+	tracker framingTracker
+	held    bool // a bad head was passed on: later reads are discarded
+
+	// bad is the 1-based index of the first ambiguous request on the
+	// connection, 0 while there is none; served counts requests handed to
+	// the handler.
+	bad    atomic.Int64
+	served atomic.Int64
+}
+
+func (c *serverConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	held := c.held
+	c.mu.Unlock()
+	if held {
+		// Nothing after the ambiguous head is read: to net/http the
+		// connection ends there.
+		return 0, io.EOF
+	}
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		cut, bad := c.tracker.feed(p[:n], c.allow)
+		if bad != 0 {
+			if bad > 0 {
+				c.bad.CompareAndSwap(0, int64(bad))
+			}
+			c.held = true
+			n, err = cut, nil
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// serverConnOf returns the serverConn under a connection, if any.
+func serverConnOf(c net.Conn) *serverConn {
+	if lc, ok := c.(*limitConn); ok {
+		c = lc.Conn
+	}
+	fc, _ := c.(*serverConn)
+	return fc
+}
+
+// Tracker states.
+const (
+	stHead      = iota // reading a request line or header line
+	stBody             // skipping a Content-Length body
+	stChunkSize        // reading a chunk-size line
+	stChunkData        // skipping chunk data
+	stChunkCRLF        // reading the CRLF after chunk data
+	stTrailer          // reading trailer lines
+	stSilent           // not following this connection any more
+
+	// defaultTrackLine is the longest line followed when no limit is set:
+	// net/http's own limit on a head under DefaultMaxHeaderBytes.
+	defaultTrackLine = 2*DefaultMaxHeaderBytes + 4096
+)
+
+// framingTracker is the request-framing state machine of serverConn. The
+// zero value expects a request line.
+type framingTracker struct {
+	state  int
+	line   []byte // the current line, without its LF
+	remain int64  // body or chunk bytes left to skip
+	heads  int    // request heads read so far
+	limit  int    // the longest line followed; 0 for defaultTrackLine
+
+	// The head being read.
+	started bool // the request line has been read
+	http10  bool // HTTP/1.0 request
+	cl, te  bool // Content-Length / Transfer-Encoding seen
+	chunked bool // Transfer-Encoding is exactly "chunked"
+	clValue int64
+	clBad   bool
+	folded  bool // an obs-fold (continuation) line was seen
+}
+
+// feed follows p. If a request head with ambiguous framing ends within p
+// and allow is false, it returns the offset just after that head and the
+// 1-based index of the request. If the connection must stop for another
+// reason (an overlong line in a chunked body) it returns the offset where
+// and -1. Otherwise it returns len(p) and 0.
+func (t *framingTracker) feed(p []byte, allow bool) (cut, bad int) {
+	for i := 0; i < len(p); {
+		switch t.state {
+		case stSilent:
+			return len(p), 0
+		case stBody, stChunkData:
+			n := int64(len(p) - i)
+			if n > t.remain {
+				n = t.remain
+			}
+			t.remain -= n
+			i += int(n)
+			if t.remain == 0 {
+				if t.state == stBody {
+					t.state = stHead
+				} else {
+					t.state = stChunkCRLF
+				}
+			}
+			continue
+		}
+		if t.state == stHead && !t.started && len(t.line) == 0 && p[i] != '\r' && p[i] != '\n' && !header.IsTokenChar(p[i]) {
+			t.silence() // not a request line: TLS, a tunnel, garbage
+			return len(p), 0
+		}
+		k := bytes.IndexByte(p[i:], '\n')
+		if k < 0 {
+			if len(t.line)+len(p)-i > t.maxLine() {
+				return t.overlong(i, len(p))
+			}
+			t.line = append(t.line, p[i:]...)
+			return len(p), 0
+		}
+		line := p[i : i+k] // the whole line is in p: no copy
+		if len(t.line)+len(line) > t.maxLine() {
+			return t.overlong(i, len(p))
+		}
+		if len(t.line) > 0 {
+			t.line = append(t.line, line...)
+			line = t.line
+		}
+		i += k + 1
+		bad := t.endLine(bytes.TrimSuffix(line, []byte{'\r'}), allow)
+		if t.line != nil {
+			t.line = t.line[:0]
+		}
+		if bad {
+			return i, t.heads
+		}
+	}
+	return len(p), 0
+}
+
+// maxLine is the longest line followed.
+func (t *framingTracker) maxLine() int {
+	if t.limit > 0 {
+		return t.limit
+	}
+	return defaultTrackLine
+}
+
+// overlong handles a line longer than maxLine that starts or continues at
+// offset i. In a request head net/http refuses it too (431) and closes the
+// connection, so the tracker falls silent; in a chunked body (chunk sizes,
+// trailers, which net/http does not bound) it stops the connection there,
+// since it could no longer tell where the next request starts.
+func (t *framingTracker) overlong(i, n int) (cut, bad int) {
+	head := t.state == stHead
+	t.silence()
+	if head {
+		return n, 0
+	}
+	return i, -1
+}
+
+func (t *framingTracker) silence() {
+	t.state, t.line = stSilent, nil
+}
+
+// endLine processes one complete line; it reports whether it ended an
+// ambiguous request head that must not be passed beyond.
+func (t *framingTracker) endLine(line []byte, allow bool) bool {
+	switch t.state {
+	case stHead:
+		return t.headLine(line, allow)
+	case stChunkSize:
+		size, _, _ := bytes.Cut(line, []byte{';'})
+		size = bytes.TrimRight(size, " \t")
+		n, err := strconv.ParseUint(string(size), 16, 62)
+		if err != nil || len(size) == 0 {
+			t.silence()
+			return false
+		}
+		if n == 0 {
+			t.state = stTrailer
+		} else {
+			t.state, t.remain = stChunkData, int64(n)
+		}
+	case stChunkCRLF:
+		if len(line) != 0 {
+			t.silence()
+			return false
+		}
+		t.state = stChunkSize
+	case stTrailer:
+		if len(line) == 0 {
+			t.state = stHead
+		}
+	}
+	return false
+}
+
+func (t *framingTracker) headLine(line []byte, allow bool) bool {
+	if !t.started {
+		if len(line) == 0 {
+			return false // net/http skips empty lines before a request line
+		}
+		method, rest, ok1 := bytes.Cut(line, []byte{' '})
+		_, proto, ok2 := bytes.Cut(rest, []byte{' '})
+		if !ok1 || !ok2 || len(method) == 0 || !isToken(method) {
+			t.silence()
+			return false
+		}
+		// net/http serves HTTP/1.0 and every HTTP/1.y with y >= 1 as 1.1.
+		if len(proto) != len("HTTP/1.1") || !bytes.HasPrefix(proto, []byte("HTTP/1.")) || proto[7] < '0' || proto[7] > '9' {
+			t.silence()
+			return false
+		}
+		t.http10 = proto[7] == '0'
+		t.started = true
+		return false
+	}
+	if len(line) > 0 {
+		if line[0] == ' ' || line[0] == '\t' {
+			// net/http joins it to the previous field; a hop that does not
+			// may see a Content-Length or Transfer-Encoding in it.
+			t.folded = true
+			return false
+		}
+		name, value, ok := bytes.Cut(line, []byte{':'})
+		if !ok {
+			return false
+		}
+		name = bytes.TrimRight(name, " \t")
+		value = bytes.Trim(value, " \t")
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			n, err := strconv.ParseInt(string(value), 10, 64)
+			if err != nil || n < 0 || (t.cl && n != t.clValue) {
+				t.clBad = true
+			}
+			t.cl, t.clValue = true, n
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			t.chunked = !t.te && bytes.EqualFold(value, []byte("chunked"))
+			t.te = true
+		}
+		return false
+	}
+	// The end of the head.
+	t.heads++
+	ambiguous := t.te && (t.cl || t.http10) || t.folded
+	te, cl, http10, chunked, clValue, clBad := t.te, t.cl, t.http10, t.chunked, t.clValue, t.clBad
+	t.started, t.http10, t.cl, t.te, t.chunked, t.clValue, t.clBad, t.folded = false, false, false, false, false, 0, false, false
+	if ambiguous && !allow {
+		t.silence()
+		return true
+	}
+	// Frame the body as net/http does.
+	switch {
+	case te && !http10:
+		if !chunked {
+			t.silence() // net/http answers 501 and closes
+			return false
+		}
+		t.state = stChunkSize
+	case clBad:
+		t.silence() // net/http answers 400 and closes
+	case cl && clValue > 0:
+		t.state, t.remain = stBody, clValue
+	}
+	return false
+}
+
+// isToken reports whether b is an RFC 9110 token.
+func isToken(b []byte) bool {
+	for _, c := range b {
+		if !header.IsTokenChar(c) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,368 @@
+package gatekit
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatekit/gatekit/proxy"
+	"github.com/gatekit/gatekit/ratelimit"
+	"github.com/gatekit/gatekit/reqkey"
+	"github.com/gatekit/gatekit/route"
+)
+
+// recordingBackend is an HTTP server on loopback that records every byte it
+// receives and answers each request 200 "ok".
+type recordingBackend struct {
+	srv  *http.Server
+	url  *url.URL
+	mu   sync.Mutex
+	recv bytes.Buffer
+}
+
+func newRecordingBackend(t *testing.T) *recordingBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &recordingBackend{url: &url.URL{Scheme: "http", Host: ln.Addr().String()}}
+	b.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "ok")
+	})}
+	go func() { _ = b.srv.Serve(&recordingListener{Listener: ln, b: b}) }()
+	t.Cleanup(func() { _ = b.srv.Close() })
+	return b
+}
+
+// received returns the bytes the backend has received so far.
+func (b *recordingBackend) received() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.recv.String()
+}
+
+type recordingListener struct {
+	net.Listener
+	b *recordingBackend
+}
+
+func (l *recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &recordingConn{Conn: c, b: l.b}, nil
+}
+
+type recordingConn struct {
+	net.Conn
+	b *recordingBackend
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.b.mu.Lock()
+	c.b.recv.Write(p[:n])
+	c.b.mu.Unlock()
+	return n, err
+}
+
+// newGatewayServer serves a Gateway whose one rule proxies everything to
+// backend through httputil.ReverseProxy, with a Server configured by cfg.
+func newGatewayServer(t *testing.T, backend *recordingBackend, cfg ServerConfig) *testServer {
+	t.Helper()
+	transport := &http.Transport{}
+	t.Cleanup(transport.CloseIdleConnections)
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(backend.url) }, Transport: transport}
+	g := newGateway(t, []route.Rule{{Handler: proxy}}, Config{})
+	return newServer(t, g, cfg)
+}
+
+// rawExchange writes req to a fresh connection to addr and returns what
+// comes back until the server closes the connection (closed) or 2 s pass.
+func rawExchange(t *testing.T, addr, req string) (resp string, closed bool) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b, err := io.ReadAll(c)
+	return string(b), err == nil || !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+func TestAmbiguousFramingIsRejectedAndNeverReachesBackend(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{})
+	tests := []struct{ name, req string }{
+		{"CL then TE", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled},
+		{"TE then CL", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\n" + smuggled},
+		{"TE with two spaces", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding:  chunked\r\n\r\n0\r\n\r\n" + smuggled},
+		{"TE with a tab", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding:\tchunked\r\n\r\n0\r\n\r\n" + smuggled},
+		{"bare LF", "POST / HTTP/1.1\nHost: x\nContent-Length: 40\nTransfer-Encoding: chunked\n\n0\r\n\r\n" + smuggled},
+		{"HTTP/1.2", "POST / HTTP/1.2\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled},
+		{"HTTP/1.0 with TE", "POST / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n" + smuggled},
+		{"HTTP/1.0 with TE and no CL", "POST / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled},
+		{"after a good request", "GET /first HTTP/1.1\r\nHost: x\r\n\r\nPOST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, closed := rawExchange(t, srv.addr, tc.req)
+			rs := parseResponses(t, resp)
+			last := rs[len(rs)-1]
+			if last.StatusCode != 400 || !last.Close || last.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("response %q, want 400 problem+json with Connection: close", resp)
+			}
+			if !closed {
+				t.Error("connection still open after the ambiguous request")
+			}
+			if got := backend.received(); strings.Contains(got, "smuggled") || strings.Contains(got, "POST") {
+				t.Errorf("backend received %q", got)
+			}
+		})
+	}
+}
+
+func TestInsecureAllowAmbiguousFramingLetsSmugglingThrough(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{InsecureAllowAmbiguousFraming: true})
+	resp, _ := rawExchange(t, srv.addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+smuggled)
+	if strings.Count(resp, "HTTP/1.1 200") != 2 || !strings.Contains(backend.received(), "GET /smuggled") {
+		t.Errorf("with the insecure option: responses %q, backend %q; want the two requests net/http sees", resp, backend.received())
+	}
+}
+
+func TestKeepAliveRequestsPassTheFramingCheck(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{})
+	req := "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc" +
+		"POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\n\r\n" +
+		"GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	resp, _ := rawExchange(t, srv.addr, req)
+	if n := strings.Count(resp, "HTTP/1.1 200"); n != 3 {
+		t.Fatalf("responses %q: %d times 200, want 3", resp, n)
+	}
+	got := backend.received()
+	for _, want := range []string{"POST /a HTTP/1.1", "abc", "POST /b HTTP/1.1", "xyz", "GET /c HTTP/1.1"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("backend did not receive %q: %q", want, got)
+		}
+	}
+}
+
+func TestPRIAndAsteriskFormAreRefused(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{})
+	for _, req := range []string{
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		"GET * HTTP/1.1\r\nHost: x\r\n\r\n",
+		"PRI / HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		resp, closed := rawExchange(t, srv.addr, req)
+		if !strings.HasPrefix(resp, "HTTP/1.1 400 ") || !strings.Contains(resp, "application/problem+json") || !closed {
+			t.Errorf("%q: response %q closed %v, want 400 problem+json and a closed connection", req, resp, closed)
+		}
+	}
+	if got := backend.received(); got != "" {
+		t.Errorf("backend received %q", got)
+	}
+	resp, _ := rawExchange(t, srv.addr, "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	if strings.HasPrefix(resp, "HTTP/1.1 400 ") && strings.Contains(resp, "asterisk") {
+		t.Errorf("OPTIONS * refused: %q", resp)
+	}
+}
+
+func TestStalledBodyGets408AndNoUpstreamRequest(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{BodyReadIdleTimeout: 100 * time.Millisecond, BufferBodyBytes: 16})
+	tests := []struct{ name, req string }{
+		{"buffered body", "POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc"},
+		{"streamed body", "POST /large HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc"},
+		{"chunked body", "POST /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			resp, closed := rawExchange(t, srv.addr, tc.req)
+			if !strings.HasPrefix(resp, "HTTP/1.1 408 ") || !strings.Contains(resp, "application/problem+json") || !closed {
+				t.Errorf("response %q closed %v, want 408 problem+json and a closed connection", resp, closed)
+			}
+			if d := time.Since(start); d > 1500*time.Millisecond {
+				t.Errorf("408 after %v with a 100 ms body read idle timeout", d)
+			}
+		})
+	}
+	if got := backend.received(); strings.Contains(got, "/small") {
+		t.Errorf("backend was contacted for a buffered body that never completed: %q", got)
+	}
+}
+
+func TestStatus499IsNeverSent(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(499)
+		_, _ = io.WriteString(w, "client closed")
+	})
+	srv := newServer(t, h, ServerConfig{})
+	g := newGateway(t, []route.Rule{{Handler: h}}, Config{})
+	plain := &http.Server{Handler: g}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = plain.Serve(ln) }()
+	defer plain.Close()
+	for name, addr := range map[string]string{"Server": srv.addr, "Gateway on http.Server": ln.Addr().String()} {
+		resp, closed := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if resp != "" || !closed {
+			t.Errorf("%s: sent %q (closed %v), want the connection closed with nothing sent", name, resp, closed)
+		}
+	}
+}
+
+// parseResponses parses the HTTP/1 responses in s, which must hold at
+// least one.
+func parseResponses(t *testing.T, s string) []*http.Response {
+	t.Helper()
+	br := bufio.NewReader(strings.NewReader(s))
+	var rs []*http.Response
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			break
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		rs = append(rs, resp)
+	}
+	if len(rs) == 0 {
+		t.Fatalf("no response in %q", s)
+	}
+	return rs
+}
+
+func TestPerRouteLimitHoldsUnderTheRouteTable(t *testing.T) {
+	lim, err := ratelimit.New(ratelimit.Config{Rates: []ratelimit.Rate{{Count: 1, Per: time.Minute, Burst: 1}}, Key: reqkey.Route})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	g := newGateway(t, []route.Rule{
+		{Path: "/items/{id}", Middleware: []func(http.Handler) http.Handler{ratelimit.Middleware(lim)}, Handler: ok},
+	}, Config{})
+	var got []int
+	for _, p := range []string{"/items/1", "/items/2", "/items/3"} {
+		rec := httptest.NewRecorder()
+		g.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		got = append(got, rec.Code)
+	}
+	if !slices.Equal(got, []int{200, 429, 429}) {
+		t.Errorf("/items/1, /items/2, /items/3 under a 1/min limit on /items/{id}: %v, want [200 429 429]", got)
+	}
+}
+
+func TestOversizedHeadersGet431ProblemJSON(t *testing.T) {
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{MaxHeaderBytes: 4 << 10})
+	// 5 KiB: the Server's own check; 16 KiB: over what net/http reads, its
+	// own 431 rewritten on the way out.
+	for _, size := range []int{5 << 10, 16 << 10} {
+		resp, closed := rawExchange(t, srv.addr, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", size)+"\r\n\r\n")
+		r := parseResponses(t, resp)[0]
+		if r.StatusCode != 431 || r.Header.Get("Content-Type") != "application/problem+json" || !closed {
+			t.Errorf("%d-byte header: %d %q closed %v, want 431 problem+json and a closed connection", size, r.StatusCode, r.Header.Get("Content-Type"), closed)
+		}
+	}
+	if got := backend.received(); got != "" {
+		t.Errorf("backend received %q", got)
+	}
+}
+
+func TestBodyReadIdleTimeoutDoesNotCutLongHandlers(t *testing.T) {
+	ctxErrs := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		// A slow upstream: the handler outlives both the body read idle
+		// timeout and the ReadTimeout, and must keep its context.
+		select {
+		case <-time.After(300 * time.Millisecond):
+		case <-r.Context().Done():
+		}
+		ctxErrs <- r.Context().Err()
+		_, _ = io.WriteString(w, "done")
+	})
+	srv := newServer(t, h, ServerConfig{BodyReadIdleTimeout: 50 * time.Millisecond, ReadTimeout: 100 * time.Millisecond, BufferBodyBytes: 4})
+	for _, body := range []string{"abc", "longer than the buffer"} {
+		resp, _ := rawExchange(t, srv.addr, fmt.Sprintf("POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body))
+		if err := <-ctxErrs; err != nil || !strings.HasSuffix(resp, "done") {
+			t.Errorf("%d-byte body: context %v, response %q; want the handler to finish", len(body), err, resp)
+		}
+	}
+}
+
+// A proxy reports whether its pool can serve, so a route split can skip it.
+var _ route.Availability = (*proxy.Proxy)(nil)
+
+func TestShortBufferedBodyGets400AndRefusalsAreLogged(t *testing.T) {
+	var logs syncBuffer
+	backend := newRecordingBackend(t)
+	srv := newGatewayServer(t, backend, ServerConfig{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	c, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "POST /short HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+	_ = c.(*net.TCPConn).CloseWrite() // the client sends no more
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	b, _ := io.ReadAll(c)
+	if r := parseResponses(t, string(b))[0]; r.StatusCode != 400 || r.Header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("short body: %q, want 400 problem+json", b)
+	}
+	if strings.Contains(backend.received(), "/short") {
+		t.Errorf("backend contacted for an incomplete body: %q", backend.received())
+	}
+	rawExchange(t, srv.addr, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+	for _, want := range []string{`"reason":"request body shorter than its Content-Length"`, `"reason":"the PRI method`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log %s lacks %s", logs.String(), want)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,178 @@
+package gatekit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gatekit/gatekit/internal/problem"
+)
+
+type connCtxKey struct{}
+
+// withConn is the Server's ConnContext: it makes the connection available
+// to serverHandler.
+func withConn(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connCtxKey{}, c)
+}
+
+// serverHandler is the Server's handler around the user's: framing and
+// request-target checks, the write idle timeout, the body read idle timeout
+// and body buffering, and the connection abort for 499.
+type serverHandler struct {
+	next        http.Handler
+	maxHeader   int           // the configured MaxHeaderBytes
+	writeIdle   time.Duration // <0: off
+	bodyIdle    time.Duration // <0: off
+	bufferBody  int64         // <0: off
+	readTimeout time.Duration
+	log         *slog.Logger // refusals at Info; nil for none
+}
+
+func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rw := &responseWriter{ResponseWriter: w}
+	if s.writeIdle > 0 {
+		// A fresh deadline for this request: the last one may have passed
+		// while the connection was idle between requests.
+		rw.idle, rw.dl = s.writeIdle, findWriteDeadliner(w)
+		rw.extend()
+	}
+	if c, ok := r.Context().Value(connCtxKey{}).(net.Conn); ok {
+		if fc := serverConnOf(c); fc != nil {
+			if n := fc.served.Add(1); fc.bad.Load() == n {
+				s.refuse(rw, r, http.StatusBadRequest, "ambiguous request framing (Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, or a folded header line)")
+				return
+			}
+		}
+	}
+	if headerSize(r) > s.maxHeader {
+		s.refuse(rw, r, http.StatusRequestHeaderFieldsTooLarge, "request header fields too large")
+		return
+	}
+	if r.Method == "PRI" {
+		s.refuse(rw, r, http.StatusBadRequest, "the PRI method is the HTTP/2 preface and is not served over HTTP/1")
+		return
+	}
+	if r.RequestURI == "*" && r.Method != http.MethodOptions {
+		s.refuse(rw, r, http.StatusBadRequest, "the asterisk-form target is only valid with OPTIONS")
+		return
+	}
+	if s.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody && !isGRPC(r) {
+		rc := http.NewResponseController(w)
+		ib := &idleBody{body: r.Body, rc: rc, idle: s.bodyIdle, limit: time.Now().Add(s.readTimeout), rw: rw}
+		r = r.WithContext(r.Context())
+		r.Body = ib
+		if s.bufferBody > 0 && r.ContentLength > 0 && r.ContentLength <= s.bufferBody && r.Header.Get("Expect") == "" {
+			buf := make([]byte, r.ContentLength)
+			if _, err := io.ReadFull(ib, buf); err != nil {
+				if rw.bodyStalled {
+					s.refuse(rw, r, http.StatusRequestTimeout, "request body not received in time")
+				} else {
+					s.refuse(rw, r, http.StatusBadRequest, "request body shorter than its Content-Length")
+				}
+				return
+			}
+			// Reach the body's end, so that net/http watches the connection
+			// for a client that goes away while the handler runs.
+			var one [1]byte
+			_, _ = ib.Read(one[:])
+			r.Body = io.NopCloser(bytes.NewReader(buf))
+			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+		}
+	}
+	s.next.ServeHTTP(rw, r)
+	if rw.bodyStalled && rw.status == 0 {
+		rw.WriteHeader(http.StatusRequestTimeout) // becomes the 408 problem
+	}
+	// net/http sends what is still buffered once the handler returns.
+	rw.extend()
+	rw.finish()
+}
+
+// refuse answers a request the handler never sees with problem+json and
+// closes the connection afterwards, and logs it: these requests do not
+// reach the handler's access log.
+func (s *serverHandler) refuse(rw *responseWriter, r *http.Request, status int, detail string) {
+	if s.log != nil {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request refused",
+			slog.Int("status", status), slog.String("reason", detail), slog.String("method", r.Method),
+			slog.String("remote", r.RemoteAddr), slog.String("proto", r.Proto))
+	}
+	if status == http.StatusRequestTimeout {
+		rw.WriteHeader(status) // the writer turns it into the 408 problem
+		return
+	}
+	rw.Header().Set("Connection", "close")
+	problem.Write(rw, status, detail)
+}
+
+// idleBody bounds each read of a request body: before each read the
+// connection's read deadline moves idle ahead (never past limit, the
+// ReadTimeout deadline). Once the body has ended the deadline is cleared,
+// as net/http itself clears it when it starts watching the connection for
+// a client that goes away during the handler; a deadline left behind would
+// make that watch time out and cancel a long-running handler's context. A
+// read that times out marks the response writer, which then turns the
+// handler's error response into 408.
+type idleBody struct {
+	body  io.ReadCloser
+	rc    *http.ResponseController
+	idle  time.Duration
+	limit time.Time
+	rw    *responseWriter
+	done  bool
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	if b.done {
+		return b.body.Read(p)
+	}
+	d := time.Now().Add(b.idle)
+	if d.After(b.limit) {
+		d = b.limit
+	}
+	_ = b.rc.SetReadDeadline(d)
+	n, err := b.body.Read(p)
+	switch {
+	case err == nil:
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		b.rw.bodyStalled = true
+	case errors.Is(err, io.EOF):
+		b.done = true
+		_ = b.rc.SetReadDeadline(time.Time{})
+	default:
+		b.done = true
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error { return b.body.Close() }
+
+// headerSize is the size of r's request line and header fields as sent in
+// HTTP/1 ("Name: value\r\n" per field), which is what
+// http.Server.MaxHeaderBytes bounds.
+func headerSize(r *http.Request) int {
+	n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4
+	if r.Host != "" {
+		n += len("Host: \r\n") + len(r.Host)
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + len(v) + 4
+		}
+	}
+	return n
+}
+
+// isGRPC reports whether r is a gRPC call, whose request stream may idle
+// between messages for as long as the application likes.
+func isGRPC(r *http.Request) bool {
+	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
+}

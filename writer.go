@@ -1,0 +1,141 @@
+package gatekit
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gatekit/gatekit/internal/problem"
+	"github.com/gatekit/gatekit/route"
+)
+
+// responseWriter is the one wrapper of the response that the Server and the
+// gateway middlewares share: the first of them to see a request wraps the
+// writer and the others reuse it (see wrapWriter), so a chain costs one
+// allocation. It records the status and size for the access log and panic
+// recovery; moves the connection's write deadline before every write when
+// the Server set a write idle timeout; never sends the log-only status 499;
+// and turns the error response to a request whose body stalled into 408.
+// It keeps http.Flusher and exposes Unwrap for http.ResponseController.
+type responseWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	idle   time.Duration  // write idle timeout, 0 for none
+	dl     writeDeadliner // the connection's write deadline, or nil
+	// bodyStalled is set when a read of the request body hit the body read
+	// idle timeout: an error response is then replaced by 408.
+	bodyStalled bool
+	// dropped is set when the response is not sent as the handler wrote it
+	// (499, or an error replaced by 408): later writes are discarded.
+	dropped bool
+	// abort is set when nothing may be sent (499): the owner aborts the
+	// connection once the handler returns.
+	abort bool
+	// match is the route a route.Table chose, for the access log.
+	match *route.Match
+}
+
+// RecordMatch implements route.MatchRecorder.
+func (w *responseWriter) RecordMatch(m *route.Match) { w.match = m }
+
+// wrapWriter returns the shared responseWriter of w, creating it when w is
+// not one; owner reports whether it was created here, in which case the
+// caller must call finish after the handler returns.
+func wrapWriter(w http.ResponseWriter) (rw *responseWriter, owner bool) {
+	if rw, ok := w.(*responseWriter); ok {
+		return rw, false
+	}
+	return &responseWriter{ResponseWriter: w}, true
+}
+
+// finish aborts the connection, through http.ErrAbortHandler, when the
+// handler answered with the log-only status 499 and so nothing was sent.
+func (w *responseWriter) finish() {
+	if w.abort {
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// writeDeadliner is what http.ResponseController.SetWriteDeadline uses.
+type writeDeadliner interface {
+	SetWriteDeadline(time.Time) error
+}
+
+// findWriteDeadliner walks w's Unwrap chain, as http.ResponseController
+// does, to the writer that can set the connection's write deadline.
+func findWriteDeadliner(w http.ResponseWriter) writeDeadliner {
+	for range 16 {
+		switch t := w.(type) {
+		case writeDeadliner:
+			return t
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// extend pushes the write deadline idle into the future, so that a client
+// that stops reading is cut off instead of holding the handler forever.
+func (w *responseWriter) extend() {
+	if w.dl != nil {
+		_ = w.dl.SetWriteDeadline(time.Now().Add(w.idle))
+	}
+}
+
+// WriteHeader records the status and sends it, except that 499 (a log
+// value for a client that went away) is never sent and an error status for
+// a request whose body stalled becomes 408.
+func (w *responseWriter) WriteHeader(code int) {
+	if w.dropped {
+		return
+	}
+	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
+		w.status = code
+		switch {
+		case w.bodyStalled && code >= 400:
+			w.status, w.dropped = http.StatusRequestTimeout, true
+			h := w.ResponseWriter.Header()
+			clear(h)
+			h.Set("Connection", "close")
+			w.extend()
+			problem.Write(w.ResponseWriter, http.StatusRequestTimeout, "request body not received in time")
+			return
+		case code == problem.StatusClientClosedRequest:
+			w.dropped, w.abort = true, true
+			return
+		}
+	}
+	w.extend()
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *responseWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.dropped {
+		return len(p), nil
+	}
+	w.extend()
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush sends buffered data to the client.
+func (w *responseWriter) Flush() {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.dropped {
+		return
+	}
+	w.extend()
+	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap returns the underlying ResponseWriter for http.ResponseController.
+func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
