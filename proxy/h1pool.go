@@ -292,7 +292,7 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	for try := 0; ; try++ {
 		c, reused, err := h.get(ctx, req.Close || try > 0)
 		if err != nil {
-			return nil, err
+			return nil, deadlineErr(ctx, err)
 		}
 		if trace != nil && trace.GotConn != nil {
 			trace.GotConn(httptrace.GotConnInfo{Conn: c.gc, Reused: reused})
@@ -303,7 +303,7 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		c.gc.Close()
 		if !reused || !nothingRead || try > 0 || ctx.Err() != nil || errors.Is(err, errConnDiscarded) || isClientBodyError(err) {
-			return nil, err
+			return nil, deadlineErr(ctx, err)
 		}
 		if req.Body != nil && req.Body != http.NoBody {
 			if req.GetBody == nil {
@@ -314,6 +314,19 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
+}
+
+// deadlineErr returns ctx's error instead of err once ctx's deadline has
+// passed, after waiting for ctx to be done. A dial that timed out at the
+// deadline can report before the context's own timer has marked it done,
+// and the proxy tells a client's or route's deadline from a target's
+// failure by the context.
+func deadlineErr(ctx context.Context, err error) error {
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		<-ctx.Done() // imminent: the deadline has passed
+		return ctx.Err()
+	}
+	return err
 }
 
 // roundTrip writes req on c and reads its response header. nothingRead

@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -227,5 +228,31 @@ func TestPoolIdleTimeout(t *testing.T) {
 	case <-closedByProxy:
 	case <-time.After(5 * time.Second):
 		t.Fatal("the idle connection was not closed after IdleConnTimeout")
+	}
+}
+
+// TestDeadlineErrWaitsForTheContext: an error at or after the context's
+// deadline is reported as the context's, so that a client's deadline is
+// never taken for the target's failure.
+func TestDeadlineErrWaitsForTheContext(t *testing.T) {
+	dialErr := errors.New("dial tcp: i/o timeout")
+	past, cancelPast := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancelPast()
+	future, cancelFuture := context.WithTimeout(context.Background(), time.Hour)
+	defer cancelFuture()
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want error
+	}{
+		{"deadline passed", past, context.DeadlineExceeded},
+		{"deadline ahead", future, dialErr},
+		{"no deadline", context.Background(), dialErr},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := deadlineErr(tc.ctx, dialErr); got != tc.want {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
