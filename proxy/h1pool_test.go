@@ -100,7 +100,11 @@ func TestPoolReusesOneConnectionSequentially(t *testing.T) {
 func TestPoolIdleConnectionClosedByTarget(t *testing.T) {
 	var conns atomic.Int64
 	closed := make(chan struct{}, 10)
-	be := countingBackend(t, &conns, func(int, net.Conn) bool { closed <- struct{}{}; return false })
+	be := countingBackend(t, &conns, func(_ int, c net.Conn) bool {
+		c.Close() // before the next request is sent
+		closed <- struct{}{}
+		return false
+	})
 	budget := NewRetryBudget(0.2, 3)
 	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be)), Config{Retry: RetryConfig{Budget: budget}})
 	for i := range 3 {
