@@ -260,3 +260,47 @@ func TestDeadlineErrWaitsForTheContext(t *testing.T) {
 		})
 	}
 }
+
+// TestRequestsThePoolLeavesToTheTransport: requests the synchronous pool
+// does not send (a body of unknown length, one over syncBodyMax, Expect:
+// 100-continue) still reach the target whole, once, through
+// http.Transport.
+func TestRequestsThePoolLeavesToTheTransport(t *testing.T) {
+	var got atomic.Value
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(string(b))
+		io.WriteString(w, strconv.Itoa(len(b)))
+	}))
+	defer be.Close()
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{})
+	front := frontOf(t, px)
+	big := strings.Repeat("b", syncBodyMax+1)
+	for _, tc := range []struct {
+		name   string
+		body   string
+		cl     int64
+		expect bool
+	}{
+		{"unknown length", "streamed", -1, false},
+		{"over the limit", big, int64(len(big)), false},
+		{"expect 100-continue", "wait for it", int64(len("wait for it")), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", front.URL, io.NopCloser(strings.NewReader(tc.body)))
+			req.ContentLength = tc.cl
+			if tc.expect {
+				req.Header.Set("Expect", "100-continue")
+			}
+			resp, err := front.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != strconv.Itoa(len(tc.body)) || got.Load() != tc.body {
+				t.Fatalf("status %d, answer %q: the target did not get the body whole", resp.StatusCode, b)
+			}
+		})
+	}
+}
