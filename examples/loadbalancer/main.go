@@ -2,8 +2,10 @@
 //
 //	go run ./examples/loadbalancer -listen 127.0.0.1:8080 -upstreams 127.0.0.1:9001,127.0.0.1:9002
 //
-// -policy picks the load-balancing policy (with -hash-key for hash), and
-// -cache answers from an RFC 9111 shared cache in front of the upstreams.
+// -policy picks the load-balancing policy (with -hash-key for hash),
+// -cache answers from an RFC 9111 shared cache in front of the upstreams,
+// and -cpuprofile writes a CPU profile of the run (read it with go tool
+// pprof) to see where a proxied request's time goes.
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
 // makes it the program the whole-proxy benchmarks (bench/run.sh) run. It
@@ -21,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -49,9 +52,21 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	policy := fs.String("policy", "round-robin", "load-balancing policy: "+strings.Join(balancer.PolicyNames(), ", "))
 	useCache := fs.Bool("cache", false, "answer from an RFC 9111 shared cache in front of the upstreams")
 	cacheBytes := fs.Int64("cache-bytes", 256<<20, "cache size bound in bytes, with -cache")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (pprof format)")
 	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if *upstreams == "" {
 		return errors.New("-upstreams is required")
