@@ -351,7 +351,15 @@ func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, tr
 // interim (1xx) responses to the trace.
 func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerTO time.Duration, trace *httptrace.ClientTrace) (*http.Response, error) {
 	c.lr.n = maxResponseHeader
-	c.gc.SetReadDeadline(time.Now().Add(headerTO))
+	// The response header timeout needs a read deadline only when it
+	// would expire before the request's own deadline (the route's
+	// Timeout, by default as long), which interrupts the read anyway.
+	headerDeadline := time.Now().Add(headerTO)
+	d, ok := ctx.Deadline()
+	setDeadline := !ok || d.After(headerDeadline)
+	if setDeadline {
+		c.gc.SetReadDeadline(headerDeadline)
+	}
 	var body *bodyErrReader
 	if req.Body != nil && req.Body != http.NoBody {
 		body = &bodyErrReader{ReadCloser: req.Body}
@@ -384,9 +392,11 @@ func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerTO time.
 			return nil, errUnexpected101
 		case code >= 200:
 			c.lr.n = -1
-			c.gc.SetReadDeadline(time.Time{})
-			if c.aborted.Load() {
-				c.gc.SetDeadline(aLongTimeAgo) // an abort raced with the reset
+			if setDeadline {
+				c.gc.SetReadDeadline(time.Time{})
+				if c.aborted.Load() {
+					c.gc.SetDeadline(aLongTimeAgo) // an abort raced with the reset
+				}
 			}
 			return resp, nil
 		case n >= max1xx:
