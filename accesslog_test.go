@@ -28,7 +28,7 @@ func TestAccessLogRecordsRequest(t *testing.T) {
 		t.Fatalf("log %q: %v", logs.String(), err)
 	}
 	want := map[string]any{"msg": "request", "method": "POST", "host": "example.test", "path": "/hello",
-		"status": 201.0, "bytes": 5.0, "client": "192.0.2.9", "request_id": "rid", "proto": "HTTP/1.1"}
+		"status": 201.0, "bytes_out": 5.0, "bytes_in": 0.0, "client": "192.0.2.9", "request_id": "rid", "proto": "HTTP/1.1"}
 	for k, v := range want {
 		if rec[k] != v {
 			t.Errorf("log field %s = %v, want %v", k, rec[k], v)

@@ -31,7 +31,9 @@
 //     rewriting and the response-framing guard.
 //   - [github.com/gatekit/gatekit/ratelimit] limits requests per key with
 //     token buckets, rejecting the excess with 429 or queueing it, and
-//     limits requests in flight.
+//     limits requests in flight;
+//     [github.com/gatekit/gatekit/ratelimit/redisrate] shares a limit
+//     between gateway instances through Redis.
 //   - [github.com/gatekit/gatekit/validate] validates requests against an
 //     OpenAPI 3 document, or spec-free rules, before they cost a backend
 //     anything.
@@ -42,6 +44,14 @@
 //     write the same paths);
 //     [github.com/gatekit/gatekit/cache/rediscache] shares it between
 //     gateway instances.
+//   - [github.com/gatekit/gatekit/surge] keeps backends inside their
+//     capacity during spikes: an adaptive concurrency limit learnt from
+//     latency and errors, a short priority queue then 503, surge events
+//     for scale-out hooks, and new backends brought in with slow start.
+//   - [github.com/gatekit/gatekit/tls] (imported as gatetls) terminates
+//     TLS: certificate files validated before a hot swap, SNI, ACME,
+//     development certificates, a secure tls.Config for [ServerConfig],
+//     per-host client certificates, HSTS and TLS to upstreams.
 //
 // A route's middleware runs the cheapest rejection first: rate limiting,
 // then validation (before the cache, so an invalid request is never

@@ -101,6 +101,50 @@ func ExampleServer_Serve() {
 	// shutdown error: <nil>
 }
 
+// ExampleLifecycle runs a server and closes what the program built, in
+// reverse order, when the context ends.
+func ExampleLifecycle() {
+	lc := gatekit.NewLifecycle(nil)
+	lc.Add("cache", closerFunc(func() error { fmt.Println("cache closed"); return nil }))
+	lc.Add("proxy", closerFunc(func() error { fmt.Println("proxy closed"); return nil }))
+	srv, err := gatekit.NewServer(http.NotFoundHandler(), gatekit.ServerConfig{})
+	if err != nil {
+		panic(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	lc.Go("public", func(ctx context.Context) error { return srv.Serve(ctx, ln) })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // in a program: signal.NotifyContext(ctx, os.Interrupt)
+	fmt.Println("run:", lc.Run(ctx))
+	// Output:
+	// proxy closed
+	// cache closed
+	// run: <nil>
+}
+
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
+
+// ExampleTraceContext gives every request a W3C trace context that the
+// upstream receives and the access log records.
+func ExampleTraceContext() {
+	h := gatekit.TraceContext(gatekit.TraceConfig{Generate: true})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, ok := gatekit.ParseTraceparent(r.Header.Get("Traceparent"))
+		fmt.Println(len(id), ok)
+	}))
+	r := httptest.NewRequest("GET", "/", nil)
+	h.ServeHTTP(httptest.NewRecorder(), r) // a new trace
+	r.Header.Set("Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+	h.ServeHTTP(httptest.NewRecorder(), r) // passed on unchanged
+	// Output:
+	// 32 true
+	// 32 true
+}
+
 // ExampleRecover answers a panicking handler with 500 problem+json.
 func ExampleRecover() {
 	h := gatekit.Recover(nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -161,7 +205,11 @@ func ExampleAccessLog() {
 			return a
 		},
 	}))
-	h := gatekit.AccessLog(log)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	accessLog, err := gatekit.AccessLog(log, gatekit.AccessLogConfig{})
+	if err != nil {
+		panic(err)
+	}
+	h := accessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
 		io.WriteString(w, "made")
 	}))
@@ -169,5 +217,5 @@ func ExampleAccessLog() {
 	req.RemoteAddr = "192.0.2.1:4000"
 	h.ServeHTTP(httptest.NewRecorder(), req)
 	// Output:
-	// level=INFO msg=request method=POST host=example.test path=/items status=201 bytes=4 client=192.0.2.1 request_id="" proto=HTTP/1.1
+	// level=INFO msg=request method=POST host=example.test path=/items status=201 bytes_in=0 bytes_out=4 client=192.0.2.1 request_id="" proto=HTTP/1.1
 }

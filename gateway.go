@@ -31,6 +31,12 @@ type Config struct {
 	// well-formed X-Request-ID (see AssignRequestID). If nil, 16 random
 	// bytes in hex are used.
 	NewRequestID func() string
+	// AccessLog samples and filters the access log (see AccessLog).
+	AccessLog AccessLogConfig
+	// Trace configures W3C trace context handling (see TraceContext):
+	// valid traceparent headers always pass upstream; Trace.Generate starts
+	// a trace for requests without one.
+	Trace TraceConfig
 	// Hygiene sets the request limits (see Hygiene): header count, target
 	// length, body size, underscores in header names.
 	Hygiene HygieneConfig
@@ -41,8 +47,8 @@ type Config struct {
 }
 
 // Gateway is the assembled gateway: an http.Handler that runs the global
-// chain, AssignRequestID, clientip.Middleware, AccessLog, Recover and
-// Hygiene (outermost first), in front of a route.Table. Each of them is
+// chain, AssignRequestID, clientip.Middleware, AccessLog, TraceContext,
+// Recover and Hygiene (outermost first), in front of a route.Table. Each of them is
 // usable alone. It is safe for concurrent use. Close it to stop the
 // table's mirrored requests. Serve it with a Server for the connection
 // limits (timeouts, write and body read idle timeouts, framing checks).
@@ -108,7 +114,11 @@ func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) (*Gateway, e
 	if err != nil {
 		return nil, err
 	}
-	chain := Chain(AssignRequestID(cfg.NewRequestID), clientip.Middleware(res), AccessLog(cfg.Logger), Recover(cfg.Logger), hygiene)
+	accessLog, err := AccessLog(cfg.Logger, cfg.AccessLog)
+	if err != nil {
+		return nil, err
+	}
+	chain := Chain(AssignRequestID(cfg.NewRequestID), clientip.Middleware(res), accessLog, TraceContext(cfg.Trace), Recover(cfg.Logger), hygiene)
 	return &Gateway{handler: chain(h)}, nil
 }
 

@@ -132,7 +132,9 @@ type idleBody struct {
 
 func (b *idleBody) Read(p []byte) (int, error) {
 	if b.done {
-		return b.body.Read(p)
+		n, err := b.body.Read(p)
+		b.rw.bytesIn += int64(n)
+		return n, err
 	}
 	d := time.Now().Add(b.idle)
 	if d.After(b.limit) {
@@ -140,6 +142,7 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	}
 	_ = b.rc.SetReadDeadline(d)
 	n, err := b.body.Read(p)
+	b.rw.bytesIn += int64(n)
 	switch {
 	case err == nil:
 	case errors.Is(err, os.ErrDeadlineExceeded):

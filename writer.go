@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
-	"github.com/gatekit/gatekit/route"
+	"github.com/gatekit/gatekit/internal/reqinfo"
 )
 
 // responseWriter is the one wrapper of the response that the Server and the
@@ -31,12 +31,22 @@ type responseWriter struct {
 	// abort is set when nothing may be sent (499): the owner aborts the
 	// connection once the handler returns.
 	abort bool
-	// match is the route a route.Table chose, for the access log.
-	match *route.Match
+	// bytesIn counts the request body bytes read through the Server.
+	bytesIn int64
+	// info is what the stages inside record for the access log.
+	info reqinfo.Info
 }
 
-// RecordMatch implements route.MatchRecorder.
-func (w *responseWriter) RecordMatch(m *route.Match) { w.match = m }
+// RequestInfo implements reqinfo.Recorder: the stages inside (route table,
+// proxy, cache, limiters) record what they did here for the access log,
+// or in the Info of a recorder outside the gateway (metrics.Middleware), so
+// that both read one record.
+func (w *responseWriter) RequestInfo() *reqinfo.Info {
+	if outer := reqinfo.From(w.ResponseWriter); outer != nil {
+		return outer
+	}
+	return &w.info
+}
 
 // wrapWriter returns the shared responseWriter of w, creating it when w is
 // not one; owner reports whether it was created here, in which case the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,14 @@ type BreakerConfig struct {
 	MaxWaiting int
 	// MaxWait bounds one request's wait for a slot. Zero means 1s.
 	MaxWait time.Duration
+	// Name names the pool in log lines.
+	Name string
+	// Logger receives a Warn record when picks start failing with
+	// ErrCircuitOpen (the breaker trips), with the pool, the in-flight
+	// limit and the rejections since the last record; at most one record
+	// per second, so that an overload does not flood the log. Nil means
+	// silent.
+	Logger *slog.Logger
 }
 
 // Breaker caps the requests in flight to each target of a policy (Envoy's
@@ -58,6 +67,10 @@ type Breaker struct {
 	version  atomic.Uint64 // pool snapshot version counts were last pruned at
 	waiting  atomic.Int64
 	rejected atomic.Int64
+	name     string
+	log      *slog.Logger
+	logged   atomic.Int64 // UnixNano of the last trip record
+	reported atomic.Int64 // rejected at the last trip record
 
 	// mu guards free, a channel closed (and replaced) when a slot frees.
 	mu   sync.Mutex
@@ -74,7 +87,22 @@ func NewBreaker(p Policy, cfg BreakerConfig) (*Breaker, error) {
 		return nil, fmt.Errorf("balancer: invalid BreakerConfig %+v", cfg)
 	}
 	return &Breaker{p: p, max: int64(cmp.Or(cfg.MaxInFlight, defaultMaxInFlight)), maxWait: int64(cfg.MaxWaiting),
-		waitTime: cmp.Or(cfg.MaxWait, defaultMaxWait), free: make(chan struct{})}, nil
+		waitTime: cmp.Or(cfg.MaxWait, defaultMaxWait), free: make(chan struct{}), name: cfg.Name, log: cfg.Logger}, nil
+}
+
+// reject counts a pick refused with ErrCircuitOpen and logs the trip, at
+// most once per second.
+func (b *Breaker) reject() error {
+	n := b.rejected.Add(1)
+	if b.log != nil {
+		now, last := time.Now().UnixNano(), b.logged.Load()
+		if now-last >= int64(time.Second) && b.logged.CompareAndSwap(last, now) {
+			prev := b.reported.Swap(n)
+			b.log.LogAttrs(context.Background(), slog.LevelWarn, "balancer: circuit breaker tripped: every target offered is at its in-flight limit",
+				slog.String("pool", b.name), slog.Int64("max_in_flight", b.max), slog.Int64("rejected", n-prev))
+		}
+	}
+	return fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
 }
 
 // BreakerStats are a Breaker's counters.
@@ -132,8 +160,7 @@ func (b *Breaker) pickKeyed(ctx context.Context, key string) (*Target, func(Resu
 	}
 	if b.waiting.Add(1) > b.maxWait {
 		b.waiting.Add(-1)
-		b.rejected.Add(1)
-		return nil, nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
+		return nil, nil, nil, b.reject()
 	}
 	defer b.waiting.Add(-1)
 	timer := time.NewTimer(b.waitTime)
@@ -148,8 +175,7 @@ func (b *Breaker) pickKeyed(ctx context.Context, key string) (*Target, func(Resu
 		select {
 		case <-free:
 		case <-timer.C:
-			b.rejected.Add(1)
-			return nil, nil, nil, fmt.Errorf("%w: %w", ErrNoTargets, ErrCircuitOpen)
+			return nil, nil, nil, b.reject()
 		case <-ctx.Done():
 			return nil, nil, nil, ctx.Err()
 		}

@@ -1,8 +1,11 @@
 package balancer
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -153,5 +156,33 @@ func TestBreakerForgetsRemovedTargets(t *testing.T) {
 	})
 	if n != 2 {
 		t.Fatalf("%d counts kept, want 2", n)
+	}
+}
+
+func TestBreakerLogsATripOncePerSecond(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	p, _ := fakePool(t, 1)
+	b, err := NewBreaker(NewRoundRobin(p), BreakerConfig{MaxInFlight: 1, Name: "api", Logger: slogTo(&buf, &mu)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, done, err := b.Pick(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done(Result{Status: 200})
+	for range 5 {
+		if _, _, err := b.Pick(context.Background(), ""); !errors.Is(err, ErrCircuitOpen) {
+			t.Fatalf("pick over the limit: %v, want ErrCircuitOpen", err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(buf.String(), "circuit breaker tripped"); n != 1 {
+		t.Errorf("%d trip records for a burst of 5 rejections, want 1:\n%s", n, buf.String())
+	}
+	if !strings.Contains(buf.String(), "pool=api max_in_flight=1 rejected=1") {
+		t.Errorf("the trip record does not name the pool and limit:\n%s", buf.String())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,11 @@ type OutlierConfig struct {
 	// FailFast replaces panic mode: below PanicThreshold every pick fails
 	// with ErrNoTargets (the proxy answers 503 with Retry-After at once).
 	FailFast bool
+	// Name names the pool in log lines.
+	Name string
+	// Logger receives each ejection (Warn, with the pool, the target, the
+	// failures and until when) and each return (Info). Nil means silent.
+	Logger *slog.Logger
 }
 
 // Outlier is passive health checking: a Policy that picks with the policy
@@ -71,6 +77,8 @@ type Outlier struct {
 	base, maxEject           time.Duration
 	maxPercent, panicPercent int
 	failFast                 bool
+	name                     string       // the pool's name in log lines
+	log                      *slog.Logger // nil: silent
 
 	states sync.Map // *Target -> *outlierState
 
@@ -125,7 +133,7 @@ func NewOutlier(p Policy, cfg OutlierConfig) (*Outlier, error) {
 	o := &Outlier{p: p, pool: pool, consecutive: int32(cmp.Or(cfg.Consecutive, defaultConsecutiveFailures)),
 		base: base, maxEject: cmp.Or(cfg.MaxEjection, max(defaultMaxEjection, base)),
 		maxPercent: cmp.Or(cfg.MaxEjectedPercent, defaultMaxEjectedPercent), panicPercent: cmp.Or(cfg.PanicThreshold, defaultPanicThreshold),
-		failFast: cfg.FailFast}
+		failFast: cfg.FailFast, name: cfg.Name, log: cfg.Logger}
 	o.seen.Store(pool.load().version)
 	return o, nil
 }
@@ -198,6 +206,10 @@ func (o *Outlier) ObserveAt(t *Target, res Result, now time.Time) {
 	d := min(o.base*time.Duration(s.ejections), o.maxEject)
 	s.until = now.Add(d)
 	o.ejected.Add(1)
+	if o.log != nil {
+		o.log.LogAttrs(context.Background(), slog.LevelWarn, "balancer: target ejected", slog.String("pool", o.name),
+			slog.String("target", t.ID()), slog.Int("consecutive_failures", int(o.consecutive)), slog.Duration("for", d), slog.Int("ejections", s.ejections))
+	}
 	if n := o.next.Load(); n == 0 || s.until.UnixNano() < n {
 		o.next.Store(s.until.UnixNano())
 	}
@@ -237,6 +249,9 @@ func (o *Outlier) UpdateAt(now time.Time) {
 		if !now.Before(s.until) {
 			s.until, s.back = time.Time{}, now
 			s.fails.Store(0)
+			if o.log != nil {
+				o.log.LogAttrs(context.Background(), slog.LevelInfo, "balancer: ejected target back", slog.String("pool", o.name), slog.String("target", k.(*Target).ID()))
+			}
 		} else if u := s.until.UnixNano(); next == 0 || u < next {
 			next = u
 		}

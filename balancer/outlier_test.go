@@ -1,8 +1,11 @@
 package balancer
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -269,5 +272,26 @@ func TestOutliersSharingAPoolEjectTogether(t *testing.T) {
 	o2.ObserveAt(ts[2], fail502, t0)
 	if !ts[2].Healthy() {
 		t.Fatal("a closed Outlier ejected a target")
+	}
+}
+
+func TestOutlierLogsEjectionsWithPoolAndTarget(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	p, ts := fakePool(t, 3)
+	o := newOutlier(t, p, OutlierConfig{Consecutive: 2, BaseEjection: time.Minute, Name: "api", Logger: slogTo(&buf, &mu)})
+	o.ObserveAt(ts[1], fail502, t0)
+	o.ObserveAt(ts[1], fail502, t0)
+	o.UpdateAt(t0.Add(2 * time.Minute))
+	mu.Lock()
+	defer mu.Unlock()
+	log := buf.String()
+	for _, want := range []string{
+		`level=WARN msg="balancer: target ejected" pool=api target=http://10.0.0.2:80 consecutive_failures=2 for=1m0s ejections=1`,
+		`level=INFO msg="balancer: ejected target back" pool=api target=http://10.0.0.2:80`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
 	}
 }

@@ -86,6 +86,7 @@ func (h *handler) forward(w http.ResponseWriter, x exchange, arrival uint64) {
 	c, r := h.c, x.r
 	if x.reqCC.OnlyIfCached {
 		w.Header()["Cache-Status"] = append(w.Header()["Cache-Status"], c.cfg.Name+"; fwd=miss; detail=only-if-cached")
+		recordVerdict(w, "fwd=miss", false)
 		h.onErr(w, r, ErrNotCached)
 		return
 	}
@@ -327,6 +328,7 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Respon
 	b = append(b, "; ttl="...)
 	b = strconv.AppendInt(b, int64((resp.Lifetime-age)/time.Second), 10)
 	hdr["Cache-Status"] = append(hdr["Cache-Status"], string(b))
+	recordVerdict(w, params, true)
 	if notModified(r.Header, resp) {
 		w.WriteHeader(http.StatusNotModified)
 		return

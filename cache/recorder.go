@@ -88,6 +88,7 @@ func (rw *recorder) WriteHeader(code int) {
 	}
 	if member != "" {
 		dst["Cache-Status"] = append(dst["Cache-Status"][:len(dst["Cache-Status"]):len(dst["Cache-Status"])], member)
+		recordVerdict(rw.w, member, false)
 	}
 	rw.w.WriteHeader(code)
 }

@@ -1,11 +1,11 @@
 package ratelimit
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/maphash"
 	"net/http"
-	"sync"
 	"time"
 )
 
@@ -55,8 +55,9 @@ type ConcurrencyConfig struct {
 
 // Concurrency limits the requests of each key in flight at once. It is safe
 // for concurrent use and must not be copied. The zero Concurrency is not
-// usable: create one with NewConcurrency. Every successful TryAcquire or Acquire must be matched
-// by exactly one Release of the same key.
+// usable: create one with NewConcurrency. Every successful TryAcquire,
+// Acquire or admitted ConcurrencyTicket must be matched by exactly one
+// Release of the same key (for a ticket: one Release or one Cancel).
 type Concurrency struct {
 	cfg    ConcurrencyConfig
 	max    int32
@@ -70,30 +71,32 @@ type Concurrency struct {
 }
 
 type cshard struct {
-	// mu protects m, its entries and waiters, free and c.
-	mu   sync.Mutex
-	m    map[string]*centry
-	cap  int
-	free []*centry
-	c    ccounters
-	_    [64]byte
-}
-
-type ccounters struct {
-	allowed, rejected, limitedDryRun, queued, queueRejected, queueExpired, cancelled uint64
-	inFlight, waiting                                                                int64 // gauges
+	keyShard[centry] // its mu also protects free and every ticket
+	free             []*centry
+	_                [64]byte
 }
 
 // centry exists only while its key has requests in flight or queued.
 type centry struct {
-	n, nq      int32
-	head, tail *cwaiter
+	n, nq int32 // slots held, tickets queued
+	q     fifo[*ConcurrencyTicket]
 }
 
-type cwaiter struct {
-	ch         chan struct{}
-	granted    bool
-	prev, next *cwaiter
+// A ConcurrencyTicket is a request waiting for a slot of a Concurrency
+// limiter in Queue mode. Slots are handed to tickets in arrival order as
+// Release frees them. Acquire drives a ticket with real timers; PollAt
+// drives it with explicit times, so tests and callers with their own
+// scheduling need no clock. Its methods are safe for concurrent use.
+type ConcurrencyTicket struct {
+	c        *Concurrency
+	s        *cshard
+	e        *centry
+	key      string
+	link     links[*ConcurrencyTicket]
+	deadline time.Time
+	// ready receives once, when a slot is handed to the ticket.
+	ready chan struct{}
+	state ticketState
 }
 
 // NewConcurrency validates cfg and returns a Concurrency limiter.
@@ -110,38 +113,19 @@ func NewConcurrency(cfg ConcurrencyConfig) (*Concurrency, error) {
 	case cfg.MaxQueue > maxSmall:
 		return nil, fmt.Errorf("ratelimit: MaxQueue %d above %d", cfg.MaxQueue, maxSmall)
 	}
-	if cfg.Name == "" {
-		cfg.Name = "concurrency"
-	}
+	cfg.Name = cmp.Or(cfg.Name, "concurrency")
 	if err := (Rate{Count: 1, Per: 1, Name: cfg.Name}).validate(); err != nil {
 		return nil, err
 	}
-	c := &Concurrency{cfg: cfg, max: int32(min(cfg.Max, 1<<30)), maxQ: 100, maxW: cfg.MaxWait, retry: cfg.RetryAfter, seed: maphash.MakeSeed()}
-	if cfg.MaxQueue > 0 {
-		c.maxQ = int32(cfg.MaxQueue)
-	}
-	if c.maxW == 0 {
-		c.maxW = time.Second
-	}
-	if c.retry == 0 {
-		c.retry = time.Second
-	}
-	maxKeys := cfg.MaxKeys
-	if maxKeys == 0 {
-		maxKeys = 100_000
-	}
-	n := 1
-	for n < 64 && n*64 < maxKeys {
-		n <<= 1
-	}
+	c := &Concurrency{cfg: cfg, max: int32(min(cfg.Max, 1<<30)), maxQ: int32(cmp.Or(cfg.MaxQueue, 100)),
+		maxW: cmp.Or(cfg.MaxWait, time.Second), retry: cmp.Or(cfg.RetryAfter, time.Second), seed: maphash.MakeSeed()}
+	maxKeys := cmp.Or(cfg.MaxKeys, 100_000)
+	n := shardCount(maxKeys)
 	c.mask = uint64(n - 1)
 	c.shards = make([]cshard, n)
 	for i := range c.shards {
-		k := maxKeys / n
-		if i < maxKeys%n {
-			k++
-		}
-		c.shards[i] = cshard{m: make(map[string]*centry), cap: k}
+		c.shards[i].m = make(map[string]*centry)
+		c.shards[i].cap = shardCap(maxKeys, n, i)
 	}
 	c.policy = string(sfString(nil, cfg.Name)) + ";q=" + fmt.Sprint(c.max) + `;qu="concurrency"`
 	return c, nil
@@ -187,7 +171,7 @@ func (c *Concurrency) try(s *cshard, key string) (bool, *centry) {
 		}
 		s.m[key] = e
 	}
-	if e.n < c.max && e.head == nil {
+	if e.n < c.max && e.q.empty() {
 		e.n++
 		s.c.inFlight++
 		s.c.allowed++
@@ -202,6 +186,107 @@ func (c *Concurrency) try(s *cshard, key string) (bool, *centry) {
 	return false, e
 }
 
+// ReserveAt asks for a slot for key at now without blocking. It returns
+// (nil, nil) when a slot was taken at once; a ticket when the request must
+// wait in the queue (Queue mode) until a Release hands it a slot or now +
+// MaxWait passes; or a *LimitError: ErrConcurrency when no slot is free in
+// Reject mode or the key table is full, ErrQueueFull when MaxQueue
+// requests of key already wait.
+func (c *Concurrency) ReserveAt(key string, now time.Time) (*ConcurrencyTicket, error) {
+	key = normKey(key)
+	s := c.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ok, e := c.try(s, key)
+	switch {
+	case ok:
+		return nil, nil
+	case e == nil || c.cfg.Mode != Queue:
+		s.c.rejected++
+		return nil, &LimitError{RetryAfter: c.retry, Err: ErrConcurrency}
+	case e.nq >= c.maxQ:
+		s.c.rejected++
+		s.c.queueRejected++
+		return nil, &LimitError{RetryAfter: c.retry, Err: ErrQueueFull}
+	}
+	t := &ConcurrencyTicket{c: c, s: s, e: e, key: key, deadline: now.Add(c.maxW), ready: make(chan struct{}, 1)}
+	e.q.push(t)
+	e.nq++
+	s.c.queued++
+	s.c.waiting++
+	return t, nil
+}
+
+// Reserve is ReserveAt at the current time.
+func (c *Concurrency) Reserve(key string) (*ConcurrencyTicket, error) {
+	return c.ReserveAt(key, time.Now())
+}
+
+// links returns t's place in its key's queue.
+func (t *ConcurrencyTicket) links() *links[*ConcurrencyTicket] { return &t.link }
+
+// Ready returns a channel that receives a value when a slot is handed to
+// t; PollAt then reports it.
+func (t *ConcurrencyTicket) Ready() <-chan struct{} { return t.ready }
+
+// PollAt reports at now whether t holds a slot (ok; the caller must then
+// Release it). If not, and MaxWait has passed since t was reserved, t
+// leaves the queue and PollAt returns a *LimitError wrapping ErrMaxWait;
+// otherwise it returns how long until that deadline. A cancelled ticket
+// returns context.Canceled.
+func (t *ConcurrencyTicket) PollAt(now time.Time) (ok bool, wait time.Duration, err error) {
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch t.state {
+	case admitted:
+		return true, 0, nil
+	case cancelled:
+		return false, 0, context.Canceled
+	case expired:
+		return false, 0, &LimitError{RetryAfter: t.c.retry, Err: ErrMaxWait}
+	}
+	if now.Before(t.deadline) {
+		return false, t.deadline.Sub(now), nil
+	}
+	t.e.q.remove(t)
+	t.e.nq--
+	s.c.waiting--
+	t.state = expired
+	s.c.queueExpired++
+	s.c.rejected++
+	t.c.drop(s, t.key, t.e)
+	return false, 0, &LimitError{RetryAfter: t.c.retry, Err: ErrMaxWait}
+}
+
+// Poll is PollAt at the current time.
+func (t *ConcurrencyTicket) Poll() (ok bool, wait time.Duration, err error) {
+	return t.PollAt(time.Now())
+}
+
+// Cancel withdraws t: a queued ticket leaves the queue, and a slot already
+// handed to it passes to the next request in line (or is freed). It is a
+// no-op on a ticket that expired or was cancelled; after Cancel the
+// caller must not Release t's slot.
+func (t *ConcurrencyTicket) Cancel() {
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch t.state {
+	case queued:
+		t.e.q.remove(t)
+		t.e.nq--
+		s.c.waiting--
+		t.c.drop(s, t.key, t.e)
+	case admitted:
+		t.c.release(s, t.key, t.e)
+	default:
+		return
+	}
+	t.state = cancelled
+	s.c.cancelled++
+}
+
 // Acquire takes a slot for key. In Reject mode it is TryAcquire, returning
 // a *LimitError wrapping ErrConcurrency when no slot is free. In Queue mode
 // it waits in arrival order for up to MaxWait (error wrapping ErrMaxWait)
@@ -211,64 +296,26 @@ func (c *Concurrency) Acquire(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	key = normKey(key)
-	s := c.shard(key)
-	s.mu.Lock()
-	ok, e := c.try(s, key)
-	if ok {
-		s.mu.Unlock()
-		return nil
+	t, err := c.Reserve(key)
+	if t == nil {
+		return err
 	}
-	if e == nil || c.cfg.Mode != Queue {
-		s.c.rejected++
-		s.mu.Unlock()
-		return &LimitError{RetryAfter: c.retry, Err: ErrConcurrency}
-	}
-	if e.nq >= c.maxQ {
-		s.c.rejected++
-		s.c.queueRejected++
-		s.mu.Unlock()
-		return &LimitError{RetryAfter: c.retry, Err: ErrQueueFull}
-	}
-	w := &cwaiter{ch: make(chan struct{}, 1), prev: e.tail}
-	if e.tail != nil {
-		e.tail.next = w
-	} else {
-		e.head = w
-	}
-	e.tail = w
-	e.nq++
-	s.c.queued++
-	s.c.waiting++
-	s.mu.Unlock()
-
 	timer := time.NewTimer(c.maxW)
 	defer timer.Stop()
-	var err error
-	select {
-	case <-w.ch:
-		return nil
-	case <-ctx.Done():
-		err = ctx.Err()
-	case <-timer.C:
-		err = &LimitError{RetryAfter: c.retry, Err: ErrMaxWait}
+	for {
+		select {
+		case <-t.ready:
+		case <-ctx.Done():
+			t.Cancel()
+			return ctx.Err()
+		case <-timer.C:
+		}
+		ok, wait, err := t.Poll()
+		if ok || err != nil {
+			return err
+		}
+		timer.Reset(wait) // the timer fired a little early
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if w.granted { // the slot arrived as we gave up: pass it on
-		c.release(s, key, e)
-	} else {
-		e.unlink(w)
-		s.c.waiting--
-		c.drop(s, key, e)
-	}
-	if _, ok := err.(*LimitError); ok {
-		s.c.queueExpired++
-		s.c.rejected++
-	} else {
-		s.c.cancelled++
-	}
-	return err
 }
 
 // Release frees a slot of key taken by TryAcquire or Acquire, handing it
@@ -285,11 +332,12 @@ func (c *Concurrency) Release(key string) {
 
 // release is Release with s.mu held.
 func (c *Concurrency) release(s *cshard, key string, e *centry) {
-	if w := e.head; w != nil {
-		e.unlink(w)
+	if t := e.q.head; t != nil {
+		e.q.remove(t)
+		e.nq--
 		s.c.waiting--
-		w.granted = true
-		w.ch <- struct{}{}
+		t.state = admitted
+		t.ready <- struct{}{}
 		s.c.allowed++
 		return
 	}
@@ -302,28 +350,13 @@ func (c *Concurrency) release(s *cshard, key string, e *centry) {
 
 // drop deletes an unused entry. s.mu must be held.
 func (c *Concurrency) drop(s *cshard, key string, e *centry) {
-	if e.n == 0 && e.nq == 0 {
+	if e.n == 0 && e.q.empty() {
 		delete(s.m, key)
 		if len(s.free) < 64 {
 			*e = centry{}
 			s.free = append(s.free, e)
 		}
 	}
-}
-
-func (e *centry) unlink(w *cwaiter) {
-	if w.prev != nil {
-		w.prev.next = w.next
-	} else {
-		e.head = w.next
-	}
-	if w.next != nil {
-		w.next.prev = w.prev
-	} else {
-		e.tail = w.prev
-	}
-	w.prev, w.next = nil, nil
-	e.nq--
 }
 
 // InFlight returns the number of requests of key holding a slot.
@@ -365,24 +398,12 @@ type ConcurrencyStats struct {
 	Waiting       int    // requests queued now
 }
 
-// Stats returns the limiter's counters.
+// Stats returns the limiter's counters. It locks each shard in turn.
 func (c *Concurrency) Stats() ConcurrencyStats {
-	var st ConcurrencyStats
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.Lock()
-		k := s.c
-		st.Keys += len(s.m)
-		s.mu.Unlock()
-		st.InFlight += int(k.inFlight)
-		st.Waiting += int(k.waiting)
-		st.Allowed += k.allowed
-		st.Rejected += k.rejected
-		st.LimitedDryRun += k.limitedDryRun
-		st.Queued += k.queued
-		st.QueueRejected += k.queueRejected
-		st.QueueExpired += k.queueExpired
-		st.Cancelled += k.cancelled
+	k, keys := total(c.shards)
+	return ConcurrencyStats{
+		Allowed: k.allowed, Rejected: k.rejected, LimitedDryRun: k.limitedDryRun,
+		Queued: k.queued, QueueRejected: k.queueRejected, QueueExpired: k.queueExpired, Cancelled: k.cancelled,
+		Keys: keys, InFlight: int(k.inFlight), Waiting: int(k.waiting),
 	}
-	return st
 }

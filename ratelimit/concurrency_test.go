@@ -204,3 +204,103 @@ func TestConcurrencyDryRunFullTable(t *testing.T) {
 		t.Errorf("InFlight(a) = %d after releasing b, want 1", n)
 	}
 }
+
+// BenchmarkConcurrencyAcquireRelease is one TryAcquire/Release pair on a
+// hot key.
+func BenchmarkConcurrencyAcquireRelease(b *testing.B) {
+	c, err := NewConcurrency(ConcurrencyConfig{Max: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.TryAcquire("hot") // keep the entry alive
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if c.TryAcquire("hot") {
+				c.Release("hot")
+			}
+		}
+	})
+}
+
+// TestConcurrencyTicketMaxWaitAtInjectedTime drives queued tickets with
+// explicit times: a slot freed by Release goes to the head, a ticket
+// still queued at its reservation time + MaxWait leaves the queue with
+// ErrMaxWait, and a cancelled admitted ticket passes its slot on.
+func TestConcurrencyTicketMaxWaitAtInjectedTime(t *testing.T) {
+	c := mustConcurrency(t, ConcurrencyConfig{Max: 1, Mode: Queue, MaxWait: 2 * time.Second})
+	if tk, err := c.ReserveAt("k", t0); tk != nil || err != nil {
+		t.Fatalf("first ReserveAt = %v, %v; want a slot at once", tk, err)
+	}
+	a, err := c.ReserveAt("k", t0)
+	if a == nil || err != nil {
+		t.Fatalf("second ReserveAt = %v, %v; want a ticket", a, err)
+	}
+	b, _ := c.ReserveAt("k", t0.Add(time.Second))
+	if ok, wait, err := a.PollAt(t0.Add(500 * time.Millisecond)); ok || err != nil || wait != 1500*time.Millisecond {
+		t.Fatalf("a.PollAt(t0+500ms) = %v, %v, %v; want waiting 1.5s more", ok, wait, err)
+	}
+	if _, _, err := a.PollAt(t0.Add(2 * time.Second)); !errors.Is(err, ErrMaxWait) {
+		t.Fatalf("a.PollAt(t0+2s) = %v, want ErrMaxWait", err)
+	}
+	c.Release("k") // b is the head now and gets the slot
+	select {
+	case <-b.Ready():
+	default:
+		t.Fatal("b was not signalled")
+	}
+	if ok, _, err := b.PollAt(t0.Add(10 * time.Second)); !ok || err != nil {
+		t.Fatalf("b.PollAt after its slot came = %v, %v; want ok even past its deadline", ok, err)
+	}
+	d, _ := c.ReserveAt("k", t0.Add(10*time.Second))
+	b.Cancel() // b gives its slot back: it passes to d
+	if ok, _, err := d.PollAt(t0.Add(10 * time.Second)); !ok || err != nil {
+		t.Fatalf("d.PollAt = %v, %v; want the slot b gave back", ok, err)
+	}
+	if _, _, err := b.PollAt(t0.Add(10 * time.Second)); !errors.Is(err, context.Canceled) {
+		t.Errorf("b.PollAt after Cancel = %v, want context.Canceled", err)
+	}
+	c.Release("k")
+	if st := c.Stats(); st.Keys != 0 || st.QueueExpired != 1 || st.Cancelled != 1 || st.InFlight != 0 || st.Waiting != 0 {
+		t.Errorf("Stats = %+v, want no keys, 1 expired, 1 cancelled", st)
+	}
+}
+
+// TestConcurrencyHeadersMergeWithRateLimiter checks that a concurrency
+// rejection behind a rate-limiting Middleware lists both policies in
+// RateLimit-Policy and both states in RateLimit, instead of replacing
+// the rate limiter's.
+func TestConcurrencyHeadersMergeWithRateLimiter(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{PerMinute(10)}})
+	c := mustConcurrency(t, ConcurrencyConfig{Max: 1, Name: "inflight"})
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := Middleware(l)(ConcurrencyMiddleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(entered)
+			<-release
+		}
+	})))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/slow", nil))
+	}()
+	<-entered
+	rec := serve(h, "")
+	close(release)
+	<-done
+	if rec.Code != 429 {
+		t.Fatalf("second request: %d, want 429 from the concurrency limiter", rec.Code)
+	}
+	var names []string
+	for _, it := range sfItems(t, rec.Header(), HeaderRateLimitPolicy) {
+		names = append(names, it.val.(string))
+	}
+	if len(names) != 2 || names[0] != "10/m" || names[1] != "inflight" {
+		t.Errorf("RateLimit-Policy = %q, want the rate policy then the concurrency policy", rec.Header().Get(HeaderRateLimitPolicy))
+	}
+	st := sfItems(t, rec.Header(), HeaderRateLimit)
+	if len(st) != 2 || st[0].val != "10/m" || intParam(t, st[0], "r") != 8 || st[1].val != "inflight" || intParam(t, st[1], "r") != 0 {
+		t.Errorf("RateLimit = %q, want 10/m with r=8 then inflight with r=0", rec.Header().Get(HeaderRateLimit))
+	}
+}

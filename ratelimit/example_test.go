@@ -146,3 +146,45 @@ func Example_gateway() {
 	// api: 20 ok, 5 limited
 	// reports: 200
 }
+
+func ExampleLimiter_SetRatesAt() {
+	// A route's limit is raised from 10 to 100 a minute while a client
+	// has used 8 of its 10: it keeps having used 80%, 80 of the new 100,
+	// rather than getting a fresh burst.
+	lim, err := ratelimit.New(ratelimit.Config{Rates: []ratelimit.Rate{ratelimit.PerMinute(10)}})
+	if err != nil {
+		panic(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for range 8 {
+		lim.AllowAt("client", t0)
+	}
+	if err := lim.SetRatesAt([]ratelimit.Rate{ratelimit.PerMinute(100)}, t0); err != nil {
+		panic(err)
+	}
+	fmt.Println("left after the change:", lim.AllowAt("client", t0).Remaining+1)
+	fmt.Println("a new client:", lim.AllowAt("other", t0).Remaining+1)
+	// Output:
+	// left after the change: 20
+	// a new client: 100
+}
+
+func ExampleConcurrency_ReserveAt() {
+	// One request in flight per key; others queue for up to 2s.
+	c, err := ratelimit.NewConcurrency(ratelimit.ConcurrencyConfig{Max: 1, Mode: ratelimit.Queue, MaxWait: 2 * time.Second})
+	if err != nil {
+		panic(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	first, _ := c.ReserveAt("k", t0) // nil: a slot at once
+	second, _ := c.ReserveAt("k", t0)
+	ok, wait, _ := second.PollAt(t0.Add(time.Second))
+	fmt.Println("first waits:", first != nil, "second after 1s:", ok, wait)
+	c.Release("k") // the first request ends: its slot passes to the second
+	ok, _, _ = second.PollAt(t0.Add(1500 * time.Millisecond))
+	fmt.Println("second after the release:", ok)
+	c.Release("k")
+	// Output:
+	// first waits: false second after 1s: false 1s
+	// second after the release: true
+}

@@ -3,23 +3,31 @@
 // limits in the IETF RateLimit-Policy and RateLimit header fields.
 //
 // A [Limiter] is the engine: [Limiter.Allow] and [Limiter.AllowAt] decide
-// for a key without any HTTP types, [Limiter.Wait] queues. [Middleware]
-// adapts one or more limiters to net/http; [Concurrency] and
+// for a key without any HTTP types, [Limiter.Wait] queues, and
+// [Limiter.SetRates] changes the limits without forgetting what keys have
+// used. [Middleware] adapts one or more limiters to net/http through the
+// [Decider] interface, which package redisrate also implements to share
+// limits between gateway instances. [Concurrency] and
 // [ConcurrencyMiddleware] cap requests in flight.
 //
 // Buckets use GCRA (a token bucket kept as one "theoretical arrival time"
 // per key) computed under the key's shard lock with the clock read inside
 // that lock, so a limiter never admits more than Burst + rate × elapsed,
 // however many goroutines share a key. x/time/rate's Limiter.Allow reads
-// the clock before locking and can over-admit under contention
-// (golang/go#71360); this package does not use it on the decision path.
+// the clock before locking and can over-admit under contention, since
+// timestamps then arrive out of order; this package does not use it on
+// the decision path.
 package ratelimit
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -111,24 +119,15 @@ type Config struct {
 // concurrent use by multiple goroutines and must not be copied. The zero
 // Limiter is not usable: create one with New.
 type Limiter struct {
-	cfg   Config
-	pol   []policy
+	cfg   Config // as given to New; its Rates may be stale (see rules)
+	rules atomic.Pointer[rules]
+	setMu sync.Mutex // serialises SetRatesAt
 	tab   *table
 	epoch time.Time
 	maxW  int64
 	maxQ  int16
 	block int64
 	every rate.Sometimes // paces dry-run log lines
-}
-
-// policy is a validated Rate in nanoseconds.
-type policy struct {
-	interval int64 // time to refill one token
-	tau      int64 // burst × interval: how far tat may run ahead of now
-	burst    int
-	quota    int64 // q and w (seconds) of the RateLimit-Policy item
-	window   int64
-	name     string
 }
 
 // Decision is the outcome of one limiter decision.
@@ -169,6 +168,10 @@ var (
 	ErrMaxWait = errors.New("ratelimit: wait would exceed the maximum")
 	// ErrConcurrency is the cause of a rejection by a Concurrency limiter.
 	ErrConcurrency = errors.New("ratelimit: too many requests in flight")
+	// ErrUnavailable is the cause of a rejection by a limiter that could
+	// not decide, such as a shared limiter whose store is unreachable and
+	// that is set to fail closed. WriteError answers it with 503.
+	ErrUnavailable = errors.New("ratelimit: limiter unavailable")
 )
 
 // LimitError reports a rejected request and when to retry. Err is one of
@@ -193,8 +196,9 @@ func (e *LimitError) Unwrap() error { return e.Err }
 // ErrInvalidRate for a bad Rate) when Rates is empty or any field is out of
 // range; it never silently allows everything.
 func New(cfg Config) (*Limiter, error) {
-	if len(cfg.Rates) == 0 {
-		return nil, fmt.Errorf("%w: Config.Rates is empty", ErrInvalidRate)
+	pol, err := compile(cfg.Rates)
+	if err != nil {
+		return nil, err
 	}
 	switch {
 	case cfg.Mode != Reject && cfg.Mode != Queue:
@@ -219,34 +223,12 @@ func New(cfg Config) (*Limiter, error) {
 	// positive offset (0 means "not blocked"); Add keeps the monotonic
 	// reading, so real-clock decisions are immune to wall-clock steps.
 	l := &Limiter{cfg: cfg, epoch: time.Now().Add(-epochAge), every: rate.Sometimes{Interval: time.Second}}
-	seen := map[string]bool{}
-	for i, r := range cfg.Rates {
-		if err := r.validate(); err != nil {
-			return nil, fmt.Errorf("ratelimit: Rates[%d]: %w", i, err)
-		}
-		if seen[r.name()] {
-			return nil, fmt.Errorf("%w: Rates[%d]: duplicate policy name %q", ErrInvalidRate, i, r.name())
-		}
-		seen[r.name()] = true
-		iv := r.interval()
-		q, w, _ := r.quota() // validate checked it
-		l.pol = append(l.pol, policy{interval: iv, tau: iv * int64(r.burst()), burst: r.burst(),
-			quota: q, window: w, name: r.name()})
-	}
-	l.maxW = int64(cfg.MaxWait)
-	if l.maxW == 0 {
-		l.maxW = int64(time.Second)
-	}
-	l.maxQ = 100
-	if cfg.MaxQueue > 0 {
-		l.maxQ = int16(cfg.MaxQueue)
-	}
-	maxKeys := cfg.MaxKeys
-	if maxKeys == 0 {
-		maxKeys = 100_000
-	}
+	l.rules.Store(&rules{cfg: cfg, pol: pol})
+	l.maxW = int64(cmp.Or(cfg.MaxWait, time.Second))
+	l.maxQ = int16(cmp.Or(cfg.MaxQueue, 100))
+	maxKeys := cmp.Or(cfg.MaxKeys, 100_000)
 	l.block = int64(cfg.BlockFor)
-	l.tab = newTable(maxKeys, len(l.pol))
+	l.tab = newTable(maxKeys, len(pol))
 	return l, nil
 }
 
@@ -272,6 +254,19 @@ func (l *Limiter) ns(t time.Time) int64 { return max(int64(t.Sub(l.epoch)), 1) }
 // their SHA-256, which allocates).
 func (l *Limiter) Allow(key string) Decision {
 	return l.allow(key, time.Time{}, true)
+}
+
+// Decide is Middleware's decision (see Decider): in Reject mode Allow,
+// with a *LimitError when the request is rejected; in Queue mode Wait.
+func (l *Limiter) Decide(ctx context.Context, key string) (Decision, error) {
+	if l.cfg.Mode == Queue {
+		return l.wait(ctx, key)
+	}
+	d := l.allow(key, time.Time{}, true)
+	if !d.Allowed {
+		return d, l.limitErr(d, ErrLimited)
+	}
+	return d, nil
 }
 
 // AllowAt is Allow at the given time. Times before a key's last admission
@@ -307,12 +302,12 @@ func (l *Limiter) decide(s *shard, e *entry, n int64) Decision {
 	}
 	var wait int64
 	pi := 0
-	for i, p := range l.pol {
+	for i, p := range l.pols() {
 		if w := max(e.tat[i], n) + p.interval - p.tau - n; w > wait {
 			wait, pi = w, i
 		}
 	}
-	if e.head != nil { // queued requests go first: wait behind them
+	if !e.q.empty() { // queued requests go first: wait behind them
 		wait = max(wait, l.due(e, n, int64(e.nq)+1))
 	}
 	if wait > 0 {
@@ -352,21 +347,21 @@ func (l *Limiter) limited(s *shard, e *entry, n int64, d Decision) Decision {
 
 // take consumes one token of every policy at n.
 func (l *Limiter) take(e *entry, n int64) {
-	for i, p := range l.pol {
+	for i, p := range l.pols() {
 		e.tat[i] = max(e.tat[i], n) + p.interval
 	}
 }
 
 // give returns one token to every policy at n, never above the burst.
 func (l *Limiter) give(e *entry, n int64) {
-	for i, p := range l.pol {
+	for i, p := range l.pols() {
 		e.tat[i] = max(e.tat[i]-p.interval, n)
 	}
 }
 
 // state returns the tokens left and the time to the next token of policy i.
 func (l *Limiter) state(e *entry, i int, n int64) (int, time.Duration) {
-	p := l.pol[i]
+	p := l.pols()[i]
 	x := e.tat[i] - n // how far the bucket is from full
 	if x <= 0 {
 		return p.burst, 0
@@ -382,7 +377,7 @@ func (l *Limiter) state(e *entry, i int, n int64) (int, time.Duration) {
 // worst returns the index of the policy with the fewest tokens left.
 func (l *Limiter) worst(e *entry, n int64) int {
 	wi, wr := 0, -1
-	for i := range l.pol {
+	for i := range l.pols() {
 		if r, _ := l.state(e, i, n); wr < 0 || r < wr {
 			wi, wr = i, r
 		}
@@ -416,9 +411,15 @@ func (l *Limiter) report(key string, d Decision) {
 	}
 	l.every.Do(func() {
 		l.cfg.Logger.Warn("ratelimit: dry run: request over limit admitted",
-			"key", key, "policy", l.pol[d.Policy].name, "retry_after", d.RetryAfter,
+			"key", key, "policy", policyName(l.Config().Rates, d.Policy), "retry_after", d.RetryAfter,
 			"limited_total", l.Stats().LimitedDryRun)
 	})
+}
+
+// policyName returns the name of rates[i], or of the last rate when i is
+// past the end (the rates changed since the decision).
+func policyName(rates []Rate, i int) string {
+	return rates[min(i, len(rates)-1)].name()
 }
 
 // Stats are cumulative counters of a Limiter, plus the current key count.
@@ -440,28 +441,14 @@ type Stats struct {
 
 // Stats returns the limiter's counters. It locks each shard in turn.
 func (l *Limiter) Stats() Stats {
-	var st Stats
-	for i := range l.tab.shards {
-		s := &l.tab.shards[i]
-		s.mu.Lock()
-		c := s.c
-		st.Keys += len(s.m)
-		s.mu.Unlock()
-		st.Waiting += int(c.waiting)
-		st.Allowed += c.allowed
-		st.Rejected += c.rejected
-		st.LimitedDryRun += c.limitedDryRun
-		st.Blocked += c.blocked
-		st.Queued += c.queued
-		st.QueueRejected += c.queueRejected
-		st.QueueExpired += c.queueExpired
-		st.Cancelled += c.cancelled
-		st.Evicted += c.evicted
-		st.EvictedActive += c.evictedActive
-		st.Overflow += c.overflow
+	c, keys := total(l.tab.shards)
+	return Stats{
+		Allowed: c.allowed, Rejected: c.rejected, LimitedDryRun: c.limitedDryRun, Blocked: c.blocked,
+		Queued: c.queued, QueueRejected: c.queueRejected, QueueExpired: c.queueExpired, Cancelled: c.cancelled,
+		Evicted: c.evicted, EvictedActive: c.evictedActive, Overflow: c.overflow,
+		Keys: keys, Waiting: int(c.waiting),
 	}
-	return st
 }
 
 // Rates returns a copy of the limiter's policies.
-func (l *Limiter) Rates() []Rate { return append([]Rate(nil), l.cfg.Rates...) }
+func (l *Limiter) Rates() []Rate { return append([]Rate(nil), l.Config().Rates...) }

@@ -5,12 +5,45 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"golang.org/x/time/rate"
 )
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// raceEnabled reports whether the test binary was built with -race (whose
+// instrumentation allocates, so allocation tests skip under it).
+var raceEnabled = func() bool {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}()
+
+// t0 is the fixed instant injected-time tests start from.
+var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+func mustNew(tb testing.TB, cfg Config) *Limiter {
+	tb.Helper()
+	l, err := New(cfg)
+	if err != nil {
+		tb.Fatalf("New(%+v): %v", cfg, err)
+	}
+	return l
+}
 
 func TestNewInvalid(t *testing.T) {
 	ok := []Rate{PerSecond(1)}
@@ -365,4 +398,42 @@ func TestDecisionsDoNotAllocate(t *testing.T) {
 			t.Errorf("%s allocates %v times per decision, want 0", name, n)
 		}
 	}
+}
+
+// BenchmarkAllowHotKey measures one decision (clock read included) when
+// every goroutine hits the same key.
+func BenchmarkAllowHotKey(b *testing.B) {
+	l := mustNew(b, Config{Rates: []Rate{{Count: 1_000_000, Per: time.Second, Burst: 1000}}})
+	l.Allow("hot")
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.Allow("hot")
+		}
+	})
+}
+
+// BenchmarkAllowAtHotKey is BenchmarkAllowHotKey without the clock read.
+func BenchmarkAllowAtHotKey(b *testing.B) {
+	l := mustNew(b, Config{Rates: []Rate{{Count: 1_000_000, Per: time.Second, Burst: 1000}}})
+	l.AllowAt("hot", t0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.AllowAt("hot", t0)
+		}
+	})
+}
+
+// BenchmarkAllowTwoPolicies is the hot key with two policies.
+func BenchmarkAllowTwoPolicies(b *testing.B) {
+	l := mustNew(b, Config{Rates: []Rate{{Count: 1_000_000, Per: time.Second, Name: "a"}, {Count: 1_000_000_000, Per: time.Hour, Name: "b"}}})
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.Allow("hot")
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatekit/gatekit/internal/reqinfo"
 	"github.com/gatekit/gatekit/reqkey"
 )
 
@@ -96,66 +97,6 @@ func TestMiddlewareRejectAndHeaders(t *testing.T) {
 	// Another client has its own bucket.
 	if rec := serve(h, "203.0.113.9:5"); rec.Code != http.StatusOK {
 		t.Errorf("other client: %d", rec.Code)
-	}
-}
-
-func TestRetryAfterRoundsUp(t *testing.T) {
-	tests := []struct {
-		rate Rate
-		want string
-	}{
-		{Rate{Count: 3, Per: time.Second, Burst: 1}, "1"},    // 333ms
-		{Rate{Count: 1, Per: 1500 * time.Millisecond}, "2"},  // 1.5s
-		{Rate{Count: 1000, Per: time.Second, Burst: 1}, "1"}, // 1ms: never 0
-		{Rate{Count: 1, Per: 10 * time.Second}, "10"},        // whole seconds stay
-		{Rate{Count: 1, Per: 10*time.Second + time.Nanosecond}, "11"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.rate.String(), func(t *testing.T) {
-			l := mustNew(t, Config{Rates: []Rate{tc.rate}})
-			d0 := l.AllowAt("k", t0)
-			d := l.AllowAt("k", t0)
-			if !d0.Allowed || d.Allowed {
-				t.Fatalf("decisions %+v, %+v", d0, d)
-			}
-			h := http.Header{}
-			writeState(h, HeadersBoth, formatPolicy(l.pol), l.pol[0].name, l.pol[0].quota, d)
-			if got := strconv.FormatInt(seconds(d.RetryAfter), 10); got != tc.want {
-				t.Errorf("Retry-After for %v = %s, want %s", d.RetryAfter, got, tc.want)
-			}
-			if got := h.Get("X-RateLimit-Reset"); got != tc.want {
-				t.Errorf("X-RateLimit-Reset = %s, want %s", got, tc.want)
-			}
-		})
-	}
-	if seconds(0) != 1 || seconds(-time.Second) != 1 || resetSeconds(0) != 0 {
-		t.Error("seconds must never return 0 and resetSeconds(0) must be 0")
-	}
-}
-
-func TestHeaderModes(t *testing.T) {
-	for _, tc := range []struct {
-		mode          HeaderMode
-		draft, legacy bool
-	}{{HeadersDraft, true, false}, {HeadersLegacy, false, true}, {HeadersBoth, true, true}, {HeadersNone, false, false}} {
-		l := mustNew(t, Config{Rates: []Rate{{Count: 5, Per: time.Minute}}, Headers: tc.mode})
-		h := Middleware(l)(okHandler)
-		rec := serve(h, "")
-		if got := rec.Header().Get("RateLimit") != ""; got != tc.draft {
-			t.Errorf("mode %d: RateLimit present = %v", tc.mode, got)
-		}
-		if got := rec.Header().Get("X-RateLimit-Remaining"); (got != "") != tc.legacy || (tc.legacy && got != "4") {
-			t.Errorf("mode %d: X-RateLimit-Remaining = %q", tc.mode, got)
-		}
-		if tc.legacy && rec.Header().Get("X-RateLimit-Limit") != "5" {
-			t.Errorf("mode %d: X-RateLimit-Limit = %q", tc.mode, rec.Header().Get("X-RateLimit-Limit"))
-		}
-		for range 5 {
-			rec = serve(h, "")
-		}
-		if rec.Code != 429 || rec.Header().Get("Retry-After") == "" {
-			t.Errorf("mode %d: %d, Retry-After %q", tc.mode, rec.Code, rec.Header().Get("Retry-After"))
-		}
 	}
 }
 
@@ -347,13 +288,52 @@ func TestMiddlewareAllocs(t *testing.T) {
 	}
 }
 
-func TestCanonicalHeaderKeys(t *testing.T) {
-	for _, k := range []string{keyPolicy, keyState, keyLegacyLimit, keyLegacyRemain, keyLegacyReset} {
-		if c := http.CanonicalHeaderKey(k); c != k {
-			t.Errorf("%q is not canonical (%q)", k, c)
+// BenchmarkMiddleware is one request through Middleware with the default
+// ClientIP key and draft headers, over 256 clients.
+func BenchmarkMiddleware(b *testing.B) {
+	l := mustNew(b, Config{Rates: []Rate{{Count: 1_000_000, Per: time.Second}}})
+	h := Middleware(l)(okHandler)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		r := httptest.NewRequest("GET", "/", nil)
+		w := httptest.NewRecorder()
+		i := 0
+		for pb.Next() {
+			i++
+			r.RemoteAddr = "10.0.0." + strconv.Itoa(i%256) + ":1"
+			clear(w.Header())
+			h.ServeHTTP(w, r)
 		}
-	}
-	if http.CanonicalHeaderKey(HeaderRateLimitPolicy) != keyPolicy || http.CanonicalHeaderKey(HeaderRateLimit) != keyState {
-		t.Error("exported header names and stored keys differ")
+	})
+}
+
+type infoWriter struct {
+	http.ResponseWriter
+	info reqinfo.Info
+}
+
+func (w *infoWriter) RequestInfo() *reqinfo.Info { return &w.info }
+
+// TestMiddlewareTellsTheAccessLogItsDecision checks that the decision
+// reaches the writer of an access log around the limiter.
+func TestMiddlewareTellsTheAccessLogItsDecision(t *testing.T) {
+	lim := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour, Burst: 1}}, Key: reqkey.Global})
+	dry := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour, Burst: 1}}, Key: reqkey.Global, DryRun: true})
+	for _, tc := range []struct {
+		name string
+		lim  *Limiter
+		want []string
+	}{
+		{"reject", lim, []string{"allowed", "rejected"}},
+		{"dry run", dry, []string{"allowed", "dry-run"}},
+	} {
+		h := Middleware(tc.lim)(okHandler)
+		for i, want := range tc.want {
+			w := &infoWriter{ResponseWriter: httptest.NewRecorder()}
+			h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+			if w.info.Limit != want {
+				t.Errorf("%s: request %d recorded %q, want %q", tc.name, i, w.info.Limit, want)
+			}
+		}
 	}
 }

@@ -23,8 +23,7 @@ type Ticket struct {
 	s        *shard
 	e        *entry
 	key      string // e's key when t was created: e may be evicted and reused
-	prev     *Ticket
-	next     *Ticket
+	link     links[*Ticket]
 	deadline int64
 	// wake receives a signal when the ticket may be able to proceed
 	// earlier than its last computed wait: it became the head, or a token
@@ -55,6 +54,11 @@ func (l *Limiter) ReserveAt(key string, now time.Time) (*Ticket, Decision, error
 	return l.reserve(key, now, false)
 }
 
+// Reserve is ReserveAt at the current time, read under the key's lock.
+func (l *Limiter) Reserve(key string) (*Ticket, Decision, error) {
+	return l.reserve(key, time.Time{}, true)
+}
+
 func (l *Limiter) reserve(key string, now time.Time, clock bool) (*Ticket, Decision, error) {
 	if l.cfg.DryRun {
 		return nil, l.allow(key, now, clock), nil
@@ -70,7 +74,7 @@ func (l *Limiter) reserve(key string, now time.Time, clock bool) (*Ticket, Decis
 	e := l.tab.get(s, key, n)
 	defer s.touch(e)
 	e.purge(n)
-	if e.until > n || (e.head == nil && l.due(e, n, 1) <= 0) {
+	if e.until > n || (e.q.empty() && l.due(e, n, 1) <= 0) {
 		d := l.decide(s, e, n)
 		if !d.Allowed {
 			return nil, d, l.limitErr(d, ErrLimited)
@@ -90,13 +94,8 @@ func (l *Limiter) reserve(key string, now time.Time, clock bool) (*Ticket, Decis
 		d := l.limited(s, e, n, Decision{RetryAfter: time.Duration(w), Policy: l.worst(e, n)})
 		return nil, d, l.limitErr(d, cause)
 	}
-	t := &Ticket{l: l, s: s, e: e, key: key, deadline: n + l.maxW + int64(pollGrace), wake: make(chan struct{}, 1), prev: e.tail}
-	if e.tail != nil {
-		e.tail.next = t
-	} else {
-		e.head = t
-	}
-	e.tail = t
+	t := &Ticket{l: l, s: s, e: e, key: key, deadline: n + l.maxW + int64(pollGrace), wake: make(chan struct{}, 1)}
+	e.q.push(t)
 	e.nq++
 	s.c.queued++
 	s.c.waiting++
@@ -116,7 +115,7 @@ func (l *Limiter) limitErr(d Decision, cause error) *LimitError {
 // policy of e (zero or negative: now).
 func (l *Limiter) due(e *entry, n, k int64) int64 {
 	var w int64
-	for i, p := range l.pol {
+	for i, p := range l.pols() {
 		if k > maxSpan/p.interval { // far beyond any MaxWait; avoid overflow
 			return maxSpan
 		}
@@ -134,6 +133,11 @@ func (t *Ticket) PollAt(now time.Time) (ok bool, wait time.Duration, err error) 
 	return t.poll(now, false)
 }
 
+// Poll is PollAt at the current time, read under the key's lock.
+func (t *Ticket) Poll() (ok bool, wait time.Duration, err error) {
+	return t.poll(time.Time{}, true)
+}
+
 func (t *Ticket) poll(now time.Time, clock bool) (bool, time.Duration, error) {
 	l, s, e := t.l, t.s, t.e
 	s.mu.Lock()
@@ -149,13 +153,13 @@ func (t *Ticket) poll(now time.Time, clock bool) (bool, time.Duration, error) {
 	case cancelled:
 		return false, 0, context.Canceled
 	case expired:
-		return false, 0, &LimitError{RetryAfter: time.Duration(l.pol[0].interval), Err: ErrMaxWait}
+		return false, 0, &LimitError{RetryAfter: time.Duration(l.pols()[0].interval), Err: ErrMaxWait}
 	}
 	e.purge(n)
 	if t.state == expired {
 		return false, 0, &LimitError{RetryAfter: time.Duration(max(l.due(e, n, int64(e.nq)+1), 1)), Err: ErrMaxWait}
 	}
-	if e.head != t {
+	if e.q.head != t {
 		if n >= t.deadline {
 			return false, 0, t.expire(n)
 		}
@@ -186,8 +190,8 @@ const pollGrace = 100 * time.Millisecond
 // passed: their owners stopped polling (a forgotten ReserveAt ticket, a
 // stalled goroutine) and must not hold up the queue. s.mu must be held.
 func (e *entry) purge(n int64) {
-	for e.head != nil && e.head.deadline <= n {
-		e.head.expire(n)
+	for !e.q.empty() && e.q.head.deadline <= n {
+		e.q.head.expire(n)
 	}
 }
 
@@ -210,6 +214,14 @@ func (t *Ticket) CancelAt(now time.Time) {
 	t.s.touch(t.e)
 }
 
+// Cancel is CancelAt at the current time, read under the key's lock.
+func (t *Ticket) Cancel() {
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	t.cancel(t.l.ns(time.Now()))
+	t.s.touch(t.e)
+}
+
 // cancel is CancelAt with t.s.mu held.
 func (t *Ticket) cancel(n int64) {
 	switch t.state {
@@ -229,33 +241,23 @@ func (t *Ticket) cancel(n int64) {
 	t.state = cancelled
 }
 
+// links returns t's place in its key's queue.
+func (t *Ticket) links() *links[*Ticket] { return &t.link }
+
 // unlink removes t from its entry's queue and wakes the next head.
 func (t *Ticket) unlink() {
-	e := t.e
-	wasHead := e.head == t
-	if t.prev != nil {
-		t.prev.next = t.next
-	} else {
-		e.head = t.next
-	}
-	if t.next != nil {
-		t.next.prev = t.prev
-	} else {
-		e.tail = t.prev
-	}
-	t.prev, t.next = nil, nil
-	e.nq--
 	t.s.c.waiting--
-	if wasHead {
-		e.wakeHead()
+	t.e.nq--
+	if t.e.q.remove(t) {
+		t.e.wakeHead()
 	}
 }
 
 // wakeHead signals the head ticket of e, if any, to poll again.
 func (e *entry) wakeHead() {
-	if e.head != nil {
+	if !e.q.empty() {
 		select {
-		case e.head.wake <- struct{}{}:
+		case e.q.head.wake <- struct{}{}:
 		default:
 		}
 	}
@@ -277,7 +279,7 @@ func (l *Limiter) wait(ctx context.Context, key string) (Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return Decision{}, err
 	}
-	t, d, err := l.reserve(key, time.Time{}, true)
+	t, d, err := l.Reserve(key)
 	if err != nil || t == nil {
 		return d, err
 	}
@@ -296,7 +298,7 @@ func (l *Limiter) wait(ctx context.Context, key string) (Decision, error) {
 	timer := time.NewTimer(d.RetryAfter)
 	defer timer.Stop()
 	for {
-		ok, w, err := t.poll(time.Time{}, true)
+		ok, w, err := t.Poll()
 		if ok {
 			return t.d, nil
 		}
@@ -306,7 +308,7 @@ func (l *Limiter) wait(ctx context.Context, key string) (Decision, error) {
 		timer.Reset(w)
 		select {
 		case <-ctx.Done():
-			t.CancelAt(time.Now())
+			t.Cancel()
 			return d, ctx.Err()
 		case <-t.wake:
 		case <-timer.C:

@@ -309,3 +309,26 @@ func TestCancelAfterEvictionKeepsOtherKeys(t *testing.T) {
 		t.Errorf("AllowAt(b, t0+1s) = %+v after a's ticket was cancelled: a's token went to b", d)
 	}
 }
+
+// TestClockTwinsMatchInjectedTime checks that Reserve, Poll and Cancel,
+// which read the clock, behave as their …At twins at the current time.
+func TestClockTwinsMatchInjectedTime(t *testing.T) {
+	l := mustNew(t, Config{Rates: []Rate{{Count: 1, Per: time.Hour}}, Mode: Queue, MaxWait: 2 * time.Hour})
+	if tk, d, err := l.Reserve("k"); tk != nil || !d.Allowed || err != nil {
+		t.Fatalf("Reserve = %v, %+v, %v; want admitted at once", tk, d, err)
+	}
+	tk, d, err := l.Reserve("k")
+	if tk == nil || !d.Queued || err != nil || d.RetryAfter <= 59*time.Minute {
+		t.Fatalf("Reserve = %v, %+v, %v; want queued for about an hour", tk, d, err)
+	}
+	if ok, wait, err := tk.Poll(); ok || err != nil || wait <= 59*time.Minute {
+		t.Fatalf("Poll = %v, %v, %v; want an hour to wait", ok, wait, err)
+	}
+	tk.Cancel()
+	if _, _, err := tk.Poll(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Poll after Cancel = %v, want context.Canceled", err)
+	}
+	if st := l.Stats(); st.Cancelled != 1 || st.Waiting != 0 {
+		t.Errorf("Stats = %+v, want 1 cancelled, none waiting", st)
+	}
+}

@@ -3,7 +3,6 @@ package ratelimit
 import (
 	"crypto/sha256"
 	"hash/maphash"
-	"sync"
 )
 
 // entry is the state of one key: a GCRA theoretical arrival time per policy
@@ -21,9 +20,9 @@ type entry struct {
 	idx int32
 	// strikes counts rejections since the last admission, for the penalty.
 	strikes int16
-	// nq is the number of queued tickets, head..tail their FIFO list.
-	nq         int16
-	head, tail *Ticket
+	// nq is the number of queued tickets, q their list in arrival order.
+	nq int16
+	q  fifo[*Ticket]
 }
 
 // pinned is the idle time of an entry with waiters: never evicted.
@@ -32,7 +31,7 @@ const pinned = int64(^uint64(0) >> 1)
 // idleAt returns when e stops carrying information: every bucket full and
 // no block. Evicting an entry at or after that time loses nothing.
 func (e *entry) idleAt() int64 {
-	if e.head != nil {
+	if !e.q.empty() {
 		return pinned
 	}
 	at := e.until
@@ -40,14 +39,6 @@ func (e *entry) idleAt() int64 {
 		at = max(at, t)
 	}
 	return at
-}
-
-// counters are a shard's share of Stats, guarded by the shard's mu so that
-// the decision path touches no shared cache line.
-type counters struct {
-	allowed, rejected, limitedDryRun, blocked, queued, queueRejected, queueExpired, cancelled uint64
-	evicted, evictedActive, overflow                                                          uint64
-	waiting                                                                                   int64 // a gauge: tickets queued now
 }
 
 // shard is one lock and one map of the key table, with a min-heap of its
@@ -61,13 +52,9 @@ type counters struct {
 // stale root and sifts it down until the root is exact, which is then the
 // true minimum. Decisions on known keys do no heap work.
 type shard struct {
-	// mu protects m, heap, every entry in them, their Tickets and c.
-	mu   sync.Mutex
-	m    map[string]*entry
-	heap []slot
-	cap  int
-	c    counters
-	_    [64]byte // keep neighbouring shards' locks on separate cache lines
+	keyShard[entry] // its mu also protects heap
+	heap            []slot
+	_               [64]byte // keep neighbouring shards' locks on separate cache lines
 }
 
 // slot is one eviction-heap element.
@@ -90,17 +77,11 @@ type table struct {
 const maxKeyLen = 64
 
 func newTable(maxKeys, npol int) *table {
-	n := 1
-	for n < 64 && n*64 < maxKeys { // at least ~64 keys per shard
-		n <<= 1
-	}
+	n := shardCount(maxKeys)
 	t := &table{seed: maphash.MakeSeed(), mask: uint64(n - 1), shards: make([]shard, n), npol: npol}
 	for i := range t.shards {
-		c := maxKeys / n
-		if i < maxKeys%n {
-			c++
-		}
-		t.shards[i] = shard{m: make(map[string]*entry), cap: c}
+		t.shards[i].m = make(map[string]*entry)
+		t.shards[i].cap = shardCap(maxKeys, n, i)
 	}
 	return t
 }

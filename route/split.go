@@ -1,6 +1,8 @@
 package route
 
 import (
+	"github.com/gatekit/gatekit/internal/reqinfo"
+
 	"cmp"
 	"errors"
 	"fmt"
@@ -85,6 +87,9 @@ func (s *split) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if m, ok := FromContext(r.Context()); ok {
 		m.Backend = s.names[i]
+	}
+	if info := reqinfo.From(w); info != nil {
+		info.Backend = s.names[i]
 	}
 	if s.header != "" {
 		w.Header()[s.header] = []string{s.names[i]}

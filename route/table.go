@@ -1,6 +1,8 @@
 package route
 
 import (
+	"github.com/gatekit/gatekit/internal/reqinfo"
+
 	"cmp"
 	"context"
 	"errors"
@@ -24,16 +26,6 @@ type ctxKey struct{}
 func FromContext(ctx context.Context) (*Match, bool) {
 	m, ok := ctx.Value(ctxKey{}).(*Match)
 	return m, ok
-}
-
-// MatchRecorder is the optional interface of a ResponseWriter that wants
-// the Match of the request a Table serves, such as the writer of an access
-// log wrapped around the table: ServeHTTP calls RecordMatch before the
-// rule's chain runs, with a Match whose Backend the rule's Split fills in
-// later. The recorder may read the Match once ServeHTTP has returned and
-// must not modify it.
-type MatchRecorder interface {
-	RecordMatch(*Match)
 }
 
 // Table routes requests to rules. It is an http.Handler and, through Match,
@@ -167,8 +159,9 @@ func (t *Table) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	mp := &m
-	if mr, ok := w.(MatchRecorder); ok {
-		mr.RecordMatch(mp)
+	if info := reqinfo.From(w); info != nil {
+		// For the access log and metrics around the table.
+		info.Rule, info.Pattern = m.Name, m.Pattern
 	}
 	r2 := r.WithContext(context.WithValue(r.Context(), ctxKey{}, mp))
 	u := *r.URL

@@ -3,7 +3,8 @@
 //
 //	go run ./examples/gateway
 //
-// It serves on 127.0.0.1:8080 and prints a few curl lines to try. Flags
+// It serves on 127.0.0.1:8080, and over HTTPS with HTTP/2 on 127.0.0.1:8443
+// with a development certificate, and prints a few curl lines to try. Flags
 // point it at real upstreams instead:
 //
 //	go run ./examples/gateway -listen 127.0.0.1:9000 -upstreams 127.0.0.1:3000,127.0.0.1:3001
@@ -34,6 +35,7 @@ import (
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/reqkey"
 	"github.com/gatekit/gatekit/route"
+	"github.com/gatekit/gatekit/surge"
 	"github.com/gatekit/gatekit/validate"
 )
 
@@ -53,6 +55,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
 	upstreams := fs.String("upstreams", "", "comma-separated upstreams (host:port or URLs); empty starts three demo backends")
+	tlsListen := fs.String("tls-listen", "127.0.0.1:8443", "address to serve HTTPS (HTTP/2) on with a development certificate; empty disables")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,6 +93,17 @@ func run(args []string) error {
 		return err
 	}
 	printTryLines(ln.Addr().String(), list)
+	if *tlsListen != "" {
+		hctx, stopHTTPS := context.WithCancel(ctx)
+		https, err := startHTTPS(hctx, *tlsListen, g, log)
+		if err != nil {
+			stopHTTPS()
+			ln.Close()
+			return err
+		}
+		https.printTryLine()
+		defer func() { stopHTTPS(); _ = https.wait() }()
+	}
 	err = srv.Serve(ctx, ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -193,6 +207,22 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		return nil, err
 	}
 	d.closers = append(d.closers, c.Close)
+	// Surge protection for the default route: an adaptive concurrency
+	// limit over all upstreams, learnt from their latency; the excess
+	// waits up to 100ms, then gets 503 with Retry-After. Surge events
+	// ("surge started", "surge sustained", "surge ended") go to the log.
+	protect, err := surge.NewLimiter(surge.LimiterConfig{})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	spikes, err := surge.NewDetector(protect, surge.DetectorConfig{Logger: log})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	spikes.Start()
+	d.closers = append(d.closers, spikes.Close)
 	// Every way into the /api backends shares the per-client limit: the
 	// header-, cookie- and body-routed v2 rules, the canary, the legacy
 	// rewrite and the plain /api rule form one group.
@@ -215,7 +245,7 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 	)
 	rules := append(apiRules,
 		// Everything else: least-request (power of two choices) over all upstreams.
-		route.Rule{Name: "default", Handler: all},
+		route.Rule{Name: "default", Middleware: []func(http.Handler) http.Handler{surge.Middleware(protect, surge.MiddlewareConfig{})}, Handler: all},
 		// The validated API.
 		route.Rule{Name: "store", Path: "/store/*", Middleware: []func(http.Handler) http.Handler{validate.Middleware(petstore)}, Handler: stable},
 		// Cached responses (the demo backends send Cache-Control: public, max-age=30 here).
@@ -262,6 +292,7 @@ Try:
   curl -s -H 'X-Request-ID: my-id-1' http://%[1]s/hello   # the request ID is kept and passed upstream
   curl -s -H 'X-Forwarded-For: 6.6.6.6' http://%[1]s/     # a spoofed client address is ignored
   curl -si -H 'X_Forwarded_For: 1.2.3.4' http://%[1]s/    # header names with '_' are rejected (400)
+  for i in $(seq 300); do curl -s -o /dev/null -w '%%{http_code} ' 'http://%[1]s/slow?ms=1000' & sleep 0.01; done; wait   # a spike: 503s past the adaptive limit, "surge started" in the log
 
 Ctrl-C stops the gateway gracefully.
 `, addr, upstreams)

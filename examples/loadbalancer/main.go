@@ -2,10 +2,20 @@
 //
 //	go run ./examples/loadbalancer -listen 127.0.0.1:8080 -upstreams 127.0.0.1:9001,127.0.0.1:9002
 //
-// -policy picks the load-balancing policy (with -hash-key for hash),
-// -cache answers from an RFC 9111 shared cache in front of the upstreams,
-// and -cpuprofile writes a CPU profile of the run (read it with go tool
+// -policy picks the load-balancing policy (with -hash-key for hash), and
+// -cache answers from an RFC 9111 shared cache in front of the upstreams.
+// -cpuprofile FILE writes a CPU profile of the run (read it with go tool
 // pprof) to see where a proxied request's time goes.
+// -rate 100/s -rate-key ip|global limits requests, in this process or,
+// with -redis ADDR, shared by every instance using that Redis
+// (-redis-mode open|closed|local says what happens while it is away).
+// -surge puts an adaptive concurrency limit over the upstream pool (excess
+// queues briefly, then gets 503 with Retry-After) and writes each surge
+// event to stderr as one line: "surge started", "surge sustained" or
+// "surge ended".
+// -tls-cert FILE -tls-key FILE serve HTTPS (HTTP/2 included) with
+// certificate files reloaded when they change and on SIGHUP; -acme-ca URL
+// -acme-domain NAME serve HTTPS with a certificate from an ACME CA.
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
 // makes it the program the whole-proxy benchmarks (bench/run.sh) run. It
@@ -32,6 +42,7 @@ import (
 	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/reqkey"
+	"github.com/gatekit/gatekit/surge"
 )
 
 func main() {
@@ -54,6 +65,15 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	cacheBytes := fs.Int64("cache-bytes", 256<<20, "cache size bound in bytes, with -cache")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (pprof format)")
 	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
+	var rf rateFlags
+	fs.StringVar(&rf.rate, "rate", "", `limit requests, e.g. "100/s" or "6000/m" (empty: no limit)`)
+	fs.StringVar(&rf.key, "rate-key", "ip", `what -rate limits: "ip" (per client) or "global"`)
+	fs.StringVar(&rf.redis, "redis", "", "share the -rate limit with other instances through the Redis at this address")
+	fs.StringVar(&rf.mode, "redis-mode", "local", `while Redis is unavailable: "local" (the limit / -instances here), "open" or "closed"`)
+	fs.IntVar(&rf.instances, "instances", 1, "expected number of instances sharing the -redis limit")
+	useSurge := fs.Bool("surge", false, "adaptive concurrency limit and surge detection over the upstream pool; events on stderr")
+	var tlsf tlsFlags
+	tlsf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -99,16 +119,44 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	}
 	defer px.Close()
 
+	limit, closeLimit, err := rf.middleware()
+	if err != nil {
+		return err
+	}
+	defer closeLimit()
+
 	var h http.Handler = px
+	if *useSurge {
+		lim, err := surge.NewLimiter(surge.LimiterConfig{})
+		if err != nil {
+			return err
+		}
+		det, err := surge.NewDetector(lim, surge.DetectorConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
+		if err != nil {
+			return err
+		}
+		det.Start()
+		defer det.Close()
+		h = surge.Middleware(lim, surge.MiddlewareConfig{})(h) // cache hits never reach it
+	}
 	if *useCache {
 		c, err := cache.New(nil, cache.Config{MaxBytes: *cacheBytes})
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		h = cache.Middleware(c)(px)
+		h = cache.Middleware(c)(h)
 	}
-	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if limit != nil {
+		h = limit(h) // the cheapest rejection first: before the cache
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	tlsConfig, stopTLS, err := tlsf.setup(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopTLS()
+	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: log, TLSConfig: tlsConfig})
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,7 @@ func TestProxies(t *testing.T) {
 		{"-policy", "least-request"},
 		{"-policy", "round-robin", "-cache"},
 		{"-policy", "round-robin", "-cpuprofile", profile},
+		{"-policy", "round-robin", "-surge"},
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
 		addrc := make(chan net.Addr, 1)

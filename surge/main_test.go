@@ -1,4 +1,4 @@
-package ratelimit
+package surge
 
 import (
 	"testing"
@@ -14,11 +14,11 @@ func TestMain(m *testing.M) {
 // t0 is the fixed instant injected-time tests start from.
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
-func mustNew(tb testing.TB, cfg Config) *Limiter {
+func mustLimiter(tb testing.TB, cfg LimiterConfig) *Limiter {
 	tb.Helper()
-	l, err := New(cfg)
+	l, err := NewLimiter(cfg)
 	if err != nil {
-		tb.Fatalf("New(%+v): %v", cfg, err)
+		tb.Fatalf("NewLimiter(%+v): %v", cfg, err)
 	}
 	return l
 }

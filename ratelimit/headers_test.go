@@ -164,7 +164,7 @@ func (p *sfParser) bare() (any, error) {
 	return nil, errSF
 }
 
-func TestSFParser(t *testing.T) {
+func TestStructuredFieldsListParser(t *testing.T) {
 	tests := []struct {
 		in string
 		n  int
@@ -204,8 +204,8 @@ func FuzzHeaders(f *testing.F) {
 			return
 		}
 		h := http.Header{}
-		d := Decision{Remaining: l.pol[0].burst, Reset: time.Duration(retryMs) * time.Millisecond, RetryAfter: time.Duration(retryMs) * time.Millisecond, Allowed: retryMs%2 == 0}
-		writeState(h, HeadersDraft, formatPolicy(l.pol), l.pol[0].name, l.pol[0].quota, d)
+		d := Decision{Remaining: l.pols()[0].burst, Reset: time.Duration(retryMs) * time.Millisecond, RetryAfter: time.Duration(retryMs) * time.Millisecond, Allowed: retryMs%2 == 0}
+		writeState(h, HeadersDraft, formatPolicy(l.pols()), l.pols()[0].name, l.pols()[0].quota, d)
 		pol, err := parseSFList(h.Get(HeaderRateLimitPolicy))
 		if err != nil || len(pol) != 1 || pol[0].val != r.name() {
 			t.Fatalf("RateLimit-Policy %q: %v, %v", h.Get(HeaderRateLimitPolicy), pol, err)
@@ -228,4 +228,75 @@ func FuzzHeaders(f *testing.F) {
 			t.Fatalf("RateLimit %q on a rejection: t must be >= 1", h.Get(HeaderRateLimit))
 		}
 	})
+}
+
+func TestRetryAfterRoundsUp(t *testing.T) {
+	tests := []struct {
+		rate Rate
+		want string
+	}{
+		{Rate{Count: 3, Per: time.Second, Burst: 1}, "1"},    // 333ms
+		{Rate{Count: 1, Per: 1500 * time.Millisecond}, "2"},  // 1.5s
+		{Rate{Count: 1000, Per: time.Second, Burst: 1}, "1"}, // 1ms: never 0
+		{Rate{Count: 1, Per: 10 * time.Second}, "10"},        // whole seconds stay
+		{Rate{Count: 1, Per: 10*time.Second + time.Nanosecond}, "11"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.rate.String(), func(t *testing.T) {
+			l := mustNew(t, Config{Rates: []Rate{tc.rate}})
+			d0 := l.AllowAt("k", t0)
+			d := l.AllowAt("k", t0)
+			if !d0.Allowed || d.Allowed {
+				t.Fatalf("decisions %+v, %+v", d0, d)
+			}
+			h := http.Header{}
+			writeState(h, HeadersBoth, formatPolicy(l.pols()), l.pols()[0].name, l.pols()[0].quota, d)
+			if got := strconv.FormatInt(seconds(d.RetryAfter), 10); got != tc.want {
+				t.Errorf("Retry-After for %v = %s, want %s", d.RetryAfter, got, tc.want)
+			}
+			if got := h.Get("X-RateLimit-Reset"); got != tc.want {
+				t.Errorf("X-RateLimit-Reset = %s, want %s", got, tc.want)
+			}
+		})
+	}
+	if seconds(0) != 1 || seconds(-time.Second) != 1 || resetSeconds(0) != 0 {
+		t.Error("seconds must never return 0 and resetSeconds(0) must be 0")
+	}
+}
+
+func TestHeaderModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode          HeaderMode
+		draft, legacy bool
+	}{{HeadersDraft, true, false}, {HeadersLegacy, false, true}, {HeadersBoth, true, true}, {HeadersNone, false, false}} {
+		l := mustNew(t, Config{Rates: []Rate{{Count: 5, Per: time.Minute}}, Headers: tc.mode})
+		h := Middleware(l)(okHandler)
+		rec := serve(h, "")
+		if got := rec.Header().Get("RateLimit") != ""; got != tc.draft {
+			t.Errorf("mode %d: RateLimit present = %v", tc.mode, got)
+		}
+		if got := rec.Header().Get("X-RateLimit-Remaining"); (got != "") != tc.legacy || (tc.legacy && got != "4") {
+			t.Errorf("mode %d: X-RateLimit-Remaining = %q", tc.mode, got)
+		}
+		if tc.legacy && rec.Header().Get("X-RateLimit-Limit") != "5" {
+			t.Errorf("mode %d: X-RateLimit-Limit = %q", tc.mode, rec.Header().Get("X-RateLimit-Limit"))
+		}
+		for range 5 {
+			rec = serve(h, "")
+		}
+		if rec.Code != 429 || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("mode %d: %d, Retry-After %q", tc.mode, rec.Code, rec.Header().Get("Retry-After"))
+		}
+	}
+}
+
+func TestCanonicalHeaderKeys(t *testing.T) {
+	for _, k := range []string{keyPolicy, keyState, keyLegacyLimit, keyLegacyRemain, keyLegacyReset} {
+		if c := http.CanonicalHeaderKey(k); c != k {
+			t.Errorf("%q is not canonical (%q)", k, c)
+		}
+	}
+	if http.CanonicalHeaderKey(HeaderRateLimitPolicy) != keyPolicy || http.CanonicalHeaderKey(HeaderRateLimit) != keyState {
+		t.Error("exported header names and stored keys differ")
+	}
 }
