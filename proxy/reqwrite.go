@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -32,12 +33,12 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 		host = req.URL.Host
 	}
 	host = removeZone(host)
-	uri := req.URL.RequestURI()
+	path, query, hasQuery := requestTarget(req.URL)
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
-	if !validToken(method) || !validField(host) || host == "" || !validTarget(uri) {
+	if !validToken(method) || !validField(host) || host == "" || !validTarget(path) || !validQuery(query) {
 		return errInvalidRequest
 	}
 	hasBody := req.Body != nil && req.Body != http.NoBody
@@ -56,7 +57,11 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	}
 	bw.WriteString(method)
 	bw.WriteByte(' ')
-	bw.WriteString(uri)
+	bw.WriteString(path)
+	if hasQuery {
+		bw.WriteByte('?')
+		bw.WriteString(query)
+	}
 	bw.WriteString(" HTTP/1.1\r\nHost: ")
 	bw.WriteString(host)
 	bw.WriteString("\r\n")
@@ -114,6 +119,30 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	return nil
 }
 
+// requestTarget returns the two halves of u.RequestURI(), the path and
+// the query, without joining them into a new string.
+func requestTarget(u *url.URL) (path, query string, hasQuery bool) {
+	if u.Opaque != "" {
+		return u.RequestURI(), "", false // rare: let net/url spell it
+	}
+	path = u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return path, u.RawQuery, u.ForceQuery || u.RawQuery != ""
+}
+
+// validQuery reports whether a query can be sent in a request target: no
+// space or control character.
+func validQuery(q string) bool {
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // removeZone removes the IPv6 zone identifier from host, as
 // http.Request.Write does ("[fe80::1%en0]:8080" -> "[fe80::1]:8080").
 func removeZone(host string) string {
@@ -150,7 +179,11 @@ func isTokenByte(c byte) bool {
 	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		return true
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
 }
 
 // validField reports whether s can be sent as a header value: no control
