@@ -41,7 +41,8 @@ type AccessLogConfig struct {
 // sent.
 //
 // A nil log disables the middleware: it returns next unchanged. It returns
-// an error for a Sample outside 0 to 1 or a negative MinDuration. The
+// an error for a Sample outside 0 to 1, a negative MinDuration, or a
+// non-zero cfg with a nil log (the setting would do nothing). The
 // middleware is safe for concurrent use and allocates nothing of its own
 // per request beyond the one response writer the gateway's stages share.
 func AccessLog(log *slog.Logger, cfg AccessLogConfig) (func(http.Handler) http.Handler, error) {
@@ -51,6 +52,9 @@ func AccessLog(log *slog.Logger, cfg AccessLogConfig) (func(http.Handler) http.H
 	if cfg.MinDuration < 0 {
 		return nil, errors.New("gatekit: AccessLogConfig.MinDuration must not be negative")
 	}
+	if log == nil && cfg != (AccessLogConfig{}) {
+		return nil, errors.New("gatekit: AccessLogConfig set without a logger, which disables the access log")
+	}
 	sample := cmp.Or(cfg.Sample, 1)
 	return func(next http.Handler) http.Handler {
 		if log == nil {
@@ -58,7 +62,7 @@ func AccessLog(log *slog.Logger, cfg AccessLogConfig) (func(http.Handler) http.H
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
-			rw, owner := wrapWriter(w)
+			rw, owner := wrapWriter(w, r)
 			returned := false
 			defer func() {
 				status := cmp.Or(rw.status, http.StatusOK)

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatekit/gatekit/route"
 )
@@ -83,5 +85,62 @@ func TestAccessLogNamesRouteAndSplitBackend(t *testing.T) {
 		if got != tc.route || backend != tc.backend {
 			t.Errorf("%s: logged route %q backend %q, want %q %q", tc.path, got, backend, tc.route, tc.backend)
 		}
+	}
+}
+
+// TestAccessLogSamplingAndMinDurationKeepErrors checks the filters: with
+// MinDuration above every request's duration, or a Sample that draws
+// (practically) nothing, successful requests go unlogged while 5xx
+// answers and clients that went away are always logged.
+func TestAccessLogSamplingAndMinDurationKeepErrors(t *testing.T) {
+	for _, cfg := range []AccessLogConfig{{MinDuration: time.Hour}, {Sample: math.SmallestNonzeroFloat64}} {
+		var logs bytes.Buffer
+		mw, err := AccessLog(slog.New(slog.NewJSONHandler(&logs, nil)), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := mw(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/fail" {
+				w.WriteHeader(http.StatusBadGateway)
+			}
+		}))
+		for range 100 {
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/ok", nil))
+		}
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/fail", nil))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/gone", nil).WithContext(ctx))
+		got := logs.String()
+		if n := strings.Count(got, "\n"); n != 2 || !strings.Contains(got, `"status":502`) || !strings.Contains(got, `"status":499`) {
+			t.Errorf("%+v: logged %d records, want only the 502 and the 499:\n%s", cfg, n, got)
+		}
+	}
+}
+
+// TestAccessLogRejectsConfigItWouldIgnore checks the errors: a Sample
+// outside 0 to 1, a negative MinDuration, and any setting without a logger
+// (a nil logger disables the middleware, so the setting would do nothing).
+func TestAccessLogRejectsConfigItWouldIgnore(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	for _, tc := range []struct {
+		log *slog.Logger
+		cfg AccessLogConfig
+	}{
+		{log, AccessLogConfig{Sample: 1.5}},
+		{log, AccessLogConfig{Sample: -0.1}},
+		{log, AccessLogConfig{MinDuration: -time.Second}},
+		{nil, AccessLogConfig{Sample: 0.1}},
+		{nil, AccessLogConfig{MinDuration: time.Second}},
+	} {
+		if _, err := AccessLog(tc.log, tc.cfg); err == nil {
+			t.Errorf("AccessLog(logger %v, %+v) succeeded", tc.log != nil, tc.cfg)
+		}
+	}
+	if _, err := New(nil, Config{AccessLog: AccessLogConfig{Sample: 0.5}}); err == nil {
+		t.Error("New accepted an AccessLog setting without a Logger")
+	}
+	if mw, err := AccessLog(nil, AccessLogConfig{}); err != nil || mw(http.NotFoundHandler()) == nil {
+		t.Errorf("AccessLog(nil, zero) = %v, want a pass-through", err)
 	}
 }

@@ -127,6 +127,9 @@
 // or with folded header lines, with 400 and Connection: close
 // ([ServerConfig].InsecureAllowAmbiguousFraming weakens this); times out
 // slow headers after 5 s and whole requests after 60 s, caps headers at
-// 64 KiB and connections at 10,000 per listener, and never speaks
-// unencrypted HTTP/2.
+// 64 KiB and connections at 10,000 per listener, and speaks unencrypted
+// HTTP/2 (prior-knowledge h2c, never the Upgrade: h2c path) only with
+// [ServerConfig].UnencryptedHTTP2. The Gateway answers gRPC callers
+// (Content-Type application/grpc*) with gRPC statuses instead of
+// problem+json.
 package gatekit

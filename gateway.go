@@ -9,6 +9,7 @@ import (
 	"reflect"
 
 	"github.com/gatekit/gatekit/clientip"
+	"github.com/gatekit/gatekit/internal/problem"
 	"github.com/gatekit/gatekit/route"
 )
 
@@ -25,13 +26,15 @@ type Config struct {
 	// Used by New only.
 	TrustedProxies []netip.Prefix
 	// ForwardedHeader selects the header read from trusted proxies:
-	// clientip.XForwardedFor (default) or clientip.Forwarded. Used by New only.
+	// clientip.XForwardedFor (default) or clientip.Forwarded; it needs
+	// TrustedProxies. Used by New only.
 	ForwardedHeader string
 	// NewRequestID returns a fresh request ID when the request carries no
 	// well-formed X-Request-ID (see AssignRequestID). If nil, 16 random
 	// bytes in hex are used.
 	NewRequestID func() string
-	// AccessLog samples and filters the access log (see AccessLog).
+	// AccessLog samples and filters the access log (see AccessLog); it
+	// needs Logger.
 	AccessLog AccessLogConfig
 	// Trace configures W3C trace context handling (see TraceContext):
 	// valid traceparent headers always pass upstream; Trace.Generate starts
@@ -122,8 +125,18 @@ func NewHandler(h http.Handler, cfg Config, res *clientip.Resolver) (*Gateway, e
 	return &Gateway{handler: chain(h)}, nil
 }
 
-// ServeHTTP serves r through the global chain and the routes.
+// ServeHTTP serves r through the global chain and the routes. The
+// gateway's own errors (no route, rate limited, shed, invalid, no
+// target, timeout) reach a gRPC caller (Content-Type application/grpc*)
+// as gRPC statuses, HTTP 200 with grpc-status and grpc-message, rather
+// than as problem+json, which gRPC clients cannot read.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if problem.IsGRPC(r) {
+		w, finish := problem.GRPCWriter(w, r)
+		defer finish()
+		g.handler.ServeHTTP(w, r)
+		return
+	}
 	g.handler.ServeHTTP(w, r)
 }
 

@@ -19,7 +19,7 @@ import (
 func Recover(log *slog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rw, owner := wrapWriter(w)
+			rw, owner := wrapWriter(w, r)
 			defer func() {
 				p := recover()
 				if p == http.ErrAbortHandler {

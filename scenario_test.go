@@ -217,8 +217,17 @@ func TestStalledBodyGets408AndNoUpstreamRequest(t *testing.T) {
 	}
 }
 
-func TestStatus499IsNeverSent(t *testing.T) {
+// TestStatus499IsNeverSentToAGoneClient sends a request and half-closes
+// the socket, as a client that gives up does; the handler answers 499
+// once the request's context ends, as the proxy does for a client that
+// went away: nothing is sent and the connection is closed. An upstream's
+// own 499 to a client still there is relayed like any other status (a
+// shared cache may even store it).
+func TestStatus499IsNeverSentToAGoneClient(t *testing.T) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/gone" {
+			<-r.Context().Done()
+		}
 		w.WriteHeader(499)
 		_, _ = io.WriteString(w, "client closed")
 	})
@@ -232,9 +241,23 @@ func TestStatus499IsNeverSent(t *testing.T) {
 	go func() { _ = plain.Serve(ln) }()
 	defer plain.Close()
 	for name, addr := range map[string]string{"Server": srv.addr, "Gateway on http.Server": ln.Addr().String()} {
-		resp, closed := rawExchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		if resp != "" || !closed {
-			t.Errorf("%s: sent %q (closed %v), want the connection closed with nothing sent", name, resp, closed)
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(c, "GET /gone HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.(*net.TCPConn).CloseWrite()
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		b, err := io.ReadAll(c)
+		c.Close()
+		if len(b) != 0 || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%s: sent %q (%v) to a client that went away, want the connection closed with nothing sent", name, b, err)
+		}
+		resp, _ := rawExchange(t, addr, "GET /live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if !strings.HasPrefix(resp, "HTTP/1.1 499 ") {
+			t.Errorf("%s: an upstream's 499 to a live client became %q, want it relayed", name, resp)
 		}
 	}
 }

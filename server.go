@@ -111,6 +111,12 @@ type ServerConfig struct {
 	ShutdownDelay time.Duration
 	// TLSConfig, if set, makes Serve terminate TLS (with HTTP/2) on the listener.
 	TLSConfig *tls.Config
+	// UnencryptedHTTP2 also accepts plaintext HTTP/2 with prior knowledge
+	// (h2c, as gRPC clients without TLS speak it) on a listener without
+	// TLSConfig, beside HTTP/1. Enable it only behind a trusted L4 load
+	// balancer or a mesh sidecar: the traffic is unencrypted. The
+	// "Upgrade: h2c" path stays refused either way.
+	UnencryptedHTTP2 bool
 	// Logger receives server errors (TLS handshake failures and the like) at
 	// Debug, and requests the Server refuses before the handler sees them
 	// (ambiguous framing, oversized headers, PRI, stalled bodies) and
@@ -175,7 +181,10 @@ func NewServer(h http.Handler, cfg ServerConfig) (*Server, error) {
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
-	protocols.SetHTTP2(true) // only over TLS: unencrypted HTTP/2 (h2c) stays off
+	protocols.SetHTTP2(true) // over TLS
+	// Prior-knowledge h2c only when asked for; net/http never serves
+	// the Upgrade: h2c path.
+	protocols.SetUnencryptedHTTP2(cfg.UnencryptedHTTP2)
 	srv := &http.Server{
 		Handler:           sh,
 		ReadHeaderTimeout: cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
@@ -37,7 +36,7 @@ type serverHandler struct {
 }
 
 func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rw := &responseWriter{ResponseWriter: w}
+	rw := &responseWriter{ResponseWriter: w, ctx: r.Context()}
 	if s.writeIdle > 0 {
 		// A fresh deadline for this request: the last one may have passed
 		// while the connection was idle between requests.
@@ -174,8 +173,6 @@ func headerSize(r *http.Request) int {
 	return n
 }
 
-// isGRPC reports whether r is a gRPC call, whose request stream may idle
-// between messages for as long as the application likes.
-func isGRPC(r *http.Request) bool {
-	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
-}
+// isGRPC reports whether r is a gRPC call (HTTP/2 only), whose request
+// stream may idle between messages for as long as the application likes.
+func isGRPC(r *http.Request) bool { return r.ProtoMajor == 2 && problem.IsGRPC(r) }

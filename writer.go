@@ -1,6 +1,7 @@
 package gatekit
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -31,6 +32,10 @@ type responseWriter struct {
 	// abort is set when nothing may be sent (499): the owner aborts the
 	// connection once the handler returns.
 	abort bool
+	// ctx is the request's context: a 499 is swallowed only once it is
+	// done, when it stands for a client that went away; a 499 an upstream
+	// really answered with reaches a client that is still there.
+	ctx context.Context
 	// bytesIn counts the request body bytes read through the Server.
 	bytesIn int64
 	// info is what the stages inside record for the access log.
@@ -51,11 +56,11 @@ func (w *responseWriter) RequestInfo() *reqinfo.Info {
 // wrapWriter returns the shared responseWriter of w, creating it when w is
 // not one; owner reports whether it was created here, in which case the
 // caller must call finish after the handler returns.
-func wrapWriter(w http.ResponseWriter) (rw *responseWriter, owner bool) {
+func wrapWriter(w http.ResponseWriter, r *http.Request) (rw *responseWriter, owner bool) {
 	if rw, ok := w.(*responseWriter); ok {
 		return rw, false
 	}
-	return &responseWriter{ResponseWriter: w}, true
+	return &responseWriter{ResponseWriter: w, ctx: r.Context()}, true
 }
 
 // finish aborts the connection, through http.ErrAbortHandler, when the
@@ -113,7 +118,7 @@ func (w *responseWriter) WriteHeader(code int) {
 			w.extend()
 			problem.Write(w.ResponseWriter, http.StatusRequestTimeout, "request body not received in time")
 			return
-		case code == problem.StatusClientClosedRequest:
+		case code == problem.StatusClientClosedRequest && w.ctx != nil && w.ctx.Err() != nil:
 			w.dropped, w.abort = true, true
 			return
 		}

@@ -17,6 +17,8 @@
 //
 // # Pools
 //
+// Targets are http://, https:// or h2c:// URLs ([SchemeH2C]: plaintext
+// HTTP/2 with prior knowledge, as gRPC servers without TLS speak it).
 // A [Pool] changes at run time ([Pool.Add], [Pool.Remove], [Pool.Update])
 // without blocking picks: each change publishes a new immutable snapshot
 // with one atomic store, and policies rebuild what they derive from it (a
@@ -67,7 +69,10 @@
 // # Health
 //
 // A [HealthChecker] probes the addresses of one or more named pools; an
-// address in several pools is probed once. [Outlier] ejects targets that
+// address in several pools is probed once. Probes are HTTP GETs, or gRPC
+// health checks (grpc.health.v1.Health/Check for one service,
+// [HealthConfig].GRPC) encoded by hand, so that this package does not
+// depend on a gRPC library. [Outlier] ejects targets that
 // fail consecutively, with a panic threshold below which ejected targets
 // are picked again. [DNS] keeps a pool in line with a DNS name.
 //

@@ -33,7 +33,8 @@ type BreakerConfig struct {
 	// for a slot when every target offered is full. Zero means none wait:
 	// such requests fail at once.
 	MaxWaiting int
-	// MaxWait bounds one request's wait for a slot. Zero means 1s.
+	// MaxWait bounds one request's wait for a slot. Zero means 1s. It
+	// needs MaxWaiting: NewBreaker refuses it without.
 	MaxWait time.Duration
 	// Name names the pool in log lines.
 	Name string
@@ -85,6 +86,9 @@ func NewBreaker(p Policy, cfg BreakerConfig) (*Breaker, error) {
 	}
 	if cfg.MaxInFlight < 0 || cfg.MaxWaiting < 0 || cfg.MaxWait < 0 {
 		return nil, fmt.Errorf("balancer: invalid BreakerConfig %+v", cfg)
+	}
+	if cfg.MaxWait > 0 && cfg.MaxWaiting == 0 {
+		return nil, errors.New("balancer: BreakerConfig.MaxWait without MaxWaiting: no request would wait")
 	}
 	return &Breaker{p: p, max: int64(cmp.Or(cfg.MaxInFlight, defaultMaxInFlight)), maxWait: int64(cfg.MaxWaiting),
 		waitTime: cmp.Or(cfg.MaxWait, defaultMaxWait), free: make(chan struct{}), name: cfg.Name, log: cfg.Logger}, nil

@@ -114,6 +114,9 @@ func TestBreakerWaitEndsAfterMaxWait(t *testing.T) {
 	if _, err := NewBreaker(NewRoundRobin(p), BreakerConfig{MaxInFlight: -1}); err == nil {
 		t.Fatal("negative MaxInFlight accepted")
 	}
+	if _, err := NewBreaker(NewRoundRobin(p), BreakerConfig{MaxWait: time.Second}); err == nil {
+		t.Fatal("MaxWait without MaxWaiting accepted (no request would ever wait)")
+	}
 }
 
 func BenchmarkBreakerPick(b *testing.B) {

@@ -31,13 +31,15 @@ type DNSConfig struct {
 	// Name is the DNS name to resolve. Required.
 	Name string
 	// Port is the port of targets found by A/AAAA lookup (1-65535).
-	// Required unless SRVService is set.
+	// Required unless SRVService is set, and refused with it.
 	Port int
 	// SRVService and SRVProto, when SRVService is set, make the lookup an
 	// SRV query for _service._proto.Name; targets take their host, port
-	// and weight from the records. SRVProto defaults to "tcp".
+	// and weight from the records. SRVProto defaults to "tcp"; it is
+	// refused without SRVService.
 	SRVService, SRVProto string
-	// Scheme is the targets' URL scheme, "http" (the default) or "https".
+	// Scheme is the targets' URL scheme, "http" (the default), "https" or
+	// "h2c" (plaintext HTTP/2 with prior knowledge, for gRPC servers).
 	Scheme string
 	// Interval is the time between two lookups. Zero means 30s.
 	Interval time.Duration
@@ -88,13 +90,16 @@ func NewDNS(pool *Pool, cfg DNSConfig) (*DNS, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("balancer: DNS discovery needs a name")
 	}
-	if cfg.SRVService == "" && (cfg.Port < 1 || cfg.Port > 65535) {
+	switch {
+	case cfg.SRVService == "" && (cfg.Port < 1 || cfg.Port > 65535):
 		return nil, fmt.Errorf("balancer: DNS discovery port %d out of range", cfg.Port)
+	case cfg.SRVService != "" && cfg.Port != 0:
+		return nil, errors.New("balancer: DNS discovery by SRV takes ports from the records, not Port")
+	case cfg.SRVService == "" && cfg.SRVProto != "":
+		return nil, errors.New("balancer: DNS discovery SRVProto needs SRVService")
 	}
-	if cfg.Scheme == "" {
-		cfg.Scheme = "http"
-	}
-	if cfg.Scheme != "http" && cfg.Scheme != "https" {
+	cfg.Scheme = cmp.Or(cfg.Scheme, "http")
+	if cfg.Scheme != "http" && cfg.Scheme != "https" && cfg.Scheme != SchemeH2C {
 		return nil, fmt.Errorf("balancer: DNS discovery scheme %q", cfg.Scheme)
 	}
 	if cfg.Interval < 0 || cfg.Timeout < 0 {

@@ -213,7 +213,10 @@ func TestDNSStartResolvesUntilClose(t *testing.T) {
 
 func TestNewDNSErrors(t *testing.T) {
 	p, _ := NewPool(nil)
-	for _, cfg := range []DNSConfig{{}, {Name: "x"}, {Name: "x", Port: 70000}, {Name: "x", Port: 80, Scheme: "ftp"}, {Name: "x", Port: 80, Interval: -1}} {
+	for _, cfg := range []DNSConfig{{}, {Name: "x"}, {Name: "x", Port: 70000}, {Name: "x", Port: 80, Scheme: "ftp"}, {Name: "x", Port: 80, Interval: -1},
+		// Settings of the other lookup kind, which NewDNS would ignore.
+		{Name: "x", SRVService: "http", Port: 80}, {Name: "x", Port: 80, SRVProto: "udp"},
+	} {
 		if _, err := NewDNS(p, cfg); err == nil {
 			t.Errorf("NewDNS(%+v) accepted", cfg)
 		}

@@ -356,3 +356,21 @@ func mustUpstreams(list string) []balancer.Upstream {
 	}
 	return ups
 }
+
+// h2c:// names a target spoken to in plaintext HTTP/2 with prior
+// knowledge, as gRPC servers without TLS are; a checker can probe such
+// targets with the gRPC health protocol.
+func ExampleParseUpstreams_gRPC() {
+	ups, _ := balancer.ParseUpstreams("h2c://10.0.0.1:50051, h2c://10.0.0.2:50051, https://10.0.0.3:443")
+	pool, _ := balancer.NewPool(ups)
+	for _, t := range pool.Targets() {
+		fmt.Println(t.URL().Scheme, t.URL().Host)
+	}
+	hc, _ := balancer.NewHealthChecker(map[string]*balancer.Pool{"greeter": pool},
+		balancer.HealthConfig{GRPC: true, GRPCService: "helloworld.Greeter"})
+	defer hc.Close()
+	// Output:
+	// h2c 10.0.0.1:50051
+	// h2c 10.0.0.2:50051
+	// https 10.0.0.3:443
+}

@@ -57,9 +57,20 @@ type HealthConfig struct {
 	// value) keeps them in rotation until they fail Fall probes;
 	// StateDown keeps them out until they pass Rise probes.
 	Initial HealthState
+	// GRPC makes every probe a gRPC health check instead of a GET of
+	// Path: a call of grpc.health.v1.Health/Check for GRPCService, which
+	// passes only when it answers SERVING with grpc-status 0. Path,
+	// status range and BodyContains are not used then.
+	GRPC bool
+	// GRPCService is the service name asked for in gRPC health checks
+	// (such as "helloworld.Greeter"). Empty asks for the health of the
+	// server as a whole. Pools of different services get a checker
+	// each.
+	GRPCService string
 	// Transport sends the probes. Nil means a transport of its own (one
 	// idle connection per address, dial and TLS handshake bounded by
-	// Timeout), closed by Close.
+	// Timeout), closed by Close. Probes of h2c targets (balancer.SchemeH2C)
+	// always go over a plaintext HTTP/2 transport of the checker's own.
 	Transport http.RoundTripper
 	// OnChange, if set, is called after an address changes state, once
 	// for each pool target at that address, from the checker's goroutine
@@ -71,7 +82,8 @@ type HealthConfig struct {
 }
 
 // HealthChecker probes the targets of one or more named pools over HTTP
-// and holds those that fail out of rotation until they pass again. An
+// (or with the gRPC health protocol, HealthConfig.GRPC) and holds those
+// that fail out of rotation until they pass again. An
 // address in several pools (the same backend behind three routes) is
 // probed once per Interval, and its verdict applies to its target in
 // every pool. The checker is the only writer of those targets' health
@@ -88,6 +100,7 @@ type HealthChecker struct {
 	cfg       HealthConfig
 	transport http.RoundTripper
 	ownTr     bool
+	h2c       *http.Transport // probes to h2c targets
 
 	// mu guards states.
 	mu     sync.Mutex
@@ -144,6 +157,7 @@ func NewHealthChecker(pools map[string]*Pool, cfg HealthConfig) (*HealthChecker,
 	cfg.Fall = cmp.Or(cfg.Fall, defaultHealthFall)
 	hc := &HealthChecker{pools: named, cfg: cfg, transport: cfg.Transport, states: map[string]*TargetHealth{},
 		stop: make(chan struct{}), done: make(chan struct{})}
+	hc.h2c = newH2CProbeTransport(cfg.Timeout)
 	if hc.transport == nil {
 		// Probes need no more: Timeout bounds each one, and one idle
 		// connection per target is kept between them.
@@ -189,6 +203,7 @@ func (hc *HealthChecker) Close() error {
 		if c, ok := hc.transport.(interface{ CloseIdleConnections() }); ok && hc.ownTr {
 			c.CloseIdleConnections()
 		}
+		hc.h2c.CloseIdleConnections()
 	})
 	return nil
 }
@@ -281,6 +296,9 @@ func (hc *HealthChecker) CheckAt(ctx context.Context, t *Target, now time.Time) 
 func (hc *HealthChecker) probe(ctx context.Context, t *Target) error {
 	ctx, cancel := context.WithTimeout(ctx, hc.cfg.Timeout)
 	defer cancel()
+	if hc.cfg.GRPC {
+		return hc.probeGRPC(ctx, t)
+	}
 	u := *t.URL()
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String()+hc.cfg.Path, nil)
@@ -291,7 +309,7 @@ func (hc *HealthChecker) probe(ctx context.Context, t *Target) error {
 		req.Host = hc.cfg.Host
 	}
 	req.Header.Set("User-Agent", "gatekit-health-check")
-	resp, err := hc.transport.RoundTrip(req)
+	resp, err := hc.roundTrip(req)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package balancer
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -30,10 +31,11 @@ type LoadConfig struct {
 	// FailurePenalty is the latency PeakEWMA charges for a failed request
 	// (transport error, 429 or 5xx), however fast it failed, so that a
 	// target answering 503 at once does not look fast. Zero means 1s.
+	// The other policies refuse a non-zero value.
 	FailurePenalty time.Duration
 	// InitialLatency is the latency PeakEWMA assumes for a target before
 	// its first response, so a new target is not flooded. Zero means
-	// 10ms.
+	// 10ms. The other policies refuse a non-zero value.
 	InitialLatency time.Duration
 }
 
@@ -216,6 +218,9 @@ func (la *loadAware) init(pool *Pool, cfg LoadConfig, latency bool) error {
 	p, err := cfg.resolve()
 	if err != nil {
 		return err
+	}
+	if !latency && (cfg.FailurePenalty != 0 || cfg.InitialLatency != 0) {
+		return errors.New("balancer: LoadConfig.FailurePenalty and InitialLatency apply to PeakEWMA only")
 	}
 	p.latency = latency
 	p.base = time.Now()

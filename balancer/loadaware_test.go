@@ -183,3 +183,23 @@ func TestFailureMemoryDecays(t *testing.T) {
 		t.Errorf("pool in flight = %d, want 0", got)
 	}
 }
+
+// TestLatencyFieldsRefusedWhereNoLatencyIsRead checks that LeastRequest and
+// LeastConn, which do not read latency, refuse FailurePenalty and
+// InitialLatency instead of ignoring them, and that PeakEWMA takes them.
+func TestLatencyFieldsRefusedWhereNoLatencyIsRead(t *testing.T) {
+	for _, cfg := range []LoadConfig{{FailurePenalty: time.Second}, {InitialLatency: time.Millisecond}} {
+		if _, err := NewLeastRequest(weightedPool(t, 1), cfg); err == nil {
+			t.Errorf("NewLeastRequest(%+v) succeeded", cfg)
+		}
+		if _, err := NewLeastConn(weightedPool(t, 1), cfg); err == nil {
+			t.Errorf("NewLeastConn(%+v) succeeded", cfg)
+		}
+		if _, err := NewPolicy("least-request", weightedPool(t, 1), PolicyConfig{Load: cfg}); err == nil {
+			t.Errorf("NewPolicy(least-request, %+v) succeeded", cfg)
+		}
+		if _, err := NewPeakEWMA(weightedPool(t, 1), cfg); err != nil {
+			t.Errorf("NewPeakEWMA(%+v) = %v", cfg, err)
+		}
+	}
+}

@@ -48,6 +48,7 @@ type OutlierConfig struct {
 	PanicThreshold int
 	// FailFast replaces panic mode: below PanicThreshold every pick fails
 	// with ErrNoTargets (the proxy answers 503 with Retry-After at once).
+	// NewOutlier refuses it with a negative PanicThreshold.
 	FailFast bool
 	// Name names the pool in log lines.
 	Name string
@@ -116,11 +117,14 @@ type OutlierStats struct {
 // NewOutlier returns outlier detection over the pool p picks from (p is a
 // policy of this package or wraps one), as a policy wrapping p. It returns
 // an error for a nil policy, one whose pool it cannot find, a p that
-// already detects outliers (each failure would count twice) or negative
-// settings.
+// already detects outliers (each failure would count twice), negative
+// settings, or FailFast with panic mode off.
 func NewOutlier(p Policy, cfg OutlierConfig) (*Outlier, error) {
 	if cfg.Consecutive < 0 || cfg.BaseEjection < 0 || cfg.MaxEjection < 0 || cfg.MaxEjectedPercent < 0 || cfg.MaxEjectedPercent > 100 || cfg.PanicThreshold > 100 {
 		return nil, fmt.Errorf("balancer: invalid OutlierConfig %+v", cfg)
+	}
+	if cfg.FailFast && cfg.PanicThreshold < 0 {
+		return nil, errors.New("balancer: OutlierConfig.FailFast needs a panic threshold (PanicThreshold is negative)")
 	}
 	pool, err := wrappedPool("outlier detection", p)
 	if err != nil {

@@ -207,7 +207,9 @@ func TestOutlierForgetsRemovedTargets(t *testing.T) {
 
 func TestNewOutlierErrors(t *testing.T) {
 	p, _ := fakePool(t, 1)
-	for _, cfg := range []OutlierConfig{{Consecutive: -1}, {MaxEjectedPercent: 101}, {BaseEjection: -1}, {PanicThreshold: 101}} {
+	for _, cfg := range []OutlierConfig{{Consecutive: -1}, {MaxEjectedPercent: 101}, {BaseEjection: -1}, {PanicThreshold: 101},
+		{PanicThreshold: -1, FailFast: true}, // FailFast replaces a panic mode that is off
+	} {
 		if _, err := NewOutlier(NewRoundRobin(p), cfg); err == nil {
 			t.Errorf("NewOutlier(%+v) accepted", cfg)
 		}

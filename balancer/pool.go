@@ -99,7 +99,7 @@ var emptySnapshot = &snapshot{uniform: true}
 // requests is removed with Remove, or kept out with SetDraining or
 // SetHealthy(t, false). It
 // returns an error for an invalid upstream (no URL, a scheme other than
-// http or https, no host, a weight below 0 or above MaxWeight) or when a
+// http, https or h2c, no host, a weight below 0 or above MaxWeight) or when a
 // target with the same URL is already in the pool.
 func (p *Pool) Add(up Upstream) (*Target, error) {
 	u, err := up.normalize()

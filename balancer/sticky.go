@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -28,11 +29,13 @@ type StickyConfig struct {
 	// random secret is generated: tokens then hold for this process only.
 	Secret []byte
 	// Cookie is the name of the affinity cookie. Empty means
-	// "gk_affinity". Ignored when Header is set.
+	// "gk_affinity".
 	Cookie string
 	// Header, if set, carries affinity in this request header instead of
 	// a cookie: the proxy answers with the token in the same response
 	// header, and the client sends it back (session-header affinity).
+	// NewSticky refuses the cookie's fields (Cookie, MaxAge, Path,
+	// Secure) with it.
 	Header string
 	// MaxAge is the cookie's Max-Age. Zero means a session cookie.
 	MaxAge time.Duration
@@ -98,6 +101,9 @@ func NewSticky(pool *Pool, fallback Policy, cfg StickyConfig) (*Sticky, error) {
 		if !header.IsToken(s.cfg.Header) {
 			return nil, fmt.Errorf("balancer: invalid sticky header %q", cfg.Header)
 		}
+		if cfg.Cookie != "" || cfg.MaxAge != 0 || cfg.Path != "" || cfg.Secure {
+			return nil, errors.New("balancer: sticky Header carries affinity instead of a cookie; Cookie, MaxAge, Path and Secure do not apply")
+		}
 		s.cfg.Header = textproto.CanonicalMIMEHeaderKey(s.cfg.Header)
 	}
 	if s.cfg.Cookie == "" {
@@ -105,9 +111,7 @@ func NewSticky(pool *Pool, fallback Policy, cfg StickyConfig) (*Sticky, error) {
 	} else if !header.IsToken(s.cfg.Cookie) {
 		return nil, fmt.Errorf("balancer: invalid sticky cookie name %q", cfg.Cookie)
 	}
-	if s.cfg.Path == "" {
-		s.cfg.Path = "/"
-	}
+	s.cfg.Path = cmp.Or(s.cfg.Path, "/")
 	if cfg.MaxAge < 0 {
 		return nil, fmt.Errorf("balancer: negative sticky MaxAge %v", cfg.MaxAge)
 	}

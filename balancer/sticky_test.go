@@ -96,6 +96,11 @@ func TestNewStickyErrors(t *testing.T) {
 		{"bad header", NewRoundRobin(pool), StickyConfig{Header: "bad header"}},
 		{"bad cookie", NewRoundRobin(pool), StickyConfig{Cookie: "a;b"}},
 		{"negative max age", NewRoundRobin(pool), StickyConfig{MaxAge: -1}},
+		// Cookie settings with Header, which carries affinity instead.
+		{"header with cookie name", NewRoundRobin(pool), StickyConfig{Header: "X-Affinity", Cookie: "aff"}},
+		{"header with max age", NewRoundRobin(pool), StickyConfig{Header: "X-Affinity", MaxAge: time.Hour}},
+		{"header with path", NewRoundRobin(pool), StickyConfig{Header: "X-Affinity", Path: "/app"}},
+		{"header with secure", NewRoundRobin(pool), StickyConfig{Header: "X-Affinity", Secure: true}},
 		{"fallback over another pool", NewRoundRobin(weightedPool(t, 1)), StickyConfig{}},
 	} {
 		if _, err := NewSticky(pool, tc.fallback, tc.cfg); err == nil {

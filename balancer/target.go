@@ -7,13 +7,21 @@ import (
 	"sync/atomic"
 )
 
+// SchemeH2C is the URL scheme of a target spoken to in plaintext HTTP/2
+// with prior knowledge ("h2c://10.0.0.1:50051"). A proxy sends such a
+// target's requests as http ones over HTTP/2 connections.
+const SchemeH2C = "h2c"
+
 // MaxWeight is the largest weight a target may have; see Upstream.Weight.
 const MaxWeight = 1 << 20
 
 // Upstream describes a target to add to a Pool.
 type Upstream struct {
-	// URL is the target's base URL: scheme http or https and a host. A
-	// path, if any, is prefixed to every proxied request's path. Required.
+	// URL is the target's base URL: scheme http, https or h2c and a host.
+	// A path, if any, is prefixed to every proxied request's path. h2c
+	// names a plaintext HTTP/2 target spoken to with prior knowledge (no
+	// Upgrade): a gRPC server without TLS, typically; an https target
+	// speaks HTTP/2 when it offers it (ALPN). Required.
 	URL *url.URL
 	// Weight is the target's relative share for weighted policies, from 1
 	// to MaxWeight.
@@ -34,7 +42,9 @@ type Upstream struct {
 }
 
 // ParseUpstreams parses a comma-separated list of upstream addresses, each
-// "host:port" (http is assumed) or an http or https URL, each with weight 1.
+// "host:port" (http is assumed) or an http, https or h2c URL
+// ("h2c://host:port": plaintext HTTP/2 with prior knowledge, as gRPC
+// servers without TLS speak), each with weight 1.
 // It returns an error for an empty list or an invalid entry.
 func ParseUpstreams(list string) ([]Upstream, error) {
 	var ups []Upstream
@@ -70,8 +80,8 @@ func (up Upstream) normalize() (*url.URL, error) {
 	c := *up.URL
 	c.Scheme = strings.ToLower(c.Scheme)
 	c.Host = strings.ToLower(c.Host)
-	if c.Scheme != "http" && c.Scheme != "https" {
-		return nil, fmt.Errorf("balancer: upstream %q: scheme must be http or https", up.URL.Redacted())
+	if c.Scheme != "http" && c.Scheme != "https" && c.Scheme != SchemeH2C {
+		return nil, fmt.Errorf("balancer: upstream %q: scheme must be http, https or h2c", up.URL.Redacted())
 	}
 	if c.Host == "" || c.Opaque != "" {
 		return nil, fmt.Errorf("balancer: upstream %q: missing host", up.URL.Redacted())

@@ -16,6 +16,7 @@ func TestUpstreamValidation(t *testing.T) {
 	}{
 		{"plain", Upstream{URL: u("http://a:1")}, true},
 		{"https with path", Upstream{URL: u("https://a/base")}, true},
+		{"h2c", Upstream{URL: u("H2C://a:50051")}, true},
 		{"zero weight means 1", Upstream{URL: u("http://a:1"), Weight: 0}, true},
 		{"max weight", Upstream{URL: u("http://a:1"), Weight: MaxWeight}, true},
 		{"negative weight", Upstream{URL: u("http://a:1"), Weight: -1}, false},
@@ -38,8 +39,8 @@ func TestUpstreamValidation(t *testing.T) {
 }
 
 func TestParseUpstreams(t *testing.T) {
-	ups, err := ParseUpstreams(" 127.0.0.1:9001, https://B.example:8443/api ,")
-	if err != nil || len(ups) != 2 {
+	ups, err := ParseUpstreams(" 127.0.0.1:9001, https://B.example:8443/api ,h2c://10.0.0.1:50051")
+	if err != nil || len(ups) != 3 {
 		t.Fatalf("ParseUpstreams = %v, %v", ups, err)
 	}
 	p, err := NewPool(ups)
@@ -50,7 +51,7 @@ func TestParseUpstreams(t *testing.T) {
 	for _, tg := range p.Targets() {
 		ids = append(ids, tg.ID())
 	}
-	if ids[0] != "http://127.0.0.1:9001" || ids[1] != "https://b.example:8443/api" {
+	if ids[0] != "http://127.0.0.1:9001" || ids[1] != "https://b.example:8443/api" || ids[2] != "h2c://10.0.0.1:50051" {
 		t.Errorf("IDs = %q", ids)
 	}
 	for _, bad := range []string{"", " , ", "ftp://x", "http://[::1"} {

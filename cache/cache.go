@@ -59,6 +59,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -153,7 +154,9 @@ type Config struct {
 	// with Authorization, to a request with Cookie unless
 	// StoreCookieRequests, to a response with Set-Cookie, and not to
 	// private, no-store or Vary: * responses, which are not stored at all.
-	// Keys are status codes 200-599, values positive. If nil, none.
+	// Keys are status codes 200-599 other than 206 and 304 (never stored),
+	// values positive; New refuses 404 and 410 with a negative
+	// NegativeFreshness. If nil, none.
 	Freshness map[int]time.Duration
 	// NegativeFreshness caps the freshness lifetime of stored 404 Not Found
 	// and 410 Gone responses, whatever their own directives or Freshness
@@ -259,8 +262,8 @@ func New(store Store, cfg Config) (*Cache, error) {
 		return nil, errors.New("cache: negative StaleWhileRevalidate, StaleRetention or RevalidateTimeout")
 	case strings.ContainsAny(cfg.Name, "\",;= \t\r\n"):
 		return nil, fmt.Errorf("cache: Name %q is not a token", cfg.Name)
-	case !validFreshness(cfg.Freshness):
-		return nil, errors.New("cache: Freshness keys must be status codes 200-599 and its values positive")
+	case !validFreshness(cfg.Freshness, cfg.NegativeFreshness):
+		return nil, errors.New("cache: Freshness keys must be status codes 200-599 the cache stores (not 206 or 304, nor 404 or 410 with a negative NegativeFreshness) and its values positive")
 	case !validFieldName(cfg.TargetedCacheControl):
 		return nil, fmt.Errorf("cache: TargetedCacheControl %q is not a field name", cfg.TargetedCacheControl)
 	}
@@ -348,7 +351,7 @@ func (c *Cache) Set(ctx context.Context, key string, e *Entry) {
 	for _, v := range e.Variants {
 		ttl = max(ttl, c.storeTTL(v, now))
 		for _, t := range v.Tags {
-			if !contains(tagList, t) {
+			if !slices.Contains(tagList, t) {
 				tagList = append(tagList, t)
 			}
 		}
@@ -397,14 +400,4 @@ func (c *Cache) Close() error {
 	c.bgCancel()
 	c.bg.Wait()
 	return c.store.Close()
-}
-
-// contains reports whether s holds v.
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -230,6 +230,11 @@ func TestNewValidates(t *testing.T) {
 		{MaxBytes: -1}, {MaxObjectSize: -1}, {MaxRevalidations: -1}, {StaleRetention: -1},
 		{StaleWhileRevalidate: -time.Second}, {RevalidateTimeout: -1}, {Name: "a b"}, {Name: `x"`},
 		{Freshness: map[int]time.Duration{199: time.Second}}, {Freshness: map[int]time.Duration{200: 0}},
+		// Freshness the cache would never use: 206 and 304 are never
+		// stored, nor 404 and 410 when NegativeFreshness says never.
+		{Freshness: map[int]time.Duration{206: time.Minute}}, {Freshness: map[int]time.Duration{304: time.Minute}},
+		{Freshness: map[int]time.Duration{404: time.Minute}, NegativeFreshness: -1},
+		{Freshness: map[int]time.Duration{410: time.Minute}, NegativeFreshness: -1},
 		{TargetedCacheControl: "cache-control"}, {TargetedCacheControl: "CDN-Cache-Control"}, {TargetedCacheControl: "a b"},
 	} {
 		if c, err := New(NewMemoryStore(0, nil), cfg); err == nil {

@@ -172,13 +172,3 @@ func fieldNames(s string) []string {
 	}
 	return out
 }
-
-// hasField reports whether name (lowercased) is in list.
-func hasField(list []string, name string) bool {
-	for _, f := range list {
-		if f == name {
-			return true
-		}
-	}
-	return false
-}

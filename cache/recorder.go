@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 )
 
@@ -170,7 +171,7 @@ func copyHeader(dst, src http.Header) {
 		}
 		merged := old[:len(old):len(old)]
 		for _, x := range v {
-			if !contains(old, x) {
+			if !slices.Contains(old, x) {
 				merged = append(merged, x)
 			}
 		}

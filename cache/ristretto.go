@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sync"
@@ -31,12 +32,7 @@ func NewRistrettoStore(maxBytes, typicalSize int64) (*RistrettoStore, error) {
 	if maxBytes < 0 || typicalSize < 0 {
 		return nil, fmt.Errorf("cache: negative ristretto size (max %d, typical %d)", maxBytes, typicalSize)
 	}
-	if maxBytes == 0 {
-		maxBytes = 64 << 20
-	}
-	if typicalSize == 0 {
-		typicalSize = 8 << 10
-	}
+	maxBytes, typicalSize = cmp.Or(maxBytes, 64<<20), cmp.Or(typicalSize, 8<<10)
 	counters := 10 * (maxBytes / typicalSize)
 	if counters < 1000 {
 		counters = 1000

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -46,7 +47,7 @@ func (c *Cache) notStorable(r *http.Request, reqCC directives, status int, h htt
 	}
 	for _, f := range [...]string{"Set-Cookie", "Set-Cookie2"} {
 		lf := strings.ToLower(f)
-		if len(h.Values(f)) > 0 && !hasField(cc.NoCacheFields, lf) && !hasField(cc.PrivateFields, lf) && !c.cfg.InsecureStoreSetCookie {
+		if len(h.Values(f)) > 0 && !slices.Contains(cc.NoCacheFields, lf) && !slices.Contains(cc.PrivateFields, lf) && !c.cfg.InsecureStoreSetCookie {
 			return "set-cookie"
 		}
 	}
@@ -86,10 +87,15 @@ func negative(status int) bool {
 }
 
 // validFreshness reports whether every key of m is a status code 200-599
-// and every value positive.
-func validFreshness(m map[int]time.Duration) bool {
+// whose responses the cache may store under negativeFreshness (the
+// Config's NegativeFreshness), and every value positive: a lifetime the
+// cache could never use is a mistake New reports.
+func validFreshness(m map[int]time.Duration, negativeFreshness time.Duration) bool {
 	for status, d := range m {
-		if status < 200 || status > 599 || d <= 0 {
+		switch {
+		case status < 200 || status > 599 || d <= 0,
+			status == http.StatusPartialContent || status == http.StatusNotModified, // never stored
+			negative(status) && negativeFreshness < 0:                               // never stored either
 			return false
 		}
 	}

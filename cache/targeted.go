@@ -3,6 +3,8 @@ package cache
 import (
 	"net/http"
 	"strings"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 // cdnCacheControl is the targeted field of RFC 9213 aimed at every CDN
@@ -295,7 +297,7 @@ func (p *sfParser) bareItem() (sfValue, bool) {
 		return sfValue{kind: sfOther}, true
 	case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '*':
 		i := 1
-		for i < len(p.s) && (isTchar(p.s[i]) || p.s[i] == ':' || p.s[i] == '/') {
+		for i < len(p.s) && (header.IsTokenChar(p.s[i]) || p.s[i] == ':' || p.s[i] == '/') {
 			i++
 		}
 		p.s = p.s[i:]
@@ -344,17 +346,5 @@ func (p *sfParser) number() (sfValue, bool) {
 	return sfValue{kind: sfInt, n: n}, true
 }
 
-// isTchar reports whether c is a token character (RFC 9110 §5.6.2).
-func isTchar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
-
 // validFieldName reports whether s is empty or a field name (a token).
-func validFieldName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
+func validFieldName(s string) bool { return s == "" || header.IsToken(s) }

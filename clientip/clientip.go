@@ -34,7 +34,8 @@ type Config struct {
 	// compared after unmapping IPv4-mapped IPv6 addresses and dropping zones.
 	TrustedProxies []netip.Prefix
 	// Header is the forwarding header to read from trusted proxies:
-	// XForwardedFor (the default when empty) or Forwarded.
+	// XForwardedFor (the default when empty) or Forwarded. New refuses it
+	// without TrustedProxies.
 	Header string
 }
 
@@ -49,7 +50,7 @@ type Resolver struct {
 var ErrBadRemoteAddr = errors.New("clientip: remote address is not an IP address")
 
 // New validates cfg and returns a Resolver. It returns an error for an
-// invalid prefix or an unknown Header.
+// invalid prefix, an unknown Header, or a Header without TrustedProxies.
 func New(cfg Config) (*Resolver, error) {
 	r := &Resolver{header: cfg.Header}
 	switch cfg.Header {
@@ -58,6 +59,9 @@ func New(cfg Config) (*Resolver, error) {
 	case XForwardedFor, Forwarded:
 	default:
 		return nil, fmt.Errorf("clientip: unsupported header %q (want %q or %q)", cfg.Header, XForwardedFor, Forwarded)
+	}
+	if cfg.Header != "" && len(cfg.TrustedProxies) == 0 {
+		return nil, fmt.Errorf("clientip: Header %q without TrustedProxies would never be read", cfg.Header)
 	}
 	for _, p := range cfg.TrustedProxies {
 		if !p.IsValid() {

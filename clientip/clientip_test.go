@@ -84,6 +84,11 @@ func TestNewRejectsInvalidConfig(t *testing.T) {
 	if _, err := New(Config{TrustedProxies: []netip.Prefix{{}}}); err == nil {
 		t.Error("New with invalid prefix: no error")
 	}
+	for _, h := range []string{Forwarded, XForwardedFor} {
+		if _, err := New(Config{Header: h}); err == nil {
+			t.Errorf("New with Header %s and no TrustedProxies (the header would never be read): no error", h)
+		}
+	}
 }
 
 func TestBadRemoteAddrIsAnError(t *testing.T) {

@@ -32,6 +32,34 @@
 // target (refused dial, failed TLS handshake) is retried whatever its
 // method.
 //
+// # HTTP/2 and gRPC
+//
+// An https target speaks HTTP/2 when it offers it (ALPN); an h2c:// target
+// (balancer.SchemeH2C) is always spoken to in plaintext HTTP/2 with prior
+// knowledge, over a Transport of its own that the default one hands h2c
+// URLs to (a Config.Transport of the caller's gets h2c:// URLs as they
+// are). Requests are streams multiplexed over a target's connections,
+// and a target gets another connection when its stream limit saturates
+// the ones it has. Balancing is per request, so one client connection's
+// gRPC calls spread over every target.
+//
+// A gRPC call (Content-Type application/grpc*) is relayed as a stream in
+// both directions: its request body is never read ahead, and each
+// response message is flushed as it arrives, with the target's trailers
+// (status, message, custom metadata) relayed intact. A call is sent again
+// only when it provably reached no target, or after a status that
+// RetryConfig.GRPCStatuses names, answered before any message. Its grpc-timeout is its
+// deadline, capped by Config.Timeout, and the target is told the time
+// left. The proxy's own errors reach the caller as gRPC statuses, HTTP 200
+// with grpc-status and grpc-message (UNAVAILABLE for no target, with the
+// Retry-After as grpc-retry-pushback-ms; DEADLINE_EXCEEDED for a timeout;
+// INVALID_ARGUMENT for an unreadable request), never as problem+json, and
+// a response that fails once started (the target died, the deadline
+// passed) ends with grpc-status UNAVAILABLE or DEADLINE_EXCEEDED rather
+// than a reset stream. Long-lived streams need a route with a negative
+// Timeout (and a StreamIdleTimeout) and a ResponseHeaderTimeout above the
+// time a target takes to send its first message.
+//
 // # Connections
 //
 // Without Config.Transport, requests to plain-http targets go over

@@ -26,6 +26,23 @@ func ExampleProxy_noTargets() {
 	// Output: 503 application/problem+json Retry-After: 1
 }
 
+// A gRPC caller gets the proxy's errors as gRPC statuses: HTTP 200 with
+// grpc-status 14 (UNAVAILABLE) and the Retry-After as retry pushback.
+func ExampleProxy_gRPCErrors() {
+	ups, _ := balancer.ParseUpstreams("h2c://127.0.0.1:50051")
+	pool, _ := balancer.NewPool(ups)
+	pool.SetHealthy(pool.Targets()[0], false) // nothing to pick
+	px, _ := proxy.New(balancer.NewRoundRobin(pool), proxy.Config{})
+	defer px.Close()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/helloworld.Greeter/SayHello", nil)
+	req.Header.Set("Content-Type", "application/grpc")
+	px.ServeHTTP(rec, req)
+	h := rec.Header()
+	fmt.Println(rec.Code, h.Get("Content-Type"), h.Get("Grpc-Status"), h.Get("Grpc-Retry-Pushback-Ms"), h.Get("Grpc-Message"))
+	// Output: 200 application/grpc 14 1000 no upstream server is available
+}
+
 // A resilient proxy: a dead target's requests are retried elsewhere (GET
 // always; POST only when the dial failed), failing targets are ejected,
 // active checks run in the background and each target gets at most 128

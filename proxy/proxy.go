@@ -111,6 +111,8 @@ type Proxy struct {
 	guard       *desyncGuard // of the default transport, or nil
 	h1          *h1Pool      // synchronous HTTP/1.1 pool of the default transport, or nil
 	resends     atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
+
+	h2c *http.Transport // h2c targets' transport, registered on the default one, or nil
 }
 
 // Stats are a Proxy's counters since it was created.
@@ -176,6 +178,9 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 		return nil, errors.New("proxy: a Hash policy needs Config.Key (reqkey.ClientIP, reqkey.Header, ...)")
 	}
 	px.pool = balancer.PoolOf(p)
+	if t, ok := px.transport.(*http.Transport); ok && cfg.Transport == nil {
+		px.useH2C(t, cfg.TransportConfig) // h2c targets get a Transport of their own
+	}
 	errLog := log.New(io.Discard, "", 0)
 	if cfg.Logger != nil {
 		errLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)
@@ -222,6 +227,9 @@ func (px *Proxy) Available() bool {
 // Close closes the idle upstream connections of the proxy's transport.
 // In-flight requests are not interrupted. It is safe to call more than once.
 func (px *Proxy) Close() error {
+	if px.h2c != nil {
+		px.h2c.CloseIdleConnections()
+	}
 	if c, ok := px.transport.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}
@@ -232,8 +240,19 @@ func (px *Proxy) Close() error {
 }
 
 // ServeHTTP picks a target, forwards r to it and reports the outcome to
-// the policy.
+// the policy. A gRPC call (Content-Type application/grpc*) gets gRPC's
+// deadline, errors and stream endings (see serveGRPC).
 func (px *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if problem.IsGRPC(r) {
+		px.serveGRPC(w, r)
+		return
+	}
+	px.serve(w, r)
+}
+
+// serve picks a target, forwards r to it and reports the outcome to the
+// policy.
+func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method == "PRI" || (r.RequestURI == "*" || r.URL.Path == "*") && r.Method != http.MethodOptions {
 		// The HTTP/2 connection preface sent to an HTTP/1 server, or an
 		// asterisk-form target (RFC 9112 allows it for OPTIONS only):

@@ -18,6 +18,12 @@ type replayBody struct {
 	full bool          // buf holds the whole body
 	rest io.ReadCloser // the client body after buf, when not full
 	cur  *attemptBody  // the streaming attempt that owns rest
+
+	// tee, when positive, is how much of a streamed body is recorded in
+	// buf as the first attempt reads it (a gRPC call's, see newGRPCBody);
+	// teeFull is set once that attempt read the whole body within it.
+	tee     int64
+	teeFull atomic.Bool
 }
 
 // newReplayBody prepares body (of length cl, -1 if unknown) for replay with
@@ -67,6 +73,9 @@ func newReplayBody(body io.ReadCloser, cl, limit int64) (*replayBody, error) {
 // stream was reset after the whole body went out when it can rewind the
 // body, which would duplicate it.
 func (rb *replayBody) attempt(req *http.Request, idempotent bool) {
+	if rb.teeFull.Load() {
+		rb.full, rb.rest = true, nil
+	}
 	if rb.full {
 		req.Body = io.NopCloser(bytes.NewReader(rb.buf))
 		req.GetBody = nil
@@ -88,7 +97,7 @@ func (rb *replayBody) getBody() (io.ReadCloser, error) {
 // rewindable reports whether the body can be sent again: it is buffered,
 // or the streaming attempt never read a byte (and now never will).
 func (rb *replayBody) rewindable() bool {
-	if rb == nil || rb.full {
+	if rb == nil || rb.full || rb.teeFull.Load() {
 		return true
 	}
 	return rb.cur == nil || rb.cur.state.CompareAndSwap(attemptFresh, attemptDetached)
@@ -122,6 +131,9 @@ func (ab *attemptBody) Read(p []byte) (int, error) {
 		return 0, errBodyDetached
 	}
 	n, err := ab.r.Read(p)
+	if ab.rb.tee > 0 {
+		ab.rb.record(p[:n], err)
+	}
 	if err != nil && err != io.EOF {
 		err = &ClientBodyError{Err: err}
 	}

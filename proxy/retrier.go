@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/internal/problem"
 )
 
 // retrier is the ReverseProxy's Transport. It sends the outbound request
@@ -35,11 +36,17 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if rp.retries == 0 {
 			limit = -1 // no retry is possible: stream the body once
 		}
-		rb, err := newReplayBody(out.Body, out.ContentLength, limit)
-		if err != nil {
-			return nil, err
+		if problem.IsGRPC(x.in) {
+			// A gRPC stream may not end before the response starts:
+			// never read ahead (see newGRPCBody).
+			x.body = newGRPCBody(out.Body, limit)
+		} else {
+			rb, err := newReplayBody(out.Body, out.ContentLength, limit)
+			if err != nil {
+				return nil, err
+			}
+			x.body = rb
 		}
-		x.body = rb
 	}
 	idem := rp.idempotent(x.in)
 	x.idem = idem
@@ -87,6 +94,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 			free = true
 		case err != nil && idem:
 		case err == nil && idem && retryableStatus(resp.StatusCode):
+		case err == nil && rp.retryableGRPC(resp):
 		default:
 			return px.streaming(x, resp), err
 		}
@@ -136,6 +144,14 @@ func isClientBodyError(err error) bool {
 func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
 	if prev != nil && !prev.wroteRequest() {
 		return // nothing went out on the failed connection: harmless
+	}
+	if prev == nil && x.body != nil && !x.idem {
+		// An unguarded connection (HTTP/2, as to h2c and most https
+		// targets): net/http's Transports re-send a request whose body
+		// they cannot rewind (no GetBody, as every non-idempotent
+		// request has) only when none of it was written, such as a
+		// stream opened on an HTTP/2 connection found unusable.
+		return
 	}
 	px.resends.Add(1)
 	if p := x.cur.target.Pool(); !x.idem || p == nil || p.Available() > 1 {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,16 @@ type RetryConfig struct {
 	// retried only if no byte of it was read. Zero means 64 KiB;
 	// negative never buffers.
 	MaxBodyBytes int64
+	// GRPCStatuses are gRPC status codes (14 for UNAVAILABLE, 8 for
+	// RESOURCE_EXHAUSTED, ...) after which a gRPC call is sent again to
+	// another target, within the budget: only when the target answered
+	// with the status alone (a trailers-only response: no message went to
+	// the caller) and the whole request, up to MaxBodyBytes, was read
+	// before the answer (a unary call, or a client stream that had ended),
+	// so that it can be sent again as it was. A gRPC call is otherwise
+	// retried only when it provably reached no target. Name only statuses
+	// the service answers before acting on a call. Empty means none.
+	GRPCStatuses []int
 	// Budget limits concurrent retries; it may be shared by several
 	// proxies. Nil means a budget of its own with NewRetryBudget(0.2, 3).
 	// Retries of requests that never reached a target are not charged:
@@ -86,6 +97,7 @@ type retryPolicy struct {
 	base, cap time.Duration
 	maxBody   int64
 	budget    *RetryBudget
+	grpc      []string // GRPCStatuses, as grpc-status values
 }
 
 func newRetryPolicy(c RetryConfig) (retryPolicy, error) {
@@ -104,6 +116,12 @@ func newRetryPolicy(c RetryConfig) (retryPolicy, error) {
 	}
 	if p.budget == nil {
 		p.budget = NewRetryBudget(defaultRetryBudgetFrac, defaultRetryBudgetMin)
+	}
+	for _, c := range c.GRPCStatuses {
+		if c <= 0 || c > 16 {
+			return retryPolicy{}, fmt.Errorf("proxy: gRPC status %d is not a retryable error code (1-16)", c)
+		}
+		p.grpc = append(p.grpc, strconv.Itoa(c))
 	}
 	return p, nil
 }

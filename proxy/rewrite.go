@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/clientip"
+	"github.com/gatekit/gatekit/internal/problem"
 )
 
 // clientSetHeaders are forwarding and URL-override headers a client could
@@ -68,6 +69,9 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		delete(h, "Connection")
 	}
 	delete(h, "Http2-Settings")
+	if problem.IsGRPC(pr.In) {
+		setGRPCTimeout(pr.Out)
+	}
 
 	in := pr.In.Header
 	trusted := clientip.PeerTrusted(pr.In)

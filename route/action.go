@@ -29,6 +29,9 @@ func (t *Table) buildHandler(rl *Rule) (http.Handler, error) {
 	if n != 1 {
 		return nil, errors.New("exactly one of Handler, Split and Redirect must be set")
 	}
+	if len(rl.Split) == 0 && (rl.SplitKey != nil || rl.SplitHeader != "") {
+		return nil, errors.New("SplitKey and SplitHeader apply to a Split only")
+	}
 	var h http.Handler
 	switch {
 	case rl.Handler != nil:

@@ -199,7 +199,10 @@ func (t *Table) compile(rules []Rule) (s *snapshot, err error) {
 			g.allow = allowOf(g.rules)
 		}
 	}
-	if h := t.cfg.DefaultHost; h != "" && s.any == nil {
+	if h := t.cfg.DefaultHost; h != "" {
+		if s.any != nil {
+			return nil, fmt.Errorf("route: default host %q would never be used: a rule with empty Hosts serves every host no rule names", h)
+		}
 		if s.def = s.lookup(h); s.def == nil {
 			return nil, fmt.Errorf("route: default host %q is not served by any rule", h)
 		}

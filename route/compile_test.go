@@ -98,6 +98,8 @@ func TestNewRejectsInvalidRules(t *testing.T) {
 		{"zero weights", Rule{Path: "/", Split: []Backend{{Handler: h}}}},
 		{"negative weight", Rule{Path: "/", Split: []Backend{{Weight: -1, Handler: h}, {Weight: 1, Handler: h}}}},
 		{"split without handler", Rule{Path: "/", Split: []Backend{{Weight: 1}}}},
+		{"split key without split", Rule{Path: "/", Handler: h, SplitKey: func(*http.Request) string { return "k" }}},
+		{"split header without split", Rule{Path: "/", Handler: h, SplitHeader: "X-Backend"}},
 		{"redirect scheme", Rule{Path: "/", Redirect: &Redirect{Scheme: "ftp"}}},
 		{"redirect status", Rule{Path: "/", Redirect: &Redirect{Status: 200}}},
 		{"redirect path", Rule{Path: "/", Redirect: &Redirect{Path: "/a/../b"}}},
@@ -122,6 +124,9 @@ func TestNewRejectsInvalidRules(t *testing.T) {
 	}
 	if _, err := New([]Rule{{Hosts: []string{"a.test"}, Handler: h}}, Config{DefaultHost: "b.test"}); err == nil {
 		t.Errorf("New with an unserved DefaultHost succeeded")
+	}
+	if _, err := New([]Rule{{Hosts: []string{"a.test"}, Handler: h}, {Path: "/other", Handler: h}}, Config{DefaultHost: "a.test"}); err == nil {
+		t.Errorf("New with a DefaultHost that a rule for every host makes unused succeeded")
 	}
 }
 

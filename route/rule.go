@@ -68,7 +68,8 @@ type Rule struct {
 	// not change. Nil or an empty key picks at random per request.
 	// reqkey.ClientIP is a ready-made key. A backend whose Handler
 	// implements Availability and reports false is skipped while another
-	// can serve.
+	// can serve. New refuses SplitKey and SplitHeader on a rule without
+	// Split.
 	SplitKey func(r *http.Request) string
 	// SplitHeader, if set, is a response header that names the Split
 	// backend that served the request (its Backend.Name), for operators
@@ -210,8 +211,9 @@ type Config struct {
 	// backend's handler for /api/users.
 	Path pathcanon.Options
 	// DefaultHost is the host whose rules serve requests for hosts that no
-	// rule names, when no rule has empty Hosts. If empty, such requests get
-	// 421 Misdirected Request.
+	// rule names. New and Swap refuse it when a rule has empty Hosts (that
+	// rule serves those requests) or no rule serves it. If empty, such
+	// requests get 421 Misdirected Request.
 	DefaultHost string
 	// MaxBodyInspect is the most body bytes, in bytes, read to evaluate Body
 	// predicates. A larger body makes every Body predicate false. Default

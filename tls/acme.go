@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,7 +40,9 @@ type ACMEConfig struct {
 	Email string
 	// Domains are the names whose certificates Manage obtains (or loads
 	// from Storage) and that are kept renewed. The first one answers
-	// clients that send no SNI.
+	// clients that send no SNI. Wildcards are refused: CAs issue them
+	// only through the DNS-01 challenge, which this package does not
+	// offer. Domains or OnDemand is required.
 	Domains []string
 	// OnDemand, if set, also obtains certificates during the handshake for
 	// names outside Domains that it allows.
@@ -52,18 +55,20 @@ type ACMEConfig struct {
 	// certmagic.FileStorage in StorageDir.
 	Storage certmagic.Storage
 	// StorageDir is the directory of the default file storage. If empty,
-	// "gatekit-acme" under os.UserCacheDir.
+	// "gatekit-acme" under os.UserCacheDir. It is refused with Storage.
 	StorageDir string
 	// TrustedRoots verify the CA's own HTTPS endpoint, for a private CA.
 	// If nil, the system roots.
 	TrustedRoots *x509.CertPool
 	// HTTPPort and TLSALPNPort are the ports the CA connects to for
 	// HTTP-01 and TLS-ALPN-01 challenges, when port forwarding makes them
-	// differ from 80 and 443. If zero, 80 and 443.
+	// differ from 80 and 443. If zero, 80 and 443. The port of a disabled
+	// challenge is refused.
 	HTTPPort, TLSALPNPort int
 	// DisableHTTPChallenge and DisableTLSALPNChallenge turn off one
 	// challenge type; both are on by default (HTTP-01 needs
 	// HTTPChallengeHandler on port 80, TLS-ALPN-01 needs TLSConfig on 443).
+	// Turning off both is refused.
 	DisableHTTPChallenge, DisableTLSALPNChallenge bool
 	// RenewCheckInterval is how often certificates are checked for renewal.
 	// If zero, DefaultRenewCheckInterval (10 min).
@@ -139,9 +144,27 @@ func NewACME(cfg ACMEConfig) (*ACME, error) {
 		if !certmagic.SubjectQualifiesForCert(d) {
 			return nil, fmt.Errorf("tls: NewACME: %q is not a valid certificate name", d)
 		}
+		if strings.HasPrefix(d, "*.") {
+			// CAs issue wildcards only after a DNS-01 challenge, which
+			// needs a DNS provider this package does not take.
+			return nil, fmt.Errorf("tls: NewACME: wildcard %q needs the DNS-01 challenge, which ACME does not offer; list the names", d)
+		}
+	}
+	switch {
+	case len(cfg.Domains) == 0 && cfg.OnDemand == nil:
+		return nil, errors.New("tls: NewACME: neither Domains nor OnDemand: no certificate would ever be obtained")
+	case cfg.DisableHTTPChallenge && cfg.DisableTLSALPNChallenge:
+		return nil, errors.New("tls: NewACME: both challenges disabled: no certificate could be obtained")
+	case cfg.DisableHTTPChallenge && cfg.HTTPPort != 0, cfg.DisableTLSALPNChallenge && cfg.TLSALPNPort != 0:
+		return nil, errors.New("tls: NewACME: a port for a disabled challenge")
+	case cfg.Storage != nil && cfg.StorageDir != "":
+		return nil, errors.New("tls: NewACME: Storage and StorageDir both set (StorageDir configures the default file storage only)")
 	}
 	if cfg.OnDemand != nil && cfg.OnDemand.Allow == nil {
 		return nil, errors.New("tls: NewACME: OnDemand needs an Allow function")
+	}
+	if cfg.OnDemand != nil && (cfg.OnDemand.Rate < 0 || cfg.OnDemand.Interval < 0) {
+		return nil, errors.New("tls: NewACME: negative OnDemand Rate or Interval")
 	}
 	if cfg.RenewCheckInterval < 0 || cfg.RenewalWindowRatio < 0 {
 		return nil, errors.New("tls: NewACME: negative RenewCheckInterval or RenewalWindowRatio")

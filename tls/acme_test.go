@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/certmagic"
 )
 
 func TestNewACMERejectsInvalidConfig(t *testing.T) {
@@ -13,12 +15,22 @@ func TestNewACMERejectsInvalidConfig(t *testing.T) {
 		cfg  ACMEConfig
 		ok   bool
 	}{
-		{"domains", ACMEConfig{Domains: []string{"a.example.com", "*.b.example.com"}}, true},
+		{"domains", ACMEConfig{Domains: []string{"a.example.com", "b.example.com"}}, true},
 		{"on demand", ACMEConfig{OnDemand: &OnDemandPolicy{Allow: allow}}, true},
+		{"one challenge", ACMEConfig{Domains: []string{"a.example.com"}, DisableHTTPChallenge: true, TLSALPNPort: 8443}, true},
 		{"invalid name", ACMEConfig{Domains: []string{"a b.example.com"}}, false},
 		{"wildcard not leftmost", ACMEConfig{Domains: []string{"a.*.example.com"}}, false},
 		{"on demand without Allow", ACMEConfig{OnDemand: &OnDemandPolicy{}}, false},
-		{"negative interval", ACMEConfig{RenewCheckInterval: -time.Second}, false},
+		{"on demand negative rate", ACMEConfig{OnDemand: &OnDemandPolicy{Allow: allow, Rate: -1}}, false},
+		{"on demand negative interval", ACMEConfig{OnDemand: &OnDemandPolicy{Allow: allow, Interval: -time.Minute}}, false},
+		{"negative interval", ACMEConfig{Domains: []string{"a.example.com"}, RenewCheckInterval: -time.Second}, false},
+		// Configurations that cannot obtain what they name, or ignore a field.
+		{"wildcard (needs DNS-01)", ACMEConfig{Domains: []string{"*.b.example.com"}}, false},
+		{"nothing to obtain", ACMEConfig{}, false},
+		{"no challenge left", ACMEConfig{Domains: []string{"a.example.com"}, DisableHTTPChallenge: true, DisableTLSALPNChallenge: true}, false},
+		{"port of a disabled challenge", ACMEConfig{Domains: []string{"a.example.com"}, DisableHTTPChallenge: true, HTTPPort: 8080}, false},
+		{"port of a disabled TLS-ALPN challenge", ACMEConfig{Domains: []string{"a.example.com"}, DisableTLSALPNChallenge: true, TLSALPNPort: 8443}, false},
+		{"storage and storage dir", ACMEConfig{Domains: []string{"a.example.com"}, Storage: &certmagic.FileStorage{Path: "x"}}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package tls
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -134,10 +135,7 @@ func (ca *DevCA) IssueAt(now time.Time, l Leaf) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	validity := l.Validity
-	if validity == 0 {
-		validity = DefaultLeafValidity
-	}
+	validity := cmp.Or(l.Validity, DefaultLeafValidity)
 	notBefore, notAfter := now.Add(-time.Minute), now.Add(validity)
 	if validity < 0 {
 		notBefore = now.Add(2 * validity)
@@ -175,15 +173,17 @@ func (ca *DevCA) IssueAt(now time.Time, l Leaf) (*tls.Certificate, error) {
 // GetCertificate issues (once, then caches) a server certificate for the
 // client's server name, or for "localhost", 127.0.0.1 and ::1 when the
 // client sends no SNI. It has the signature of tls.Config.GetCertificate.
-// It caches up to 1024 names and then refuses new ones with an error.
+// It caches up to 1024 names and then refuses new ones with an error; a
+// name it holds is renewed within an hour of its leaf's expiry.
 func (ca *DevCA) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := normalizeName(hello.ServerName)
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
-	if c := ca.leaves[name]; c != nil && time.Now().Before(c.Leaf.NotAfter.Add(-time.Hour)) {
+	c := ca.leaves[name]
+	if c != nil && time.Now().Before(c.Leaf.NotAfter.Add(-time.Hour)) {
 		return c, nil
 	}
-	if len(ca.leaves) >= maxDevLeaves {
+	if c == nil && len(ca.leaves) >= maxDevLeaves {
 		return nil, errors.New("tls: DevCA: too many server names")
 	}
 	l := Leaf{DNSNames: []string{name}, CommonName: name}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -45,5 +46,32 @@ func TestDevCAIssuesVerifiableLeavesOnDemand(t *testing.T) {
 	certPEM, keyPEM := pemOf(t, client)
 	if p, err := parsePair(certPEM, keyPEM, time.Now(), false); err != nil || p.cert.Leaf.Subject.CommonName != "svc" {
 		t.Errorf("EncodePEM output does not load back: %v", err)
+	}
+}
+
+// TestDevCARenewsCachedNamesWhenFull checks GetCertificate's bound: once it
+// caches as many names as it may, a new name is refused, while a name it
+// already holds still gets a fresh leaf when its cached one expires.
+func TestDevCARenewsCachedNamesWhenFull(t *testing.T) {
+	ca := testCA(t)
+	expired, err := ca.IssueAt(time.Now().Add(-30*24*time.Hour), Leaf{DNSNames: []string{"old.localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca.mu.Lock()
+	ca.leaves["old.localhost"] = expired
+	for i := 0; len(ca.leaves) < maxDevLeaves; i++ {
+		ca.leaves["n"+strconv.Itoa(i)+".localhost"] = expired
+	}
+	ca.mu.Unlock()
+	if _, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: "new.localhost"}); err == nil {
+		t.Error("a full DevCA issued a leaf for a new name")
+	}
+	c, err := ca.GetCertificate(&tls.ClientHelloInfo{ServerName: "old.localhost"})
+	if err != nil {
+		t.Fatalf("a full DevCA refused to renew a name it holds: %v", err)
+	}
+	if _, err := c.Leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), DNSName: "old.localhost"}); err != nil {
+		t.Errorf("renewed leaf does not verify now: %v", err)
 	}
 }

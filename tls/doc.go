@@ -10,15 +10,18 @@
 // The engines ([Manager], [ACME], [DevCA], [Upstream]) hand out certificates
 // through the crypto/tls hooks (GetCertificate, GetClientCertificate); the
 // adapters ([Edge], [Edge.Middleware], [HSTS], [RedirectHTTPS]) plug them into
-// net/http. A typical HTTPS listener:
+// net/http. A typical HTTPS listener, served by gatekit's Server so that the
+// connection limits (header, write and body read idle timeouts) hold on it
+// as on plain HTTP:
 //
 //	m, err := gatetls.NewManager(gatetls.Config{CertFile: "cert.pem", KeyFile: "key.pem"})
 //	if err != nil { ... }
 //	defer m.Close()
 //	edge, err := gatetls.NewEdge(m.GetCertificate, gatetls.EdgeConfig{})
 //	if err != nil { ... }
-//	srv := &http.Server{Handler: edge.Middleware()(h), TLSConfig: edge.TLSConfig()}
-//	srv.ListenAndServeTLS("", "")
+//	srv, err := gatekit.NewServer(edge.Middleware()(h), gatekit.ServerConfig{TLSConfig: edge.TLSConfig()})
+//	if err != nil { ... }
+//	err = srv.ListenAndServe(ctx, ":443")
 //
 // # Security
 //

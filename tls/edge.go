@@ -98,7 +98,8 @@ type Edge struct {
 // certificate reloads because reloading never replaces the tls.Config.
 //
 // It returns an error for a nil getCertificate, a policy requiring client
-// certificates without ClientCAs, a host in two policies, or an
+// certificates without ClientCAs, ClientCAs on a policy that asks for no
+// certificate, a policy without Hosts, a host in two policies, or an
 // InsecureMinVersion that is not TLS 1.0 or 1.1.
 func NewEdge(getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error), cfg EdgeConfig) (*Edge, error) {
 	if getCertificate == nil {
@@ -137,8 +138,13 @@ func NewEdge(getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)
 		e.errh = misdirected
 	}
 	for _, hp := range cfg.Hosts {
-		if hp.ClientAuth != NoClientCert && hp.ClientCAs == nil {
+		switch {
+		case hp.ClientAuth != NoClientCert && hp.ClientCAs == nil:
 			return nil, fmt.Errorf("tls: NewEdge: hosts %v verify client certificates but have no ClientCAs", hp.Hosts)
+		case hp.ClientAuth == NoClientCert && hp.ClientCAs != nil:
+			return nil, fmt.Errorf("tls: NewEdge: hosts %v have ClientCAs but ask for no client certificate (set ClientAuth)", hp.Hosts)
+		case len(hp.Hosts) == 0:
+			return nil, errors.New("tls: NewEdge: a host policy without Hosts")
 		}
 		idx := len(e.policies)
 		for _, h := range hp.Hosts {

@@ -2,6 +2,7 @@ package tls
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"net"
 	"testing"
@@ -105,6 +106,12 @@ func TestEdgeWeakerOnlyThroughInsecureFields(t *testing.T) {
 	dup := []HostPolicy{{Hosts: []string{"a.test"}}, {Hosts: []string{"A.test"}}}
 	if _, err := NewEdge(get, EdgeConfig{Hosts: dup}); err == nil {
 		t.Error("NewEdge accepted a host in two policies")
+	}
+	if _, err := NewEdge(get, EdgeConfig{Hosts: []HostPolicy{{Hosts: []string{"a.test"}, ClientCAs: x509.NewCertPool()}}}); err == nil {
+		t.Error("NewEdge accepted ClientCAs on a policy that asks for no client certificate (the CAs would be ignored)")
+	}
+	if _, err := NewEdge(get, EdgeConfig{Hosts: []HostPolicy{{ClientAuth: RequireClientCert, ClientCAs: x509.NewCertPool()}}}); err == nil {
+		t.Error("NewEdge accepted a policy that covers no host")
 	}
 }
 

@@ -1,16 +1,17 @@
 package tls_test
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 
+	"github.com/gatekit/gatekit"
 	gatetls "github.com/gatekit/gatekit/tls"
 )
 
@@ -87,10 +88,16 @@ func ExampleEdge() {
 		}
 		fmt.Fprint(w, "hello anonymous")
 	}))
+	// gatekit's Server keeps its connection limits on TLS listeners too.
+	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{TLSConfig: edge.TLSConfig()})
+	if err != nil {
+		panic(err)
+	}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	srv := &http.Server{Handler: h, TLSConfig: edge.TLSConfig(), ErrorLog: log.New(io.Discard, "", 0)}
-	go srv.ServeTLS(ln, "", "")
-	defer srv.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx, ln) }()
+	defer func() { stop(); <-served }()
 
 	get := func(sni, host string, cert *tls.Certificate) {
 		conf := &tls.Config{RootCAs: ca.Pool(), ServerName: sni}

@@ -1,6 +1,7 @@
 package tls
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"strconv"
@@ -30,10 +31,7 @@ type HSTSConfig struct {
 // meaningless and is not sent. It returns an error for a negative MaxAge,
 // or Preload with ExcludeSubDomains or a MaxAge under a year.
 func HSTS(cfg HSTSConfig) (func(http.Handler) http.Handler, error) {
-	maxAge := cfg.MaxAge
-	if maxAge == 0 {
-		maxAge = DefaultHSTSMaxAge
-	}
+	maxAge := cmp.Or(cfg.MaxAge, DefaultHSTSMaxAge)
 	if maxAge < 0 {
 		return nil, errors.New("tls: HSTS: negative MaxAge")
 	}

@@ -171,7 +171,12 @@ func TestACMEObtainsWithEachChallenge(t *testing.T) {
 		t.Run(tc.challenge, func(t *testing.T) {
 			cfg := tc.cfg
 			cfg.CA, cfg.TrustedRoots, cfg.StorageDir = ca.dir, ca.roots, t.TempDir()
-			cfg.HTTPPort, cfg.TLSALPNPort = httpPort, tlsPort
+			if !cfg.DisableHTTPChallenge {
+				cfg.HTTPPort = httpPort
+			}
+			if !cfg.DisableTLSALPNChallenge {
+				cfg.TLSALPNPort = tlsPort
+			}
 			a, err := NewACME(cfg)
 			if err != nil {
 				t.Fatal(err)

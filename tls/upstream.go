@@ -45,8 +45,10 @@ type Upstream struct {
 }
 
 // NewUpstream returns an Upstream for cfg. It returns an error when only one
-// of CertFile and KeyFile is set or the pair fails validation (the key
-// matches, the chain links, the certificate is within its validity).
+// of CertFile and KeyFile is set, the pair fails validation (the key
+// matches, the chain links, the certificate is within its validity), or a
+// field would be ignored: PollInterval without CertFile, RootCAs with
+// InsecureSkipVerify.
 func NewUpstream(cfg UpstreamConfig) (*Upstream, error) {
 	u := &Upstream{conf: &tls.Config{
 		MinVersion:         tls.VersionTLS12,
@@ -54,8 +56,13 @@ func NewUpstream(cfg UpstreamConfig) (*Upstream, error) {
 		ServerName:         cfg.ServerName,
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
 	}}
-	if (cfg.CertFile == "") != (cfg.KeyFile == "") {
+	switch {
+	case (cfg.CertFile == "") != (cfg.KeyFile == ""):
 		return nil, errors.New("tls: NewUpstream: CertFile and KeyFile go together")
+	case cfg.CertFile == "" && cfg.PollInterval != 0:
+		return nil, errors.New("tls: NewUpstream: PollInterval without a client certificate to reload")
+	case cfg.InsecureSkipVerify && cfg.RootCAs != nil:
+		return nil, errors.New("tls: NewUpstream: RootCAs with InsecureSkipVerify, which verifies nothing")
 	}
 	if cfg.CertFile != "" {
 		m, err := newManager(Config{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile, PollInterval: cfg.PollInterval, Logger: cfg.Logger}, false, time.Now())

@@ -64,7 +64,13 @@ func TestUpstreamMTLSToABackendThatRequiresClientCertificates(t *testing.T) {
 	if _, err := get(wrongName); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("server name override to a name the backend does not hold: %v, want a verification error", err)
 	}
-	if _, err := NewUpstream(UpstreamConfig{CertFile: f.CertFile}); err == nil {
-		t.Fatal("NewUpstream accepted CertFile without KeyFile")
+	for _, cfg := range []UpstreamConfig{
+		{CertFile: f.CertFile},
+		{PollInterval: time.Second},                          // nothing to poll
+		{RootCAs: serverCA.Pool(), InsecureSkipVerify: true}, // the roots would not be used
+	} {
+		if _, err := NewUpstream(cfg); err == nil {
+			t.Errorf("NewUpstream(%+v) succeeded", cfg)
+		}
 	}
 }

@@ -70,12 +70,12 @@ func ExampleMiddleware() {
 		fmt.Print(rec.Body.String())
 	}
 	send("/api/pets/7", `{"name":"Tom","kind":"cat"}`) // valid: reaches the backend
-	send("/api/pets/0", `{"name":"Rex","kind":"cow"}`) // two errors: answered by the gateway
+	send("/api/pets/7", `{"kind":"cow"}`)              // two errors: answered by the gateway
 	// Output:
 	// backend got {"name":"Tom","kind":"cat"}
 	// 204
 	// 400 application/problem+json
-	// {"detail":"the request is invalid","errors":[{"in":"path","name":"id","reason":"number must be at least 1"},{"in":"body","pointer":"/kind","reason":"value is not one of the allowed values [\"cat\",\"dog\"]"}],"status":400,"title":"Bad Request","type":"about:blank"}
+	// {"detail":"the request is invalid","errors":[{"in":"body","pointer":"/kind","reason":"value is not one of the allowed values [\"cat\",\"dog\"]"},{"in":"body","pointer":"/name","reason":"property \"name\" is missing"}],"status":400,"title":"Bad Request","type":"about:blank"}
 }
 
 func ExampleNewRules() {
@@ -123,4 +123,49 @@ func ExampleValidator_ValidateRequest() {
 	// Output:
 	// 400 true
 	// body /kind: property "kind" is missing
+}
+
+// A document is checked as a whole: every problem is reported at once, one
+// line each with its JSON pointer. What never changes a verdict (here an
+// example that does not match its schema) is a warning unless Strict.
+func ExampleLoadError() {
+	const doc = `openapi: 3.0.3
+info: {title: shop, version: "1"}
+paths:
+  /items/{id}:
+    get:
+      responses: {"200": {description: ok}}
+  /items:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, properties: {code: {type: string, pattern: "(?<=x"}}}
+      responses: {"200": {description: ok}}
+    put:
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, properties: {code: {type: string}}}
+            example: {code: 5}
+      responses: {"200": {description: ok}}
+`
+	for _, strict := range []bool{false, true} {
+		_, err := validate.Load([]byte(doc), validate.Config{Strict: strict})
+		var le *validate.LoadError
+		if errors.As(err, &le) {
+			fmt.Printf("strict=%v: %d problems\n", strict, len(le.Problems))
+			for _, p := range le.Problems {
+				fmt.Println(p.Pointer)
+			}
+		}
+	}
+	// Output:
+	// strict=false: 2 problems
+	// /paths/~1items/post
+	// /paths/~1items~1{id}/get
+	// strict=true: 3 problems
+	// /paths/~1items/post
+	// /paths/~1items/put
+	// /paths/~1items~1{id}/get
 }

@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
 // JSONLimits bounds what the JSON hardening pass accepts before any schema
 // validation. The zero value of each field selects the default documented on
-// it (reference: RELIABILITY.md S15).
+// it. The defaults keep the memory one body can make the parser allocate
+// within a few times its size: no stack overflow from deep nesting, no
+// quadratic work from many keys, no giant strings.
 type JSONLimits struct {
 	// MaxDepth is the deepest nesting of arrays and objects accepted. Default 64.
 	MaxDepth int
@@ -448,4 +451,32 @@ func (p *parser) hex4() (rune, bool) {
 	}
 	p.i += 4
 	return r, true
+}
+
+// foldKey maps s to a key equal for exactly the strings strings.EqualFold
+// considers equal: each rune becomes the smallest rune of its case-folding
+// orbit.
+func foldKey(s string) string {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return strings.ToUpper(s) // the smallest rune of an ASCII letter's orbit is its upper case
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < m {
+				m = f
+			}
+		}
+		b.WriteRune(m)
+	}
+	return b.String()
 }

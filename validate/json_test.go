@@ -3,6 +3,8 @@ package validate
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -110,4 +112,144 @@ func TestFoldKey(t *testing.T) {
 			t.Errorf("foldKey(%q) vs foldKey(%q) disagrees with EqualFold=%v", p[0], p[1], strings.EqualFold(p[0], p[1]))
 		}
 	}
+}
+
+// BenchmarkParseJSON measures the hardening parser alone against
+// encoding/json decoding into any.
+func BenchmarkParseJSON(b *testing.B) {
+	body := []byte(benchCases[5].q.body)
+	lim := JSONLimits{}.withDefaults()
+	b.Run("gatekit", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := parseJSON(body, lim); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	v := newShop(b, Config{})
+	b.Run("gatekit-interned", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			if _, err := parseJSONInterned(body, lim, v.intern); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var v any
+			if err := jsonUnmarshalNumber(body, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// strictDuplicates reports whether JSON text b has an object with two keys
+// equal under strings.EqualFold, using encoding/json's tokenizer as an
+// independent reference.
+func strictDuplicates(b []byte) bool {
+	d := json.NewDecoder(strings.NewReader(string(b)))
+	type frame struct {
+		obj    bool
+		keys   []string
+		expect bool // next string token is a key
+	}
+	var stack []*frame
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		isKey := top != nil && top.obj && top.expect
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{', '[':
+				if top != nil && top.obj {
+					top.expect = true
+				}
+				stack = append(stack, &frame{obj: v == '{', expect: v == '{'})
+			default:
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].obj {
+					stack[len(stack)-1].expect = true
+				}
+			}
+			continue
+		case string:
+			if isKey {
+				for _, k := range top.keys {
+					if strings.EqualFold(k, v) {
+						return true
+					}
+				}
+				top.keys = append(top.keys, v)
+				top.expect = false
+				continue
+			}
+		}
+		if top != nil && top.obj {
+			top.expect = true
+		}
+	}
+}
+
+// FuzzJSONValidate: accepted input decodes with encoding/json to the same
+// value and has no duplicate or case-variant keys; rejection for duplicates
+// is confirmed by the reference.
+func FuzzJSONValidate(f *testing.F) {
+	for _, s := range []string{
+		`{"role":"user","items":[1,2,3]}`, `{"role":"user","role":"admin"}`, `{"role":"user","ROLE":"admin"}`,
+		`[[[[[]]]]]`, `"\ud83d\ude00"`, `"\ud800"`, "\"\xff\"", `1e400`, `-0.5E-3`, `{"a":{"b":[null,true,false]}}`,
+		`{"K":1,"\u212a":2}`, ` [1 , 2 ] `, `{"a":1}x`, `01`,
+	} {
+		f.Add([]byte(s))
+	}
+	lim := JSONLimits{MaxDepth: 16, MaxMembers: 64, MaxStringBytes: 256}
+	in := newInterned()
+	for _, s := range []string{"role", "user", "admin", "items", "a", "K"} {
+		in.addKey(s)
+		in.addVal(s)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := parseJSON(b, lim)
+		if err != nil {
+			var je *jsonError
+			if !errors.As(err, &je) || len(je.reason) > 200 {
+				t.Fatalf("unexpected error %v", err)
+			}
+			if strings.HasPrefix(je.reason, "duplicate key") && !strictDuplicates(b) {
+				t.Fatalf("rejected %q for duplicates the reference does not see", b)
+			}
+			return
+		}
+		d := json.NewDecoder(strings.NewReader(string(b)))
+		d.UseNumber()
+		var want any
+		if err := d.Decode(&want); err != nil {
+			t.Fatalf("accepted %q, encoding/json rejects it: %v", b, err)
+		}
+		if _, err := d.Token(); err != io.EOF {
+			t.Fatalf("accepted %q with trailing data", b)
+		}
+		if !reflect.DeepEqual(v, want) {
+			t.Fatalf("parseJSON(%q) = %#v, encoding/json = %#v", b, v, want)
+		}
+		if vi, err := parseJSONInterned(b, lim, in); err != nil || !reflect.DeepEqual(vi, want) {
+			t.Fatalf("interned parse of %q = %#v, %v; want %#v", b, vi, err, want)
+		}
+		if strictDuplicates(b) {
+			t.Fatalf("accepted %q with duplicate keys", b)
+		}
+	})
 }

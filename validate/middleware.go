@@ -1,10 +1,13 @@
 package validate
 
 import (
+	"github.com/gatekit/gatekit/internal/reqinfo"
+
 	"bytes"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
@@ -17,7 +20,14 @@ import (
 // at most one byte past the limit. The next handler gets a request whose
 // Body replays the exact bytes the client sent (unless Config.InjectDefaults
 // changed them), with ContentLength and GetBody set to match. Requests
-// without a body are passed on unchanged.
+// without a body are passed on unchanged, but for their path.
+//
+// The next handler gets the path in the canonical form it was validated in
+// (URL.RawPath the canonical escaped path, URL.Path its decoding: "/v%31"
+// arrives as "/v1"), which is the form route.Table matches and passes on,
+// so that validation, routing and the backend agree on one path; paths
+// that are not canonical in a way a backend could read differently are
+// rejected before (see the package doc).
 //
 // With Config.Responses set, responses of spec operations are buffered (up
 // to Config.MaxResponseBytes) and validated; see ResponseMode. Buffering
@@ -26,7 +36,10 @@ import (
 func Middleware(v *Validator) func(http.Handler) http.Handler {
 	handler := v.cfg.ErrorHandler
 	reject := func(w http.ResponseWriter, r *http.Request, err error) {
-		v.stats.count(err)
+		reason := v.stats.countReason(err)
+		if info := reqinfo.From(w); info != nil {
+			info.Invalid = reason // for the access log around the validator
+		}
 		handler(w, r, err)
 	}
 	return func(next http.Handler) http.Handler {
@@ -40,7 +53,7 @@ func Middleware(v *Validator) func(http.Handler) http.Handler {
 				// Nothing to check (an unknown path passed through, or no
 				// rule matches): the request, body included, goes on untouched.
 				v.stats.count(nil)
-				next.ServeHTTP(w, r)
+				next.ServeHTTP(w, canonical(r, m.path))
 				return
 			}
 			body, err := readBody(r, m.limit)
@@ -64,6 +77,7 @@ func Middleware(v *Validator) func(http.Handler) http.Handler {
 					fwd.Header.Set("Content-Length", strconv.Itoa(len(out)))
 				}
 			}
+			fwd = canonical(fwd, m.path)
 			if v.cfg.Responses == ResponseOff || m.op == nil {
 				next.ServeHTTP(w, fwd)
 				return
@@ -71,6 +85,25 @@ func Middleware(v *Validator) func(http.Handler) http.Handler {
 			v.serveValidatingResponse(w, fwd, m, next)
 		})
 	}
+}
+
+// canonical returns r, or a shallow copy of it whose URL carries the
+// canonical escaped path p (RawPath p, Path its decoding) when r spells it
+// differently, so that the next handler sees the path that was validated,
+// as route.Table passes its requests on.
+func canonical(r *http.Request, p string) *http.Request {
+	if p == "" || p == r.URL.EscapedPath() {
+		return r
+	}
+	dec, err := url.PathUnescape(p)
+	if err != nil {
+		return r
+	}
+	c := *r
+	u := *r.URL
+	u.Path, u.RawPath = dec, p
+	c.URL = &u
+	return &c
 }
 
 // readBody reads r's body, refusing more than limit bytes. It returns nil

@@ -5,11 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/gatekit/gatekit/internal/reqinfo"
 )
 
 // echo is a next handler that records the body and Content-Length it got.
@@ -142,33 +143,6 @@ func TestSizeCapWithoutReadingWholeBody(t *testing.T) {
 	}
 }
 
-func TestServersIndependence(t *testing.T) {
-	tests := []struct {
-		name   string
-		cfg    Config
-		target string
-		status int
-	}{
-		{"spec base path at another host", Config{}, "http://gateway.internal/v1/categories", 200},
-		{"prefix stripped by the gateway", Config{}, "http://gateway.internal/categories", 200},
-		{"second server with variable default", Config{}, "/api/v1/categories", 200},
-		{"base path alone is not a path", Config{}, "/v1", 404},
-		{"partial segment is not a prefix", Config{}, "/v1categories", 404},
-		{"explicit base paths replace servers", Config{BasePaths: []string{"/shop/"}}, "/shop/categories", 200},
-		{"explicit base paths drop spec ones", Config{BasePaths: []string{"/shop"}}, "/v1/categories", 404},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			v := newShop(t, tc.cfg)
-			rec := httptest.NewRecorder()
-			Middleware(v)(&echo{}).ServeHTTP(rec, httptest.NewRequest("GET", tc.target, nil))
-			if rec.Code != tc.status {
-				t.Fatalf("GET %s = %d, want %d", tc.target, rec.Code, tc.status)
-			}
-		})
-	}
-}
-
 func TestPassThroughUnknown(t *testing.T) {
 	v := newShop(t, Config{PassThroughUnknown: true})
 	e := &echo{}
@@ -190,113 +164,6 @@ func TestPassThroughUnknown(t *testing.T) {
 	}
 }
 
-func TestEncodedPathParams(t *testing.T) {
-	v := newShop(t, Config{})
-	var got string
-	h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got = r.URL.RawPath
-		if got == "" {
-			got = r.URL.Path
-		}
-	}))
-	// %2D is "-": the decoded slug is valid; the backend sees the original escaping.
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/categories/home%2Dgarden", nil))
-	if rec.Code != 200 || got != "/categories/home%2Dgarden" {
-		t.Fatalf("status %d, backend path %q", rec.Code, got)
-	}
-	// An encoded slash stays inside the segment and fails the pattern.
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest("GET", "/categories/a%2Fb", nil))
-	if rec.Code != 400 {
-		t.Fatalf("encoded slash: status %d, want 400", rec.Code)
-	}
-}
-
-func TestMaxErrorsAndBoundedReasons(t *testing.T) {
-	v := newShop(t, Config{MaxErrors: 2})
-	long := strings.Repeat("é", 5000)
-	r := req{method: "POST", target: "/customers", ct: jsonCT,
-		body: `{"firstName":"` + long + `","lastName":"` + long + `","email":"` + long + `","birthDate":"` + long + `"}`}.build()
-	rec := httptest.NewRecorder()
-	Middleware(v)(&echo{}).ServeHTTP(rec, r)
-	p := decodeProblem(t, rec)
-	if rec.Code != 400 || len(p.Errors) != 2 || p.Omitted < 1 {
-		t.Fatalf("status %d, %d errors, %d omitted; want 400, 2, >=1", rec.Code, len(p.Errors), p.Omitted)
-	}
-	if rec.Body.Len() > 2000 || strings.Contains(rec.Body.String(), "éééé") {
-		t.Fatalf("answer echoes client input (%d bytes): %s", rec.Body.Len(), rec.Body)
-	}
-}
-
-func TestResponseValidation(t *testing.T) {
-	bad := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Backend", "1")
-		_, _ = io.WriteString(w, `{"status":"on fire"}`)
-	})
-	good := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"status":"ok"}`)
-	})
-	tests := []struct {
-		name    string
-		mode    ResponseMode
-		h       http.Handler
-		status  int
-		logged  bool
-		backend string
-	}{
-		{"off", ResponseOff, bad, 200, false, "1"},
-		{"log", ResponseLog, bad, 200, true, "1"},
-		{"reject", ResponseReject, bad, 502, true, ""},
-		{"reject passes valid", ResponseReject, good, 200, false, ""},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var logs bytes.Buffer
-			v := newShop(t, Config{Responses: tc.mode, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-			rec := httptest.NewRecorder()
-			Middleware(v)(tc.h).ServeHTTP(rec, req{method: "GET", target: "/health", noKey: true}.build())
-			if rec.Code != tc.status {
-				t.Fatalf("status %d, want %d; body %s", rec.Code, tc.status, rec.Body)
-			}
-			if got := logs.Len() > 0; got != tc.logged {
-				t.Errorf("logged = %v, want %v: %s", got, tc.logged, logs.String())
-			}
-			if rec.Header().Get("X-Backend") != tc.backend {
-				t.Errorf("X-Backend = %q, want %q", rec.Header().Get("X-Backend"), tc.backend)
-			}
-			if tc.status == 502 {
-				decodeProblem(t, rec)
-			}
-		})
-	}
-}
-
-func TestResponseValidationStreamsLargeAndFlushed(t *testing.T) {
-	v := newShop(t, Config{Responses: ResponseReject, MaxResponseBytes: 8})
-	h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, `{"status":"not a valid status at all"}`)
-	}))
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req{method: "GET", target: "/health", noKey: true}.build())
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "not a valid") {
-		t.Fatalf("large response: %d %q, want streamed unvalidated", rec.Code, rec.Body)
-	}
-	v = newShop(t, Config{Responses: ResponseReject})
-	h = Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "data: 1\n\n")
-		http.NewResponseController(w).Flush()
-		_, _ = io.WriteString(w, "data: 2\n\n")
-	}))
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, req{method: "GET", target: "/health", noKey: true}.build())
-	if !rec.Flushed || rec.Body.String() != "data: 1\n\ndata: 2\n\n" {
-		t.Fatalf("flushed=%v body %q", rec.Flushed, rec.Body)
-	}
-}
-
 func TestCustomErrorHandler(t *testing.T) {
 	var got error
 	v := newShop(t, Config{ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -311,10 +178,106 @@ func TestCustomErrorHandler(t *testing.T) {
 	}
 }
 
-func TestWriteErrorNonValidationError(t *testing.T) {
+// trackedBody is a request body that records whether it was read.
+type trackedBody struct {
+	io.Reader
+	read bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) { b.read = true; return b.Reader.Read(p) }
+
+func (b *trackedBody) Close() error { return nil }
+
+func TestUnmatchedPassUntouched(t *testing.T) {
+	v := rulesValidator(t, Config{MaxBodyBytes: 1024})
+	var got io.ReadCloser
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = r.Body })
+	h := Middleware(v)(next)
+	big := strings.Repeat("x", 4096)
+	body := &trackedBody{Reader: strings.NewReader(big)}
+	r := multi("POST", "/stream", "", "Content-Type", "application/octet-stream")
+	r.Body, r.ContentLength = body, -1
 	rec := httptest.NewRecorder()
-	WriteError(rec, httptest.NewRequest("GET", "/", nil), errors.New("secret internal detail"))
-	if rec.Code != 500 || strings.Contains(rec.Body.String(), "secret") {
-		t.Fatalf("status %d body %s", rec.Code, rec.Body)
+	h.ServeHTTP(rec, r)
+	if rec.Code != 200 || got != body || body.read {
+		t.Fatalf("status %d, backend body is the original: %v, read by the middleware: %v", rec.Code, got == body, body.read)
+	}
+	if _, err := v.ValidateRequest(r, []byte(big)); err != nil {
+		t.Errorf("ValidateRequest of an unmatched request: %v", err)
+	}
+	// A matched path keeps the caps.
+	r = multi("POST", "/upload", big, "Content-Type", "application/json")
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("matched rule: status %d, want 413", rec.Code)
+	}
+}
+
+var _ http.Handler = (*echo)(nil)
+
+// TestNextHandlerGetsCanonicalPath: the next handler sees the path in the
+// canonical form it was validated in, whichever spelling the client used,
+// on validated, passed-through and rule-free requests alike.
+func TestNextHandlerGetsCanonicalPath(t *testing.T) {
+	for _, cfg := range []Config{{}, {PassThroughUnknown: true}} {
+		v := newShop(t, cfg)
+		var raw, path string
+		h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			raw, path = r.URL.EscapedPath(), r.URL.Path
+		}))
+		for _, tc := range []struct{ target, raw, path string }{
+			{"/categories/home%2Dgarden", "/categories/home-garden", "/categories/home-garden"},
+			{"/c%61tegories/books", "/categories/books", "/categories/books"},
+			{"/categories/h%6fme", "/categories/home", "/categories/home"},
+		} {
+			raw, path = "", ""
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req{method: "GET", target: tc.target}.build())
+			if rec.Code != 200 {
+				t.Fatalf("GET %s = %d: %s", tc.target, rec.Code, rec.Body)
+			}
+			if raw != tc.raw || path != tc.path {
+				t.Errorf("GET %s: next handler got %q (%q), want %q (%q)", tc.target, raw, path, tc.raw, tc.path)
+			}
+		}
+		if cfg.PassThroughUnknown {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req{method: "GET", target: "/not-in-the-sp%65c"}.build())
+			if rec.Code != 200 || raw != "/not-in-the-spec" {
+				t.Errorf("pass-through: %d, next handler got %q, want the canonical path", rec.Code, raw)
+			}
+		}
+	}
+}
+
+type infoWriter struct {
+	http.ResponseWriter
+	info reqinfo.Info
+}
+
+func (w *infoWriter) RequestInfo() *reqinfo.Info { return &w.info }
+
+// TestMiddlewareTellsTheAccessLogWhy checks that a rejection's reason
+// reaches the writer of an access log around the validator.
+func TestMiddlewareTellsTheAccessLogWhy(t *testing.T) {
+	v, err := Load([]byte(`openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /items/{id}:
+    get:
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses: {"200": {description: ok}}
+`), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for path, want := range map[string]string{"/items/1": "", "/items/x": "invalid", "/nope": "unknown"} {
+		w := &infoWriter{ResponseWriter: httptest.NewRecorder()}
+		h.ServeHTTP(w, httptest.NewRequest("GET", path, nil))
+		if w.info.Invalid != want {
+			t.Errorf("GET %s recorded %q, want %q", path, w.info.Invalid, want)
+		}
 	}
 }

@@ -27,8 +27,12 @@ func schemaReason(se *openapi3.SchemaError) string {
 	s := se.Schema
 	switch se.SchemaField {
 	case "properties", "additionalProperties":
-		if strings.HasSuffix(se.Reason, "is unsupported") {
-			return "a property is not allowed here"
+		if q, ok := strings.CutSuffix(se.Reason, " is unsupported"); ok {
+			name, err := strconv.Unquote(strings.TrimPrefix(q, "property "))
+			if err != nil {
+				name = ""
+			}
+			return propertyNotAllowed(name)
 		}
 	case "format":
 		if s != nil && s.Format != "" {
@@ -107,6 +111,9 @@ func kindReason(k jsonschema.ErrorKind) string {
 	case *kind.Dependency:
 		return "missing properties required by " + k.Prop + ": " + strings.Join(k.Missing, ", ")
 	case *kind.AdditionalProperties:
+		if len(k.Properties) == 1 {
+			return propertyNotAllowed(k.Properties[0])
+		}
 		return "a property is not allowed here"
 	case *kind.PropertyNames:
 		return "a property name is not allowed"
@@ -196,4 +203,22 @@ func walkErrors(c *collector, in string, ve *jsonschema.ValidationError) {
 // instancePointer is the RFC 6901 pointer of a location in the body.
 func instancePointer(loc []string) string {
 	return pointerOf(loc)
+}
+
+// propertyNotAllowed names an undeclared property when its name is plain
+// (letters, digits, "_", "-" and ".", at most 64 bytes), so that the
+// client learns which one to remove; any other name, which could carry
+// markup, quotes or control characters into a client's or operator's
+// view, is not repeated.
+func propertyNotAllowed(name string) string {
+	if name == "" || len(name) > 64 {
+		return "a property is not allowed here"
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return "a property is not allowed here"
+		}
+	}
+	return `property "` + name + `" is not allowed`
 }

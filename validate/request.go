@@ -25,7 +25,8 @@ type match struct {
 	pathParams map[string]string
 	rules      []*compiledRule
 	limit      int64
-	passed     bool // unknown path/method passed through unvalidated
+	passed     bool   // unknown path/method passed through unvalidated
+	path       string // the canonical escaped path ("" for a target that is not a path)
 }
 
 // addRules adds the rules of e (nil for none) that apply to method.
@@ -70,6 +71,7 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 	if perr != nil {
 		return nil, perr
 	}
+	m.path = p
 	for _, cr := range v.global {
 		if cr.appliesTo(r.Method) {
 			m.rules = append(m.rules, cr)
@@ -120,6 +122,10 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 		err := newError(ErrMethodNotAllowed, http.StatusMethodNotAllowed, "the path does not accept this method", nil, nil)
 		err.Allow = e.allow
 		return nil, err
+	}
+	if op.skipped {
+		m.passed = true
+		return m, nil
 	}
 	m.op = op
 	if len(vals) > 0 {
@@ -192,9 +198,10 @@ func (v *Validator) check(r *http.Request, m *match, body []byte) (out []byte, e
 				return body, e
 			}
 		}
+		n := len(c.fields) + c.omitted
 		v.checkParams(r, m, c)
 		var e *Error
-		out, e = v.checkBody(r, m, body, c)
+		out, e = v.checkBody(r, m, body, c, len(c.fields)+c.omitted > n)
 		if e != nil {
 			return body, e
 		}
@@ -252,31 +259,45 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 			c.add(FieldError{In: "query", Reason: "malformed query string"})
 			return
 		}
-		for i, p := range op.deepObject {
-			if reason := v.deepObjectGuard(q, p, op.deepDepth[i]); reason != "" {
-				c.add(FieldError{In: "query", Name: p.Name, Reason: reason})
-				return
+		if op.hasDeep {
+			for i := range op.params {
+				p := &op.params[i]
+				if !p.deepObject {
+					continue
+				}
+				if reason := v.deepObjectGuard(q, p.Parameter, p.deepDepth); reason != "" {
+					c.add(FieldError{In: "query", Name: p.Name, Reason: reason})
+					return
+				}
 			}
 		}
 		in.QueryParams = q
 	}
 	ctx := r.Context()
-	for i, p := range op.params {
-		if !op.repeatable[i] && repeated(r, p, in.QueryParams) {
+	for i := range op.params {
+		p := &op.params[i]
+		if !p.repeatable && repeated(r, p.Parameter, in.QueryParams) {
 			c.add(FieldError{In: p.In, Name: p.Name, Reason: reasonRepeated})
 			continue
 		}
-		if op.fastParams != nil && op.fastParams[i] != nil && op.fastParams[i].check(r, m.pathParams, in.QueryParams) == valid {
+		if p.compiled != nil && p.compiled.check(r, m.pathParams, in.QueryParams) == valid {
 			continue
 		}
-		if op.jsonParams != nil && op.jsonParams[i] && !v.checkJSONParam(r, p, m.pathParams, in.QueryParams, c) {
+		if p.json && !v.checkJSONParam(r, p.Parameter, m.pathParams, in.QueryParams, c) {
 			continue
+		}
+		if p.v2020 != nil {
+			if val, present, ok := p.shape.decode(r, m.pathParams, in.QueryParams); ok && present {
+				if rejected, passed := check2020(p.v2020, val, c, p.In, p.Name); rejected || passed {
+					continue
+				}
+			}
 		}
 		pin := in
-		if op.liteParams != nil && op.liteParams[i] {
+		if p.visit30 {
 			pin = in30(in, op)
 		}
-		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, pin, p) }); err != nil {
+		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, pin, p.kin) }); err != nil {
 			if errors.Is(err, errPanic) {
 				v.logPanic(r, err)
 				c.add(FieldError{In: p.In, Name: p.Name, Reason: "could not be validated"})
@@ -330,8 +351,12 @@ func (v *Validator) deepObjectGuard(q url.Values, p *openapi3.Parameter, depth i
 	return ""
 }
 
-// checkBody validates the body against the operation's requestBody.
-func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collector) ([]byte, *Error) {
+// checkBody validates the body against the operation's requestBody. When
+// the request is already rejected on a parameter (rejected), only the
+// cheap checks run (a required body, the media type and charset): the
+// request is answered with its parameter errors without paying for
+// parsing and validating a body, which can cost a thousand times more.
+func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collector, rejected bool) ([]byte, *Error) {
 	rb := m.op.body
 	if rb == nil {
 		if len(body) > 0 && !v.cfg.AllowUnspecifiedBody {
@@ -358,6 +383,12 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 			"Content-Type must be one of: "+clip(strings.Join(sortedKeys(rb.Content), ", "), maxReason), nil, nil)
 	}
 	mt := mediaType(ct)
+	if isJSON(mt) && !utf8Charset(ct) {
+		return body, errCharset()
+	}
+	if rejected {
+		return body, nil
+	}
 	if !isJSON(mt) {
 		var schema *openapi3.Schema
 		if media.Schema != nil {
@@ -371,9 +402,6 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 		}
 		return body, v.checkOtherBody(r, m, rb, body, c)
 	}
-	if !utf8Charset(ct) {
-		return body, errCharset()
-	}
 	val, err := parseJSONInterned(body, v.cfg.JSON, v.intern)
 	if err != nil {
 		je := err.(*jsonError)
@@ -383,14 +411,19 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if media.Schema == nil || media.Schema.Value == nil {
 		return body, nil
 	}
-	if fs := m.op.fastBody[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
+	if e := overBudget(val, len(body), media.Schema.Value, m.op.fanout[media], v.cfg.MaxValidationWork); e != nil {
+		return body, e
+	}
+	if fs := m.op.bodySchemas[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
 		return body, nil
 	}
-	if cs := m.op.strict[media]; cs != nil && !v.cfg.InjectDefaults && strictReject(cs, val, c) {
-		return body, nil
+	if cs := m.op.body2020[media]; cs != nil && !v.cfg.InjectDefaults {
+		if rejected, passed := check2020(cs, val, c, "body", ""); rejected || passed {
+			return body, nil
+		}
 	}
 	opts, schema := v.bodyOpts, media.Schema.Value
-	if ls := m.op.liteBody[media]; ls != nil {
+	if ls := m.op.body30[media]; ls != nil {
 		opts, schema = v.bodyOpts30, ls
 	}
 	defaulted := false
@@ -417,13 +450,19 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 // checkOtherBody validates non-JSON bodies (forms, multipart, text) with
 // kin-openapi's decoders, on a copy of the request reading from body.
 func (v *Validator) checkOtherBody(r *http.Request, m *match, rb *openapi3.RequestBody, body []byte, c *collector) *Error {
+	if v.form2020(r, m, rb, body, c) {
+		return nil
+	}
 	rc := r.WithContext(r.Context())
 	rc.Body = io.NopCloser(bytes.NewReader(body))
 	rc.GetBody = nil
 	rc.ContentLength = int64(len(body))
 	in := v.input(rc, m)
-	if m.op.liteOther && m.op.route30 != nil {
+	if m.op.forms30 && m.op.route30 != nil {
 		in.Route = m.op.route30
+	}
+	if m.op.formBody != nil {
+		rb = m.op.formBody
 	}
 	err := safely(func() error { return openapi3filter.ValidateRequestBody(context.Background(), in, rb) })
 	switch {
@@ -444,4 +483,39 @@ func sortedKeys(c openapi3.Content) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// form2020 validates an application/x-www-form-urlencoded body whose 3.1
+// schema uses 2020-12 keywords with the validator compiled at load, on the
+// value kin-openapi's own form decoder makes of it (what kin-openapi would
+// validate, with a validator compiled per call). It reports whether the
+// verdict is settled (a rejection reported to c, or an acceptance).
+func (v *Validator) form2020(r *http.Request, m *match, rb *openapi3.RequestBody, body []byte, c *collector) bool {
+	ct := r.Header.Get("Content-Type")
+	if v.cfg.InjectDefaults || mediaType(ct) != "application/x-www-form-urlencoded" {
+		return false
+	}
+	cs := m.op.form2020[rb.Content.Get(ct)]
+	if cs == nil {
+		return false
+	}
+	kin := rb
+	if m.op.formBody != nil {
+		kin = m.op.formBody
+	}
+	media := kin.Content.Get(ct)
+	if media == nil {
+		return false
+	}
+	enc := func(name string) *openapi3.Encoding { return media.Encoding[name] }
+	var val any
+	err := safely(func() (err error) {
+		val, err = openapi3filter.UrlencodedBodyDecoder(bytes.NewReader(body), r.Header, media.Schema, enc)
+		return err
+	})
+	if err != nil {
+		return false // kin-openapi reports it
+	}
+	rejected, passed := check2020(cs, val, c, "body", "")
+	return rejected || passed
 }

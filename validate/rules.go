@@ -90,7 +90,9 @@ func (v *Validator) compileRules() error {
 
 // appliesTo reports whether the rule's method matches.
 func (cr *compiledRule) appliesTo(method string) bool {
-	return cr.Method == "" || cr.Method == method
+	// HEAD is GET without a response body (RFC 9110 9.3.2): a GET rule
+	// checks it too, or a HEAD request would slip past it.
+	return cr.Method == "" || cr.Method == method || method == http.MethodHead && cr.Method == http.MethodGet
 }
 
 // mediaType returns the lowercased media type of a Content-Type value,

@@ -85,52 +85,53 @@ func TestRulesWithSpec(t *testing.T) {
 	}
 }
 
-func TestConfigErrors(t *testing.T) {
-	spec := func(extra string) []byte {
-		return []byte(`openapi: 3.0.3
+// rulesValidator is a NewRules Validator for the hardening tests: a JSON
+// schema rule on POST /upload and a content-type rule on PUT /files/{name}.
+func rulesValidator(t *testing.T, cfg Config) *Validator {
+	t.Helper()
+	cfg.Rules = append(cfg.Rules,
+		Rule{Method: "POST", Path: "/upload", MaxBodyBytes: 64, Schema: []byte(`{"type":"object","required":["name"],"properties":{"name":{"type":"string","maxLength":8},"kind":{"enum":["a","b"]},"code":{"type":"string","pattern":"^[a-z]+$"},"email":{"type":"string","format":"email"}}}`)},
+		Rule{Method: "PUT", Path: "/files/{name}", ContentTypes: []string{"text/plain"}},
+	)
+	v, err := NewRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestHeadValidatedAsGet: HEAD is GET without a response body: a GET
+// operation and a GET rule check it, and a 405 lists HEAD with GET.
+func TestHeadValidatedAsGet(t *testing.T) {
+	v := mustLoad(t, `openapi: 3.0.3
 info: {title: t, version: "1"}
 paths:
-  /a:
+  /items/{id}:
     get:
-` + extra + `
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: integer}}
       responses: {"200": {description: ok}}
-components:
-  securitySchemes:
-    K: {type: apiKey, in: header, name: X-K}
-`)
-	}
-	tests := []struct {
-		name string
-		data []byte
-		cfg  Config
+`, Config{Rules: []Rule{{Method: "GET", Path: "/items/{id}", RequiredHeaders: []string{"X-Tenant"}}}})
+	h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	for _, tc := range []struct {
+		method, target, tenant string
+		status                 int
+		allow                  string
 	}{
-		{"not openapi", []byte(`{"hello":1}`), Config{}},
-		{"garbage", []byte("\x00\x01"), Config{}},
-		{"security without Authenticate", spec("      security: [{K: []}]"), Config{}},
-		{"undeclared scheme", spec("      security: [{Nope: []}]"), Config{SkipSecurity: false, Authenticate: testAuth}},
-		{"negative body limit", spec(""), Config{MaxBodyBytes: -1}},
-		{"bad rule path", spec(""), Config{Rules: []Rule{{Path: "/x/{"}}}},
-		{"bad rule media", spec(""), Config{Rules: []Rule{{ContentTypes: []string{"json"}}}}},
-		{"bad rule schema", spec(""), Config{Rules: []Rule{{Schema: []byte(`{"type": 5}`)}}}},
-		{"rule schema with remote ref", spec(""), Config{Rules: []Rule{{Schema: []byte(`{"$ref": "https://example.com/s.json"}`)}}}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if _, err := Load(tc.data, tc.cfg); err == nil {
-				t.Fatalf("Load accepted it")
-			}
-		})
-	}
-	if _, err := Load(spec("      security: [{K: []}]"), Config{SkipSecurity: true}); err != nil {
-		t.Errorf("SkipSecurity: %v", err)
-	}
-	if _, err := New(nil, Config{}); err == nil {
-		t.Errorf("New(nil) accepted")
-	}
-	if _, err := NewRules(Config{}); err == nil {
-		t.Errorf("NewRules without rules accepted")
-	}
-	if _, err := LoadFile("testdata/missing.yaml", Config{}); err == nil {
-		t.Errorf("LoadFile of a missing file accepted")
+		{"HEAD", "/items/1", "t1", 200, ""},
+		{"HEAD", "/items/x", "t1", 400, ""},
+		{"HEAD", "/items/1", "", 400, ""},
+		{"GET", "/items/1", "", 400, ""},
+		{"DELETE", "/items/1", "t1", 405, "GET, HEAD"},
+	} {
+		r := httptest.NewRequest(tc.method, tc.target, nil)
+		if tc.tenant != "" {
+			r.Header.Set("X-Tenant", tc.tenant)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tc.status || rec.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s (tenant %q) = %d Allow %q, want %d Allow %q", tc.method, tc.target, tc.tenant, rec.Code, rec.Header().Get("Allow"), tc.status, tc.allow)
+		}
 	}
 }

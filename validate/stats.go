@@ -37,24 +37,35 @@ type counters struct {
 }
 
 // count records the outcome of one request.
-func (c *counters) count(err error) {
+func (c *counters) count(err error) { c.countReason(err) }
+
+// countReason counts err as count does and returns the reason it names
+// (invalid, unauthorized, unknown, too_large, unsupported_media_type or
+// internal; "" for nil), the label metrics and the access log use.
+func (c *counters) countReason(err error) string {
 	c.requests.Add(1)
 	if err == nil {
-		return
+		return ""
 	}
 	switch {
 	case errors.Is(err, ErrInvalid):
 		c.invalid.Add(1)
+		return "invalid"
 	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrForbidden):
 		c.unauthorized.Add(1)
+		return "unauthorized"
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrMethodNotAllowed):
 		c.unknown.Add(1)
+		return "unknown"
 	case errors.Is(err, ErrTooLarge):
 		c.tooLarge.Add(1)
+		return "too_large"
 	case errors.Is(err, ErrUnsupportedMediaType):
 		c.media.Add(1)
+		return "unsupported_media_type"
 	default:
 		c.internal.Add(1)
+		return "internal"
 	}
 }
 

@@ -49,40 +49,50 @@
 // PassThroughUnknown, so that a spelling variant cannot skip a rule or the
 // spec on a backend that would route it to the same resource. A trailing
 // slash that no template has is ignored ("/upload/" is checked as
-// "/upload"). Matching is case-sensitive, as RFC 3986 paths are: "/Upload"
+// "/upload"). The next handler receives the path in that canonical form
+// (URL.RawPath the canonical escaped path, URL.Path its decoding), the form
+// route.Table matches and passes on, so that validation, routing and the
+// backend see one path. Matching is case-sensitive, as RFC 3986 paths are: "/Upload"
 // does not get the rules of "/upload". In front of a backend that folds
 // case, give the rule for each spelling the backend accepts, or fold the
 // path before this middleware.
 //
-// Valid requests are decided by schemas compiled once at load (the common
-// keywords: type, nullable, enum of strings, format, pattern, lengths,
-// bounds, required, properties, additionalProperties, items, uniqueItems of
-// strings, allOf, anyOf, oneOf with discriminator); anything else, and every
-// rejection, goes to kin-openapi, whose verdict is authoritative (but see
-// OpenAPI 3.1 below). Reasons never quote the request: kin-openapi's and
-// the JSON Schema library's messages are mapped to fixed text built from
-// the schema.
+// Documents are checked at load, and every problem is reported at once in
+// a [LoadError], one line each: a JSON pointer into the document and a
+// reason. What never changes a verdict (examples and defaults that do not
+// match their schemas, keywords of the other OpenAPI version, an array
+// schema without items) is accepted and listed in [Validator.Warnings]
+// unless Config.Strict, meant for linting the document in CI. With
+// Config.SkipBrokenOperations, a document whose problems are confined to
+// some operations loads without them ([Validator.Skipped]).
 //
-// OpenAPI 3.1: kin-openapi v0.153.0 validates 3.1 schemas with a JSON Schema
-// 2020-12 validator (type arrays, const, prefixItems, if/then/else,
-// unevaluatedProperties, ...), which it compiles anew on every call, about
-// 0.2-1 ms per call. A 3.1 schema that uses none of the 2020-12 keywords
-// (const, prefixItems, contains, patternProperties, dependentSchemas,
-// propertyNames, unevaluated*, if/then/else, dependentRequired, $defs,
-// contentSchema) never pays it: valid values take the compiled path, and
-// the others are judged by kin-openapi's OpenAPI 3.0 visitor (its own
-// fallback for such schemas), with "nullable" cleared. For a JSON body
-// schema that uses 2020-12 keywords, a JSON Schema validator (the library
-// kin-openapi uses) is compiled once at load: the bodies it rejects are
-// answered from it, cheaply; the ones it accepts still pay kin-openapi's
-// per-call compilation, whose verdict stays authoritative (it also checks
-// formats). Parameters with 2020-12 keywords, and 2020-12 bodies that are
-// not JSON, pay it on every request the compiled path does not accept.
-// "nullable" has no effect in 3.1 documents (kin-openapi ignores it there);
-// use a type array with "null". Webhooks are not validated.
+// Schemas are compiled once at load for the common keywords; kin-openapi
+// judges what they do not cover and every rejection. Patterns are ECMA-262
+// regular expressions, as JSON Schema says (lookahead, backreferences);
+// those Go's regexp cannot run exactly are run with a match timeout, a
+// value whose match times out being rejected. A discriminator without a
+// mapping selects the schema its value names (OpenAPI's implied mapping).
+// A request already rejected on a parameter is answered with its parameter
+// errors without its body being parsed or validated, and a JSON body whose
+// checking would take more than Config.MaxValidationWork gets 413 before
+// any schema work. Reasons never quote
+// the request: kin-openapi's and the JSON Schema library's messages are
+// mapped to fixed text built from the schema.
+//
+// OpenAPI 3.1: a JSON or urlencoded form body, or a primitive or
+// delimited-array parameter, whose schema uses JSON Schema 2020-12 keywords
+// (const, prefixItems, unevaluatedProperties, if/then/else, ...) is judged
+// by a validator compiled at load, never per request (kin-openapi still
+// compiles one per call for multipart bodies, deepObject and content
+// parameters with such keywords, and with Config.InjectDefaults); as for 3.0,
+// a readOnly property must not be sent. $recursiveRef (JSON Schema
+// 2019-09) is read as a reference to the enclosing $recursiveAnchor
+// schema. "nullable" has no effect in 3.1 documents; use a type array with
+// "null". Webhooks are not validated.
 package validate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -92,12 +102,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // ResponseMode selects what Middleware does with responses.
@@ -130,6 +137,13 @@ type Config struct {
 	MaxBodyBytes int64
 	// JSON bounds JSON bodies before schema validation.
 	JSON JSONLimits
+	// MaxValidationWork bounds the work of checking one JSON body against
+	// its schema, in units of one JSON value checked against one schema (a
+	// value under a oneOf of five branches costs five), counted before any
+	// schema work, in at most as many steps. A body over it is answered 413
+	// (ErrTooLarge). Default 1,000,000 (about 0.1 to 1 s of kin-openapi's
+	// validation at worst). Negative is an error.
+	MaxValidationWork int64
 	// MaxErrors is the most failed fields listed in one answer; the rest
 	// are counted in "omittedErrors". Default 20.
 	MaxErrors int
@@ -162,6 +176,22 @@ type Config struct {
 	// backend receives the exact bytes the client sent. Parameter defaults
 	// are never injected.
 	InjectDefaults bool
+	// Strict refuses a document for problems that never change a verdict:
+	// examples and defaults that do not match their schemas, sibling
+	// keywords the OpenAPI version does not define (a 3.1 keyword in a 3.0
+	// document, a boolean exclusiveMinimum in a 3.1 one, $recursiveRef),
+	// an array schema without items. By default they are accepted, as
+	// Redocly and Spectral accept them, and listed in Validator.Warnings;
+	// keywords of the other version are applied as that version means them
+	// where kin-openapi understands them, and ignored otherwise. Meant for
+	// CI linting of the document.
+	Strict bool
+	// SkipBrokenOperations loads a document whose problems are confined to
+	// some operations: those operations are listed in Validator.Skipped,
+	// each with its reasons, and their requests are passed to the next
+	// handler unvalidated, as Config.PassThroughUnknown does for paths
+	// outside the document. By default any problem refuses the document.
+	SkipBrokenOperations bool
 	// AllowExternalRefs lets LoadFile follow $refs to other local files.
 	// Remote (http) references are never followed.
 	AllowExternalRefs bool
@@ -209,56 +239,45 @@ type Validator struct {
 	matrix     bool // the spec has matrix-style path parameters: ";" may start a segment
 	paramOpts  *openapi3filter.Options
 	bodyOpts   []openapi3.SchemaValidationOption
-	bodyOpts30 []openapi3.SchemaValidationOption // 3.1 documents: options of the 3.0 visitor (lite31.go)
+	bodyOpts30 []openapi3.SchemaValidationOption // 3.1 documents: options of the 3.0 visitor (openapi31.go)
 	respOpts   *openapi3filter.Options
 	stats      counters
-	intern     *interned // strings of the spec shared by parsed bodies; nil without a fast path
+	intern     *interned // strings of the spec shared by parsed bodies; nil without compiled schemas
+	warnings   []Problem
+	skipped    []Problem
+	broken     map[string]bool // pointers of skipped operations
 }
 
-type operation struct {
-	method     string
-	entry      *pathEntry
-	route      *routers.Route
-	params     []*openapi3.Parameter
-	body       *openapi3.RequestBody
-	security   []secRequirement
-	hasQuery   bool
-	deepObject []*openapi3.Parameter
-	deepDepth  []int                               // per deepObject entry: the most brackets a key may have
-	repeatable []bool                              // per params entry: may appear more than once
-	jsonParams []bool                              // per params entry: declared with a JSON content type (nil if none)
-	fastParams []*fastParam                        // per params entry; nil entries use kin-openapi
-	fastBody   map[*openapi3.MediaType]*fastSchema // JSON media types with a fast schema
+// Warnings returns the problems of the document that did not refuse it
+// (see Config.Strict and Config.SkipBrokenOperations), sorted by pointer.
+// The caller must not modify the slice.
+func (v *Validator) Warnings() []Problem { return v.warnings }
 
-	// OpenAPI 3.1 schemas validated by the 3.0 visitor (lite31.go).
-	route30    *routers.Route                             // route whose document says 3.0.3
-	liteParams []bool                                     // per params entry: validate with route30
-	liteBody   map[*openapi3.MediaType]*openapi3.Schema   // JSON media types: the schema for the 3.0 visitor
-	liteOther  bool                                       // form and multipart bodies: validate with route30
-	strict     map[*openapi3.MediaType]*jsonschema.Schema // JSON media types with 2020-12 keywords: compiled once (strict2020.go)
-}
+// Skipped returns the problems of the operations that
+// Config.SkipBrokenOperations skipped, sorted by pointer; an operation
+// may have several. The caller must not modify the slice.
+func (v *Validator) Skipped() []Problem { return v.skipped }
 
-type secRequirement []secScheme
-
-type secScheme struct {
-	name   string
-	scheme *openapi3.SecurityScheme
-	scopes []string
-}
-
-// New returns a Validator for doc, which it validates first. doc must not
-// be modified afterwards.
+// New returns a Validator for doc, which it checks first: the problems
+// that refuse it (see Config.Strict and Config.SkipBrokenOperations) are
+// returned together as a *LoadError. doc must not be modified afterwards.
+// New completes each discriminator's mapping with the entries OpenAPI
+// implies (a value naming a schema of components selects it), which
+// kin-openapi would otherwise ignore; the document is otherwise left as is.
 func New(doc *openapi3.T, cfg Config) (*Validator, error) {
 	if doc == nil {
 		return nil, errors.New("validate: nil document")
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		return nil, fmt.Errorf("validate: invalid OpenAPI document: %w", err)
 	}
 	v, err := newValidator(cfg)
 	if err != nil {
 		return nil, err
 	}
+	l := lint(doc, cfg)
+	if err := l.err(); err != nil {
+		return nil, err
+	}
+	v.warnings, v.skipped, v.broken = l.warns, l.skipped, l.broken
+	completeDiscriminators(doc)
 	v.doc = doc
 	v.is31 = doc.IsOpenAPI31OrLater()
 	if err := v.compile(); err != nil {
@@ -299,8 +318,8 @@ func LoadFile(path string, cfg Config) (*Validator, error) {
 }
 
 // NewRules returns a Validator that applies cfg.Rules only, for users
-// without an OpenAPI document. Requests no rule matches pass unchecked and
-// untouched: their body is neither read nor capped by Config.MaxBodyBytes
+// without an OpenAPI document. Requests no rule matches pass unchecked,
+// their path canonical and their body neither read nor capped by Config.MaxBodyBytes
 // (a Rule without Path matches every path, so it puts every request under
 // the cap). Non-canonical paths get 400 all the same (see the package doc).
 func NewRules(cfg Config) (*Validator, error) {
@@ -318,18 +337,13 @@ func NewRules(cfg Config) (*Validator, error) {
 }
 
 func newValidator(cfg Config) (*Validator, error) {
-	if cfg.MaxBodyBytes < 0 || cfg.MaxResponseBytes < 0 || cfg.MaxErrors < 0 {
+	if cfg.MaxBodyBytes < 0 || cfg.MaxResponseBytes < 0 || cfg.MaxErrors < 0 || cfg.MaxValidationWork < 0 {
 		return nil, errors.New("validate: negative limit in Config")
 	}
-	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = 1 << 20
-	}
-	if cfg.MaxResponseBytes == 0 {
-		cfg.MaxResponseBytes = 1 << 20
-	}
-	if cfg.MaxErrors == 0 {
-		cfg.MaxErrors = 20
-	}
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 1<<20)
+	cfg.MaxResponseBytes = cmp.Or(cfg.MaxResponseBytes, 1<<20)
+	cfg.MaxErrors = cmp.Or(cfg.MaxErrors, 20)
+	cfg.MaxValidationWork = cmp.Or(cfg.MaxValidationWork, 1_000_000)
 	if cfg.ErrorHandler == nil {
 		cfg.ErrorHandler = WriteError
 	}
@@ -339,161 +353,45 @@ func newValidator(cfg Config) (*Validator, error) {
 	return &Validator{cfg: cfg}, nil
 }
 
+// compile builds everything validating requests needs from v.doc: the
+// kin-openapi options, the base paths, the operations, the rules.
 func (v *Validator) compile() error {
-	doc := v.doc
-	fmts := append(formatOptions(), doc.GetSchemaValidationOptions()...)
+	v.setOptions()
+	if err := v.setBasePaths(); err != nil {
+		return err
+	}
+	if err := v.compileOperations(); err != nil {
+		return err
+	}
+	return v.compileRules()
+}
+
+// setOptions sets the options kin-openapi is called with.
+func (v *Validator) setOptions() {
+	fmts := append(formatOptions(), openapi3.SetSchemaRegexCompiler(kinPattern))
+	fmts = append(fmts, v.doc.GetSchemaValidationOptions()...)
 	v.paramOpts = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
 	v.respOpts = &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
 	v.bodyOpts = append([]openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), openapi3.MultiErrors()}, fmts...)
-	var doc30 *openapi3.T
 	if v.is31 {
 		v.bodyOpts30 = v.bodyOpts
 		v.bodyOpts = append(v.bodyOpts[:len(v.bodyOpts):len(v.bodyOpts)], openapi3.EnableJSONSchema2020())
-		d := *doc
-		d.OpenAPI = "3.0.3"
-		doc30 = &d
 	}
+}
 
-	if v.cfg.BasePaths == nil {
-		for _, s := range doc.Servers {
+// setBasePaths sets the prefixes stripped from request paths:
+// Config.BasePaths, or those of the document's servers.
+func (v *Validator) setBasePaths() error {
+	v.basePaths = v.cfg.BasePaths
+	if v.basePaths == nil {
+		for _, s := range v.doc.Servers {
 			bp, err := s.BasePath()
 			if err != nil {
 				return fmt.Errorf("validate: server %q: %w", s.URL, err)
 			}
 			v.basePaths = append(v.basePaths, bp)
 		}
-	} else {
-		v.basePaths = v.cfg.BasePaths
 	}
 	v.basePaths = cleanBasePaths(v.basePaths)
-
-	// The fast path knows the default format validators only.
-	var fc *fastCompiler
-	if len(doc.GetSchemaValidationOptions()) == 0 {
-		fc = &fastCompiler{intern: newInterned(), is31: v.is31, formats: formatValidators(), done: map[*openapi3.Schema]*fastSchema{}, busy: map[*openapi3.Schema]bool{}}
-		v.intern = fc.intern
-	}
-
-	var schemes openapi3.SecuritySchemes
-	if doc.Components != nil {
-		schemes = doc.Components.SecuritySchemes
-	}
-	needAuth := false
-	var strict strictSet
-	if doc.Paths == nil {
-		return v.compileRules()
-	}
-	for tmpl, item := range doc.Paths.Map() {
-		if item == nil {
-			continue
-		}
-		entry, err := v.ops.add(tmpl)
-		if err != nil {
-			return fmt.Errorf("validate: %w", err)
-		}
-		for method, op := range item.Operations() {
-			o := &operation{
-				method: method,
-				entry:  entry,
-				route:  &routers.Route{Spec: doc, Path: tmpl, PathItem: item, Method: method, Operation: op},
-			}
-			o.params = mergeParams(item.Parameters, op.Parameters)
-			o.repeatable = make([]bool, len(o.params))
-			for i, p := range o.params {
-				o.repeatable[i] = mayRepeat(p)
-				if jsonContent(p) {
-					if o.jsonParams == nil {
-						o.jsonParams = make([]bool, len(o.params))
-					}
-					o.jsonParams[i] = true
-				}
-				if p.In == openapi3.ParameterInPath && p.Style == openapi3.SerializationMatrix {
-					v.matrix = true
-				}
-				if p.In == openapi3.ParameterInQuery {
-					o.hasQuery = true
-					if p.Style == openapi3.SerializationDeepObject {
-						o.deepObject = append(o.deepObject, p)
-						var ps *openapi3.Schema
-						if p.Schema != nil {
-							ps = p.Schema.Value
-						}
-						o.deepDepth = append(o.deepDepth, schemaDepth(ps, v.cfg.JSON.MaxDepth))
-					}
-				}
-			}
-			if op.RequestBody != nil {
-				o.body = op.RequestBody.Value
-			}
-			if v.is31 {
-				v.compileLite(o, doc30, &strict)
-			}
-			if fc != nil {
-				o.fastParams = make([]*fastParam, len(o.params))
-				for i, p := range o.params {
-					o.fastParams[i] = fc.compileParam(p)
-				}
-				if o.body != nil {
-					o.fastBody = make(map[*openapi3.MediaType]*fastSchema)
-					for ct, media := range o.body.Content {
-						if media != nil && media.Schema != nil && isJSON(mediaType(ct)) {
-							if fs := fc.compile(media.Schema.Value); fs != nil {
-								o.fastBody[media] = fs
-							}
-						}
-					}
-				}
-			}
-			reqs := op.Security
-			if reqs == nil {
-				reqs = &doc.Security
-			}
-			if !v.cfg.SkipSecurity && reqs != nil {
-				for _, req := range *reqs {
-					var sr secRequirement
-					for name, scopes := range req {
-						ref := schemes[name]
-						if ref == nil || ref.Value == nil {
-							return fmt.Errorf("validate: %s %s: security scheme %q is not declared", method, tmpl, name)
-						}
-						sr = append(sr, secScheme{name: name, scheme: ref.Value, scopes: scopes})
-					}
-					sort.Slice(sr, func(i, j int) bool { return sr[i].name < sr[j].name })
-					o.security = append(o.security, sr)
-					if len(sr) > 0 {
-						needAuth = true
-					}
-				}
-			}
-			entry.methods[method] = o
-			entry.allow = append(entry.allow, method)
-		}
-		sort.Strings(entry.allow)
-	}
-	strict.compile(doc)
-	if needAuth && v.cfg.Authenticate == nil {
-		return errors.New("validate: the spec has security requirements: set Config.Authenticate or Config.SkipSecurity")
-	}
-	return v.compileRules()
-}
-
-// mergeParams returns the path item's parameters overridden by the
-// operation's (same name and location).
-func mergeParams(item, op openapi3.Parameters) []*openapi3.Parameter {
-	var out []*openapi3.Parameter
-	for _, ref := range item {
-		if ref == nil || ref.Value == nil {
-			continue
-		}
-		if op.GetByInAndName(ref.Value.In, ref.Value.Name) != nil {
-			continue
-		}
-		out = append(out, ref.Value)
-	}
-	for _, ref := range op {
-		if ref != nil && ref.Value != nil {
-			out = append(out, ref.Value)
-		}
-	}
-	return out
+	return nil
 }

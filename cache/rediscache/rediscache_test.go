@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 // startRedis starts a real redis-server on a free loopback port, without
 // persistence, and returns a client; both are stopped when the test ends.
 // The test is skipped only when the binary is not installed.
-func startRedis(t *testing.T) *redis.Client {
+func startRedis(t testing.TB) *redis.Client {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -78,7 +78,7 @@ func startRedis(t *testing.T) *redis.Client {
 	return rdb
 }
 
-func newStore(t *testing.T, rdb *redis.Client, cfg Config) *Store {
+func newStore(t testing.TB, rdb *redis.Client, cfg Config) *Store {
 	t.Helper()
 	s, err := New(rdb, cfg)
 	if err != nil {
@@ -271,4 +271,31 @@ func TestTagSetsBounded(t *testing.T) {
 	if _, ok := s.Get(ctx, "GET http://y/other"); !ok {
 		t.Fatal("PurgeTag(big) removed an entry without the tag")
 	}
+}
+
+// BenchmarkStore measures a hit (one round trip to a real Redis on
+// loopback and the entry's decoding) and a store (the entry, its tag set
+// and their TTLs) of a 4 KiB response.
+func BenchmarkStore(b *testing.B) {
+	rdb := startRedis(b)
+	ctx := context.Background()
+	s := newStore(b, rdb, Config{})
+	defer s.Close()
+	e := &cache.Entry{Variants: []*cache.Response{{Status: 200, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: []byte(strings.Repeat("x", 4<<10)), Tags: []string{"users"}, Lifetime: time.Minute, StaleIfError: -1}}}
+	s.Set(ctx, "GET http://api.example/users/1", e, time.Minute)
+	b.Run("Get", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := s.Get(ctx, "GET http://api.example/users/1"); !ok {
+				b.Fatal("miss")
+			}
+		}
+	})
+	b.Run("Set", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.Set(ctx, "GET http://api.example/users/2", e, time.Minute)
+		}
+	})
 }

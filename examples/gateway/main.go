@@ -4,7 +4,9 @@
 //	go run ./examples/gateway
 //
 // It serves on 127.0.0.1:8080, and over HTTPS with HTTP/2 on 127.0.0.1:8443
-// with a development certificate, and prints a few curl lines to try. Flags
+// with a development certificate, with its admin listener (status page,
+// Prometheus metrics, readiness, cache purge) on 127.0.0.1:9090, and
+// prints a few curl lines to try. Flags
 // point it at real upstreams instead:
 //
 //	go run ./examples/gateway -listen 127.0.0.1:9000 -upstreams 127.0.0.1:3000,127.0.0.1:3001
@@ -30,6 +32,7 @@ import (
 	"github.com/gatekit/gatekit"
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
+	"github.com/gatekit/gatekit/metrics"
 	"github.com/gatekit/gatekit/pathcanon"
 	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/ratelimit"
@@ -56,6 +59,7 @@ func run(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
 	upstreams := fs.String("upstreams", "", "comma-separated upstreams (host:port or URLs); empty starts three demo backends")
 	tlsListen := fs.String("tls-listen", "127.0.0.1:8443", "address to serve HTTPS (HTTP/2) on with a development certificate; empty disables")
+	adminListen := fs.String("admin", "127.0.0.1:9090", "address of the admin listener (status page, /metrics, /readyz, cache purge); empty disables")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,6 +108,17 @@ func run(args []string) error {
 		https.printTryLine()
 		defer func() { stopHTTPS(); _ = https.wait() }()
 	}
+	if *adminListen != "" {
+		actx, stopAdmin := context.WithCancel(ctx)
+		adm, err := startAdmin(actx, *adminListen, g.observed, srv.Ready, log)
+		if err != nil {
+			stopAdmin()
+			ln.Close()
+			return err
+		}
+		adm.printTryLines()
+		defer func() { stopAdmin(); _ = adm.wait() }()
+	}
 	err = srv.Serve(ctx, ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -112,10 +127,12 @@ func run(args []string) error {
 	return err
 }
 
-// demo is the assembled demo gateway and what it must close.
+// demo is the assembled demo gateway, what it must close, and what its
+// admin listener shows.
 type demo struct {
 	http.Handler
-	closers []func() error
+	closers  []func() error
+	observed *observed
 }
 
 func (d *demo) Close() {
@@ -124,8 +141,9 @@ func (d *demo) Close() {
 	}
 }
 
-// newProxy builds a proxy with the named policy over upstreams.
-func (d *demo) newProxy(ups []balancer.Upstream, policy string, log *slog.Logger) (*proxy.Proxy, error) {
+// newProxy builds a proxy with the named policy over upstreams, shown as
+// name on the admin listener.
+func (d *demo) newProxy(name string, ups []balancer.Upstream, policy string, log *slog.Logger) (*proxy.Proxy, error) {
 	pool, err := balancer.NewPool(ups)
 	if err != nil {
 		return nil, err
@@ -139,6 +157,7 @@ func (d *demo) newProxy(ups []balancer.Upstream, policy string, log *slog.Logger
 		return nil, err
 	}
 	d.closers = append(d.closers, px.Close)
+	d.observed.pools[name], d.observed.proxies[name] = pool, px
 	return px, nil
 }
 
@@ -154,18 +173,22 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 	if len(ups) > 1 {
 		stableUps = ups[:len(ups)-1]
 	}
-	d := &demo{}
-	all, err := d.newProxy(ups, "least-request", log)
+	o, err := newObserved()
+	if err != nil {
+		return nil, err
+	}
+	d := &demo{observed: o}
+	all, err := d.newProxy("all", ups, "least-request", log)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	stable, err := d.newProxy(stableUps, "round-robin", log)
+	stable, err := d.newProxy("stable", stableUps, "round-robin", log)
 	if err != nil {
 		d.Close()
 		return nil, err
 	}
-	v2, err := d.newProxy(v2Ups, "round-robin", log)
+	v2, err := d.newProxy("v2", v2Ups, "round-robin", log)
 	if err != nil {
 		d.Close()
 		return nil, err
@@ -264,7 +287,14 @@ func newGateway(list string, log *slog.Logger) (*demo, error) {
 		d.Close()
 		return nil, err
 	}
-	d.Handler = g
+	o.limiters["api-per-client"], o.limiters["reports"] = perIP, queued
+	o.validators["store"], o.caches["cached"], o.surge["default"] = petstore, c, spikes
+	if err := o.register(); err != nil {
+		d.Close()
+		return nil, err
+	}
+	// Requests per rule, latency and bytes, for /metrics and the status page.
+	d.Handler = metrics.Middleware(o.metrics)(g)
 	d.closers = append(d.closers, g.Close)
 	return d, nil
 }

@@ -16,6 +16,10 @@
 // -tls-cert FILE -tls-key FILE serve HTTPS (HTTP/2 included) with
 // certificate files reloaded when they change and on SIGHUP; -acme-ca URL
 // -acme-domain NAME serve HTTPS with a certificate from an ACME CA.
+// -h2c also accepts plaintext HTTP/2 with prior knowledge from clients;
+// with h2c:// upstreams it load-balances gRPC per call:
+//
+//	go run ./examples/loadbalancer -h2c -upstreams h2c://127.0.0.1:50051,h2c://127.0.0.1:50052
 //
 // It logs nothing per request and exits cleanly on SIGINT or SIGTERM, which
 // makes it the program the whole-proxy benchmarks (bench/run.sh) run. It
@@ -59,6 +63,7 @@ func main() {
 func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	fs := flag.NewFlagSet("loadbalancer", flag.ContinueOnError)
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve on")
+	h2c := fs.Bool("h2c", false, "also accept plaintext HTTP/2 with prior knowledge (h2c), as gRPC clients without TLS speak it")
 	upstreams := fs.String("upstreams", "", "comma-separated upstreams, host:port or URLs (required)")
 	policy := fs.String("policy", "round-robin", "load-balancing policy: "+strings.Join(balancer.PolicyNames(), ", "))
 	useCache := fs.Bool("cache", false, "answer from an RFC 9111 shared cache in front of the upstreams")
@@ -156,7 +161,7 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 		return err
 	}
 	defer stopTLS()
-	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: log, TLSConfig: tlsConfig})
+	srv, err := gatekit.NewServer(h, gatekit.ServerConfig{Logger: log, TLSConfig: tlsConfig, UnencryptedHTTP2: *h2c})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@
 package problem
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -42,22 +43,13 @@ type Details struct {
 
 // MarshalJSON encodes d as a problem details object with its extension members.
 func (d Details) MarshalJSON() ([]byte, error) {
-	status := d.Status
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
+	status := cmp.Or(d.Status, http.StatusInternalServerError)
 	m := make(map[string]any, 5+len(d.Extensions))
 	for k, v := range d.Extensions {
 		m[k] = v
 	}
-	typ := d.Type
-	if typ == "" {
-		typ = "about:blank"
-	}
-	title := d.Title
-	if title == "" {
-		title = http.StatusText(status)
-	}
+	typ := cmp.Or(d.Type, "about:blank")
+	title := cmp.Or(d.Title, http.StatusText(status))
 	m["type"] = typ
 	m["title"] = title
 	m["status"] = status
@@ -85,9 +77,7 @@ func Write(w http.ResponseWriter, status int, detail string) {
 // Headers already set on w (Retry-After, Allow, ...) are kept. It must be
 // called before anything else was written to w.
 func WriteDetails(w http.ResponseWriter, d Details) {
-	if d.Status == 0 {
-		d.Status = http.StatusInternalServerError
-	}
+	d.Status = cmp.Or(d.Status, http.StatusInternalServerError)
 	body, err := json.Marshal(d)
 	if err != nil {
 		// An extension did not marshal: fall back to the standard members only.

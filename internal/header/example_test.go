@@ -1,0 +1,21 @@
+package header_test
+
+import (
+	"fmt"
+
+	"github.com/gatekit/gatekit/internal/header"
+)
+
+// IsToken accepts what may stand as a field name, method or cookie name,
+// and refuses separators, spaces and the empty string.
+func ExampleIsToken() {
+	for _, s := range []string{"X-Request-ID", "session_id", "Bad Name", "a:b", ""} {
+		fmt.Printf("%q %v\n", s, header.IsToken(s))
+	}
+	// Output:
+	// "X-Request-ID" true
+	// "session_id" true
+	// "Bad Name" false
+	// "a:b" false
+	// "" false
+}

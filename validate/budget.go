@@ -1,0 +1,138 @@
+package validate
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+// The validation budget. Checking a JSON body against a schema costs about
+// one unit per (value, schema) pair: a value under a oneOf of five
+// branches is checked five times, and its members under each branch's
+// own unions again. The schema's fan-out (the most schemas one value can
+// be checked against, branches multiplied along the nesting) is computed
+// once at load; a body whose size times that fan-out is within
+// Config.MaxValidationWork is checked at once. Any other body is metered
+// first, following its values through the schema (at most the budget's
+// worth of steps), and answered 413 when over the budget, before any
+// schema work: no body can make validation cost more than the budget,
+// whatever the schema.
+
+// maxFanout caps a schema's fan-out (deeply nested unions).
+const maxFanout = 1 << 30
+
+// fanout returns the fan-out of s: how many schemas one value at s, and
+// each value below it, may be checked against at most.
+func fanout(s *openapi3.Schema, memo map[*openapi3.Schema]int64) int64 {
+	if s == nil {
+		return 1
+	}
+	if f, ok := memo[s]; ok {
+		return f
+	}
+	memo[s] = 1 // a recursive reference counts once: its depth is the body's
+	// here: the schemas a value at s is checked against; below: the most a
+	// member or item is checked against, under any of them.
+	here, below := int64(1), int64(1)
+	var visit func(x *openapi3.Schema, depth int)
+	visit = func(x *openapi3.Schema, depth int) {
+		if x == nil || depth > 32 {
+			return
+		}
+		for _, refs := range []openapi3.SchemaRefs{x.AllOf, x.OneOf, x.AnyOf} {
+			for _, r := range refs {
+				if r != nil && r.Value != nil {
+					here++
+					visit(r.Value, depth+1)
+				}
+			}
+		}
+		for _, r := range []*openapi3.SchemaRef{x.Not, x.If, x.Then, x.Else} {
+			if r != nil && r.Value != nil {
+				here++
+				visit(r.Value, depth+1)
+			}
+		}
+		children := []*openapi3.SchemaRef{x.Items, x.AdditionalProperties.Schema}
+		for _, r := range x.Properties {
+			children = append(children, r)
+		}
+		children = append(children, x.PrefixItems...)
+		for _, r := range children {
+			if r != nil && r.Value != nil {
+				below = max(below, fanout(r.Value, memo))
+			}
+		}
+	}
+	visit(s, 0)
+	f := min(here*below, maxFanout)
+	memo[s] = f
+	return f
+}
+
+// meter counts, down from *left, the (value, schema) pairs checking v
+// against s visits, stopping once *left is negative. It follows the value:
+// a member is counted only under the schemas that declare it (or take it
+// as an additional property), so it is exact where fan-out is an upper
+// bound.
+func meter(v any, s *openapi3.Schema, left *int64, depth int) {
+	if s == nil || *left < 0 || depth > 64 {
+		return
+	}
+	*left--
+	meterAll(v, s.AllOf, left, depth)
+	meterAll(v, s.OneOf, left, depth)
+	meterAll(v, s.AnyOf, left, depth)
+	if s.Not != nil || s.If != nil || s.Then != nil || s.Else != nil {
+		for _, r := range [...]*openapi3.SchemaRef{s.Not, s.If, s.Then, s.Else} {
+			if r != nil {
+				meter(v, r.Value, left, depth+1)
+			}
+		}
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, m := range x {
+			if p := s.Properties[k]; p != nil {
+				meter(m, p.Value, left, depth+1)
+			} else if ap := s.AdditionalProperties.Schema; ap != nil {
+				meter(m, ap.Value, left, depth+1)
+			}
+		}
+	case []any:
+		for i, m := range x {
+			switch {
+			case i < len(s.PrefixItems) && s.PrefixItems[i] != nil:
+				meter(m, s.PrefixItems[i].Value, left, depth+1)
+			case s.Items != nil:
+				meter(m, s.Items.Value, left, depth+1)
+			}
+		}
+	}
+}
+
+func meterAll(v any, refs openapi3.SchemaRefs, left *int64, depth int) {
+	for _, r := range refs {
+		if r != nil {
+			meter(v, r.Value, left, depth+1)
+		}
+	}
+}
+
+// overBudget returns a 413 *Error when checking val (parsed from size
+// bytes) against s, of fan-out f, would take more than budget units. Most
+// bodies are decided by size times fan-out (every value takes a byte);
+// the others are metered, at a cost bounded by the budget itself.
+func overBudget(val any, size int, s *openapi3.Schema, f, budget int64) *Error {
+	if f <= 1 || f <= budget/max(int64(size), 1) {
+		return nil
+	}
+	left := budget
+	meter(val, s, &left, 0)
+	if left >= 0 {
+		return nil
+	}
+	return newError(ErrTooLarge, http.StatusRequestEntityTooLarge,
+		"the request body is too large to validate against this schema (over "+strconv.FormatInt(budget, 10)+" units of work)", nil, nil)
+}

@@ -1,0 +1,57 @@
+package validate
+
+import "testing"
+
+const docPets = `openapi: 3.0.3
+info: {title: pets, version: "1"}
+paths:
+  /pets:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              oneOf: [{$ref: "#/components/schemas/Cat"}, {$ref: "#/components/schemas/Dog"}]
+              discriminator: {propertyName: petType}
+      responses: {"200": {description: ok}}
+  /mapped:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              oneOf: [{$ref: "#/components/schemas/Cat"}, {$ref: "#/components/schemas/Dog"}]
+              discriminator: {propertyName: petType, mapping: {kitty: Cat}}
+      responses: {"200": {description: ok}}
+components:
+  schemas:
+    Pet:
+      type: object
+      required: [petType]
+      properties: {petType: {type: string}, name: {type: string}}
+    Cat:
+      allOf: [{$ref: "#/components/schemas/Pet"}, {type: object, properties: {hunts: {type: boolean}}}]
+    Dog:
+      allOf: [{$ref: "#/components/schemas/Pet"}, {type: object, required: [barks], properties: {barks: {type: boolean}}}]
+`
+
+// TestDiscriminatorImpliedMapping: without a mapping, the discriminator
+// value names the schema to validate against (OpenAPI's implied mapping):
+// a Dog that also matches Cat's schema is accepted, and a body that says
+// Dog but only matches Cat is rejected.
+func TestDiscriminatorImpliedMapping(t *testing.T) {
+	v := mustLoad(t, docPets, Config{})
+	const ct = "application/json"
+	checkVerdicts(t, v, []verdictCase{
+		{method: "POST", target: "/pets", ct: ct, body: `{"petType":"Cat","name":"x"}`, ok: true},
+		{method: "POST", target: "/pets", ct: ct, body: `{"petType":"Dog","barks":true}`, ok: true},
+		{method: "POST", target: "/pets", ct: ct, body: `{"petType":"Dog","name":"x"}`, ok: false},
+		{method: "POST", target: "/pets", ct: ct, body: `{"petType":"Cat","hunts":"x","barks":true}`, ok: false},
+		{method: "POST", target: "/pets", ct: ct, body: `{"petType":"Bird"}`, ok: false},
+		{method: "POST", target: "/pets", ct: ct, body: `{"name":"x"}`, ok: false},
+		// An explicit mapping selects by its key; the other branch keeps its implied name.
+		{method: "POST", target: "/mapped", ct: ct, body: `{"petType":"kitty","name":"x"}`, ok: true},
+		{method: "POST", target: "/mapped", ct: ct, body: `{"petType":"Dog","barks":true}`, ok: true},
+		{method: "POST", target: "/mapped", ct: ct, body: `{"petType":"Cat","name":"x"}`, ok: false},
+	})
+}

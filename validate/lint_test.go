@@ -1,0 +1,147 @@
+package validate
+
+import (
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// docProblems has problems in two operations, a component and an
+// example: an undeclared path parameter, a pattern ECMA-262 refuses and an
+// example that does not match its schema.
+const docProblems = `openapi: 3.0.3
+info: {title: problems, version: "1"}
+paths:
+  /a/{id}:
+    get:
+      responses: {"200": {description: ok}}
+  /b:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, properties: {code: {type: string, pattern: "(?<=x"}}}
+      responses: {"200": {description: ok}}
+  /c:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/C"}
+            example: {n: "not a number"}
+      responses: {"200": {description: ok}}
+components:
+  schemas:
+    C: {type: object, properties: {n: {type: integer}}, required: [n]}
+    D: {type: array, items: {type: string, pattern: "[unclosed"}}
+`
+
+// TestLoadReportsEveryProblem: every problem is listed at once, one line
+// each with its JSON pointer and no schema dump; the example only in
+// strict mode.
+func TestLoadReportsEveryProblem(t *testing.T) {
+	for _, tc := range []struct {
+		strict bool
+		want   []string
+	}{
+		{false, []string{"/components/schemas/D", "/paths/~1a~1{id}/get", "/paths/~1b/post"}},
+		{true, []string{"/components/schemas/D", "/paths/~1a~1{id}/get", "/paths/~1b/post", "/paths/~1c/post"}},
+	} {
+		_, err := Load([]byte(docProblems), Config{Strict: tc.strict})
+		var le *LoadError
+		if !errors.As(err, &le) {
+			t.Fatalf("strict=%v: Load = %v, want a *LoadError", tc.strict, err)
+		}
+		var got []string
+		for _, p := range le.Problems {
+			if strings.Contains(p.Reason, "\n") || strings.Contains(p.Reason, "Schema:") || p.Reason == "" || len(p.Reason) > 300 {
+				t.Errorf("strict=%v: reason %q is not one short line", tc.strict, p.Reason)
+			}
+			if len(got) == 0 || got[len(got)-1] != p.Pointer {
+				got = append(got, p.Pointer)
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("strict=%v: problems at %q, want %q\n%v", tc.strict, got, tc.want, err)
+		}
+		if n := strings.Count(err.Error(), "\n"); n != len(le.Problems) {
+			t.Errorf("strict=%v: error has %d lines after the first, want %d", tc.strict, n, len(le.Problems))
+		}
+	}
+}
+
+// docHarmless has only problems that never change a verdict: a default
+// and an example that do not match, a 3.0 boolean exclusiveMinimum in a
+// 3.1 document and a name listed twice in required.
+const docHarmless = `openapi: 3.1.0
+info: {title: harmless, version: "1"}
+paths:
+  /n:
+    get:
+      parameters:
+        - {name: n, in: query, schema: {type: integer, minimum: 0, exclusiveMinimum: true, default: "x"}}
+      responses: {"200": {description: ok}}
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, required: [id, id], properties: {id: {type: string}}}
+            example: {id: 5}
+      responses: {"200": {description: ok}}
+`
+
+// TestLenientLoadWarns: by default a document whose problems never change
+// a verdict loads, with the version mixing listed as warnings, and the
+// boolean exclusiveMinimum still applies; Strict refuses it.
+func TestLenientLoadWarns(t *testing.T) {
+	v, err := Load([]byte(docHarmless), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Warnings()) != 2 {
+		t.Errorf("Warnings() = %v, want the exclusiveMinimum and the duplicate required", v.Warnings())
+	}
+	for q, want := range map[string]bool{"/n?n=1": true, "/n?n=0": false, "/n?n=-1": false} {
+		_, err := v.ValidateRequest(httptest.NewRequest("GET", q, nil), nil)
+		if got := err == nil; got != want {
+			t.Errorf("GET %s accepted = %v, want %v (%v)", q, got, want, err)
+		}
+	}
+	if _, err := Load([]byte(docHarmless), Config{Strict: true}); err == nil {
+		t.Error("Strict loaded a document with a mismatching example and default")
+	}
+}
+
+// TestSkipBrokenOperations: with SkipBrokenOperations the broken
+// operations are listed with their reasons and pass unvalidated; the
+// others are validated.
+func TestSkipBrokenOperations(t *testing.T) {
+	v, err := Load([]byte(docProblems), Config{SkipBrokenOperations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, p := range v.Skipped() {
+		ops = append(ops, p.Pointer)
+	}
+	if want := "/paths/~1a~1{id}/get /paths/~1b/post"; strings.Join(ops, " ") != want {
+		t.Errorf("Skipped() at %q, want %q", ops, want)
+	}
+	for _, tc := range []struct {
+		method, target, body string
+		ok                   bool
+	}{
+		{"GET", "/a/1", "", true},
+		{"POST", "/b", `{"code":5}`, true},
+		{"POST", "/c", `{"n":1}`, true},
+		{"POST", "/c", `{"n":"x"}`, false},
+	} {
+		r := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))
+		r.Header.Set("Content-Type", "application/json")
+		_, err := v.ValidateRequest(r, []byte(tc.body))
+		if got := err == nil; got != tc.ok {
+			t.Errorf("%s %s %s accepted = %v, want %v (%v)", tc.method, tc.target, tc.body, got, tc.ok, err)
+		}
+	}
+}
