@@ -246,3 +246,23 @@ func requestMethod(p []byte) string {
 	}
 	return string(p)
 }
+
+// reusable reports whether c can carry another request: its last response
+// ended at its framing, and the guard neither discarded it nor lost track
+// of its framing.
+func (c *guardConn) reusable() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.discarded && !c.opaque && !c.tunnel && !c.inRequest && len(c.methods) == 0 && c.fr.Idle()
+}
+
+// strayWhileIdle records bytes found waiting on c while no request was
+// outstanding (seen by a check before reuse): c is discarded and its
+// target flagged, as for bytes read past a response.
+func (c *guardConn) strayWhileIdle() {
+	c.mu.Lock()
+	c.discarded, c.desync = true, true
+	c.mu.Unlock()
+	c.Close()
+	c.g.flag(c.addr, time.Now())
+}

@@ -1,7 +1,8 @@
 // Package proxy forwards requests to the targets a balancer policy picks.
 //
 // [Proxy] is an http.Handler on httputil.ReverseProxy (with Rewrite, never
-// Director) and a tuned http.Transport ([NewTransport]). For each request it
+// Director) and its own upstream connections (see Connections). For each
+// request it
 // asks a [balancer.Policy] for a target, rewrites the request (X-Forwarded-*
 // set by the gateway only, hop-by-hop headers and h2c upgrades dropped),
 // forwards it and reports the outcome to the policy through the pick's done
@@ -24,11 +25,12 @@
 //
 // A request that may have reached a target is sent again only when it is
 // idempotent on its route ([RetryConfig]), to another target, within a
-// [RetryBudget]; in particular a re-send that net/http's Transport attempts
-// on its own (HTTP/1 keep-alive races, an HTTP/2 stream reset after the
-// body went out) is stopped for any other request, which then fails with
-// 502 ([Stats] counts them). A request that provably reached no target
-// (refused dial, failed TLS handshake) is retried whatever its method.
+// [RetryBudget]; in particular a re-send that the upstream connections
+// attempt on their own (HTTP/1 keep-alive races, an HTTP/2 stream reset
+// after the body went out) is stopped for any other request, which then
+// fails with 502 ([Stats] counts them). A request that provably reached no
+// target (refused dial, failed TLS handshake) is retried whatever its
+// method.
 //
 // # HTTP/2 and gRPC
 //
@@ -60,11 +62,23 @@
 //
 // # Connections
 //
-// The default transport frames every HTTP/1 response as it reads it, so
-// that bytes a target sends past the end of a response are never handed to
-// another client's request: the connection is discarded and the target
-// quarantined (TransportConfig.DesyncQuarantine). [Proxy.Drain] completes
-// the removal of a target, closing its connections as their responses end.
+// Without Config.Transport, requests to plain-http targets go over
+// HTTP/1.1 keep-alive connections the proxy uses synchronously, on the
+// request's own goroutine: the request goes out in one write and the
+// response is read as the client is sent it, with none of http.Transport's
+// per-connection goroutines. Before an idle connection is reused, a
+// non-blocking read checks that its target neither closed it nor sent
+// anything since. Everything else goes through a tuned http.Transport
+// ([NewTransport]): https targets (which may speak HTTP/2), protocol
+// upgrades, Expect: 100-continue, request bodies over 32 KiB or of unknown
+// length, and every request when TransportConfig.MaxConnsPerHost is set.
+//
+// Either way every HTTP/1 response is framed as it is read, so that bytes
+// a target sends past the end of a response (or while its connection is
+// idle) are never handed to another client's request: the connection is
+// discarded and the target quarantined (TransportConfig.DesyncQuarantine).
+// [Proxy.Drain] completes the removal of a target, closing its connections
+// as their responses end.
 //
 // # Security
 //

@@ -117,6 +117,9 @@ func (px *Proxy) Drain(ctx context.Context, t *balancer.Target) error {
 				set.mu.Unlock()
 				px.guard.forget(addr, set)
 			}
+			if px.h1 != nil {
+				px.h1.forget(addr)
+			}
 			return nil
 		}
 		select {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/http/httputil"
@@ -21,9 +22,11 @@ import (
 // Config configures a Proxy. The zero value of each field selects the
 // default documented on it.
 type Config struct {
-	// Transport sends requests to targets. If nil, New builds one
-	// with NewTransport(TransportConfig), and Close closes its idle
-	// connections.
+	// Transport sends requests to targets. If nil, the proxy sends
+	// requests to plain-http targets over its own synchronous HTTP/1.1
+	// connections and the others with NewTransport(TransportConfig) (see
+	// the package documentation), and Close closes the idle connections
+	// of both.
 	Transport http.RoundTripper
 	// TransportConfig tunes the default transport; it is ignored when
 	// Transport is set.
@@ -106,6 +109,7 @@ type Proxy struct {
 	websocket   bool
 	retry       retryPolicy
 	guard       *desyncGuard // of the default transport, or nil
+	h1          *h1Pool      // synchronous HTTP/1.1 pool of the default transport, or nil
 	resends     atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
 
 	h2c *http.Transport // h2c targets' transport, registered on the default one, or nil
@@ -113,8 +117,9 @@ type Proxy struct {
 
 // Stats are a Proxy's counters since it was created.
 type Stats struct {
-	// TransportReSends counts the times the Transport tried to send a
-	// request again on its own after a connection failed where the
+	// TransportReSends counts the times the upstream connections (the
+	// Transport, or the proxy's own HTTP/1.1 ones) tried to send a
+	// request again on their own after a connection failed where the
 	// request may have been written (HTTP/1 keep-alive races, HTTP/2
 	// stream resets). Such a re-send of a non-idempotent request is
 	// stopped and answered 502; of an idempotent one, it becomes a retry
@@ -156,6 +161,12 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 			return nil, err
 		}
 		px.transport, px.guard = t, g
+		if cfg.MaxConnsPerHost == 0 {
+			// The pool has no per-target connection cap; with one, every
+			// request goes through the Transport, which queues for it.
+			d := &net.Dialer{Timeout: cmp.Or(cfg.DialTimeout, defaultDialTimeout), KeepAlive: 30 * time.Second}
+			px.h1 = newH1Pool(g, d, cfg.TransportConfig)
+		}
 	}
 	if px.onError == nil {
 		px.onError = WriteError
@@ -221,6 +232,9 @@ func (px *Proxy) Close() error {
 	}
 	if c, ok := px.transport.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
+	}
+	if px.h1 != nil {
+		px.h1.CloseIdleConnections()
 	}
 	return nil
 }

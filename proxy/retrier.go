@@ -64,7 +64,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 			req.Close = true // quarantine: never reuse a connection to it
 		}
 		x.cur.start = time.Now()
-		resp, err := px.transport.RoundTrip(req)
+		resp, err := px.roundTripperFor(x.cur.target, req).RoundTrip(req)
 		if err == nil || x.cur.hidden.Load() > 0 || !neverReached(err, x.cur.gotConn.Load()) {
 			x.maybeReached = true
 		}

@@ -23,9 +23,12 @@ const (
 	defaultMaxIdleConnsPerHost   = 64
 )
 
-// TransportConfig configures the http.Transport that New builds when
-// Config.Transport is nil. The zero value of each field selects the default
-// documented on it.
+// TransportConfig configures the upstream connections New sets up when
+// Config.Transport is nil: the http.Transport, and the synchronous HTTP/1.1
+// connections to plain-http targets, which follow DialTimeout,
+// ResponseHeaderTimeout, IdleConnTimeout, MaxIdleConnsPerHost,
+// DesyncQuarantine and MaxConnLifetime alike. The zero value of each field
+// selects the default documented on it.
 type TransportConfig struct {
 	// DialTimeout bounds establishing a TCP connection to a target.
 	// Zero means 2s.
@@ -44,7 +47,10 @@ type TransportConfig struct {
 	// default of 2 churns connections under load). Zero means 64.
 	MaxIdleConnsPerHost int
 	// MaxConnsPerHost caps connections (idle, active and dialing) per
-	// target; requests over the cap wait. Zero means no cap.
+	// target; requests over the cap wait. Zero means no cap. Setting it
+	// sends every request through the http.Transport, which queues
+	// requests for a connection, instead of the proxy's synchronous
+	// HTTP/1.1 connections.
 	MaxConnsPerHost int
 	// TLSClientConfig configures TLS to https targets; it is cloned. Nil
 	// means the crypto/tls defaults with the system roots.

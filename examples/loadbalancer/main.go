@@ -4,6 +4,8 @@
 //
 // -policy picks the load-balancing policy (with -hash-key for hash), and
 // -cache answers from an RFC 9111 shared cache in front of the upstreams.
+// -cpuprofile FILE writes a CPU profile of the run (read it with go tool
+// pprof) to see where a proxied request's time goes.
 // -rate 100/s -rate-key ip|global limits requests, in this process or,
 // with -redis ADDR, shared by every instance using that Redis
 // (-redis-mode open|closed|local says what happens while it is away).
@@ -35,6 +37,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -65,6 +68,7 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	policy := fs.String("policy", "round-robin", "load-balancing policy: "+strings.Join(balancer.PolicyNames(), ", "))
 	useCache := fs.Bool("cache", false, "answer from an RFC 9111 shared cache in front of the upstreams")
 	cacheBytes := fs.Int64("cache-bytes", 256<<20, "cache size bound in bytes, with -cache")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (pprof format)")
 	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
 	var rf rateFlags
 	fs.StringVar(&rf.rate, "rate", "", `limit requests, e.g. "100/s" or "6000/m" (empty: no limit)`)
@@ -77,6 +81,17 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	tlsf.register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if *upstreams == "" {
 		return errors.New("-upstreams is required")

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -18,6 +20,7 @@ func TestFlags(t *testing.T) {
 		{"-upstreams", "127.0.0.1:1", "-hash-key", "ip"},
 		{"-upstreams", "127.0.0.1:1", "-policy", "hash", "-hash-key", "bogus"},
 		{"-upstreams", "ftp://x"},
+		{"-upstreams", "127.0.0.1:1", "-cpuprofile", "/nonexistent-dir/cpu.out"},
 	} {
 		if err := run(context.Background(), args, nil); err == nil {
 			t.Errorf("run(%q) = nil, want an error", args)
@@ -40,11 +43,13 @@ func TestProxies(t *testing.T) {
 		defer srv.Close()
 		urls = append(urls, strings.TrimPrefix(srv.URL, "http://"))
 	}
+	profile := filepath.Join(t.TempDir(), "cpu.out")
 	for _, args := range [][]string{
 		{"-policy", "round-robin"},
 		{"-policy", "hash", "-hash-key", "query:user"},
 		{"-policy", "least-request"},
 		{"-policy", "round-robin", "-cache"},
+		{"-policy", "round-robin", "-cpuprofile", profile},
 		{"-policy", "round-robin", "-surge"},
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -104,5 +109,9 @@ func TestProxies(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("%v: run after cancel = %v", args, err)
 		}
+	}
+	// A pprof profile is a gzip-compressed protocol buffer.
+	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("-cpuprofile wrote no profile (%d bytes, %v)", len(b), err)
 	}
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# CPU time and system calls per proxied request: starts one bench/backend
+# and examples/loadbalancer (round robin, defaults) on 127.0.0.1, warms the
+# proxy up, then has h2load send a fixed number (N) of HTTP/1.1 requests
+# over CONNS connections twice: first reading the proxy process's CPU time
+# (user + system, from /proc) before and after, then counting its system
+# calls (strace -c -f). CPU time per request depends far less on other
+# load on the machine than requests per second do.
+#
+#   bench/syscalls.sh                      # 20000 GET /hello, 16 connections
+#   LB=/tmp/old-lb bench/syscalls.sh      # another build of examples/loadbalancer
+#   N=5000 PATH_Q='/bytes?n=65536' bench/syscalls.sh
+#
+# Needs strace and h2load (apt-get install -y strace nghttp2-client).
+set -euo pipefail
+: "${N:=20000}" "${CONNS:=16}" "${PATH_Q:=/hello}" "${BASE_PORT:=18201}" "${GO:=go}" "${ARGS:=}" "${LB:=}"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+(cd "$ROOT" && "$GO" build -o "$OUT/backend" ./bench/backend && "$GO" build -o "$OUT/lb" ./examples/loadbalancer)
+[[ -n $LB ]] && cp "$LB" "$OUT/lb" # LB=path measures another build of the proxy
+"$OUT/backend" -listen "127.0.0.1:$((BASE_PORT + 1))" & pids+=($!)
+# shellcheck disable=SC2086
+"$OUT/lb" -listen "127.0.0.1:$BASE_PORT" -upstreams "127.0.0.1:$((BASE_PORT + 1))" $ARGS & pids+=($!)
+lb=$!
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$BASE_PORT$PATH_Q" && break; sleep 0.1; done
+timeout 60 h2load --h1 -n 2000 -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" > /dev/null
+ticks() { awk '{ print $14 + $15 }' "/proc/$lb/stat"; }
+hz=$(getconf CLK_TCK)
+t0=$(ticks)
+timeout 120 h2load --h1 -n "$N" -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" | grep -E '^requests:'
+t1=$(ticks)
+awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$N" 'BEGIN { printf "proxy CPU time per request: %.1f us\n", d / hz * 1e6 / n }'
+strace -c -f -o "$OUT/strace.txt" -p "$lb" & st=$!
+sleep 1
+timeout 120 h2load --h1 -n "$N" -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" | grep -E '^requests:|^status codes:'
+kill -INT "$st"; wait "$st" || true
+cat "$OUT/strace.txt"
+awk -v n="$N" '
+  $NF ~ /^(read|write|futex|epoll_pwait|nanosleep)$/ { printf "%s %.2f, ", $NF, $4 / n }
+  $NF == "total" { printf "\nsystem calls per request: %.2f\n", $(NF-2) / n }' "$OUT/strace.txt"
+rm -rf "$OUT"

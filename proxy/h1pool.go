@@ -1,0 +1,480 @@
+package proxy
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// h1Pool sends HTTP/1.1 requests to plain-http targets over keep-alive
+// connections it uses synchronously, on the goroutine of the request: the
+// request line, headers and a small body go out in one write, and the
+// response is read on the same goroutine, with no per-connection reader
+// and writer goroutines or channel hand-offs between them (which
+// http.Transport has). A connection goes back to the pool only when its
+// response ended exactly at its framing, with nothing buffered past it;
+// before it is reused it is checked without blocking for bytes its target
+// sent while it was idle (a desync: the connection is discarded and the
+// target quarantined) and for a close by the target.
+//
+// Every connection is a guardConn of the proxy's desync guard, so the
+// framing guard, draining and MaxConnLifetime apply as they do to the
+// Transport's connections. An h1Pool is safe for concurrent use.
+type h1Pool struct {
+	g        *desyncGuard
+	dialer   *net.Dialer
+	headerTO time.Duration // ResponseHeaderTimeout
+	idleTO   time.Duration // IdleConnTimeout
+	maxIdle  int           // MaxIdleConnsPerHost
+	hosts    sync.Map      // dial address -> *h1Host
+}
+
+// maxResponseHeader bounds a response header, as the default Transport's
+// MaxResponseHeaderBytes does.
+const maxResponseHeader = 1 << 20
+
+// max1xx is how many interim (1xx) responses one request may get, as
+// net/http's Transport allows.
+const max1xx = 5
+
+// syncBodyMax is the largest request body the pool sends: it is written
+// whole before the response is read, which is safe only while it fits in
+// the sockets' buffers (a target that answers before reading a large body,
+// or streams its answer while reading, would otherwise stall both sides).
+// Larger bodies, and bodies of unknown length, go through http.Transport,
+// which writes and reads concurrently.
+const syncBodyMax = 32 << 10
+
+var (
+	errHeaderTooLarge = errors.New("proxy: target's response header too large")
+	errTooMany1xx     = errors.New("proxy: target sent too many 1xx responses")
+	errUnexpected101  = errors.New("proxy: target switched protocols without an upgrade request")
+)
+
+func newH1Pool(g *desyncGuard, d *net.Dialer, cfg TransportConfig) *h1Pool {
+	return &h1Pool{g: g, dialer: d,
+		headerTO: cmp.Or(cfg.ResponseHeaderTimeout, defaultResponseHeaderTimeout),
+		idleTO:   cmp.Or(cfg.IdleConnTimeout, defaultIdleConnTimeout),
+		maxIdle:  cmp.Or(cfg.MaxIdleConnsPerHost, defaultMaxIdleConnsPerHost)}
+}
+
+// handles reports whether the pool can send req: a plain-http target, no
+// protocol upgrade, no Expect: 100-continue (whose body must wait for the
+// target's go-ahead), no CONNECT, and no body or a small one of known
+// length.
+func (p *h1Pool) handles(req *http.Request) bool {
+	if !probeSupported || req.URL.Scheme != "http" {
+		return false
+	}
+	if len(req.Header["Upgrade"]) > 0 || len(req.Header["Expect"]) > 0 || len(req.TransferEncoding) > 0 || req.Method == http.MethodConnect {
+		return false
+	}
+	return req.Body == nil || req.Body == http.NoBody || req.ContentLength > 0 && req.ContentLength <= syncBodyMax
+}
+
+// h1Host is the idle connections to one dial address, most recently used
+// last.
+type h1Host struct {
+	p     *h1Pool
+	addr  string
+	mu    sync.Mutex
+	idle  []*h1Conn
+	timer *time.Timer // sweeps idle connections past the idle timeout
+	armed bool
+}
+
+func (p *h1Pool) host(addr string) *h1Host {
+	if v, ok := p.hosts.Load(addr); ok {
+		return v.(*h1Host)
+	}
+	v, _ := p.hosts.LoadOrStore(addr, &h1Host{p: p, addr: addr})
+	return v.(*h1Host)
+}
+
+// h1Conn is one pooled connection: a guardConn and its buffers.
+type h1Conn struct {
+	gc        *guardConn
+	lr        limitReader
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	raw       syscall.RawConn // for the idle check, nil if unavailable
+	idleSince time.Time
+	aborted   atomic.Bool // the request's context ended: deadlines are in the past
+	abortFn   func()      // c.abort, bound once
+	probe     prober
+}
+
+// limitReader reads from a guardConn, at most n bytes while n >= 0 (the
+// response header's bound).
+type limitReader struct {
+	c *guardConn
+	n int64
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return l.c.Read(p)
+	}
+	if l.n == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.c.Read(p)
+	l.n -= int64(n)
+	return n, err
+}
+
+// aLongTimeAgo is a deadline in the past: it interrupts blocked I/O.
+var aLongTimeAgo = time.Unix(1, 0)
+
+func (c *h1Conn) abort() {
+	c.aborted.Store(true)
+	c.gc.SetDeadline(aLongTimeAgo)
+}
+
+// get returns an idle connection that passed the idle check, or a new
+// one. reused reports which.
+func (h *h1Host) get(ctx context.Context, fresh bool) (c *h1Conn, reused bool, err error) {
+	for !fresh {
+		h.mu.Lock()
+		n := len(h.idle)
+		if n == 0 {
+			h.mu.Unlock()
+			break
+		}
+		c = h.idle[n-1]
+		h.idle[n-1] = nil
+		h.idle = h.idle[:n-1]
+		h.mu.Unlock()
+		if time.Since(c.idleSince) < h.p.idleTO && c.alive() {
+			return c, true, nil
+		}
+		c.gc.Close()
+	}
+	nc, err := h.p.dialer.DialContext(ctx, "tcp", h.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	gc := h.p.g.wrap(nc, h.addr).(*guardConn)
+	c = &h1Conn{gc: gc, lr: limitReader{c: gc, n: -1}}
+	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
+	c.bw = bufio.NewWriterSize(gc, 4<<10)
+	c.abortFn = c.abort
+	if sc, ok := nc.(syscall.Conn); ok {
+		c.raw, _ = sc.SyscallConn()
+	}
+	c.probe.init()
+	return c, false, nil
+}
+
+// alive checks an idle connection without blocking: it is usable if no
+// byte and no end of stream is waiting on it. Bytes waiting are a desync
+// (the target sent them with no request outstanding): the connection is
+// discarded and the target flagged, as the guard does for bytes read past
+// a response.
+func (c *h1Conn) alive() bool {
+	if c.raw == nil {
+		return false
+	}
+	switch c.probe.check(c.raw) {
+	case probeEmpty:
+		return true
+	case probeData:
+		c.gc.strayWhileIdle()
+	}
+	return false
+}
+
+// put returns c to the idle list, or closes it when the list is full.
+func (h *h1Host) put(c *h1Conn) {
+	c.idleSince = time.Now()
+	h.mu.Lock()
+	if len(h.idle) >= h.p.maxIdle {
+		h.mu.Unlock()
+		c.gc.Close()
+		return
+	}
+	h.idle = append(h.idle, c)
+	if !h.armed {
+		h.armed = true
+		if h.timer == nil {
+			h.timer = time.AfterFunc(h.p.idleTO, h.sweep)
+		} else {
+			h.timer.Reset(h.p.idleTO)
+		}
+	}
+	h.mu.Unlock()
+}
+
+// sweep closes idle connections past the idle timeout, and re-arms itself
+// while any remain.
+func (h *h1Host) sweep() {
+	now := time.Now()
+	h.mu.Lock()
+	var old []*h1Conn
+	i := 0
+	for i < len(h.idle) && now.Sub(h.idle[i].idleSince) >= h.p.idleTO {
+		i++
+	}
+	old = append(old, h.idle[:i]...)
+	h.idle = append(h.idle[:0], h.idle[i:]...)
+	clear(h.idle[len(h.idle):cap(h.idle)])
+	h.armed = len(h.idle) > 0
+	if h.armed {
+		h.timer.Reset(h.p.idleTO - now.Sub(h.idle[0].idleSince))
+	}
+	h.mu.Unlock()
+	for _, c := range old {
+		c.gc.Close()
+	}
+}
+
+// forget drops the state kept for addr, once its target is drained and
+// none of its connections is open.
+func (p *h1Pool) forget(addr string) {
+	v, ok := p.hosts.Load(addr)
+	if !ok {
+		return
+	}
+	h := v.(*h1Host)
+	h.mu.Lock()
+	if len(h.idle) == 0 {
+		p.hosts.CompareAndDelete(addr, h)
+		if h.timer != nil {
+			h.timer.Stop()
+		}
+	}
+	h.mu.Unlock()
+}
+
+// CloseIdleConnections closes every idle connection.
+func (p *h1Pool) CloseIdleConnections() {
+	p.hosts.Range(func(_, v any) bool {
+		h := v.(*h1Host)
+		h.mu.Lock()
+		idle := h.idle
+		h.idle = nil
+		if h.timer != nil {
+			h.timer.Stop()
+			h.armed = false
+		}
+		h.mu.Unlock()
+		for _, c := range idle {
+			c.gc.Close()
+		}
+		return true
+	})
+}
+
+// RoundTrip sends req (which handles accepted) and reads the response
+// header; the body is read from the connection as the caller reads it. A
+// request that fails on a reused connection before any response byte
+// arrived (the target closed it as it was taken: a keep-alive race) is
+// sent once more on a fresh connection when its body can be sent again;
+// the trace's GotConn sees the second connection, as with http.Transport,
+// so that the proxy can stop a re-send that could duplicate work.
+func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	h := p.host(dialAddr(req.URL))
+	trace := httptrace.ContextClientTrace(ctx)
+	for try := 0; ; try++ {
+		c, reused, err := h.get(ctx, req.Close || try > 0)
+		if err != nil {
+			return nil, deadlineErr(ctx, err)
+		}
+		if trace != nil && trace.GotConn != nil {
+			trace.GotConn(httptrace.GotConnInfo{Conn: c.gc, Reused: reused})
+		}
+		resp, nothingRead, err := c.roundTrip(ctx, h, req, trace)
+		if err == nil {
+			return resp, nil
+		}
+		c.gc.Close()
+		if !reused || !nothingRead || try > 0 || ctx.Err() != nil || errors.Is(err, errConnDiscarded) || isClientBodyError(err) {
+			return nil, deadlineErr(ctx, err)
+		}
+		if req.Body != nil && req.Body != http.NoBody {
+			if req.GetBody == nil {
+				return nil, err
+			}
+			if req.Body, err = req.GetBody(); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// deadlineErr returns ctx's error instead of err once ctx's deadline has
+// passed, after waiting for ctx to be done. A dial that timed out at the
+// deadline can report before the context's own timer has marked it done,
+// and the proxy tells a client's or route's deadline from a target's
+// failure by the context.
+func deadlineErr(ctx context.Context, err error) error {
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		<-ctx.Done() // imminent: the deadline has passed
+		return ctx.Err()
+	}
+	return err
+}
+
+// roundTrip writes req on c and reads its response header. nothingRead
+// reports, with an error, that no response byte had arrived.
+func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, trace *httptrace.ClientTrace) (resp *http.Response, nothingRead bool, err error) {
+	stop := context.AfterFunc(ctx, c.abortFn)
+	resp, err = c.exchange(ctx, req, h.p.headerTO, trace)
+	if err != nil {
+		stop()
+		return nil, c.lr.n == maxResponseHeader, err
+	}
+	reuse := !resp.Close && !req.Close
+	if resp.Body == http.NoBody {
+		c.release(h, stop, reuse)
+		return resp, false, nil
+	}
+	resp.Body = &h1Body{c: c, h: h, rc: resp.Body, stop: stop, reuse: reuse}
+	return resp, false, nil
+}
+
+// exchange writes req on c and reads the response header, relaying
+// interim (1xx) responses to the trace.
+func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerTO time.Duration, trace *httptrace.ClientTrace) (*http.Response, error) {
+	c.lr.n = maxResponseHeader
+	// The response header timeout needs a read deadline only when it
+	// would expire before the request's own deadline (the route's
+	// Timeout, by default as long), which interrupts the read anyway.
+	headerDeadline := time.Now().Add(headerTO)
+	d, ok := ctx.Deadline()
+	setDeadline := !ok || d.After(headerDeadline)
+	if setDeadline {
+		c.gc.SetReadDeadline(headerDeadline)
+	}
+	var body *bodyErrReader
+	if req.Body != nil && req.Body != http.NoBody {
+		body = &bodyErrReader{ReadCloser: req.Body}
+		req.Body = body
+	}
+	err := writeRequest(c.bw, req)
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		c.bw.Reset(c.gc)
+		if body != nil && body.err != nil {
+			err = body.err
+			if !isClientBodyError(err) {
+				err = &ClientBodyError{Err: err}
+			}
+		}
+		return nil, err
+	}
+	for n := 0; ; n++ {
+		resp, err := http.ReadResponse(c.br, req)
+		if err != nil {
+			if c.aborted.Load() && ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return nil, err
+		}
+		switch code := resp.StatusCode; {
+		case code == http.StatusSwitchingProtocols:
+			return nil, errUnexpected101
+		case code >= 200:
+			c.lr.n = -1
+			if setDeadline {
+				c.gc.SetReadDeadline(time.Time{})
+				if c.aborted.Load() {
+					c.gc.SetDeadline(aLongTimeAgo) // an abort raced with the reset
+				}
+			}
+			return resp, nil
+		case n >= max1xx:
+			return nil, errTooMany1xx
+		case trace != nil && trace.Got1xxResponse != nil:
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// release ends a response: c goes back to the pool when its response
+// ended at its framing with nothing read past it, the guard still trusts
+// it, and the request's context did not end; otherwise it is closed.
+func (c *h1Conn) release(h *h1Host, stop func() bool, reuse bool) {
+	if stop() && reuse && !c.aborted.Load() && c.br.Buffered() == 0 && c.gc.reusable() {
+		h.put(c)
+		return
+	}
+	c.gc.Close()
+}
+
+// h1Body is a pooled connection's response body. At its end the
+// connection is released; closed before its end, the connection is
+// closed (what is left of the body is never read).
+type h1Body struct {
+	c     *h1Conn
+	h     *h1Host
+	rc    io.ReadCloser // net/http's body reader over c.br
+	stop  func() bool
+	reuse bool
+	err   error // the error every Read returns once the body ended
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.rc.Read(p)
+	switch {
+	case err == io.EOF:
+		b.err = io.EOF
+		b.c.release(b.h, b.stop, b.reuse)
+	case err != nil:
+		if b.c.aborted.Load() {
+			err = errBodyAborted
+		}
+		b.err = err
+		b.stop()
+		b.c.gc.Close()
+	}
+	return n, err
+}
+
+// errBodyAborted ends a response body whose request's context ended.
+var errBodyAborted = errors.New("proxy: response body aborted: request context ended")
+
+func (b *h1Body) Close() error {
+	if b.err == nil {
+		b.err = http.ErrBodyReadAfterClose
+		b.stop()
+		b.c.gc.Close()
+	}
+	return nil
+}
+
+// bodyErrReader keeps the error of a request body's Read, which
+// Request.Write hides in an unexported type.
+type bodyErrReader struct {
+	io.ReadCloser
+	err error
+}
+
+func (r *bodyErrReader) Read(p []byte) (int, error) {
+	n, err := r.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}
