@@ -73,6 +73,9 @@ func TestEjectionShowsInTheMetrics(t *testing.T) {
 	if total != 10 {
 		t.Errorf("requests counted for rule api = %v, want 10", total)
 	}
+	if got[`gatekit_proxy_retries_total{proxy="api"}`] < 1 {
+		t.Errorf("no retry counted, though 503s of an idempotent GET are retried: %v", got[`gatekit_proxy_retries_total{proxy="api"}`])
+	}
 	if _, ok := got[`gatekit_proxy_desyncs_total{proxy="api"}`]; !ok {
 		t.Error("the proxy's counters are missing")
 	}

@@ -28,12 +28,14 @@ func (m *Metrics) AddBreaker(name string, b *balancer.Breaker) error {
 }
 
 // AddProxy reports p's counters, labelled proxy=name:
+// gatekit_proxy_retries_total (requests sent again to another target),
 // gatekit_proxy_transport_resends_total (re-sends the transport tried on
 // its own after a connection failed) and gatekit_proxy_desyncs_total
 // (upstream connections discarded by the response-framing guard because a
 // target sent bytes past the end of a response).
 func (m *Metrics) AddProxy(name string, p *proxy.Proxy) error {
 	return add(m, "proxy", "proxy", name, p.Stats, []field[proxy.Stats]{
+		counter("proxy_retries_total", "Requests sent again to another target.", func(s proxy.Stats) float64 { return float64(s.Retries) }),
 		counter("proxy_transport_resends_total", "Re-sends the transport attempted on its own after a connection failed.", func(s proxy.Stats) float64 { return float64(s.TransportReSends) }),
 		counter("proxy_desyncs_total", "Upstream connections discarded because a target sent bytes past a response's end.", func(s proxy.Stats) float64 { return float64(s.Desyncs) }),
 	})

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/gatekit/gatekit/internal/reqinfo"
+
 	"cmp"
 	"context"
 	"errors"
@@ -31,9 +33,12 @@ type Config struct {
 	// TransportConfig tunes the default transport; it is ignored when
 	// Transport is set.
 	TransportConfig
-	// Logger receives proxy errors (Warn) and client disconnections (Info,
-	// status 499). Nil means silent.
+	// Logger receives proxy errors (Warn), client disconnections (Info,
+	// status 499) and retries (Info: the target that failed, why, and the
+	// target tried next). Nil means silent.
 	Logger *slog.Logger
+	// Name names the upstream pool in log lines.
+	Name string
 	// ErrorHandler writes the response when a request cannot be proxied;
 	// err is a *Error (status 503 when no target was available,
 	// errors.Is(err, balancer.ErrNoTargets), or when every target tried was
@@ -111,6 +116,8 @@ type Proxy struct {
 	guard       *desyncGuard // of the default transport, or nil
 	h1          *h1Pool      // synchronous HTTP/1.1 pool of the default transport, or nil
 	resends     atomic.Int64 // Transport re-sends seen (Stats.TransportReSends)
+	retries     atomic.Int64 // requests sent again to another target (Stats.Retries)
+	name        string       // the pool's name in log lines
 
 	h2c *http.Transport // h2c targets' transport, registered on the default one, or nil
 }
@@ -125,6 +132,8 @@ type Stats struct {
 	// stopped and answered 502; of an idempotent one, it becomes a retry
 	// to another target.
 	TransportReSends int64
+	// Retries counts the requests sent again to another target.
+	Retries int64
 	// Desyncs counts the upstream connections of the default transport
 	// discarded because a target sent bytes past the end of a response
 	// (always zero with a Transport from Config).
@@ -134,7 +143,7 @@ type Stats struct {
 // Stats returns the proxy's counters: a few atomic loads, cheap enough
 // for every metrics scrape.
 func (px *Proxy) Stats() Stats {
-	st := Stats{TransportReSends: px.resends.Load()}
+	st := Stats{TransportReSends: px.resends.Load(), Retries: px.retries.Load()}
 	if px.guard != nil {
 		st.Desyncs = px.guard.desyncs.Load()
 	}
@@ -147,7 +156,7 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 	if p == nil {
 		return nil, errors.New("proxy: nil policy")
 	}
-	px := &Proxy{policy: p, transport: cfg.Transport, log: cfg.Logger, onError: cfg.ErrorHandler,
+	px := &Proxy{policy: p, transport: cfg.Transport, log: cfg.Logger, name: cfg.Name, onError: cfg.ErrorHandler,
 		key: cfg.Key, preserve: cfg.PreserveHost, underscores: cfg.InsecureAllowUnderscoreHeaders, timeout: cmp.Or(cfg.Timeout, defaultTimeout),
 		idle: cfg.StreamIdleTimeout, websocket: cfg.WebSocket}
 	rp, err := newRetryPolicy(cfg.Retry)
@@ -331,6 +340,10 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		if x.cur.conn != nil && res.Err == nil && !res.Canceled && x.cur.conn.desynced() {
 			// The target sent bytes past its response: count it.
 			res.Err = errConnDiscarded
+		}
+		if info := reqinfo.From(w); info != nil {
+			// For the access log and metrics around the proxy.
+			info.Target, info.Attempts = x.cur.target.ID(), len(x.tried)
 		}
 		x.cur.done(res)
 		x.cancelAll()

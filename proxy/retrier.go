@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gatekit/gatekit/balancer"
@@ -118,6 +120,10 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 			resp.Body.Close()
 		}
 		x.cur.done(res)
+		px.retries.Add(1)
+		if px.log != nil {
+			px.logRetry(x, next, res)
+		}
 		// A fresh attempt; the session is re-pinned to the target that
 		// answers.
 		x.cur = attempt{target: next, done: done, pin: px.pinFor(next, x.key)}
@@ -218,4 +224,16 @@ func dialAddr(u *url.URL) string {
 		port = "443"
 	}
 	return net.JoinHostPort(u.Hostname(), port)
+}
+
+// logRetry records that the request is sent again to next after the
+// current attempt ended with res.
+func (px *Proxy) logRetry(x *exchange, next *balancer.Target, res balancer.Result) {
+	reason := "status " + strconv.Itoa(res.Status)
+	if res.Err != nil {
+		reason = res.Err.Error()
+	}
+	px.log.LogAttrs(x, slog.LevelInfo, "proxy: retrying on another target", slog.String("pool", px.name),
+		slog.String("target", x.cur.target.ID()), slog.String("reason", reason), slog.String("next", next.ID()),
+		slog.Int("attempt", len(x.tried)+1), slog.String("method", x.in.Method), slog.String("path", x.in.URL.Path))
 }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"io"
 	"net"
@@ -10,10 +11,12 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/internal/reqinfo"
 )
 
 // h2 frame types and flags used by rawH2Backend.
@@ -269,5 +272,43 @@ func TestRetryKeepAliveRaceWithLoneTarget(t *testing.T) {
 	}
 	if n := arrivals.Load(); n < 5 || n > 9 {
 		t.Fatalf("%d arrivals for 5 GETs, want each sent at most twice", n)
+	}
+}
+
+type infoWriter struct {
+	http.ResponseWriter
+	info reqinfo.Info
+}
+
+func (w *infoWriter) RequestInfo() *reqinfo.Info { return &w.info }
+
+// TestRetryIsLoggedAndRecorded sends a GET whose first target refuses the
+// connection: the retry is logged with the pool and both targets, counted
+// in Stats, and the access log around the proxy learns the target that
+// answered and the number of attempts.
+func TestRetryIsLoggedAndRecorded(t *testing.T) {
+	good := newBackend(t, "good")
+	dead := deadURL(t)
+	pool := poolOf(t, dead, good.URL)
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	fixed := &firstThen{pool: pool}
+	px := newTestProxy(t, fixed, Config{Name: "api", Logger: slogTo(&buf, &mu)})
+	w := &infoWriter{ResponseWriter: httptest.NewRecorder()}
+	px.ServeHTTP(w, httptest.NewRequest("GET", "/x", nil))
+	if rec := w.ResponseWriter.(*httptest.ResponseRecorder); rec.Code != 200 || rec.Body.String() != "good" {
+		t.Fatalf("response %d %q, want 200 from good", rec.Code, rec.Body)
+	}
+	if w.info.Target != good.URL || w.info.Attempts != 2 {
+		t.Errorf("recorded target %q after %d attempts, want %s after 2", w.info.Target, w.info.Attempts, good.URL)
+	}
+	if got := px.Stats().Retries; got != 1 {
+		t.Errorf("Stats().Retries = %d, want 1", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	log := buf.String()
+	if !strings.Contains(log, `msg="proxy: retrying on another target" pool=api target=`+dead) || !strings.Contains(log, "next="+good.URL) {
+		t.Errorf("the retry is not logged with the pool and both targets:\n%s", log)
 	}
 }
