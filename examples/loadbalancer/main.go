@@ -77,6 +77,7 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	fs.StringVar(&rf.mode, "redis-mode", "local", `while Redis is unavailable: "local" (the limit / -instances here), "open" or "closed"`)
 	fs.IntVar(&rf.instances, "instances", 1, "expected number of instances sharing the -redis limit")
 	useSurge := fs.Bool("surge", false, "adaptive concurrency limit and surge detection over the upstream pool; events on stderr")
+	adminAddr := fs.String("admin", "", "serve the admin handler (status page, /metrics, /readyz; cache purge with $GATEKIT_ADMIN_TOKEN) on this address, e.g. 127.0.0.1:9090")
 	var tlsf tlsFlags
 	tlsf.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -131,6 +132,7 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	defer closeLimit()
 
 	var h http.Handler = px
+	ops := &operated{pool: pool, proxy: px}
 	if *useSurge {
 		lim, err := surge.NewLimiter(surge.LimiterConfig{})
 		if err != nil {
@@ -142,6 +144,7 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 		}
 		det.Start()
 		defer det.Close()
+		ops.surge = det
 		h = surge.Middleware(lim, surge.MiddlewareConfig{})(h) // cache hits never reach it
 	}
 	if *useCache {
@@ -151,9 +154,15 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 		}
 		defer c.Close()
 		h = cache.Middleware(c)(h)
+		ops.cache = c
 	}
 	if limit != nil {
 		h = limit(h) // the cheapest rejection first: before the cache
+	}
+	if *adminAddr != "" {
+		if h, err = ops.instrument(h); err != nil {
+			return err
+		}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	tlsConfig, stopTLS, err := tlsf.setup(ctx, log)
@@ -171,6 +180,18 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	}
 	if onListen != nil {
 		onListen(ln.Addr())
+	}
+	if *adminAddr != "" {
+		aln, err := net.Listen("tcp", *adminAddr)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "admin: http://%s/ (status page), /metrics, /readyz\n", aln.Addr())
+		actx, stopAdmin := context.WithCancel(ctx)
+		adminDone := make(chan error, 1)
+		go func() { adminDone <- ops.serveAdmin(actx, aln, srv.Ready, log) }()
+		defer func() { stopAdmin(); <-adminDone }()
 	}
 	err = srv.Serve(ctx, ln)
 	if errors.Is(err, http.ErrServerClosed) {

@@ -13,8 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
+	"github.com/gatekit/gatekit"
 	gatetls "github.com/gatekit/gatekit/tls"
 )
 
@@ -118,9 +118,18 @@ func (f *tlsFlags) acme(ctx context.Context, log *slog.Logger) (*tls.Config, fun
 			a.Close()
 			return nil, nil, err
 		}
-		srv := &http.Server{Handler: gatetls.RedirectHTTPS(gatetls.RedirectConfig{ACME: a.HTTPChallengeHandler(http.NotFoundHandler())}), ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		stop = func() { srv.Close(); a.Close() }
+		// The challenge and redirect listener gets the same safe server
+		// (timeouts, framing checks) as the proxy's own.
+		srv, err := gatekit.NewServer(gatetls.RedirectHTTPS(gatetls.RedirectConfig{ACME: a.HTTPChallengeHandler(http.NotFoundHandler())}), gatekit.ServerConfig{Logger: log})
+		if err != nil {
+			ln.Close()
+			a.Close()
+			return nil, nil, err
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		served := make(chan struct{})
+		go func() { _ = srv.Serve(sctx, ln); close(served) }()
+		stop = func() { cancel(); <-served; a.Close() }
 	}
 	// The certificate is obtained in the background, so that TLS-ALPN-01
 	// can be answered on the listener the caller opens next; until it is
