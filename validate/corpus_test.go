@@ -157,7 +157,11 @@ var largestDocs = []string{"openai.yaml.gz", "twilio-api-v2010.json.gz", "box.js
 // BenchmarkCorpusLoad measures loading the largest corpus documents: time,
 // allocation, and the heap the Validator keeps (heap-MB).
 func BenchmarkCorpusLoad(b *testing.B) {
-	for _, name := range largestDocs {
+	docs := largestDocs
+	if testing.Short() {
+		docs = []string{"readme-30-petstore.json"} // CI's quick pass: a load of a large one takes seconds
+	}
+	for _, name := range docs {
 		data := corpusDoc(b, name)
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -189,7 +193,11 @@ func BenchmarkCorpusLoad(b *testing.B) {
 // (gorillamux FindRoute + openapi3filter.ValidateRequest); ns/req is the
 // mean per request.
 func BenchmarkCorpusRequests(b *testing.B) {
-	for _, name := range append([]string{"redocly-museum.yaml", "readme-31-train-travel.json", "readme-30-petstore.json"}, largestDocs...) {
+	docs := []string{"redocly-museum.yaml", "readme-31-train-travel.json", "readme-30-petstore.json"}
+	if !testing.Short() {
+		docs = append(docs, largestDocs...) // thousands of requests per iteration
+	}
+	for _, name := range docs {
 		data := corpusDoc(b, name)
 		v, err := Load(data, Config{SkipSecurity: true, MaxBodyBytes: 8 << 20})
 		if err != nil {
