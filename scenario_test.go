@@ -3,6 +3,8 @@ package gatekit
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,15 +16,19 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/reqkey"
 	"github.com/gatekit/gatekit/route"
+	"github.com/gatekit/gatekit/validate"
 )
 
 // recordingBackend is an HTTP server on loopback that records every byte it
@@ -388,4 +394,103 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestAccessLogRecordCarriesEveryStage sends a request through a whole
+// route (rate limit, validation, cache, proxy with a retry) behind the
+// Gateway, over TLS and with trace context, and checks that its one access
+// log record carries every field: method, host, path, status, bytes in and
+// out, duration, rule, target, attempts, cache, limiter decision, request
+// ID, client, TLS version and trace ID.
+func TestAccessLogRecordCarriesEveryStage(t *testing.T) {
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, "stored")
+	}))
+	defer good.Close()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String()
+	dead.Close()
+	ups, err := balancer.ParseUpstreams(deadURL + "," + good.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := balancer.NewPool(ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := proxy.New(balancer.NewRoundRobin(pool), proxy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	lim, err := ratelimit.New(ratelimit.Config{Rates: []ratelimit.Rate{ratelimit.PerSecond(100)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := validate.Load([]byte(`openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /items/{id}:
+    get:
+      parameters: [{name: id, in: path, required: true, schema: {type: integer}}]
+      responses: {"200": {description: ok}}
+`), validate.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cache.New(nil, cache.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var logs bytes.Buffer
+	g := newGateway(t, []route.Rule{{Name: "items", Path: "/items/{id}", Handler: px, Middleware: []func(http.Handler) http.Handler{
+		ratelimit.Middleware(lim), validate.Middleware(v), cache.Middleware(c),
+	}}}, Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Trace: TraceConfig{Generate: true}, NewRequestID: func() string { return "rid-1" }})
+	defer g.Close()
+
+	// Round robin starts at a random target: send until one request went
+	// to the dead target first and was retried (a cache miss each time).
+	var rec map[string]any
+	for i := range 20 {
+		logs.Reset()
+		r := httptest.NewRequest("GET", "https://api.example/items/"+strconv.Itoa(i), nil)
+		r.RemoteAddr = "192.0.2.7:5000"
+		r.TLS = &tls.ConnectionState{Version: tls.VersionTLS13}
+		w := httptest.NewRecorder()
+		g.ServeHTTP(w, r)
+		if w.Code != 200 {
+			t.Fatalf("GET /items/%d = %d %s", i, w.Code, w.Body)
+		}
+		if err := json.Unmarshal(logs.Bytes(), &rec); err != nil {
+			t.Fatalf("log %q: %v", logs.String(), err)
+		}
+		if rec["attempts"] == 2.0 {
+			break
+		}
+	}
+	want := map[string]any{
+		"msg": "request", "method": "GET", "host": "api.example", "status": 200.0, "bytes_in": 0.0, "bytes_out": 6.0,
+		"route": "items", "target": good.URL, "attempts": 2.0, "cache": "miss", "limit": "allowed",
+		"request_id": "rid-1", "client": "192.0.2.7", "tls": "TLS 1.3", "proto": "HTTP/1.1",
+	}
+	for k, v := range want {
+		if rec[k] != v {
+			t.Errorf("log field %s = %v, want %v", k, rec[k], v)
+		}
+	}
+	if p, _ := rec["path"].(string); !strings.HasPrefix(p, "/items/") {
+		t.Errorf("log field path = %v", rec["path"])
+	}
+	if id, _ := rec["trace_id"].(string); len(id) != 32 {
+		t.Errorf("log field trace_id = %v, want a generated 32-digit trace ID", rec["trace_id"])
+	}
+	if _, ok := rec["duration"]; !ok {
+		t.Error("no duration")
+	}
 }
