@@ -52,6 +52,18 @@
 //     TLS: certificate files validated before a hot swap, SNI, ACME,
 //     development certificates, a secure tls.Config for [ServerConfig],
 //     per-host client certificates, HSTS and TLS to upstreams.
+//   - [github.com/gatekit/gatekit/metrics] exports everything as Prometheus
+//     metrics: requests per route rule, and the engines' Stats read at
+//     scrape time.
+//   - [github.com/gatekit/gatekit/admin] serves the operations endpoints on
+//     a listener of their own: health, readiness, status as JSON, cache
+//     purging, /metrics and a self-contained status page.
+//
+// What each stage did to a request (the rule, the target and attempts, the
+// cache's and the limiter's verdicts) reaches one [AccessLog] record per
+// request, and W3C trace context passes through ([TraceContext]);
+// [Lifecycle] starts a program's servers and closes what it built, in
+// order.
 //
 // A route's middleware runs the cheapest rejection first: rate limiting,
 // then validation (before the cache, so an invalid request is never
