@@ -235,8 +235,12 @@ func (t *framingTracker) endLine(line []byte, allow bool) bool {
 
 func (t *framingTracker) headLine(line []byte, allow bool) bool {
 	if !t.started {
+		// After a POST net/http skips CR and LF bytes before the next
+		// request line (in other places it refuses them and closes), so a
+		// CR that does not end a line must not silence the tracker.
+		line = bytes.TrimLeft(line, "\r")
 		if len(line) == 0 {
-			return false // net/http skips empty lines before a request line
+			return false
 		}
 		method, rest, ok1 := bytes.Cut(line, []byte{' '})
 		_, proto, ok2 := bytes.Cut(rest, []byte{' '})

@@ -20,6 +20,8 @@ func TestFramingTrackerFindsAmbiguousHeads(t *testing.T) {
 		{"plain requests", ok + "POST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc" + ok, 0, ""},
 		{"chunked body then request", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\nT: 1\r\n\r\n" + ok, 0, ""},
 		{"leading empty lines", "\r\n\r\n" + ok, 0, ""},
+		{"stray CRs after a POST", "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n\r\r" + "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled, 2, smuggled},
+		{"LF CR after a POST", "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n\n\r" + "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + smuggled, 2, smuggled},
 		{"CL then TE", "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, 1, "0\r\n\r\n" + smuggled},
 		{"TE then CL", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n" + smuggled, 1, smuggled},
 		{"TE with two spaces", "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding:  chunked\r\n\r\n" + smuggled, 1, smuggled},

@@ -149,6 +149,37 @@ func TestAmbiguousFramingIsRejectedAndNeverReachesBackend(t *testing.T) {
 	}
 }
 
+// An ambiguous request must be refused wherever it comes on a connection,
+// also behind requests net/http handles in ways of its own: the stray CR and
+// LF bytes it skips after a POST, and OPTIONS * that it answers itself.
+func TestAmbiguousFramingIsRefusedBehindRequestsNetHTTPTreatsSpecially(t *testing.T) {
+	ambiguous := "POST /ambiguous HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled
+	post := "POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+	tests := []struct{ name, req string }{
+		{"CR CR LF after a POST", post + "\r\r\n" + ambiguous},
+		{"CR CR after a POST", post + "\r\r" + ambiguous},
+		{"LF CR after a POST", post + "\n\r" + ambiguous},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			backend := newRecordingBackend(t)
+			srv := newGatewayServer(t, backend, ServerConfig{})
+			resp, closed := rawExchange(t, srv.addr, tc.req)
+			rs := parseResponses(t, resp)
+			last := rs[len(rs)-1]
+			if len(rs) != 2 || last.StatusCode != 400 || !last.Close || last.Header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("responses %q, want the first request's, then 400 problem+json with Connection: close", resp)
+			}
+			if !closed {
+				t.Error("connection still open after the ambiguous request")
+			}
+			if got := backend.received(); strings.Contains(got, "smuggled") || strings.Contains(got, "/ambiguous") {
+				t.Errorf("backend received %q", got)
+			}
+		})
+	}
+}
+
 func TestInsecureAllowAmbiguousFramingLetsSmugglingThrough(t *testing.T) {
 	backend := newRecordingBackend(t)
 	srv := newGatewayServer(t, backend, ServerConfig{InsecureAllowAmbiguousFraming: true})
