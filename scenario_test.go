@@ -159,6 +159,7 @@ func TestAmbiguousFramingIsRefusedBehindRequestsNetHTTPTreatsSpecially(t *testin
 		{"CR CR LF after a POST", post + "\r\r\n" + ambiguous},
 		{"CR CR after a POST", post + "\r\r" + ambiguous},
 		{"LF CR after a POST", post + "\n\r" + ambiguous},
+		{"after OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n" + ambiguous},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -195,8 +195,12 @@ func NewServer(h http.Handler, cfg ServerConfig) (*Server, error) {
 		// answers most oversized requests with problem+json itself.
 		MaxHeaderBytes: 2 * maxHeader,
 		ConnContext:    withConn,
-		TLSConfig:      cfg.TLSConfig,
-		Protocols:      &protocols,
+		// serverHandler answers OPTIONS * itself: when net/http did, the
+		// request was not counted as served and the framing verdict of a
+		// later request on the connection went unnoticed.
+		DisableGeneralOptionsHandler: true,
+		TLSConfig:                    cfg.TLSConfig,
+		Protocols:                    &protocols,
 		HTTP2: &http.HTTP2Config{
 			MaxConcurrentStreams:          cmp.Or(cfg.MaxConcurrentStreams, DefaultMaxStreams),
 			MaxReceiveBufferPerStream:     64 << 10,

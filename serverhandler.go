@@ -59,8 +59,12 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.refuse(rw, r, http.StatusBadRequest, "the PRI method is the HTTP/2 preface and is not served over HTTP/1")
 		return
 	}
-	if r.RequestURI == "*" && r.Method != http.MethodOptions {
-		s.refuse(rw, r, http.StatusBadRequest, "the asterisk-form target is only valid with OPTIONS")
+	if r.RequestURI == "*" {
+		if r.Method != http.MethodOptions {
+			s.refuse(rw, r, http.StatusBadRequest, "the asterisk-form target is only valid with OPTIONS")
+			return
+		}
+		optionsServer(rw, r)
 		return
 	}
 	if s.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody && !isGRPC(r) {
@@ -93,6 +97,16 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// net/http sends what is still buffered once the handler returns.
 	rw.extend()
 	rw.finish()
+}
+
+// optionsServer answers OPTIONS * (about the server, not a resource) as
+// net/http would: 200 with an empty body, reading at most 4 KiB of a
+// request body, beyond which the connection is closed.
+func optionsServer(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Length", "0")
+	if r.ContentLength != 0 {
+		_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 4<<10))
+	}
 }
 
 // refuse answers a request the handler never sees with problem+json and
