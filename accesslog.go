@@ -66,7 +66,7 @@ func AccessLog(log *slog.Logger, cfg AccessLogConfig) (func(http.Handler) http.H
 			returned := false
 			defer func() {
 				status := cmp.Or(rw.status, http.StatusOK)
-				if errors.Is(r.Context().Err(), context.Canceled) && !rw.bodyStalled {
+				if errors.Is(r.Context().Err(), context.Canceled) && !rw.bodyStalled.Load() {
 					status = problem.StatusClientClosedRequest
 				}
 				d := time.Since(start)
@@ -86,7 +86,7 @@ func AccessLog(log *slog.Logger, cfg AccessLogConfig) (func(http.Handler) http.H
 
 // logRequest writes the access log record of r.
 func logRequest(log *slog.Logger, r *http.Request, rw *responseWriter, status int, d time.Duration) {
-	in := rw.bytesIn
+	in := rw.bytesIn.Load()
 	if in == 0 && r.ContentLength > 0 {
 		in = r.ContentLength
 	}

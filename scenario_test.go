@@ -526,3 +526,58 @@ paths:
 		t.Error("no duration")
 	}
 }
+
+// A backend may answer before it has read the request body (413 to an
+// upload) while the proxy's transport is still sending that body from its
+// own goroutine. The body's byte count and stall flag, read by the access
+// log and the response writer on the handler's goroutine, must not race
+// with it (run with -race).
+func TestEarlyBackendAnswerWhileTheBodyStreamsIsRaceFree(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+	}))
+	t.Cleanup(backend.Close)
+	u, err := url.Parse(backend.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	transport := &http.Transport{}
+	t.Cleanup(transport.CloseIdleConnections)
+	proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u) }, Transport: transport}
+	logged, err := AccessLog(slog.New(slog.NewTextHandler(io.Discard, nil)), AccessLogConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, logged(proxy), ServerConfig{})
+	chunk := "1000\r\n" + strings.Repeat("a", 4096) + "\r\n"
+	for range 5 {
+		c, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			_, _ = io.WriteString(c, "POST /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+			for range 200 {
+				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+				if _, err := io.WriteString(c, chunk); err != nil {
+					return
+				}
+			}
+			_, _ = io.WriteString(c, "0\r\n\r\n")
+		}()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d, want the backend's 413", resp.StatusCode)
+		}
+		c.Close()
+		<-sent
+	}
+}

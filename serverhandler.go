@@ -75,7 +75,7 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.bufferBody > 0 && r.ContentLength > 0 && r.ContentLength <= s.bufferBody && r.Header.Get("Expect") == "" {
 			buf := make([]byte, r.ContentLength)
 			if _, err := io.ReadFull(ib, buf); err != nil {
-				if rw.bodyStalled {
+				if rw.bodyStalled.Load() {
 					s.refuse(rw, r, http.StatusRequestTimeout, "request body not received in time")
 				} else {
 					s.refuse(rw, r, http.StatusBadRequest, "request body shorter than its Content-Length")
@@ -91,7 +91,7 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.next.ServeHTTP(rw, r)
-	if rw.bodyStalled && rw.status == 0 {
+	if rw.status == 0 && rw.bodyStalled.Load() {
 		rw.WriteHeader(http.StatusRequestTimeout) // becomes the 408 problem
 	}
 	// net/http sends what is still buffered once the handler returns.
@@ -146,7 +146,7 @@ type idleBody struct {
 func (b *idleBody) Read(p []byte) (int, error) {
 	if b.done {
 		n, err := b.body.Read(p)
-		b.rw.bytesIn += int64(n)
+		b.rw.bytesIn.Add(int64(n))
 		return n, err
 	}
 	d := time.Now().Add(b.idle)
@@ -155,11 +155,11 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	}
 	_ = b.rc.SetReadDeadline(d)
 	n, err := b.body.Read(p)
-	b.rw.bytesIn += int64(n)
+	b.rw.bytesIn.Add(int64(n))
 	switch {
 	case err == nil:
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		b.rw.bodyStalled = true
+		b.rw.bodyStalled.Store(true)
 	case errors.Is(err, io.EOF):
 		b.done = true
 		_ = b.rc.SetReadDeadline(time.Time{})

@@ -3,6 +3,7 @@ package gatekit
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
@@ -24,8 +25,10 @@ type responseWriter struct {
 	idle   time.Duration  // write idle timeout, 0 for none
 	dl     writeDeadliner // the connection's write deadline, or nil
 	// bodyStalled is set when a read of the request body hit the body read
-	// idle timeout: an error response is then replaced by 408.
-	bodyStalled bool
+	// idle timeout: an error response is then replaced by 408. Atomic, like
+	// bytesIn: the body may be read on another goroutine (a proxy's
+	// transport still sending it after the backend answered).
+	bodyStalled atomic.Bool
 	// dropped is set when the response is not sent as the handler wrote it
 	// (499, or an error replaced by 408): later writes are discarded.
 	dropped bool
@@ -37,7 +40,7 @@ type responseWriter struct {
 	// really answered with reaches a client that is still there.
 	ctx context.Context
 	// bytesIn counts the request body bytes read through the Server.
-	bytesIn int64
+	bytesIn atomic.Int64
 	// info is what the stages inside record for the access log.
 	info reqinfo.Info
 }
@@ -110,7 +113,7 @@ func (w *responseWriter) WriteHeader(code int) {
 	if w.status == 0 && (code >= 200 || code == http.StatusSwitchingProtocols) {
 		w.status = code
 		switch {
-		case w.bodyStalled && code >= 400:
+		case code >= 400 && w.bodyStalled.Load():
 			w.status, w.dropped = http.StatusRequestTimeout, true
 			h := w.ResponseWriter.Header()
 			clear(h)

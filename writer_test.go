@@ -34,7 +34,7 @@ func TestResponseWriterNeverSends499AndTurnsStalledErrorsInto408(t *testing.T) {
 				cancel()
 			}
 			rw, _ := wrapWriter(rec, httptest.NewRequest("GET", "/", nil).WithContext(ctx))
-			rw.bodyStalled = tc.stalled
+			rw.bodyStalled.Store(tc.stalled)
 			rw.Header().Set("X-Handler", "1")
 			rw.WriteHeader(tc.code)
 			_, _ = rw.Write([]byte("handler body"))
