@@ -95,6 +95,10 @@ const (
 	// defaultTrackLine is the longest line followed when no limit is set:
 	// net/http's own limit on a head under DefaultMaxHeaderBytes.
 	defaultTrackLine = 2*DefaultMaxHeaderBytes + 4096
+
+	// maxKeptLine is the largest line buffer kept for the next line that
+	// spans reads; a larger one (a long header line) is let go.
+	maxKeptLine = 1024
 )
 
 // framingTracker is the request-framing state machine of serverConn. The
@@ -164,7 +168,9 @@ func (t *framingTracker) feed(p []byte, allow bool) (cut, bad int) {
 		}
 		i += k + 1
 		bad := t.endLine(bytes.TrimSuffix(line, []byte{'\r'}), allow)
-		if t.line != nil {
+		if cap(t.line) > maxKeptLine {
+			t.line = nil // not held for the rest of the connection
+		} else if t.line != nil {
 			t.line = t.line[:0]
 		}
 		if bad {

@@ -123,3 +123,21 @@ func TestFramingTrackerStopsAtAnOverlongChunkedBodyLine(t *testing.T) {
 		t.Errorf("overlong head: feed = %d, %d state %d; want it passed on for net/http to refuse, and silence", cut, bad, tr.state)
 	}
 }
+
+// A long header line that arrives in pieces is held only while it lasts:
+// an idle keep-alive connection keeps no large buffer afterwards.
+func TestFramingTrackerReleasesALongLineOnceItEnds(t *testing.T) {
+	var tr framingTracker
+	line := "GET / HTTP/1.1\r\nX-Big: " + strings.Repeat("a", 100<<10)
+	for _, p := range []string{line[:len(line)/2], line[len(line)/2:], "\r\n\r\n"} {
+		if cut, bad := tr.feed([]byte(p), false); bad != 0 || cut != len(p) {
+			t.Fatalf("feed = %d, %d; want everything passed", cut, bad)
+		}
+	}
+	if tr.state != stHead || tr.heads != 1 {
+		t.Fatalf("state %d after %d heads, want the next request line after one", tr.state, tr.heads)
+	}
+	if c := cap(tr.line); c > maxKeptLine {
+		t.Errorf("tracker keeps a %d-byte line buffer, want at most %d", c, maxKeptLine)
+	}
+}
