@@ -43,9 +43,12 @@ type serverConn struct {
 
 	// bad is the 1-based index of the first ambiguous request on the
 	// connection, 0 while there is none; served counts requests handed to
-	// the handler.
-	bad    atomic.Int64
-	served atomic.Int64
+	// the handler, and finished those whose response net/http has sent in
+	// full (it reports them idle). While they differ a response is being
+	// written, and Write passes everything on unchanged.
+	bad      atomic.Int64
+	served   atomic.Int64
+	finished atomic.Int64
 }
 
 func (c *serverConn) Read(p []byte) (int, error) {

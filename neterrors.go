@@ -18,10 +18,11 @@ const netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConn
 // text/plain error responses is rewritten as the problem+json response
 // every gatekit component sends, with the same status and net/http's fixed
 // reason as detail. net/http writes those in one call straight to the
-// connection and without a Date header, which no handler's response lacks
-// unless the handler removed it, so they cannot be confused with one.
+// connection and without a Date header, and only when no response is being
+// written (a response body may hold the same bytes, and rewriting it would
+// change its length), so they cannot be confused with a handler's.
 func (c *serverConn) Write(p []byte) (int, error) {
-	if len(p) > 12 && p[9] >= '4' && p[9] <= '5' && bytes.HasPrefix(p, []byte("HTTP/1.1 ")) {
+	if len(p) > 12 && p[9] >= '4' && p[9] <= '5' && bytes.HasPrefix(p, []byte("HTTP/1.1 ")) && c.served.Load() == c.finished.Load() {
 		if out, ok := problemForNetHTTPError(p); ok {
 			if _, err := c.Conn.Write(out); err != nil {
 				return 0, err

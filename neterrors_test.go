@@ -87,3 +87,22 @@ func FuzzProblemForNetHTTPError(f *testing.F) {
 		}
 	})
 }
+
+// A response body is never rewritten, even when one write of it to the
+// connection looks exactly like net/http's own error response: a body
+// that changed length would desynchronise the client's reading of every
+// later response on the connection.
+func TestResponseBodyThatLooksLikeANetHTTPErrorIsNotRewritten(t *testing.T) {
+	const lookalike = "HTTP/1.1 400 Bad Request" + netHTTPErrorHeaders + "400 Bad Request"
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(lookalike)))
+		w.WriteHeader(http.StatusOK)
+		_ = http.NewResponseController(w).Flush() // the body goes out in a write of its own
+		_, _ = io.WriteString(w, lookalike)
+	}), ServerConfig{})
+	resp, _ := rawExchange(t, srv.addr, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	rs := parseResponses(t, resp)
+	if len(rs) != 2 || !strings.HasSuffix(resp, lookalike) || strings.Count(resp, lookalike) != 2 {
+		t.Errorf("responses %q, want two 200s each with the body as written", resp)
+	}
+}

@@ -150,6 +150,7 @@ type Server struct {
 	delay     time.Duration
 	log       *slog.Logger
 	draining  atomic.Bool
+	hookOnce  sync.Once
 	allowAmbi bool
 	maxLine   int // the longest line the framing check follows
 }
@@ -241,7 +242,8 @@ func (s *Server) ReadinessHandler() http.Handler {
 }
 
 // HTTPServer returns the underlying http.Server, for settings ServerConfig
-// does not cover (RegisterOnShutdown, ConnState). Change it before Serve.
+// does not cover (RegisterOnShutdown, ConnState). Change it before Serve;
+// a ConnState hook set here is kept, and called after the Server's own.
 func (s *Server) HTTPServer() *http.Server { return s.srv }
 
 // ListenAndServe listens on the TCP address addr and calls Serve.
@@ -261,6 +263,22 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 // graceful shutdown, context.DeadlineExceeded-wrapping error when requests
 // had to be cut, or the error that stopped the server.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.hookOnce.Do(func() {
+		// A connection turns idle once a response has been sent in full:
+		// from then until the next request reaches the handler, a write
+		// can only be one of net/http's own error responses.
+		user := s.srv.ConnState
+		s.srv.ConnState = func(c net.Conn, st http.ConnState) {
+			if st == http.StateIdle {
+				if fc := serverConnOf(c); fc != nil {
+					fc.finished.Add(1)
+				}
+			}
+			if user != nil {
+				user(c, st)
+			}
+		}
+	})
 	ln = &limitListener{Listener: ln, sem: make(chan struct{}, s.maxConns), done: make(chan struct{}), allowAmbi: s.allowAmbi, maxLine: s.maxLine}
 	errc := make(chan error, 1)
 	go func() {
