@@ -406,3 +406,47 @@ func TestServerTerminatesTLSWithHTTP2(t *testing.T) {
 		t.Fatalf("Serve after cancel = %v, want nil", err)
 	}
 }
+
+// net/http writes 100 Continue when the handler first reads the body,
+// which may be long after the handler started (queued behind a limiter):
+// the write idle deadline set when it started must not have run out then.
+func TestWriteIdleTimeoutLetsALateBodyReadSend100Continue(t *testing.T) {
+	const idle = 100 * time.Millisecond
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(3 * idle) // the handler waits before it wants the body
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write(b)
+	}), ServerConfig{WriteIdleTimeout: idle})
+	c, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("first line %q (%v), want 100 Continue", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "abc"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no response after the body: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || string(body) != "abc" {
+		t.Errorf("response %d %q, want 200 echoing the body", resp.StatusCode, body)
+	}
+}

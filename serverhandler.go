@@ -67,6 +67,12 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		optionsServer(rw, r)
 		return
 	}
+	if rw.dl != nil && r.Body != nil && r.Body != http.NoBody && r.Header.Get("Expect") != "" {
+		// net/http writes 100 Continue on the body's first read, which may
+		// come long after the deadline set above.
+		r = r.WithContext(r.Context())
+		r.Body = &continueBody{ReadCloser: r.Body, rw: rw}
+	}
 	if s.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody && !isGRPC(r) {
 		rc := http.NewResponseController(w)
 		ib := &idleBody{body: r.Body, rc: rc, idle: s.bodyIdle, limit: time.Now().Add(s.readTimeout), rw: rw}
@@ -170,6 +176,22 @@ func (b *idleBody) Read(p []byte) (int, error) {
 }
 
 func (b *idleBody) Close() error { return b.body.Close() }
+
+// continueBody moves the write deadline before the first read of a body
+// whose client waits for 100 Continue, which net/http sends then.
+type continueBody struct {
+	io.ReadCloser
+	rw   *responseWriter
+	read bool
+}
+
+func (b *continueBody) Read(p []byte) (int, error) {
+	if !b.read {
+		b.read = true
+		b.rw.extend()
+	}
+	return b.ReadCloser.Read(p)
+}
 
 // headerSize is the size of r's request line and header fields as sent in
 // HTTP/1 ("Name: value\r\n" per field), which is what
