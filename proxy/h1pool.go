@@ -302,7 +302,7 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		c.gc.Close()
-		if !reused || !nothingRead || try > 0 || ctx.Err() != nil || errors.Is(err, errConnDiscarded) || isClientBodyError(err) {
+		if !reused || !nothingRead || try > 0 || ctx.Err() != nil || isClientBodyError(err) || !closedByTarget(err) {
 			return nil, deadlineErr(ctx, err)
 		}
 		if req.Body != nil && req.Body != http.NoBody {
@@ -314,6 +314,17 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
+}
+
+// closedByTarget reports whether err is the end or reset of a connection
+// by its target: on a reused connection with no response byte read, the
+// keep-alive race the pool re-sends after. Any other failure (a response
+// header timeout, a discarded connection, a request that cannot be
+// written, a client's body) may have reached the target or would fail
+// again, and is returned as it is.
+func closedByTarget(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 // deadlineErr returns ctx's error instead of err once ctx's deadline has
