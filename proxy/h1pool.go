@@ -327,13 +327,14 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // closedByTarget reports whether err is the end or reset of a connection
-// by its target: on a reused connection with no response byte read, the
-// keep-alive race the pool re-sends after. Any other failure (a response
-// header timeout, a discarded connection, a request that cannot be
-// written, a client's body) may have reached the target or would fail
-// again, and is returned as it is.
+// by its target (or its close by a drain as it was taken): on a reused
+// connection with no response byte read, the keep-alive race the pool
+// re-sends after. Any other failure (a response header timeout, a
+// discarded connection, a request that cannot be written, a client's
+// body) may have reached the target or would fail again, and is returned
+// as it is.
 func closedByTarget(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
 }
 
