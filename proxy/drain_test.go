@@ -94,6 +94,11 @@ func TestDrainRemovedTarget(t *testing.T) {
 	if _, ok := px.guard.conns.Load(dialAddr(target.URL())); ok {
 		t.Fatal("the guard still tracks the drained target's address")
 	}
+	if px.h1 != nil {
+		if _, ok := px.h1.hosts.Load(dialAddr(target.URL())); ok {
+			t.Fatal("the HTTP/1.1 pool still keeps the drained target's address")
+		}
+	}
 	px.Close()
 	checkBaseline()
 }

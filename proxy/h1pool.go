@@ -91,6 +91,7 @@ type h1Host struct {
 	idle  []*h1Conn
 	timer *time.Timer // sweeps idle connections past the idle timeout
 	armed bool
+	gone  bool // forgotten: a connection put back is closed
 }
 
 func (p *h1Pool) host(addr string) *h1Host {
@@ -201,7 +202,7 @@ func (c *h1Conn) alive() bool {
 func (h *h1Host) put(c *h1Conn) {
 	c.idleSince = time.Now()
 	h.mu.Lock()
-	if len(h.idle) >= h.p.maxIdle {
+	if h.gone || len(h.idle) >= h.p.maxIdle {
 		h.mu.Unlock()
 		c.gc.Close()
 		return
@@ -242,7 +243,11 @@ func (h *h1Host) sweep() {
 }
 
 // forget drops the state kept for addr, once its target is drained and
-// none of its connections is open.
+// none of its connections is open. Its idle list may still hold
+// connections the drain closed (they leave the list only when taken or
+// swept); they are dropped with it. A request that found the host before
+// it was forgotten closes its connection instead of putting it back
+// where no sweep or CloseIdleConnections would reach it.
 func (p *h1Pool) forget(addr string) {
 	v, ok := p.hosts.Load(addr)
 	if !ok {
@@ -250,13 +255,18 @@ func (p *h1Pool) forget(addr string) {
 	}
 	h := v.(*h1Host)
 	h.mu.Lock()
-	if len(h.idle) == 0 {
-		p.hosts.CompareAndDelete(addr, h)
-		if h.timer != nil {
-			h.timer.Stop()
-		}
+	p.hosts.CompareAndDelete(addr, h)
+	h.gone = true
+	idle := h.idle
+	h.idle = nil
+	if h.timer != nil {
+		h.timer.Stop()
 	}
+	h.armed = false
 	h.mu.Unlock()
+	for _, c := range idle {
+		c.gc.Close()
+	}
 }
 
 // CloseIdleConnections closes every idle connection.
@@ -302,7 +312,7 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		c.gc.Close()
-		if !reused || !nothingRead || try > 0 || ctx.Err() != nil || errors.Is(err, errConnDiscarded) || isClientBodyError(err) {
+		if !reused || !nothingRead || try > 0 || ctx.Err() != nil || isClientBodyError(err) || !closedByTarget(err) {
 			return nil, deadlineErr(ctx, err)
 		}
 		if req.Body != nil && req.Body != http.NoBody {
@@ -314,6 +324,18 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
+}
+
+// closedByTarget reports whether err is the end or reset of a connection
+// by its target (or its close by a drain as it was taken): on a reused
+// connection with no response byte read, the keep-alive race the pool
+// re-sends after. Any other failure (a response header timeout, a
+// discarded connection, a request that cannot be written, a client's
+// body) may have reached the target or would fail again, and is returned
+// as it is.
+func closedByTarget(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNABORTED)
 }
 
 // deadlineErr returns ctx's error instead of err once ctx's deadline has

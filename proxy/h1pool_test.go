@@ -304,3 +304,36 @@ func TestRequestsThePoolLeavesToTheTransport(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolResponseHeaderTimeoutOnReusedConnIsNotResent: a target that
+// does not answer within ResponseHeaderTimeout on a reused connection got
+// the request; the pool must not send it again on a fresh connection as
+// it does after a keep-alive race (a close with nothing read).
+func TestPoolResponseHeaderTimeoutOnReusedConnIsNotResent(t *testing.T) {
+	var received atomic.Int64
+	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			if received.Add(1) == 1 {
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+			} // later requests: never answered
+		}
+	})
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be)), Config{
+		Retry:           RetryConfig{Retries: -1},
+		TransportConfig: TransportConfig{ResponseHeaderTimeout: 50 * time.Millisecond},
+	})
+	if rec := serve(px, httptest.NewRequest("GET", "/", nil)); rec.Code != 200 {
+		t.Fatalf("first request: status %d", rec.Code)
+	}
+	if rec := serve(px, httptest.NewRequest("GET", "/", nil)); rec.Code < 500 {
+		t.Fatalf("second request: status %d, want a gateway error", rec.Code)
+	}
+	if n := received.Load(); n != 2 {
+		t.Fatalf("the target received %d requests for 2, want 2: a header timeout was re-sent", n)
+	}
+}
