@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -74,6 +75,19 @@ func (c *serverConn) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 	}
 	return n, err
+}
+
+// changed follows net/http's view of the connection: a response sent in
+// full (idle), or a handler that took the connection over (hijacked),
+// after which its bytes are a tunnel's and no longer followed.
+func (c *serverConn) changed(st http.ConnState) {
+	if st == http.StateIdle {
+		c.finished.Add(1)
+		return
+	}
+	c.mu.Lock()
+	c.tracker.silence()
+	c.mu.Unlock()
 }
 
 // serverConnOf returns the serverConn under a connection, if any.

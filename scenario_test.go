@@ -581,3 +581,42 @@ func TestEarlyBackendAnswerWhileTheBodyStreamsIsRaceFree(t *testing.T) {
 		<-sent
 	}
 }
+
+// Once a handler takes over the connection (an Upgrade), the bytes on it
+// are the tunnel's, not HTTP/1 requests: the framing check must not cut a
+// tunnel whose payload happens to look like an ambiguous request.
+func TestUpgradedConnectionIsNotFramingChecked(t *testing.T) {
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		_ = brw.Flush()
+		_, _ = io.Copy(c, brw) // echo until the client closes its side
+	}), ServerConfig{})
+	c, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	payload := "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled
+	if _, err := io.WriteString(c, payload); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(payload))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != payload {
+		t.Errorf("tunnel echoed %q (%v), want %q", got, err, payload)
+	}
+}

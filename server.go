@@ -266,12 +266,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.hookOnce.Do(func() {
 		// A connection turns idle once a response has been sent in full:
 		// from then until the next request reaches the handler, a write
-		// can only be one of net/http's own error responses.
+		// can only be one of net/http's own error responses. A hijacked
+		// connection carries a tunnel, not requests to follow.
 		user := s.srv.ConnState
 		s.srv.ConnState = func(c net.Conn, st http.ConnState) {
-			if st == http.StateIdle {
+			if st == http.StateIdle || st == http.StateHijacked {
 				if fc := serverConnOf(c); fc != nil {
-					fc.finished.Add(1)
+					fc.changed(st)
 				}
 			}
 			if user != nil {
