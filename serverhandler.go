@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
@@ -76,6 +77,7 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody && !isGRPC(r) {
 		rc := http.NewResponseController(w)
 		ib := &idleBody{body: r.Body, rc: rc, idle: s.bodyIdle, limit: time.Now().Add(s.readTimeout), rw: rw}
+		defer ib.stop()
 		r = r.WithContext(r.Context())
 		r.Body = ib
 		if s.bufferBody > 0 && r.ContentLength > 0 && r.ContentLength <= s.bufferBody && r.Header.Get("Expect") == "" {
@@ -140,26 +142,29 @@ func (s *serverHandler) refuse(rw *responseWriter, r *http.Request, status int, 
 // make that watch time out and cancel a long-running handler's context. A
 // read that times out marks the response writer, which then turns the
 // handler's error response into 408.
+//
+// Once the handler has returned (stop), reads leave the deadline alone: a
+// proxy's transport may still be reading the body on its own goroutine
+// while net/http sets the deadlines of the idle connection or the next
+// request.
 type idleBody struct {
 	body  io.ReadCloser
 	rc    *http.ResponseController
 	idle  time.Duration
 	limit time.Time
 	rw    *responseWriter
-	done  bool
+	done  bool // read by the body's reader only
+
+	mu      sync.Mutex // guards stopped and the deadline changes
+	stopped bool
 }
 
 func (b *idleBody) Read(p []byte) (int, error) {
-	if b.done {
+	if b.done || !b.setDeadline(time.Now().Add(b.idle)) {
 		n, err := b.body.Read(p)
 		b.rw.bytesIn.Add(int64(n))
 		return n, err
 	}
-	d := time.Now().Add(b.idle)
-	if d.After(b.limit) {
-		d = b.limit
-	}
-	_ = b.rc.SetReadDeadline(d)
 	n, err := b.body.Read(p)
 	b.rw.bytesIn.Add(int64(n))
 	switch {
@@ -168,11 +173,34 @@ func (b *idleBody) Read(p []byte) (int, error) {
 		b.rw.bodyStalled.Store(true)
 	case errors.Is(err, io.EOF):
 		b.done = true
-		_ = b.rc.SetReadDeadline(time.Time{})
+		b.setDeadline(time.Time{})
 	default:
 		b.done = true
 	}
 	return n, err
+}
+
+// setDeadline sets the connection's read deadline to d (never past limit;
+// zero clears it) unless the handler has returned; it reports whether it
+// did.
+func (b *idleBody) setDeadline(d time.Time) bool {
+	if !d.IsZero() && d.After(b.limit) {
+		d = b.limit
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.stopped {
+		return false
+	}
+	_ = b.rc.SetReadDeadline(d)
+	return true
+}
+
+// stop ends the deadline changes once the handler has returned.
+func (b *idleBody) stop() {
+	b.mu.Lock()
+	b.stopped = true
+	b.mu.Unlock()
 }
 
 func (b *idleBody) Close() error { return b.body.Close() }

@@ -2,10 +2,12 @@ package gatekit
 
 import (
 	"bufio"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 // BenchmarkServerHandler is the Server's per-request work around the
@@ -57,5 +59,40 @@ func TestGRPCStreamsAreExemptFromTheBodyReadIdleTimeout(t *testing.T) {
 		if got := isGRPC(r); got != tc.want {
 			t.Errorf("HTTP/%d %s: isGRPC = %v, want %v", tc.proto, tc.ct, got, tc.want)
 		}
+	}
+}
+
+// deadlineWriter records the read deadlines set through it.
+type deadlineWriter struct {
+	discardWriter
+	reads []time.Time
+}
+
+func (w *deadlineWriter) SetReadDeadline(t time.Time) error {
+	w.reads = append(w.reads, t)
+	return nil
+}
+
+// A proxy's transport may still read the request body after the handler
+// has returned (the backend answered early). Such a read must not set the
+// connection's read deadline: by then net/http has set the one for the
+// idle connection or the next request, and a stray one would cut them.
+func TestBodyReadAfterTheHandlerReturnedLeavesTheReadDeadlineAlone(t *testing.T) {
+	var body io.Reader
+	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body = r.Body // read later, as a transport's goroutine would
+	}), ServerConfig{BufferBodyBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &deadlineWriter{discardWriter: discardWriter{h: http.Header{}}}
+	r := httptest.NewRequest("POST", "/upload", strings.NewReader("abc"))
+	srv.HTTPServer().Handler.ServeHTTP(w, r)
+	set := len(w.reads)
+	if _, err := body.Read(make([]byte, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if len(w.reads) != set {
+		t.Errorf("a body read after the handler returned set the read deadline (%v)", w.reads[set:])
 	}
 }
