@@ -51,37 +51,46 @@ func parseDirectives(vals []string) directives {
 				}
 				continue
 			}
-			switch name {
-			case "no-store":
-				d.NoStore = true
-			case "no-cache":
-				if arg != "" {
-					d.NoCacheFields = fieldNames(arg)
-				} else {
-					d.NoCache = true
-				}
-			case "private":
-				if arg != "" {
-					d.PrivateFields = fieldNames(arg)
-				} else {
-					d.Private = true
-				}
-			case "public":
-				d.Public = true
-			case "must-revalidate":
-				d.MustRevalidate = true
-			case "proxy-revalidate":
-				d.ProxyRevalidate = true
-			case "only-if-cached":
+			switch {
+			case name == "no-cache" && arg != "":
+				d.NoCacheFields = fieldNames(arg)
+			case name == "private" && arg != "":
+				d.PrivateFields = fieldNames(arg)
+			case name == "only-if-cached": // a request directive only
 				d.OnlyIfCached = true
-			case "must-understand":
-				d.MustUnderstand = true
-			case "immutable":
-				d.Immutable = true
+			default:
+				if f := flagField(&d, name); f != nil {
+					*f = true
+				}
 			}
 		}
 	}
 	return d
+}
+
+// flagField returns the field of d for a response directive that takes no
+// argument (or whose argument Cache-Control and the targeted fields parse
+// apart), or nil.
+func flagField(d *directives, name string) *bool {
+	switch name {
+	case "no-store":
+		return &d.NoStore
+	case "no-cache":
+		return &d.NoCache
+	case "private":
+		return &d.Private
+	case "public":
+		return &d.Public
+	case "must-revalidate":
+		return &d.MustRevalidate
+	case "proxy-revalidate":
+		return &d.ProxyRevalidate
+	case "must-understand":
+		return &d.MustUnderstand
+	case "immutable":
+		return &d.Immutable
+	}
+	return nil
 }
 
 // deltaField returns the field of d for a directive taking delta-seconds

@@ -149,23 +149,8 @@ func (d *directives) setTargeted(key string, v sfValue) {
 	case v.kind != sfBool || !v.b:
 		return
 	}
-	switch key {
-	case "no-store":
-		d.NoStore = true
-	case "no-cache":
-		d.NoCache = true
-	case "private":
-		d.Private = true
-	case "public":
-		d.Public = true
-	case "must-revalidate":
-		d.MustRevalidate = true
-	case "proxy-revalidate":
-		d.ProxyRevalidate = true
-	case "must-understand":
-		d.MustUnderstand = true
-	case "immutable":
-		d.Immutable = true
+	if f := flagField(d, key); f != nil {
+		*f = true
 	}
 }
 
