@@ -257,16 +257,23 @@ func (p *h1Pool) forget(addr string) {
 	h.mu.Lock()
 	p.hosts.CompareAndDelete(addr, h)
 	h.gone = true
+	idle := h.takeIdleLocked()
+	h.mu.Unlock()
+	for _, c := range idle {
+		c.gc.Close()
+	}
+}
+
+// takeIdleLocked empties h's idle list and stops its sweep, and returns
+// the connections for the caller to close once it released h.mu.
+func (h *h1Host) takeIdleLocked() []*h1Conn {
 	idle := h.idle
 	h.idle = nil
 	if h.timer != nil {
 		h.timer.Stop()
 	}
 	h.armed = false
-	h.mu.Unlock()
-	for _, c := range idle {
-		c.gc.Close()
-	}
+	return idle
 }
 
 // CloseIdleConnections closes every idle connection.
@@ -274,12 +281,7 @@ func (p *h1Pool) CloseIdleConnections() {
 	p.hosts.Range(func(_, v any) bool {
 		h := v.(*h1Host)
 		h.mu.Lock()
-		idle := h.idle
-		h.idle = nil
-		if h.timer != nil {
-			h.timer.Stop()
-			h.armed = false
-		}
+		idle := h.takeIdleLocked()
 		h.mu.Unlock()
 		for _, c := range idle {
 			c.gc.Close()
