@@ -14,16 +14,7 @@ import (
 // TestAdminListenerShowsTheDemo serves the demo's admin listener and checks
 // that its metrics and status follow traffic through the demo gateway.
 func TestAdminListenerShowsTheDemo(t *testing.T) {
-	bs, err := startBackends(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeBackends(bs)
-	g, err := newGateway(bs[0].ln.Addr().String()+","+bs[1].ln.Addr().String(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := startDemo(t, 2)
 	pub := httptest.NewServer(g)
 	defer pub.Close()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,14 +12,15 @@ import (
 	"testing"
 )
 
-// TestDemo runs the demo gateway in front of its demo backends and checks
-// that requests are answered by the backends in turn.
-func TestDemo(t *testing.T) {
-	bs, err := startBackends(3)
+// startDemo starts n demo backends and the demo gateway in front of them,
+// both closed when the test ends.
+func startDemo(t *testing.T, n int) *demo {
+	t.Helper()
+	bs, err := startBackends(n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer closeBackends(bs)
+	t.Cleanup(func() { closeBackends(bs) })
 	var addrs []string
 	for _, b := range bs {
 		addrs = append(addrs, b.ln.Addr().String())
@@ -28,7 +29,14 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer g.Close()
+	t.Cleanup(g.Close)
+	return g
+}
+
+// TestDemo runs the demo gateway in front of its demo backends and checks
+// that requests are answered by the backends in turn.
+func TestDemo(t *testing.T) {
+	g := startDemo(t, 3)
 	srv := httptest.NewServer(g)
 	defer srv.Close()
 
@@ -192,16 +200,7 @@ func clientFrom(t *testing.T, ip string) *http.Client {
 // sidestepped through a sibling route (a rewrite, a header, a cookie, a
 // JSON body) or a spelling variant of the path.
 func TestDemoLimitHoldsOnEveryWayIn(t *testing.T) {
-	bs, err := startBackends(2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer closeBackends(bs)
-	g, err := newGateway(bs[0].ln.Addr().String()+","+bs[1].ln.Addr().String(), slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
+	g := startDemo(t, 2)
 	srv := httptest.NewServer(g)
 	defer srv.Close()
 	ways := []struct {
