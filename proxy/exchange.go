@@ -29,7 +29,7 @@ type exchange struct {
 
 	mu           sync.Mutex // guards w's header against got1xx after the round trip
 	roundTripped bool       // the round trip returned: got1xx does nothing
-	idem  bool         // the request may be sent twice on this route
+	idem         bool       // the request may be sent twice on this route
 
 	resent atomic.Int32 // Transport re-sends let through, charged to the budget
 	// informed: a 1xx response was relayed to the client (a response byte
