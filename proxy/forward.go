@@ -159,7 +159,8 @@ func (px *Proxy) noteResponse(x *exchange, resp *http.Response) {
 	}
 }
 
-// copyBody copies res's body to w with a pooled buffer. Server-sent
+// copyBody copies res's body to w with a pooled buffer (a larger one for
+// a body known to be larger than the default one). Server-sent
 // events and bodies of unknown length (streams, gRPC) are flushed after
 // every write, others as Config.FlushInterval says.
 func (px *Proxy) copyBody(w http.ResponseWriter, res *http.Response) error {
@@ -179,8 +180,12 @@ func (px *Proxy) copyBody(w http.ResponseWriter, res *http.Response) error {
 		}
 		dst = lw
 	}
-	buf := px.buffers.Get()
-	defer px.buffers.Put(buf)
+	pool := px.buffers
+	if res.ContentLength > bufferSize {
+		pool = px.large
+	}
+	buf := pool.Get()
+	defer pool.Put(buf)
 	for {
 		n, rerr := res.Body.Read(buf)
 		if n > 0 {

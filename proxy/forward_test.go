@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -243,5 +244,36 @@ func BenchmarkOutboundHeader(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_ = px.outboundHeader(req)
+	}
+}
+
+// TestForwardCopiesLargeBodiesWithLargeBuffers: a body known to be larger
+// than the default buffer is copied with a large one, a small or
+// unknown-length body with the default one; both go back to their pools.
+func TestForwardCopiesLargeBodiesWithLargeBuffers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+		}
+		w.Write(make([]byte, n))
+	}))
+	defer srv.Close()
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, srv.URL)), Config{})
+	for _, tc := range []struct {
+		query        string
+		small, large int // free buffers after the request
+	}{
+		{"n=100", 1, 0},
+		{"n=100000", 1, 1},
+		{"n=100000&chunked=1", 1, 1},
+	} {
+		rec := serve(px, httptest.NewRequest("GET", "/?"+tc.query, nil))
+		if rec.Code != 200 || rec.Body.Len() == 0 {
+			t.Fatalf("%s: %d, %d bytes", tc.query, rec.Code, rec.Body.Len())
+		}
+		if s, l := len(px.buffers.free), len(px.large.free); s != tc.small || l != tc.large {
+			t.Errorf("after %s: %d default and %d large buffers free, want %d and %d", tc.query, s, l, tc.small, tc.large)
+		}
 	}
 }

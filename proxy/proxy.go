@@ -101,7 +101,8 @@ const defaultTimeout = 15 * time.Second
 type Proxy struct {
 	policy      balancer.Policy
 	rp          *httputil.ReverseProxy // forwards WebSocket upgrades; forward does the rest
-	buffers     bufferPool             // response body copy buffers
+	buffers     *bufferPool            // response body copy buffers
+	large       *bufferPool            // the same for bodies known to be large
 	flush       time.Duration          // Config.FlushInterval
 	transport   http.RoundTripper
 	log         *slog.Logger
@@ -160,7 +161,7 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 	}
 	px := &Proxy{policy: p, transport: cfg.Transport, log: cfg.Logger, name: cfg.Name, onError: cfg.ErrorHandler,
 		key: cfg.Key, preserve: cfg.PreserveHost, underscores: cfg.InsecureAllowUnderscoreHeaders, timeout: cmp.Or(cfg.Timeout, defaultTimeout),
-		idle: cfg.StreamIdleTimeout, websocket: cfg.WebSocket, flush: cfg.FlushInterval, buffers: newBufferPool(256)}
+		idle: cfg.StreamIdleTimeout, websocket: cfg.WebSocket, flush: cfg.FlushInterval, buffers: newBufferPool(256, bufferSize), large: newBufferPool(64, largeBufferSize)}
 	rp, err := newRetryPolicy(cfg.Retry)
 	if err != nil {
 		return nil, err
