@@ -2,11 +2,14 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +34,11 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 	u := *in.URL
 	out.URL = &u
 	out.Header = px.outboundHeader(in)
+	// Trailers the client sends after its body are not forwarded: they
+	// would bypass the header checks (dropped), and a target that merges
+	// trailers into the header would believe them. The announced names
+	// stay, without values, as ReverseProxy's copy of the map left them.
+	out.Trailer = in.Trailer.Clone()
 	out.Close = false
 	if in.ContentLength == 0 {
 		out.Body = nil // no body, whatever the inbound request's Body is
@@ -44,7 +52,7 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 		out.Body = cb
 		defer cb.Close()
 	}
-	u.RawQuery = cleanQuery(u.RawQuery)
+	u.RawQuery = cleanQuery(u.RawQuery, px.reencode)
 	x.baseURL = u
 	pr := httputil.ProxyRequest{In: in, Out: out}
 	px.route(&pr, x.cur.target)
@@ -52,17 +60,21 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 		setGRPCTimeout(out)
 	}
 
-	x.w = w
-	x.trace.Got1xxResponse = x.got1xx
 	res, err := retrier{px}.RoundTrip(out)
 	x.mu.Lock()
 	x.roundTripped = true
 	x.mu.Unlock()
+	if err == nil && res.StatusCode == http.StatusSwitchingProtocols {
+		// A protocol switch nobody asked for: relayed, the client (or a
+		// proxy in front) would take what follows for another protocol
+		// while the gateway still reads HTTP requests from it.
+		res.Body.Close()
+		res, err = nil, errUnexpected101
+	}
 	if err != nil {
 		px.proxyError(w, out, err)
 		return
 	}
-	px.noteResponse(x, res)
 
 	dst := w.Header()
 	conn := res.Header["Connection"]
@@ -76,6 +88,9 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 			dst[name] = vals // res is ours: its values move, uncopied
 		}
 	}
+	// After the filtering above, so that a Connection field of the
+	// target's cannot remove the sticky session's cookie.
+	px.noteResponse(x, res, dst)
 	announced := len(res.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)
@@ -88,6 +103,10 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 
 	if err := px.copyBody(w, res); err != nil {
 		res.Body.Close()
+		if px.log != nil && !errors.Is(err, context.Canceled) {
+			px.log.LogAttrs(in.Context(), slog.LevelWarn, "proxy: response body copy failed", slog.String("pool", px.name),
+				slog.String("target", x.cur.target.ID()), slog.String("path", in.URL.Path), slog.String("error", err.Error()))
+		}
 		if in.Context().Value(http.ServerContextKey) != nil {
 			panic(http.ErrAbortHandler) // the server aborts the connection
 		}
@@ -150,19 +169,21 @@ func (x *exchange) got1xx(code int, header textproto.MIMEHeader) error {
 }
 
 // noteResponse records the response status and time to first byte, and
-// pins a sticky session to the target that answered.
-func (px *Proxy) noteResponse(x *exchange, resp *http.Response) {
+// pins a sticky session to the target that answered, in the response
+// header h.
+func (px *Proxy) noteResponse(x *exchange, resp *http.Response, h http.Header) {
 	x.cur.status = resp.StatusCode
 	x.cur.latency = time.Since(x.cur.start)
 	if x.cur.pin != "" {
-		px.sticky.SetToken(resp.Header, resp.Request, x.cur.pin)
+		px.sticky.SetToken(h, resp.Request, x.cur.pin)
 	}
 }
 
 // copyBody copies res's body to w with a pooled buffer (a larger one for
 // a body known to be larger than the default one). Server-sent
 // events and bodies of unknown length (streams, gRPC) are flushed after
-// every write, others as Config.FlushInterval says.
+// every write and their header at once, others as Config.FlushInterval
+// says (the header within the interval).
 func (px *Proxy) copyBody(w http.ResponseWriter, res *http.Response) error {
 	var dst io.Writer = w
 	interval := px.flush
@@ -172,13 +193,20 @@ func (px *Proxy) copyBody(w http.ResponseWriter, res *http.Response) error {
 	if interval != 0 {
 		lw := &latencyWriter{w: w, rc: http.NewResponseController(w), latency: interval}
 		defer lw.stop()
-		if interval > 0 {
+		if interval < 0 {
+			// A stream's header goes out before its first event, which
+			// may be long in coming (an SSE open event, gRPC headers).
+			_ = lw.rc.Flush()
+		} else {
 			// The header goes out within the interval even when the
 			// first body byte is late.
 			lw.pending = true
 			lw.t = time.AfterFunc(interval, lw.delayedFlush)
 		}
 		dst = lw
+	}
+	if res.Body == http.NoBody {
+		return nil // HEAD, 204, 304: no buffer needed
 	}
 	pool := px.buffers
 	if res.ContentLength > bufferSize {
@@ -298,9 +326,10 @@ const maxQueryParams = 10000
 // (a ';' separator, a malformed escape), re-encoded, as ReverseProxy does:
 // a target that parses the query differently from the gateway (one that
 // splits on ';', say) would otherwise see parameters the gateway's checks
-// never saw. A query with nothing to remove is returned as it is.
-func cleanQuery(q string) string {
-	if strings.Count(q, "&")+1 > maxQueryParams {
+// never saw. A query with nothing to remove is returned as it is, unless
+// always (see queryLimitSet).
+func cleanQuery(q string, always bool) string {
+	if always || strings.Count(q, "&")+1 > maxQueryParams {
 		return reencodeQuery(q)
 	}
 	for i := 0; i < len(q); {
@@ -318,6 +347,12 @@ func cleanQuery(q string) string {
 	}
 	return q
 }
+
+// queryLimitSet reports a GODEBUG urlmaxqueryparams setting, under which
+// net/url may refuse queries of fewer parameters than maxQueryParams:
+// every query is then re-encoded (as ReverseProxy does), so that a target
+// never sees parameters the gateway's own parsing refused.
+func queryLimitSet() bool { return strings.Contains(os.Getenv("GODEBUG"), "urlmaxqueryparams=") }
 
 func reencodeQuery(q string) string {
 	v, _ := url.ParseQuery(q)

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gatekit/gatekit/balancer"
 )
@@ -220,12 +221,15 @@ func TestCleanQuery(t *testing.T) {
 		{"a=%2", ""},
 		{"x=%G0&y=1", "y=1"},
 	} {
-		if got := cleanQuery(tc.in); got != tc.want {
+		if got := cleanQuery(tc.in, false); got != tc.want {
 			t.Errorf("cleanQuery(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
-	if got := cleanQuery(many); got != "" {
+	if got := cleanQuery(many, false); got != "" {
 		t.Errorf("a query of more than %d parameters kept %d bytes, want it dropped", maxQueryParams, len(got))
+	}
+	if got := cleanQuery("b=2&a=1", true); got != "a=1&b=2" {
+		t.Errorf("cleanQuery(always) = %q, want the query re-encoded", got)
 	}
 }
 
@@ -275,5 +279,214 @@ func TestForwardCopiesLargeBodiesWithLargeBuffers(t *testing.T) {
 		if s, l := len(px.buffers.free), len(px.large.free); s != tc.small || l != tc.large {
 			t.Errorf("after %s: %d default and %d large buffers free, want %d and %d", tc.query, s, l, tc.small, tc.large)
 		}
+	}
+}
+
+// TestForwardFlushesStreamHeaderAtOnce: the header of an event stream
+// reaches the client before its first event, however late that event is.
+func TestForwardFlushesStreamHeaderAtOnce(t *testing.T) {
+	release := make(chan struct{})
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		w.(http.Flusher).Flush()
+		select { // the first event comes only once the client had the header
+		case <-release:
+		case <-r.Context().Done():
+		}
+		io.WriteString(w, "data: 1\n\n")
+	}))
+	defer be.Close()
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{Timeout: -1})
+	front := httptest.NewServer(px)
+	defer front.Close()
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := front.Client().Get(front.URL) // returns once the header arrived
+		got <- result{resp, err}
+	}()
+	var r result
+	select {
+	case r = <-got:
+		close(release)
+	case <-time.After(10 * time.Second): // a bound on the failure only
+		close(release)
+		t.Fatal("the stream's header did not reach the client before its first event")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	resp := r.resp
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.Header.Get("Content-Type") != "text/event-stream" || string(body) != "data: 1\n\n" {
+		t.Fatalf("got %v %q", resp.Header, body)
+	}
+}
+
+// TestForwardRefusesUnaskedSwitchingProtocols: a target that answers 101
+// to a request that asked for no upgrade gets a 502 relayed, never the
+// 101, also through http.Transport (here for a connection cap), and the
+// target is charged with the failure.
+func TestForwardRefusesUnaskedSwitchingProtocols(t *testing.T) {
+	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		// Then the connection closes: relayed, the "tunnel" would end.
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+	})
+	for _, cfg := range []Config{{}, {TransportConfig: TransportConfig{MaxConnsPerHost: 4}}} {
+		rp := &recorder{Policy: balancer.NewRoundRobin(poolOf(t, be))}
+		cfg.Retry = RetryConfig{Retries: -1}
+		px := newTestProxy(t, rp, cfg)
+		rec := serve(px, httptest.NewRequest("GET", "/", nil))
+		if rec.Code != http.StatusBadGateway {
+			t.Errorf("MaxConnsPerHost %d: status %d, want 502", cfg.MaxConnsPerHost, rec.Code)
+		}
+		if res := rp.last(t); res.Err == nil {
+			t.Errorf("MaxConnsPerHost %d: the target's 101 counted as a success: %+v", cfg.MaxConnsPerHost, res)
+		}
+	}
+}
+
+// TestForwardDropsRequestTrailerValues: trailers a client sends after its
+// body never reach the target (they would bypass the header checks).
+func TestForwardDropsRequestTrailerValues(t *testing.T) {
+	got := make(chan http.Header, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		got <- r.Trailer.Clone()
+	}))
+	defer be.Close()
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{Retry: RetryConfig{Retries: -1}})
+	front := httptest.NewServer(px)
+	defer front.Close()
+	req, _ := http.NewRequest("POST", front.URL, io.NopCloser(strings.NewReader("hello")))
+	req.ContentLength = -1 // chunked, with trailers
+	req.Trailer = http.Header{"X-Forwarded-For": {"6.6.6.6"}, "X-Sum": {"abc"}}
+	resp, err := front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	tr := <-got
+	if tr.Get("X-Forwarded-For") != "" || tr.Get("X-Sum") != "" {
+		t.Fatalf("the target received trailer values %v", tr)
+	}
+}
+
+// TestForwardStickyCookieSurvivesConnectionField: a target's Connection
+// field naming Set-Cookie removes the target's own cookie (a hop-by-hop
+// field), never the gateway's sticky session cookie.
+func TestForwardStickyCookieSurvivesConnectionField(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "Set-Cookie")
+		w.Header().Add("Set-Cookie", "target=1")
+		io.WriteString(w, "x")
+	}))
+	defer be.Close()
+	pool := poolOf(t, be.URL)
+	st, err := balancer.NewSticky(pool, balancer.NewRoundRobin(pool), balancer.StickyConfig{Cookie: "gk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := newTestProxy(t, st, Config{})
+	rec := serve(px, httptest.NewRequest("GET", "/", nil))
+	cookies := rec.Header()["Set-Cookie"]
+	if len(cookies) != 1 || !strings.HasPrefix(cookies[0], "gk=") {
+		t.Fatalf("Set-Cookie %q, want only the sticky cookie gk", cookies)
+	}
+}
+
+// TestForwardKeepsTheRequestsOwnTrace: a Got1xxResponse hook already on
+// the request's context still sees the 1xx responses the proxy relays.
+func TestForwardKeepsTheRequestsOwnTrace(t *testing.T) {
+	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be)), Config{})
+	var codes []int
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
+			Got1xxResponse: func(code int, _ textproto.MIMEHeader) error { codes = append(codes, code); return nil },
+		}))
+		px.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	resp, err := front.Client().Get(front.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(codes) != 1 || codes[0] != http.StatusEarlyHints {
+		t.Fatalf("status %d, the request's own hook saw %v: want 200 and [103]", resp.StatusCode, codes)
+	}
+}
+
+// TestForwardRelays1xxThroughTransportConcurrently: 1xx responses relayed
+// from http.Transport's goroutines (here for a connection cap) leave the
+// header fields set before the proxy in place, under the race detector.
+func TestForwardRelays1xxThroughTransportConcurrently(t *testing.T) {
+	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be)), Config{TransportConfig: TransportConfig{MaxConnsPerHost: 4}})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "r1")
+		px.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 10 {
+				resp, err := front.Client().Get(front.URL)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if string(b) != "ok" || resp.Header.Get("X-Request-Id") != "r1" || resp.Header.Get("Link") != "" {
+					t.Errorf("got %q with %v: want ok, X-Request-Id r1, no Link", b, resp.Header)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestForwardLogsBodyCopyFailure: a target that dies mid-body is logged
+// (at Warn, with the target) once the response has started.
+func TestForwardLogsBodyCopyFailure(t *testing.T) {
+	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b") // then closes
+	})
+	var mu sync.Mutex
+	var logs strings.Builder
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be)), Config{Logger: slogTo(&logs, &mu)})
+	rec := serve(px, httptest.NewRequest("GET", "/", nil))
+	mu.Lock()
+	defer mu.Unlock()
+	if rec.Code != 200 || !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "response body copy failed") {
+		t.Fatalf("status %d, logs %q: want the started 200 and a warning", rec.Code, logs.String())
 	}
 }

@@ -104,6 +104,7 @@ type Proxy struct {
 	buffers     *bufferPool            // response body copy buffers
 	large       *bufferPool            // the same for bodies known to be large
 	flush       time.Duration          // Config.FlushInterval
+	reencode    bool                   // re-encode every query (queryLimitSet)
 	transport   http.RoundTripper
 	log         *slog.Logger
 	onError     func(http.ResponseWriter, *http.Request, error)
@@ -161,7 +162,8 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 	}
 	px := &Proxy{policy: p, transport: cfg.Transport, log: cfg.Logger, name: cfg.Name, onError: cfg.ErrorHandler,
 		key: cfg.Key, preserve: cfg.PreserveHost, underscores: cfg.InsecureAllowUnderscoreHeaders, timeout: cmp.Or(cfg.Timeout, defaultTimeout),
-		idle: cfg.StreamIdleTimeout, websocket: cfg.WebSocket, flush: cfg.FlushInterval, buffers: newBufferPool(256, bufferSize), large: newBufferPool(64, largeBufferSize)}
+		idle: cfg.StreamIdleTimeout, websocket: cfg.WebSocket, flush: cfg.FlushInterval, buffers: newBufferPool(256, bufferSize), large: newBufferPool(64, largeBufferSize),
+		reencode: queryLimitSet()}
 	rp, err := newRetryPolicy(cfg.Retry)
 	if err != nil {
 		return nil, err
@@ -316,6 +318,13 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			px.transportReSend(x, prev)
 		}
 	}
+	tunnel := upgrade != "" && !strings.EqualFold(upgrade, "h2c")
+	if !tunnel {
+		// forward relays 1xx responses through the exchange's own trace
+		// (composed, as GotConn is, with a trace already on the request).
+		x.w = w
+		x.trace.Got1xxResponse = x.got1xx
+	}
 	x.base = httptrace.WithClientTrace(x, &x.trace)
 	if px.idle > 0 {
 		var cancelIdle context.CancelFunc
@@ -359,7 +368,7 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	x.cur.start = time.Now()
-	if upgrade != "" && !strings.EqualFold(upgrade, "h2c") {
+	if tunnel {
 		// A WebSocket tunnel: httputil.ReverseProxy hijacks the client's
 		// connection once the target agrees.
 		x.rw = informWriter{ResponseWriter: w, x: x}
@@ -386,7 +395,7 @@ func (px *Proxy) pinFor(t *balancer.Target, key string) string {
 // notes the response.
 func (px *Proxy) modifyResponse(resp *http.Response) error {
 	if x := exchangeFrom(resp.Request.Context()); x != nil {
-		px.noteResponse(x, resp)
+		px.noteResponse(x, resp, resp.Header)
 	}
 	return nil
 }
