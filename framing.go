@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gatekit/gatekit/internal/header"
 )
@@ -50,6 +51,25 @@ type serverConn struct {
 	bad      atomic.Int64
 	served   atomic.Int64
 	finished atomic.Int64
+
+	// writeArmed is when the Server's response writer last moved the
+	// write deadline (see responseWriter.armed), 0
+	// once anyone else has set it since.
+	writeArmed atomic.Int64
+}
+
+// SetWriteDeadline sets the connection's write deadline and clears the
+// record of the response writer's last move, so that its next write
+// moves the deadline again.
+func (c *serverConn) SetWriteDeadline(t time.Time) error {
+	c.writeArmed.Store(0)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets the read and write deadlines, like SetWriteDeadline.
+func (c *serverConn) SetDeadline(t time.Time) error {
+	c.writeArmed.Store(0)
+	return c.Conn.SetDeadline(t)
 }
 
 func (c *serverConn) Read(p []byte) (int, error) {

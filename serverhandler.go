@@ -34,22 +34,34 @@ type serverHandler struct {
 	bufferBody  int64         // <0: off
 	readTimeout time.Duration
 	log         *slog.Logger // refusals at Info; nil for none
+	clock       time.Time    // when the handler was made; see responseWriter.clock
 }
 
 func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &responseWriter{ResponseWriter: w, ctx: r.Context()}
+	var fc *serverConn
+	if c, ok := r.Context().Value(connCtxKey{}).(net.Conn); ok {
+		fc = serverConnOf(c)
+	}
 	if s.writeIdle > 0 {
-		// A fresh deadline for this request: the last one may have passed
-		// while the connection was idle between requests.
-		rw.idle, rw.dl = s.writeIdle, findWriteDeadliner(w)
+		rw.idle, rw.clock = s.writeIdle, s.clock
+		if fc != nil && r.ProtoMajor == 1 {
+			// The connection's own deadline, which net/http's sets for a
+			// plaintext HTTP/1 response, with a record of when it was last
+			// moved that every other setter clears.
+			rw.dl, rw.armed = fc.Conn, &fc.writeArmed
+		} else {
+			rw.dl = findWriteDeadliner(w)
+		}
+		// A fresh deadline for this request (unless the last one was set
+		// moments ago): it may have passed while the connection was idle
+		// between requests.
 		rw.extend()
 	}
-	if c, ok := r.Context().Value(connCtxKey{}).(net.Conn); ok {
-		if fc := serverConnOf(c); fc != nil {
-			if n := fc.served.Add(1); fc.bad.Load() == n {
-				s.refuse(rw, r, http.StatusBadRequest, "ambiguous request framing (Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, or a folded header line)")
-				return
-			}
+	if fc != nil {
+		if n := fc.served.Add(1); fc.bad.Load() == n {
+			s.refuse(rw, r, http.StatusBadRequest, "ambiguous request framing (Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, or a folded header line)")
+			return
 		}
 	}
 	if headerSize(r) > s.maxHeader {

@@ -3,6 +3,7 @@ package gatekit
 import (
 	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,23 +13,54 @@ import (
 
 // BenchmarkServerHandler is the Server's per-request work around the
 // user's handler: the framing verdict, the header size and request-target
-// checks and the response writer with its write idle deadline.
+// checks and the response writer with its write idle deadline, which here
+// moves the deadline of a real loopback TCP connection (a runtime timer)
+// reached as on a Server's plaintext connection. The handler answers 64
+// bytes.
 func BenchmarkServerHandler(b *testing.B) {
-	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), ServerConfig{})
+	body := []byte(strings.Repeat("x", 64))
+	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Length"] = []string{"64"}
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	}), ServerConfig{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	h := srv.HTTPServer().Handler
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			b.Error(err)
+			return
+		}
+		defer c.Close()
+		// As a Server's connection arrives in the handler.
+		sc := &limitConn{Conn: &serverConn{Conn: c}}
 		req := httptest.NewRequest("GET", "/hello", nil)
+		req = req.WithContext(withConn(req.Context(), sc))
 		req.Header.Set("User-Agent", "bench")
-		w := &discardWriter{h: http.Header{}}
+		w := &connDeadlineWriter{discardWriter: discardWriter{h: http.Header{}}, c: sc}
 		for pb.Next() {
 			h.ServeHTTP(w, req)
 		}
 	})
 }
+
+// connDeadlineWriter is a discarding ResponseWriter whose write deadline
+// is that of a real connection.
+type connDeadlineWriter struct {
+	discardWriter
+	c net.Conn
+}
+
+func (w *connDeadlineWriter) SetWriteDeadline(t time.Time) error { return w.c.SetWriteDeadline(t) }
 
 func TestHeaderSizeCountsWhatMaxHeaderBytesBounds(t *testing.T) {
 	raw := "GET /items/7?q=1 HTTP/1.1\r\nHost: example.test\r\nUser-Agent: t\r\nX-A: 1\r\nX-A: 22\r\n\r\n"

@@ -2,9 +2,11 @@ package gatekit
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 func TestResponseWriterNeverSends499AndTurnsStalledErrorsInto408(t *testing.T) {
@@ -53,5 +55,87 @@ func TestResponseWriterNeverSends499AndTurnsStalledErrorsInto408(t *testing.T) {
 				t.Errorf("recorded status %d, want %d", rw.status, tc.logged)
 			}
 		})
+	}
+}
+
+// deadlines records the write deadlines set through it.
+type deadlines struct{ set []time.Time }
+
+func (d *deadlines) SetWriteDeadline(t time.Time) error {
+	d.set = append(d.set, t)
+	return nil
+}
+
+// deadlineRecorder is a ResponseRecorder that records write deadlines.
+type deadlineRecorder struct {
+	*httptest.ResponseRecorder
+	deadlines
+}
+
+// deadlineConn is a connection of which only the deadlines are used.
+type deadlineConn struct {
+	net.Conn // nil
+	deadlines
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error { return c.deadlines.SetWriteDeadline(t) }
+
+func (c *deadlineConn) SetDeadline(t time.Time) error { return c.deadlines.SetWriteDeadline(t) }
+
+func TestWriteIdleDeadlineMovesOncePerResponseAndAgainWhenOthersSetIt(t *testing.T) {
+	const idle = time.Hour // no write below comes idle/8 after the first
+	dr := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
+	rw, _ := wrapWriter(dr, httptest.NewRequest("GET", "/", nil))
+	rw.idle, rw.clock, rw.dl = idle, time.Now(), dr
+	start := time.Now()
+	rw.extend()
+	rw.WriteHeader(http.StatusOK)
+	_, _ = rw.Write([]byte("a"))
+	rw.Flush()
+	rw.extend()
+	if len(dr.set) != 1 || dr.set[0].Before(start.Add(idle)) {
+		t.Fatalf("deadlines set %v, want one, at least idle after the start", dr.set)
+	}
+	// A handler's own deadline through http.ResponseController: the next
+	// write moves it on, as every write did before.
+	if err := http.NewResponseController(rw).SetWriteDeadline(start.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = rw.Write([]byte("b"))
+	if n := len(dr.set); n != 3 || dr.set[2].Before(start.Add(idle)) {
+		t.Fatalf("after a handler's deadline, deadlines %v: want the write to move it idle ahead", dr.set)
+	}
+	// A deadline moved longer than idle/8 ago is moved again.
+	rw.clock = rw.clock.Add(-idle)
+	rw.ownArmed.Store(1)
+	_, _ = rw.Write([]byte("c"))
+	if n := len(dr.set); n != 4 {
+		t.Fatalf("a write idle/8 after the last move set %d deadlines in all, want 4", n)
+	}
+}
+
+func TestWriteIdleDeadlineCarriesOverRequestsOnAConnectionUntilAnotherSetterMovesIt(t *testing.T) {
+	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	}), ServerConfig{WriteIdleTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.HTTPServer().Handler
+	conn := &deadlineConn{}
+	sc := &serverConn{Conn: conn}
+	serve := func() {
+		r := httptest.NewRequest("GET", "/", nil)
+		h.ServeHTTP(httptest.NewRecorder(), r.WithContext(withConn(r.Context(), &limitConn{Conn: sc})))
+	}
+	serve()
+	serve()
+	if n := len(conn.set); n != 1 {
+		t.Fatalf("two quick responses on one connection set %d write deadlines, want 1", n)
+	}
+	_ = sc.SetDeadline(time.Time{}) // as net/http clears it for a hijacked connection
+	serve()
+	if n := len(conn.set); n != 3 || conn.set[2].IsZero() {
+		t.Fatalf("deadlines %v: want the next response to set one after another setter cleared it", conn.set)
 	}
 }
