@@ -170,12 +170,13 @@ func (w *responseWriter) WriteHeader(code int) {
 
 func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(http.StatusOK) // moves the deadline
+	} else if !w.dropped {
+		w.extend()
 	}
 	if w.dropped {
 		return len(p), nil
 	}
-	w.extend()
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
 	return n, err
@@ -184,12 +185,13 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 // Flush sends buffered data to the client.
 func (w *responseWriter) Flush() {
 	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(http.StatusOK) // moves the deadline
+	} else if !w.dropped {
+		w.extend()
 	}
 	if w.dropped {
 		return
 	}
-	w.extend()
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 
