@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
@@ -72,11 +73,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	arrival := c.flightSeq.Load()
 	r = h.prepare(r)
-	x := exchange{r: r, key: requestKey(http.MethodGet, r), reqCC: requestDirectives(r.Header)}
-	if h.serveFromStore(w, &x) {
-		return
+	key, kb := c.borrowKey(r)
+	x := exchange{r: r, key: key, reqCC: requestDirectives(r.Header)}
+	served := h.serveFromStore(w, &x)
+	if !served {
+		x.key = strings.Clone(x.key) // kept by flights and the store
 	}
-	h.forward(w, x, arrival)
+	c.putKey(kb)
+	if !served {
+		h.forward(w, x, arrival)
+	}
 }
 
 // forward answers x, which the store could not answer, from upstream: as
@@ -110,7 +116,7 @@ func (h *handler) forward(w http.ResponseWriter, x exchange, arrival uint64) {
 // it learnt about the request while looking it up and forwarding it.
 type exchange struct {
 	r     *http.Request
-	key   string     // primary cache key
+	key   string     // primary cache key; during serveFromStore possibly a view of a pooled buffer (see borrowKey)
 	reqCC directives // the request's cache directives
 	// stale is the stored response selected for r that could not be used
 	// as it is (a revalidation candidate), or nil.
@@ -151,7 +157,7 @@ func (h *handler) serveFromStore(w http.ResponseWriter, x *exchange) bool {
 		case useSWR:
 			c.stats.hits.Add(1)
 			c.stats.stale.Add(1)
-			h.revalidateInBackground(r, x.key, resp)
+			h.revalidateInBackground(r, strings.Clone(x.key), resp) // x.key may be a view of a pooled buffer
 			c.serveStored(w, r, resp, now, "hit; detail=stale")
 			return true
 		}
