@@ -229,6 +229,8 @@ type Cache struct {
 	// view of a pooled buffer instead of a new string (see borrowKey).
 	storeBorrows bool
 	keyBufs      sync.Pool // *[]byte key buffers
+	// hit holds the Age and Cache-Status values of fresh hits.
+	hit *hitValues
 
 	// waitHook, when set by tests, is called when a request starts waiting for a flight.
 	waitHook func()
@@ -314,6 +316,7 @@ func New(store Store, cfg Config) (*Cache, error) {
 		flights:  make(map[string]*flight),
 		index:    make(map[string]indexed),
 		tagIndex: make(map[string]map[string]struct{}),
+		hit:      new(hitValues),
 	}
 	switch store.(type) {
 	case *MemoryStore, *RistrettoStore:

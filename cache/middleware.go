@@ -29,6 +29,12 @@ import (
 // Vary, Set-Cookie, Link and Via, whose values are appended to the outer
 // ones (values the outer handler already set are not repeated).
 //
+// A response from the store shares its header's value slices, and a
+// fresh hit its Age and Cache-Status values, with other responses: an
+// outer handler may replace a field or append to it (the slices' capacity
+// equals their length, so an append copies) but must not assign to an
+// element in place.
+//
 // The writer given to next keeps http.Flusher and offers Unwrap for
 // http.ResponseController; responses are streamed to the client as they
 // arrive even while they are being stored. The "stored" in Cache-Status is
@@ -326,14 +332,19 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Respon
 	hdr := w.Header()
 	copyHeader(hdr, resp.Header)
 	age := resp.Age(now)
-	var buf [64]byte
-	hdr["Age"] = []string{string(strconv.AppendInt(buf[:0], int64(age/time.Second), 10))}
-	b := append(buf[:0], c.cfg.Name...)
-	b = append(b, "; "...)
-	b = append(b, params...)
-	b = append(b, "; ttl="...)
-	b = strconv.AppendInt(b, int64((resp.Lifetime-age)/time.Second), 10)
-	hdr["Cache-Status"] = append(hdr["Cache-Status"], string(b))
+	ttl := int64((resp.Lifetime - age) / time.Second)
+	hdr["Age"] = c.hit.age(int64(age / time.Second))
+	if st := hdr["Cache-Status"]; len(st) == 0 && params == "hit" {
+		hdr["Cache-Status"] = c.hit.status(c.cfg.Name, ttl)
+	} else {
+		var buf [64]byte
+		b := append(buf[:0], c.cfg.Name...)
+		b = append(b, "; "...)
+		b = append(b, params...)
+		b = append(b, "; ttl="...)
+		b = strconv.AppendInt(b, ttl, 10)
+		hdr["Cache-Status"] = append(st, string(b))
+	}
 	recordVerdict(w, params, true)
 	if notModified(r.Header, resp) {
 		w.WriteHeader(http.StatusNotModified)
