@@ -25,18 +25,25 @@ func DefaultStripHeaders() []string {
 // "GET https://example.com/a/b?x=1". method is GET for HEAD requests.
 func requestKey(method string, r *http.Request) string {
 	var buf [128]byte // on the stack: the string conversion is the one allocation
-	return string(appendKey(buf[:0], method, r))
+	return string(appendKey(buf[:0], method, r, false))
 }
 
 // appendKey appends the primary cache key of r (see requestKey) to b.
-func appendKey(b []byte, method string, r *http.Request) []byte {
+// canonical says that r's hosts are already canonical (r came from
+// handler.prepare), so that they are not lowercased and trimmed again.
+func appendKey(b []byte, method string, r *http.Request, canonical bool) []byte {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	host := canonicalHost(r.Host, scheme)
+	host := r.Host
+	if !canonical {
+		host = canonicalHost(host, scheme)
+	}
 	if host == "" && r.URL != nil {
-		host = canonicalHost(r.URL.Host, scheme)
+		if host = r.URL.Host; !canonical {
+			host = canonicalHost(host, scheme)
+		}
 	}
 	path := "/"
 	query := ""
@@ -62,7 +69,8 @@ func appendKey(b []byte, method string, r *http.Request) []byte {
 // maxPooledKey is the largest key buffer kept for reuse (see Cache.keyBufs).
 const maxPooledKey = 4 << 10
 
-// borrowKey builds r's primary GET key in a buffer from c's pool and
+// borrowKey builds the primary GET key of r, a request handler.prepare
+// returned, in a buffer from c's pool and
 // returns it with the buffer, which the caller hands back to putKey once
 // the key is no longer used. The key is a view of the buffer when c's
 // store keeps nothing of a key it is given to Get (the stores of this
@@ -73,7 +81,7 @@ func (c *Cache) borrowKey(r *http.Request) (string, *[]byte) {
 	if bp == nil {
 		bp = new([]byte)
 	}
-	*bp = appendKey((*bp)[:0], http.MethodGet, r)
+	*bp = appendKey((*bp)[:0], http.MethodGet, r, true)
 	if !c.storeBorrows {
 		return string(*bp), bp
 	}

@@ -181,7 +181,7 @@ func TestKeyInABufferIsTheKey(t *testing.T) {
 			if u[4] == 's' {
 				r.TLS = &tls.ConnectionState{}
 			}
-			key, buf := c.borrowKey(r)
+			key, buf := c.borrowKey((&handler{c: c}).prepare(r))
 			if want := requestKey(http.MethodGet, r); key != want {
 				t.Errorf("%s: borrowKey(%q) = %q, want %q", name, u, key, want)
 			}
