@@ -53,23 +53,48 @@ type serverConn struct {
 	finished atomic.Int64
 
 	// writeArmed is when the Server's response writer last moved the
-	// write deadline (see responseWriter.armed), 0
-	// once anyone else has set it since.
+	// write deadline (see responseWriter.armed), 0 once anyone else has
+	// set it since. clearHeld is set while a clear of that deadline is
+	// held back (see SetWriteDeadline); the response writer resets it
+	// when it takes the deadline over for the next response.
 	writeArmed atomic.Int64
+	clearHeld  atomic.Bool
 }
 
-// SetWriteDeadline sets the connection's write deadline and clears the
-// record of the response writer's last move, so that its next write
-// moves the deadline again.
+// SetWriteDeadline sets the connection's write deadline, and makes the
+// response writer move it again at its next write. net/http clears the
+// write deadline after every response, and the response writer sets it
+// again for the next one, two runtime timer updates per request. So a
+// clear (zero t) while the writer's deadline is armed is held back: the
+// deadline stays, which nothing notices, since the next response's writer
+// moves it on before writing (or finds it moved less than an eighth of
+// the write idle timeout ago), and a write that comes first (one of
+// net/http's own error responses between requests) makes the clear real
+// before it writes (see Write).
 func (c *serverConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() && c.writeArmed.Load() != 0 {
+		c.clearHeld.Store(true)
+		return nil
+	}
 	c.writeArmed.Store(0)
+	c.clearHeld.Store(false)
 	return c.Conn.SetWriteDeadline(t)
 }
 
-// SetDeadline sets the read and write deadlines, like SetWriteDeadline.
+// SetDeadline sets the read and write deadlines (net/http clears both for
+// a hijacked connection), with no clear held back.
 func (c *serverConn) SetDeadline(t time.Time) error {
 	c.writeArmed.Store(0)
+	c.clearHeld.Store(false)
 	return c.Conn.SetDeadline(t)
+}
+
+// releaseClear makes a held-back write deadline clear real.
+func (c *serverConn) releaseClear() {
+	if c.clearHeld.CompareAndSwap(true, false) {
+		c.writeArmed.Store(0)
+		_ = c.Conn.SetWriteDeadline(time.Time{})
+	}
 }
 
 func (c *serverConn) Read(p []byte) (int, error) {

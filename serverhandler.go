@@ -49,7 +49,7 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// The connection's own deadline, which net/http's sets for a
 			// plaintext HTTP/1 response, with a record of when it was last
 			// moved that every other setter clears.
-			rw.dl, rw.armed = fc.Conn, &fc.writeArmed
+			rw.dl, rw.armed, rw.conn = fc.Conn, &fc.writeArmed, fc
 		} else {
 			rw.dl = findWriteDeadliner(w)
 		}

@@ -34,6 +34,9 @@ type responseWriter struct {
 	// call extend on another goroutine.
 	armed    *atomic.Int64
 	ownArmed atomic.Int64
+	// conn is the plaintext HTTP/1 connection whose deadline dl sets, or
+	// nil: extend takes its deadline back from a held-back clear.
+	conn *serverConn
 	// bodyStalled is set when a read of the request body hit the body read
 	// idle timeout: an error response is then replaced by 408. Atomic, like
 	// bytesIn: the body may be read on another goroutine (a proxy's
@@ -124,9 +127,15 @@ func (w *responseWriter) extend() {
 	// it from being the "never" zero.
 	el := int64(time.Since(w.clock)) + 1
 	if at := w.armed.Load(); at != 0 && el >= at && el-at < int64(w.idle/8) {
+		if w.conn != nil {
+			w.conn.clearHeld.Store(false) // the deadline left in place is this response's
+		}
 		return
 	}
 	w.armed.Store(el)
+	if w.conn != nil {
+		w.conn.clearHeld.Store(false)
+	}
 	_ = w.dl.SetWriteDeadline(w.clock.Add(time.Duration(el) + w.idle))
 }
 

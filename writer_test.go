@@ -82,6 +82,8 @@ func (c *deadlineConn) SetWriteDeadline(t time.Time) error { return c.deadlines.
 
 func (c *deadlineConn) SetDeadline(t time.Time) error { return c.deadlines.SetWriteDeadline(t) }
 
+func (c *deadlineConn) Write(p []byte) (int, error) { return len(p), nil }
+
 func TestWriteIdleDeadlineMovesOncePerResponseAndAgainWhenOthersSetIt(t *testing.T) {
 	const idle = time.Hour // no write below comes idle/8 after the first
 	dr := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
@@ -114,7 +116,7 @@ func TestWriteIdleDeadlineMovesOncePerResponseAndAgainWhenOthersSetIt(t *testing
 	}
 }
 
-func TestWriteIdleDeadlineCarriesOverRequestsOnAConnectionUntilAnotherSetterMovesIt(t *testing.T) {
+func TestWriteIdleDeadlineCarriesOverRequestsOnAConnectionThroughNetHTTPsClears(t *testing.T) {
 	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ok"))
 	}), ServerConfig{WriteIdleTimeout: time.Hour})
@@ -129,13 +131,22 @@ func TestWriteIdleDeadlineCarriesOverRequestsOnAConnectionUntilAnotherSetterMove
 		h.ServeHTTP(httptest.NewRecorder(), r.WithContext(withConn(r.Context(), &limitConn{Conn: sc})))
 	}
 	serve()
+	_ = sc.SetWriteDeadline(time.Time{}) // as net/http clears it after every response
 	serve()
-	if n := len(conn.set); n != 1 {
-		t.Fatalf("two quick responses on one connection set %d write deadlines, want 1", n)
+	_ = sc.SetWriteDeadline(time.Time{})
+	if n := len(conn.set); n != 1 || conn.set[0].IsZero() {
+		t.Fatalf("two quick responses on one connection, each followed by net/http's clear, set write deadlines %v, want the first response's only", conn.set)
 	}
-	_ = sc.SetDeadline(time.Time{}) // as net/http clears it for a hijacked connection
+	// net/http's own error response between requests: written without a
+	// deadline, as net/http asked.
+	_, _ = sc.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+	if n := len(conn.set); n != 2 || !conn.set[1].IsZero() {
+		t.Fatalf("deadlines %v: want the held-back clear made real before net/http's own write", conn.set)
+	}
 	serve()
-	if n := len(conn.set); n != 3 || conn.set[2].IsZero() {
-		t.Fatalf("deadlines %v: want the next response to set one after another setter cleared it", conn.set)
+	_ = sc.SetDeadline(time.Time{}) // as net/http clears both for a hijacked connection
+	serve()
+	if n := len(conn.set); n != 5 || conn.set[2].IsZero() || !conn.set[3].IsZero() || conn.set[4].IsZero() {
+		t.Fatalf("deadlines %v: want set, cleared for the hijack at once, set again", conn.set)
 	}
 }
