@@ -39,9 +39,9 @@ type serverConn struct {
 	net.Conn
 	allow bool // the Server allows ambiguous framing (Insecure option)
 
-	mu      sync.Mutex // guards the tracker and held; taken by Read only
+	mu      sync.Mutex // guards the tracker; taken by Read and changed
 	tracker framingTracker
-	held    bool // a bad head was passed on: later reads are discarded
+	held    atomic.Bool // a bad head was passed on: later reads are discarded
 
 	// bad is the 1-based index of the first ambiguous request on the
 	// connection, 0 while there is none; served counts requests handed to
@@ -98,10 +98,7 @@ func (c *serverConn) releaseClear() {
 }
 
 func (c *serverConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	held := c.held
-	c.mu.Unlock()
-	if held {
+	if c.held.Load() {
 		// Nothing after the ambiguous head is read: to net/http the
 		// connection ends there.
 		return 0, io.EOF
@@ -114,7 +111,7 @@ func (c *serverConn) Read(p []byte) (int, error) {
 			if bad > 0 {
 				c.bad.CompareAndSwap(0, int64(bad))
 			}
-			c.held = true
+			c.held.Store(true)
 			n, err = cut, nil
 		}
 		c.mu.Unlock()
