@@ -334,15 +334,21 @@ func (t *framingTracker) headLine(line []byte, allow bool) bool {
 			return false
 		}
 		name = bytes.TrimRight(name, " \t")
-		value = bytes.Trim(value, " \t")
+		// Most fields are neither: their name's length says so before any
+		// byte is compared.
+		if len(name) != len("Content-Length") && len(name) != len("Transfer-Encoding") {
+			return false
+		}
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
+			value = bytes.Trim(value, " \t")
 			n, err := strconv.ParseInt(string(value), 10, 64)
 			if err != nil || n < 0 || (t.cl && n != t.clValue) {
 				t.clBad = true
 			}
 			t.cl, t.clValue = true, n
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			value = bytes.Trim(value, " \t")
 			t.chunked = !t.te && bytes.EqualFold(value, []byte("chunked"))
 			t.te = true
 		}
