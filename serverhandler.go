@@ -80,17 +80,19 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		optionsServer(rw, r)
 		return
 	}
+	copied := false // r is the Server's own shallow copy, whose Body may be replaced
 	if rw.dl != nil && r.Body != nil && r.Body != http.NoBody && r.Header.Get("Expect") != "" {
 		// net/http writes 100 Continue on the body's first read, which may
 		// come long after the deadline set above.
-		r = r.WithContext(r.Context())
+		r, copied = r.WithContext(r.Context()), true
 		r.Body = &continueBody{ReadCloser: r.Body, rw: rw}
 	}
 	if s.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody && !isGRPC(r) {
-		rc := http.NewResponseController(w)
-		ib := &idleBody{body: r.Body, rc: rc, idle: s.bodyIdle, limit: time.Now().Add(s.readTimeout), rw: rw}
+		ib := &idleBody{body: r.Body, rc: *http.NewResponseController(w), idle: s.bodyIdle, limit: time.Now().Add(s.readTimeout), rw: rw}
 		defer ib.stop()
-		r = r.WithContext(r.Context())
+		if !copied {
+			r = r.WithContext(r.Context())
+		}
 		r.Body = ib
 		if s.bufferBody > 0 && r.ContentLength > 0 && r.ContentLength <= s.bufferBody && r.Header.Get("Expect") == "" {
 			buf := make([]byte, r.ContentLength)
@@ -106,8 +108,9 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// for a client that goes away while the handler runs.
 			var one [1]byte
 			_, _ = ib.Read(one[:])
-			r.Body = io.NopCloser(bytes.NewReader(buf))
-			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+			bb := &bufferedBody{buf: buf}
+			bb.Reset(buf)
+			r.Body, r.GetBody = bb, bb.reopen
 		}
 	}
 	s.next.ServeHTTP(rw, r)
@@ -161,7 +164,7 @@ func (s *serverHandler) refuse(rw *responseWriter, r *http.Request, status int, 
 // request.
 type idleBody struct {
 	body  io.ReadCloser
-	rc    *http.ResponseController
+	rc    http.ResponseController // by value: one allocation less per request
 	idle  time.Duration
 	limit time.Time
 	rw    *responseWriter
@@ -216,6 +219,20 @@ func (b *idleBody) stop() {
 }
 
 func (b *idleBody) Close() error { return b.body.Close() }
+
+// bufferedBody is a request body the Server read completely before the
+// handler ran, and the request's GetBody (reopen), in one allocation.
+type bufferedBody struct {
+	bytes.Reader
+	buf []byte
+}
+
+func (b *bufferedBody) Close() error { return nil }
+
+// reopen returns a new reader of the whole body.
+func (b *bufferedBody) reopen() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(b.buf)), nil
+}
 
 // continueBody moves the write deadline before the first read of a body
 // whose client waits for 100 Continue, which net/http sends then.

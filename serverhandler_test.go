@@ -2,6 +2,7 @@ package gatekit
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -54,14 +55,54 @@ func BenchmarkServerHandler(b *testing.B) {
 	})
 }
 
-// connDeadlineWriter is a discarding ResponseWriter whose write deadline
-// is that of a real connection.
+// BenchmarkServerHandlerPost is BenchmarkServerHandler for a POST with a
+// small body, which the Server reads under the body read idle timeout and
+// buffers before the handler runs.
+func BenchmarkServerHandlerPost(b *testing.B) {
+	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	}), ServerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := srv.HTTPServer().Handler
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	sc := &limitConn{Conn: &serverConn{Conn: c}}
+	body := []byte(`{"tier":"gold"}` + "\n")
+	br := bytes.NewReader(body)
+	req := httptest.NewRequest("POST", "/orders", nil)
+	req = req.WithContext(withConn(req.Context(), sc))
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = int64(len(body))
+	req.Body = io.NopCloser(br)
+	w := &connDeadlineWriter{discardWriter: discardWriter{h: http.Header{}}, c: sc}
+	b.ReportAllocs()
+	for b.Loop() {
+		br.Reset(body)
+		h.ServeHTTP(w, req)
+		_ = sc.SetWriteDeadline(time.Time{})
+	}
+}
+
+// connDeadlineWriter is a discarding ResponseWriter whose deadlines are
+// those of a real connection.
 type connDeadlineWriter struct {
 	discardWriter
 	c net.Conn
 }
 
 func (w *connDeadlineWriter) SetWriteDeadline(t time.Time) error { return w.c.SetWriteDeadline(t) }
+
+func (w *connDeadlineWriter) SetReadDeadline(t time.Time) error { return w.c.SetReadDeadline(t) }
 
 func TestHeaderSizeCountsWhatMaxHeaderBytesBounds(t *testing.T) {
 	raw := "GET /items/7?q=1 HTTP/1.1\r\nHost: example.test\r\nUser-Agent: t\r\nX-A: 1\r\nX-A: 22\r\n\r\n"
