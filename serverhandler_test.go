@@ -20,34 +20,18 @@ import (
 // response as net/http clears it. The handler answers 64 bytes.
 func BenchmarkServerHandler(b *testing.B) {
 	body := []byte(strings.Repeat("x", 64))
-	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h, ln := benchServer(b, func(w http.ResponseWriter, r *http.Request) {
 		w.Header()["Content-Length"] = []string{"64"}
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
-	}), ServerConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := srv.HTTPServer().Handler
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
+	})
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			b.Error(err)
+		req, w, sc := benchRequest(b, ln, httptest.NewRequest("GET", "/hello", nil))
+		if req == nil {
 			return
 		}
-		defer c.Close()
-		// As a Server's connection arrives in the handler.
-		sc := &limitConn{Conn: &serverConn{Conn: c}}
-		req := httptest.NewRequest("GET", "/hello", nil)
-		req = req.WithContext(withConn(req.Context(), sc))
 		req.Header.Set("User-Agent", "bench")
-		w := &connDeadlineWriter{discardWriter: discardWriter{h: http.Header{}}, c: sc}
 		for pb.Next() {
 			h.ServeHTTP(w, req)
 			_ = sc.SetWriteDeadline(time.Time{}) // as net/http does after each response
@@ -59,38 +43,54 @@ func BenchmarkServerHandler(b *testing.B) {
 // small body, which the Server reads under the body read idle timeout and
 // buffers before the handler runs.
 func BenchmarkServerHandlerPost(b *testing.B) {
-	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h, ln := benchServer(b, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
-	}), ServerConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	h := srv.HTTPServer().Handler
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	sc := &limitConn{Conn: &serverConn{Conn: c}}
+	})
 	body := []byte(`{"tier":"gold"}` + "\n")
 	br := bytes.NewReader(body)
-	req := httptest.NewRequest("POST", "/orders", nil)
-	req = req.WithContext(withConn(req.Context(), sc))
+	req, w, sc := benchRequest(b, ln, httptest.NewRequest("POST", "/orders", nil))
+	if req == nil {
+		return
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.ContentLength = int64(len(body))
 	req.Body = io.NopCloser(br)
-	w := &connDeadlineWriter{discardWriter: discardWriter{h: http.Header{}}, c: sc}
 	b.ReportAllocs()
 	for b.Loop() {
 		br.Reset(body)
 		h.ServeHTTP(w, req)
 		_ = sc.SetWriteDeadline(time.Time{})
 	}
+}
+
+// benchServer returns the Server's handler around fn and a loopback
+// listener for benchRequest; both last until the benchmark ends.
+func benchServer(b *testing.B, fn http.HandlerFunc) (http.Handler, net.Listener) {
+	srv, err := NewServer(fn, ServerConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ln.Close() })
+	return srv.HTTPServer().Handler, ln
+}
+
+// benchRequest connects to ln and returns r as it arrives on that
+// connection in a Server's handler, a writer whose deadlines are the
+// connection's, and the connection; on an error it reports it (it may
+// run on RunParallel's goroutines) and returns nils.
+func benchRequest(b *testing.B, ln net.Listener, r *http.Request) (*http.Request, *connDeadlineWriter, *limitConn) {
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Error(err)
+		return nil, nil, nil
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	sc := &limitConn{Conn: &serverConn{Conn: c}}
+	return r.WithContext(withConn(r.Context(), sc)), &connDeadlineWriter{discardWriter: discardWriter{h: http.Header{}}, c: sc}, sc
 }
 
 // connDeadlineWriter is a discarding ResponseWriter whose deadlines are
