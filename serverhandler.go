@@ -51,7 +51,7 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// moved that every other setter clears.
 			rw.dl, rw.armed, rw.conn = fc.Conn, &fc.writeArmed, fc
 		} else {
-			rw.dl = findWriteDeadliner(w)
+			rw.dl, rw.armed = findWriteDeadliner(w), &rw.ownArmed
 		}
 		// A fresh deadline for this request (unless the last one was set
 		// moments ago): it may have passed while the connection was idle

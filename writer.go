@@ -30,8 +30,9 @@ type responseWriter struct {
 	// since clock), 0 when it has not or when someone else has moved it
 	// since: the connection's record on a plaintext HTTP/1 connection, so
 	// that it carries over from one request to the next, otherwise
-	// ownArmed. Atomic: a request body's reader (a proxy's transport) may
-	// call extend on another goroutine.
+	// ownArmed; nil when the Server did not set dl. Atomic: a request
+	// body's reader (a proxy's transport) may call extend on another
+	// goroutine.
 	armed    *atomic.Int64
 	ownArmed atomic.Int64
 	// conn is the plaintext HTTP/1 connection whose deadline dl sets, or
@@ -117,11 +118,8 @@ func findWriteDeadliner(w http.ResponseWriter) writeDeadliner {
 // outlives the request, a busy connection moves its deadline once every
 // idle/8 instead of several times per response.
 func (w *responseWriter) extend() {
-	if w.dl == nil {
+	if w.dl == nil || w.armed == nil {
 		return
-	}
-	if w.armed == nil {
-		w.armed = &w.ownArmed
 	}
 	// One monotonic clock reading (time.Now reads two clocks); +1 keeps
 	// it from being the "never" zero.

@@ -88,7 +88,7 @@ func TestWriteIdleDeadlineMovesOncePerResponseAndAgainWhenOthersSetIt(t *testing
 	const idle = time.Hour // no write below comes idle/8 after the first
 	dr := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
 	rw, _ := wrapWriter(dr, httptest.NewRequest("GET", "/", nil))
-	rw.idle, rw.clock, rw.dl = idle, time.Now(), dr
+	rw.idle, rw.clock, rw.dl, rw.armed = idle, time.Now(), dr, &rw.ownArmed
 	start := time.Now()
 	rw.extend()
 	rw.WriteHeader(http.StatusOK)
