@@ -83,8 +83,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, kb := c.borrowKey(r)
 	x := exchange{r: r, key: key, reqCC: requestDirectives(r.Header)}
 	served := h.serveFromStore(w, &x)
-	if !served {
-		x.key = strings.Clone(x.key) // kept by flights and the store
+	if !served && c.storeBorrows {
+		x.key = strings.Clone(x.key) // a view of kb; flights and the store keep it
 	}
 	c.putKey(kb)
 	if !served {
