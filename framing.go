@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gatekit/gatekit/internal/header"
 )
@@ -38,9 +39,9 @@ type serverConn struct {
 	net.Conn
 	allow bool // the Server allows ambiguous framing (Insecure option)
 
-	mu      sync.Mutex // guards the tracker and held; taken by Read only
+	mu      sync.Mutex // guards the tracker; taken by Read and changed
 	tracker framingTracker
-	held    bool // a bad head was passed on: later reads are discarded
+	held    atomic.Bool // a bad head was passed on: later reads are discarded
 
 	// bad is the 1-based index of the first ambiguous request on the
 	// connection, 0 while there is none; served counts requests handed to
@@ -50,13 +51,54 @@ type serverConn struct {
 	bad      atomic.Int64
 	served   atomic.Int64
 	finished atomic.Int64
+
+	// writeArmed is when the Server's response writer last moved the
+	// write deadline (see responseWriter.armed), 0 once anyone else has
+	// set it since. clearHeld is set while a clear of that deadline is
+	// held back (see SetWriteDeadline); the response writer resets it
+	// when it takes the deadline over for the next response.
+	writeArmed atomic.Int64
+	clearHeld  atomic.Bool
+}
+
+// SetWriteDeadline sets the connection's write deadline, and makes the
+// response writer move it again at its next write. net/http clears the
+// write deadline after every response, and the response writer sets it
+// again for the next one, two runtime timer updates per request. So a
+// clear (zero t) while the writer's deadline is armed is held back: the
+// deadline stays, which nothing notices, since the next response's writer
+// moves it on before writing (or finds it moved less than an eighth of
+// the write idle timeout ago), and a write that comes first (one of
+// net/http's own error responses between requests) makes the clear real
+// before it writes (see Write).
+func (c *serverConn) SetWriteDeadline(t time.Time) error {
+	if t.IsZero() && c.writeArmed.Load() != 0 {
+		c.clearHeld.Store(true)
+		return nil
+	}
+	c.writeArmed.Store(0)
+	c.clearHeld.Store(false)
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets the read and write deadlines (net/http clears both for
+// a hijacked connection), with no clear held back.
+func (c *serverConn) SetDeadline(t time.Time) error {
+	c.writeArmed.Store(0)
+	c.clearHeld.Store(false)
+	return c.Conn.SetDeadline(t)
+}
+
+// releaseClear makes a held-back write deadline clear real.
+func (c *serverConn) releaseClear() {
+	if c.clearHeld.CompareAndSwap(true, false) {
+		c.writeArmed.Store(0)
+		_ = c.Conn.SetWriteDeadline(time.Time{})
+	}
 }
 
 func (c *serverConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	held := c.held
-	c.mu.Unlock()
-	if held {
+	if c.held.Load() {
 		// Nothing after the ambiguous head is read: to net/http the
 		// connection ends there.
 		return 0, io.EOF
@@ -69,7 +111,7 @@ func (c *serverConn) Read(p []byte) (int, error) {
 			if bad > 0 {
 				c.bad.CompareAndSwap(0, int64(bad))
 			}
-			c.held = true
+			c.held.Store(true)
 			n, err = cut, nil
 		}
 		c.mu.Unlock()
@@ -292,15 +334,21 @@ func (t *framingTracker) headLine(line []byte, allow bool) bool {
 			return false
 		}
 		name = bytes.TrimRight(name, " \t")
-		value = bytes.Trim(value, " \t")
+		// Most fields are neither: their name's length says so before any
+		// byte is compared.
+		if len(name) != len("Content-Length") && len(name) != len("Transfer-Encoding") {
+			return false
+		}
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
+			value = bytes.Trim(value, " \t")
 			n, err := strconv.ParseInt(string(value), 10, 64)
 			if err != nil || n < 0 || (t.cl && n != t.clValue) {
 				t.clBad = true
 			}
 			t.cl, t.clValue = true, n
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			value = bytes.Trim(value, " \t")
 			t.chunked = !t.te && bytes.EqualFold(value, []byte("chunked"))
 			t.te = true
 		}

@@ -1,6 +1,7 @@
 package gatekit
 
 import (
+	"net"
 	"strings"
 	"testing"
 )
@@ -107,6 +108,29 @@ func BenchmarkFramingTracker(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkServerConnRead is a Server connection's Read of one GET request
+// as a client sends it: the tracker and its bookkeeping around the read.
+func BenchmarkServerConnRead(b *testing.B) {
+	req := []byte("GET /hello HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n")
+	c := &serverConn{Conn: &repeatConn{p: req}}
+	buf := make([]byte, 4096)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(req)))
+	for b.Loop() {
+		if n, err := c.Read(buf); n != len(req) || err != nil {
+			b.Fatalf("Read = %d, %v", n, err)
+		}
+	}
+}
+
+// repeatConn is a connection whose every Read returns p.
+type repeatConn struct {
+	net.Conn // nil: only Read is called
+	p        []byte
+}
+
+func (c *repeatConn) Read(b []byte) (int, error) { return copy(b, c.p), nil }
 
 func TestFramingTrackerStopsAtAnOverlongChunkedBodyLine(t *testing.T) {
 	tr := framingTracker{limit: 64}

@@ -22,6 +22,11 @@ const netHTTPErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConn
 // written (a response body may hold the same bytes, and rewriting it would
 // change its length), so they cannot be confused with a handler's.
 func (c *serverConn) Write(p []byte) (int, error) {
+	if c.clearHeld.Load() {
+		// A write outside the response writer's (net/http's own, between
+		// requests) has no deadline, as net/http asked.
+		c.releaseClear()
+	}
 	if len(p) > 12 && p[9] >= '4' && p[9] <= '5' && bytes.HasPrefix(p, []byte("HTTP/1.1 ")) && c.served.Load() == c.finished.Load() {
 		if out, ok := problemForNetHTTPError(p); ok {
 			if _, err := c.Conn.Write(out); err != nil {

@@ -55,10 +55,12 @@ type ServerConfig struct {
 	// WriteTimeout bounds writing a response. If zero, there is none, so that
 	// streaming responses (SSE) work; WriteIdleTimeout bounds each write.
 	WriteTimeout time.Duration
-	// WriteIdleTimeout bounds each write of a response: before every
-	// WriteHeader, Write and Flush the connection's write deadline moves this
-	// far ahead, so a client that stops reading is cut off while streaming
-	// responses (SSE) that keep writing live on. If zero,
+	// WriteIdleTimeout bounds each write of a response: at every
+	// WriteHeader, Write and Flush the connection's write deadline lies
+	// between 7/8 of this and this far ahead (it moves once an eighth has
+	// passed, since each move updates a runtime timer), so a client that
+	// stops reading is cut off while streaming responses (SSE) that keep
+	// writing live on. If zero,
 	// DefaultWriteIdleTimeout (30 s); negative disables it. Upgraded
 	// (hijacked) connections are not affected: net/http clears deadlines.
 	WriteIdleTimeout time.Duration
@@ -179,6 +181,7 @@ func NewServer(h http.Handler, cfg ServerConfig) (*Server, error) {
 		bufferBody:  cmp.Or(cfg.BufferBodyBytes, DefaultBufferBodyBytes),
 		readTimeout: readTimeout,
 		log:         cfg.Logger,
+		clock:       time.Now(),
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)

@@ -407,6 +407,39 @@ func TestServerTerminatesTLSWithHTTP2(t *testing.T) {
 	}
 }
 
+// net/http clears the write deadline after every response and the Server
+// holds that clear back while its own deadline is recent; net/http's own
+// error response to a later malformed request, once that deadline has
+// passed while the connection idled, must still be written.
+func TestNetHTTPsOwnErrorAfterAnIdlePastTheWriteDeadlineIsWritten(t *testing.T) {
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}), ServerConfig{WriteIdleTimeout: 50 * time.Millisecond})
+	c, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	time.Sleep(150 * time.Millisecond)          // the connection idles past the response's write deadline
+	io.WriteString(c, "GET / HTTP/1.1\r\n\r\n") // no Host: net/http answers 400 itself
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no response to the malformed request: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("malformed request answered %d, want 400", resp.StatusCode)
+	}
+}
+
 // net/http writes 100 Continue when the handler first reads the body,
 // which may be long after the handler started (queued behind a limiter):
 // the write idle deadline set when it started must not have run out then.

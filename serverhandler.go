@@ -34,22 +34,34 @@ type serverHandler struct {
 	bufferBody  int64         // <0: off
 	readTimeout time.Duration
 	log         *slog.Logger // refusals at Info; nil for none
+	clock       time.Time    // when the handler was made; see responseWriter.clock
 }
 
 func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &responseWriter{ResponseWriter: w, ctx: r.Context()}
+	var fc *serverConn
+	if c, ok := r.Context().Value(connCtxKey{}).(net.Conn); ok {
+		fc = serverConnOf(c)
+	}
 	if s.writeIdle > 0 {
-		// A fresh deadline for this request: the last one may have passed
-		// while the connection was idle between requests.
-		rw.idle, rw.dl = s.writeIdle, findWriteDeadliner(w)
+		rw.idle, rw.clock = s.writeIdle, s.clock
+		if fc != nil && r.ProtoMajor == 1 {
+			// The connection's own deadline, which net/http's sets for a
+			// plaintext HTTP/1 response, with a record of when it was last
+			// moved that every other setter clears.
+			rw.dl, rw.armed, rw.conn = fc.Conn, &fc.writeArmed, fc
+		} else {
+			rw.dl, rw.armed = findWriteDeadliner(w), &rw.ownArmed
+		}
+		// A fresh deadline for this request (unless the last one was set
+		// moments ago): it may have passed while the connection was idle
+		// between requests.
 		rw.extend()
 	}
-	if c, ok := r.Context().Value(connCtxKey{}).(net.Conn); ok {
-		if fc := serverConnOf(c); fc != nil {
-			if n := fc.served.Add(1); fc.bad.Load() == n {
-				s.refuse(rw, r, http.StatusBadRequest, "ambiguous request framing (Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, or a folded header line)")
-				return
-			}
+	if fc != nil {
+		if n := fc.served.Add(1); fc.bad.Load() == n {
+			s.refuse(rw, r, http.StatusBadRequest, "ambiguous request framing (Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, or a folded header line)")
+			return
 		}
 	}
 	if headerSize(r) > s.maxHeader {
@@ -68,17 +80,19 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		optionsServer(rw, r)
 		return
 	}
+	copied := false // r is the Server's own shallow copy, whose Body may be replaced
 	if rw.dl != nil && r.Body != nil && r.Body != http.NoBody && r.Header.Get("Expect") != "" {
 		// net/http writes 100 Continue on the body's first read, which may
 		// come long after the deadline set above.
-		r = r.WithContext(r.Context())
+		r, copied = r.WithContext(r.Context()), true
 		r.Body = &continueBody{ReadCloser: r.Body, rw: rw}
 	}
 	if s.bodyIdle > 0 && r.Body != nil && r.Body != http.NoBody && !isGRPC(r) {
-		rc := http.NewResponseController(w)
-		ib := &idleBody{body: r.Body, rc: rc, idle: s.bodyIdle, limit: time.Now().Add(s.readTimeout), rw: rw}
+		ib := &idleBody{body: r.Body, rc: *http.NewResponseController(w), idle: s.bodyIdle, limit: time.Now().Add(s.readTimeout), rw: rw}
 		defer ib.stop()
-		r = r.WithContext(r.Context())
+		if !copied {
+			r = r.WithContext(r.Context())
+		}
 		r.Body = ib
 		if s.bufferBody > 0 && r.ContentLength > 0 && r.ContentLength <= s.bufferBody && r.Header.Get("Expect") == "" {
 			buf := make([]byte, r.ContentLength)
@@ -94,8 +108,9 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// for a client that goes away while the handler runs.
 			var one [1]byte
 			_, _ = ib.Read(one[:])
-			r.Body = io.NopCloser(bytes.NewReader(buf))
-			r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+			bb := &bufferedBody{buf: buf}
+			bb.Reset(buf)
+			r.Body, r.GetBody = bb, bb.reopen
 		}
 	}
 	s.next.ServeHTTP(rw, r)
@@ -149,7 +164,7 @@ func (s *serverHandler) refuse(rw *responseWriter, r *http.Request, status int, 
 // request.
 type idleBody struct {
 	body  io.ReadCloser
-	rc    *http.ResponseController
+	rc    http.ResponseController // by value: one allocation less per request
 	idle  time.Duration
 	limit time.Time
 	rw    *responseWriter
@@ -204,6 +219,20 @@ func (b *idleBody) stop() {
 }
 
 func (b *idleBody) Close() error { return b.body.Close() }
+
+// bufferedBody is a request body the Server read completely before the
+// handler ran, and the request's GetBody (reopen), in one allocation.
+type bufferedBody struct {
+	bytes.Reader
+	buf []byte
+}
+
+func (b *bufferedBody) Close() error { return nil }
+
+// reopen returns a new reader of the whole body.
+func (b *bufferedBody) reopen() (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(b.buf)), nil
+}
 
 // continueBody moves the write deadline before the first read of a body
 // whose client waits for 100 Continue, which net/http sends then.

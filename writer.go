@@ -24,6 +24,20 @@ type responseWriter struct {
 	bytes  int64
 	idle   time.Duration  // write idle timeout, 0 for none
 	dl     writeDeadliner // the connection's write deadline, or nil
+	// clock is the instant armed counts from (the Server's start).
+	clock time.Time
+	// armed is when extend last moved the write deadline (nanoseconds
+	// since clock), 0 when it has not or when someone else has moved it
+	// since: the connection's record on a plaintext HTTP/1 connection, so
+	// that it carries over from one request to the next, otherwise
+	// ownArmed; nil when the Server did not set dl. Atomic: a request
+	// body's reader (a proxy's transport) may call extend on another
+	// goroutine.
+	armed    *atomic.Int64
+	ownArmed atomic.Int64
+	// conn is the plaintext HTTP/1 connection whose deadline dl sets, or
+	// nil: extend takes its deadline back from a held-back clear.
+	conn *serverConn
 	// bodyStalled is set when a read of the request body hit the body read
 	// idle timeout: an error response is then replaced by 408. Atomic, like
 	// bytesIn: the body may be read on another goroutine (a proxy's
@@ -97,10 +111,41 @@ func findWriteDeadliner(w http.ResponseWriter) writeDeadliner {
 
 // extend pushes the write deadline idle into the future, so that a client
 // that stops reading is cut off instead of holding the handler forever.
+// Moving a deadline modifies a runtime timer, which costs as much as a
+// small response's own work, so a deadline moved less than idle/8 ago is
+// left as it is: the deadline ahead of every write is then between 7/8 of
+// idle and idle, and on a plaintext HTTP/1 connection, whose record
+// outlives the request, a busy connection moves its deadline once every
+// idle/8 instead of several times per response.
 func (w *responseWriter) extend() {
-	if w.dl != nil {
-		_ = w.dl.SetWriteDeadline(time.Now().Add(w.idle))
+	if w.dl == nil || w.armed == nil {
+		return
 	}
+	// One monotonic clock reading (time.Now reads two clocks); +1 keeps
+	// it from being the "never" zero.
+	el := int64(time.Since(w.clock)) + 1
+	if at := w.armed.Load(); at != 0 && el >= at && el-at < int64(w.idle/8) {
+		if w.conn != nil {
+			w.conn.clearHeld.Store(false) // the deadline left in place is this response's
+		}
+		return
+	}
+	w.armed.Store(el)
+	if w.conn != nil {
+		w.conn.clearHeld.Store(false)
+	}
+	_ = w.dl.SetWriteDeadline(w.clock.Add(time.Duration(el) + w.idle))
+}
+
+// SetWriteDeadline sets the connection's write deadline for
+// http.ResponseController, which finds it before Unwrap. The next write
+// moves the deadline on again when a write idle timeout is set, as every
+// write does.
+func (w *responseWriter) SetWriteDeadline(t time.Time) error {
+	if w.armed != nil {
+		w.armed.Store(0)
+	}
+	return http.NewResponseController(w.ResponseWriter).SetWriteDeadline(t)
 }
 
 // WriteHeader records the status and sends it, except that 499 (a log
@@ -132,12 +177,13 @@ func (w *responseWriter) WriteHeader(code int) {
 
 func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(http.StatusOK) // moves the deadline
+	} else if !w.dropped {
+		w.extend()
 	}
 	if w.dropped {
 		return len(p), nil
 	}
-	w.extend()
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
 	return n, err
@@ -146,12 +192,13 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 // Flush sends buffered data to the client.
 func (w *responseWriter) Flush() {
 	if w.status == 0 {
-		w.WriteHeader(http.StatusOK)
+		w.WriteHeader(http.StatusOK) // moves the deadline
+	} else if !w.dropped {
+		w.extend()
 	}
 	if w.dropped {
 		return
 	}
-	w.extend()
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
 }
 

@@ -2,9 +2,11 @@ package gatekit
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 )
 
 func TestResponseWriterNeverSends499AndTurnsStalledErrorsInto408(t *testing.T) {
@@ -53,5 +55,98 @@ func TestResponseWriterNeverSends499AndTurnsStalledErrorsInto408(t *testing.T) {
 				t.Errorf("recorded status %d, want %d", rw.status, tc.logged)
 			}
 		})
+	}
+}
+
+// deadlines records the write deadlines set through it.
+type deadlines struct{ set []time.Time }
+
+func (d *deadlines) SetWriteDeadline(t time.Time) error {
+	d.set = append(d.set, t)
+	return nil
+}
+
+// deadlineRecorder is a ResponseRecorder that records write deadlines.
+type deadlineRecorder struct {
+	*httptest.ResponseRecorder
+	deadlines
+}
+
+// deadlineConn is a connection of which only the deadlines are used.
+type deadlineConn struct {
+	net.Conn // nil
+	deadlines
+}
+
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error { return c.deadlines.SetWriteDeadline(t) }
+
+func (c *deadlineConn) SetDeadline(t time.Time) error { return c.deadlines.SetWriteDeadline(t) }
+
+func (c *deadlineConn) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestWriteIdleDeadlineMovesOncePerResponseAndAgainWhenOthersSetIt(t *testing.T) {
+	const idle = time.Hour // no write below comes idle/8 after the first
+	dr := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
+	rw, _ := wrapWriter(dr, httptest.NewRequest("GET", "/", nil))
+	rw.idle, rw.clock, rw.dl, rw.armed = idle, time.Now(), dr, &rw.ownArmed
+	start := time.Now()
+	rw.extend()
+	rw.WriteHeader(http.StatusOK)
+	_, _ = rw.Write([]byte("a"))
+	rw.Flush()
+	rw.extend()
+	if len(dr.set) != 1 || dr.set[0].Before(start.Add(idle)) {
+		t.Fatalf("deadlines set %v, want one, at least idle after the start", dr.set)
+	}
+	// A handler's own deadline through http.ResponseController: the next
+	// write moves it on, as every write did before.
+	if err := http.NewResponseController(rw).SetWriteDeadline(start.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = rw.Write([]byte("b"))
+	if n := len(dr.set); n != 3 || dr.set[2].Before(start.Add(idle)) {
+		t.Fatalf("after a handler's deadline, deadlines %v: want the write to move it idle ahead", dr.set)
+	}
+	// A deadline moved longer than idle/8 ago is moved again.
+	rw.clock = rw.clock.Add(-idle)
+	rw.ownArmed.Store(1)
+	_, _ = rw.Write([]byte("c"))
+	if n := len(dr.set); n != 4 {
+		t.Fatalf("a write idle/8 after the last move set %d deadlines in all, want 4", n)
+	}
+}
+
+func TestWriteIdleDeadlineCarriesOverRequestsOnAConnectionThroughNetHTTPsClears(t *testing.T) {
+	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte("ok"))
+	}), ServerConfig{WriteIdleTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.HTTPServer().Handler
+	conn := &deadlineConn{}
+	sc := &serverConn{Conn: conn}
+	serve := func() {
+		r := httptest.NewRequest("GET", "/", nil)
+		h.ServeHTTP(httptest.NewRecorder(), r.WithContext(withConn(r.Context(), &limitConn{Conn: sc})))
+	}
+	serve()
+	_ = sc.SetWriteDeadline(time.Time{}) // as net/http clears it after every response
+	serve()
+	_ = sc.SetWriteDeadline(time.Time{})
+	if n := len(conn.set); n != 1 || conn.set[0].IsZero() {
+		t.Fatalf("two quick responses on one connection, each followed by net/http's clear, set write deadlines %v, want the first response's only", conn.set)
+	}
+	// net/http's own error response between requests: written without a
+	// deadline, as net/http asked.
+	_, _ = sc.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n"))
+	if n := len(conn.set); n != 2 || !conn.set[1].IsZero() {
+		t.Fatalf("deadlines %v: want the held-back clear made real before net/http's own write", conn.set)
+	}
+	serve()
+	_ = sc.SetDeadline(time.Time{}) // as net/http clears both for a hijacked connection
+	serve()
+	if n := len(conn.set); n != 5 || conn.set[2].IsZero() || !conn.set[3].IsZero() || conn.set[4].IsZero() {
+		t.Fatalf("deadlines %v: want set, cleared for the hijack at once, set again", conn.set)
 	}
 }

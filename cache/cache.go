@@ -224,6 +224,14 @@ type Cache struct {
 
 	stats struct{ hits, misses, stores, coalesced, revalidations, stale atomic.Uint64 }
 
+	// storeBorrows is set when store is one of this package's, whose Get
+	// keeps nothing of the key: Middleware then looks keys up through a
+	// view of a pooled buffer instead of a new string (see borrowKey).
+	storeBorrows bool
+	keyBufs      sync.Pool // *[]byte key buffers
+	// hit holds the Age and Cache-Status values of fresh hits.
+	hit *hitValues
+
 	// waitHook, when set by tests, is called when a request starts waiting for a flight.
 	waitHook func()
 }
@@ -308,6 +316,11 @@ func New(store Store, cfg Config) (*Cache, error) {
 		flights:  make(map[string]*flight),
 		index:    make(map[string]indexed),
 		tagIndex: make(map[string]map[string]struct{}),
+		hit:      new(hitValues),
+	}
+	switch store.(type) {
+	case *MemoryStore, *RistrettoStore:
+		c.storeBorrows = true
 	}
 	c.bgIdle.L = &c.mu
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())

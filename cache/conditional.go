@@ -77,14 +77,16 @@ func notModified(rh http.Header, resp *Response) bool {
 	if resp.Status != http.StatusOK {
 		return false
 	}
-	if inm := rh.Values("If-None-Match"); len(inm) > 0 {
+	// Canonical names index the maps directly (Get would canonicalise
+	// them again on every hit).
+	if inm := rh["If-None-Match"]; len(inm) > 0 {
 		return etagMatch(inm, resp.Header.Get("ETag"))
 	}
-	ims := rh.Get("If-Modified-Since")
-	if ims == "" {
+	ims := rh["If-Modified-Since"]
+	if len(ims) == 0 || ims[0] == "" {
 		return false
 	}
-	t, err := http.ParseTime(ims)
+	t, err := http.ParseTime(ims[0])
 	if err != nil {
 		return false
 	}

@@ -17,10 +17,12 @@ const maxStoreTTL = 365 * 24 * time.Hour
 // requestDirectives parses the request's Cache-Control, honouring
 // "Pragma: no-cache" when Cache-Control is absent (RFC 9111 §5.4).
 func requestDirectives(h http.Header) directives {
-	cc := h.Values("Cache-Control")
+	// Indexing with canonical names is Values without canonicalising
+	// them again on every request.
+	cc := h["Cache-Control"]
 	if len(cc) == 0 {
 		d := parseDirectives(nil)
-		for _, p := range h.Values("Pragma") {
+		for _, p := range h["Pragma"] {
 			if strings.Contains(strings.ToLower(p), "no-cache") {
 				d.NoCache = true
 			}

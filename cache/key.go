@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // DefaultStripHeaders returns the request headers removed by default from
@@ -23,13 +24,26 @@ func DefaultStripHeaders() []string {
 // host, escaped path and the exact raw query, e.g.
 // "GET https://example.com/a/b?x=1". method is GET for HEAD requests.
 func requestKey(method string, r *http.Request) string {
+	var buf [128]byte // on the stack: the string conversion is the one allocation
+	return string(appendKey(buf[:0], method, r, false))
+}
+
+// appendKey appends the primary cache key of r (see requestKey) to b.
+// canonical says that r's hosts are already canonical (r came from
+// handler.prepare), so that they are not lowercased and trimmed again.
+func appendKey(b []byte, method string, r *http.Request, canonical bool) []byte {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	host := canonicalHost(r.Host, scheme)
+	host := r.Host
+	if !canonical {
+		host = canonicalHost(host, scheme)
+	}
 	if host == "" && r.URL != nil {
-		host = canonicalHost(r.URL.Host, scheme)
+		if host = r.URL.Host; !canonical {
+			host = canonicalHost(host, scheme)
+		}
 	}
 	path := "/"
 	query := ""
@@ -39,23 +53,47 @@ func requestKey(method string, r *http.Request) string {
 		}
 		query = r.URL.RawQuery
 	}
-	n := len(method) + 1 + len(scheme) + 3 + len(host) + len(path)
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, scheme...)
+	b = append(b, "://"...)
+	b = append(b, host...)
+	b = append(b, path...)
 	if query != "" {
-		n += 1 + len(query)
+		b = append(b, '?')
+		b = append(b, query...)
 	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteString(method)
-	b.WriteByte(' ')
-	b.WriteString(scheme)
-	b.WriteString("://")
-	b.WriteString(host)
-	b.WriteString(path)
-	if query != "" {
-		b.WriteByte('?')
-		b.WriteString(query)
+	return b
+}
+
+// maxPooledKey is the largest key buffer kept for reuse (see Cache.keyBufs).
+const maxPooledKey = 4 << 10
+
+// borrowKey builds the primary GET key of r, a request handler.prepare
+// returned, in a buffer from c's pool and
+// returns it with the buffer, which the caller hands back to putKey once
+// the key is no longer used. The key is a view of the buffer when c's
+// store keeps nothing of a key it is given to Get (the stores of this
+// package), so that a lookup allocates nothing; a caller that keeps the
+// key beyond putKey must copy it (strings.Clone). Other stores get a copy.
+func (c *Cache) borrowKey(r *http.Request) (string, *[]byte) {
+	bp, _ := c.keyBufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
 	}
-	return b.String()
+	*bp = appendKey((*bp)[:0], http.MethodGet, r, true)
+	if !c.storeBorrows {
+		return string(*bp), bp
+	}
+	// The view is valid until the buffer is reused after putKey.
+	return unsafe.String(unsafe.SliceData(*bp), len(*bp)), bp
+}
+
+// putKey returns a buffer from borrowKey to the pool.
+func (c *Cache) putKey(bp *[]byte) {
+	if cap(*bp) <= maxPooledKey {
+		c.keyBufs.Put(bp)
+	}
 }
 
 // canonicalHost lowercases host, drops a trailing dot and the scheme's

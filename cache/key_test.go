@@ -1,11 +1,15 @@
 package cache
 
 import (
+	"context"
+	"crypto/tls"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -108,4 +112,81 @@ func FuzzCacheKey(f *testing.F) {
 			t.Fatalf("key %q does not end with the forwarded query %q", k, out)
 		}
 	})
+}
+
+// keepingStore is a Store outside this package's own that keeps every key
+// it is given to Get, as a store with a negative cache or a tracing hook
+// might.
+type keepingStore struct {
+	*MemoryStore
+	mu   sync.Mutex
+	keys []string
+}
+
+func (s *keepingStore) Get(ctx context.Context, key string) (*Entry, bool) {
+	s.mu.Lock()
+	s.keys = append(s.keys, key)
+	s.mu.Unlock()
+	return s.MemoryStore.Get(ctx, key)
+}
+
+// TestKeysGivenToOtherStoresAreTheirOwn: the middleware builds lookup keys
+// in reused buffers, and only this package's stores, which keep nothing of
+// a key given to Get, see a view of one; any other store gets a key that
+// later requests never change.
+func TestKeysGivenToOtherStoresAreTheirOwn(t *testing.T) {
+	store := &keepingStore{MemoryStore: NewMemoryStore(0, nil)}
+	c, err := New(store, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	h := Middleware(c)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=60")
+		io.WriteString(w, r.URL.Path)
+	}))
+	urls := []string{"http://example.com/a", "http://example.com/bb", "http://example.com/a", "http://example.org/ccc"}
+	for _, u := range urls {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", u, nil))
+	}
+	var want []string
+	for _, u := range urls {
+		want = append(want, c.Key(httptest.NewRequest("GET", u, nil)))
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	// A miss looks the key up twice (before and after joining its flight).
+	var got []string
+	for i, k := range store.keys {
+		if i == 0 || k != store.keys[i-1] {
+			got = append(got, k)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("keys the store was given, as they read now: %q, want %q", got, want)
+	}
+}
+
+// TestKeyInABufferIsTheKey: the key a pooled buffer holds is Key's, for
+// this package's stores (a view) and others (a copy), also when the buffer
+// held a longer key before.
+func TestKeyInABufferIsTheKey(t *testing.T) {
+	for name, store := range map[string]Store{"memory": NewMemoryStore(0, nil), "other": &keepingStore{MemoryStore: NewMemoryStore(0, nil)}} {
+		c, err := New(store, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []string{"https://Example.com:443/a/very/long/path?x=1&y=2", "http://example.com/", "http://[::1]:8080/p%2Fq?r"} {
+			r := httptest.NewRequest("GET", u, nil)
+			if u[4] == 's' {
+				r.TLS = &tls.ConnectionState{}
+			}
+			key, buf := c.borrowKey((&handler{c: c}).prepare(r))
+			if want := requestKey(http.MethodGet, r); key != want {
+				t.Errorf("%s: borrowKey(%q) = %q, want %q", name, u, key, want)
+			}
+			c.putKey(buf)
+		}
+		c.Close()
+	}
 }

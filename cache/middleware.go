@@ -3,7 +3,9 @@ package cache
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
@@ -27,6 +29,12 @@ import (
 // the middleware are replaced by the same fields of the response, except
 // Vary, Set-Cookie, Link and Via, whose values are appended to the outer
 // ones (values the outer handler already set are not repeated).
+//
+// A response from the store shares its header's value slices, and a
+// fresh hit its Age and Cache-Status values, with other responses: an
+// outer handler may replace a field or append to it (the slices' capacity
+// equals their length, so an append copies) but must not assign to an
+// element in place.
 //
 // The writer given to next keeps http.Flusher and offers Unwrap for
 // http.ResponseController; responses are streamed to the client as they
@@ -72,11 +80,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	arrival := c.flightSeq.Load()
 	r = h.prepare(r)
-	x := exchange{r: r, key: requestKey(http.MethodGet, r), reqCC: requestDirectives(r.Header)}
-	if h.serveFromStore(w, &x) {
-		return
+	key, kb := c.borrowKey(r)
+	x := exchange{r: r, key: key, reqCC: requestDirectives(r.Header)}
+	served := h.serveFromStore(w, &x)
+	if !served && c.storeBorrows {
+		x.key = strings.Clone(x.key) // a view of kb; flights and the store keep it
 	}
-	h.forward(w, x, arrival)
+	c.putKey(kb)
+	if !served {
+		h.forward(w, x, arrival)
+	}
 }
 
 // forward answers x, which the store could not answer, from upstream: as
@@ -110,7 +123,7 @@ func (h *handler) forward(w http.ResponseWriter, x exchange, arrival uint64) {
 // it learnt about the request while looking it up and forwarding it.
 type exchange struct {
 	r     *http.Request
-	key   string     // primary cache key
+	key   string     // primary cache key; during serveFromStore possibly a view of a pooled buffer (see borrowKey)
 	reqCC directives // the request's cache directives
 	// stale is the stored response selected for r that could not be used
 	// as it is (a revalidation candidate), or nil.
@@ -151,7 +164,7 @@ func (h *handler) serveFromStore(w http.ResponseWriter, x *exchange) bool {
 		case useSWR:
 			c.stats.hits.Add(1)
 			c.stats.stale.Add(1)
-			h.revalidateInBackground(r, x.key, resp)
+			h.revalidateInBackground(r, strings.Clone(x.key), resp) // x.key may be a view of a pooled buffer
 			c.serveStored(w, r, resp, now, "hit; detail=stale")
 			return true
 		}
@@ -320,14 +333,19 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Respon
 	hdr := w.Header()
 	copyHeader(hdr, resp.Header)
 	age := resp.Age(now)
-	var buf [64]byte
-	hdr["Age"] = []string{string(strconv.AppendInt(buf[:0], int64(age/time.Second), 10))}
-	b := append(buf[:0], c.cfg.Name...)
-	b = append(b, "; "...)
-	b = append(b, params...)
-	b = append(b, "; ttl="...)
-	b = strconv.AppendInt(b, int64((resp.Lifetime-age)/time.Second), 10)
-	hdr["Cache-Status"] = append(hdr["Cache-Status"], string(b))
+	ttl := int64((resp.Lifetime - age) / time.Second)
+	hdr["Age"] = c.hit.age(int64(age / time.Second))
+	if st := hdr["Cache-Status"]; len(st) == 0 && params == "hit" {
+		hdr["Cache-Status"] = c.hit.status(c.cfg.Name, ttl)
+	} else {
+		var buf [64]byte
+		b := append(buf[:0], c.cfg.Name...)
+		b = append(b, "; "...)
+		b = append(b, params...)
+		b = append(b, "; ttl="...)
+		b = strconv.AppendInt(b, ttl, 10)
+		hdr["Cache-Status"] = append(st, string(b))
+	}
 	recordVerdict(w, params, true)
 	if notModified(r.Header, resp) {
 		w.WriteHeader(http.StatusNotModified)
@@ -363,10 +381,22 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 		urlHost = canonicalHost(urlHost, scheme)
 	}
 	strip := false
-	for _, k := range cfg.StripRequestHeaders {
-		if _, ok := r.Header[k]; ok { // k is canonical
-			strip = true
-			break
+	if len(r.Header) < len(cfg.StripRequestHeaders) {
+		// Fewer fields than names to strip (the usual case): comparing
+		// each field's name with the list is cheaper than hashing every
+		// listed name for a map lookup.
+		for k := range r.Header {
+			if slices.Contains(cfg.StripRequestHeaders, k) { // both canonical
+				strip = true
+				break
+			}
+		}
+	} else {
+		for _, k := range cfg.StripRequestHeaders {
+			if _, ok := r.Header[k]; ok { // k is canonical
+				strip = true
+				break
+			}
 		}
 	}
 	inm, requote := quoteTags(r.Header["If-None-Match"])

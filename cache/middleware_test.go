@@ -320,6 +320,8 @@ func BenchmarkMiddlewareHit(b *testing.B) {
 				b.ReportAllocs()
 				b.RunParallel(func(pb *testing.PB) {
 					r := httptest.NewRequest("GET", "http://example.com/item?id=1", nil)
+					r.Header.Set("User-Agent", "bench/1.0") // a client's usual fields
+					r.Header.Set("Accept", "*/*")
 					w := &benchWriter{h: make(http.Header)}
 					for pb.Next() {
 						w.reset()

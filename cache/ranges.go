@@ -14,10 +14,11 @@ import (
 // unit other than bytes, several ranges, a malformed field, or an
 // If-Range that does not match resp. hdr is the header being written.
 func writeRange(w http.ResponseWriter, r *http.Request, resp *Response, hdr http.Header) bool {
-	spec := r.Header.Get("Range")
-	if spec == "" || r.Method != http.MethodGet || resp.Status != http.StatusOK || len(r.Header["Range"]) > 1 {
+	ranges := r.Header["Range"] // canonical: Get would canonicalise it on every hit
+	if len(ranges) != 1 || ranges[0] == "" || r.Method != http.MethodGet || resp.Status != http.StatusOK {
 		return false
 	}
+	spec := ranges[0]
 	if _, ok := resp.Header["Content-Range"]; ok {
 		return false
 	}

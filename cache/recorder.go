@@ -164,8 +164,12 @@ func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 // dst never shares a backing array with src for a merged field.
 func copyHeader(dst, src http.Header) {
 	for k, v := range src {
+		if !listField(k) {
+			dst[k] = v // one map operation for most fields
+			continue
+		}
 		old := dst[k]
-		if len(old) == 0 || !listField(k) {
+		if len(old) == 0 {
 			dst[k] = v
 			continue
 		}

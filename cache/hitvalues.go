@@ -1,0 +1,50 @@
+package cache
+
+import (
+	"strconv"
+	"sync/atomic"
+)
+
+// hitSeconds bounds the ages and ttls whose field values hitValues keeps:
+// a little over an hour.
+const hitSeconds = 4096
+
+// hitValues are the Age and Cache-Status field values that hits write,
+// one single-element slice per whole second, made on first use and then
+// shared by every response that needs the same one, so that a hit
+// formats and allocates none. They are never modified: as with the
+// stored header's slices, a handler may replace or append to them
+// (their capacity equals their length, so an append copies) but must not
+// assign to an element in place. Values outside [0, hitSeconds) are made
+// per call. It is safe for concurrent use.
+type hitValues struct {
+	ages     [hitSeconds]atomic.Pointer[[]string] // Age: "<n>"
+	statuses [hitSeconds]atomic.Pointer[[]string] // Cache-Status: "<name>; hit; ttl=<n>"
+}
+
+// age returns the Age field value for sec seconds.
+func (v *hitValues) age(sec int64) []string {
+	if sec < 0 || sec >= hitSeconds {
+		return []string{strconv.FormatInt(sec, 10)}
+	}
+	if p := v.ages[sec].Load(); p != nil {
+		return *p
+	}
+	s := []string{strconv.FormatInt(sec, 10)}
+	v.ages[sec].Store(&s) // a concurrent first use stores an equal value
+	return s
+}
+
+// status returns the Cache-Status field value of a fresh hit by the cache
+// name with ttl seconds of freshness left. A Cache's name never changes.
+func (v *hitValues) status(name string, ttl int64) []string {
+	if ttl < 0 || ttl >= hitSeconds {
+		return []string{name + "; hit; ttl=" + strconv.FormatInt(ttl, 10)}
+	}
+	if p := v.statuses[ttl].Load(); p != nil {
+		return *p
+	}
+	s := []string{name + "; hit; ttl=" + strconv.FormatInt(ttl, 10)}
+	v.statuses[ttl].Store(&s)
+	return s
+}
