@@ -1,12 +1,19 @@
 package validate
 
 import (
+	"bytes"
+	"errors"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
 )
 
 const spec31Keywords2020 = `openapi: 3.1.0
@@ -59,7 +66,7 @@ func TestOpenAPI31KeywordRejectionsAgreeWithKin(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := media.Schema.Value.VisitJSON(val, append(v.bodyOpts30, openapi3.EnableJSONSchema2020())...) == nil
+		want := media.Schema.Value.VisitJSON(val, append(v.bodyOpts, openapi3.EnableJSONSchema2020())...) == nil
 		_, err = v.ValidateRequest(req{method: "POST", target: "/shapes", ct: jsonCT, noKey: true}.build(), []byte(body))
 		if got := err == nil; got != want {
 			t.Errorf("%s: accepted %v, kin-openapi (2020-12) %v (%v)", body, got, want, err)
@@ -93,7 +100,7 @@ func FuzzOpenAPI31Keywords2020AgreeWithKin(f *testing.F) {
 	}
 	op := v.ops.root.static["shapes"].entry.methods["POST"]
 	media := op.body.Content.Get(jsonCT)
-	opts := append(v.bodyOpts30, openapi3.EnableJSONSchema2020())
+	opts := append(v.bodyOpts, openapi3.EnableJSONSchema2020())
 	f.Fuzz(func(t *testing.T, body []byte) {
 		val, err := parseJSON(body, JSONLimits{MaxDepth: 16, MaxMembers: 64}.withDefaults())
 		if err != nil {
@@ -126,11 +133,6 @@ paths:
       responses: {"200": {description: ok}}
 `
 	v := mustLoad(t, doc, Config{})
-	ref := mustLoad(t, doc, Config{})
-	for i := range ref.ops.root.static["p"].params[0].next.entry.methods["GET"].params {
-		p := &ref.ops.root.static["p"].params[0].next.entry.methods["GET"].params[i]
-		p.v2020, p.shape = nil, nil // kin-openapi's own path, for reference
-	}
 	op := v.ops.root.static["p"].params[0].next.entry.methods["GET"]
 	for _, p := range op.params {
 		if p.v2020 == nil {
@@ -142,7 +144,7 @@ paths:
 		"/p/cat?n=5", "/p/cat?n=1", "/p/cat?n=0", "/p/cat?n=x", "/p/cat?n=5.0", "/p/cat?n=5e0",
 	} {
 		_, got := v.ValidateRequest(httptest.NewRequest("GET", target, nil), nil)
-		_, want := ref.ValidateRequest(httptest.NewRequest("GET", target, nil), nil)
+		want := kin31(v, httptest.NewRequest("GET", target, nil), nil)
 		if (got == nil) != (want == nil) {
 			t.Errorf("GET %s: accepted %v, kin-openapi %v (%v / %v)", target, got == nil, want == nil, got, want)
 		}
@@ -170,24 +172,19 @@ paths:
       responses: {"200": {description: ok}}
 `
 	v := mustLoad(t, doc, Config{})
-	ref := mustLoad(t, doc, Config{})
-	ref.ops.root.static["f"].entry.methods["POST"].form2020 = nil // kin-openapi's own path, for reference
-	if len(v.ops.root.static["f"].entry.methods["POST"].form2020) != 1 {
+	if len(v.ops.root.static["f"].entry.methods["POST"].decoded2020) != 1 {
 		t.Fatal("the form has no validator compiled at load")
 	}
 	const form = "application/x-www-form-urlencoded"
-	for _, body := range []string{"kind=cat", "kind=dog", "kind=cat&n=3", "kind=cat&n=0", "kind=cat&n=x", "n=3", ""} {
-		build := func() *http.Request {
-			r := httptest.NewRequest("POST", "/f", strings.NewReader(body))
-			r.Header.Set("Content-Type", form)
-			return r
-		}
-		_, got := v.ValidateRequest(build(), []byte(body))
-		_, want := ref.ValidateRequest(build(), []byte(body))
-		if (got == nil) != (want == nil) {
-			t.Errorf("POST %q: accepted %v, kin-openapi %v (%v / %v)", body, got == nil, want == nil, got, want)
-		}
-	}
+	checkVerdicts(t, v, []verdictCase{
+		{method: "POST", target: "/f", ct: form, body: "kind=cat", ok: true},
+		{method: "POST", target: "/f", ct: form, body: "kind=dog", ok: false},
+		{method: "POST", target: "/f", ct: form, body: "kind=cat&n=3", ok: true},
+		{method: "POST", target: "/f", ct: form, body: "kind=cat&n=0", ok: false},
+		{method: "POST", target: "/f", ct: form, body: "kind=cat&n=x", ok: false},
+		{method: "POST", target: "/f", ct: form, body: "n=3", ok: false},
+		{method: "POST", target: "/f", ct: form, body: "", ok: true},
+	})
 	r := httptest.NewRequest("POST", "/f", nil)
 	r.Header.Set("Content-Type", form)
 	body := []byte("kind=dog")
@@ -195,4 +192,334 @@ paths:
 	if allocs > 200 {
 		t.Errorf("%.0f allocations per rejected request, want <= 200 (no validator compiled per call)", allocs)
 	}
+}
+
+// kin31 is kin-openapi's own verdict on r for a 3.1 document: its request
+// validation on the operation's 3.1 route, which compiles a JSON Schema
+// 2020-12 validator per call. It is the reference the 3.1 tests compare
+// against.
+func kin31(v *Validator, r *http.Request, body []byte) error {
+	m, err := v.find(r)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+	}
+	return openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
+		Request: r, PathParams: m.pathParams, Route: m.op.route,
+		Options: &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, SchemaValidationOptions: formatOptions(), AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+	})
+}
+
+// marshalCounter counts how often a schema carrying it as an extension is
+// serialised. kin-openapi serialises a schema every time it compiles a JSON
+// Schema validator for it, so a count that grows with requests is a
+// validator compiled per request.
+type marshalCounter struct{ n atomic.Int64 }
+
+func (m *marshalCounter) MarshalJSON() ([]byte, error) {
+	m.n.Add(1)
+	return []byte(`"counted"`), nil
+}
+
+// countSchemaMarshals loads a document with a marshalCounter on the schema
+// of every parameter and request body media type of its operations.
+func countSchemaMarshals(t *testing.T, doc string, cfg Config) (*Validator, *marshalCounter) {
+	t.Helper()
+	d, err := openapi3.NewLoader().LoadFromData([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := &marshalCounter{}
+	mark := func(s *openapi3.SchemaRef) {
+		if s != nil && s.Value != nil {
+			if s.Value.Extensions == nil {
+				s.Value.Extensions = map[string]any{}
+			}
+			s.Value.Extensions["x-count"] = mc
+		}
+	}
+	for _, item := range d.Paths.Map() {
+		for _, op := range item.Operations() {
+			for _, p := range op.Parameters {
+				mark(p.Value.Schema)
+				for _, m := range p.Value.Content {
+					mark(m.Schema)
+				}
+			}
+			if op.RequestBody != nil {
+				for _, m := range op.RequestBody.Value.Content {
+					mark(m.Schema)
+				}
+			}
+		}
+	}
+	v, err := New(d, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, mc
+}
+
+const spec31Carriers = `openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /multipart:
+    post:
+      requestBody:
+        content:
+          multipart/form-data:
+            schema: {type: object, required: [kind], properties: {kind: {type: string, const: cat}, n: {type: integer, exclusiveMinimum: 0}}}
+      responses: {"200": {description: ok}}
+  /form:
+    post:
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema: {type: object, properties: {kind: {type: string, const: cat}}}
+      responses: {"200": {description: ok}}
+  /text:
+    post:
+      requestBody:
+        content:
+          text/plain:
+            schema: {type: string, const: hello}
+      responses: {"200": {description: ok}}
+  /deep:
+    get:
+      parameters:
+        - name: filter
+          in: query
+          style: deepObject
+          explode: true
+          schema: {type: object, properties: {kind: {type: string}, min: {type: integer}}, dependentRequired: {min: [kind]}}
+      responses: {"200": {description: ok}}
+  /content:
+    get:
+      parameters:
+        - name: q
+          in: query
+          content:
+            application/json:
+              schema: {type: object, required: [kind], properties: {kind: {const: cat}}}
+      responses: {"200": {description: ok}}
+  /plain:
+    get:
+      parameters:
+        - {name: n, in: query, required: true, schema: {type: integer, const: 5}}
+      responses: {"200": {description: ok}}
+  /defaults:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                kind: {type: string, const: cat, default: cat}
+                n: {type: integer, default: 1}
+              unevaluatedProperties: false
+      responses: {"200": {description: ok}}
+`
+
+// multipartBody encodes fields as a multipart/form-data body.
+func multipartBody(t *testing.T, fields ...string) (ct, body string) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	for i := 0; i+1 < len(fields); i += 2 {
+		if err := w.WriteField(fields[i], fields[i+1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return w.FormDataContentType(), b.String()
+}
+
+// TestNoSchemaCompiledPerRequest: whatever carries a value whose 3.1 schema
+// uses 2020-12 keywords (a multipart, form or text body, a deepObject or a
+// content parameter, a JSON body with Config.InjectDefaults), it is judged
+// by a validator compiled at load: the schemas are serialised at load and
+// never again, however many requests are validated, while kin-openapi
+// serialises them for each request it validates. Verdicts and reasons are
+// those of the schema.
+func TestNoSchemaCompiledPerRequest(t *testing.T) {
+	mpCat, mpCatBody := multipartBody(t, "kind", "cat", "n", "2")
+	mpDog, mpDogBody := multipartBody(t, "kind", "dog")
+	mpZero, mpZeroBody := multipartBody(t, "kind", "cat", "n", "0")
+	const form = "application/x-www-form-urlencoded"
+	type want struct{ in, name, pointer, reason string }
+	cases := []struct {
+		name                     string
+		method, target, ct, body string
+		cfg                      Config
+		reject                   *want // nil: accepted
+	}{
+		{"multipart valid", "POST", "/multipart", mpCat, mpCatBody, Config{}, nil},
+		{"multipart const", "POST", "/multipart", mpDog, mpDogBody, Config{}, &want{"body", "", "/kind", "must be the constant value of the schema"}},
+		{"multipart exclusiveMinimum", "POST", "/multipart", mpZero, mpZeroBody, Config{}, &want{"body", "", "/n", "must be more than 0"}},
+		{"form valid", "POST", "/form", form, "kind=cat", Config{}, nil},
+		{"form const", "POST", "/form", form, "kind=dog", Config{}, &want{"body", "", "/kind", "must be the constant value of the schema"}},
+		{"text valid", "POST", "/text", "text/plain", "hello", Config{}, nil},
+		{"text const", "POST", "/text", "text/plain", "bye", Config{}, &want{"body", "", "", "must be the constant value of the schema"}},
+		{"deepObject valid", "GET", "/deep?filter[kind]=x&filter[min]=2", "", "", Config{}, nil},
+		{"deepObject dependentRequired", "GET", "/deep?filter[min]=2", "", "", Config{}, &want{"query", "filter", "", "missing properties required by min: kind"}},
+		{"deepObject type", "GET", "/deep?filter[kind]=x&filter[min]=two", "", "", Config{}, &want{"query", "filter", "", ""}},
+		{"deepObject absent", "GET", "/deep", "", "", Config{}, nil},
+		{"content valid", "GET", "/content?q=" + url.QueryEscape(`{"kind":"cat"}`), "", "", Config{}, nil},
+		{"content const", "GET", "/content?q=" + url.QueryEscape(`{"kind":"dog"}`), "", "", Config{}, &want{"query", "q", "/kind", "must be the constant value of the schema"}},
+		{"content required", "GET", "/content?q=" + url.QueryEscape(`{}`), "", "", Config{}, &want{"query", "q", "", "missing required properties: kind"}},
+		{"plain parameter valid", "GET", "/plain?n=5", "", "", Config{}, nil},
+		{"plain parameter const", "GET", "/plain?n=4", "", "", Config{}, &want{"query", "n", "", "must be the constant value of the schema"}},
+		{"plain parameter absent", "GET", "/plain", "", "", Config{}, &want{"query", "n", "", "required"}},
+		{"defaults valid", "POST", "/defaults", jsonCT, `{}`, Config{InjectDefaults: true}, nil},
+		{"defaults const", "POST", "/defaults", jsonCT, `{"kind":"dog"}`, Config{InjectDefaults: true}, &want{"body", "", "/kind", "must be the constant value of the schema"}},
+		{"defaults unevaluated", "POST", "/defaults", jsonCT, `{"x":1}`, Config{InjectDefaults: true}, &want{"body", "", "/x", "is not allowed"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v, mc := countSchemaMarshals(t, spec31Carriers, tc.cfg)
+			build := func() *http.Request {
+				r := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))
+				if tc.ct != "" {
+					r.Header.Set("Content-Type", tc.ct)
+				}
+				return r
+			}
+			before := mc.n.Load()
+			var err error
+			for range 5 {
+				_, err = v.ValidateRequest(build(), []byte(tc.body))
+			}
+			if n := mc.n.Load() - before; n != 0 {
+				t.Errorf("%d schema serialisations for 5 requests, want 0 (a validator compiled per request)", n)
+			}
+			if tc.reject == nil {
+				if err != nil {
+					t.Fatalf("rejected: %v %s", err, fieldsOf(err))
+				}
+				// The counter's control: kin-openapi, given the 3.1 route,
+				// compiles a validator for every value it judges.
+				if kinErr := kin31(v, build(), []byte(tc.body)); kinErr == nil && mc.n.Load() == before && tc.target != "/deep" { // /deep: absent, nothing judged
+					t.Errorf("kin-openapi's own validation serialised no schema: the counter detects nothing")
+				}
+				return
+			}
+			var fields []FieldError
+			if e, ok := err.(*Error); ok {
+				fields = e.Fields
+			}
+			if len(fields) != 1 {
+				t.Fatalf("fields %+v (%v), want one", fields, err)
+			}
+			f := fields[0]
+			if f.In != tc.reject.in || f.Name != tc.reject.name || f.Pointer != tc.reject.pointer || tc.reject.reason != "" && f.Reason != tc.reject.reason {
+				t.Errorf("field %+v, want %+v", f, *tc.reject)
+			}
+		})
+	}
+}
+
+// TestUncompilableSchemaRefusesOrSkipsItsOperation: a 3.1 schema that no
+// JSON Schema 2020-12 validator can be compiled from (here a $dynamicRef to
+// no anchor) refuses the document with the operation's pointer, instead of
+// leaving kin-openapi to try compiling it on every request; with
+// SkipBrokenOperations only that operation is skipped.
+func TestUncompilableSchemaRefusesOrSkipsItsOperation(t *testing.T) {
+	const doc = `openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /broken:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, properties: {x: {$dynamicRef: "#missing"}}, const: {}}
+      responses: {"200": {description: ok}}
+  /fine:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, properties: {x: {const: 1}}}
+      responses: {"200": {description: ok}}
+`
+	_, err := Load([]byte(doc), Config{})
+	var le *LoadError
+	if !errors.As(err, &le) || len(le.Problems) != 1 || le.Problems[0].Pointer != "/paths/~1broken/post" {
+		t.Fatalf("Load = %v, want one problem at /paths/~1broken/post", err)
+	}
+	v := mustLoad(t, doc, Config{SkipBrokenOperations: true})
+	if s := v.Skipped(); len(s) != 1 || s[0].Pointer != "/paths/~1broken/post" {
+		t.Errorf("Skipped() = %v, want the broken operation", s)
+	}
+	checkVerdicts(t, v, []verdictCase{
+		{method: "POST", target: "/broken", ct: jsonCT, body: `{"x":2}`, ok: true}, // skipped: passed unvalidated
+		{method: "POST", target: "/fine", ct: jsonCT, body: `{"x":1}`, ok: true},
+		{method: "POST", target: "/fine", ct: jsonCT, body: `{"x":2}`, ok: false},
+	})
+}
+
+// BenchmarkOpenAPI31Carriers measures invalid 3.1 values whose schemas use
+// 2020-12 keywords, by what carries them: gatekit judges them with
+// validators compiled at load; kin-openapi, on the 3.1 route, compiles one
+// per request.
+func BenchmarkOpenAPI31Carriers(b *testing.B) {
+	v, err := Load([]byte(spec31Carriers), Config{InjectDefaults: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mpCT, mpBody := multipartBodyB(b, "kind", "dog")
+	cases := []struct{ name, method, target, ct, body string }{
+		{"multipart", "POST", "/multipart", mpCT, mpBody},
+		{"deepObject", "GET", "/deep?filter[min]=2", "", ""},
+		{"content", "GET", "/content?q=" + url.QueryEscape(`{"kind":"dog"}`), "", ""},
+		{"defaults", "POST", "/defaults", jsonCT, `{"kind":"dog"}`},
+	}
+	for _, tc := range cases {
+		body := []byte(tc.body)
+		build := func() *http.Request {
+			r := httptest.NewRequest(tc.method, tc.target, nil)
+			if tc.ct != "" {
+				r.Header.Set("Content-Type", tc.ct)
+			}
+			return r
+		}
+		b.Run(tc.name+"/gatekit", func(b *testing.B) {
+			r := build()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.ValidateRequest(r, body); err == nil {
+					b.Fatal("accepted")
+				}
+			}
+		})
+		b.Run(tc.name+"/kin-3.1", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if kin31(v, build(), body) == nil {
+					b.Fatal("accepted")
+				}
+			}
+		})
+	}
+}
+
+// multipartBodyB is multipartBody for benchmarks.
+func multipartBodyB(b *testing.B, fields ...string) (ct, body string) {
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for i := 0; i+1 < len(fields); i += 2 {
+		if err := w.WriteField(fields[i], fields[i+1]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return w.FormDataContentType(), buf.String()
 }

@@ -274,6 +274,10 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 		in.QueryParams = q
 	}
 	ctx := r.Context()
+	kinIn := in
+	if v.is31 {
+		kinIn = in30(in, op)
+	}
 	for i := range op.params {
 		p := &op.params[i]
 		if !p.repeatable && repeated(r, p.Parameter, in.QueryParams) {
@@ -287,20 +291,13 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 			continue
 		}
 		if p.v2020 != nil {
-			if val, present, ok := p.shape.decode(r, m.pathParams, in.QueryParams); ok && present {
-				if rejected, passed := check2020(p.v2020, val, c, p.In, p.Name); rejected || passed {
-					continue
-				}
-			}
+			v.checkParam2020(ctx, kinIn, p, m.pathParams, c)
+			continue
 		}
-		pin := in
-		if p.visit30 {
-			pin = in30(in, op)
-		}
-		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, pin, p.kin) }); err != nil {
+		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, kinIn, p.kin) }); err != nil {
 			if errors.Is(err, errPanic) {
 				v.logPanic(r, err)
-				c.add(FieldError{In: p.In, Name: p.Name, Reason: "could not be validated"})
+				c.add(FieldError{In: p.In, Name: p.Name, Reason: reasonNotValidated})
 				continue
 			}
 			c.addKin(p.In, p.Name, err)
@@ -417,14 +414,12 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if fs := m.op.bodySchemas[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
 		return body, nil
 	}
-	if cs := m.op.body2020[media]; cs != nil && !v.cfg.InjectDefaults {
-		if rejected, passed := check2020(cs, val, c, "body", ""); rejected || passed {
-			return body, nil
-		}
+	if cs := m.op.body2020[media]; cs != nil {
+		return v.checkBody2020(r, cs, media.Schema.Value, body, val, c), nil
 	}
 	opts, schema := v.bodyOpts, media.Schema.Value
 	if ls := m.op.body30[media]; ls != nil {
-		opts, schema = v.bodyOpts30, ls
+		schema = ls
 	}
 	defaulted := false
 	if v.cfg.InjectDefaults {
@@ -433,7 +428,7 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if err := safely(func() error { return schema.VisitJSON(val, opts...) }); err != nil {
 		if errors.Is(err, errPanic) {
 			v.logPanic(r, err)
-			c.add(FieldError{In: "body", Reason: "could not be validated"})
+			c.add(FieldError{In: "body", Reason: reasonNotValidated})
 		} else {
 			c.addKin("body", "", err)
 		}
@@ -450,7 +445,7 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 // checkOtherBody validates non-JSON bodies (forms, multipart, text) with
 // kin-openapi's decoders, on a copy of the request reading from body.
 func (v *Validator) checkOtherBody(r *http.Request, m *match, rb *openapi3.RequestBody, body []byte, c *collector) *Error {
-	if v.form2020(r, m, rb, body, c) {
+	if v.checkDecoded2020(r, m, rb, body, c) {
 		return nil
 	}
 	rc := r.WithContext(r.Context())
@@ -458,7 +453,7 @@ func (v *Validator) checkOtherBody(r *http.Request, m *match, rb *openapi3.Reque
 	rc.GetBody = nil
 	rc.ContentLength = int64(len(body))
 	in := v.input(rc, m)
-	if m.op.forms30 && m.op.route30 != nil {
+	if m.op.route30 != nil {
 		in.Route = m.op.route30
 	}
 	if m.op.formBody != nil {
@@ -469,7 +464,7 @@ func (v *Validator) checkOtherBody(r *http.Request, m *match, rb *openapi3.Reque
 	case err == nil:
 	case errors.Is(err, errPanic):
 		v.logPanic(r, err)
-		c.add(FieldError{In: "body", Reason: "could not be validated"})
+		c.add(FieldError{In: "body", Reason: reasonNotValidated})
 	default:
 		c.addKin("body", "", err)
 	}
@@ -483,39 +478,4 @@ func sortedKeys(c openapi3.Content) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// form2020 validates an application/x-www-form-urlencoded body whose 3.1
-// schema uses 2020-12 keywords with the validator compiled at load, on the
-// value kin-openapi's own form decoder makes of it (what kin-openapi would
-// validate, with a validator compiled per call). It reports whether the
-// verdict is settled (a rejection reported to c, or an acceptance).
-func (v *Validator) form2020(r *http.Request, m *match, rb *openapi3.RequestBody, body []byte, c *collector) bool {
-	ct := r.Header.Get("Content-Type")
-	if v.cfg.InjectDefaults || mediaType(ct) != "application/x-www-form-urlencoded" {
-		return false
-	}
-	cs := m.op.form2020[rb.Content.Get(ct)]
-	if cs == nil {
-		return false
-	}
-	kin := rb
-	if m.op.formBody != nil {
-		kin = m.op.formBody
-	}
-	media := kin.Content.Get(ct)
-	if media == nil {
-		return false
-	}
-	enc := func(name string) *openapi3.Encoding { return media.Encoding[name] }
-	var val any
-	err := safely(func() (err error) {
-		val, err = openapi3filter.UrlencodedBodyDecoder(bytes.NewReader(body), r.Header, media.Schema, enc)
-		return err
-	})
-	if err != nil {
-		return false // kin-openapi reports it
-	}
-	rejected, passed := check2020(cs, val, c, "body", "")
-	return rejected || passed
 }

@@ -79,16 +79,21 @@
 // the request: kin-openapi's and the JSON Schema library's messages are
 // mapped to fixed text built from the schema.
 //
-// OpenAPI 3.1: a JSON or urlencoded form body, or a primitive or
-// delimited-array parameter, whose schema uses JSON Schema 2020-12 keywords
+// OpenAPI 3.1: a value whose schema uses JSON Schema 2020-12 keywords
 // (const, prefixItems, unevaluatedProperties, if/then/else, ...) is judged
-// by a validator compiled at load, never per request (kin-openapi still
-// compiles one per call for multipart bodies, deepObject and content
-// parameters with such keywords, and with Config.InjectDefaults); as for 3.0,
-// a readOnly property must not be sent. $recursiveRef (JSON Schema
-// 2019-09) is read as a reference to the enclosing $recursiveAnchor
-// schema. "nullable" has no effect in 3.1 documents; use a type array with
-// "null". Webhooks are not validated.
+// by a validator compiled at load, never per request, whatever carries it:
+// a JSON, form, multipart or text body (the last three decoded as
+// kin-openapi decodes them), a parameter of any style or a content
+// parameter; with Config.InjectDefaults, the defaults of such a JSON body
+// are filled in before it is validated. A schema no such validator can be
+// compiled from refuses the document (with Config.SkipBrokenOperations,
+// its operation is skipped). As for 3.0, a readOnly property must not be
+// sent. $recursiveRef (JSON Schema 2019-09) is read as a reference to the
+// enclosing $recursiveAnchor schema. "nullable" has no effect in 3.1
+// documents; use a type array with "null". Webhooks are not validated.
+// Response validation (Config.Responses) of 3.1 documents is left to
+// kin-openapi, which compiles a validator per response: it is meant for
+// staging.
 package validate
 
 import (
@@ -170,11 +175,14 @@ type Config struct {
 	// SkipSecurity ignores the spec's security requirements (the backend
 	// authenticates).
 	SkipSecurity bool
-	// InjectDefaults fills in schema defaults missing from JSON bodies and
-	// forwards the re-encoded body (different bytes: key order and number
-	// formatting change, which breaks body signatures). Off by default: the
-	// backend receives the exact bytes the client sent. Parameter defaults
-	// are never injected.
+	// InjectDefaults fills in schema defaults missing from JSON bodies
+	// (properties absent or null, not readOnly) and forwards the
+	// re-encoded body (different bytes: key order and number formatting
+	// change, which breaks body signatures); the filled-in body is the one
+	// validated. Off by default: the backend receives the exact bytes the
+	// client sent. Parameter and form defaults are never injected; in 3.1
+	// schemas with 2020-12 keywords, neither are defaults inside oneOf or
+	// anyOf branches.
 	InjectDefaults bool
 	// Strict refuses a document for problems that never change a verdict:
 	// examples and defaults that do not match their schemas, sibling
@@ -229,23 +237,22 @@ type AuthInput struct {
 // safe for concurrent use and must not be copied. The document must not be
 // modified after New.
 type Validator struct {
-	cfg        Config
-	doc        *openapi3.T // nil for NewRules
-	ops        pathTable
-	rules      pathTable
-	global     []*compiledRule
-	basePaths  []string
-	is31       bool
-	matrix     bool // the spec has matrix-style path parameters: ";" may start a segment
-	paramOpts  *openapi3filter.Options
-	bodyOpts   []openapi3.SchemaValidationOption
-	bodyOpts30 []openapi3.SchemaValidationOption // 3.1 documents: options of the 3.0 visitor (openapi31.go)
-	respOpts   *openapi3filter.Options
-	stats      counters
-	intern     *interned // strings of the spec shared by parsed bodies; nil without compiled schemas
-	warnings   []Problem
-	skipped    []Problem
-	broken     map[string]bool // pointers of skipped operations
+	cfg       Config
+	doc       *openapi3.T // nil for NewRules
+	ops       pathTable
+	rules     pathTable
+	global    []*compiledRule
+	basePaths []string
+	is31      bool
+	matrix    bool // the spec has matrix-style path parameters: ";" may start a segment
+	paramOpts *openapi3filter.Options
+	bodyOpts  []openapi3.SchemaValidationOption
+	respOpts  *openapi3filter.Options
+	stats     counters
+	intern    *interned // strings of the spec shared by parsed bodies; nil without compiled schemas
+	warnings  []Problem
+	skipped   []Problem
+	broken    map[string]bool // pointers of skipped operations
 }
 
 // Warnings returns the problems of the document that did not refuse it
@@ -372,11 +379,10 @@ func (v *Validator) setOptions() {
 	fmts = append(fmts, v.doc.GetSchemaValidationOptions()...)
 	v.paramOpts = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
 	v.respOpts = &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
+	// Never EnableJSONSchema2020: kin-openapi would compile a JSON Schema
+	// validator per call. 3.1 schemas reach the 3.0 visitor only when it
+	// judges them as 3.1 means them (openapi31.go).
 	v.bodyOpts = append([]openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), openapi3.MultiErrors()}, fmts...)
-	if v.is31 {
-		v.bodyOpts30 = v.bodyOpts
-		v.bodyOpts = append(v.bodyOpts[:len(v.bodyOpts):len(v.bodyOpts)], openapi3.EnableJSONSchema2020())
-	}
 }
 
 // setBasePaths sets the prefixes stripped from request paths:
