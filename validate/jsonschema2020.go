@@ -166,7 +166,7 @@ func decodeOnlyParam(p *openapi3.Parameter) (*openapi3.Parameter, *openapi3.Sche
 // validator: its value, decoded here for the common shapes and by
 // kin-openapi otherwise (decodeOnlyParam), is validated by the validator
 // compiled at load. in must say OpenAPI 3.0 (in30).
-func (v *Validator) checkParam2020(ctx context.Context, in *openapi3filter.RequestValidationInput, p *opParam, pathParams map[string]string, c *collector) {
+func (v *Validator) checkParam2020(ctx context.Context, in *openapi3filter.RequestValidationInput, p *opParam, pathParams pathValues, c *collector) {
 	var val any
 	present, ok := false, false
 	if p.shape != nil {

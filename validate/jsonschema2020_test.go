@@ -208,7 +208,7 @@ func kin31(v *Validator, r *http.Request, body []byte) error {
 		r.ContentLength = int64(len(body))
 	}
 	return openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
-		Request: r, PathParams: m.pathParams, Route: m.op.route,
+		Request: r, PathParams: m.pathParams.asMap(), Route: m.op.route,
 		Options: &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, SchemaValidationOptions: formatOptions(), AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
 	})
 }

@@ -32,10 +32,10 @@ func jsonContent(p *openapi3.Parameter) bool {
 }
 
 // paramRaw returns the raw values of p in r.
-func paramRaw(r *http.Request, p *openapi3.Parameter, pathParams map[string]string, q url.Values) []string {
+func paramRaw(r *http.Request, p *openapi3.Parameter, pathParams pathValues, q url.Values) []string {
 	switch p.In {
 	case openapi3.ParameterInPath:
-		if v, ok := pathParams[p.Name]; ok {
+		if v, ok := pathParams.get(p.Name); ok {
 			return []string{v}
 		}
 	case openapi3.ParameterInQuery:
@@ -52,7 +52,7 @@ func paramRaw(r *http.Request, p *openapi3.Parameter, pathParams map[string]stri
 
 // checkJSONParam runs the hardening parser over a JSON content parameter;
 // false when it failed (and was reported to c).
-func (v *Validator) checkJSONParam(r *http.Request, p *openapi3.Parameter, pathParams map[string]string, q url.Values, c *collector) bool {
+func (v *Validator) checkJSONParam(r *http.Request, p *openapi3.Parameter, pathParams pathValues, q url.Values, c *collector) bool {
 	for _, raw := range paramRaw(r, p, pathParams, q) {
 		if _, err := parseJSON([]byte(raw), v.cfg.JSON); err != nil {
 			je := err.(*jsonError)

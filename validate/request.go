@@ -22,11 +22,12 @@ import (
 // limit.
 type match struct {
 	op         *operation
-	pathParams map[string]string
+	pathParams pathValues
 	rules      []*compiledRule
 	limit      int64
-	passed     bool   // unknown path/method passed through unvalidated
-	path       string // the canonical escaped path ("" for a target that is not a path)
+	passed     bool      // unknown path/method passed through unvalidated
+	path       string    // the canonical escaped path ("" for a target that is not a path)
+	buf        [8]string // backs pathParams.vals for up to 8 parameters
 }
 
 // addRules adds the rules of e (nil for none) that apply to method.
@@ -77,7 +78,7 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 			m.rules = append(m.rules, cr)
 		}
 	}
-	if isPath {
+	if isPath && !v.rules.empty() {
 		e, _ := v.lookupPath(&v.rules, p, nil)
 		m.addRules(e, r.Method)
 		if trimmed, ok := withoutTrailingSlash(p); ok {
@@ -94,13 +95,12 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 	if v.doc == nil {
 		return m, nil
 	}
-	var buf [8]string
 	var e *pathEntry
 	var vals []string
 	if isPath {
-		e, vals = v.lookupPath(&v.ops, p, buf[:0])
+		e, vals = v.lookupPath(&v.ops, p, m.buf[:0])
 		if trimmed, ok := withoutTrailingSlash(p); e == nil && ok {
-			e, vals = v.lookupPath(&v.ops, trimmed, buf[:0])
+			e, vals = v.lookupPath(&v.ops, trimmed, m.buf[:0])
 		}
 	}
 	if e == nil {
@@ -129,16 +129,15 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 	}
 	m.op = op
 	if len(vals) > 0 {
-		m.pathParams = make(map[string]string, len(vals))
+		m.pathParams = pathValues{names: e.names, vals: vals}
 		for i, raw := range vals {
 			if strings.IndexByte(raw, '%') >= 0 {
 				u, err := url.PathUnescape(raw)
 				if err != nil {
 					return nil, newError(ErrInvalid, http.StatusBadRequest, "the request is invalid", &collector{max: 1, fields: []FieldError{{In: "path", Name: clip(e.names[i], maxName), Reason: "malformed percent-encoding"}}}, err)
 				}
-				raw = u
+				vals[i] = u
 			}
-			m.pathParams[e.names[i]] = raw
 		}
 	}
 	return m, nil
@@ -231,20 +230,21 @@ func safely(f func() error) (err error) {
 	return f()
 }
 
-func (v *Validator) input(r *http.Request, m *match) *openapi3filter.RequestValidationInput {
-	return &openapi3filter.RequestValidationInput{
-		Request:    r,
-		PathParams: m.pathParams,
-		Route:      m.op.route,
-		Options:    v.paramOpts,
+// input returns what kin-openapi validates r with, whose query is q: in
+// 3.1 documents, on the route whose document says 3.0.3, so that it never
+// compiles a validator (openapi31.go).
+func (v *Validator) input(r *http.Request, m *match, q url.Values) *openapi3filter.RequestValidationInput {
+	route := m.op.route
+	if m.op.route30 != nil {
+		route = m.op.route30
 	}
-}
-
-// in30 is a copy of in that makes openapi3filter use the 3.0 visitor.
-func in30(in *openapi3filter.RequestValidationInput, op *operation) *openapi3filter.RequestValidationInput {
-	c := *in
-	c.Route = op.route30
-	return &c
+	return &openapi3filter.RequestValidationInput{
+		Request:     r,
+		PathParams:  m.pathParams.asMap(),
+		QueryParams: q,
+		Route:       route,
+		Options:     v.paramOpts,
+	}
 }
 
 func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
@@ -252,10 +252,10 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 	if len(op.params) == 0 {
 		return
 	}
-	in := v.input(r, m)
+	var q url.Values
 	if op.hasQuery {
-		q, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil {
+		var err error
+		if q, err = url.ParseQuery(r.URL.RawQuery); err != nil {
 			c.add(FieldError{In: "query", Reason: "malformed query string"})
 			return
 		}
@@ -271,24 +271,23 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 				}
 			}
 		}
-		in.QueryParams = q
 	}
 	ctx := r.Context()
-	kinIn := in
-	if v.is31 {
-		kinIn = in30(in, op)
-	}
+	var kinIn *openapi3filter.RequestValidationInput // built for the first parameter kin-openapi decodes
 	for i := range op.params {
 		p := &op.params[i]
-		if !p.repeatable && repeated(r, p.Parameter, in.QueryParams) {
+		if !p.repeatable && repeated(r, p.Parameter, q) {
 			c.add(FieldError{In: p.In, Name: p.Name, Reason: reasonRepeated})
 			continue
 		}
-		if p.compiled != nil && p.compiled.check(r, m.pathParams, in.QueryParams) == valid {
+		if p.compiled != nil && p.compiled.check(r, m.pathParams, q) == valid {
 			continue
 		}
-		if p.json && !v.checkJSONParam(r, p.Parameter, m.pathParams, in.QueryParams, c) {
+		if p.json && !v.checkJSONParam(r, p.Parameter, m.pathParams, q, c) {
 			continue
+		}
+		if kinIn == nil {
+			kinIn = v.input(r, m, q)
 		}
 		if p.v2020 != nil {
 			v.checkParam2020(ctx, kinIn, p, m.pathParams, c)
@@ -452,10 +451,7 @@ func (v *Validator) checkOtherBody(r *http.Request, m *match, rb *openapi3.Reque
 	rc.Body = io.NopCloser(bytes.NewReader(body))
 	rc.GetBody = nil
 	rc.ContentLength = int64(len(body))
-	in := v.input(rc, m)
-	if m.op.route30 != nil {
-		in.Route = m.op.route30
-	}
+	in := v.input(rc, m, nil)
 	if m.op.formBody != nil {
 		rb = m.op.formBody
 	}

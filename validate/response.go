@@ -31,7 +31,7 @@ func (v *Validator) serveValidatingResponse(w http.ResponseWriter, r *http.Reque
 		return
 	}
 	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: v.input(r, m),
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: r, PathParams: m.pathParams.asMap(), Route: m.op.route, Options: v.paramOpts},
 		Status:                 rb.status,
 		Header:                 rb.header,
 		Options:                v.respOpts,

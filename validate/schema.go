@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -17,33 +18,36 @@ import (
 // requests, the common case, thus skip kin-openapi's reflective visitor;
 // invalid ones get kin-openapi's exact errors.
 type compiledSchema struct {
-	types     []string // nil: any type
-	nullable  bool
-	enum      map[string]struct{}
-	format    openapi3.StringFormatValidator
-	intFormat string
-	pattern   matcher
-	minLen    uint64
-	maxLen    *uint64
-	min, max  *float64
-	exclMin   bool
-	exclMax   bool
-	required  []string
-	props     map[string]*compiledSchema
-	addl      int // 0 any, 1 forbidden, 2 schema
-	addlS     *compiledSchema
-	minProps  uint64
-	maxProps  *uint64
-	items     *compiledSchema
-	minItems  uint64
-	maxItems  *uint64
-	unique    bool
-	allOf     []*compiledSchema
-	anyOf     []*compiledSchema
-	oneOf     []*compiledSchema
-	oneOfRefs []string
-	discProp  string
-	discMap   map[string]string
+	types      []string // nil: any type
+	nullable   bool
+	readOnly   bool  // as a property, must not be sent in a request body: checkObject is unsure when it is
+	broken     bool  // a recursive schema whose compilation failed: always unsure
+	multipleOf int64 // 0: none; an integral multipleOf (others are not compiled)
+	enum       map[string]struct{}
+	format     openapi3.StringFormatValidator
+	intFormat  string
+	pattern    matcher
+	minLen     uint64
+	maxLen     *uint64
+	min, max   *float64
+	exclMin    bool
+	exclMax    bool
+	required   []string
+	props      map[string]*compiledSchema
+	addl       int // 0 any, 1 forbidden, 2 schema
+	addlS      *compiledSchema
+	minProps   uint64
+	maxProps   *uint64
+	items      *compiledSchema
+	minItems   uint64
+	maxItems   *uint64
+	unique     bool
+	allOf      []*compiledSchema
+	anyOf      []*compiledSchema
+	oneOf      []*compiledSchema
+	oneOfRefs  []string
+	discProp   string
+	discMap    map[string]string
 }
 
 type verdict int8
@@ -64,6 +68,13 @@ type schemaCompiler struct {
 }
 
 // compile returns nil when s uses anything compiled schemas do not handle.
+// A schema met again while it is being compiled (a recursive schema) is
+// shared when the way back to it goes through a property, array items or
+// additional properties, which check a smaller value each time, so that
+// checking ends; through allOf, anyOf or oneOf, which check the same value
+// again, it is not compiled (compileSame). A shared schema whose
+// compilation then fails is marked broken: whatever reached it answers
+// unsure.
 func (fc *schemaCompiler) compile(s *openapi3.Schema) *compiledSchema {
 	if s == nil {
 		return nil
@@ -71,14 +82,27 @@ func (fc *schemaCompiler) compile(s *openapi3.Schema) *compiledSchema {
 	if f, ok := fc.done[s]; ok {
 		return f
 	}
-	if fc.busy[s] {
-		return nil // recursive schema: leave it to kin-openapi
-	}
-	fc.busy[s] = true
-	defer delete(fc.busy, s)
-	f := fc.build(s)
+	f := &compiledSchema{}
 	fc.done[s] = f
+	fc.busy[s] = true
+	built := fc.build(s)
+	delete(fc.busy, s)
+	if built == nil {
+		f.broken = true
+		fc.done[s] = nil
+		return nil
+	}
+	*f = *built
 	return f
+}
+
+// compileSame is compile for a schema applied to the same value (allOf,
+// anyOf, oneOf): nil when s is being compiled.
+func (fc *schemaCompiler) compileSame(s *openapi3.Schema) *compiledSchema {
+	if fc.busy[s] {
+		return nil
+	}
+	return fc.compile(s)
 }
 
 func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
@@ -102,13 +126,26 @@ func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 	rest.MinProps, rest.MaxProps, rest.Items, rest.MinItems, rest.MaxItems, rest.UniqueItems = 0, nil, nil, 0, nil, false
 	rest.AllOf, rest.AnyOf, rest.OneOf, rest.Discriminator = nil, nil, nil, nil
 	rest.Default, rest.Example, rest.Examples = nil, nil, nil
-	if !rest.IsEmpty() || s.ReadOnly || s.WriteOnly || s.Always != nil || recursiveKeyword(s) {
+	// readOnly and writeOnly do not constrain the value itself: readOnly
+	// constrains the object it is a property of (checkObject), writeOnly
+	// only responses.
+	rest.ReadOnly, rest.WriteOnly, rest.MultipleOf = false, false, nil
+	if !rest.IsEmpty() || s.Always != nil || recursiveKeyword(s) {
 		return nil
 	}
 	if s.ExclusiveMin.Value != nil || s.ExclusiveMax.Value != nil {
 		return nil
 	}
-	f := &compiledSchema{nullable: s.Nullable, minLen: s.MinLength, maxLen: s.MaxLength, min: s.Min, max: s.Max,
+	var multipleOf int64
+	if m := s.MultipleOf; m != nil {
+		// Only integral divisors are checked here, exactly, on integral
+		// values; kin-openapi judges the rest with its tolerance.
+		if *m <= 0 || *m != math.Trunc(*m) || *m >= 1<<53 {
+			return nil
+		}
+		multipleOf = int64(*m)
+	}
+	f := &compiledSchema{nullable: s.Nullable, readOnly: s.ReadOnly, multipleOf: multipleOf, minLen: s.MinLength, maxLen: s.MaxLength, min: s.Min, max: s.Max,
 		exclMin: s.ExclusiveMin.IsTrue(), exclMax: s.ExclusiveMax.IsTrue(), required: s.Required,
 		minProps: s.MinProps, maxProps: s.MaxProps, minItems: s.MinItems, maxItems: s.MaxItems, unique: s.UniqueItems}
 	if s.Type != nil {
@@ -140,10 +177,7 @@ func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 			if v == nil {
 				v = openapi3.SchemaStringFormats[s.Format]
 			}
-			if v == nil {
-				return nil
-			}
-			f.format = v
+			f.format = v // nil: a format kin-openapi does not know, which it ignores
 		default:
 			return nil
 		}
@@ -223,7 +257,7 @@ func (fc *schemaCompiler) list(refs openapi3.SchemaRefs) ([]*compiledSchema, boo
 		if r == nil || r.Value == nil {
 			return nil, false
 		}
-		f := fc.compile(r.Value)
+		f := fc.compileSame(r.Value)
 		if f == nil {
 			return nil, false
 		}
@@ -246,6 +280,9 @@ func (f *compiledSchema) permits(t string) bool {
 
 // check returns valid only if kin-openapi would accept v.
 func (f *compiledSchema) check(v any) verdict {
+	if f.broken {
+		return unsure
+	}
 	if v == nil {
 		if f.nullable && f.enum == nil && f.allOf == nil && f.anyOf == nil && f.oneOf == nil {
 			return valid
@@ -288,6 +325,35 @@ func (f *compiledSchema) check(v any) verdict {
 		return f.checkArray(x)
 	}
 	return unsure
+}
+
+// checkRaw is check(scalarOf(typ, raw)) for a parameter's raw value,
+// without boxing the value in an interface.
+func (f *compiledSchema) checkRaw(typ, raw string) verdict {
+	if f.allOf != nil || f.anyOf != nil || f.oneOf != nil {
+		v, ok := scalarOf(typ, raw)
+		if !ok {
+			return unsure
+		}
+		return f.check(v)
+	}
+	if raw == "" || !utf8.ValidString(raw) {
+		return unsure
+	}
+	switch typ {
+	case openapi3.TypeString:
+		return f.checkString(raw)
+	case openapi3.TypeBoolean:
+		if raw != "true" && raw != "false" || f.enum != nil || !f.permits(openapi3.TypeBoolean) {
+			return unsure
+		}
+		return valid
+	default:
+		if !isJSONNumber(raw) || typ == openapi3.TypeInteger && strings.ContainsAny(raw, ".eE") {
+			return unsure
+		}
+		return f.checkNumber(raw)
+	}
 }
 
 func (f *compiledSchema) checkOneOf(v any) verdict {
@@ -389,6 +455,9 @@ func (f *compiledSchema) checkNumber(lit string) verdict {
 	if f.max != nil && (x > *f.max || f.exclMax && x == *f.max) {
 		return unsure
 	}
+	if f.multipleOf != 0 && (x != math.Trunc(x) || math.Abs(x) >= 1<<53 || int64(x)%f.multipleOf != 0) {
+		return unsure
+	}
 	return valid
 }
 
@@ -407,7 +476,9 @@ func (f *compiledSchema) checkObject(m map[string]any) verdict {
 	}
 	for k, v := range m {
 		if s, ok := f.props[k]; ok {
-			if s.check(v) != valid {
+			// A readOnly property sent in a request body is an error;
+			// in a parameter it is not: kin-openapi decides which.
+			if s.readOnly && v != nil || s.check(v) != valid {
 				return unsure
 			}
 			continue
