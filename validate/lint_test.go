@@ -2,6 +2,7 @@ package validate
 
 import (
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -143,5 +144,46 @@ func TestSkipBrokenOperations(t *testing.T) {
 		if got := err == nil; got != tc.ok {
 			t.Errorf("%s %s %s accepted = %v, want %v (%v)", tc.method, tc.target, tc.body, got, tc.ok, err)
 		}
+	}
+}
+
+// TestLenienceByProblemClass: each class of problem that never changes a
+// verdict loads by default (listed in Warnings, or for examples and
+// defaults not checked at all) and is refused in Strict, with one problem
+// at the operation's pointer; a problem that does change verdicts (an
+// unknown parameter location) is refused either way.
+func TestLenienceByProblemClass(t *testing.T) {
+	const head = "openapi: %s\ninfo: {title: t, version: \"1\"}\npaths:\n  /p:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema: %s\n      responses: {\"200\": {description: ok}}\n"
+	cases := []struct {
+		name, version, schema string
+		warnings              int // -1: refused even when lenient
+	}{
+		{"unknown sibling keyword", "3.1.0", `{type: object, $recursiveRef: "#", properties: {a: {type: string}}}`, 1},
+		{"boolean exclusiveMinimum in 3.1", "3.1.0", `{type: integer, minimum: 0, exclusiveMinimum: true}`, 1},
+		{"array without items", "3.0.3", `{type: array}`, 1},
+		{"name twice in required", "3.0.3", `{type: object, required: [a, a], properties: {a: {type: string}}}`, 1},
+		{"example that does not match", "3.0.3", `{type: integer, example: "x"}`, 0},
+		{"default that does not match", "3.0.3", `{type: integer, default: "x"}`, 0},
+		{"unsupported type", "3.0.3", `{type: strong}`, -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := []byte(fmt.Sprintf(head, tc.version, tc.schema))
+			v, err := Load(doc, Config{})
+			switch {
+			case tc.warnings < 0 && err == nil:
+				t.Fatalf("loaded, want refused")
+			case tc.warnings < 0:
+			case err != nil:
+				t.Fatalf("refused: %v", err)
+			case len(v.Warnings()) != tc.warnings:
+				t.Errorf("Warnings() = %v, want %d", v.Warnings(), tc.warnings)
+			}
+			_, err = Load(doc, Config{Strict: true})
+			var le *LoadError
+			if !errors.As(err, &le) || len(le.Problems) != 1 || le.Problems[0].Pointer != "/paths/~1p/post" {
+				t.Errorf("Strict: %v, want one problem at /paths/~1p/post", err)
+			}
+		})
 	}
 }

@@ -59,10 +59,11 @@
 //
 // Documents are checked at load, and every problem is reported at once in
 // a [LoadError], one line each: a JSON pointer into the document and a
-// reason. What never changes a verdict (examples and defaults that do not
-// match their schemas, keywords of the other OpenAPI version, an array
-// schema without items) is accepted and listed in [Validator.Warnings]
-// unless Config.Strict, meant for linting the document in CI. With
+// reason. What never changes a verdict is accepted unless Config.Strict,
+// meant for linting the document in CI: examples and defaults are not
+// checked against their schemas, and keywords of the other OpenAPI
+// version, unknown sibling keywords, an array schema without items and a
+// name listed twice in required are listed in [Validator.Warnings]. With
 // Config.SkipBrokenOperations, a document whose problems are confined to
 // some operations loads without them ([Validator.Skipped]).
 //
@@ -188,8 +189,10 @@ type Config struct {
 	// examples and defaults that do not match their schemas, sibling
 	// keywords the OpenAPI version does not define (a 3.1 keyword in a 3.0
 	// document, a boolean exclusiveMinimum in a 3.1 one, $recursiveRef),
-	// an array schema without items. By default they are accepted, as
-	// Redocly and Spectral accept them, and listed in Validator.Warnings;
+	// an array schema without items, a name listed twice in required. By
+	// default they are accepted, as Redocly and Spectral accept them:
+	// examples and defaults are not checked, the others are listed in
+	// Validator.Warnings;
 	// keywords of the other version are applied as that version means them
 	// where kin-openapi understands them, and ignored otherwise. Meant for
 	// CI linting of the document.
