@@ -3,6 +3,8 @@ package validate
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -144,6 +146,51 @@ func TestSkipBrokenOperations(t *testing.T) {
 		if got := err == nil; got != tc.ok {
 			t.Errorf("%s %s %s accepted = %v, want %v (%v)", tc.method, tc.target, tc.body, got, tc.ok, err)
 		}
+	}
+}
+
+// TestRejectSkippedOperations: with RejectSkippedOperations a request to
+// a skipped operation gets 500 problem+json through the middleware, its
+// body unread, and the other operations are validated as before.
+func TestRejectSkippedOperations(t *testing.T) {
+	v, err := Load([]byte(docProblems), Config{SkipBrokenOperations: true, RejectSkippedOperations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached := 0
+	h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached++ }))
+	for _, tc := range []struct {
+		method, target, body string
+		status               int
+	}{
+		{"GET", "/a/1", "", http.StatusInternalServerError},
+		{"POST", "/b", `{"code":5}`, http.StatusInternalServerError},
+		{"POST", "/c", `{"n":1}`, http.StatusOK},
+		{"POST", "/c", `{"n":"x"}`, http.StatusBadRequest},
+	} {
+		body := &countingReader{} // an endless body: must not be read for a skipped operation
+		var rd io.Reader = strings.NewReader(tc.body)
+		if tc.status == http.StatusInternalServerError {
+			rd = body
+		}
+		r := httptest.NewRequest(tc.method, tc.target, rd)
+		r.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tc.status {
+			t.Errorf("%s %s: status %d, want %d", tc.method, tc.target, rec.Code, tc.status)
+		}
+		if tc.status == http.StatusInternalServerError {
+			if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("%s %s: Content-Type %q, want problem+json", tc.method, tc.target, ct)
+			}
+			if body.n > 0 {
+				t.Errorf("%s %s: %d body bytes read, want none", tc.method, tc.target, body.n)
+			}
+		}
+	}
+	if reached != 1 {
+		t.Errorf("the next handler was reached %d times, want 1", reached)
 	}
 }
 

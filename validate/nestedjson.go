@@ -103,14 +103,18 @@ func (v *Validator) checkMultipart(ct string, body []byte, schema *openapi3.Sche
 	}
 }
 
-// checkFormRepeats refuses an application/x-www-form-urlencoded field given
-// more than once for a property that is not an array. It returns false
+// checkForm refuses an application/x-www-form-urlencoded field given more
+// than once for a property that is not an array, and judges the fields
+// the properties do not declare by fe (checkFormExtras). It returns false
 // when it reported a failure to c; a body that does not parse is left to
 // kin-openapi.
-func checkFormRepeats(body []byte, schema *openapi3.Schema, c *collector) bool {
+func (v *Validator) checkForm(body []byte, schema *openapi3.Schema, fe *formExtra, c *collector) bool {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		return true
+	}
+	if !v.checkFormExtras(form, schema, fe, c) {
+		return false
 	}
 	for name, vals := range form {
 		if len(vals) < 2 {

@@ -39,6 +39,10 @@ type operation struct {
 	body30      map[*openapi3.MediaType]*openapi3.Schema   // JSON media types: the schema for the 3.0 visitor
 	body2020    map[*openapi3.MediaType]*jsonschema.Schema // JSON media types with 2020-12 keywords, compiled once, final (jsonschema2020.go)
 	decoded2020 map[*openapi3.MediaType]*jsonschema.Schema // other media types (forms, multipart, text) with 2020-12 keywords, compiled once, final for the decoded body
+
+	// formExtras says what urlencoded form media types accept in fields
+	// their properties do not declare (formextra.go); absent: anything.
+	formExtras map[*openapi3.MediaType]*formExtra
 }
 
 // opParam is one parameter of an operation and what was compiled for it.
@@ -220,6 +224,14 @@ func (oc *opCompiler) compileBody(o *operation) {
 	}
 	o.fanout = make(map[*openapi3.MediaType]int64)
 	for ct, media := range o.body.Content {
+		if media != nil && media.Schema != nil && mediaType(ct) == "application/x-www-form-urlencoded" {
+			if fe := oc.compileFormExtra(o, media.Schema.Value); fe != nil {
+				if o.formExtras == nil {
+					o.formExtras = make(map[*openapi3.MediaType]*formExtra)
+				}
+				o.formExtras[media] = fe
+			}
+		}
 		if media != nil && media.Schema != nil && isJSON(mediaType(ct)) {
 			o.fanout[media] = fanout(media.Schema.Value, oc.fanouts)
 		}

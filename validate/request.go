@@ -124,6 +124,9 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 		return nil, err
 	}
 	if op.skipped {
+		if v.cfg.RejectSkippedOperations {
+			return nil, newError(ErrInternal, http.StatusInternalServerError, "this operation of the API cannot be validated", nil, nil)
+		}
 		m.passed = true
 		return m, nil
 	}
@@ -393,7 +396,7 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 		switch {
 		case mt == "multipart/form-data" && !v.checkMultipart(ct, body, schema, c):
 			return body, nil
-		case mt == "application/x-www-form-urlencoded" && !checkFormRepeats(body, schema, c):
+		case mt == "application/x-www-form-urlencoded" && !v.checkForm(body, schema, m.op.formExtras[media], c):
 			return body, nil
 		}
 		return body, v.checkOtherBody(r, m, rb, body, c)

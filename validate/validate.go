@@ -11,7 +11,10 @@
 // so do parameters declared with a JSON "content" and multipart parts whose
 // Content-Type is JSON, before kin-openapi decodes them with encoding/json.
 // Fields of application/x-www-form-urlencoded bodies are not JSON-decoded
-// (kin-openapi reads them as strings and primitives) and get no such pass.
+// (kin-openapi reads them as strings and primitives) and get no such pass;
+// fields their schema's properties do not declare, which kin-openapi
+// drops, are judged by its additionalProperties (false refuses them, a
+// schema validates them, absent lets them through).
 // Parameter and body schemas are checked with github.com/getkin/kin-openapi.
 //
 // Typical use, in front of any http.Handler:
@@ -65,7 +68,8 @@
 // version, unknown sibling keywords, an array schema without items and a
 // name listed twice in required are listed in [Validator.Warnings]. With
 // Config.SkipBrokenOperations, a document whose problems are confined to
-// some operations loads without them ([Validator.Skipped]).
+// some operations loads without them ([Validator.Skipped]): their requests
+// pass unvalidated, or with Config.RejectSkippedOperations get 500.
 //
 // Schemas are compiled once at load for the common keywords; kin-openapi
 // judges what they do not cover and every rejection. Patterns are ECMA-262
@@ -199,10 +203,22 @@ type Config struct {
 	Strict bool
 	// SkipBrokenOperations loads a document whose problems are confined to
 	// some operations: those operations are listed in Validator.Skipped,
-	// each with its reasons, and their requests are passed to the next
-	// handler unvalidated, as Config.PassThroughUnknown does for paths
-	// outside the document. By default any problem refuses the document.
+	// each with its reasons. By default any problem refuses the document.
+	//
+	// A request to a skipped operation reaches the next handler with none
+	// of the document's checks: no parameters, body, security requirement
+	// or Content-Type are checked and, unless a Rule matches it, its body
+	// is neither read nor capped by MaxBodyBytes (as Config.PassThroughUnknown
+	// does for paths outside the document). Only Config.Rules and the
+	// canonical path apply. Set RejectSkippedOperations to refuse such
+	// requests instead.
 	SkipBrokenOperations bool
+	// RejectSkippedOperations answers requests to the operations
+	// SkipBrokenOperations skipped with 500 problem+json (ErrInternal),
+	// before any rule or body is read, instead of passing them
+	// unvalidated: the document loads, and the broken operations fail
+	// closed until it is fixed.
+	RejectSkippedOperations bool
 	// AllowExternalRefs lets LoadFile follow $refs to other local files.
 	// Remote (http) references are never followed.
 	AllowExternalRefs bool
