@@ -3,6 +3,7 @@ package validate
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -42,13 +43,8 @@ func (v *Validator) checkBody2020(r *http.Request, cs *jsonschema.Schema, schema
 // branches are not filled in: which branch applies is the validator's
 // verdict. seen holds the schemas already applied to val (allOf cycles).
 func injectDefaults(val any, s *openapi3.Schema, seen []*openapi3.Schema) bool {
-	if s == nil {
+	if s == nil || slices.Contains(seen, s) {
 		return false
-	}
-	for _, x := range seen {
-		if x == s {
-			return false
-		}
 	}
 	seen = append(seen, s)
 	done := false

@@ -63,23 +63,6 @@ func TestInjectDefaultsFillsWhatTheVisitorFills(t *testing.T) {
 // in, and the filled-in value is what is validated (a default that breaks
 // the schema gets the body rejected, as with kin-openapi's visitor).
 func TestInjectDefaultsOn2020Bodies(t *testing.T) {
-	const doc = `openapi: 3.1.0
-info: {title: t, version: "1"}
-paths:
-  /d:
-    post:
-      requestBody:
-        content:
-          application/json:
-            schema:
-              type: object
-              properties:
-                kind: {type: string, const: cat, default: cat}
-                n: {type: integer, default: 1}
-                bad: {type: object, properties: {x: {type: integer, default: "no", const: 1}}}
-              unevaluatedProperties: false
-      responses: {"200": {description: ok}}
-`
 	cases := []struct {
 		name, body, want string
 		ok               bool
@@ -90,9 +73,9 @@ paths:
 		{"invalid default filled in", `{"bad":{}}`, "", false},
 	}
 	for _, injected := range []bool{false, true} {
-		v := mustLoad(t, doc, Config{InjectDefaults: injected})
+		v := mustLoad(t, spec31Carriers, Config{InjectDefaults: injected}) // its /defaults
 		for _, tc := range cases {
-			r := httptest.NewRequest("POST", "/d", strings.NewReader(tc.body))
+			r := httptest.NewRequest("POST", "/defaults", strings.NewReader(tc.body))
 			r.Header.Set("Content-Type", jsonCT)
 			out, err := v.ValidateRequest(r, []byte(tc.body))
 			if (err == nil) != tc.ok && (injected || tc.name != "invalid default filled in") {

@@ -3,6 +3,7 @@ package validate
 import (
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -56,13 +57,8 @@ func (oc *opCompiler) compileFormExtra(o *operation, s *openapi3.Schema) *formEx
 // s or of its allOf, anyOf or oneOf members, which kin-openapi decodes; a
 // key name[...] is part of property name (deepObject encoding).
 func formDeclares(s *openapi3.Schema, key string, seen []*openapi3.Schema) bool {
-	if s == nil {
+	if s == nil || slices.Contains(seen, s) {
 		return false
-	}
-	for _, x := range seen {
-		if x == s {
-			return false
-		}
 	}
 	seen = append(seen, s)
 	name, _, _ := strings.Cut(key, "[")
