@@ -174,9 +174,11 @@ func TestCloseCancelsBackgroundRevalidation(t *testing.T) {
 }
 
 // TestWaitSafeDuringRefreshes: Wait may be called while requests start
-// background refreshes (the race detector checks the bookkeeping).
+// background refreshes (the race detector checks the bookkeeping). The
+// bound on concurrent refreshes is above the 20 requests, so that every
+// one of them starts its refresh however the goroutines are scheduled.
 func TestWaitSafeDuringRefreshes(t *testing.T) {
-	f := newFixture(t, Config{}, headers("Cache-Control", "max-age=1, stale-while-revalidate=600"))
+	f := newFixture(t, Config{MaxRevalidations: 20}, headers("Cache-Control", "max-age=1, stale-while-revalidate=600"))
 	for i := range 20 {
 		f.get("http://example.com/" + itoa(time.Duration(i)*time.Second))
 	}

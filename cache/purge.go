@@ -6,13 +6,20 @@ import (
 )
 
 // Purge removes the entry stored under key (all its variants) and reports
-// whether this Cache had indexed it.
+// whether this Cache had indexed it. As with PurgePrefix, a store that is
+// not a Purger is asked to delete only an entry this Cache stored (its
+// index holds every such key), so that the invalidation every successful
+// POST or PUT causes costs a map lookup, not a store write, when nothing
+// is stored for its URI; a shared store (a Purger) is always asked, since
+// other instances may have stored the entry.
 func (c *Cache) Purge(ctx context.Context, key string) bool {
 	c.mu.Lock()
 	_, ok := c.index[key]
 	c.unindexLocked(key)
 	c.mu.Unlock()
-	c.store.Delete(ctx, key)
+	if _, shared := c.store.(Purger); ok || shared {
+		c.store.Delete(ctx, key)
+	}
 	return ok
 }
 

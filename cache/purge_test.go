@@ -133,3 +133,61 @@ func TestIndexedKeysBounded(t *testing.T) {
 		t.Fatal("the index still held a key its store had lost")
 	}
 }
+
+// deleteCounter is a MemoryStore that counts Delete calls.
+type deleteCounter struct {
+	*MemoryStore
+	deletes int
+}
+
+func (s *deleteCounter) Delete(ctx context.Context, key string) {
+	s.deletes++
+	s.MemoryStore.Delete(ctx, key)
+}
+
+// sharedCounter is a deleteCounter that is a Purger, as a store shared
+// between instances is.
+type sharedCounter struct{ *deleteCounter }
+
+func (sharedCounter) PurgePrefix(context.Context, string) (int, error) { return 0, nil }
+func (sharedCounter) PurgeTag(context.Context, string) (int, error)    { return 0, nil }
+
+// TestPurgeAsksTheStoreOnlyWhenItMayHoldTheEntry: purging a key this Cache
+// never stored (every POST to an uncached URI does) leaves a private store
+// alone, but still reaches a shared one, where another instance may have
+// stored it; a stored key is deleted from either.
+func TestPurgeAsksTheStoreOnlyWhenItMayHoldTheEntry(t *testing.T) {
+	ctx := context.Background()
+	e := &Entry{Variants: []*Response{{Status: 200, Lifetime: time.Hour, ResponseTime: t0}}}
+	for _, tc := range []struct {
+		name  string
+		store func(*deleteCounter) Store
+		want  int // deletes for the unknown key
+	}{
+		{"private", func(d *deleteCounter) Store { return d }, 0},
+		{"shared", func(d *deleteCounter) Store { return sharedCounter{d} }, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &clock{t: t0}
+			d := &deleteCounter{MemoryStore: NewMemoryStore(0, clk.Now)}
+			c, err := New(tc.store(d), Config{Now: clk.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if c.Purge(ctx, "POST http://example.com/never") {
+				t.Fatal("Purge reported an unknown key as indexed")
+			}
+			if d.deletes != tc.want {
+				t.Fatalf("%d store deletes for a key never stored, want %d", d.deletes, tc.want)
+			}
+			c.Set(ctx, "GET http://example.com/a", e)
+			if !c.Purge(ctx, "GET http://example.com/a") || d.deletes != tc.want+1 {
+				t.Fatalf("a stored key: %d store deletes, want %d", d.deletes, tc.want+1)
+			}
+			if _, ok := d.MemoryStore.Get(ctx, "GET http://example.com/a"); ok {
+				t.Fatal("the stored entry survived Purge")
+			}
+		})
+	}
+}

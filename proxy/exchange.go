@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,8 +24,12 @@ type exchange struct {
 	cur   attempt // the current attempt
 	key   string
 	in    *http.Request
-	rw    informWriter // the client's ResponseWriter as ReverseProxy sees it
-	idem  bool         // the request may be sent twice on this route
+	rw    informWriter        // the client's ResponseWriter as ReverseProxy sees it (upgrades)
+	w     http.ResponseWriter // the client's ResponseWriter (forward), for got1xx
+
+	mu           sync.Mutex // guards w's header against got1xx after the round trip
+	roundTripped bool       // the round trip returned: got1xx does nothing
+	idem         bool       // the request may be sent twice on this route
 
 	resent atomic.Int32 // Transport re-sends let through, charged to the budget
 	// informed: a 1xx response was relayed to the client (a response byte
@@ -112,6 +117,7 @@ func (x *exchange) ctxErr() error {
 }
 
 // informWriter notes the 1xx responses ReverseProxy relays to the client
+// (on the upgrade path)
 // as they arrive (103 Early Hints, 100 Continue): from then on a response
 // has started, and the request is never retried. (A Got1xxResponse trace
 // hook would do too, but composing it with ReverseProxy's own costs

@@ -297,7 +297,12 @@ func (p *h1Pool) CloseIdleConnections() {
 // sent once more on a fresh connection when its body can be sent again;
 // the trace's GotConn sees the second connection, as with http.Transport,
 // so that the proxy can stop a re-send that could duplicate work.
-func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
+func (p *h1Pool) RoundTrip(req *http.Request) (resp *http.Response, err error) {
+	defer func() {
+		if err != nil && req.Body != nil {
+			req.Body.Close() // as a RoundTripper must, whatever failed
+		}
+	}()
 	ctx := req.Context()
 	h := p.host(dialAddr(req.URL))
 	trace := httptrace.ContextClientTrace(ctx)
@@ -309,7 +314,8 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 		if trace != nil && trace.GotConn != nil {
 			trace.GotConn(httptrace.GotConnInfo{Conn: c.gc, Reused: reused})
 		}
-		resp, nothingRead, err := c.roundTrip(ctx, h, req, trace)
+		var nothingRead bool
+		resp, nothingRead, err = c.roundTrip(ctx, h, req, trace)
 		if err == nil {
 			return resp, nil
 		}
@@ -321,6 +327,7 @@ func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			if req.GetBody == nil {
 				return nil, err
 			}
+			req.Body.Close()
 			if req.Body, err = req.GetBody(); err != nil {
 				return nil, err
 			}

@@ -337,3 +337,34 @@ func TestPoolResponseHeaderTimeoutOnReusedConnIsNotResent(t *testing.T) {
 		t.Fatalf("the target received %d requests for 2, want 2: a header timeout was re-sent", n)
 	}
 }
+
+// closeRecorder is a request body that records its Close.
+type closeRecorder struct {
+	io.Reader
+	closed atomic.Bool
+}
+
+func (c *closeRecorder) Close() error { c.closed.Store(true); return nil }
+
+// TestPoolRoundTripClosesBodyOnFailure: a request the pool cannot send
+// (its target refuses the connection) has its body closed, as the
+// RoundTripper contract requires.
+func TestPoolRoundTripClosesBodyOnFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	p := newH1Pool(newDesyncGuard(0), &net.Dialer{}, TransportConfig{})
+	defer p.CloseIdleConnections()
+	body := &closeRecorder{Reader: strings.NewReader("hello")}
+	req, _ := http.NewRequest("POST", "http://"+addr+"/", body)
+	req.ContentLength = 5
+	if _, err := p.RoundTrip(req); err == nil {
+		t.Fatal("RoundTrip to a closed port succeeded")
+	}
+	if !body.closed.Load() {
+		t.Fatal("the request body was not closed")
+	}
+}

@@ -100,7 +100,10 @@ const defaultTimeout = 15 * time.Second
 // upstream connections.
 type Proxy struct {
 	policy      balancer.Policy
-	rp          *httputil.ReverseProxy
+	rp          *httputil.ReverseProxy // forwards WebSocket upgrades; forward does the rest
+	buffers     *bufferPool            // response body copy buffers
+	large       *bufferPool            // the same for bodies known to be large
+	flush       time.Duration          // Config.FlushInterval
 	transport   http.RoundTripper
 	log         *slog.Logger
 	onError     func(http.ResponseWriter, *http.Request, error)
@@ -158,7 +161,7 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 	}
 	px := &Proxy{policy: p, transport: cfg.Transport, log: cfg.Logger, name: cfg.Name, onError: cfg.ErrorHandler,
 		key: cfg.Key, preserve: cfg.PreserveHost, underscores: cfg.InsecureAllowUnderscoreHeaders, timeout: cmp.Or(cfg.Timeout, defaultTimeout),
-		idle: cfg.StreamIdleTimeout, websocket: cfg.WebSocket}
+		idle: cfg.StreamIdleTimeout, websocket: cfg.WebSocket, flush: cfg.FlushInterval, buffers: newBufferPool(256, bufferSize), large: newBufferPool(64, largeBufferSize)}
 	rp, err := newRetryPolicy(cfg.Retry)
 	if err != nil {
 		return nil, err
@@ -199,7 +202,7 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 		Transport:      retrier{px},
 		FlushInterval:  cfg.FlushInterval,
 		ErrorLog:       errLog,
-		BufferPool:     newBufferPool(256),
+		BufferPool:     px.buffers,
 		ModifyResponse: px.modifyResponse,
 		ErrorHandler:   px.proxyError,
 	}
@@ -356,8 +359,14 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	x.cur.start = time.Now()
-	x.rw = informWriter{ResponseWriter: w, x: x}
-	px.rp.ServeHTTP(&x.rw, r.WithContext(ctx))
+	if upgrade != "" && !strings.EqualFold(upgrade, "h2c") {
+		// A WebSocket tunnel: httputil.ReverseProxy hijacks the client's
+		// connection once the target agrees.
+		x.rw = informWriter{ResponseWriter: w, x: x}
+		px.rp.ServeHTTP(&x.rw, r.WithContext(ctx))
+		return
+	}
+	px.forward(w, r, x, ctx)
 }
 
 // pinFor returns the sticky token to set on the response when t answers a
@@ -373,14 +382,11 @@ func (px *Proxy) pinFor(t *balancer.Target, key string) string {
 	return ""
 }
 
-// modifyResponse records the response status and time to first byte.
+// modifyResponse is ReverseProxy's ModifyResponse (for upgrades): it
+// notes the response.
 func (px *Proxy) modifyResponse(resp *http.Response) error {
 	if x := exchangeFrom(resp.Request.Context()); x != nil {
-		x.cur.status = resp.StatusCode
-		x.cur.latency = time.Since(x.cur.start)
-		if x.cur.pin != "" {
-			px.sticky.SetToken(resp.Header, resp.Request, x.cur.pin)
-		}
+		px.noteResponse(x, resp)
 	}
 	return nil
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // errInvalidRequest is returned by writeRequest for a request that cannot
-// be written safely: a header name that is not a token, a header value,
-// host or target with a control character (CR and LF included, which
+// be written safely: a header name that is not a token, a host with a
+// character no host has (a space, a control character), a header value
+// or target with a control character (CR and LF included, which
 // would let a value start a header or request of its own), or a body
 // length that does not match.
 var errInvalidRequest = errors.New("proxy: invalid outbound request header")
@@ -38,7 +39,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	if method == "" {
 		method = http.MethodGet
 	}
-	if !validToken(method) || !validField(host) || host == "" || !validTarget(path) || !validQuery(query) {
+	if !validToken(method) || !validHost(host) || !validTarget(path) || !validQuery(query) {
 		return errInvalidRequest
 	}
 	hasBody := req.Body != nil && req.Body != http.NoBody
@@ -193,6 +194,28 @@ func validField(s string) bool {
 		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
 			return false
 		}
+	}
+	return true
+}
+
+// validHost reports whether host can be sent as a Host header: not
+// empty, and only the characters of a host, an IP literal and a port (as
+// net/http's Transport checks), so no space, control character or '/'.
+func validHost(host string) bool {
+	if host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			continue
+		}
+		switch c {
+		case '!', '$', '%', '&', '\'', '(', ')', '*', '+', ',', '-', '.', ':', ';', '=', '[', ']', '_', '~':
+			continue
+		}
+		return false
 	}
 	return true
 }

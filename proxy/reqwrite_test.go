@@ -137,6 +137,11 @@ func TestWriteRequestRefusesWhatCouldSplitIt(t *testing.T) {
 			r.Host = "b\r\nX-Injected: 1"
 			return r
 		}},
+		{"space in Host", func() *http.Request {
+			r := newOutbound("GET", "http://b/", "")
+			r.Host = "b x"
+			return r
+		}},
 		{"space in the method", func() *http.Request { return newOutbound("GET /x", "http://b/", "") }},
 		{"body longer than announced", func() *http.Request {
 			r := newOutbound("POST", "http://b/", "hello")

@@ -8,7 +8,6 @@ import (
 
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/clientip"
-	"github.com/gatekit/gatekit/internal/problem"
 )
 
 // clientSetHeaders are forwarding and URL-override headers a client could
@@ -16,8 +15,7 @@ import (
 // may believe. The outbound request never carries them: the gateway sets
 // X-Forwarded-For, -Host, -Proto and X-Real-IP itself, and passes Forwarded
 // and the X-Forwarded-For chain on only from trusted proxies. Every other
-// X-Forwarded-* header is dropped too (see rewrite). (ReverseProxy with
-// Rewrite already strips Forwarded and X-Forwarded-For, -Host and -Proto.)
+// X-Forwarded-* header is dropped too (see dropped).
 var clientSetHeaders = [...]string{
 	"X-Real-Ip",
 	"True-Client-Ip",
@@ -42,52 +40,96 @@ var clientSetHeaders = [...]string{
 	"X-Method-Override",
 }
 
-// rewrite is the ReverseProxy.Rewrite function: route to the picked target
-// and set forwarding headers owned by the gateway.
+// rewrite is the ReverseProxy.Rewrite function of protocol upgrades
+// (WebSocket), which go through httputil.ReverseProxy: route to the picked
+// target, drop what a client must not set (dropped) and set the
+// forwarding headers owned by the gateway. ReverseProxy has already
+// removed the hop-by-hop fields and set Connection and Upgrade again.
 func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	x := exchangeFrom(pr.In.Context())
 	x.baseURL = *pr.Out.URL
 	px.route(pr, x.cur.target)
 	h := pr.Out.Header
-	if !px.retry.idemKey {
-		hideIdempotencyKey(h)
-	}
 	// One pass over the (usually few) headers rather than a delete per
 	// name in clientSetHeaders.
 	for name := range h {
-		if clientSetHeader(name) || !px.underscores && strings.IndexByte(name, '_') >= 0 {
-			// X-Forwarded-Scheme, -Ssl, -Protocol, -Uri, ...: never from
-			// clients, nor their underscore twins (X_Forwarded_For),
-			// which some backends read as the hyphenated name.
+		if px.dropped(name) {
 			delete(h, name)
 		}
 	}
-	// Never forward an h2c upgrade: the client would speak HTTP/2 over a
-	// connection the gateway only inspects as HTTP/1 (request smuggling).
-	if headerHasToken(h["Upgrade"], "h2c") {
-		delete(h, "Upgrade")
-		delete(h, "Connection")
+	if !px.retry.idemKey {
+		hideIdempotencyKey(h)
 	}
-	delete(h, "Http2-Settings")
-	if problem.IsGRPC(pr.In) {
-		setGRPCTimeout(pr.Out)
-	}
+	px.setForwarding(pr.In, h)
+}
 
-	in := pr.In.Header
-	trusted := clientip.PeerTrusted(pr.In)
-	peer, perr := clientip.ParseAddr(pr.In.RemoteAddr)
-	client := clientip.FromRequest(pr.In)
+// outboundHeader returns the header of the request forwarded for in: in's
+// fields except the hop-by-hop ones (and those its Connection header
+// names), the h2c upgrade, and what a client must not set (dropped),
+// sharing in's value slices rather than copying them; "Te: trailers" when
+// the client accepts trailers; an empty User-Agent when the client sent
+// none (no Go default); and the forwarding headers (setForwarding).
+func (px *Proxy) outboundHeader(in *http.Request) http.Header {
+	src := in.Header
+	h := make(http.Header, len(src)+4)
+	conn := src["Connection"]
+	for name, vals := range src {
+		if hopByHop(name) || px.dropped(name) || len(conn) > 0 && headerHasToken(conn, name) {
+			continue
+		}
+		h[name] = vals
+	}
+	if te := src["Te"]; len(te) > 0 && headerHasToken(te, "trailers") {
+		h["Te"] = teTrailers
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = noUserAgent
+	}
+	if !px.retry.idemKey {
+		hideIdempotencyKey(h)
+	}
+	px.setForwarding(in, h)
+	return h
+}
+
+// Shared one-value header slices: never appended to in place (a header
+// slice of capacity 1 is copied by append).
+var (
+	teTrailers  = []string{"trailers"}
+	noUserAgent = []string{""}
+)
+
+// dropped reports whether a request header field is never forwarded:
+// Forwarded and the X-Forwarded-* fields (the gateway sets its own),
+// clientSetHeaders, names with '_' unless allowed (X_Forwarded_For, which
+// some backends read as the hyphenated name), and HTTP2-Settings (an h2c
+// upgrade is never forwarded: the client would speak HTTP/2 over a
+// connection the gateway only inspects as HTTP/1, request smuggling).
+func (px *Proxy) dropped(name string) bool {
+	return name == "Forwarded" || name == "Http2-Settings" || clientSetHeader(name) ||
+		!px.underscores && strings.IndexByte(name, '_') >= 0
+}
+
+// setForwarding sets the forwarding headers of h, the header of the
+// request forwarded for in: X-Forwarded-Host, -Proto and -For and
+// X-Real-Ip, and Forwarded and the client's X-Forwarded-For chain only
+// when in comes from a trusted proxy (clientip.PeerTrusted).
+func (px *Proxy) setForwarding(in *http.Request, h http.Header) {
+	hdr := in.Header
+	trusted := clientip.PeerTrusted(in)
+	peer, perr := clientip.ParseAddr(in.RemoteAddr)
+	client := clientip.FromRequest(in)
 
 	xff := ""
 	if trusted {
-		xff = strings.Join(in.Values("X-Forwarded-For"), ", ")
-		if v := in.Values("Forwarded"); len(v) > 0 {
+		xff = strings.Join(hdr.Values("X-Forwarded-For"), ", ")
+		if v := hdr.Values("Forwarded"); len(v) > 0 {
 			h["Forwarded"] = append([]string(nil), v...)
 		}
 	}
 	realIP := ""
 	if client.IsValid() {
-		realIP = addrString(client, pr.In.RemoteAddr)
+		realIP = addrString(client, in.RemoteAddr)
 	}
 	switch {
 	case trusted && perr == nil && xff != "":
@@ -97,15 +139,15 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	case realIP != "":
 		xff = realIP
 	}
-	fhost := pr.In.Host
-	if v := in.Get("X-Forwarded-Host"); trusted && v != "" {
+	fhost := in.Host
+	if v := hdr.Get("X-Forwarded-Host"); trusted && v != "" {
 		fhost = v
 	}
 	proto := "http"
-	if pr.In.TLS != nil {
+	if in.TLS != nil {
 		proto = "https"
 	}
-	if v := in.Get("X-Forwarded-Proto"); trusted && v != "" {
+	if v := hdr.Get("X-Forwarded-Proto"); trusted && v != "" {
 		proto = v
 	}
 	// The four header values share one backing array (as h.Set would

@@ -167,31 +167,44 @@ func newGuardedTransport(cfg TransportConfig) (*http.Transport, *desyncGuard, er
 	}, g, nil
 }
 
-// bufferPool is an httputil.BufferPool of 32 KiB buffers. It is a bounded
-// free list rather than a sync.Pool so that Put does not allocate.
-type bufferPool chan []byte
+// bufferPool is an httputil.BufferPool of buffers of one size. It is a
+// bounded free list rather than a sync.Pool so that Put does not allocate.
+type bufferPool struct {
+	free chan []byte
+	size int
+}
 
-const bufferSize = 32 << 10
+// Body copy buffer sizes: 32 KiB by default, 64 KiB for bodies known to be
+// larger (half the reads and writes per body, paid only by the responses
+// that need it rather than by every stream in flight).
+const (
+	bufferSize      = 32 << 10
+	largeBufferSize = 64 << 10
+)
 
-func newBufferPool(n int) bufferPool { return make(bufferPool, n) }
+// newBufferPool returns a pool of buffers of size bytes keeping at most n
+// free.
+func newBufferPool(n, size int) *bufferPool {
+	return &bufferPool{free: make(chan []byte, n), size: size}
+}
 
 // Get returns a buffer from the free list or a new one.
-func (b bufferPool) Get() []byte {
+func (b *bufferPool) Get() []byte {
 	select {
-	case buf := <-b:
+	case buf := <-b.free:
 		return buf
 	default:
-		return make([]byte, bufferSize)
+		return make([]byte, b.size)
 	}
 }
 
 // Put returns buf to the free list, or drops it when the list is full.
-func (b bufferPool) Put(buf []byte) {
-	if cap(buf) != bufferSize {
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) != b.size {
 		return
 	}
 	select {
-	case b <- buf[:bufferSize]:
+	case b.free <- buf[:b.size]:
 	default:
 	}
 }

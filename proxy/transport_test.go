@@ -65,7 +65,7 @@ func TestNewTransportSettings(t *testing.T) {
 }
 
 func TestBufferPool(t *testing.T) {
-	bp := newBufferPool(1)
+	bp := newBufferPool(1, bufferSize)
 	b := bp.Get()
 	if len(b) != bufferSize {
 		t.Fatalf("len = %d", len(b))

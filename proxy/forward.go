@@ -1,0 +1,341 @@
+package proxy
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatekit/gatekit/internal/problem"
+)
+
+// forward sends in (its target picked, x set up) through the retrier in
+// the attempt context ctx and relays the response to w. It does what
+// httputil.ReverseProxy does for a request that is not a protocol upgrade,
+// with fewer copies: the outbound request shares in's header values
+// instead of cloning them (outboundHeader), the response's header values
+// move to w's header rather than being copied one by one, and the 1xx
+// responses are relayed through the exchange's own trace rather than a
+// second one composed with it. A body copy that fails once the response
+// has started panics with http.ErrAbortHandler under an http.Server (the
+// connection is aborted, never ended as if the response were complete),
+// as ReverseProxy does.
+func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, ctx context.Context) {
+	out := in.WithContext(ctx)
+	u := *in.URL
+	out.URL = &u
+	out.Header = px.outboundHeader(in)
+	out.Close = false
+	if in.ContentLength == 0 {
+		out.Body = nil // no body, whatever the inbound request's Body is
+	}
+	if out.Body != nil {
+		// The retrier reads the body, and http.Transport may still read
+		// it on its own goroutine after RoundTrip returned; once the
+		// handler has returned, reads fail rather than touch the
+		// server's body. The client's body is closed by the server.
+		cb := &clientBody{rc: out.Body}
+		out.Body = cb
+		defer cb.Close()
+	}
+	u.RawQuery = cleanQuery(u.RawQuery)
+	x.baseURL = u
+	pr := httputil.ProxyRequest{In: in, Out: out}
+	px.route(&pr, x.cur.target)
+	if problem.IsGRPC(in) {
+		setGRPCTimeout(out)
+	}
+
+	x.w = w
+	x.trace.Got1xxResponse = x.got1xx
+	res, err := retrier{px}.RoundTrip(out)
+	x.mu.Lock()
+	x.roundTripped = true
+	x.mu.Unlock()
+	if err != nil {
+		px.proxyError(w, out, err)
+		return
+	}
+	px.noteResponse(x, res)
+
+	dst := w.Header()
+	conn := res.Header["Connection"]
+	for name, vals := range res.Header {
+		if hopByHop(name) || len(conn) > 0 && headerHasToken(conn, name) {
+			continue
+		}
+		if prev, ok := dst[name]; ok {
+			dst[name] = append(prev, vals...)
+		} else {
+			dst[name] = vals // res is ours: its values move, uncopied
+		}
+	}
+	announced := len(res.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range res.Trailer {
+			keys = append(keys, k)
+		}
+		dst.Add("Trailer", strings.Join(keys, ", "))
+	}
+	w.WriteHeader(res.StatusCode)
+
+	if err := px.copyBody(w, res); err != nil {
+		res.Body.Close()
+		if in.Context().Value(http.ServerContextKey) != nil {
+			panic(http.ErrAbortHandler) // the server aborts the connection
+		}
+		return // no server to abort the connection (a test's recorder)
+	}
+	res.Body.Close() // now, so that res.Trailer is complete
+	if len(res.Trailer) == 0 {
+		return
+	}
+	// Flushing now makes net/http send the body chunked, where it could
+	// otherwise add a Content-Length to a short one and lose the trailers.
+	_ = http.NewResponseController(w).Flush()
+	if len(res.Trailer) == announced {
+		for k, vv := range res.Trailer {
+			dst[k] = append(dst[k], vv...)
+		}
+		return
+	}
+	for k, vv := range res.Trailer {
+		k = http.TrailerPrefix + k
+		dst[k] = append(dst[k], vv...)
+	}
+}
+
+// got1xx relays an interim response (103 Early Hints, 100 Continue) to
+// the client: its header fields are written with it and then removed
+// again, leaving what the handlers before the proxy set in place. From
+// then on a response has started, and the request is never retried. It is
+// the exchange's trace hook, so it may run on a Transport's goroutine; it
+// does nothing once the round trip has returned.
+func (x *exchange) got1xx(code int, header textproto.MIMEHeader) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.roundTripped {
+		return nil
+	}
+	h := x.w.Header()
+	var saved http.Header
+	for k, vv := range header {
+		if prev, ok := h[k]; ok {
+			if saved == nil {
+				saved = make(http.Header)
+			}
+			saved[k] = prev
+		}
+		h[k] = vv
+	}
+	if code != http.StatusSwitchingProtocols {
+		x.informed.Store(true)
+	}
+	x.w.WriteHeader(code)
+	for k := range header {
+		if prev, ok := saved[k]; ok {
+			h[k] = prev
+		} else {
+			delete(h, k)
+		}
+	}
+	return nil
+}
+
+// noteResponse records the response status and time to first byte, and
+// pins a sticky session to the target that answered.
+func (px *Proxy) noteResponse(x *exchange, resp *http.Response) {
+	x.cur.status = resp.StatusCode
+	x.cur.latency = time.Since(x.cur.start)
+	if x.cur.pin != "" {
+		px.sticky.SetToken(resp.Header, resp.Request, x.cur.pin)
+	}
+}
+
+// copyBody copies res's body to w with a pooled buffer (a larger one for
+// a body known to be larger than the default one). Server-sent
+// events and bodies of unknown length (streams, gRPC) are flushed after
+// every write, others as Config.FlushInterval says.
+func (px *Proxy) copyBody(w http.ResponseWriter, res *http.Response) error {
+	var dst io.Writer = w
+	interval := px.flush
+	if res.ContentLength == -1 || eventStream(res.Header["Content-Type"]) {
+		interval = -1
+	}
+	if interval != 0 {
+		lw := &latencyWriter{w: w, rc: http.NewResponseController(w), latency: interval}
+		defer lw.stop()
+		if interval > 0 {
+			// The header goes out within the interval even when the
+			// first body byte is late.
+			lw.pending = true
+			lw.t = time.AfterFunc(interval, lw.delayedFlush)
+		}
+		dst = lw
+	}
+	pool := px.buffers
+	if res.ContentLength > bufferSize {
+		pool = px.large
+	}
+	buf := pool.Get()
+	defer pool.Put(buf)
+	for {
+		n, rerr := res.Body.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// eventStream reports whether a Content-Type is text/event-stream,
+// whatever its parameters and letter case (without mime.ParseMediaType's
+// allocations).
+func eventStream(ct []string) bool {
+	if len(ct) == 0 {
+		return false
+	}
+	v := strings.TrimLeft(ct[0], " \t")
+	const es = "text/event-stream"
+	if len(v) < len(es) || !strings.EqualFold(v[:len(es)], es) {
+		return false
+	}
+	rest := v[len(es):]
+	return rest == "" || rest[0] == ';' || rest[0] == ' ' || rest[0] == '\t'
+}
+
+// latencyWriter flushes what is written to w: after every write when
+// latency is negative, else at most latency after a write.
+type latencyWriter struct {
+	w       io.Writer
+	rc      *http.ResponseController
+	latency time.Duration
+
+	mu      sync.Mutex // guards t, pending and the flushes
+	t       *time.Timer
+	pending bool
+}
+
+func (l *latencyWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := l.w.Write(p)
+	if l.latency < 0 {
+		_ = l.rc.Flush()
+		return n, err
+	}
+	if l.pending {
+		return n, err
+	}
+	if l.t == nil {
+		l.t = time.AfterFunc(l.latency, l.delayedFlush)
+	} else {
+		l.t.Reset(l.latency)
+	}
+	l.pending = true
+	return n, err
+}
+
+func (l *latencyWriter) delayedFlush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.pending { // stopped, or flushed, as the timer fired
+		return
+	}
+	_ = l.rc.Flush()
+	l.pending = false
+}
+
+func (l *latencyWriter) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.pending = false
+	if l.t != nil {
+		l.t.Stop()
+	}
+}
+
+// clientBody is the client's request body as the retrier and the
+// Transport read it: Close only ends the reads (the server closes the
+// body itself), so that a read on another goroutine after the handler
+// returned fails instead of reaching a body the server has moved on from.
+type clientBody struct {
+	rc     io.ReadCloser
+	closed atomic.Bool
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	return b.rc.Read(p)
+}
+
+func (b *clientBody) Close() error {
+	b.closed.Store(true)
+	return nil
+}
+
+// maxQueryParams is the parameter count beyond which net/url refuses to
+// parse a query.
+const maxQueryParams = 10000
+
+// cleanQuery returns q with the parameters net/url cannot parse removed
+// (a ';' separator, a malformed escape), re-encoded, as ReverseProxy does:
+// a target that parses the query differently from the gateway (one that
+// splits on ';', say) would otherwise see parameters the gateway's checks
+// never saw. A query with nothing to remove is returned as it is.
+func cleanQuery(q string) string {
+	if strings.Count(q, "&")+1 > maxQueryParams {
+		return reencodeQuery(q)
+	}
+	for i := 0; i < len(q); {
+		switch q[i] {
+		case ';':
+			return reencodeQuery(q)
+		case '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return reencodeQuery(q)
+			}
+			i += 3
+		default:
+			i++
+		}
+	}
+	return q
+}
+
+func reencodeQuery(q string) string {
+	v, _ := url.ParseQuery(q)
+	return v.Encode()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// hopByHop reports whether a canonical header name is a hop-by-hop field,
+// which concerns one connection and is never forwarded (nor are the
+// fields a Connection header names).
+func hopByHop(name string) bool {
+	switch name {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,279 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gatekit/gatekit/balancer"
+)
+
+// TestForwardRequestHeaders: what the target receives of the client's
+// header: Te only as "trailers", no User-Agent when the client sent none
+// (not Go's default), the client's own User-Agent otherwise, and the
+// client's header left as it was.
+func TestForwardRequestHeaders(t *testing.T) {
+	be := newBackend(t, "a")
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{})
+	tests := []struct {
+		name   string
+		set    map[string]string
+		wantTE string
+		wantUA []string
+	}{
+		{name: "te trailers", set: map[string]string{"Te": "trailers, deflate", "User-Agent": "curl/8"}, wantTE: "trailers", wantUA: []string{"curl/8"}},
+		{name: "te without trailers", set: map[string]string{"Te": "deflate"}, wantUA: nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/x", nil)
+			for k, v := range tc.set {
+				req.Header.Set(k, v)
+			}
+			before := req.Header.Clone()
+			if rec := serve(px, req); rec.Code != 200 {
+				t.Fatalf("status %d", rec.Code)
+			}
+			h := be.lastHeader()
+			if got := h.Get("Te"); got != tc.wantTE {
+				t.Errorf("Te = %q, want %q", got, tc.wantTE)
+			}
+			if got := h["User-Agent"]; strings.Join(got, "|") != strings.Join(tc.wantUA, "|") {
+				t.Errorf("User-Agent = %q, want %q", got, tc.wantUA)
+			}
+			if len(req.Header) != len(before) {
+				t.Errorf("the client's header changed: %v, was %v", req.Header, before)
+			}
+			for k, v := range before {
+				if strings.Join(req.Header[k], "|") != strings.Join(v, "|") {
+					t.Errorf("the client's %s changed to %q, was %q", k, req.Header[k], v)
+				}
+			}
+		})
+	}
+}
+
+// TestForwardCleansUnparsableQuery: a query the gateway cannot parse the
+// way a target might (';' separators, malformed escapes) reaches the
+// target re-encoded without the unparsable parameters; a clean one
+// reaches it byte for byte.
+func TestForwardCleansUnparsableQuery(t *testing.T) {
+	var mu sync.Mutex
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = r.URL.RawQuery
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, srv.URL)), Config{})
+	for _, tc := range []struct{ in, want string }{
+		{"a=1&b=2", "a=1&b=2"},
+		{"b=2&a=%41", "b=2&a=%41"},
+		{"a=1;admin=true", ""},
+		{"a=1&b=%zz", "a=1"},
+	} {
+		req := httptest.NewRequest("GET", "/q?"+tc.in, nil)
+		if rec := serve(px, req); rec.Code != 200 {
+			t.Fatalf("%q: status %d", tc.in, rec.Code)
+		}
+		mu.Lock()
+		if got != tc.want {
+			t.Errorf("query %q reached the target as %q, want %q", tc.in, got, tc.want)
+		}
+		mu.Unlock()
+	}
+}
+
+// TestForwardMergesResponseHeader: header fields a handler before the
+// proxy set stay, and a field both set carries both values.
+func TestForwardMergesResponseHeader(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Vary", "Accept")
+		w.Header().Set("X-Target", "a")
+	}))
+	defer srv.Close()
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, srv.URL)), Config{})
+	rec := httptest.NewRecorder()
+	rec.Header().Set("X-Request-Id", "r1")
+	rec.Header().Set("Vary", "Origin")
+	px.ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+	h := rec.Result().Header
+	if h.Get("X-Request-Id") != "r1" || h.Get("X-Target") != "a" || strings.Join(h["Vary"], ",") != "Origin,Accept" {
+		t.Fatalf("response header %v: want X-Request-Id r1, X-Target a, Vary Origin,Accept", h)
+	}
+}
+
+// TestForwardEarlyHintsLeaveHeaderInPlace: a 103 Early Hints response is
+// relayed with its own fields, and the final response carries the fields
+// handlers before the proxy set, not the hint's.
+func TestForwardEarlyHintsLeaveHeaderInPlace(t *testing.T) {
+	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nX-Request-Id: hint\r\n\r\n"+
+				"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be)), Config{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Request-Id", "r1")
+		px.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	var hintLink, hintID string
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+			if code == http.StatusEarlyHints {
+				hintLink, hintID = h.Get("Link"), h.Get("X-Request-Id")
+			}
+			return nil
+		},
+	}))
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if hintLink != "</a.css>; rel=preload" || hintID != "hint" {
+		t.Errorf("103 carried Link %q and X-Request-Id %q, want the target's", hintLink, hintID)
+	}
+	if resp.StatusCode != 200 || string(body) != "ok" || resp.Header.Get("X-Request-Id") != "r1" || resp.Header.Get("Link") != "" {
+		t.Errorf("final response %d %q with %v: want 200 ok with X-Request-Id r1 and no Link", resp.StatusCode, body, resp.Header)
+	}
+}
+
+func TestEventStream(t *testing.T) {
+	for _, tc := range []struct {
+		ct   []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"text/event-stream"}, true},
+		{[]string{"Text/Event-Stream; charset=utf-8"}, true},
+		{[]string{" text/event-stream"}, true},
+		{[]string{"text/event-streams"}, false},
+		{[]string{"text/event"}, false},
+		{[]string{"application/json"}, false},
+	} {
+		if got := eventStream(tc.ct); got != tc.want {
+			t.Errorf("eventStream(%q) = %v, want %v", tc.ct, got, tc.want)
+		}
+	}
+}
+
+// flushCounter is a ResponseWriter that counts flushes.
+type flushCounter struct {
+	*httptest.ResponseRecorder
+	flushes int
+}
+
+func (f *flushCounter) Flush() { f.flushes++ }
+
+// TestLatencyWriterFlushesOncePerInterval: with a positive latency, writes
+// within one interval are flushed together when the timer fires (called
+// here directly), and nothing is flushed after stop.
+func TestLatencyWriterFlushesOncePerInterval(t *testing.T) {
+	fc := &flushCounter{ResponseRecorder: httptest.NewRecorder()}
+	lw := &latencyWriter{w: fc, rc: http.NewResponseController(fc), latency: 1 << 40}
+	lw.Write([]byte("a"))
+	lw.Write([]byte("b"))
+	if fc.flushes != 0 {
+		t.Fatalf("flushed %d times before the interval ended", fc.flushes)
+	}
+	lw.delayedFlush()
+	if fc.flushes != 1 {
+		t.Fatalf("flushed %d times when the interval ended, want 1", fc.flushes)
+	}
+	lw.Write([]byte("c"))
+	lw.stop()
+	lw.delayedFlush() // a timer that fired as stop ran
+	if fc.flushes != 1 || fc.Body.String() != "abc" {
+		t.Fatalf("flushes %d, body %q after stop: want 1 and abc", fc.flushes, fc.Body.String())
+	}
+	neg := &latencyWriter{w: fc, rc: http.NewResponseController(fc), latency: -1}
+	neg.Write([]byte("d"))
+	if fc.flushes != 2 {
+		t.Fatalf("a negative latency flushed %d times after a write, want every write", fc.flushes-1)
+	}
+}
+
+func TestCleanQuery(t *testing.T) {
+	many := strings.Repeat("a=1&", maxQueryParams) + "a=1"
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"a=1", "a=1"},
+		{"a=%20&b", "a=%20&b"},
+		{"a=1;b=2", ""},
+		{"a=%2", ""},
+		{"x=%G0&y=1", "y=1"},
+	} {
+		if got := cleanQuery(tc.in); got != tc.want {
+			t.Errorf("cleanQuery(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if got := cleanQuery(many); got != "" {
+		t.Errorf("a query of more than %d parameters kept %d bytes, want it dropped", maxQueryParams, len(got))
+	}
+}
+
+// BenchmarkOutboundHeader: the outbound header of a browser-like request.
+func BenchmarkOutboundHeader(b *testing.B) {
+	px, err := New(balancer.NewRoundRobin(poolOf(b, "http://127.0.0.1:1")), Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer px.Close()
+	req := httptest.NewRequest("GET", "http://example.com/a?b=c", nil)
+	for _, kv := range [][2]string{{"Accept", "*/*"}, {"Accept-Encoding", "gzip"}, {"User-Agent", "bench/1"},
+		{"Cookie", "a=b"}, {"X-Request-Id", "r1"}, {"Connection", "keep-alive"}} {
+		req.Header.Set(kv[0], kv[1])
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = px.outboundHeader(req)
+	}
+}
+
+// TestForwardCopiesLargeBodiesWithLargeBuffers: a body known to be larger
+// than the default buffer is copied with a large one, a small or
+// unknown-length body with the default one; both go back to their pools.
+func TestForwardCopiesLargeBodiesWithLargeBuffers(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.Itoa(n))
+		}
+		w.Write(make([]byte, n))
+	}))
+	defer srv.Close()
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, srv.URL)), Config{})
+	for _, tc := range []struct {
+		query        string
+		small, large int // free buffers after the request
+	}{
+		{"n=100", 1, 0},
+		{"n=100000", 1, 1},
+		{"n=100000&chunked=1", 1, 1},
+	} {
+		rec := serve(px, httptest.NewRequest("GET", "/?"+tc.query, nil))
+		if rec.Code != 200 || rec.Body.Len() == 0 {
+			t.Fatalf("%s: %d, %d bytes", tc.query, rec.Code, rec.Body.Len())
+		}
+		if s, l := len(px.buffers.free), len(px.large.free); s != tc.small || l != tc.large {
+			t.Errorf("after %s: %d default and %d large buffers free, want %d and %d", tc.query, s, l, tc.small, tc.large)
+		}
+	}
+}
