@@ -104,17 +104,18 @@ func (v *Validator) checkMultipart(ct string, body []byte, schema *openapi3.Sche
 }
 
 // checkForm refuses an application/x-www-form-urlencoded field given more
-// than once for a property that is not an array, and judges the fields
-// the properties do not declare by fe (checkFormExtras). It returns false
-// when it reported a failure to c; a body that does not parse is left to
-// kin-openapi.
-func (v *Validator) checkForm(body []byte, schema *openapi3.Schema, fe *formExtra, c *collector) bool {
+// than once for a property that is not an array, judges the fields the
+// properties do not declare by fe (checkFormExtras), then asks cf (nil:
+// none) whether the declared ones are valid. passed is false when it
+// reported a failure to c; accepted is true when cf settled that the body
+// is valid. A body that does not parse is left to kin-openapi.
+func (v *Validator) checkForm(body []byte, schema *openapi3.Schema, fe *formExtra, cf *compiledForm, c *collector) (passed, accepted bool) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return true
+		return true, false
 	}
 	if !v.checkFormExtras(form, schema, fe, c) {
-		return false
+		return false, false
 	}
 	for name, vals := range form {
 		if len(vals) < 2 {
@@ -122,10 +123,10 @@ func (v *Validator) checkForm(body []byte, schema *openapi3.Schema, fe *formExtr
 		}
 		if ps, declared := propertySchema(schema, name); declared && !isArraySchema(ps) {
 			c.add(FieldError{In: "body", Pointer: pointerOf([]string{name}), Reason: reasonRepeated})
-			return false
+			return false, false
 		}
 	}
-	return true
+	return true, cf != nil && cf.valid(form)
 }
 
 // propertySchema returns the schema of a declared property of s (or of

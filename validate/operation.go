@@ -43,6 +43,8 @@ type operation struct {
 	// formExtras says what urlencoded form media types accept in fields
 	// their properties do not declare (formextra.go); absent: anything.
 	formExtras map[*openapi3.MediaType]*formExtra
+	// forms holds the compiled decoders of urlencoded form media types (formbody.go).
+	forms map[*openapi3.MediaType]*compiledForm
 }
 
 // opParam is one parameter of an operation and what was compiled for it.
@@ -230,6 +232,12 @@ func (oc *opCompiler) compileBody(o *operation) {
 					o.formExtras = make(map[*openapi3.MediaType]*formExtra)
 				}
 				o.formExtras[media] = fe
+			}
+			if cf := oc.compileForm(media); cf != nil {
+				if o.forms == nil {
+					o.forms = make(map[*openapi3.MediaType]*compiledForm)
+				}
+				o.forms[media] = cf
 			}
 		}
 		if media != nil && media.Schema != nil && isJSON(mediaType(ct)) {

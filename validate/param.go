@@ -75,19 +75,23 @@ func paramShape(p *openapi3.Parameter) *compiledParam {
 		return fp
 	}
 	if typ == openapi3.TypeArray {
-		if p.In != openapi3.ParameterInQuery || s.Items == nil || s.Items.Value == nil || s.Items.Value.Type == nil || !s.Items.Value.Type.IsSingle() {
+		if s.Items == nil || s.Items.Value == nil || s.Items.Value.Type == nil || !s.Items.Value.Type.IsSingle() {
 			return nil
 		}
 		fp.array = true
 		typ = s.Items.Value.Type.Slice()[0]
 		switch {
-		case sm.Style == openapi3.SerializationForm && sm.Explode:
-		case sm.Style == openapi3.SerializationForm:
+		case p.In == openapi3.ParameterInQuery && sm.Style == openapi3.SerializationForm && sm.Explode:
+		case p.In == openapi3.ParameterInQuery && sm.Style == openapi3.SerializationForm:
 			fp.sep = ","
-		case sm.Style == openapi3.SerializationSpaceDelimited && !sm.Explode:
+		case p.In == openapi3.ParameterInQuery && sm.Style == openapi3.SerializationSpaceDelimited && !sm.Explode:
 			fp.sep = " "
-		case sm.Style == openapi3.SerializationPipeDelimited && !sm.Explode:
+		case p.In == openapi3.ParameterInQuery && sm.Style == openapi3.SerializationPipeDelimited && !sm.Explode:
 			fp.sep = "|"
+		case (p.In == openapi3.ParameterInHeader || p.In == openapi3.ParameterInPath) && sm.Style == openapi3.SerializationSimple:
+			fp.sep = "," // exploded or not, a simple array is comma-separated
+		case p.In == openapi3.ParameterInCookie && sm.Style == openapi3.SerializationForm:
+			fp.sep = "," // read unexploded, as cookieForKin has kin-openapi read it
 		default:
 			return nil
 		}

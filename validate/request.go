@@ -393,11 +393,15 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 		if media.Schema != nil {
 			schema = media.Schema.Value
 		}
-		switch {
-		case mt == "multipart/form-data" && !v.checkMultipart(ct, body, schema, c):
-			return body, nil
-		case mt == "application/x-www-form-urlencoded" && !v.checkForm(body, schema, m.op.formExtras[media], c):
-			return body, nil
+		switch mt {
+		case "multipart/form-data":
+			if !v.checkMultipart(ct, body, schema, c) {
+				return body, nil
+			}
+		case "application/x-www-form-urlencoded":
+			if passed, accepted := v.checkForm(body, schema, m.op.formExtras[media], m.op.forms[media], c); !passed || accepted {
+				return body, nil
+			}
 		}
 		return body, v.checkOtherBody(r, m, rb, body, c)
 	}

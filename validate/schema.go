@@ -3,6 +3,7 @@ package validate
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -20,10 +21,12 @@ import (
 type compiledSchema struct {
 	types      []string // nil: any type
 	nullable   bool
-	readOnly   bool  // as a property, must not be sent in a request body: checkObject is unsure when it is
-	broken     bool  // a recursive schema whose compilation failed: always unsure
-	multipleOf int64 // 0: none; an integral multipleOf (others are not compiled)
-	enum       map[string]struct{}
+	readOnly   bool                // as a property, must not be sent in a request body: checkObject is unsure when it is
+	broken     bool                // a recursive schema whose compilation failed: always unsure
+	multipleOf int64               // 0: none; an integral multipleOf (others are not compiled)
+	enum       map[string]struct{} // the string members of enum; non-nil whenever there is an enum
+	enumNums   []float64           // its number members
+	enumBools  []bool              // its boolean members
 	format     openapi3.StringFormatValidator
 	intFormat  string
 	pattern    matcher
@@ -157,11 +160,22 @@ func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 	if len(s.Enum) > 0 {
 		f.enum = make(map[string]struct{}, len(s.Enum))
 		for _, e := range s.Enum {
-			str, ok := e.(string)
-			if !ok {
-				return nil
+			switch e := e.(type) {
+			case string:
+				f.enum[e] = struct{}{}
+			case float64:
+				f.enumNums = append(f.enumNums, e)
+			case int:
+				f.enumNums = append(f.enumNums, float64(e))
+			case int64:
+				f.enumNums = append(f.enumNums, float64(e))
+			case uint64:
+				f.enumNums = append(f.enumNums, float64(e))
+			case bool:
+				f.enumBools = append(f.enumBools, e)
+			default:
+				return nil // null, objects, arrays: kin-openapi compares them
 			}
-			f.enum[str] = struct{}{}
 		}
 	}
 	if s.Format != "" {
@@ -315,7 +329,7 @@ func (f *compiledSchema) check(v any) verdict {
 	case json.Number:
 		return f.checkNumber(string(x))
 	case bool:
-		if f.enum != nil || !f.permits(openapi3.TypeBoolean) {
+		if f.enum != nil && !slices.Contains(f.enumBools, x) || !f.permits(openapi3.TypeBoolean) {
 			return unsure
 		}
 		return valid
@@ -344,7 +358,7 @@ func (f *compiledSchema) checkRaw(typ, raw string) verdict {
 	case openapi3.TypeString:
 		return f.checkString(raw)
 	case openapi3.TypeBoolean:
-		if raw != "true" && raw != "false" || f.enum != nil || !f.permits(openapi3.TypeBoolean) {
+		if raw != "true" && raw != "false" || f.enum != nil && !slices.Contains(f.enumBools, raw == "true") || !f.permits(openapi3.TypeBoolean) {
 			return unsure
 		}
 		return valid
@@ -432,9 +446,6 @@ func (f *compiledSchema) checkString(s string) verdict {
 
 // checkNumber takes the literal of a JSON number (or a parameter).
 func (f *compiledSchema) checkNumber(lit string) verdict {
-	if f.enum != nil {
-		return unsure
-	}
 	isInt := !strings.ContainsAny(lit, ".eE")
 	if !f.permits(openapi3.TypeNumber) && !(isInt && f.permits(openapi3.TypeInteger)) {
 		return unsure
@@ -442,6 +453,9 @@ func (f *compiledSchema) checkNumber(lit string) verdict {
 	x, err := strconv.ParseFloat(lit, 64)
 	if err != nil || math.IsInf(x, 0) || math.IsNaN(x) {
 		return unsure
+	}
+	if f.enum != nil && !slices.Contains(f.enumNums, x) {
+		return unsure // kin-openapi compares enum members as float64, as here
 	}
 	if f.intFormat != "" {
 		i, err := strconv.ParseInt(lit, 10, 64)

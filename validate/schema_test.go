@@ -183,6 +183,9 @@ func TestCheckRawAgreesWithCheck(t *testing.T) {
 		`{"type":"boolean"}`,
 		`{"type":"string","allOf":[{"minLength":2}]}`,
 		`{"type":"integer","oneOf":[{"minimum":5},{"maximum":1}]}`,
+		`{"type":"integer","enum":[1,3]}`,
+		`{"type":"number","enum":[0.5,10]}`,
+		`{"type":"boolean","enum":[true]}`,
 	}
 	raws := []string{"", "a", "bb", "xyz", "abcd", "1", "0", "10", "11", "2.5", "1e2", "-3", "true", "false",
 		"2147483648", "\xff", "5", "00000000-0000-0000-0000-000000000000"}
@@ -267,6 +270,51 @@ components:
 		}
 		if got := f.check(val); got != tc.want {
 			t.Errorf("%s.check(%s) = %v, want %v", tc.schema, tc.value, got, tc.want)
+		}
+	}
+}
+
+// TestCompiledEnumsOfNumbersAndBooleans: enums of numbers and booleans are
+// compiled, and a value they call valid is one kin-openapi accepts.
+func TestCompiledEnumsOfNumbersAndBooleans(t *testing.T) {
+	cases := []struct {
+		schema, value string
+		want          verdict
+	}{
+		{`{"type":"integer","enum":[0,1,2]}`, `1`, valid},
+		{`{"type":"integer","enum":[0,1,2]}`, `1.0`, unsure},
+		{`{"type":"integer","enum":[0,1,2]}`, `3`, unsure},
+		{`{"type":"number","enum":[0.5,2]}`, `0.5`, valid},
+		{`{"type":"number","enum":[0.5,2]}`, `2e0`, valid},
+		{`{"enum":[true,false]}`, `false`, valid},
+		{`{"enum":[true]}`, `false`, unsure},
+		{`{"enum":[1,"a",true]}`, `"a"`, valid},
+		{`{"enum":[1,"a",true]}`, `"b"`, unsure},
+		{`{"enum":[1,"a",true]}`, `1`, valid},
+	}
+	opts := []openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), openapi3.MultiErrors()}
+	for _, tc := range cases {
+		var s openapi3.Schema
+		if err := s.UnmarshalJSON([]byte(tc.schema)); err != nil {
+			t.Fatal(err)
+		}
+		fc := &schemaCompiler{formats: formatValidators(), done: map[*openapi3.Schema]*compiledSchema{}, busy: map[*openapi3.Schema]bool{}}
+		f := fc.compile(&s)
+		if f == nil {
+			t.Fatalf("%s: not compiled", tc.schema)
+		}
+		val, err := parseJSON([]byte(tc.value), JSONLimits{}.withDefaults())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := f.check(val)
+		if got != tc.want {
+			t.Errorf("%s: check(%s) = %v, want %v", tc.schema, tc.value, got, tc.want)
+		}
+		if got == valid {
+			if err := s.VisitJSON(val, opts...); err != nil {
+				t.Errorf("%s: check(%s) is valid, kin-openapi rejects: %v", tc.schema, tc.value, err)
+			}
 		}
 	}
 }
