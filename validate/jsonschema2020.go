@@ -2,6 +2,7 @@ package validate
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -29,6 +30,7 @@ import (
 
 // set2020 compiles the JSON Schema 2020-12 validators of a document.
 type set2020 struct {
+	forbid  string // "readOnly" for request schemas, "writeOnly" for response ones (rewrite2020); "" is readOnly
 	roots   []any
 	ops     []*operation
 	targets []func(*jsonschema.Schema)
@@ -93,7 +95,7 @@ func (ss *set2020) compile(doc *openapi3.T) []uncompiled {
 	c.UseLoader(noLoader{})
 	c.UseRegexpEngine(func(expr string) (jsonschema.Regexp, error) { return compilePattern(expr) })
 	res := map[string]any{"components": map[string]any{"schemas": schemas}, "x-gatekit-bodies": ss.roots}
-	rewrite2020(res, schemas)
+	rewrite2020(res, schemas, cmp.Or(ss.forbid, "readOnly"))
 	registerFormats(c, res)
 	if err := c.AddResource(loc, res); err != nil {
 		return failAll(err)

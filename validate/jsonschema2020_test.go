@@ -225,7 +225,8 @@ func (m *marshalCounter) MarshalJSON() ([]byte, error) {
 }
 
 // countSchemaMarshals loads a document with a marshalCounter on the schema
-// of every parameter and request body media type of its operations.
+// of every parameter, request body and response media type and response
+// header of its operations.
 func countSchemaMarshals(t *testing.T, doc string, cfg Config) (*Validator, *marshalCounter) {
 	t.Helper()
 	d, err := openapi3.NewLoader().LoadFromData([]byte(doc))
@@ -252,6 +253,14 @@ func countSchemaMarshals(t *testing.T, doc string, cfg Config) (*Validator, *mar
 			if op.RequestBody != nil {
 				for _, m := range op.RequestBody.Value.Content {
 					mark(m.Schema)
+				}
+			}
+			for _, resp := range op.Responses.Map() {
+				for _, m := range resp.Value.Content {
+					mark(m.Schema)
+				}
+				for _, h := range resp.Value.Headers {
+					mark(h.Value.Schema)
 				}
 			}
 		}

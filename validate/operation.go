@@ -45,6 +45,10 @@ type operation struct {
 	formExtras map[*openapi3.MediaType]*formExtra
 	// forms holds the compiled decoders of urlencoded form media types (formbody.go).
 	forms map[*openapi3.MediaType]*compiledForm
+
+	// OpenAPI 3.1 response validation without per-response compilation (response.go).
+	resp30       *routers.Route                             // what kin-openapi validates responses with
+	respBody2020 map[*openapi3.MediaType]*jsonschema.Schema // JSON response media types with 2020-12 keywords, compiled once
 }
 
 // opParam is one parameter of an operation and what was compiled for it.
@@ -81,13 +85,14 @@ type opCompiler struct {
 	schemas  *schemaCompiler // nil when the document brings its own formats
 	schemes  openapi3.SecuritySchemes
 	set2020  set2020
-	needAuth bool // some operation has a security requirement
+	resp2020 set2020 // response schemas (writeOnly properties forbidden)
+	needAuth bool    // some operation has a security requirement
 	fanouts  map[*openapi3.Schema]int64
 }
 
 func (v *Validator) newOpCompiler() *opCompiler {
 	doc := v.doc
-	oc := &opCompiler{v: v, doc: doc, fanouts: map[*openapi3.Schema]int64{}}
+	oc := &opCompiler{v: v, doc: doc, fanouts: map[*openapi3.Schema]int64{}, resp2020: set2020{forbid: "writeOnly"}}
 	if v.is31 {
 		d := *doc
 		d.OpenAPI = "3.0.3"
@@ -117,6 +122,7 @@ func (v *Validator) compileOperations() error {
 	if err := v.skipUncompiled(oc.set2020.compile(v.doc)); err != nil {
 		return err
 	}
+	v.warnUncompiledResponses(oc.resp2020.compile(v.doc))
 	if oc.needAuth && v.cfg.Authenticate == nil {
 		return errors.New("validate: the spec has security requirements: set Config.Authenticate or Config.SkipSecurity")
 	}
@@ -165,6 +171,9 @@ func (oc *opCompiler) compileOperation(entry *pathEntry, tmpl string, item *open
 	}
 	if oc.v.is31 {
 		o.route30 = route30(o.route, oc.doc30)
+		if oc.v.cfg.Responses != ResponseOff {
+			oc.compileResponses31(o, op)
+		}
 	}
 	for _, p := range mergeParams(item.Parameters, op.Parameters) {
 		o.params = append(o.params, oc.compileParam(o, p))

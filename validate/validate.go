@@ -96,9 +96,9 @@
 // sent. $recursiveRef (JSON Schema 2019-09) is read as a reference to the
 // enclosing $recursiveAnchor schema. "nullable" has no effect in 3.1
 // documents; use a type array with "null". Webhooks are not validated.
-// Response validation (Config.Responses) of 3.1 documents is left to
-// kin-openapi, which compiles a validator per response: it is meant for
-// staging.
+// Responses (Config.Responses) are judged the same way, with no validator
+// compiled per response, except that a response header, or a non-JSON
+// response body, whose schema has 2020-12 keywords is not validated.
 package validate
 
 import (
