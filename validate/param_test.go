@@ -1,7 +1,9 @@
 package validate
 
 import (
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -69,4 +71,52 @@ func TestCompiledParamArraysOutsideTheQuery(t *testing.T) {
 			t.Errorf("%s tags=%q flags=%q cookie=%q: compiled says valid, kin-openapi rejects: %v", tc.target, tc.tags, tc.flags, tc.cookie, kinErr)
 		}
 	}
+}
+
+// FuzzCompiledParamArraysAgreeWithKin: path, header and cookie arrays the
+// compiled check calls valid are ones kin-openapi accepts.
+func FuzzCompiledParamArraysAgreeWithKin(f *testing.F) {
+	for _, s := range [][3]string{{"1,2", "ab,c", "1,2.5"}, {"1,x", "", ""}, {"1", "a,,b", "-1"}, {"%31", "a%2Cb", "1e2"}} {
+		f.Add(s[0], s[1], s[2])
+	}
+	v := mustLoad(f, docParamArrays, Config{})
+	f.Fuzz(func(t *testing.T, ids, tags, cookie string) {
+		if strings.ContainsAny(ids, "/?#") || !validHeaderValue(tags) || !validHeaderValue(cookie) || strings.ContainsAny(cookie, ";\\") {
+			return
+		}
+		build := func() *http.Request {
+			r := httptest.NewRequest("GET", "/a/x", nil)
+			r.URL.Path, r.URL.RawPath = "/a/"+ids, ""
+			if tags != "" {
+				r.Header.Set("X-Tags", tags)
+			}
+			if cookie != "" {
+				r.Header.Set("Cookie", "c="+cookie)
+			}
+			return r
+		}
+		r := build()
+		m, err := v.find(r)
+		if err != nil || m.op == nil {
+			return
+		}
+		for _, p := range m.op.params {
+			if p.compiled.check(r, m.pathParams, nil) != valid {
+				return
+			}
+		}
+		if err := kin31(v, build(), nil); err != nil {
+			t.Fatalf("ids=%q tags=%q cookie=%q: compiled says valid, kin-openapi rejects: %v", ids, tags, cookie, err)
+		}
+	})
+}
+
+// validHeaderValue reports whether s can be sent as a header value.
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
