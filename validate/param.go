@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -328,4 +329,33 @@ func (fp *compiledParam) checkDeep(q url.Values) verdict {
 		return valid
 	}
 	return fp.schema.check(obj)
+}
+
+// checkRaw is check(scalarOf(typ, raw)) for a parameter's raw value,
+// without boxing the value in an interface.
+func (f *compiledSchema) checkRaw(typ, raw string) verdict {
+	if f.allOf != nil || f.anyOf != nil || f.oneOf != nil {
+		v, ok := scalarOf(typ, raw)
+		if !ok {
+			return unsure
+		}
+		return f.check(v)
+	}
+	if raw == "" || !utf8.ValidString(raw) {
+		return unsure
+	}
+	switch typ {
+	case openapi3.TypeString:
+		return f.checkString(raw)
+	case openapi3.TypeBoolean:
+		if raw != "true" && raw != "false" || f.enum != nil && !slices.Contains(f.enumBools, raw == "true") || !f.permits(openapi3.TypeBoolean) {
+			return unsure
+		}
+		return valid
+	default:
+		if !isJSONNumber(raw) || typ == openapi3.TypeInteger && strings.ContainsAny(raw, ".eE") {
+			return unsure
+		}
+		return f.checkNumber(raw)
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -339,35 +338,6 @@ func (f *compiledSchema) check(v any) verdict {
 		return f.checkArray(x)
 	}
 	return unsure
-}
-
-// checkRaw is check(scalarOf(typ, raw)) for a parameter's raw value,
-// without boxing the value in an interface.
-func (f *compiledSchema) checkRaw(typ, raw string) verdict {
-	if f.allOf != nil || f.anyOf != nil || f.oneOf != nil {
-		v, ok := scalarOf(typ, raw)
-		if !ok {
-			return unsure
-		}
-		return f.check(v)
-	}
-	if raw == "" || !utf8.ValidString(raw) {
-		return unsure
-	}
-	switch typ {
-	case openapi3.TypeString:
-		return f.checkString(raw)
-	case openapi3.TypeBoolean:
-		if raw != "true" && raw != "false" || f.enum != nil && !slices.Contains(f.enumBools, raw == "true") || !f.permits(openapi3.TypeBoolean) {
-			return unsure
-		}
-		return valid
-	default:
-		if !isJSONNumber(raw) || typ == openapi3.TypeInteger && strings.ContainsAny(raw, ".eE") {
-			return unsure
-		}
-		return f.checkNumber(raw)
-	}
 }
 
 func (f *compiledSchema) checkOneOf(v any) verdict {
