@@ -27,7 +27,7 @@ type match struct {
 	limit      int64
 	passed     bool      // unknown path/method passed through unvalidated
 	path       string    // the canonical escaped path ("" for a target that is not a path)
-	buf        [8]string // backs pathParams.vals for up to 8 parameters
+	buf        [2]string // backs pathParams.vals for templates of up to 2 parameters, the common case
 }
 
 // addRules adds the rules of e (nil for none) that apply to method.
