@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"net/url"
+
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
@@ -84,4 +86,103 @@ func formBodyForKin(rb *openapi3.RequestBody) *openapi3.RequestBody {
 	c := *rb
 	c.Content = content
 	return &c
+}
+
+// compiledForm decodes the common urlencoded form bodies (properties of a
+// primitive type or arrays of one, no encoding object) as kin-openapi's
+// decoder does, for the compiledSchema check: a form it calls valid skips
+// kin-openapi's decoder and visitor; anything else goes to them.
+type compiledForm struct {
+	schema *compiledSchema
+	props  map[string]formProp
+}
+
+// formProp is how one property of a compiled form is decoded.
+type formProp struct {
+	typ   string // the primitive type of the value, or of the items
+	array bool   // repeated fields make an array
+}
+
+// compileForm returns the compiled decoder of an urlencoded media type, or
+// nil when its schema is not one it decodes.
+func (oc *opCompiler) compileForm(media *openapi3.MediaType) *compiledForm {
+	if oc.schemas == nil || media.Schema == nil || media.Schema.Value == nil || len(media.Encoding) > 0 {
+		return nil
+	}
+	s := media.Schema.Value
+	if len(s.AllOf)+len(s.AnyOf)+len(s.OneOf) > 0 || s.Type != nil && !s.Type.Is(openapi3.TypeObject) {
+		return nil
+	}
+	cf := &compiledForm{props: make(map[string]formProp, len(s.Properties))}
+	for name, ref := range s.Properties {
+		if ref == nil {
+			return nil
+		}
+		p, ok := formPropOf(ref.Value)
+		if !ok {
+			return nil
+		}
+		cf.props[name] = p
+	}
+	if cf.schema = oc.schemas.compile(s); cf.schema == nil {
+		return nil
+	}
+	return cf
+}
+
+// formPropOf returns how a property of schema s is decoded: a single
+// primitive type, or an array of one.
+func formPropOf(s *openapi3.Schema) (formProp, bool) {
+	primitive := func(s *openapi3.Schema) (string, bool) {
+		if s == nil || s.Type == nil || !s.Type.IsSingle() {
+			return "", false
+		}
+		switch t := s.Type.Slice()[0]; t {
+		case openapi3.TypeString, openapi3.TypeInteger, openapi3.TypeNumber, openapi3.TypeBoolean:
+			return t, true
+		}
+		return "", false
+	}
+	if t, ok := primitive(s); ok {
+		return formProp{typ: t}, true
+	}
+	if s != nil && s.Type != nil && s.Type.Is(openapi3.TypeArray) && s.Items != nil {
+		if t, ok := primitive(s.Items.Value); ok {
+			return formProp{typ: t, array: true}, true
+		}
+	}
+	return formProp{}, false
+}
+
+// valid reports whether form, decoded as kin-openapi decodes it, is valid
+// by the compiled schema; false means unsure. Undeclared fields are left
+// out, as kin-openapi leaves them out (formextra.go judges them).
+func (cf *compiledForm) valid(form url.Values) bool {
+	obj := make(map[string]any, len(cf.props))
+	for name, p := range cf.props {
+		vals := form[name]
+		switch {
+		case len(vals) == 0:
+			continue
+		case !p.array && len(vals) > 1:
+			return false
+		case !p.array:
+			v, ok := scalarOf(p.typ, vals[0])
+			if !ok {
+				return false
+			}
+			obj[name] = v
+			continue
+		}
+		items := make([]any, len(vals))
+		for i, raw := range vals {
+			v, ok := scalarOf(p.typ, raw)
+			if !ok {
+				return false
+			}
+			items[i] = v
+		}
+		obj[name] = items
+	}
+	return cf.schema.check(obj) == valid
 }

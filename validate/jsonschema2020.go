@@ -2,10 +2,13 @@ package validate
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"math"
+	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -24,44 +27,62 @@ import (
 
 // set2020 compiles the JSON Schema 2020-12 validators of a document.
 type set2020 struct {
+	forbid  string // "readOnly" for request schemas, "writeOnly" for response ones (rewrite2020); "" is readOnly
 	roots   []any
+	ops     []*operation
 	targets []func(*jsonschema.Schema)
+	failed  []uncompiled
 }
 
-// add queues s to be compiled; set receives the result.
-func (ss *set2020) add(s *openapi3.SchemaRef, set func(*jsonschema.Schema)) {
+// uncompiled is a schema of op that the 2020-12 validator could not be
+// compiled from.
+type uncompiled struct {
+	op  *operation
+	err error
+}
+
+// add queues s, a schema of op, to be compiled; set receives the result.
+func (ss *set2020) add(s *openapi3.SchemaRef, op *operation, set func(*jsonschema.Schema)) {
 	b, err := json.Marshal(s)
 	if err != nil {
+		ss.failed = append(ss.failed, uncompiled{op, err})
 		return
 	}
 	root, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 	if err != nil {
+		ss.failed = append(ss.failed, uncompiled{op, err})
 		return
 	}
 	ss.roots = append(ss.roots, root)
+	ss.ops = append(ss.ops, op)
 	ss.targets = append(ss.targets, set)
 }
 
-// compile compiles every queued schema. A schema that does not compile
-// (an external $ref, a keyword the library refuses) is left out: kin-openapi
-// alone validates it.
-func (ss *set2020) compile(doc *openapi3.T) {
+// compile compiles every queued schema and returns those that did not
+// compile (an external $ref, a keyword the library refuses).
+func (ss *set2020) compile(doc *openapi3.T) []uncompiled {
 	if len(ss.roots) == 0 {
-		return
+		return ss.failed
+	}
+	failAll := func(err error) []uncompiled {
+		for _, op := range ss.ops {
+			ss.failed = append(ss.failed, uncompiled{op, err})
+		}
+		return ss.failed
 	}
 	schemas := map[string]any{}
 	if doc.Components != nil && len(doc.Components.Schemas) > 0 {
 		b, err := json.Marshal(doc.Components.Schemas)
 		if err != nil {
-			return
+			return failAll(err)
 		}
 		v, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 		if err != nil {
-			return
+			return failAll(err)
 		}
 		m, ok := v.(map[string]any)
 		if !ok {
-			return
+			return failAll(errors.New("components.schemas is not an object"))
 		}
 		schemas = m
 	}
@@ -71,17 +92,45 @@ func (ss *set2020) compile(doc *openapi3.T) {
 	c.UseLoader(noLoader{})
 	c.UseRegexpEngine(func(expr string) (jsonschema.Regexp, error) { return compilePattern(expr) })
 	res := map[string]any{"components": map[string]any{"schemas": schemas}, "x-gatekit-bodies": ss.roots}
-	rewrite2020(res, schemas)
+	rewrite2020(res, schemas, cmp.Or(ss.forbid, "readOnly"))
 	registerFormats(c, res)
 	if err := c.AddResource(loc, res); err != nil {
-		return
+		return failAll(err)
 	}
 	for i, set := range ss.targets {
 		s, err := c.Compile(loc + "#/x-gatekit-bodies/" + strconv.Itoa(i))
-		if err == nil {
-			set(s)
+		if err != nil {
+			ss.failed = append(ss.failed, uncompiled{ss.ops[i], err})
+			continue
+		}
+		set(s)
+	}
+	return ss.failed
+}
+
+// skipUncompiled refuses the document for operations with a schema the
+// 2020-12 validator could not be compiled from (kin-openapi would compile
+// one, and fail, on every request), or with Config.SkipBrokenOperations
+// skips those operations, listing them in Skipped.
+func (v *Validator) skipUncompiled(failed []uncompiled) error {
+	if len(failed) == 0 {
+		return nil
+	}
+	var problems []Problem
+	for _, f := range failed {
+		reason, _, _ := strings.Cut(f.err.Error(), "\n")
+		problems = append(problems, Problem{Pointer: f.op.pointer, Reason: "a schema cannot be compiled as JSON Schema 2020-12: " + clip(reason, 200)})
+		if v.cfg.SkipBrokenOperations {
+			*f.op = operation{method: f.op.method, entry: f.op.entry, pointer: f.op.pointer, skipped: true}
 		}
 	}
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Pointer < problems[j].Pointer })
+	if !v.cfg.SkipBrokenOperations {
+		return &LoadError{Problems: problems}
+	}
+	v.skipped = append(v.skipped, problems...)
+	sort.SliceStable(v.skipped, func(i, j int) bool { return v.skipped[i].Pointer < v.skipped[j].Pointer })
+	return nil
 }
 
 // reject2020 validates val with a compiled 2020-12 validator and reports

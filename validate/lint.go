@@ -158,7 +158,7 @@ func (l *linter) lintPath(tmpl string, item *openapi3.PathItem) {
 func (l *linter) report(ptr string, err error) {
 	for _, leaf := range leaves(err) {
 		reason := problemReason(leaf)
-		if !l.strict && harmless(reason) {
+		if !l.strict && harmless(leaf) {
 			l.warns = append(l.warns, Problem{ptr, reason})
 			continue
 		}
@@ -222,18 +222,19 @@ func problemReason(err error) string {
 	return clip(strings.TrimSpace(s), 300)
 }
 
-// harmless reports whether a reason is about a keyword of the other
-// OpenAPI version or an unknown sibling keyword, which mainstream tools
-// (Redocly, Spectral) warn about instead of refusing (a boolean
-// exclusiveMinimum in a 3.1 document, a 3.1 keyword in a 3.0 one,
-// $recursiveRef next to other keywords, an array schema without items),
-// or about a repetition that changes nothing (a name listed twice in
-// required).
-func harmless(reason string) bool {
-	for _, s := range []string{"extra sibling fields", "a boolean exclusiveM", "'items' must be non-null", "duplicate field"} {
-		if strings.Contains(reason, s) {
-			return true
-		}
-	}
-	return false
+// harmless reports whether a problem is one that mainstream tools
+// (Redocly, Spectral) warn about instead of refusing, and that never
+// changes a verdict: unknown sibling keywords (a 3.1 keyword in a 3.0
+// document, $recursiveRef next to other keywords), a boolean
+// exclusiveMinimum or exclusiveMaximum in a 3.1 document (applied as 3.0
+// means it), an array schema without items, or a name listed twice in
+// required. It goes by kin-openapi's error types, never by message text.
+func harmless(err error) bool {
+	var (
+		extra    *openapi3.ExtraSiblingFieldsError
+		boolean  *openapi3.ExclusiveBoundBooleanBefore31
+		noItems  *openapi3.SchemaItemsRequired
+		required *openapi3.DuplicateRequiredFieldError
+	)
+	return errors.As(err, &extra) || errors.As(err, &boolean) || errors.As(err, &noItems) || errors.As(err, &required)
 }

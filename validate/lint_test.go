@@ -2,6 +2,9 @@ package validate
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -143,5 +146,91 @@ func TestSkipBrokenOperations(t *testing.T) {
 		if got := err == nil; got != tc.ok {
 			t.Errorf("%s %s %s accepted = %v, want %v (%v)", tc.method, tc.target, tc.body, got, tc.ok, err)
 		}
+	}
+}
+
+// TestRejectSkippedOperations: with RejectSkippedOperations a request to
+// a skipped operation gets 500 problem+json through the middleware, its
+// body unread, and the other operations are validated as before.
+func TestRejectSkippedOperations(t *testing.T) {
+	v, err := Load([]byte(docProblems), Config{SkipBrokenOperations: true, RejectSkippedOperations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reached := 0
+	h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached++ }))
+	for _, tc := range []struct {
+		method, target, body string
+		status               int
+	}{
+		{"GET", "/a/1", "", http.StatusInternalServerError},
+		{"POST", "/b", `{"code":5}`, http.StatusInternalServerError},
+		{"POST", "/c", `{"n":1}`, http.StatusOK},
+		{"POST", "/c", `{"n":"x"}`, http.StatusBadRequest},
+	} {
+		body := &countingReader{} // an endless body: must not be read for a skipped operation
+		var rd io.Reader = strings.NewReader(tc.body)
+		if tc.status == http.StatusInternalServerError {
+			rd = body
+		}
+		r := httptest.NewRequest(tc.method, tc.target, rd)
+		r.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tc.status {
+			t.Errorf("%s %s: status %d, want %d", tc.method, tc.target, rec.Code, tc.status)
+		}
+		if tc.status == http.StatusInternalServerError {
+			if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("%s %s: Content-Type %q, want problem+json", tc.method, tc.target, ct)
+			}
+			if body.n > 0 {
+				t.Errorf("%s %s: %d body bytes read, want none", tc.method, tc.target, body.n)
+			}
+		}
+	}
+	if reached != 1 {
+		t.Errorf("the next handler was reached %d times, want 1", reached)
+	}
+}
+
+// TestLenienceByProblemClass: each class of problem that never changes a
+// verdict loads by default (listed in Warnings, or for examples and
+// defaults not checked at all) and is refused in Strict, with one problem
+// at the operation's pointer; a problem that does change verdicts (an
+// unknown parameter location) is refused either way.
+func TestLenienceByProblemClass(t *testing.T) {
+	const head = "openapi: %s\ninfo: {title: t, version: \"1\"}\npaths:\n  /p:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema: %s\n      responses: {\"200\": {description: ok}}\n"
+	cases := []struct {
+		name, version, schema string
+		warnings              int // -1: refused even when lenient
+	}{
+		{"unknown sibling keyword", "3.1.0", `{type: object, $recursiveRef: "#", properties: {a: {type: string}}}`, 1},
+		{"boolean exclusiveMinimum in 3.1", "3.1.0", `{type: integer, minimum: 0, exclusiveMinimum: true}`, 1},
+		{"array without items", "3.0.3", `{type: array}`, 1},
+		{"name twice in required", "3.0.3", `{type: object, required: [a, a], properties: {a: {type: string}}}`, 1},
+		{"example that does not match", "3.0.3", `{type: integer, example: "x"}`, 0},
+		{"default that does not match", "3.0.3", `{type: integer, default: "x"}`, 0},
+		{"unsupported type", "3.0.3", `{type: strong}`, -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := []byte(fmt.Sprintf(head, tc.version, tc.schema))
+			v, err := Load(doc, Config{})
+			switch {
+			case tc.warnings < 0 && err == nil:
+				t.Fatalf("loaded, want refused")
+			case tc.warnings < 0:
+			case err != nil:
+				t.Fatalf("refused: %v", err)
+			case len(v.Warnings()) != tc.warnings:
+				t.Errorf("Warnings() = %v, want %d", v.Warnings(), tc.warnings)
+			}
+			_, err = Load(doc, Config{Strict: true})
+			var le *LoadError
+			if !errors.As(err, &le) || len(le.Problems) != 1 || le.Problems[0].Pointer != "/paths/~1p/post" {
+				t.Errorf("Strict: %v, want one problem at /paths/~1p/post", err)
+			}
+		})
 	}
 }

@@ -21,6 +21,41 @@ type pathTable struct {
 	root node
 }
 
+// empty reports whether t has no paths.
+func (t *pathTable) empty() bool {
+	return t.root.entry == nil && len(t.root.static) == 0 && len(t.root.params) == 0
+}
+
+// pathValues are the values of a request's path parameters, in the order
+// of names (those of the template it matched, not to be modified): a few,
+// so looked up in a slice rather than a map.
+type pathValues struct {
+	names []string
+	vals  []string
+}
+
+// get returns the value of the path parameter name.
+func (pv pathValues) get(name string) (string, bool) {
+	for i, n := range pv.names {
+		if n == name && i < len(pv.vals) {
+			return pv.vals[i], true
+		}
+	}
+	return "", false
+}
+
+// asMap returns the values as kin-openapi takes them (nil for none).
+func (pv pathValues) asMap() map[string]string {
+	if len(pv.vals) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(pv.vals))
+	for i, v := range pv.vals {
+		m[pv.names[i]] = v
+	}
+	return m
+}
+
 type node struct {
 	static map[string]*node
 	params []*paramEdge

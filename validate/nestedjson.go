@@ -32,10 +32,10 @@ func jsonContent(p *openapi3.Parameter) bool {
 }
 
 // paramRaw returns the raw values of p in r.
-func paramRaw(r *http.Request, p *openapi3.Parameter, pathParams map[string]string, q url.Values) []string {
+func paramRaw(r *http.Request, p *openapi3.Parameter, pathParams pathValues, q url.Values) []string {
 	switch p.In {
 	case openapi3.ParameterInPath:
-		if v, ok := pathParams[p.Name]; ok {
+		if v, ok := pathParams.get(p.Name); ok {
 			return []string{v}
 		}
 	case openapi3.ParameterInQuery:
@@ -52,7 +52,7 @@ func paramRaw(r *http.Request, p *openapi3.Parameter, pathParams map[string]stri
 
 // checkJSONParam runs the hardening parser over a JSON content parameter;
 // false when it failed (and was reported to c).
-func (v *Validator) checkJSONParam(r *http.Request, p *openapi3.Parameter, pathParams map[string]string, q url.Values, c *collector) bool {
+func (v *Validator) checkJSONParam(r *http.Request, p *openapi3.Parameter, pathParams pathValues, q url.Values, c *collector) bool {
 	for _, raw := range paramRaw(r, p, pathParams, q) {
 		if _, err := parseJSON([]byte(raw), v.cfg.JSON); err != nil {
 			je := err.(*jsonError)
@@ -103,14 +103,19 @@ func (v *Validator) checkMultipart(ct string, body []byte, schema *openapi3.Sche
 	}
 }
 
-// checkFormRepeats refuses an application/x-www-form-urlencoded field given
-// more than once for a property that is not an array. It returns false
-// when it reported a failure to c; a body that does not parse is left to
-// kin-openapi.
-func checkFormRepeats(body []byte, schema *openapi3.Schema, c *collector) bool {
+// checkForm refuses an application/x-www-form-urlencoded field given more
+// than once for a property that is not an array, judges the fields the
+// properties do not declare by fe (checkFormExtras), then asks cf (nil:
+// none) whether the declared ones are valid. passed is false when it
+// reported a failure to c; accepted is true when cf settled that the body
+// is valid. A body that does not parse is left to kin-openapi.
+func (v *Validator) checkForm(body []byte, schema *openapi3.Schema, fe *formExtra, cf *compiledForm, c *collector) (passed, accepted bool) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return true
+		return true, false
+	}
+	if !v.checkFormExtras(form, schema, fe, c) {
+		return false, false
 	}
 	for name, vals := range form {
 		if len(vals) < 2 {
@@ -118,10 +123,10 @@ func checkFormRepeats(body []byte, schema *openapi3.Schema, c *collector) bool {
 		}
 		if ps, declared := propertySchema(schema, name); declared && !isArraySchema(ps) {
 			c.add(FieldError{In: "body", Pointer: pointerOf([]string{name}), Reason: reasonRepeated})
-			return false
+			return false, false
 		}
 	}
-	return true
+	return true, cf != nil && cf.valid(form)
 }
 
 // propertySchema returns the schema of a declared property of s (or of

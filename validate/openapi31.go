@@ -22,7 +22,13 @@ import (
 // dependentRequired, $defs, contentSchema) is therefore validated by the
 // 3.0 visitor directly — kin-openapi's own fallback for such schemas — on
 // a copy whose "nullable" is cleared, because in 3.1 null comes only from a
-// type array (the one difference of the 3.0 visitor in 3.1 mode).
+// type array (the one difference of the 3.0 visitor in 3.1 mode). The
+// others are judged by validators compiled once at load (jsonschema2020.go),
+// whatever carries the value: a JSON body, a form, multipart or text body
+// (decoded by kin-openapi's body decoders), a parameter of any style or a
+// content parameter (decoded by kin-openapi, decodeOnlyParam). kin-openapi
+// is only ever given routes whose document says 3.0.3 (route30), never
+// EnableJSONSchema2020, so that it cannot compile a validator per request.
 
 // uses2020 reports whether the subtree of s has a keyword kin-openapi
 // validates with its JSON Schema 2020-12 validator.
@@ -141,18 +147,6 @@ func param30(p *openapi3.Parameter) bool {
 	return true
 }
 
-// content30 reports whether every media type of c can be validated as
-// OpenAPI 3.0 (for form and multipart bodies, which openapi3filter
-// validates).
-func content30(c openapi3.Content) bool {
-	for _, m := range c {
-		if m != nil && m.Schema != nil && m.Schema.Value != nil && (uses2020(m.Schema.Value) || hasNullable(m.Schema.Value)) {
-			return false
-		}
-	}
-	return true
-}
-
 // route30 returns a copy of route whose document says OpenAPI 3.0.3, so
 // that openapi3filter validates with the 3.0 visitor.
 func route30(route *routers.Route, doc30 *openapi3.T) *routers.Route {
@@ -164,44 +158,39 @@ func route30(route *routers.Route, doc30 *openapi3.T) *routers.Route {
 // compileBody31 finds the 3.1 body schemas of o that the 3.0 visitor can
 // validate, and queues the others for the 2020-12 validator.
 func (oc *opCompiler) compileBody31(o *operation) {
-	o.forms30 = content30(o.body.Content)
-	if !o.forms30 {
-		o.forms30 = forms30Copy(o)
-	}
+	forms30Copy(o)
 	for ct, media := range o.body.Content {
-		if media != nil && media.Schema != nil && media.Schema.Value != nil && mediaType(ct) == "application/x-www-form-urlencoded" && as30Schema(media.Schema.Value) == nil {
-			oc.set2020.add(media.Schema, func(s *jsonschema.Schema) {
-				if o.form2020 == nil {
-					o.form2020 = make(map[*openapi3.MediaType]*jsonschema.Schema)
-				}
-				o.form2020[media] = s
-			})
-		}
-		if media == nil || media.Schema == nil || !isJSON(mediaType(ct)) {
+		if media == nil || media.Schema == nil || media.Schema.Value == nil {
 			continue
 		}
+		json := isJSON(mediaType(ct))
 		if ls := as30Schema(media.Schema.Value); ls != nil {
-			if o.body30 == nil {
-				o.body30 = make(map[*openapi3.MediaType]*openapi3.Schema)
-			}
-			o.body30[media] = ls
-		} else if media.Schema.Value != nil {
-			oc.set2020.add(media.Schema, func(s *jsonschema.Schema) {
-				if o.body2020 == nil {
-					o.body2020 = make(map[*openapi3.MediaType]*jsonschema.Schema)
+			if json {
+				if o.body30 == nil {
+					o.body30 = make(map[*openapi3.MediaType]*openapi3.Schema)
 				}
-				o.body2020[media] = s
-			})
+				o.body30[media] = ls
+			}
+			continue
 		}
+		oc.set2020.add(media.Schema, o, func(s *jsonschema.Schema) {
+			target := &o.decoded2020
+			if json {
+				target = &o.body2020
+			}
+			if *target == nil {
+				*target = make(map[*openapi3.MediaType]*jsonschema.Schema)
+			}
+			(*target)[media] = s
+		})
 	}
 }
 
-// forms30Copy gives kin-openapi a copy of o's form and multipart media
-// types whose schemas the 3.0 visitor can validate once "nullable" (no
-// effect in 3.1) is cleared, so that they are not validated by a JSON
-// Schema validator compiled per request; false when some schema has
-// 2020-12 keywords.
-func forms30Copy(o *operation) bool {
+// forms30Copy gives kin-openapi a copy of o's non-JSON media types whose
+// schemas the 3.0 visitor can validate once "nullable" (no effect in 3.1)
+// is cleared. The others keep their schema, which kin-openapi uses only
+// to decode the body: the 2020-12 validator judges it (decoded2020).
+func forms30Copy(o *operation) {
 	base := o.body
 	if o.formBody != nil {
 		base = o.formBody
@@ -212,16 +201,13 @@ func forms30Copy(o *operation) bool {
 		if m == nil || m.Schema == nil || m.Schema.Value == nil || isJSON(mediaType(ct)) {
 			continue
 		}
-		ls := as30Schema(m.Schema.Value)
-		if ls == nil {
-			return false
+		if ls := as30Schema(m.Schema.Value); ls != nil && ls != m.Schema.Value {
+			c := *m
+			c.Schema = &openapi3.SchemaRef{Ref: m.Schema.Ref, Value: ls}
+			content[ct] = &c
 		}
-		c := *m
-		c.Schema = &openapi3.SchemaRef{Ref: m.Schema.Ref, Value: ls}
-		content[ct] = &c
 	}
 	rb := *base
 	rb.Content = content
 	o.formBody = &rb
-	return true
 }

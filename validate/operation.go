@@ -20,7 +20,8 @@ type operation struct {
 	route    *routers.Route
 	params   []opParam
 	body     *openapi3.RequestBody
-	formBody *openapi3.RequestBody // body with form schemas made explicit for kin-openapi (formbody.go); nil: body
+	formBody *openapi3.RequestBody // body with form schemas made explicit for kin-openapi (formbody.go) and, in 3.1, readable by its 3.0 visitor (openapi31.go); nil: body
+	pointer  string                // JSON pointer of the operation in the document
 	security []secRequirement
 	hasQuery bool // some parameter is in the query: the query string is parsed
 	hasDeep  bool // some parameter is a deepObject: deepObjectGuard runs first
@@ -32,11 +33,22 @@ type operation struct {
 	bodySchemas map[*openapi3.MediaType]*compiledSchema
 
 	// OpenAPI 3.1 schemas validated by the 3.0 visitor (openapi31.go).
-	route30  *routers.Route                             // route whose document says 3.0.3
-	body30   map[*openapi3.MediaType]*openapi3.Schema   // JSON media types: the schema for the 3.0 visitor
-	forms30  bool                                       // form and multipart bodies: validate with route30
-	body2020 map[*openapi3.MediaType]*jsonschema.Schema // JSON media types with 2020-12 keywords, compiled once, final (jsonschema2020.go)
-	form2020 map[*openapi3.MediaType]*jsonschema.Schema // form media types with 2020-12 keywords, compiled once, final for decoded forms
+	// kin-openapi is only ever given route30, so that it never compiles a
+	// JSON Schema validator for a request.
+	route30     *routers.Route                             // route whose document says 3.0.3
+	body30      map[*openapi3.MediaType]*openapi3.Schema   // JSON media types: the schema for the 3.0 visitor
+	body2020    map[*openapi3.MediaType]*jsonschema.Schema // JSON media types with 2020-12 keywords, compiled once, final (jsonschema2020.go)
+	decoded2020 map[*openapi3.MediaType]*jsonschema.Schema // other media types (forms, multipart, text) with 2020-12 keywords, compiled once, final for the decoded body
+
+	// formExtras says what urlencoded form media types accept in fields
+	// their properties do not declare (formextra.go); absent: anything.
+	formExtras map[*openapi3.MediaType]*formExtra
+	// forms holds the compiled decoders of urlencoded form media types (formbody.go).
+	forms map[*openapi3.MediaType]*compiledForm
+
+	// OpenAPI 3.1 response validation without per-response compilation (response.go).
+	resp30       *routers.Route                             // what kin-openapi validates responses with
+	respBody2020 map[*openapi3.MediaType]*jsonschema.Schema // JSON response media types with 2020-12 keywords, compiled once
 }
 
 // opParam is one parameter of an operation and what was compiled for it.
@@ -49,8 +61,12 @@ type opParam struct {
 	deepDepth  int                 // deepObject: the most brackets a key may have
 	compiled   *compiledParam      // nil: kin-openapi decides
 	visit30    bool                // OpenAPI 3.1: validated by the 3.0 visitor with route30
-	shape      *compiledParam      // OpenAPI 3.1 with 2020-12 keywords: decodes the value for v2020
-	v2020      *jsonschema.Schema  // OpenAPI 3.1 with 2020-12 keywords: compiled once, final for decoded values
+	// OpenAPI 3.1 schemas the 3.0 visitor cannot judge (2020-12 keywords,
+	// or "nullable" in a content parameter), judged by v2020 instead.
+	shape        *compiledParam      // decodes the common shapes for v2020; nil: decodeOnly does
+	decodeOnly   *openapi3.Parameter // kin-openapi's decoding of the value for v2020 (decodeOnlyParam)
+	decodeSchema *openapi3.Schema    // the schema of decodeOnly whose error carries the value
+	v2020        *jsonschema.Schema  // compiled once, final for decoded values
 }
 
 type secRequirement []secScheme
@@ -69,13 +85,14 @@ type opCompiler struct {
 	schemas  *schemaCompiler // nil when the document brings its own formats
 	schemes  openapi3.SecuritySchemes
 	set2020  set2020
-	needAuth bool // some operation has a security requirement
+	resp2020 set2020 // response schemas (writeOnly properties forbidden)
+	needAuth bool    // some operation has a security requirement
 	fanouts  map[*openapi3.Schema]int64
 }
 
 func (v *Validator) newOpCompiler() *opCompiler {
 	doc := v.doc
-	oc := &opCompiler{v: v, doc: doc, fanouts: map[*openapi3.Schema]int64{}}
+	oc := &opCompiler{v: v, doc: doc, fanouts: map[*openapi3.Schema]int64{}, resp2020: set2020{forbid: "writeOnly"}}
 	if v.is31 {
 		d := *doc
 		d.OpenAPI = "3.0.3"
@@ -102,7 +119,10 @@ func (v *Validator) compileOperations() error {
 			}
 		}
 	}
-	oc.set2020.compile(v.doc)
+	if err := v.skipUncompiled(oc.set2020.compile(v.doc)); err != nil {
+		return err
+	}
+	v.warnUncompiledResponses(oc.resp2020.compile(v.doc))
 	if oc.needAuth && v.cfg.Authenticate == nil {
 		return errors.New("validate: the spec has security requirements: set Config.Authenticate or Config.SkipSecurity")
 	}
@@ -140,9 +160,10 @@ func (oc *opCompiler) compilePath(tmpl string, item *openapi3.PathItem) error {
 
 func (oc *opCompiler) compileOperation(entry *pathEntry, tmpl string, item *openapi3.PathItem, method string, op *openapi3.Operation) (*operation, error) {
 	o := &operation{
-		method: method,
-		entry:  entry,
-		route:  &routers.Route{Spec: oc.doc, Path: tmpl, PathItem: item, Method: method, Operation: op},
+		method:  method,
+		entry:   entry,
+		route:   &routers.Route{Spec: oc.doc, Path: tmpl, PathItem: item, Method: method, Operation: op},
+		pointer: pointerOf([]string{"paths", tmpl, strings.ToLower(method)}),
 	}
 	if op.RequestBody != nil && op.RequestBody.Value != nil {
 		o.body = op.RequestBody.Value
@@ -150,6 +171,9 @@ func (oc *opCompiler) compileOperation(entry *pathEntry, tmpl string, item *open
 	}
 	if oc.v.is31 {
 		o.route30 = route30(o.route, oc.doc30)
+		if oc.v.cfg.Responses != ResponseOff {
+			oc.compileResponses31(o, op)
+		}
 	}
 	for _, p := range mergeParams(item.Parameters, op.Parameters) {
 		o.params = append(o.params, oc.compileParam(o, p))
@@ -211,6 +235,20 @@ func (oc *opCompiler) compileBody(o *operation) {
 	}
 	o.fanout = make(map[*openapi3.MediaType]int64)
 	for ct, media := range o.body.Content {
+		if media != nil && media.Schema != nil && mediaType(ct) == "application/x-www-form-urlencoded" {
+			if fe := oc.compileFormExtra(o, media.Schema.Value); fe != nil {
+				if o.formExtras == nil {
+					o.formExtras = make(map[*openapi3.MediaType]*formExtra)
+				}
+				o.formExtras[media] = fe
+			}
+			if cf := oc.compileForm(media); cf != nil {
+				if o.forms == nil {
+					o.forms = make(map[*openapi3.MediaType]*compiledForm)
+				}
+				o.forms[media] = cf
+			}
+		}
 		if media != nil && media.Schema != nil && isJSON(mediaType(ct)) {
 			o.fanout[media] = fanout(media.Schema.Value, oc.fanouts)
 		}
@@ -301,19 +339,29 @@ func cookieForKin(p *openapi3.Parameter) *openapi3.Parameter {
 }
 
 // compileParam2020 queues for the JSON Schema 2020-12 validator a 3.1
-// parameter that the 3.0 visitor cannot validate, when its values can be
-// decoded here (primitives and delimited arrays): kin-openapi would compile
-// a validator for it on every request.
+// parameter that the 3.0 visitor cannot validate: kin-openapi would compile
+// a validator for it on every request. A content parameter is judged by
+// the schema of its one JSON media type; one kin-openapi cannot decode
+// (several media types, or none JSON) is refused before any schema.
 func (oc *opCompiler) compileParam2020(o *operation, i int) {
 	p := &o.params[i]
-	if p.visit30 || p.Content != nil || p.Schema == nil || p.Schema.Value == nil {
+	if p.visit30 {
+		return
+	}
+	schema := p.Schema
+	if p.Content != nil {
+		schema = nil
+		if m := p.Content.Get("application/json"); len(p.Content) == 1 && m != nil {
+			schema = m.Schema
+		}
+	}
+	if schema == nil || schema.Value == nil {
 		return
 	}
 	shape := paramShape(p.Parameter)
-	if shape == nil {
-		return
-	}
-	oc.set2020.add(p.Schema, func(s *jsonschema.Schema) {
-		o.params[i].shape, o.params[i].v2020 = shape, s
+	decodeOnly, decodeSchema := decodeOnlyParam(p.kin)
+	oc.set2020.add(schema, o, func(s *jsonschema.Schema) {
+		q := &o.params[i]
+		q.shape, q.decodeOnly, q.decodeSchema, q.v2020 = shape, decodeOnly, decodeSchema, s
 	})
 }

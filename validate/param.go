@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -18,6 +19,7 @@ type compiledParam struct {
 	deep     map[string]string // deepObject: property name -> its single type
 	in       string
 	name     string
+	header   string // in the header: the canonical form of name
 	required bool
 	array    bool
 	explode  bool
@@ -49,7 +51,7 @@ func paramShape(p *openapi3.Parameter) *compiledParam {
 		return nil
 	}
 	s := p.Schema.Value
-	fp := &compiledParam{in: p.In, name: p.Name, required: p.Required, explode: sm.Explode}
+	fp := &compiledParam{in: p.In, name: p.Name, header: http.CanonicalHeaderKey(p.Name), required: p.Required, explode: sm.Explode}
 	if s.Type == nil || !s.Type.IsSingle() {
 		return nil
 	}
@@ -74,19 +76,23 @@ func paramShape(p *openapi3.Parameter) *compiledParam {
 		return fp
 	}
 	if typ == openapi3.TypeArray {
-		if p.In != openapi3.ParameterInQuery || s.Items == nil || s.Items.Value == nil || s.Items.Value.Type == nil || !s.Items.Value.Type.IsSingle() {
+		if s.Items == nil || s.Items.Value == nil || s.Items.Value.Type == nil || !s.Items.Value.Type.IsSingle() {
 			return nil
 		}
 		fp.array = true
 		typ = s.Items.Value.Type.Slice()[0]
 		switch {
-		case sm.Style == openapi3.SerializationForm && sm.Explode:
-		case sm.Style == openapi3.SerializationForm:
+		case p.In == openapi3.ParameterInQuery && sm.Style == openapi3.SerializationForm && sm.Explode:
+		case p.In == openapi3.ParameterInQuery && sm.Style == openapi3.SerializationForm:
 			fp.sep = ","
-		case sm.Style == openapi3.SerializationSpaceDelimited && !sm.Explode:
+		case p.In == openapi3.ParameterInQuery && sm.Style == openapi3.SerializationSpaceDelimited && !sm.Explode:
 			fp.sep = " "
-		case sm.Style == openapi3.SerializationPipeDelimited && !sm.Explode:
+		case p.In == openapi3.ParameterInQuery && sm.Style == openapi3.SerializationPipeDelimited && !sm.Explode:
 			fp.sep = "|"
+		case (p.In == openapi3.ParameterInHeader || p.In == openapi3.ParameterInPath) && sm.Style == openapi3.SerializationSimple:
+			fp.sep = "," // exploded or not, a simple array is comma-separated
+		case p.In == openapi3.ParameterInCookie && sm.Style == openapi3.SerializationForm:
+			fp.sep = "," // read unexploded, as cookieForKin has kin-openapi read it
 		default:
 			return nil
 		}
@@ -138,9 +144,22 @@ func scalarOf(typ, raw string) (any, bool) {
 
 // check reports valid when the parameter is absent and optional, or present
 // and valid.
-func (fp *compiledParam) check(r *http.Request, pathParams map[string]string, q url.Values) verdict {
+func (fp *compiledParam) check(r *http.Request, pathParams pathValues, q url.Values) verdict {
 	if fp.deep != nil {
 		return fp.checkDeep(q)
+	}
+	if !fp.array {
+		// One scalar, the common case: checked without boxing it.
+		switch raw, n := fp.single(r, pathParams, q); {
+		case n < 0 || n > 1:
+			return unsure
+		case n == 0 && fp.required:
+			return unsure
+		case n == 0:
+			return valid
+		default:
+			return fp.schema.checkRaw(fp.typ, raw)
+		}
 	}
 	v, present, ok := fp.decode(r, pathParams, q)
 	switch {
@@ -155,18 +174,47 @@ func (fp *compiledParam) check(r *http.Request, pathParams map[string]string, q 
 	return fp.schema.check(v)
 }
 
+// single returns the raw value of a parameter that is not an array and
+// how many it has (0 absent, more than 1 repeated); -1 when it cannot be
+// read here (a path parameter the match did not bind).
+func (fp *compiledParam) single(r *http.Request, pathParams pathValues, q url.Values) (string, int) {
+	var raws []string
+	switch fp.in {
+	case openapi3.ParameterInPath:
+		v, ok := pathParams.get(fp.name)
+		if !ok {
+			return "", -1
+		}
+		return v, 1
+	case openapi3.ParameterInQuery:
+		raws = q[fp.name]
+	case openapi3.ParameterInHeader:
+		raws = r.Header[fp.header]
+	case openapi3.ParameterInCookie:
+		c, err := r.Cookie(fp.name)
+		if err != nil {
+			return "", 0
+		}
+		return c.Value, 1
+	}
+	if len(raws) == 0 {
+		return "", 0
+	}
+	return raws[0], len(raws)
+}
+
 // decode returns the JSON value of the parameter in r, as kin-openapi
 // decodes it; present is false when the parameter is absent. ok is false
 // when a value is not plainly of the parameter's shape and type (or fp is
 // a deepObject): kin-openapi must decode it.
-func (fp *compiledParam) decode(r *http.Request, pathParams map[string]string, q url.Values) (v any, present, ok bool) {
+func (fp *compiledParam) decode(r *http.Request, pathParams pathValues, q url.Values) (v any, present, ok bool) {
 	if fp.deep != nil {
 		return nil, false, false
 	}
 	var raws []string
 	switch fp.in {
 	case openapi3.ParameterInPath:
-		v, ok := pathParams[fp.name]
+		v, ok := pathParams.get(fp.name)
 		if !ok {
 			return nil, false, false
 		}
@@ -174,7 +222,7 @@ func (fp *compiledParam) decode(r *http.Request, pathParams map[string]string, q
 	case openapi3.ParameterInQuery:
 		raws = q[fp.name]
 	case openapi3.ParameterInHeader:
-		raws = r.Header.Values(fp.name)
+		raws = r.Header[fp.header]
 	case openapi3.ParameterInCookie:
 		if c, err := r.Cookie(fp.name); err == nil {
 			raws = []string{c.Value}
@@ -281,4 +329,33 @@ func (fp *compiledParam) checkDeep(q url.Values) verdict {
 		return valid
 	}
 	return fp.schema.check(obj)
+}
+
+// checkRaw is check(scalarOf(typ, raw)) for a parameter's raw value,
+// without boxing the value in an interface.
+func (f *compiledSchema) checkRaw(typ, raw string) verdict {
+	if f.allOf != nil || f.anyOf != nil || f.oneOf != nil {
+		v, ok := scalarOf(typ, raw)
+		if !ok {
+			return unsure
+		}
+		return f.check(v)
+	}
+	if raw == "" || !utf8.ValidString(raw) {
+		return unsure
+	}
+	switch typ {
+	case openapi3.TypeString:
+		return f.checkString(raw)
+	case openapi3.TypeBoolean:
+		if raw != "true" && raw != "false" || f.enum != nil && !slices.Contains(f.enumBools, raw == "true") || !f.permits(openapi3.TypeBoolean) {
+			return unsure
+		}
+		return valid
+	default:
+		if !isJSONNumber(raw) || typ == openapi3.TypeInteger && strings.ContainsAny(raw, ".eE") {
+			return unsure
+		}
+		return f.checkNumber(raw)
+	}
 }

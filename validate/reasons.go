@@ -222,3 +222,8 @@ func propertyNotAllowed(name string) string {
 	}
 	return `property "` + name + `" is not allowed`
 }
+
+// reasonNotValidated is the reason given when a validator failed (a
+// recovered panic): the request is refused rather than let through
+// unchecked.
+const reasonNotValidated = "could not be validated"

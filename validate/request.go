@@ -22,11 +22,12 @@ import (
 // limit.
 type match struct {
 	op         *operation
-	pathParams map[string]string
+	pathParams pathValues
 	rules      []*compiledRule
 	limit      int64
-	passed     bool   // unknown path/method passed through unvalidated
-	path       string // the canonical escaped path ("" for a target that is not a path)
+	passed     bool      // unknown path/method passed through unvalidated
+	path       string    // the canonical escaped path ("" for a target that is not a path)
+	buf        [2]string // backs pathParams.vals for templates of up to 2 parameters, the common case
 }
 
 // addRules adds the rules of e (nil for none) that apply to method.
@@ -77,7 +78,7 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 			m.rules = append(m.rules, cr)
 		}
 	}
-	if isPath {
+	if isPath && !v.rules.empty() {
 		e, _ := v.lookupPath(&v.rules, p, nil)
 		m.addRules(e, r.Method)
 		if trimmed, ok := withoutTrailingSlash(p); ok {
@@ -94,13 +95,12 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 	if v.doc == nil {
 		return m, nil
 	}
-	var buf [8]string
 	var e *pathEntry
 	var vals []string
 	if isPath {
-		e, vals = v.lookupPath(&v.ops, p, buf[:0])
+		e, vals = v.lookupPath(&v.ops, p, m.buf[:0])
 		if trimmed, ok := withoutTrailingSlash(p); e == nil && ok {
-			e, vals = v.lookupPath(&v.ops, trimmed, buf[:0])
+			e, vals = v.lookupPath(&v.ops, trimmed, m.buf[:0])
 		}
 	}
 	if e == nil {
@@ -124,21 +124,23 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 		return nil, err
 	}
 	if op.skipped {
+		if v.cfg.RejectSkippedOperations {
+			return nil, newError(ErrInternal, http.StatusInternalServerError, "this operation of the API cannot be validated", nil, nil)
+		}
 		m.passed = true
 		return m, nil
 	}
 	m.op = op
 	if len(vals) > 0 {
-		m.pathParams = make(map[string]string, len(vals))
+		m.pathParams = pathValues{names: e.names, vals: vals}
 		for i, raw := range vals {
 			if strings.IndexByte(raw, '%') >= 0 {
 				u, err := url.PathUnescape(raw)
 				if err != nil {
 					return nil, newError(ErrInvalid, http.StatusBadRequest, "the request is invalid", &collector{max: 1, fields: []FieldError{{In: "path", Name: clip(e.names[i], maxName), Reason: "malformed percent-encoding"}}}, err)
 				}
-				raw = u
+				vals[i] = u
 			}
-			m.pathParams[e.names[i]] = raw
 		}
 	}
 	return m, nil
@@ -231,20 +233,21 @@ func safely(f func() error) (err error) {
 	return f()
 }
 
-func (v *Validator) input(r *http.Request, m *match) *openapi3filter.RequestValidationInput {
-	return &openapi3filter.RequestValidationInput{
-		Request:    r,
-		PathParams: m.pathParams,
-		Route:      m.op.route,
-		Options:    v.paramOpts,
+// input returns what kin-openapi validates r with, whose query is q: in
+// 3.1 documents, on the route whose document says 3.0.3, so that it never
+// compiles a validator (openapi31.go).
+func (v *Validator) input(r *http.Request, m *match, q url.Values) *openapi3filter.RequestValidationInput {
+	route := m.op.route
+	if m.op.route30 != nil {
+		route = m.op.route30
 	}
-}
-
-// in30 is a copy of in that makes openapi3filter use the 3.0 visitor.
-func in30(in *openapi3filter.RequestValidationInput, op *operation) *openapi3filter.RequestValidationInput {
-	c := *in
-	c.Route = op.route30
-	return &c
+	return &openapi3filter.RequestValidationInput{
+		Request:     r,
+		PathParams:  m.pathParams.asMap(),
+		QueryParams: q,
+		Route:       route,
+		Options:     v.paramOpts,
+	}
 }
 
 func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
@@ -252,10 +255,10 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 	if len(op.params) == 0 {
 		return
 	}
-	in := v.input(r, m)
+	var q url.Values
 	if op.hasQuery {
-		q, err := url.ParseQuery(r.URL.RawQuery)
-		if err != nil {
+		var err error
+		if q, err = url.ParseQuery(r.URL.RawQuery); err != nil {
 			c.add(FieldError{In: "query", Reason: "malformed query string"})
 			return
 		}
@@ -271,36 +274,32 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 				}
 			}
 		}
-		in.QueryParams = q
 	}
 	ctx := r.Context()
+	var kinIn *openapi3filter.RequestValidationInput // built for the first parameter kin-openapi decodes
 	for i := range op.params {
 		p := &op.params[i]
-		if !p.repeatable && repeated(r, p.Parameter, in.QueryParams) {
+		if !p.repeatable && repeated(r, p.Parameter, q) {
 			c.add(FieldError{In: p.In, Name: p.Name, Reason: reasonRepeated})
 			continue
 		}
-		if p.compiled != nil && p.compiled.check(r, m.pathParams, in.QueryParams) == valid {
+		if p.compiled != nil && p.compiled.check(r, m.pathParams, q) == valid {
 			continue
 		}
-		if p.json && !v.checkJSONParam(r, p.Parameter, m.pathParams, in.QueryParams, c) {
+		if p.json && !v.checkJSONParam(r, p.Parameter, m.pathParams, q, c) {
 			continue
+		}
+		if kinIn == nil {
+			kinIn = v.input(r, m, q)
 		}
 		if p.v2020 != nil {
-			if val, present, ok := p.shape.decode(r, m.pathParams, in.QueryParams); ok && present {
-				if rejected, passed := check2020(p.v2020, val, c, p.In, p.Name); rejected || passed {
-					continue
-				}
-			}
+			v.checkParam2020(ctx, kinIn, p, m.pathParams, c)
+			continue
 		}
-		pin := in
-		if p.visit30 {
-			pin = in30(in, op)
-		}
-		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, pin, p.kin) }); err != nil {
+		if err := safely(func() error { return openapi3filter.ValidateParameter(ctx, kinIn, p.kin) }); err != nil {
 			if errors.Is(err, errPanic) {
 				v.logPanic(r, err)
-				c.add(FieldError{In: p.In, Name: p.Name, Reason: "could not be validated"})
+				c.add(FieldError{In: p.In, Name: p.Name, Reason: reasonNotValidated})
 				continue
 			}
 			c.addKin(p.In, p.Name, err)
@@ -394,11 +393,15 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 		if media.Schema != nil {
 			schema = media.Schema.Value
 		}
-		switch {
-		case mt == "multipart/form-data" && !v.checkMultipart(ct, body, schema, c):
-			return body, nil
-		case mt == "application/x-www-form-urlencoded" && !checkFormRepeats(body, schema, c):
-			return body, nil
+		switch mt {
+		case "multipart/form-data":
+			if !v.checkMultipart(ct, body, schema, c) {
+				return body, nil
+			}
+		case "application/x-www-form-urlencoded":
+			if passed, accepted := v.checkForm(body, schema, m.op.formExtras[media], m.op.forms[media], c); !passed || accepted {
+				return body, nil
+			}
 		}
 		return body, v.checkOtherBody(r, m, rb, body, c)
 	}
@@ -417,14 +420,12 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if fs := m.op.bodySchemas[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
 		return body, nil
 	}
-	if cs := m.op.body2020[media]; cs != nil && !v.cfg.InjectDefaults {
-		if rejected, passed := check2020(cs, val, c, "body", ""); rejected || passed {
-			return body, nil
-		}
+	if cs := m.op.body2020[media]; cs != nil {
+		return v.checkBody2020(r, cs, media.Schema.Value, body, val, c), nil
 	}
 	opts, schema := v.bodyOpts, media.Schema.Value
 	if ls := m.op.body30[media]; ls != nil {
-		opts, schema = v.bodyOpts30, ls
+		schema = ls
 	}
 	defaulted := false
 	if v.cfg.InjectDefaults {
@@ -433,7 +434,7 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if err := safely(func() error { return schema.VisitJSON(val, opts...) }); err != nil {
 		if errors.Is(err, errPanic) {
 			v.logPanic(r, err)
-			c.add(FieldError{In: "body", Reason: "could not be validated"})
+			c.add(FieldError{In: "body", Reason: reasonNotValidated})
 		} else {
 			c.addKin("body", "", err)
 		}
@@ -450,17 +451,14 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 // checkOtherBody validates non-JSON bodies (forms, multipart, text) with
 // kin-openapi's decoders, on a copy of the request reading from body.
 func (v *Validator) checkOtherBody(r *http.Request, m *match, rb *openapi3.RequestBody, body []byte, c *collector) *Error {
-	if v.form2020(r, m, rb, body, c) {
+	if v.checkDecoded2020(r, m, rb, body, c) {
 		return nil
 	}
 	rc := r.WithContext(r.Context())
 	rc.Body = io.NopCloser(bytes.NewReader(body))
 	rc.GetBody = nil
 	rc.ContentLength = int64(len(body))
-	in := v.input(rc, m)
-	if m.op.forms30 && m.op.route30 != nil {
-		in.Route = m.op.route30
-	}
+	in := v.input(rc, m, nil)
 	if m.op.formBody != nil {
 		rb = m.op.formBody
 	}
@@ -469,7 +467,7 @@ func (v *Validator) checkOtherBody(r *http.Request, m *match, rb *openapi3.Reque
 	case err == nil:
 	case errors.Is(err, errPanic):
 		v.logPanic(r, err)
-		c.add(FieldError{In: "body", Reason: "could not be validated"})
+		c.add(FieldError{In: "body", Reason: reasonNotValidated})
 	default:
 		c.addKin("body", "", err)
 	}
@@ -483,39 +481,4 @@ func sortedKeys(c openapi3.Content) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// form2020 validates an application/x-www-form-urlencoded body whose 3.1
-// schema uses 2020-12 keywords with the validator compiled at load, on the
-// value kin-openapi's own form decoder makes of it (what kin-openapi would
-// validate, with a validator compiled per call). It reports whether the
-// verdict is settled (a rejection reported to c, or an acceptance).
-func (v *Validator) form2020(r *http.Request, m *match, rb *openapi3.RequestBody, body []byte, c *collector) bool {
-	ct := r.Header.Get("Content-Type")
-	if v.cfg.InjectDefaults || mediaType(ct) != "application/x-www-form-urlencoded" {
-		return false
-	}
-	cs := m.op.form2020[rb.Content.Get(ct)]
-	if cs == nil {
-		return false
-	}
-	kin := rb
-	if m.op.formBody != nil {
-		kin = m.op.formBody
-	}
-	media := kin.Content.Get(ct)
-	if media == nil {
-		return false
-	}
-	enc := func(name string) *openapi3.Encoding { return media.Encoding[name] }
-	var val any
-	err := safely(func() (err error) {
-		val, err = openapi3filter.UrlencodedBodyDecoder(bytes.NewReader(body), r.Header, media.Schema, enc)
-		return err
-	})
-	if err != nil {
-		return false // kin-openapi reports it
-	}
-	rejected, passed := check2020(cs, val, c, "body", "")
-	return rejected || passed
 }

@@ -3,11 +3,15 @@ package validate
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"sort"
 	"strings"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // serveValidatingResponse calls next with a buffering writer, validates the
@@ -30,22 +34,29 @@ func (v *Validator) serveValidatingResponse(w http.ResponseWriter, r *http.Reque
 		rb.commit()
 		return
 	}
+	route := m.op.route
+	if m.op.resp30 != nil {
+		route = m.op.resp30 // 3.1: never a validator compiled per response
+	}
 	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: v.input(r, m),
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: r, PathParams: m.pathParams.asMap(), Route: route, Options: v.paramOpts},
 		Status:                 rb.status,
 		Header:                 rb.header,
 		Options:                v.respOpts,
 	}
 	in.SetBodyBytes(rb.buf.Bytes())
+	c := &collector{max: v.cfg.MaxErrors}
 	err := safely(func() error { return openapi3filter.ValidateResponse(context.Background(), in) })
-	if err != nil {
+	switch {
+	case err == nil:
+		v.checkResponse2020(r, m, rb, c)
+	case errors.Is(err, errPanic):
+		c.add(FieldError{In: "response", Reason: reasonNotValidated})
+	default:
+		c.addKin("response", "", err)
+	}
+	if len(c.fields)+c.omitted > 0 {
 		v.stats.badResponses.Add(1)
-		c := &collector{max: v.cfg.MaxErrors}
-		if errors.Is(err, errPanic) {
-			c.add(FieldError{In: "response", Reason: "could not be validated"})
-		} else {
-			c.addKin("response", "", err)
-		}
 		if v.cfg.Logger != nil {
 			reasons := make([]string, 0, len(c.fields))
 			for _, f := range c.fields {
@@ -161,4 +172,146 @@ func encoded(h http.Header) bool {
 		}
 	}
 	return false
+}
+
+// compileResponses31 prepares the response validation of a 3.1 operation
+// without a validator compiled per response: kin-openapi gets resp30, a
+// route whose document says 3.0.3 and whose response schemas its 3.0
+// visitor judges as 3.1 means them ("nullable" cleared). A JSON body whose
+// schema has 2020-12 keywords is left out of that copy and judged by a
+// validator compiled here, once (respBody2020); a header or a non-JSON
+// body with such a schema is not validated.
+func (oc *opCompiler) compileResponses31(o *operation, op *openapi3.Operation) {
+	o.resp30 = o.route30
+	if op.Responses == nil || op.Responses.Len() == 0 {
+		return
+	}
+	cp := *op
+	cp.Responses = openapi3.NewResponsesWithCapacity(op.Responses.Len())
+	for code, ref := range op.Responses.Map() {
+		if ref == nil || ref.Value == nil {
+			cp.Responses.Set(code, ref)
+			continue
+		}
+		resp := *ref.Value
+		if ref.Value.Headers != nil {
+			resp.Headers = make(openapi3.Headers, len(ref.Value.Headers))
+			for name, h := range ref.Value.Headers {
+				if h == nil || h.Value == nil {
+					resp.Headers[name] = h
+				} else if hc := header30(h.Value); hc != nil {
+					resp.Headers[name] = &openapi3.HeaderRef{Value: hc}
+				}
+			}
+		}
+		if ref.Value.Content != nil {
+			resp.Content = make(openapi3.Content, len(ref.Value.Content))
+			for ct, media := range ref.Value.Content {
+				resp.Content[ct] = media
+				if media == nil || media.Schema == nil || media.Schema.Value == nil {
+					continue
+				}
+				mc := *media
+				if mc.Schema = schema30(media.Schema); mc.Schema == nil && isJSON(mediaType(ct)) {
+					oc.resp2020.add(media.Schema, o, func(s *jsonschema.Schema) {
+						if o.respBody2020 == nil {
+							o.respBody2020 = make(map[*openapi3.MediaType]*jsonschema.Schema)
+						}
+						o.respBody2020[media] = s
+					})
+				}
+				resp.Content[ct] = &mc
+			}
+		}
+		cp.Responses.Set(code, &openapi3.ResponseRef{Value: &resp})
+	}
+	r := *o.route30
+	r.Operation = &cp
+	o.resp30 = &r
+}
+
+// schema30 returns the schema ref the 3.0 visitor judges s with (s, or a
+// copy without "nullable"), or nil when s needs the 2020-12 validator.
+func schema30(s *openapi3.SchemaRef) *openapi3.SchemaRef {
+	ls := as30Schema(s.Value)
+	switch {
+	case ls == nil:
+		return nil
+	case ls == s.Value:
+		return s
+	}
+	return &openapi3.SchemaRef{Ref: s.Ref, Value: ls}
+}
+
+// header30 returns the response header kin-openapi's 3.0 visitor can
+// judge for h, or nil when a schema of h needs the 2020-12 validator.
+func header30(h *openapi3.Header) *openapi3.Header {
+	c := *h
+	if h.Schema != nil && h.Schema.Value != nil {
+		if c.Schema = schema30(h.Schema); c.Schema == nil {
+			return nil
+		}
+	}
+	if h.Content != nil {
+		c.Content = make(openapi3.Content, len(h.Content))
+		for ct, m := range h.Content {
+			c.Content[ct] = m
+			if m != nil && m.Schema != nil && m.Schema.Value != nil {
+				mc := *m
+				if mc.Schema = schema30(m.Schema); mc.Schema == nil {
+					return nil
+				}
+				c.Content[ct] = &mc
+			}
+		}
+	}
+	return &c
+}
+
+// warnUncompiledResponses lists the operations with a response schema no
+// 2020-12 validator could be compiled from in Warnings: those responses
+// are not validated (their requests are).
+func (v *Validator) warnUncompiledResponses(failed []uncompiled) {
+	for _, f := range failed {
+		v.warnings = append(v.warnings, Problem{Pointer: f.op.pointer, Reason: "a response schema cannot be compiled as JSON Schema 2020-12; its responses are not validated"})
+	}
+	if len(failed) > 0 {
+		sort.SliceStable(v.warnings, func(i, j int) bool { return v.warnings[i].Pointer < v.warnings[j].Pointer })
+	}
+}
+
+// checkResponse2020 judges a JSON response body whose 3.1 schema has
+// 2020-12 keywords with the validator compiled at load, reporting its
+// failures to c; kin-openapi, given resp30, skipped it. It skips what
+// kin-openapi's ValidateResponse skips: HEAD, 301, 304, 307 and 308.
+func (v *Validator) checkResponse2020(r *http.Request, m *match, rb *respBuffer, c *collector) {
+	switch rb.status {
+	case http.StatusNotModified, http.StatusPermanentRedirect, http.StatusTemporaryRedirect, http.StatusMovedPermanently:
+		return
+	}
+	if r.Method == http.MethodHead || m.op.respBody2020 == nil {
+		return
+	}
+	responses := m.op.route.Operation.Responses
+	ref := responses.Status(rb.status)
+	if ref == nil {
+		ref = responses.Default()
+	}
+	if ref == nil || ref.Value == nil {
+		return
+	}
+	cs := m.op.respBody2020[ref.Value.Content.Get(rb.header.Get("Content-Type"))]
+	if cs == nil {
+		return
+	}
+	d := json.NewDecoder(bytes.NewReader(rb.buf.Bytes()))
+	d.UseNumber()
+	var val any
+	if err := d.Decode(&val); err != nil {
+		c.add(FieldError{In: "response", Reason: "not valid JSON"})
+		return
+	}
+	if rejected, passed := check2020(cs, val, c, "response", ""); !rejected && !passed {
+		c.add(FieldError{In: "response", Reason: reasonNotValidated})
+	}
 }

@@ -115,3 +115,71 @@ func TestResponseValidationStreamsLargeAndFlushed(t *testing.T) {
 		t.Fatalf("flushed=%v body %q", rec.Flushed, rec.Body)
 	}
 }
+
+const spec31Responses = `openapi: 3.1.0
+info: {title: t, version: "1"}
+paths:
+  /r:
+    get:
+      responses:
+        "200":
+          description: ok
+          headers:
+            X-Count: {schema: {type: integer, nullable: true}}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [kind]
+                properties:
+                  kind: {const: cat}
+                  secret: {type: string, writeOnly: true}
+        "201":
+          description: created
+          content:
+            application/json:
+              schema: {type: object, properties: {n: {type: integer, nullable: true}}}
+`
+
+// TestResponses31CompileNothingPerResponse: with response validation on,
+// the responses of a 3.1 document are judged as 3.1 means them (const
+// applies, a writeOnly property must not be sent, "nullable" has no
+// effect) by validators compiled at load: no schema is serialised again
+// however many responses are validated.
+func TestResponses31CompileNothingPerResponse(t *testing.T) {
+	cases := []struct {
+		name, count, body string
+		status, want      int
+	}{
+		{"valid", "3", `{"kind":"cat"}`, 200, 200},
+		{"const broken", "3", `{"kind":"dog"}`, 200, 502},
+		{"writeOnly sent", "3", `{"kind":"cat","secret":"s"}`, 200, 502},
+		{"header of the wrong type", "x", `{"kind":"cat"}`, 200, 502},
+		{"nullable has no effect in 3.1", "", `{"n":null}`, 201, 502},
+		{"valid 201", "", `{"n":1}`, 201, 201},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v, mc := countSchemaMarshals(t, spec31Responses, Config{Responses: ResponseReject})
+			h := Middleware(v)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if tc.count != "" {
+					w.Header().Set("X-Count", tc.count)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = io.WriteString(w, tc.body)
+			}))
+			before := mc.n.Load()
+			for range 3 {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest("GET", "/r", nil))
+				if rec.Code != tc.want {
+					t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
+				}
+			}
+			if n := mc.n.Load() - before; n != 0 {
+				t.Errorf("%d schema serialisations for 3 responses, want 0", n)
+			}
+		})
+	}
+}

@@ -9,8 +9,9 @@ import (
 // compiled from (res, whose components are schemas) so that plain JSON
 // Schema 2020-12 says what OpenAPI adds for requests:
 //
-//   - a readOnly property must not be sent, and is not required: its
-//     schema becomes false and it leaves "required" (kin-openapi's rule);
+//   - a readOnly property must not be sent in a request, a writeOnly one
+//     in a response (forbid names which), and it is not required there:
+//     its schema becomes false and it leaves "required" (kin-openapi's rule);
 //   - a discriminator selects the one branch to validate: a oneOf or anyOf
 //     whose branches are all in the (completed) mapping becomes "the
 //     property is one of the mapping's keys" and one if/then per key;
@@ -18,13 +19,14 @@ import (
 //     real 3.1 documents) become a $ref to the nearest enclosing schema
 //     with $recursiveAnchor, their meaning when nothing extends the
 //     recursion; without such a schema the reference accepts anything.
-func rewrite2020(res any, components map[string]any) {
-	rw := &rewriter{components: components}
+func rewrite2020(res any, components map[string]any, forbid string) {
+	rw := &rewriter{components: components, forbid: forbid}
 	rw.walk(res, "", "")
 }
 
 type rewriter struct {
 	components map[string]any
+	forbid     string // "readOnly" (requests) or "writeOnly" (responses)
 }
 
 // walk rewrites node, found at JSON pointer ptr; anchor is the pointer of
@@ -48,7 +50,7 @@ func (rw *rewriter) walk(node any, ptr, anchor string) {
 				n["$ref"] = "#" + anchor
 			}
 		}
-		rw.readOnly(n)
+		rw.forbidden(n)
 		rw.discriminator(n)
 		for k, x := range n {
 			rw.walk(x, ptr+"/"+escapeToken(k), anchor)
@@ -56,15 +58,16 @@ func (rw *rewriter) walk(node any, ptr, anchor string) {
 	}
 }
 
-// readOnly forbids the readOnly properties of an object schema n.
-func (rw *rewriter) readOnly(n map[string]any) {
+// forbidden forbids the readOnly (or writeOnly) properties of an object
+// schema n.
+func (rw *rewriter) forbidden(n map[string]any) {
 	props, ok := n["properties"].(map[string]any)
 	if !ok {
 		return
 	}
 	var ro map[string]bool
 	for name, p := range props {
-		if rw.isReadOnly(p) {
+		if rw.isForbidden(p) {
 			props[name] = false
 			if ro == nil {
 				ro = map[string]bool{}
@@ -83,20 +86,20 @@ func (rw *rewriter) readOnly(n map[string]any) {
 	}
 }
 
-// isReadOnly reports whether a property schema is readOnly, itself or
-// through a reference to a component.
-func (rw *rewriter) isReadOnly(p any) bool {
+// isForbidden reports whether a property schema is readOnly (or
+// writeOnly), itself or through a reference to a component.
+func (rw *rewriter) isForbidden(p any) bool {
 	m, ok := p.(map[string]any)
 	if !ok {
 		return false
 	}
-	if ro, _ := m["readOnly"].(bool); ro {
+	if ro, _ := m[rw.forbid].(bool); ro {
 		return true
 	}
 	if ref, ok := m["$ref"].(string); ok {
 		if name, ok := strings.CutPrefix(ref, "#/components/schemas/"); ok {
 			if c, ok := rw.components[name].(map[string]any); ok {
-				ro, _ := c["readOnly"].(bool)
+				ro, _ := c[rw.forbid].(bool)
 				return ro
 			}
 		}

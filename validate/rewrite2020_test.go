@@ -83,7 +83,7 @@ func TestRewrite2020MatchesOpenAPI(t *testing.T) {
 	})
 	// kin-openapi's own 3.1 path ignores discriminators and readOnly (its
 	// OpenAPI 3.0 visitor applies them); elsewhere the verdict is its own.
-	opts := append(v.bodyOpts30, openapi3.EnableJSONSchema2020())
+	opts := append(v.bodyOpts, openapi3.EnableJSONSchema2020())
 	for _, tc := range []struct{ path, body string }{
 		{"pets", `{"pet":{"kind":"Dog","barks":1}}`},
 		{"inline", `{"kind":"fish"}`},

@@ -3,6 +3,7 @@ package validate
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,33 +18,38 @@ import (
 // requests, the common case, thus skip kin-openapi's reflective visitor;
 // invalid ones get kin-openapi's exact errors.
 type compiledSchema struct {
-	types     []string // nil: any type
-	nullable  bool
-	enum      map[string]struct{}
-	format    openapi3.StringFormatValidator
-	intFormat string
-	pattern   matcher
-	minLen    uint64
-	maxLen    *uint64
-	min, max  *float64
-	exclMin   bool
-	exclMax   bool
-	required  []string
-	props     map[string]*compiledSchema
-	addl      int // 0 any, 1 forbidden, 2 schema
-	addlS     *compiledSchema
-	minProps  uint64
-	maxProps  *uint64
-	items     *compiledSchema
-	minItems  uint64
-	maxItems  *uint64
-	unique    bool
-	allOf     []*compiledSchema
-	anyOf     []*compiledSchema
-	oneOf     []*compiledSchema
-	oneOfRefs []string
-	discProp  string
-	discMap   map[string]string
+	types      []string // nil: any type
+	nullable   bool
+	readOnly   bool                // as a property, must not be sent in a request body: checkObject is unsure when it is
+	broken     bool                // a recursive schema whose compilation failed: always unsure
+	multipleOf int64               // 0: none; an integral multipleOf (others are not compiled)
+	enum       map[string]struct{} // the string members of enum; non-nil whenever there is an enum
+	enumNums   []float64           // its number members
+	enumBools  []bool              // its boolean members
+	format     openapi3.StringFormatValidator
+	intFormat  string
+	pattern    matcher
+	minLen     uint64
+	maxLen     *uint64
+	min, max   *float64
+	exclMin    bool
+	exclMax    bool
+	required   []string
+	props      map[string]*compiledSchema
+	addl       int // 0 any, 1 forbidden, 2 schema
+	addlS      *compiledSchema
+	minProps   uint64
+	maxProps   *uint64
+	items      *compiledSchema
+	minItems   uint64
+	maxItems   *uint64
+	unique     bool
+	allOf      []*compiledSchema
+	anyOf      []*compiledSchema
+	oneOf      []*compiledSchema
+	oneOfRefs  []string
+	discProp   string
+	discMap    map[string]string
 }
 
 type verdict int8
@@ -64,6 +70,13 @@ type schemaCompiler struct {
 }
 
 // compile returns nil when s uses anything compiled schemas do not handle.
+// A schema met again while it is being compiled (a recursive schema) is
+// shared when the way back to it goes through a property, array items or
+// additional properties, which check a smaller value each time, so that
+// checking ends; through allOf, anyOf or oneOf, which check the same value
+// again, it is not compiled (compileSame). A shared schema whose
+// compilation then fails is marked broken: whatever reached it answers
+// unsure.
 func (fc *schemaCompiler) compile(s *openapi3.Schema) *compiledSchema {
 	if s == nil {
 		return nil
@@ -71,14 +84,27 @@ func (fc *schemaCompiler) compile(s *openapi3.Schema) *compiledSchema {
 	if f, ok := fc.done[s]; ok {
 		return f
 	}
-	if fc.busy[s] {
-		return nil // recursive schema: leave it to kin-openapi
-	}
-	fc.busy[s] = true
-	defer delete(fc.busy, s)
-	f := fc.build(s)
+	f := &compiledSchema{}
 	fc.done[s] = f
+	fc.busy[s] = true
+	built := fc.build(s)
+	delete(fc.busy, s)
+	if built == nil {
+		f.broken = true
+		fc.done[s] = nil
+		return nil
+	}
+	*f = *built
 	return f
+}
+
+// compileSame is compile for a schema applied to the same value (allOf,
+// anyOf, oneOf): nil when s is being compiled.
+func (fc *schemaCompiler) compileSame(s *openapi3.Schema) *compiledSchema {
+	if fc.busy[s] {
+		return nil
+	}
+	return fc.compile(s)
 }
 
 func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
@@ -102,13 +128,26 @@ func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 	rest.MinProps, rest.MaxProps, rest.Items, rest.MinItems, rest.MaxItems, rest.UniqueItems = 0, nil, nil, 0, nil, false
 	rest.AllOf, rest.AnyOf, rest.OneOf, rest.Discriminator = nil, nil, nil, nil
 	rest.Default, rest.Example, rest.Examples = nil, nil, nil
-	if !rest.IsEmpty() || s.ReadOnly || s.WriteOnly || s.Always != nil || recursiveKeyword(s) {
+	// readOnly and writeOnly do not constrain the value itself: readOnly
+	// constrains the object it is a property of (checkObject), writeOnly
+	// only responses.
+	rest.ReadOnly, rest.WriteOnly, rest.MultipleOf = false, false, nil
+	if !rest.IsEmpty() || s.Always != nil || recursiveKeyword(s) {
 		return nil
 	}
 	if s.ExclusiveMin.Value != nil || s.ExclusiveMax.Value != nil {
 		return nil
 	}
-	f := &compiledSchema{nullable: s.Nullable, minLen: s.MinLength, maxLen: s.MaxLength, min: s.Min, max: s.Max,
+	var multipleOf int64
+	if m := s.MultipleOf; m != nil {
+		// Only integral divisors are checked here, exactly, on integral
+		// values; kin-openapi judges the rest with its tolerance.
+		if *m <= 0 || *m != math.Trunc(*m) || *m >= 1<<53 {
+			return nil
+		}
+		multipleOf = int64(*m)
+	}
+	f := &compiledSchema{nullable: s.Nullable, readOnly: s.ReadOnly, multipleOf: multipleOf, minLen: s.MinLength, maxLen: s.MaxLength, min: s.Min, max: s.Max,
 		exclMin: s.ExclusiveMin.IsTrue(), exclMax: s.ExclusiveMax.IsTrue(), required: s.Required,
 		minProps: s.MinProps, maxProps: s.MaxProps, minItems: s.MinItems, maxItems: s.MaxItems, unique: s.UniqueItems}
 	if s.Type != nil {
@@ -120,11 +159,22 @@ func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 	if len(s.Enum) > 0 {
 		f.enum = make(map[string]struct{}, len(s.Enum))
 		for _, e := range s.Enum {
-			str, ok := e.(string)
-			if !ok {
-				return nil
+			switch e := e.(type) {
+			case string:
+				f.enum[e] = struct{}{}
+			case float64:
+				f.enumNums = append(f.enumNums, e)
+			case int:
+				f.enumNums = append(f.enumNums, float64(e))
+			case int64:
+				f.enumNums = append(f.enumNums, float64(e))
+			case uint64:
+				f.enumNums = append(f.enumNums, float64(e))
+			case bool:
+				f.enumBools = append(f.enumBools, e)
+			default:
+				return nil // null, objects, arrays: kin-openapi compares them
 			}
-			f.enum[str] = struct{}{}
 		}
 	}
 	if s.Format != "" {
@@ -140,10 +190,7 @@ func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 			if v == nil {
 				v = openapi3.SchemaStringFormats[s.Format]
 			}
-			if v == nil {
-				return nil
-			}
-			f.format = v
+			f.format = v // nil: a format kin-openapi does not know, which it ignores
 		default:
 			return nil
 		}
@@ -223,7 +270,7 @@ func (fc *schemaCompiler) list(refs openapi3.SchemaRefs) ([]*compiledSchema, boo
 		if r == nil || r.Value == nil {
 			return nil, false
 		}
-		f := fc.compile(r.Value)
+		f := fc.compileSame(r.Value)
 		if f == nil {
 			return nil, false
 		}
@@ -246,6 +293,9 @@ func (f *compiledSchema) permits(t string) bool {
 
 // check returns valid only if kin-openapi would accept v.
 func (f *compiledSchema) check(v any) verdict {
+	if f.broken {
+		return unsure
+	}
 	if v == nil {
 		if f.nullable && f.enum == nil && f.allOf == nil && f.anyOf == nil && f.oneOf == nil {
 			return valid
@@ -278,7 +328,7 @@ func (f *compiledSchema) check(v any) verdict {
 	case json.Number:
 		return f.checkNumber(string(x))
 	case bool:
-		if f.enum != nil || !f.permits(openapi3.TypeBoolean) {
+		if f.enum != nil && !slices.Contains(f.enumBools, x) || !f.permits(openapi3.TypeBoolean) {
 			return unsure
 		}
 		return valid
@@ -366,9 +416,6 @@ func (f *compiledSchema) checkString(s string) verdict {
 
 // checkNumber takes the literal of a JSON number (or a parameter).
 func (f *compiledSchema) checkNumber(lit string) verdict {
-	if f.enum != nil {
-		return unsure
-	}
 	isInt := !strings.ContainsAny(lit, ".eE")
 	if !f.permits(openapi3.TypeNumber) && !(isInt && f.permits(openapi3.TypeInteger)) {
 		return unsure
@@ -376,6 +423,9 @@ func (f *compiledSchema) checkNumber(lit string) verdict {
 	x, err := strconv.ParseFloat(lit, 64)
 	if err != nil || math.IsInf(x, 0) || math.IsNaN(x) {
 		return unsure
+	}
+	if f.enum != nil && !slices.Contains(f.enumNums, x) {
+		return unsure // kin-openapi compares enum members as float64, as here
 	}
 	if f.intFormat != "" {
 		i, err := strconv.ParseInt(lit, 10, 64)
@@ -387,6 +437,9 @@ func (f *compiledSchema) checkNumber(lit string) verdict {
 		return unsure
 	}
 	if f.max != nil && (x > *f.max || f.exclMax && x == *f.max) {
+		return unsure
+	}
+	if f.multipleOf != 0 && (x != math.Trunc(x) || math.Abs(x) >= 1<<53 || int64(x)%f.multipleOf != 0) {
 		return unsure
 	}
 	return valid
@@ -407,7 +460,9 @@ func (f *compiledSchema) checkObject(m map[string]any) verdict {
 	}
 	for k, v := range m {
 		if s, ok := f.props[k]; ok {
-			if s.check(v) != valid {
+			// A readOnly property sent in a request body is an error;
+			// in a parameter it is not: kin-openapi decides which.
+			if s.readOnly && v != nil || s.check(v) != valid {
 				return unsure
 			}
 			continue

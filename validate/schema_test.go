@@ -117,3 +117,99 @@ func FuzzCompiledSchemaAgreesWithKin(f *testing.F) {
 		}
 	})
 }
+
+// TestCompiledSchemaReadOnlyProperties: a schema with readOnly properties
+// is compiled; a body without them is valid on the compiled path, one that
+// sends them is left to kin-openapi, which rejects it in a request body.
+func TestCompiledSchemaReadOnlyProperties(t *testing.T) {
+	v := mustLoad(t, `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /pets:
+    post:
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [name]
+              properties:
+                id: {type: integer, readOnly: true}
+                name: {type: string}
+                secret: {type: string, writeOnly: true}
+      responses: {"200": {description: ok}}
+`, Config{})
+	media := v.ops.root.static["pets"].entry.methods["POST"].body.Content.Get(jsonCT)
+	fs := v.ops.root.static["pets"].entry.methods["POST"].bodySchemas[media]
+	if fs == nil {
+		t.Fatal("a schema with readOnly and writeOnly properties was not compiled")
+	}
+	cases := []struct {
+		body string
+		want verdict
+	}{
+		{`{"name":"x"}`, valid},
+		{`{"name":"x","secret":"s"}`, valid},
+		{`{"name":"x","id":1}`, unsure},
+		{`{"name":"x","id":null}`, unsure},
+	}
+	for _, tc := range cases {
+		val, err := parseJSON([]byte(tc.body), v.cfg.JSON)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fs.check(val); got != tc.want {
+			t.Errorf("check(%s) = %v, want %v", tc.body, got, tc.want)
+		}
+	}
+	checkVerdicts(t, v, []verdictCase{
+		{method: "POST", target: "/pets", ct: jsonCT, body: `{"name":"x"}`, ok: true},
+		{method: "POST", target: "/pets", ct: jsonCT, body: `{"name":"x","id":1}`, ok: false},
+	})
+}
+
+// TestCompiledEnumsOfNumbersAndBooleans: enums of numbers and booleans are
+// compiled, and a value they call valid is one kin-openapi accepts.
+func TestCompiledEnumsOfNumbersAndBooleans(t *testing.T) {
+	cases := []struct {
+		schema, value string
+		want          verdict
+	}{
+		{`{"type":"integer","enum":[0,1,2]}`, `1`, valid},
+		{`{"type":"integer","enum":[0,1,2]}`, `1.0`, unsure},
+		{`{"type":"integer","enum":[0,1,2]}`, `3`, unsure},
+		{`{"type":"number","enum":[0.5,2]}`, `0.5`, valid},
+		{`{"type":"number","enum":[0.5,2]}`, `2e0`, valid},
+		{`{"enum":[true,false]}`, `false`, valid},
+		{`{"enum":[true]}`, `false`, unsure},
+		{`{"enum":[1,"a",true]}`, `"a"`, valid},
+		{`{"enum":[1,"a",true]}`, `"b"`, unsure},
+		{`{"enum":[1,"a",true]}`, `1`, valid},
+	}
+	opts := []openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), openapi3.MultiErrors()}
+	for _, tc := range cases {
+		var s openapi3.Schema
+		if err := s.UnmarshalJSON([]byte(tc.schema)); err != nil {
+			t.Fatal(err)
+		}
+		fc := &schemaCompiler{formats: formatValidators(), done: map[*openapi3.Schema]*compiledSchema{}, busy: map[*openapi3.Schema]bool{}}
+		f := fc.compile(&s)
+		if f == nil {
+			t.Fatalf("%s: not compiled", tc.schema)
+		}
+		val, err := parseJSON([]byte(tc.value), JSONLimits{}.withDefaults())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := f.check(val)
+		if got != tc.want {
+			t.Errorf("%s: check(%s) = %v, want %v", tc.schema, tc.value, got, tc.want)
+		}
+		if got == valid {
+			if err := s.VisitJSON(val, opts...); err != nil {
+				t.Errorf("%s: check(%s) is valid, kin-openapi rejects: %v", tc.schema, tc.value, err)
+			}
+		}
+	}
+}

@@ -11,7 +11,10 @@
 // so do parameters declared with a JSON "content" and multipart parts whose
 // Content-Type is JSON, before kin-openapi decodes them with encoding/json.
 // Fields of application/x-www-form-urlencoded bodies are not JSON-decoded
-// (kin-openapi reads them as strings and primitives) and get no such pass.
+// (kin-openapi reads them as strings and primitives) and get no such pass;
+// fields their schema's properties do not declare, which kin-openapi
+// drops, are judged by its additionalProperties (false refuses them, a
+// schema validates them, absent lets them through).
 // Parameter and body schemas are checked with github.com/getkin/kin-openapi.
 //
 // Typical use, in front of any http.Handler:
@@ -59,12 +62,14 @@
 //
 // Documents are checked at load, and every problem is reported at once in
 // a [LoadError], one line each: a JSON pointer into the document and a
-// reason. What never changes a verdict (examples and defaults that do not
-// match their schemas, keywords of the other OpenAPI version, an array
-// schema without items) is accepted and listed in [Validator.Warnings]
-// unless Config.Strict, meant for linting the document in CI. With
+// reason. What never changes a verdict is accepted unless Config.Strict,
+// meant for linting the document in CI: examples and defaults are not
+// checked against their schemas, and keywords of the other OpenAPI
+// version, unknown sibling keywords, an array schema without items and a
+// name listed twice in required are listed in [Validator.Warnings]. With
 // Config.SkipBrokenOperations, a document whose problems are confined to
-// some operations loads without them ([Validator.Skipped]).
+// some operations loads without them ([Validator.Skipped]): their requests
+// pass unvalidated, or with Config.RejectSkippedOperations get 500.
 //
 // Schemas are compiled once at load for the common keywords; kin-openapi
 // judges what they do not cover and every rejection. Patterns are ECMA-262
@@ -79,16 +84,21 @@
 // the request: kin-openapi's and the JSON Schema library's messages are
 // mapped to fixed text built from the schema.
 //
-// OpenAPI 3.1: a JSON or urlencoded form body, or a primitive or
-// delimited-array parameter, whose schema uses JSON Schema 2020-12 keywords
+// OpenAPI 3.1: a value whose schema uses JSON Schema 2020-12 keywords
 // (const, prefixItems, unevaluatedProperties, if/then/else, ...) is judged
-// by a validator compiled at load, never per request (kin-openapi still
-// compiles one per call for multipart bodies, deepObject and content
-// parameters with such keywords, and with Config.InjectDefaults); as for 3.0,
-// a readOnly property must not be sent. $recursiveRef (JSON Schema
-// 2019-09) is read as a reference to the enclosing $recursiveAnchor
-// schema. "nullable" has no effect in 3.1 documents; use a type array with
-// "null". Webhooks are not validated.
+// by a validator compiled at load, never per request, whatever carries it:
+// a JSON, form, multipart or text body (the last three decoded as
+// kin-openapi decodes them), a parameter of any style or a content
+// parameter; with Config.InjectDefaults, the defaults of such a JSON body
+// are filled in before it is validated. A schema no such validator can be
+// compiled from refuses the document (with Config.SkipBrokenOperations,
+// its operation is skipped). As for 3.0, a readOnly property must not be
+// sent. $recursiveRef (JSON Schema 2019-09) is read as a reference to the
+// enclosing $recursiveAnchor schema. "nullable" has no effect in 3.1
+// documents; use a type array with "null". Webhooks are not validated.
+// Responses (Config.Responses) are judged the same way, with no validator
+// compiled per response, except that a response header, or a non-JSON
+// response body, whose schema has 2020-12 keywords is not validated.
 package validate
 
 import (
@@ -170,28 +180,45 @@ type Config struct {
 	// SkipSecurity ignores the spec's security requirements (the backend
 	// authenticates).
 	SkipSecurity bool
-	// InjectDefaults fills in schema defaults missing from JSON bodies and
-	// forwards the re-encoded body (different bytes: key order and number
-	// formatting change, which breaks body signatures). Off by default: the
-	// backend receives the exact bytes the client sent. Parameter defaults
-	// are never injected.
+	// InjectDefaults fills in schema defaults missing from JSON bodies
+	// (properties absent or null, not readOnly) and forwards the
+	// re-encoded body (different bytes: key order and number formatting
+	// change, which breaks body signatures); the filled-in body is the one
+	// validated. Off by default: the backend receives the exact bytes the
+	// client sent. Parameter and form defaults are never injected; in 3.1
+	// schemas with 2020-12 keywords, neither are defaults inside oneOf or
+	// anyOf branches.
 	InjectDefaults bool
 	// Strict refuses a document for problems that never change a verdict:
 	// examples and defaults that do not match their schemas, sibling
 	// keywords the OpenAPI version does not define (a 3.1 keyword in a 3.0
 	// document, a boolean exclusiveMinimum in a 3.1 one, $recursiveRef),
-	// an array schema without items. By default they are accepted, as
-	// Redocly and Spectral accept them, and listed in Validator.Warnings;
+	// an array schema without items, a name listed twice in required. By
+	// default they are accepted, as Redocly and Spectral accept them:
+	// examples and defaults are not checked, the others are listed in
+	// Validator.Warnings;
 	// keywords of the other version are applied as that version means them
 	// where kin-openapi understands them, and ignored otherwise. Meant for
 	// CI linting of the document.
 	Strict bool
 	// SkipBrokenOperations loads a document whose problems are confined to
 	// some operations: those operations are listed in Validator.Skipped,
-	// each with its reasons, and their requests are passed to the next
-	// handler unvalidated, as Config.PassThroughUnknown does for paths
-	// outside the document. By default any problem refuses the document.
+	// each with its reasons. By default any problem refuses the document.
+	//
+	// A request to a skipped operation reaches the next handler with none
+	// of the document's checks: no parameters, body, security requirement
+	// or Content-Type are checked and, unless a Rule matches it, its body
+	// is neither read nor capped by MaxBodyBytes (as Config.PassThroughUnknown
+	// does for paths outside the document). Only Config.Rules and the
+	// canonical path apply. Set RejectSkippedOperations to refuse such
+	// requests instead.
 	SkipBrokenOperations bool
+	// RejectSkippedOperations answers requests to the operations
+	// SkipBrokenOperations skipped with 500 problem+json (ErrInternal),
+	// before any rule or body is read, instead of passing them
+	// unvalidated: the document loads, and the broken operations fail
+	// closed until it is fixed.
+	RejectSkippedOperations bool
 	// AllowExternalRefs lets LoadFile follow $refs to other local files.
 	// Remote (http) references are never followed.
 	AllowExternalRefs bool
@@ -229,23 +256,22 @@ type AuthInput struct {
 // safe for concurrent use and must not be copied. The document must not be
 // modified after New.
 type Validator struct {
-	cfg        Config
-	doc        *openapi3.T // nil for NewRules
-	ops        pathTable
-	rules      pathTable
-	global     []*compiledRule
-	basePaths  []string
-	is31       bool
-	matrix     bool // the spec has matrix-style path parameters: ";" may start a segment
-	paramOpts  *openapi3filter.Options
-	bodyOpts   []openapi3.SchemaValidationOption
-	bodyOpts30 []openapi3.SchemaValidationOption // 3.1 documents: options of the 3.0 visitor (openapi31.go)
-	respOpts   *openapi3filter.Options
-	stats      counters
-	intern     *interned // strings of the spec shared by parsed bodies; nil without compiled schemas
-	warnings   []Problem
-	skipped    []Problem
-	broken     map[string]bool // pointers of skipped operations
+	cfg       Config
+	doc       *openapi3.T // nil for NewRules
+	ops       pathTable
+	rules     pathTable
+	global    []*compiledRule
+	basePaths []string
+	is31      bool
+	matrix    bool // the spec has matrix-style path parameters: ";" may start a segment
+	paramOpts *openapi3filter.Options
+	bodyOpts  []openapi3.SchemaValidationOption
+	respOpts  *openapi3filter.Options
+	stats     counters
+	intern    *interned // strings of the spec shared by parsed bodies; nil without compiled schemas
+	warnings  []Problem
+	skipped   []Problem
+	broken    map[string]bool // pointers of skipped operations
 }
 
 // Warnings returns the problems of the document that did not refuse it
@@ -372,11 +398,10 @@ func (v *Validator) setOptions() {
 	fmts = append(fmts, v.doc.GetSchemaValidationOptions()...)
 	v.paramOpts = &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
 	v.respOpts = &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true, SkipSettingDefaults: true, SchemaValidationOptions: fmts}
+	// Never EnableJSONSchema2020: kin-openapi would compile a JSON Schema
+	// validator per call. 3.1 schemas reach the 3.0 visitor only when it
+	// judges them as 3.1 means them (openapi31.go).
 	v.bodyOpts = append([]openapi3.SchemaValidationOption{openapi3.VisitAsRequest(), openapi3.MultiErrors()}, fmts...)
-	if v.is31 {
-		v.bodyOpts30 = v.bodyOpts
-		v.bodyOpts = append(v.bodyOpts[:len(v.bodyOpts):len(v.bodyOpts)], openapi3.EnableJSONSchema2020())
-	}
 }
 
 // setBasePaths sets the prefixes stripped from request paths:

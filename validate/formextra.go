@@ -1,0 +1,180 @@
+package validate
+
+import (
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// Fields of an application/x-www-form-urlencoded body that the schema's
+// properties do not declare. kin-openapi's form decoder reads declared
+// properties only, so such fields would reach the backend unchecked.
+// They are judged here as JSON Schema judges additional properties:
+// "additionalProperties: false" refuses them, a schema there validates
+// each, and without it any value passes.
+
+// formExtra is what a form media type's schema says of undeclared fields,
+// compiled at load.
+type formExtra struct {
+	forbid   bool               // additionalProperties: false
+	schema   *openapi3.Schema   // the additionalProperties schema, for kin-openapi's 3.0 visitor (nil: none, or v2020)
+	compiled *compiledSchema    // its compiled form, when it has one
+	v2020    *jsonschema.Schema // OpenAPI 3.1 with 2020-12 keywords: the validator compiled at load
+}
+
+// compileFormExtra returns what s says of undeclared fields, or nil when
+// any value passes. An additionalProperties schema with 2020-12 keywords is
+// queued in oc.set2020 for o.
+func (oc *opCompiler) compileFormExtra(o *operation, s *openapi3.Schema) *formExtra {
+	if s == nil || len(s.PatternProperties) > 0 {
+		return nil // a field matching a pattern is not additional: left to the schema's validator
+	}
+	ap := s.AdditionalProperties
+	switch {
+	case ap.Has != nil && !*ap.Has:
+		return &formExtra{forbid: true}
+	case ap.Schema == nil || ap.Schema.Value == nil:
+		return nil
+	}
+	fe := &formExtra{schema: ap.Schema.Value}
+	if oc.v.is31 {
+		if fe.schema = as30Schema(ap.Schema.Value); fe.schema == nil {
+			oc.set2020.add(ap.Schema, o, func(v *jsonschema.Schema) { fe.v2020 = v })
+			return fe
+		}
+	}
+	if oc.schemas != nil {
+		fe.compiled = oc.schemas.compile(ap.Schema.Value)
+	}
+	return fe
+}
+
+// formDeclares reports whether s declares the form field key: a property of
+// s or of its allOf, anyOf or oneOf members, which kin-openapi decodes; a
+// key name[...] is part of property name (deepObject encoding).
+func formDeclares(s *openapi3.Schema, key string, seen []*openapi3.Schema) bool {
+	if s == nil || slices.Contains(seen, s) {
+		return false
+	}
+	seen = append(seen, s)
+	name, _, _ := strings.Cut(key, "[")
+	if _, ok := s.Properties[name]; ok {
+		return true
+	}
+	for _, refs := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
+		for _, r := range refs {
+			if r != nil && formDeclares(r.Value, key, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkFormExtras validates the undeclared fields of a parsed form against
+// fe (nil: any value passes). It returns false when it reported a failure
+// to c.
+func (v *Validator) checkFormExtras(form url.Values, schema *openapi3.Schema, fe *formExtra, c *collector) bool {
+	if fe == nil {
+		return true
+	}
+	ok := true
+	for key, vals := range form {
+		if formDeclares(schema, key, nil) {
+			continue
+		}
+		ptr := pointerOf([]string{key})
+		if fe.forbid {
+			c.add(FieldError{In: "body", Pointer: ptr, Reason: propertyNotAllowed(key)})
+			ok = false
+			continue
+		}
+		val, reason := formValue(vals, fe)
+		if reason != "" {
+			c.add(FieldError{In: "body", Pointer: ptr, Reason: reason})
+			ok = false
+			continue
+		}
+		if !v.judgeFormValue(val, fe, ptr, c) {
+			ok = false
+		}
+	}
+	return ok
+}
+
+// formValue is the JSON value of an undeclared field's values by the
+// additionalProperties schema: an array of them when it is an array
+// schema, otherwise the one value (a field given twice is refused),
+// converted to the schema's single primitive type (a string when it has
+// none). reason is non-empty when the values do not convert.
+func formValue(vals []string, fe *formExtra) (val any, reason string) {
+	s := fe.schema
+	if s == nil && fe.v2020 != nil {
+		s = &openapi3.Schema{} // judged whole by the 2020-12 validator: strings
+	}
+	if isArraySchema(s) {
+		var items *openapi3.Schema
+		if s.Items != nil {
+			items = s.Items.Value
+		}
+		out := make([]any, len(vals))
+		for i, raw := range vals {
+			if out[i], reason = formScalar(raw, items); reason != "" {
+				return nil, reason
+			}
+		}
+		return out, ""
+	}
+	if len(vals) > 1 {
+		return nil, reasonRepeated
+	}
+	return formScalar(vals[0], s)
+}
+
+// formScalar converts one form value to the single primitive type of s.
+func formScalar(raw string, s *openapi3.Schema) (any, string) {
+	if s == nil || s.Type == nil || !s.Type.IsSingle() {
+		return raw, ""
+	}
+	switch typ := s.Type.Slice()[0]; typ {
+	case openapi3.TypeInteger, openapi3.TypeNumber, openapi3.TypeBoolean:
+		if v, ok := scalarOf(typ, raw); ok {
+			return v, ""
+		}
+		return nil, "must be of type " + typ
+	}
+	return raw, ""
+}
+
+// judgeFormValue validates an undeclared field's value against the
+// additionalProperties schema, reporting failures to c under ptr; false
+// when it failed.
+func (v *Validator) judgeFormValue(val any, fe *formExtra, ptr string, c *collector) bool {
+	if fe.compiled != nil && fe.compiled.check(val) == valid {
+		return true
+	}
+	one := &collector{max: c.max}
+	if fe.v2020 != nil {
+		if rejected, passed := check2020(fe.v2020, val, one, "body", ""); !rejected && !passed {
+			one.add(FieldError{In: "body", Reason: reasonNotValidated})
+		}
+	} else {
+		err := safely(func() error { return fe.schema.VisitJSON(val, v.bodyOpts...) })
+		switch {
+		case err == nil:
+		case errors.Is(err, errPanic):
+			one.add(FieldError{In: "body", Reason: reasonNotValidated})
+		default:
+			one.addKin("body", "", err)
+		}
+	}
+	for _, f := range one.fields {
+		f.Pointer = ptr + f.Pointer
+		c.add(f)
+	}
+	return len(one.fields) == 0
+}
