@@ -52,7 +52,7 @@ func (v *Validator) checkParam2020(ctx context.Context, in *openapi3filter.Reque
 	var val any
 	present, ok := false, false
 	if p.shape != nil {
-		val, present, ok = p.shape.decode(in.Request, pathParams, in.QueryParams)
+		val, present, ok = p.shape.decode(in.Request, pathParams, &query{vals: in.QueryParams, parsed: true})
 		if ok && !present && !p.Required {
 			return
 		}

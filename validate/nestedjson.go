@@ -32,14 +32,14 @@ func jsonContent(p *openapi3.Parameter) bool {
 }
 
 // paramRaw returns the raw values of p in r.
-func paramRaw(r *http.Request, p *openapi3.Parameter, pathParams pathValues, q url.Values) []string {
+func paramRaw(r *http.Request, p *openapi3.Parameter, pathParams pathValues, q *query) []string {
 	switch p.In {
 	case openapi3.ParameterInPath:
 		if v, ok := pathParams.get(p.Name); ok {
 			return []string{v}
 		}
 	case openapi3.ParameterInQuery:
-		return q[p.Name]
+		return q.values(p.Name)
 	case openapi3.ParameterInHeader:
 		return r.Header.Values(p.Name)
 	case openapi3.ParameterInCookie:
@@ -52,7 +52,7 @@ func paramRaw(r *http.Request, p *openapi3.Parameter, pathParams pathValues, q u
 
 // checkJSONParam runs the hardening parser over a JSON content parameter;
 // false when it failed (and was reported to c).
-func (v *Validator) checkJSONParam(r *http.Request, p *openapi3.Parameter, pathParams pathValues, q url.Values, c *collector) bool {
+func (v *Validator) checkJSONParam(r *http.Request, p *openapi3.Parameter, pathParams pathValues, q *query, c *collector) bool {
 	for _, raw := range paramRaw(r, p, pathParams, q) {
 		if _, err := parseJSON([]byte(raw), v.cfg.JSON); err != nil {
 			je := err.(*jsonError)

@@ -144,9 +144,9 @@ func scalarOf(typ, raw string) (any, bool) {
 
 // check reports valid when the parameter is absent and optional, or present
 // and valid.
-func (fp *compiledParam) check(r *http.Request, pathParams pathValues, q url.Values) verdict {
+func (fp *compiledParam) check(r *http.Request, pathParams pathValues, q *query) verdict {
 	if fp.deep != nil {
-		return fp.checkDeep(q)
+		return fp.checkDeep(q.all())
 	}
 	if !fp.array {
 		// One scalar, the common case: checked without boxing it.
@@ -177,7 +177,7 @@ func (fp *compiledParam) check(r *http.Request, pathParams pathValues, q url.Val
 // single returns the raw value of a parameter that is not an array and
 // how many it has (0 absent, more than 1 repeated); -1 when it cannot be
 // read here (a path parameter the match did not bind).
-func (fp *compiledParam) single(r *http.Request, pathParams pathValues, q url.Values) (string, int) {
+func (fp *compiledParam) single(r *http.Request, pathParams pathValues, q *query) (string, int) {
 	var raws []string
 	switch fp.in {
 	case openapi3.ParameterInPath:
@@ -187,7 +187,7 @@ func (fp *compiledParam) single(r *http.Request, pathParams pathValues, q url.Va
 		}
 		return v, 1
 	case openapi3.ParameterInQuery:
-		raws = q[fp.name]
+		return q.first(fp.name)
 	case openapi3.ParameterInHeader:
 		raws = r.Header[fp.header]
 	case openapi3.ParameterInCookie:
@@ -207,7 +207,7 @@ func (fp *compiledParam) single(r *http.Request, pathParams pathValues, q url.Va
 // decodes it; present is false when the parameter is absent. ok is false
 // when a value is not plainly of the parameter's shape and type (or fp is
 // a deepObject): kin-openapi must decode it.
-func (fp *compiledParam) decode(r *http.Request, pathParams pathValues, q url.Values) (v any, present, ok bool) {
+func (fp *compiledParam) decode(r *http.Request, pathParams pathValues, q *query) (v any, present, ok bool) {
 	if fp.deep != nil {
 		return nil, false, false
 	}
@@ -220,7 +220,7 @@ func (fp *compiledParam) decode(r *http.Request, pathParams pathValues, q url.Va
 		}
 		raws = []string{v}
 	case openapi3.ParameterInQuery:
-		raws = q[fp.name]
+		raws = q.values(fp.name)
 	case openapi3.ParameterInHeader:
 		raws = r.Header[fp.header]
 	case openapi3.ParameterInCookie:

@@ -2,7 +2,6 @@ package validate
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -46,11 +45,12 @@ func isArraySchema(s *openapi3.Schema) bool {
 }
 
 // repeated reports whether the parameter appears more than once in r (q is
-// the parsed query, nil when the operation has no query parameters).
-func repeated(r *http.Request, p *openapi3.Parameter, q url.Values) bool {
+// the query, nil when the operation has no query parameters).
+func repeated(r *http.Request, p *openapi3.Parameter, q *query) bool {
 	switch p.In {
 	case openapi3.ParameterInQuery:
-		return len(q[p.Name]) > 1
+		_, n := q.first(p.Name)
+		return n > 1
 	case openapi3.ParameterInHeader:
 		return len(r.Header[http.CanonicalHeaderKey(p.Name)]) > 1
 	case openapi3.ParameterInCookie:

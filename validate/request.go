@@ -236,7 +236,7 @@ func safely(f func() error) (err error) {
 // input returns what kin-openapi validates r with, whose query is q: in
 // 3.1 documents, on the route whose document says 3.0.3, so that it never
 // compiles a validator (openapi31.go).
-func (v *Validator) input(r *http.Request, m *match, q url.Values) *openapi3filter.RequestValidationInput {
+func (v *Validator) input(r *http.Request, m *match, q *query) *openapi3filter.RequestValidationInput {
 	route := m.op.route
 	if m.op.route30 != nil {
 		route = m.op.route30
@@ -244,7 +244,7 @@ func (v *Validator) input(r *http.Request, m *match, q url.Values) *openapi3filt
 	return &openapi3filter.RequestValidationInput{
 		Request:     r,
 		PathParams:  m.pathParams.asMap(),
-		QueryParams: q,
+		QueryParams: q.all(),
 		Route:       route,
 		Options:     v.paramOpts,
 	}
@@ -255,10 +255,10 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 	if len(op.params) == 0 {
 		return
 	}
-	var q url.Values
+	var q *query
 	if op.hasQuery {
-		var err error
-		if q, err = url.ParseQuery(r.URL.RawQuery); err != nil {
+		q = &query{raw: r.URL.RawQuery}
+		if err := q.check(); err != nil {
 			c.add(FieldError{In: "query", Reason: "malformed query string"})
 			return
 		}
@@ -268,7 +268,7 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 				if !p.deepObject {
 					continue
 				}
-				if reason := v.deepObjectGuard(q, p.Parameter, p.deepDepth); reason != "" {
+				if reason := v.deepObjectGuard(q.all(), p.Parameter, p.deepDepth); reason != "" {
 					c.add(FieldError{In: "query", Name: p.Name, Reason: reason})
 					return
 				}

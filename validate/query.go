@@ -1,0 +1,142 @@
+package validate
+
+import (
+	"errors"
+	"net/url"
+	"strings"
+)
+
+// A query is a request's query string, read only as far as the checks of
+// an operation need: most operations declare a few scalar query
+// parameters, which are found by scanning the raw string without building
+// url.ParseQuery's map (a map, a slice per key and a string per escaped
+// key or value). Where a whole url.Values is needed (deepObject
+// parameters, kin-openapi's decoders) it is parsed once, on first use.
+// A nil *query is an empty query string. A query is used by one goroutine.
+type query struct {
+	raw    string
+	vals   url.Values // the whole query parsed, when parsed
+	parsed bool
+}
+
+// wholeParseAbove is the number of '&' above which check parses the whole
+// query with url.ParseQuery, so that its limit on the number of
+// parameters, and its error, apply unchanged.
+const wholeParseAbove = 64
+
+// errQuerySemicolon is url.ParseQuery's verdict on a ';' in a query.
+var errQuerySemicolon = errors.New("invalid semicolon separator in query")
+
+// check returns an error when url.ParseQuery would refuse the query: a
+// ';' in it, or a '%' not followed by two hex digits. It allocates nothing
+// for a query of up to wholeParseAbove+1 parameters.
+func (q *query) check() error {
+	if strings.Count(q.raw, "&") > wholeParseAbove {
+		var err error
+		q.vals, err = url.ParseQuery(q.raw)
+		q.parsed = true
+		return err
+	}
+	if strings.IndexByte(q.raw, ';') >= 0 {
+		return errQuerySemicolon
+	}
+	s := q.raw
+	for {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			return nil
+		}
+		if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
+			return url.EscapeError(s[i:min(i+3, len(s))])
+		}
+		s = s[i+3:]
+	}
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// all returns the whole query as url.ParseQuery parses it. It is called
+// only after check accepted the query.
+func (q *query) all() url.Values {
+	if q == nil {
+		return nil
+	}
+	if !q.parsed {
+		q.vals, _ = url.ParseQuery(q.raw)
+		q.parsed = true
+	}
+	return q.vals
+}
+
+// first returns the first value of the parameter name and how many values
+// it has, as url.ParseQuery would give them, without allocating unless a
+// matching key or its value is escaped.
+func (q *query) first(name string) (string, int) {
+	if q == nil {
+		return "", 0
+	}
+	if q.parsed {
+		vs := q.vals[name]
+		if len(vs) == 0 {
+			return "", 0
+		}
+		return vs[0], len(vs)
+	}
+	var v string
+	n := 0
+	for s := q.raw; s != ""; {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if val, ok := q.match(pair, name); ok {
+			if n == 0 {
+				v = unescapeQuery(val)
+			}
+			n++
+		}
+	}
+	return v, n
+}
+
+// values returns the values of the parameter name (nil when absent), as
+// url.ParseQuery would give them.
+func (q *query) values(name string) []string {
+	if q == nil {
+		return nil
+	}
+	if q.parsed {
+		return q.vals[name]
+	}
+	var vs []string
+	for s := q.raw; s != ""; {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if val, ok := q.match(pair, name); ok {
+			vs = append(vs, unescapeQuery(val))
+		}
+	}
+	return vs
+}
+
+// match reports whether the key of pair ("key=value", escaped) is name,
+// and returns its escaped value.
+func (q *query) match(pair, name string) (string, bool) {
+	if pair == "" {
+		return "", false
+	}
+	key, val, _ := strings.Cut(pair, "=")
+	if strings.IndexByte(key, '%') < 0 && strings.IndexByte(key, '+') < 0 {
+		return val, key == name
+	}
+	return val, unescapeQuery(key) == name
+}
+
+// unescapeQuery is url.QueryUnescape of a component check has accepted.
+func unescapeQuery(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	u, _ := url.QueryUnescape(s)
+	return u
+}

@@ -1,0 +1,102 @@
+package validate
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// queryCases are raw query strings covering what url.ParseQuery treats
+// specially: escapes in keys and values, '+', empty pairs, keys without
+// '=', repeated keys, malformed escapes and semicolons.
+var queryCases = []string{
+	"",
+	"a=1",
+	"a=1&b=2&a=3",
+	"a=&a",
+	"&&a=1&&",
+	"a%20b=c+d&a+b=x",
+	"%61=1&a=2",
+	"a=%41%42",
+	"a=%4",
+	"a=%zz&b=1",
+	"a=1;b=2",
+	"a=1&b%=2",
+	"=1&a==2",
+	"a=" + strings.Repeat("x&a=", 80) + "1", // more pairs than the allocation-free path takes
+	"a=" + strings.Repeat("x&a=", 80) + "%",
+}
+
+// checkQueryAgainstParseQuery fails t unless q agrees with url.ParseQuery
+// on raw: the same error verdict and, for each name, the same values.
+func checkQueryAgainstParseQuery(t *testing.T, raw string, names []string) {
+	t.Helper()
+	want, wantErr := url.ParseQuery(raw)
+	q := &query{raw: raw}
+	if err := q.check(); (err != nil) != (wantErr != nil) {
+		t.Fatalf("query %q: check() = %v, url.ParseQuery error %v", raw, err, wantErr)
+	}
+	if wantErr != nil {
+		return
+	}
+	for name := range want {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		fresh := &query{raw: raw}
+		if got := fresh.values(name); !slices.Equal(got, want[name]) {
+			t.Errorf("query %q: values(%q) = %q, want %q", raw, name, got, want[name])
+		}
+		v, n := fresh.first(name)
+		if n != len(want[name]) || n > 0 && v != want[name][0] {
+			t.Errorf("query %q: first(%q) = %q, %d; want %q", raw, name, v, n, want[name])
+		}
+	}
+	if got := q.all(); len(got) != len(want) {
+		t.Errorf("query %q: all() has %d keys, want %d", raw, len(got), len(want))
+	}
+}
+
+func TestQueryAgreesWithParseQuery(t *testing.T) {
+	for _, raw := range queryCases {
+		t.Run(raw[:min(len(raw), 30)], func(t *testing.T) {
+			checkQueryAgainstParseQuery(t, raw, []string{"a", "b", "a b", "", "zz"})
+		})
+	}
+}
+
+func TestNilQueryIsEmpty(t *testing.T) {
+	var q *query
+	if v, n := q.first("a"); v != "" || n != 0 {
+		t.Errorf("first = %q, %d; want none", v, n)
+	}
+	if q.values("a") != nil || q.all() != nil {
+		t.Error("a nil query has values")
+	}
+}
+
+// FuzzQueryAgreesWithParseQuery checks that the lazy query gives what
+// url.ParseQuery gives for any query string and name.
+func FuzzQueryAgreesWithParseQuery(f *testing.F) {
+	for _, raw := range queryCases {
+		f.Add(raw, "a")
+	}
+	f.Fuzz(func(t *testing.T, raw, name string) {
+		checkQueryAgainstParseQuery(t, raw, []string{name})
+	})
+}
+
+func BenchmarkQueryFirst(b *testing.B) {
+	b.ReportAllocs()
+	raw := "limit=10&offset=20&tags=a&tags=b"
+	for b.Loop() {
+		q := query{raw: raw}
+		if q.check() != nil {
+			b.Fatal("rejected")
+		}
+		if _, n := q.first("offset"); n != 1 {
+			b.Fatal("offset not found")
+		}
+	}
+}
