@@ -97,6 +97,49 @@ func Path(escaped string) (string, error) {
 // Canonical is idempotent: Canonical(Canonical(p)) == Canonical(p). It does
 // not allocate when p is already canonical.
 func (o Options) Canonical(p string) (string, error) {
+	if o.plain(p) {
+		return p, nil
+	}
+	return o.canonical(p)
+}
+
+// plain reports whether p is canonical under o by a single scan that
+// needs no rewriting rule: an absolute path of bytes that stand for
+// themselves (unreserved characters, sub-delimiters, ':', '@'; no '%',
+// nothing to encode, no upper-case letter when o.CaseInsensitive, no ';'
+// unless o.Params keeps it), without empty interior segments or segments
+// that start with '.'. Most request paths are plain; canonical gives the
+// same answer for them, more slowly.
+func (o Options) plain(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	for i := 1; i < len(p); i++ {
+		switch c := p[i]; {
+		case 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '~':
+		case c == '/' || c == '.':
+			if p[i-1] == '/' {
+				return false
+			}
+		case 'A' <= c && c <= 'Z':
+			if o.CaseInsensitive {
+				return false
+			}
+		case c == ';':
+			if o.Params != KeepParams {
+				return false
+			}
+		case c == '!' || c == '$' || c == '&' || c == '\'' || c == '(' || c == ')' ||
+			c == '*' || c == '+' || c == ',' || c == '=' || c == ':' || c == '@':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// canonical is Canonical by the full set of rules.
+func (o Options) canonical(p string) (string, error) {
 	if p == "" || p[0] != '/' {
 		return "", ErrNotAbsolute
 	}

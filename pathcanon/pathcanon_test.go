@@ -130,6 +130,48 @@ func TestPathDoesNotAllocateWhenCanonical(t *testing.T) {
 	}
 }
 
+func TestPlainPathsAgreeWithFullRules(t *testing.T) {
+	cases := []struct {
+		p     string
+		o     Options
+		plain bool
+	}{
+		{"/", Options{}, true},
+		{"/api/v1/users/42", Options{}, true},
+		{"/a/", Options{}, true},
+		{"/a.b/c~d_e-f/x:y@z!$&'()*+,=", Options{}, true},
+		{"/a;v=1/b", Options{}, true},
+		{"/a;v=1/b", Options{Params: RejectParams}, false},
+		{"/a;v=1/b", Options{Params: StripParams}, false},
+		{"/API/Users", Options{}, true},
+		{"/API/Users", Options{CaseInsensitive: true}, false},
+		{"/a//b", Options{}, false},
+		{"/a//", Options{}, false},
+		{"//", Options{}, false},
+		{"/./a", Options{}, false},
+		{"/a/..", Options{}, false},
+		{"/.well-known/x", Options{}, false},
+		{"/a%41", Options{}, false},
+		{"/a b", Options{}, false},
+		{"/a\\b", Options{}, false},
+		{"/caf\u00e9", Options{}, false},
+		{"/a\x00", Options{}, false},
+		{"a/b", Options{}, false},
+		{"", Options{}, false},
+	}
+	for _, tc := range cases {
+		if got := tc.o.plain(tc.p); got != tc.plain {
+			t.Errorf("plain(%q) with %+v = %v, want %v", tc.p, tc.o, got, tc.plain)
+		}
+		if !tc.plain {
+			continue
+		}
+		if got, err := tc.o.canonical(tc.p); err != nil || got != tc.p {
+			t.Errorf("canonical(%q) with %+v = %q, %v; want it unchanged", tc.p, tc.o, got, err)
+		}
+	}
+}
+
 func FuzzCanonical(f *testing.F) {
 	for _, s := range []string{"/", "/api/../admin", "/%2e%2e/", "/a%2fb", "//x", "/caf%c3%a9", "/%c0%ae", "/a;b", "/a\\b", "/%252e", "/a/./b/../c", "/%25%32%65", "/API;v=1/x", "/a/;x/b"} {
 		f.Add(s, uint8(0))
@@ -145,6 +187,12 @@ func FuzzCanonical(f *testing.F) {
 			Params:                         ParamMode(flags>>5) % 3,
 		}
 		c, err := o.Canonical(p)
+		if o.plain(p) {
+			// The fast path must agree with the full rules.
+			if full, ferr := o.canonical(p); ferr != nil || full != p {
+				t.Fatalf("plain(%q) with %+v, but the full rules give %q, %v", p, o, full, ferr)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrBadPath) {
 				t.Fatalf("Canonical(%q) error %v does not match ErrBadPath", p, err)
