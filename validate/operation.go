@@ -56,6 +56,7 @@ type opParam struct {
 	*openapi3.Parameter
 	kin        *openapi3.Parameter // what kin-openapi validates: Parameter, or cookieForKin's copy
 	repeatable bool                // may appear more than once
+	header     string              // a header parameter: its canonical name (the key of http.Header)
 	json       bool                // declared with a JSON content type
 	deepObject bool                // a query parameter of style deepObject
 	deepDepth  int                 // deepObject: the most brackets a key may have
@@ -195,6 +196,9 @@ func (oc *opCompiler) compileOperation(entry *pathEntry, tmpl string, item *open
 // compileParam builds the record of parameter p of o.
 func (oc *opCompiler) compileParam(o *operation, p *openapi3.Parameter) opParam {
 	op := opParam{Parameter: p, kin: cookieForKin(p), repeatable: mayRepeat(p), json: jsonContent(p)}
+	if p.In == openapi3.ParameterInHeader {
+		op.header = http.CanonicalHeaderKey(p.Name)
+	}
 	if p.In == openapi3.ParameterInPath && p.Style == openapi3.SerializationMatrix {
 		oc.v.matrix = true
 	}

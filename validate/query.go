@@ -17,6 +17,12 @@ type query struct {
 	raw    string
 	vals   url.Values // the whole query parsed, when parsed
 	parsed bool
+
+	// The last answer of first, which a parameter's checks ask for twice
+	// (is it repeated, then its value).
+	lastName  string
+	lastValue string
+	lastN     int
 }
 
 // wholeParseAbove is the number of '&' above which check parses the whole
@@ -84,6 +90,9 @@ func (q *query) first(name string) (string, int) {
 		}
 		return vs[0], len(vs)
 	}
+	if name != "" && name == q.lastName {
+		return q.lastValue, q.lastN
+	}
 	var v string
 	n := 0
 	for s := q.raw; s != ""; {
@@ -96,6 +105,7 @@ func (q *query) first(name string) (string, int) {
 			n++
 		}
 	}
+	q.lastName, q.lastValue, q.lastN = name, v, n
 	return v, n
 }
 

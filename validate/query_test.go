@@ -52,6 +52,9 @@ func checkQueryAgainstParseQuery(t *testing.T, raw string, names []string) {
 		if n != len(want[name]) || n > 0 && v != want[name][0] {
 			t.Errorf("query %q: first(%q) = %q, %d; want %q", raw, name, v, n, want[name])
 		}
+		if v2, n2 := fresh.first(name); v2 != v || n2 != n {
+			t.Errorf("query %q: first(%q) again = %q, %d; first gave %q, %d", raw, name, v2, n2, v, n)
+		}
 	}
 	if got := q.all(); len(got) != len(want) {
 		t.Errorf("query %q: all() has %d keys, want %d", raw, len(got), len(want))

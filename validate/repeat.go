@@ -46,13 +46,13 @@ func isArraySchema(s *openapi3.Schema) bool {
 
 // repeated reports whether the parameter appears more than once in r (q is
 // the query, nil when the operation has no query parameters).
-func repeated(r *http.Request, p *openapi3.Parameter, q *query) bool {
+func repeated(r *http.Request, p *opParam, q *query) bool {
 	switch p.In {
 	case openapi3.ParameterInQuery:
 		_, n := q.first(p.Name)
 		return n > 1
 	case openapi3.ParameterInHeader:
-		return len(r.Header[http.CanonicalHeaderKey(p.Name)]) > 1
+		return len(r.Header[p.header]) > 1
 	case openapi3.ParameterInCookie:
 		return cookieCount(r, p.Name) > 1
 	}

@@ -25,9 +25,8 @@ type match struct {
 	pathParams pathValues
 	rules      []*compiledRule
 	limit      int64
-	passed     bool      // unknown path/method passed through unvalidated
-	path       string    // the canonical escaped path ("" for a target that is not a path)
-	buf        [2]string // backs pathParams.vals for templates of up to 2 parameters, the common case
+	passed     bool   // unknown path/method passed through unvalidated
+	path       string // the canonical escaped path ("" for a target that is not a path)
 }
 
 // addRules adds the rules of e (nil for none) that apply to method.
@@ -60,17 +59,26 @@ func (v *Validator) lookupPath(t *pathTable, p string, vals []string) (*pathEntr
 
 // find looks r up. It returns a 404 or 405 *Error for requests outside the
 // spec unless Config.PassThroughUnknown.
-func (v *Validator) find(r *http.Request) (m *match, err error) {
+func (v *Validator) find(r *http.Request) (*match, error) {
+	m := new(match)
+	if err := v.findInto(r, m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// findInto is find filling in m, which the caller may keep on its stack.
+func (v *Validator) findInto(r *http.Request, m *match) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			v.logPanic(r, p)
-			m, err = nil, newError(ErrInternal, http.StatusInternalServerError, "", nil, fmt.Errorf("validate: panic: %v", p))
+			err = newError(ErrInternal, http.StatusInternalServerError, "", nil, fmt.Errorf("validate: panic: %v", p))
 		}
 	}()
-	m = &match{limit: v.cfg.MaxBodyBytes}
+	*m = match{limit: v.cfg.MaxBodyBytes}
 	p, isPath, perr := v.canonicalPath(r)
 	if perr != nil {
-		return nil, perr
+		return perr
 	}
 	m.path = p
 	for _, cr := range v.global {
@@ -93,22 +101,22 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 		}
 	}
 	if v.doc == nil {
-		return m, nil
+		return nil
 	}
 	var e *pathEntry
 	var vals []string
 	if isPath {
-		e, vals = v.lookupPath(&v.ops, p, m.buf[:0])
+		e, vals = v.lookupPath(&v.ops, p, nil)
 		if trimmed, ok := withoutTrailingSlash(p); e == nil && ok {
-			e, vals = v.lookupPath(&v.ops, trimmed, m.buf[:0])
+			e, vals = v.lookupPath(&v.ops, trimmed, nil)
 		}
 	}
 	if e == nil {
 		if v.cfg.PassThroughUnknown {
 			m.passed = true
-			return m, nil
+			return nil
 		}
-		return nil, newError(ErrNotFound, http.StatusNotFound, "no operation of the API matches this path", nil, nil)
+		return newError(ErrNotFound, http.StatusNotFound, "no operation of the API matches this path", nil, nil)
 	}
 	op := e.methods[r.Method]
 	if op == nil && r.Method == http.MethodHead {
@@ -117,18 +125,18 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 	if op == nil {
 		if v.cfg.PassThroughUnknown {
 			m.passed = true
-			return m, nil
+			return nil
 		}
 		err := newError(ErrMethodNotAllowed, http.StatusMethodNotAllowed, "the path does not accept this method", nil, nil)
 		err.Allow = e.allow
-		return nil, err
+		return err
 	}
 	if op.skipped {
 		if v.cfg.RejectSkippedOperations {
-			return nil, newError(ErrInternal, http.StatusInternalServerError, "this operation of the API cannot be validated", nil, nil)
+			return newError(ErrInternal, http.StatusInternalServerError, "this operation of the API cannot be validated", nil, nil)
 		}
 		m.passed = true
-		return m, nil
+		return nil
 	}
 	m.op = op
 	if len(vals) > 0 {
@@ -137,13 +145,13 @@ func (v *Validator) find(r *http.Request) (m *match, err error) {
 			if strings.IndexByte(raw, '%') >= 0 {
 				u, err := url.PathUnescape(raw)
 				if err != nil {
-					return nil, newError(ErrInvalid, http.StatusBadRequest, "the request is invalid", &collector{max: 1, fields: []FieldError{{In: "path", Name: clip(e.names[i], maxName), Reason: "malformed percent-encoding"}}}, err)
+					return newError(ErrInvalid, http.StatusBadRequest, "the request is invalid", &collector{max: 1, fields: []FieldError{{In: "path", Name: clip(e.names[i], maxName), Reason: "malformed percent-encoding"}}}, err)
 				}
 				vals[i] = u
 			}
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // ValidateRequest validates r, whose body has already been read into body
@@ -158,8 +166,9 @@ func (v *Validator) ValidateRequest(r *http.Request, body []byte) ([]byte, error
 }
 
 func (v *Validator) validateRequest(r *http.Request, body []byte) ([]byte, error) {
-	m, err := v.find(r)
-	if err != nil {
+	var mv match
+	m := &mv
+	if err := v.findInto(r, m); err != nil {
 		return body, err
 	}
 	if m.op == nil && len(m.rules) == 0 {
@@ -279,7 +288,7 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 	var kinIn *openapi3filter.RequestValidationInput // built for the first parameter kin-openapi decodes
 	for i := range op.params {
 		p := &op.params[i]
-		if !p.repeatable && repeated(r, p.Parameter, q) {
+		if !p.repeatable && repeated(r, p, q) {
 			c.add(FieldError{In: p.In, Name: p.Name, Reason: reasonRepeated})
 			continue
 		}
