@@ -18,12 +18,24 @@ type query struct {
 	vals   url.Values // the whole query parsed, when parsed
 	parsed bool
 
+	// The non-empty pairs, split by check when there are at most
+	// splitPairs, and how many (0 or -1 when not split: first scans raw).
+	pairs  [splitPairs]queryPair
+	npairs int
+
 	// The last answer of first, which a parameter's checks ask for twice
 	// (is it repeated, then its value).
 	lastName  string
 	lastValue string
 	lastN     int
 }
+
+// splitPairs is how many pairs of a query check keeps split, so that
+// looking several parameters up does not scan the query string again.
+const splitPairs = 8
+
+// A queryPair is one "key=value" of a query, both still escaped.
+type queryPair struct{ key, val string }
 
 // wholeParseAbove is the number of '&' above which check parses the whole
 // query with url.ParseQuery, so that its limit on the number of
@@ -45,6 +57,21 @@ func (q *query) check() error {
 	}
 	if strings.IndexByte(q.raw, ';') >= 0 {
 		return errQuerySemicolon
+	}
+	q.npairs = 0
+	for s := q.raw; s != ""; {
+		var pair string
+		pair, s, _ = strings.Cut(s, "&")
+		if pair == "" {
+			continue
+		}
+		if q.npairs == len(q.pairs) {
+			q.npairs = -1
+			break
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		q.pairs[q.npairs] = queryPair{k, v}
+		q.npairs++
 	}
 	s := q.raw
 	for {
@@ -95,6 +122,18 @@ func (q *query) first(name string) (string, int) {
 	}
 	var v string
 	n := 0
+	if q.npairs > 0 {
+		for _, p := range q.pairs[:q.npairs] {
+			if p.key == name && !escaped(p.key) || escaped(p.key) && unescapeQuery(p.key) == name { // "a+b" is "a b"
+				if n == 0 {
+					v = unescapeQuery(p.val)
+				}
+				n++
+			}
+		}
+		q.lastName, q.lastValue, q.lastN = name, v, n
+		return v, n
+	}
 	for s := q.raw; s != ""; {
 		var pair string
 		pair, s, _ = strings.Cut(s, "&")
@@ -136,15 +175,20 @@ func (q *query) match(pair, name string) (string, bool) {
 		return "", false
 	}
 	key, val, _ := strings.Cut(pair, "=")
-	if strings.IndexByte(key, '%') < 0 && strings.IndexByte(key, '+') < 0 {
+	if !escaped(key) {
 		return val, key == name
 	}
 	return val, unescapeQuery(key) == name
 }
 
+// escaped reports whether a query component has escapes ('%' or '+').
+func escaped(s string) bool {
+	return strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '+') >= 0
+}
+
 // unescapeQuery is url.QueryUnescape of a component check has accepted.
 func unescapeQuery(s string) string {
-	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+	if !escaped(s) {
 		return s
 	}
 	u, _ := url.QueryUnescape(s)

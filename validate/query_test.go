@@ -14,6 +14,8 @@ var queryCases = []string{
 	"",
 	"a=1",
 	"a=1&b=2&a=3",
+	"a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&a=9", // one pair more than check splits
+	"b=1&c=2&d=3&e=4&f=5&g=6&h=7&a=8",     // as many as it splits
 	"a=&a",
 	"&&a=1&&",
 	"a%20b=c+d&a+b=x",
@@ -44,16 +46,21 @@ func checkQueryAgainstParseQuery(t *testing.T, raw string, names []string) {
 		names = append(names, name)
 	}
 	for _, name := range names {
-		fresh := &query{raw: raw}
-		if got := fresh.values(name); !slices.Equal(got, want[name]) {
-			t.Errorf("query %q: values(%q) = %q, want %q", raw, name, got, want[name])
-		}
-		v, n := fresh.first(name)
-		if n != len(want[name]) || n > 0 && v != want[name][0] {
-			t.Errorf("query %q: first(%q) = %q, %d; want %q", raw, name, v, n, want[name])
-		}
-		if v2, n2 := fresh.first(name); v2 != v || n2 != n {
-			t.Errorf("query %q: first(%q) again = %q, %d; first gave %q, %d", raw, name, v2, n2, v, n)
+		for _, checked := range []bool{false, true} {
+			fresh := &query{raw: raw}
+			if checked {
+				_ = fresh.check() // splits the pairs of a short query
+			}
+			if got := fresh.values(name); !slices.Equal(got, want[name]) {
+				t.Errorf("query %q: values(%q) = %q, want %q", raw, name, got, want[name])
+			}
+			v, n := fresh.first(name)
+			if n != len(want[name]) || n > 0 && v != want[name][0] {
+				t.Errorf("query %q (checked %v): first(%q) = %q, %d; want %q", raw, checked, name, v, n, want[name])
+			}
+			if v2, n2 := fresh.first(name); v2 != v || n2 != n {
+				t.Errorf("query %q: first(%q) again = %q, %d; first gave %q, %d", raw, name, v2, n2, v, n)
+			}
 		}
 	}
 	if got := q.all(); len(got) != len(want) {

@@ -29,16 +29,18 @@ type match struct {
 	path       string // the canonical escaped path ("" for a target that is not a path)
 }
 
-// addRules adds the rules of e (nil for none) that apply to method.
-func (m *match) addRules(e *pathEntry, method string) {
+// appendRules appends to rules those of e (nil for none) that apply to
+// method.
+func appendRules(rules []*compiledRule, e *pathEntry, method string) []*compiledRule {
 	if e == nil {
-		return
+		return rules
 	}
 	for _, cr := range e.rules {
 		if cr.appliesTo(method) {
-			m.rules = append(m.rules, cr)
+			rules = append(rules, cr)
 		}
 	}
+	return rules
 }
 
 // lookupPath looks p up in t: first with each base path that prefixes it
@@ -61,14 +63,19 @@ func (v *Validator) lookupPath(t *pathTable, p string, vals []string) (*pathEntr
 // spec unless Config.PassThroughUnknown.
 func (v *Validator) find(r *http.Request) (*match, error) {
 	m := new(match)
-	if err := v.findInto(r, m); err != nil {
+	vals, err := v.findInto(r, m, nil)
+	if err != nil {
 		return nil, err
 	}
+	m.pathParams.vals = vals
 	return m, nil
 }
 
-// findInto is find filling in m, which the caller may keep on its stack.
-func (v *Validator) findInto(r *http.Request, m *match) (err error) {
+// findInto is find filling in m, except for the values of the path
+// parameters: they are appended to buf and returned, for the caller to put
+// in m.pathParams.vals. Both m and buf may then live on the caller's stack
+// (a pointer stored through m would move buf to the heap).
+func (v *Validator) findInto(r *http.Request, m *match, buf []string) (_ []string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			v.logPanic(r, p)
@@ -78,45 +85,49 @@ func (v *Validator) findInto(r *http.Request, m *match) (err error) {
 	*m = match{limit: v.cfg.MaxBodyBytes}
 	p, isPath, perr := v.canonicalPath(r)
 	if perr != nil {
-		return perr
+		return nil, perr
 	}
 	m.path = p
+	// The rules are gathered in a local slice, not appended to through m,
+	// so that m's fields do not leak and m may stay on the caller's stack.
+	var rules []*compiledRule
 	for _, cr := range v.global {
 		if cr.appliesTo(r.Method) {
-			m.rules = append(m.rules, cr)
+			rules = append(rules, cr)
 		}
 	}
 	if isPath && !v.rules.empty() {
 		e, _ := v.lookupPath(&v.rules, p, nil)
-		m.addRules(e, r.Method)
+		rules = appendRules(rules, e, r.Method)
 		if trimmed, ok := withoutTrailingSlash(p); ok {
 			if e2, _ := v.lookupPath(&v.rules, trimmed, nil); e2 != e {
-				m.addRules(e2, r.Method)
+				rules = appendRules(rules, e2, r.Method)
 			}
 		}
 	}
-	for _, cr := range m.rules {
+	m.rules = rules
+	for _, cr := range rules {
 		if cr.MaxBodyBytes > 0 && cr.MaxBodyBytes < m.limit {
 			m.limit = cr.MaxBodyBytes
 		}
 	}
 	if v.doc == nil {
-		return nil
+		return nil, nil
 	}
 	var e *pathEntry
 	var vals []string
 	if isPath {
-		e, vals = v.lookupPath(&v.ops, p, nil)
+		e, vals = v.lookupPath(&v.ops, p, buf[:0])
 		if trimmed, ok := withoutTrailingSlash(p); e == nil && ok {
-			e, vals = v.lookupPath(&v.ops, trimmed, nil)
+			e, vals = v.lookupPath(&v.ops, trimmed, buf[:0])
 		}
 	}
 	if e == nil {
 		if v.cfg.PassThroughUnknown {
 			m.passed = true
-			return nil
+			return nil, nil
 		}
-		return newError(ErrNotFound, http.StatusNotFound, "no operation of the API matches this path", nil, nil)
+		return nil, newError(ErrNotFound, http.StatusNotFound, "no operation of the API matches this path", nil, nil)
 	}
 	op := e.methods[r.Method]
 	if op == nil && r.Method == http.MethodHead {
@@ -125,33 +136,33 @@ func (v *Validator) findInto(r *http.Request, m *match) (err error) {
 	if op == nil {
 		if v.cfg.PassThroughUnknown {
 			m.passed = true
-			return nil
+			return nil, nil
 		}
 		err := newError(ErrMethodNotAllowed, http.StatusMethodNotAllowed, "the path does not accept this method", nil, nil)
 		err.Allow = e.allow
-		return err
+		return nil, err
 	}
 	if op.skipped {
 		if v.cfg.RejectSkippedOperations {
-			return newError(ErrInternal, http.StatusInternalServerError, "this operation of the API cannot be validated", nil, nil)
+			return nil, newError(ErrInternal, http.StatusInternalServerError, "this operation of the API cannot be validated", nil, nil)
 		}
 		m.passed = true
-		return nil
+		return nil, nil
 	}
 	m.op = op
 	if len(vals) > 0 {
-		m.pathParams = pathValues{names: e.names, vals: vals}
+		m.pathParams.names = e.names
 		for i, raw := range vals {
 			if strings.IndexByte(raw, '%') >= 0 {
 				u, err := url.PathUnescape(raw)
 				if err != nil {
-					return newError(ErrInvalid, http.StatusBadRequest, "the request is invalid", &collector{max: 1, fields: []FieldError{{In: "path", Name: clip(e.names[i], maxName), Reason: "malformed percent-encoding"}}}, err)
+					return nil, newError(ErrInvalid, http.StatusBadRequest, "the request is invalid", &collector{max: 1, fields: []FieldError{{In: "path", Name: clip(e.names[i], maxName), Reason: "malformed percent-encoding"}}}, err)
 				}
 				vals[i] = u
 			}
 		}
 	}
-	return nil
+	return vals, nil
 }
 
 // ValidateRequest validates r, whose body has already been read into body
@@ -167,10 +178,13 @@ func (v *Validator) ValidateRequest(r *http.Request, body []byte) ([]byte, error
 
 func (v *Validator) validateRequest(r *http.Request, body []byte) ([]byte, error) {
 	var mv match
-	m := &mv
-	if err := v.findInto(r, m); err != nil {
+	var buf [2]string // path parameter values of templates with up to 2 parameters, the common case
+	vals, err := v.findInto(r, &mv, buf[:0])
+	if err != nil {
 		return body, err
 	}
+	mv.pathParams.vals = vals // set here, not through a pointer, so that buf stays on the stack
+	m := &mv
 	if m.op == nil && len(m.rules) == 0 {
 		return body, nil // nothing applies: not even the body limit
 	}
