@@ -481,3 +481,27 @@ func earlyHintsBackend(t *testing.T, hints string) string {
 		}
 	})
 }
+
+// TestForwardDoesNotWarnWhenTheClientLeaves: a response the client stops
+// reading (its connection gone) is not the target's failure: no warning.
+func TestForwardDoesNotWarnWhenTheClientLeaves(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(make([]byte, 1<<20))
+	}))
+	defer be.Close()
+	var mu sync.Mutex
+	var logs strings.Builder
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{Logger: slogTo(&logs, &mu)})
+	px.ServeHTTP(failingWriter{httptest.NewRecorder()}, httptest.NewRequest("GET", "/", nil))
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), "response body copy failed") {
+		t.Fatalf("a client write failure was logged as the target's: %q", logs.String())
+	}
+}
+
+// failingWriter is a client connection that is gone: every body write
+// fails.
+type failingWriter struct{ *httptest.ResponseRecorder }
+
+func (failingWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
