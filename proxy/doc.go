@@ -1,12 +1,14 @@
 // Package proxy forwards requests to the targets a balancer policy picks.
 //
-// [Proxy] is an http.Handler on httputil.ReverseProxy (with Rewrite, never
-// Director) and its own upstream connections (see Connections). For each
-// request it
-// asks a [balancer.Policy] for a target, rewrites the request (X-Forwarded-*
-// set by the gateway only, hop-by-hop headers and h2c upgrades dropped),
-// forwards it and reports the outcome to the policy through the pick's done
-// function:
+// [Proxy] is an http.Handler with a forwarding path and upstream
+// connections of its own (see Connections); WebSocket tunnels alone go
+// through httputil.ReverseProxy, which hijacks the client's connection.
+// For each request it asks a [balancer.Policy] for a target, rewrites the
+// request (X-Forwarded-* set by the gateway only; hop-by-hop fields, those
+// the Connection field names, request trailers and h2c upgrades dropped;
+// queries net/url cannot parse re-encoded), forwards it, relays the
+// response (1xx responses, trailers, streams flushed as they arrive) and
+// reports the outcome to the policy through the pick's done function:
 //
 //	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
 //	pool, _ := balancer.NewPool(ups)

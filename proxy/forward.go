@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -101,9 +100,11 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 	}
 	w.WriteHeader(res.StatusCode)
 
-	if err := px.copyBody(w, res); err != nil {
+	if read, err := px.copyBody(w, res); err != nil {
 		res.Body.Close()
-		if px.log != nil && !errors.Is(err, context.Canceled) {
+		if px.log != nil && read && in.Context().Err() == nil {
+			// The target failed mid-body (a client that went away is
+			// not the target's failure, nor worth a warning).
 			px.log.LogAttrs(in.Context(), slog.LevelWarn, "proxy: response body copy failed", slog.String("pool", px.name),
 				slog.String("target", x.cur.target.ID()), slog.String("path", in.URL.Path), slog.String("error", err.Error()))
 		}
@@ -183,8 +184,9 @@ func (px *Proxy) noteResponse(x *exchange, resp *http.Response, h http.Header) {
 // a body known to be larger than the default one). Server-sent
 // events and bodies of unknown length (streams, gRPC) are flushed after
 // every write and their header at once, others as Config.FlushInterval
-// says (the header within the interval).
-func (px *Proxy) copyBody(w http.ResponseWriter, res *http.Response) error {
+// says (the header within the interval). read reports that an error came
+// from reading the body, not from writing to the client.
+func (px *Proxy) copyBody(w http.ResponseWriter, res *http.Response) (read bool, err error) {
 	var dst io.Writer = w
 	interval := px.flush
 	if res.ContentLength == -1 || eventStream(res.Header["Content-Type"]) {
@@ -206,7 +208,7 @@ func (px *Proxy) copyBody(w http.ResponseWriter, res *http.Response) error {
 		dst = lw
 	}
 	if res.Body == http.NoBody {
-		return nil // HEAD, 204, 304: no buffer needed
+		return false, nil // HEAD, 204, 304: no buffer needed
 	}
 	pool := px.buffers
 	if res.ContentLength > bufferSize {
@@ -218,14 +220,14 @@ func (px *Proxy) copyBody(w http.ResponseWriter, res *http.Response) error {
 		n, rerr := res.Body.Read(buf)
 		if n > 0 {
 			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return werr
+				return false, werr
 			}
 		}
 		if rerr == io.EOF {
-			return nil
+			return false, nil
 		}
 		if rerr != nil {
-			return rerr
+			return true, rerr
 		}
 	}
 }

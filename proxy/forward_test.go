@@ -117,15 +117,7 @@ func TestForwardMergesResponseHeader(t *testing.T) {
 // relayed with its own fields, and the final response carries the fields
 // handlers before the proxy set, not the hint's.
 func TestForwardEarlyHintsLeaveHeaderInPlace(t *testing.T) {
-	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\nX-Request-Id: hint\r\n\r\n"+
-				"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
+	be := earlyHintsBackend(t, "Link: </a.css>; rel=preload\r\nX-Request-Id: hint\r\n")
 	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be)), Config{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", "r1")
@@ -406,14 +398,7 @@ func TestForwardStickyCookieSurvivesConnectionField(t *testing.T) {
 // TestForwardKeepsTheRequestsOwnTrace: a Got1xxResponse hook already on
 // the request's context still sees the 1xx responses the proxy relays.
 func TestForwardKeepsTheRequestsOwnTrace(t *testing.T) {
-	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
+	be := earlyHintsBackend(t, "Link: </a.css>\r\n")
 	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be)), Config{})
 	var codes []int
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -437,14 +422,7 @@ func TestForwardKeepsTheRequestsOwnTrace(t *testing.T) {
 // from http.Transport's goroutines (here for a connection cap) leave the
 // header fields set before the proxy in place, under the race detector.
 func TestForwardRelays1xxThroughTransportConcurrently(t *testing.T) {
-	be := rawBackend(t, func(c net.Conn, br *bufio.Reader) {
-		for {
-			if _, err := http.ReadRequest(br); err != nil {
-				return
-			}
-			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
-	})
+	be := earlyHintsBackend(t, "Link: </a.css>\r\n")
 	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be)), Config{TransportConfig: TransportConfig{MaxConnsPerHost: 4}})
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", "r1")
@@ -490,3 +468,40 @@ func TestForwardLogsBodyCopyFailure(t *testing.T) {
 		t.Fatalf("status %d, logs %q: want the started 200 and a warning", rec.Code, logs.String())
 	}
 }
+
+// earlyHintsBackend answers every request with a 103 Early Hints carrying
+// the header lines hints (each ending in CRLF), then 200 "ok".
+func earlyHintsBackend(t *testing.T, hints string) string {
+	return rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 103 Early Hints\r\n"+hints+"\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+}
+
+// TestForwardDoesNotWarnWhenTheClientLeaves: a response the client stops
+// reading (its connection gone) is not the target's failure: no warning.
+func TestForwardDoesNotWarnWhenTheClientLeaves(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(make([]byte, 1<<20))
+	}))
+	defer be.Close()
+	var mu sync.Mutex
+	var logs strings.Builder
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{Logger: slogTo(&logs, &mu)})
+	px.ServeHTTP(failingWriter{httptest.NewRecorder()}, httptest.NewRequest("GET", "/", nil))
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), "response body copy failed") {
+		t.Fatalf("a client write failure was logged as the target's: %q", logs.String())
+	}
+}
+
+// failingWriter is a client connection that is gone: every body write
+// fails.
+type failingWriter struct{ *httptest.ResponseRecorder }
+
+func (failingWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
