@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"cmp"
 	"errors"
 	"net/url"
 	"strings"
@@ -35,7 +36,10 @@ type query struct {
 const splitPairs = 8
 
 // A queryPair is one "key=value" of a query, both still escaped.
-type queryPair struct{ key, val string }
+type queryPair struct {
+	key, val string
+	keyEsc   bool // key has escapes: compared unescaped
+}
 
 // wholeParseAbove is the number of '&' above which check parses the whole
 // query with url.ParseQuery, so that its limit on the number of
@@ -46,44 +50,49 @@ const wholeParseAbove = 64
 var errQuerySemicolon = errors.New("invalid semicolon separator in query")
 
 // check returns an error when url.ParseQuery would refuse the query: a
-// ';' in it, or a '%' not followed by two hex digits. It allocates nothing
-// for a query of up to wholeParseAbove+1 parameters.
+// ';' in it, or a '%' not followed by two hex digits. It splits the pairs
+// of a query of up to splitPairs of them, in the same single pass, and
+// allocates nothing for a query of up to wholeParseAbove+1 parameters.
 func (q *query) check() error {
-	if strings.Count(q.raw, "&") > wholeParseAbove {
-		var err error
-		q.vals, err = url.ParseQuery(q.raw)
-		q.parsed = true
-		return err
-	}
-	if strings.IndexByte(q.raw, ';') >= 0 {
-		return errQuerySemicolon
-	}
+	raw := q.raw
+	var err error
+	amps, start := 0, 0
 	q.npairs = 0
-	for s := q.raw; s != ""; {
-		var pair string
-		pair, s, _ = strings.Cut(s, "&")
-		if pair == "" {
-			continue
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '&':
+			q.addPair(raw[start:i])
+			start = i + 1
+			amps++
+		case ';':
+			err = cmp.Or(err, errQuerySemicolon)
+		case '%':
+			if err == nil && (i+2 >= len(raw) || !isHexDigit(raw[i+1]) || !isHexDigit(raw[i+2])) {
+				err = url.EscapeError(raw[i:min(i+3, len(raw))])
+			}
 		}
-		if q.npairs == len(q.pairs) {
-			q.npairs = -1
-			break
-		}
-		k, v, _ := strings.Cut(pair, "=")
-		q.pairs[q.npairs] = queryPair{k, v}
-		q.npairs++
 	}
-	s := q.raw
-	for {
-		i := strings.IndexByte(s, '%')
-		if i < 0 {
-			return nil
-		}
-		if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
-			return url.EscapeError(s[i:min(i+3, len(s))])
-		}
-		s = s[i+3:]
+	q.addPair(raw[start:])
+	if amps > wholeParseAbove {
+		q.vals, err = url.ParseQuery(raw)
+		q.parsed = true
 	}
+	return err
+}
+
+// addPair keeps the non-empty pair ("key=value", escaped) split, or marks
+// the query as not split when it has more than splitPairs pairs.
+func (q *query) addPair(pair string) {
+	if pair == "" || q.npairs < 0 {
+		return
+	}
+	if q.npairs == len(q.pairs) {
+		q.npairs = -1
+		return
+	}
+	k, v, _ := strings.Cut(pair, "=")
+	q.pairs[q.npairs] = queryPair{k, v, escaped(k)}
+	q.npairs++
 }
 
 func isHexDigit(c byte) bool {
@@ -124,7 +133,7 @@ func (q *query) first(name string) (string, int) {
 	n := 0
 	if q.npairs > 0 {
 		for _, p := range q.pairs[:q.npairs] {
-			if p.key == name && !escaped(p.key) || escaped(p.key) && unescapeQuery(p.key) == name { // "a+b" is "a b"
+			if !p.keyEsc && p.key == name || p.keyEsc && unescapeQuery(p.key) == name { // "a+b" is "a b"
 				if n == 0 {
 					v = unescapeQuery(p.val)
 				}
