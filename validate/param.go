@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -135,11 +136,28 @@ func scalarOf(typ, raw string) (any, bool) {
 		}
 		return nil, false
 	default:
-		if !isJSONNumber(raw) || typ == openapi3.TypeInteger && strings.ContainsAny(raw, ".eE") {
+		if !plainNumber(typ, raw) {
 			return nil, false
 		}
 		return json.Number(raw), true
 	}
+}
+
+// plainNumber reports whether raw is a JSON number of type typ (integer or
+// number) that kin-openapi's decoder also takes: an integer within int32
+// (kin-openapi parses one with 32 bits when its format is int32, with 64
+// otherwise, and refuses what overflows: a larger integer is left to it),
+// a number within float64's range.
+func plainNumber(typ, raw string) bool {
+	if !isJSONNumber(raw) {
+		return false
+	}
+	if typ == openapi3.TypeInteger {
+		_, err := strconv.ParseInt(raw, 10, 32)
+		return err == nil
+	}
+	_, err := strconv.ParseFloat(raw, 64)
+	return err == nil
 }
 
 // check reports valid when the parameter is absent and optional, or present
@@ -353,7 +371,7 @@ func (f *compiledSchema) checkRaw(typ, raw string) verdict {
 		}
 		return valid
 	default:
-		if !isJSONNumber(raw) || typ == openapi3.TypeInteger && strings.ContainsAny(raw, ".eE") {
+		if !plainNumber(typ, raw) {
 			return unsure
 		}
 		return f.checkNumber(raw)

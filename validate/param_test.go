@@ -227,3 +227,32 @@ components:
 		}
 	}
 }
+
+// TestNumbersKinCannotDecodeAreLeftToIt: a value kin-openapi's decoder
+// refuses (an integer that overflows, a number out of float64's range) is
+// never judged valid on the compiled path.
+func TestNumbersKinCannotDecodeAreLeftToIt(t *testing.T) {
+	cases := []struct {
+		typ, raw string
+		plain    bool
+	}{
+		{openapi3.TypeInteger, "2147483647", true},
+		{openapi3.TypeInteger, "-2147483648", true},
+		{openapi3.TypeInteger, "2147483648", false},
+		{openapi3.TypeInteger, "10000000000000000000", false},
+		{openapi3.TypeInteger, "1.0", false},
+		{openapi3.TypeInteger, "1e2", false},
+		{openapi3.TypeNumber, "1e308", true},
+		{openapi3.TypeNumber, "-2.5", true},
+		{openapi3.TypeNumber, "1e400", false},
+		{openapi3.TypeNumber, "0x10", false},
+	}
+	for _, tc := range cases {
+		if got := plainNumber(tc.typ, tc.raw); got != tc.plain {
+			t.Errorf("plainNumber(%s, %q) = %v, want %v", tc.typ, tc.raw, got, tc.plain)
+		}
+		if _, ok := scalarOf(tc.typ, tc.raw); ok != tc.plain {
+			t.Errorf("scalarOf(%s, %q) ok = %v, want %v", tc.typ, tc.raw, ok, tc.plain)
+		}
+	}
+}
