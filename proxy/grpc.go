@@ -70,9 +70,9 @@ func (px *Proxy) serveGRPC(w http.ResponseWriter, r *http.Request) {
 		h[http.TrailerPrefix+"Grpc-Status"] = []string{strconv.Itoa(code)}
 		h[http.TrailerPrefix+"Grpc-Message"] = []string{problem.EncodeGRPCMessage(msg)}
 	}()
-	if px.timeout > 0 {
-		gs.deadline = time.Now().Add(px.timeout)
-	}
+	// The same instant as the read deadline above: a stream cut by that
+	// deadline is never taken for a target's failure.
+	gs.deadline = deadline
 	px.serve(gs, r)
 }
 
@@ -80,7 +80,7 @@ func (px *Proxy) serveGRPC(w http.ResponseWriter, r *http.Request) {
 type grpcStream struct {
 	http.ResponseWriter
 	started  bool
-	deadline time.Time // the route's deadline, or zero
+	deadline time.Time // the call's deadline (the read deadline too), or zero
 }
 
 func (gs *grpcStream) WriteHeader(code int) {
