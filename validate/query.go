@@ -195,11 +195,46 @@ func escaped(s string) bool {
 	return strings.IndexByte(s, '%') >= 0 || strings.IndexByte(s, '+') >= 0
 }
 
-// unescapeQuery is url.QueryUnescape of a component check has accepted.
+// unescapeQuery is url.QueryUnescape of a component check has accepted:
+// one pass into a stack buffer and one allocation for the result, where
+// url.QueryUnescape scans twice and writes byte by byte through a
+// strings.Builder. A malformed escape (never in a checked component) or a
+// long value takes url.QueryUnescape itself.
 func unescapeQuery(s string) string {
 	if !escaped(s) {
 		return s
 	}
-	u, _ := url.QueryUnescape(s)
-	return u
+	var buf [128]byte
+	if len(s) > len(buf) {
+		u, _ := url.QueryUnescape(s)
+		return u
+	}
+	b := buf[:0]
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '+':
+			b = append(b, ' ')
+		case '%':
+			if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
+				u, _ := url.QueryUnescape(s)
+				return u
+			}
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+// unhex is the value of hex digit c (isHexDigit(c)).
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	}
+	return c - 'A' + 10
 }

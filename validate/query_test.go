@@ -110,3 +110,33 @@ func BenchmarkQueryFirst(b *testing.B) {
 		}
 	}
 }
+
+func TestUnescapeQueryIsQueryUnescape(t *testing.T) {
+	long := strings.Repeat("%41", 50) // longer than the stack buffer
+	for _, s := range []string{"", "plain", "a+b", "https%3A%2F%2Fexample.com%2Fx", "%e2%82%ac", "%4", "%zz", "100%", "%%41", long} {
+		want, err := url.QueryUnescape(s)
+		if err != nil {
+			want = ""
+		}
+		if got := unescapeQuery(s); got != want {
+			t.Errorf("unescapeQuery(%q) = %q; want %q", s, got, want)
+		}
+	}
+}
+
+// FuzzUnescapeQuery checks unescapeQuery against url.QueryUnescape (""
+// where that refuses the component).
+func FuzzUnescapeQuery(f *testing.F) {
+	for _, s := range []string{"a+b", "x%3Dy", "%4", "%%41", "ab%%", "caf%C3%A9"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := url.QueryUnescape(s)
+		if err != nil {
+			want = ""
+		}
+		if got := unescapeQuery(s); got != want {
+			t.Errorf("unescapeQuery(%q) = %q; want %q", s, got, want)
+		}
+	})
+}
