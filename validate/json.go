@@ -83,8 +83,7 @@ type parser struct {
 	b      []byte
 	i      int
 	lim    JSONLimits
-	keys   []string // keys of the objects being parsed, a stack
-	buf    []byte   // scratch for unescaping
+	buf    []byte // scratch for unescaping
 	intern *interned
 }
 
@@ -153,8 +152,9 @@ func (p *parser) lit(word string, v any) (any, error) {
 func (p *parser) object(depth int) (any, error) {
 	p.i++ // {
 	m := make(map[string]any)
-	start := len(p.keys)
-	defer func() { p.keys = p.keys[:start] }()
+	// The keys so far, for the case-variant check: the first few in an
+	// array on this frame's stack, then folded into a set.
+	var few [8]string
 	var folded map[string]struct{}
 	p.ws()
 	if p.i < len(p.b) && p.b[p.i] == '}' {
@@ -172,22 +172,27 @@ func (p *parser) object(depth int) (any, error) {
 		if len(m) >= p.lim.MaxMembers {
 			return nil, &jsonError{reason: "object has more than " + strconv.Itoa(p.lim.MaxMembers) + " members"}
 		}
-		if _, dup := m[key]; dup {
-			return nil, &jsonError{reason: "duplicate key", rpath: []string{key}}
-		}
 		// Case-variant duplicates: encoding/json matches struct fields
-		// case-insensitively, so {"role":..,"ROLE":..} is ambiguous.
-		if folded == nil && len(m) < 16 {
-			for _, prev := range p.keys[start:] {
+		// case-insensitively, so {"role":..,"ROLE":..} is ambiguous. The
+		// keys before are pairwise different under case folding, so at
+		// most one of them equals key either way.
+		if folded == nil && len(m) < len(few) {
+			for _, prev := range few[:len(m)] {
+				if prev == key {
+					return nil, &jsonError{reason: "duplicate key", rpath: []string{key}}
+				}
 				if strings.EqualFold(prev, key) {
 					return nil, &jsonError{reason: "duplicate key differing only in case", rpath: []string{key}}
 				}
 			}
-			p.keys = append(p.keys, key)
+			few[len(m)] = key
 		} else {
+			if _, dup := m[key]; dup {
+				return nil, &jsonError{reason: "duplicate key", rpath: []string{key}}
+			}
 			if folded == nil {
 				folded = make(map[string]struct{}, 32)
-				for _, prev := range p.keys[start:] {
+				for _, prev := range few {
 					folded[foldKey(prev)] = struct{}{}
 				}
 			}
