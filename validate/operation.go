@@ -61,6 +61,7 @@ type opParam struct {
 	deepObject bool                // a query parameter of style deepObject
 	deepDepth  int                 // deepObject: the most brackets a key may have
 	compiled   *compiledParam      // nil: kin-openapi decides
+	absence    absence             // when compiled is nil: how to see that the optional parameter is absent
 	visit30    bool                // OpenAPI 3.1: validated by the 3.0 visitor with route30
 	// OpenAPI 3.1 schemas the 3.0 visitor cannot judge (2020-12 keywords,
 	// or "nullable" in a content parameter), judged by v2020 instead.
@@ -217,6 +218,7 @@ func (oc *opCompiler) compileParam(o *operation, p *openapi3.Parameter) opParam 
 	if oc.schemas != nil {
 		op.compiled = oc.schemas.compileParam(p)
 	}
+	op.absence = absenceOf(op.kin)
 	if oc.v.is31 {
 		op.visit30 = param30(p)
 		if !op.visit30 && p.Content == nil && p.Schema != nil && p.Schema.Value != nil {

@@ -312,6 +312,9 @@ func (v *Validator) checkParams(r *http.Request, m *match, c *collector) {
 		if p.json && !v.checkJSONParam(r, p.Parameter, m.pathParams, q, c) {
 			continue
 		}
+		if p.v2020 == nil && p.absence.absent(r, p.Name, p.header) {
+			continue
+		}
 		if kinIn == nil {
 			kinIn = v.input(r, m, q)
 		}
