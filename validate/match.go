@@ -2,6 +2,7 @@ package validate
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -77,10 +78,52 @@ type paramEdge struct {
 // pathEntry is one path template and the values attached to it.
 type pathEntry struct {
 	template string
-	names    []string // parameter names in the order their values appear
-	methods  map[string]*operation
-	allow    []string // sorted methods, for 405 Allow
+	names    []string              // parameter names in the order their values appear
+	methods  map[string]*operation // set with setOperation
+	byMethod [8]*operation         // methods' operations of the methods methodIndex numbers
+	allow    []string              // sorted methods, for 405 Allow
 	rules    []*compiledRule
+}
+
+// setOperation attaches o to e for method.
+func (e *pathEntry) setOperation(method string, o *operation) {
+	e.methods[method] = o
+	if i := methodIndex(method); i >= 0 {
+		e.byMethod[i] = o
+	}
+}
+
+// operation returns the operation of method, or nil: the methods OpenAPI
+// names from an array, without hashing the method per request.
+func (e *pathEntry) operation(method string) *operation {
+	if i := methodIndex(method); i >= 0 {
+		return e.byMethod[i]
+	}
+	return e.methods[method]
+}
+
+// methodIndex numbers the 8 methods an OpenAPI path item can hold; -1 for
+// any other.
+func methodIndex(method string) int {
+	switch method {
+	case http.MethodGet:
+		return 0
+	case http.MethodPost:
+		return 1
+	case http.MethodPut:
+		return 2
+	case http.MethodDelete:
+		return 3
+	case http.MethodPatch:
+		return 4
+	case http.MethodHead:
+		return 5
+	case http.MethodOptions:
+		return 6
+	case http.MethodTrace:
+		return 7
+	}
+	return -1
 }
 
 // splitTemplate parses an OpenAPI path template into segment parts.
@@ -190,7 +233,10 @@ func (t *pathTable) lookup(path string, vals []string) (*pathEntry, []string) {
 }
 
 func (n *node) match(rest string, vals []string) (*pathEntry, []string) {
-	seg, tail, more := strings.Cut(rest, "/")
+	seg, tail, more := rest, "", false
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		seg, tail, more = rest[:i], rest[i+1:], true
+	}
 	if n.static != nil {
 		key := seg
 		if strings.IndexByte(seg, '%') >= 0 {

@@ -141,3 +141,21 @@ func TestEncodedPathParams(t *testing.T) {
 		t.Fatalf("encoded slash: status %d, want 400", rec.Code)
 	}
 }
+
+// TestPathEntryOperationByMethod: the operations of the methods OpenAPI
+// names are found by exact method, and any other method (a lower-case
+// spelling too) finds none.
+func TestPathEntryOperationByMethod(t *testing.T) {
+	e := &pathEntry{methods: map[string]*operation{}}
+	get, patch := &operation{method: "GET"}, &operation{method: "PATCH"}
+	e.setOperation("GET", get)
+	e.setOperation("PATCH", patch)
+	for method, want := range map[string]*operation{
+		"GET": get, "PATCH": patch, "POST": nil, "PUT": nil, "DELETE": nil, "HEAD": nil,
+		"OPTIONS": nil, "TRACE": nil, "CONNECT": nil, "get": nil, "": nil,
+	} {
+		if got := e.operation(method); got != want {
+			t.Errorf("operation(%q) = %v, want %v", method, got, want)
+		}
+	}
+}

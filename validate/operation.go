@@ -142,7 +142,7 @@ func (oc *opCompiler) compilePath(tmpl string, item *openapi3.PathItem) error {
 	}
 	for method, op := range item.Operations() {
 		if oc.v.broken[pointerOf([]string{"paths", tmpl, strings.ToLower(method)})] {
-			entry.methods[method] = &operation{method: method, entry: entry, skipped: true}
+			entry.setOperation(method, &operation{method: method, entry: entry, skipped: true})
 			entry.allow = append(entry.allow, method)
 			continue
 		}
@@ -150,7 +150,7 @@ func (oc *opCompiler) compilePath(tmpl string, item *openapi3.PathItem) error {
 		if err != nil {
 			return err
 		}
-		entry.methods[method] = o
+		entry.setOperation(method, o)
 		entry.allow = append(entry.allow, method)
 	}
 	if entry.methods[http.MethodGet] != nil && entry.methods[http.MethodHead] == nil {

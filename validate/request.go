@@ -129,9 +129,9 @@ func (v *Validator) findInto(r *http.Request, m *match, buf []string) (_ []strin
 		}
 		return nil, newError(ErrNotFound, http.StatusNotFound, "no operation of the API matches this path", nil, nil)
 	}
-	op := e.methods[r.Method]
+	op := e.operation(r.Method)
 	if op == nil && r.Method == http.MethodHead {
-		op = e.methods[http.MethodGet] // HEAD is GET without a body (RFC 9110 9.3.2)
+		op = e.operation(http.MethodGet) // HEAD is GET without a body (RFC 9110 9.3.2)
 	}
 	if op == nil {
 		if v.cfg.PassThroughUnknown {
