@@ -2,7 +2,6 @@ package balancer
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 )
 
@@ -31,44 +30,19 @@ func NewLeastRequest(pool *Pool, cfg LoadConfig) (*LeastRequest, error) {
 
 // Pick returns the less loaded of two random targets; key is ignored.
 func (lr *LeastRequest) Pick(context.Context, string) (*Target, func(Result), error) {
-	t, done, _, err := lr.pick(clock{base: lr.la.params.base})
+	t, done, _, err := lr.la.pick(clock{base: lr.la.params.base})
 	return t, done, err
 }
 
 func (lr *LeastRequest) pickKeyed(context.Context, string) (*Target, func(Result), doneID, error) {
-	return lr.pick(clock{base: lr.la.params.base})
+	return lr.la.pick(clock{base: lr.la.params.base})
 }
 
 // PickAt is Pick at the instant now, for tests and simulations that
 // drive time themselves; key is ignored. Time ages the memory of failures.
 func (lr *LeastRequest) PickAt(_ string, now time.Time) (*Target, func(Result), error) {
-	t, done, _, err := lr.pick(fixedClock(now))
+	t, done, _, err := lr.la.pick(fixedClock(now))
 	return t, done, err
-}
-
-func (lr *LeastRequest) pick(c clock) (*Target, func(Result), doneID, error) {
-	ns := lr.la.nodes()
-	switch len(ns) {
-	case 0:
-		return nil, nil, nil, ErrNoTargets
-	case 1:
-		return pickNode(ns[0])
-	}
-	a, b := twoOf(ns)
-	if requestLoad(b, &c) < requestLoad(a, &c) {
-		a = b
-	}
-	return pickNode(a)
-}
-
-// twoOf returns two distinct random nodes of ns (len(ns) >= 2).
-func twoOf(ns []*node) (*node, *node) {
-	i := rand.IntN(len(ns))
-	j := rand.IntN(len(ns) - 1)
-	if j >= i {
-		j++
-	}
-	return ns[i], ns[j]
 }
 
 func (lr *LeastRequest) targetPool() *Pool { return lr.la.pool }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -212,6 +213,43 @@ type loadAware struct {
 	params loadParams
 	set    snapshotCache[*nodeSet]
 	build  func(*snapshot, *nodeSet) *nodeSet
+}
+
+// pick returns the cheaper of two distinct random targets (the power of
+// two choices), by cost.
+func (la *loadAware) pick(c clock) (*Target, func(Result), doneID, error) {
+	ns := la.nodes()
+	switch len(ns) {
+	case 0:
+		return nil, nil, nil, ErrNoTargets
+	case 1:
+		return pickNode(ns[0])
+	}
+	a, b := twoOf(ns)
+	if la.cost(b, &c) < la.cost(a, &c) {
+		a = b
+	}
+	return pickNode(a)
+}
+
+// cost is a node's load as the policy weighs it: its latency estimate
+// times its requests in flight for PeakEWMA (ewmaCost), its requests in
+// flight and recent failures for LeastRequest (requestLoad).
+func (la *loadAware) cost(n *node, c *clock) float64 {
+	if la.params.latency {
+		return ewmaCost(n, c)
+	}
+	return requestLoad(n, c)
+}
+
+// twoOf returns two distinct random nodes of ns (len(ns) >= 2).
+func twoOf(ns []*node) (*node, *node) {
+	i := rand.IntN(len(ns))
+	j := rand.IntN(len(ns) - 1)
+	if j >= i {
+		j++
+	}
+	return ns[i], ns[j]
 }
 
 func (la *loadAware) init(pool *Pool, cfg LoadConfig, latency bool) error {

@@ -32,34 +32,19 @@ func NewPeakEWMA(pool *Pool, cfg LoadConfig) (*PeakEWMA, error) {
 
 // Pick returns the cheaper of two random targets; key is ignored.
 func (pe *PeakEWMA) Pick(context.Context, string) (*Target, func(Result), error) {
-	t, done, _, err := pe.pick(clock{base: pe.la.params.base})
+	t, done, _, err := pe.la.pick(clock{base: pe.la.params.base})
 	return t, done, err
 }
 
 func (pe *PeakEWMA) pickKeyed(context.Context, string) (*Target, func(Result), doneID, error) {
-	return pe.pick(clock{base: pe.la.params.base})
+	return pe.la.pick(clock{base: pe.la.params.base})
 }
 
 // PickAt is Pick at the instant now, for tests and simulations that
 // drive time themselves; key is ignored. Time ages the latency estimates.
 func (pe *PeakEWMA) PickAt(_ string, now time.Time) (*Target, func(Result), error) {
-	t, done, _, err := pe.pick(fixedClock(now))
+	t, done, _, err := pe.la.pick(fixedClock(now))
 	return t, done, err
-}
-
-func (pe *PeakEWMA) pick(c clock) (*Target, func(Result), doneID, error) {
-	ns := pe.la.nodes()
-	switch len(ns) {
-	case 0:
-		return nil, nil, nil, ErrNoTargets
-	case 1:
-		return pickNode(ns[0])
-	}
-	a, b := twoOf(ns)
-	if ewmaCost(b, &c) < ewmaCost(a, &c) {
-		a = b
-	}
-	return pickNode(a)
 }
 
 func ewmaCost(n *node, c *clock) float64 {
