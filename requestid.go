@@ -5,7 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
-	"strings"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 // RequestIDHeader is the header that carries the request ID in both directions.
@@ -37,7 +38,7 @@ func AssignRequestID(newID func() string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			id := ""
-			if vs := r.Header[requestIDKey]; len(vs) == 1 && validRequestID(vs[0]) && !namedInConnection(r.Header, requestIDKey) {
+			if vs := r.Header[requestIDKey]; len(vs) == 1 && validRequestID(vs[0]) && !header.HasToken(r.Header["Connection"], requestIDKey) {
 				id = vs[0]
 			}
 			keep := id != ""
@@ -57,18 +58,6 @@ func AssignRequestID(newID func() string) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-// namedInConnection reports whether the Connection header lists name.
-func namedInConnection(h http.Header, name string) bool {
-	for _, v := range h["Connection"] {
-		for tok := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(tok), name) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // validRequestID reports whether an incoming request ID may be kept: 1 to

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 // heuristicStatus reports whether status is heuristically cacheable
@@ -107,8 +109,6 @@ func validFreshness(m map[int]time.Duration, negativeFreshness time.Duration) bo
 // fields named by qualified no-cache and private directives, and own, the
 // cache's own targeted field (meant for no one after it; may be empty).
 func storedHeader(h http.Header, cc directives, own string) http.Header {
-	hopHeaders := [...]string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-		"Proxy-Authorization", "Proxy-Authentication-Info", "Te", "Trailer", "Transfer-Encoding", "Upgrade", "Age"}
 	for _, f := range h.Values("Connection") {
 		for name := range strings.SplitSeq(f, ",") {
 			if name = strings.TrimSpace(name); name != "" {
@@ -116,9 +116,12 @@ func storedHeader(h http.Header, cc directives, own string) http.Header {
 			}
 		}
 	}
-	for _, k := range hopHeaders {
-		delete(h, k)
+	for k := range h {
+		if header.HopByHop(k) {
+			delete(h, k)
+		}
 	}
+	delete(h, "Age")
 	delete(h, own)
 	for _, f := range cc.NoCacheFields {
 		h.Del(f)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatekit/gatekit/internal/header"
 	"github.com/gatekit/gatekit/internal/problem"
 )
 
@@ -78,7 +79,7 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 	dst := w.Header()
 	conn := res.Header["Connection"]
 	for name, vals := range res.Header {
-		if hopByHop(name) || len(conn) > 0 && headerHasToken(conn, name) {
+		if header.HopByHop(name) || len(conn) > 0 && header.HasToken(conn, name) {
 			continue
 		}
 		if prev, ok := dst[name]; ok {
@@ -363,16 +364,4 @@ func reencodeQuery(q string) string {
 
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-// hopByHop reports whether a canonical header name is a hop-by-hop field,
-// which concerns one connection and is never forwarded (nor are the
-// fields a Connection header names).
-func hopByHop(name string) bool {
-	switch name {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
-		"Te", "Trailer", "Transfer-Encoding", "Upgrade":
-		return true
-	}
-	return false
 }

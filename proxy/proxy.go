@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"github.com/gatekit/gatekit/internal/reqinfo"
-
 	"cmp"
 	"context"
 	"errors"
@@ -18,7 +16,9 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/balancer"
+	"github.com/gatekit/gatekit/internal/header"
 	"github.com/gatekit/gatekit/internal/problem"
+	"github.com/gatekit/gatekit/internal/reqinfo"
 )
 
 // Config configures a Proxy. The zero value of each field selects the
@@ -278,7 +278,7 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	upgrade := ""
-	if len(r.Header["Upgrade"]) > 0 && headerHasToken(r.Header["Connection"], "upgrade") {
+	if len(r.Header["Upgrade"]) > 0 && header.HasToken(r.Header["Connection"], "upgrade") {
 		upgrade = r.Header.Get("Upgrade")
 		if !strings.EqualFold(upgrade, "h2c") && (!px.websocket || !strings.EqualFold(upgrade, "websocket")) {
 			px.onError(w, r, &Error{Status: http.StatusBadRequest, Err: ErrUpgradeNotAllowed})

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 // errInvalidRequest is returned by writeRequest for a request that cannot
@@ -39,7 +41,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	if method == "" {
 		method = http.MethodGet
 	}
-	if !validToken(method) || !validHost(host) || !validTarget(path) || !validQuery(query) {
+	if !header.IsToken(method) || !validHost(host) || !validTarget(path) || !validQuery(query) {
 		return errInvalidRequest
 	}
 	hasBody := req.Body != nil && req.Body != http.NoBody
@@ -47,7 +49,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 		return errInvalidRequest
 	}
 	for name, vals := range req.Header {
-		if !validToken(name) {
+		if !header.IsToken(name) {
 			return errInvalidRequest
 		}
 		for _, v := range vals {
@@ -87,7 +89,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 	case method == http.MethodPost || method == http.MethodPut || method == http.MethodPatch:
 		bw.WriteString("Content-Length: 0\r\n")
 	}
-	if req.Close && !headerHasToken(req.Header["Connection"], "close") {
+	if req.Close && !header.HasToken(req.Header["Connection"], "close") {
 		bw.WriteString("Connection: close\r\n")
 	}
 	for name, vals := range req.Header {
@@ -159,32 +161,6 @@ func removeZone(host string) string {
 		return host
 	}
 	return host[:j] + host[i:]
-}
-
-// validToken reports whether s is a non-empty RFC 9110 token (a method or
-// header name).
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTokenByte(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
 }
 
 // validField reports whether s can be sent as a header value: no control

@@ -8,6 +8,7 @@ import (
 
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/clientip"
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 // clientSetHeaders are forwarding and URL-override headers a client could
@@ -74,12 +75,12 @@ func (px *Proxy) outboundHeader(in *http.Request) http.Header {
 	h := make(http.Header, len(src)+4)
 	conn := src["Connection"]
 	for name, vals := range src {
-		if hopByHop(name) || px.dropped(name) || len(conn) > 0 && headerHasToken(conn, name) {
+		if header.HopByHop(name) || px.dropped(name) || len(conn) > 0 && header.HasToken(conn, name) {
 			continue
 		}
 		h[name] = vals
 	}
-	if te := src["Te"]; len(te) > 0 && headerHasToken(te, "trailers") {
+	if te := src["Te"]; len(te) > 0 && header.HasToken(te, "trailers") {
 		h["Te"] = teTrailers
 	}
 	if _, ok := h["User-Agent"]; !ok {
@@ -211,19 +212,6 @@ func (px *Proxy) route(pr *httputil.ProxyRequest, t *balancer.Target) {
 	if px.preserve {
 		pr.Out.Host = pr.In.Host
 	}
-}
-
-// headerHasToken reports whether a comma-separated header contains token,
-// case-insensitively.
-func headerHasToken(values []string, token string) bool {
-	for _, v := range values {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 var _ http.Handler = (*Proxy)(nil)

@@ -19,3 +19,11 @@ func ExampleIsToken() {
 	// "a:b" false
 	// "" false
 }
+
+func ExampleHasToken() {
+	fmt.Println(header.HasToken([]string{"keep-alive, Upgrade"}, "upgrade"))
+	fmt.Println(header.HopByHop("Keep-Alive"), header.HopByHop("Content-Type"))
+	// Output:
+	// true
+	// true false
+}

@@ -1,0 +1,36 @@
+package header
+
+import "testing"
+
+func TestHasToken(t *testing.T) {
+	for _, tc := range []struct {
+		values []string
+		token  string
+		want   bool
+	}{
+		{nil, "close", false},
+		{[]string{"close"}, "close", true},
+		{[]string{"keep-alive, Upgrade"}, "upgrade", true},
+		{[]string{"a", " X-Secret ,b"}, "x-secret", true},
+		{[]string{"closed"}, "close", false},
+		{[]string{"trailers;q=1"}, "trailers", false},
+	} {
+		if got := HasToken(tc.values, tc.token); got != tc.want {
+			t.Errorf("HasToken(%q, %q) = %v, want %v", tc.values, tc.token, got, tc.want)
+		}
+	}
+}
+
+func TestHopByHop(t *testing.T) {
+	for _, name := range []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Proxy-Authentication-Info", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
+		if !HopByHop(name) {
+			t.Errorf("HopByHop(%q) = false", name)
+		}
+	}
+	for _, name := range []string{"Content-Length", "Authorization", "Trailers", "connection", "X-Upgrade"} {
+		if HopByHop(name) {
+			t.Errorf("HopByHop(%q) = true", name)
+		}
+	}
+}
