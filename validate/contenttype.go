@@ -23,6 +23,9 @@ func singleContentType(r *http.Request, body []byte) *Error {
 
 // hasUnquotedComma reports whether s has a comma outside a quoted string.
 func hasUnquotedComma(s string) bool {
+	if strings.IndexByte(s, ',') < 0 {
+		return false
+	}
 	quoted := false
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {

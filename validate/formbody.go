@@ -2,6 +2,7 @@ package validate
 
 import (
 	"net/url"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 )
@@ -95,12 +96,16 @@ func formBodyForKin(rb *openapi3.RequestBody) *openapi3.RequestBody {
 type compiledForm struct {
 	schema *compiledSchema
 	props  map[string]formProp
+	direct bool   // accepts may judge a body: at most 64 properties, each compiled, every required one among them
+	needs  uint64 // the bits (formProp.index) of the required properties
 }
 
 // formProp is how one property of a compiled form is decoded.
 type formProp struct {
-	typ   string // the primitive type of the value, or of the items
-	array bool   // repeated fields make an array
+	typ    string          // the primitive type of the value, or of the items
+	array  bool            // repeated fields make an array
+	index  int             // its bit in accepts' set of fields seen
+	schema *compiledSchema // the property's compiled schema (nil: none)
 }
 
 // compileForm returns the compiled decoder of an urlencoded media type, or
@@ -127,7 +132,93 @@ func (oc *opCompiler) compileForm(media *openapi3.MediaType) *compiledForm {
 	if cf.schema = oc.schemas.compile(s); cf.schema == nil {
 		return nil
 	}
+	cf.direct = len(cf.props) <= 64
+	i := 0
+	for name, p := range cf.props {
+		p.index, p.schema = i, cf.schema.props[name]
+		cf.direct = cf.direct && p.schema != nil
+		cf.props[name] = p
+		i++
+	}
+	for _, r := range cf.schema.required {
+		p, ok := cf.props[r]
+		cf.direct = cf.direct && ok
+		cf.needs |= 1 << p.index
+	}
 	return cf
+}
+
+// accepts reports whether body, an urlencoded form, is valid by the
+// compiled schema, judged in place without decoding it into url.Values
+// (checkForm's full path costs a map, a slice per field and a map of
+// values). Only the common shape is judged: every field declared, given
+// once, of a primitive type, written without malformed escapes. false
+// means unsure, and checkForm decodes the body in full.
+func (cf *compiledForm) accepts(body string) bool {
+	f := cf.schema
+	if !cf.direct || f.broken || f.enum != nil || !f.permits(openapi3.TypeObject) ||
+		f.allOf != nil || f.anyOf != nil || f.oneOf != nil {
+		return false
+	}
+	var seen uint64
+	n := uint64(0)
+	for fields := 0; body != ""; fields++ {
+		if fields == 128 {
+			return false // url.ParseQuery limits the number of fields
+		}
+		var field string
+		field, body, _ = strings.Cut(body, "&")
+		if field == "" {
+			continue
+		}
+		key, raw, _ := strings.Cut(field, "=")
+		p, ok := cf.props[key]
+		if !ok || p.array || seen&(1<<p.index) != 0 {
+			return false // undeclared, repeated: the full path
+		}
+		if wellKey, esc := scanComponent(key); !wellKey || esc {
+			return false
+		}
+		wellRaw, esc := scanComponent(raw)
+		if !wellRaw {
+			return false
+		}
+		if esc {
+			raw = unescapeQuery(raw)
+		}
+		seen |= 1 << p.index
+		n++
+		ps := p.schema
+		if ps.broken || ps.readOnly || ps.checkRaw(p.typ, raw) != valid {
+			return false
+		}
+	}
+	if n < f.minProps || f.maxProps != nil && n > *f.maxProps {
+		return false
+	}
+	return seen&cf.needs == cf.needs
+}
+
+// scanComponent reports in one pass whether s is a query component
+// url.QueryUnescape takes without error and without a ';' (which
+// url.ParseQuery refuses), every '%' starting a two-digit hex escape, and
+// whether it has escapes to undo ('%' or '+').
+func scanComponent(s string) (well, esc bool) {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ';':
+			return false, esc
+		case '+':
+			esc = true
+		case '%':
+			if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
+				return false, esc
+			}
+			esc = true
+			i += 2
+		}
+	}
+	return true, esc
 }
 
 // formPropOf returns how a property of schema s is decoded: a single

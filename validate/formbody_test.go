@@ -86,22 +86,27 @@ func TestCompiledFormAcceptsOnlyWhatKinAccepts(t *testing.T) {
 		t.Fatal("the form was not compiled")
 	}
 	for _, tc := range []struct {
-		body string
-		want bool // the compiled decoder settles it as valid
+		body   string
+		want   bool // the compiled decoder settles it as valid
+		direct bool // accepts settles it without decoding it
 	}{
-		{"id=1", true},
-		{"id=7&name=abc&ok=true&kind=b&tags=1&tags=2", true},
-		{"id=0", false},
-		{"id=x", false},
-		{"id=99999999999", false},
-		{"name=abc", false},
-		{"id=1&name=abcd", false},
-		{"id=1&ok=yes", false},
-		{"id=1&kind=c", false},
-		{"id=1&tags=1&tags=2&tags=3", false},
-		{"id=1&tags=x", false},
-		{"id=1&name=", false}, // an empty value: kin-openapi decides
-		{"id=1&id=2", false},
+		{"id=1", true, true},
+		{"id=7&name=abc&ok=true&kind=b", true, true},
+		{"id=7&name=abc&ok=true&kind=b&tags=1&tags=2", true, false}, // arrays: decoded
+		{"id=%31&&name=a+b", true, true},
+		{"id=0", false, false},
+		{"id=x", false, false},
+		{"id=99999999999", false, false},
+		{"name=abc", false, false},
+		{"id=1&name=abcd", false, false},
+		{"id=1&ok=yes", false, false},
+		{"id=1&kind=c", false, false},
+		{"id=1&tags=1&tags=2&tags=3", false, false},
+		{"id=1&tags=x", false, false},
+		{"id=1&name=", false, false}, // an empty value: kin-openapi decides
+		{"id=1&id=2", false, false},
+		{"i%64=1", true, false},   // an escaped name: decoded
+		{"id=1&x=2", true, false}, // an undeclared field: decoded, judged by formextra.go
 	} {
 		form, err := url.ParseQuery(tc.body)
 		if err != nil {
@@ -110,6 +115,9 @@ func TestCompiledFormAcceptsOnlyWhatKinAccepts(t *testing.T) {
 		got := cf.valid(form)
 		if got != tc.want {
 			t.Errorf("valid(%s) = %v, want %v", tc.body, got, tc.want)
+		}
+		if direct := cf.accepts(tc.body); direct != tc.direct {
+			t.Errorf("accepts(%s) = %v, want %v", tc.body, direct, tc.direct)
 		}
 		r := httptest.NewRequest("POST", "/f", strings.NewReader(tc.body))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -123,7 +131,8 @@ func TestCompiledFormAcceptsOnlyWhatKinAccepts(t *testing.T) {
 // decoder calls valid is one kin-openapi's decoder and visitor accept, and
 // validating any body never panics.
 func FuzzCompiledFormAgreesWithKin(f *testing.F) {
-	for _, s := range []string{"id=1", "id=7&name=abc&ok=true&kind=b&tags=1&tags=2", "id=0", "id=1&tags=x", "id=%31", "id=1&x=2", "id=1e0", "id=-0", "id=1&name=%ff"} {
+	for _, s := range []string{"id=1", "id=7&name=abc&ok=true&kind=b&tags=1&tags=2", "id=0", "id=1&tags=x", "id=%31", "id=1&x=2", "id=1e0", "id=-0", "id=1&name=%ff",
+		"id=1;name=a", "id=1&name=%4", "i%64=1&name=a+b", "id=1&&&name=%C3%A9"} {
 		f.Add(s)
 	}
 	v := mustLoad(f, docCompiledForm, Config{})
@@ -134,6 +143,9 @@ func FuzzCompiledFormAgreesWithKin(f *testing.F) {
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		_, _ = v.ValidateRequest(r, []byte(body))
 		form, err := url.ParseQuery(body)
+		if cf.accepts(body) && (err != nil || !cf.valid(form)) {
+			t.Fatalf("%q: accepted in place, not once decoded (%v)", body, err)
+		}
 		if err != nil || !cf.valid(form) {
 			return
 		}

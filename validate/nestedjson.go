@@ -110,6 +110,9 @@ func (v *Validator) checkMultipart(ct string, body []byte, schema *openapi3.Sche
 // reported a failure to c; accepted is true when cf settled that the body
 // is valid. A body that does not parse is left to kin-openapi.
 func (v *Validator) checkForm(body []byte, schema *openapi3.Schema, fe *formExtra, cf *compiledForm, c *collector) (passed, accepted bool) {
+	if cf != nil && cf.accepts(string(body)) {
+		return true, true
+	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
 		return true, false

@@ -244,7 +244,10 @@ func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 	if f.oneOf, ok = fc.list(s.OneOf); !ok {
 		return nil
 	}
-	if d := s.Discriminator; d != nil {
+	// kin-openapi reads a discriminator only to choose among oneOf or anyOf
+	// branches: on a base schema that others extend through allOf (Pet,
+	// under Cat and Dog) it has no effect, and is ignored here too.
+	if d := s.Discriminator; d != nil && len(s.OneOf)+len(s.AnyOf) > 0 {
 		if len(s.OneOf) == 0 || len(s.AnyOf) > 0 || d.PropertyName == "" {
 			return nil
 		}
