@@ -398,11 +398,11 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if len(rb.Content) == 0 {
 		return body, nil
 	}
-	ct := r.Header.Get("Content-Type")
+	ct := contentType(r)
 	if ct == "" {
 		return body, newError(ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, "the request has a body but no Content-Type", nil, nil)
 	}
-	media := rb.Content.Get(ct)
+	media := mediaOf(rb.Content, ct)
 	if media == nil {
 		return body, newError(ErrUnsupportedMediaType, http.StatusUnsupportedMediaType,
 			"Content-Type must be one of: "+clip(strings.Join(sortedKeys(rb.Content), ", "), maxReason), nil, nil)
