@@ -120,12 +120,19 @@ func meterAll(v any, refs openapi3.SchemaRefs, left *int64, depth int) {
 	}
 }
 
+// withinBudget reports whether a body of size bytes under a schema of
+// fanout f is within budget whatever its value: it cannot cost more than
+// size*f units of work.
+func withinBudget(size int, f, budget int64) bool {
+	return f <= 1 || f <= budget/max(int64(size), 1)
+}
+
 // overBudget returns a 413 *Error when checking val (parsed from size
 // bytes) against s, of fan-out f, would take more than budget units. Most
 // bodies are decided by size times fan-out (every value takes a byte);
 // the others are metered, at a cost bounded by the budget itself.
 func overBudget(val any, size int, s *openapi3.Schema, f, budget int64) *Error {
-	if f <= 1 || f <= budget/max(int64(size), 1) {
+	if withinBudget(size, f, budget) {
 		return nil
 	}
 	left := budget

@@ -272,6 +272,21 @@ func (p *parser) array(depth int) (any, error) {
 
 func (p *parser) number() (any, error) {
 	start := p.i
+	if err := p.scanNumber(); err != nil {
+		return nil, err
+	}
+	if p.intern != nil && p.i-start <= 3 {
+		if v, ok := p.intern.nums[string(p.b[start:p.i])]; ok {
+			return v, nil
+		}
+	}
+	return json.Number(string(p.b[start:p.i])), nil
+}
+
+// scanNumber moves p.i past the number at p.i, refusing a malformed one
+// and one beyond float64's range.
+func (p *parser) scanNumber() error {
+	start := p.i
 	b := p.b
 	if b[p.i] == '-' {
 		p.i++
@@ -288,13 +303,13 @@ func (p *parser) number() (any, error) {
 	case p.i < len(b) && b[p.i] == '0':
 		p.i++
 	case digits() == 0:
-		return nil, p.syntax("invalid number")
+		return p.syntax("invalid number")
 	}
 	simple := true
 	if p.i < len(b) && b[p.i] == '.' {
 		p.i++
 		if digits() == 0 {
-			return nil, p.syntax("invalid number")
+			return p.syntax("invalid number")
 		}
 	}
 	if p.i < len(b) && (b[p.i] == 'e' || b[p.i] == 'E') {
@@ -304,59 +319,78 @@ func (p *parser) number() (any, error) {
 			p.i++
 		}
 		if digits() == 0 {
-			return nil, p.syntax("invalid number")
+			return p.syntax("invalid number")
 		}
 	}
-	if p.intern != nil && p.i-start <= 3 {
-		if v, ok := p.intern.nums[string(b[start:p.i])]; ok {
-			return v, nil
+	if !simple || p.i-start > 300 {
+		if _, err := strconv.ParseFloat(string(b[start:p.i]), 64); err != nil {
+			return &jsonError{reason: "number out of range"}
 		}
 	}
-	s := string(b[start:p.i])
-	if !simple || len(s) > 300 {
-		if _, err := strconv.ParseFloat(s, 64); err != nil {
-			return nil, &jsonError{reason: "number out of range"}
-		}
-	}
-	return json.Number(s), nil
+	return nil
 }
 
 // str parses a string starting at the opening quote.
 func (p *parser) str() (string, error) {
+	raw, dec, esc, err := p.strRaw()
+	if err != nil || esc {
+		return dec, err
+	}
+	if p.intern != nil {
+		if k, ok := p.intern.keys[string(raw)]; ok { // no allocation for the lookup
+			return k, nil
+		}
+	}
+	return string(raw), nil
+}
+
+// strRaw parses a string starting at the opening quote: a string without
+// escapes is returned as its bytes in the input (raw), one with escapes
+// decoded (dec, esc true).
+func (p *parser) strRaw() (raw []byte, dec string, esc bool, err error) {
 	p.i++ // "
 	b := p.b
 	start := p.i
 	for p.i < len(b) {
 		c := b[p.i]
+		if !strSpecial[c] {
+			p.i++
+			continue
+		}
 		switch {
 		case c == '"':
 			if p.i-start > p.lim.MaxStringBytes {
-				return "", &jsonError{reason: "string longer than " + strconv.Itoa(p.lim.MaxStringBytes) + " bytes"}
+				return nil, "", false, &jsonError{reason: "string longer than " + strconv.Itoa(p.lim.MaxStringBytes) + " bytes"}
 			}
-			raw := b[start:p.i]
+			raw = b[start:p.i]
 			p.i++
-			if p.intern != nil {
-				if k, ok := p.intern.keys[string(raw)]; ok { // no allocation for the lookup
-					return k, nil
-				}
-			}
-			return string(raw), nil
+			return raw, "", false, nil
 		case c == '\\':
-			return p.strSlow(start)
+			dec, err = p.strSlow(start)
+			return nil, dec, true, err
 		case c < 0x20:
-			return "", p.syntax("control character in string")
+			return nil, "", false, p.syntax("control character in string")
 		case c < utf8.RuneSelf:
 			p.i++
 		default:
 			r, size := utf8.DecodeRune(b[p.i:])
 			if r == utf8.RuneError && size == 1 {
-				return "", &jsonError{reason: "invalid UTF-8"}
+				return nil, "", false, &jsonError{reason: "invalid UTF-8"}
 			}
 			p.i += size
 		}
 	}
-	return "", p.syntax("unterminated string")
+	return nil, "", false, p.syntax("unterminated string")
 }
+
+// strSpecial marks the bytes strRaw has to look at: the closing quote, an
+// escape, control characters and the bytes of multi-byte UTF-8 sequences.
+var strSpecial = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
 
 // strSlow continues a string that has escapes, from start, the byte after
 // its opening quote; p.i is at the first backslash.

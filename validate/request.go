@@ -431,6 +431,10 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 		}
 		return body, v.checkOtherBody(r, m, rb, body, c)
 	}
+	fs := m.op.bodySchemas[media]
+	if fs != nil && !v.cfg.InjectDefaults && withinBudget(len(body), m.op.fanout[media], v.cfg.MaxValidationWork) && fs.checkJSON(body, v.cfg.JSON) {
+		return body, nil // valid, judged as it was parsed (checkjson.go)
+	}
 	val, err := parseJSONInterned(body, v.cfg.JSON, v.intern)
 	if err != nil {
 		je := err.(*jsonError)
@@ -443,7 +447,7 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if e := overBudget(val, len(body), media.Schema.Value, m.op.fanout[media], v.cfg.MaxValidationWork); e != nil {
 		return body, e
 	}
-	if fs := m.op.bodySchemas[media]; fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
+	if fs != nil && !v.cfg.InjectDefaults && fs.check(val) == valid {
 		return body, nil
 	}
 	if cs := m.op.body2020[media]; cs != nil {
