@@ -209,23 +209,24 @@ func unescapeQuery(s string) string {
 		u, _ := url.QueryUnescape(s)
 		return u
 	}
-	b := buf[:0]
+	n := 0
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
+		c := s[i]
+		switch c {
 		case '+':
-			b = append(b, ' ')
+			c = ' '
 		case '%':
 			if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
 				u, _ := url.QueryUnescape(s)
 				return u
 			}
-			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
 			i += 2
-		default:
-			b = append(b, c)
 		}
+		buf[n] = c // n <= i < len(s) <= len(buf)
+		n++
 	}
-	return string(b)
+	return string(buf[:n])
 }
 
 // unhex is the value of hex digit c (isHexDigit(c)).
