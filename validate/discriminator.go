@@ -13,7 +13,8 @@ import (
 // ambiguous, and a body that says "Dog" but only matches Cat is accepted.
 // completeDiscriminators writes the implied entries into each mapping
 // before anything is compiled, so that the value selects the one branch to
-// validate, as OpenAPI says.
+// validate, as OpenAPI says. The same fix for kin-openapi itself is offered
+// as a patch in upstream/.
 
 // completeDiscriminators adds the implied mapping entries of every
 // discriminator reachable from doc's components and operations. A
