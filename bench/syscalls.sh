@@ -10,10 +10,19 @@
 #   bench/syscalls.sh                      # 20000 GET /hello, 16 connections
 #   LB=/tmp/old-lb bench/syscalls.sh      # another build of examples/loadbalancer
 #   N=5000 PATH_Q='/bytes?n=65536' bench/syscalls.sh
+#   LB=/tmp/floor bench/syscalls.sh      # any proxy taking -listen and -upstreams
+#                                         # (go build -o /tmp/floor ./bench/floor)
+#
+# The backend's CPU time per request is printed too: its work per request
+# is the same whichever proxy is in front, so proxy/backend compares
+# proxies measured minutes apart on a machine whose speed drifts.
 #
 # Needs strace and h2load (apt-get install -y strace nghttp2-client).
 set -euo pipefail
-: "${N:=20000}" "${CONNS:=16}" "${PATH_Q:=/hello}" "${BASE_PORT:=18201}" "${GO:=go}" "${ARGS:=}" "${LB:=}"
+: "${N:=20000}" "${CONNS:=16}" "${PATH_Q:=/hello}" "${BASE_PORT:=18201}" "${GO:=go}" "${ARGS:=}" "${LB:=}" "${PIN:=1}"
+# PIN=1 (with 2 CPUs or more): proxy and backend on CPU 0, h2load on CPU 1.
+on0=() on1=()
+if [[ $PIN == 1 && $(nproc) -ge 2 ]]; then on0=(taskset -c 0) on1=(taskset -c 1); fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$(mktemp -d)
 pids=()
@@ -21,21 +30,24 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 (cd "$ROOT" && "$GO" build -o "$OUT/backend" ./bench/backend && "$GO" build -o "$OUT/lb" ./examples/loadbalancer)
 [[ -n $LB ]] && cp "$LB" "$OUT/lb" # LB=path measures another build of the proxy
-"$OUT/backend" -listen "127.0.0.1:$((BASE_PORT + 1))" & pids+=($!)
+"${on0[@]}" "$OUT/backend" -listen "127.0.0.1:$((BASE_PORT + 1))" & pids+=($!)
+be=$!
 # shellcheck disable=SC2086
-"$OUT/lb" -listen "127.0.0.1:$BASE_PORT" -upstreams "127.0.0.1:$((BASE_PORT + 1))" $ARGS & pids+=($!)
+"${on0[@]}" "$OUT/lb" -listen "127.0.0.1:$BASE_PORT" -upstreams "127.0.0.1:$((BASE_PORT + 1))" $ARGS & pids+=($!)
 lb=$!
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$BASE_PORT$PATH_Q" && break; sleep 0.1; done
-timeout 60 h2load --h1 -n 2000 -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" > /dev/null
-ticks() { awk '{ print $14 + $15 }' "/proc/$lb/stat"; }
+timeout 60 "${on1[@]}" h2load --h1 -n 2000 -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" > /dev/null
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-t0=$(ticks)
-timeout 120 h2load --h1 -n "$N" -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" | grep -E '^requests:'
-t1=$(ticks)
-awk -v d=$((t1 - t0)) -v hz="$hz" -v n="$N" 'BEGIN { printf "proxy CPU time per request: %.1f us\n", d / hz * 1e6 / n }'
+t0=$(ticks "$lb"); b0=$(ticks "$be")
+timeout 120 "${on1[@]}" h2load --h1 -n "$N" -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" | grep -E '^requests:'
+t1=$(ticks "$lb"); b1=$(ticks "$be")
+awk -v d=$((t1 - t0)) -v b=$((b1 - b0)) -v hz="$hz" -v n="$N" 'BEGIN {
+  printf "proxy CPU time per request: %.1f us\n", d / hz * 1e6 / n
+  printf "backend CPU time per request: %.1f us (proxy/backend %.2f)\n", b / hz * 1e6 / n, (b > 0 ? d / b : 0) }'
 strace -c -f -o "$OUT/strace.txt" -p "$lb" & st=$!
 sleep 1
-timeout 120 h2load --h1 -n "$N" -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" | grep -E '^requests:|^status codes:'
+timeout 120 "${on1[@]}" h2load --h1 -n "$N" -c "$CONNS" "http://127.0.0.1:$BASE_PORT$PATH_Q" | grep -E '^requests:|^status codes:'
 kill -INT "$st"; wait "$st" || true
 cat "$OUT/strace.txt"
 awk -v n="$N" '
