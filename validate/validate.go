@@ -72,7 +72,10 @@
 // pass unvalidated, or with Config.RejectSkippedOperations get 500.
 //
 // Schemas are compiled once at load for the common keywords; kin-openapi
-// judges what they do not cover and every rejection. Patterns are ECMA-262
+// judges what they do not cover and every rejection. A JSON body is judged
+// by the compiled schema as it is parsed, and a plain urlencoded form as it
+// is read, building no values; only what that pass is unsure of is parsed
+// and judged in full. Patterns are ECMA-262
 // regular expressions, as JSON Schema says (lookahead, backreferences);
 // those Go's regexp cannot run exactly are run with a match timeout, a
 // value whose match times out being rejected. A discriminator without a
