@@ -2,6 +2,7 @@ package validate
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -23,15 +24,54 @@ import (
 const maxFanout = 1 << 30
 
 // fanout returns the fan-out of s: how many schemas one value at s, and
-// each value below it, may be checked against at most.
+// each value below it, may be checked against at most. A recursive
+// reference counts once (the depth it repeats to is the body's, which its
+// size bounds), unless the cycle passes through a union (allOf, anyOf,
+// oneOf, not, if/then/else): then every level of nesting multiplies the
+// schemas a value is checked against, and the fan-out is maxFanout, so
+// that such bodies are always metered.
 func fanout(s *openapi3.Schema, memo map[*openapi3.Schema]int64) int64 {
+	fc := fanoutCounter{memo: memo, at: map[*openapi3.Schema]int{}, unbounded: map[*openapi3.Schema]bool{}}
+	return fc.of(s)
+}
+
+// fanoutCounter computes fan-outs depth first, knowing which schemas are
+// being computed (at: their index in stack) to recognise a recursive
+// reference and the cycle it closes.
+type fanoutCounter struct {
+	memo      map[*openapi3.Schema]int64
+	at        map[*openapi3.Schema]int
+	stack     []*openapi3.Schema
+	unbounded map[*openapi3.Schema]bool // on a cycle through a union
+}
+
+// hasUnion reports whether a value at x is also checked against other
+// schemas: x has allOf, anyOf, oneOf, not or if/then/else.
+func hasUnion(x *openapi3.Schema) bool {
+	return len(x.AllOf)+len(x.AnyOf)+len(x.OneOf) > 0 || x.Not != nil || x.If != nil || x.Then != nil || x.Else != nil
+}
+
+func (fc *fanoutCounter) of(s *openapi3.Schema) int64 {
 	if s == nil {
 		return 1
 	}
-	if f, ok := memo[s]; ok {
+	if i, busy := fc.at[s]; busy {
+		// A recursive reference: the cycle is the stack from s on. Its
+		// schemas' fan-outs multiply at every level if one of them (or a
+		// union member visited with it) checks a value more than once.
+		cycle := fc.stack[i:]
+		if slices.ContainsFunc(cycle, func(x *openapi3.Schema) bool { return fc.unbounded[x] || hasUnion(x) }) {
+			for _, x := range cycle {
+				fc.unbounded[x] = true
+			}
+		}
+		return 1
+	}
+	if f, ok := fc.memo[s]; ok {
 		return f
 	}
-	memo[s] = 1 // a recursive reference counts once: its depth is the body's
+	fc.at[s] = len(fc.stack)
+	fc.stack = append(fc.stack, s)
 	// here: the schemas a value at s is checked against; below: the most a
 	// member or item is checked against, under any of them.
 	here, below := int64(1), int64(1)
@@ -61,13 +101,18 @@ func fanout(s *openapi3.Schema, memo map[*openapi3.Schema]int64) int64 {
 		children = append(children, x.PrefixItems...)
 		for _, r := range children {
 			if r != nil && r.Value != nil {
-				below = max(below, fanout(r.Value, memo))
+				below = max(below, fc.of(r.Value))
 			}
 		}
 	}
 	visit(s, 0)
+	fc.stack = fc.stack[:len(fc.stack)-1]
+	delete(fc.at, s)
 	f := min(here*below, maxFanout)
-	memo[s] = f
+	if fc.unbounded[s] {
+		f = maxFanout
+	}
+	fc.memo[s] = f
 	return f
 }
 

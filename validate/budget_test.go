@@ -90,3 +90,70 @@ func BenchmarkMeter(b *testing.B) {
 		meter(val, s, &left, 0)
 	}
 }
+
+const docRecursiveUnion = `openapi: 3.0.3
+info: {title: recursion, version: "1"}
+paths:
+  /nodes:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Node"}
+      responses: {"200": {description: ok}}
+  /trees:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {$ref: "#/components/schemas/Tree"}
+      responses: {"200": {description: ok}}
+components:
+  schemas:
+    Node:
+      oneOf:
+        - {type: object, properties: {c: {$ref: "#/components/schemas/Node"}}, required: [a]}
+        - {type: object, properties: {c: {$ref: "#/components/schemas/Node"}}, required: [b]}
+    Tree:
+      type: object
+      properties:
+        kids: {type: array, items: {$ref: "#/components/schemas/Tree"}}
+        v: {oneOf: [{type: string}, {type: integer}]}
+`
+
+// TestFanoutOfRecursionThroughUnions: a schema that recurses through a
+// union checks a value at depth d against 2^d schemas; its fan-out is
+// unbounded, so that its bodies are metered and a deep one is answered
+// 413 at once, while a recursion without a union keeps a small fan-out.
+func TestFanoutOfRecursionThroughUnions(t *testing.T) {
+	v := mustLoad(t, docRecursiveUnion, Config{})
+	fan := func(path string) int64 {
+		op := v.ops.root.static[path].entry.methods["POST"]
+		return op.fanout[op.body.Content.Get(jsonCT)]
+	}
+	if got := fan("nodes"); got != maxFanout {
+		t.Errorf("fan-out of a recursion through a oneOf = %d, want maxFanout", got)
+	}
+	if got := fan("trees"); got != 3 {
+		t.Errorf("fan-out of a recursion through properties and items = %d, want 3", got)
+	}
+	nested := func(d int) string {
+		return strings.Repeat(`{"a":1,"c":`, d) + `{"a":1}` + strings.Repeat("}", d)
+	}
+	for _, tc := range []struct {
+		depth  int
+		status int // 0: accepted
+	}{{3, 0}, {40, 413}} {
+		body := nested(tc.depth)
+		r := httptest.NewRequest("POST", "/nodes", strings.NewReader(body))
+		r.Header.Set("Content-Type", jsonCT)
+		_, err := v.ValidateRequest(r, []byte(body))
+		var e *Error
+		switch {
+		case tc.status == 0 && err != nil:
+			t.Errorf("depth %d: %v, want accepted", tc.depth, err)
+		case tc.status != 0 && (!errors.As(err, &e) || e.Status != tc.status):
+			t.Errorf("depth %d: %v, want %d", tc.depth, err, tc.status)
+		}
+	}
+}

@@ -112,3 +112,51 @@ func TestDiscriminatorOnBaseSchemaCompiled(t *testing.T) {
 		}
 	}
 }
+
+const docAmbiguousDiscriminators = `openapi: 3.0.3
+info: {title: pets, version: "1"}
+paths:
+  /twice:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              oneOf: [{$ref: "#/components/schemas/Cat"}, {$ref: "#/components/schemas/Cat"}]
+              discriminator: {propertyName: petType}
+      responses: {"200": {description: ok}}
+  /empty:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema:
+              oneOf: [{$ref: "#/components/schemas/Cat"}, {type: object}]
+              discriminator: {propertyName: petType, mapping: {x: ""}}
+      responses: {"200": {description: ok}}
+components:
+  schemas:
+    Cat:
+      type: object
+      required: [petType]
+      properties: {petType: {type: string}}
+`
+
+// TestAmbiguousDiscriminatorsLeftToKin: a discriminator whose value would
+// select two branches (the same reference listed twice, or a mapping to
+// an empty reference, with which kin-openapi tries every branch) is not
+// compiled: the body matches two branches of the oneOf and is rejected,
+// as kin-openapi rejects it.
+func TestAmbiguousDiscriminatorsLeftToKin(t *testing.T) {
+	v := mustLoad(t, docAmbiguousDiscriminators, Config{})
+	for _, tc := range []struct{ path, body string }{
+		{"twice", `{"petType":"Cat"}`},
+		{"empty", `{"petType":"x"}`},
+	} {
+		op := v.ops.root.static[tc.path].entry.methods["POST"]
+		if fs := op.bodySchemas[op.body.Content.Get(jsonCT)]; fs != nil {
+			t.Errorf("/%s: the ambiguous discriminator was compiled", tc.path)
+		}
+		checkVerdicts(t, v, []verdictCase{{method: "POST", target: "/" + tc.path, ct: jsonCT, body: tc.body, ok: false}})
+	}
+}

@@ -160,12 +160,12 @@ func (cf *compiledForm) accepts(body string) bool {
 		f.allOf != nil || f.anyOf != nil || f.oneOf != nil {
 		return false
 	}
+	if strings.Count(body, "&") >= min(maxFormFields, parseQueryLimit()) {
+		return false // url.ParseQuery limits the number of fields
+	}
 	var seen uint64
 	n := uint64(0)
-	for fields := 0; body != ""; fields++ {
-		if fields == 128 {
-			return false // url.ParseQuery limits the number of fields
-		}
+	for body != "" {
 		var field string
 		field, body, _ = strings.Cut(body, "&")
 		if field == "" {
@@ -198,6 +198,9 @@ func (cf *compiledForm) accepts(body string) bool {
 	}
 	return seen&cf.needs == cf.needs
 }
+
+// maxFormFields is the most fields (empty ones included) accepts reads.
+const maxFormFields = 128
 
 // scanComponent reports in one pass whether s is a query component
 // url.QueryUnescape takes without error and without a ';' (which

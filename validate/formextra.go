@@ -55,15 +55,23 @@ func (oc *opCompiler) compileFormExtra(o *operation, s *openapi3.Schema) *formEx
 
 // formDeclares reports whether s declares the form field key: a property of
 // s or of its allOf, anyOf or oneOf members, which kin-openapi decodes; a
-// key name[...] is part of property name (deepObject encoding).
+// key name[...] is part of property name only when name is an object
+// (deepObject encoding, the only way kin-openapi decodes an object in a
+// form): a[x] is not part of a string property a, and is judged as the
+// undeclared field it is to kin-openapi (a backend that reads it as a's
+// member x would otherwise get it unchecked).
 func formDeclares(s *openapi3.Schema, key string, seen []*openapi3.Schema) bool {
 	if s == nil || slices.Contains(seen, s) {
 		return false
 	}
 	seen = append(seen, s)
-	name, _, _ := strings.Cut(key, "[")
-	if _, ok := s.Properties[name]; ok {
+	if _, ok := s.Properties[key]; ok {
 		return true
+	}
+	if name, _, deep := strings.Cut(key, "["); deep {
+		if p := s.Properties[name]; p != nil && p.Value != nil && p.Value.Type.Is(openapi3.TypeObject) {
+			return true
+		}
 	}
 	for _, refs := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
 		for _, r := range refs {

@@ -20,6 +20,11 @@ import (
 // "/books/{id}.json" is preferred to "/books/{id}" for "/books/7.json".
 type pathTable struct {
 	root node
+	// exact holds the templates without parameters by their path: one
+	// lookup instead of one per segment, with the same answer, since the
+	// tree prefers a literal segment at every level. Templates with a '%'
+	// are left out (the tree unescapes request segments before comparing).
+	exact map[string]*pathEntry
 }
 
 // empty reports whether t has no paths.
@@ -220,6 +225,12 @@ func (t *pathTable) add(tmpl string) (*pathEntry, error) {
 	if n.entry == nil {
 		n.entry = &pathEntry{template: tmpl, names: names, methods: make(map[string]*operation)}
 	}
+	if len(names) == 0 && !strings.Contains(tmpl, "%") {
+		if t.exact == nil {
+			t.exact = make(map[string]*pathEntry)
+		}
+		t.exact[tmpl] = n.entry
+	}
 	return n.entry, nil
 }
 
@@ -228,6 +239,9 @@ func (t *pathTable) add(tmpl string) (*pathEntry, error) {
 func (t *pathTable) lookup(path string, vals []string) (*pathEntry, []string) {
 	if len(path) == 0 || path[0] != '/' {
 		return nil, vals
+	}
+	if e := t.exact[path]; e != nil {
+		return e, vals
 	}
 	return t.root.match(path[1:], vals)
 }

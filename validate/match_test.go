@@ -75,17 +75,24 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 // FuzzPathLookup: a match substitutes back into its template to give the
 // looked-up path, byte for byte.
 func FuzzPathLookup(f *testing.F) {
-	for _, s := range []string{"/books/7.json", "/v2.10/status", "/a/b/c", "/files/a%2Fb", "//", "/books/7/pages/3", "/v..x/status"} {
+	for _, s := range []string{"/books/7.json", "/v2.10/status", "/a/b/c", "/files/a%2Fb", "//", "/books/7/pages/3", "/v..x/status", "/books/new", "/pets/", "/files/a/b"} {
 		f.Add(s)
 	}
 	var tbl pathTable
-	for _, tmpl := range []string{"/", "/books/{id}", "/books/{id}.json", "/books/{id}/pages/{page}", "/v{major}.{minor}/status", "/files/{name}", "/a/{x}/c", "/a/b/{y}", "/x{a}y{b}z/end"} {
+	for _, tmpl := range []string{"/", "/books/{id}", "/books/{id}.json", "/books/{id}/pages/{page}", "/v{major}.{minor}/status", "/files/{name}", "/a/{x}/c", "/a/b/{y}", "/x{a}y{b}z/end",
+		"/books/new", "/a/b/c", "/pets/"} {
 		if _, err := tbl.add(tmpl); err != nil {
 			f.Fatal(err)
 		}
 	}
 	f.Fuzz(func(t *testing.T, p string) {
 		e, vals := tbl.lookup(p, nil)
+		if strings.HasPrefix(p, "/") {
+			// The map of parameterless templates answers as the tree does.
+			if te, _ := tbl.root.match(p[1:], nil); te != e {
+				t.Fatalf("lookup(%q) = %v, the tree alone %v", p, e, te)
+			}
+		}
 		if e == nil {
 			return
 		}
@@ -157,5 +164,30 @@ func TestPathEntryOperationByMethod(t *testing.T) {
 		if got := e.operation(method); got != want {
 			t.Errorf("operation(%q) = %v, want %v", method, got, want)
 		}
+	}
+}
+
+// TestExactPathsAnswerAsTheTree: a template without parameters is found by
+// its whole path, with the entry the segment tree finds; one with a '%' is
+// left to the tree, which unescapes request segments before comparing.
+func TestExactPathsAnswerAsTheTree(t *testing.T) {
+	var tbl pathTable
+	for _, tmpl := range []string{"/users/me", "/users/{id}", "/c%20d", "/"} {
+		if _, err := tbl.add(tmpl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(tbl.exact) != 2 {
+		t.Errorf("%d exact paths, want 2 (/users/me and /)", len(tbl.exact))
+	}
+	for _, p := range []string{"/users/me", "/users/7", "/", "/c%20d", "/c d", "/users/me/x"} {
+		e, _ := tbl.lookup(p, nil)
+		te, _ := tbl.root.match(p[1:], nil)
+		if e != te {
+			t.Errorf("lookup(%q) = %v, the tree alone %v", p, e, te)
+		}
+	}
+	if e, _ := tbl.lookup("/users/me", nil); e == nil || e.template != "/users/me" {
+		t.Errorf("/users/me found %v", e)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"sync"
 )
 
 // A query is a request's query string, read only as far as the checks of
@@ -46,6 +47,28 @@ type queryPair struct {
 // parameters, and its error, apply unchanged.
 const wholeParseAbove = 64
 
+// parseQueryLimit is the most parameters url.ParseQuery accepts, found
+// once by asking it (GODEBUG=urlmaxqueryparams can lower it, from the
+// environment or the main package's go:debug settings); a limit above
+// splitCap is reported as splitCap. A query or form with more parameters
+// than that is read by url.ParseQuery itself, so that its refusal applies.
+var parseQueryLimit = sync.OnceValue(probeParseQueryLimit)
+
+func probeParseQueryLimit() int {
+	amps := strings.Repeat("&", splitCap)
+	for n := 1; n <= splitCap; n++ {
+		if _, err := url.ParseQuery(amps[:n-1]); err != nil {
+			return n - 1
+		}
+	}
+	return splitCap
+}
+
+// splitCap bounds the parameters that are ever read without
+// url.ParseQuery: a query of up to wholeParseAbove+1, a form of up to
+// maxFormFields.
+const splitCap = max(wholeParseAbove+1, maxFormFields)
+
 // errQuerySemicolon is url.ParseQuery's verdict on a ';' in a query.
 var errQuerySemicolon = errors.New("invalid semicolon separator in query")
 
@@ -73,7 +96,7 @@ func (q *query) check() error {
 		}
 	}
 	q.addPair(raw[start:])
-	if amps > wholeParseAbove {
+	if amps > wholeParseAbove || amps+1 > parseQueryLimit() {
 		q.vals, err = url.ParseQuery(raw)
 		q.parsed = true
 	}

@@ -2,6 +2,8 @@ package validate
 
 import (
 	"net/url"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -140,3 +142,51 @@ func FuzzUnescapeQuery(f *testing.F) {
 		}
 	})
 }
+
+// TestParseQueryLimitHonoured: with GODEBUG=urlmaxqueryparams lowering
+// url.ParseQuery's limit, a query or form body over it is refused as
+// url.ParseQuery refuses it, though both are otherwise read without it.
+// The limit is read once per process, so the check runs in a child
+// process started with the setting.
+func TestParseQueryLimitHonoured(t *testing.T) {
+	if os.Getenv("GATEKIT_QUERY_LIMIT_CHILD") == "1" {
+		if got := parseQueryLimit(); got != 2 {
+			t.Fatalf("parseQueryLimit() = %d with urlmaxqueryparams=3, want 2", got)
+		}
+		v := mustLoad(t, docQueryLimit, Config{})
+		checkVerdicts(t, v, []verdictCase{
+			{method: "POST", target: "/f?a=1&b=2", ct: "application/x-www-form-urlencoded", body: "a=1&b=2", ok: true},
+			{method: "POST", target: "/f", ct: "application/x-www-form-urlencoded", body: "a=1&b=2&c=3", ok: false},
+			{method: "POST", target: "/f", ct: "application/x-www-form-urlencoded", body: "a=1&b=2&", ok: false},
+			{method: "POST", target: "/f?a=1&b=2&c=3", ct: "application/x-www-form-urlencoded", body: "a=1", ok: false},
+		})
+		return
+	}
+	if got := probeParseQueryLimit(); got != splitCap {
+		t.Errorf("probeParseQueryLimit() = %d without a setting, want %d", got, splitCap)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestParseQueryLimitHonoured$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GATEKIT_QUERY_LIMIT_CHILD=1", "GODEBUG=urlmaxqueryparams=3")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
+
+const docQueryLimit = `openapi: 3.0.3
+info: {title: limit, version: "1"}
+paths:
+  /f:
+    post:
+      parameters:
+        - {name: a, in: query, schema: {type: integer}}
+        - {name: b, in: query, schema: {type: integer}}
+        - {name: c, in: query, schema: {type: integer}}
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              additionalProperties: false
+              properties: {a: {type: string}, b: {type: string}, c: {type: string}}
+      responses: {"200": {description: ok}}
+`

@@ -255,12 +255,18 @@ func (fc *schemaCompiler) build(s *openapi3.Schema) *compiledSchema {
 		f.discMap = make(map[string]string, len(d.Mapping))
 		for k, m := range d.Mapping {
 			ref := m.Ref
-			if ref != "" && !strings.Contains(ref, "/") {
+			if ref == "" {
+				return nil // kin-openapi then tries every branch, as a plain oneOf
+			}
+			if !strings.Contains(ref, "/") {
 				ref = "#/components/schemas/" + ref // a bare schema name, as kin-openapi reads it
 			}
 			f.discMap[k] = ref
 		}
 		for _, r := range s.OneOf {
+			if slices.Contains(f.oneOfRefs, r.Ref) {
+				return nil // a value selects every branch of its reference: kin-openapi counts them
+			}
 			f.oneOfRefs = append(f.oneOfRefs, r.Ref)
 		}
 	}
