@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"cmp"
 	"errors"
 	"net/url"
 	"strings"
@@ -79,23 +78,33 @@ var errQuerySemicolon = errors.New("invalid semicolon separator in query")
 func (q *query) check() error {
 	raw := q.raw
 	var err error
-	amps, start := 0, 0
-	q.npairs = 0
-	for i := 0; i < len(raw); i++ {
-		switch raw[i] {
-		case '&':
-			q.addPair(raw[start:i])
-			start = i + 1
-			amps++
-		case ';':
-			err = cmp.Or(err, errQuerySemicolon)
-		case '%':
-			if err == nil && (i+2 >= len(raw) || !isHexDigit(raw[i+1]) || !isHexDigit(raw[i+2])) {
-				err = url.EscapeError(raw[i:min(i+3, len(raw))])
-			}
-		}
+	if strings.IndexByte(raw, ';') >= 0 {
+		err = errQuerySemicolon
 	}
-	q.addPair(raw[start:])
+	// Every '%' must start an escape (found with IndexByte, which scans
+	// many bytes at a time).
+	for i := strings.IndexByte(raw, '%'); i >= 0 && err == nil; {
+		if i+2 >= len(raw) || !isHexDigit(raw[i+1]) || !isHexDigit(raw[i+2]) {
+			err = url.EscapeError(raw[i:min(i+3, len(raw))])
+			break
+		}
+		j := strings.IndexByte(raw[i+3:], '%')
+		if j < 0 {
+			break
+		}
+		i += 3 + j
+	}
+	amps := 0
+	q.npairs = 0
+	for rest := raw; ; amps++ {
+		i := strings.IndexByte(rest, '&')
+		if i < 0 {
+			q.addPair(rest)
+			break
+		}
+		q.addPair(rest[:i])
+		rest = rest[i+1:]
+	}
 	if amps > wholeParseAbove || amps+1 > parseQueryLimit() {
 		q.vals, err = url.ParseQuery(raw)
 		q.parsed = true
@@ -224,7 +233,9 @@ func escaped(s string) bool {
 // strings.Builder. A malformed escape (never in a checked component) or a
 // long value takes url.QueryUnescape itself.
 func unescapeQuery(s string) string {
-	if !escaped(s) {
+	pct := strings.IndexByte(s, '%')
+	plus := strings.IndexByte(s, '+') >= 0
+	if pct < 0 && !plus {
 		return s
 	}
 	var buf [128]byte
@@ -232,22 +243,37 @@ func unescapeQuery(s string) string {
 		u, _ := url.QueryUnescape(s)
 		return u
 	}
+	if pct < 0 {
+		pct = len(s)
+	}
+	// Runs up to the next '%' are copied whole (a '+' in them is a space);
+	// each escape is decoded into one byte.
 	n := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '+':
-			c = ' '
-		case '%':
-			if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
-				u, _ := url.QueryUnescape(s)
-				return u
+	for i := 0; ; {
+		m := n + copy(buf[n:], s[i:pct])
+		if plus {
+			for k := n; k < m; k++ {
+				if buf[k] == '+' {
+					buf[k] = ' '
+				}
 			}
-			c = unhex(s[i+1])<<4 | unhex(s[i+2])
-			i += 2
 		}
-		buf[n] = c // n <= i < len(s) <= len(buf)
+		n, i = m, pct
+		if i == len(s) {
+			break
+		}
+		if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
+			u, _ := url.QueryUnescape(s)
+			return u
+		}
+		buf[n] = unhex(s[i+1])<<4 | unhex(s[i+2])
 		n++
+		i += 3
+		if j := strings.IndexByte(s[i:], '%'); j >= 0 {
+			pct = i + j
+		} else {
+			pct = len(s)
+		}
 	}
 	return string(buf[:n])
 }
