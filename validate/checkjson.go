@@ -281,19 +281,8 @@ func (p *parser) judgeObject(f *compiledSchema, depth int) bool {
 		if !p.judge(vs, depth) {
 			return false
 		}
-		p.ws()
-		if p.i >= len(p.b) {
-			return false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-			p.ws()
-		case '}':
-			p.i++
-			return f.judgeMembers(keys[:n])
-		default:
-			return false
+		if more, err := p.afterMember('}'); err != nil || !more {
+			return err == nil && f.judgeMembers(keys[:n])
 		}
 	}
 }
@@ -359,22 +348,11 @@ func (p *parser) judgeArray(f *compiledSchema, depth int) bool {
 			seen[n] = raw
 		}
 		n++
-		p.ws()
-		if p.i >= len(p.b) {
-			return false
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-			p.ws()
-		case ']':
-			p.i++
-			if unique && n > 1 && (!strs || hasDuplicate(seen[:n])) {
+		if more, err := p.afterMember(']'); err != nil || !more {
+			if err != nil || unique && n > 1 && (!strs || hasDuplicate(seen[:n])) {
 				return false // checkArray is unsure of other items, and of duplicates
 			}
 			return f.judgeLength(n)
-		default:
-			return false
 		}
 	}
 }

@@ -216,21 +216,31 @@ func (p *parser) object(depth int) (any, error) {
 			return nil, err
 		}
 		m[key] = v
-		p.ws()
-		if p.i >= len(p.b) {
-			return nil, p.syntax("unexpected end of input")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-			p.ws()
-		case '}':
-			p.i++
+		if more, err := p.afterMember('}'); err != nil {
+			return nil, err
+		} else if !more {
 			return m, nil
-		default:
-			return nil, p.syntax("expected ',' or '}'")
 		}
 	}
+}
+
+// afterMember reads what follows a member of an object or array: a ','
+// and the spaces after it (more), or the closing byte.
+func (p *parser) afterMember(closing byte) (more bool, err error) {
+	p.ws()
+	if p.i >= len(p.b) {
+		return false, p.syntax("unexpected end of input")
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		p.ws()
+		return true, nil
+	case closing:
+		p.i++
+		return false, nil
+	}
+	return false, p.syntax("expected ',' or '" + string(closing) + "'")
 }
 
 func (p *parser) array(depth int) (any, error) {
@@ -253,19 +263,10 @@ func (p *parser) array(depth int) (any, error) {
 			return nil, err
 		}
 		a = append(a, v)
-		p.ws()
-		if p.i >= len(p.b) {
-			return nil, p.syntax("unexpected end of input")
-		}
-		switch p.b[p.i] {
-		case ',':
-			p.i++
-			p.ws()
-		case ']':
-			p.i++
+		if more, err := p.afterMember(']'); err != nil {
+			return nil, err
+		} else if !more {
 			return a, nil
-		default:
-			return nil, p.syntax("expected ',' or ']'")
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package validate
 
 import (
-	"sort"
 	"strings"
 
 	"testing"
@@ -84,18 +83,7 @@ func FuzzCompiledSchemaAgreesWithKin(f *testing.F) {
 		}
 	}
 	v := newShop(f, Config{})
-	var names []string
-	for name := range v.doc.Components.Schemas {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	fc := &schemaCompiler{formats: formatValidators(), done: map[*openapi3.Schema]*compiledSchema{}, busy: map[*openapi3.Schema]bool{}}
-	compiled := map[string]*compiledSchema{}
-	for _, n := range names {
-		if fs := fc.compile(v.doc.Components.Schemas[n].Value); fs != nil {
-			compiled[n] = fs
-		}
-	}
+	names, compiled := compiledComponents(f, v)
 	if len(compiled) < len(names)-2 {
 		f.Fatalf("only %d of %d schemas compiled", len(compiled), len(names))
 	}
