@@ -10,6 +10,13 @@
 // pass to a candidate:
 //
 //	floor -listen 127.0.0.1:8080 -upstreams 127.0.0.1:9101,127.0.0.1:9102
+//
+// With -server raw it does without net/http's server too: each client
+// connection is a loop that reads a request with http.ReadRequest,
+// forwards it the same way and writes the response by hand, with no
+// per-request context, background read or response writer. That is what
+// a server of gatekit's own could save per request; it is not a server
+// (no timeouts, no chunked request bodies, no error responses).
 package main
 
 import (
@@ -21,6 +28,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,14 +81,14 @@ type proxy struct {
 	next atomic.Uint64
 }
 
-func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// exchange sends out (its URL and Host set here) to the next upstream and
+// returns the response, whose body must be read and closed with done.
+func (p *proxy) exchange(out *http.Request) (resp *http.Response, done func(ok bool), err error) {
 	u := p.ups[p.next.Add(1)%uint64(len(p.ups))]
 	c, err := u.get()
 	if err != nil {
-		http.Error(w, "bad gateway", http.StatusBadGateway)
-		return
+		return nil, nil, err
 	}
-	out := r.Clone(r.Context())
 	out.URL.Scheme, out.URL.Host, out.Host, out.RequestURI = "http", u.addr, u.addr, ""
 	for name := range out.Header {
 		if hopByHop[name] {
@@ -91,12 +99,26 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		err = c.bw.Flush()
 	}
-	var resp *http.Response
 	if err == nil {
 		resp, err = http.ReadResponse(c.br, out)
 	}
 	if err != nil {
 		c.c.Close()
+		return nil, nil, err
+	}
+	return resp, func(ok bool) {
+		resp.Body.Close()
+		if ok && !resp.Close {
+			u.put(c)
+		} else {
+			c.c.Close()
+		}
+	}, nil
+}
+
+func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	resp, done, err := p.exchange(r.Clone(r.Context()))
+	if err != nil {
 		http.Error(w, "bad gateway", http.StatusBadGateway)
 		return
 	}
@@ -107,21 +129,71 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(resp.StatusCode)
 	_, err = io.Copy(w, resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.Close {
-		c.c.Close()
-		return
+	done(err == nil)
+}
+
+// serveRaw forwards the requests of one client connection without
+// net/http's server: GET-style requests and responses with a known length.
+func (p *proxy) serveRaw(c net.Conn) {
+	defer c.Close()
+	br, bw := bufio.NewReaderSize(c, 4096), bufio.NewWriterSize(c, 4096)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		closeAfter := req.Close
+		resp, done, err := p.exchange(req)
+		if err != nil {
+			bw.WriteString("HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+			bw.Flush()
+			return
+		}
+		bw.WriteString("HTTP/1.1 " + strconv.Itoa(resp.StatusCode) + " " + http.StatusText(resp.StatusCode) + "\r\n")
+		for name, vals := range resp.Header {
+			if !hopByHop[name] {
+				for _, v := range vals {
+					bw.WriteString(name + ": " + v + "\r\n")
+				}
+			}
+		}
+		if resp.ContentLength < 0 {
+			done(false)
+			return // unknown length: not handled here
+		}
+		if resp.Header["Content-Length"] == nil {
+			bw.WriteString("Content-Length: " + strconv.FormatInt(resp.ContentLength, 10) + "\r\n")
+		}
+		bw.WriteString("\r\n")
+		_, err = io.Copy(bw, resp.Body)
+		done(err == nil)
+		if err != nil || bw.Flush() != nil || closeAfter {
+			return
+		}
 	}
-	u.put(c)
 }
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address to serve on")
 	upstreams := flag.String("upstreams", "127.0.0.1:9101", "comma-separated host:port or http:// URLs")
+	server := flag.String("server", "net/http", `"net/http", or "raw": a loop per connection without net/http's server`)
 	flag.Parse()
 	p := &proxy{}
 	for _, a := range strings.Split(*upstreams, ",") {
 		p.ups = append(p.ups, &upstream{addr: strings.TrimPrefix(strings.TrimSpace(a), "http://")})
+	}
+	if *server == "raw" {
+		ln, err := net.Listen("tcp", *listen)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				log.Fatal(err)
+			}
+			go p.serveRaw(c)
+		}
 	}
 	srv := &http.Server{Addr: *listen, Handler: p}
 	go func() {
