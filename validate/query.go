@@ -72,9 +72,10 @@ const splitCap = max(wholeParseAbove+1, maxFormFields)
 var errQuerySemicolon = errors.New("invalid semicolon separator in query")
 
 // check returns an error when url.ParseQuery would refuse the query: a
-// ';' in it, or a '%' not followed by two hex digits. It splits the pairs
-// of a query of up to splitPairs of them, in the same single pass, and
-// allocates nothing for a query of up to wholeParseAbove+1 parameters.
+// ';' in it, a '%' not followed by two hex digits, more parameters than
+// its limit. It splits the pairs of a query of up to splitPairs of them,
+// finding each special byte with strings.IndexByte, and allocates nothing
+// for a query of up to wholeParseAbove+1 parameters.
 func (q *query) check() error {
 	raw := q.raw
 	var err error
@@ -228,10 +229,10 @@ func escaped(s string) bool {
 }
 
 // unescapeQuery is url.QueryUnescape of a component check has accepted:
-// one pass into a stack buffer and one allocation for the result, where
-// url.QueryUnescape scans twice and writes byte by byte through a
-// strings.Builder. A malformed escape (never in a checked component) or a
-// long value takes url.QueryUnescape itself.
+// the runs between escapes copied whole into a stack buffer and one
+// allocation for the result, where url.QueryUnescape scans twice and
+// writes byte by byte through a strings.Builder. A malformed escape (never
+// in a checked component) or a long value takes url.QueryUnescape itself.
 func unescapeQuery(s string) string {
 	pct := strings.IndexByte(s, '%')
 	plus := strings.IndexByte(s, '+') >= 0
