@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -26,23 +27,28 @@ const maxFanout = 1 << 30
 // fanout returns the fan-out of s: how many schemas one value at s, and
 // each value below it, may be checked against at most. A recursive
 // reference counts once (the depth it repeats to is the body's, which its
-// size bounds), unless the cycle passes through a union (allOf, anyOf,
-// oneOf, not, if/then/else): then every level of nesting multiplies the
-// schemas a value is checked against, and the fan-out is maxFanout, so
-// that such bodies are always metered.
+// size bounds), unless the recursion passes through a union (allOf, anyOf,
+// oneOf, not, if/then/else): then every level of nesting may multiply the
+// schemas a value is checked against, and the fan-out of every schema of
+// that recursion is maxFanout, so that their bodies are always metered.
 func fanout(s *openapi3.Schema, memo map[*openapi3.Schema]int64) int64 {
-	fc := fanoutCounter{memo: memo, at: map[*openapi3.Schema]int{}, unbounded: map[*openapi3.Schema]bool{}}
-	return fc.of(s)
+	fc := fanoutCounter{memo: memo, index: map[*openapi3.Schema]int{}, partial: map[*openapi3.Schema]int64{}, cyclic: map[*openapi3.Schema]bool{}}
+	f, _ := fc.of(s)
+	return f
 }
 
-// fanoutCounter computes fan-outs depth first, knowing which schemas are
-// being computed (at: their index in stack) to recognise a recursive
-// reference and the cycle it closes.
+// fanoutCounter computes fan-outs depth first, finding the strongly
+// connected groups of schemas (Tarjan's algorithm): the schemas of one
+// group reach each other, so a value at any of them may nest through all
+// of them. A group's fan-outs are final (memo) once its first schema is
+// done; until then they are partial.
 type fanoutCounter struct {
-	memo      map[*openapi3.Schema]int64
-	at        map[*openapi3.Schema]int
-	stack     []*openapi3.Schema
-	unbounded map[*openapi3.Schema]bool // on a cycle through a union
+	memo    map[*openapi3.Schema]int64
+	index   map[*openapi3.Schema]int   // order of visit, for schemas of groups still open
+	partial map[*openapi3.Schema]int64 // fan-outs of schemas whose group is open
+	cyclic  map[*openapi3.Schema]bool  // referenced while open: part of a recursion
+	open    []*openapi3.Schema         // schemas of groups still open, in visit order
+	next    int
 }
 
 // hasUnion reports whether a value at x is also checked against other
@@ -51,27 +57,27 @@ func hasUnion(x *openapi3.Schema) bool {
 	return len(x.AllOf)+len(x.AnyOf)+len(x.OneOf) > 0 || x.Not != nil || x.If != nil || x.Then != nil || x.Else != nil
 }
 
-func (fc *fanoutCounter) of(s *openapi3.Schema) int64 {
+// of returns the fan-out of s (partial while its group is open) and the
+// lowest visit index s reaches among schemas still open.
+func (fc *fanoutCounter) of(s *openapi3.Schema) (int64, int) {
 	if s == nil {
-		return 1
-	}
-	if i, busy := fc.at[s]; busy {
-		// A recursive reference: the cycle is the stack from s on. Its
-		// schemas' fan-outs multiply at every level if one of them (or a
-		// union member visited with it) checks a value more than once.
-		cycle := fc.stack[i:]
-		if slices.ContainsFunc(cycle, func(x *openapi3.Schema) bool { return fc.unbounded[x] || hasUnion(x) }) {
-			for _, x := range cycle {
-				fc.unbounded[x] = true
-			}
-		}
-		return 1
+		return 1, math.MaxInt
 	}
 	if f, ok := fc.memo[s]; ok {
-		return f
+		return f, math.MaxInt
 	}
-	fc.at[s] = len(fc.stack)
-	fc.stack = append(fc.stack, s)
+	if i, open := fc.index[s]; open {
+		// A schema being computed, or done in a group still open: a
+		// recursion. Its partial fan-out counts the recursive reference
+		// once (1 while it is still being computed).
+		fc.cyclic[s] = true
+		return max(fc.partial[s], 1), i
+	}
+	me := fc.next
+	fc.next++
+	fc.index[s] = me
+	fc.open = append(fc.open, s)
+	low := me
 	// here: the schemas a value at s is checked against; below: the most a
 	// member or item is checked against, under any of them.
 	here, below := int64(1), int64(1)
@@ -101,19 +107,33 @@ func (fc *fanoutCounter) of(s *openapi3.Schema) int64 {
 		children = append(children, x.PrefixItems...)
 		for _, r := range children {
 			if r != nil && r.Value != nil {
-				below = max(below, fc.of(r.Value))
+				f, l := fc.of(r.Value)
+				below, low = max(below, f), min(low, l)
 			}
 		}
 	}
 	visit(s, 0)
-	fc.stack = fc.stack[:len(fc.stack)-1]
-	delete(fc.at, s)
 	f := min(here*below, maxFanout)
-	if fc.unbounded[s] {
-		f = maxFanout
+	fc.partial[s] = f
+	if low < me {
+		return f, low // s's group is still open: its first schema decides
 	}
-	fc.memo[s] = f
-	return f
+	// s is the first schema of its group: the group is the open schemas
+	// from s on. A recursion through a union makes all of them unbounded.
+	at := slices.Index(fc.open, s)
+	group := fc.open[at:]
+	unbounded := (len(group) > 1 || fc.cyclic[s]) && slices.ContainsFunc(group, hasUnion)
+	for _, x := range group {
+		fx := fc.partial[x]
+		if unbounded {
+			fx = maxFanout
+		}
+		fc.memo[x] = fx
+		delete(fc.index, x)
+		delete(fc.partial, x)
+	}
+	fc.open = fc.open[:at]
+	return fc.memo[s], math.MaxInt
 }
 
 // meter counts, down from *left, the (value, schema) pairs checking v
