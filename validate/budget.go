@@ -51,11 +51,24 @@ type fanoutCounter struct {
 	next    int
 }
 
-// hasUnion reports whether a value at x is also checked against other
-// schemas: x has allOf, anyOf, oneOf, not or if/then/else.
+// hasUnion reports whether a value at x, or a member or item of it, may
+// be checked against more than one schema: x has allOf, anyOf, oneOf, not,
+// if/then/else, or a JSON Schema 2020-12 applicator that adds schemas to
+// members or items (patternProperties, dependentSchemas, contains,
+// propertyNames, unevaluatedItems/Properties), or a $dynamicRef.
 func hasUnion(x *openapi3.Schema) bool {
-	return len(x.AllOf)+len(x.AnyOf)+len(x.OneOf) > 0 || x.Not != nil || x.If != nil || x.Then != nil || x.Else != nil
+	return len(x.AllOf)+len(x.AnyOf)+len(x.OneOf) > 0 || x.Not != nil || x.If != nil || x.Then != nil || x.Else != nil ||
+		len(x.PatternProperties)+len(x.DependentSchemas) > 0 || x.Contains != nil || x.PropertyNames != nil ||
+		x.UnevaluatedItems.Schema != nil || x.UnevaluatedProperties.Schema != nil || x.DynamicRef != ""
 }
+
+// maxInlineVisits bounds the union members one schema's fan-out walks
+// (shared members are walked again at each place): past it, or past
+// maxInlineDepth, the fan-out is maxFanout rather than a guess.
+const (
+	maxInlineVisits = 4096
+	maxInlineDepth  = 32
+)
 
 // of returns the fan-out of s (partial while its group is open) and the
 // lowest visit index s reaches among schemas still open.
@@ -80,13 +93,30 @@ func (fc *fanoutCounter) of(s *openapi3.Schema) (int64, int) {
 	low := me
 	// here: the schemas a value at s is checked against; below: the most a
 	// member or item is checked against, under any of them.
-	here, below := int64(1), int64(1)
+	// A member or item is checked against one of properties,
+	// additionalProperties, items and prefixItems (the largest of their
+	// fan-outs), and also against every matching patternProperties schema,
+	// contains, propertyNames and unevaluated* (theirs are added).
+	here, below, extra := int64(1), int64(1), int64(0)
+	visits, capped := 0, false
 	var visit func(x *openapi3.Schema, depth int)
 	visit = func(x *openapi3.Schema, depth int) {
-		if x == nil || depth > 32 {
+		if x == nil {
 			return
 		}
-		for _, refs := range []openapi3.SchemaRefs{x.AllOf, x.OneOf, x.AnyOf} {
+		if visits++; depth > maxInlineDepth || visits > maxInlineVisits {
+			capped = true
+			return
+		}
+		if x.DynamicRef != "" {
+			capped = true // resolved at validation: any schema of the document
+		}
+		dependent := make(openapi3.SchemaRefs, 0, len(x.DependentSchemas))
+		for _, r := range x.DependentSchemas {
+			dependent = append(dependent, r) // applied to the object itself, as allOf
+		}
+		for _, refs := range []openapi3.SchemaRefs{x.AllOf, x.OneOf, x.AnyOf, x.AnyOf, dependent} {
+			// anyOf twice: kin-openapi checks the branch that matched again
 			for _, r := range refs {
 				if r != nil && r.Value != nil {
 					here++
@@ -100,20 +130,33 @@ func (fc *fanoutCounter) of(s *openapi3.Schema) (int64, int) {
 				visit(r.Value, depth+1)
 			}
 		}
-		children := []*openapi3.SchemaRef{x.Items, x.AdditionalProperties.Schema}
+		one := []*openapi3.SchemaRef{x.Items, x.AdditionalProperties.Schema}
 		for _, r := range x.Properties {
-			children = append(children, r)
+			one = append(one, r)
 		}
-		children = append(children, x.PrefixItems...)
-		for _, r := range children {
+		one = append(one, x.PrefixItems...)
+		for _, r := range one {
 			if r != nil && r.Value != nil {
 				f, l := fc.of(r.Value)
 				below, low = max(below, f), min(low, l)
 			}
 		}
+		added := []*openapi3.SchemaRef{x.Contains, x.PropertyNames, x.UnevaluatedItems.Schema, x.UnevaluatedProperties.Schema}
+		for _, r := range x.PatternProperties {
+			added = append(added, r)
+		}
+		for _, r := range added {
+			if r != nil && r.Value != nil {
+				f, l := fc.of(r.Value)
+				extra, low = min(extra+f, maxFanout), min(low, l)
+			}
+		}
 	}
 	visit(s, 0)
-	f := min(here*below, maxFanout)
+	f := min(here*min(below+extra, maxFanout), maxFanout)
+	if capped {
+		f = maxFanout
+	}
 	fc.partial[s] = f
 	if low < me {
 		return f, low // s's group is still open: its first schema decides
@@ -122,13 +165,18 @@ func (fc *fanoutCounter) of(s *openapi3.Schema) (int64, int) {
 	// from s on. A recursion through a union makes all of them unbounded.
 	at := slices.Index(fc.open, s)
 	group := fc.open[at:]
-	unbounded := (len(group) > 1 || fc.cyclic[s]) && slices.ContainsFunc(group, hasUnion)
+	// The schemas of a group reach each other, so each may see what any
+	// other sees: the group's largest fan-out is each one's (a partial
+	// value taken before the group was complete is too small).
+	gf := int64(0)
 	for _, x := range group {
-		fx := fc.partial[x]
-		if unbounded {
-			fx = maxFanout
-		}
-		fc.memo[x] = fx
+		gf = max(gf, fc.partial[x])
+	}
+	if (len(group) > 1 || fc.cyclic[s]) && slices.ContainsFunc(group, hasUnion) {
+		gf = maxFanout
+	}
+	for _, x := range group {
+		fc.memo[x] = gf
 		delete(fc.index, x)
 		delete(fc.partial, x)
 	}
@@ -142,13 +190,30 @@ func (fc *fanoutCounter) of(s *openapi3.Schema) (int64, int) {
 // as an additional property), so it is exact where fan-out is an upper
 // bound.
 func meter(v any, s *openapi3.Schema, left *int64, depth int) {
-	if s == nil || *left < 0 || depth > 64 {
+	if s == nil || *left < 0 {
+		return
+	}
+	if depth > maxMeterDepth {
+		*left = -1 // deeper than any body within the JSON limits: over budget
 		return
 	}
 	*left--
+	if n := len(s.OneOf) + 2*len(s.AnyOf); n > 0 {
+		// kin-openapi copies the value for each branch it tries, and
+		// checks the anyOf branch that matched a second time.
+		for range n {
+			chargeNodes(v, left)
+		}
+	}
 	meterAll(v, s.AllOf, left, depth)
 	meterAll(v, s.OneOf, left, depth)
 	meterAll(v, s.AnyOf, left, depth)
+	meterAll(v, s.AnyOf, left, depth)
+	for _, r := range s.DependentSchemas {
+		if r != nil {
+			meter(v, r.Value, left, depth+1)
+		}
+	}
 	if s.Not != nil || s.If != nil || s.Then != nil || s.Else != nil {
 		for _, r := range [...]*openapi3.SchemaRef{s.Not, s.If, s.Then, s.Else} {
 			if r != nil {
@@ -164,6 +229,16 @@ func meter(v any, s *openapi3.Schema, left *int64, depth int) {
 			} else if ap := s.AdditionalProperties.Schema; ap != nil {
 				meter(m, ap.Value, left, depth+1)
 			}
+			for _, r := range [...]*openapi3.SchemaRef{s.PropertyNames, s.UnevaluatedProperties.Schema} {
+				if r != nil {
+					meter(k, r.Value, left, depth+1)
+				}
+			}
+			for _, r := range s.PatternProperties {
+				if r != nil {
+					meter(m, r.Value, left, depth+1) // as if every pattern matched
+				}
+			}
 		}
 	case []any:
 		for i, m := range x {
@@ -173,6 +248,34 @@ func meter(v any, s *openapi3.Schema, left *int64, depth int) {
 			case s.Items != nil:
 				meter(m, s.Items.Value, left, depth+1)
 			}
+			for _, r := range [...]*openapi3.SchemaRef{s.Contains, s.UnevaluatedItems.Schema} {
+				if r != nil {
+					meter(m, r.Value, left, depth+1)
+				}
+			}
+		}
+	}
+}
+
+// maxMeterDepth bounds meter's recursion: the schema depth it follows a
+// value to (union members count, so it is above the JSON nesting limit).
+const maxMeterDepth = 512
+
+// chargeNodes counts the values in v down from *left, stopping once it is
+// negative: the cost of copying v.
+func chargeNodes(v any, left *int64) {
+	if *left < 0 {
+		return
+	}
+	*left--
+	switch x := v.(type) {
+	case map[string]any:
+		for _, m := range x {
+			chargeNodes(m, left)
+		}
+	case []any:
+		for _, m := range x {
+			chargeNodes(m, left)
 		}
 	}
 }
@@ -189,7 +292,7 @@ func meterAll(v any, refs openapi3.SchemaRefs, left *int64, depth int) {
 // fanout f is within budget whatever its value: it cannot cost more than
 // size*f units of work.
 func withinBudget(size int, f, budget int64) bool {
-	return f <= 1 || f <= budget/max(int64(size), 1)
+	return f < maxFanout && (f <= 1 || f <= budget/max(int64(size), 1))
 }
 
 // overBudget returns a 413 *Error when checking val (parsed from size

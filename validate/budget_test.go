@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
 )
 
 const docBudget = `openapi: 3.0.3
@@ -197,5 +199,67 @@ func TestFanoutOfRecursionThroughUnions(t *testing.T) {
 		case tc.status != 0 && (!errors.As(err, &e) || e.Status != tc.status):
 			t.Errorf("depth %d: %v, want %d", tc.depth, err, tc.status)
 		}
+	}
+}
+
+const docFanoutCases = `openapi: 3.1.0
+info: {title: fanout, version: "1"}
+paths: {}
+components:
+  schemas:
+    A: {type: object, properties: {b: {$ref: "#/components/schemas/B"}, c: {$ref: "#/components/schemas/C"}}}
+    B: {type: object, properties: {a: {$ref: "#/components/schemas/A"}}}
+    C: {type: object, properties: {u: {$ref: "#/components/schemas/U"}}}
+    U: {oneOf: [{type: string}, {type: integer}, {type: boolean}, {type: array}, {type: "null"}]}
+    Any: {anyOf: [{type: object}]}
+    Pattern: {type: object, properties: {a: {$ref: "#/components/schemas/Pattern"}}, patternProperties: {"^a$": {$ref: "#/components/schemas/Pattern"}}}
+    Chain: {allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{allOf: [{type: object}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}]}
+`
+
+// TestFanoutCases: the fan-outs a review found wrong. Every schema of a
+// group that reaches each other gets the group's fan-out, whatever order
+// the walk took (B reaches U through A and C); anyOf counts twice
+// (kin-openapi checks the matching branch again); a recursion through
+// patternProperties, which checks a member against two schemas, is
+// unbounded; a union chain deeper than the walk follows is unbounded
+// rather than cut short.
+func TestFanoutCases(t *testing.T) {
+	for range 8 {
+		v := mustLoad(t, docFanoutCases, Config{})
+		memo := map[*openapi3.Schema]int64{}
+		of := func(name string) int64 { return fanout(v.doc.Components.Schemas[name].Value, memo) }
+		a := of("A")
+		if b := of("B"); a != 6 || b != 6 {
+			t.Fatalf("fan-outs of A and B = %d and %d, want 6 (U's oneOf of 5, under both)", a, b)
+		}
+		for name, want := range map[string]int64{"Any": 3, "Pattern": maxFanout, "Chain": maxFanout} {
+			if got := of(name); got != want {
+				t.Errorf("fan-out of %s = %d, want %d", name, got, want)
+			}
+		}
+	}
+}
+
+// TestMeterChargesDepthAndCopies: metering a body deeper than it follows
+// is over budget rather than uncounted, and each oneOf branch is charged
+// the size of the value kin-openapi copies for it.
+func TestMeterChargesDepthAndCopies(t *testing.T) {
+	deep := &openapi3.Schema{}
+	deep.Properties = openapi3.Schemas{"c": {Value: deep}}
+	var val any = map[string]any{}
+	for range 600 {
+		val = map[string]any{"c": val}
+	}
+	left := int64(1 << 40)
+	meter(val, deep, &left, 0)
+	if left >= 0 {
+		t.Errorf("a body nested 600 deep metered within budget (%d left)", left)
+	}
+	branchy := &openapi3.Schema{OneOf: openapi3.SchemaRefs{{Value: &openapi3.Schema{}}, {Value: &openapi3.Schema{}}}}
+	items := make([]any, 1000)
+	left = 1 << 40
+	meter(items, branchy, &left, 0)
+	if used := int64(1<<40) - left; used < 2*1001 {
+		t.Errorf("a oneOf of 2 over 1,001 values charged %d units, want at least 2,002 (one copy per branch)", used)
 	}
 }
