@@ -20,7 +20,8 @@ import (
 // formExtra is what a form media type's schema says of undeclared fields,
 // compiled at load.
 type formExtra struct {
-	forbid   bool               // additionalProperties: false
+	enc      map[string]*openapi3.Encoding // the media type's encoding: which properties are deepObject
+	forbid   bool                          // additionalProperties: false
 	schema   *openapi3.Schema   // the additionalProperties schema, for kin-openapi's 3.0 visitor (nil: none, or v2020)
 	compiled *compiledSchema    // its compiled form, when it has one
 	v2020    *jsonschema.Schema // OpenAPI 3.1 with 2020-12 keywords: the validator compiled at load
@@ -54,13 +55,15 @@ func (oc *opCompiler) compileFormExtra(o *operation, s *openapi3.Schema) *formEx
 }
 
 // formDeclares reports whether s declares the form field key: a property of
-// s or of its allOf, anyOf or oneOf members, which kin-openapi decodes; a
-// key name[...] is part of property name only when name is an object
-// (deepObject encoding, the only way kin-openapi decodes an object in a
-// form): a[x] is not part of a string property a, and is judged as the
-// undeclared field it is to kin-openapi (a backend that reads it as a's
-// member x would otherwise get it unchecked).
-func formDeclares(s *openapi3.Schema, key string, seen []*openapi3.Schema) bool {
+// s or of its allOf, anyOf or oneOf members, which kin-openapi decodes. A
+// key name[a][b] is part of property name only as kin-openapi's deepObject
+// decoder keeps it: name encoded deepObject (enc), and a, then b, members
+// its schema declares or decodes as additional properties. Any other
+// bracketed key (a[x] beside a string a, a malformed d[x or d[x]junk, a
+// member the object does not declare) is undeclared, and judged as such:
+// kin-openapi never decodes it, and a backend reading it as a member would
+// otherwise get it unchecked.
+func formDeclares(s *openapi3.Schema, key string, enc map[string]*openapi3.Encoding, seen []*openapi3.Schema) bool {
 	if s == nil || slices.Contains(seen, s) {
 		return false
 	}
@@ -68,19 +71,71 @@ func formDeclares(s *openapi3.Schema, key string, seen []*openapi3.Schema) bool 
 	if _, ok := s.Properties[key]; ok {
 		return true
 	}
-	if name, _, deep := strings.Cut(key, "["); deep {
-		if p := s.Properties[name]; p != nil && p.Value != nil && p.Value.Type.Is(openapi3.TypeObject) {
+	if name, rest, deep := strings.Cut(key, "["); deep {
+		if p := s.Properties[name]; p != nil && p.Value != nil && deepObjectEncoded(enc, name) && deepMember(p.Value, "["+rest, 0) {
 			return true
 		}
 	}
 	for _, refs := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
 		for _, r := range refs {
-			if r != nil && formDeclares(r.Value, key, seen) {
+			if r != nil && formDeclares(r.Value, key, enc, seen) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// deepObjectEncoded reports whether enc encodes property name with the
+// deepObject style.
+func deepObjectEncoded(enc map[string]*openapi3.Encoding, name string) bool {
+	e := enc[name]
+	return e != nil && e.SerializationMethod().Style == openapi3.SerializationDeepObject
+}
+
+// deepMember reports whether path, the rest of a deepObject key ("[a][b]"),
+// names members object schema s declares (in its properties or those of
+// its allOf, anyOf or oneOf members) or decodes as additional properties.
+func deepMember(s *openapi3.Schema, path string, depth int) bool {
+	if s == nil || depth > 16 || len(path) < 2 || path[0] != '[' {
+		return false
+	}
+	end := strings.IndexByte(path, ']')
+	if end < 0 || strings.IndexByte(path[1:end], '[') >= 0 {
+		return false
+	}
+	seg, rest := path[1:end], path[end+1:]
+	var member *openapi3.Schema
+	if ps, ok := declaredMember(s, seg, 0); ok {
+		member = ps
+	} else if ap := s.AdditionalProperties; ap.Schema != nil {
+		member = ap.Schema.Value
+	} else if ap.Has == nil || !*ap.Has {
+		return false // kin-openapi drops a member its object does not declare
+	}
+	return rest == "" || deepMember(member, rest, depth+1)
+}
+
+// declaredMember returns the schema of property name of s, or of one of
+// its allOf, anyOf or oneOf members (kin-openapi's decoders look into all
+// three).
+func declaredMember(s *openapi3.Schema, name string, depth int) (*openapi3.Schema, bool) {
+	if s == nil || depth > 16 {
+		return nil, false
+	}
+	if r := s.Properties[name]; r != nil {
+		return r.Value, true
+	}
+	for _, refs := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
+		for _, r := range refs {
+			if r != nil {
+				if ps, ok := declaredMember(r.Value, name, depth+1); ok {
+					return ps, true
+				}
+			}
+		}
+	}
+	return nil, false
 }
 
 // checkFormExtras validates the undeclared fields of a parsed form against
@@ -92,7 +147,7 @@ func (v *Validator) checkFormExtras(form url.Values, schema *openapi3.Schema, fe
 	}
 	ok := true
 	for key, vals := range form {
-		if formDeclares(schema, key, nil) {
+		if formDeclares(schema, key, fe.enc, nil) {
 			continue
 		}
 		ptr := pointerOf([]string{key})

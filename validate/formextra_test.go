@@ -58,6 +58,28 @@ paths:
       responses: {"200": {description: ok}}
 `
 
+const specFormDeep = `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /d:
+    post:
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              additionalProperties: false
+              properties:
+                d: {type: object, properties: {x: {type: integer}}, additionalProperties: false}
+                w: {allOf: [{type: object, properties: {x: {type: integer}}}]}
+                e: {type: object, properties: {x: {type: integer}}}
+            encoding:
+              d: {style: deepObject, explode: true}
+              w: {style: deepObject, explode: true}
+              e: {style: form, explode: false}
+      responses: {"200": {description: ok}}
+`
+
 const specFormExtras31 = `openapi: 3.1.0
 info: {title: t, version: "1"}
 paths:
@@ -90,6 +112,12 @@ func TestFormFieldsOutsideProperties(t *testing.T) {
 		{specFormExtras, "/closed", "a[x]=evil", "/a[x]", "a property is not allowed here"},
 		{specFormExtras, "/small", "a[x]=abc", "/a[x]", "must be of type integer"},
 		{specFormLiteralBrackets, "/f", "a[b]=x", "", ""}, // a property named "a[b]"
+		// deepObject keys as kin-openapi's decoder keeps them, and no others.
+		{specFormDeep, "/d", "d[x]=1&w[x]=2", "", ""},
+		{specFormDeep, "/d", "d[x]=1&d[y]=evil", "/d[y]", "a property is not allowed here"},
+		{specFormDeep, "/d", "d[x]=1&d[=evil", "/d[", "a property is not allowed here"},
+		{specFormDeep, "/d", "d[x]=1&d[x]junk=evil", "/d[x]junk", "a property is not allowed here"},
+		{specFormDeep, "/d", "e=x,1&e[x]=evil", "/e[x]", "a property is not allowed here"},
 		{specFormExtras, "/small", "a=s&x=3", "", ""},
 		{specFormExtras, "/small", "a=s&x=9", "/x", "number must be at most 5"},
 		{specFormExtras, "/small", "x=abc", "/x", "must be of type integer"},

@@ -243,6 +243,7 @@ func (oc *opCompiler) compileBody(o *operation) {
 	for ct, media := range o.body.Content {
 		if media != nil && media.Schema != nil && mediaType(ct) == "application/x-www-form-urlencoded" {
 			if fe := oc.compileFormExtra(o, media.Schema.Value); fe != nil {
+				fe.enc = media.Encoding
 				if o.formExtras == nil {
 					o.formExtras = make(map[*openapi3.MediaType]*formExtra)
 				}
