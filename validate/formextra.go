@@ -22,9 +22,9 @@ import (
 type formExtra struct {
 	enc      map[string]*openapi3.Encoding // the media type's encoding: which properties are deepObject
 	forbid   bool                          // additionalProperties: false
-	schema   *openapi3.Schema   // the additionalProperties schema, for kin-openapi's 3.0 visitor (nil: none, or v2020)
-	compiled *compiledSchema    // its compiled form, when it has one
-	v2020    *jsonschema.Schema // OpenAPI 3.1 with 2020-12 keywords: the validator compiled at load
+	schema   *openapi3.Schema              // the additionalProperties schema, for kin-openapi's 3.0 visitor (nil: none, or v2020)
+	compiled *compiledSchema               // its compiled form, when it has one
+	v2020    *jsonschema.Schema            // OpenAPI 3.1 with 2020-12 keywords: the validator compiled at load
 }
 
 // compileFormExtra returns what s says of undeclared fields, or nil when
