@@ -115,8 +115,9 @@ func (fc *fanoutCounter) of(s *openapi3.Schema) (int64, int) {
 		for _, r := range x.DependentSchemas {
 			dependent = append(dependent, r) // applied to the object itself, as allOf
 		}
-		for _, refs := range []openapi3.SchemaRefs{x.AllOf, x.OneOf, x.AnyOf, x.AnyOf, dependent} {
-			// anyOf twice: kin-openapi checks the branch that matched again
+		for _, refs := range []openapi3.SchemaRefs{x.AllOf, x.OneOf, x.OneOf, x.AnyOf, x.AnyOf, dependent} {
+			// oneOf and anyOf twice: kin-openapi checks the branch that
+			// matched again (to set defaults, as a request is visited)
 			for _, r := range refs {
 				if r != nil && r.Value != nil {
 					here++
@@ -200,12 +201,13 @@ func meter(v any, s *openapi3.Schema, left *int64, depth int) {
 	*left--
 	if n := len(s.OneOf) + 2*len(s.AnyOf); n > 0 {
 		// kin-openapi copies the value for each branch it tries, and
-		// checks the anyOf branch that matched a second time.
+		// checks the branch that matched a second time.
 		for range n {
 			chargeNodes(v, left)
 		}
 	}
 	meterAll(v, s.AllOf, left, depth)
+	meterAll(v, s.OneOf, left, depth)
 	meterAll(v, s.OneOf, left, depth)
 	meterAll(v, s.AnyOf, left, depth)
 	meterAll(v, s.AnyOf, left, depth)

@@ -94,10 +94,35 @@ func deepObjectEncoded(enc map[string]*openapi3.Encoding, name string) bool {
 }
 
 // deepMember reports whether path, the rest of a deepObject key ("[a][b]"),
-// names members object schema s declares (in its properties or those of
-// its allOf, anyOf or oneOf members) or decodes as additional properties.
+// names members kin-openapi's deepObject decoder keeps, and so validates,
+// in the value of property schema s. Its choices are followed where they
+// are simple and refused (an undeclared key) where they are not: at the
+// property itself, an allOf, anyOf or oneOf of more than one member, or
+// beside properties of its own, keeps one member's value or none, so only
+// a single member without siblings is looked into; below it, a schema of
+// type object counts its own properties only, an untyped one its members'
+// too. An index under an array continues into its items; under
+// additionalProperties: true any member is kept.
 func deepMember(s *openapi3.Schema, path string, depth int) bool {
-	if s == nil || depth > 16 || len(path) < 2 || path[0] != '[' {
+	if s == nil || depth > 16 {
+		return false
+	}
+	if depth == 0 {
+		if n := len(s.AllOf) + len(s.AnyOf) + len(s.OneOf); n > 0 {
+			if n > 1 || len(s.Properties) > 0 {
+				return false
+			}
+			for _, refs := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
+				if len(refs) == 1 && refs[0] != nil {
+					s = refs[0].Value
+				}
+			}
+			if s == nil || !s.Type.Is(openapi3.TypeObject) {
+				return false
+			}
+		}
+	}
+	if len(path) < 2 || path[0] != '[' {
 		return false
 	}
 	end := strings.IndexByte(path, ']')
@@ -106,25 +131,55 @@ func deepMember(s *openapi3.Schema, path string, depth int) bool {
 	}
 	seg, rest := path[1:end], path[end+1:]
 	var member *openapi3.Schema
-	if ps, ok := declaredMember(s, seg, 0); ok {
+	switch ap := s.AdditionalProperties; {
+	case isArraySchema(s) && isIndex(seg):
+		if s.Items == nil {
+			return false
+		}
+		member = s.Items.Value
+	case s.Properties[seg] != nil:
+		member = s.Properties[seg].Value
+	case s.Type == nil:
+		ps, ok := declaredMember(s, seg, 0)
+		if !ok {
+			return false
+		}
 		member = ps
-	} else if ap := s.AdditionalProperties; ap.Schema != nil {
+	case ap.Schema != nil:
 		member = ap.Schema.Value
-	} else if ap.Has == nil || !*ap.Has {
+	case ap.Has != nil && *ap.Has:
+		return true // the raw member is kept, whatever is below it
+	default:
 		return false // kin-openapi drops a member its object does not declare
 	}
 	return rest == "" || deepMember(member, rest, depth+1)
 }
 
+// isIndex reports whether seg is an array index: decimal digits.
+func isIndex(seg string) bool {
+	if seg == "" || len(seg) > 9 {
+		return false
+	}
+	for i := 0; i < len(seg); i++ {
+		if seg[i] < '0' || seg[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // declaredMember returns the schema of property name of s, or of one of
-// its allOf, anyOf or oneOf members (kin-openapi's decoders look into all
-// three).
+// its allOf, anyOf or oneOf members when s has no type (kin-openapi then
+// merges what its members decode).
 func declaredMember(s *openapi3.Schema, name string, depth int) (*openapi3.Schema, bool) {
 	if s == nil || depth > 16 {
 		return nil, false
 	}
 	if r := s.Properties[name]; r != nil {
 		return r.Value, true
+	}
+	if s.Type != nil {
+		return nil, false
 	}
 	for _, refs := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
 		for _, r := range refs {

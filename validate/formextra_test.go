@@ -73,10 +73,24 @@ paths:
                 d: {type: object, properties: {x: {type: integer}}, additionalProperties: false}
                 w: {allOf: [{type: object, properties: {x: {type: integer}}}]}
                 e: {type: object, properties: {x: {type: integer}}}
+                a2: {allOf: [{type: object, properties: {x: {type: integer, maximum: 5}}}, {type: object, properties: {y: {type: string}}}]}
+                any: {anyOf: [{type: object, properties: {x: {type: string}}}, {type: object, properties: {y: {type: integer, maximum: 5}}}]}
+                one: {oneOf: [{type: object, properties: {x: {type: integer, maximum: 5}}}, {type: object, properties: {y: {type: string}}}]}
+                nest: {type: object, properties: {x: {type: object, allOf: [{properties: {z: {type: integer, maximum: 5}}}]}}}
+                tall: {type: object, properties: {p: {type: string}}, allOf: [{properties: {z: {type: integer, maximum: 5}}}]}
+                arr: {type: object, properties: {l: {type: array, items: {type: integer}}}}
+                free: {type: object, properties: {p: {type: string}}, additionalProperties: true}
             encoding:
               d: {style: deepObject, explode: true}
               w: {style: deepObject, explode: true}
               e: {style: form, explode: false}
+              a2: {style: deepObject, explode: true}
+              any: {style: deepObject, explode: true}
+              one: {style: deepObject, explode: true}
+              nest: {style: deepObject, explode: true}
+              tall: {style: deepObject, explode: true}
+              arr: {style: deepObject, explode: true}
+              free: {style: deepObject, explode: true}
       responses: {"200": {description: ok}}
 `
 
@@ -118,6 +132,15 @@ func TestFormFieldsOutsideProperties(t *testing.T) {
 		{specFormDeep, "/d", "d[x]=1&d[=evil", "/d[", "a property is not allowed here"},
 		{specFormDeep, "/d", "d[x]=1&d[x]junk=evil", "/d[x]junk", "a property is not allowed here"},
 		{specFormDeep, "/d", "e=x,1&e[x]=evil", "/e[x]", "a property is not allowed here"},
+		// Where kin-openapi keeps one member's value, or none, a key is not taken as declared.
+		{specFormDeep, "/d", "a2[x]=99", "/a2[x]", "a property is not allowed here"},
+		{specFormDeep, "/d", "any[y]=abc", "/any[y]", "a property is not allowed here"},
+		{specFormDeep, "/d", "one[x]=abc", "/one[x]", "a property is not allowed here"},
+		{specFormDeep, "/d", "nest[x][z]=abc", "/nest[x][z]", "a property is not allowed here"},
+		{specFormDeep, "/d", "tall[z]=abc", "/tall[z]", "a property is not allowed here"},
+		// Indexed arrays and additionalProperties: true are decoded by kin-openapi.
+		{specFormDeep, "/d", "arr[l][0]=1&arr[l][1]=2", "", ""},
+		{specFormDeep, "/d", "free[q][r]=1", "", ""},
 		{specFormExtras, "/small", "a=s&x=3", "", ""},
 		{specFormExtras, "/small", "a=s&x=9", "/x", "number must be at most 5"},
 		{specFormExtras, "/small", "x=abc", "/x", "must be of type integer"},
