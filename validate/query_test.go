@@ -99,6 +99,8 @@ func FuzzQueryAgreesWithParseQuery(f *testing.F) {
 	})
 }
 
+// BenchmarkQueryFirst checks a 4-pair query as url.ParseQuery would and
+// finds one parameter's value, without building url.Values.
 func BenchmarkQueryFirst(b *testing.B) {
 	b.ReportAllocs()
 	raw := "limit=10&offset=20&tags=a&tags=b"
