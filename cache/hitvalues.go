@@ -24,27 +24,27 @@ type hitValues struct {
 
 // age returns the Age field value for sec seconds.
 func (v *hitValues) age(sec int64) []string {
-	if sec < 0 || sec >= hitSeconds {
-		return []string{strconv.FormatInt(sec, 10)}
-	}
-	if p := v.ages[sec].Load(); p != nil {
-		return *p
-	}
-	s := []string{strconv.FormatInt(sec, 10)}
-	v.ages[sec].Store(&s) // a concurrent first use stores an equal value
-	return s
+	return sharedValue(&v.ages, sec, "", "")
 }
 
 // status returns the Cache-Status field value of a fresh hit by the cache
 // name with ttl seconds of freshness left. A Cache's name never changes.
 func (v *hitValues) status(name string, ttl int64) []string {
-	if ttl < 0 || ttl >= hitSeconds {
-		return []string{name + "; hit; ttl=" + strconv.FormatInt(ttl, 10)}
+	return sharedValue(&v.statuses, ttl, name, "; hit; ttl=")
+}
+
+// sharedValue returns the field value name+sep+n from tab, made and kept
+// there on first use while n is within [0, hitSeconds).
+func sharedValue(tab *[hitSeconds]atomic.Pointer[[]string], n int64, name, sep string) []string {
+	kept := n >= 0 && n < hitSeconds
+	if kept {
+		if p := tab[n].Load(); p != nil {
+			return *p
+		}
 	}
-	if p := v.statuses[ttl].Load(); p != nil {
-		return *p
+	s := []string{name + sep + strconv.FormatInt(n, 10)}
+	if kept {
+		tab[n].Store(&s) // a concurrent first use stores an equal value
 	}
-	s := []string{name + "; hit; ttl=" + strconv.FormatInt(ttl, 10)}
-	v.statuses[ttl].Store(&s)
 	return s
 }

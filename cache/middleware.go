@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -381,22 +380,10 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 		urlHost = canonicalHost(urlHost, scheme)
 	}
 	strip := false
-	if len(r.Header) < len(cfg.StripRequestHeaders) {
-		// Fewer fields than names to strip (the usual case): comparing
-		// each field's name with the list is cheaper than hashing every
-		// listed name for a map lookup.
-		for k := range r.Header {
-			if slices.Contains(cfg.StripRequestHeaders, k) { // both canonical
-				strip = true
-				break
-			}
-		}
-	} else {
-		for _, k := range cfg.StripRequestHeaders {
-			if _, ok := r.Header[k]; ok { // k is canonical
-				strip = true
-				break
-			}
+	for _, k := range cfg.StripRequestHeaders {
+		if _, ok := r.Header[k]; ok { // k is canonical
+			strip = true
+			break
 		}
 	}
 	inm, requote := quoteTags(r.Header["If-None-Match"])

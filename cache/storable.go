@@ -109,15 +109,9 @@ func validFreshness(m map[int]time.Duration, negativeFreshness time.Duration) bo
 // fields named by qualified no-cache and private directives, and own, the
 // cache's own targeted field (meant for no one after it; may be empty).
 func storedHeader(h http.Header, cc directives, own string) http.Header {
-	for _, f := range h.Values("Connection") {
-		for name := range strings.SplitSeq(f, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
+	conn := h["Connection"]
 	for k := range h {
-		if header.HopByHop(k) {
+		if !header.Forwarded(k, conn) {
 			delete(h, k)
 		}
 	}

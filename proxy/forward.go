@@ -79,7 +79,7 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 	dst := w.Header()
 	conn := res.Header["Connection"]
 	for name, vals := range res.Header {
-		if header.HopByHop(name) || len(conn) > 0 && header.HasToken(conn, name) {
+		if !header.Forwarded(name, conn) {
 			continue
 		}
 		if prev, ok := dst[name]; ok {

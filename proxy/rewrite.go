@@ -75,7 +75,7 @@ func (px *Proxy) outboundHeader(in *http.Request) http.Header {
 	h := make(http.Header, len(src)+4)
 	conn := src["Connection"]
 	for name, vals := range src {
-		if header.HopByHop(name) || px.dropped(name) || len(conn) > 0 && header.HasToken(conn, name) {
+		if !header.Forwarded(name, conn) || px.dropped(name) {
 			continue
 		}
 		h[name] = vals

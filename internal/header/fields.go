@@ -19,7 +19,7 @@ func HasToken(values []string, token string) bool {
 // HopByHop reports whether the canonical field name is a hop-by-hop field
 // (RFC 9110 §7.6.1 and the proxy authentication fields), which concerns one
 // connection and is never forwarded or stored; so are the fields a
-// Connection field names, which the caller checks with HasToken.
+// Connection field names, which Forwarded checks too.
 func HopByHop(name string) bool {
 	switch name {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
@@ -27,4 +27,11 @@ func HopByHop(name string) bool {
 		return true
 	}
 	return false
+}
+
+// Forwarded reports whether the field of canonical name name goes on to the
+// next hop (or into a cache): it is not hop-by-hop and not named by the
+// message's connection field values.
+func Forwarded(name string, connection []string) bool {
+	return !HopByHop(name) && (len(connection) == 0 || !HasToken(connection, name))
 }

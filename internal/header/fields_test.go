@@ -34,3 +34,17 @@ func TestHopByHop(t *testing.T) {
 		}
 	}
 }
+
+func TestForwarded(t *testing.T) {
+	conn := []string{"keep-alive, X-Secret", "close"}
+	for name, want := range map[string]bool{
+		"Content-Type": true, "X-Secret": false, "Keep-Alive": false, "Transfer-Encoding": false, "Close": false, "X-Other": true,
+	} {
+		if got := Forwarded(name, conn); got != want {
+			t.Errorf("Forwarded(%q, %q) = %v, want %v", name, conn, got, want)
+		}
+	}
+	if !Forwarded("X-Secret", nil) || Forwarded("Upgrade", nil) {
+		t.Error("without a Connection field, only hop-by-hop fields stay")
+	}
+}
