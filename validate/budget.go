@@ -199,12 +199,12 @@ func meter(v any, s *openapi3.Schema, left *int64, depth int) {
 		return
 	}
 	*left--
-	if n := len(s.OneOf) + 2*len(s.AnyOf); n > 0 {
+	if n := int64(len(s.OneOf) + 2*len(s.AnyOf)); n > 0 {
 		// kin-openapi copies the value for each branch it tries, and
 		// checks the branch that matched a second time.
-		for range n {
-			chargeNodes(v, left)
-		}
+		before := *left
+		chargeNodes(v, left)
+		*left -= (n - 1) * (before - *left)
 	}
 	meterAll(v, s.AllOf, left, depth)
 	meterAll(v, s.OneOf, left, depth)

@@ -3,8 +3,6 @@ package validate
 import (
 	"net/http"
 	"strings"
-
-	"github.com/getkin/kin-openapi/openapi3"
 )
 
 // Content-Type checks shared by spec operations and rules.
@@ -16,30 +14,6 @@ func contentType(r *http.Request) string {
 		return v[0]
 	}
 	return ""
-}
-
-// mediaOf is content.Get(ct): the media type object of a request's
-// Content-Type. A value that is already lower case and trimmed, as clients
-// send it, is first looked up as it is, which is the first thing Get does
-// once it has lowered and trimmed the value.
-func mediaOf(content openapi3.Content, ct string) *openapi3.MediaType {
-	if ct != "" && ct[0] > ' ' && ct[len(ct)-1] > ' ' && !hasUpper(ct) {
-		if m := content[ct]; m != nil {
-			return m
-		}
-	}
-	return content.Get(ct)
-}
-
-// hasUpper reports whether s has an ASCII upper-case letter or a
-// non-ASCII byte (which strings.ToLower may change).
-func hasUpper(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; 'A' <= c && c <= 'Z' || c >= 0x80 {
-			return true
-		}
-	}
-	return false
 }
 
 // singleContentType refuses (415) a request with a body whose Content-Type

@@ -3,8 +3,6 @@ package validate
 import (
 	"net/http"
 	"testing"
-
-	"github.com/getkin/kin-openapi/openapi3"
 )
 
 func TestJSONCharset(t *testing.T) {
@@ -58,27 +56,4 @@ func TestSingleContentType(t *testing.T) {
 			return multi("PUT", "/files/a", "x", "Content-Type", "text/plain", "Content-Type", "application/x-evil")
 		}, 415, ""},
 	})
-}
-
-// TestMediaOfIsContentGet: the exact-key shortcut finds the media type
-// object kin-openapi's Content.Get finds, for every form of the value.
-func TestMediaOfIsContentGet(t *testing.T) {
-	content := openapi3.Content{
-		"application/json":                  openapi3.NewMediaType(),
-		"application/x-www-form-urlencoded": openapi3.NewMediaType(),
-		"text/*":                            openapi3.NewMediaType(),
-		"Application/Problem+JSON":          openapi3.NewMediaType(),
-	}
-	for _, ct := range []string{
-		"application/json", "application/json; charset=utf-8", " application/json", "application/json\t",
-		"Application/JSON", "application/x-www-form-urlencoded", "text/plain", "text/*", "image/png",
-		"application/problem+json", "Application/Problem+JSON", "", "application/jsonÄ", "*/*",
-	} {
-		if got, want := mediaOf(content, ct), content.Get(ct); got != want {
-			t.Errorf("mediaOf(%q) = %p, Content.Get = %p", ct, got, want)
-		}
-	}
-	if mediaOf(content, "application/json") != content["application/json"] {
-		t.Error("an exact key is not found")
-	}
 }

@@ -60,15 +60,20 @@ func (v *Validator) lookupPath(t *pathTable, p string, vals []string) (*pathEntr
 }
 
 // find looks r up. It returns a 404 or 405 *Error for requests outside the
-// spec unless Config.PassThroughUnknown.
+// spec unless Config.PassThroughUnknown, and a 500 for an operation skipped
+// at load with Config.RejectSkippedOperations.
 func (v *Validator) find(r *http.Request) (*match, error) {
-	m := new(match)
-	vals, err := v.findInto(r, m, nil)
+	// The match and room for two path parameter values, in one allocation.
+	fm := new(struct {
+		match
+		buf [2]string
+	})
+	vals, err := v.findInto(r, &fm.match, fm.buf[:0])
 	if err != nil {
 		return nil, err
 	}
-	m.pathParams.vals = vals
-	return m, nil
+	fm.pathParams.vals = vals
+	return &fm.match, nil
 }
 
 // findInto is find filling in m, except for the values of the path
@@ -402,7 +407,7 @@ func (v *Validator) checkBody(r *http.Request, m *match, body []byte, c *collect
 	if ct == "" {
 		return body, newError(ErrUnsupportedMediaType, http.StatusUnsupportedMediaType, "the request has a body but no Content-Type", nil, nil)
 	}
-	media := mediaOf(rb.Content, ct)
+	media := rb.Content.Get(ct)
 	if media == nil {
 		return body, newError(ErrUnsupportedMediaType, http.StatusUnsupportedMediaType,
 			"Content-Type must be one of: "+clip(strings.Join(sortedKeys(rb.Content), ", "), maxReason), nil, nil)

@@ -3,7 +3,6 @@ package validate
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
@@ -304,10 +303,8 @@ func (v *Validator) checkResponse2020(r *http.Request, m *match, rb *respBuffer,
 	if cs == nil {
 		return
 	}
-	d := json.NewDecoder(bytes.NewReader(rb.buf.Bytes()))
-	d.UseNumber()
-	var val any
-	if err := d.Decode(&val); err != nil {
+	val, err := parseJSON(rb.buf.Bytes(), v.cfg.JSON)
+	if err != nil {
 		c.add(FieldError{In: "response", Reason: "not valid JSON"})
 		return
 	}

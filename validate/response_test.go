@@ -157,6 +157,8 @@ func TestResponses31CompileNothingPerResponse(t *testing.T) {
 		{"header of the wrong type", "x", `{"kind":"cat"}`, 200, 502},
 		{"nullable has no effect in 3.1", "", `{"n":null}`, 201, 502},
 		{"valid 201", "", `{"n":1}`, 201, 201},
+		{"data after the JSON value", "3", `{"kind":"cat"} {"kind":"dog"}`, 200, 502},
+		{"duplicate key", "3", `{"kind":"cat","kind":"dog"}`, 200, 502},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
