@@ -123,7 +123,7 @@ func (oc *opCompiler) compileForm(media *openapi3.MediaType) *compiledForm {
 		if ref == nil {
 			return nil
 		}
-		p, ok := formPropOf(ref.Value)
+		p, ok := formPropOf(ref)
 		if !ok {
 			return nil
 		}
@@ -160,8 +160,8 @@ func (cf *compiledForm) accepts(body string) bool {
 		f.allOf != nil || f.anyOf != nil || f.oneOf != nil {
 		return false
 	}
-	if strings.Count(body, "&") >= min(maxFormFields, parseQueryLimit()) {
-		return false // url.ParseQuery limits the number of fields
+	if strings.Count(body, "&") >= min(maxFormFields, parseQueryLimit()) || wellFormedQuery(body) != nil {
+		return false // url.ParseQuery limits the number of fields, and refuses ';' and bad escapes
 	}
 	var seen uint64
 	n := uint64(0)
@@ -176,16 +176,10 @@ func (cf *compiledForm) accepts(body string) bool {
 		if !ok || p.array || seen&(1<<p.index) != 0 {
 			return false // undeclared, repeated: the full path
 		}
-		if wellKey, esc := scanComponent(key); !wellKey || esc {
+		if escaped(key) {
 			return false
 		}
-		wellRaw, esc := scanComponent(raw)
-		if !wellRaw {
-			return false
-		}
-		if esc {
-			raw = unescapeQuery(raw)
-		}
+		raw = unescapeQuery(raw)
 		seen |= 1 << p.index
 		n++
 		ps := p.schema
@@ -202,46 +196,14 @@ func (cf *compiledForm) accepts(body string) bool {
 // maxFormFields is the most fields (empty ones included) accepts reads.
 const maxFormFields = 128
 
-// scanComponent reports in one pass whether s is a query component
-// url.QueryUnescape takes without error and without a ';' (which
-// url.ParseQuery refuses), every '%' starting a two-digit hex escape, and
-// whether it has escapes to undo ('%' or '+').
-func scanComponent(s string) (well, esc bool) {
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case ';':
-			return false, esc
-		case '+':
-			esc = true
-		case '%':
-			if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
-				return false, esc
-			}
-			esc = true
-			i += 2
-		}
-	}
-	return true, esc
-}
-
 // formPropOf returns how a property of schema s is decoded: a single
 // primitive type, or an array of one.
-func formPropOf(s *openapi3.Schema) (formProp, bool) {
-	primitive := func(s *openapi3.Schema) (string, bool) {
-		if s == nil || s.Type == nil || !s.Type.IsSingle() {
-			return "", false
-		}
-		switch t := s.Type.Slice()[0]; t {
-		case openapi3.TypeString, openapi3.TypeInteger, openapi3.TypeNumber, openapi3.TypeBoolean:
-			return t, true
-		}
-		return "", false
-	}
-	if t, ok := primitive(s); ok {
+func formPropOf(ref *openapi3.SchemaRef) (formProp, bool) {
+	if t, ok := primitiveType(ref); ok {
 		return formProp{typ: t}, true
 	}
-	if s != nil && s.Type != nil && s.Type.Is(openapi3.TypeArray) && s.Items != nil {
-		if t, ok := primitive(s.Items.Value); ok {
+	if s := ref.Value; s != nil && s.Type != nil && s.Type.Is(openapi3.TypeArray) {
+		if t, ok := primitiveType(s.Items); ok {
 			return formProp{typ: t, array: true}, true
 		}
 	}

@@ -232,7 +232,7 @@ func (v *Validator) checkFormExtras(form url.Values, schema *openapi3.Schema, fe
 func formValue(vals []string, fe *formExtra) (val any, reason string) {
 	s := fe.schema
 	if s == nil && fe.v2020 != nil {
-		s = &openapi3.Schema{} // judged whole by the 2020-12 validator: strings
+		s = anySchema // judged whole by the 2020-12 validator: strings
 	}
 	if isArraySchema(s) {
 		var items *openapi3.Schema
@@ -253,19 +253,19 @@ func formValue(vals []string, fe *formExtra) (val any, reason string) {
 	return formScalar(vals[0], s)
 }
 
+// anySchema is an empty schema, never modified.
+var anySchema = &openapi3.Schema{}
+
 // formScalar converts one form value to the single primitive type of s.
 func formScalar(raw string, s *openapi3.Schema) (any, string) {
-	if s == nil || s.Type == nil || !s.Type.IsSingle() {
+	typ, ok := primitiveType(&openapi3.SchemaRef{Value: s})
+	if !ok || typ == openapi3.TypeString {
 		return raw, ""
 	}
-	switch typ := s.Type.Slice()[0]; typ {
-	case openapi3.TypeInteger, openapi3.TypeNumber, openapi3.TypeBoolean:
-		if v, ok := scalarOf(typ, raw); ok {
-			return v, ""
-		}
-		return nil, "must be of type " + typ
+	if v, ok := scalarOf(typ, raw); ok {
+		return v, ""
 	}
-	return raw, ""
+	return nil, "must be of type " + typ
 }
 
 // judgeFormValue validates an undeclared field's value against the

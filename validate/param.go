@@ -64,15 +64,11 @@ func paramShape(p *openapi3.Parameter) *compiledParam {
 		}
 		fp.deep = make(map[string]string, len(s.Properties))
 		for name, ref := range s.Properties {
-			if ref == nil || ref.Value == nil || ref.Value.Type == nil || !ref.Value.Type.IsSingle() {
+			t, ok := primitiveType(ref)
+			if !ok {
 				return nil
 			}
-			switch t := ref.Value.Type.Slice()[0]; t {
-			case openapi3.TypeString, openapi3.TypeInteger, openapi3.TypeNumber, openapi3.TypeBoolean:
-				fp.deep[name] = t
-			default:
-				return nil
-			}
+			fp.deep[name] = t
 		}
 		return fp
 	}
@@ -114,6 +110,19 @@ func paramShape(p *openapi3.Parameter) *compiledParam {
 	}
 	fp.typ = typ
 	return fp
+}
+
+// primitiveType returns the one type of the schema r refers to when it
+// is string, integer, number or boolean.
+func primitiveType(r *openapi3.SchemaRef) (string, bool) {
+	if r == nil || r.Value == nil || r.Value.Type == nil || !r.Value.Type.IsSingle() {
+		return "", false
+	}
+	switch t := r.Value.Type.Slice()[0]; t {
+	case openapi3.TypeString, openapi3.TypeInteger, openapi3.TypeNumber, openapi3.TypeBoolean:
+		return t, true
+	}
+	return "", false
 }
 
 // scalar converts one raw value to the JSON value kin-openapi would decode,

@@ -78,23 +78,7 @@ var errQuerySemicolon = errors.New("invalid semicolon separator in query")
 // for a query of up to wholeParseAbove+1 parameters.
 func (q *query) check() error {
 	raw := q.raw
-	var err error
-	if strings.IndexByte(raw, ';') >= 0 {
-		err = errQuerySemicolon
-	}
-	// Every '%' must start an escape (found with IndexByte, which scans
-	// many bytes at a time).
-	for i := strings.IndexByte(raw, '%'); i >= 0 && err == nil; {
-		if i+2 >= len(raw) || !isHexDigit(raw[i+1]) || !isHexDigit(raw[i+2]) {
-			err = url.EscapeError(raw[i:min(i+3, len(raw))])
-			break
-		}
-		j := strings.IndexByte(raw[i+3:], '%')
-		if j < 0 {
-			break
-		}
-		i += 3 + j
-	}
+	err := wellFormedQuery(raw)
 	amps := 0
 	q.npairs = 0
 	for rest := raw; ; amps++ {
@@ -111,6 +95,26 @@ func (q *query) check() error {
 		q.parsed = true
 	}
 	return err
+}
+
+// wellFormedQuery returns url.ParseQuery's refusal of a query (or form
+// body) for its bytes: a ';' anywhere, or a '%' not followed by two hex
+// digits (found with strings.IndexByte, which scans many bytes at a time).
+func wellFormedQuery(raw string) error {
+	if strings.IndexByte(raw, ';') >= 0 {
+		return errQuerySemicolon
+	}
+	for i := strings.IndexByte(raw, '%'); i >= 0; {
+		if i+2 >= len(raw) || !isHexDigit(raw[i+1]) || !isHexDigit(raw[i+2]) {
+			return url.EscapeError(raw[i:min(i+3, len(raw))])
+		}
+		j := strings.IndexByte(raw[i+3:], '%')
+		if j < 0 {
+			break
+		}
+		i += 3 + j
+	}
+	return nil
 }
 
 // addPair keeps the non-empty pair ("key=value", escaped) split, or marks
