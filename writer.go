@@ -124,16 +124,13 @@ func (w *responseWriter) extend() {
 	// One monotonic clock reading (time.Now reads two clocks); +1 keeps
 	// it from being the "never" zero.
 	el := int64(time.Since(w.clock)) + 1
+	if w.conn != nil {
+		w.conn.clearHeld.Store(false) // the deadline, left or moved, is this response's
+	}
 	if at := w.armed.Load(); at != 0 && el >= at && el-at < int64(w.idle/8) {
-		if w.conn != nil {
-			w.conn.clearHeld.Store(false) // the deadline left in place is this response's
-		}
 		return
 	}
 	w.armed.Store(el)
-	if w.conn != nil {
-		w.conn.clearHeld.Store(false)
-	}
 	_ = w.dl.SetWriteDeadline(w.clock.Add(time.Duration(el) + w.idle))
 }
 
