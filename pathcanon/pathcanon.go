@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/gatekit/gatekit/internal/ascii"
 )
 
 // Options relaxes the canonical path rules. The zero value is the strict
@@ -157,10 +159,10 @@ func (o Options) canonical(p string) (string, error) {
 		c := p[i]
 		switch {
 		case c == '%':
-			if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			if i+2 >= len(p) || !ascii.IsHex(p[i+1]) || !ascii.IsHex(p[i+2]) {
 				return "", ErrInvalidEscape
 			}
-			v := unhex(p[i+1])<<4 | unhex(p[i+2])
+			v := ascii.Unhex(p[i+1])<<4 | ascii.Unhex(p[i+2])
 			switch {
 			case v < 0x20 || v == 0x7f:
 				return "", ErrControl
@@ -333,8 +335,8 @@ func checkDoubleEncoding(seg string) error {
 			return nil
 		}
 		seg = seg[k+3:]
-		if len(seg) >= 2 && isHex(seg[0]) && isHex(seg[1]) {
-			v := unhex(seg[0])<<4 | unhex(seg[1])
+		if len(seg) >= 2 && ascii.IsHex(seg[0]) && ascii.IsHex(seg[1]) {
+			v := ascii.Unhex(seg[0])<<4 | ascii.Unhex(seg[1])
 			if v == '.' || v == '/' || v == '\\' || v == '%' || v < 0x20 || v == 0x7f {
 				return ErrDoubleEncoding
 			}
@@ -381,21 +383,6 @@ func removeDotSegments(p string) string {
 }
 
 const upperHex = "0123456789ABCDEF"
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0'
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10
-	default:
-		return c - 'A' + 10
-	}
-}
 
 // isUnreserved reports whether c is an RFC 3986 unreserved character.
 func isUnreserved(c byte) bool {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatekit/gatekit/internal/ascii"
 	"github.com/gatekit/gatekit/internal/header"
 	"github.com/gatekit/gatekit/internal/problem"
 )
@@ -340,7 +341,7 @@ func cleanQuery(q string, always bool) string {
 		case ';':
 			return reencodeQuery(q)
 		case '%':
-			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+			if i+2 >= len(q) || !ascii.IsHex(q[i+1]) || !ascii.IsHex(q[i+2]) {
 				return reencodeQuery(q)
 			}
 			i += 3
@@ -360,8 +361,4 @@ func queryLimitSet() bool { return strings.Contains(os.Getenv("GODEBUG"), "urlma
 func reencodeQuery(q string) string {
 	v, _ := url.ParseQuery(q)
 	return v.Encode()
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

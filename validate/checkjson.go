@@ -244,7 +244,7 @@ func (p *parser) judgeObject(f *compiledSchema, depth int) bool {
 			return false
 		}
 		key, _, esc, err := p.strRaw()
-		if err != nil || esc || n == len(keys) || n >= p.lim.MaxMembers || !ascii(key) {
+		if err != nil || esc || n == len(keys) || n >= p.lim.MaxMembers || !isASCII(key) {
 			return false
 		}
 		// parser.object refuses duplicate keys, also those differing only
@@ -375,8 +375,8 @@ func (f *compiledSchema) judgeLength(n int) bool {
 	return f == nil || uint64(n) >= f.minItems && (f.maxItems == nil || uint64(n) <= *f.maxItems)
 }
 
-// ascii reports whether b has only ASCII bytes.
-func ascii(b []byte) bool {
+// isASCII reports whether b has only ASCII bytes.
+func isASCII(b []byte) bool {
 	for _, c := range b {
 		if c >= 0x80 {
 			return false

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+
+	"github.com/gatekit/gatekit/internal/ascii"
 )
 
 // A query is a request's query string, read only as far as the checks of
@@ -105,7 +107,7 @@ func wellFormedQuery(raw string) error {
 		return errQuerySemicolon
 	}
 	for i := strings.IndexByte(raw, '%'); i >= 0; {
-		if i+2 >= len(raw) || !isHexDigit(raw[i+1]) || !isHexDigit(raw[i+2]) {
+		if i+2 >= len(raw) || !ascii.IsHex(raw[i+1]) || !ascii.IsHex(raw[i+2]) {
 			return url.EscapeError(raw[i:min(i+3, len(raw))])
 		}
 		j := strings.IndexByte(raw[i+3:], '%')
@@ -130,10 +132,6 @@ func (q *query) addPair(pair string) {
 	k, v, _ := strings.Cut(pair, "=")
 	q.pairs[q.npairs] = queryPair{k, v, escaped(k)}
 	q.npairs++
-}
-
-func isHexDigit(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // all returns the whole query as url.ParseQuery parses it. It is called
@@ -267,11 +265,11 @@ func unescapeQuery(s string) string {
 		if i == len(s) {
 			break
 		}
-		if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
+		if i+2 >= len(s) || !ascii.IsHex(s[i+1]) || !ascii.IsHex(s[i+2]) {
 			u, _ := url.QueryUnescape(s)
 			return u
 		}
-		buf[n] = unhex(s[i+1])<<4 | unhex(s[i+2])
+		buf[n] = ascii.Unhex(s[i+1])<<4 | ascii.Unhex(s[i+2])
 		n++
 		i += 3
 		if j := strings.IndexByte(s[i:], '%'); j >= 0 {
@@ -281,15 +279,4 @@ func unescapeQuery(s string) string {
 		}
 	}
 	return string(buf[:n])
-}
-
-// unhex is the value of hex digit c (isHexDigit(c)).
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c >= 'a':
-		return c - 'a' + 10
-	}
-	return c - 'A' + 10
 }
