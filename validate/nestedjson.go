@@ -133,7 +133,8 @@ func (v *Validator) checkForm(body []byte, schema *openapi3.Schema, fe *formExtr
 }
 
 // propertySchema returns the schema of a declared property of s (or of
-// one of its allOf members), as kin-openapi's form decoders find it.
+// one of its allOf, anyOf or oneOf members), as kin-openapi's form
+// decoders find it.
 func propertySchema(s *openapi3.Schema, name string) (*openapi3.Schema, bool) {
 	if s == nil {
 		return nil, false
@@ -141,10 +142,12 @@ func propertySchema(s *openapi3.Schema, name string) (*openapi3.Schema, bool) {
 	if r := s.Properties[name]; r != nil {
 		return r.Value, true
 	}
-	for _, sub := range s.AllOf {
-		if sub != nil && sub.Value != nil {
-			if r := sub.Value.Properties[name]; r != nil {
-				return r.Value, true
+	for _, refs := range []openapi3.SchemaRefs{s.AllOf, s.AnyOf, s.OneOf} {
+		for _, sub := range refs {
+			if sub != nil && sub.Value != nil {
+				if r := sub.Value.Properties[name]; r != nil {
+					return r.Value, true
+				}
 			}
 		}
 	}

@@ -107,3 +107,30 @@ func TestRepeatedFormFields(t *testing.T) {
 		{"part twice", mp("file", "x", "description", "d", "description", strings.Repeat("x", 300)), 400, "/description"},
 	})
 }
+
+const docRepeatedInUnion = `openapi: 3.0.3
+info: {title: t, version: "1"}
+paths:
+  /f:
+    post:
+      requestBody:
+        content:
+          application/x-www-form-urlencoded:
+            schema:
+              type: object
+              anyOf: [{properties: {a: {type: integer}}}]
+      responses: {"200": {description: ok}}
+`
+
+// TestRepeatedFormFieldDeclaredInAUnion: a field declared by an anyOf (or
+// oneOf) member of the form schema, which kin-openapi decodes, is refused
+// when given twice, as one declared by the schema itself is: kin-openapi
+// would judge only the first value.
+func TestRepeatedFormFieldDeclaredInAUnion(t *testing.T) {
+	v := mustLoad(t, docRepeatedInUnion, Config{})
+	const ct = "application/x-www-form-urlencoded"
+	checkVerdicts(t, v, []verdictCase{
+		{method: "POST", target: "/f", ct: ct, body: "a=1", ok: true},
+		{method: "POST", target: "/f", ct: ct, body: "a=1&a=x", ok: false},
+	})
+}
