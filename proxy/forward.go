@@ -333,21 +333,8 @@ const maxQueryParams = 10000
 // never saw. A query with nothing to remove is returned as it is, unless
 // always (see queryLimitSet).
 func cleanQuery(q string, always bool) string {
-	if always || strings.Count(q, "&")+1 > maxQueryParams {
+	if always || strings.Count(q, "&")+1 > maxQueryParams || !ascii.WellFormedQuery(q) {
 		return reencodeQuery(q)
-	}
-	for i := 0; i < len(q); {
-		switch q[i] {
-		case ';':
-			return reencodeQuery(q)
-		case '%':
-			if i+2 >= len(q) || !ascii.IsHex(q[i+1]) || !ascii.IsHex(q[i+2]) {
-				return reencodeQuery(q)
-			}
-			i += 3
-		default:
-			i++
-		}
 	}
 	return q
 }

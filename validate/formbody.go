@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatekit/gatekit/internal/ascii"
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
@@ -160,7 +161,7 @@ func (cf *compiledForm) accepts(body string) bool {
 		f.allOf != nil || f.anyOf != nil || f.oneOf != nil {
 		return false
 	}
-	if strings.Count(body, "&") >= min(maxFormFields, parseQueryLimit()) || wellFormedQuery(body) != nil {
+	if strings.Count(body, "&") >= min(maxFormFields, parseQueryLimit()) || !ascii.WellFormedQuery(body) {
 		return false // url.ParseQuery limits the number of fields, and refuses ';' and bad escapes
 	}
 	var seen uint64

@@ -70,8 +70,9 @@ func probeParseQueryLimit() int {
 // maxFormFields.
 const splitCap = max(wholeParseAbove+1, maxFormFields)
 
-// errQuerySemicolon is url.ParseQuery's verdict on a ';' in a query.
-var errQuerySemicolon = errors.New("invalid semicolon separator in query")
+// errMalformedQuery is the verdict on a query url.ParseQuery refuses for
+// its bytes (ascii.WellFormedQuery).
+var errMalformedQuery = errors.New("malformed query: a ';' separator or a malformed escape")
 
 // check returns an error when url.ParseQuery would refuse the query: a
 // ';' in it, a '%' not followed by two hex digits, more parameters than
@@ -80,7 +81,10 @@ var errQuerySemicolon = errors.New("invalid semicolon separator in query")
 // for a query of up to wholeParseAbove+1 parameters.
 func (q *query) check() error {
 	raw := q.raw
-	err := wellFormedQuery(raw)
+	var err error
+	if !ascii.WellFormedQuery(raw) {
+		err = errMalformedQuery
+	}
 	amps := 0
 	q.npairs = 0
 	for rest := raw; ; amps++ {
@@ -97,26 +101,6 @@ func (q *query) check() error {
 		q.parsed = true
 	}
 	return err
-}
-
-// wellFormedQuery returns url.ParseQuery's refusal of a query (or form
-// body) for its bytes: a ';' anywhere, or a '%' not followed by two hex
-// digits (found with strings.IndexByte, which scans many bytes at a time).
-func wellFormedQuery(raw string) error {
-	if strings.IndexByte(raw, ';') >= 0 {
-		return errQuerySemicolon
-	}
-	for i := strings.IndexByte(raw, '%'); i >= 0; {
-		if i+2 >= len(raw) || !ascii.IsHex(raw[i+1]) || !ascii.IsHex(raw[i+2]) {
-			return url.EscapeError(raw[i:min(i+3, len(raw))])
-		}
-		j := strings.IndexByte(raw[i+3:], '%')
-		if j < 0 {
-			break
-		}
-		i += 3 + j
-	}
-	return nil
 }
 
 // addPair keeps the non-empty pair ("key=value", escaped) split, or marks

@@ -2,7 +2,9 @@ package ascii
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -25,4 +27,21 @@ func ExampleUnhex() {
 		fmt.Printf("%q\n", Unhex(e[1])<<4|Unhex(e[2]))
 	}
 	// Output: '/'
+}
+
+// FuzzWellFormedQuery: WellFormedQuery accepts a query exactly when
+// url.ParseQuery does (with fewer parameters than its limit).
+func FuzzWellFormedQuery(f *testing.F) {
+	for _, s := range []string{"", "a=1&b=2", "a=%41", "a=%4", "a=%zz&b", "a;b", "%", "a=1%", "x=%e2%82%ac", "%%41"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		if strings.Count(q, "&") > 1000 {
+			return
+		}
+		_, err := url.ParseQuery(q)
+		if got := WellFormedQuery(q); got != (err == nil) {
+			t.Fatalf("WellFormedQuery(%q) = %v, url.ParseQuery error %v", q, got, err)
+		}
+	})
 }
