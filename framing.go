@@ -132,6 +132,28 @@ func (c *serverConn) changed(st http.ConnState) {
 	c.mu.Unlock()
 }
 
+// hostFields returns how many Host fields the head of the n-th request
+// (1-based) had, or -1 when the tracker did not follow that head. The
+// heads before it are not asked about any more.
+func (c *serverConn) hostFields(n int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &c.tracker
+	if n > t.heads {
+		return -1
+	}
+	hosts, odd := t.oddHosts[n]
+	for k := range t.oddHosts {
+		if k <= n {
+			delete(t.oddHosts, k)
+		}
+	}
+	if !odd {
+		return 1
+	}
+	return hosts
+}
+
 // serverConnOf returns the serverConn under a connection, if any.
 func serverConnOf(c net.Conn) *serverConn {
 	if lc, ok := c.(*limitConn); ok {
@@ -177,6 +199,12 @@ type framingTracker struct {
 	clValue int64
 	clBad   bool
 	folded  bool // an obs-fold (continuation) line was seen
+	hosts   int  // Host fields seen
+
+	// oddHosts holds, by head number, how many Host fields the heads not
+	// yet asked about had when that was not exactly one (which
+	// http.ReadRequest does not tell).
+	oddHosts map[int]int
 }
 
 // feed follows p. If a request head with ambiguous framing ends within p
@@ -334,8 +362,12 @@ func (t *framingTracker) headLine(line []byte, allow bool) bool {
 			return false
 		}
 		name = bytes.TrimRight(name, " \t")
-		// Most fields are neither: their name's length says so before any
-		// byte is compared.
+		// Most fields are none of these: their name's length says so
+		// before any byte is compared.
+		if len(name) == len("Host") && bytes.EqualFold(name, []byte("Host")) {
+			t.hosts++
+			return false
+		}
 		if len(name) != len("Content-Length") && len(name) != len("Transfer-Encoding") {
 			return false
 		}
@@ -356,6 +388,13 @@ func (t *framingTracker) headLine(line []byte, allow bool) bool {
 	}
 	// The end of the head.
 	t.heads++
+	if t.hosts != 1 {
+		if t.oddHosts == nil {
+			t.oddHosts = make(map[int]int)
+		}
+		t.oddHosts[t.heads] = t.hosts
+	}
+	t.hosts = 0
 	ambiguous := t.te && (t.cl || t.http10) || t.folded
 	te, cl, http10, chunked, clValue, clBad := t.te, t.cl, t.http10, t.chunked, t.clValue, t.clBad
 	t.started, t.http10, t.cl, t.te, t.chunked, t.clValue, t.clBad, t.folded = false, false, false, false, false, 0, false, false

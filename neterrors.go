@@ -61,9 +61,15 @@ func problemForNetHTTPError(p []byte) ([]byte, bool) {
 	} else if bytes.HasPrefix(body, statusLine[:3]) {
 		detail = ""
 	}
+	return problemResponse(code, detail), true
+}
+
+// problemResponse is a whole problem+json response with status code and
+// detail that closes the connection.
+func problemResponse(code int, detail string) []byte {
 	js, err := problem.Details{Status: code, Detail: detail}.MarshalJSON()
 	if err != nil {
-		return nil, false
+		js = []byte("{}")
 	}
 	js = append(js, '\n')
 	var b bytes.Buffer
@@ -71,5 +77,5 @@ func problemForNetHTTPError(p []byte) ([]byte, bool) {
 	b.WriteString("Content-Type: " + problem.ContentType + "\r\nCache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n")
 	b.WriteString("Content-Length: " + strconv.Itoa(len(js)) + "\r\n\r\n")
 	b.Write(js)
-	return b.Bytes(), true
+	return b.Bytes()
 }

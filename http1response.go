@@ -1,0 +1,442 @@
+package gatekit
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/gatekit/gatekit/internal/header"
+)
+
+// holdBody is how much of a response body without a declared length is
+// held before its head is written: a response that ends within it gets a
+// Content-Length, a longer one is chunked (net/http's server holds as much).
+const holdBody = 2048
+
+// http1Response is the http.ResponseWriter of an http1Server request. Like
+// net/http's it holds back the head until the body exceeds holdBody, the
+// handler flushes or returns, so that a short body gets a Content-Length;
+// a head whose Content-Length is declared (and Content-Type set) is
+// written at WriteHeader.
+type http1Response struct {
+	c      *http1Conn
+	req    *http.Request
+	body   *http1Body // nil for a request without a body
+	header http.Header
+	sent   http.Header // the header as of WriteHeader, when the head waits
+
+	status      int
+	wroteHeader bool // the handler's status is set
+	committed   bool // the head is in the connection's writer
+	handlerDone bool
+	hijacked    bool
+	chunked     bool
+	closeAfter  bool  // the connection closes after this response
+	declared    int64 // the declared Content-Length, -1 if none
+	written     int64
+	trailers    []string // declared trailer fields
+
+	cmu          sync.Mutex // orders 100 Continue against the head
+	continueSent bool
+}
+
+// Header returns the response header map.
+func (w *http1Response) Header() http.Header { return w.header }
+
+// WriteHeader sends (or holds back) the response head with status code; a
+// 1xx code other than 101 is sent at once as an interim response.
+func (w *http1Response) WriteHeader(code int) {
+	if w.hijacked || w.wroteHeader {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic("invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		w.writeInterim(code)
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	if cl := w.header["Content-Length"]; len(cl) > 0 {
+		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 && len(cl) == 1 {
+			w.declared = n
+		} else {
+			w.c.s.logf("http: invalid Content-Length of %q", cl)
+			delete(w.header, "Content-Length")
+		}
+	}
+	_, typed := w.header["Content-Type"]
+	if !bodyAllowed(code) || w.declared >= 0 && typed && w.req.Method != http.MethodHead {
+		w.commit(nil)
+		return
+	}
+	w.sent = w.header.Clone()
+}
+
+// writeInterim sends a 1xx response with the current header.
+func (w *http1Response) writeInterim(code int) {
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	if code == http.StatusContinue {
+		w.continueSent = true
+	}
+	bw := w.c.bw
+	writeStatusLine(bw, w.req.ProtoAtLeast(1, 1), code)
+	writeFields(bw, w.header, true)
+	_, _ = bw.WriteString("\r\n")
+	_ = bw.Flush()
+}
+
+// writeContinue sends 100 Continue before the first read of a body whose
+// client waits for it, unless a response has been sent already.
+func (w *http1Response) writeContinue() error {
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	if w.committed || w.continueSent || w.hijacked {
+		return nil
+	}
+	w.continueSent = true
+	if _, err := w.c.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n"); err != nil {
+		return err
+	}
+	return w.c.bw.Flush()
+}
+
+// Write writes p as (part of) the response body.
+func (w *http1Response) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if !bodyAllowed(w.status) {
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.declared >= 0 && w.written+int64(len(p)) > w.declared {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(len(p))
+	if !w.committed {
+		if len(w.c.buf)+len(p) <= holdBody {
+			w.c.buf = append(w.c.buf, p...)
+			return len(p), nil
+		}
+		w.commit(p)
+		return len(p), nil
+	}
+	if err := w.writeBody(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeBody writes p to the connection's writer in the response's framing.
+func (w *http1Response) writeBody(p []byte) error {
+	if len(p) == 0 || w.req.Method == http.MethodHead {
+		return nil
+	}
+	bw := w.c.bw
+	if w.chunked {
+		var hex [16]byte
+		_, _ = bw.Write(strconv.AppendInt(hex[:0], int64(len(p)), 16))
+		_, _ = bw.WriteString("\r\n")
+		_, _ = bw.Write(p)
+		_, err := bw.WriteString("\r\n")
+		return err
+	}
+	_, err := bw.Write(p)
+	return err
+}
+
+// commit writes the head, chooses the framing, and then the held body and
+// more (which may be nil).
+func (w *http1Response) commit(more []byte) {
+	w.cmu.Lock()
+	w.committed = true
+	w.cmu.Unlock()
+	h := w.sent
+	if h == nil {
+		h = w.header
+	}
+	held := w.c.buf
+	is11 := w.req.ProtoAtLeast(1, 1)
+	isHead := w.req.Method == http.MethodHead
+	allowed := bodyAllowed(w.status)
+	var extra [4]string // fields the server adds: name, value pairs
+	ne := 0
+	add := func(name, value string) {
+		extra[ne], extra[ne+1] = name, value
+		ne += 2
+	}
+	te := ""
+	if v := h["Transfer-Encoding"]; len(v) > 0 {
+		te = v[0]
+	}
+	if t := h["Trailer"]; len(t) > 0 && is11 {
+		for _, v := range t {
+			for f := range strings.SplitSeq(v, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					w.trailers = append(w.trailers, http.CanonicalHeaderKey(f))
+				}
+			}
+		}
+	}
+	if w.declared < 0 && te == "" && len(w.trailers) == 0 && w.handlerDone && allowed && (!isHead || len(held) > 0) {
+		w.declared = int64(len(held))
+	}
+	cl := ""
+	switch {
+	case !allowed:
+	case w.declared >= 0:
+		cl = strconv.FormatInt(w.declared, 10)
+	case isHead:
+	case te == "identity" || !is11:
+		w.closeAfter = true
+	default:
+		w.chunked = true
+	}
+	if _, typed := h["Content-Type"]; !typed && allowed && te == "" && len(held)+len(more) > 0 && len(h["Content-Encoding"]) == 0 {
+		sniff := held
+		if len(sniff) == 0 {
+			sniff = more
+		}
+		add("Content-Type", http.DetectContentType(sniff))
+	}
+	if _, dated := h["Date"]; !dated {
+		add("Date", httpDate())
+	}
+	if w.req.Close || !w.c.s.keepAlive() || header.HasToken(h["Connection"], "close") {
+		w.closeAfter = true
+	}
+	keepAlive10 := !is11 && !w.closeAfter && header.HasToken(w.req.Header["Connection"], "keep-alive")
+	if !is11 && !keepAlive10 {
+		w.closeAfter = true
+	}
+	bw := w.c.bw
+	writeStatusLine(bw, is11, w.status)
+	for k, vv := range h {
+		switch k {
+		case "Content-Length", "Transfer-Encoding", "Trailer":
+			continue
+		case "Connection":
+			if w.closeAfter || keepAlive10 {
+				continue
+			}
+		}
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			continue
+		}
+		writeField(bw, k, vv)
+	}
+	for i := 0; i < ne; i += 2 {
+		_, _ = bw.WriteString(extra[i])
+		_, _ = bw.WriteString(": ")
+		_, _ = bw.WriteString(extra[i+1])
+		_, _ = bw.WriteString("\r\n")
+	}
+	if cl != "" {
+		_, _ = bw.WriteString("Content-Length: ")
+		_, _ = bw.WriteString(cl)
+		_, _ = bw.WriteString("\r\n")
+	}
+	if w.chunked {
+		_, _ = bw.WriteString("Transfer-Encoding: chunked\r\n")
+		if len(w.trailers) > 0 {
+			writeField(bw, "Trailer", []string{strings.Join(w.trailers, ", ")})
+		}
+	}
+	switch {
+	case w.closeAfter && is11:
+		_, _ = bw.WriteString("Connection: close\r\n")
+	case keepAlive10:
+		_, _ = bw.WriteString("Connection: keep-alive\r\n")
+	}
+	_, _ = bw.WriteString("\r\n")
+	w.sent = nil
+	if allowed {
+		_ = w.writeBody(held)
+		_ = w.writeBody(more)
+	}
+	w.c.buf = held[:0]
+}
+
+// Flush sends what is written so far to the client.
+func (w *http1Response) Flush() { _ = w.FlushError() }
+
+// FlushError sends what is written so far to the client and returns the
+// connection's error, for http.ResponseController.
+func (w *http1Response) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.committed {
+		w.commit(nil)
+	}
+	return w.c.bw.Flush()
+}
+
+// finish completes the response after the handler has returned: the rest
+// of the request body, the head if held back, the last chunk and trailers.
+func (w *http1Response) finish() {
+	w.handlerDone = true
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.body != nil && !w.body.drain() {
+		w.closeAfter = true
+	}
+	if !w.committed {
+		w.commit(nil)
+	}
+	bw := w.c.bw
+	if w.chunked {
+		_, _ = bw.WriteString("0\r\n")
+		for _, k := range w.trailers {
+			if vv := w.header[k]; len(vv) > 0 {
+				writeField(bw, k, vv)
+			}
+		}
+		for k, vv := range w.header {
+			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+				writeField(bw, name, vv)
+			}
+		}
+		_, _ = bw.WriteString("\r\n")
+	}
+	if w.declared >= 0 && w.written != w.declared && bodyAllowed(w.status) && w.req.Method != http.MethodHead {
+		w.closeAfter = true // the client cannot frame what follows
+	}
+	if bw.Flush() != nil {
+		w.closeAfter = true
+	}
+}
+
+// Hijack hands the connection to the handler, with the buffered reader
+// (which may hold bytes the client sent after the request) and writer.
+func (w *http1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.handlerDone {
+		return nil, nil, http.ErrHijacked
+	}
+	c := w.c
+	c.endWatch()
+	if w.committed {
+		if err := c.bw.Flush(); err != nil {
+			return nil, nil, err
+		}
+	}
+	w.cmu.Lock()
+	w.hijacked = true
+	w.cmu.Unlock()
+	c.state.Store(h1Hijacked)
+	_ = c.rwc.SetDeadline(time.Time{})
+	c.s.connState(c, http.StateHijacked)
+	return c.rwc, bufio.NewReadWriter(c.br, c.bw), nil
+}
+
+// SetReadDeadline sets the connection's read deadline, for
+// http.ResponseController.
+func (w *http1Response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+
+// SetWriteDeadline sets the connection's write deadline, for
+// http.ResponseController.
+func (w *http1Response) SetWriteDeadline(t time.Time) error { return w.c.rwc.SetWriteDeadline(t) }
+
+// EnableFullDuplex lets the handler read the request body while writing
+// the response, which this server always allows.
+func (w *http1Response) EnableFullDuplex() error { return nil }
+
+// bodyAllowed reports whether a response with status code may have a body.
+func bodyAllowed(code int) bool {
+	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
+}
+
+// writeStatusLine writes "HTTP/1.x code text".
+func writeStatusLine(bw *bufio.Writer, is11 bool, code int) {
+	if is11 {
+		_, _ = bw.WriteString("HTTP/1.1 ")
+	} else {
+		_, _ = bw.WriteString("HTTP/1.0 ")
+	}
+	var num [8]byte
+	_, _ = bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
+	_ = bw.WriteByte(' ')
+	if text := http.StatusText(code); text != "" {
+		_, _ = bw.WriteString(text)
+	} else {
+		_, _ = bw.WriteString("status code ")
+		_, _ = bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
+	}
+	_, _ = bw.WriteString("\r\n")
+}
+
+// writeFields writes h's fields, without Content-Length and
+// Transfer-Encoding when interim.
+func writeFields(bw *bufio.Writer, h http.Header, interim bool) {
+	for k, vv := range h {
+		if interim && (k == "Content-Length" || k == "Transfer-Encoding") {
+			continue
+		}
+		writeField(bw, k, vv)
+	}
+}
+
+// writeField writes one field line per value; a name that is not a token
+// is left out, and CR and LF in values become spaces, as net/http does, so
+// that no value can end the head early.
+func writeField(bw *bufio.Writer, name string, values []string) {
+	if !httpguts.ValidHeaderFieldName(name) {
+		return
+	}
+	for _, v := range values {
+		if strings.ContainsAny(v, "\r\n") {
+			v = strings.Map(func(r rune) rune {
+				if r == '\r' || r == '\n' {
+					return ' '
+				}
+				return r
+			}, v)
+		}
+		_, _ = bw.WriteString(name)
+		_, _ = bw.WriteString(": ")
+		_, _ = bw.WriteString(strings.TrimSpace(v))
+		_, _ = bw.WriteString("\r\n")
+	}
+}
+
+// dateCache holds the Date value of the current second.
+var dateCache atomic.Pointer[cachedDate]
+
+type cachedDate struct {
+	sec   int64
+	value string
+}
+
+// httpDate returns the current time as an HTTP Date value, formatted once
+// per second.
+func httpDate() string {
+	now := time.Now()
+	sec := now.Unix()
+	if d := dateCache.Load(); d != nil && d.sec == sec {
+		return d.value
+	}
+	d := &cachedDate{sec: sec, value: now.UTC().Format(http.TimeFormat)}
+	dateCache.Store(d)
+	return d.value
+}

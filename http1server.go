@@ -1,0 +1,671 @@
+package gatekit
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/gatekit/gatekit/internal/header"
+)
+
+// http1Server serves plaintext HTTP/1 connections in place of net/http's
+// server, which a Server uses unless it terminates TLS, accepts h2c or was
+// told to use net/http's (ServerConfig.NetHTTPServer). It parses requests
+// with http.ReadRequest and follows net/http's server in what a handler
+// sees and what a client gets (timeouts, limits, 100-continue, 417 for
+// other expectations, chunked and close-delimited responses, trailers,
+// Content-Type sniffing, Date, hijacking, deadlines through
+// http.ResponseController, graceful shutdown), so the Server's checks
+// around the handler (serverHandler, serverConn) work unchanged. What it
+// saves per request: the goroutine and read that net/http's server starts
+// on every request to notice a client that goes away (here only a request
+// still running after goneDelay is watched), several deadline changes, and
+// the pooled writers net/http takes and returns per request.
+type http1Server struct {
+	srv      *http.Server // timeouts, limits and hooks (ConnState, ConnContext, BaseContext, ErrorLog)
+	handler  http.Handler
+	draining *atomic.Bool // set: responses close their connections
+	// goneDelay is how long a request runs before its connection is
+	// watched for a client that goes away (which cancels the request's
+	// context); 0 watches at once, as net/http's server does.
+	goneDelay time.Duration
+
+	closing atomic.Bool
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[*http1Conn]struct{}
+}
+
+// defaultGoneDelay is http1Server.goneDelay in a Server: a request that is
+// answered sooner never pays for the watch.
+const defaultGoneDelay = 20 * time.Millisecond
+
+// Connection states (http1Conn.state).
+const (
+	h1New      = iota // accepted, no request yet
+	h1Active          // reading a request or serving one
+	h1Idle            // between requests
+	h1Hijacked        // handed to a handler
+	h1Closed          // closed by shutdown
+)
+
+// maxPostHandlerRead is how much of a request body the handler left unread
+// is read and discarded to keep the connection, as net/http's server does.
+const maxPostHandlerRead = 256 << 10
+
+// errHeadTooLarge marks a request head over the read limit.
+var errHeadTooLarge = errors.New("request header fields too large")
+
+// aLongTimeAgo is a deadline in the past, which makes a pending read return.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// serve accepts connections on ln until ln fails or shutdown closes it
+// (http.ErrServerClosed).
+func (s *http1Server) serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		return http.ErrServerClosed
+	}
+	s.ln = ln
+	if s.conns == nil {
+		s.conns = make(map[*http1Conn]struct{})
+	}
+	s.mu.Unlock()
+	base := context.Background()
+	if s.srv.BaseContext != nil {
+		if base = s.srv.BaseContext(ln); base == nil {
+			panic("BaseContext returned a nil context")
+		}
+	}
+	base = context.WithValue(base, http.ServerContextKey, s.srv)
+	var backoff time.Duration
+	for {
+		rwc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return http.ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.logf("http: Accept error: %v; retrying in %v", err, backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return err
+		}
+		backoff = 0
+		ctx := context.WithValue(base, http.LocalAddrContextKey, rwc.LocalAddr())
+		if cc := s.srv.ConnContext; cc != nil {
+			if ctx = cc(ctx, rwc); ctx == nil {
+				panic("ConnContext returned nil")
+			}
+		}
+		c := &http1Conn{s: s, rwc: rwc, accepted: time.Now()}
+		if !s.track(c) {
+			_ = rwc.Close()
+			return http.ErrServerClosed
+		}
+		s.connState(c, http.StateNew)
+		go c.serve(ctx)
+	}
+}
+
+// track adds c to the connections shutdown waits for, unless shutdown has
+// begun.
+func (s *http1Server) track(c *http1Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	return true
+}
+
+func (s *http1Server) forget(c *http1Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+func (s *http1Server) connState(c *http1Conn, st http.ConnState) {
+	if h := s.srv.ConnState; h != nil {
+		h(c.rwc, st)
+	}
+}
+
+func (s *http1Server) logf(format string, args ...any) {
+	if s.srv.ErrorLog != nil {
+		s.srv.ErrorLog.Printf(format, args...)
+	} else {
+		log.Printf(format, args...)
+	}
+}
+
+// keepAlive reports whether a connection may serve another request.
+func (s *http1Server) keepAlive() bool {
+	return !s.closing.Load() && (s.draining == nil || !s.draining.Load())
+}
+
+// shutdown closes the listener, then the connections as they turn idle,
+// and returns once none is left, or ctx's error when it ends first.
+func (s *http1Server) shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.closeListener()
+	wait := time.Millisecond
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		if s.closeIdle() {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			wait = min(2*wait, 500*time.Millisecond)
+			t.Reset(wait)
+		}
+	}
+}
+
+func (s *http1Server) closeListener() {
+	s.mu.Lock()
+	ln := s.ln
+	s.mu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
+}
+
+// closeIdle closes the connections between requests (and those accepted
+// more than 5 s ago that have sent nothing, as net/http's server does); it
+// reports whether no connection is left.
+func (s *http1Server) closeIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.state.CompareAndSwap(h1Idle, h1Closed) ||
+			time.Since(c.accepted) > 5*time.Second && c.state.CompareAndSwap(h1New, h1Closed) {
+			_ = c.rwc.Close()
+		}
+	}
+	return len(s.conns) == 0
+}
+
+// close closes the listener and every connection at once.
+func (s *http1Server) close() {
+	s.closing.Store(true)
+	s.closeListener()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		_ = c.rwc.Close()
+	}
+}
+
+// http1Conn is one connection of an http1Server: requests are read and
+// served in turn on its goroutine.
+type http1Conn struct {
+	s        *http1Server
+	rwc      net.Conn
+	accepted time.Time
+	remote   string
+	state    atomic.Int32
+	served   atomic.Int64
+	r        http1Reader
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	buf      []byte // a response body held before the head is written
+	post     bool   // the last request was a POST
+
+	// The watch for a client that goes away: once the request has run
+	// goneDelay (due) and its body has ended, a goroutine reads the
+	// connection, which returns only when the client sends more (the byte
+	// is kept for the next request) or goes away (the request's context is
+	// cancelled).
+	mu        sync.Mutex
+	timer     *time.Timer
+	inHandler bool
+	bodyDone  bool
+	due       bool
+	watching  bool
+	aborting  bool
+	watchDone chan struct{}
+	cancel    context.CancelFunc
+}
+
+// http1Reader is what the connection's bufio.Reader reads: the connection,
+// limited while a request head is read, after a byte the watch may have
+// read ahead, and after a read error the watch saw.
+type http1Reader struct {
+	c       *http1Conn
+	limit   int64 // bytes a head may still take; -1 while not reading one
+	hit     bool  // a head reached the limit
+	ahead   [1]byte
+	isAhead bool  // ahead holds the next byte
+	err     error // the watch's read error, returned by every read after
+}
+
+func (r *http1Reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if r.limit == 0 {
+		r.hit = true
+		return 0, io.EOF
+	}
+	if r.limit > 0 && int64(len(p)) > r.limit {
+		p = p[:r.limit]
+	}
+	var n int
+	var err error
+	switch {
+	case r.isAhead:
+		p[0], r.isAhead, n = r.ahead[0], false, 1
+	case r.err != nil:
+		return 0, r.err
+	default:
+		n, err = r.c.rwc.Read(p)
+	}
+	if r.limit > 0 {
+		r.limit -= int64(n)
+	}
+	return n, err
+}
+
+func (c *http1Conn) serve(ctx context.Context) {
+	defer func() {
+		if p := recover(); p != nil && p != http.ErrAbortHandler {
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			c.s.logf("http: panic serving %v: %v\n%s", c.remote, p, buf)
+		}
+		if c.state.Load() != h1Hijacked {
+			_ = c.rwc.Close()
+			c.s.connState(c, http.StateClosed)
+		}
+		c.s.forget(c)
+	}()
+	if ra := c.rwc.RemoteAddr(); ra != nil {
+		c.remote = ra.String()
+	}
+	c.r = http1Reader{c: c, limit: -1}
+	c.br = bufio.NewReaderSize(&c.r, 4096)
+	c.bw = bufio.NewWriterSize(c.rwc, 4096)
+	srv := c.s.srv
+	_ = c.rwc.SetReadDeadline(c.accepted.Add(srv.ReadHeaderTimeout))
+	for {
+		if !c.await() {
+			return
+		}
+		c.s.connState(c, http.StateActive)
+		req, cancel, err := c.readRequest(ctx)
+		if err != nil {
+			c.refuseHead(err)
+			return
+		}
+		if !c.serveRequest(req, cancel) {
+			return
+		}
+		if !c.state.CompareAndSwap(h1Active, h1Idle) {
+			return
+		}
+		c.s.connState(c, http.StateIdle)
+		if !c.s.keepAlive() {
+			return
+		}
+		idle := srv.IdleTimeout
+		if idle == 0 {
+			idle = srv.ReadTimeout
+		}
+		if c.br.Buffered() == 0 && !c.r.isAhead && idle > 0 {
+			_ = c.rwc.SetReadDeadline(time.Now().Add(idle))
+		}
+	}
+}
+
+// await waits for the first byte of the next request and marks the
+// connection active; it reports false when the connection is to close.
+func (c *http1Conn) await() bool {
+	first := c.served.Load() == 0
+	if _, err := c.br.Peek(1); err != nil {
+		return false
+	}
+	if !first && c.br.Buffered() > 0 {
+		// Bytes of the next request are here: it has ReadHeaderTimeout
+		// from now, where the idle wait had IdleTimeout.
+		_ = c.rwc.SetReadDeadline(time.Now().Add(c.s.srv.ReadHeaderTimeout))
+	}
+	from := int32(h1Idle)
+	if first {
+		from = h1New
+	}
+	return c.state.CompareAndSwap(from, h1Active)
+}
+
+// readRequest reads the next request head, with the checks net/http's
+// server makes beyond http.ReadRequest's.
+func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.CancelFunc, error) {
+	if c.post {
+		// Old clients send CR LF after a POST body (RFC 9112 2.2).
+		peek, _ := c.br.Peek(4)
+		n := 0
+		for n < len(peek) && (peek[n] == '\r' || peek[n] == '\n') {
+			n++
+		}
+		_, _ = c.br.Discard(n)
+	}
+	max := c.s.srv.MaxHeaderBytes
+	if max <= 0 {
+		max = http.DefaultMaxHeaderBytes
+	}
+	c.r.limit, c.r.hit = int64(max)+4096, false
+	req, err := http.ReadRequest(c.br)
+	hit := c.r.hit
+	c.r.limit = -1
+	if err != nil {
+		if hit {
+			return nil, nil, errHeadTooLarge
+		}
+		return nil, nil, err
+	}
+	if req.ProtoMajor != 1 && !(req.ProtoMajor == 2 && req.ProtoMinor == 0 && req.Method == "PRI" && req.RequestURI == "*") {
+		return nil, nil, statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
+	}
+	c.post = req.Method == http.MethodPost
+	// http.ReadRequest drops the Host fields; the connection's framing
+	// tracker counted them.
+	hosts := -1
+	if fc := serverConnOf(c.rwc); fc != nil {
+		hosts = fc.hostFields(int(c.served.Load()) + 1)
+	}
+	if hosts < 0 && req.Host != "" {
+		hosts = 1
+	}
+	if req.ProtoAtLeast(1, 1) && hosts <= 0 && req.Method != http.MethodConnect && !(req.Method == "PRI" && req.RequestURI == "*") {
+		return nil, nil, statusError{http.StatusBadRequest, "missing required Host header"}
+	}
+	if hosts > 1 {
+		return nil, nil, statusError{http.StatusBadRequest, "too many Host headers"}
+	}
+	if !httpguts.ValidHostHeader(req.Host) {
+		return nil, nil, statusError{http.StatusBadRequest, "malformed Host header"}
+	}
+	for k, vv := range req.Header {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return nil, nil, statusError{http.StatusBadRequest, "invalid header name"}
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return nil, nil, statusError{http.StatusBadRequest, "invalid header value"}
+			}
+		}
+	}
+	req.RemoteAddr = c.remote
+	if d := c.s.srv.WriteTimeout; d > 0 {
+		_ = c.rwc.SetWriteDeadline(time.Now().Add(d))
+	}
+	if req.Body != http.NoBody {
+		if d := c.s.srv.ReadTimeout; d > 0 {
+			_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+		} else {
+			_ = c.rwc.SetReadDeadline(time.Time{})
+		}
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	return req.WithContext(rctx), cancel, nil
+}
+
+// statusError is a request refused before the handler, with its status and
+// reason.
+type statusError struct {
+	code   int
+	reason string
+}
+
+func (e statusError) Error() string { return e.reason }
+
+// refuseHead answers a request head that could not be read, as net/http's
+// server does (but as problem+json), unless the connection just ended or
+// timed out.
+func (c *http1Conn) refuseHead(err error) {
+	var se statusError
+	var ne net.Error
+	switch {
+	case errors.Is(err, errHeadTooLarge):
+		se = statusError{http.StatusRequestHeaderFieldsTooLarge, ""}
+	case errors.As(err, &se):
+	case err == io.EOF || errors.As(err, &ne) && ne.Timeout():
+		return
+	case strings.HasPrefix(err.Error(), "unsupported transfer encoding"):
+		se = statusError{http.StatusNotImplemented, "Unsupported transfer encoding"}
+	default:
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Op == "read" {
+			return
+		}
+		se = statusError{http.StatusBadRequest, ""}
+	}
+	c.writeProblem(se.code, se.reason)
+}
+
+// writeProblem sends a problem+json error response that closes the
+// connection, within a bounded time.
+func (c *http1Conn) writeProblem(code int, detail string) {
+	_ = c.rwc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = c.bw.Write(problemResponse(code, detail))
+	_ = c.bw.Flush()
+}
+
+// serveRequest runs the handler for req and completes the response; it
+// reports whether the connection may serve another request.
+func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (keep bool) {
+	c.served.Add(1)
+	w := &http1Response{c: c, req: req, header: make(http.Header), declared: -1}
+	var body *http1Body
+	if req.Body != http.NoBody {
+		body = &http1Body{c: c, rc: req.Body}
+		req.Body = body
+		w.body = body
+	}
+	if ex := req.Header["Expect"]; len(ex) > 0 {
+		switch {
+		case !header.HasToken(ex, "100-continue"):
+			w.header.Set("Connection", "close")
+			w.closeAfter = true
+			w.WriteHeader(http.StatusExpectationFailed)
+			w.finish()
+			cancel()
+			return false
+		case req.ProtoAtLeast(1, 1) && req.ContentLength != 0 && body != nil:
+			body.w, body.continueDue = w, true
+		}
+	}
+	c.startWatch(body == nil, cancel)
+	defer func() {
+		c.endWatch()
+		cancel()
+		if p := recover(); p != nil {
+			if p != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.s.logf("http: panic serving %v: %v\n%s", c.remote, p, buf)
+			}
+			keep = false
+		}
+	}()
+	c.s.handler.ServeHTTP(w, req)
+	if w.hijacked {
+		return false
+	}
+	w.finish()
+	return !w.closeAfter && c.s.keepAlive()
+}
+
+// startWatch arms the watch for a client that goes away.
+func (c *http1Conn) startWatch(bodyDone bool, cancel context.CancelFunc) {
+	c.mu.Lock()
+	c.inHandler, c.bodyDone, c.due, c.cancel = true, bodyDone, c.s.goneDelay == 0, cancel
+	if c.due && bodyDone {
+		c.watchLocked()
+	}
+	c.mu.Unlock()
+	if c.s.goneDelay > 0 {
+		if c.timer == nil {
+			c.timer = time.AfterFunc(c.s.goneDelay, c.watchDue)
+		} else {
+			c.timer.Reset(c.s.goneDelay)
+		}
+	}
+}
+
+// watchDue runs when a request has run goneDelay.
+func (c *http1Conn) watchDue() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.inHandler {
+		return
+	}
+	c.due = true
+	if c.bodyDone && !c.watching {
+		c.watchLocked()
+	}
+}
+
+// bodyEnded runs when the request body has been read to its end.
+func (c *http1Conn) bodyEnded() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.bodyDone = true
+	if c.inHandler && c.due && !c.watching {
+		c.watchLocked()
+	}
+}
+
+func (c *http1Conn) watchLocked() {
+	if c.state.Load() == h1Hijacked || c.r.isAhead || c.r.err != nil || c.br.Buffered() > 0 {
+		return // the next request (or the end) is already known
+	}
+	c.watching = true
+	c.watchDone = make(chan struct{})
+	_ = c.rwc.SetReadDeadline(time.Time{})
+	go c.watch(c.cancel, c.watchDone)
+}
+
+func (c *http1Conn) watch(cancel context.CancelFunc, done chan struct{}) {
+	n, err := c.rwc.Read(c.r.ahead[:])
+	c.mu.Lock()
+	if n == 1 {
+		c.r.isAhead = true
+	}
+	if err != nil && !c.aborting {
+		c.r.err = err
+		cancel()
+	}
+	c.watching = false
+	c.mu.Unlock()
+	close(done)
+}
+
+// endWatch stops the watch once the handler has returned (or hijacks).
+func (c *http1Conn) endWatch() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Lock()
+	c.inHandler, c.cancel = false, nil
+	if !c.watching {
+		c.mu.Unlock()
+		return
+	}
+	c.aborting = true
+	done := c.watchDone
+	_ = c.rwc.SetReadDeadline(aLongTimeAgo)
+	c.mu.Unlock()
+	<-done
+	c.mu.Lock()
+	c.aborting = false
+	c.mu.Unlock()
+}
+
+// http1Body is a request body: it sends 100 Continue before the first
+// read when the client waits for it, tells the watch when the body has
+// ended, and refuses reads once the handler has returned.
+type http1Body struct {
+	c           *http1Conn
+	rc          io.ReadCloser // http.ReadRequest's body
+	w           *http1Response
+	continueDue bool
+
+	mu     sync.Mutex
+	closed bool
+	eof    bool
+}
+
+func (b *http1Body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	if b.eof {
+		return 0, io.EOF
+	}
+	if b.continueDue {
+		b.continueDue = false
+		if err := b.w.writeContinue(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+		b.c.bodyEnded()
+	}
+	return n, err
+}
+
+// Close marks the body closed for the handler; what is left of it is
+// read (up to maxPostHandlerRead) or the connection closed once the
+// handler returns.
+func (b *http1Body) Close() error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	return nil
+}
+
+// drain reads the rest of the body after the handler, and reports whether
+// it ended within maxPostHandlerRead bytes (the connection may be kept).
+// A body whose client still waits for 100 Continue is not read.
+func (b *http1Body) drain() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	if b.eof {
+		return true
+	}
+	if b.continueDue {
+		return false
+	}
+	n, err := io.CopyN(io.Discard, b.rc, maxPostHandlerRead+1)
+	if err == io.EOF && n <= maxPostHandlerRead {
+		b.eof = true
+		return true
+	}
+	return false
+}

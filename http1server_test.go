@@ -1,0 +1,332 @@
+package gatekit
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// exchangeAll sends raw on a new connection to addr and reads responses
+// until the connection ends; head marks the requests (by order) that are
+// HEAD, whose responses have no body.
+func exchangeAll(t *testing.T, addr, raw string, head map[int]bool) []string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out []string
+	for i := 0; ; {
+		method := http.MethodGet
+		if head[i] {
+			method = http.MethodHead
+		}
+		resp, err := http.ReadResponse(br, &http.Request{Method: method})
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Fatalf("no end of the connection: %v", err)
+				}
+			}
+			if len(out) == 0 || !strings.Contains(err.Error(), "EOF") {
+				out = append(out, "read error")
+			}
+			return out
+		}
+		body, berr := io.ReadAll(resp.Body)
+		resp.Header.Del("Date")
+		out = append(out, fmt.Sprintf("%s %d cl=%d te=%v close=%v header=%v body=%q trailer=%v berr=%v",
+			resp.Proto, resp.StatusCode, resp.ContentLength, resp.TransferEncoding, resp.Close, sortedHeader(resp.Header), body, resp.Trailer, berr))
+		if resp.StatusCode >= 200 {
+			i++
+		}
+	}
+}
+
+func sortedHeader(h http.Header) string {
+	var b strings.Builder
+	_ = h.Write(&b) // sorted by name
+	return b.String()
+}
+
+// differentialHandler behaves by the request's path, as the cases below
+// ask.
+func differentialHandler(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/small":
+		_, _ = io.WriteString(w, "<html>hello</html>")
+	case "/large":
+		_, _ = io.WriteString(w, strings.Repeat("x", 5000))
+	case "/declared":
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", "5")
+		_, _ = io.WriteString(w, "hello")
+	case "/declared-untyped":
+		w.Header().Set("Content-Length", "5")
+		_, _ = io.WriteString(w, "hello")
+	case "/short":
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", "10")
+		_, _ = io.WriteString(w, "hello")
+	case "/flush":
+		_, _ = io.WriteString(w, "one")
+		w.(http.Flusher).Flush()
+		_, _ = io.WriteString(w, "two")
+	case "/nocontent":
+		w.WriteHeader(http.StatusNoContent)
+		_, err := io.WriteString(w, "body")
+		w.Header().Set("X-Err", fmt.Sprint(err)) // after the head: not sent
+	case "/notmodified":
+		w.Header().Set("ETag", `"x"`)
+		w.WriteHeader(http.StatusNotModified)
+	case "/trailers":
+		w.Header().Set("Trailer", "X-Sum")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "data")
+		w.Header().Set("X-Sum", "42")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "yes")
+	case "/close":
+		w.Header().Set("Connection", "close")
+		_, _ = io.WriteString(w, "bye")
+	case "/echo":
+		b, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %q %v trailer=%v", r.Method, b, err, r.Trailer)
+	case "/ignore-body":
+		_, _ = io.WriteString(w, "ignored")
+	case "/early-hints":
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		_, _ = io.WriteString(w, "final")
+	case "/bad-fields":
+		w.Header()["Bad Name"] = []string{"x"}
+		w.Header().Set("X-Split", "a\r\nInjected: yes")
+		_, _ = io.WriteString(w, "ok")
+	case "/status":
+		w.WriteHeader(299)
+	case "/empty":
+	case "/info":
+		fmt.Fprintf(w, "host=%s uri=%s proto=%s cl=%d te=%v close=%v remote=%v", r.Host, r.RequestURI, r.Proto, r.ContentLength, r.TransferEncoding, r.Close, r.RemoteAddr != "")
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// TestHTTP1ServerAnswersAsNetHTTP sends the same bytes to a Server on its
+// own HTTP/1 loop and to one on net/http's server, and requires the same
+// responses (Date aside) and the same end of the connection.
+func TestHTTP1ServerAnswersAsNetHTTP(t *testing.T) {
+	h := http.HandlerFunc(differentialHandler)
+	own := newServer(t, h, ServerConfig{})
+	std := newServer(t, h, ServerConfig{NetHTTPServer: true})
+	if own.h1 == nil || std.h1 != nil {
+		t.Fatal("the Servers do not use the loops under test")
+	}
+	const end = "GET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	cases := []struct {
+		name string
+		raw  string
+		head map[int]bool
+	}{
+		{"small body gets a length and a sniffed type", "GET /small HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"large body is chunked", "GET /large HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"declared length", "GET /declared HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"declared length, no type", "GET /declared-untyped HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"short of the declared length closes", "GET /short HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"flushed body is chunked", "GET /flush HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"204", "GET /nocontent HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"304", "GET /notmodified HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"trailers", "GET /trailers HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"handler closes", "GET /close HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"client closes", "GET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" + end, nil},
+		{"HEAD", "HEAD /small HTTP/1.1\r\nHost: x\r\n\r\n" + end, map[int]bool{0: true}},
+		{"HEAD of a large body", "HEAD /large HTTP/1.1\r\nHost: x\r\n\r\n" + end, map[int]bool{0: true}},
+		{"HTTP/1.0", "GET /small HTTP/1.0\r\n\r\n" + end, nil},
+		{"HTTP/1.0 keep-alive", "GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + end, nil},
+		{"HTTP/1.0 keep-alive, unknown length", "GET /flush HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + end, nil},
+		{"body", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" + end, nil},
+		{"chunked body with trailer", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n5\r\nhello\r\n0\r\nX-T: v\r\n\r\n" + end, nil},
+		{"unread small body", "POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" + end, nil},
+		{"unread large body", "POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n" + strings.Repeat("y", 300000) + end, nil},
+		{"100-continue", "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello" + end, nil},
+		{"unknown expectation", "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 5\r\n\r\nhello" + end, nil},
+		{"103 early hints", "GET /early-hints HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"bad response fields", "GET /bad-fields HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"unknown status", "GET /status HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"empty", "GET /empty HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"request details", "GET /info?q=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n" + end, nil},
+		{"absolute form", "GET http://example.com/info HTTP/1.1\r\nHost: example.com\r\n\r\n" + end, nil},
+		{"CRLF after a POST", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na\r\n" + end, nil},
+		{"not found", "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"missing Host", "GET /small HTTP/1.1\r\n\r\n" + end, nil},
+		{"two Hosts", "GET /small HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n" + end, nil},
+		{"empty Host", "GET /info HTTP/1.1\r\nHost:\r\n\r\n" + end, nil},
+		{"bad Host", "GET /small HTTP/1.1\r\nHost: a b\r\n\r\n" + end, nil},
+		{"malformed request line", "GET\r\nHost: x\r\n\r\n" + end, nil},
+		{"HTTP/2.0", "GET /small HTTP/2.0\r\nHost: x\r\n\r\n" + end, nil},
+		{"unsupported transfer coding", "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n" + end, nil},
+		{"two Content-Lengths", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab" + end, nil},
+		{"invalid field name", "GET /small HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n" + end, nil},
+		{"control byte in a value", "GET /small HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n" + end, nil},
+		{"oversized head", "GET /small HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", 2*DefaultMaxHeaderBytes+8192) + "\r\n\r\n" + end, nil},
+		{"head over the handler's limit", "GET /small HTTP/1.1\r\nHost: x\r\nX: " + strings.Repeat("a", DefaultMaxHeaderBytes+10) + "\r\n\r\n" + end, nil},
+		{"ambiguous framing", "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + end, nil},
+		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"PRI", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", nil},
+		{"pipelined", "GET /small HTTP/1.1\r\nHost: x\r\n\r\nGET /large HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi" + end, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := exchangeAll(t, std.addr, tc.raw, tc.head)
+			got := exchangeAll(t, own.addr, tc.raw, tc.head)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("own loop:\n%s\nnet/http:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// TestHTTP1ServerAnswersAsNetHTTPOnHijack hands the connection to a
+// handler on both loops: bytes the client sent after the request are in
+// the reader handed over, and what the handler writes reaches the client.
+func TestHTTP1ServerAnswersAsNetHTTPOnHijack(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("Hijack: %v", err)
+			return
+		}
+		defer c.Close()
+		line, _ := brw.ReadString('\n')
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\necho: " + line)
+		_ = brw.Flush()
+	})
+	for _, netHTTP := range []bool{false, true} {
+		srv := newServer(t, h, ServerConfig{NetHTTPServer: netHTTP})
+		resp, _ := rawExchange(t, srv.addr, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nping\n")
+		if !strings.HasPrefix(resp, "HTTP/1.1 101 ") || !strings.HasSuffix(resp, "echo: ping\n") {
+			t.Errorf("net/http %v: response %q, want the handler's 101 and the echo", netHTTP, resp)
+		}
+	}
+}
+
+// goneDelayServer starts a Server on its own loop whose watch for a client
+// that goes away starts after delay.
+func goneDelayServer(t *testing.T, h http.Handler, delay time.Duration) *testServer {
+	t.Helper()
+	srv, err := NewServer(h, ServerConfig{ShutdownTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.h1.goneDelay = delay
+	ln, cancel, served := serveOn(t, srv, nil)
+	t.Cleanup(func() {
+		cancel()
+		<-served
+	})
+	return &testServer{Server: srv, addr: ln.Addr().String()}
+}
+
+// TestHTTP1ClientGoneCancelsTheRequest: a client that closes its
+// connection while the handler runs cancels the request's context, at
+// once with no delay and after it with one; with or without a body.
+func TestHTTP1ClientGoneCancelsTheRequest(t *testing.T) {
+	for _, delay := range []time.Duration{0, 5 * time.Millisecond} {
+		for _, req := range []string{
+			"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+			"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+			"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n" + strings.Repeat("a", 100000),
+		} {
+			started, cancelled := make(chan struct{}), make(chan error, 1)
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				close(started)
+				<-r.Context().Done()
+				cancelled <- context.Cause(r.Context())
+			})
+			srv := goneDelayServer(t, h, delay)
+			c, err := net.Dial("tcp", srv.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.WriteString(c, req)
+			<-started
+			_ = c.Close()
+			select {
+			case err := <-cancelled:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("delay %v: cause %v, want context.Canceled", delay, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("delay %v, %.30q: the request's context was not cancelled", delay, req)
+			}
+		}
+	}
+}
+
+// TestHTTP1WatchKeepsThePipelinedRequest: the watch of a long request
+// reads the first byte of a request pipelined behind it, which must not
+// be lost, and does not cancel the running request.
+func TestHTTP1WatchKeepsThePipelinedRequest(t *testing.T) {
+	release := make(chan struct{})
+	watched := make(chan struct{}, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			watched <- struct{}{}
+			<-release
+			if err := r.Context().Err(); err != nil {
+				t.Errorf("the slow request's context ended: %v", err)
+			}
+		}
+		_, _ = io.WriteString(w, r.URL.Path)
+	})
+	srv := goneDelayServer(t, h, 0)
+	c, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-watched
+	// The watch now waits in a read: it gets the first byte.
+	_, _ = io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	srv.h1.mu.Lock()
+	var conn *http1Conn
+	for k := range srv.h1.conns {
+		conn = k
+	}
+	srv.h1.mu.Unlock()
+	for {
+		conn.mu.Lock()
+		ahead := conn.r.isAhead
+		conn.mu.Unlock()
+		if ahead {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "\r\n\r\n/slow") || !strings.HasSuffix(string(b), "\r\n\r\n/next") {
+		t.Errorf("responses %q, want /slow then /next", b)
+	}
+}
