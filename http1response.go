@@ -24,13 +24,14 @@ const holdBody = 2048
 // net/http's it holds back the head until the body exceeds holdBody, the
 // handler flushes or returns, so that a short body gets a Content-Length;
 // a head whose Content-Length is declared (and Content-Type set) is
-// written at WriteHeader.
+// written at WriteHeader. The header fields are serialised at WriteHeader
+// (into the connection's head buffer), so that later changes of the
+// header map are not sent, as with net/http, without copying the map.
 type http1Response struct {
 	c      *http1Conn
 	req    *http.Request
 	body   *http1Body // nil for a request without a body
 	header http.Header
-	sent   http.Header // the header as of WriteHeader, when the head waits
 
 	status      int
 	wroteHeader bool // the handler's status is set
@@ -41,7 +42,13 @@ type http1Response struct {
 	closeAfter  bool  // the connection closes after this response
 	declared    int64 // the declared Content-Length, -1 if none
 	written     int64
-	trailers    []string // declared trailer fields
+
+	// What WriteHeader found in the header, for the framing chosen when
+	// the head is written.
+	te                    string   // Transfer-Encoding
+	connection            []string // Connection
+	trailers              []string // declared trailer fields
+	typed, dated, encoded bool     // Content-Type, Date, Content-Encoding set
 
 	cmu          sync.Mutex // orders 100 Continue against the head
 	continueSent bool
@@ -64,20 +71,44 @@ func (w *http1Response) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
-	if cl := w.header["Content-Length"]; len(cl) > 0 {
+	h := w.header
+	if cl := h["Content-Length"]; len(cl) > 0 {
 		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 && len(cl) == 1 {
 			w.declared = n
 		} else {
 			w.c.s.logf("http: invalid Content-Length of %q", cl)
-			delete(w.header, "Content-Length")
 		}
 	}
-	_, typed := w.header["Content-Type"]
-	if !bodyAllowed(code) || w.declared >= 0 && typed && w.req.Method != http.MethodHead {
-		w.commit(nil)
-		return
+	if v := h["Transfer-Encoding"]; len(v) > 0 {
+		w.te = v[0]
 	}
-	w.sent = w.header.Clone()
+	if t := h["Trailer"]; len(t) > 0 && w.req.ProtoAtLeast(1, 1) {
+		for _, v := range t {
+			for f := range strings.SplitSeq(v, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					w.trailers = append(w.trailers, http.CanonicalHeaderKey(f))
+				}
+			}
+		}
+	}
+	_, w.typed = h["Content-Type"]
+	_, w.dated = h["Date"]
+	w.encoded = len(h["Content-Encoding"]) > 0
+	w.connection = h["Connection"]
+	head := appendStatusLine(w.c.head[:0], w.req.ProtoAtLeast(1, 1), code)
+	for k, vv := range h {
+		switch k {
+		case "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
+			continue
+		}
+		if !strings.HasPrefix(k, http.TrailerPrefix) {
+			head = appendField(head, k, vv)
+		}
+	}
+	w.c.head = head
+	if !bodyAllowed(code) || w.declared >= 0 && w.typed && w.req.Method != http.MethodHead {
+		w.commit(nil)
+	}
 }
 
 // writeInterim sends a 1xx response with the current header.
@@ -87,11 +118,16 @@ func (w *http1Response) writeInterim(code int) {
 	if code == http.StatusContinue {
 		w.continueSent = true
 	}
-	bw := w.c.bw
-	writeStatusLine(bw, w.req.ProtoAtLeast(1, 1), code)
-	writeFields(bw, w.header, true)
-	_, _ = bw.WriteString("\r\n")
-	_ = bw.Flush()
+	b := appendStatusLine(w.c.head[:0], w.req.ProtoAtLeast(1, 1), code)
+	for k, vv := range w.header {
+		if k != "Content-Length" && k != "Transfer-Encoding" {
+			b = appendField(b, k, vv)
+		}
+	}
+	b = append(b, "\r\n"...)
+	_, _ = w.c.bw.Write(b)
+	_ = w.c.bw.Flush()
+	w.c.head = b[:0]
 }
 
 // writeContinue sends 100 Continue before the first read of a body whose
@@ -148,8 +184,7 @@ func (w *http1Response) writeBody(p []byte) error {
 	}
 	bw := w.c.bw
 	if w.chunked {
-		var hex [16]byte
-		_, _ = bw.Write(strconv.AppendInt(hex[:0], int64(len(p)), 16))
+		writeHex(bw, len(p))
 		_, _ = bw.WriteString("\r\n")
 		_, _ = bw.Write(p)
 		_, err := bw.WriteString("\r\n")
@@ -165,105 +200,65 @@ func (w *http1Response) commit(more []byte) {
 	w.cmu.Lock()
 	w.committed = true
 	w.cmu.Unlock()
-	h := w.sent
-	if h == nil {
-		h = w.header
-	}
 	held := w.c.buf
 	is11 := w.req.ProtoAtLeast(1, 1)
 	isHead := w.req.Method == http.MethodHead
 	allowed := bodyAllowed(w.status)
-	var extra [4]string // fields the server adds: name, value pairs
-	ne := 0
-	add := func(name, value string) {
-		extra[ne], extra[ne+1] = name, value
-		ne += 2
-	}
-	te := ""
-	if v := h["Transfer-Encoding"]; len(v) > 0 {
-		te = v[0]
-	}
-	if t := h["Trailer"]; len(t) > 0 && is11 {
-		for _, v := range t {
-			for f := range strings.SplitSeq(v, ",") {
-				if f = strings.TrimSpace(f); f != "" {
-					w.trailers = append(w.trailers, http.CanonicalHeaderKey(f))
-				}
-			}
-		}
-	}
-	if w.declared < 0 && te == "" && len(w.trailers) == 0 && w.handlerDone && allowed && (!isHead || len(held) > 0) {
+	if w.declared < 0 && w.te == "" && len(w.trailers) == 0 && w.handlerDone && allowed && (!isHead || len(held) > 0) {
 		w.declared = int64(len(held))
 	}
-	cl := ""
+	b := w.c.head
 	switch {
 	case !allowed:
 	case w.declared >= 0:
-		cl = strconv.FormatInt(w.declared, 10)
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, w.declared, 10)
+		b = append(b, "\r\n"...)
 	case isHead:
-	case te == "identity" || !is11:
+	case w.te == "identity" || !is11:
 		w.closeAfter = true
 	default:
 		w.chunked = true
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		if len(w.trailers) > 0 {
+			b = appendField(b, "Trailer", []string{strings.Join(w.trailers, ", ")})
+		}
 	}
-	if _, typed := h["Content-Type"]; !typed && allowed && te == "" && len(held)+len(more) > 0 && len(h["Content-Encoding"]) == 0 {
+	if !w.typed && allowed && w.te == "" && !w.encoded && len(held)+len(more) > 0 {
 		sniff := held
 		if len(sniff) == 0 {
 			sniff = more
 		}
-		add("Content-Type", http.DetectContentType(sniff))
+		b = append(b, "Content-Type: "...)
+		b = append(b, http.DetectContentType(sniff)...)
+		b = append(b, "\r\n"...)
 	}
-	if _, dated := h["Date"]; !dated {
-		add("Date", httpDate())
+	if !w.dated {
+		b = append(b, "Date: "...)
+		b = append(b, httpDate()...)
+		b = append(b, "\r\n"...)
 	}
-	if w.req.Close || !w.c.s.keepAlive() || header.HasToken(h["Connection"], "close") {
+	if w.req.Close || !w.c.s.keepAlive() || header.HasToken(w.connection, "close") {
 		w.closeAfter = true
 	}
 	keepAlive10 := !is11 && !w.closeAfter && header.HasToken(w.req.Header["Connection"], "keep-alive")
 	if !is11 && !keepAlive10 {
 		w.closeAfter = true
 	}
-	bw := w.c.bw
-	writeStatusLine(bw, is11, w.status)
-	for k, vv := range h {
-		switch k {
-		case "Content-Length", "Transfer-Encoding", "Trailer":
-			continue
-		case "Connection":
-			if w.closeAfter || keepAlive10 {
-				continue
-			}
-		}
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			continue
-		}
-		writeField(bw, k, vv)
-	}
-	for i := 0; i < ne; i += 2 {
-		_, _ = bw.WriteString(extra[i])
-		_, _ = bw.WriteString(": ")
-		_, _ = bw.WriteString(extra[i+1])
-		_, _ = bw.WriteString("\r\n")
-	}
-	if cl != "" {
-		_, _ = bw.WriteString("Content-Length: ")
-		_, _ = bw.WriteString(cl)
-		_, _ = bw.WriteString("\r\n")
-	}
-	if w.chunked {
-		_, _ = bw.WriteString("Transfer-Encoding: chunked\r\n")
-		if len(w.trailers) > 0 {
-			writeField(bw, "Trailer", []string{strings.Join(w.trailers, ", ")})
-		}
-	}
 	switch {
 	case w.closeAfter && is11:
-		_, _ = bw.WriteString("Connection: close\r\n")
+		b = append(b, "Connection: close\r\n"...)
 	case keepAlive10:
-		_, _ = bw.WriteString("Connection: keep-alive\r\n")
+		b = append(b, "Connection: keep-alive\r\n"...)
+	case !w.closeAfter:
+		b = appendField(b, "Connection", w.connection)
 	}
-	_, _ = bw.WriteString("\r\n")
-	w.sent = nil
+	b = append(b, "\r\n"...)
+	_, _ = w.c.bw.Write(b)
+	w.c.head = b[:0]
+	if cap(b) > maxKeptHead {
+		w.c.head = nil
+	}
 	if allowed {
 		_ = w.writeBody(held)
 		_ = w.writeBody(more)
@@ -304,18 +299,18 @@ func (w *http1Response) finish() {
 	}
 	bw := w.c.bw
 	if w.chunked {
-		_, _ = bw.WriteString("0\r\n")
+		b := append(w.c.head[:0], "0\r\n"...)
 		for _, k := range w.trailers {
-			if vv := w.header[k]; len(vv) > 0 {
-				writeField(bw, k, vv)
-			}
+			b = appendField(b, k, w.header[k])
 		}
 		for k, vv := range w.header {
 			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
-				writeField(bw, name, vv)
+				b = appendField(b, name, vv)
 			}
 		}
-		_, _ = bw.WriteString("\r\n")
+		b = append(b, "\r\n"...)
+		_, _ = bw.Write(b)
+		w.c.head = b[:0]
 	}
 	if w.declared >= 0 && w.written != w.declared && bodyAllowed(w.status) && w.req.Method != http.MethodHead {
 		w.closeAfter = true // the client cannot frame what follows
@@ -367,56 +362,59 @@ func bodyAllowed(code int) bool {
 	return code >= 200 && code != http.StatusNoContent && code != http.StatusNotModified
 }
 
-// writeStatusLine writes "HTTP/1.x code text".
-func writeStatusLine(bw *bufio.Writer, is11 bool, code int) {
+// maxKeptHead is the largest head buffer a connection keeps for its next
+// response.
+const maxKeptHead = 16 << 10
+
+// appendStatusLine appends "HTTP/1.x code text" and CRLF.
+func appendStatusLine(b []byte, is11 bool, code int) []byte {
 	if is11 {
-		_, _ = bw.WriteString("HTTP/1.1 ")
+		b = append(b, "HTTP/1.1 "...)
 	} else {
-		_, _ = bw.WriteString("HTTP/1.0 ")
+		b = append(b, "HTTP/1.0 "...)
 	}
-	var num [8]byte
-	_, _ = bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
-	_ = bw.WriteByte(' ')
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, ' ')
 	if text := http.StatusText(code); text != "" {
-		_, _ = bw.WriteString(text)
+		b = append(b, text...)
 	} else {
-		_, _ = bw.WriteString("status code ")
-		_, _ = bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
+		b = append(b, "status code "...)
+		b = strconv.AppendInt(b, int64(code), 10)
 	}
-	_, _ = bw.WriteString("\r\n")
+	return append(b, "\r\n"...)
 }
 
-// writeFields writes h's fields, without Content-Length and
-// Transfer-Encoding when interim.
-func writeFields(bw *bufio.Writer, h http.Header, interim bool) {
-	for k, vv := range h {
-		if interim && (k == "Content-Length" || k == "Transfer-Encoding") {
-			continue
-		}
-		writeField(bw, k, vv)
-	}
-}
-
-// writeField writes one field line per value; a name that is not a token
-// is left out, and CR and LF in values become spaces, as net/http does, so
-// that no value can end the head early.
-func writeField(bw *bufio.Writer, name string, values []string) {
+// appendField appends one field line per value; a name that is not a
+// token is left out, and CR and LF in values become spaces, as net/http
+// does, so that no value can end the head early.
+func appendField(b []byte, name string, values []string) []byte {
 	if !httpguts.ValidHeaderFieldName(name) {
-		return
+		return b
 	}
 	for _, v := range values {
-		if strings.ContainsAny(v, "\r\n") {
-			v = strings.Map(func(r rune) rune {
-				if r == '\r' || r == '\n' {
-					return ' '
-				}
-				return r
-			}, v)
+		b = append(b, name...)
+		b = append(b, ": "...)
+		v = strings.TrimSpace(v)
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c == '\r' || c == '\n' {
+				b = append(b, ' ')
+			} else {
+				b = append(b, c)
+			}
 		}
-		_, _ = bw.WriteString(name)
-		_, _ = bw.WriteString(": ")
-		_, _ = bw.WriteString(strings.TrimSpace(v))
-		_, _ = bw.WriteString("\r\n")
+		b = append(b, "\r\n"...)
+	}
+	return b
+}
+
+// writeHex writes n in hexadecimal.
+func writeHex(bw *bufio.Writer, n int) {
+	shift := 0
+	for n>>shift >= 16 {
+		shift += 4
+	}
+	for ; shift >= 0; shift -= 4 {
+		_ = bw.WriteByte("0123456789abcdef"[n>>shift&15])
 	}
 }
 

@@ -230,6 +230,7 @@ type http1Conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	buf      []byte // a response body held before the head is written
+	head     []byte // a response head being written
 	post     bool   // the last request was a POST
 
 	// The watch for a client that goes away: once the request has run
