@@ -2,6 +2,7 @@ package gatekit
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
 	"strconv"
@@ -40,6 +41,8 @@ type http1Response struct {
 	hijacked    bool
 	chunked     bool
 	closeAfter  bool  // the connection closes after this response
+	bodyLeft    bool  // the request body was not read to its end
+	finished    bool  // finish has run: the handler has returned
 	declared    int64 // the declared Content-Length, -1 if none
 	written     int64
 
@@ -60,7 +63,7 @@ func (w *http1Response) Header() http.Header { return w.header }
 // WriteHeader sends (or holds back) the response head with status code; a
 // 1xx code other than 101 is sent at once as an interim response.
 func (w *http1Response) WriteHeader(code int) {
-	if w.hijacked || w.wroteHeader {
+	if w.hijacked || w.wroteHeader || w.finished {
 		return
 	}
 	if code < 100 || code > 999 {
@@ -149,6 +152,9 @@ func (w *http1Response) writeContinue() error {
 func (w *http1Response) Write(p []byte) (int, error) {
 	if w.hijacked {
 		return 0, http.ErrHijacked
+	}
+	if w.finished {
+		return 0, errAfterHandler
 	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
@@ -275,6 +281,9 @@ func (w *http1Response) FlushError() error {
 	if w.hijacked {
 		return http.ErrHijacked
 	}
+	if w.finished {
+		return errAfterHandler
+	}
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
@@ -292,7 +301,7 @@ func (w *http1Response) finish() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.body != nil && !w.body.drain() {
-		w.closeAfter = true
+		w.closeAfter, w.bodyLeft = true, true
 	}
 	if !w.committed {
 		w.commit(nil)
@@ -318,7 +327,13 @@ func (w *http1Response) finish() {
 	if bw.Flush() != nil {
 		w.closeAfter = true
 	}
+	w.finished = true
 }
+
+// errAfterHandler is returned to writes made after the handler returned
+// (by a goroutine it left behind), which must not reach the connection:
+// it may be serving the next request.
+var errAfterHandler = errors.New("http: response written after the handler returned")
 
 // Hijack hands the connection to the handler, with the buffered reader
 // (which may hold bytes the client sent after the request) and writer.

@@ -155,6 +155,15 @@ func (s *http1Server) logf(format string, args ...any) {
 	}
 }
 
+// headerTimeout is the time a request head may take: ReadHeaderTimeout, or
+// ReadTimeout when that is zero, as in net/http; 0 for none.
+func (s *http1Server) headerTimeout() time.Duration {
+	if d := s.srv.ReadHeaderTimeout; d > 0 {
+		return d
+	}
+	return s.srv.ReadTimeout
+}
+
 // keepAlive reports whether a connection may serve another request.
 func (s *http1Server) keepAlive() bool {
 	return !s.closing.Load() && (s.draining == nil || !s.draining.Load())
@@ -308,7 +317,9 @@ func (c *http1Conn) serve(ctx context.Context) {
 	c.br = bufio.NewReaderSize(&c.r, 4096)
 	c.bw = bufio.NewWriterSize(c.rwc, 4096)
 	srv := c.s.srv
-	_ = c.rwc.SetReadDeadline(c.accepted.Add(srv.ReadHeaderTimeout))
+	if d := c.s.headerTimeout(); d > 0 {
+		_ = c.rwc.SetReadDeadline(c.accepted.Add(d))
+	}
 	for {
 		if !c.await() {
 			return
@@ -349,7 +360,11 @@ func (c *http1Conn) await() bool {
 	if !first && c.br.Buffered() > 0 {
 		// Bytes of the next request are here: it has ReadHeaderTimeout
 		// from now, where the idle wait had IdleTimeout.
-		_ = c.rwc.SetReadDeadline(time.Now().Add(c.s.srv.ReadHeaderTimeout))
+		if d := c.s.headerTimeout(); d > 0 {
+			_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+		} else {
+			_ = c.rwc.SetReadDeadline(time.Time{})
+		}
 	}
 	from := int32(h1Idle)
 	if first {
@@ -462,7 +477,24 @@ func (c *http1Conn) refuseHead(err error) {
 		se = statusError{http.StatusBadRequest, ""}
 	}
 	c.writeProblem(se.code, se.reason)
+	if se.code == http.StatusRequestHeaderFieldsTooLarge {
+		c.lingerBeforeClose() // the client may still be sending the head
+	}
 }
+
+// lingerBeforeClose reads (and discards) what the client still sends, for
+// a short while, before the connection is closed after a response the
+// client may not have expected so soon (its request head or body was not
+// read in full): closing a socket with unread data makes the kernel send a
+// reset, which can destroy the response before the client has read it.
+func (c *http1Conn) lingerBeforeClose() {
+	_ = c.bw.Flush()
+	_ = c.rwc.SetReadDeadline(time.Now().Add(rstAvoidanceDelay))
+	_, _ = io.CopyN(io.Discard, c.rwc, maxPostHandlerRead)
+}
+
+// rstAvoidanceDelay bounds lingerBeforeClose.
+const rstAvoidanceDelay = 500 * time.Millisecond
 
 // writeProblem sends a problem+json error response that closes the
 // connection, within a bounded time.
@@ -500,6 +532,9 @@ func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (
 	defer func() {
 		c.endWatch()
 		cancel()
+		if w.bodyLeft {
+			c.lingerBeforeClose() // after the watch: one reader at a time
+		}
 		if p := recover(); p != nil {
 			if p != http.ErrAbortHandler {
 				buf := make([]byte, 64<<10)
