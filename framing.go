@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/gatekit/gatekit/internal/header"
 )
 
@@ -132,26 +134,26 @@ func (c *serverConn) changed(st http.ConnState) {
 	c.mu.Unlock()
 }
 
-// hostFields returns how many Host fields the head of the n-th request
-// (1-based) had, or -1 when the tracker did not follow that head. The
-// heads before it are not asked about any more.
-func (c *serverConn) hostFields(n int) int {
+// hostFields returns what the Host fields of the head of the n-th request
+// (1-based) were, and false when the tracker did not follow that head.
+// The heads before it are not asked about any more.
+func (c *serverConn) hostFields(n int) (hostInfo, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t := &c.tracker
 	if n > t.heads {
-		return -1
+		return hostInfo{}, false
 	}
-	hosts, odd := t.oddHosts[n]
+	info, odd := t.oddHosts[n]
 	for k := range t.oddHosts {
 		if k <= n {
 			delete(t.oddHosts, k)
 		}
 	}
 	if !odd {
-		return 1
+		return hostInfo{n: 1}, true
 	}
-	return hosts
+	return info, true
 }
 
 // serverConnOf returns the serverConn under a connection, if any.
@@ -200,11 +202,20 @@ type framingTracker struct {
 	clBad   bool
 	folded  bool // an obs-fold (continuation) line was seen
 	hosts   int  // Host fields seen
+	badHost bool // a Host field's value has bytes no host has
 
-	// oddHosts holds, by head number, how many Host fields the heads not
-	// yet asked about had when that was not exactly one (which
-	// http.ReadRequest does not tell).
-	oddHosts map[int]int
+	// wantHosts: the Server's own HTTP/1 loop reads the connection and
+	// asks about Host fields (see hostFields); oddHosts holds, by head
+	// number, the heads not yet asked about whose Host fields were not
+	// exactly one valid one, which http.ReadRequest does not tell.
+	wantHosts bool
+	oddHosts  map[int]hostInfo
+}
+
+// hostInfo is what a head's Host fields were.
+type hostInfo struct {
+	n   int  // how many
+	bad bool // one had a malformed value
 }
 
 // feed follows p. If a request head with ambiguous framing ends within p
@@ -364,8 +375,11 @@ func (t *framingTracker) headLine(line []byte, allow bool) bool {
 		name = bytes.TrimRight(name, " \t")
 		// Most fields are none of these: their name's length says so
 		// before any byte is compared.
-		if len(name) == len("Host") && bytes.EqualFold(name, []byte("Host")) {
+		if len(name) == len("Host") && t.wantHosts && bytes.EqualFold(name, []byte("Host")) {
 			t.hosts++
+			if !httpguts.ValidHostHeader(string(bytes.Trim(value, " \t"))) {
+				t.badHost = true
+			}
 			return false
 		}
 		if len(name) != len("Content-Length") && len(name) != len("Transfer-Encoding") {
@@ -388,13 +402,13 @@ func (t *framingTracker) headLine(line []byte, allow bool) bool {
 	}
 	// The end of the head.
 	t.heads++
-	if t.hosts != 1 {
+	if t.wantHosts && (t.hosts != 1 || t.badHost) {
 		if t.oddHosts == nil {
-			t.oddHosts = make(map[int]int)
+			t.oddHosts = make(map[int]hostInfo)
 		}
-		t.oddHosts[t.heads] = t.hosts
+		t.oddHosts[t.heads] = hostInfo{t.hosts, t.badHost}
 	}
-	t.hosts = 0
+	t.hosts, t.badHost = 0, false
 	ambiguous := t.te && (t.cl || t.http10) || t.folded
 	te, cl, http10, chunked, clValue, clBad := t.te, t.cl, t.http10, t.chunked, t.clValue, t.clBad
 	t.started, t.http10, t.cl, t.te, t.chunked, t.clValue, t.clBad, t.folded = false, false, false, false, false, 0, false, false

@@ -42,7 +42,7 @@ type http1Response struct {
 	chunked     bool
 	closeAfter  bool  // the connection closes after this response
 	bodyLeft    bool  // the request body was not read to its end
-	finished    bool  // finish has run: the handler has returned
+	finished    bool  // the handler has returned: writes are refused
 	declared    int64 // the declared Content-Length, -1 if none
 	written     int64
 
@@ -53,7 +53,11 @@ type http1Response struct {
 	trailers              []string // declared trailer fields
 	typed, dated, encoded bool     // Content-Type, Date, Content-Encoding set
 
-	cmu          sync.Mutex // orders 100 Continue against the head
+	// mu guards the state above and the connection's writer against the
+	// body's reader sending 100 Continue (the body may be read on another
+	// goroutine) and against a goroutine the handler left behind. It is
+	// never held while the request body is read.
+	mu           sync.Mutex
 	continueSent bool
 }
 
@@ -63,7 +67,17 @@ func (w *http1Response) Header() http.Header { return w.header }
 // WriteHeader sends (or holds back) the response head with status code; a
 // 1xx code other than 101 is sent at once as an interim response.
 func (w *http1Response) WriteHeader(code int) {
-	if w.hijacked || w.wroteHeader || w.finished {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.finished {
+		return
+	}
+	w.writeHeader(code)
+}
+
+// writeHeader is WriteHeader with w.mu held.
+func (w *http1Response) writeHeader(code int) {
+	if w.hijacked || w.wroteHeader {
 		return
 	}
 	if code < 100 || code > 999 {
@@ -88,8 +102,10 @@ func (w *http1Response) WriteHeader(code int) {
 	if t := h["Trailer"]; len(t) > 0 && w.req.ProtoAtLeast(1, 1) {
 		for _, v := range t {
 			for f := range strings.SplitSeq(v, ",") {
-				if f = strings.TrimSpace(f); f != "" {
-					w.trailers = append(w.trailers, http.CanonicalHeaderKey(f))
+				// Fields a hop must not take from trailers (framing,
+				// routing, authentication) are never sent as ones.
+				if f = http.CanonicalHeaderKey(strings.TrimSpace(f)); f != "" && httpguts.ValidTrailerHeader(f) {
+					w.trailers = append(w.trailers, f)
 				}
 			}
 		}
@@ -116,8 +132,6 @@ func (w *http1Response) WriteHeader(code int) {
 
 // writeInterim sends a 1xx response with the current header.
 func (w *http1Response) writeInterim(code int) {
-	w.cmu.Lock()
-	defer w.cmu.Unlock()
 	if code == http.StatusContinue {
 		w.continueSent = true
 	}
@@ -136,9 +150,9 @@ func (w *http1Response) writeInterim(code int) {
 // writeContinue sends 100 Continue before the first read of a body whose
 // client waits for it, unless a response has been sent already.
 func (w *http1Response) writeContinue() error {
-	w.cmu.Lock()
-	defer w.cmu.Unlock()
-	if w.committed || w.continueSent || w.hijacked {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.committed || w.continueSent || w.hijacked || w.finished {
 		return nil
 	}
 	w.continueSent = true
@@ -150,6 +164,8 @@ func (w *http1Response) writeContinue() error {
 
 // Write writes p as (part of) the response body.
 func (w *http1Response) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.hijacked {
 		return 0, http.ErrHijacked
 	}
@@ -157,7 +173,7 @@ func (w *http1Response) Write(p []byte) (int, error) {
 		return 0, errAfterHandler
 	}
 	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -203,9 +219,7 @@ func (w *http1Response) writeBody(p []byte) error {
 // commit writes the head, chooses the framing, and then the held body and
 // more (which may be nil).
 func (w *http1Response) commit(more []byte) {
-	w.cmu.Lock()
 	w.committed = true
-	w.cmu.Unlock()
 	held := w.c.buf
 	is11 := w.req.ProtoAtLeast(1, 1)
 	isHead := w.req.Method == http.MethodHead
@@ -244,14 +258,16 @@ func (w *http1Response) commit(more []byte) {
 		b = append(b, httpDate()...)
 		b = append(b, "\r\n"...)
 	}
-	if w.req.Close || !w.c.s.keepAlive() || header.HasToken(w.connection, "close") {
-		w.closeAfter = true
-	}
+	w.decideClose()
 	keepAlive10 := !is11 && !w.closeAfter && header.HasToken(w.req.Header["Connection"], "keep-alive")
 	if !is11 && !keepAlive10 {
 		w.closeAfter = true
 	}
 	switch {
+	case w.status == http.StatusSwitchingProtocols:
+		// A protocol switch keeps its Connection: Upgrade (the handler
+		// hijacks the connection next).
+		b = appendField(b, "Connection", w.connection)
 	case w.closeAfter && is11:
 		b = append(b, "Connection: close\r\n"...)
 	case keepAlive10:
@@ -278,6 +294,8 @@ func (w *http1Response) Flush() { _ = w.FlushError() }
 // FlushError sends what is written so far to the client and returns the
 // connection's error, for http.ResponseController.
 func (w *http1Response) FlushError() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.hijacked {
 		return http.ErrHijacked
 	}
@@ -285,7 +303,7 @@ func (w *http1Response) FlushError() error {
 		return errAfterHandler
 	}
 	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
 	}
 	if !w.committed {
 		w.commit(nil)
@@ -293,16 +311,40 @@ func (w *http1Response) FlushError() error {
 	return w.c.bw.Flush()
 }
 
+// decideClose sets closeAfter for what is known before the head is
+// written: a client or handler that asked for it, a server that stops
+// keeping connections.
+func (w *http1Response) decideClose() {
+	if w.req.Close || !w.c.s.keepAlive() || header.HasToken(w.connection, "close") {
+		w.closeAfter = true
+	}
+}
+
 // finish completes the response after the handler has returned: the rest
 // of the request body, the head if held back, the last chunk and trailers.
+// From its start, writes of a goroutine the handler left behind are
+// refused.
 func (w *http1Response) finish() {
-	w.handlerDone = true
+	w.mu.Lock()
+	w.finished, w.handlerDone = true, true
 	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
+		w.writeHeader(http.StatusOK)
 	}
-	if w.body != nil && !w.body.drain() {
+	if !w.committed {
+		w.decideClose()
+	}
+	closing := w.closeAfter
+	w.mu.Unlock()
+	// The rest of the request body: read (up to maxPostHandlerRead) to
+	// keep the connection, unless it closes anyway; then the client may
+	// still be sending it, and the connection lingers before it closes.
+	if w.body != nil && (closing || !w.body.drain()) && !w.body.ended() {
+		w.mu.Lock()
 		w.closeAfter, w.bodyLeft = true, true
+		w.mu.Unlock()
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if !w.committed {
 		w.commit(nil)
 	}
@@ -313,7 +355,7 @@ func (w *http1Response) finish() {
 			b = appendField(b, k, w.header[k])
 		}
 		for k, vv := range w.header {
-			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(name) {
 				b = appendField(b, name, vv)
 			}
 		}
@@ -327,7 +369,6 @@ func (w *http1Response) finish() {
 	if bw.Flush() != nil {
 		w.closeAfter = true
 	}
-	w.finished = true
 }
 
 // errAfterHandler is returned to writes made after the handler returned
@@ -336,25 +377,25 @@ func (w *http1Response) finish() {
 var errAfterHandler = errors.New("http: response written after the handler returned")
 
 // Hijack hands the connection to the handler, with the buffered reader
-// (which may hold bytes the client sent after the request) and writer.
+// (which may hold bytes the client sent after the request) and writer. A
+// head written by WriteHeader is sent first.
 func (w *http1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if w.hijacked {
-		return nil, nil, http.ErrHijacked
-	}
-	if w.handlerDone {
-		return nil, nil, http.ErrHijacked
-	}
 	c := w.c
-	c.endWatch()
-	if w.committed {
-		if err := c.bw.Flush(); err != nil {
-			return nil, nil, err
-		}
+	c.endWatch() // before the lock: the watch may be sending nothing, but waits
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.hijacked || w.finished {
+		return nil, nil, http.ErrHijacked
 	}
-	w.cmu.Lock()
+	if w.wroteHeader && !w.committed {
+		w.commit(nil)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, nil, err
+	}
 	w.hijacked = true
-	w.cmu.Unlock()
 	c.state.Store(h1Hijacked)
+	c.s.forget(c) // shutdown neither waits for nor closes a hijacked connection
 	_ = c.rwc.SetDeadline(time.Time{})
 	c.s.connState(c, http.StateHijacked)
 	return c.rwc, bufio.NewReadWriter(c.br, c.bw), nil

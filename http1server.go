@@ -43,6 +43,7 @@ type http1Server struct {
 
 	closing atomic.Bool
 	mu      sync.Mutex
+	stop    chan struct{} // closed when shutdown begins
 	ln      net.Listener
 	conns   map[*http1Conn]struct{}
 }
@@ -97,11 +98,18 @@ func (s *http1Server) serve(ln net.Listener) error {
 			if s.closing.Load() {
 				return http.ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			// Out of file descriptors (EMFILE) and the like pass: retry,
+			// as net/http's server does, unless shutdown begins.
+			var te interface{ Temporary() bool }
+			if errors.As(err, &te) && te.Temporary() {
 				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 				s.logf("http: Accept error: %v; retrying in %v", err, backoff)
-				time.Sleep(backoff)
+				t := time.NewTimer(backoff)
+				select {
+				case <-t.C:
+				case <-s.done():
+					t.Stop()
+				}
 				continue
 			}
 			return err
@@ -121,6 +129,16 @@ func (s *http1Server) serve(ln net.Listener) error {
 		s.connState(c, http.StateNew)
 		go c.serve(ctx)
 	}
+}
+
+// done returns a channel closed once shutdown has begun.
+func (s *http1Server) done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+	}
+	return s.stop
 }
 
 // track adds c to the connections shutdown waits for, unless shutdown has
@@ -194,6 +212,14 @@ func (s *http1Server) shutdown(ctx context.Context) error {
 func (s *http1Server) closeListener() {
 	s.mu.Lock()
 	ln := s.ln
+	if s.stop == nil {
+		s.stop = make(chan struct{})
+	}
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
 	s.mu.Unlock()
 	if ln != nil {
 		_ = ln.Close()
@@ -229,18 +255,19 @@ func (s *http1Server) close() {
 // http1Conn is one connection of an http1Server: requests are read and
 // served in turn on its goroutine.
 type http1Conn struct {
-	s        *http1Server
-	rwc      net.Conn
-	accepted time.Time
-	remote   string
-	state    atomic.Int32
-	served   atomic.Int64
-	r        http1Reader
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	buf      []byte // a response body held before the head is written
-	head     []byte // a response head being written
-	post     bool   // the last request was a POST
+	s         *http1Server
+	rwc       net.Conn
+	accepted  time.Time
+	remote    string
+	state     atomic.Int32
+	served    atomic.Int64
+	r         http1Reader
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	buf       []byte // a response body held before the head is written
+	head      []byte // a response head being written
+	post      bool   // the last request was a POST
+	reqLength int64  // the request's Content-Length, -1 if unknown
 
 	// The watch for a client that goes away: once the request has run
 	// goneDelay (due) and its body has ended, a goroutine reads the
@@ -390,6 +417,7 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 		max = http.DefaultMaxHeaderBytes
 	}
 	c.r.limit, c.r.hit = int64(max)+4096, false
+	t0 := time.Now()
 	req, err := http.ReadRequest(c.br)
 	hit := c.r.hit
 	c.r.limit = -1
@@ -404,21 +432,23 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 	}
 	c.post = req.Method == http.MethodPost
 	// http.ReadRequest drops the Host fields; the connection's framing
-	// tracker counted them.
-	hosts := -1
+	// tracker looked at them.
+	hosts := hostInfo{n: -1}
 	if fc := serverConnOf(c.rwc); fc != nil {
-		hosts = fc.hostFields(int(c.served.Load()) + 1)
+		if info, ok := fc.hostFields(int(c.served.Load()) + 1); ok {
+			hosts = info
+		}
 	}
-	if hosts < 0 && req.Host != "" {
-		hosts = 1
+	if hosts.n < 0 && req.Host != "" {
+		hosts.n = 1
 	}
-	if req.ProtoAtLeast(1, 1) && hosts <= 0 && req.Method != http.MethodConnect && !(req.Method == "PRI" && req.RequestURI == "*") {
+	if req.ProtoAtLeast(1, 1) && hosts.n <= 0 && req.Method != http.MethodConnect && !(req.Method == "PRI" && req.RequestURI == "*") {
 		return nil, nil, statusError{http.StatusBadRequest, "missing required Host header"}
 	}
-	if hosts > 1 {
+	if hosts.n > 1 {
 		return nil, nil, statusError{http.StatusBadRequest, "too many Host headers"}
 	}
-	if !httpguts.ValidHostHeader(req.Host) {
+	if hosts.bad || !httpguts.ValidHostHeader(req.Host) {
 		return nil, nil, statusError{http.StatusBadRequest, "malformed Host header"}
 	}
 	for k, vv := range req.Header {
@@ -437,7 +467,7 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 	}
 	if req.Body != http.NoBody {
 		if d := c.s.srv.ReadTimeout; d > 0 {
-			_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+			_ = c.rwc.SetReadDeadline(t0.Add(d))
 		} else {
 			_ = c.rwc.SetReadDeadline(time.Time{})
 		}
@@ -477,8 +507,8 @@ func (c *http1Conn) refuseHead(err error) {
 		se = statusError{http.StatusBadRequest, ""}
 	}
 	c.writeProblem(se.code, se.reason)
-	if se.code == http.StatusRequestHeaderFieldsTooLarge {
-		c.lingerBeforeClose() // the client may still be sending the head
+	if se.code == http.StatusRequestHeaderFieldsTooLarge || c.br.Buffered() > 0 {
+		c.lingerBeforeClose() // the client may still be sending the head, or more
 	}
 }
 
@@ -493,13 +523,16 @@ func (c *http1Conn) lingerBeforeClose() {
 	_, _ = io.CopyN(io.Discard, c.rwc, maxPostHandlerRead)
 }
 
+// errorWriteTimeout bounds writing a response the loop sends itself.
+const errorWriteTimeout = 5 * time.Second
+
 // rstAvoidanceDelay bounds lingerBeforeClose.
 const rstAvoidanceDelay = 500 * time.Millisecond
 
 // writeProblem sends a problem+json error response that closes the
 // connection, within a bounded time.
 func (c *http1Conn) writeProblem(code int, detail string) {
-	_ = c.rwc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = c.rwc.SetWriteDeadline(time.Now().Add(errorWriteTimeout))
 	_, _ = c.bw.Write(problemResponse(code, detail))
 	_ = c.bw.Flush()
 }
@@ -512,17 +545,23 @@ func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (
 	var body *http1Body
 	if req.Body != http.NoBody {
 		body = &http1Body{c: c, rc: req.Body}
+		c.reqLength = req.ContentLength
 		req.Body = body
 		w.body = body
 	}
-	if ex := req.Header["Expect"]; len(ex) > 0 {
+	// Only the first Expect field counts, as in net/http.
+	if ex := req.Header.Get("Expect"); ex != "" {
 		switch {
-		case !header.HasToken(ex, "100-continue"):
+		case !header.HasToken([]string{ex}, "100-continue"):
+			_ = c.rwc.SetWriteDeadline(time.Now().Add(errorWriteTimeout))
 			w.header.Set("Connection", "close")
 			w.closeAfter = true
 			w.WriteHeader(http.StatusExpectationFailed)
 			w.finish()
 			cancel()
+			if w.bodyLeft {
+				c.lingerBeforeClose()
+			}
 			return false
 		case req.ProtoAtLeast(1, 1) && req.ContentLength != 0 && body != nil:
 			body.w, body.continueDue = w, true
@@ -650,6 +689,7 @@ type http1Body struct {
 	mu     sync.Mutex
 	closed bool
 	eof    bool
+	n      int64 // bytes read
 }
 
 func (b *http1Body) Read(p []byte) (int, error) {
@@ -668,6 +708,7 @@ func (b *http1Body) Read(p []byte) (int, error) {
 		}
 	}
 	n, err := b.rc.Read(p)
+	b.n += int64(n)
 	if err == io.EOF {
 		b.eof = true
 		b.c.bodyEnded()
@@ -686,8 +727,10 @@ func (b *http1Body) Close() error {
 }
 
 // drain reads the rest of the body after the handler, and reports whether
-// it ended within maxPostHandlerRead bytes (the connection may be kept).
-// A body whose client still waits for 100 Continue is not read.
+// it ended within maxPostHandlerRead bytes (the connection may be kept),
+// as net/http's server does: a body whose client waits for 100 Continue,
+// or was sent it but the body was not read to its end, is not read, nor
+// one with maxPostHandlerRead bytes or more known to be left.
 func (b *http1Body) drain() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -695,7 +738,10 @@ func (b *http1Body) drain() bool {
 	if b.eof {
 		return true
 	}
-	if b.continueDue {
+	if b.w != nil {
+		return false
+	}
+	if cl := b.c.reqLength; cl >= 0 && cl-b.n >= maxPostHandlerRead {
 		return false
 	}
 	n, err := io.CopyN(io.Discard, b.rc, maxPostHandlerRead+1)
@@ -704,4 +750,12 @@ func (b *http1Body) drain() bool {
 		return true
 	}
 	return false
+}
+
+// ended reports whether the body was read to its end.
+func (b *http1Body) ended() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	return b.eof
 }

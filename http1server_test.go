@@ -8,9 +8,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"reflect"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -469,5 +471,198 @@ func TestHTTP1ZeroReadHeaderTimeout(t *testing.T) {
 	out := exchangeAll(t, ln.Addr().String(), "GET /small HTTP/1.1\r\nHost: x\r\n\r\nGET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", nil)
 	if len(out) != 2 || !strings.Contains(out[1], "hello") {
 		t.Errorf("responses %q, want two", out)
+	}
+}
+
+// loops are the two ways a Server serves plaintext HTTP/1: net/http's
+// server and its own loop.
+func loops() []bool { return []bool{true, false} }
+
+// loopName names a loop for test messages.
+func loopName(netHTTP bool) string {
+	if netHTTP {
+		return "net/http"
+	}
+	return "own loop"
+}
+
+// TestHTTP1ShutdownDoesNotWaitForHijackedConnections: shutdown neither
+// waits for nor closes a hijacked connection (a WebSocket), as with
+// net/http's server.
+func TestHTTP1ShutdownDoesNotWaitForHijackedConnections(t *testing.T) {
+	for _, netHTTP := range loops() {
+		hijacked, release, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer close(done)
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Errorf("Hijack: %v", err)
+				close(hijacked)
+				return
+			}
+			close(hijacked)
+			<-release
+			_ = c.Close()
+		})
+		srv, err := NewServer(h, ServerConfig{NetHTTPServer: netHTTP, ShutdownTimeout: 300 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, cancel, served := serveOn(t, srv, nil)
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		<-hijacked
+		cancel()
+		serr := <-served
+		close(release)
+		<-done
+		_ = c.Close()
+		if serr != nil {
+			t.Errorf("%s: Serve = %v, want nil (a hijacked connection is not an in-flight request)", loopName(netHTTP), serr)
+		}
+	}
+}
+
+// tempErrListener fails its first Accept with EMFILE, a temporary error
+// (too many open files), as under fd exhaustion.
+type tempErrListener struct {
+	net.Listener
+	failed atomic.Bool
+}
+
+func (l *tempErrListener) Accept() (net.Conn, error) {
+	if l.failed.CompareAndSwap(false, true) {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+// TestHTTP1TemporaryAcceptErrorDoesNotStopServing: a temporary Accept
+// error (out of file descriptors) is retried, as net/http's server does.
+func TestHTTP1TemporaryAcceptErrorDoesNotStopServing(t *testing.T) {
+	for _, netHTTP := range loops() {
+		srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), ServerConfig{NetHTTPServer: netHTTP, ShutdownTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln := &tempErrListener{Listener: inner}
+		_, cancel, served := serveOn(t, srv, ln)
+		got := make(chan error, 1)
+		go func() {
+			resp, _ := rawExchangeNoT(inner.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			if !strings.HasPrefix(resp, "HTTP/1.1 200 ") {
+				got <- io.ErrUnexpectedEOF
+				return
+			}
+			got <- nil
+		}()
+		select {
+		case err := <-served:
+			t.Errorf("%s: Serve returned %v after one temporary Accept error", loopName(netHTTP), err)
+			_ = inner.Close()
+			<-got
+			continue
+		case err := <-got:
+			if err != nil {
+				t.Errorf("%s: no response", loopName(netHTTP))
+			}
+		}
+		cancel()
+		<-served
+	}
+}
+
+// rawExchangeNoT is rawExchange for a goroutine other than the test's.
+func rawExchangeNoT(addr, req string) (string, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, req); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(c)
+	return string(b), err
+}
+
+// TestHTTP1HostCountsDoNotPileUp: the framing tracker keeps the Host
+// counts of heads only for the Server's own loop, which asks for them; with
+// net/http's server an HTTP/1.0 keep-alive client without Host would grow
+// them by one per request.
+func TestHTTP1HostCountsDoNotPileUp(t *testing.T) {
+	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), ServerConfig{NetHTTPServer: true, ShutdownTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fc atomic.Pointer[serverConn]
+	srv.HTTPServer().ConnState = func(c net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			fc.Store(serverConnOf(c))
+		}
+	}
+	ln, cancel, served := serveOn(t, srv, nil)
+	defer func() { cancel(); <-served }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	const n = 2000
+	go func() {
+		_, _ = io.WriteString(c, strings.Repeat("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", n))
+	}()
+	br := bufio.NewReader(c)
+	for i := 0; i < n; i++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}
+	sc := fc.Load()
+	sc.mu.Lock()
+	kept := len(sc.tracker.oddHosts)
+	sc.mu.Unlock()
+	if kept > 16 {
+		t.Errorf("oddHosts holds %d entries after %d requests on one connection: unbounded", kept, n)
+	}
+}
+
+// TestHTTP1AnswersAsNetHTTPOnSingleExchanges: differences once found on
+// single exchanges, each checked on both loops.
+func TestHTTP1AnswersAsNetHTTPOnSingleExchanges(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		default:
+			_, _ = io.WriteString(w, "host="+r.Host)
+		}
+	})
+	own := newServer(t, h, ServerConfig{})
+	std := newServer(t, h, ServerConfig{NetHTTPServer: true})
+	const end = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	for _, tc := range []struct{ name, raw string }{
+		// net/http checks the Host field; the own loop checks req.Host,
+		// which is the target's host for the absolute form.
+		{"absolute form, malformed Host field", "GET http://good/ HTTP/1.1\r\nHost: a b\r\n\r\n" + end},
+		// net/http looks at the first Expect value only.
+		{"two Expect fields", "POST / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\na" + end},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := exchangeAll(t, std.addr, tc.raw, nil)
+			got := exchangeAll(t, own.addr, tc.raw, nil)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("own loop:\n%s\nnet/http:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
 	}
 }

@@ -307,7 +307,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}
 	})
-	ln = &limitListener{Listener: ln, sem: make(chan struct{}, s.maxConns), done: make(chan struct{}), allowAmbi: s.allowAmbi, maxLine: s.maxLine}
+	ln = &limitListener{Listener: ln, sem: make(chan struct{}, s.maxConns), done: make(chan struct{}), allowAmbi: s.allowAmbi, maxLine: s.maxLine, wantHosts: s.h1 != nil}
 	errc := make(chan error, 1)
 	go func() {
 		var err error
@@ -377,6 +377,7 @@ type limitListener struct {
 	closeOnce sync.Once
 	allowAmbi bool // passed to each serverConn
 	maxLine   int  // passed to each serverConn's tracker
+	wantHosts bool // passed to each serverConn's tracker
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -390,7 +391,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		<-l.sem
 		return nil, err
 	}
-	return &limitConn{Conn: &serverConn{Conn: c, allow: l.allowAmbi, tracker: framingTracker{limit: l.maxLine}}, release: func() { <-l.sem }}, nil
+	return &limitConn{Conn: &serverConn{Conn: c, allow: l.allowAmbi, tracker: framingTracker{limit: l.maxLine, wantHosts: l.wantHosts}}, release: func() { <-l.sem }}, nil
 }
 
 func (l *limitListener) Close() error {
