@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/gatekit/gatekit/internal/header"
+	"github.com/gatekit/gatekit/internal/problem"
 )
 
 // http1Server serves plaintext HTTP/1 connections in place of net/http's
@@ -556,7 +557,7 @@ func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (
 			_ = c.rwc.SetWriteDeadline(time.Now().Add(errorWriteTimeout))
 			w.header.Set("Connection", "close")
 			w.closeAfter = true
-			w.WriteHeader(http.StatusExpectationFailed)
+			problem.Write(w, http.StatusExpectationFailed, "the only expectation served is 100-continue")
 			w.finish()
 			cancel()
 			if w.bodyLeft {

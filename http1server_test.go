@@ -170,7 +170,6 @@ func TestHTTP1ServerAnswersAsNetHTTP(t *testing.T) {
 		{"unread small body", "POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" + end, nil},
 		{"unread large body", "POST /ignore-body HTTP/1.1\r\nHost: x\r\nContent-Length: 300000\r\n\r\n" + strings.Repeat("y", 300000) + end, nil},
 		{"100-continue", "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\nhello" + end, nil},
-		{"unknown expectation", "POST /echo HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 5\r\n\r\nhello" + end, nil},
 		{"103 early hints", "GET /early-hints HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
 		{"bad response fields", "GET /bad-fields HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
 		{"unknown status", "GET /status HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
@@ -204,6 +203,24 @@ func TestHTTP1ServerAnswersAsNetHTTP(t *testing.T) {
 				t.Errorf("own loop:\n%s\nnet/http:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		})
+	}
+}
+
+// TestHTTP1UnknownExpectationGets417ProblemJSON: an Expect other than
+// 100-continue is answered 417 with problem+json (net/http's server sends
+// an empty body) and the connection closes; the handler never runs.
+func TestHTTP1UnknownExpectationGets417ProblemJSON(t *testing.T) {
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("the handler ran for %s", r.URL)
+	}), ServerConfig{})
+	for _, expect := range []string{
+		"Expect: teapot\r\n",
+		"Expect: foo\r\nExpect: 100-continue\r\n", // only the first counts, as in net/http
+	} {
+		out := exchangeAll(t, srv.addr, "POST /echo HTTP/1.1\r\nHost: x\r\n"+expect+"Content-Length: 5\r\n\r\nhello"+"GET /small HTTP/1.1\r\nHost: x\r\n\r\n", nil)
+		if len(out) != 1 || !strings.Contains(out[0], " 417 ") || !strings.Contains(out[0], "application/problem+json") || !strings.Contains(out[0], "close=true") {
+			t.Errorf("%q: responses %q, want one 417 problem+json that closes the connection", expect, out)
+		}
 	}
 }
 
@@ -654,8 +671,6 @@ func TestHTTP1AnswersAsNetHTTPOnSingleExchanges(t *testing.T) {
 		// net/http checks the Host field; the own loop checks req.Host,
 		// which is the target's host for the absolute form.
 		{"absolute form, malformed Host field", "GET http://good/ HTTP/1.1\r\nHost: a b\r\n\r\n" + end},
-		// net/http looks at the first Expect value only.
-		{"two Expect fields", "POST / HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\na" + end},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			want := exchangeAll(t, std.addr, tc.raw, nil)
