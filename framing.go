@@ -372,10 +372,11 @@ func (t *framingTracker) headLine(line []byte, allow bool) bool {
 		if !ok {
 			return false
 		}
+		raw := name // as net/http keys it: "Host " is another field
 		name = bytes.TrimRight(name, " \t")
 		// Most fields are none of these: their name's length says so
 		// before any byte is compared.
-		if len(name) == len("Host") && t.wantHosts && bytes.EqualFold(name, []byte("Host")) {
+		if len(raw) == len("Host") && t.wantHosts && bytes.EqualFold(raw, []byte("Host")) {
 			t.hosts++
 			if !httpguts.ValidHostHeader(string(bytes.Trim(value, " \t"))) {
 				t.badHost = true

@@ -382,7 +382,13 @@ func (c *http1Conn) serve(ctx context.Context) {
 // connection active; it reports false when the connection is to close.
 func (c *http1Conn) await() bool {
 	first := c.served.Load() == 0
-	if _, err := c.br.Peek(1); err != nil {
+	// Between requests, as net/http's server does, four bytes (no request
+	// is shorter) or the connection closes without an answer.
+	n := 4
+	if first {
+		n = 1
+	}
+	if _, err := c.br.Peek(n); err != nil {
 		return false
 	}
 	if !first && c.br.Buffered() > 0 {

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -680,4 +681,107 @@ func TestHTTP1AnswersAsNetHTTPOnSingleExchanges(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fuzzStatuses sends raw to addr, half-closes the connection and returns
+// the status codes of the responses, then "end" (or "cut" when the bytes
+// after them are not a response).
+func fuzzStatuses(addr string, raw []byte) ([]string, error) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	go func() {
+		_, _ = c.Write(raw)
+		_ = c.(*net.TCPConn).CloseWrite()
+	}()
+	br := bufio.NewReader(c)
+	var out []string
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return nil, err
+			}
+			if _, perr := br.Peek(1); perr == nil {
+				out = append(out, "cut")
+			}
+			return append(out, "end"), nil
+		}
+		b, _ := io.ReadAll(resp.Body)
+		out = append(out, fmt.Sprintf("%d %q", resp.StatusCode, b))
+	}
+}
+
+// FuzzHTTP1ServerAgainstNetHTTP sends the same bytes to a Server on its
+// own HTTP/1 loop and to one on net/http's server: the handler must see
+// the same requests and the client the same statuses (the two differ on
+// purpose only in the body of a 417, which is not compared, and in where
+// a reset replaces the connection's end).
+func FuzzHTTP1ServerAgainstNetHTTP(f *testing.F) {
+	for _, seed := range []string{
+		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /q HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"GET http://a/b HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
+		"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	type seen struct {
+		mu   sync.Mutex
+		reqs []string
+	}
+	handler := func(s *seen) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, err := io.ReadAll(r.Body)
+			s.mu.Lock()
+			s.reqs = append(s.reqs, fmt.Sprintf("%s %s %s host=%q %q %v", r.Method, r.RequestURI, r.Proto, r.Host, b, err != nil))
+			s.mu.Unlock()
+			_, _ = io.WriteString(w, r.Method)
+		})
+	}
+	var ownSeen, stdSeen seen
+	own := newServer(f, handler(&ownSeen), ServerConfig{BodyReadIdleTimeout: -1, ReadTimeout: 5 * time.Second})
+	std := newServer(f, handler(&stdSeen), ServerConfig{BodyReadIdleTimeout: -1, ReadTimeout: 5 * time.Second, NetHTTPServer: true})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if len(raw) > 4096 {
+			return
+		}
+		ownSeen.mu.Lock()
+		ownSeen.reqs = nil
+		ownSeen.mu.Unlock()
+		stdSeen.mu.Lock()
+		stdSeen.reqs = nil
+		stdSeen.mu.Unlock()
+		got, err1 := fuzzStatuses(own.addr, raw)
+		want, err2 := fuzzStatuses(std.addr, raw)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("own loop: %v, net/http: %v", err1, err2)
+		}
+		for i := range got {
+			if strings.HasPrefix(got[i], "417 ") {
+				got[i] = "417"
+			}
+		}
+		for i := range want {
+			if strings.HasPrefix(want[i], "417 ") {
+				want[i] = "417"
+			}
+		}
+		ownSeen.mu.Lock()
+		stdSeen.mu.Lock()
+		defer ownSeen.mu.Unlock()
+		defer stdSeen.mu.Unlock()
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(ownSeen.reqs, stdSeen.reqs) {
+			t.Errorf("%q:\nown loop: %q\n  handler saw %q\nnet/http: %q\n  handler saw %q", raw, got, ownSeen.reqs, want, stdSeen.reqs)
+		}
+	})
 }

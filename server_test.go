@@ -260,7 +260,7 @@ func TestWriteIdleTimeoutKeepsSlowStreams(t *testing.T) {
 // serveOn starts srv on ln, or on a fresh loopback listener when ln is nil,
 // and returns the listener, the cancel that begins shutdown and the channel
 // that receives Serve's result.
-func serveOn(t *testing.T, srv *Server, ln net.Listener) (net.Listener, context.CancelFunc, <-chan error) {
+func serveOn(t testing.TB, srv *Server, ln net.Listener) (net.Listener, context.CancelFunc, <-chan error) {
 	t.Helper()
 	if ln == nil {
 		var err error
@@ -282,7 +282,7 @@ type testServer struct {
 
 // newServer starts a Server for h with cfg on a loopback port; the test's
 // cleanup shuts it down and checks that Serve returned.
-func newServer(t *testing.T, h http.Handler, cfg ServerConfig) *testServer {
+func newServer(t testing.TB, h http.Handler, cfg ServerConfig) *testServer {
 	t.Helper()
 	cfg.ShutdownTimeout = cmp.Or(cfg.ShutdownTimeout, time.Second)
 	srv, err := NewServer(h, cfg)
