@@ -368,12 +368,19 @@ func (c *http1Conn) serve(ctx context.Context) {
 		if !c.s.keepAlive() {
 			return
 		}
-		idle := srv.IdleTimeout
-		if idle == 0 {
-			idle = srv.ReadTimeout
+		// Always a fresh read deadline: the one left may be the past one
+		// that stopped the watch, even when the watch read a byte first.
+		wait := srv.IdleTimeout
+		if wait == 0 {
+			wait = srv.ReadTimeout
 		}
-		if c.br.Buffered() == 0 && !c.r.isAhead && idle > 0 {
-			_ = c.rwc.SetReadDeadline(time.Now().Add(idle))
+		if c.br.Buffered() > 0 || c.r.isAhead {
+			wait = c.s.headerTimeout() // the next request has begun
+		}
+		if wait > 0 {
+			_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
+		} else {
+			_ = c.rwc.SetReadDeadline(time.Time{})
 		}
 	}
 }

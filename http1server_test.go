@@ -785,3 +785,54 @@ func FuzzHTTP1ServerAgainstNetHTTP(f *testing.F) {
 		}
 	})
 }
+
+// TestHTTP1ReadAheadByteWithAnExpiredDeadline: when the watch's read
+// returns a byte of the next request just as the handler's end stops it
+// (with a read deadline in the past), the next request is still read, not
+// cut by that deadline. The test makes the race certain: the watch has
+// read ahead, then the handler leaves the deadline in the past.
+func TestHTTP1ReadAheadByteWithAnExpiredDeadline(t *testing.T) {
+	release := make(chan struct{})
+	watched := make(chan struct{}, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			watched <- struct{}{}
+			<-release
+			_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
+		}
+		_, _ = io.WriteString(w, r.URL.Path)
+	})
+	srv := goneDelayServer(t, h, 0)
+	c, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-watched
+	_, _ = io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	srv.h1.mu.Lock()
+	var conn *http1Conn
+	for k := range srv.h1.conns {
+		conn = k
+	}
+	srv.h1.mu.Unlock()
+	for {
+		conn.mu.Lock()
+		ahead, watching := conn.r.isAhead, conn.watching
+		conn.mu.Unlock()
+		if ahead && !watching {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(release)
+	b, err := io.ReadAll(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(b), "\r\n\r\n/next") {
+		t.Errorf("responses %q, want /slow then /next", b)
+	}
+}
