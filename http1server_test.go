@@ -303,58 +303,6 @@ func TestHTTP1ClientGoneCancelsTheRequest(t *testing.T) {
 	}
 }
 
-// TestHTTP1WatchKeepsThePipelinedRequest: the watch of a long request
-// reads the first byte of a request pipelined behind it, which must not
-// be lost, and does not cancel the running request.
-func TestHTTP1WatchKeepsThePipelinedRequest(t *testing.T) {
-	release := make(chan struct{})
-	watched := make(chan struct{}, 1)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			watched <- struct{}{}
-			<-release
-			if err := r.Context().Err(); err != nil {
-				t.Errorf("the slow request's context ended: %v", err)
-			}
-		}
-		_, _ = io.WriteString(w, r.URL.Path)
-	})
-	srv := goneDelayServer(t, h, 0)
-	c, err := net.Dial("tcp", srv.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	<-watched
-	// The watch now waits in a read: it gets the first byte.
-	_, _ = io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-	srv.h1.mu.Lock()
-	var conn *http1Conn
-	for k := range srv.h1.conns {
-		conn = k
-	}
-	srv.h1.mu.Unlock()
-	for {
-		conn.mu.Lock()
-		ahead := conn.r.isAhead
-		conn.mu.Unlock()
-		if ahead {
-			break
-		}
-		runtime.Gosched()
-	}
-	close(release)
-	b, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(b), "\r\n\r\n/slow") || !strings.HasSuffix(string(b), "\r\n\r\n/next") {
-		t.Errorf("responses %q, want /slow then /next", b)
-	}
-}
-
 // BenchmarkHTTP1Server is a request over a keep-alive loopback connection
 // through a Server (its own HTTP/1 loop, and net/http's) to a handler
 // that writes 64 bytes: the server's cost per request, client included.
@@ -786,53 +734,62 @@ func FuzzHTTP1ServerAgainstNetHTTP(f *testing.F) {
 	})
 }
 
-// TestHTTP1ReadAheadByteWithAnExpiredDeadline: when the watch's read
-// returns a byte of the next request just as the handler's end stops it
-// (with a read deadline in the past), the next request is still read, not
-// cut by that deadline. The test makes the race certain: the watch has
-// read ahead, then the handler leaves the deadline in the past.
-func TestHTTP1ReadAheadByteWithAnExpiredDeadline(t *testing.T) {
-	release := make(chan struct{})
-	watched := make(chan struct{}, 1)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			watched <- struct{}{}
-			<-release
-			_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
+// TestHTTP1WatchKeepsThePipelinedRequest: the watch of a long request
+// reads the first byte of a request pipelined behind it, which must not be
+// lost, and does not cancel the running request. With "expired deadline"
+// the handler leaves the read deadline in the past, as the handler's end
+// does when it stops a watch whose read returns a byte at that moment: the
+// next request is still read, not cut by that deadline.
+func TestHTTP1WatchKeepsThePipelinedRequest(t *testing.T) {
+	for _, expire := range []bool{false, true} {
+		release := make(chan struct{})
+		watched := make(chan struct{}, 1)
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				watched <- struct{}{}
+				<-release
+				if err := r.Context().Err(); err != nil {
+					t.Errorf("the slow request's context ended: %v", err)
+				}
+				if expire {
+					_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
+				}
+			}
+			_, _ = io.WriteString(w, r.URL.Path)
+		})
+		srv := goneDelayServer(t, h, 0)
+		c, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
 		}
-		_, _ = io.WriteString(w, r.URL.Path)
-	})
-	srv := goneDelayServer(t, h, 0)
-	c, err := net.Dial("tcp", srv.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
-	<-watched
-	_, _ = io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-	srv.h1.mu.Lock()
-	var conn *http1Conn
-	for k := range srv.h1.conns {
-		conn = k
-	}
-	srv.h1.mu.Unlock()
-	for {
-		conn.mu.Lock()
-		ahead, watching := conn.r.isAhead, conn.watching
-		conn.mu.Unlock()
-		if ahead && !watching {
-			break
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+		<-watched
+		// The watch now waits in a read: it gets the first byte.
+		_, _ = io.WriteString(c, "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		srv.h1.mu.Lock()
+		var conn *http1Conn
+		for k := range srv.h1.conns {
+			conn = k
 		}
-		runtime.Gosched()
-	}
-	close(release)
-	b, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasSuffix(string(b), "\r\n\r\n/next") {
-		t.Errorf("responses %q, want /slow then /next", b)
+		srv.h1.mu.Unlock()
+		for {
+			conn.mu.Lock()
+			ahead, watching := conn.r.isAhead, conn.watching
+			conn.mu.Unlock()
+			if ahead && !watching {
+				break
+			}
+			runtime.Gosched()
+		}
+		close(release)
+		b, err := io.ReadAll(c)
+		_ = c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "\r\n\r\n/slow") || !strings.HasSuffix(string(b), "\r\n\r\n/next") {
+			t.Errorf("expired deadline %v: responses %q, want /slow then /next", expire, b)
+		}
 	}
 }
