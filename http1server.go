@@ -385,8 +385,9 @@ func (c *http1Conn) serve(ctx context.Context) {
 	}
 }
 
-// await waits for the first byte of the next request and marks the
-// connection active; it reports false when the connection is to close.
+// await waits for the start of the next request (its first byte on a new
+// connection, four bytes between requests) and marks the connection
+// active; it reports false when the connection is to close.
 func (c *http1Conn) await() bool {
 	first := c.served.Load() == 0
 	// Between requests, as net/http's server does, four bytes (no request
