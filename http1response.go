@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,6 +90,7 @@ func (w *http1Response) writeHeader(code int) {
 	}
 	w.wroteHeader, w.status = true, code
 	h := w.header
+	is11 := w.req.ProtoAtLeast(1, 1)
 	if cl := h["Content-Length"]; len(cl) > 0 {
 		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 && len(cl) == 1 {
 			w.declared = n
@@ -98,8 +100,11 @@ func (w *http1Response) writeHeader(code int) {
 	}
 	if v := h["Transfer-Encoding"]; len(v) > 0 {
 		w.te = v[0]
+		if w.te != "identity" {
+			w.declared = -1 // chunked wins over a Content-Length, as in net/http
+		}
 	}
-	if t := h["Trailer"]; len(t) > 0 && w.req.ProtoAtLeast(1, 1) {
+	if t := h["Trailer"]; len(t) > 0 && is11 {
 		for _, v := range t {
 			for f := range strings.SplitSeq(v, ",") {
 				// Fields a hop must not take from trailers (framing,
@@ -114,11 +119,19 @@ func (w *http1Response) writeHeader(code int) {
 	_, w.dated = h["Date"]
 	w.encoded = len(h["Content-Encoding"]) > 0
 	w.connection = h["Connection"]
-	head := appendStatusLine(w.c.head[:0], w.req.ProtoAtLeast(1, 1), code)
+	head := appendStatusLine(w.c.head[:0], is11, code)
 	for k, vv := range h {
 		switch k {
-		case "Content-Length", "Transfer-Encoding", "Trailer", "Connection":
+		case "Content-Length", "Transfer-Encoding", "Connection":
 			continue
+		case "Trailer":
+			if is11 {
+				continue // written with the framing
+			}
+		case "Content-Type":
+			if code == http.StatusNotModified {
+				continue // a 304 describes a representation it does not carry
+			}
 		}
 		if !strings.HasPrefix(k, http.TrailerPrefix) {
 			head = appendField(head, k, vv)
@@ -144,7 +157,7 @@ func (w *http1Response) writeInterim(code int) {
 	b = append(b, "\r\n"...)
 	_, _ = w.c.bw.Write(b)
 	_ = w.c.bw.Flush()
-	w.c.head = b[:0]
+	w.c.keepHead(b)
 }
 
 // writeContinue sends 100 Continue before the first read of a body whose
@@ -152,7 +165,7 @@ func (w *http1Response) writeInterim(code int) {
 func (w *http1Response) writeContinue() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.committed || w.continueSent || w.hijacked || w.finished {
+	if w.wroteHeader || w.committed || w.continueSent || w.hijacked || w.finished {
 		return nil
 	}
 	w.continueSent = true
@@ -277,10 +290,7 @@ func (w *http1Response) commit(more []byte) {
 	}
 	b = append(b, "\r\n"...)
 	_, _ = w.c.bw.Write(b)
-	w.c.head = b[:0]
-	if cap(b) > maxKeptHead {
-		w.c.head = nil
-	}
+	w.c.keepHead(b)
 	if allowed {
 		_ = w.writeBody(held)
 		_ = w.writeBody(more)
@@ -361,7 +371,7 @@ func (w *http1Response) finish() {
 		}
 		b = append(b, "\r\n"...)
 		_, _ = bw.Write(b)
-		w.c.head = b[:0]
+		w.c.keepHead(b)
 	}
 	if w.declared >= 0 && w.written != w.declared && bodyAllowed(w.status) && w.req.Method != http.MethodHead {
 		w.closeAfter = true // the client cannot frame what follows
@@ -378,10 +388,18 @@ var errAfterHandler = errors.New("http: response written after the handler retur
 
 // Hijack hands the connection to the handler, with the buffered reader
 // (which may hold bytes the client sent after the request) and writer. A
-// head written by WriteHeader is sent first.
+// head written by WriteHeader is sent first. A goroutine the handler left
+// behind gets http.ErrHijacked and leaves the connection's next request
+// alone.
 func (w *http1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.mu.Lock()
+	if w.hijacked || w.finished {
+		w.mu.Unlock()
+		return nil, nil, http.ErrHijacked
+	}
+	w.mu.Unlock()
 	c := w.c
-	c.endWatch() // before the lock: the watch may be sending nothing, but waits
+	c.endWatch() // without w.mu: the watch's end may wait for its read
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.hijacked || w.finished {
@@ -422,6 +440,16 @@ func bodyAllowed(code int) bool {
 // response.
 const maxKeptHead = 16 << 10
 
+// keepHead keeps b's array for the connection's next head, unless it grew
+// past maxKeptHead.
+func (c *http1Conn) keepHead(b []byte) {
+	if cap(b) > maxKeptHead {
+		c.head = nil
+		return
+	}
+	c.head = b[:0]
+}
+
 // appendStatusLine appends "HTTP/1.x code text" and CRLF.
 func appendStatusLine(b []byte, is11 bool, code int) []byte {
 	if is11 {
@@ -450,7 +478,7 @@ func appendField(b []byte, name string, values []string) []byte {
 	for _, v := range values {
 		b = append(b, name...)
 		b = append(b, ": "...)
-		v = strings.TrimSpace(v)
+		v = textproto.TrimString(v) // ASCII white space only, as net/http
 		for i := 0; i < len(v); i++ {
 			if c := v[i]; c == '\r' || c == '\n' {
 				b = append(b, ' ')

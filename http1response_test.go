@@ -2,9 +2,12 @@ package gatekit
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -112,5 +115,208 @@ func TestHTTP1ForbiddenTrailerFieldIsNotSent(t *testing.T) {
 		if _, trailer, _ := strings.Cut(resp, "\r\n0\r\n"); strings.Contains(trailer, "Content-Length") {
 			t.Errorf("%s: trailer section %q carries Content-Length", loopName(netHTTP), trailer)
 		}
+	}
+}
+
+// responseBehaviours are handler behaviours, by path, that the fuzz
+// target's fixed handler never shows.
+func responseBehaviours(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/101":
+		w.Header().Set("Upgrade", "echo")
+		w.Header().Set("Connection", "Upgrade")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+	case "/304-write":
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Content-Length", "5")
+		w.WriteHeader(http.StatusNotModified)
+		_, _ = io.WriteString(w, "hello")
+	case "/head-cl":
+		w.Header().Set("Content-Length", "5")
+		_, _ = io.WriteString(w, "hello")
+	case "/cl-te":
+		w.Header().Set("Content-Length", "5")
+		w.Header().Set("Transfer-Encoding", "chunked")
+		_, _ = io.WriteString(w, "hello")
+	case "/te-identity":
+		w.Header().Set("Transfer-Encoding", "identity")
+		_, _ = io.WriteString(w, "hello")
+	case "/trailers":
+		w.Header().Set("Trailer", "X-Sum")
+		_, _ = io.WriteString(w, "data")
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Sum", "1")
+	case "/flush-empty":
+		w.(http.Flusher).Flush()
+	case "/wrong-cl":
+		w.Header().Set("Content-Length", "3")
+		_, _ = io.WriteString(w, "hello")
+	case "/big-header":
+		w.Header().Set("X-Big", strings.Repeat("b", 40<<10))
+		_, _ = io.WriteString(w, "ok")
+	case "/write-then-read":
+		_, _ = io.WriteString(w, "x")
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(b)
+	case "/close-body":
+		_ = r.Body.Close()
+		_, _ = io.WriteString(w, "closed")
+	default:
+		_, _ = io.WriteString(w, "next")
+	}
+}
+
+// TestHTTP1ResponseAnswersAsNetHTTP compares both loops on handler
+// behaviours the first differential test does not show.
+func TestHTTP1ResponseAnswersAsNetHTTP(t *testing.T) {
+	h := http.HandlerFunc(responseBehaviours)
+	own := newServer(t, h, ServerConfig{})
+	std := newServer(t, h, ServerConfig{NetHTTPServer: true})
+	const end = "GET /end HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+	cases := []struct {
+		name string
+		raw  string
+		head map[int]bool
+	}{
+		{"304 with a body", "GET /304-write HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"Content-Length and TE", "GET /cl-te HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"trailers on 1.0", "GET /trailers HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + end, nil},
+		{"write, then read the body (100-continue)", "POST /write-then-read HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi" + end, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := exchangeAll(t, std.addr, tc.raw, tc.head)
+			got := exchangeAll(t, own.addr, tc.raw, tc.head)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("own loop:\n%s\nnet/http:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// onlyIdleConn returns the one connection of srv's own loop, once idle.
+func onlyIdleConn(t *testing.T, srv *testServer) *http1Conn {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		srv.h1.mu.Lock()
+		var c *http1Conn
+		for k := range srv.h1.conns {
+			c = k
+		}
+		srv.h1.mu.Unlock()
+		if c != nil && c.state.Load() == h1Idle {
+			return c
+		}
+		runtime.Gosched()
+	}
+	t.Fatal("no idle connection")
+	return nil
+}
+
+// TestHTTP1LargeTrailerHeadIsNotKept: the head buffer a connection keeps
+// between requests is bounded (maxKeptHead) after a response with large
+// trailers or a large interim head, as after a large final head.
+func TestHTTP1LargeTrailerHeadIsNotKept(t *testing.T) {
+	for _, path := range []string{"/trailer", "/interim"} {
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			big := strings.Repeat("l", 256<<10)
+			switch r.URL.Path {
+			case "/interim":
+				w.Header().Set("Link", big)
+				w.WriteHeader(http.StatusEarlyHints)
+				w.Header().Del("Link")
+			case "/trailer":
+				w.Header().Set("Trailer", "X-T")
+				_, _ = io.WriteString(w, strings.Repeat("x", 5000))
+				w.Header().Set("X-T", big)
+			}
+			_, _ = io.WriteString(w, "ok")
+		})
+		srv := newServer(t, h, ServerConfig{})
+		c, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		go func() { _, _ = io.Copy(io.Discard, c) }()
+		conn := onlyIdleConn(t, srv)
+		if n := cap(conn.head); n > maxKeptHead {
+			t.Errorf("%s: the idle connection keeps a %d-byte head buffer (maxKeptHead %d)", path, n, maxKeptHead)
+		}
+		_ = c.Close()
+	}
+}
+
+// TestHTTP1StrayHijackDoesNotStopTheNextRequestsWatch: a goroutine a
+// handler left behind calls Hijack after its handler returned (it gets
+// ErrHijacked); that must not touch the watch of the next request on the
+// connection, whose context must still end when the client goes away.
+func TestHTTP1StrayHijackDoesNotStopTheNextRequestsWatch(t *testing.T) {
+	strayGo, strayDone := make(chan struct{}), make(chan error, 1)
+	inSecond := make(chan struct{})
+	cancelled := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/first" {
+			rc := http.NewResponseController(w)
+			go func() {
+				<-strayGo
+				_, _, err := rc.Hijack()
+				strayDone <- err
+			}()
+			_, _ = io.WriteString(w, "first")
+			return
+		}
+		close(inSecond)
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(5 * time.Second):
+		}
+	})
+	srv := goneDelayServer(t, h, 0)
+	c, err := net.Dial("tcp", srv.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+	buf := make([]byte, 4096)
+	var got string
+	for !strings.HasSuffix(got, "first") {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += string(buf[:n])
+	}
+	_, _ = io.WriteString(c, "GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-inSecond
+	srv.h1.mu.Lock()
+	var conn *http1Conn
+	for k := range srv.h1.conns {
+		conn = k
+	}
+	srv.h1.mu.Unlock()
+	for { // the second request's watch reads the connection
+		conn.mu.Lock()
+		watching := conn.watching
+		conn.mu.Unlock()
+		if watching {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(strayGo)
+	if err := <-strayDone; !errors.Is(err, http.ErrHijacked) {
+		t.Errorf("stray Hijack: %v, want ErrHijacked", err)
+	}
+	_ = c.Close() // the client goes away during the second request
+	select {
+	case <-cancelled:
+	case <-time.After(3 * time.Second):
+		t.Error("the second request's context did not end when its client went away: the stray Hijack stopped its watch")
 	}
 }

@@ -75,6 +75,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // serve accepts connections on ln until ln fails or shutdown closes it
 // (http.ErrServerClosed).
 func (s *http1Server) serve(ln net.Listener) error {
+	defer ln.Close() // as net/http's Serve: a listener it stops on is closed
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
@@ -535,7 +536,11 @@ func (c *http1Conn) refuseHead(err error) {
 func (c *http1Conn) lingerBeforeClose() {
 	_ = c.bw.Flush()
 	_ = c.rwc.SetReadDeadline(time.Now().Add(rstAvoidanceDelay))
-	_, _ = io.CopyN(io.Discard, c.rwc, maxPostHandlerRead)
+	raw := c.rwc
+	if fc := serverConnOf(c.rwc); fc != nil {
+		raw = fc.Conn // past the framing tracker: these bytes are discarded
+	}
+	_, _ = io.CopyN(io.Discard, raw, maxPostHandlerRead)
 }
 
 // errorWriteTimeout bounds writing a response the loop sends itself.
@@ -590,6 +595,9 @@ func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (
 			c.lingerBeforeClose() // after the watch: one reader at a time
 		}
 		if p := recover(); p != nil {
+			w.mu.Lock()
+			w.finished = true // a goroutine left behind cannot take the connection now
+			w.mu.Unlock()
 			if p != http.ErrAbortHandler {
 				buf := make([]byte, 64<<10)
 				buf = buf[:runtime.Stack(buf, false)]
@@ -663,7 +671,13 @@ func (c *http1Conn) watch(cancel context.CancelFunc, done chan struct{}) {
 		c.r.isAhead = true
 	}
 	if err != nil && !c.aborting {
-		c.r.err = err
+		// The client went away (or the handler's own read deadline
+		// passed): the request's context ends, as with net/http. A
+		// timeout is not kept: the handler may move the deadline on.
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			c.r.err = err
+		}
 		cancel()
 	}
 	c.watching = false

@@ -793,3 +793,47 @@ func TestHTTP1WatchKeepsThePipelinedRequest(t *testing.T) {
 		}
 	}
 }
+
+// permErrListener fails Accept with a permanent error and records Close.
+type permErrListener struct {
+	net.Listener
+	closed chan struct{}
+}
+
+// Accept fails.
+func (l *permErrListener) Accept() (net.Conn, error) { return nil, errors.New("permanent") }
+
+// Close records the close and closes the listener under it.
+func (l *permErrListener) Close() error {
+	select {
+	case <-l.closed:
+	default:
+		close(l.closed)
+	}
+	return l.Listener.Close()
+}
+
+// TestHTTP1ListenerClosedWhenServeFails: when Accept fails for good, Serve
+// returns the error and the listener is closed, as net/http's Serve does.
+func TestHTTP1ListenerClosedWhenServeFails(t *testing.T) {
+	for _, netHTTP := range loops() {
+		srv, err := NewServer(http.NotFoundHandler(), ServerConfig{NetHTTPServer: netHTTP, ShutdownTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln := &permErrListener{Listener: inner, closed: make(chan struct{})}
+		_, cancel, served := serveOn(t, srv, ln)
+		<-served
+		cancel()
+		select {
+		case <-ln.closed:
+		default:
+			t.Errorf("%s: Serve returned and left the listener open", loopName(netHTTP))
+			_ = inner.Close()
+		}
+	}
+}

@@ -268,9 +268,10 @@ func (s *Server) ReadinessHandler() http.Handler {
 
 // HTTPServer returns the underlying http.Server, for settings ServerConfig
 // does not cover (RegisterOnShutdown, ConnState, ConnContext, BaseContext,
-// ErrorLog, which the Server's own HTTP/1 loop honours too). Change it
-// before Serve; a ConnState hook set here is kept, and called after the
-// Server's own.
+// ErrorLog, which the Server's own HTTP/1 loop honours too; its
+// SetKeepAlivesEnabled does not reach that loop, whose connections close
+// once the Server's shutdown begins). Change it before Serve; a ConnState
+// hook set here is kept, and called after the Server's own.
 func (s *Server) HTTPServer() *http.Server { return s.srv }
 
 // ListenAndServe listens on the TCP address addr and calls Serve.

@@ -114,6 +114,9 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.next.ServeHTTP(rw, r)
+	if rw.hijacked {
+		return // the connection is the handler's, deadlines and all
+	}
 	if rw.status == 0 && rw.bodyStalled.Load() {
 		rw.WriteHeader(http.StatusRequestTimeout) // becomes the 408 problem
 	}

@@ -1,7 +1,9 @@
 package gatekit
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -57,6 +59,9 @@ type responseWriter struct {
 	bytesIn atomic.Int64
 	// info is what the stages inside record for the access log.
 	info reqinfo.Info
+	// hijacked is set once the handler took the connection over: its
+	// deadlines are then the handler's.
+	hijacked bool
 }
 
 // RequestInfo implements reqinfo.Recorder: the stages inside (route table,
@@ -197,6 +202,17 @@ func (w *responseWriter) Flush() {
 		return
 	}
 	_ = http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Hijack hands the connection to the handler (http.ResponseController
+// finds it before Unwrap) and notes it, so that the Server leaves the
+// connection's deadlines alone from then on.
+func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil {
+		w.hijacked = true
+	}
+	return c, brw, err
 }
 
 // Unwrap returns the underlying ResponseWriter for http.ResponseController.

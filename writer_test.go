@@ -2,6 +2,7 @@ package gatekit
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -148,5 +149,39 @@ func TestWriteIdleDeadlineCarriesOverRequestsOnAConnectionThroughNetHTTPsClears(
 	serve()
 	if n := len(conn.set); n != 5 || conn.set[2].IsZero() || !conn.set[3].IsZero() || conn.set[4].IsZero() {
 		t.Fatalf("deadlines %v: want set, cleared for the hijack at once, set again", conn.set)
+	}
+}
+
+// TestHijackedConnectionGetsNoWriteDeadline: a handler that hijacks the
+// connection and hands it to a goroutine returns; the connection then
+// belongs to that goroutine, and the Server must not leave a write
+// deadline on it (WriteIdleTimeout is for responses; at 1 ns any deadline
+// it set would have passed by the goroutine's write), on either loop.
+func TestHijackedConnectionGetsNoWriteDeadline(t *testing.T) {
+	for _, netHTTP := range loops() {
+		wrote := make(chan error, 1)
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				wrote <- err
+				return
+			}
+			go func() {
+				defer c.Close()
+				<-time.After(100 * time.Millisecond) // after the handler returned
+				_, err := io.WriteString(c, "late\n")
+				wrote <- err
+			}()
+		})
+		srv := newServer(t, h, ServerConfig{NetHTTPServer: netHTTP, WriteIdleTimeout: time.Nanosecond})
+		c, err := net.Dial("tcp", srv.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: ws\r\nConnection: Upgrade\r\n\r\n")
+		if err := <-wrote; err != nil {
+			t.Errorf("%s: write on the hijacked connection: %v", loopName(netHTTP), err)
+		}
+		_ = c.Close()
 	}
 }
