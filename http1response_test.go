@@ -166,8 +166,8 @@ func responseBehaviours(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// TestHTTP1ResponseAnswersAsNetHTTP compares both loops on handler
-// behaviours the first differential test does not show.
+// TestHTTP1ResponseAnswersAsNetHTTP compares both loops, as
+// TestHTTP1ServerAnswersAsNetHTTP does, on more handler behaviours.
 func TestHTTP1ResponseAnswersAsNetHTTP(t *testing.T) {
 	h := http.HandlerFunc(responseBehaviours)
 	own := newServer(t, h, ServerConfig{})
