@@ -92,7 +92,9 @@
 // middleware usable alone, as chi's are; [NewHandler] puts the same chain
 // in front of any handler. [NewServer] serves it with safe timeouts,
 // refuses ambiguously framed requests, and shuts it down gracefully when a
-// context is cancelled:
+// context is cancelled; plaintext HTTP/1 it serves with a connection loop
+// of its own that behaves as net/http's server does for less work per
+// request (TLS and HTTP/2 stay with net/http's):
 //
 //	ups, _ := balancer.ParseUpstreams("10.0.0.1:8080,10.0.0.2:8080")
 //	pool, _ := balancer.NewPool(ups)
