@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -82,12 +81,7 @@ func TestHTTP1WriteWhileFinishDrainsIsRefused(t *testing.T) {
 		close(returned) // the handler has returned
 	})
 	srv := newServer(t, h, ServerConfig{})
-	c, err := net.Dial("tcp", srv.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialLoop(t, srv.addr)
 	// A chunked body (not buffered by serverHandler) the handler leaves
 	// unread: finish's drain waits for it.
 	_, _ = io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
@@ -169,29 +163,20 @@ func responseBehaviours(w http.ResponseWriter, r *http.Request) {
 // TestHTTP1ResponseAnswersAsNetHTTP compares both loops, as
 // TestHTTP1ServerAnswersAsNetHTTP does, on more handler behaviours.
 func TestHTTP1ResponseAnswersAsNetHTTP(t *testing.T) {
-	h := http.HandlerFunc(responseBehaviours)
-	own := newServer(t, h, ServerConfig{})
-	std := newServer(t, h, ServerConfig{NetHTTPServer: true})
 	const end = "GET /end HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-	cases := []struct {
-		name string
-		raw  string
-		head map[int]bool
-	}{
+	compareLoops(t, http.HandlerFunc(responseBehaviours), []loopCase{
 		{"304 with a body", "GET /304-write HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
 		{"Content-Length and TE", "GET /cl-te HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
 		{"trailers on 1.0", "GET /trailers HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" + end, nil},
 		{"write, then read the body (100-continue)", "POST /write-then-read HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi" + end, nil},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			want := exchangeAll(t, std.addr, tc.raw, tc.head)
-			got := exchangeAll(t, own.addr, tc.raw, tc.head)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("own loop:\n%s\nnet/http:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
-		})
-	}
+		{"101 without Hijack", "GET /101 HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"HEAD with a declared length", "HEAD /head-cl HTTP/1.1\r\nHost: x\r\n\r\n" + end, map[int]bool{0: true}},
+		{"Transfer-Encoding: identity", "GET /te-identity HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"flush with nothing written", "GET /flush-empty HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"more than the declared length", "GET /wrong-cl HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"large response header", "GET /big-header HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
+		{"body closed unread", "POST /close-body HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello" + end, nil},
+	})
 }
 
 // onlyIdleConn returns the one connection of srv's own loop, once idle.
@@ -276,12 +261,7 @@ func TestHTTP1StrayHijackDoesNotStopTheNextRequestsWatch(t *testing.T) {
 		}
 	})
 	srv := goneDelayServer(t, h, 0)
-	c, err := net.Dial("tcp", srv.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialLoop(t, srv.addr)
 	_, _ = io.WriteString(c, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
 	buf := make([]byte, 4096)
 	var got string

@@ -134,22 +134,54 @@ func differentialHandler(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// TestHTTP1ServerAnswersAsNetHTTP sends the same bytes to a Server on its
-// own HTTP/1 loop and to one on net/http's server, and requires the same
-// responses (Date aside) and the same end of the connection.
-func TestHTTP1ServerAnswersAsNetHTTP(t *testing.T) {
-	h := http.HandlerFunc(differentialHandler)
+// loopCase is bytes a client sends; head marks the requests (by order)
+// that are HEAD.
+type loopCase struct {
+	name string
+	raw  string
+	head map[int]bool
+}
+
+// compareLoops sends each case to a Server for h on its own HTTP/1 loop
+// and to one on net/http's server, and requires the same responses (Date
+// aside) and the same end of the connection.
+func compareLoops(t *testing.T, h http.Handler, cases []loopCase) {
+	t.Helper()
 	own := newServer(t, h, ServerConfig{})
 	std := newServer(t, h, ServerConfig{NetHTTPServer: true})
 	if own.h1 == nil || std.h1 != nil {
 		t.Fatal("the Servers do not use the loops under test")
 	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := exchangeAll(t, std.addr, tc.raw, tc.head)
+			got := exchangeAll(t, own.addr, tc.raw, tc.head)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("own loop:\n%s\nnet/http:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		})
+	}
+}
+
+// dialLoop connects to addr for a test, with a deadline, closed when the
+// test ends.
+func dialLoop(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c
+}
+
+// TestHTTP1ServerAnswersAsNetHTTP sends the same bytes to a Server on its
+// own HTTP/1 loop and to one on net/http's server, and requires the same
+// responses (Date aside) and the same end of the connection.
+func TestHTTP1ServerAnswersAsNetHTTP(t *testing.T) {
 	const end = "GET /small HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-	cases := []struct {
-		name string
-		raw  string
-		head map[int]bool
-	}{
+	compareLoops(t, http.HandlerFunc(differentialHandler), []loopCase{
 		{"small body gets a length and a sniffed type", "GET /small HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
 		{"large body is chunked", "GET /large HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
 		{"declared length", "GET /declared HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
@@ -196,16 +228,7 @@ func TestHTTP1ServerAnswersAsNetHTTP(t *testing.T) {
 		{"OPTIONS *", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n" + end, nil},
 		{"PRI", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", nil},
 		{"pipelined", "GET /small HTTP/1.1\r\nHost: x\r\n\r\nGET /large HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi" + end, nil},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			want := exchangeAll(t, std.addr, tc.raw, tc.head)
-			got := exchangeAll(t, own.addr, tc.raw, tc.head)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("own loop:\n%s\nnet/http:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
-			}
-		})
-	}
+	})
 }
 
 // TestHTTP1UnknownExpectationGets417ProblemJSON: an Expect other than
@@ -383,12 +406,7 @@ func TestHTTP1WriteAfterTheHandlerReturnedIsRefused(t *testing.T) {
 		_, _ = io.WriteString(w, r.URL.Path)
 	})
 	srv := newServer(t, h, ServerConfig{WriteIdleTimeout: -1})
-	c, err := net.Dial("tcp", srv.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c := dialLoop(t, srv.addr)
 	br := bufio.NewReader(c)
 	_, _ = io.WriteString(c, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
 	resp, err := http.ReadResponse(br, nil)
