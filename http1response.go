@@ -276,16 +276,22 @@ func (w *http1Response) commit(more []byte) {
 	if !is11 && !keepAlive10 {
 		w.closeAfter = true
 	}
+	// The Connection field, as net/http's server writes it: the
+	// handler's, unless the connection closes and it does not say so.
 	switch {
 	case w.status == http.StatusSwitchingProtocols:
 		// A protocol switch keeps its Connection: Upgrade (the handler
 		// hijacks the connection next).
 		b = appendField(b, "Connection", w.connection)
-	case w.closeAfter && is11:
-		b = append(b, "Connection: close\r\n"...)
-	case keepAlive10:
+	case w.closeAfter:
+		if header.HasToken(w.connection, "close") && w.c.s.keepAlive() {
+			b = appendField(b, "Connection", w.connection)
+		} else if is11 {
+			b = append(b, "Connection: close\r\n"...)
+		}
+	case keepAlive10 && len(w.connection) == 0:
 		b = append(b, "Connection: keep-alive\r\n"...)
-	case !w.closeAfter:
+	default:
 		b = appendField(b, "Connection", w.connection)
 	}
 	b = append(b, "\r\n"...)

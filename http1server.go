@@ -655,9 +655,11 @@ func (c *http1Conn) bodyEnded() {
 }
 
 func (c *http1Conn) watchLocked() {
-	if c.state.Load() == h1Hijacked || c.r.isAhead || c.r.err != nil || c.br.Buffered() > 0 {
-		return // the next request (or the end) is already known
+	if c.state.Load() == h1Hijacked || c.r.isAhead || c.r.err != nil {
+		return // a byte of the next request (or the end) is already known
 	}
+	// Bytes of a pipelined request may be buffered: the watch reads
+	// behind them, and the byte it reads comes after them.
 	c.watching = true
 	c.watchDone = make(chan struct{})
 	_ = c.rwc.SetReadDeadline(time.Time{})

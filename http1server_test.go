@@ -652,15 +652,17 @@ func fuzzStatuses(addr string, raw []byte) ([]string, error) {
 			return append(out, "end"), nil
 		}
 		b, _ := io.ReadAll(resp.Body)
-		out = append(out, fmt.Sprintf("%d %q", resp.StatusCode, b))
+		resp.Header.Del("Date")
+		out = append(out, fmt.Sprintf("%d %q %s close=%v te=%v trailer=%v", resp.StatusCode, b, sortedHeader(resp.Header), resp.Close, resp.TransferEncoding, resp.Trailer))
 	}
 }
 
 // FuzzHTTP1ServerAgainstNetHTTP sends the same bytes to a Server on its
 // own HTTP/1 loop and to one on net/http's server: the handler must see
-// the same requests and the client the same statuses (the two differ on
-// purpose only in the body of a 417, which is not compared, and in where
-// a reset replaces the connection's end).
+// the same requests (fields, header, body, trailer) and the client the
+// same responses (status, header but Date, body, framing; the two differ
+// on purpose only in a 417, compared by status, and in where a reset
+// replaces the connection's end).
 func FuzzHTTP1ServerAgainstNetHTTP(f *testing.F) {
 	for _, seed := range []string{
 		"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -683,14 +685,16 @@ func FuzzHTTP1ServerAgainstNetHTTP(f *testing.F) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, err := io.ReadAll(r.Body)
 			s.mu.Lock()
-			s.reqs = append(s.reqs, fmt.Sprintf("%s %s %s host=%q %q %v", r.Method, r.RequestURI, r.Proto, r.Host, b, err != nil))
+			s.reqs = append(s.reqs, fmt.Sprintf("%s %s %s host=%q %q %v header=%v cl=%d te=%v close=%v trailer=%v",
+				r.Method, r.RequestURI, r.Proto, r.Host, b, err, sortedHeader(r.Header), r.ContentLength, r.TransferEncoding, r.Close, r.Trailer))
 			s.mu.Unlock()
 			_, _ = io.WriteString(w, r.Method)
 		})
 	}
 	var ownSeen, stdSeen seen
-	own := newServer(f, handler(&ownSeen), ServerConfig{BodyReadIdleTimeout: -1, ReadTimeout: 5 * time.Second})
-	std := newServer(f, handler(&stdSeen), ServerConfig{BodyReadIdleTimeout: -1, ReadTimeout: 5 * time.Second, NetHTTPServer: true})
+	// No body buffering: the handler reads each body through the loop.
+	own := newServer(f, handler(&ownSeen), ServerConfig{BodyReadIdleTimeout: -1, BufferBodyBytes: -1, ReadTimeout: 5 * time.Second})
+	std := newServer(f, handler(&stdSeen), ServerConfig{BodyReadIdleTimeout: -1, BufferBodyBytes: -1, ReadTimeout: 5 * time.Second, NetHTTPServer: true})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		if len(raw) > 4096 {
 			return
@@ -826,6 +830,90 @@ func TestHTTP1ListenerClosedWhenServeFails(t *testing.T) {
 		default:
 			t.Errorf("%s: Serve returned and left the listener open", loopName(netHTTP))
 			_ = inner.Close()
+		}
+	}
+}
+
+// pipelinedCtxCase runs a handler that waits for its request's context on
+// a request with a second one pipelined behind it (sent in the same write,
+// so it sits in the loop's read buffer), lets end do something to the
+// connection or the server, and reports whether the first request's
+// context ended within a few seconds.
+func pipelinedCtxCase(t *testing.T, netHTTP bool, cfg ServerConfig, end func(c net.Conn, cancel context.CancelFunc, served <-chan error)) bool {
+	t.Helper()
+	started, cancelled, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/a" {
+			return
+		}
+		once.Do(func() { close(started) })
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-release:
+		}
+	})
+	cfg.NetHTTPServer = netHTTP
+	srv, err := NewServer(h, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, cancel, served0 := serveOn(t, srv, nil)
+	var serr error
+	servedDone := make(chan struct{})
+	go func() { serr = <-served0; close(servedDone) }()
+	served := make(chan error, 1)
+	go func() { <-servedDone; served <- serr }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	end(c, cancel, served)
+	ok := false
+	select {
+	case <-cancelled:
+		ok = true
+	case <-time.After(3 * time.Second):
+	}
+	close(release)
+	_ = c.Close()
+	cancel()
+	<-servedDone
+	return ok
+}
+
+// TestHTTP1ShutdownCutCancelsARequestWithAPipelinedOneBehind: when
+// ShutdownTimeout expires, the Server closes the connections, and the
+// running request's context ends, on both loops, also when a pipelined
+// request sits in the read buffer (the watch reads behind it): otherwise
+// the handler would run on after Serve returned, with no signal to stop.
+func TestHTTP1ShutdownCutCancelsARequestWithAPipelinedOneBehind(t *testing.T) {
+	for _, netHTTP := range loops() {
+		ok := pipelinedCtxCase(t, netHTTP, ServerConfig{ShutdownTimeout: 50 * time.Millisecond}, func(c net.Conn, cancel context.CancelFunc, served <-chan error) {
+			cancel()
+			if err := <-served; err == nil {
+				t.Errorf("%s: Serve = nil, want the cut error", loopName(netHTTP))
+			}
+		})
+		if !ok {
+			t.Errorf("%s: the running request's context was not cancelled once shutdown closed its connection", loopName(netHTTP))
+		}
+	}
+}
+
+// TestHTTP1ClientGoneCancelsARequestWithAPipelinedOneBehind: a client
+// that pipelined a second request and then closes the connection cancels
+// the first request's context, on both loops.
+func TestHTTP1ClientGoneCancelsARequestWithAPipelinedOneBehind(t *testing.T) {
+	for _, netHTTP := range loops() {
+		ok := pipelinedCtxCase(t, netHTTP, ServerConfig{ShutdownTimeout: time.Second}, func(c net.Conn, _ context.CancelFunc, _ <-chan error) {
+			_ = c.Close()
+		})
+		if !ok {
+			t.Errorf("%s: the running request's context was not cancelled after the client closed the connection", loopName(netHTTP))
 		}
 	}
 }

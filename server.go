@@ -331,6 +331,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.log != nil {
 		s.log.Info("shutting down", "delay", s.delay, "timeout", s.shutdown)
 	}
+	var serveErr error
+	stopped := false // serveErr is in
 	if s.delay > 0 {
 		s.srv.SetKeepAlivesEnabled(false)
 		if s.h1 != nil {
@@ -339,9 +341,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		t := time.NewTimer(s.delay)
 		select {
 		case <-t.C:
-		case err := <-errc:
+		case serveErr = <-errc:
+			// The listener failed during the delay: the connections
+			// open now are still drained below.
 			t.Stop()
-			return err
+			stopped = true
 		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.shutdown)
@@ -357,7 +361,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		err = fmt.Errorf("gatekit: shutdown cut in-flight requests: %w", err)
 	}
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+	if !stopped {
+		serveErr = <-errc
+	}
+	if serr := serveErr; !errors.Is(serr, http.ErrServerClosed) && err == nil {
 		err = serr
 	}
 	if s.log != nil {
@@ -386,6 +393,12 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	case l.sem <- struct{}{}:
 	case <-l.done:
 		return nil, net.ErrClosed
+	default:
+		// At MaxConns: wait for a connection to end, and notice a
+		// listener its owner closed meanwhile (Serve returns then).
+		if err := l.waitSlot(); err != nil {
+			return nil, err
+		}
 	}
 	c, err := l.Listener.Accept()
 	if err != nil {
@@ -393,6 +406,31 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return &limitConn{Conn: &serverConn{Conn: c, allow: l.allowAmbi, tracker: framingTracker{limit: l.maxLine, wantHosts: l.wantHosts}}, release: func() { <-l.sem }}, nil
+}
+
+// listenerPoll is how often a listener at MaxConns is checked for a close
+// by its owner.
+const listenerPoll = 250 * time.Millisecond
+
+// waitSlot waits for a free connection slot; it returns net.ErrClosed once
+// the listener is closed, by Close or by its owner.
+func (l *limitListener) waitSlot() error {
+	t := time.NewTicker(listenerPoll)
+	defer t.Stop()
+	for {
+		select {
+		case l.sem <- struct{}{}:
+			return nil
+		case <-l.done:
+			return net.ErrClosed
+		case <-t.C:
+			if d, ok := l.Listener.(interface{ SetDeadline(time.Time) error }); ok {
+				if err := d.SetDeadline(time.Time{}); errors.Is(err, net.ErrClosed) {
+					return net.ErrClosed
+				}
+			}
+		}
+	}
 }
 
 func (l *limitListener) Close() error {

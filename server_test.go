@@ -483,3 +483,69 @@ func TestWriteIdleTimeoutLetsALateBodyReadSend100Continue(t *testing.T) {
 		t.Errorf("response %d %q, want 200 echoing the body", resp.StatusCode, body)
 	}
 }
+
+// TestServeReturnsWhenTheCallerClosesAFullListener: Serve returns
+// the listener's error when the caller closes the listener, as with
+// net/http's Serve, even while MaxConns connections are open and the
+// limitListener waits for a slot (which an idle keep-alive connection may
+// hold for IdleTimeout, a hijacked tunnel forever).
+func TestServeReturnsWhenTheCallerClosesAFullListener(t *testing.T) {
+	for _, netHTTP := range loops() {
+		srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), ServerConfig{NetHTTPServer: netHTTP, MaxConns: 1, ShutdownTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, cancel, served := serveOn(t, srv, nil)
+		c := dialLoop(t, ln.Addr().String())
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		buf := make([]byte, 12)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+		// The only slot is taken; the loop waits in Accept for a slot.
+		_ = ln.Close()
+		select {
+		case <-served:
+		case <-time.After(2 * time.Second):
+			t.Errorf("%s: Serve has not returned 2 s after its listener was closed (MaxConns reached)", loopName(netHTTP))
+			_ = c.Close()
+			<-served
+		}
+		_ = c.Close()
+		cancel()
+	}
+}
+
+// TestListenerFailureDuringShutdownDelayStillShutsDown: a listener that
+// fails while the Server waits out ShutdownDelay ends the delay, but the
+// shutdown still runs (open connections drained, RegisterOnShutdown hooks
+// called) before Serve returns the listener's error, on both loops.
+func TestListenerFailureDuringShutdownDelayStillShutsDown(t *testing.T) {
+	for _, netHTTP := range loops() {
+		srv, err := NewServer(http.NotFoundHandler(), ServerConfig{NetHTTPServer: netHTTP, ShutdownDelay: time.Hour, ShutdownTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hook := make(chan struct{})
+		srv.HTTPServer().RegisterOnShutdown(func() { close(hook) })
+		ln, cancel, served := serveOn(t, srv, nil)
+		cancel()
+		for srv.Ready() {
+			runtime.Gosched()
+		}
+		_ = ln.Close() // the listener fails during the delay
+		select {
+		case err := <-served:
+			if err == nil {
+				t.Errorf("%s: Serve returned nil, want the listener's error", loopName(netHTTP))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: Serve did not return", loopName(netHTTP))
+		}
+		select {
+		case <-hook:
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s: the shutdown hooks never ran", loopName(netHTTP))
+		}
+	}
+}
