@@ -52,6 +52,7 @@ type http1Response struct {
 	te                    string   // Transfer-Encoding
 	connection            []string // Connection
 	trailers              []string // declared trailer fields
+	prefixed              bool     // a TrailerPrefix field was set before WriteHeader
 	typed, dated, encoded bool     // Content-Type, Date, Content-Encoding set
 
 	// mu guards the state above and the connection's writer against the
@@ -104,7 +105,7 @@ func (w *http1Response) writeHeader(code int) {
 			w.declared = -1 // chunked wins over a Content-Length, as in net/http
 		}
 	}
-	if t := h["Trailer"]; len(t) > 0 && is11 {
+	if t := h["Trailer"]; len(t) > 0 {
 		for _, v := range t {
 			for f := range strings.SplitSeq(v, ",") {
 				// Fields a hop must not take from trailers (framing,
@@ -133,9 +134,11 @@ func (w *http1Response) writeHeader(code int) {
 				continue // a 304 describes a representation it does not carry
 			}
 		}
-		if !strings.HasPrefix(k, http.TrailerPrefix) {
-			head = appendField(head, k, vv)
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			w.prefixed = true
+			continue
 		}
+		head = appendField(head, k, vv)
 	}
 	w.c.head = head
 	if !bodyAllowed(code) || w.declared >= 0 && w.typed && w.req.Method != http.MethodHead {
@@ -237,7 +240,9 @@ func (w *http1Response) commit(more []byte) {
 	is11 := w.req.ProtoAtLeast(1, 1)
 	isHead := w.req.Method == http.MethodHead
 	allowed := bodyAllowed(w.status)
-	if w.declared < 0 && w.te == "" && len(w.trailers) == 0 && w.handlerDone && allowed && (!isHead || len(held) > 0) {
+	// Trailers, even where they cannot be sent (HTTP/1.0), keep a
+	// Content-Length from being added, as in net/http.
+	if w.declared < 0 && w.te == "" && len(w.trailers) == 0 && !w.prefixed && w.handlerDone && allowed && (!isHead || len(held) > 0) {
 		w.declared = int64(len(held))
 	}
 	b := w.c.head
@@ -272,7 +277,7 @@ func (w *http1Response) commit(more []byte) {
 		b = append(b, "\r\n"...)
 	}
 	w.decideClose()
-	keepAlive10 := !is11 && !w.closeAfter && header.HasToken(w.req.Header["Connection"], "keep-alive")
+	keepAlive10 := !is11 && !w.closeAfter && netHTTPToken(w.req.Header.Get("Connection"), "keep-alive")
 	if !is11 && !keepAlive10 {
 		w.closeAfter = true
 	}
@@ -331,7 +336,12 @@ func (w *http1Response) FlushError() error {
 // written: a client or handler that asked for it, a server that stops
 // keeping connections.
 func (w *http1Response) decideClose() {
-	if w.req.Close || !w.c.s.keepAlive() || header.HasToken(w.connection, "close") {
+	if !w.c.s.keepAlive() || header.HasToken(w.connection, "close") {
+		w.closeAfter = true
+	}
+	// An HTTP/1.0 request's Close is decided with the framing (commit):
+	// "keep-alive" keeps the connection when the length is known.
+	if w.req.ProtoAtLeast(1, 1) && (w.req.Close || netHTTPToken(w.req.Header.Get("Connection"), "close")) {
 		w.closeAfter = true
 	}
 }
@@ -445,6 +455,27 @@ func bodyAllowed(code int) bool {
 // maxKeptHead is the largest head buffer a connection keeps for its next
 // response.
 const maxKeptHead = 16 << 10
+
+// netHTTPToken reports whether token appears in v, ASCII case-insensitive,
+// between space, tab or comma boundaries: how net/http's server reads the
+// Connection of an HTTP/1.0 request and the Expect field (looser than a
+// list of tokens: "keep-alive 0" has it).
+func netHTTPToken(v, token string) bool {
+	for sp := 0; sp+len(token) <= len(v); sp++ {
+		if sp > 0 && !isTokenBoundary(v[sp-1]) {
+			continue
+		}
+		if end := sp + len(token); end != len(v) && !isTokenBoundary(v[end]) {
+			continue
+		}
+		if strings.EqualFold(v[sp:sp+len(token)], token) {
+			return true
+		}
+	}
+	return false
+}
+
+func isTokenBoundary(b byte) bool { return b == ' ' || b == ',' || b == '\t' }
 
 // keepHead keeps b's array for the connection's next head, unless it grew
 // past maxKeptHead.

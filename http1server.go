@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/gatekit/gatekit/internal/header"
 	"github.com/gatekit/gatekit/internal/problem"
 )
 
@@ -488,6 +487,12 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 			_ = c.rwc.SetReadDeadline(time.Time{})
 		}
 	}
+	if req.Trailer == nil && len(req.TransferEncoding) > 0 {
+		// The body stores the trailers it reads in this Request, which
+		// WithContext copies: a map shared by both is where the handler
+		// finds them.
+		req.Trailer = make(http.Header)
+	}
 	rctx, cancel := context.WithCancel(ctx)
 	return req.WithContext(rctx), cancel, nil
 }
@@ -572,7 +577,7 @@ func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (
 	// Only the first Expect field counts, as in net/http.
 	if ex := req.Header.Get("Expect"); ex != "" {
 		switch {
-		case !header.HasToken([]string{ex}, "100-continue"):
+		case !netHTTPToken(ex, "100-continue"):
 			_ = c.rwc.SetWriteDeadline(time.Now().Add(errorWriteTimeout))
 			w.header.Set("Connection", "close")
 			w.closeAfter = true

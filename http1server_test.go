@@ -11,6 +11,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -674,6 +675,10 @@ func FuzzHTTP1ServerAgainstNetHTTP(f *testing.F) {
 		"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi",
 		"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
 		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\na\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabcGET /l HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /f HTTP/1.1\r\nHost: x\r\n\r\nGET /t HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /t HTTP/1.1\r\nHost: x\r\n\r\n",
+		"HEAD /d HTTP/1.1\r\nHost: x\r\n\r\nGET /n HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.0\r\n\r\n",
+		"POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -682,13 +687,41 @@ func FuzzHTTP1ServerAgainstNetHTTP(f *testing.F) {
 		reqs []string
 	}
 	handler := func(s *seen) http.Handler {
+		// The path's first letter picks what the handler does, so that
+		// the input chooses the response's shape too.
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b, err := io.ReadAll(r.Body)
+			var b []byte
+			var err error
+			mode := strings.TrimPrefix(r.URL.Path, "/")
+			if !strings.HasPrefix(mode, "u") { // u: the body is left unread
+				b, err = io.ReadAll(r.Body)
+			}
 			s.mu.Lock()
 			s.reqs = append(s.reqs, fmt.Sprintf("%s %s %s host=%q %q %v header=%v cl=%d te=%v close=%v trailer=%v",
 				r.Method, r.RequestURI, r.Proto, r.Host, b, err, sortedHeader(r.Header), r.ContentLength, r.TransferEncoding, r.Close, r.Trailer))
 			s.mu.Unlock()
-			_, _ = io.WriteString(w, r.Method)
+			switch {
+			case strings.HasPrefix(mode, "l"): // large: past the held body
+				_, _ = io.WriteString(w, strings.Repeat(r.Method, 2048))
+			case strings.HasPrefix(mode, "f"): // flushed
+				_, _ = io.WriteString(w, r.Method)
+				w.(http.Flusher).Flush()
+				_, _ = io.WriteString(w, r.Method)
+			case strings.HasPrefix(mode, "t"): // trailers
+				w.Header().Set("Trailer", "X-T")
+				_, _ = io.WriteString(w, r.Method)
+				w.Header().Set("X-T", "v")
+			case strings.HasPrefix(mode, "c"): // the handler closes
+				w.Header().Set("Connection", "close")
+				_, _ = io.WriteString(w, r.Method)
+			case strings.HasPrefix(mode, "n"): // no content
+				w.WriteHeader(http.StatusNoContent)
+			case strings.HasPrefix(mode, "d"): // declared length
+				w.Header().Set("Content-Length", strconv.Itoa(len(r.Method)))
+				_, _ = io.WriteString(w, r.Method)
+			default:
+				_, _ = io.WriteString(w, r.Method)
+			}
 		})
 	}
 	var ownSeen, stdSeen seen
