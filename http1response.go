@@ -38,12 +38,11 @@ type http1Response struct {
 	status      int
 	wroteHeader bool // the handler's status is set
 	committed   bool // the head is in the connection's writer
-	handlerDone bool
 	hijacked    bool
 	chunked     bool
 	closeAfter  bool  // the connection closes after this response
 	bodyLeft    bool  // the request body was not read to its end
-	finished    bool  // the handler has returned: writes are refused
+	finished    bool  // the handler has returned: writes are refused, a held body gets a length
 	declared    int64 // the declared Content-Length, -1 if none
 	written     int64
 
@@ -242,7 +241,7 @@ func (w *http1Response) commit(more []byte) {
 	allowed := bodyAllowed(w.status)
 	// Trailers, even where they cannot be sent (HTTP/1.0), keep a
 	// Content-Length from being added, as in net/http.
-	if w.declared < 0 && w.te == "" && len(w.trailers) == 0 && !w.prefixed && w.handlerDone && allowed && (!isHead || len(held) > 0) {
+	if w.declared < 0 && w.te == "" && len(w.trailers) == 0 && !w.prefixed && w.finished && allowed && (!isHead || len(held) > 0) {
 		w.declared = int64(len(held))
 	}
 	b := w.c.head
@@ -352,7 +351,7 @@ func (w *http1Response) decideClose() {
 // refused.
 func (w *http1Response) finish() {
 	w.mu.Lock()
-	w.finished, w.handlerDone = true, true
+	w.finished = true
 	if !w.wroteHeader {
 		w.writeHeader(http.StatusOK)
 	}

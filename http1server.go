@@ -122,7 +122,7 @@ func (s *http1Server) serve(ln net.Listener) error {
 				panic("ConnContext returned nil")
 			}
 		}
-		c := &http1Conn{s: s, rwc: rwc, accepted: time.Now()}
+		c := &http1Conn{s: s, rwc: rwc, fc: serverConnOf(rwc), accepted: time.Now()}
 		if !s.track(c) {
 			_ = rwc.Close()
 			return http.ErrServerClosed
@@ -258,6 +258,7 @@ func (s *http1Server) close() {
 type http1Conn struct {
 	s         *http1Server
 	rwc       net.Conn
+	fc        *serverConn // the Server's wrapper under rwc (framing tracker), or nil
 	accepted  time.Time
 	remote    string
 	state     atomic.Int32
@@ -396,12 +397,13 @@ func (c *http1Conn) await() bool {
 	if first {
 		n = 1
 	}
+	// Without bytes of the next request yet, the wait had IdleTimeout
+	// (serve set it); the head then has ReadHeaderTimeout from its start.
+	idled := !first && c.br.Buffered() == 0 && !c.r.isAhead
 	if _, err := c.br.Peek(n); err != nil {
 		return false
 	}
-	if !first && c.br.Buffered() > 0 {
-		// Bytes of the next request are here: it has ReadHeaderTimeout
-		// from now, where the idle wait had IdleTimeout.
+	if idled {
 		if d := c.s.headerTimeout(); d > 0 {
 			_ = c.rwc.SetReadDeadline(time.Now().Add(d))
 		} else {
@@ -449,8 +451,8 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 	// http.ReadRequest drops the Host fields; the connection's framing
 	// tracker looked at them.
 	hosts := hostInfo{n: -1}
-	if fc := serverConnOf(c.rwc); fc != nil {
-		if info, ok := fc.hostFields(int(c.served.Load()) + 1); ok {
+	if c.fc != nil {
+		if info, ok := c.fc.hostFields(int(c.served.Load()) + 1); ok {
 			hosts = info
 		}
 	}
@@ -542,8 +544,8 @@ func (c *http1Conn) lingerBeforeClose() {
 	_ = c.bw.Flush()
 	_ = c.rwc.SetReadDeadline(time.Now().Add(rstAvoidanceDelay))
 	raw := c.rwc
-	if fc := serverConnOf(c.rwc); fc != nil {
-		raw = fc.Conn // past the framing tracker: these bytes are discarded
+	if c.fc != nil {
+		raw = c.fc.Conn // past the framing tracker: these bytes are discarded
 	}
 	_, _ = io.CopyN(io.Discard, raw, maxPostHandlerRead)
 }
