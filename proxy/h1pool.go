@@ -411,7 +411,7 @@ func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerTO time.
 		return nil, err
 	}
 	for n := 0; ; n++ {
-		resp, err := http.ReadResponse(c.br, req)
+		resp, err := readResponse(c.br, req)
 		if err != nil {
 			if c.aborted.Load() && ctx.Err() != nil {
 				err = ctx.Err()

@@ -1,0 +1,153 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+
+	"github.com/gatekit/gatekit/internal/h1head"
+)
+
+// readResponse reads a response to req from br as http.ReadResponse does,
+// and returns what it would return. A response head that is whole in
+// br's buffer and of the plain shape nearly every target sends (HTTP/1.0
+// or 1.1, a final status, a single valid Content-Length or a status
+// without a body, no Transfer-Encoding, every line ending in CRLF, no
+// folded lines) is parsed straight from the buffer: the head becomes one
+// string that the status, field names and values are cut from, instead of
+// a string per line and value. Any other head, and one that is not
+// buffered whole yet, is left to http.ReadResponse, whose answer for the
+// plain shape is the same (the differential tests and fuzz target check
+// that).
+func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	if br.Buffered() == 0 {
+		if _, err := br.Peek(1); err != nil {
+			// What http.ReadResponse returns when its first read fails.
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	buf, _ := br.Peek(br.Buffered())
+	resp, n := parsePlainResponse(buf, req, br)
+	if resp == nil {
+		return http.ReadResponse(br, req)
+	}
+	br.Discard(n)
+	return resp, nil
+}
+
+// parsePlainResponse parses the response head at the start of buf when it
+// has the plain shape readResponse describes, and returns the response
+// (its body reading from br) and the head's length; otherwise it returns
+// nil and leaves http.ReadResponse to read the head.
+func parsePlainResponse(buf []byte, req *http.Request, br *bufio.Reader) (*http.Response, int) {
+	if req != nil && req.Method == http.MethodHead {
+		return nil, 0 // the length a HEAD response declares is kept apart
+	}
+	// The status line: HTTP/1.x, one space, a final three-digit code, then
+	// the end of the line or a space and the reason.
+	lineEnd := bytes.IndexByte(buf, '\n')
+	if lineEnd < 1 || buf[lineEnd-1] != '\r' {
+		return nil, 0
+	}
+	line := buf[:lineEnd-1]
+	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[7] != '0' && line[7] != '1' || line[8] != ' ' ||
+		len(line) > 12 && line[12] != ' ' {
+		return nil, 0
+	}
+	code := 0
+	for _, c := range line[9:12] {
+		if c < '0' || c > '9' {
+			return nil, 0
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 {
+		return nil, 0 // interim responses, and 101, are rare: net/http reads them
+	}
+	fields, end, ok := h1head.Scan(buf, lineEnd+1)
+	if !ok {
+		return nil, 0
+	}
+
+	s := string(buf[:end]) // the one copy: everything below is cut from it
+	h, seen := h1head.Fields(s[lineEnd+1:], fields)
+	if seen&h1head.SeenTransferEncoding != 0 {
+		return nil, 0 // chunked, or an error
+	}
+	n, ok := h1head.ContentLength(h)
+	if !ok || n < 0 && code != http.StatusNoContent && code != http.StatusNotModified {
+		return nil, 0 // refused or rewritten, or delimited by the connection's close
+	}
+	resp := &http.Response{
+		Status:     s[9 : lineEnd-1],
+		StatusCode: code,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     h,
+		Body:       http.NoBody,
+		Request:    req,
+	}
+	if line[7] == '0' {
+		resp.Proto, resp.ProtoMinor = "HTTP/1.0", 0
+	}
+	if seen&h1head.SeenPragma != 0 {
+		h1head.FixPragma(h)
+	}
+	if seen&h1head.SeenConnection != 0 {
+		resp.Close = h1head.Close(resp.ProtoMinor, h)
+		if resp.Close && resp.ProtoMinor == 1 {
+			delete(h, "Connection") // as http.ReadResponse does
+		}
+	} else {
+		resp.Close = resp.ProtoMinor == 0 // HTTP/1.0 without keep-alive
+	}
+	if n > 0 && code != http.StatusNoContent && code != http.StatusNotModified {
+		resp.Body = &lengthBody{br: br, n: n}
+		resp.ContentLength = n
+	}
+	return resp, end + 2
+}
+
+// lengthBody is a response body of n more bytes from br. It reads as
+// net/http's body does: an end of stream before n bytes is
+// io.ErrUnexpectedEOF, and the read that brings the last byte returns
+// io.EOF with it (so the connection is released without another Read).
+type lengthBody struct {
+	br  *bufio.Reader
+	n   int64
+	eof bool
+}
+
+func (b *lengthBody) Read(p []byte) (int, error) {
+	if b.eof || b.n <= 0 {
+		b.eof = true
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	k, err := b.br.Read(p)
+	b.n -= int64(k)
+	switch {
+	case err == io.EOF:
+		b.eof = true
+		if b.n > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+	case err == nil && k > 0 && b.n == 0:
+		b.eof = true
+		err = io.EOF
+	}
+	return k, err
+}
+
+// Close marks the body read; what is left of it stays unread.
+func (b *lengthBody) Close() error {
+	b.eof = true
+	return nil
+}
