@@ -21,8 +21,9 @@ import (
 
 // http1Server serves plaintext HTTP/1 connections in place of net/http's
 // server, which a Server uses unless it terminates TLS, accepts h2c or was
-// told to use net/http's (ServerConfig.NetHTTPServer). It parses requests
-// with http.ReadRequest and follows net/http's server in what a handler
+// told to use net/http's (ServerConfig.NetHTTPServer). It reads requests
+// as http.ReadRequest does (readHTTP1Request parses plain heads itself and
+// leaves the others to it) and follows net/http's server in what a handler
 // sees and what a client gets (timeouts, limits, 100-continue, 417 for
 // other expectations, chunked and close-delimited responses, trailers,
 // Content-Type sniffing, Date, hijacking, deadlines through
@@ -435,7 +436,7 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 	}
 	c.r.limit, c.r.hit = int64(max)+4096, false
 	t0 := time.Now()
-	req, err := http.ReadRequest(c.br)
+	req, err := readHTTP1Request(c.br)
 	hit := c.r.hit
 	c.r.limit = -1
 	if err != nil {

@@ -137,7 +137,7 @@ type ServerConfig struct {
 //
 // Plaintext HTTP/1 connections (no TLSConfig, no UnencryptedHTTP2) are
 // served by the Server's own connection loop unless NetHTTPServer is set:
-// it reads requests with http.ReadRequest and behaves as net/http's server
+// it reads requests as http.ReadRequest does and behaves as net/http's server
 // does towards handlers and clients (timeouts, limits, 100-continue,
 // chunked and close-delimited responses, trailers, Content-Type sniffing,
 // hijacking, http.ResponseController deadlines, graceful shutdown), for

@@ -1,0 +1,115 @@
+package gatekit
+
+import (
+	"bufio"
+	"bytes"
+	"net/http"
+	"net/url"
+
+	"github.com/gatekit/gatekit/internal/h1head"
+)
+
+// readHTTP1Request reads a request head from br as http.ReadRequest does,
+// and returns what it would return. A head that is whole in br's buffer
+// and of the plain shape nearly every client sends (a token method, a
+// target in origin form, HTTP/1.0 or 1.1, plain field lines ended by CRLF,
+// one Host field at most, no body: no Transfer-Encoding and no
+// Content-Length but 0) is parsed straight from the buffer: the head
+// becomes one string that the method, target, field names and values are
+// cut from, instead of a string per line and value. Any other head, and
+// one not buffered whole yet, is left to http.ReadRequest, whose answer
+// for the plain shape is the same (the differential tests and fuzz
+// target check that).
+func readHTTP1Request(br *bufio.Reader) (*http.Request, error) {
+	if br.Buffered() > 0 {
+		buf, _ := br.Peek(br.Buffered())
+		if req, n := parsePlainRequest(buf); req != nil {
+			_, _ = br.Discard(n)
+			return req, nil
+		}
+	}
+	return http.ReadRequest(br)
+}
+
+// parsePlainRequest parses the request head at the start of buf when it
+// has the plain shape readHTTP1Request describes, and returns the request
+// and the head's length; otherwise it returns nil and leaves
+// http.ReadRequest to read the head.
+func parsePlainRequest(buf []byte) (*http.Request, int) {
+	lineEnd := bytes.IndexByte(buf, '\n')
+	if lineEnd < 1 || buf[lineEnd-1] != '\r' {
+		return nil, 0
+	}
+	// The request line: method SP target SP version, cut at the first two
+	// spaces as net/http cuts it.
+	line := buf[:lineEnd-1]
+	sp1 := bytes.IndexByte(line, ' ')
+	if sp1 < 1 {
+		return nil, 0
+	}
+	for _, c := range line[:sp1] {
+		if !h1head.TokenByte[c] {
+			return nil, 0
+		}
+	}
+	rest := line[sp1+1:]
+	sp2 := bytes.IndexByte(rest, ' ')
+	if sp2 < 1 || rest[0] != '/' {
+		return nil, 0 // asterisk, authority and absolute forms go to net/http
+	}
+	minor := 1
+	switch string(rest[sp2+1:]) {
+	case "HTTP/1.1":
+	case "HTTP/1.0":
+		minor = 0
+	default:
+		return nil, 0
+	}
+	fields, end, ok := h1head.Scan(buf, lineEnd+1)
+	if !ok {
+		return nil, 0
+	}
+
+	s := string(buf[:end]) // the one copy: everything below is cut from it
+	target := s[sp1+1 : sp1+1+sp2]
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil, 0
+	}
+	h, seen := h1head.Fields(s[lineEnd+1:], fields)
+	if seen&h1head.SeenTransferEncoding != 0 || seen&h1head.SeenHost != 0 && len(h["Host"]) > 1 {
+		return nil, 0
+	}
+	if n, ok := h1head.ContentLength(h); !ok || n > 0 {
+		return nil, 0 // a body, or a length net/http refuses or rewrites
+	}
+	req := &http.Request{
+		Method:     s[:sp1],
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: minor,
+		Header:     h,
+		Body:       http.NoBody,
+		Host:       u.Host,
+		RequestURI: target,
+	}
+	if minor == 0 {
+		req.Proto = "HTTP/1.0"
+	}
+	if seen&h1head.SeenHost != 0 {
+		if req.Host == "" {
+			req.Host = h["Host"][0]
+		}
+		delete(h, "Host") // http.ReadRequest moves it to Host
+	}
+	if seen&h1head.SeenPragma != 0 {
+		h1head.FixPragma(h)
+	}
+	if seen&h1head.SeenConnection != 0 {
+		req.Close = h1head.Close(minor, h)
+	} else {
+		req.Close = minor == 0 // HTTP/1.0 without keep-alive
+	}
+	return req, end + 2
+}
