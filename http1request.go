@@ -7,6 +7,7 @@ import (
 	"net/url"
 
 	"github.com/gatekit/gatekit/internal/h1head"
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 // readHTTP1Request reads a request head from br as http.ReadRequest does,
@@ -19,16 +20,19 @@ import (
 // cut from, instead of a string per line and value. Any other head, and
 // one not buffered whole yet, is left to http.ReadRequest, whose answer
 // for the plain shape is the same (the differential tests and fuzz
-// target check that).
-func readHTTP1Request(br *bufio.Reader) (*http.Request, error) {
+// target check that). plain reports that the head was parsed here, so its
+// field names are tokens and its values free of control bytes (the checks
+// net/http's server makes after http.ReadRequest).
+func readHTTP1Request(br *bufio.Reader) (req *http.Request, plain bool, err error) {
 	if br.Buffered() > 0 {
 		buf, _ := br.Peek(br.Buffered())
 		if req, n := parsePlainRequest(buf); req != nil {
 			_, _ = br.Discard(n)
-			return req, nil
+			return req, true, nil
 		}
 	}
-	return http.ReadRequest(br)
+	req, err = http.ReadRequest(br)
+	return req, false, err
 }
 
 // parsePlainRequest parses the request head at the start of buf when it
@@ -48,7 +52,7 @@ func parsePlainRequest(buf []byte) (*http.Request, int) {
 		return nil, 0
 	}
 	for _, c := range line[:sp1] {
-		if !h1head.TokenByte[c] {
+		if !header.IsTokenChar(c) {
 			return nil, 0
 		}
 	}

@@ -436,7 +436,7 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 	}
 	c.r.limit, c.r.hit = int64(max)+4096, false
 	t0 := time.Now()
-	req, err := readHTTP1Request(c.br)
+	req, plain, err := readHTTP1Request(c.br)
 	hit := c.r.hit
 	c.r.limit = -1
 	if err != nil {
@@ -470,6 +470,9 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 		return nil, nil, statusError{http.StatusBadRequest, "malformed Host header"}
 	}
 	for k, vv := range req.Header {
+		if plain {
+			break // a plain head's names are tokens and its values valid
+		}
 		if !httpguts.ValidHeaderFieldName(k) {
 			return nil, nil, statusError{http.StatusBadRequest, "invalid header name"}
 		}

@@ -21,6 +21,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 // Scan checks the field lines of buf from offset from (just after the
@@ -49,7 +51,7 @@ func Scan(buf []byte, from int) (fields, end int, ok bool) {
 // plainLine reports whether line (without its CRLF) is a plain field line.
 func plainLine(line []byte) bool {
 	i := 0
-	for i < len(line) && TokenByte[line[i]] {
+	for i < len(line) && header.IsTokenChar(line[i]) {
 		i++
 	}
 	if i == 0 || i == len(line) || line[i] != ':' {
@@ -62,20 +64,6 @@ func plainLine(line []byte) bool {
 	}
 	return true
 }
-
-// TokenByte marks the bytes of an RFC 9110 token.
-var TokenByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = true, true
-	}
-	for _, c := range "!#$%&'*+-.^_`|~" {
-		t[c] = true
-	}
-	return t
-}()
 
 // badValueByte marks the bytes a field value may not hold: controls other
 // than tab, and DEL.

@@ -3,17 +3,39 @@ package header
 import "strings"
 
 // HasToken reports whether the comma-separated field values list token,
-// compared case-insensitively after trimming spaces (as in Connection:
-// keep-alive, Upgrade or TE: trailers).
+// compared ASCII case-insensitively after trimming spaces and tabs (as in
+// Connection: keep-alive, Upgrade or TE: trailers), as net/http matches
+// them: no Unicode case folding, so "clo\u017fe" is not "close".
 func HasToken(values []string, token string) bool {
 	for _, v := range values {
 		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
+			if asciiEqualFold(strings.Trim(t, " \t"), token) {
 				return true
 			}
 		}
 	}
 	return false
+}
+
+// asciiEqualFold reports whether a and b are equal under ASCII case
+// folding.
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
 
 // HopByHop reports whether the canonical field name is a hop-by-hop field

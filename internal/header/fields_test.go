@@ -1,6 +1,10 @@
 package header
 
-import "testing"
+import (
+	"testing"
+
+	"golang.org/x/net/http/httpguts"
+)
 
 func TestHasToken(t *testing.T) {
 	for _, tc := range []struct {
@@ -14,6 +18,9 @@ func TestHasToken(t *testing.T) {
 		{[]string{"a", " X-Secret ,b"}, "x-secret", true},
 		{[]string{"closed"}, "close", false},
 		{[]string{"trailers;q=1"}, "trailers", false},
+		{[]string{"clo\u017fe"}, "close", false}, // no Unicode folding
+		{[]string{"\tCLOSE\t, x"}, "close", true},
+		{[]string{"\vclose"}, "close", false},
 	} {
 		if got := HasToken(tc.values, tc.token); got != tc.want {
 			t.Errorf("HasToken(%q, %q) = %v, want %v", tc.values, tc.token, got, tc.want)
@@ -47,4 +54,18 @@ func TestForwarded(t *testing.T) {
 	if !Forwarded("X-Secret", nil) || Forwarded("Upgrade", nil) {
 		t.Error("without a Connection field, only hop-by-hop fields stay")
 	}
+}
+
+// FuzzHasToken checks HasToken against net/http's own token match.
+func FuzzHasToken(f *testing.F) {
+	f.Add("keep-alive, Upgrade", "upgrade")
+	f.Add("clo\u017fe", "close")
+	f.Fuzz(func(t *testing.T, v, token string) {
+		if !IsToken(token) {
+			return
+		}
+		if got, want := HasToken([]string{v}, token), httpguts.HeaderValuesContainsToken([]string{v}, token); got != want {
+			t.Fatalf("HasToken(%q, %q) = %v, net/http says %v", v, token, got, want)
+		}
+	})
 }

@@ -2,8 +2,6 @@
 // packages.
 package header
 
-import "strings"
-
 // IsToken reports whether s is an RFC 9110 token: the syntax of field
 // names, methods and cookie names. The empty string is not a token.
 func IsToken(s string) bool {
@@ -19,9 +17,18 @@ func IsToken(s string) bool {
 }
 
 // IsTokenChar reports whether c is an RFC 9110 tchar.
-func IsTokenChar(c byte) bool {
-	if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-		return true
+func IsTokenChar(c byte) bool { return tokenChar[c] }
+
+// tokenChar marks the RFC 9110 tchars.
+var tokenChar = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
 	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
