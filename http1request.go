@@ -3,6 +3,7 @@ package gatekit
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net/http"
 	"net/url"
 
@@ -11,7 +12,8 @@ import (
 )
 
 // readHTTP1Request reads a request head from br as http.ReadRequest does,
-// and returns what it would return. A head that is whole in br's buffer
+// and returns what it would return, with ctx as its context (and, for a
+// request with a chunked body, a Trailer map that the body fills). A head that is whole in br's buffer
 // and of the plain shape nearly every client sends (a token method, a
 // target in origin form, HTTP/1.0 or 1.1, plain field lines ended by CRLF,
 // one Host field at most, no body: no Transfer-Encoding and no
@@ -23,43 +25,53 @@ import (
 // target check that). plain reports that the head was parsed here, so its
 // field names are tokens and its values free of control bytes (the checks
 // net/http's server makes after http.ReadRequest).
-func readHTTP1Request(br *bufio.Reader) (req *http.Request, plain bool, err error) {
+func readHTTP1Request(ctx context.Context, br *bufio.Reader) (req *http.Request, plain bool, err error) {
 	if br.Buffered() > 0 {
 		buf, _ := br.Peek(br.Buffered())
-		if req, n := parsePlainRequest(buf); req != nil {
+		if r, n := parsePlainRequest(buf); n > 0 {
 			_, _ = br.Discard(n)
-			return req, true, nil
+			return r.WithContext(ctx), true, nil // the only copy on the heap
 		}
 	}
 	req, err = http.ReadRequest(br)
-	return req, false, err
+	if err != nil {
+		return nil, false, err
+	}
+	if req.Trailer == nil && len(req.TransferEncoding) > 0 {
+		// The body stores the trailers it reads in this Request, which
+		// WithContext copies: a map shared by both is where the handler
+		// finds them.
+		req.Trailer = make(http.Header)
+	}
+	return req.WithContext(ctx), false, nil
 }
 
 // parsePlainRequest parses the request head at the start of buf when it
 // has the plain shape readHTTP1Request describes, and returns the request
-// and the head's length; otherwise it returns nil and leaves
+// (by value: the caller gives it its context, which copies it) and the
+// head's length; otherwise it returns a length of 0 and leaves
 // http.ReadRequest to read the head.
-func parsePlainRequest(buf []byte) (*http.Request, int) {
+func parsePlainRequest(buf []byte) (http.Request, int) {
 	lineEnd := bytes.IndexByte(buf, '\n')
 	if lineEnd < 1 || buf[lineEnd-1] != '\r' {
-		return nil, 0
+		return http.Request{}, 0
 	}
 	// The request line: method SP target SP version, cut at the first two
 	// spaces as net/http cuts it.
 	line := buf[:lineEnd-1]
 	sp1 := bytes.IndexByte(line, ' ')
 	if sp1 < 1 {
-		return nil, 0
+		return http.Request{}, 0
 	}
 	for _, c := range line[:sp1] {
 		if !header.IsTokenChar(c) {
-			return nil, 0
+			return http.Request{}, 0
 		}
 	}
 	rest := line[sp1+1:]
 	sp2 := bytes.IndexByte(rest, ' ')
 	if sp2 < 1 || rest[0] != '/' {
-		return nil, 0 // asterisk, authority and absolute forms go to net/http
+		return http.Request{}, 0 // asterisk, authority and absolute forms go to net/http
 	}
 	minor := 1
 	switch string(rest[sp2+1:]) {
@@ -67,27 +79,27 @@ func parsePlainRequest(buf []byte) (*http.Request, int) {
 	case "HTTP/1.0":
 		minor = 0
 	default:
-		return nil, 0
+		return http.Request{}, 0
 	}
 	fields, end, ok := h1head.Scan(buf, lineEnd+1)
 	if !ok {
-		return nil, 0
+		return http.Request{}, 0
 	}
 
 	s := string(buf[:end]) // the one copy: everything below is cut from it
 	target := s[sp1+1 : sp1+1+sp2]
 	u, err := url.ParseRequestURI(target)
 	if err != nil {
-		return nil, 0
+		return http.Request{}, 0
 	}
 	h, seen := h1head.Fields(s[lineEnd+1:], fields)
 	if seen&h1head.SeenTransferEncoding != 0 || seen&h1head.SeenHost != 0 && len(h["Host"]) > 1 {
-		return nil, 0
+		return http.Request{}, 0
 	}
 	if n, ok := h1head.ContentLength(h); !ok || n > 0 {
-		return nil, 0 // a body, or a length net/http refuses or rewrites
+		return http.Request{}, 0 // a body, or a length net/http refuses or rewrites
 	}
-	req := &http.Request{
+	req := http.Request{
 		Method:     s[:sp1],
 		URL:        u,
 		Proto:      "HTTP/1.1",

@@ -3,6 +3,7 @@ package gatekit
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -91,8 +92,8 @@ func TestReadHTTP1RequestMatchesNetHTTP(t *testing.T) {
 // not.
 func TestReadHTTP1RequestParsesPlainHeads(t *testing.T) {
 	for _, tc := range requestCases {
-		req, _ := parsePlainRequest([]byte(tc.in))
-		if got := req != nil; got != tc.plain {
+		_, n := parsePlainRequest([]byte(tc.in))
+		if got := n > 0; got != tc.plain {
 			t.Errorf("%s: parsed as plain %v, want %v", tc.name, got, tc.plain)
 		}
 	}
@@ -120,9 +121,21 @@ func compareReadRequest(t *testing.T, in []byte, wrap func(io.Reader) io.Reader)
 		req.Body = nil
 		return req, tail, br
 	}
-	want, wtail, wbr := read(http.ReadRequest)
+	ctx := context.WithValue(context.Background(), ctxKey{}, "request")
+	want, wtail, wbr := read(func(br *bufio.Reader) (*http.Request, error) {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return nil, err
+		}
+		// What the loop makes of it: a Trailer map for the body to
+		// fill (in the copy WithContext makes), and its context.
+		if req.Trailer == nil && len(req.TransferEncoding) > 0 {
+			req.Trailer = make(http.Header)
+		}
+		return req.WithContext(ctx), nil
+	})
 	got, gtail, gbr := read(func(br *bufio.Reader) (*http.Request, error) {
-		req, plain, err := readHTTP1Request(br)
+		req, plain, err := readHTTP1Request(ctx, br)
 		if plain {
 			// What the server checks after http.ReadRequest holds.
 			for k, vv := range req.Header {
@@ -150,6 +163,8 @@ func compareReadRequest(t *testing.T, in []byte, wrap func(io.Reader) io.Reader)
 		t.Fatalf("input %q: left %q, want %q", in, grest, wrest)
 	}
 }
+
+type ctxKey struct{}
 
 // FuzzReadHTTP1Request checks readHTTP1Request against http.ReadRequest
 // on any stream: the same request, body, trailers and bytes left after it,
@@ -180,7 +195,7 @@ func BenchmarkReadHTTP1Request(b *testing.B) {
 		name string
 		read func(*bufio.Reader) (*http.Request, error)
 	}{{"gatekit", func(br *bufio.Reader) (*http.Request, error) {
-		req, _, err := readHTTP1Request(br)
+		req, _, err := readHTTP1Request(context.Background(), br)
 		return req, err
 	}}, {"net-http", http.ReadRequest}} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -421,6 +421,13 @@ func (c *http1Conn) await() bool {
 // readRequest reads the next request head, with the checks net/http's
 // server makes beyond http.ReadRequest's.
 func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.CancelFunc, error) {
+	// The request's context, made first so that the request that
+	// carries it is made once.
+	rctx, cancel := context.WithCancel(ctx)
+	fail := func(err error) (*http.Request, context.CancelFunc, error) {
+		cancel()
+		return nil, nil, err
+	}
 	if c.post {
 		// Old clients send CR LF after a POST body (RFC 9112 2.2).
 		peek, _ := c.br.Peek(4)
@@ -436,17 +443,17 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 	}
 	c.r.limit, c.r.hit = int64(max)+4096, false
 	t0 := time.Now()
-	req, plain, err := readHTTP1Request(c.br)
+	req, plain, err := readHTTP1Request(rctx, c.br)
 	hit := c.r.hit
 	c.r.limit = -1
 	if err != nil {
 		if hit {
-			return nil, nil, errHeadTooLarge
+			return fail(errHeadTooLarge)
 		}
-		return nil, nil, err
+		return fail(err)
 	}
 	if req.ProtoMajor != 1 && !(req.ProtoMajor == 2 && req.ProtoMinor == 0 && req.Method == "PRI" && req.RequestURI == "*") {
-		return nil, nil, statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
+		return fail(statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"})
 	}
 	c.post = req.Method == http.MethodPost
 	// http.ReadRequest drops the Host fields; the connection's framing
@@ -461,24 +468,24 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 		hosts.n = 1
 	}
 	if req.ProtoAtLeast(1, 1) && hosts.n <= 0 && req.Method != http.MethodConnect && !(req.Method == "PRI" && req.RequestURI == "*") {
-		return nil, nil, statusError{http.StatusBadRequest, "missing required Host header"}
+		return fail(statusError{http.StatusBadRequest, "missing required Host header"})
 	}
 	if hosts.n > 1 {
-		return nil, nil, statusError{http.StatusBadRequest, "too many Host headers"}
+		return fail(statusError{http.StatusBadRequest, "too many Host headers"})
 	}
 	if hosts.bad || !httpguts.ValidHostHeader(req.Host) {
-		return nil, nil, statusError{http.StatusBadRequest, "malformed Host header"}
+		return fail(statusError{http.StatusBadRequest, "malformed Host header"})
 	}
 	for k, vv := range req.Header {
 		if plain {
 			break // a plain head's names are tokens and its values valid
 		}
 		if !httpguts.ValidHeaderFieldName(k) {
-			return nil, nil, statusError{http.StatusBadRequest, "invalid header name"}
+			return fail(statusError{http.StatusBadRequest, "invalid header name"})
 		}
 		for _, v := range vv {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return nil, nil, statusError{http.StatusBadRequest, "invalid header value"}
+				return fail(statusError{http.StatusBadRequest, "invalid header value"})
 			}
 		}
 	}
@@ -493,14 +500,7 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 			_ = c.rwc.SetReadDeadline(time.Time{})
 		}
 	}
-	if req.Trailer == nil && len(req.TransferEncoding) > 0 {
-		// The body stores the trailers it reads in this Request, which
-		// WithContext copies: a map shared by both is where the handler
-		// finds them.
-		req.Trailer = make(http.Header)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	return req.WithContext(rctx), cancel, nil
+	return req, cancel, nil
 }
 
 // statusError is a request refused before the handler, with its status and
