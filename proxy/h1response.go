@@ -117,13 +117,20 @@ func parsePlainResponse(buf []byte, req *http.Request, br *bufio.Reader) (*http.
 // net/http's body does: an end of stream before n bytes is
 // io.ErrUnexpectedEOF, and the read that brings the last byte returns
 // io.EOF with it (so the connection is released without another Read).
+// Unlike net/http's body, Close does not read what is left: the pool's
+// h1Body, its only user, closes the connection of a body closed before
+// its end, and never reuses it.
 type lengthBody struct {
-	br  *bufio.Reader
-	n   int64
-	eof bool
+	br     *bufio.Reader
+	n      int64
+	eof    bool
+	closed bool
 }
 
 func (b *lengthBody) Read(p []byte) (int, error) {
+	if b.closed {
+		return 0, http.ErrBodyReadAfterClose
+	}
 	if b.eof || b.n <= 0 {
 		b.eof = true
 		return 0, io.EOF
@@ -146,8 +153,9 @@ func (b *lengthBody) Read(p []byte) (int, error) {
 	return k, err
 }
 
-// Close marks the body read; what is left of it stays unread.
+// Close ends the body; later reads fail with http.ErrBodyReadAfterClose,
+// and what is left of it stays unread.
 func (b *lengthBody) Close() error {
-	b.eof = true
+	b.closed = true
 	return nil
 }

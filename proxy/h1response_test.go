@@ -144,8 +144,8 @@ func TestLengthBody(t *testing.T) {
 		t.Fatalf("empty Read = %d, %v", n, err)
 	}
 	b.Close()
-	if n, err := b.Read(p); n != 0 || err != io.EOF {
-		t.Fatalf("Read after Close = %d, %v", n, err)
+	if n, err := b.Read(p); n != 0 || err != http.ErrBodyReadAfterClose {
+		t.Fatalf("Read after Close = %d, %v, want http.ErrBodyReadAfterClose", n, err)
 	}
 }
 
