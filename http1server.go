@@ -476,18 +476,8 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 	if hosts.bad || !httpguts.ValidHostHeader(req.Host) {
 		return fail(statusError{http.StatusBadRequest, "malformed Host header"})
 	}
-	for k, vv := range req.Header {
-		if plain {
-			break // a plain head's names are tokens and its values valid
-		}
-		if !httpguts.ValidHeaderFieldName(k) {
-			return fail(statusError{http.StatusBadRequest, "invalid header name"})
-		}
-		for _, v := range vv {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				return fail(statusError{http.StatusBadRequest, "invalid header value"})
-			}
-		}
+	if err := checkFields(req.Header, plain); err != nil {
+		return fail(err)
 	}
 	req.RemoteAddr = c.remote
 	if d := c.s.srv.WriteTimeout; d > 0 {
@@ -501,6 +491,26 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 		}
 	}
 	return req, cancel, nil
+}
+
+// checkFields refuses a field name or value net/http's server refuses. A
+// plain head (one readHTTP1Request parsed itself) has only token names and
+// values without control bytes, and is not checked again.
+func checkFields(h http.Header, plain bool) error {
+	if plain {
+		return nil
+	}
+	for k, vv := range h {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return statusError{http.StatusBadRequest, "invalid header name"}
+		}
+		for _, v := range vv {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return statusError{http.StatusBadRequest, "invalid header value"}
+			}
+		}
+	}
+	return nil
 }
 
 // statusError is a request refused before the handler, with its status and
