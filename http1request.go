@@ -11,17 +11,17 @@ import (
 	"github.com/gatekit/gatekit/internal/header"
 )
 
-// readHTTP1Request reads a request head from br as http.ReadRequest does,
+// readHTTP1Request reads a request head from br as http.ReadRequest does
 // and returns what it would return, with ctx as its context (and, for a
-// request with a chunked body, a Trailer map that the body fills). A head that is whole in br's buffer
-// and of the plain shape nearly every client sends (a token method, a
-// target in origin form, HTTP/1.0 or 1.1, plain field lines ended by CRLF,
-// one Host field at most, no body: no Transfer-Encoding and no
-// Content-Length but 0) is parsed straight from the buffer: the head
-// becomes one string that the method, target, field names and values are
-// cut from, instead of a string per line and value. Any other head, and
-// one not buffered whole yet, is left to http.ReadRequest, whose answer
-// for the plain shape is the same (the differential tests and fuzz
+// chunked body, a Trailer map that the body fills). A head that is whole
+// in br's buffer and of the plain shape nearly every client sends (a token
+// method, a target in origin form, HTTP/1.0 or 1.1, plain field lines
+// ended by CRLF, one Host field at most, and no body: no Transfer-Encoding
+// and no Content-Length but 0) is parsed straight from the buffer: the
+// head becomes one string that the method, target, field names and values
+// are cut from, instead of a string per line and value. Any other head,
+// and one not buffered whole yet, is left to http.ReadRequest, whose
+// answer for the plain shape is the same (the differential tests and fuzz
 // target check that). plain reports that the head was parsed here, so its
 // field names are tokens and its values free of control bytes (the checks
 // net/http's server makes after http.ReadRequest).

@@ -12,9 +12,9 @@ import (
 // readResponse reads a response to req from br as http.ReadResponse does,
 // and returns what it would return. A response head that is whole in
 // br's buffer and of the plain shape nearly every target sends (HTTP/1.0
-// or 1.1, a final status, a single valid Content-Length or a status
-// without a body, no Transfer-Encoding, every line ending in CRLF, no
-// folded lines) is parsed straight from the buffer: the head becomes one
+// or 1.1, a final status, a single valid Content-Length or a 204/304, no
+// Transfer-Encoding, every line ending in CRLF, no folded lines, not an
+// answer to HEAD) is parsed straight from the buffer: the head becomes one
 // string that the status, field names and values are cut from, instead of
 // a string per line and value. Any other head, and one that is not
 // buffered whole yet, is left to http.ReadResponse, whose answer for the
