@@ -467,7 +467,7 @@ func netHTTPToken(v, token string) bool {
 		if end := sp + len(token); end != len(v) && !isTokenBoundary(v[end]) {
 			continue
 		}
-		if strings.EqualFold(v[sp:sp+len(token)], token) {
+		if header.EqualFoldASCII(v[sp:sp+len(token)], token) {
 			return true
 		}
 	}

@@ -53,7 +53,7 @@ func writeRequest(bw *bufio.Writer, req *http.Request) error {
 			return errInvalidRequest
 		}
 		for _, v := range vals {
-			if !validField(v) {
+			if !header.ValidValue(v) {
 				return errInvalidRequest
 			}
 		}
@@ -161,17 +161,6 @@ func removeZone(host string) string {
 		return host
 	}
 	return host[:j] + host[i:]
-}
-
-// validField reports whether s can be sent as a header value: no control
-// character other than horizontal tab (so no CR, LF or NUL).
-func validField(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // validHost reports whether host can be sent as a Host header: not

@@ -20,8 +20,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/net/http/httpguts"
-
 	"github.com/gatekit/gatekit/internal/header"
 )
 
@@ -58,22 +56,12 @@ func plainLine(line []byte) bool {
 		return false
 	}
 	for _, c := range line[i+1:] {
-		if badValueByte[c] {
+		if !header.IsValueChar(c) {
 			return false
 		}
 	}
 	return true
 }
-
-// badValueByte marks the bytes a field value may not hold: controls other
-// than tab, and DEL.
-var badValueByte = func() (t [256]bool) {
-	for c := range ' ' {
-		t[c] = c != '\t'
-	}
-	t[0x7f] = true
-	return t
-}()
 
 // Seen tells which fields that change how a message is read a head has.
 type Seen uint8
@@ -101,10 +89,7 @@ func Fields(s string, n int) (http.Header, Seen) {
 		kv := s[:i-1]
 		s = s[i+1:]
 		colon := strings.IndexByte(kv, ':')
-		key := kv[:colon]
-		if !canonical(key) {
-			key = textproto.CanonicalMIMEHeaderKey(key)
-		}
+		key := textproto.CanonicalMIMEHeaderKey(kv[:colon]) // no copy when already canonical
 		switch key {
 		case "Transfer-Encoding":
 			seen |= SeenTransferEncoding
@@ -115,7 +100,7 @@ func Fields(s string, n int) (http.Header, Seen) {
 		case "Host":
 			seen |= SeenHost
 		}
-		v := trimOWS(kv[colon+1:])
+		v := strings.Trim(kv[colon+1:], " \t")
 		if vv := h[key]; vv != nil {
 			h[key] = append(vv, v)
 		} else {
@@ -125,31 +110,6 @@ func Fields(s string, n int) (http.Header, Seen) {
 		}
 	}
 	return h, seen
-}
-
-// canonical reports whether the token key is in canonical form: an
-// upper-case letter first and after each hyphen, lower case elsewhere.
-func canonical(key string) bool {
-	upper := true
-	for i := 0; i < len(key); i++ {
-		c := key[i]
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			return false
-		}
-		upper = c == '-'
-	}
-	return true
-}
-
-// trimOWS trims spaces and tabs from both ends of s.
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // FixPragma makes Pragma: no-cache count as Cache-Control: no-cache when
@@ -169,9 +129,9 @@ func FixPragma(h http.Header) {
 // (ASCII case-insensitive tokens).
 func Close(minor int, h http.Header) bool {
 	conn := h["Connection"]
-	hasClose := httpguts.HeaderValuesContainsToken(conn, "close")
+	hasClose := header.HasToken(conn, "close")
 	if minor == 0 {
-		return hasClose || !httpguts.HeaderValuesContainsToken(conn, "keep-alive")
+		return hasClose || !header.HasToken(conn, "keep-alive")
 	}
 	return hasClose
 }

@@ -9,7 +9,7 @@ import "strings"
 func HasToken(values []string, token string) bool {
 	for _, v := range values {
 		for t := range strings.SplitSeq(v, ",") {
-			if asciiEqualFold(strings.Trim(t, " \t"), token) {
+			if EqualFoldASCII(strings.Trim(t, " \t"), token) {
 				return true
 			}
 		}
@@ -17,9 +17,9 @@ func HasToken(values []string, token string) bool {
 	return false
 }
 
-// asciiEqualFold reports whether a and b are equal under ASCII case
-// folding.
-func asciiEqualFold(a, b string) bool {
+// EqualFoldASCII reports whether a and b are equal under ASCII case
+// folding (no Unicode folding, as HTTP compares tokens).
+func EqualFoldASCII(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -32,3 +32,27 @@ var tokenChar = func() (t [256]bool) {
 	}
 	return t
 }()
+
+// IsValueChar reports whether c may stand in a field value: anything but
+// a control byte other than horizontal tab, and DEL (so no CR, LF or NUL;
+// obs-text is allowed), the rule net/http checks values with.
+func IsValueChar(c byte) bool { return !nonValueChar[c] }
+
+// ValidValue reports whether every byte of s may stand in a field value.
+func ValidValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if nonValueChar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// nonValueChar marks the bytes a field value may not hold.
+var nonValueChar = func() (t [256]bool) {
+	for c := range ' ' {
+		t[c] = c != '\t'
+	}
+	t[0x7f] = true
+	return t
+}()
