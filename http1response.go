@@ -515,11 +515,15 @@ func appendField(b []byte, name string, values []string) []byte {
 		b = append(b, name...)
 		b = append(b, ": "...)
 		v = textproto.TrimString(v) // ASCII white space only, as net/http
-		for i := 0; i < len(v); i++ {
-			if c := v[i]; c == '\r' || c == '\n' {
-				b = append(b, ' ')
-			} else {
-				b = append(b, c)
+		if strings.IndexAny(v, "\r\n") < 0 {
+			b = append(b, v...)
+		} else {
+			for i := 0; i < len(v); i++ {
+				if c := v[i]; c == '\r' || c == '\n' {
+					b = append(b, ' ')
+				} else {
+					b = append(b, c)
+				}
 			}
 		}
 		b = append(b, "\r\n"...)

@@ -257,20 +257,19 @@ func (s *http1Server) close() {
 // http1Conn is one connection of an http1Server: requests are read and
 // served in turn on its goroutine.
 type http1Conn struct {
-	s         *http1Server
-	rwc       net.Conn
-	fc        *serverConn // the Server's wrapper under rwc (framing tracker), or nil
-	accepted  time.Time
-	remote    string
-	state     atomic.Int32
-	served    atomic.Int64
-	r         http1Reader
-	br        *bufio.Reader
-	bw        *bufio.Writer
-	buf       []byte // a response body held before the head is written
-	head      []byte // a response head being written
-	post      bool   // the last request was a POST
-	reqLength int64  // the request's Content-Length, -1 if unknown
+	s        *http1Server
+	rwc      net.Conn
+	fc       *serverConn // the Server's wrapper under rwc (framing tracker), or nil
+	accepted time.Time
+	remote   string
+	state    atomic.Int32
+	served   atomic.Int64
+	r        http1Reader
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	buf      []byte // a response body held before the head is written
+	head     []byte // a response head being written
+	post     bool   // the last request was a POST
 
 	// The watch for a client that goes away: once the request has run
 	// goneDelay (due) and its body has ended, a goroutine reads the
@@ -585,8 +584,7 @@ func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (
 	w := &http1Response{c: c, req: req, header: make(http.Header), declared: -1}
 	var body *http1Body
 	if req.Body != http.NoBody {
-		body = &http1Body{c: c, rc: req.Body}
-		c.reqLength = req.ContentLength
+		body = &http1Body{c: c, rc: req.Body, length: req.ContentLength}
 		req.Body = body
 		w.body = body
 	}
@@ -735,6 +733,7 @@ func (c *http1Conn) endWatch() {
 type http1Body struct {
 	c           *http1Conn
 	rc          io.ReadCloser // http.ReadRequest's body
+	length      int64         // the request's Content-Length, -1 if unknown
 	w           *http1Response
 	continueDue bool
 
@@ -793,7 +792,7 @@ func (b *http1Body) drain() bool {
 	if b.w != nil {
 		return false
 	}
-	if cl := b.c.reqLength; cl >= 0 && cl-b.n >= maxPostHandlerRead {
+	if b.length >= 0 && b.length-b.n >= maxPostHandlerRead {
 		return false
 	}
 	n, err := io.CopyN(io.Discard, b.rc, maxPostHandlerRead+1)
