@@ -50,12 +50,14 @@ type exchange struct {
 
 	// base is the request's context without the route's deadline: the
 	// exchange with its trace, and the idle cancel if any. Each attempt
-	// runs in a child of base with the deadline (one context per attempt
-	// rather than a deadline context and a cancel context under it).
-	base          context.Context
-	deadline      time.Time          // the route's deadline, or zero
-	cancelAttempt context.CancelFunc // cancels the current attempt only
-	cancels       []context.CancelFunc
+	// runs in an attemptCtx of base with the deadline (one context per
+	// attempt rather than a deadline context and a cancel context under
+	// it), the first one ctx0.
+	base     context.Context
+	deadline time.Time   // the route's deadline, or zero
+	actx     *attemptCtx // the current attempt's context
+	ctx0     attemptCtx
+	earlier  []*attemptCtx // the contexts of earlier attempts
 }
 
 // attempt is the state of one try of a request on one target. Every try
@@ -78,28 +80,29 @@ type attempt struct {
 	cancel  bool // a local outcome that says nothing about the target
 }
 
-// newAttempt returns the context of a new attempt: a child of x.base
-// with the route's deadline, which x.cancelAttempt cancels alone. The
-// contexts of earlier attempts stay live (a response they carried may
-// still be in use) until cancelAll.
+// newAttempt returns the context of a new attempt: base with the route's
+// deadline, which x.cancelAttempt cancels alone. The contexts of earlier
+// attempts stay live (a response they carried may still be in use) until
+// cancelAll.
 func (x *exchange) newAttempt() context.Context {
-	if x.cancelAttempt != nil {
-		x.cancels = append(x.cancels, x.cancelAttempt)
-	}
-	var ctx context.Context
-	if x.deadline.IsZero() {
-		ctx, x.cancelAttempt = context.WithCancel(x.base)
+	if x.actx == nil {
+		x.ctx0 = attemptCtx{base: x.base, deadline: x.deadline}
+		x.actx = &x.ctx0
 	} else {
-		ctx, x.cancelAttempt = context.WithDeadline(x.base, x.deadline)
+		x.earlier = append(x.earlier, x.actx)
+		x.actx = newAttemptCtx(x.base, x.deadline)
 	}
-	return ctx
+	return x.actx
 }
+
+// cancelAttempt cancels the current attempt's context.
+func (x *exchange) cancelAttempt() { x.actx.cancel() }
 
 // cancelAll cancels the contexts of every attempt.
 func (x *exchange) cancelAll() {
-	x.cancelAttempt()
-	for _, c := range x.cancels {
-		c()
+	x.actx.cancel()
+	for _, a := range x.earlier {
+		a.cancel()
 	}
 }
 

@@ -113,6 +113,12 @@ type h1Conn struct {
 	aborted   atomic.Bool // the request's context ended: deadlines are in the past
 	abortFn   func()      // c.abort, bound once
 	probe     prober
+
+	// The watch of the request's context, from watch to unwatch.
+	watched  *attemptCtx // an attempt's context, watched with its watch
+	stopCtx  func() bool // context.AfterFunc's stop, for any other context
+	deadline *time.Timer // aborts at the attempt's deadline (made once)
+	timing   bool        // deadline is armed
 }
 
 // limitReader reads from a guardConn, at most n bytes while n >= 0 (the
@@ -143,6 +149,45 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (c *h1Conn) abort() {
 	c.aborted.Store(true)
 	c.gc.SetDeadline(aLongTimeAgo)
+}
+
+// watch aborts the exchange on c when ctx ends, until unwatch. The
+// context of a proxy's attempt is watched without making its real context
+// (see attemptCtx): one registration with the client's context, and the
+// route's deadline on c's own timer, made once per connection. Any other
+// context is watched with context.AfterFunc.
+func (c *h1Conn) watch(ctx context.Context) {
+	if a, ok := ctx.(*attemptCtx); ok && a.watch(c.abortFn) {
+		c.watched = a
+		if !a.deadline.IsZero() {
+			if d := time.Until(a.deadline); c.deadline == nil {
+				c.deadline = time.AfterFunc(d, c.abortFn)
+			} else {
+				c.deadline.Reset(d)
+			}
+			c.timing = true
+		}
+		return
+	}
+	c.stopCtx = context.AfterFunc(ctx, c.abortFn)
+}
+
+// unwatch ends watch. It reports whether the exchange was not aborted
+// and will not be (as the stop function of context.AfterFunc does).
+func (c *h1Conn) unwatch() bool {
+	a := c.watched
+	if a == nil {
+		stop := c.stopCtx
+		c.stopCtx = nil
+		return stop()
+	}
+	c.watched = nil
+	ok := true
+	if c.timing {
+		c.timing = false
+		ok = c.deadline.Stop()
+	}
+	return a.unwatch() && ok
 }
 
 // get returns an idle connection that passed the idle check, or a new
@@ -363,18 +408,18 @@ func deadlineErr(ctx context.Context, err error) error {
 // roundTrip writes req on c and reads its response header. nothingRead
 // reports, with an error, that no response byte had arrived.
 func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, trace *httptrace.ClientTrace) (resp *http.Response, nothingRead bool, err error) {
-	stop := context.AfterFunc(ctx, c.abortFn)
+	c.watch(ctx)
 	resp, err = c.exchange(ctx, req, h.p.headerTO, trace)
 	if err != nil {
-		stop()
+		c.unwatch()
 		return nil, c.lr.n == maxResponseHeader, err
 	}
 	reuse := !resp.Close && !req.Close
 	if resp.Body == http.NoBody {
-		c.release(h, stop, reuse)
+		c.release(h, reuse)
 		return resp, false, nil
 	}
-	resp.Body = &h1Body{c: c, h: h, rc: resp.Body, stop: stop, reuse: reuse}
+	resp.Body = &h1Body{c: c, h: h, rc: resp.Body, reuse: reuse}
 	return resp, false, nil
 }
 
@@ -443,8 +488,8 @@ func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerTO time.
 // release ends a response: c goes back to the pool when its response
 // ended at its framing with nothing read past it, the guard still trusts
 // it, and the request's context did not end; otherwise it is closed.
-func (c *h1Conn) release(h *h1Host, stop func() bool, reuse bool) {
-	if stop() && reuse && !c.aborted.Load() && c.br.Buffered() == 0 && c.gc.reusable() {
+func (c *h1Conn) release(h *h1Host, reuse bool) {
+	if c.unwatch() && reuse && !c.aborted.Load() && c.br.Buffered() == 0 && c.gc.reusable() {
 		h.put(c)
 		return
 	}
@@ -458,7 +503,6 @@ type h1Body struct {
 	c     *h1Conn
 	h     *h1Host
 	rc    io.ReadCloser // net/http's body reader over c.br
-	stop  func() bool
 	reuse bool
 	err   error // the error every Read returns once the body ended
 }
@@ -471,13 +515,13 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		b.err = io.EOF
-		b.c.release(b.h, b.stop, b.reuse)
+		b.c.release(b.h, b.reuse)
 	case err != nil:
 		if b.c.aborted.Load() {
 			err = errBodyAborted
 		}
 		b.err = err
-		b.stop()
+		b.c.unwatch()
 		b.c.gc.Close()
 	}
 	return n, err
@@ -489,7 +533,7 @@ var errBodyAborted = errors.New("proxy: response body aborted: request context e
 func (b *h1Body) Close() error {
 	if b.err == nil {
 		b.err = http.ErrBodyReadAfterClose
-		b.stop()
+		b.c.unwatch()
 		b.c.gc.Close()
 	}
 	return nil

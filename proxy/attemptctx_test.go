@@ -1,0 +1,290 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type attemptTestKey struct{}
+
+// TestAttemptCtxActsAsWithDeadline runs the same events on an attemptCtx
+// and on the context.WithDeadline (or WithCancel) context it stands for,
+// and compares what each reports after every event: Err, Deadline, a
+// value, and a context derived from each (which must end with its parent
+// at once, as a child registered with a context of the context package
+// does). At the end, Done and Cause are compared. observe asks for Done
+// first, which makes the attemptCtx's real context early.
+func TestAttemptCtxActsAsWithDeadline(t *testing.T) {
+	now := time.Now()
+	past, soon, later := now.Add(-time.Second), now.Add(time.Hour), now.Add(2*time.Hour)
+	const (
+		cancelAttempt = "cancel attempt"
+		cancelBase    = "cancel base"
+		observe       = "observe"
+		derive        = "derive"
+	)
+	tests := []struct {
+		name         string
+		deadline     time.Time // the route's, zero for none
+		baseDeadline time.Time // the base's own, zero for none
+		steps        []string
+	}{
+		{"live, then cancelled", soon, time.Time{}, []string{cancelAttempt}},
+		{"no deadline", time.Time{}, time.Time{}, []string{cancelAttempt}},
+		{"base ends first", soon, time.Time{}, []string{cancelBase, cancelAttempt}},
+		{"attempt ends first", soon, time.Time{}, []string{cancelAttempt, cancelBase}},
+		{"deadline passed", past, time.Time{}, []string{cancelAttempt}},
+		{"deadline passed, base ends", past, time.Time{}, []string{cancelBase}},
+		{"earlier base deadline passed", soon, past, []string{cancelAttempt}},
+		{"earlier base deadline", soon, now.Add(time.Minute), []string{cancelAttempt}},
+		{"later base deadline", soon, later, []string{cancelBase}},
+		{"no route deadline, base deadline", time.Time{}, later, []string{cancelAttempt}},
+		{"observed, then base ends", soon, time.Time{}, []string{observe, cancelBase}},
+		{"observed, then cancelled", soon, time.Time{}, []string{observe, cancelAttempt}},
+		{"derived, then cancelled", soon, time.Time{}, []string{derive, cancelAttempt}},
+		{"derived, then base ends", soon, time.Time{}, []string{derive, cancelBase}},
+		{"cancelled, then derived", soon, time.Time{}, []string{cancelAttempt, derive}},
+		{"deadline passed, derived", past, time.Time{}, []string{derive}},
+	}
+	cause := errors.New("the client went away")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			type world struct {
+				ctx        context.Context
+				cancel     func()
+				cancelBase context.CancelCauseFunc
+				child      context.Context
+			}
+			mk := func(lazy bool) *world {
+				w := new(world)
+				var base context.Context
+				base, w.cancelBase = context.WithCancelCause(context.WithValue(context.Background(), attemptTestKey{}, "v"))
+				if !tt.baseDeadline.IsZero() {
+					var stop context.CancelFunc
+					base, stop = context.WithDeadline(base, tt.baseDeadline)
+					t.Cleanup(stop)
+				}
+				t.Cleanup(func() { w.cancelBase(nil) })
+				switch {
+				case lazy:
+					a := newAttemptCtx(base, tt.deadline)
+					w.ctx, w.cancel = a, a.cancel
+				case tt.deadline.IsZero():
+					w.ctx, w.cancel = context.WithCancel(base)
+				default:
+					w.ctx, w.cancel = context.WithDeadline(base, tt.deadline)
+				}
+				return w
+			}
+			got, want := mk(true), mk(false)
+			compare := func(after string) {
+				t.Helper()
+				if g, w := got.ctx.Err(), want.ctx.Err(); g != w {
+					t.Errorf("after %s: Err() = %v, want %v", after, g, w)
+				}
+				gd, gok := got.ctx.Deadline()
+				wd, wok := want.ctx.Deadline()
+				if gok != wok || !gd.Equal(wd) {
+					t.Errorf("after %s: Deadline() = %v, %v, want %v, %v", after, gd, gok, wd, wok)
+				}
+				if v := got.ctx.Value(attemptTestKey{}); v != "v" {
+					t.Errorf("after %s: Value = %v, want the base's", after, v)
+				}
+				if want.child != nil {
+					if g, w := got.child.Err(), want.child.Err(); g != w {
+						t.Errorf("after %s: derived context's Err() = %v, want %v", after, g, w)
+					}
+				}
+			}
+			compare("start")
+			for _, step := range tt.steps {
+				for _, w := range []*world{got, want} {
+					switch step {
+					case cancelAttempt:
+						w.cancel()
+					case cancelBase:
+						w.cancelBase(cause)
+					case observe:
+						w.ctx.Done()
+					case derive:
+						var stop context.CancelFunc
+						w.child, stop = context.WithCancel(w.ctx)
+						t.Cleanup(stop)
+					}
+				}
+				compare(step)
+			}
+			closed := func(ctx context.Context) bool {
+				select {
+				case <-ctx.Done():
+					return true
+				default:
+					return false
+				}
+			}
+			if g, w := closed(got.ctx), closed(want.ctx); g != w {
+				t.Errorf("Done closed = %v, want %v", g, w)
+			}
+			if g, w := context.Cause(got.ctx), context.Cause(want.ctx); g != w {
+				t.Errorf("Cause = %v, want %v", g, w)
+			}
+			got.cancel()
+			want.cancel()
+			compare("the last cancel")
+			if !closed(got.ctx) {
+				t.Error("Done still open after cancel")
+			}
+		})
+	}
+}
+
+// TestAttemptCtxAfterFunc: context.AfterFunc on an attemptCtx runs once
+// the attempt ends, and not when stopped before.
+func TestAttemptCtxAfterFunc(t *testing.T) {
+	a := newAttemptCtx(context.Background(), time.Now().Add(time.Hour))
+	ran := make(chan struct{})
+	context.AfterFunc(a, func() { close(ran) })
+	b := newAttemptCtx(context.Background(), time.Time{})
+	stop := context.AfterFunc(b, func() { t.Error("a stopped AfterFunc ran") })
+	if !stop() {
+		t.Fatal("stop() = false before the context ended")
+	}
+	b.cancel()
+	a.cancel()
+	<-ran
+}
+
+// TestAttemptCtxWatch: the pool's watch runs its function exactly once
+// when the attempt ends (by cancel, or by its base ending), not at all
+// once unwatched, and unwatch reports which happened. A context that has
+// ended, whose real context was made, or that is watched already, is not
+// watched (the pool falls back to context.AfterFunc).
+func TestAttemptCtxWatch(t *testing.T) {
+	t.Run("cancel runs it", func(t *testing.T) {
+		a := newAttemptCtx(context.Background(), time.Now().Add(time.Hour))
+		var n atomic.Int32
+		if !a.watch(func() { n.Add(1) }) {
+			t.Fatal("watch refused a live context")
+		}
+		a.cancel()
+		a.cancel()
+		if n.Load() != 1 {
+			t.Fatalf("ran %d times, want 1", n.Load())
+		}
+		if a.unwatch() {
+			t.Fatal("unwatch() = true after the function ran")
+		}
+	})
+	t.Run("base ending runs it", func(t *testing.T) {
+		base, cancel := context.WithCancel(context.Background())
+		a := newAttemptCtx(base, time.Time{})
+		ran := make(chan struct{})
+		if !a.watch(func() { close(ran) }) {
+			t.Fatal("watch refused a live context")
+		}
+		cancel()
+		<-ran
+		a.cancel() // must not run it again (close would panic)
+		if a.unwatch() {
+			t.Fatal("unwatch() = true after the function ran")
+		}
+		if err := a.Err(); err != context.Canceled {
+			t.Fatalf("Err() = %v, want context.Canceled", err)
+		}
+	})
+	t.Run("unwatched", func(t *testing.T) {
+		base, cancel := context.WithCancel(context.Background())
+		a := newAttemptCtx(base, time.Time{})
+		if !a.watch(func() { t.Error("ran after unwatch") }) {
+			t.Fatal("watch refused a live context")
+		}
+		if !a.unwatch() {
+			t.Fatal("unwatch() = false before the context ended")
+		}
+		if a.made.Load() != nil {
+			t.Error("watching made the real context")
+		}
+		cancel()
+		a.cancel()
+	})
+	t.Run("refused", func(t *testing.T) {
+		f := func() {}
+		ended := newAttemptCtx(context.Background(), time.Now().Add(-time.Second))
+		canceled := newAttemptCtx(context.Background(), time.Time{})
+		canceled.cancel()
+		made := newAttemptCtx(context.Background(), time.Time{})
+		made.Done()
+		watched := newAttemptCtx(context.Background(), time.Time{})
+		watched.watch(f)
+		for name, a := range map[string]*attemptCtx{"deadline passed": ended, "canceled": canceled, "made": made, "watched": watched} {
+			if a.watch(f) {
+				t.Errorf("%s: watch() = true", name)
+			}
+			a.cancel()
+		}
+	})
+}
+
+// TestPoolWatchesAnAttemptWithoutItsRealContext: a round trip through the
+// pool in an attempt's context neither makes its real context (no timer
+// context, no registration of its own) nor leaves the connection out of
+// the pool; the route's deadline still ends an exchange that passes it
+// (the connection's own timer), as context.DeadlineExceeded.
+func TestPoolWatchesAnAttemptWithoutItsRealContext(t *testing.T) {
+	var conns atomic.Int64
+	be := countingBackend(t, &conns, nil)
+	p := newH1Pool(newDesyncGuard(0), &net.Dialer{}, TransportConfig{})
+	defer p.CloseIdleConnections()
+	for i := range 3 {
+		a := newAttemptCtx(context.Background(), time.Now().Add(time.Hour))
+		req, _ := http.NewRequestWithContext(a, "GET", be+"/?id=x", nil)
+		resp, err := p.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "id:x" {
+			t.Fatalf("request %d: body %q", i, b)
+		}
+		if i > 0 && a.made.Load() != nil { // the first one dials, in a's real context
+			t.Fatalf("request %d: the round trip on a pooled connection made the attempt's real context", i)
+		}
+		a.cancel()
+	}
+	if n := conns.Load(); n != 1 {
+		t.Fatalf("%d connections for 3 sequential requests, want 1", n)
+	}
+
+	stall, arrived := stallingBackend(t)
+	a := newAttemptCtx(context.Background(), time.Now().Add(50*time.Millisecond))
+	defer a.cancel()
+	req, _ := http.NewRequestWithContext(a, "GET", stall.URL, nil)
+	go func() { <-arrived }()
+	if _, err := p.RoundTrip(req); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("past the route deadline: err %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// TestPoolWatchesOtherContexts: a request whose context is not an
+// attempt's (the pool used on its own) is aborted when it ends.
+func TestPoolWatchesOtherContexts(t *testing.T) {
+	stall, arrived := stallingBackend(t)
+	p := newH1Pool(newDesyncGuard(0), &net.Dialer{}, TransportConfig{})
+	defer p.CloseIdleConnections()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	req, _ := http.NewRequestWithContext(ctx, "GET", stall.URL, nil)
+	if _, err := p.RoundTrip(req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+}
