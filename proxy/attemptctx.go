@@ -16,11 +16,11 @@ import (
 // computed, and Value is base's.
 //
 // The proxy's own HTTP/1 pool never needs it: it watches the attempt with
-// watch, one registration with base (the client going away) beside
-// cancel, while the connection enforces the deadline with a timer of its
-// own (see h1Conn.watch). A request served that way costs no timer
-// context, timer or registration of the attempt's own (the exchange holds
-// its first attemptCtx).
+// watch. cancel runs the watch's function itself, the connection enforces
+// the deadline with a timer of its own, and registers the function with
+// base (the client going away) only for an exchange that runs long (see
+// h1Conn.watch). A request served that way costs no context, timer or
+// registration of its own (the exchange holds its first attemptCtx).
 type attemptCtx struct {
 	base     context.Context
 	deadline time.Time // the route's deadline, zero for none
@@ -31,7 +31,7 @@ type attemptCtx struct {
 	mu       sync.Mutex
 	canceled bool        // cancel ran before the real context was made
 	watcher  func()      // watch's function, while registered
-	stopBase func() bool // stops watcher's registration with base
+	stopBase func() bool // stops watcher's registration with base, if made
 	fired    bool        // cancel ran watcher (or base's registration did)
 }
 
@@ -133,7 +133,7 @@ func (a *attemptCtx) cancel() {
 	run := a.watcher
 	if run != nil {
 		a.watcher, a.fired = nil, true
-		if !a.stopBase() {
+		if a.stopBase != nil && !a.stopBase() {
 			run = nil // base's registration ran it
 		}
 		a.stopBase = nil
@@ -154,11 +154,11 @@ func (a *attemptCtx) cancel() {
 	}
 }
 
-// watch registers f to run once when a ends, as context.AfterFunc(a, f)
-// does, but for the route's deadline, which the caller enforces itself.
-// It returns false, registering nothing, when a has ended, its real
-// context was made (the caller uses context.AfterFunc then), or another
-// watch is registered.
+// watch registers f to run once when a ends: at once when cancel ends
+// it, and, once watchBase registered it with base, when base ends. The
+// route's deadline is the caller's to enforce. It returns false,
+// registering nothing, when a has ended, its real context was made (the
+// caller uses context.AfterFunc then), or another watch is registered.
 func (a *attemptCtx) watch(f func()) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -166,11 +166,20 @@ func (a *attemptCtx) watch(f func()) bool {
 		return false
 	}
 	a.watcher, a.fired = f, false
-	a.stopBase = context.AfterFunc(a.base, f)
 	return true
 }
 
-// unwatch removes watch's registration. It reports whether f had not run
+// watchBase registers the watch's function with base (context.AfterFunc),
+// if a is still watched and it is not registered yet.
+func (a *attemptCtx) watchBase() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.watcher != nil && a.stopBase == nil {
+		a.stopBase = context.AfterFunc(a.base, a.watcher)
+	}
+}
+
+// unwatch removes the watch. It reports whether its function had not run
 // and will not run.
 func (a *attemptCtx) unwatch() bool {
 	a.mu.Lock()
@@ -179,7 +188,7 @@ func (a *attemptCtx) unwatch() bool {
 		return !a.fired
 	}
 	a.watcher = nil
-	ok := a.stopBase()
+	ok := a.stopBase == nil || a.stopBase()
 	a.stopBase = nil
 	return ok
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -188,6 +189,8 @@ func TestAttemptCtxWatch(t *testing.T) {
 		if !a.watch(func() { close(ran) }) {
 			t.Fatal("watch refused a live context")
 		}
+		a.watchBase()
+		a.watchBase() // once registered, not again
 		cancel()
 		<-ran
 		a.cancel() // must not run it again (close would panic)
@@ -198,12 +201,26 @@ func TestAttemptCtxWatch(t *testing.T) {
 			t.Fatalf("Err() = %v, want context.Canceled", err)
 		}
 	})
+	t.Run("base not watched", func(t *testing.T) {
+		base, cancel := context.WithCancel(context.Background())
+		a := newAttemptCtx(base, time.Time{})
+		if !a.watch(func() { t.Error("ran without a registration with base") }) {
+			t.Fatal("watch refused a live context")
+		}
+		cancel()
+		if !a.unwatch() {
+			t.Fatal("unwatch() = false, but nothing ran it")
+		}
+		a.watchBase() // after unwatch: registers nothing
+		a.cancel()
+	})
 	t.Run("unwatched", func(t *testing.T) {
 		base, cancel := context.WithCancel(context.Background())
 		a := newAttemptCtx(base, time.Time{})
 		if !a.watch(func() { t.Error("ran after unwatch") }) {
 			t.Fatal("watch refused a live context")
 		}
+		a.watchBase()
 		if !a.unwatch() {
 			t.Fatal("unwatch() = false before the context ended")
 		}
@@ -231,11 +248,10 @@ func TestAttemptCtxWatch(t *testing.T) {
 	})
 }
 
-// TestPoolWatchesAnAttemptWithoutItsRealContext: a round trip through the
-// pool in an attempt's context neither makes its real context (no timer
-// context, no registration of its own) nor leaves the connection out of
-// the pool; the route's deadline still ends an exchange that passes it
-// (the connection's own timer), as context.DeadlineExceeded.
+// TestPoolWatchesAnAttemptWithoutItsRealContext: a round trip on a pooled
+// connection in an attempt's context neither makes its real context (no
+// timer context, no registration of its own) nor leaves the connection
+// out of the pool.
 func TestPoolWatchesAnAttemptWithoutItsRealContext(t *testing.T) {
 	var conns atomic.Int64
 	be := countingBackend(t, &conns, nil)
@@ -262,13 +278,103 @@ func TestPoolWatchesAnAttemptWithoutItsRealContext(t *testing.T) {
 		t.Fatalf("%d connections for 3 sequential requests, want 1", n)
 	}
 
-	stall, arrived := stallingBackend(t)
+}
+
+// answerThenStall is a target that answers the first request on a
+// connection and stalls on the next one (until the connection closes),
+// sending on arrived when it comes.
+func answerThenStall(t *testing.T) (url string, arrived <-chan struct{}) {
+	ch := make(chan struct{}, 4)
+	url = rawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		if _, err := http.ReadRequest(br); err != nil {
+			return
+		}
+		ch <- struct{}{}
+		io.Copy(io.Discard, br)
+	})
+	return url, ch
+}
+
+// pooledStall returns a pool holding one idle connection to a target
+// that stalls on the next request on it.
+func pooledStall(t *testing.T) (p *h1Pool, url string, arrived <-chan struct{}) {
+	url, arrived = answerThenStall(t)
+	p = newH1Pool(newDesyncGuard(0), &net.Dialer{}, TransportConfig{})
+	t.Cleanup(p.CloseIdleConnections)
+	req, _ := http.NewRequest("GET", url, nil)
+	resp, err := p.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return p, url, arrived
+}
+
+// TestPoolAttemptDeadline: the route's deadline ends an exchange on a
+// pooled connection that passes it (the connection's own timer), as
+// context.DeadlineExceeded, without the attempt's real context.
+func TestPoolAttemptDeadline(t *testing.T) {
+	p, url, arrived := pooledStall(t)
 	a := newAttemptCtx(context.Background(), time.Now().Add(50*time.Millisecond))
 	defer a.cancel()
-	req, _ := http.NewRequestWithContext(a, "GET", stall.URL, nil)
-	go func() { <-arrived }()
+	made := make(chan bool, 1)
+	go func() {
+		<-arrived
+		made <- a.made.Load() != nil
+	}()
+	req, _ := http.NewRequestWithContext(a, "GET", url, nil)
 	if _, err := p.RoundTrip(req); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("past the route deadline: err %v, want context.DeadlineExceeded", err)
+	}
+	if <-made {
+		t.Fatal("the exchange made the attempt's real context")
+	}
+}
+
+// TestPoolAttemptClientGone: the client's context ending while an
+// exchange in an attempt's context waits on a stalled target aborts it
+// (once the exchange has run watchDelay), as context.Canceled, and the
+// connection is not reused.
+func TestPoolAttemptClientGone(t *testing.T) {
+	p, url, arrived := pooledStall(t)
+	base, cancel := context.WithCancel(context.Background())
+	a := newAttemptCtx(base, time.Now().Add(time.Hour))
+	defer a.cancel()
+	made := make(chan bool, 1)
+	go func() {
+		<-arrived
+		made <- a.made.Load() != nil
+		cancel()
+	}()
+	req, _ := http.NewRequestWithContext(a, "GET", url, nil)
+	if _, err := p.RoundTrip(req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	if <-made {
+		t.Fatal("the exchange made the attempt's real context")
+	}
+	if n := len(p.host(dialAddr(req.URL)).idle); n != 0 {
+		t.Fatalf("%d idle connections after an aborted exchange, want 0", n)
+	}
+}
+
+// TestPoolAttemptCancel: the attempt's own cancel (a stopped re-send)
+// aborts its exchange at once, without waiting for watchDelay.
+func TestPoolAttemptCancel(t *testing.T) {
+	p, url, arrived := pooledStall(t)
+	a := newAttemptCtx(context.Background(), time.Time{})
+	go func() {
+		<-arrived
+		a.cancel()
+	}()
+	req, _ := http.NewRequestWithContext(a, "GET", url, nil)
+	if _, err := p.RoundTrip(req); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
 	}
 }
 

@@ -115,11 +115,19 @@ type h1Conn struct {
 	probe     prober
 
 	// The watch of the request's context, from watch to unwatch.
-	watched  *attemptCtx // an attempt's context, watched with its watch
-	stopCtx  func() bool // context.AfterFunc's stop, for any other context
-	deadline *time.Timer // aborts at the attempt's deadline (made once)
-	timing   bool        // deadline is armed
+	stopCtx   func() bool // context.AfterFunc's stop, for a context not an attempt's
+	tmu       sync.Mutex  // guards watched and armed, and serializes onTimer
+	watched   *attemptCtx // an attempt's context, watched with its watch
+	timer     *time.Timer // runs onTimer (made once per connection)
+	armed     bool        // timer is to act when it fires
+	onTimerFn func()      // c.onTimer, bound once
 }
+
+// watchDelay is how long an exchange on a pooled connection runs before
+// the pool registers it with the client's context (see h1Conn.watch).
+// The gatekit Server itself notices a client going away only once a
+// request has run 20 ms.
+const watchDelay = 20 * time.Millisecond
 
 // limitReader reads from a guardConn, at most n bytes while n >= 0 (the
 // response header's bound).
@@ -151,43 +159,86 @@ func (c *h1Conn) abort() {
 	c.gc.SetDeadline(aLongTimeAgo)
 }
 
-// watch aborts the exchange on c when ctx ends, until unwatch. The
-// context of a proxy's attempt is watched without making its real context
-// (see attemptCtx): one registration with the client's context, and the
-// route's deadline on c's own timer, made once per connection. Any other
-// context is watched with context.AfterFunc.
+// watch aborts the exchange on c when ctx ends, until unwatch. Any
+// context but an attempt's is watched with context.AfterFunc. An
+// attempt's context is watched without making its real context (see
+// attemptCtx), on c's own timer (made once per connection), which fires
+// at the earliest of the attempt's deadline and watchDelay:
+//
+//   - the route's deadline is enforced exactly: the timer aborts the
+//     exchange;
+//   - the client's context (base) ending is noticed at most watchDelay
+//     late: only an exchange that runs that long is registered with it.
+//     Most end sooner, and registering every one (a Done channel, a
+//     children map and a registration, made and undone per request) is
+//     the largest cost of a proxied request after its system calls.
+//     Its deadline, if earlier, is when the timer fires.
+//
+// The attempt's own cancel aborts the exchange at once.
 func (c *h1Conn) watch(ctx context.Context) {
-	if a, ok := ctx.(*attemptCtx); ok && a.watch(c.abortFn) {
-		c.watched = a
-		if !a.deadline.IsZero() {
-			if d := time.Until(a.deadline); c.deadline == nil {
-				c.deadline = time.AfterFunc(d, c.abortFn)
-			} else {
-				c.deadline.Reset(d)
-			}
-			c.timing = true
-		}
+	a, ok := ctx.(*attemptCtx)
+	if !ok || !a.watch(c.abortFn) {
+		c.stopCtx = context.AfterFunc(ctx, c.abortFn)
 		return
 	}
-	c.stopCtx = context.AfterFunc(ctx, c.abortFn)
+	d := watchDelay
+	if dl, ok := a.Deadline(); ok {
+		d = min(d, time.Until(dl))
+	}
+	c.tmu.Lock()
+	c.watched, c.armed = a, true
+	if c.timer == nil {
+		c.onTimerFn = c.onTimer
+		c.timer = time.AfterFunc(d, c.onTimerFn)
+	} else {
+		c.timer.Reset(d)
+	}
+	c.tmu.Unlock()
+}
+
+// onTimer runs when the watch's timer fires: past the attempt's deadline
+// it aborts the exchange; otherwise it registers the watch with the
+// client's context and waits for the deadline, if any.
+func (c *h1Conn) onTimer() {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	a := c.watched
+	if !c.armed || a == nil {
+		return // unwatched as it fired
+	}
+	now := time.Now()
+	if !a.deadline.IsZero() && !now.Before(a.deadline) {
+		c.armed = false
+		c.abort()
+		return
+	}
+	a.watchBase()
+	if a.deadline.IsZero() {
+		c.armed = false
+		return
+	}
+	c.timer.Reset(a.deadline.Sub(now))
 }
 
 // unwatch ends watch. It reports whether the exchange was not aborted
 // and will not be (as the stop function of context.AfterFunc does).
 func (c *h1Conn) unwatch() bool {
-	a := c.watched
-	if a == nil {
-		stop := c.stopCtx
+	if stop := c.stopCtx; stop != nil {
 		c.stopCtx = nil
 		return stop()
 	}
-	c.watched = nil
-	ok := true
-	if c.timing {
-		c.timing = false
-		ok = c.deadline.Stop()
+	c.tmu.Lock()
+	a := c.watched
+	c.watched, c.armed = nil, false
+	if c.timer != nil {
+		c.timer.Stop()
 	}
-	return a.unwatch() && ok
+	c.tmu.Unlock()
+	if a == nil {
+		return false // not watched: nothing vouches for the exchange
+	}
+	ok := a.unwatch() // before reading aborted: a registration may abort until then
+	return ok && !c.aborted.Load()
 }
 
 // get returns an idle connection that passed the idle check, or a new
