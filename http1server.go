@@ -50,8 +50,14 @@ type http1Server struct {
 }
 
 // defaultGoneDelay is http1Server.goneDelay in a Server: a request that is
-// answered sooner never pays for the watch.
-const defaultGoneDelay = 20 * time.Millisecond
+// answered sooner never pays for the watch (a goroutine, a read and two
+// deadline changes). It is well above the time a loaded server takes to
+// answer a quick request: with a delay close to it, queueing on a
+// saturated server pushes a share of its requests past the delay, whose
+// watches take more of the CPU it lacks and push more requests past it
+// (see BENCHMARKS.md). A client that goes away is noticed at most this
+// late, which matters for the requests that run long.
+const defaultGoneDelay = 100 * time.Millisecond
 
 // Connection states (http1Conn.state).
 const (

@@ -143,7 +143,7 @@ type ServerConfig struct {
 // hijacking, http.ResponseController deadlines, graceful shutdown), for
 // less work per request. One difference: a client that goes away during a
 // request cancels the request's context only once the request has run
-// 20 ms (net/http's server watches every request from its start, at the
+// 100 ms (net/http's server watches every request from its start, at the
 // cost of a goroutine and a read per request).
 //
 // Beyond http.Server's own limits it bounds every write (WriteIdleTimeout)

@@ -125,8 +125,8 @@ type h1Conn struct {
 
 // watchDelay is how long an exchange on a pooled connection runs before
 // the pool registers it with the client's context (see h1Conn.watch).
-// The gatekit Server itself notices a client going away only once a
-// request has run 20 ms.
+// (The gatekit Server notices a client going away only once a request has
+// run 100 ms; net/http's server notices it at once.)
 const watchDelay = 20 * time.Millisecond
 
 // limitReader reads from a guardConn, at most n bytes while n >= 0 (the
