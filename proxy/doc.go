@@ -70,10 +70,14 @@
 // response is read as the client is sent it, with none of http.Transport's
 // per-connection goroutines. Before an idle connection is reused, a
 // non-blocking read checks that its target neither closed it nor sent
-// anything since. Everything else goes through a tuned http.Transport
-// ([NewTransport]): https targets (which may speak HTTP/2), protocol
-// upgrades, Expect: 100-continue, request bodies over 32 KiB or of unknown
-// length, and every request when TransportConfig.MaxConnsPerHost is set.
+// anything since. The route's deadline (Config.Timeout) ends an exchange
+// on time; a client that goes away ends it once it has run 100 ms (a
+// quick exchange is never tied to the client's context, which costs
+// several allocations per request). Everything else goes through a
+// tuned http.Transport ([NewTransport]): https targets (which may speak
+// HTTP/2), protocol upgrades, Expect: 100-continue, request bodies over
+// 32 KiB or of unknown length, and every request when
+// TransportConfig.MaxConnsPerHost is set.
 //
 // Either way every HTTP/1 response is framed as it is read, so that bytes
 // a target sends past the end of a response (or while its connection is

@@ -124,10 +124,12 @@ type h1Conn struct {
 }
 
 // watchDelay is how long an exchange on a pooled connection runs before
-// the pool registers it with the client's context (see h1Conn.watch).
-// (The gatekit Server notices a client going away only once a request has
-// run 100 ms; net/http's server notices it at once.)
-const watchDelay = 20 * time.Millisecond
+// the pool registers it with the client's context (see h1Conn.watch): as
+// long as the gatekit Server lets a request run before it watches for a
+// client that goes away, and for the same reason (well above the time a
+// saturated proxy takes to answer a quick request, so that overload does
+// not make each request cost more).
+const watchDelay = 100 * time.Millisecond
 
 // limitReader reads from a guardConn, at most n bytes while n >= 0 (the
 // response header's bound).
