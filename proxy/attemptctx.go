@@ -113,6 +113,11 @@ func (a *attemptCtx) ended() bool {
 	return a.base.Err() != nil || !a.deadline.IsZero() && !time.Now().Before(a.deadline)
 }
 
+// endedAt is ended at the time now.
+func (a *attemptCtx) endedAt(now time.Time) bool {
+	return a.base.Err() != nil || !a.deadline.IsZero() && !now.Before(a.deadline)
+}
+
 // Value returns base's value for key. The context package's own key (a
 // *int) asks for the real context, whose answer context.Cause and the
 // contexts derived from a rely on.
@@ -154,15 +159,16 @@ func (a *attemptCtx) cancel() {
 	}
 }
 
-// watch registers f to run once when a ends: at once when cancel ends
-// it, and, once watchBase registered it with base, when base ends. The
+// watch registers f to run once when a ends: at once when cancel ends it,
+// and, once watchBase registered it with base, when base ends. The
 // route's deadline is the caller's to enforce. It returns false,
-// registering nothing, when a has ended, its real context was made (the
-// caller uses context.AfterFunc then), or another watch is registered.
-func (a *attemptCtx) watch(f func()) bool {
+// registering nothing, when a has ended by the time now, its real context
+// was made (the caller uses context.AfterFunc then), or another watch is
+// registered.
+func (a *attemptCtx) watch(f func(), now time.Time) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.watcher != nil || a.canceled || a.made.Load() != nil || a.ended() {
+	if a.watcher != nil || a.canceled || a.made.Load() != nil || a.endedAt(now) {
 		return false
 	}
 	a.watcher, a.fired = f, false

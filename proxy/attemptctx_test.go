@@ -170,7 +170,7 @@ func TestAttemptCtxWatch(t *testing.T) {
 	t.Run("cancel runs it", func(t *testing.T) {
 		a := newAttemptCtx(context.Background(), time.Now().Add(time.Hour))
 		var n atomic.Int32
-		if !a.watch(func() { n.Add(1) }) {
+		if !a.watch(func() { n.Add(1) }, time.Now()) {
 			t.Fatal("watch refused a live context")
 		}
 		a.cancel()
@@ -186,7 +186,7 @@ func TestAttemptCtxWatch(t *testing.T) {
 		base, cancel := context.WithCancel(context.Background())
 		a := newAttemptCtx(base, time.Time{})
 		ran := make(chan struct{})
-		if !a.watch(func() { close(ran) }) {
+		if !a.watch(func() { close(ran) }, time.Now()) {
 			t.Fatal("watch refused a live context")
 		}
 		a.watchBase()
@@ -204,7 +204,7 @@ func TestAttemptCtxWatch(t *testing.T) {
 	t.Run("base not watched", func(t *testing.T) {
 		base, cancel := context.WithCancel(context.Background())
 		a := newAttemptCtx(base, time.Time{})
-		if !a.watch(func() { t.Error("ran without a registration with base") }) {
+		if !a.watch(func() { t.Error("ran without a registration with base") }, time.Now()) {
 			t.Fatal("watch refused a live context")
 		}
 		cancel()
@@ -217,7 +217,7 @@ func TestAttemptCtxWatch(t *testing.T) {
 	t.Run("unwatched", func(t *testing.T) {
 		base, cancel := context.WithCancel(context.Background())
 		a := newAttemptCtx(base, time.Time{})
-		if !a.watch(func() { t.Error("ran after unwatch") }) {
+		if !a.watch(func() { t.Error("ran after unwatch") }, time.Now()) {
 			t.Fatal("watch refused a live context")
 		}
 		a.watchBase()
@@ -238,9 +238,9 @@ func TestAttemptCtxWatch(t *testing.T) {
 		made := newAttemptCtx(context.Background(), time.Time{})
 		made.Done()
 		watched := newAttemptCtx(context.Background(), time.Time{})
-		watched.watch(f)
+		watched.watch(f, time.Now())
 		for name, a := range map[string]*attemptCtx{"deadline passed": ended, "canceled": canceled, "made": made, "watched": watched} {
-			if a.watch(f) {
+			if a.watch(f, time.Now()) {
 				t.Errorf("%s: watch() = true", name)
 			}
 			a.cancel()

@@ -161,7 +161,8 @@ func (c *h1Conn) abort() {
 	c.gc.SetDeadline(aLongTimeAgo)
 }
 
-// watch aborts the exchange on c when ctx ends, until unwatch. Any
+// watch aborts the exchange on c when ctx ends, until unwatch (now is
+// the time it starts). Any
 // context but an attempt's is watched with context.AfterFunc. An
 // attempt's context is watched without making its real context (see
 // attemptCtx), on c's own timer (made once per connection), which fires
@@ -177,15 +178,15 @@ func (c *h1Conn) abort() {
 //     Its deadline, if earlier, is when the timer fires.
 //
 // The attempt's own cancel aborts the exchange at once.
-func (c *h1Conn) watch(ctx context.Context) {
+func (c *h1Conn) watch(ctx context.Context, now time.Time) {
 	a, ok := ctx.(*attemptCtx)
-	if !ok || !a.watch(c.abortFn) {
+	if !ok || !a.watch(c.abortFn, now) {
 		c.stopCtx = context.AfterFunc(ctx, c.abortFn)
 		return
 	}
 	d := watchDelay
 	if dl, ok := a.Deadline(); ok {
-		d = min(d, time.Until(dl))
+		d = min(d, dl.Sub(now))
 	}
 	c.tmu.Lock()
 	c.watched, c.armed = a, true
@@ -461,8 +462,9 @@ func deadlineErr(ctx context.Context, err error) error {
 // roundTrip writes req on c and reads its response header. nothingRead
 // reports, with an error, that no response byte had arrived.
 func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, trace *httptrace.ClientTrace) (resp *http.Response, nothingRead bool, err error) {
-	c.watch(ctx)
-	resp, err = c.exchange(ctx, req, h.p.headerTO, trace)
+	now := time.Now()
+	c.watch(ctx, now)
+	resp, err = c.exchange(ctx, req, now.Add(h.p.headerTO), trace)
 	if err != nil {
 		c.unwatch()
 		return nil, c.lr.n == maxResponseHeader, err
@@ -478,12 +480,11 @@ func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, tr
 
 // exchange writes req on c and reads the response header, relaying
 // interim (1xx) responses to the trace.
-func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerTO time.Duration, trace *httptrace.ClientTrace) (*http.Response, error) {
+func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerDeadline time.Time, trace *httptrace.ClientTrace) (*http.Response, error) {
 	c.lr.n = maxResponseHeader
 	// The response header timeout needs a read deadline only when it
 	// would expire before the request's own deadline (the route's
 	// Timeout, by default as long), which interrupts the read anyway.
-	headerDeadline := time.Now().Add(headerTO)
 	d, ok := ctx.Deadline()
 	setDeadline := !ok || d.After(headerDeadline)
 	if setDeadline {

@@ -332,8 +332,9 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		x.idleCancel = cancelIdle
 		defer cancelIdle()
 	}
+	now := time.Now()
 	if px.timeout > 0 && !strings.EqualFold(upgrade, "websocket") {
-		x.deadline = time.Now().Add(px.timeout)
+		x.deadline = now.Add(px.timeout)
 	}
 	ctx := x.newAttempt()
 	defer func() {
@@ -367,7 +368,7 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			panic(p)
 		}
 	}()
-	x.cur.start = time.Now()
+	x.cur.start = now // the retrier's first attempt keeps it
 	if tunnel {
 		// A WebSocket tunnel: httputil.ReverseProxy hijacks the client's
 		// connection once the target agrees.

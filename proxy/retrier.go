@@ -65,7 +65,9 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if px.guard.quarantined(x.cur.target.URL()) {
 			req.Close = true // quarantine: never reuse a connection to it
 		}
-		x.cur.start = time.Now()
+		if n > 0 {
+			x.cur.start = time.Now() // the first attempt's is the request's start
+		}
 		resp, err := px.roundTripperFor(x.cur.target, req).RoundTrip(req)
 		if err == nil || x.cur.hidden.Load() > 0 || !neverReached(err, x.cur.gotConn.Load()) {
 			x.maybeReached = true
