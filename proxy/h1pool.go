@@ -161,21 +161,21 @@ func (c *h1Conn) abort() {
 	c.gc.SetDeadline(aLongTimeAgo)
 }
 
-// watch aborts the exchange on c when ctx ends, until unwatch (now is
-// the time it starts). Any
-// context but an attempt's is watched with context.AfterFunc. An
-// attempt's context is watched without making its real context (see
-// attemptCtx), on c's own timer (made once per connection), which fires
-// at the earliest of the attempt's deadline and watchDelay:
+// watch aborts the exchange on c when ctx ends, until unwatch; now is
+// when the exchange starts. Any context but an attempt's is watched with
+// context.AfterFunc. An attempt's context is watched without making its
+// real context (see attemptCtx), on c's own timer (made once per
+// connection), which fires at the earliest of the attempt's deadline and
+// watchDelay:
 //
 //   - the route's deadline is enforced exactly: the timer aborts the
 //     exchange;
 //   - the client's context (base) ending is noticed at most watchDelay
-//     late: only an exchange that runs that long is registered with it.
-//     Most end sooner, and registering every one (a Done channel, a
-//     children map and a registration, made and undone per request) is
-//     the largest cost of a proxied request after its system calls.
-//     Its deadline, if earlier, is when the timer fires.
+//     late: only an exchange that runs that long is registered with it
+//     (the client context's own deadline, if earlier, is when the timer
+//     fires). Most end sooner, and registering every one makes and
+//     undoes a Done channel, a children map and a registration per
+//     request.
 //
 // The attempt's own cancel aborts the exchange at once.
 func (c *h1Conn) watch(ctx context.Context, now time.Time) {
