@@ -19,7 +19,18 @@ cd "$(dirname "$0")/.."
 # version reverses (RFC 9111 §5.1: use the first value, ignore an invalid
 # one), 4 need Set-Cookie stored and 1 a bogus Transfer-Encoding forwarded.
 : "${MIN_REQUIRED:=149}"
-: "${ORIGIN_PORT:=18700}" "${PROXY_PORT:=18701}"
+# free_port prints the first port from $1 on that nothing on loopback
+# listens on (ORIGIN_PORT and PROXY_PORT, when set, are used as they are).
+free_port() {
+	local p
+	for ((p = $1; p < $1 + 500; p++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+	done
+	echo "no free port from $1" >&2
+	return 1
+}
+: "${ORIGIN_PORT:=$(free_port 18700)}"
+: "${PROXY_PORT:=$(free_port $((ORIGIN_PORT + 1)))}"
 work=$(mktemp -d)
 pids=()
 cleanup() {
