@@ -13,7 +13,9 @@ import (
 // (context.WithCancel(base) without a deadline), but that context is made
 // only when something needs it: its Done channel, a context derived from
 // it (which asks for Done), or its cause. Until then Err and Deadline are
-// computed, and Value is base's.
+// computed, and Value is base's. One difference remains: when the
+// deadline passes and base ends, both before anything asks, Err reports
+// base's error, where context.WithDeadline reports the first of the two.
 //
 // The proxy's own HTTP/1 pool never needs it: it watches the attempt with
 // watch. cancel runs the watch's function itself, the connection enforces
@@ -41,8 +43,21 @@ type madeCtx struct {
 	cancel context.CancelFunc
 }
 
-func newAttemptCtx(base context.Context, deadline time.Time) *attemptCtx {
-	return &attemptCtx{base: base, deadline: deadline}
+// newAttemptCtx returns the attempt context of base with deadline, made
+// at the time now (see start).
+func newAttemptCtx(base context.Context, deadline, now time.Time) *attemptCtx {
+	a := &attemptCtx{base: base, deadline: deadline}
+	a.start(now)
+	return a
+}
+
+// start makes the real context at once when a has ended by the time now
+// (it is made that late: its deadline has passed, or base has ended), as
+// context.WithDeadline would report it from the start.
+func (a *attemptCtx) start(now time.Time) {
+	if a.endedAt(now) {
+		a.real()
+	}
 }
 
 // real returns the context a stands for, made on first use.

@@ -74,7 +74,7 @@ func TestAttemptCtxActsAsWithDeadline(t *testing.T) {
 				t.Cleanup(func() { w.cancelBase(nil) })
 				switch {
 				case lazy:
-					a := newAttemptCtx(base, tt.deadline)
+					a := newAttemptCtx(base, tt.deadline, time.Now())
 					w.ctx, w.cancel = a, a.cancel
 				case tt.deadline.IsZero():
 					w.ctx, w.cancel = context.WithCancel(base)
@@ -148,10 +148,10 @@ func TestAttemptCtxActsAsWithDeadline(t *testing.T) {
 // TestAttemptCtxAfterFunc: context.AfterFunc on an attemptCtx runs once
 // the attempt ends, and not when stopped before.
 func TestAttemptCtxAfterFunc(t *testing.T) {
-	a := newAttemptCtx(context.Background(), time.Now().Add(time.Hour))
+	a := newAttemptCtx(context.Background(), time.Now().Add(time.Hour), time.Now())
 	ran := make(chan struct{})
 	context.AfterFunc(a, func() { close(ran) })
-	b := newAttemptCtx(context.Background(), time.Time{})
+	b := newAttemptCtx(context.Background(), time.Time{}, time.Now())
 	stop := context.AfterFunc(b, func() { t.Error("a stopped AfterFunc ran") })
 	if !stop() {
 		t.Fatal("stop() = false before the context ended")
@@ -168,7 +168,7 @@ func TestAttemptCtxAfterFunc(t *testing.T) {
 // watched (the pool falls back to context.AfterFunc).
 func TestAttemptCtxWatch(t *testing.T) {
 	t.Run("cancel runs it", func(t *testing.T) {
-		a := newAttemptCtx(context.Background(), time.Now().Add(time.Hour))
+		a := newAttemptCtx(context.Background(), time.Now().Add(time.Hour), time.Now())
 		var n atomic.Int32
 		if !a.watch(func() { n.Add(1) }, time.Now()) {
 			t.Fatal("watch refused a live context")
@@ -184,7 +184,7 @@ func TestAttemptCtxWatch(t *testing.T) {
 	})
 	t.Run("base ending runs it", func(t *testing.T) {
 		base, cancel := context.WithCancel(context.Background())
-		a := newAttemptCtx(base, time.Time{})
+		a := newAttemptCtx(base, time.Time{}, time.Now())
 		ran := make(chan struct{})
 		if !a.watch(func() { close(ran) }, time.Now()) {
 			t.Fatal("watch refused a live context")
@@ -203,7 +203,7 @@ func TestAttemptCtxWatch(t *testing.T) {
 	})
 	t.Run("base not watched", func(t *testing.T) {
 		base, cancel := context.WithCancel(context.Background())
-		a := newAttemptCtx(base, time.Time{})
+		a := newAttemptCtx(base, time.Time{}, time.Now())
 		if !a.watch(func() { t.Error("ran without a registration with base") }, time.Now()) {
 			t.Fatal("watch refused a live context")
 		}
@@ -216,7 +216,7 @@ func TestAttemptCtxWatch(t *testing.T) {
 	})
 	t.Run("unwatched", func(t *testing.T) {
 		base, cancel := context.WithCancel(context.Background())
-		a := newAttemptCtx(base, time.Time{})
+		a := newAttemptCtx(base, time.Time{}, time.Now())
 		if !a.watch(func() { t.Error("ran after unwatch") }, time.Now()) {
 			t.Fatal("watch refused a live context")
 		}
@@ -232,12 +232,12 @@ func TestAttemptCtxWatch(t *testing.T) {
 	})
 	t.Run("refused", func(t *testing.T) {
 		f := func() {}
-		ended := newAttemptCtx(context.Background(), time.Now().Add(-time.Second))
-		canceled := newAttemptCtx(context.Background(), time.Time{})
+		ended := newAttemptCtx(context.Background(), time.Now().Add(-time.Second), time.Now())
+		canceled := newAttemptCtx(context.Background(), time.Time{}, time.Now())
 		canceled.cancel()
-		made := newAttemptCtx(context.Background(), time.Time{})
+		made := newAttemptCtx(context.Background(), time.Time{}, time.Now())
 		made.Done()
-		watched := newAttemptCtx(context.Background(), time.Time{})
+		watched := newAttemptCtx(context.Background(), time.Time{}, time.Now())
 		watched.watch(f, time.Now())
 		for name, a := range map[string]*attemptCtx{"deadline passed": ended, "canceled": canceled, "made": made, "watched": watched} {
 			if a.watch(f, time.Now()) {
@@ -258,7 +258,7 @@ func TestPoolWatchesAnAttemptWithoutItsRealContext(t *testing.T) {
 	p := newH1Pool(newDesyncGuard(0), &net.Dialer{}, TransportConfig{})
 	defer p.CloseIdleConnections()
 	for i := range 3 {
-		a := newAttemptCtx(context.Background(), time.Now().Add(time.Hour))
+		a := newAttemptCtx(context.Background(), time.Now().Add(time.Hour), time.Now())
 		req, _ := http.NewRequestWithContext(a, "GET", be+"/?id=x", nil)
 		resp, err := p.RoundTrip(req)
 		if err != nil {
@@ -320,7 +320,7 @@ func pooledStall(t *testing.T) (p *h1Pool, url string, arrived <-chan struct{}) 
 // context.DeadlineExceeded, without the attempt's real context.
 func TestPoolAttemptDeadline(t *testing.T) {
 	p, url, arrived := pooledStall(t)
-	a := newAttemptCtx(context.Background(), time.Now().Add(50*time.Millisecond))
+	a := newAttemptCtx(context.Background(), time.Now().Add(50*time.Millisecond), time.Now())
 	defer a.cancel()
 	made := make(chan bool, 1)
 	go func() {
@@ -343,7 +343,7 @@ func TestPoolAttemptDeadline(t *testing.T) {
 func TestPoolAttemptClientGone(t *testing.T) {
 	p, url, arrived := pooledStall(t)
 	base, cancel := context.WithCancel(context.Background())
-	a := newAttemptCtx(base, time.Now().Add(time.Hour))
+	a := newAttemptCtx(base, time.Now().Add(time.Hour), time.Now())
 	defer a.cancel()
 	made := make(chan bool, 1)
 	go func() {
@@ -367,7 +367,7 @@ func TestPoolAttemptClientGone(t *testing.T) {
 // aborts its exchange at once, without waiting for watchDelay.
 func TestPoolAttemptCancel(t *testing.T) {
 	p, url, arrived := pooledStall(t)
-	a := newAttemptCtx(context.Background(), time.Time{})
+	a := newAttemptCtx(context.Background(), time.Time{}, time.Now())
 	go func() {
 		<-arrived
 		a.cancel()
@@ -393,4 +393,120 @@ func TestPoolWatchesOtherContexts(t *testing.T) {
 	if _, err := p.RoundTrip(req); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
 	}
+}
+
+// FuzzAttemptCtxAgainstWithDeadline runs a sequence of events, one per
+// byte of ops, on an attemptCtx and on the context.WithDeadline (or
+// WithCancel) context it stands for, and compares what each reports after
+// every event. The first two bytes choose the route's deadline and the
+// base's own (none, passed, an hour away, two hours away).
+func FuzzAttemptCtxAgainstWithDeadline(f *testing.F) {
+	f.Add([]byte{2, 0, 0, 1})
+	f.Add([]byte{1, 0, 3, 0})
+	f.Add([]byte{2, 1, 2, 4, 1, 0})
+	f.Add([]byte{0, 3, 4, 5, 0, 1, 5})
+	f.Add([]byte{2, 0, 1, 3, 4, 2, 0})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) < 2 || len(ops) > 64 {
+			return
+		}
+		now := time.Now()
+		pick := func(b byte) time.Time {
+			switch b % 4 {
+			case 1:
+				return now.Add(-time.Second)
+			case 2:
+				return now.Add(time.Hour)
+			case 3:
+				return now.Add(2 * time.Hour)
+			}
+			return time.Time{}
+		}
+		deadline, baseDeadline := pick(ops[0]), pick(ops[1])
+		cause := errors.New("gone")
+		type world struct {
+			ctx        context.Context
+			cancel     func()
+			cancelBase context.CancelCauseFunc
+			children   []context.Context
+		}
+		var stops []context.CancelFunc
+		defer func() {
+			for _, s := range stops {
+				s()
+			}
+		}()
+		mk := func(lazy bool) *world {
+			w := new(world)
+			var base context.Context
+			base, w.cancelBase = context.WithCancelCause(context.WithValue(context.Background(), attemptTestKey{}, "v"))
+			stops = append(stops, func() { w.cancelBase(nil) })
+			if !baseDeadline.IsZero() {
+				var stop context.CancelFunc
+				base, stop = context.WithDeadline(base, baseDeadline)
+				stops = append(stops, stop)
+			}
+			switch {
+			case lazy:
+				a := newAttemptCtx(base, deadline, time.Now())
+				w.ctx, w.cancel = a, a.cancel
+			case deadline.IsZero():
+				w.ctx, w.cancel = context.WithCancel(base)
+			default:
+				w.ctx, w.cancel = context.WithDeadline(base, deadline)
+			}
+			stops = append(stops, w.cancel)
+			return w
+		}
+		got, want := mk(true), mk(false)
+		closed := func(ctx context.Context) bool {
+			select {
+			case <-ctx.Done():
+				return true
+			default:
+				return false
+			}
+		}
+		for i, op := range ops[2:] {
+			for _, w := range []*world{got, want} {
+				switch op % 6 {
+				case 0:
+					w.cancel()
+				case 1:
+					w.cancelBase(cause)
+				case 2:
+					w.ctx.Done()
+				case 3:
+					c, stop := context.WithCancel(w.ctx)
+					w.children = append(w.children, c)
+					stops = append(stops, stop)
+				case 4:
+					context.Cause(w.ctx)
+				case 5:
+					w.ctx.Err()
+				}
+			}
+			if g, w := got.ctx.Err(), want.ctx.Err(); g != w {
+				t.Fatalf("after op %d (%d): Err() = %v, want %v", i, op%6, g, w)
+			}
+			gd, gok := got.ctx.Deadline()
+			wd, wok := want.ctx.Deadline()
+			if gok != wok || !gd.Equal(wd) {
+				t.Fatalf("after op %d: Deadline() = %v, %v, want %v, %v", i, gd, gok, wd, wok)
+			}
+			for j := range want.children {
+				if g, w := got.children[j].Err(), want.children[j].Err(); g != w {
+					t.Fatalf("after op %d: derived context %d's Err() = %v, want %v", i, j, g, w)
+				}
+			}
+			if op%6 == 2 || op%6 == 4 {
+				if g, w := closed(got.ctx), closed(want.ctx); g != w {
+					t.Fatalf("after op %d: Done closed = %v, want %v", i, g, w)
+				}
+				if g, w := context.Cause(got.ctx), context.Cause(want.ctx); g != w {
+					t.Fatalf("after op %d: Cause = %v, want %v", i, g, w)
+				}
+			}
+		}
+	})
 }

@@ -80,17 +80,18 @@ type attempt struct {
 	cancel  bool // a local outcome that says nothing about the target
 }
 
-// newAttempt returns the context of a new attempt: base with the route's
-// deadline, which x.cancelAttempt cancels alone. The contexts of earlier
+// newAttempt returns the context of a new attempt made at the time now:
+// base with the route's deadline, which x.cancelAttempt cancels alone. The contexts of earlier
 // attempts stay live (a response they carried may still be in use) until
 // cancelAll.
-func (x *exchange) newAttempt() context.Context {
+func (x *exchange) newAttempt(now time.Time) context.Context {
 	if x.actx == nil {
 		x.ctx0 = attemptCtx{base: x.base, deadline: x.deadline}
 		x.actx = &x.ctx0
+		x.actx.start(now)
 	} else {
 		x.earlier = append(x.earlier, x.actx)
-		x.actx = newAttemptCtx(x.base, x.deadline)
+		x.actx = newAttemptCtx(x.base, x.deadline, now)
 	}
 	return x.actx
 }

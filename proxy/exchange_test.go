@@ -25,7 +25,7 @@ func TestExchangeAttemptContexts(t *testing.T) {
 			defer cancel()
 			x := &exchange{Context: in, deadline: tt.deadline}
 			x.base = x
-			first := x.newAttempt()
+			first := x.newAttempt(time.Now())
 			if got, _ := TargetFrom(first); got != nil {
 				t.Fatalf("TargetFrom = %v, want the exchange's nil target", got)
 			}
@@ -36,7 +36,7 @@ func TestExchangeAttemptContexts(t *testing.T) {
 			if first.Err() == nil {
 				t.Error("cancelled attempt context still live")
 			}
-			second := x.newAttempt()
+			second := x.newAttempt(time.Now())
 			if tt.cancel {
 				cancel()
 			}

@@ -336,7 +336,7 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	if px.timeout > 0 && !strings.EqualFold(upgrade, "websocket") {
 		x.deadline = now.Add(px.timeout)
 	}
-	ctx := x.newAttempt()
+	ctx := x.newAttempt(now)
 	defer func() {
 		p := recover()
 		res := balancer.Result{Err: x.cur.err, Status: x.cur.status, Latency: x.cur.latency, Canceled: x.cur.cancel}

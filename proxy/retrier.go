@@ -131,7 +131,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		x.cur = attempt{target: next, done: done, pin: px.pinFor(next, x.key)}
 		x.tried = append(x.tried, next)
 		x.retries++
-		actx = x.newAttempt()
+		actx = x.newAttempt(time.Now())
 		if err := sleepCtx(actx, rp.backoff(n+1)); err != nil {
 			return nil, err
 		}
