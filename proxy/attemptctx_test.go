@@ -121,15 +121,7 @@ func TestAttemptCtxActsAsWithDeadline(t *testing.T) {
 				}
 				compare(step)
 			}
-			closed := func(ctx context.Context) bool {
-				select {
-				case <-ctx.Done():
-					return true
-				default:
-					return false
-				}
-			}
-			if g, w := closed(got.ctx), closed(want.ctx); g != w {
+			if g, w := isDone(got.ctx), isDone(want.ctx); g != w {
 				t.Errorf("Done closed = %v, want %v", g, w)
 			}
 			if g, w := context.Cause(got.ctx), context.Cause(want.ctx); g != w {
@@ -138,10 +130,20 @@ func TestAttemptCtxActsAsWithDeadline(t *testing.T) {
 			got.cancel()
 			want.cancel()
 			compare("the last cancel")
-			if !closed(got.ctx) {
+			if !isDone(got.ctx) {
 				t.Error("Done still open after cancel")
 			}
 		})
+	}
+}
+
+// isDone reports whether ctx's Done channel is closed.
+func isDone(ctx context.Context) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	default:
+		return false
 	}
 }
 
@@ -459,14 +461,6 @@ func FuzzAttemptCtxAgainstWithDeadline(f *testing.F) {
 			return w
 		}
 		got, want := mk(true), mk(false)
-		closed := func(ctx context.Context) bool {
-			select {
-			case <-ctx.Done():
-				return true
-			default:
-				return false
-			}
-		}
 		for i, op := range ops[2:] {
 			for _, w := range []*world{got, want} {
 				switch op % 6 {
@@ -500,7 +494,7 @@ func FuzzAttemptCtxAgainstWithDeadline(f *testing.F) {
 				}
 			}
 			if op%6 == 2 || op%6 == 4 {
-				if g, w := closed(got.ctx), closed(want.ctx); g != w {
+				if g, w := isDone(got.ctx), isDone(want.ctx); g != w {
 					t.Fatalf("after op %d: Done closed = %v, want %v", i, g, w)
 				}
 				if g, w := context.Cause(got.ctx), context.Cause(want.ctx); g != w {
