@@ -124,11 +124,10 @@ func (a *attemptCtx) Err() error {
 }
 
 // ended reports whether base has ended or the deadline has passed.
-func (a *attemptCtx) ended() bool {
-	return a.base.Err() != nil || !a.deadline.IsZero() && !time.Now().Before(a.deadline)
-}
+func (a *attemptCtx) ended() bool { return a.endedAt(time.Now()) }
 
-// endedAt is ended at the time now.
+// endedAt reports whether base has ended or the deadline has passed by
+// the time now.
 func (a *attemptCtx) endedAt(now time.Time) bool {
 	return a.base.Err() != nil || !a.deadline.IsZero() && !now.Before(a.deadline)
 }

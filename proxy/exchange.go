@@ -81,9 +81,9 @@ type attempt struct {
 }
 
 // newAttempt returns the context of a new attempt made at the time now:
-// base with the route's deadline, which x.cancelAttempt cancels alone. The contexts of earlier
-// attempts stay live (a response they carried may still be in use) until
-// cancelAll.
+// base with the route's deadline, which x.cancelAttempt cancels alone.
+// The contexts of earlier attempts stay live (a response they carried may
+// still be in use) until cancelAll.
 func (x *exchange) newAttempt(now time.Time) context.Context {
 	if x.actx == nil {
 		x.ctx0 = attemptCtx{base: x.base, deadline: x.deadline}
