@@ -234,18 +234,29 @@ func TestAttemptCtxWatch(t *testing.T) {
 	})
 	t.Run("refused", func(t *testing.T) {
 		f := func() {}
-		ended := newAttemptCtx(context.Background(), time.Now().Add(-time.Second), time.Now())
-		canceled := newAttemptCtx(context.Background(), time.Time{}, time.Now())
-		canceled.cancel()
-		made := newAttemptCtx(context.Background(), time.Time{}, time.Now())
+		now := time.Now()
+		// Made before its deadline, watched after it.
+		ended := newAttemptCtx(context.Background(), now.Add(time.Hour), now)
+		made := newAttemptCtx(context.Background(), time.Time{}, now)
 		made.Done()
-		watched := newAttemptCtx(context.Background(), time.Time{}, time.Now())
-		watched.watch(f, time.Now())
-		for name, a := range map[string]*attemptCtx{"deadline passed": ended, "canceled": canceled, "made": made, "watched": watched} {
-			if a.watch(f, time.Now()) {
-				t.Errorf("%s: watch() = true", name)
+		canceled := newAttemptCtx(context.Background(), time.Time{}, now)
+		canceled.cancel()
+		watched := newAttemptCtx(context.Background(), time.Time{}, now)
+		watched.watch(f, now)
+		for _, tt := range []struct {
+			name string
+			a    *attemptCtx
+			at   time.Time
+		}{
+			{"deadline passed", ended, now.Add(2 * time.Hour)},
+			{"made", made, now},
+			{"canceled", canceled, now},
+			{"watched", watched, now},
+		} {
+			if tt.a.watch(f, tt.at) {
+				t.Errorf("%s: watch() = true", tt.name)
 			}
-			a.cancel()
+			tt.a.cancel()
 		}
 	})
 }
