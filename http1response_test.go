@@ -64,7 +64,8 @@ func TestHTTP1ClosingResponseDoesNotWaitForTheBody(t *testing.T) {
 
 // TestHTTP1WriteWhileFinishDrainsIsRefused: a goroutine the handler left
 // behind cannot write into the connection while finish waits for the
-// unread body; the stray chunk would reach the client inside the response.
+// unread body; the stray chunk would reach the client inside the
+// response.
 func TestHTTP1WriteWhileFinishDrainsIsRefused(t *testing.T) {
 	returned, wrote := make(chan struct{}), make(chan struct{})
 	var lateErr error
@@ -73,6 +74,19 @@ func TestHTTP1WriteWhileFinishDrainsIsRefused(t *testing.T) {
 		go func() {
 			defer close(wrote)
 			<-returned
+			// The Server learns that the handler returned only once
+			// ServeHTTP is back in its hands: until then a write is the
+			// handler's own. Wait until it refuses writes (finish has
+			// begun; its drain waits for the rest of the body).
+			for i := 0; ; i++ {
+				if _, err := w.Write(nil); err != nil {
+					break
+				}
+				if i == 1e6 {
+					break // never refused: the write below shows it
+				}
+				runtime.Gosched()
+			}
 			_, lateErr = io.WriteString(w, "INJECTED")
 		}()
 	})
