@@ -231,6 +231,11 @@ type Cache struct {
 	keyBufs      sync.Pool // *[]byte key buffers
 	// hit holds the Age and Cache-Status values of fresh hits.
 	hit *hitValues
+	// passMethod is the recorder decision of a request whose method is
+	// not cached (see handler.other), bound once.
+	passMethod func(int, http.Header) (action, string)
+	// fwdMethod is its Cache-Status member.
+	fwdMethod string
 
 	// waitHook, when set by tests, is called when a request starts waiting for a flight.
 	waitHook func()
@@ -322,9 +327,17 @@ func New(store Store, cfg Config) (*Cache, error) {
 	case *MemoryStore, *RistrettoStore:
 		c.storeBorrows = true
 	}
+	c.fwdMethod = cfg.Name + "; fwd=method"
+	c.passMethod = c.decidePassMethod
 	c.bgIdle.L = &c.mu
 	c.bgCtx, c.bgCancel = context.WithCancel(context.Background())
 	return c, nil
+}
+
+// decidePassMethod is the recorder decision of a request whose method is
+// not cached: pass the response on, with Cache-Status fwd=method.
+func (c *Cache) decidePassMethod(int, http.Header) (action, string) {
+	return actPass, c.fwdMethod
 }
 
 // Key returns the primary cache key of r as Middleware computes it, after

@@ -32,9 +32,7 @@ func Invalidator(c *Cache) func(http.Handler) http.Handler {
 func (h *handler) other(w http.ResponseWriter, r *http.Request) {
 	c := h.c
 	c.stats.misses.Add(1)
-	rec := &recorder{w: w, header: make(http.Header), drop: c.cfg.TargetedCacheControl, decide: func(int, http.Header) (action, string) {
-		return actPass, c.cfg.Name + "; fwd=method"
-	}}
+	rec := &recorder{w: w, header: make(http.Header), drop: c.cfg.TargetedCacheControl, decide: c.passMethod}
 	h.next.ServeHTTP(rec, r)
 	if !rec.wrote {
 		rec.WriteHeader(http.StatusOK)

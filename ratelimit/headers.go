@@ -89,8 +89,11 @@ func writeState(h http.Header, mode HeaderMode, policy, name string, quota int64
 		b = strconv.AppendInt(b, remaining, 10)
 		b = append(b, ";t="...)
 		b = strconv.AppendInt(b, reset, 10)
-		h[keyPolicy] = []string{policy}
-		h[keyState] = []string{string(b)}
+		// Both values share one backing array (as h.Set would store
+		// them, each a one-element slice of full capacity).
+		vals := []string{policy, string(b)}
+		h[keyPolicy] = vals[0:1:1]
+		h[keyState] = vals[1:2:2]
 	}
 	if mode == HeadersLegacy || mode == HeadersBoth {
 		h[keyLegacyLimit] = []string{strconv.FormatInt(quota, 10)}
