@@ -119,13 +119,6 @@ func parsePlainRequest(buf []byte) (http.Request, int) {
 		}
 		delete(h, "Host") // http.ReadRequest moves it to Host
 	}
-	if seen&h1head.SeenPragma != 0 {
-		h1head.FixPragma(h)
-	}
-	if seen&h1head.SeenConnection != 0 {
-		req.Close = h1head.Close(minor, h)
-	} else {
-		req.Close = minor == 0 // HTTP/1.0 without keep-alive
-	}
+	req.Close = h1head.Finish(h, seen, minor)
 	return req, end + 2
 }

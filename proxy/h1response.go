@@ -95,16 +95,9 @@ func parsePlainResponse(buf []byte, req *http.Request, br *bufio.Reader) (*http.
 	if line[7] == '0' {
 		resp.Proto, resp.ProtoMinor = "HTTP/1.0", 0
 	}
-	if seen&h1head.SeenPragma != 0 {
-		h1head.FixPragma(h)
-	}
-	if seen&h1head.SeenConnection != 0 {
-		resp.Close = h1head.Close(resp.ProtoMinor, h)
-		if resp.Close && resp.ProtoMinor == 1 {
-			delete(h, "Connection") // as http.ReadResponse does
-		}
-	} else {
-		resp.Close = resp.ProtoMinor == 0 // HTTP/1.0 without keep-alive
+	resp.Close = h1head.Finish(h, seen, resp.ProtoMinor)
+	if resp.Close && resp.ProtoMinor == 1 {
+		delete(h, "Connection") // as http.ReadResponse does
 	}
 	if n > 0 && code != http.StatusNoContent && code != http.StatusNotModified {
 		resp.Body = &lengthBody{br: br, n: n}

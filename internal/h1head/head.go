@@ -112,6 +112,20 @@ func Fields(s string, n int) (http.Header, Seen) {
 	return h, seen
 }
 
+// Finish does to h what net/http does to every head it reads once its
+// fields are parsed (FixPragma), and reports whether the HTTP/1.minor
+// message ends its connection (Close). seen, from Fields, spares the
+// lookups of fields the head does not have.
+func Finish(h http.Header, seen Seen, minor int) (close bool) {
+	if seen&SeenPragma != 0 {
+		FixPragma(h)
+	}
+	if seen&SeenConnection == 0 {
+		return minor == 0 // HTTP/1.0 without keep-alive
+	}
+	return Close(minor, h)
+}
+
 // FixPragma makes Pragma: no-cache count as Cache-Control: no-cache when
 // there is no Cache-Control (RFC 9111 5.4), as net/http does for every
 // message it reads.

@@ -170,3 +170,26 @@ func BenchmarkFields(b *testing.B) {
 		Fields(string(buf[:end]), fields)
 	}
 }
+
+// TestFinishAgreesWithItsParts: Finish, which skips the lookups Fields
+// says are needless, answers as FixPragma and Close do on every head.
+func TestFinishAgreesWithItsParts(t *testing.T) {
+	for _, in := range []string{
+		"A: b\r\n",
+		"Pragma: no-cache\r\n",
+		"Pragma: no-cache\r\nCache-Control: max-age=1\r\n",
+		"Connection: close\r\n",
+		"connection: keep-alive\r\n",
+		"Pragma: no-cache\r\nConnection: x, close\r\n",
+	} {
+		for _, minor := range []int{0, 1} {
+			h, seen := Fields(in, strings.Count(in, "\n"))
+			want := h.Clone()
+			FixPragma(want)
+			wantClose := Close(minor, want)
+			if got := Finish(h, seen, minor); got != wantClose || !reflect.DeepEqual(h, want) {
+				t.Errorf("Finish(%q, 1.%d) = %v, %v, want %v, %v", in, minor, got, h, wantClose, want)
+			}
+		}
+	}
+}
