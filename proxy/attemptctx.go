@@ -32,9 +32,8 @@ type attemptCtx struct {
 
 	mu       sync.Mutex
 	canceled bool        // cancel ran before the real context was made
-	watcher  func()      // watch's function, while registered
+	watcher  func()      // watch's function, until unwatch or cancel takes it
 	stopBase func() bool // stops watcher's registration with base, if made
-	fired    bool        // cancel ran watcher (or base's registration did)
 }
 
 // madeCtx is an attemptCtx's real context and its cancel function.
@@ -44,17 +43,19 @@ type madeCtx struct {
 }
 
 // newAttemptCtx returns the attempt context of base with deadline, made
-// at the time now (see start).
+// at the time now (see init).
 func newAttemptCtx(base context.Context, deadline, now time.Time) *attemptCtx {
-	a := &attemptCtx{base: base, deadline: deadline}
-	a.start(now)
+	a := new(attemptCtx)
+	a.init(base, deadline, now)
 	return a
 }
 
-// start makes the real context at once when a has ended by the time now
-// (it is made that late: its deadline has passed, or base has ended), as
-// context.WithDeadline would report it from the start.
-func (a *attemptCtx) start(now time.Time) {
+// init makes a, a zero attemptCtx, the context of base with deadline,
+// made at the time now. One that has ended by then (its deadline has
+// passed, or base has ended) gets its real context at once, so that it
+// reports what context.WithDeadline would from the start.
+func (a *attemptCtx) init(base context.Context, deadline, now time.Time) {
+	a.base, a.deadline = base, deadline
 	if a.endedAt(now) {
 		a.real()
 	}
@@ -151,7 +152,7 @@ func (a *attemptCtx) cancel() {
 	a.mu.Lock()
 	run := a.watcher
 	if run != nil {
-		a.watcher, a.fired = nil, true
+		a.watcher = nil
 		if a.stopBase != nil && !a.stopBase() {
 			run = nil // base's registration ran it
 		}
@@ -185,7 +186,7 @@ func (a *attemptCtx) watch(f func(), now time.Time) bool {
 	if a.watcher != nil || a.canceled || a.made.Load() != nil || a.endedAt(now) {
 		return false
 	}
-	a.watcher, a.fired = f, false
+	a.watcher = f
 	return true
 }
 
@@ -200,12 +201,13 @@ func (a *attemptCtx) watchBase() {
 }
 
 // unwatch removes the watch. It reports whether its function had not run
-// and will not run.
+// and will not run (false once cancel took the watch: it ran the function,
+// or base's registration did).
 func (a *attemptCtx) unwatch() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.watcher == nil {
-		return !a.fired
+		return false
 	}
 	a.watcher = nil
 	ok := a.stopBase == nil || a.stopBase()

@@ -86,9 +86,8 @@ type attempt struct {
 // still be in use) until cancelAll.
 func (x *exchange) newAttempt(now time.Time) context.Context {
 	if x.actx == nil {
-		x.ctx0 = attemptCtx{base: x.base, deadline: x.deadline}
+		x.ctx0.init(x.base, x.deadline, now)
 		x.actx = &x.ctx0
-		x.actx.start(now)
 	} else {
 		x.earlier = append(x.earlier, x.actx)
 		x.actx = newAttemptCtx(x.base, x.deadline, now)

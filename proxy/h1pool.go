@@ -116,10 +116,9 @@ type h1Conn struct {
 
 	// The watch of the request's context, from watch to unwatch.
 	stopCtx   func() bool // context.AfterFunc's stop, for a context not an attempt's
-	tmu       sync.Mutex  // guards watched and armed, and serializes onTimer
+	tmu       sync.Mutex  // guards watched, and serializes onTimer
 	watched   *attemptCtx // an attempt's context, watched with its watch
 	timer     *time.Timer // runs onTimer (made once per connection)
-	armed     bool        // timer is to act when it fires
 	onTimerFn func()      // c.onTimer, bound once
 }
 
@@ -189,7 +188,7 @@ func (c *h1Conn) watch(ctx context.Context, now time.Time) {
 		d = min(d, dl.Sub(now))
 	}
 	c.tmu.Lock()
-	c.watched, c.armed = a, true
+	c.watched = a
 	if c.timer == nil {
 		c.onTimerFn = c.onTimer
 		c.timer = time.AfterFunc(d, c.onTimerFn)
@@ -206,21 +205,18 @@ func (c *h1Conn) onTimer() {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
 	a := c.watched
-	if !c.armed || a == nil {
+	if a == nil {
 		return // unwatched as it fired
 	}
 	now := time.Now()
 	if !a.deadline.IsZero() && !now.Before(a.deadline) {
-		c.armed = false
 		c.abort()
 		return
 	}
 	a.watchBase()
-	if a.deadline.IsZero() {
-		c.armed = false
-		return
+	if !a.deadline.IsZero() {
+		c.timer.Reset(a.deadline.Sub(now))
 	}
-	c.timer.Reset(a.deadline.Sub(now))
 }
 
 // unwatch ends watch. It reports whether the exchange was not aborted
@@ -232,7 +228,7 @@ func (c *h1Conn) unwatch() bool {
 	}
 	c.tmu.Lock()
 	a := c.watched
-	c.watched, c.armed = nil, false
+	c.watched = nil
 	if c.timer != nil {
 		c.timer.Stop()
 	}
