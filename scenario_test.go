@@ -657,26 +657,12 @@ func grpcHealthBackend(t *testing.T) string {
 // it.
 func serveH2C(t *testing.T, h http.Handler, h2c bool) *grpc.ClientConn {
 	t.Helper()
-	srv, err := NewServer(h, ServerConfig{UnencryptedHTTP2: h2c, ShutdownTimeout: time.Second})
+	srv := newServer(t, h, ServerConfig{UnencryptedHTTP2: h2c})
+	cc, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, ln) }()
-	cc, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cc.Close()
-		cancel()
-		<-served
-	})
+	t.Cleanup(func() { cc.Close() }) // before the server stops (cleanups run last first)
 	return cc
 }
 
