@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/clientip"
 	"github.com/gatekit/gatekit/proxy"
@@ -203,19 +202,7 @@ func BenchmarkGatewayRoute(b *testing.B) {
 		_, _ = io.WriteString(w, `{"id":1,"name":"rex","tag":"dog","age":3,"pad":"0123456789abcdef"}`)
 	}))
 	defer backend.Close()
-	ups, err := balancer.ParseUpstreams(backend.URL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	pool, err := balancer.NewPool(ups)
-	if err != nil {
-		b.Fatal(err)
-	}
-	px, err := proxy.New(balancer.NewRoundRobin(pool), proxy.Config{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer px.Close()
+	px := roundRobinProxy(b, backend.URL, proxy.Config{})
 	lim, err := ratelimit.New(ratelimit.Config{Rates: []ratelimit.Rate{{Count: 1 << 30, Per: time.Second}}})
 	if err != nil {
 		b.Fatal(err)

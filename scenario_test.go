@@ -44,6 +44,26 @@ import (
 	"github.com/gatekit/gatekit/validate"
 )
 
+// roundRobinProxy returns a Proxy over the comma-separated upstreams,
+// round robin, closed at the end of the test.
+func roundRobinProxy(t testing.TB, upstreams string, cfg proxy.Config) *proxy.Proxy {
+	t.Helper()
+	ups, err := balancer.ParseUpstreams(upstreams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := balancer.NewPool(ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px, err := proxy.New(balancer.NewRoundRobin(pool), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	return px
+}
+
 // recordingBackend is an HTTP server on loopback that records every byte it
 // receives and answers each request 200 "ok".
 type recordingBackend struct {
@@ -460,19 +480,7 @@ func TestAccessLogRecordCarriesEveryStage(t *testing.T) {
 	}
 	deadURL := "http://" + dead.Addr().String()
 	dead.Close()
-	ups, err := balancer.ParseUpstreams(deadURL + "," + good.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := balancer.NewPool(ups)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := proxy.New(balancer.NewRoundRobin(pool), proxy.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.Close()
+	px := roundRobinProxy(t, deadURL+","+good.URL, proxy.Config{})
 	lim, err := ratelimit.New(ratelimit.Config{Rates: []ratelimit.Rate{ratelimit.PerSecond(100)}})
 	if err != nil {
 		t.Fatal(err)
@@ -667,19 +675,7 @@ func serveH2C(t *testing.T, h http.Handler, h2c bool) *grpc.ClientConn {
 }
 
 func TestGatewayAnswersGRPCCallersInGRPC(t *testing.T) {
-	ups, err := balancer.ParseUpstreams("h2c://" + grpcHealthBackend(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := balancer.NewPool(ups)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := proxy.New(balancer.NewRoundRobin(pool), proxy.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.Close()
+	px := roundRobinProxy(t, "h2c://"+grpcHealthBackend(t), proxy.Config{})
 	lim, err := ratelimit.New(ratelimit.Config{Rates: []ratelimit.Rate{{Count: 1, Per: time.Hour}}})
 	if err != nil {
 		t.Fatal(err)
@@ -765,19 +761,7 @@ func TestGRPCOverTLSFromClientToTarget(t *testing.T) {
 	healthpb.RegisterHealthServer(backend, health.NewServer())
 	go backend.Serve(ln)
 	defer backend.Stop()
-	ups, err := balancer.ParseUpstreams("https://" + ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool, err := balancer.NewPool(ups)
-	if err != nil {
-		t.Fatal(err)
-	}
-	px, err := proxy.New(balancer.NewRoundRobin(pool), proxy.Config{TransportConfig: proxy.TransportConfig{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer px.Close()
+	px := roundRobinProxy(t, "https://"+ln.Addr().String(), proxy.Config{TransportConfig: proxy.TransportConfig{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}})
 	// The gateway: NewServer terminating TLS with HTTP/2.
 	srv, err := NewServer(px, ServerConfig{TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}}, ShutdownTimeout: time.Second})
 	if err != nil {
