@@ -647,13 +647,13 @@ func TestUpgradedConnectionIsNotFramingChecked(t *testing.T) {
 
 // grpcHealthBackend is a real grpc-go server of the standard health
 // service (a unary method to call) on a loopback port.
-func grpcHealthBackend(t *testing.T) string {
+func grpcHealthBackend(t *testing.T, opts ...grpc.ServerOption) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	go srv.Serve(ln)
 	t.Cleanup(srv.Stop)
@@ -753,34 +753,16 @@ func TestGRPCOverTLSFromClientToTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The target: grpc-go over TLS (h2 by ALPN), an https:// upstream.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	backend := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{*cert}})))
-	healthpb.RegisterHealthServer(backend, health.NewServer())
-	go backend.Serve(ln)
-	defer backend.Stop()
-	px := roundRobinProxy(t, "https://"+ln.Addr().String(), proxy.Config{TransportConfig: proxy.TransportConfig{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}})
+	target := grpcHealthBackend(t, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{*cert}})))
+	px := roundRobinProxy(t, "https://"+target, proxy.Config{TransportConfig: proxy.TransportConfig{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}})
 	// The gateway: NewServer terminating TLS with HTTP/2.
-	srv, err := NewServer(px, ServerConfig{TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}}, ShutdownTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ctx, gln) }()
-	defer func() { cancel(); <-served }()
-	cc, err := grpc.NewClient(gln.Addr().String(), grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(ca.Pool(), "")))
+	srv := newServer(t, px, ServerConfig{TLSConfig: &tls.Config{Certificates: []tls.Certificate{*cert}}})
+	cc, err := grpc.NewClient(srv.addr, grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(ca.Pool(), "")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cc.Close()
-	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
 	resp, err := healthpb.NewHealthClient(cc).Check(cctx, &healthpb.HealthCheckRequest{})
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
