@@ -120,6 +120,7 @@ type lengthBody struct {
 	closed bool
 }
 
+// Read reads what is left of the body, as lengthBody says.
 func (b *lengthBody) Read(p []byte) (int, error) {
 	if b.closed {
 		return 0, http.ErrBodyReadAfterClose
