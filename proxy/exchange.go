@@ -17,15 +17,24 @@ import (
 // request's context with the exchange as the exchangeKey value), and
 // holds the request's ClientTrace, so that one allocation does for all
 // three.
+//
+// The synchronous pool calls the exchange's hooks (gotConn, got1xx)
+// itself. Any other RoundTripper learns of them from a ClientTrace, which
+// traceOn puts into the exchange's contexts the first time one is used:
+// most requests never pay for the trace.
 type exchange struct {
 	context.Context // the inbound request's context
 
+	px    *Proxy
 	trace httptrace.ClientTrace
-	cur   attempt // the current attempt
-	key   string
-	in    *http.Request
-	rw    informWriter        // the client's ResponseWriter as ReverseProxy sees it (upgrades)
-	w     http.ResponseWriter // the client's ResponseWriter (forward), for got1xx
+	// traced is the inbound context with trace, once traceOn has run;
+	// the exchange's values are then its values.
+	traced atomic.Pointer[context.Context]
+	cur    attempt // the current attempt
+	key    string
+	in     *http.Request
+	rw     informWriter        // the client's ResponseWriter as ReverseProxy sees it (upgrades)
+	w      http.ResponseWriter // the client's ResponseWriter (forward), for got1xx
 
 	mu           sync.Mutex // guards w's header against got1xx after the round trip
 	roundTripped bool       // the round trip returned: got1xx does nothing
@@ -39,6 +48,8 @@ type exchange struct {
 	// attempts so far were never-reached ones when false)
 	maybeReached bool
 
+	outURL  url.URL     // the first attempt's URL
+	fwd     [4]string   // the X-Forwarded-* values of the outbound header
 	baseURL url.URL     // outbound URL before a target was applied
 	body    *replayBody // request body kept for retries, or nil
 	tried   []*balancer.Target
@@ -144,12 +155,45 @@ func (w *informWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 type exchangeKey struct{}
 
 // Value returns x for exchangeKey and the inbound context's values
-// otherwise, as context.WithValue(x.Context, exchangeKey{}, x) would.
+// otherwise, as context.WithValue(x.Context, exchangeKey{}, x) would;
+// once traceOn has run, the exchange's ClientTrace is among them.
 func (x *exchange) Value(key any) any {
 	if key == (exchangeKey{}) {
 		return x
 	}
+	if t := x.traced.Load(); t != nil {
+		return (*t).Value(key)
+	}
 	return x.Context.Value(key)
+}
+
+// traceOn makes the exchange's hooks a ClientTrace in its contexts (and
+// so in every attempt's), composed with a trace the inbound request
+// already had, as httptrace.WithClientTrace composes them. It runs once,
+// before a RoundTripper other than the pool first sees the exchange.
+func (x *exchange) traceOn() {
+	if x.traced.Load() != nil {
+		return
+	}
+	x.trace.GotConn = x.gotConn
+	if x.w != nil {
+		x.trace.Got1xxResponse = x.got1xx
+	}
+	ctx := httptrace.WithClientTrace(x.Context, &x.trace)
+	x.traced.Store(&ctx)
+}
+
+// gotConn notes the connection an attempt got. A second connection for
+// one attempt is a re-send by the RoundTripper (the pool's, or
+// http.Transport's after a keep-alive race), which transportReSend may
+// stop.
+func (x *exchange) gotConn(info httptrace.GotConnInfo) {
+	x.cur.gotConn.Store(true)
+	prev := x.cur.conn
+	x.cur.conn, _ = info.Conn.(*guardConn)
+	if x.cur.conns.Add(1) > 1 {
+		x.px.transportReSend(x, prev)
+	}
 }
 
 func exchangeFrom(ctx context.Context) *exchange {

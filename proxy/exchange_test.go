@@ -2,6 +2,10 @@ package proxy
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
 	"testing"
 	"time"
 )
@@ -51,5 +55,55 @@ func TestExchangeAttemptContexts(t *testing.T) {
 				t.Error("cancelAll left the current attempt live")
 			}
 		})
+	}
+}
+
+// TestExchangeHooksReachTheTraceOnce: before traceOn, the pool calls the
+// exchange's hooks itself and a trace the request already had; after it
+// (a Transport was used), the exchange's contexts carry its trace,
+// composed once with the request's, and the pool calls that trace alone.
+// Either way each hook runs once per event.
+func TestExchangeHooksReachTheTraceOnce(t *testing.T) {
+	var userConns, user1xx int
+	user := &httptrace.ClientTrace{
+		GotConn:        func(httptrace.GotConnInfo) { userConns++ },
+		Got1xxResponse: func(int, textproto.MIMEHeader) error { user1xx++; return nil },
+	}
+	x := &exchange{Context: httptrace.WithClientTrace(context.Background(), user), w: httptest.NewRecorder()}
+	x.base = x
+	ctx := x.newAttempt(time.Now())
+	event := func(k h1Hooks) {
+		t.Helper()
+		x.cur = attempt{} // a fresh attempt for each connection
+		k.gotConn(httptrace.GotConnInfo{})
+		if err := k.got1xx(http.StatusEarlyHints, textproto.MIMEHeader{"Link": {"</a.css>"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	k := hooksOf(ctx)
+	if k.x != x || k.trace != user {
+		t.Fatalf("before traceOn: hooks %p and trace %p, want the exchange %p and the request's trace %p", k.x, k.trace, x, user)
+	}
+	event(k)
+	if userConns != 1 || user1xx != 1 || x.cur.conns.Load() != 1 || !x.informed.Load() {
+		t.Fatalf("before traceOn: the request's trace saw %d connections and %d 1xx, the exchange %d connections (relayed %v): want 1, 1, 1, true",
+			userConns, user1xx, x.cur.conns.Load(), x.informed.Load())
+	}
+
+	x.traceOn()
+	x.traceOn() // a second Transport attempt: composed once only
+	x.informed.Store(false)
+	if got := httptrace.ContextClientTrace(ctx); got != &x.trace {
+		t.Fatalf("after traceOn the attempt's context carries trace %p, want the exchange's %p", got, &x.trace)
+	}
+	k = hooksOf(ctx)
+	if k.x != nil || k.trace != &x.trace {
+		t.Fatalf("after traceOn: hooks %p and trace %p, want none and the exchange's trace %p", k.x, k.trace, &x.trace)
+	}
+	event(k)
+	if userConns != 2 || user1xx != 2 || x.cur.conns.Load() != 1 || !x.informed.Load() {
+		t.Fatalf("after traceOn: the request's trace saw %d connections and %d 1xx in all, the exchange %d connections (relayed %v): want 2, 2, 1, true",
+			userConns, user1xx, x.cur.conns.Load(), x.informed.Load())
 	}
 }

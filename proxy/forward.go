@@ -32,9 +32,10 @@ import (
 // as ReverseProxy does.
 func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, ctx context.Context) {
 	out := in.WithContext(ctx)
-	u := *in.URL
-	out.URL = &u
-	out.Header = px.outboundHeader(in)
+	x.outURL = *in.URL
+	u := &x.outURL
+	out.URL = u
+	out.Header = px.outboundHeader(in, &x.fwd)
 	// Trailers the client sends after its body are not forwarded: they
 	// would bypass the header checks (dropped), and a target that merges
 	// trailers into the header would believe them. The announced names
@@ -54,7 +55,7 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 		defer cb.Close()
 	}
 	u.RawQuery = cleanQuery(u.RawQuery, px.reencode)
-	x.baseURL = u
+	x.baseURL = *u
 	pr := httputil.ProxyRequest{In: in, Out: out}
 	px.route(&pr, x.cur.target)
 	if problem.IsGRPC(in) {

@@ -237,9 +237,10 @@ func BenchmarkOutboundHeader(b *testing.B) {
 		{"Cookie", "a=b"}, {"X-Request-Id", "r1"}, {"Connection", "keep-alive"}} {
 		req.Header.Set(kv[0], kv[1])
 	}
+	var fwd [4]string
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = px.outboundHeader(req)
+		_ = px.outboundHeader(req, &fwd)
 	}
 }
 

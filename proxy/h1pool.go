@@ -400,17 +400,15 @@ func (p *h1Pool) RoundTrip(req *http.Request) (resp *http.Response, err error) {
 	}()
 	ctx := req.Context()
 	h := p.host(dialAddr(req.URL))
-	trace := httptrace.ContextClientTrace(ctx)
+	hooks := hooksOf(ctx)
 	for try := 0; ; try++ {
 		c, reused, err := h.get(ctx, req.Close || try > 0)
 		if err != nil {
 			return nil, deadlineErr(ctx, err)
 		}
-		if trace != nil && trace.GotConn != nil {
-			trace.GotConn(httptrace.GotConnInfo{Conn: c.gc, Reused: reused})
-		}
+		hooks.gotConn(httptrace.GotConnInfo{Conn: c.gc, Reused: reused})
 		var nothingRead bool
-		resp, nothingRead, err = c.roundTrip(ctx, h, req, trace)
+		resp, nothingRead, err = c.roundTrip(ctx, h, req, hooks)
 		if err == nil {
 			return resp, nil
 		}
@@ -428,6 +426,49 @@ func (p *h1Pool) RoundTrip(req *http.Request) (resp *http.Response, err error) {
 			}
 		}
 	}
+}
+
+// h1Hooks are told of the connection an attempt takes and of the interim
+// responses it reads: the proxy's exchange, called directly, and a
+// ClientTrace on the request's context.
+type h1Hooks struct {
+	x     *exchange // nil when there is none, or when trace calls it
+	trace *httptrace.ClientTrace
+}
+
+// hooksOf returns the hooks of a request whose context is ctx.
+func hooksOf(ctx context.Context) h1Hooks {
+	k := h1Hooks{x: exchangeFrom(ctx), trace: httptrace.ContextClientTrace(ctx)}
+	if k.x != nil && k.trace == &k.x.trace {
+		k.x = nil // the exchange's trace (traceOn) calls its hooks
+	}
+	return k
+}
+
+// gotConn reports the connection taken, as http.Transport's GotConn.
+func (k h1Hooks) gotConn(info httptrace.GotConnInfo) {
+	if k.x != nil {
+		k.x.gotConn(info)
+	}
+	if k.trace != nil && k.trace.GotConn != nil {
+		k.trace.GotConn(info)
+	}
+}
+
+// got1xx reports an interim response, as http.Transport's
+// Got1xxResponse; an error from the trace ends the round trip. The
+// exchange relays the response only when it relays them at all (not on a
+// protocol upgrade).
+func (k h1Hooks) got1xx(code int, header textproto.MIMEHeader) error {
+	if k.x != nil && k.x.w != nil {
+		if err := k.x.got1xx(code, header); err != nil {
+			return err
+		}
+	}
+	if k.trace != nil && k.trace.Got1xxResponse != nil {
+		return k.trace.Got1xxResponse(code, header)
+	}
+	return nil
 }
 
 // closedByTarget reports whether err is the end or reset of a connection
@@ -457,10 +498,11 @@ func deadlineErr(ctx context.Context, err error) error {
 
 // roundTrip writes req on c and reads its response header. nothingRead
 // reports, with an error, that no response byte had arrived.
-func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, trace *httptrace.ClientTrace) (resp *http.Response, nothingRead bool, err error) {
+func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, hooks h1Hooks) (resp *http.Response, nothingRead bool, err error) {
 	now := time.Now()
 	c.watch(ctx, now)
-	resp, err = c.exchange(ctx, req, now.Add(h.p.headerTO), trace)
+	r := new(h1Response)
+	resp, err = c.exchange(ctx, req, now.Add(h.p.headerTO), hooks, &r.plainResponse)
 	if err != nil {
 		c.unwatch()
 		return nil, c.lr.n == maxResponseHeader, err
@@ -470,13 +512,22 @@ func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, tr
 		c.release(h, reuse)
 		return resp, false, nil
 	}
-	resp.Body = &h1Body{c: c, h: h, rc: resp.Body, reuse: reuse}
+	r.h1 = h1Body{c: c, h: h, rc: resp.Body, reuse: reuse}
+	resp.Body = &r.h1
 	return resp, false, nil
 }
 
-// exchange writes req on c and reads the response header, relaying
-// interim (1xx) responses to the trace.
-func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerDeadline time.Time, trace *httptrace.ClientTrace) (*http.Response, error) {
+// h1Response is the storage of a response on a pooled connection: the
+// response and its body when readResponse parsed it, and the pool's body
+// around it (around net/http's otherwise), in one allocation.
+type h1Response struct {
+	plainResponse
+	h1 h1Body
+}
+
+// exchange writes req on c and reads the response header (into dst when
+// readResponse parses it), relaying interim (1xx) responses to hooks.
+func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerDeadline time.Time, hooks h1Hooks, dst *plainResponse) (*http.Response, error) {
 	c.lr.n = maxResponseHeader
 	// The response header timeout needs a read deadline only when it
 	// would expire before the request's own deadline (the route's
@@ -506,7 +557,7 @@ func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerDeadline
 		return nil, err
 	}
 	for n := 0; ; n++ {
-		resp, err := readResponse(c.br, req)
+		resp, err := readResponse(c.br, req, dst)
 		if err != nil {
 			if c.aborted.Load() && ctx.Err() != nil {
 				err = ctx.Err()
@@ -527,8 +578,8 @@ func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerDeadline
 			return resp, nil
 		case n >= max1xx:
 			return nil, errTooMany1xx
-		case trace != nil && trace.Got1xxResponse != nil:
-			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+		default:
+			if err := hooks.got1xx(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				return nil, err
 			}
 		}

@@ -20,7 +20,9 @@ import (
 // buffered whole yet, is left to http.ReadResponse, whose answer for the
 // plain shape is the same (the differential tests and fuzz target check
 // that).
-func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+// A response parsed here is dst.resp, its body (when it has one)
+// dst.body.
+func readResponse(br *bufio.Reader, req *http.Request, dst *plainResponse) (*http.Response, error) {
 	if br.Buffered() == 0 {
 		if _, err := br.Peek(1); err != nil {
 			// What http.ReadResponse returns when its first read fails.
@@ -31,58 +33,66 @@ func readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
 		}
 	}
 	buf, _ := br.Peek(br.Buffered())
-	resp, n := parsePlainResponse(buf, req, br)
-	if resp == nil {
+	n := parsePlainResponse(buf, req, br, dst)
+	if n == 0 {
 		return http.ReadResponse(br, req)
 	}
 	br.Discard(n)
-	return resp, nil
+	return &dst.resp, nil
 }
 
-// parsePlainResponse parses the response head at the start of buf when it
-// has the plain shape readResponse describes, and returns the response
-// (its body reading from br) and the head's length; otherwise it returns
-// nil and leaves http.ReadResponse to read the head.
-func parsePlainResponse(buf []byte, req *http.Request, br *bufio.Reader) (*http.Response, int) {
+// plainResponse is the storage of a response readResponse parses itself:
+// the response and its body, in one allocation.
+type plainResponse struct {
+	resp http.Response
+	body lengthBody
+}
+
+// parsePlainResponse parses the response head at the start of buf into
+// dst when it has the plain shape readResponse describes (its body reading
+// from br), and returns the head's length; otherwise it returns 0 and
+// leaves http.ReadResponse to read the head.
+func parsePlainResponse(buf []byte, req *http.Request, br *bufio.Reader, dst *plainResponse) int {
 	if req != nil && req.Method == http.MethodHead {
-		return nil, 0 // the length a HEAD response declares is kept apart
+		return 0 // the length a HEAD response declares is kept apart
 	}
 	// The status line: HTTP/1.x, one space, a final three-digit code, then
 	// the end of the line or a space and the reason.
 	lineEnd := bytes.IndexByte(buf, '\n')
 	if lineEnd < 1 || buf[lineEnd-1] != '\r' {
-		return nil, 0
+		return 0
 	}
 	line := buf[:lineEnd-1]
 	if len(line) < 12 || string(line[:7]) != "HTTP/1." || line[7] != '0' && line[7] != '1' || line[8] != ' ' ||
 		len(line) > 12 && line[12] != ' ' {
-		return nil, 0
+		return 0
 	}
 	code := 0
 	for _, c := range line[9:12] {
 		if c < '0' || c > '9' {
-			return nil, 0
+			return 0
 		}
 		code = code*10 + int(c-'0')
 	}
 	if code < 200 {
-		return nil, 0 // interim responses, and 101, are rare: net/http reads them
+		return 0 // interim responses, and 101, are rare: net/http reads them
 	}
 	fields, end, ok := h1head.Scan(buf, lineEnd+1)
 	if !ok {
-		return nil, 0
+		return 0
 	}
 
 	s := string(buf[:end]) // the one copy: everything below is cut from it
 	h, seen := h1head.Fields(s[lineEnd+1:], fields)
 	if seen&h1head.SeenTransferEncoding != 0 {
-		return nil, 0 // chunked, or an error
+		return 0 // chunked, or an error
 	}
 	n, ok := h1head.ContentLength(h)
 	if !ok || n < 0 && code != http.StatusNoContent && code != http.StatusNotModified {
-		return nil, 0 // refused or rewritten, or delimited by the connection's close
+		return 0 // refused or rewritten, or delimited by the connection's close
 	}
-	resp := &http.Response{
+	resp := &dst.resp
+	*resp = http.Response{
 		Status:     s[9 : lineEnd-1],
 		StatusCode: code,
 		Proto:      "HTTP/1.1",
@@ -100,10 +110,11 @@ func parsePlainResponse(buf []byte, req *http.Request, br *bufio.Reader) (*http.
 		delete(h, "Connection") // as http.ReadResponse does
 	}
 	if n > 0 && code != http.StatusNoContent && code != http.StatusNotModified {
-		resp.Body = &lengthBody{br: br, n: n}
+		dst.body = lengthBody{br: br, n: n}
+		resp.Body = &dst.body
 		resp.ContentLength = n
 	}
-	return resp, end + 2
+	return end + 2
 }
 
 // lengthBody is a response body of n more bytes from br. It reads as

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/http/httputil"
 	"strings"
 	"sync/atomic"
@@ -304,28 +303,17 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		px.onError(w, r, &Error{Status: status, Err: err})
 		return
 	}
-	x := &exchange{Context: r.Context(), key: key, in: r}
+	x := &exchange{Context: r.Context(), px: px, key: key, in: r}
 	x.cur = attempt{target: t, done: done, pin: px.pinFor(t, key)}
 	x.tried0[0] = t
 	x.tried = x.tried0[:1]
 	budget := px.retry.budget
 	budget.Begin()
-	x.trace.GotConn = func(info httptrace.GotConnInfo) {
-		x.cur.gotConn.Store(true)
-		prev := x.cur.conn
-		x.cur.conn, _ = info.Conn.(*guardConn)
-		if x.cur.conns.Add(1) > 1 {
-			px.transportReSend(x, prev)
-		}
-	}
 	tunnel := upgrade != "" && !strings.EqualFold(upgrade, "h2c")
 	if !tunnel {
-		// forward relays 1xx responses through the exchange's own trace
-		// (composed, as GotConn is, with a trace already on the request).
-		x.w = w
-		x.trace.Got1xxResponse = x.got1xx
+		x.w = w // forward relays 1xx responses through the exchange's got1xx
 	}
-	x.base = httptrace.WithClientTrace(x, &x.trace)
+	x.base = x
 	if px.idle > 0 {
 		var cancelIdle context.CancelFunc
 		x.base, cancelIdle = context.WithCancel(x.base)

@@ -68,7 +68,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if n > 0 {
 			x.cur.start = time.Now() // the first attempt's is the request's start
 		}
-		resp, err := px.roundTripperFor(x.cur.target, req).RoundTrip(req)
+		resp, err := px.send(x, req)
 		if err == nil || x.cur.hidden.Load() > 0 || !neverReached(err, x.cur.gotConn.Load()) {
 			x.maybeReached = true
 		}

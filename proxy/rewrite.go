@@ -61,7 +61,7 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	if !px.retry.idemKey {
 		hideIdempotencyKey(h)
 	}
-	px.setForwarding(pr.In, h)
+	px.setForwarding(pr.In, h, new([4]string))
 }
 
 // outboundHeader returns the header of the request forwarded for in: in's
@@ -69,8 +69,9 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 // names), the h2c upgrade, and what a client must not set (dropped),
 // sharing in's value slices rather than copying them; "Te: trailers" when
 // the client accepts trailers; an empty User-Agent when the client sent
-// none (no Go default); and the forwarding headers (setForwarding).
-func (px *Proxy) outboundHeader(in *http.Request) http.Header {
+// none (no Go default); and the forwarding headers (setForwarding), their
+// values kept in fwd.
+func (px *Proxy) outboundHeader(in *http.Request, fwd *[4]string) http.Header {
 	src := in.Header
 	h := make(http.Header, len(src)+4)
 	conn := src["Connection"]
@@ -89,7 +90,7 @@ func (px *Proxy) outboundHeader(in *http.Request) http.Header {
 	if !px.retry.idemKey {
 		hideIdempotencyKey(h)
 	}
-	px.setForwarding(in, h)
+	px.setForwarding(in, h, fwd)
 	return h
 }
 
@@ -114,8 +115,9 @@ func (px *Proxy) dropped(name string) bool {
 // setForwarding sets the forwarding headers of h, the header of the
 // request forwarded for in: X-Forwarded-Host, -Proto and -For and
 // X-Real-Ip, and Forwarded and the client's X-Forwarded-For chain only
-// when in comes from a trusted proxy (clientip.PeerTrusted).
-func (px *Proxy) setForwarding(in *http.Request, h http.Header) {
+// when in comes from a trusted proxy (clientip.PeerTrusted). The values
+// set are kept in vals.
+func (px *Proxy) setForwarding(in *http.Request, h http.Header, vals *[4]string) {
 	hdr := in.Header
 	trusted := clientip.PeerTrusted(in)
 	peer, perr := clientip.ParseAddr(in.RemoteAddr)
@@ -151,9 +153,8 @@ func (px *Proxy) setForwarding(in *http.Request, h http.Header) {
 	if v := hdr.Get("X-Forwarded-Proto"); trusted && v != "" {
 		proto = v
 	}
-	// The four header values share one backing array (as h.Set would
-	// store them, each a one-element slice of full capacity).
-	vals := make([]string, 4)
+	// The four header values share one backing array, vals (as h.Set
+	// would store them, each a one-element slice of full capacity).
 	vals[0], vals[1], vals[2], vals[3] = fhost, proto, xff, realIP
 	h["X-Forwarded-Host"] = vals[0:1:1]
 	h["X-Forwarded-Proto"] = vals[1:2:2]

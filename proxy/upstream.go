@@ -19,3 +19,14 @@ func (px *Proxy) roundTripperFor(t *balancer.Target, req *http.Request) http.Rou
 	}
 	return px.transport
 }
+
+// send sends req, x's current attempt, with the RoundTripper
+// roundTripperFor chooses. The pool calls x's hooks itself; for any other,
+// x's ClientTrace is put into its contexts first.
+func (px *Proxy) send(x *exchange, req *http.Request) (*http.Response, error) {
+	rt := px.roundTripperFor(x.cur.target, req)
+	if _, pool := rt.(*h1Pool); !pool {
+		x.traceOn()
+	}
+	return rt.RoundTrip(req)
+}

@@ -1,8 +1,14 @@
 package proxy
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync/atomic"
 	"testing"
 
 	"github.com/gatekit/gatekit/balancer"
@@ -44,5 +50,50 @@ func TestRoundTripperForChoosesPerTargetAndRequest(t *testing.T) {
 				t.Fatalf("round tripper %s, want %s", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSendHooksAcrossTransportAndPool: a request answered 503 by an https
+// target (http.Transport) and retried on a plain-http one (the pool) that
+// sends 103 Early Hints reports each connection and the hint once to a
+// trace already on the request, and the hint reaches the client.
+func TestSendHooksAcrossTransportAndPool(t *testing.T) {
+	if !probeSupported {
+		t.Skip("no synchronous pool on this platform")
+	}
+	busy := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer busy.Close()
+	roots := x509.NewCertPool()
+	roots.AddCert(busy.Certificate())
+	pool := poolOf(t, busy.URL, earlyHintsBackend(t, "Link: </a.css>\r\n"))
+	px := newTestProxy(t, &firstThen{pool: pool}, Config{Retry: fastRetry(RetryConfig{}),
+		TransportConfig: TransportConfig{TLSClientConfig: &tls.Config{RootCAs: roots}}})
+	var conns, hints atomic.Int32
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
+			GotConn:        func(httptrace.GotConnInfo) { conns.Add(1) },
+			Got1xxResponse: func(int, textproto.MIMEHeader) error { hints.Add(1); return nil },
+		}))
+		px.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	var relayed []int
+	req, _ := http.NewRequest("GET", front.URL, nil)
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		Got1xxResponse: func(code int, _ textproto.MIMEHeader) error { relayed = append(relayed, code); return nil },
+	}))
+	resp, err := front.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(body) != "ok" {
+		t.Fatalf("got %d %q, want the retry's 200 ok", resp.StatusCode, body)
+	}
+	if conns.Load() != 2 || hints.Load() != 1 || len(relayed) != 1 || relayed[0] != http.StatusEarlyHints {
+		t.Fatalf("the request's trace saw %d connections and %d 1xx, the client got %v: want 2, 1 and [103]", conns.Load(), hints.Load(), relayed)
 	}
 }
