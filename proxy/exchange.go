@@ -14,9 +14,8 @@ import (
 
 // exchange is the proxy's per-request state, carried in the request
 // context. It is itself the context.Context that carries it (the
-// request's context with the exchange as the exchangeKey value), and
-// holds the request's ClientTrace, so that one allocation does for all
-// three.
+// request's context with the exchange as the exchangeKey value), so that
+// one allocation does for both.
 //
 // The synchronous pool calls the exchange's hooks (gotConn, got1xx)
 // itself. Any other RoundTripper learns of them from a ClientTrace, which
@@ -25,11 +24,10 @@ import (
 type exchange struct {
 	context.Context // the inbound request's context
 
-	px    *Proxy
-	trace httptrace.ClientTrace
-	// traced is the inbound context with trace, once traceOn has run;
-	// the exchange's values are then its values.
-	traced atomic.Pointer[context.Context]
+	px *Proxy
+	// traced is the exchange's ClientTrace, once traceOn has run; the
+	// exchange's values are then its context's.
+	traced atomic.Pointer[exchangeTrace]
 	cur    attempt // the current attempt
 	key    string
 	in     *http.Request
@@ -162,7 +160,7 @@ func (x *exchange) Value(key any) any {
 		return x
 	}
 	if t := x.traced.Load(); t != nil {
-		return (*t).Value(key)
+		return t.ctx.Value(key)
 	}
 	return x.Context.Value(key)
 }
@@ -175,12 +173,19 @@ func (x *exchange) traceOn() {
 	if x.traced.Load() != nil {
 		return
 	}
-	x.trace.GotConn = x.gotConn
+	t := &exchangeTrace{trace: httptrace.ClientTrace{GotConn: x.gotConn}}
 	if x.w != nil {
-		x.trace.Got1xxResponse = x.got1xx
+		t.trace.Got1xxResponse = x.got1xx
 	}
-	ctx := httptrace.WithClientTrace(x.Context, &x.trace)
-	x.traced.Store(&ctx)
+	t.ctx = httptrace.WithClientTrace(x.Context, &t.trace)
+	x.traced.Store(t)
+}
+
+// exchangeTrace is an exchange's ClientTrace, and the inbound context
+// with it.
+type exchangeTrace struct {
+	trace httptrace.ClientTrace
+	ctx   context.Context
 }
 
 // gotConn notes the connection an attempt got. A second connection for

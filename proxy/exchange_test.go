@@ -94,12 +94,13 @@ func TestExchangeHooksReachTheTraceOnce(t *testing.T) {
 	x.traceOn()
 	x.traceOn() // a second Transport attempt: composed once only
 	x.informed.Store(false)
-	if got := httptrace.ContextClientTrace(ctx); got != &x.trace {
-		t.Fatalf("after traceOn the attempt's context carries trace %p, want the exchange's %p", got, &x.trace)
+	trace := &x.traced.Load().trace
+	if got := httptrace.ContextClientTrace(ctx); got != trace {
+		t.Fatalf("after traceOn the attempt's context carries trace %p, want the exchange's %p", got, trace)
 	}
 	k = hooksOf(ctx)
-	if k.x != nil || k.trace != &x.trace {
-		t.Fatalf("after traceOn: hooks %p and trace %p, want none and the exchange's trace %p", k.x, k.trace, &x.trace)
+	if k.x != nil || k.trace != trace {
+		t.Fatalf("after traceOn: hooks %p and trace %p, want none and the exchange's trace %p", k.x, k.trace, trace)
 	}
 	event(k)
 	if userConns != 2 || user1xx != 2 || x.cur.conns.Load() != 1 || !x.informed.Load() {

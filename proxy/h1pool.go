@@ -439,8 +439,10 @@ type h1Hooks struct {
 // hooksOf returns the hooks of a request whose context is ctx.
 func hooksOf(ctx context.Context) h1Hooks {
 	k := h1Hooks{x: exchangeFrom(ctx), trace: httptrace.ContextClientTrace(ctx)}
-	if k.x != nil && k.trace == &k.x.trace {
-		k.x = nil // the exchange's trace (traceOn) calls its hooks
+	if k.x != nil {
+		if t := k.x.traced.Load(); t != nil && k.trace == &t.trace {
+			k.x = nil // the exchange's trace (traceOn) calls its hooks
+		}
 	}
 	return k
 }
