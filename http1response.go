@@ -60,6 +60,10 @@ type http1Response struct {
 	// never held while the request body is read.
 	mu           sync.Mutex
 	continueSent bool
+
+	// wrapper is the storage of the Server's responseWriter around this
+	// response (see serverHandler), made with it in one allocation.
+	wrapper responseWriter
 }
 
 // Header returns the response header map.

@@ -38,7 +38,13 @@ type serverHandler struct {
 }
 
 func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rw := &responseWriter{ResponseWriter: w, ctx: r.Context()}
+	var rw *responseWriter
+	if hr, ok := w.(*http1Response); ok {
+		rw = &hr.wrapper // the Server's own loop: one allocation for both
+	} else {
+		rw = new(responseWriter)
+	}
+	rw.ResponseWriter, rw.ctx = w, r.Context()
 	var fc *serverConn
 	if c, ok := r.Context().Value(connCtxKey{}).(net.Conn); ok {
 		fc = serverConnOf(c)
