@@ -5,7 +5,10 @@
 // -policy picks the load-balancing policy (with -hash-key for hash), and
 // -cache answers from an RFC 9111 shared cache in front of the upstreams.
 // -cpuprofile FILE writes a CPU profile of the run (read it with go tool
-// pprof) to see where a proxied request's time goes.
+// pprof) to see where a proxied request's time goes; -allocprofile FILE
+// records every allocation of the run and writes them as a pprof profile
+// on exit (go tool pprof -sample_index=alloc_objects), to count a proxied
+// request's allocations.
 // -rate 100/s -rate-key ip|global limits requests, in this process or,
 // with -redis ADDR, shared by every instance using that Redis
 // (-redis-mode open|closed|local says what happens while it is away).
@@ -37,6 +40,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -69,6 +73,7 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	useCache := fs.Bool("cache", false, "answer from an RFC 9111 shared cache in front of the upstreams")
 	cacheBytes := fs.Int64("cache-bytes", 256<<20, "cache size bound in bytes, with -cache")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (pprof format)")
+	allocProfile := fs.String("allocprofile", "", "record every allocation of the run and write them to this file on exit (pprof format; slows the proxy)")
 	hashKey := fs.String("hash-key", "", `key for -policy hash: "ip", "path", "header:NAME", "cookie:NAME", "query:NAME"`)
 	var rf rateFlags
 	fs.StringVar(&rf.rate, "rate", "", `limit requests, e.g. "100/s" or "6000/m" (empty: no limit)`)
@@ -93,6 +98,13 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *allocProfile != "" {
+		stop, err := recordAllocs(*allocProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if *upstreams == "" {
 		return errors.New("-upstreams is required")
@@ -198,4 +210,24 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 		err = nil
 	}
 	return err
+}
+
+// recordAllocs samples every allocation from now on; stop writes them, as
+// of a collection it runs, to the file at path (created now) in pprof
+// format and restores the sampling rate.
+func recordAllocs(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	rate := runtime.MemProfileRate
+	runtime.MemProfileRate = 1
+	return func() {
+		runtime.GC() // the profile is as of the last completed collection
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			fmt.Fprintln(os.Stderr, "loadbalancer: -allocprofile:", err)
+		}
+		f.Close()
+		runtime.MemProfileRate = rate
+	}, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"net"
@@ -8,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -21,6 +24,7 @@ func TestFlags(t *testing.T) {
 		{"-upstreams", "127.0.0.1:1", "-policy", "hash", "-hash-key", "bogus"},
 		{"-upstreams", "ftp://x"},
 		{"-upstreams", "127.0.0.1:1", "-cpuprofile", "/nonexistent-dir/cpu.out"},
+		{"-upstreams", "127.0.0.1:1", "-allocprofile", "/nonexistent-dir/allocs.out"},
 	} {
 		if err := run(context.Background(), args, nil); err == nil {
 			t.Errorf("run(%q) = nil, want an error", args)
@@ -32,6 +36,7 @@ func TestFlags(t *testing.T) {
 // policy and checks that requests reach both and that it stops when its
 // context is cancelled.
 func TestProxies(t *testing.T) {
+	rate := runtime.MemProfileRate
 	var urls []string
 	for _, name := range []string{"a", "b"} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -44,12 +49,14 @@ func TestProxies(t *testing.T) {
 		urls = append(urls, strings.TrimPrefix(srv.URL, "http://"))
 	}
 	profile := filepath.Join(t.TempDir(), "cpu.out")
+	allocs := filepath.Join(t.TempDir(), "allocs.out")
 	for _, args := range [][]string{
 		{"-policy", "round-robin"},
 		{"-policy", "hash", "-hash-key", "query:user"},
 		{"-policy", "least-request"},
 		{"-policy", "round-robin", "-cache"},
 		{"-policy", "round-robin", "-cpuprofile", profile},
+		{"-policy", "round-robin", "-allocprofile", allocs},
 		{"-policy", "round-robin", "-surge"},
 	} {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -111,7 +118,20 @@ func TestProxies(t *testing.T) {
 		}
 	}
 	// A pprof profile is a gzip-compressed protocol buffer.
-	if b, err := os.ReadFile(profile); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
-		t.Errorf("-cpuprofile wrote no profile (%d bytes, %v)", len(b), err)
+	for flag, path := range map[string]string{"-cpuprofile": profile, "-allocprofile": allocs} {
+		if b, err := os.ReadFile(path); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+			t.Errorf("%s wrote no profile (%d bytes, %v)", flag, len(b), err)
+		}
+	}
+	// The allocation profile names the proxy's allocation sites (its
+	// string table holds the function names).
+	raw, _ := os.ReadFile(allocs)
+	if zr, err := gzip.NewReader(bytes.NewReader(raw)); err != nil {
+		t.Errorf("-allocprofile: %v", err)
+	} else if b, err := io.ReadAll(zr); err != nil || !bytes.Contains(b, []byte("gatekit/proxy.(*Proxy).serve")) {
+		t.Errorf("-allocprofile: the profile (%d bytes, %v) does not name the proxy's allocations", len(b), err)
+	}
+	if runtime.MemProfileRate != rate {
+		t.Errorf("after -allocprofile the sampling rate is %d, want it restored to %d", runtime.MemProfileRate, rate)
 	}
 }
