@@ -20,6 +20,7 @@ import (
 // buffered whole yet, is left to http.ReadResponse, whose answer for the
 // plain shape is the same (the differential tests and fuzz target check
 // that).
+//
 // A response parsed here is dst.resp, its body (when it has one)
 // dst.body.
 func readResponse(br *bufio.Reader, req *http.Request, dst *plainResponse) (*http.Response, error) {

@@ -361,6 +361,10 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		// A WebSocket tunnel: httputil.ReverseProxy hijacks the client's
 		// connection once the target agrees.
 		x.rw = informWriter{ResponseWriter: w, x: x}
+		// ReverseProxy composes its trace with the one it finds on the
+		// request, before the retrier sees it: the exchange's must be
+		// there already.
+		x.traceOn()
 		px.rp.ServeHTTP(&x.rw, r.WithContext(ctx))
 		return
 	}

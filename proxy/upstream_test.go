@@ -3,6 +3,8 @@ package proxy
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -95,5 +97,46 @@ func TestSendHooksAcrossTransportAndPool(t *testing.T) {
 	}
 	if conns.Load() != 2 || hints.Load() != 1 || len(relayed) != 1 || relayed[0] != http.StatusEarlyHints {
 		t.Fatalf("the request's trace saw %d connections and %d 1xx, the client got %v: want 2, 1 and [103]", conns.Load(), hints.Load(), relayed)
+	}
+}
+
+// reSendingTransport reports two connections for every request to the
+// trace on its context, as http.Transport does when it sends a request
+// again after a reused connection failed, and then fails.
+type reSendingTransport struct{}
+
+func (reSendingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if tr := httptrace.ContextClientTrace(req.Context()); tr != nil && tr.GotConn != nil {
+		tr.GotConn(httptrace.GotConnInfo{Reused: true})
+		tr.GotConn(httptrace.GotConnInfo{})
+	}
+	if req.Body != nil {
+		req.Body.Close()
+	}
+	return nil, errors.New("no target")
+}
+
+// TestSendTracesAnyOtherRoundTripper: a RoundTripper other than the pool
+// (here Config.Transport) sees the exchange's hooks, on the proxy's own
+// forwarding path and on a protocol upgrade's, which goes through
+// httputil.ReverseProxy and its own trace: the re-send it reports is seen.
+func TestSendTracesAnyOtherRoundTripper(t *testing.T) {
+	for _, upgrade := range []bool{false, true} {
+		t.Run(fmt.Sprintf("upgrade=%v", upgrade), func(t *testing.T) {
+			px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, "http://127.0.0.1:1")),
+				Config{Transport: reSendingTransport{}, WebSocket: true})
+			req := httptest.NewRequest("GET", "/", nil)
+			if upgrade {
+				req.Header.Set("Connection", "Upgrade")
+				req.Header.Set("Upgrade", "websocket")
+			}
+			rec := serve(px, req)
+			if rec.Code < 500 {
+				t.Fatalf("status %d, want the failed round trip's 5xx", rec.Code)
+			}
+			if n := px.Stats().TransportReSends; n != 1 {
+				t.Fatalf("TransportReSends = %d, want the one re-send the Transport reported", n)
+			}
+		})
 	}
 }
