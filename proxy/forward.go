@@ -117,6 +117,7 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 		return // no server to abort the connection (a test's recorder)
 	}
 	res.Body.Close() // now, so that res.Trailer is complete
+	recycleOutbound(x, out)
 	if len(res.Trailer) == 0 {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/clientip"
@@ -73,7 +74,10 @@ func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 // values kept in fwd.
 func (px *Proxy) outboundHeader(in *http.Request, fwd *[4]string) http.Header {
 	src := in.Header
-	h := make(http.Header, len(src)+4)
+	h, _ := outboundHeaders.Get().(http.Header)
+	if h == nil {
+		h = make(http.Header, len(src)+4)
+	}
 	conn := src["Connection"]
 	for name, vals := range src {
 		if !header.Forwarded(name, conn) || px.dropped(name) {
@@ -92,6 +96,27 @@ func (px *Proxy) outboundHeader(in *http.Request, fwd *[4]string) http.Header {
 	}
 	px.setForwarding(in, h, fwd)
 	return h
+}
+
+// outboundHeaders holds the empty maps of outbound headers no one holds
+// any more (see recycleOutbound), for outboundHeader to fill again.
+var outboundHeaders sync.Pool
+
+// recycleOutbound gives the header map of out, the outbound request of a
+// forwarded exchange, to outboundHeader for another request, when nothing
+// can still hold it: the exchange was sent through the pool alone (no
+// Transport goroutine may still be writing out), its response was read to
+// its end, and no error handler was given out. out's Header is nil
+// afterwards. A map grown for an unusual number of fields is left to the
+// collector.
+func recycleOutbound(x *exchange, out *http.Request) {
+	h := out.Header
+	out.Header = nil
+	if x.traced.Load() != nil || len(h) > 16 {
+		return
+	}
+	clear(h)
+	outboundHeaders.Put(h)
 }
 
 // Shared one-value header slices: never appended to in place (a header

@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -203,5 +206,67 @@ func TestUnderscoreHeadersDropped(t *testing.T) {
 				t.Fatalf("a client-set value reached the backend:\n%s", got)
 			}
 		})
+	}
+}
+
+// TestRecycleOutbound: an outbound header of an exchange that went through
+// the pool alone is emptied and given back; one that a Transport may hold,
+// or grown for many fields, is left as it is. Either way the request no
+// longer holds it.
+func TestRecycleOutbound(t *testing.T) {
+	fields := func(n int) http.Header {
+		h := make(http.Header)
+		for i := range n {
+			h.Set(fmt.Sprintf("X-F%d", i), "v")
+		}
+		return h
+	}
+	traced := &exchange{Context: context.Background()}
+	traced.traceOn()
+	for _, tc := range []struct {
+		name     string
+		x        *exchange
+		n        int
+		recycled bool
+	}{
+		{"pool only", &exchange{Context: context.Background()}, 5, true},
+		{"through a Transport", traced, 5, false},
+		{"many fields", &exchange{Context: context.Background()}, 17, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := fields(tc.n)
+			out := &http.Request{Header: h}
+			recycleOutbound(tc.x, out)
+			if out.Header != nil {
+				t.Fatal("the request still holds its header")
+			}
+			if got := len(h) == 0; got != tc.recycled {
+				t.Fatalf("header emptied for reuse: %v, want %v", got, tc.recycled)
+			}
+		})
+	}
+}
+
+// TestForwardRecycledHeadersCarryNothingOver: requests with and without a
+// field, in turn, through one proxy: an outbound header map used again
+// never carries a field of the request before.
+func TestForwardRecycledHeadersCarryNothingOver(t *testing.T) {
+	be := newBackend(t, "a")
+	px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{})
+	for i := range 20 {
+		req := httptest.NewRequest("GET", "/x", nil)
+		if i%2 == 0 {
+			req.Header.Set("X-Even", strconv.Itoa(i))
+		}
+		if rec := serve(px, req); rec.Code != 200 {
+			t.Fatalf("request %d: status %d", i, rec.Code)
+		}
+		want := ""
+		if i%2 == 0 {
+			want = strconv.Itoa(i)
+		}
+		if got := be.lastHeader().Get("X-Even"); got != want {
+			t.Fatalf("request %d reached the target with X-Even %q, want %q", i, got, want)
+		}
 	}
 }
