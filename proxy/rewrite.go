@@ -104,17 +104,18 @@ var outboundHeaders sync.Pool
 
 // recycleOutbound gives the header map of out, the outbound request of a
 // forwarded exchange, to outboundHeader for another request, when nothing
-// can still hold it: the exchange was sent through the pool alone (no
-// Transport goroutine may still be writing out), its response was read to
-// its end, and no error handler was given out. out's Header is nil
-// afterwards. A map grown for an unusual number of fields is left to the
-// collector.
+// can still hold it: the exchange was sent through the pool alone, its
+// response was read to its end, and no error handler was given out. out's
+// Header is nil afterwards. An exchange that went through a Transport is
+// left untouched, out included: a Transport's goroutine may still read it
+// (HTTP/2 does after the response). So is a map grown for an unusual
+// number of fields.
 func recycleOutbound(x *exchange, out *http.Request) {
 	h := out.Header
-	out.Header = nil
 	if x.traced.Load() != nil || len(h) > 16 {
 		return
 	}
+	out.Header = nil
 	clear(h)
 	outboundHeaders.Put(h)
 }

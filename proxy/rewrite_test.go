@@ -210,9 +210,9 @@ func TestUnderscoreHeadersDropped(t *testing.T) {
 }
 
 // TestRecycleOutbound: an outbound header of an exchange that went through
-// the pool alone is emptied and given back; one that a Transport may hold,
-// or grown for many fields, is left as it is. Either way the request no
-// longer holds it.
+// the pool alone is emptied, given back, and no longer the request's; one
+// that a Transport may still read, or grown for many fields, is left as it
+// is, on the request.
 func TestRecycleOutbound(t *testing.T) {
 	fields := func(n int) http.Header {
 		h := make(http.Header)
@@ -237,11 +237,11 @@ func TestRecycleOutbound(t *testing.T) {
 			h := fields(tc.n)
 			out := &http.Request{Header: h}
 			recycleOutbound(tc.x, out)
-			if out.Header != nil {
-				t.Fatal("the request still holds its header")
-			}
 			if got := len(h) == 0; got != tc.recycled {
 				t.Fatalf("header emptied for reuse: %v, want %v", got, tc.recycled)
+			}
+			if held := out.Header != nil; held == tc.recycled {
+				t.Fatalf("the request holds its header after recycleOutbound: %v, want %v", held, !tc.recycled)
 			}
 		})
 	}
