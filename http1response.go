@@ -69,6 +69,18 @@ type http1Response struct {
 // Header returns the response header map.
 func (w *http1Response) Header() http.Header { return w.header }
 
+// AdoptHeader makes h the response header map when the one it has is
+// empty and the head has not been written (header.Adopter).
+func (w *http1Response) AdoptHeader(h http.Header) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.wroteHeader || w.finished || len(w.header) != 0 {
+		return false
+	}
+	w.header = h
+	return true
+}
+
 // WriteHeader sends (or holds back) the response head with status code; a
 // 1xx code other than 101 is sent at once as an interim response.
 func (w *http1Response) WriteHeader(code int) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 // TestHTTP1HijackAfterWriteHeaderSendsTheHead: WriteHeader(200) then
@@ -312,5 +314,41 @@ func TestHTTP1StrayHijackDoesNotStopTheNextRequestsWatch(t *testing.T) {
 	case <-cancelled:
 	case <-time.After(3 * time.Second):
 		t.Error("the second request's context did not end when its client went away: the stray Hijack stopped its watch")
+	}
+}
+
+// TestHTTP1ResponseAdoptsAHeaderOnlyWhenItsOwnIsEmpty: on the Server's
+// own loop a handler can hand over a whole header map (header.Adopter)
+// while the response's header is empty and unwritten; on net/http's server,
+// after a field was set, and after WriteHeader it is refused. The client
+// gets the adopted fields, or the ones set the usual way.
+func TestHTTP1ResponseAdoptsAHeaderOnlyWhenItsOwnIsEmpty(t *testing.T) {
+	for _, preset := range []bool{false, true} {
+		for _, netHTTP := range loops() {
+			var adopted, late bool
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if preset {
+					w.Header().Set("X-Preset", "1")
+				}
+				a, _ := w.(header.Adopter)
+				adopted = a != nil && a.AdoptHeader(http.Header{"X-Adopted": {"1"}})
+				w.WriteHeader(http.StatusOK)
+				late = a != nil && a.AdoptHeader(http.Header{"X-Late": {"1"}})
+			})
+			srv := newServer(t, h, ServerConfig{NetHTTPServer: netHTTP})
+			resp, err := http.Get("http://" + srv.addr + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := !netHTTP && !preset
+			if adopted != want || late {
+				t.Errorf("%s, preset %v: adopted %v, after WriteHeader %v: want %v, false", loopName(netHTTP), preset, adopted, late, want)
+			}
+			if got := resp.Header.Get("X-Adopted") == "1"; got != want || resp.Header.Get("X-Late") != "" ||
+				(resp.Header.Get("X-Preset") == "1") != preset {
+				t.Errorf("%s, preset %v: the client got %v", loopName(netHTTP), preset, resp.Header)
+			}
+		}
 	}
 }

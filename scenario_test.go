@@ -798,3 +798,45 @@ func TestGatewayShedsGRPCCallsAsUnavailable(t *testing.T) {
 		t.Errorf("retry pushback = %q, want [1000] from Retry-After: 1", v)
 	}
 }
+
+// TestProxiedResponseHeaderThroughTheServer: a response forwarded through
+// the Server reaches the client without the target's hop-by-hop fields
+// (those Connection names included) and with its end-to-end ones, whether
+// the proxy's header map became the response's (the Server's own loop, an
+// empty header) or was merged into fields a handler before it set.
+func TestProxiedResponseHeaderThroughTheServer(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "X-Hop")
+		w.Header().Set("X-Hop", "secret")
+		w.Header().Set("Keep-Alive", "timeout=5")
+		w.Header().Set("X-End", "e2e")
+		_, _ = io.WriteString(w, "body")
+	}))
+	defer be.Close()
+	px := roundRobinProxy(t, be.URL, proxy.Config{})
+	for _, preset := range []bool{false, true} {
+		for _, netHTTP := range loops() {
+			h := http.Handler(px)
+			if preset {
+				h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("X-Request-Id", "r1")
+					px.ServeHTTP(w, r)
+				})
+			}
+			srv := newServer(t, h, ServerConfig{NetHTTPServer: netHTTP})
+			for range 2 {
+				resp, err := http.Get("http://" + srv.addr + "/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				got := resp.Header
+				if string(body) != "body" || got.Get("X-End") != "e2e" || got.Get("X-Hop") != "" || got.Get("Keep-Alive") != "" ||
+					(got.Get("X-Request-Id") == "r1") != preset {
+					t.Errorf("%s, preset %v: got %q with %v", loopName(netHTTP), preset, body, got)
+				}
+			}
+		}
+	}
+}

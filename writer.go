@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gatekit/gatekit/internal/header"
 	"github.com/gatekit/gatekit/internal/problem"
 	"github.com/gatekit/gatekit/internal/reqinfo"
 )
@@ -217,3 +218,10 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // Unwrap returns the underlying ResponseWriter for http.ResponseController.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// AdoptHeader hands h to the wrapped response when that can take it
+// (header.Adopter) and no status has been written through w.
+func (w *responseWriter) AdoptHeader(h http.Header) bool {
+	a, ok := w.ResponseWriter.(header.Adopter)
+	return ok && w.status == 0 && a.AdoptHeader(h)
+}

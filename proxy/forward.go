@@ -78,18 +78,9 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 		return
 	}
 
-	dst := w.Header()
-	conn := res.Header["Connection"]
-	for name, vals := range res.Header {
-		if !header.Forwarded(name, conn) {
-			continue
-		}
-		if prev, ok := dst[name]; ok {
-			dst[name] = append(prev, vals...)
-		} else {
-			dst[name] = vals // res is ours: its values move, uncopied
-		}
-	}
+	// A Transport's goroutines may still look at a response they made:
+	// only the pool's is handed over whole.
+	dst := responseHeader(w, res, x.traced.Load() == nil)
 	// After the filtering above, so that a Connection field of the
 	// target's cannot remove the sticky session's cookie.
 	px.noteResponse(x, res, dst)
@@ -134,6 +125,38 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 		k = http.TrailerPrefix + k
 		dst[k] = append(dst[k], vv...)
 	}
+}
+
+// responseHeader moves the fields of res's header that go on to the client
+// into w's header, and returns w's header. res is ours: its values move,
+// uncopied, and when adopt is set, w's header is still empty and w can
+// take a whole map (header.Adopter), res's map itself becomes w's, the
+// fields that stop here deleted from it.
+func responseHeader(w http.ResponseWriter, res *http.Response, adopt bool) http.Header {
+	conn := res.Header["Connection"]
+	if a, ok := w.(header.Adopter); ok && adopt && res.Header != nil && len(w.Header()) == 0 {
+		src := res.Header
+		for name := range src {
+			if !header.Forwarded(name, conn) {
+				delete(src, name)
+			}
+		}
+		if a.AdoptHeader(src) {
+			return src
+		}
+	}
+	dst := w.Header()
+	for name, vals := range res.Header {
+		if !header.Forwarded(name, conn) {
+			continue
+		}
+		if prev, ok := dst[name]; ok {
+			dst[name] = append(prev, vals...)
+		} else {
+			dst[name] = vals
+		}
+	}
+	return dst
 }
 
 // got1xx relays an interim response (103 Early Hints, 100 Continue) to

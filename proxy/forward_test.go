@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -506,3 +507,63 @@ func TestForwardDoesNotWarnWhenTheClientLeaves(t *testing.T) {
 type failingWriter struct{ *httptest.ResponseRecorder }
 
 func (failingWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+// adoptingRecorder is a ResponseRecorder that takes a whole header map
+// (header.Adopter) when its own is empty, unless refuse is set.
+type adoptingRecorder struct {
+	*httptest.ResponseRecorder
+	refuse bool
+}
+
+func (r *adoptingRecorder) AdoptHeader(h http.Header) bool {
+	if r.refuse || len(r.HeaderMap) != 0 {
+		return false
+	}
+	r.HeaderMap = h
+	return true
+}
+
+// TestResponseHeaderAdoptedOrMerged: the target's header map becomes the
+// client's response header when that is empty, the writer takes it and
+// the response is the pool's, and is merged into it otherwise; either way without the hop-by-hop
+// fields and those the target's Connection field names.
+func TestResponseHeaderAdoptedOrMerged(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		preset     bool
+		refuse     bool
+		transport  bool // the response came from a Transport
+		wantAdopts bool
+	}{
+		{"empty header", false, false, false, true},
+		{"a field set before the proxy", true, false, false, false},
+		{"a writer that refuses", false, true, false, false},
+		{"a Transport's response", false, false, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := &adoptingRecorder{ResponseRecorder: httptest.NewRecorder(), refuse: tc.refuse}
+			if tc.preset {
+				w.Header().Set("Vary", "Origin")
+			}
+			res := &http.Response{Header: http.Header{
+				"Connection": {"X-Hop"}, "X-Hop": {"secret"}, "Keep-Alive": {"timeout=5"},
+				"Vary": {"Accept"}, "X-End": {"e2e"},
+			}}
+			got := responseHeader(w, res, !tc.transport)
+			if adopted := reflect.ValueOf(got).UnsafePointer() == reflect.ValueOf(res.Header).UnsafePointer(); adopted != tc.wantAdopts {
+				t.Fatalf("the target's map adopted: %v, want %v", adopted, tc.wantAdopts)
+			}
+			if reflect.ValueOf(got).UnsafePointer() != reflect.ValueOf(w.Header()).UnsafePointer() {
+				t.Fatal("responseHeader did not return the writer's header")
+			}
+			wantVary := "Accept"
+			if tc.preset {
+				wantVary = "Origin,Accept"
+			}
+			if got.Get("X-End") != "e2e" || strings.Join(got["Vary"], ",") != wantVary ||
+				got["X-Hop"] != nil || got["Keep-Alive"] != nil || got["Connection"] != nil {
+				t.Fatalf("header %v: want X-End, Vary %s and no hop-by-hop field", got, wantVary)
+			}
+		})
+	}
+}

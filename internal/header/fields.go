@@ -1,6 +1,9 @@
 package header
 
-import "strings"
+import (
+	"net/http"
+	"strings"
+)
 
 // HasToken reports whether the comma-separated field values list token,
 // compared ASCII case-insensitively after trimming spaces and tabs (as in
@@ -56,4 +59,15 @@ func HopByHop(name string) bool {
 // message's connection field values.
 func Forwarded(name string, connection []string) bool {
 	return !HopByHop(name) && (len(connection) == 0 || !HasToken(connection, name))
+}
+
+// Adopter is a ResponseWriter that can take a whole header map as its
+// own, where fields would otherwise be copied into its map one by one: a
+// proxy hands over the header it read from its target this way.
+type Adopter interface {
+	// AdoptHeader makes h the response's header and reports true when
+	// the response's own header is empty and its head not written yet;
+	// otherwise it changes nothing and reports false. h then belongs to
+	// the response.
+	AdoptHeader(h http.Header) bool
 }
