@@ -46,14 +46,16 @@ type exchange struct {
 	// attempts so far were never-reached ones when false)
 	maybeReached bool
 
-	outURL  url.URL     // the first attempt's URL
-	fwd     [4]string   // the X-Forwarded-* values of the outbound header
-	baseURL url.URL     // outbound URL before a target was applied
-	body    *replayBody // request body kept for retries, or nil
-	tried   []*balancer.Target
-	tried0  [2]*balancer.Target // tried's initial backing array
-	retries int                 // retries sent
-	held    int                 // retry budget reservations to release
+	outURL url.URL   // the first attempt's URL
+	fwd    [4]string // the X-Forwarded-* values of the outbound header
+	// tunnelURL is the outbound URL of a protocol upgrade before a target
+	// was applied (see baseURL), nil for other requests.
+	tunnelURL *url.URL
+	body      *replayBody // request body kept for retries, or nil
+	tried     []*balancer.Target
+	tried0    [2]*balancer.Target // tried's initial backing array
+	retries   int                 // retries sent
+	held      int                 // retry budget reservations to release
 
 	idleCancel context.CancelFunc // aborts a stalled stream, or nil
 
@@ -199,6 +201,19 @@ func (x *exchange) gotConn(info httptrace.GotConnInfo) {
 	if x.cur.conns.Add(1) > 1 {
 		x.px.transportReSend(x, prev)
 	}
+}
+
+// baseURL returns the outbound URL before a target was applied, which
+// every retry starts from: the inbound URL with its query cleaned as
+// forward cleans it (computed again rather than kept: retries are rare),
+// or for a protocol upgrade the one httputil.ReverseProxy made.
+func (x *exchange) baseURL() url.URL {
+	if x.tunnelURL != nil {
+		return *x.tunnelURL
+	}
+	u := *x.in.URL
+	u.RawQuery = cleanQuery(u.RawQuery, x.px.reencode)
+	return u
 }
 
 func exchangeFrom(ctx context.Context) *exchange {

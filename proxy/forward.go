@@ -54,8 +54,7 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 		out.Body = cb
 		defer cb.Close()
 	}
-	u.RawQuery = cleanQuery(u.RawQuery, px.reencode)
-	x.baseURL = *u
+	u.RawQuery = cleanQuery(u.RawQuery, px.reencode) // as x.baseURL computes it again
 	pr := httputil.ProxyRequest{In: in, Out: out}
 	px.route(&pr, x.cur.target)
 	if problem.IsGRPC(in) {

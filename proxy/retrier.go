@@ -187,7 +187,7 @@ func (px *Proxy) transportReSend(x *exchange, prev *guardConn) {
 // stop a Transport re-send).
 func (px *Proxy) retarget(x *exchange, out *http.Request, ctx context.Context) *http.Request {
 	r := out.Clone(ctx)
-	u := x.baseURL
+	u := x.baseURL()
 	r.URL = &u
 	pr := &httputil.ProxyRequest{In: x.in, Out: r}
 	px.route(pr, x.cur.target)

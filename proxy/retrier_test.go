@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -310,5 +311,30 @@ func TestRetryIsLoggedAndRecorded(t *testing.T) {
 	log := buf.String()
 	if !strings.Contains(log, `msg="proxy: retrying on another target" pool=api target=`+dead) || !strings.Contains(log, "next="+good.URL) {
 		t.Errorf("the retry is not logged with the pool and both targets:\n%s", log)
+	}
+}
+
+// TestRetryStartsFromTheCleanedInboundURL: a retry to another target
+// sends the path (under the target's own base path) and the cleaned query
+// the first attempt sent.
+func TestRetryStartsFromTheCleanedInboundURL(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	record := func(status int) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			got = append(got, r.URL.Path+"?"+r.URL.RawQuery)
+			mu.Unlock()
+			w.WriteHeader(status)
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	busy, good := record(http.StatusServiceUnavailable), record(http.StatusOK)
+	px := newTestProxy(t, &firstThen{pool: poolOf(t, busy.URL+"/base", good.URL+"/base")}, Config{Retry: fastRetry(RetryConfig{})})
+	rec := serve(px, httptest.NewRequest("GET", "/q/x?a=1&b=%zz", nil))
+	want := []string{"/base/q/x?a=1", "/base/q/x?a=1"}
+	if rec.Code != 200 || !slices.Equal(got, want) {
+		t.Fatalf("status %d, the targets saw %q: want 200 and %q", rec.Code, got, want)
 	}
 }

@@ -49,7 +49,8 @@ var clientSetHeaders = [...]string{
 // removed the hop-by-hop fields and set Connection and Upgrade again.
 func (px *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	x := exchangeFrom(pr.In.Context())
-	x.baseURL = *pr.Out.URL
+	base := *pr.Out.URL
+	x.tunnelURL = &base
 	px.route(pr, x.cur.target)
 	h := pr.Out.Header
 	// One pass over the (usually few) headers rather than a delete per
