@@ -525,8 +525,9 @@ func (r *adoptingRecorder) AdoptHeader(h http.Header) bool {
 
 // TestResponseHeaderAdoptedOrMerged: the target's header map becomes the
 // client's response header when that is empty, the writer takes it and
-// the response is the pool's, and is merged into it otherwise; either way without the hop-by-hop
-// fields and those the target's Connection field names.
+// the response is the pool's, and is merged into it otherwise; either way
+// without the hop-by-hop fields and those the target's Connection field
+// names.
 func TestResponseHeaderAdoptedOrMerged(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
