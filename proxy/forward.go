@@ -23,10 +23,12 @@ import (
 // the attempt context ctx and relays the response to w. It does what
 // httputil.ReverseProxy does for a request that is not a protocol upgrade,
 // with fewer copies: the outbound request shares in's header values
-// instead of cloning them (outboundHeader), the response's header values
-// move to w's header rather than being copied one by one, and the 1xx
-// responses are relayed through the exchange's own trace rather than a
-// second one composed with it. A body copy that fails once the response
+// instead of cloning them (outboundHeader, whose map is used again once
+// the exchange is over: recycleOutbound), the response's header values
+// move to w's header rather than being copied one by one (the whole map,
+// when w can take it: responseHeader), and the 1xx responses are relayed
+// through the exchange's own hook (got1xx) rather than a second trace
+// composed with it. A body copy that fails once the response
 // has started panics with http.ErrAbortHandler under an http.Server (the
 // connection is aborted, never ended as if the response were complete),
 // as ReverseProxy does.
@@ -161,9 +163,10 @@ func responseHeader(w http.ResponseWriter, res *http.Response, adopt bool) http.
 // got1xx relays an interim response (103 Early Hints, 100 Continue) to
 // the client: its header fields are written with it and then removed
 // again, leaving what the handlers before the proxy set in place. From
-// then on a response has started, and the request is never retried. It is
-// the exchange's trace hook, so it may run on a Transport's goroutine; it
-// does nothing once the round trip has returned.
+// then on a response has started, and the request is never retried. The
+// pool calls it, and so does a Transport through the exchange's trace
+// (traceOn), possibly on a goroutine of its own; it does nothing once the
+// round trip has returned.
 func (x *exchange) got1xx(code int, header textproto.MIMEHeader) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
