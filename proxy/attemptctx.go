@@ -130,7 +130,27 @@ func (a *attemptCtx) ended() bool { return a.endedAt(time.Now()) }
 // endedAt reports whether base has ended or the deadline has passed by
 // the time now.
 func (a *attemptCtx) endedAt(now time.Time) bool {
-	return a.base.Err() != nil || !a.deadline.IsZero() && !now.Before(a.deadline)
+	return endErr(a.base, a.deadline, now) != nil
+}
+
+// endErr returns why a context of base with deadline (zero for none) has
+// ended by the time now: base's error, or context.DeadlineExceeded once
+// the deadline has passed; nil while it lives. An attempt's own cancel is
+// not counted: it ends the attempt, not the request.
+func endErr(base context.Context, deadline, now time.Time) error {
+	if err := base.Err(); err != nil {
+		return err
+	}
+	if pastDeadline(deadline, now) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// pastDeadline reports whether deadline, zero for none, has passed by the
+// time now.
+func pastDeadline(deadline, now time.Time) bool {
+	return !deadline.IsZero() && !now.Before(deadline)
 }
 
 // Value returns base's value for key. The context package's own key (a

@@ -120,15 +120,7 @@ func (x *exchange) cancelAll() {
 // ctxErr returns the error of the request's context, deadline included
 // (context.DeadlineExceeded once the route's deadline has passed), but not
 // of an attempt's, which a stopped re-send cancels.
-func (x *exchange) ctxErr() error {
-	if err := x.base.Err(); err != nil {
-		return err
-	}
-	if !x.deadline.IsZero() && !time.Now().Before(x.deadline) {
-		return context.DeadlineExceeded
-	}
-	return nil
-}
+func (x *exchange) ctxErr() error { return endErr(x.base, x.deadline, time.Now()) }
 
 // informWriter notes the 1xx responses ReverseProxy relays to the client
 // (on the upgrade path)

@@ -209,7 +209,7 @@ func (c *h1Conn) onTimer() {
 		return // unwatched as it fired
 	}
 	now := time.Now()
-	if !a.deadline.IsZero() && !now.Before(a.deadline) {
+	if pastDeadline(a.deadline, now) {
 		c.abort()
 		return
 	}
