@@ -34,9 +34,8 @@ import (
 // as ReverseProxy does.
 func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, ctx context.Context) {
 	out := in.WithContext(ctx)
-	x.outURL = *in.URL
-	u := &x.outURL
-	out.URL = u
+	x.outURL = x.baseURL() // in's URL, its query cleaned, as every retry starts
+	out.URL = &x.outURL
 	out.Header = px.outboundHeader(in, &x.fwd)
 	// Trailers the client sends after its body are not forwarded: they
 	// would bypass the header checks (dropped), and a target that merges
@@ -56,7 +55,6 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 		out.Body = cb
 		defer cb.Close()
 	}
-	u.RawQuery = cleanQuery(u.RawQuery, px.reencode) // as x.baseURL computes it again
 	pr := httputil.ProxyRequest{In: in, Out: out}
 	px.route(&pr, x.cur.target)
 	if problem.IsGRPC(in) {
