@@ -3,8 +3,6 @@ package proxy
 import (
 	"bufio"
 
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -163,10 +161,7 @@ func TestStrayBytesCaughtOnTLSUpstreams(t *testing.T) {
 			be.EnableHTTP2 = h2
 			be.StartTLS()
 			defer be.Close()
-			roots := x509.NewCertPool()
-			roots.AddCert(be.Certificate())
-			px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)),
-				Config{TransportConfig: TransportConfig{TLSClientConfig: &tls.Config{RootCAs: roots}}})
+			px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, be.URL)), Config{TransportConfig: trusting(be)})
 			want := "proto=1"
 			if h2 {
 				want = "proto=2"

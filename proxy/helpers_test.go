@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -79,6 +81,14 @@ func (b *backend) lastHeader() http.Header {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.last
+}
+
+// trusting returns a TransportConfig whose TLS client trusts the
+// certificate of srv, an httptest TLS server.
+func trusting(srv *httptest.Server) TransportConfig {
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	return TransportConfig{TLSClientConfig: &tls.Config{RootCAs: roots}}
 }
 
 func poolOf(t testing.TB, urls ...string) *balancer.Pool {

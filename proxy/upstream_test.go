@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -67,11 +65,8 @@ func TestSendHooksAcrossTransportAndPool(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer busy.Close()
-	roots := x509.NewCertPool()
-	roots.AddCert(busy.Certificate())
 	pool := poolOf(t, busy.URL, earlyHintsBackend(t, "Link: </a.css>\r\n"))
-	px := newTestProxy(t, &firstThen{pool: pool}, Config{Retry: fastRetry(RetryConfig{}),
-		TransportConfig: TransportConfig{TLSClientConfig: &tls.Config{RootCAs: roots}}})
+	px := newTestProxy(t, &firstThen{pool: pool}, Config{Retry: fastRetry(RetryConfig{}), TransportConfig: trusting(busy)})
 	var conns, hints atomic.Int32
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(httptrace.WithClientTrace(r.Context(), &httptrace.ClientTrace{
