@@ -175,6 +175,11 @@ func (x *exchange) traceOn() {
 	x.traced.Store(t)
 }
 
+// poolOnly reports whether only the synchronous pool has sent x's
+// attempts: no Transport saw it (traceOn runs before one does), so no
+// Transport goroutine may still hold its request or its response.
+func (x *exchange) poolOnly() bool { return x.traced.Load() == nil }
+
 // exchangeTrace is an exchange's ClientTrace, and the inbound context
 // with it.
 type exchangeTrace struct {

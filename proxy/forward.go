@@ -79,7 +79,7 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 
 	// A Transport's goroutines may still look at a response they made:
 	// only the pool's is handed over whole.
-	dst := responseHeader(w, res, x.traced.Load() == nil)
+	dst := responseHeader(w, res, x.poolOnly())
 	// After the filtering above, so that a Connection field of the
 	// target's cannot remove the sticky session's cookie.
 	px.noteResponse(x, res, dst)

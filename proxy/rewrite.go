@@ -113,7 +113,7 @@ var outboundHeaders sync.Pool
 // number of fields.
 func recycleOutbound(x *exchange, out *http.Request) {
 	h := out.Header
-	if x.traced.Load() != nil || len(h) > 16 {
+	if !x.poolOnly() || len(h) > 16 {
 		return
 	}
 	out.Header = nil
