@@ -592,7 +592,7 @@ func (c *h1Conn) exchange(ctx context.Context, req *http.Request, headerDeadline
 // ended at its framing with nothing read past it, the guard still trusts
 // it, and the request's context did not end; otherwise it is closed.
 func (c *h1Conn) release(h *h1Host, reuse bool) {
-	if c.unwatch() && reuse && !c.aborted.Load() && c.br.Buffered() == 0 && c.gc.reusable() {
+	if c.unwatch() && reuse && c.br.Buffered() == 0 && c.gc.reusable() { // unwatch: not aborted
 		h.put(c)
 		return
 	}
