@@ -167,10 +167,7 @@ func (x *exchange) traceOn() {
 	if x.traced.Load() != nil {
 		return
 	}
-	t := &exchangeTrace{trace: httptrace.ClientTrace{GotConn: x.gotConn}}
-	if x.w != nil {
-		t.trace.Got1xxResponse = x.got1xx
-	}
+	t := &exchangeTrace{trace: httptrace.ClientTrace{GotConn: x.gotConn, Got1xxResponse: x.got1xx}}
 	t.ctx = httptrace.WithClientTrace(x.Context, &t.trace)
 	x.traced.Store(t)
 }

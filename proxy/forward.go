@@ -164,8 +164,12 @@ func responseHeader(w http.ResponseWriter, res *http.Response, adopt bool) http.
 // then on a response has started, and the request is never retried. The
 // pool calls it, and so does a Transport through the exchange's trace
 // (traceOn), possibly on a goroutine of its own; it does nothing once the
-// round trip has returned.
+// round trip has returned, nor on a protocol upgrade (no x.w), where
+// httputil.ReverseProxy relays them.
 func (x *exchange) got1xx(code int, header textproto.MIMEHeader) error {
+	if x.w == nil {
+		return nil
+	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.roundTripped {

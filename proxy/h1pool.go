@@ -458,11 +458,9 @@ func (k h1Hooks) gotConn(info httptrace.GotConnInfo) {
 }
 
 // got1xx reports an interim response, as http.Transport's
-// Got1xxResponse; an error from the trace ends the round trip. The
-// exchange relays the response only when it relays them at all (not on a
-// protocol upgrade).
+// Got1xxResponse; an error from the trace ends the round trip.
 func (k h1Hooks) got1xx(code int, header textproto.MIMEHeader) error {
-	if k.x != nil && k.x.w != nil {
+	if k.x != nil {
 		if err := k.x.got1xx(code, header); err != nil {
 			return err
 		}
