@@ -267,15 +267,18 @@ type http1Conn struct {
 	rwc      net.Conn
 	fc       *serverConn // the Server's wrapper under rwc (framing tracker), or nil
 	accepted time.Time
-	remote   string
-	state    atomic.Int32
-	served   atomic.Int64
-	r        http1Reader
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	buf      []byte // a response body held before the head is written
-	head     []byte // a response head being written
-	post     bool   // the last request was a POST
+	// headAt is when await saw the next request begin after an idle
+	// wait (its clock reading, which readRequest reuses), zero otherwise.
+	headAt time.Time
+	remote string
+	state  atomic.Int32
+	served atomic.Int64
+	r      http1Reader
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	buf    []byte // a response body held before the head is written
+	head   []byte // a response head being written
+	post   bool   // the last request was a POST
 
 	// The watch for a client that goes away: once the request has run
 	// goneDelay (due) and its body has ended, a goroutine reads the
@@ -409,9 +412,11 @@ func (c *http1Conn) await() bool {
 	if _, err := c.br.Peek(n); err != nil {
 		return false
 	}
+	c.headAt = time.Time{}
 	if idled {
+		c.headAt = time.Now()
 		if d := c.s.headerTimeout(); d > 0 {
-			_ = c.rwc.SetReadDeadline(time.Now().Add(d))
+			_ = c.rwc.SetReadDeadline(c.headAt.Add(d))
 		} else {
 			_ = c.rwc.SetReadDeadline(time.Time{})
 		}
@@ -447,7 +452,10 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 		max = http.DefaultMaxHeaderBytes
 	}
 	c.r.limit, c.r.hit = int64(max)+4096, false
-	t0 := time.Now()
+	t0 := c.headAt // the head's start, for ReadTimeout
+	if t0.IsZero() {
+		t0 = time.Now()
+	}
 	req, plain, err := readHTTP1Request(rctx, c.br)
 	hit := c.r.hit
 	c.r.limit = -1

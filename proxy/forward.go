@@ -200,12 +200,11 @@ func (x *exchange) got1xx(code int, header textproto.MIMEHeader) error {
 	return nil
 }
 
-// noteResponse records the response status and time to first byte, and
-// pins a sticky session to the target that answered, in the response
-// header h.
+// noteResponse records the response status (the retrier measured the
+// time to the response header), and pins a sticky session to the target
+// that answered, in the response header h.
 func (px *Proxy) noteResponse(x *exchange, resp *http.Response, h http.Header) {
 	x.cur.status = resp.StatusCode
-	x.cur.latency = time.Since(x.cur.start)
 	if x.cur.pin != "" {
 		px.sticky.SetToken(h, resp.Request, x.cur.pin)
 	}

@@ -240,9 +240,9 @@ func (c *h1Conn) unwatch() bool {
 	return ok && !c.aborted.Load()
 }
 
-// get returns an idle connection that passed the idle check, or a new
-// one. reused reports which.
-func (h *h1Host) get(ctx context.Context, fresh bool) (c *h1Conn, reused bool, err error) {
+// get returns an idle connection that passed the idle check at the time
+// now, or a new one. reused reports which.
+func (h *h1Host) get(ctx context.Context, fresh bool, now time.Time) (c *h1Conn, reused bool, err error) {
 	for !fresh {
 		h.mu.Lock()
 		n := len(h.idle)
@@ -254,7 +254,7 @@ func (h *h1Host) get(ctx context.Context, fresh bool) (c *h1Conn, reused bool, e
 		h.idle[n-1] = nil
 		h.idle = h.idle[:n-1]
 		h.mu.Unlock()
-		if time.Since(c.idleSince) < h.p.idleTO && c.alive() {
+		if now.Sub(c.idleSince) < h.p.idleTO && c.alive() {
 			return c, true, nil
 		}
 		c.gc.Close()
@@ -402,13 +402,17 @@ func (p *h1Pool) RoundTrip(req *http.Request) (resp *http.Response, err error) {
 	h := p.host(dialAddr(req.URL))
 	hooks := hooksOf(ctx)
 	for try := 0; ; try++ {
-		c, reused, err := h.get(ctx, req.Close || try > 0)
+		now := time.Now()
+		c, reused, err := h.get(ctx, req.Close || try > 0, now)
 		if err != nil {
 			return nil, deadlineErr(ctx, err)
 		}
+		if !reused {
+			now = time.Now() // the dial took time: the header timeout starts now
+		}
 		hooks.gotConn(httptrace.GotConnInfo{Conn: c.gc, Reused: reused})
 		var nothingRead bool
-		resp, nothingRead, err = c.roundTrip(ctx, h, req, hooks)
+		resp, nothingRead, err = c.roundTrip(ctx, h, req, hooks, now)
 		if err == nil {
 			return resp, nil
 		}
@@ -496,10 +500,10 @@ func deadlineErr(ctx context.Context, err error) error {
 	return err
 }
 
-// roundTrip writes req on c and reads its response header. nothingRead
-// reports, with an error, that no response byte had arrived.
-func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, hooks h1Hooks) (resp *http.Response, nothingRead bool, err error) {
-	now := time.Now()
+// roundTrip writes req on c, starting at the time now, and reads its
+// response header. nothingRead reports, with an error, that no response
+// byte had arrived.
+func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, hooks h1Hooks, now time.Time) (resp *http.Response, nothingRead bool, err error) {
 	c.watch(ctx, now)
 	r := new(h1Response)
 	resp, err = c.exchange(ctx, req, now.Add(h.p.headerTO), hooks, &r.plainResponse)

@@ -69,10 +69,14 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 			x.cur.start = time.Now() // the first attempt's is the request's start
 		}
 		resp, err := px.send(x, req)
+		// One clock reading for the time to the response header (which
+		// noteResponse reports) and the route's deadline.
+		now := time.Now()
+		x.cur.latency = now.Sub(x.cur.start)
 		if err == nil || x.cur.hidden.Load() > 0 || !neverReached(err, x.cur.gotConn.Load()) {
 			x.maybeReached = true
 		}
-		if x.ctxErr() != nil || n+int(x.resent.Load()) >= rp.retries || x.informed.Load() {
+		if endErr(x.base, x.deadline, now) != nil || n+int(x.resent.Load()) >= rp.retries || x.informed.Load() {
 			return px.streaming(x, resp), err
 		}
 		free := false // a retry that adds no load: the budget does not apply
@@ -115,7 +119,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if !free {
 			x.held++
 		}
-		res := balancer.Result{Err: err, Latency: time.Since(x.cur.start)}
+		res := balancer.Result{Err: err, Latency: x.cur.latency}
 		if resp != nil {
 			res.Status = resp.StatusCode
 			io.CopyN(io.Discard, resp.Body, maxDrain)
