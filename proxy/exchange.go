@@ -58,6 +58,9 @@ type exchange struct {
 	held      int                 // retry budget reservations to release
 
 	idleCancel context.CancelFunc // aborts a stalled stream, or nil
+	// settled: nothing will hold the exchange once serve returns (see
+	// settle), which then recycles it.
+	settled bool
 
 	// base is the request's context without the route's deadline: the
 	// exchange with its trace, and the idle cancel if any. Each attempt
@@ -171,6 +174,37 @@ func (x *exchange) traceOn() {
 	t.ctx = httptrace.WithClientTrace(x.Context, &t.trace)
 	x.traced.Store(t)
 }
+
+// exchanges holds exchange records that nothing holds any more (see
+// settle), for serve to fill again: a record used again is in the cache
+// where a new one would not be.
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
+
+// settle marks x, whose response forward has relayed whole, to be
+// recycled when serve returns, if nothing can hold it by then: its one
+// attempt went through the pool alone (no Transport goroutine, and the
+// connection, released, no longer watches the attempt's context), no
+// error handler was given its request, and no stream idle timer runs
+// with it. An exchange that a retry, a Transport, an upgrade or an error
+// touched is left to the garbage collector.
+func (x *exchange) settle() {
+	x.settled = x.poolOnly() && len(x.earlier) == 0 && x.idleCancel == nil && x.rw.x == nil
+}
+
+// recycle empties x and puts it in exchanges. serve calls it last, once
+// the policy was told the outcome.
+func (x *exchange) recycle() {
+	px := x.px
+	*x = exchange{}
+	if testHookRecycled != nil {
+		testHookRecycled(px, x)
+	}
+	exchanges.Put(x)
+}
+
+// testHookRecycled, when a test sets it, sees each exchange that recycle
+// emptied, and the proxy it served, before it goes into exchanges.
+var testHookRecycled func(*Proxy, *exchange)
 
 // poolOnly reports whether only the synchronous pool has sent x's
 // attempts: no Transport saw it (traceOn runs before one does), so no

@@ -2,12 +2,17 @@ package proxy
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
+	"reflect"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatekit/gatekit/balancer"
 )
 
 func TestExchangeAttemptContexts(t *testing.T) {
@@ -106,5 +111,70 @@ func TestExchangeHooksReachTheTraceOnce(t *testing.T) {
 	if userConns != 2 || user1xx != 2 || x.cur.conns.Load() != 1 || !x.informed.Load() {
 		t.Fatalf("after traceOn: the request's trace saw %d connections and %d 1xx in all, the exchange %d connections (relayed %v): want 2, 2, 1, true",
 			userConns, user1xx, x.cur.conns.Load(), x.informed.Load())
+	}
+}
+
+// TestExchangeRecycledOnlyWhenNothingHoldsIt: serve recycles the exchange
+// of a response relayed whole through the pool, emptied, and leaves alone
+// one that a retry, an error, a Transport or a stream idle timer touched,
+// whose contexts or request something may still hold.
+func TestExchangeRecycledOnlyWhenNothingHoldsIt(t *testing.T) {
+	var mu sync.Mutex
+	recycled := map[*Proxy]int{}
+	testHookRecycled = func(px *Proxy, x *exchange) {
+		if !reflect.ValueOf(x).Elem().IsZero() {
+			t.Errorf("a recycled exchange is not empty: %+v", x)
+		}
+		mu.Lock()
+		recycled[px]++
+		mu.Unlock()
+	}
+	t.Cleanup(func() { testHookRecycled = nil })
+
+	ok := newBackend(t, "a")
+	unavailable := newFaultBackend(t, "b", mode503)
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "s") }))
+	t.Cleanup(secure.Close)
+	// Two requests each. Round robin sends at least one of them to the
+	// target that answers 503 first: it is retried, and only a request
+	// that was not is recycled.
+	for _, tc := range []struct {
+		name   string
+		urls   []string
+		cfg    Config
+		status int
+		want   func(retries int64) bool
+	}{
+		{"through the pool", []string{ok.URL}, Config{}, http.StatusOK,
+			func(r int64) bool { return r == 0 }},
+		{"retried", []string{unavailable.URL, ok.URL}, Config{Retry: fastRetry(RetryConfig{})}, http.StatusOK,
+			func(r int64) bool { return r >= 1 }},
+		{"failed", []string{deadURL(t)}, Config{}, http.StatusServiceUnavailable, nil},
+		{"through a Transport", []string{secure.URL}, Config{TransportConfig: trusting(secure)}, http.StatusOK, nil},
+		{"with a stream idle timeout", []string{ok.URL}, Config{StreamIdleTimeout: time.Minute}, http.StatusOK, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, tc.urls...)), tc.cfg)
+			for range 2 {
+				rec := serve(px, httptest.NewRequest(http.MethodGet, "/", nil))
+				if rec.Code != tc.status {
+					t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+				}
+			}
+			retries := px.Stats().Retries
+			want := 0 // none recycled
+			if tc.want != nil {
+				if !tc.want(retries) {
+					t.Fatalf("%d retries", retries)
+				}
+				want = 2 - int(retries)
+			}
+			mu.Lock()
+			got := recycled[px]
+			mu.Unlock()
+			if got != want {
+				t.Fatalf("%d exchanges of 2 recycled (%d retried), want %d", got, retries, want)
+			}
+		})
 	}
 }

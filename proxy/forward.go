@@ -108,6 +108,7 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 	}
 	res.Body.Close() // now, so that res.Trailer is complete
 	recycleOutbound(x, out)
+	x.settle()
 	if len(res.Trailer) == 0 {
 		return
 	}

@@ -303,7 +303,8 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		px.onError(w, r, &Error{Status: status, Err: err})
 		return
 	}
-	x := &exchange{Context: r.Context(), px: px, key: key, in: r}
+	x := exchanges.Get().(*exchange)
+	x.Context, x.px, x.key, x.in = r.Context(), px, key, r
 	x.cur = attempt{target: t, done: done, pin: px.pinFor(t, key)}
 	x.tried0[0] = t
 	x.tried = x.tried0[:1]
@@ -354,6 +355,9 @@ func (px *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		budget.End()
 		if p != nil {
 			panic(p)
+		}
+		if x.settled {
+			x.recycle()
 		}
 	}()
 	x.cur.start = now // the retrier's first attempt keeps it
