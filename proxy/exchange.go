@@ -83,6 +83,7 @@ type attempt struct {
 	pin     string                // sticky token to set on the response, if any
 	start   time.Time             // when the attempt was sent
 	conn    *guardConn            // connection of the attempt, if guarded
+	res     *h1Response           // the pool's storage of the attempt's response, if any
 	gotConn atomic.Bool           // a connection was obtained
 	conns   atomic.Int32          // connections obtained
 	hidden  atomic.Int32          // Transport re-sends stopped (GotConn after the first)
@@ -180,31 +181,39 @@ func (x *exchange) traceOn() {
 // where a new one would not be.
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 
-// settle marks x, whose response forward has relayed whole, to be
-// recycled when serve returns, if nothing can hold it by then: its one
-// attempt went through the pool alone (no Transport goroutine, and the
-// connection, released, no longer watches the attempt's context), no
-// error handler was given its request, and no stream idle timer runs
-// with it. An exchange that a retry, a Transport, an upgrade or an error
+// settle marks x, whose response forward has relayed whole and closed,
+// to be recycled when serve returns, with its response's storage, if
+// nothing can hold them by then: its one attempt went through the pool
+// alone (no Transport goroutine, and the connection, released, no longer
+// watches the attempt's context), no error handler was given its
+// request, and no stream idle timer runs with it. An exchange that a retry, a Transport, an upgrade or an error
 // touched is left to the garbage collector.
 func (x *exchange) settle() {
 	x.settled = x.poolOnly() && len(x.earlier) == 0 && x.idleCancel == nil && x.rw.x == nil
 }
 
-// recycle empties x and puts it in exchanges. serve calls it last, once
-// the policy was told the outcome.
+// recycle empties x, and the storage of its response, and puts them in
+// exchanges and h1Responses. serve calls it last, once the policy was told
+// the outcome.
 func (x *exchange) recycle() {
-	px := x.px
+	px, r := x.px, x.cur.res
 	*x = exchange{}
+	if r != nil {
+		*r = h1Response{}
+	}
 	if testHookRecycled != nil {
-		testHookRecycled(px, x)
+		testHookRecycled(px, x, r)
+	}
+	if r != nil {
+		h1Responses.Put(r)
 	}
 	exchanges.Put(x)
 }
 
 // testHookRecycled, when a test sets it, sees each exchange that recycle
-// emptied, and the proxy it served, before it goes into exchanges.
-var testHookRecycled func(*Proxy, *exchange)
+// emptied, the proxy it served and its response's storage (nil if none),
+// before they are put in their pools.
+var testHookRecycled func(*Proxy, *exchange, *h1Response)
 
 // poolOnly reports whether only the synchronous pool has sent x's
 // attempts: no Transport saw it (traceOn runs before one does), so no

@@ -121,9 +121,12 @@ func TestExchangeHooksReachTheTraceOnce(t *testing.T) {
 func TestExchangeRecycledOnlyWhenNothingHoldsIt(t *testing.T) {
 	var mu sync.Mutex
 	recycled := map[*Proxy]int{}
-	testHookRecycled = func(px *Proxy, x *exchange) {
+	testHookRecycled = func(px *Proxy, x *exchange, r *h1Response) {
 		if !reflect.ValueOf(x).Elem().IsZero() {
 			t.Errorf("a recycled exchange is not empty: %+v", x)
+		}
+		if r == nil || !reflect.ValueOf(r).Elem().IsZero() {
+			t.Errorf("recycled with a response storage %p, want an empty one: %+v", r, r)
 		}
 		mu.Lock()
 		recycled[px]++

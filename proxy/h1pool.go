@@ -451,6 +451,14 @@ func hooksOf(ctx context.Context) h1Hooks {
 	return k
 }
 
+// gotResponse gives the exchange the storage of its attempt's response,
+// to recycle with it.
+func (k h1Hooks) gotResponse(r *h1Response) {
+	if k.x != nil {
+		k.x.cur.res = r
+	}
+}
+
 // gotConn reports the connection taken, as http.Transport's GotConn.
 func (k h1Hooks) gotConn(info httptrace.GotConnInfo) {
 	if k.x != nil {
@@ -505,12 +513,13 @@ func deadlineErr(ctx context.Context, err error) error {
 // byte had arrived.
 func (c *h1Conn) roundTrip(ctx context.Context, h *h1Host, req *http.Request, hooks h1Hooks, now time.Time) (resp *http.Response, nothingRead bool, err error) {
 	c.watch(ctx, now)
-	r := new(h1Response)
+	r := h1Responses.Get().(*h1Response)
 	resp, err = c.exchange(ctx, req, now.Add(h.p.headerTO), hooks, &r.plainResponse)
 	if err != nil {
 		c.unwatch()
 		return nil, c.lr.n == maxResponseHeader, err
 	}
+	hooks.gotResponse(r)
 	reuse := !resp.Close && !req.Close
 	if resp.Body == http.NoBody {
 		c.release(h, reuse)
@@ -528,6 +537,12 @@ type h1Response struct {
 	plainResponse
 	h1 h1Body
 }
+
+// h1Responses holds h1Response records that nothing holds any more, for
+// roundTrip to fill again. The exchange an attempt's response was stored
+// in gives it back when it is recycled (see exchange.settle); other
+// responses are left to the garbage collector.
+var h1Responses = sync.Pool{New: func() any { return new(h1Response) }}
 
 // exchange writes req on c and reads the response header (into dst when
 // readResponse parses it), relaying interim (1xx) responses to hooks.
