@@ -62,10 +62,15 @@ func (e *Error) Error() string {
 // Unwrap returns e.Err.
 func (e *Error) Unwrap() error { return e.Err }
 
-// proxyError classifies a failed round trip, records it for done, logs it
-// and hands it to the error handler.
-func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, err error) {
-	x := exchangeFrom(r.Context())
+// tunnelError is ReverseProxy's ErrorHandler (for upgrades): proxyError
+// with the exchange r's context carries.
+func (px *Proxy) tunnelError(w http.ResponseWriter, r *http.Request, err error) {
+	px.proxyError(w, r, exchangeFrom(r.Context()), err)
+}
+
+// proxyError classifies a failed round trip of r, x's outbound request,
+// records it for done, logs it and hands it to the error handler.
+func (px *Proxy) proxyError(w http.ResponseWriter, r *http.Request, x *exchange, err error) {
 	pe := &Error{Status: http.StatusBadGateway, Err: err}
 	if x != nil {
 		pe.Target = x.cur.target

@@ -46,8 +46,9 @@ type exchange struct {
 	// attempts so far were never-reached ones when false)
 	maybeReached bool
 
-	outURL url.URL   // the first attempt's URL
-	fwd    [4]string // the X-Forwarded-* values of the outbound header
+	out    http.Request // forward's outbound request, which its first attempt sends
+	outURL url.URL      // the first attempt's URL
+	fwd    [4]string    // the X-Forwarded-* values of the outbound header
 	// tunnelURL is the outbound URL of a protocol upgrade before a target
 	// was applied (see baseURL), nil for other requests.
 	tunnelURL *url.URL

@@ -33,7 +33,11 @@ import (
 // connection is aborted, never ended as if the response were complete),
 // as ReverseProxy does.
 func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, ctx context.Context) {
-	out := in.WithContext(ctx)
+	// The outbound request is stored in the exchange, recycled with it,
+	// and keeps in's context: its attempts are sent in ctx, the first
+	// attempt's (see retrier.send).
+	out := &x.out
+	*out = *in
 	x.outURL = x.baseURL() // in's URL, its query cleaned, as every retry starts
 	out.URL = &x.outURL
 	out.Header = px.outboundHeader(in, &x.fwd)
@@ -58,10 +62,10 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 	pr := httputil.ProxyRequest{In: in, Out: out}
 	px.route(&pr, x.cur.target)
 	if problem.IsGRPC(in) {
-		setGRPCTimeout(out)
+		setGRPCTimeout(out, ctx)
 	}
 
-	res, err := retrier{px}.RoundTrip(out)
+	res, err := retrier{px}.send(x, out, ctx)
 	x.mu.Lock()
 	x.roundTripped = true
 	x.mu.Unlock()
@@ -73,7 +77,7 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 		res, err = nil, errUnexpected101
 	}
 	if err != nil {
-		px.proxyError(w, out, err)
+		px.proxyError(w, out, x, err)
 		return
 	}
 

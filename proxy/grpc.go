@@ -166,9 +166,9 @@ func formatGRPCTimeout(d time.Duration) string {
 
 // setGRPCTimeout tells the target of a gRPC call how long the call has
 // left: the earlier of the caller's grpc-timeout and the route's
-// deadline, from the outbound request's context.
-func setGRPCTimeout(out *http.Request) {
-	if dl, ok := out.Context().Deadline(); ok {
+// deadline, from ctx, the context of the call's first attempt.
+func setGRPCTimeout(out *http.Request, ctx context.Context) {
+	if dl, ok := ctx.Deadline(); ok {
 		out.Header["Grpc-Timeout"] = []string{formatGRPCTimeout(time.Until(dl))}
 	}
 }

@@ -392,13 +392,19 @@ func (p *h1Pool) CloseIdleConnections() {
 // sent once more on a fresh connection when its body can be sent again;
 // the trace's GotConn sees the second connection, as with http.Transport,
 // so that the proxy can stop a re-send that could duplicate work.
-func (p *h1Pool) RoundTrip(req *http.Request) (resp *http.Response, err error) {
+func (p *h1Pool) RoundTrip(req *http.Request) (*http.Response, error) {
+	return p.send(req.Context(), req)
+}
+
+// send is RoundTrip with the request's context given apart: the proxy
+// sends its outbound request with the context of the attempt (see
+// Proxy.send), which RoundTrip takes from the request.
+func (p *h1Pool) send(ctx context.Context, req *http.Request) (resp *http.Response, err error) {
 	defer func() {
 		if err != nil && req.Body != nil {
 			req.Body.Close() // as a RoundTripper must, whatever failed
 		}
 	}()
-	ctx := req.Context()
 	h := p.host(dialAddr(req.URL))
 	hooks := hooksOf(ctx)
 	for try := 0; ; try++ {

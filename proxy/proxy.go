@@ -205,7 +205,7 @@ func New(p balancer.Policy, cfg Config) (*Proxy, error) {
 		ErrorLog:       errLog,
 		BufferPool:     px.buffers,
 		ModifyResponse: px.modifyResponse,
-		ErrorHandler:   px.proxyError,
+		ErrorHandler:   px.tunnelError,
 	}
 	return px, nil
 }

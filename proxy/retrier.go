@@ -26,12 +26,21 @@ type retrier struct{ px *Proxy }
 // connection can be reused.
 const maxDrain = 4 << 10
 
+// RoundTrip sends out, whose context is its first attempt's (the path of
+// protocol upgrades, through ReverseProxy).
 func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
-	px := rt.px
 	x := exchangeFrom(out.Context())
 	if x == nil {
-		return px.transport.RoundTrip(out)
+		return rt.px.transport.RoundTrip(out)
 	}
+	return rt.send(x, out, out.Context())
+}
+
+// send sends out, x's outbound request, with ctx as its first attempt's
+// context, whatever out's own context is, and retries it as RetryConfig
+// allows; later attempts are copies of out with contexts of their own.
+func (rt retrier) send(x *exchange, out *http.Request, ctx context.Context) (*http.Response, error) {
+	px := rt.px
 	rp := &px.retry
 	if out.Body != nil && out.Body != http.NoBody {
 		limit := rp.maxBody
@@ -53,7 +62,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 	idem := rp.idempotent(x.in)
 	x.idem = idem
 	req := out
-	var actx context.Context // the next attempt's context
+	actx := ctx // the attempt's context
 	// n is the attempt number, 0 for the first.
 	for n := 0; ; n++ {
 		if n > 0 {
@@ -68,7 +77,7 @@ func (rt retrier) RoundTrip(out *http.Request) (*http.Response, error) {
 		if n > 0 {
 			x.cur.start = time.Now() // the first attempt's is the request's start
 		}
-		resp, err := px.send(x, req)
+		resp, err := px.send(x, req, actx)
 		// One clock reading for the time to the response header (which
 		// noteResponse reports) and the route's deadline.
 		now := time.Now()

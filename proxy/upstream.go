@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/gatekit/gatekit/balancer"
@@ -20,13 +21,19 @@ func (px *Proxy) roundTripperFor(t *balancer.Target, req *http.Request) http.Rou
 	return px.transport
 }
 
-// send sends req, x's current attempt, with the RoundTripper
-// roundTripperFor chooses. The pool calls x's hooks itself; for any other,
-// x's ClientTrace is put into its contexts first.
-func (px *Proxy) send(x *exchange, req *http.Request) (*http.Response, error) {
+// send sends req, x's current attempt, in ctx, the attempt's context,
+// with the RoundTripper roundTripperFor chooses. The pool takes ctx apart
+// from req and calls x's hooks itself. Any other gets req with ctx as its
+// context (a copy, unless req has it already), once x's ClientTrace is in
+// x's contexts.
+func (px *Proxy) send(x *exchange, req *http.Request, ctx context.Context) (*http.Response, error) {
 	rt := px.roundTripperFor(x.cur.target, req)
-	if _, pool := rt.(*h1Pool); !pool {
-		x.traceOn()
+	if p, ok := rt.(*h1Pool); ok {
+		return p.send(ctx, req)
+	}
+	x.traceOn()
+	if req.Context() != ctx {
+		req = req.WithContext(ctx)
 	}
 	return rt.RoundTrip(req)
 }
