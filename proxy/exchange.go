@@ -187,8 +187,9 @@ var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 // nothing can hold them by then: its one attempt went through the pool
 // alone (no Transport goroutine, and the connection, released, no longer
 // watches the attempt's context), no error handler was given its
-// request, and no stream idle timer runs with it. An exchange that a retry, a Transport, an upgrade or an error
-// touched is left to the garbage collector.
+// request, and no stream idle timer runs with it. An exchange that a
+// retry, a Transport, an upgrade or an error touched is left to the
+// garbage collector.
 func (x *exchange) settle() {
 	x.settled = x.poolOnly() && len(x.earlier) == 0 && x.idleCancel == nil && x.rw.x == nil
 }
