@@ -186,12 +186,16 @@ var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 // to be recycled when serve returns, with its response's storage, if
 // nothing can hold them by then: its one attempt went through the pool
 // alone (no Transport goroutine, and the connection, released, no longer
-// watches the attempt's context), no error handler was given its
-// request, and no stream idle timer runs with it. An exchange that a
-// retry, a Transport, an upgrade or an error touched is left to the
-// garbage collector.
+// watches the attempt's context), on a connection it did not dial, no
+// error handler was given its request, and no stream idle timer runs
+// with it. A dial makes the attempt's real context (net.Dialer derives
+// from it and waits on it), and a goroutine of the dial (a Happy Eyeballs
+// fallback, a shared DNS lookup) may still read values through it after
+// the dial returned. An exchange that a dial, a retry, a Transport, an
+// upgrade or an error touched is left to the garbage collector.
 func (x *exchange) settle() {
-	x.settled = x.poolOnly() && len(x.earlier) == 0 && x.idleCancel == nil && x.rw.x == nil
+	x.settled = x.poolOnly() && len(x.earlier) == 0 && x.ctx0.made.Load() == nil &&
+		x.idleCancel == nil && x.rw.x == nil
 }
 
 // recycle empties x, and the storage of its response, and puts them in

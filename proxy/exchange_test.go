@@ -115,9 +115,10 @@ func TestExchangeHooksReachTheTraceOnce(t *testing.T) {
 }
 
 // TestExchangeRecycledOnlyWhenNothingHoldsIt: serve recycles the exchange
-// of a response relayed whole through the pool, emptied, and leaves alone
-// one that a retry, an error, a Transport or a stream idle timer touched,
-// whose contexts or request something may still hold.
+// of a response relayed whole through the pool on a connection it did not
+// dial, emptied, and leaves alone one that a dial, a retry, an error, a
+// Transport or a stream idle timer touched, whose contexts or request
+// something may still hold.
 func TestExchangeRecycledOnlyWhenNothingHoldsIt(t *testing.T) {
 	var mu sync.Mutex
 	recycled := map[*Proxy]int{}
@@ -133,38 +134,61 @@ func TestExchangeRecycledOnlyWhenNothingHoldsIt(t *testing.T) {
 		mu.Unlock()
 	}
 	t.Cleanup(func() { testHookRecycled = nil })
+	count := func(px *Proxy) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return recycled[px]
+	}
 
 	ok := newBackend(t, "a")
 	unavailable := newFaultBackend(t, "b", mode503)
 	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "s") }))
 	t.Cleanup(secure.Close)
-	// Two requests each. Round robin sends at least one of them to the
-	// target that answers 503 first: it is retried, and only a request
-	// that was not is recycled.
+	// warm requests first (every target then has an idle connection; with
+	// none, the first request dials and must not be recycled), then two
+	// measured ones. Round robin sends at least one of two to the target
+	// that answers 503 first: it is retried, and only a request that was
+	// not is recycled.
 	for _, tc := range []struct {
 		name   string
 		urls   []string
 		cfg    Config
+		warm   int
 		status int
 		want   func(retries int64) bool
 	}{
-		{"through the pool", []string{ok.URL}, Config{}, http.StatusOK,
+		{"through the pool", []string{ok.URL}, Config{}, 1, http.StatusOK,
 			func(r int64) bool { return r == 0 }},
-		{"retried", []string{unavailable.URL, ok.URL}, Config{Retry: fastRetry(RetryConfig{})}, http.StatusOK,
+		{"after one on a connection dialed for it", []string{ok.URL}, Config{}, 0, http.StatusOK,
+			func(r int64) bool { return r == 0 }},
+		{"retried", []string{unavailable.URL, ok.URL}, Config{Retry: fastRetry(RetryConfig{})}, 2, http.StatusOK,
 			func(r int64) bool { return r >= 1 }},
-		{"failed", []string{deadURL(t)}, Config{}, http.StatusServiceUnavailable, nil},
-		{"through a Transport", []string{secure.URL}, Config{TransportConfig: trusting(secure)}, http.StatusOK, nil},
-		{"with a stream idle timeout", []string{ok.URL}, Config{StreamIdleTimeout: time.Minute}, http.StatusOK, nil},
+		{"failed", []string{deadURL(t)}, Config{}, 0, http.StatusServiceUnavailable, nil},
+		{"through a Transport", []string{secure.URL}, Config{TransportConfig: trusting(secure)}, 1, http.StatusOK, nil},
+		{"with a stream idle timeout", []string{ok.URL}, Config{StreamIdleTimeout: time.Minute}, 1, http.StatusOK, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			px := newTestProxy(t, balancer.NewRoundRobin(poolOf(t, tc.urls...)), tc.cfg)
-			for range 2 {
+			send := func() {
 				rec := serve(px, httptest.NewRequest(http.MethodGet, "/", nil))
 				if rec.Code != tc.status {
 					t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
 				}
 			}
-			retries := px.Stats().Retries
+			for range tc.warm {
+				send()
+			}
+			before, retriedBefore := count(px), px.Stats().Retries
+			if tc.warm == 0 {
+				send() // dials
+				before = count(px)
+				if before != 0 {
+					t.Fatalf("the first request, which dialed, was recycled")
+				}
+			}
+			send()
+			send()
+			retries := px.Stats().Retries - retriedBefore
 			want := 0 // none recycled
 			if tc.want != nil {
 				if !tc.want(retries) {
@@ -172,10 +196,7 @@ func TestExchangeRecycledOnlyWhenNothingHoldsIt(t *testing.T) {
 				}
 				want = 2 - int(retries)
 			}
-			mu.Lock()
-			got := recycled[px]
-			mu.Unlock()
-			if got != want {
+			if got := count(px) - before; got != want {
 				t.Fatalf("%d exchanges of 2 recycled (%d retried), want %d", got, retries, want)
 			}
 		})
