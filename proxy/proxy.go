@@ -38,8 +38,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Name names the upstream pool in log lines.
 	Name string
-	// ErrorHandler writes the response when a request cannot be proxied;
-	// err is a *Error (status 503 when no target was available,
+	// ErrorHandler writes the response when a request cannot be proxied:
+	// r is the client's request, or the outbound request once a target
+	// was picked (its context is the client request's, or one derived
+	// from it). err is a *Error (status 503 when no target was available,
 	// errors.Is(err, balancer.ErrNoTargets), or when every target tried was
 	// unreachable: dial or TLS handshake failures only). It is
 	// not called with status 499 responses' bodies in mind: the client is
