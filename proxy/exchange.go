@@ -183,25 +183,27 @@ func (x *exchange) traceOn() {
 var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 
 // settle marks x, whose response forward has relayed whole and closed,
-// to be recycled when serve returns, with its response's storage, if
-// nothing can hold them by then: its one attempt went through the pool
+// to be recycled when serve returns, with its response's storage and its
+// outbound header map, if nothing can hold them by then: its one attempt
+// went through the pool
 // alone (no Transport goroutine, and the connection, released, no longer
 // watches the attempt's context), on a connection it did not dial, no
 // error handler was given its request, and no stream idle timer runs
 // with it. A dial makes the attempt's real context (net.Dialer derives
 // from it and waits on it), and a goroutine of the dial (a Happy Eyeballs
 // fallback, a shared DNS lookup) may still read values through it after
-// the dial returned. An exchange that a dial, a retry, a Transport, an
-// upgrade or an error touched is left to the garbage collector.
+// the dial returned. An exchange that a dial, a retry, a Transport or an
+// error touched is left to the garbage collector (a protocol upgrade
+// never reaches forward).
 func (x *exchange) settle() {
-	x.settled = x.poolOnly() && len(x.earlier) == 0 && x.ctx0.made.Load() == nil &&
-		x.idleCancel == nil && x.rw.x == nil
+	x.settled = x.poolOnly() && len(x.earlier) == 0 && x.ctx0.made.Load() == nil && x.idleCancel == nil
 }
 
-// recycle empties x, and the storage of its response, and puts them in
-// exchanges and h1Responses. serve calls it last, once the policy was told
-// the outcome.
+// recycle empties x, the storage of its response and its outbound header
+// map, and puts them in exchanges, h1Responses and outboundHeaders. serve
+// calls it last, once the policy was told the outcome.
 func (x *exchange) recycle() {
+	recycleOutbound(x, &x.out)
 	px, r := x.px, x.cur.res
 	*x = exchange{}
 	if r != nil {

@@ -23,8 +23,8 @@ import (
 // the attempt context ctx and relays the response to w. It does what
 // httputil.ReverseProxy does for a request that is not a protocol upgrade,
 // with fewer copies: the outbound request shares in's header values
-// instead of cloning them (outboundHeader, whose map is used again once
-// the exchange is over: recycleOutbound), the response's header values
+// instead of cloning them (outboundHeader, whose map is used again with
+// the exchange: settle), the response's header values
 // move to w's header rather than being copied one by one (the whole map,
 // when w can take it: responseHeader), and the 1xx responses are relayed
 // through the exchange's own hook (got1xx) rather than a second trace
@@ -111,7 +111,6 @@ func (px *Proxy) forward(w http.ResponseWriter, in *http.Request, x *exchange, c
 		return // no server to abort the connection (a test's recorder)
 	}
 	res.Body.Close() // now, so that res.Trailer is complete
-	recycleOutbound(x, out)
 	x.settle()
 	if len(res.Trailer) == 0 {
 		return

@@ -103,14 +103,13 @@ func (px *Proxy) outboundHeader(in *http.Request, fwd *[4]string) http.Header {
 // any more (see recycleOutbound), for outboundHeader to fill again.
 var outboundHeaders sync.Pool
 
-// recycleOutbound gives the header map of out, the outbound request of a
-// forwarded exchange, to outboundHeader for another request, when nothing
-// can still hold it: the exchange was sent through the pool alone, its
-// response was read to its end, and no error handler was given out. out's
-// Header is nil afterwards. An exchange that went through a Transport is
-// left untouched, out included: a Transport's goroutine may still read it
-// (HTTP/2 does after the response). So is a map grown for an unusual
-// number of fields.
+// recycleOutbound gives the header map of out, the outbound request of
+// x, to outboundHeader for another request. exchange.recycle calls it for
+// an exchange that nothing can hold any more (see settle). out's Header is
+// nil afterwards. An exchange that went through a Transport is left
+// untouched, out included, whoever calls: a Transport's goroutine may
+// still read it (HTTP/2 does after the response). So is a map grown for
+// an unusual number of fields.
 func recycleOutbound(x *exchange, out *http.Request) {
 	h := out.Header
 	if !x.poolOnly() || len(h) > 16 {
