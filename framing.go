@@ -101,6 +101,12 @@ func (c *serverConn) releaseClear() {
 
 func (c *serverConn) Read(p []byte) (int, error) {
 	if c.held.Load() {
+		if c.runningAhead() {
+			// A request before the ambiguous one is being served: this
+			// read watches for the client's going away, which a made-up
+			// end would report falsely.
+			return 0, c.discardHeld()
+		}
 		// Nothing after the ambiguous head is read: to net/http the
 		// connection ends there.
 		return 0, io.EOF
@@ -119,6 +125,26 @@ func (c *serverConn) Read(p []byte) (int, error) {
 		c.mu.Unlock()
 	}
 	return n, err
+}
+
+// runningAhead reports whether a request pipelined before the ambiguous
+// one is being served: one of them has not had its response sent in full.
+// A server reads the next head only once a response is sent, so a read
+// then is the watch for the client's going away.
+func (c *serverConn) runningAhead() bool {
+	return c.finished.Load() < c.bad.Load()-1
+}
+
+// discardHeld reads and drops what the client sends after the ambiguous
+// head, until the read fails (io.EOF when the client went away, a timeout
+// when the read deadline passed), and returns that error.
+func (c *serverConn) discardHeld() error {
+	var buf [512]byte
+	for {
+		if _, err := c.Conn.Read(buf[:]); err != nil {
+			return err
+		}
+	}
 }
 
 // changed follows net/http's view of the connection: a response sent in

@@ -954,3 +954,91 @@ func TestHTTP1ClientGoneCancelsARequestWithAPipelinedOneBehind(t *testing.T) {
 		}
 	}
 }
+
+// watchBlocked reports whether a goroutine watching for the client's going
+// away (the own loop's watch, net/http's background read) waits in a read
+// of the socket.
+func watchBlocked() bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if (strings.Contains(g, "(*http1Conn).watch(") || strings.Contains(g, "(*connReader).backgroundRead(")) && strings.Contains(g, "runtime_pollWait") {
+			return true
+		}
+	}
+	return false
+}
+
+// TestHTTP1AmbiguousRequestBehindLeavesTheRunningOneAlone: a request with
+// ambiguous framing pipelined behind a running one does not end the
+// running one's context (the framing guard, not the client, ended the
+// stream), and the client's going away still does; the running request is
+// answered, then the ambiguous one gets 400 and the connection closes. On
+// both loops.
+func TestHTTP1AmbiguousRequestBehindLeavesTheRunningOneAlone(t *testing.T) {
+	for _, netHTTP := range loops() {
+		for _, clientGoes := range []bool{false, true} {
+			name := fmt.Sprintf("%s, client goes %v", loopName(netHTTP), clientGoes)
+			started, cancelled, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/a" {
+					t.Errorf("%s: the handler got %s", name, r.URL.Path)
+					return
+				}
+				close(started)
+				select {
+				case <-r.Context().Done():
+					close(cancelled)
+				case <-release:
+					_, _ = io.WriteString(w, "a")
+				}
+			})
+			srv, err := NewServer(h, ServerConfig{NetHTTPServer: netHTTP, ShutdownTimeout: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !netHTTP {
+				srv.h1.goneDelay = 0 // the watch starts with the handler
+			}
+			ln, cancel, served := serveOn(t, srv, nil)
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			_, _ = io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"+
+				"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+smuggled)
+			<-started
+			for !watchBlocked() {
+				select {
+				case <-cancelled:
+					t.Fatalf("%s: the running request's context ended while its client was still there", name)
+				default:
+					runtime.Gosched()
+				}
+			}
+			if clientGoes {
+				_ = c.Close()
+				select {
+				case <-cancelled:
+				case <-time.After(10 * time.Second):
+					t.Errorf("%s: the running request's context did not end after its client went away", name)
+				}
+				close(release)
+			} else {
+				close(release)
+				b, err := io.ReadAll(c)
+				_ = c.Close()
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				rs := parseResponses(t, string(b))
+				if len(rs) != 2 || rs[0].StatusCode != 200 || rs[1].StatusCode != 400 || !rs[1].Close {
+					t.Errorf("%s: responses %q, want 200 for /a, then 400 with Connection: close", name, b)
+				}
+			}
+			cancel()
+			<-served
+		}
+	}
+}
