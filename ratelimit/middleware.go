@@ -244,9 +244,14 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if errors.As(err, &le) {
+		unit := " seconds."
+		n := seconds(le.RetryAfter)
+		if n == 1 {
+			unit = " second."
+		}
 		problem.WriteDetails(w, problem.Details{
 			Status: http.StatusTooManyRequests,
-			Detail: "Too many requests; retry after " + strconv.FormatInt(seconds(le.RetryAfter), 10) + " seconds.",
+			Detail: "Too many requests; retry after " + strconv.FormatInt(n, 10) + unit,
 		})
 		return
 	}

@@ -337,3 +337,30 @@ func TestMiddlewareTellsTheAccessLogItsDecision(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteErrorSaysWhenToRetry: the 429 problem document's detail gives
+// the wait in whole seconds, rounded up, with the unit's number agreeing.
+func TestWriteErrorSaysWhenToRetry(t *testing.T) {
+	for _, tc := range []struct {
+		wait time.Duration
+		want string
+	}{
+		{300 * time.Millisecond, "Too many requests; retry after 1 second."},
+		{time.Second, "Too many requests; retry after 1 second."},
+		{1500 * time.Millisecond, "Too many requests; retry after 2 seconds."},
+		{time.Minute, "Too many requests; retry after 60 seconds."},
+	} {
+		rec := httptest.NewRecorder()
+		WriteError(rec, httptest.NewRequest("GET", "/", nil), &LimitError{RetryAfter: tc.wait, Err: ErrLimited})
+		var doc struct {
+			Status int    `json:"status"`
+			Detail string `json:"detail"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+			t.Fatalf("wait %v: %v in %q", tc.wait, err, rec.Body)
+		}
+		if rec.Code != http.StatusTooManyRequests || doc.Status != http.StatusTooManyRequests || doc.Detail != tc.want {
+			t.Errorf("wait %v: %d %+v, want 429 with detail %q", tc.wait, rec.Code, doc, tc.want)
+		}
+	}
+}
