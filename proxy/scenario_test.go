@@ -515,3 +515,169 @@ func TestOnlyNeverReachedFailuresRetryAnyMethod(t *testing.T) {
 		}
 	}
 }
+
+// churnBackend answers by the number at the end of the request's X-Req-ID:
+// in full, in flushed parts, with a large body, with 503, or with a reset
+// before or in the middle of the response. Whole answers carry X-Echo (the
+// ID) and the body churnBody gives.
+func churnBackend(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Req-ID")
+		n, _ := strconv.Atoi(id[strings.LastIndexByte(id, '-')+1:])
+		body, _ := io.ReadAll(r.Body)
+		switch n % 7 {
+		case 1:
+			resetConn(w)
+			return
+		case 2:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		case 4: // a reset after part of a declared body
+			w.Header().Set("Content-Length", "100000")
+			w.Header().Set("X-Echo", id)
+			_, _ = io.WriteString(w, id)
+			w.(http.Flusher).Flush()
+			resetConn(w)
+			return
+		}
+		w.Header().Set("X-Echo", id)
+		want := churnBody(n, id, string(body))
+		if n%7 == 3 { // flushed in three parts
+			third := len(want) / 3
+			for _, part := range []string{want[:third], want[third : 2*third], want[2*third:]} {
+				_, _ = io.WriteString(w, part)
+				w.(http.Flusher).Flush()
+			}
+			return
+		}
+		_, _ = io.WriteString(w, want)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// churnBody is the body churnBackend answers request n (of id, which
+// sent body) with in full.
+func churnBody(n int, id, body string) string {
+	switch n % 7 {
+	case 3:
+		return strings.Repeat(id, 3)
+	case 5:
+		return strings.Repeat(id, 3000) // past every buffer on the way
+	}
+	return id + "|" + body
+}
+
+// TestResponsesNeverCrossUnderChurn: many clients at once, some of them
+// giving up before or after the response's head, against backends that
+// answer, fail, reset or stream by request. The proxy uses records again
+// for the next request; none may carry one request's answer to another:
+// every 200 is the request's own, with the X-Echo and body its backend
+// sent (a body cut by a reset is a prefix of it), and every other answer
+// is the proxy's error.
+// Through the pool of synchronous connections, through http.Transport
+// (which a MaxConnsPerHost selects), and with a stream idle timeout.
+func TestResponsesNeverCrossUnderChurn(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"pool", Config{}},
+		{"transport", Config{TransportConfig: TransportConfig{MaxConnsPerHost: 1 << 20}}},
+		{"stream idle timeout", Config{StreamIdleTimeout: time.Minute}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b1, b2 := churnBackend(t), churnBackend(t)
+			tc.cfg.Retry = fastRetry(RetryConfig{})
+			churn(t, newTestProxy(t, balancer.NewRoundRobin(poolOf(t, b1.URL, b2.URL)), tc.cfg))
+		})
+	}
+}
+
+// churn sends TestResponsesNeverCrossUnderChurn's load through px, in
+// front of two churnBackends, and reports every answer that is not its
+// request's own or an error.
+func churn(t *testing.T, px *Proxy) {
+	front := httptest.NewServer(px)
+	defer front.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	defer client.CloseIdleConnections()
+	const n, workers = 700, 16
+	var next atomic.Int64
+	var mu sync.Mutex
+	var problems []string
+	fail := func(format string, args ...any) {
+		mu.Lock()
+		problems = append(problems, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				id := reqID("c", i)
+				method, sent := "GET", ""
+				var body io.Reader
+				if i%2 == 1 {
+					method, sent = "POST", "payload-"+id
+					body = strings.NewReader(sent)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				req, _ := http.NewRequestWithContext(ctx, method, front.URL+"/x", body)
+				req.Header.Set("X-Req-ID", id)
+				if i%11 == 0 {
+					go cancel() // gives up at once, before or during the exchange
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					cancel()
+					// A reset in the middle of the body aborts the
+					// client's response: its connection closes, with
+					// the head still in the server's buffer or not.
+					if i%11 != 0 && i%7 != 4 {
+						fail("%s: %v", id, err)
+					}
+					continue
+				}
+				if i%13 == 0 {
+					cancel() // gives up after the head, the body unread
+				}
+				got, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				cancel()
+				switch resp.StatusCode {
+				case http.StatusOK:
+					want := churnBody(i, id, sent)
+					if i%7 == 4 {
+						want = id // then the reset
+					}
+					if echo := resp.Header.Get("X-Echo"); echo != id {
+						fail("%s: 200 with X-Echo %q", id, echo)
+					}
+					if !strings.HasPrefix(want, string(got)) || (rerr == nil && i%7 != 4 && string(got) != want) {
+						fail("%s: 200 with a body of %d bytes that is not its own (%.40q)", id, len(got), got)
+					}
+				case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+					if resp.Header.Get("X-Echo") != "" && resp.Header.Get("X-Echo") != id {
+						fail("%s: %d with X-Echo %q", id, resp.StatusCode, resp.Header.Get("X-Echo"))
+					}
+				default:
+					if i%11 != 0 && i%13 != 0 {
+						fail("%s: status %d", id, resp.StatusCode)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, p := range problems {
+		t.Error(p)
+	}
+}
