@@ -50,30 +50,34 @@ func killBackend(fb *faultBackend) {
 // first, and returns the status of each.
 func runLoad(h http.Handler, n, workers int, method string, before func(i int)) []int {
 	codes := make([]int, n)
+	spread(n, workers, func(i int) {
+		if before != nil {
+			before(i)
+		}
+		body := ""
+		if method == "POST" {
+			body = "p"
+		}
+		codes[i] = sendReq(h, method, reqID("r", i), body).Code
+	})
+	return codes
+}
+
+// spread calls f(i) for every i below n, from workers goroutines taking
+// the next i in turn, and returns when all calls have.
+func spread(n, workers int, f func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				if before != nil {
-					before(i)
-				}
-				body := ""
-				if method == "POST" {
-					body = "p"
-				}
-				codes[i] = sendReq(h, method, reqID("r", i), body).Code
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				f(i)
 			}
 		}()
 	}
 	wg.Wait()
-	return codes
 }
 
 func TestBackendKilledUnderGETLoad(t *testing.T) {
@@ -604,7 +608,6 @@ func churn(t *testing.T, px *Proxy) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	defer client.CloseIdleConnections()
 	const n, workers = 700, 16
-	var next atomic.Int64
 	var mu sync.Mutex
 	var problems []string
 	fail := func(format string, args ...any) {
@@ -612,71 +615,59 @@ func churn(t *testing.T, px *Proxy) {
 		problems = append(problems, fmt.Sprintf(format, args...))
 		mu.Unlock()
 	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				id := reqID("c", i)
-				method, sent := "GET", ""
-				var body io.Reader
-				if i%2 == 1 {
-					method, sent = "POST", "payload-"+id
-					body = strings.NewReader(sent)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				req, _ := http.NewRequestWithContext(ctx, method, front.URL+"/x", body)
-				req.Header.Set("X-Req-ID", id)
-				if i%11 == 0 {
-					go cancel() // gives up at once, before or during the exchange
-				}
-				resp, err := client.Do(req)
-				if err != nil {
-					cancel()
-					// A reset in the middle of the body aborts the
-					// client's response: its connection closes, with
-					// the head still in the server's buffer or not.
-					if i%11 != 0 && i%7 != 4 {
-						fail("%s: %v", id, err)
-					}
-					continue
-				}
-				if i%13 == 0 {
-					cancel() // gives up after the head, the body unread
-				}
-				got, rerr := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				cancel()
-				switch resp.StatusCode {
-				case http.StatusOK:
-					want := churnBody(i, id, sent)
-					if i%7 == 4 {
-						want = id // then the reset
-					}
-					if echo := resp.Header.Get("X-Echo"); echo != id {
-						fail("%s: 200 with X-Echo %q", id, echo)
-					}
-					if !strings.HasPrefix(want, string(got)) || (rerr == nil && i%7 != 4 && string(got) != want) {
-						fail("%s: 200 with a body of %d bytes that is not its own (%.40q)", id, len(got), got)
-					}
-				case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-					if resp.Header.Get("X-Echo") != "" && resp.Header.Get("X-Echo") != id {
-						fail("%s: %d with X-Echo %q", id, resp.StatusCode, resp.Header.Get("X-Echo"))
-					}
-				default:
-					if i%11 != 0 && i%13 != 0 {
-						fail("%s: status %d", id, resp.StatusCode)
-					}
-				}
+	spread(n, workers, func(i int) {
+		id := reqID("c", i)
+		method, sent := "GET", ""
+		var body io.Reader
+		if i%2 == 1 {
+			method, sent = "POST", "payload-"+id
+			body = strings.NewReader(sent)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, method, front.URL+"/x", body)
+		req.Header.Set("X-Req-ID", id)
+		if i%11 == 0 {
+			go cancel() // gives up at once, before or during the exchange
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			cancel()
+			// A reset in the middle of the body aborts the client's
+			// response: its connection closes, with the head still in
+			// the server's buffer or not.
+			if i%11 != 0 && i%7 != 4 {
+				fail("%s: %v", id, err)
 			}
-		}()
-	}
-	wg.Wait()
+			return
+		}
+		if i%13 == 0 {
+			cancel() // gives up after the head, the body unread
+		}
+		got, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			want := churnBody(i, id, sent)
+			if i%7 == 4 {
+				want = id // then the reset
+			}
+			if echo := resp.Header.Get("X-Echo"); echo != id {
+				fail("%s: 200 with X-Echo %q", id, echo)
+			}
+			if !strings.HasPrefix(want, string(got)) || (rerr == nil && i%7 != 4 && string(got) != want) {
+				fail("%s: 200 with a body of %d bytes that is not its own (%.40q)", id, len(got), got)
+			}
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			if resp.Header.Get("X-Echo") != "" && resp.Header.Get("X-Echo") != id {
+				fail("%s: %d with X-Echo %q", id, resp.StatusCode, resp.Header.Get("X-Echo"))
+			}
+		default:
+			if i%11 != 0 && i%13 != 0 {
+				fail("%s: status %d", id, resp.StatusCode)
+			}
+		}
+	})
 	for _, p := range problems {
 		t.Error(p)
 	}
