@@ -14,17 +14,19 @@ import (
 	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/metrics"
 	"github.com/gatekit/gatekit/proxy"
+	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/surge"
 )
 
 // operated is what -admin shows: the upstream pool and its proxy, and the
-// cache and surge protection when they are on.
+// cache, surge protection and rate limiter when they are on.
 type operated struct {
-	pool  *balancer.Pool
-	proxy *proxy.Proxy
-	cache *cache.Cache     // nil without -cache
-	surge *surge.Detector  // nil without -surge
-	m     *metrics.Metrics // built by instrument
+	pool    *balancer.Pool
+	proxy   *proxy.Proxy
+	cache   *cache.Cache       // nil without -cache
+	surge   *surge.Detector    // nil without -surge
+	limiter *ratelimit.Limiter // nil without -rate, or with -redis
+	m       *metrics.Metrics   // built by instrument
 }
 
 // instrument registers what o holds with fresh metrics and returns h
@@ -41,6 +43,9 @@ func (o *operated) instrument(h http.Handler) (http.Handler, error) {
 	}
 	if o.surge != nil {
 		errs = append(errs, m.AddSurge("upstreams", o.surge.Limiter(), o.surge))
+	}
+	if o.limiter != nil {
+		errs = append(errs, m.AddLimiter("rate", o.limiter))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -60,6 +65,9 @@ func (o *operated) serveAdmin(ctx context.Context, ln net.Listener, ready func()
 	}
 	if o.surge != nil {
 		cfg.Surge = map[string]*surge.Detector{"upstreams": o.surge}
+	}
+	if o.limiter != nil {
+		cfg.Limiters = map[string]*ratelimit.Limiter{"rate": o.limiter}
 	}
 	h, err := admin.New(cfg)
 	if err != nil {

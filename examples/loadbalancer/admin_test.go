@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
@@ -20,52 +21,13 @@ func TestAdminFlagServesMetricsAndStatus(t *testing.T) {
 		io.WriteString(w, "hello")
 	}))
 	defer backend.Close()
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminAddr := free.Addr().String()
-	free.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-upstreams", strings.TrimPrefix(backend.URL, "http://"),
-			"-cache", "-admin", adminAddr}, func(a net.Addr) { addrc <- a })
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-addrc:
-	case err := <-done:
-		t.Fatal(err)
-	}
-	get := func(url string) (int, string) {
-		resp, err := http.Get(url)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	addr, adminAddr := runWithAdmin(t, "-upstreams", strings.TrimPrefix(backend.URL, "http://"), "-cache")
 	for range 3 {
-		if code, body := get("http://" + addr.String() + "/x"); code != 200 || body != "hello" {
+		if code, body := get("http://" + addr + "/x"); code != 200 || body != "hello" {
 			t.Fatalf("proxied request = %d %q", code, body)
 		}
 	}
-	// The admin listener opens right after the proxy's; wait for it.
-	deadline := time.Now().Add(5 * time.Second)
-	code, metricsText := get("http://" + adminAddr + "/metrics")
-	for code != 200 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-		code, metricsText = get("http://" + adminAddr + "/metrics")
-	}
+	metricsText := adminMetrics(t, adminAddr)
 	for _, want := range []string{
 		`gatekit_http_requests_total{code="2xx",method="GET",rule="none"} 3`,
 		`gatekit_upstream_targets_available{pool="upstreams"} 1`,
@@ -85,4 +47,102 @@ func TestAdminFlagServesMetricsAndStatus(t *testing.T) {
 	if code, _ := get("http://" + adminAddr + "/readyz"); code != 200 {
 		t.Errorf("/readyz = %d", code)
 	}
+}
+
+// TestAdminFlagShowsTheRateLimiter: with -rate, the admin listener's
+// metrics and status document count the limiter's decisions.
+func TestAdminFlagShowsTheRateLimiter(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+	}))
+	defer backend.Close()
+	addr, adminAddr := runWithAdmin(t, "-upstreams", strings.TrimPrefix(backend.URL, "http://"), "-rate", "2/m")
+	var codes []int
+	for range 3 {
+		code, _ := get("http://" + addr + "/x")
+		codes = append(codes, code)
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
+		t.Fatalf("statuses %v, want 200 200 429", codes)
+	}
+	metricsText := adminMetrics(t, adminAddr)
+	for _, want := range []string{
+		`gatekit_ratelimit_allowed_total{limiter="rate"} 2`,
+		`gatekit_ratelimit_rejected_total{limiter="rate"} 1`,
+	} {
+		if !strings.Contains(metricsText, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	code, body := get("http://" + adminAddr + "/api/status")
+	var st struct {
+		Limiters map[string]struct {
+			Allowed, Rejected uint64
+		} `json:"limiters"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
+		t.Fatalf("/api/status = %d, %v: %q", code, err, body)
+	}
+	if l, ok := st.Limiters["rate"]; !ok || l.Allowed != 2 || l.Rejected != 1 {
+		t.Errorf("/api/status limiters = %+v, want rate with 2 allowed and 1 rejected", st.Limiters)
+	}
+}
+
+// runWithAdmin runs the load balancer with args, -listen on a free port
+// and -admin on another, until the test ends, and returns both addresses.
+func runWithAdmin(t *testing.T, args ...string) (addr, adminAddr string) {
+	t.Helper()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr = free.Addr().String()
+	free.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan net.Addr, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0", "-admin", adminAddr}, args...), func(a net.Addr) { addrc <- a })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case a := <-addrc:
+		return a.String(), adminAddr
+	case err := <-done:
+		t.Fatal(err)
+	}
+	return "", ""
+}
+
+// adminMetrics returns the text of the admin listener's /metrics, once it
+// answers: it opens right after the proxy's listener.
+func adminMetrics(t *testing.T, adminAddr string) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	code, text := get("http://" + adminAddr + "/metrics")
+	for code != 200 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		code, text = get("http://" + adminAddr + "/metrics")
+	}
+	if code != 200 {
+		t.Fatalf("/metrics = %d %q", code, text)
+	}
+	return text
+}
+
+// get fetches url and returns the status and body (0 and the error's text
+// when the request fails).
+func get(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }

@@ -137,14 +137,14 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	}
 	defer px.Close()
 
-	limit, closeLimit, err := rf.middleware()
+	limit, err := rf.middleware()
 	if err != nil {
 		return err
 	}
-	defer closeLimit()
+	defer limit.close()
 
 	var h http.Handler = px
-	ops := &operated{pool: pool, proxy: px}
+	ops := &operated{pool: pool, proxy: px, limiter: limit.local}
 	if *useSurge {
 		lim, err := surge.NewLimiter(surge.LimiterConfig{})
 		if err != nil {
@@ -168,8 +168,8 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 		h = cache.Middleware(c)(h)
 		ops.cache = c
 	}
-	if limit != nil {
-		h = limit(h) // the cheapest rejection first: before the cache
+	if limit.mw != nil {
+		h = limit.mw(h) // the cheapest rejection first: before the cache
 	}
 	if *adminAddr != "" {
 		if h, err = ops.instrument(h); err != nil {

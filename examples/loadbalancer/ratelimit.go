@@ -18,42 +18,48 @@ type rateFlags struct {
 	instances              int
 }
 
-// middleware returns the rate limiting the flags ask for (nil without
-// -rate) and a function that closes the Redis client, if any.
-func (f rateFlags) middleware() (func(http.Handler) http.Handler, func(), error) {
-	noop := func() {}
+// rateLimit is the rate limiting the flags ask for.
+type rateLimit struct {
+	mw    func(http.Handler) http.Handler // nil without -rate
+	local *ratelimit.Limiter              // the limiter, without -redis
+	close func()                          // closes the Redis client, if any
+}
+
+// middleware returns the rate limiting the flags ask for.
+func (f rateFlags) middleware() (rateLimit, error) {
+	none := rateLimit{close: func() {}}
 	if f.rate == "" {
 		if f.redis != "" {
-			return nil, noop, fmt.Errorf("-redis needs -rate")
+			return none, fmt.Errorf("-redis needs -rate")
 		}
-		return nil, noop, nil
+		return none, nil
 	}
 	r, err := ratelimit.ParseRate(f.rate)
 	if err != nil {
-		return nil, noop, err
+		return none, err
 	}
 	key, err := reqkey.Parse(f.key)
 	if err != nil || key == nil {
-		return nil, noop, fmt.Errorf("-rate-key %q: want ip, global or another reqkey spec", f.key)
+		return none, fmt.Errorf("-rate-key %q: want ip, global or another reqkey spec", f.key)
 	}
 	cfg := ratelimit.Config{Rates: []ratelimit.Rate{r}, Key: key}
 	if f.redis == "" {
 		lim, err := ratelimit.New(cfg)
 		if err != nil {
-			return nil, noop, err
+			return none, err
 		}
-		return ratelimit.Middleware(lim), noop, nil
+		return rateLimit{mw: ratelimit.Middleware(lim), local: lim, close: none.close}, nil
 	}
 	mode, err := redisrate.ParseFailMode(f.mode)
 	if err != nil {
-		return nil, noop, err
+		return none, err
 	}
 	client := redis.NewClient(&redis.Options{Addr: f.redis, ContextTimeoutEnabled: true})
 	lim, err := redisrate.New(client, redisrate.Config{Limit: cfg, Name: "loadbalancer:" + strings.ToLower(f.key),
 		OnError: mode, Instances: f.instances})
 	if err != nil {
 		client.Close()
-		return nil, noop, err
+		return none, err
 	}
-	return ratelimit.Middleware(lim), func() { client.Close() }, nil
+	return rateLimit{mw: ratelimit.Middleware(lim), close: func() { client.Close() }}, nil
 }
