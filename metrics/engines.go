@@ -40,6 +40,32 @@ func (m *Metrics) AddLimiter(name string, l *ratelimit.Limiter) error {
 	})
 }
 
+// SharedLimiter is a limit shared by gateway instances through a store,
+// such as package redisrate's Limiter.
+type SharedLimiter interface {
+	Stats() ratelimit.SharedStats
+}
+
+// AddSharedLimiter reports l's counters, labelled limiter=name:
+// gatekit_ratelimit_shared_decisions_total (decided by the store),
+// _fallback_decisions_total (decided without it), _errors_total (failed
+// calls to it), _store_left_total and _store_returned_total (switches away
+// from the store and back), _pipelines_total, and the gauge
+// gatekit_ratelimit_shared_store_in_use (1 while decisions go to the
+// store). It returns an error if a shared limiter of that name is already
+// registered.
+func (m *Metrics) AddSharedLimiter(name string, l SharedLimiter) error {
+	return add(m, "shared limiter", "limiter", name, l.Stats, []field[ratelimit.SharedStats]{
+		counter("ratelimit_shared_decisions_total", "Decisions made by the shared store.", func(s ratelimit.SharedStats) float64 { return u64(s.Decisions) }),
+		counter("ratelimit_shared_fallback_decisions_total", "Decisions made without the store, by the limiter's fail mode.", func(s ratelimit.SharedStats) float64 { return u64(s.Fallbacks) }),
+		counter("ratelimit_shared_errors_total", "Calls to the store that failed or timed out.", func(s ratelimit.SharedStats) float64 { return u64(s.Errors) }),
+		counter("ratelimit_shared_store_left_total", "Switches away from the store (its breaker opened).", func(s ratelimit.SharedStats) float64 { return u64(s.ToFallback) }),
+		counter("ratelimit_shared_store_returned_total", "Returns to the store (a probe succeeded).", func(s ratelimit.SharedStats) float64 { return u64(s.ToRedis) }),
+		counter("ratelimit_shared_pipelines_total", "Pipelines of decisions sent to the store.", func(s ratelimit.SharedStats) float64 { return u64(s.Pipelines) }),
+		gauge("ratelimit_shared_store_in_use", "1 while decisions go to the store, 0 while the fallback decides.", func(s ratelimit.SharedStats) float64 { return bit(s.UsingRedis) }),
+	})
+}
+
 // AddConcurrency reports c's counters, labelled limiter=name:
 // gatekit_concurrency_allowed_total, _rejected_total, _queued_total, and
 // the gauges gatekit_concurrency_in_flight and gatekit_concurrency_waiting.

@@ -120,3 +120,59 @@ func TestPoolReportsEachTarget(t *testing.T) {
 		}
 	}
 }
+
+// sharedStub is a SharedLimiter whose counters the test sets.
+type sharedStub struct{ st ratelimit.SharedStats }
+
+func (s *sharedStub) Stats() ratelimit.SharedStats { return s.st }
+
+// TestSharedLimiterFamilies: AddSharedLimiter reports the shared limit's
+// counters and whether the store decides, read at each scrape, and
+// refuses a second shared limiter of the same name (a local limiter of
+// that name is another family).
+func TestSharedLimiterFamilies(t *testing.T) {
+	m := mustNew(t, Config{})
+	s := &sharedStub{st: ratelimit.SharedStats{Decisions: 7, Pipelines: 2, UsingRedis: true}}
+	if err := m.AddSharedLimiter("api", s); err != nil {
+		t.Fatal(err)
+	}
+	lim, err := ratelimit.New(ratelimit.Config{Rates: []ratelimit.Rate{{Count: 1, Per: time.Second, Burst: 1}}, Key: reqkey.Global})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddLimiter("api", lim); err != nil {
+		t.Errorf("a local limiter named like a shared one: %v", err)
+	}
+	if err := m.AddSharedLimiter("api", s); err == nil {
+		t.Error("a second shared limiter named api was registered")
+	}
+	check := func(want map[string]float64) {
+		t.Helper()
+		got := scrape(t, m)
+		for series, v := range want {
+			if got[series] != v {
+				t.Errorf("%s = %v, want %v", series, got[series], v)
+			}
+		}
+	}
+	check(map[string]float64{
+		`gatekit_ratelimit_shared_decisions_total{limiter="api"}`:          7,
+		`gatekit_ratelimit_shared_fallback_decisions_total{limiter="api"}`: 0,
+		`gatekit_ratelimit_shared_pipelines_total{limiter="api"}`:          2,
+		`gatekit_ratelimit_shared_store_in_use{limiter="api"}`:             1,
+	})
+	// The store goes away: errors, a switch to the fallback, which decides.
+	s.st = ratelimit.SharedStats{Decisions: 7, Pipelines: 2, Errors: 3, ToFallback: 1, Fallbacks: 4}
+	check(map[string]float64{
+		`gatekit_ratelimit_shared_errors_total{limiter="api"}`:             3,
+		`gatekit_ratelimit_shared_store_left_total{limiter="api"}`:         1,
+		`gatekit_ratelimit_shared_fallback_decisions_total{limiter="api"}`: 4,
+		`gatekit_ratelimit_shared_store_in_use{limiter="api"}`:             0,
+	})
+	// It comes back.
+	s.st.ToRedis, s.st.UsingRedis = 1, true
+	check(map[string]float64{
+		`gatekit_ratelimit_shared_store_returned_total{limiter="api"}`: 1,
+		`gatekit_ratelimit_shared_store_in_use{limiter="api"}`:         1,
+	})
+}

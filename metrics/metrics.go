@@ -1,7 +1,9 @@
 // Package metrics exports a gateway's state as Prometheus metrics.
 //
 // Engines keep cheap counters of their own (the Stats method of a cache,
-// limiter, validator, route table or proxy); a Metrics value reads them
+// limiter, validator, route table or proxy, and of a limit shared through
+// Redis, whose Stats are ratelimit's SharedStats, so that this package
+// does not depend on Redis); a Metrics value reads them
 // when Prometheus scrapes, so nothing Prometheus-specific enters the
 // engine packages and nothing is recorded twice. The one thing engines do
 // not count is the request itself: Observe (or Middleware) records each

@@ -439,6 +439,20 @@ type Stats struct {
 	Waiting       int    // requests queued now
 }
 
+// SharedStats are the cumulative counters of a limit shared by gateway
+// instances through a store: package redisrate's Limiter, whose Stats are
+// of this type (the store is Redis).
+type SharedStats struct {
+	Decisions  uint64 // decided by the store
+	Fallbacks  uint64 // decided without the store, by the limiter's fail mode
+	Errors     uint64 // calls to the store that failed or timed out
+	ToFallback uint64 // switches away from the store (its breaker opened)
+	ToRedis    uint64 // returns to the store (a probe succeeded)
+	Pipelines  uint64 // pipelines sent, each of one or more decisions
+	UsingRedis bool   // whether decisions go to the store now
+	Local      Stats  // the local fallback limiter's counters
+}
+
 // Stats returns the limiter's counters. It locks each shard in turn.
 func (l *Limiter) Stats() Stats {
 	c, keys := total(l.tab.shards)

@@ -15,6 +15,7 @@ import (
 	"github.com/gatekit/gatekit/metrics"
 	"github.com/gatekit/gatekit/proxy"
 	"github.com/gatekit/gatekit/ratelimit"
+	"github.com/gatekit/gatekit/ratelimit/redisrate"
 	"github.com/gatekit/gatekit/surge"
 )
 
@@ -26,6 +27,7 @@ type operated struct {
 	cache   *cache.Cache       // nil without -cache
 	surge   *surge.Detector    // nil without -surge
 	limiter *ratelimit.Limiter // nil without -rate, or with -redis
+	shared  *redisrate.Limiter // nil without -redis (metrics only)
 	m       *metrics.Metrics   // built by instrument
 }
 
@@ -46,6 +48,9 @@ func (o *operated) instrument(h http.Handler) (http.Handler, error) {
 	}
 	if o.limiter != nil {
 		errs = append(errs, m.AddLimiter("rate", o.limiter))
+	}
+	if o.shared != nil {
+		errs = append(errs, m.AddSharedLimiter("rate", o.shared))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

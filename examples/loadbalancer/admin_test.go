@@ -88,6 +88,44 @@ func TestAdminFlagShowsTheRateLimiter(t *testing.T) {
 	}
 }
 
+// TestAdminFlagShowsTheSharedLimiter: with -rate and -redis, the admin
+// listener's metrics show the shared limit's state; here Redis is not
+// there, so the local fallback decides and the metrics say so.
+func TestAdminFlagShowsTheSharedLimiter(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+	}))
+	defer backend.Close()
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := dead.Addr().String()
+	dead.Close()
+	addr, adminAddr := runWithAdmin(t, "-upstreams", strings.TrimPrefix(backend.URL, "http://"), "-rate", "2/m",
+		"-redis", deadAddr, "-redis-mode", "local")
+	var codes []int
+	for range 3 {
+		code, _ := get("http://" + addr + "/x")
+		codes = append(codes, code)
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
+		t.Fatalf("statuses %v, want 200 200 429 from the local fallback", codes)
+	}
+	metricsText := adminMetrics(t, adminAddr)
+	for _, want := range []string{
+		`gatekit_ratelimit_shared_decisions_total{limiter="rate"} 0`,
+		`gatekit_ratelimit_shared_fallback_decisions_total{limiter="rate"} 3`,
+		`gatekit_ratelimit_shared_errors_total{limiter="rate"} 3`,
+		`gatekit_ratelimit_shared_store_left_total{limiter="rate"} 1`,
+		`gatekit_ratelimit_shared_store_in_use{limiter="rate"} 0`,
+	} {
+		if !strings.Contains(metricsText, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
 // runWithAdmin runs the load balancer with args, -listen on a free port
 // and -admin on another, until the test ends, and returns both addresses.
 func runWithAdmin(t *testing.T, args ...string) (addr, adminAddr string) {

@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, onListen func(net.Addr)) error {
 	defer limit.close()
 
 	var h http.Handler = px
-	ops := &operated{pool: pool, proxy: px, limiter: limit.local}
+	ops := &operated{pool: pool, proxy: px, limiter: limit.local, shared: limit.shared}
 	if *useSurge {
 		lim, err := surge.NewLimiter(surge.LimiterConfig{})
 		if err != nil {

@@ -20,9 +20,10 @@ type rateFlags struct {
 
 // rateLimit is the rate limiting the flags ask for.
 type rateLimit struct {
-	mw    func(http.Handler) http.Handler // nil without -rate
-	local *ratelimit.Limiter              // the limiter, without -redis
-	close func()                          // closes the Redis client, if any
+	mw     func(http.Handler) http.Handler // nil without -rate
+	local  *ratelimit.Limiter              // the limiter, without -redis
+	shared *redisrate.Limiter              // the limiter, with -redis
+	close  func()                          // closes the Redis client, if any
 }
 
 // middleware returns the rate limiting the flags ask for.
@@ -61,5 +62,5 @@ func (f rateFlags) middleware() (rateLimit, error) {
 		client.Close()
 		return none, err
 	}
-	return rateLimit{mw: ratelimit.Middleware(lim), close: func() { client.Close() }}, nil
+	return rateLimit{mw: ratelimit.Middleware(lim), shared: lim, close: func() { client.Close() }}, nil
 }

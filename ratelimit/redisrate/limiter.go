@@ -395,17 +395,13 @@ func (l *Limiter) succeeded() {
 	}
 }
 
-// Stats are a Limiter's cumulative counters.
-type Stats struct {
-	Decisions  uint64          // decided by Redis
-	Fallbacks  uint64          // decided without Redis, by Config.OnError
-	Errors     uint64          // Redis calls that failed or timed out
-	ToFallback uint64          // switches away from Redis (the breaker opened)
-	ToRedis    uint64          // returns to Redis (a probe succeeded)
-	Pipelines  uint64          // pipelines sent (Config.Pipeline), each of one or more decisions
-	UsingRedis bool            // whether decisions go to Redis now
-	Local      ratelimit.Stats // the local fallback limiter's counters
-}
+// Stats are a Limiter's cumulative counters: decisions made by Redis and
+// without it (by Config.OnError), failed Redis calls, switches away from
+// Redis and back, pipelines sent (Config.Pipeline), whether decisions go
+// to Redis now, and the local fallback limiter's counters. They are of
+// ratelimit's type for shared limits, so that package metrics reports
+// them without depending on Redis.
+type Stats = ratelimit.SharedStats
 
 // Stats returns the limiter's counters.
 func (l *Limiter) Stats() Stats {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http/httptest"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/gatekit/gatekit/metrics"
 	"github.com/gatekit/gatekit/ratelimit"
+	"github.com/gatekit/gatekit/reqkey"
 )
 
 // TestInstancesShareOneLimit runs three limiter instances, each with its
@@ -368,5 +371,57 @@ func TestRedisCluster(t *testing.T) {
 	}
 	if st := a.Stats(); st.Errors != 0 || st.Fallbacks != 0 {
 		t.Errorf("Stats = %+v, want every decision through the cluster", st)
+	}
+}
+
+// TestStatsReachMetrics: a limiter deciding through a real Redis, then
+// without it once Redis is killed, shows both in package metrics'
+// families for shared limiters.
+func TestStatsReachMetrics(t *testing.T) {
+	s := startRedis(t)
+	l := mustNew(t, newClient(t, s.addr()), Config{Name: "metrics", BreakerFailures: 1, BreakerCooldown: time.Hour,
+		Limit: ratelimit.Config{Rates: []ratelimit.Rate{{Count: 100, Per: time.Second, Burst: 100}}, Key: reqkey.Global}})
+	m, err := metrics.New(metrics.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.AddSharedLimiter("shared", l); err != nil {
+		t.Fatal(err)
+	}
+	decide := func(n int) {
+		for range n {
+			if _, err := l.Decide(context.Background(), "k"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	decide(3)
+	text := scrape()
+	for _, want := range []string{
+		`gatekit_ratelimit_shared_decisions_total{limiter="shared"} 3`,
+		`gatekit_ratelimit_shared_store_in_use{limiter="shared"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("with Redis, /metrics lacks %q", want)
+		}
+	}
+	s.kill()
+	decide(2) // the first call fails and opens the breaker; the local fallback decides both
+	text = scrape()
+	for _, want := range []string{
+		`gatekit_ratelimit_shared_decisions_total{limiter="shared"} 3`,
+		`gatekit_ratelimit_shared_fallback_decisions_total{limiter="shared"} 2`,
+		`gatekit_ratelimit_shared_errors_total{limiter="shared"} 1`,
+		`gatekit_ratelimit_shared_store_left_total{limiter="shared"} 1`,
+		`gatekit_ratelimit_shared_store_in_use{limiter="shared"} 0`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("without Redis, /metrics lacks %q:\n%s", want, text)
+		}
 	}
 }
