@@ -28,14 +28,9 @@ func TestAdminFlagServesMetricsAndStatus(t *testing.T) {
 		}
 	}
 	metricsText := adminMetrics(t, adminAddr)
-	for _, want := range []string{
+	metricsHave(t, metricsText,
 		`gatekit_http_requests_total{code="2xx",method="GET",rule="none"} 3`,
-		`gatekit_upstream_targets_available{pool="upstreams"} 1`,
-	} {
-		if !strings.Contains(metricsText, want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
+		`gatekit_upstream_targets_available{pool="upstreams"} 1`)
 	// The first response is stored asynchronously, so the second request
 	// may still miss; the third finds it at the latest after the store.
 	if !strings.Contains(metricsText, `gatekit_cache_hits_total{cache="upstreams"} 1`) && !strings.Contains(metricsText, `gatekit_cache_hits_total{cache="upstreams"} 2`) {
@@ -57,23 +52,10 @@ func TestAdminFlagShowsTheRateLimiter(t *testing.T) {
 	}))
 	defer backend.Close()
 	addr, adminAddr := runWithAdmin(t, "-upstreams", strings.TrimPrefix(backend.URL, "http://"), "-rate", "2/m")
-	var codes []int
-	for range 3 {
-		code, _ := get("http://" + addr + "/x")
-		codes = append(codes, code)
-	}
-	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
-		t.Fatalf("statuses %v, want 200 200 429", codes)
-	}
-	metricsText := adminMetrics(t, adminAddr)
-	for _, want := range []string{
+	twoThenLimited(t, addr)
+	metricsHave(t, adminMetrics(t, adminAddr),
 		`gatekit_ratelimit_allowed_total{limiter="rate"} 2`,
-		`gatekit_ratelimit_rejected_total{limiter="rate"} 1`,
-	} {
-		if !strings.Contains(metricsText, want) {
-			t.Errorf("/metrics lacks %q", want)
-		}
-	}
+		`gatekit_ratelimit_rejected_total{limiter="rate"} 1`)
 	code, body := get("http://" + adminAddr + "/api/status")
 	var st struct {
 		Limiters map[string]struct {
@@ -104,23 +86,35 @@ func TestAdminFlagShowsTheSharedLimiter(t *testing.T) {
 	dead.Close()
 	addr, adminAddr := runWithAdmin(t, "-upstreams", strings.TrimPrefix(backend.URL, "http://"), "-rate", "2/m",
 		"-redis", deadAddr, "-redis-mode", "local")
+	twoThenLimited(t, addr) // by the local fallback
+	metricsHave(t, adminMetrics(t, adminAddr),
+		`gatekit_ratelimit_shared_decisions_total{limiter="rate"} 0`,
+		`gatekit_ratelimit_shared_fallback_decisions_total{limiter="rate"} 3`,
+		`gatekit_ratelimit_shared_errors_total{limiter="rate"} 3`,
+		`gatekit_ratelimit_shared_store_left_total{limiter="rate"} 1`,
+		`gatekit_ratelimit_shared_store_in_use{limiter="rate"} 0`)
+}
+
+// twoThenLimited sends three requests to the load balancer at addr, run
+// with -rate 2/m, and fails the test unless the third alone is refused.
+func twoThenLimited(t *testing.T, addr string) {
+	t.Helper()
 	var codes []int
 	for range 3 {
 		code, _ := get("http://" + addr + "/x")
 		codes = append(codes, code)
 	}
 	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
-		t.Fatalf("statuses %v, want 200 200 429 from the local fallback", codes)
+		t.Fatalf("statuses %v, want 200 200 429", codes)
 	}
-	metricsText := adminMetrics(t, adminAddr)
-	for _, want := range []string{
-		`gatekit_ratelimit_shared_decisions_total{limiter="rate"} 0`,
-		`gatekit_ratelimit_shared_fallback_decisions_total{limiter="rate"} 3`,
-		`gatekit_ratelimit_shared_errors_total{limiter="rate"} 3`,
-		`gatekit_ratelimit_shared_store_left_total{limiter="rate"} 1`,
-		`gatekit_ratelimit_shared_store_in_use{limiter="rate"} 0`,
-	} {
-		if !strings.Contains(metricsText, want) {
+}
+
+// metricsHave fails the test for each of lines that the metrics text
+// lacks.
+func metricsHave(t *testing.T, text string, lines ...string) {
+	t.Helper()
+	for _, want := range lines {
+		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
