@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"sort"
 	"strings"
 	"time"
@@ -57,6 +58,9 @@ type Config struct {
 	// Limiters and Concurrency are the rate and concurrency limiters shown.
 	Limiters    map[string]*ratelimit.Limiter
 	Concurrency map[string]*ratelimit.Concurrency
+	// SharedLimiters are the limits shared through a store (package
+	// redisrate's Limiter) shown with whether the store decides now.
+	SharedLimiters map[string]metrics.SharedLimiter
 	// Validators are the request validators shown.
 	Validators map[string]*validate.Validator
 	// Routes are the route tables shown.
@@ -110,6 +114,11 @@ func New(cfg Config) (*Handler, error) {
 	for name, c := range cfg.Concurrency {
 		if c == nil {
 			return nil, fmt.Errorf("admin: concurrency limiter %q is nil", name)
+		}
+	}
+	for name, l := range cfg.SharedLimiters {
+		if v := reflect.ValueOf(l); l == nil || v.Kind() == reflect.Pointer && v.IsNil() {
+			return nil, fmt.Errorf("admin: shared limiter %q is nil", name)
 		}
 	}
 	for name, v := range cfg.Validators {

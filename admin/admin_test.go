@@ -11,6 +11,7 @@ import (
 	"github.com/gatekit/gatekit/balancer"
 	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/metrics"
+	"github.com/gatekit/gatekit/ratelimit"
 )
 
 func mustNew(t testing.TB, cfg Config) *Handler {
@@ -33,15 +34,24 @@ func do(h http.Handler, method, path string, body string, hdr ...string) *httpte
 }
 
 func TestNewRejectsNilEngines(t *testing.T) {
+	var nilShared *sharedStub
 	for name, cfg := range map[string]Config{
-		"pool":  {Pools: map[string]*balancer.Pool{"p": nil}},
-		"cache": {Caches: map[string]*cache.Cache{"c": nil}},
+		"pool":                {Pools: map[string]*balancer.Pool{"p": nil}},
+		"cache":               {Caches: map[string]*cache.Cache{"c": nil}},
+		"shared limiter":      {SharedLimiters: map[string]metrics.SharedLimiter{"s": nil}},
+		"shared limiter, nil": {SharedLimiters: map[string]metrics.SharedLimiter{"s": nilShared}},
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: New accepted a nil engine", name)
 		}
 	}
 }
+
+// sharedStub is a limit shared through a store, with counters the test
+// sets.
+type sharedStub struct{ st ratelimit.SharedStats }
+
+func (s *sharedStub) Stats() ratelimit.SharedStats { return s.st }
 
 func TestHealthAndReadiness(t *testing.T) {
 	var ready atomic.Bool
@@ -117,6 +127,31 @@ func TestMetricsAndStatusDocument(t *testing.T) {
 	}
 	if len(st.Rules) != 1 || st.Rules[0].Rule != "api" || st.Rules[0].ServerErrors != 1 {
 		t.Errorf("rules = %+v", st.Rules)
+	}
+	if st.SharedLimiters == nil || len(st.SharedLimiters) != 0 {
+		t.Errorf("shared limiters = %#v, want an empty map", st.SharedLimiters)
+	}
+}
+
+// TestStatusDocumentHasSharedLimiters: a shared limit's counters and
+// whether its store decides are in the status document, read at each
+// request.
+func TestStatusDocumentHasSharedLimiters(t *testing.T) {
+	s := &sharedStub{st: ratelimit.SharedStats{Decisions: 5, UsingRedis: true}}
+	h := mustNew(t, Config{SharedLimiters: map[string]metrics.SharedLimiter{"api": s}})
+	read := func() ratelimit.SharedStats {
+		var st Status
+		if err := json.Unmarshal(do(h, "GET", "/api/status", "").Body.Bytes(), &st); err != nil {
+			t.Fatal(err)
+		}
+		return st.SharedLimiters["api"]
+	}
+	if got := read(); got.Decisions != 5 || !got.UsingRedis {
+		t.Errorf("shared limiter api = %+v, want 5 decisions by the store", got)
+	}
+	s.st = ratelimit.SharedStats{Decisions: 5, Errors: 3, ToFallback: 1, Fallbacks: 2}
+	if got := read(); got.Fallbacks != 2 || got.Errors != 3 || got.UsingRedis {
+		t.Errorf("shared limiter api = %+v, want 2 fallback decisions and the store out of use", got)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/gatekit/gatekit/cache"
 	"github.com/gatekit/gatekit/internal/reqinfo"
 	"github.com/gatekit/gatekit/metrics"
+	"github.com/gatekit/gatekit/ratelimit"
 	"github.com/gatekit/gatekit/surge"
 	gatetls "github.com/gatekit/gatekit/tls"
 )
@@ -111,8 +112,10 @@ func TestStatusPageInChromiumMovesWithTraffic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer det.Close()
+	shared := &sharedStub{st: ratelimit.SharedStats{Decisions: 40, Fallbacks: 7, Errors: 3, ToFallback: 1}}
 	h := mustNew(t, Config{Metrics: m, Pools: map[string]*balancer.Pool{"api": pool}, Caches: map[string]*cache.Cache{"api": c},
-		Certificates: map[string]func() []gatetls.CertState{"edge": certs}, Surge: map[string]*surge.Detector{"api": det}})
+		Certificates: map[string]func() []gatetls.CertState{"edge": certs}, Surge: map[string]*surge.Detector{"api": det},
+		SharedLimiters: map[string]metrics.SharedLimiter{"global": shared}})
 	adm := httptest.NewServer(h)
 	defer adm.Close()
 
@@ -146,6 +149,10 @@ func TestStatusPageInChromiumMovesWithTraffic(t *testing.T) {
 	}
 	if !strings.Contains(dom, `class="badge up">ready`) {
 		t.Error("the readiness badge does not say ready")
+	}
+	if cell(dom, "shared-global-decisions") != 40 || cell(dom, "shared-global-fallbacks") != 7 || cell(dom, "shared-global-errors") != 3 ||
+		!strings.Contains(dom, `class="badge warn">fallback`) || strings.Contains(dom, `id="shared-section" hidden`) {
+		t.Errorf("the shared limiter is not shown deciding by its fallback, 40, 7 and 3:\n%s", dom)
 	}
 
 	send(20)

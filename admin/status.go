@@ -25,13 +25,14 @@ type Status struct {
 	Rules []metrics.RuleStats `json:"rules"`
 	// Pools are the upstream pools, in name order.
 	Pools []PoolStatus `json:"pools"`
-	// Caches, Limiters, Concurrency, Validators and Routes are the
-	// engines' Stats by name.
-	Caches      map[string]cache.Stats                `json:"caches"`
-	Limiters    map[string]ratelimit.Stats            `json:"limiters"`
-	Concurrency map[string]ratelimit.ConcurrencyStats `json:"concurrency"`
-	Validators  map[string]validate.Stats             `json:"validators"`
-	Routes      map[string]route.Stats                `json:"routes"`
+	// Caches, Limiters, Concurrency, SharedLimiters, Validators and Routes
+	// are the engines' Stats by name.
+	Caches         map[string]cache.Stats                `json:"caches"`
+	Limiters       map[string]ratelimit.Stats            `json:"limiters"`
+	Concurrency    map[string]ratelimit.ConcurrencyStats `json:"concurrency"`
+	SharedLimiters map[string]ratelimit.SharedStats      `json:"shared_limiters"`
+	Validators     map[string]validate.Stats             `json:"validators"`
+	Routes         map[string]route.Stats                `json:"routes"`
 	// Surge are the surge detectors' state and their limiters' by name.
 	Surge map[string]SurgeStatus `json:"surge"`
 	// Certificates are the TLS certificates by source name.
@@ -74,18 +75,19 @@ type TargetStatus struct {
 func (h *Handler) Status() Status {
 	now := h.cfg.Now()
 	st := Status{
-		Time:         now,
-		Uptime:       now.Sub(h.start).Seconds(),
-		Ready:        h.cfg.Ready(),
-		Rules:        []metrics.RuleStats{},
-		Pools:        []PoolStatus{},
-		Caches:       map[string]cache.Stats{},
-		Limiters:     map[string]ratelimit.Stats{},
-		Concurrency:  map[string]ratelimit.ConcurrencyStats{},
-		Validators:   map[string]validate.Stats{},
-		Routes:       map[string]route.Stats{},
-		Certificates: map[string][]CertStatus{},
-		Surge:        map[string]SurgeStatus{},
+		Time:           now,
+		Uptime:         now.Sub(h.start).Seconds(),
+		Ready:          h.cfg.Ready(),
+		Rules:          []metrics.RuleStats{},
+		Pools:          []PoolStatus{},
+		Caches:         map[string]cache.Stats{},
+		Limiters:       map[string]ratelimit.Stats{},
+		Concurrency:    map[string]ratelimit.ConcurrencyStats{},
+		SharedLimiters: map[string]ratelimit.SharedStats{},
+		Validators:     map[string]validate.Stats{},
+		Routes:         map[string]route.Stats{},
+		Certificates:   map[string][]CertStatus{},
+		Surge:          map[string]SurgeStatus{},
 	}
 	for name, d := range h.cfg.Surge {
 		st.Surge[name] = SurgeStatus{Detector: d.Stats(), Limiter: d.Limiter().Stats()}
@@ -120,6 +122,9 @@ func (h *Handler) Status() Status {
 	}
 	for name, c := range h.cfg.Concurrency {
 		st.Concurrency[name] = c.Stats()
+	}
+	for name, l := range h.cfg.SharedLimiters {
+		st.SharedLimiters[name] = l.Stats()
 	}
 	for name, v := range h.cfg.Validators {
 		st.Validators[name] = v.Stats()

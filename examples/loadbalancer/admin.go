@@ -27,7 +27,7 @@ type operated struct {
 	cache   *cache.Cache       // nil without -cache
 	surge   *surge.Detector    // nil without -surge
 	limiter *ratelimit.Limiter // nil without -rate, or with -redis
-	shared  *redisrate.Limiter // nil without -redis (metrics only)
+	shared  *redisrate.Limiter // nil without -redis
 	m       *metrics.Metrics   // built by instrument
 }
 
@@ -73,6 +73,9 @@ func (o *operated) serveAdmin(ctx context.Context, ln net.Listener, ready func()
 	}
 	if o.limiter != nil {
 		cfg.Limiters = map[string]*ratelimit.Limiter{"rate": o.limiter}
+	}
+	if o.shared != nil {
+		cfg.SharedLimiters = map[string]metrics.SharedLimiter{"rate": o.shared}
 	}
 	h, err := admin.New(cfg)
 	if err != nil {

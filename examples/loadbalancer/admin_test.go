@@ -71,8 +71,8 @@ func TestAdminFlagShowsTheRateLimiter(t *testing.T) {
 }
 
 // TestAdminFlagShowsTheSharedLimiter: with -rate and -redis, the admin
-// listener's metrics show the shared limit's state; here Redis is not
-// there, so the local fallback decides and the metrics say so.
+// listener's metrics and status document show the shared limit's state;
+// here Redis is not there, so the local fallback decides and both say so.
 func TestAdminFlagShowsTheSharedLimiter(t *testing.T) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello")
@@ -93,6 +93,19 @@ func TestAdminFlagShowsTheSharedLimiter(t *testing.T) {
 		`gatekit_ratelimit_shared_errors_total{limiter="rate"} 3`,
 		`gatekit_ratelimit_shared_store_left_total{limiter="rate"} 1`,
 		`gatekit_ratelimit_shared_store_in_use{limiter="rate"} 0`)
+	code, body := get("http://" + adminAddr + "/api/status")
+	var st struct {
+		Shared map[string]struct {
+			Fallbacks  uint64
+			UsingRedis bool
+		} `json:"shared_limiters"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
+		t.Fatalf("/api/status = %d, %v: %q", code, err, body)
+	}
+	if l, ok := st.Shared["rate"]; !ok || l.Fallbacks != 3 || l.UsingRedis {
+		t.Errorf("/api/status shared limiters = %+v, want rate with 3 fallback decisions, Redis out of use", st.Shared)
+	}
 }
 
 // twoThenLimited sends three requests to the load balancer at addr, run
