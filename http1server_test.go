@@ -872,11 +872,11 @@ func TestHTTP1ListenerClosedWhenServeFails(t *testing.T) {
 }
 
 // pipelinedCtxCase runs a handler that waits for its request's context on
-// a request with a second one pipelined behind it (sent in the same write,
-// so it sits in the loop's read buffer), lets end do something to the
+// a request with behind pipelined after it (sent in the same write, so it
+// sits in the loop's read buffer), lets end do something to the
 // connection or the server, and reports whether the first request's
 // context ended within a few seconds.
-func pipelinedCtxCase(t *testing.T, netHTTP bool, cfg ServerConfig, end func(c net.Conn, cancel context.CancelFunc, served <-chan error)) bool {
+func pipelinedCtxCase(t *testing.T, netHTTP bool, cfg ServerConfig, behind string, end func(c net.Conn, cancel context.CancelFunc, served <-chan error)) bool {
 	t.Helper()
 	started, cancelled, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	var once sync.Once
@@ -906,7 +906,7 @@ func pipelinedCtxCase(t *testing.T, netHTTP bool, cfg ServerConfig, end func(c n
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, _ = io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"+behind)
 	<-started
 	end(c, cancel, served)
 	ok := false
@@ -929,7 +929,7 @@ func pipelinedCtxCase(t *testing.T, netHTTP bool, cfg ServerConfig, end func(c n
 // the handler would run on after Serve returned, with no signal to stop.
 func TestHTTP1ShutdownCutCancelsARequestWithAPipelinedOneBehind(t *testing.T) {
 	for _, netHTTP := range loops() {
-		ok := pipelinedCtxCase(t, netHTTP, ServerConfig{ShutdownTimeout: 50 * time.Millisecond}, func(c net.Conn, cancel context.CancelFunc, served <-chan error) {
+		ok := pipelinedCtxCase(t, netHTTP, ServerConfig{ShutdownTimeout: 50 * time.Millisecond}, plainB, func(c net.Conn, cancel context.CancelFunc, served <-chan error) {
 			cancel()
 			if err := <-served; err == nil {
 				t.Errorf("%s: Serve = nil, want the cut error", loopName(netHTTP))
@@ -941,16 +941,25 @@ func TestHTTP1ShutdownCutCancelsARequestWithAPipelinedOneBehind(t *testing.T) {
 	}
 }
 
+// Requests pipelined behind the first one in the cases above: a plain
+// one, and one with ambiguous framing (which the Server refuses).
+const (
+	plainB     = "GET /b HTTP/1.1\r\nHost: x\r\n\r\n"
+	ambiguousB = "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled
+)
+
 // TestHTTP1ClientGoneCancelsARequestWithAPipelinedOneBehind: a client
-// that pipelined a second request and then closes the connection cancels
-// the first request's context, on both loops.
+// that pipelined a second request, plain or ambiguous, and then closes the
+// connection cancels the first request's context, on both loops.
 func TestHTTP1ClientGoneCancelsARequestWithAPipelinedOneBehind(t *testing.T) {
 	for _, netHTTP := range loops() {
-		ok := pipelinedCtxCase(t, netHTTP, ServerConfig{ShutdownTimeout: time.Second}, func(c net.Conn, _ context.CancelFunc, _ <-chan error) {
-			_ = c.Close()
-		})
-		if !ok {
-			t.Errorf("%s: the running request's context was not cancelled after the client closed the connection", loopName(netHTTP))
+		for _, behind := range []string{plainB, ambiguousB} {
+			ok := pipelinedCtxCase(t, netHTTP, ServerConfig{ShutdownTimeout: time.Second}, behind, func(c net.Conn, _ context.CancelFunc, _ <-chan error) {
+				_ = c.Close()
+			})
+			if !ok {
+				t.Errorf("%s: the running request's context was not cancelled after the client closed the connection, with %q behind", loopName(netHTTP), behind)
+			}
 		}
 	}
 }
@@ -972,73 +981,60 @@ func watchBlocked() bool {
 // TestHTTP1AmbiguousRequestBehindLeavesTheRunningOneAlone: a request with
 // ambiguous framing pipelined behind a running one does not end the
 // running one's context (the framing guard, not the client, ended the
-// stream), and the client's going away still does; the running request is
-// answered, then the ambiguous one gets 400 and the connection closes. On
-// both loops.
+// stream); the running request is answered, then the ambiguous one gets
+// 400 and the connection closes. On both loops. (That the client's going
+// away still ends it: TestHTTP1ClientGoneCancelsARequestWithAPipelinedOneBehind.)
 func TestHTTP1AmbiguousRequestBehindLeavesTheRunningOneAlone(t *testing.T) {
 	for _, netHTTP := range loops() {
-		for _, clientGoes := range []bool{false, true} {
-			name := fmt.Sprintf("%s, client goes %v", loopName(netHTTP), clientGoes)
-			started, cancelled, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
-			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if r.URL.Path != "/a" {
-					t.Errorf("%s: the handler got %s", name, r.URL.Path)
-					return
-				}
-				close(started)
-				select {
-				case <-r.Context().Done():
-					close(cancelled)
-				case <-release:
-					_, _ = io.WriteString(w, "a")
-				}
-			})
-			srv, err := NewServer(h, ServerConfig{NetHTTPServer: netHTTP, ShutdownTimeout: time.Second})
-			if err != nil {
-				t.Fatal(err)
+		name := loopName(netHTTP)
+		started, cancelled, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/a" {
+				t.Errorf("%s: the handler got %s", name, r.URL.Path)
+				return
 			}
-			if !netHTTP {
-				srv.h1.goneDelay = 0 // the watch starts with the handler
+			close(started)
+			select {
+			case <-r.Context().Done():
+				close(cancelled)
+			case <-release:
+				_, _ = io.WriteString(w, "a")
 			}
-			ln, cancel, served := serveOn(t, srv, nil)
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			_, _ = io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"+
-				"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"+smuggled)
-			<-started
-			for !watchBlocked() {
-				select {
-				case <-cancelled:
-					t.Fatalf("%s: the running request's context ended while its client was still there", name)
-				default:
-					runtime.Gosched()
-				}
-			}
-			if clientGoes {
-				_ = c.Close()
-				select {
-				case <-cancelled:
-				case <-time.After(10 * time.Second):
-					t.Errorf("%s: the running request's context did not end after its client went away", name)
-				}
-				close(release)
-			} else {
-				close(release)
-				b, err := io.ReadAll(c)
-				_ = c.Close()
-				if err != nil {
-					t.Fatalf("%s: %v", name, err)
-				}
-				rs := parseResponses(t, string(b))
-				if len(rs) != 2 || rs[0].StatusCode != 200 || rs[1].StatusCode != 400 || !rs[1].Close {
-					t.Errorf("%s: responses %q, want 200 for /a, then 400 with Connection: close", name, b)
-				}
-			}
-			cancel()
-			<-served
+		})
+		srv, err := NewServer(h, ServerConfig{NetHTTPServer: netHTTP, ShutdownTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
 		}
+		if !netHTTP {
+			srv.h1.goneDelay = 0 // the watch starts with the handler
+		}
+		ln, cancel, served := serveOn(t, srv, nil)
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"+ambiguousB)
+		<-started
+		for !watchBlocked() {
+			select {
+			case <-cancelled:
+				t.Fatalf("%s: the running request's context ended while its client was still there", name)
+			default:
+				runtime.Gosched()
+			}
+		}
+		close(release)
+		b, err := io.ReadAll(c)
+		_ = c.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		rs := parseResponses(t, string(b))
+		if len(rs) != 2 || rs[0].StatusCode != 200 || rs[1].StatusCode != 400 || !rs[1].Close {
+			t.Errorf("%s: responses %q, want 200 for /a, then 400 with Connection: close", name, b)
+		}
+		cancel()
+		<-served
 	}
 }
