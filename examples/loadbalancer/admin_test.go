@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -133,8 +132,8 @@ func metricsHave(t *testing.T, text string, lines ...string) {
 	}
 }
 
-// runWithAdmin runs the load balancer with args, -listen on a free port
-// and -admin on another, until the test ends, and returns both addresses.
+// runWithAdmin runs the load balancer with args and -admin on a free
+// port until the test ends, and returns its address and the admin one.
 func runWithAdmin(t *testing.T, args ...string) (addr, adminAddr string) {
 	t.Helper()
 	free, err := net.Listen("tcp", "127.0.0.1:0")
@@ -143,25 +142,13 @@ func runWithAdmin(t *testing.T, args ...string) (addr, adminAddr string) {
 	}
 	adminAddr = free.Addr().String()
 	free.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0", "-admin", adminAddr}, args...), func(a net.Addr) { addrc <- a })
-	}()
+	a, stop := startLB(t, append([]string{"-admin", adminAddr}, args...)...)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Error(err)
 		}
 	})
-	select {
-	case a := <-addrc:
-		return a.String(), adminAddr
-	case err := <-done:
-		t.Fatal(err)
-	}
-	return "", ""
+	return a.String(), adminAddr
 }
 
 // adminMetrics returns the text of the admin listener's /metrics, once it

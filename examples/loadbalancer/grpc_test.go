@@ -33,24 +33,13 @@ func TestH2CLoadBalancesGRPC(t *testing.T) {
 		defer srv.Stop()
 		ups = append(ups, "h2c://"+addr)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-h2c", "-listen", "127.0.0.1:0", "-upstreams", ups[0] + "," + ups[1]}, func(a net.Addr) { addrc <- a })
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-addrc:
-	case err := <-done:
-		t.Fatalf("run = %v", err)
-	}
+	addr, stop := startLB(t, "-h2c", "-upstreams", ups[0]+","+ups[1])
 	cc, err := grpc.NewClient(addr.String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := healthpb.NewHealthClient(cc)
-	cctx, ccancel := context.WithTimeout(ctx, 10*time.Second)
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	for range 10 {
 		resp, err := client.Check(cctx, &healthpb.HealthCheckRequest{})
 		if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
@@ -59,8 +48,7 @@ func TestH2CLoadBalancesGRPC(t *testing.T) {
 	}
 	ccancel()
 	cc.Close()
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatalf("run = %v after cancel", err)
 	}
 	if len(hits) != 2 || hits[ups[0][6:]] != 5 {

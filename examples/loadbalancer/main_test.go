@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -59,18 +60,7 @@ func TestProxies(t *testing.T) {
 		{"-policy", "round-robin", "-allocprofile", allocs},
 		{"-policy", "round-robin", "-surge"},
 	} {
-		ctx, cancel := context.WithCancel(context.Background())
-		addrc := make(chan net.Addr, 1)
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, append([]string{"-listen", "127.0.0.1:0", "-upstreams", strings.Join(urls, ",")}, args...), func(a net.Addr) { addrc <- a })
-		}()
-		var addr net.Addr
-		select {
-		case addr = <-addrc:
-		case err := <-done:
-			t.Fatalf("%v: run = %v", args, err)
-		}
+		addr, stop := startLB(t, append([]string{"-upstreams", strings.Join(urls, ",")}, args...)...)
 		seen := map[string]int{}
 		for i := range 20 {
 			user := "u1"
@@ -112,8 +102,7 @@ func TestProxies(t *testing.T) {
 				}
 			}
 		}
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("%v: run after cancel = %v", args, err)
 		}
 	}
@@ -133,5 +122,33 @@ func TestProxies(t *testing.T) {
 	}
 	if runtime.MemProfileRate != rate {
 		t.Errorf("after -allocprofile the sampling rate is %d, want it restored to %d", runtime.MemProfileRate, rate)
+	}
+}
+
+// startLB runs the load balancer with args and -listen on a free loopback
+// port, and returns its address and stop, which ends the run and returns
+// run's error (nil after a graceful stop). The test's end stops a run the
+// test has not.
+func startLB(t *testing.T, args ...string) (net.Addr, func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc, done := make(chan net.Addr, 1), make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0"}, args...), func(a net.Addr) { addrc <- a })
+	}()
+	var once sync.Once
+	var runErr error
+	stop := func() error {
+		once.Do(func() { cancel(); runErr = <-done })
+		return runErr
+	}
+	t.Cleanup(func() { _ = stop() })
+	select {
+	case addr := <-addrc:
+		return addr, stop
+	case err := <-done:
+		once.Do(cancel) // run has returned: nothing to wait for
+		t.Fatalf("run %v = %v", args, err)
+		return nil, nil
 	}
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -41,18 +40,7 @@ func TestRateLimits(t *testing.T) {
 		{[]string{"-rate", "3/m", "-rate-key", "global"}, "200 200 200 429 429"},
 		{[]string{"-rate", "3/m", "-redis", "127.0.0.1:1", "-redis-mode", "closed"}, "503 503 503 503 503"},
 	} {
-		ctx, cancel := context.WithCancel(context.Background())
-		addrc := make(chan net.Addr, 1)
-		done := make(chan error, 1)
-		go func() {
-			done <- run(ctx, append([]string{"-listen", "127.0.0.1:0", "-upstreams", strings.TrimPrefix(backend.URL, "http://")}, tc.args...), func(a net.Addr) { addrc <- a })
-		}()
-		var addr net.Addr
-		select {
-		case addr = <-addrc:
-		case err := <-done:
-			t.Fatalf("%v: run = %v", tc.args, err)
-		}
+		addr, stop := startLB(t, append([]string{"-upstreams", strings.TrimPrefix(backend.URL, "http://")}, tc.args...)...)
 		var codes []string
 		for range 5 {
 			resp, err := http.Get("http://" + addr.String() + "/")
@@ -65,8 +53,7 @@ func TestRateLimits(t *testing.T) {
 		if got := strings.Join(codes, " "); got != tc.codes {
 			t.Errorf("%v: status codes %s, want %s", tc.args, got, tc.codes)
 		}
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("%v: run = %v after cancel", tc.args, err)
 		}
 	}

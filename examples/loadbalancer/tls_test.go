@@ -50,17 +50,7 @@ func TestHTTPSWithCertificateFiles(t *testing.T) {
 	}
 	first := write()
 
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc, done := make(chan net.Addr, 1), make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-upstreams", backend.URL, "-tls-cert", certFile, "-tls-key", keyFile}, func(a net.Addr) { addrc <- a })
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-addrc:
-	case err := <-done:
-		t.Fatal(err)
-	}
+	addr, stop := startLB(t, "-upstreams", backend.URL, "-tls-cert", certFile, "-tls-key", keyFile)
 	url := "https://localhost:" + strconv.Itoa(addr.(*net.TCPAddr).Port) + "/"
 	get := func() (proto, serial, body string) {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true}
@@ -91,8 +81,7 @@ func TestHTTPSWithCertificateFiles(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling the asynchronous reload, bounded by deadline
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -164,19 +153,9 @@ func TestHTTPSWithACME(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	addrc, done := make(chan net.Addr, 1), make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-upstreams", backend.URL,
-			"-acme-ca", "https://" + listen + "/dir", "-acme-ca-root", filepath.Join(dir, "ca.pem"),
-			"-acme-domain", "lb.test", "-acme-storage", filepath.Join(dir, "acme")}, func(a net.Addr) { addrc <- a })
-	}()
-	var addr net.Addr
-	select {
-	case addr = <-addrc:
-	case err := <-done:
-		t.Fatal(err)
-	}
+	addr, stop := startLB(t, "-upstreams", backend.URL,
+		"-acme-ca", "https://"+listen+"/dir", "-acme-ca-root", filepath.Join(dir, "ca.pem"),
+		"-acme-domain", "lb.test", "-acme-storage", filepath.Join(dir, "acme"))
 	// pebble's issuing root is not fetched here: the test checks the name
 	// and the issuer, and the tls package's tests verify pebble's chains.
 	conf := &tls.Config{ServerName: "lb.test", InsecureSkipVerify: true}
@@ -195,8 +174,7 @@ func TestHTTPSWithACME(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling the asynchronous issuance, bounded by deadline
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 }
