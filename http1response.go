@@ -105,49 +105,40 @@ func (w *http1Response) writeHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
-	h := w.header
 	is11 := w.req.ProtoAtLeast(1, 1)
-	if cl := h["Content-Length"]; len(cl) > 0 {
-		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 && len(cl) == 1 {
-			w.declared = n
-		} else {
-			w.c.s.logf("http: invalid Content-Length of %q", cl)
-		}
-	}
-	if v := h["Transfer-Encoding"]; len(v) > 0 {
-		w.te = v[0]
-		if w.te != "identity" {
-			w.declared = -1 // chunked wins over a Content-Length, as in net/http
-		}
-	}
-	if t := h["Trailer"]; len(t) > 0 {
-		for _, v := range t {
-			for f := range strings.SplitSeq(v, ",") {
-				// Fields a hop must not take from trailers (framing,
-				// routing, authentication) are never sent as ones.
-				if f = http.CanonicalHeaderKey(strings.TrimSpace(f)); f != "" && httpguts.ValidTrailerHeader(f) {
-					w.trailers = append(w.trailers, f)
-				}
-			}
-		}
-	}
-	_, w.typed = h["Content-Type"]
-	_, w.dated = h["Date"]
-	w.encoded = len(h["Content-Encoding"]) > 0
-	w.connection = h["Connection"]
 	head := appendStatusLine(w.c.head[:0], is11, code)
-	for k, vv := range h {
+	// One pass over the header: the fields that frame or describe the
+	// response are noted on the way (a lookup of each would hash its name,
+	// which costs about as much as a step of this loop), the rest written.
+	var cl []string
+	teSet := false
+	for k, vv := range w.header {
 		switch k {
-		case "Content-Length", "Transfer-Encoding", "Connection":
+		case "Content-Length":
+			cl = vv
+			continue
+		case "Transfer-Encoding":
+			if len(vv) > 0 {
+				w.te, teSet = vv[0], true
+			}
+			continue
+		case "Connection":
+			w.connection = vv
 			continue
 		case "Trailer":
+			w.noteTrailers(vv)
 			if is11 {
 				continue // written with the framing
 			}
 		case "Content-Type":
+			w.typed = true
 			if code == http.StatusNotModified {
 				continue // a 304 describes a representation it does not carry
 			}
+		case "Date":
+			w.dated = true
+		case "Content-Encoding":
+			w.encoded = len(vv) > 0
 		}
 		if strings.HasPrefix(k, http.TrailerPrefix) {
 			w.prefixed = true
@@ -155,9 +146,32 @@ func (w *http1Response) writeHeader(code int) {
 		}
 		head = appendField(head, k, vv)
 	}
+	if len(cl) > 0 {
+		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 && len(cl) == 1 {
+			w.declared = n
+		} else {
+			w.c.s.logf("http: invalid Content-Length of %q", cl)
+		}
+	}
+	if teSet && w.te != "identity" {
+		w.declared = -1 // chunked wins over a Content-Length, as in net/http
+	}
 	w.c.head = head
 	if !bodyAllowed(code) || w.declared >= 0 && w.typed && w.req.Method != http.MethodHead {
 		w.commit(nil)
+	}
+}
+
+// noteTrailers records the trailer fields the Trailer field values t
+// announce. Fields a hop must not take from trailers (framing, routing,
+// authentication) are never sent as ones.
+func (w *http1Response) noteTrailers(t []string) {
+	for _, v := range t {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = http.CanonicalHeaderKey(strings.TrimSpace(f)); f != "" && httpguts.ValidTrailerHeader(f) {
+				w.trailers = append(w.trailers, f)
+			}
+		}
 	}
 }
 
@@ -531,7 +545,8 @@ func appendField(b []byte, name string, values []string) []byte {
 		b = append(b, name...)
 		b = append(b, ": "...)
 		v = textproto.TrimString(v) // ASCII white space only, as net/http
-		if strings.IndexAny(v, "\r\n") < 0 {
+		// Two byte searches: IndexAny would build its byte set each call.
+		if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
 			b = append(b, v...)
 		} else {
 			for i := 0; i < len(v); i++ {
