@@ -228,7 +228,10 @@ type Cache struct {
 	// keeps nothing of the key: Middleware then looks keys up through a
 	// view of a pooled buffer instead of a new string (see borrowKey).
 	storeBorrows bool
-	keyBufs      sync.Pool // *[]byte key buffers
+
+	// strip is cfg.StripRequestHeaders as a set (see stripSet).
+	strip   stripSet
+	keyBufs sync.Pool // *[]byte key buffers
 	// hit holds the Age and Cache-Status values of fresh hits.
 	hit *hitValues
 	// passMethod is the recorder decision of a request whose method is
@@ -322,6 +325,7 @@ func New(store Store, cfg Config) (*Cache, error) {
 		index:    make(map[string]indexed),
 		tagIndex: make(map[string]map[string]struct{}),
 		hit:      new(hitValues),
+		strip:    newStripSet(cfg.StripRequestHeaders),
 	}
 	switch store.(type) {
 	case *MemoryStore, *RistrettoStore:

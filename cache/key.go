@@ -20,6 +20,50 @@ func DefaultStripHeaders() []string {
 	}
 }
 
+// stripSet is a list of canonical field names (Config.StripRequestHeaders)
+// asked whether a request carries any of them. A request usually has fewer
+// fields than the list has names: going through its fields, and comparing
+// only names of the same length, is then cheaper than looking each name up
+// (a map lookup hashes the name).
+type stripSet struct {
+	names []string
+	lens  uint64 // bit n: a name is n bytes long (n < 64)
+	long  bool   // a name is 64 bytes or longer
+}
+
+func newStripSet(names []string) stripSet {
+	s := stripSet{names: names}
+	for _, k := range names {
+		if len(k) < 64 {
+			s.lens |= 1 << len(k)
+		} else {
+			s.long = true
+		}
+	}
+	return s
+}
+
+// any reports whether h has a field named in s.
+func (s stripSet) any(h http.Header) bool {
+	if len(h) >= len(s.names) {
+		for _, k := range s.names {
+			if _, ok := h[k]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	for k := range h {
+		if len(k) < 64 && s.lens&(1<<len(k)) == 0 || len(k) >= 64 && !s.long {
+			continue
+		}
+		if slices.Contains(s.names, k) {
+			return true
+		}
+	}
+	return false
+}
+
 // requestKey returns the primary cache key of r: method, scheme, canonical
 // host, escaped path and the exact raw query, e.g.
 // "GET https://example.com/a/b?x=1". method is GET for HEAD requests.

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -188,5 +189,42 @@ func TestKeyInABufferIsTheKey(t *testing.T) {
 			c.putKey(buf)
 		}
 		c.Close()
+	}
+}
+
+// TestStripSetFindsEveryName: a request has a field to strip whether it
+// has fewer fields than the list has names (its fields are gone through)
+// or as many or more (the names are looked up), including names of 64
+// bytes or more, which the length filter does not cover.
+func TestStripSetFindsEveryName(t *testing.T) {
+	long := "X-" + strings.Repeat("Long", 16) // 66 bytes
+	s := newStripSet(append(DefaultStripHeaders(), long))
+	filler := func(n int) http.Header {
+		h := http.Header{}
+		for i := range n {
+			h[fmt.Sprintf("X-Filler-%02d", i)] = []string{"1"}
+		}
+		return h
+	}
+	for _, n := range []int{0, 1, 5, len(s.names) - 1, len(s.names), 20} {
+		if s.any(filler(n)) {
+			t.Errorf("%d fields, none to strip: any says true", n)
+		}
+		for _, k := range s.names {
+			h := filler(n)
+			h[k] = []string{"evil.example"}
+			if !s.any(h) {
+				t.Errorf("%d fields and %s: any says false", n, k)
+			}
+		}
+		h := filler(n)
+		h["X-Forwarded-Hos"] = []string{"same length as a name, one byte short"}
+		h[long[:len(long)-1]+"x"] = []string{"long, not a name"}
+		if s.any(h) {
+			t.Errorf("%d fields and near names: any says true", n)
+		}
+	}
+	if newStripSet(nil).any(http.Header{"X-Forwarded-Host": {"a"}}) {
+		t.Error("an empty list strips a field")
 	}
 }

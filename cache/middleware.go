@@ -379,13 +379,7 @@ func (h *handler) prepare(r *http.Request) *http.Request {
 	if urlHost != "" {
 		urlHost = canonicalHost(urlHost, scheme)
 	}
-	strip := false
-	for _, k := range cfg.StripRequestHeaders {
-		if _, ok := r.Header[k]; ok { // k is canonical
-			strip = true
-			break
-		}
-	}
+	strip := h.c.strip.any(r.Header)
 	inm, requote := quoteTags(r.Header["If-None-Match"])
 	if q == r.URL.RawQuery && host == r.Host && urlHost == r.URL.Host && !strip && !requote {
 		return r
