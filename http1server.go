@@ -486,7 +486,9 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 	if hosts.n > 1 {
 		return fail(statusError{http.StatusBadRequest, "too many Host headers"})
 	}
-	if hosts.bad || !httpguts.ValidHostHeader(req.Host) {
+	// The host of an absolute-form target is checked by serverHandler, as
+	// for net/http's loop, so that both answer it alike.
+	if hosts.bad || req.URL.Host == "" && !httpguts.ValidHostHeader(req.Host) {
 		return fail(statusError{http.StatusBadRequest, "malformed Host header"})
 	}
 	if err := checkFields(req.Header, plain); err != nil {

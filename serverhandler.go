@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gatekit/gatekit/internal/problem"
+	"golang.org/x/net/http/httpguts"
 )
 
 type connCtxKey struct{}
@@ -69,6 +70,13 @@ func (s *serverHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.refuse(rw, r, http.StatusBadRequest, "ambiguous request framing (Content-Length with Transfer-Encoding, Transfer-Encoding on HTTP/1.0, or a folded header line)")
 			return
 		}
+	}
+	// Both loops check a Host field before this, but not the host of an
+	// absolute-form or authority-form target ("GET http://host/ HTTP/1.1"),
+	// which becomes r.Host and which a handler must not be given malformed.
+	if r.ProtoMajor == 1 && r.URL.Host != "" && !httpguts.ValidHostHeader(r.Host) {
+		s.refuse(rw, r, http.StatusBadRequest, "malformed Host header")
+		return
 	}
 	if headerSize(r) > s.maxHeader {
 		s.refuse(rw, r, http.StatusRequestHeaderFieldsTooLarge, "request header fields too large")

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -168,5 +169,47 @@ func TestBodyReadAfterTheHandlerReturnedLeavesTheReadDeadlineAlone(t *testing.T)
 	}
 	if len(w.reads) != set {
 		t.Errorf("a body read after the handler returned set the read deadline (%v)", w.reads[set:])
+	}
+}
+
+// TestMalformedTargetHostIsRefusedByBothLoops: the host of an
+// absolute-form target becomes r.Host; net/http's server checks only a
+// Host field, so the Server refuses a malformed target host itself, on
+// both loops alike, and the handler never sees it.
+func TestMalformedTargetHostIsRefusedByBothLoops(t *testing.T) {
+	for _, netHTTP := range loops() {
+		var seen []string
+		var mu sync.Mutex
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			seen = append(seen, r.Host)
+			mu.Unlock()
+		}), ServerConfig{NetHTTPServer: netHTTP})
+		for _, tc := range []struct {
+			raw  string
+			want string // status, and the host the handler sees when served
+		}{
+			{"GET http://\"/ HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
+			{"GET http://a\"b:80/ HTTP/1.1\r\nHost: x\r\n\r\n", "400"},
+			{"0 A://\" HTTP/1.0\n\n", "400"},
+			{"GET http://good.example/ HTTP/1.1\r\nHost: x\r\n\r\n", "200 good.example"},
+		} {
+			mu.Lock()
+			seen = nil
+			mu.Unlock()
+			got, err := fuzzStatuses(srv.addr, []byte(tc.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			status := strings.SplitN(got[0], " ", 2)[0]
+			if len(seen) > 0 {
+				status += " " + strings.Join(seen, ",")
+			}
+			mu.Unlock()
+			if status != tc.want || tc.want == "400" && !strings.Contains(got[0], "malformed Host header") {
+				t.Errorf("%s, %q: got %q, handler saw %q; want %s", loopName(netHTTP), tc.raw, got, status, tc.want)
+			}
+		}
 	}
 }
