@@ -48,21 +48,24 @@ type SharedLimiter interface {
 
 // AddSharedLimiter reports l's counters, labelled limiter=name:
 // gatekit_ratelimit_shared_decisions_total (decided by the store),
-// _fallback_decisions_total (decided without it), _errors_total (failed
-// calls to it), _store_left_total and _store_returned_total (switches away
-// from the store and back), _pipelines_total, and the gauge
-// gatekit_ratelimit_shared_store_in_use (1 while decisions go to the
-// store). It returns an error if a shared limiter of that name is already
-// registered.
+// _fallback_decisions_total (decided without it), _fallback_rejected_total
+// (of those, rejections by the limiter's local fallback), _errors_total
+// (failed calls to it), _store_left_total and _store_returned_total
+// (switches away from the store and back), _pipelines_total, and the
+// gauges gatekit_ratelimit_shared_store_in_use (1 while decisions go to
+// the store) and _fallback_keys (keys in the local fallback's table). It
+// returns an error if a shared limiter of that name is already registered.
 func (m *Metrics) AddSharedLimiter(name string, l SharedLimiter) error {
 	return add(m, "shared limiter", "limiter", name, l.Stats, []field[ratelimit.SharedStats]{
 		counter("ratelimit_shared_decisions_total", "Decisions made by the shared store.", func(s ratelimit.SharedStats) float64 { return u64(s.Decisions) }),
 		counter("ratelimit_shared_fallback_decisions_total", "Decisions made without the store, by the limiter's fail mode.", func(s ratelimit.SharedStats) float64 { return u64(s.Fallbacks) }),
+		counter("ratelimit_shared_fallback_rejected_total", "Requests the local fallback limiter rejected while the store was unavailable.", func(s ratelimit.SharedStats) float64 { return u64(s.Local.Rejected) }),
 		counter("ratelimit_shared_errors_total", "Calls to the store that failed or timed out.", func(s ratelimit.SharedStats) float64 { return u64(s.Errors) }),
 		counter("ratelimit_shared_store_left_total", "Switches away from the store (its breaker opened).", func(s ratelimit.SharedStats) float64 { return u64(s.ToFallback) }),
 		counter("ratelimit_shared_store_returned_total", "Returns to the store (a probe succeeded).", func(s ratelimit.SharedStats) float64 { return u64(s.ToRedis) }),
 		counter("ratelimit_shared_pipelines_total", "Pipelines of decisions sent to the store.", func(s ratelimit.SharedStats) float64 { return u64(s.Pipelines) }),
 		gauge("ratelimit_shared_store_in_use", "1 while decisions go to the store, 0 while the fallback decides.", func(s ratelimit.SharedStats) float64 { return bit(s.UsingRedis) }),
+		gauge("ratelimit_shared_fallback_keys", "Keys in the local fallback limiter's table.", func(s ratelimit.SharedStats) float64 { return float64(s.Local.Keys) }),
 	})
 }
 

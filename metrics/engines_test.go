@@ -162,8 +162,11 @@ func TestSharedLimiterFamilies(t *testing.T) {
 		`gatekit_ratelimit_shared_store_in_use{limiter="api"}`:             1,
 	})
 	// The store goes away: errors, a switch to the fallback, which decides.
-	s.st = ratelimit.SharedStats{Decisions: 7, Pipelines: 2, Errors: 3, ToFallback: 1, Fallbacks: 4}
+	s.st = ratelimit.SharedStats{Decisions: 7, Pipelines: 2, Errors: 3, ToFallback: 1, Fallbacks: 4,
+		Local: ratelimit.Stats{Allowed: 3, Rejected: 1, Keys: 2}}
 	check(map[string]float64{
+		`gatekit_ratelimit_shared_fallback_rejected_total{limiter="api"}`:  1,
+		`gatekit_ratelimit_shared_fallback_keys{limiter="api"}`:            2,
 		`gatekit_ratelimit_shared_errors_total{limiter="api"}`:             3,
 		`gatekit_ratelimit_shared_store_left_total{limiter="api"}`:         1,
 		`gatekit_ratelimit_shared_fallback_decisions_total{limiter="api"}`: 4,

@@ -419,6 +419,8 @@ func TestStatsReachMetrics(t *testing.T) {
 		`gatekit_ratelimit_shared_errors_total{limiter="shared"} 1`,
 		`gatekit_ratelimit_shared_store_left_total{limiter="shared"} 1`,
 		`gatekit_ratelimit_shared_store_in_use{limiter="shared"} 0`,
+		`gatekit_ratelimit_shared_fallback_rejected_total{limiter="shared"} 0`,
+		`gatekit_ratelimit_shared_fallback_keys{limiter="shared"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("without Redis, /metrics lacks %q:\n%s", want, text)
