@@ -2,6 +2,7 @@ package gatekit
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -137,15 +138,25 @@ func (c *serverConn) runningAhead() bool {
 
 // discardHeld reads and drops what the client sends after the ambiguous
 // head, until the read fails (io.EOF when the client went away, a timeout
-// when the read deadline passed), and returns that error.
+// when the read deadline passed), and returns that error. A client that
+// sends more than maxPostHandlerRead is taken for one that will not wait
+// for its answers: errHeldTooLong, which ends the running request as the
+// client's going away would.
 func (c *serverConn) discardHeld() error {
 	var buf [512]byte
-	for {
-		if _, err := c.Conn.Read(buf[:]); err != nil {
+	for n := 0; n < maxPostHandlerRead; {
+		m, err := c.Conn.Read(buf[:])
+		if err != nil {
 			return err
 		}
+		n += m
 	}
+	return errHeldTooLong
 }
+
+// errHeldTooLong ends a read that dropped maxPostHandlerRead bytes sent
+// after an ambiguous request head (see discardHeld).
+var errHeldTooLong = errors.New("gatekit: too many bytes after a request with ambiguous framing")
 
 // changed follows net/http's view of the connection: a response sent in
 // full (idle), or a handler that took the connection over (hijacked),

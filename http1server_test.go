@@ -1038,3 +1038,49 @@ func TestHTTP1AmbiguousRequestBehindLeavesTheRunningOneAlone(t *testing.T) {
 		<-served
 	}
 }
+
+// TestHTTP1EndlessBytesBehindAnAmbiguousRequestEndTheRunningOne: the bytes
+// a client sends after an ambiguous head, while a request before it runs,
+// are dropped only up to maxPostHandlerRead; a client that sends more is
+// taken for one that will not wait, and the running request's context
+// ends, as when a client goes away. On both loops.
+func TestHTTP1EndlessBytesBehindAnAmbiguousRequestEndTheRunningOne(t *testing.T) {
+	for _, netHTTP := range loops() {
+		name := loopName(netHTTP)
+		started, cancelled := make(chan struct{}), make(chan struct{})
+		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			close(started)
+			<-r.Context().Done()
+			close(cancelled)
+		})
+		srv, err := NewServer(h, ServerConfig{NetHTTPServer: netHTTP, ShutdownTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !netHTTP {
+			srv.h1.goneDelay = 0 // the watch starts with the handler
+		}
+		ln, cancel, served := serveOn(t, srv, nil)
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"+ambiguousB)
+		<-started
+		junk := bytes.Repeat([]byte("x"), 16<<10)
+		for sent := 0; sent <= maxPostHandlerRead+len(junk); sent += len(junk) {
+			if _, err := c.Write(junk); err != nil {
+				break // the server closed the connection: it stopped reading
+			}
+		}
+		select {
+		case <-cancelled:
+		case <-time.After(10 * time.Second):
+			t.Errorf("%s: the running request went on while its client sent %d bytes after an ambiguous head", name, maxPostHandlerRead+len(junk))
+		}
+		_ = c.Close()
+		cancel()
+		<-served
+	}
+}
