@@ -1001,20 +1001,7 @@ func TestHTTP1AmbiguousRequestBehindLeavesTheRunningOneAlone(t *testing.T) {
 				_, _ = io.WriteString(w, "a")
 			}
 		})
-		srv, err := NewServer(h, ServerConfig{NetHTTPServer: netHTTP, ShutdownTimeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !netHTTP {
-			srv.h1.goneDelay = 0 // the watch starts with the handler
-		}
-		ln, cancel, served := serveOn(t, srv, nil)
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		_, _ = io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"+ambiguousB)
+		c, stop := sendBehindAmbiguous(t, netHTTP, h)
 		<-started
 		for !watchBlocked() {
 			select {
@@ -1034,8 +1021,7 @@ func TestHTTP1AmbiguousRequestBehindLeavesTheRunningOneAlone(t *testing.T) {
 		if len(rs) != 2 || rs[0].StatusCode != 200 || rs[1].StatusCode != 400 || !rs[1].Close {
 			t.Errorf("%s: responses %q, want 200 for /a, then 400 with Connection: close", name, b)
 		}
-		cancel()
-		<-served
+		stop()
 	}
 }
 
@@ -1053,20 +1039,7 @@ func TestHTTP1EndlessBytesBehindAnAmbiguousRequestEndTheRunningOne(t *testing.T)
 			<-r.Context().Done()
 			close(cancelled)
 		})
-		srv, err := NewServer(h, ServerConfig{NetHTTPServer: netHTTP, ShutdownTimeout: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !netHTTP {
-			srv.h1.goneDelay = 0 // the watch starts with the handler
-		}
-		ln, cancel, served := serveOn(t, srv, nil)
-		c, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		_, _ = io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"+ambiguousB)
+		c, stop := sendBehindAmbiguous(t, netHTTP, h)
 		<-started
 		junk := bytes.Repeat([]byte("x"), 16<<10)
 		for sent := 0; sent <= maxPostHandlerRead+len(junk); sent += len(junk) {
@@ -1080,6 +1053,30 @@ func TestHTTP1EndlessBytesBehindAnAmbiguousRequestEndTheRunningOne(t *testing.T)
 			t.Errorf("%s: the running request went on while its client sent %d bytes after an ambiguous head", name, maxPostHandlerRead+len(junk))
 		}
 		_ = c.Close()
+		stop()
+	}
+}
+
+// sendBehindAmbiguous serves h on a Server (on net/http's loop or its own,
+// whose watch then starts with the handler), and sends it GET /a with
+// ambiguousB pipelined behind it. stop ends the Server.
+func sendBehindAmbiguous(t *testing.T, netHTTP bool, h http.Handler) (c net.Conn, stop func()) {
+	t.Helper()
+	srv, err := NewServer(h, ServerConfig{NetHTTPServer: netHTTP, ShutdownTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !netHTTP {
+		srv.h1.goneDelay = 0 // the watch starts with the handler
+	}
+	ln, cancel, served := serveOn(t, srv, nil)
+	c, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"+ambiguousB)
+	return c, func() {
 		cancel()
 		<-served
 	}
