@@ -459,6 +459,7 @@ func (w *http1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.hijacked = true
 	c.state.Store(h1Hijacked)
 	c.s.forget(c) // shutdown neither waits for nor closes a hijacked connection
+	c.idleArmed.Store(0)
 	_ = c.rwc.SetDeadline(time.Time{})
 	c.s.connState(c, http.StateHijacked)
 	return c.rwc, bufio.NewReadWriter(c.br, c.bw), nil
@@ -466,7 +467,10 @@ func (w *http1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // SetReadDeadline sets the connection's read deadline, for
 // http.ResponseController.
-func (w *http1Response) SetReadDeadline(t time.Time) error { return w.c.rwc.SetReadDeadline(t) }
+func (w *http1Response) SetReadDeadline(t time.Time) error {
+	w.c.idleArmed.Store(0)
+	return w.c.rwc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets the connection's write deadline, for
 // http.ResponseController.

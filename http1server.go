@@ -2,6 +2,7 @@ package gatekit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -268,17 +269,24 @@ type http1Conn struct {
 	fc       *serverConn // the Server's wrapper under rwc (framing tracker), or nil
 	accepted time.Time
 	// headAt is when await saw the next request begin after an idle
-	// wait (its clock reading, which readRequest reuses), zero otherwise.
+	// wait and set the head's deadline (its clock reading, which
+	// readRequest reuses), zero otherwise.
 	headAt time.Time
-	remote string
-	state  atomic.Int32
-	served atomic.Int64
-	r      http1Reader
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	buf    []byte // a response body held before the head is written
-	head   []byte // a response head being written
-	post   bool   // the last request was a POST
+	// idleArmed is when serve last set the idle read deadline
+	// (nanoseconds since accepted, +1), 0 once the read deadline has been
+	// set otherwise since; serve leaves a deadline armed less than
+	// idleSlack ago as it is. Atomic: a handler's goroutine may set the
+	// read deadline through http.ResponseController.
+	idleArmed atomic.Int64
+	remote    string
+	state     atomic.Int32
+	served    atomic.Int64
+	r         http1Reader
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	buf       []byte // a response body held before the head is written
+	head      []byte // a response head being written
+	post      bool   // the last request was a POST
 
 	// The watch for a client that goes away: once the request has run
 	// goneDelay (due) and its body has ended, a goroutine reads the
@@ -287,6 +295,8 @@ type http1Conn struct {
 	// cancelled).
 	mu        sync.Mutex
 	timer     *time.Timer
+	timerSet  bool  // timer is set to fire; watchDue leaves it unset when no request is due
+	started   int64 // when the running request started (nanoseconds since accepted)
 	inHandler bool
 	bodyDone  bool
 	due       bool
@@ -347,6 +357,11 @@ func (c *http1Conn) serve(ctx context.Context) {
 			c.s.connState(c, http.StateClosed)
 		}
 		c.s.forget(c)
+		c.mu.Lock()
+		if c.timer != nil {
+			c.timer.Stop() // set for the watch of a request that is over
+		}
+		c.mu.Unlock()
 	}()
 	if ra := c.rwc.RemoteAddr(); ra != nil {
 		c.remote = ra.String()
@@ -354,9 +369,8 @@ func (c *http1Conn) serve(ctx context.Context) {
 	c.r = http1Reader{c: c, limit: -1}
 	c.br = bufio.NewReaderSize(&c.r, 4096)
 	c.bw = bufio.NewWriterSize(c.rwc, 4096)
-	srv := c.s.srv
 	if d := c.s.headerTimeout(); d > 0 {
-		_ = c.rwc.SetReadDeadline(c.accepted.Add(d))
+		c.setReadDeadline(d, c.accepted)
 	}
 	for {
 		if !c.await() {
@@ -378,21 +392,65 @@ func (c *http1Conn) serve(ctx context.Context) {
 		if !c.s.keepAlive() {
 			return
 		}
-		// Always a fresh read deadline: the one left may be the past one
-		// that stopped the watch, even when the watch read a byte first.
-		wait := srv.IdleTimeout
-		if wait == 0 {
-			wait = srv.ReadTimeout
-		}
-		if c.br.Buffered() > 0 || c.r.isAhead {
-			wait = c.s.headerTimeout() // the next request has begun
-		}
-		if wait > 0 {
-			_ = c.rwc.SetReadDeadline(time.Now().Add(wait))
-		} else {
-			_ = c.rwc.SetReadDeadline(time.Time{})
-		}
+		c.armIdle()
 	}
+}
+
+// armIdle sets the read deadline for the wait for the next request: the
+// idle timeout, or the header timeout when the next request has begun.
+// Moving a deadline modifies a runtime timer, which costs about as much as
+// reading a small request, so an idle deadline set less than idleSlack
+// ago, and left alone since, stays: the wait is then between 63/64 of the
+// idle timeout and all of it. Any other deadline is replaced: the one left
+// may be the past one that stopped the watch, even when the watch read a
+// byte first.
+func (c *http1Conn) armIdle() {
+	wait := c.s.srv.IdleTimeout
+	if wait == 0 {
+		wait = c.s.srv.ReadTimeout
+	}
+	if c.br.Buffered() > 0 || c.r.isAhead {
+		c.setReadDeadline(c.s.headerTimeout(), time.Now()) // the next request has begun
+		return
+	}
+	if wait <= 0 {
+		c.setReadDeadline(0, time.Time{})
+		return
+	}
+	el := int64(time.Since(c.accepted)) + 1 // one monotonic clock reading; +1 keeps it from being "never"
+	if at := c.idleArmed.Load(); at != 0 && el >= at && el-at < int64(idleSlack(wait)) {
+		return
+	}
+	_ = c.rwc.SetReadDeadline(c.accepted.Add(time.Duration(el) + wait))
+	c.idleArmed.Store(el)
+}
+
+// idleSlack is how long ago an idle read deadline of wait may have been
+// set and still be left as it is.
+func idleSlack(wait time.Duration) time.Duration { return wait / 64 }
+
+// setReadDeadline sets the read deadline d after from, or none when d is
+// not positive, and marks the idle deadline replaced.
+func (c *http1Conn) setReadDeadline(d time.Duration, from time.Time) {
+	c.idleArmed.Store(0)
+	if d > 0 {
+		_ = c.rwc.SetReadDeadline(from.Add(d))
+	} else {
+		_ = c.rwc.SetReadDeadline(time.Time{})
+	}
+}
+
+// headBuffered reports whether b, the start of a request, holds its whole
+// head: an empty line follows the request line (CR LF pairs before it, which
+// old clients send after a POST body, are skipped). A head read from
+// buffered bytes needs no read deadline of its own.
+func headBuffered(b []byte) bool {
+	i := 0
+	for i < len(b) && (b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	b = b[i:]
+	return bytes.Contains(b, []byte("\r\n\r\n")) || bytes.Contains(b, []byte("\n\n"))
 }
 
 // await waits for the start of the next request (its first byte on a new
@@ -412,20 +470,24 @@ func (c *http1Conn) await() bool {
 	if _, err := c.br.Peek(n); err != nil {
 		return false
 	}
+	// A head that arrived whole is read without a read; otherwise the
+	// rest of it must come within the header timeout.
 	c.headAt = time.Time{}
-	if idled {
+	if idled && !headBuffered(c.peekBuffered()) {
 		c.headAt = time.Now()
-		if d := c.s.headerTimeout(); d > 0 {
-			_ = c.rwc.SetReadDeadline(c.headAt.Add(d))
-		} else {
-			_ = c.rwc.SetReadDeadline(time.Time{})
-		}
+		c.setReadDeadline(c.s.headerTimeout(), c.headAt)
 	}
 	from := int32(h1Idle)
 	if first {
 		from = h1New
 	}
 	return c.state.CompareAndSwap(from, h1Active)
+}
+
+// peekBuffered returns the bytes buffered for reading, without reading.
+func (c *http1Conn) peekBuffered() []byte {
+	b, _ := c.br.Peek(c.br.Buffered())
+	return b
 }
 
 // readRequest reads the next request head, with the checks net/http's
@@ -452,10 +514,6 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 		max = http.DefaultMaxHeaderBytes
 	}
 	c.r.limit, c.r.hit = int64(max)+4096, false
-	t0 := c.headAt // the head's start, for ReadTimeout
-	if t0.IsZero() {
-		t0 = time.Now()
-	}
 	req, plain, err := readHTTP1Request(rctx, c.br)
 	hit := c.r.hit
 	c.r.limit = -1
@@ -499,11 +557,11 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 		_ = c.rwc.SetWriteDeadline(time.Now().Add(d))
 	}
 	if req.Body != http.NoBody {
-		if d := c.s.srv.ReadTimeout; d > 0 {
-			_ = c.rwc.SetReadDeadline(t0.Add(d))
-		} else {
-			_ = c.rwc.SetReadDeadline(time.Time{})
+		t0 := c.headAt // the head's start, for ReadTimeout
+		if t0.IsZero() {
+			t0 = time.Now() // the head was buffered whole: it started about now
 		}
+		c.setReadDeadline(c.s.srv.ReadTimeout, t0)
 	}
 	return req, cancel, nil
 }
@@ -571,7 +629,7 @@ func (c *http1Conn) refuseHead(err error) {
 // reset, which can destroy the response before the client has read it.
 func (c *http1Conn) lingerBeforeClose() {
 	_ = c.bw.Flush()
-	_ = c.rwc.SetReadDeadline(time.Now().Add(rstAvoidanceDelay))
+	c.setReadDeadline(rstAvoidanceDelay, time.Now())
 	raw := c.rwc
 	if c.fc != nil {
 		raw = c.fc.Conn // past the framing tracker: these bytes are discarded
@@ -649,30 +707,48 @@ func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (
 	return !w.closeAfter && c.s.keepAlive()
 }
 
-// startWatch arms the watch for a client that goes away.
+// startWatch arms the watch for a client that goes away. Setting a timer
+// costs about as much as serving a small request, so the timer is not
+// stopped when a request ends: one set for an earlier request fires, finds
+// the running request younger than goneDelay and is set again for the
+// rest, and a connection busy with quick requests sets it about once
+// every goneDelay instead of twice per request.
 func (c *http1Conn) startWatch(bodyDone bool, cancel context.CancelFunc) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.inHandler, c.bodyDone, c.due, c.cancel = true, bodyDone, c.s.goneDelay == 0, cancel
 	if c.due && bodyDone {
 		c.watchLocked()
 	}
-	c.mu.Unlock()
-	if c.s.goneDelay > 0 {
-		if c.timer == nil {
-			c.timer = time.AfterFunc(c.s.goneDelay, c.watchDue)
-		} else {
-			c.timer.Reset(c.s.goneDelay)
-		}
+	if c.s.goneDelay <= 0 {
+		return
+	}
+	c.started = int64(time.Since(c.accepted))
+	if c.timerSet {
+		return
+	}
+	c.timerSet = true
+	if c.timer == nil {
+		c.timer = time.AfterFunc(c.s.goneDelay, c.watchDue)
+	} else {
+		c.timer.Reset(c.s.goneDelay)
 	}
 }
 
-// watchDue runs when a request has run goneDelay.
+// watchDue runs when the timer fires: the running request, if it has run
+// goneDelay, is due for the watch; a younger one sets the timer again.
 func (c *http1Conn) watchDue() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.inHandler {
+	if !c.inHandler || c.due {
+		c.timerSet = false
 		return
 	}
+	if left := c.s.goneDelay - (time.Since(c.accepted) - time.Duration(c.started)); left > 0 {
+		c.timer.Reset(left)
+		return
+	}
+	c.timerSet = false
 	c.due = true
 	if c.bodyDone && !c.watching {
 		c.watchLocked()
@@ -697,7 +773,7 @@ func (c *http1Conn) watchLocked() {
 	// behind them, and the byte it reads comes after them.
 	c.watching = true
 	c.watchDone = make(chan struct{})
-	_ = c.rwc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(0, time.Time{})
 	go c.watch(c.cancel, c.watchDone)
 }
 
@@ -723,10 +799,8 @@ func (c *http1Conn) watch(cancel context.CancelFunc, done chan struct{}) {
 }
 
 // endWatch stops the watch once the handler has returned (or hijacks).
+// The timer stays set (see startWatch).
 func (c *http1Conn) endWatch() {
-	if c.timer != nil {
-		c.timer.Stop()
-	}
 	c.mu.Lock()
 	c.inHandler, c.cancel = false, nil
 	if !c.watching {
@@ -735,6 +809,7 @@ func (c *http1Conn) endWatch() {
 	}
 	c.aborting = true
 	done := c.watchDone
+	c.idleArmed.Store(0)
 	_ = c.rwc.SetReadDeadline(aLongTimeAgo)
 	c.mu.Unlock()
 	<-done

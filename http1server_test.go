@@ -1081,3 +1081,227 @@ func sendBehindAmbiguous(t *testing.T, netHTTP bool, h http.Handler) (c net.Conn
 		<-served
 	}
 }
+
+// readDeadlineListener hands out connections that report every read
+// deadline set on them.
+type readDeadlineListener struct {
+	net.Listener
+	set chan time.Time // the deadlines of every accepted connection, in order
+}
+
+func (l *readDeadlineListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &readDeadlineConn{Conn: c, set: l.set}, nil
+}
+
+type readDeadlineConn struct {
+	net.Conn
+	set chan<- time.Time
+}
+
+func (c *readDeadlineConn) SetReadDeadline(t time.Time) error {
+	c.set <- t
+	return c.Conn.SetReadDeadline(t)
+}
+
+// nextDeadline returns the next read deadline set, failing if none comes.
+func nextDeadline(t *testing.T, set <-chan time.Time) time.Time {
+	t.Helper()
+	select {
+	case d := <-set:
+		return d
+	case <-time.After(10 * time.Second):
+		t.Fatal("no read deadline was set")
+		return time.Time{}
+	}
+}
+
+// TestHTTP1ReadDeadlinesOfKeepAliveRequests: the own loop sets the read
+// deadline for the first head, the idle wait after the first response,
+// and the head of a request whose head does not arrive whole, but not
+// again for quick requests that arrive whole (a head in the buffer needs
+// no deadline; an idle deadline set less than a 64th of the idle timeout
+// ago is left); a request with a body gets the ReadTimeout deadline. The
+// timeouts differ by hours, so that each deadline tells its kind.
+func TestHTTP1ReadDeadlinesOfKeepAliveRequests(t *testing.T) {
+	const head, read, idle = time.Hour, 2 * time.Hour, 4 * time.Hour
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rl := &readDeadlineListener{Listener: ln, set: make(chan time.Time, 64)}
+	srv, err := NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		_, _ = io.WriteString(w, "ok")
+	}), ServerConfig{ReadHeaderTimeout: head, ReadTimeout: read, IdleTimeout: idle, BodyReadIdleTimeout: -1, ShutdownTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.h1.goneDelay = time.Hour // no watch, which clears the deadline
+	_, cancel, served := serveOn(t, srv, rl)
+	defer func() {
+		cancel()
+		<-served
+	}()
+	// kind names a deadline d set at about now by the timeout it is.
+	kind := func(d time.Time, before time.Time) string {
+		for _, k := range []struct {
+			name string
+			d    time.Duration
+		}{{"head", head}, {"read", read}, {"idle", idle}} {
+			if !d.Before(before.Add(k.d-time.Minute)) && !d.After(time.Now().Add(k.d)) {
+				return k.name
+			}
+		}
+		return fmt.Sprintf("%v from now", time.Until(d).Round(time.Second))
+	}
+	c := dialLoop(t, ln.Addr().String())
+	br := bufio.NewReader(c)
+	exchange := func(parts ...string) {
+		t.Helper()
+		for _, p := range parts {
+			if _, err := io.WriteString(c, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || string(b) != "ok" {
+			t.Fatalf("response %d %q", resp.StatusCode, b)
+		}
+	}
+	start := time.Now()
+	if k := kind(nextDeadline(t, rl.set), start); k != "head" {
+		t.Fatalf("on accept: a %s deadline, want the head's", k)
+	}
+	for i := range 5 {
+		before := time.Now()
+		exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		if i == 0 {
+			if k := kind(nextDeadline(t, rl.set), before); k != "idle" {
+				t.Fatalf("after the first response: a %s deadline, want the idle one", k)
+			}
+		}
+	}
+	// A head that arrives in two parts: its own deadline, once the
+	// server has the first part, and the idle one again after it.
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	if k := kind(nextDeadline(t, rl.set), before); k != "head" {
+		t.Fatalf("a partial head after an idle wait: a %s deadline, want the head's", k)
+	}
+	exchange("Host: x\r\n\r\n")
+	if k := kind(nextDeadline(t, rl.set), before); k != "idle" {
+		t.Fatalf("after a response whose head came in parts: a %s deadline, want the idle one", k)
+	}
+	// A body, with its head whole: the ReadTimeout deadline, then idle.
+	before = time.Now()
+	exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+	for _, want := range []string{"read", "idle"} {
+		if k := kind(nextDeadline(t, rl.set), before); k != want {
+			t.Fatalf("a request with a body: a %s deadline, want %s", k, want)
+		}
+	}
+	exchange("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	select {
+	case d := <-rl.set:
+		t.Fatalf("a quick request that arrived whole set a %s deadline", kind(d, before))
+	default:
+	}
+}
+
+// TestHTTP1PartialHeadAfterQuickRequestsTimesOut: a client that sends
+// part of a head after some quick requests (whose heads needed no
+// deadline) is cut off after ReadHeaderTimeout, not the idle timeout.
+func TestHTTP1PartialHeadAfterQuickRequestsTimesOut(t *testing.T) {
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	}), ServerConfig{ReadHeaderTimeout: 100 * time.Millisecond, IdleTimeout: time.Hour})
+	c := dialLoop(t, srv.addr)
+	br := bufio.NewReader(c)
+	for range 3 {
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("read after a partial head: %v, want the server to close the connection (EOF)", err)
+	}
+}
+
+// TestHTTP1WatchAfterQuickRequests: the watch's timer, set by one of many
+// quick requests and not stopped when they end, still starts the watch for
+// a later request that runs past goneDelay: its client's going away
+// cancels it.
+func TestHTTP1WatchAfterQuickRequests(t *testing.T) {
+	const delay = 5 * time.Millisecond
+	started, cancelled := make(chan struct{}), make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/wait" {
+			_, _ = io.WriteString(w, "ok")
+			return
+		}
+		close(started)
+		<-r.Context().Done()
+		cancelled <- context.Cause(r.Context())
+	})
+	srv := goneDelayServer(t, h, delay)
+	c := dialLoop(t, srv.addr)
+	br := bufio.NewReader(c)
+	// Quick requests for a few delays: the timer fires between and
+	// during them, and is set again.
+	for end := time.Now().Add(4 * delay); time.Now().Before(end); {
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}
+	_, _ = io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-started
+	_ = c.Close()
+	select {
+	case err := <-cancelled:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("cause %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request's context was not cancelled")
+	}
+}
+
+func TestHeadBuffered(t *testing.T) {
+	for _, tc := range []struct {
+		b    string
+		want bool
+	}{
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\n", true},
+		{"GET / HTTP/1.1\nHost: x\n\n", true},
+		{"\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: x\r\n", false},
+		{"GET / HTTP/1.1\r\n", false},
+		{"GET ", false},
+		{"\r\n\r\n", false},               // blank lines before a request end nothing
+		{"\r\n\r\nGET / HTTP/1.1", false}, // after a POST body: not the head's end
+		{"", false},
+	} {
+		if got := headBuffered([]byte(tc.b)); got != tc.want {
+			t.Errorf("headBuffered(%q) = %v, want %v", tc.b, got, tc.want)
+		}
+	}
+}

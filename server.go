@@ -88,7 +88,10 @@ type ServerConfig struct {
 	InsecureAllowAmbiguousFraming bool
 	// IdleTimeout closes keep-alive connections idle this long. If zero,
 	// DefaultIdleTimeout (120 s); it must exceed the idle timeout of any load
-	// balancer in front of the gateway.
+	// balancer in front of the gateway. On the Server's own HTTP/1 loop a
+	// busy connection moves its idle deadline at most once every 64th of
+	// it, so the wait after a response is between 63/64 of IdleTimeout and
+	// all of it.
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps the request line and headers; larger requests get
 	// 431 problem+json and Connection: close. If zero, DefaultMaxHeaderBytes
