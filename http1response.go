@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,13 +60,61 @@ type http1Response struct {
 	mu           sync.Mutex
 	continueSent bool
 
+	// prepared and extra are the fields WritePrepared wrote without
+	// putting them in the header map; unmerged is set until Header puts
+	// them there.
+	prepared *header.Prepared
+	extra    [2]string
+	unmerged atomic.Bool
+
 	// wrapper is the storage of the Server's responseWriter around this
 	// response (see serverHandler), made with it in one allocation.
 	wrapper responseWriter
 }
 
 // Header returns the response header map.
-func (w *http1Response) Header() http.Header { return w.header }
+func (w *http1Response) Header() http.Header {
+	if w.unmerged.Load() {
+		w.merge()
+	}
+	return w.header
+}
+
+// merge puts the fields WritePrepared wrote into the header map, for a
+// handler (or an outer one) that looks at the header after the response.
+func (w *http1Response) merge() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.unmerged.Load() {
+		return
+	}
+	for k, vv := range w.prepared.Header {
+		w.header[k] = vv
+	}
+	for _, line := range w.extra {
+		if name, v, ok := strings.Cut(strings.TrimSuffix(line, "\r\n"), ": "); ok {
+			w.header[name] = append(w.header[name], v)
+		}
+	}
+	w.unmerged.Store(false)
+}
+
+// WritePrepared writes a response head with the prepared fields p and the
+// extra field lines after those of the header map, then body
+// (header.PreparedWriter): a cache hit sent without copying its stored
+// header into the map and writing it from there.
+func (w *http1Response) WritePrepared(code int, p *header.Prepared, extra [2]string, body []byte) (int, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.finished || w.hijacked || w.wroteHeader || code < 200 || code > 599 || !bodyAllowed(code) {
+		return 0, false
+	}
+	w.prepared, w.extra = p, extra
+	w.unmerged.Store(true)
+	w.writeHead(code, p, extra)
+	n, _ := w.write(body)
+	return n, true
+}
 
 // AdoptHeader makes h the response header map when the one it has is
 // empty and the head has not been written (header.Adopter).
@@ -93,7 +140,12 @@ func (w *http1Response) WriteHeader(code int) {
 }
 
 // writeHeader is WriteHeader with w.mu held.
-func (w *http1Response) writeHeader(code int) {
+func (w *http1Response) writeHeader(code int) { w.writeHead(code, nil, [2]string{}) }
+
+// writeHead writes (or holds back) the head: the status line, the fields
+// of the header map, and those of p and extra when p is not nil
+// (WritePrepared).
+func (w *http1Response) writeHead(code int, p *header.Prepared, extra [2]string) {
 	if w.hijacked || w.wroteHeader {
 		return
 	}
@@ -144,7 +196,16 @@ func (w *http1Response) writeHeader(code int) {
 			w.prefixed = true
 			continue
 		}
-		head = appendField(head, k, vv)
+		head = header.AppendField(head, k, vv)
+	}
+	if p != nil {
+		head = append(head, p.Lines...)
+		head = append(head, extra[0]...)
+		head = append(head, extra[1]...)
+		w.typed, w.dated, w.encoded = w.typed || p.Typed, w.dated || p.Dated, w.encoded || p.Encoded
+		if len(cl) == 0 && p.Length >= 0 {
+			w.declared = p.Length
+		}
 	}
 	if len(cl) > 0 {
 		if n, err := strconv.ParseInt(cl[0], 10, 64); err == nil && n >= 0 && len(cl) == 1 {
@@ -183,7 +244,7 @@ func (w *http1Response) writeInterim(code int) {
 	b := appendStatusLine(w.c.head[:0], w.req.ProtoAtLeast(1, 1), code)
 	for k, vv := range w.header {
 		if k != "Content-Length" && k != "Transfer-Encoding" {
-			b = appendField(b, k, vv)
+			b = header.AppendField(b, k, vv)
 		}
 	}
 	b = append(b, "\r\n"...)
@@ -220,6 +281,11 @@ func (w *http1Response) Write(p []byte) (int, error) {
 	if !w.wroteHeader {
 		w.writeHeader(http.StatusOK)
 	}
+	return w.write(p)
+}
+
+// write is Write once the head is written, with w.mu held.
+func (w *http1Response) write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
@@ -288,7 +354,7 @@ func (w *http1Response) commit(more []byte) {
 		w.chunked = true
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 		if len(w.trailers) > 0 {
-			b = appendField(b, "Trailer", []string{strings.Join(w.trailers, ", ")})
+			b = header.AppendField(b, "Trailer", []string{strings.Join(w.trailers, ", ")})
 		}
 	}
 	if !w.typed && allowed && w.te == "" && !w.encoded && len(held)+len(more) > 0 {
@@ -316,17 +382,17 @@ func (w *http1Response) commit(more []byte) {
 	case w.status == http.StatusSwitchingProtocols:
 		// A protocol switch keeps its Connection: Upgrade (the handler
 		// hijacks the connection next).
-		b = appendField(b, "Connection", w.connection)
+		b = header.AppendField(b, "Connection", w.connection)
 	case w.closeAfter:
 		if header.HasToken(w.connection, "close") && w.c.s.keepAlive() {
-			b = appendField(b, "Connection", w.connection)
+			b = header.AppendField(b, "Connection", w.connection)
 		} else if is11 {
 			b = append(b, "Connection: close\r\n"...)
 		}
 	case keepAlive10 && len(w.connection) == 0:
 		b = append(b, "Connection: keep-alive\r\n"...)
 	default:
-		b = appendField(b, "Connection", w.connection)
+		b = header.AppendField(b, "Connection", w.connection)
 	}
 	b = append(b, "\r\n"...)
 	_, _ = w.c.bw.Write(b)
@@ -407,11 +473,11 @@ func (w *http1Response) finish() {
 	if w.chunked {
 		b := append(w.c.head[:0], "0\r\n"...)
 		for _, k := range w.trailers {
-			b = appendField(b, k, w.header[k])
+			b = header.AppendField(b, k, w.header[k])
 		}
 		for k, vv := range w.header {
 			if name, ok := strings.CutPrefix(k, http.TrailerPrefix); ok && httpguts.ValidTrailerHeader(name) {
-				b = appendField(b, name, vv)
+				b = header.AppendField(b, name, vv)
 			}
 		}
 		b = append(b, "\r\n"...)
@@ -536,34 +602,6 @@ func appendStatusLine(b []byte, is11 bool, code int) []byte {
 		b = strconv.AppendInt(b, int64(code), 10)
 	}
 	return append(b, "\r\n"...)
-}
-
-// appendField appends one field line per value; a name that is not a
-// token is left out, and CR and LF in values become spaces, as net/http
-// does, so that no value can end the head early.
-func appendField(b []byte, name string, values []string) []byte {
-	if !httpguts.ValidHeaderFieldName(name) {
-		return b
-	}
-	for _, v := range values {
-		b = append(b, name...)
-		b = append(b, ": "...)
-		v = textproto.TrimString(v) // ASCII white space only, as net/http
-		// Two byte searches: IndexAny would build its byte set each call.
-		if strings.IndexByte(v, '\r') < 0 && strings.IndexByte(v, '\n') < 0 {
-			b = append(b, v...)
-		} else {
-			for i := 0; i < len(v); i++ {
-				if c := v[i]; c == '\r' || c == '\n' {
-					b = append(b, ' ')
-				} else {
-					b = append(b, c)
-				}
-			}
-		}
-		b = append(b, "\r\n"...)
-	}
-	return b
 }
 
 // writeHex writes n in hexadecimal.

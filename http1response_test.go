@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -357,33 +358,168 @@ func TestHTTP1ResponseAdoptsAHeaderOnlyWhenItsOwnIsEmpty(t *testing.T) {
 }
 
 // BenchmarkHTTP1ResponseHead is the own loop's writing of a response with
-// the header fields of a cache hit and 64 bytes of body: the fields noted
-// and written, the framing and Date added, all flushed (to io.Discard).
+// the header fields of a cache hit and 64 bytes of body, all flushed (to
+// io.Discard): "map" copies the fields into the header map, which
+// WriteHeader notes and writes; "prepared" hands them to WritePrepared
+// serialised once, with Age and Cache-Status as extra lines, as a cache
+// hit does. Both add the framing and Date.
 func BenchmarkHTTP1ResponseHead(b *testing.B) {
 	srv := &http.Server{}
 	s := &http1Server{srv: srv, draining: new(atomic.Bool)}
 	c := &http1Conn{s: s, bw: bufio.NewWriterSize(io.Discard, 4096)}
 	req := httptest.NewRequest("GET", "/hello", nil)
 	body := []byte(strings.Repeat("x", 64))
-	fields := http.Header{
+	stored := http.Header{
 		"Content-Type":   {"text/plain; charset=utf-8"},
 		"Date":           {"Mon, 07 Dec 2026 20:16:05 GMT"},
-		"Age":            {"0"},
-		"Cache-Status":   {"gatekit; hit; ttl=59"},
 		"Cache-Control":  {"max-age=60"},
 		"Content-Length": {"64"},
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		w := &http1Response{c: c, req: req, header: make(http.Header, len(fields)), declared: -1}
-		maps.Copy(w.header, fields)
-		w.WriteHeader(http.StatusOK)
-		if _, err := w.Write(body); err != nil {
-			b.Fatal(err)
+	fields := maps.Clone(stored)
+	fields["Age"], fields["Cache-Status"] = []string{"0"}, []string{"gatekit; hit; ttl=59"}
+	p := header.Prepare(stored)
+	extra := [2]string{header.Line("Age", "0"), header.Line("Cache-Status", "gatekit; hit; ttl=59")}
+	for _, prepared := range []bool{false, true} {
+		name := "map"
+		if prepared {
+			name = "prepared"
 		}
-		w.finish()
-		if w.closeAfter {
-			b.Fatal("the response closes the connection")
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				w := &http1Response{c: c, req: req, header: make(http.Header), declared: -1}
+				if prepared {
+					if _, ok := w.WritePrepared(http.StatusOK, p, extra, body); !ok {
+						b.Fatal("WritePrepared declined")
+					}
+				} else {
+					maps.Copy(w.header, fields)
+					w.WriteHeader(http.StatusOK)
+					if _, err := w.Write(body); err != nil {
+						b.Fatal(err)
+					}
+				}
+				w.finish()
+				if w.closeAfter {
+					b.Fatal("the response closes the connection")
+				}
+			}
+		})
+	}
+}
+
+// preparedHit is a stored response's header, prepared, and the extra
+// lines of a hit, as the cache hands them to WritePrepared.
+var (
+	preparedHit = header.Prepare(http.Header{
+		"Content-Type":   {"text/plain"},
+		"Content-Length": {"5"},
+		"Date":           {"Mon, 07 Dec 2026 20:16:05 GMT"},
+		"Etag":           {`"v1"`},
+	})
+	preparedExtra = [2]string{header.Line("Age", "3"), header.Line("Cache-Status", "edge; hit; ttl=57")}
+)
+
+// TestHTTP1WritePrepared: the own loop writes a prepared head after the
+// fields of its header map, with the extra lines; takes its length, type
+// and date from it (no Content-Length of its own, no sniffing, no second
+// Date); answers HEAD and HTTP/1.0 as for any head; and afterwards its
+// Header has every field sent.
+func TestHTTP1WritePrepared(t *testing.T) {
+	type seen struct {
+		n      int
+		ok     bool
+		header http.Header
+	}
+	got := make(chan seen, 1)
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Outer", "1")
+		pw, _ := w.(header.PreparedWriter)
+		if pw == nil {
+			t.Error("the own loop's writer is not a header.PreparedWriter")
+			return
+		}
+		n, ok := pw.WritePrepared(http.StatusOK, preparedHit, preparedExtra, []byte("hello"))
+		got <- seen{n, ok, w.Header().Clone()}
+	}), ServerConfig{})
+	wantFields := http.Header{
+		"X-Outer":        {"1"},
+		"Content-Type":   {"text/plain"},
+		"Content-Length": {"5"},
+		"Date":           {"Mon, 07 Dec 2026 20:16:05 GMT"},
+		"Etag":           {`"v1"`},
+		"Age":            {"3"},
+		"Cache-Status":   {"edge; hit; ttl=57"},
+	}
+	for _, tc := range []struct {
+		name, req, status, body string
+	}{
+		{"GET", "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK", "hello"},
+		{"HEAD", "HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 200 OK", ""},
+		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: x\r\n\r\n", "HTTP/1.0 200 OK", "hello"},
+	} {
+		raw, closed := rawExchange(t, srv.addr, tc.req)
+		s := <-got
+		if !s.ok || (tc.name != "HEAD" && s.n != 5) {
+			t.Errorf("%s: WritePrepared = %d, %v; want 5 (0 for HEAD), true", tc.name, s.n, s.ok)
+		}
+		head, body, _ := strings.Cut(raw, "\r\n\r\n")
+		status, fieldLines, _ := strings.Cut(head, "\r\n")
+		if status != tc.status || body != tc.body || !closed {
+			t.Errorf("%s: %q, %q, closed %v; want %q, %q, closed", tc.name, status, body, closed, tc.status, tc.body)
+		}
+		sent := http.Header{}
+		for _, l := range strings.Split(fieldLines, "\r\n") {
+			k, v, _ := strings.Cut(l, ": ")
+			sent[k] = append(sent[k], v)
+		}
+		want := maps.Clone(wantFields)
+		want["Connection"] = []string{"close"}
+		if tc.name == "HTTP/1.0" {
+			want["Connection"] = nil // absent: HTTP/1.0 closes by default
+		}
+		for k, v := range want {
+			if !slices.Equal(sent[k], v) {
+				t.Errorf("%s: sent %s %q, want %q (head %q)", tc.name, k, sent[k], v, head)
+			}
+		}
+		if !strings.HasPrefix(fieldLines, "X-Outer: 1\r\n") {
+			t.Errorf("%s: the header map's fields do not come first: %q", tc.name, fieldLines)
+		}
+		delete(s.header, "Connection")
+		if !maps.EqualFunc(s.header, wantFields, slices.Equal) {
+			t.Errorf("%s: Header after WritePrepared %v, want %v", tc.name, s.header, wantFields)
+		}
+	}
+}
+
+// TestHTTP1WritePreparedDeclines: WritePrepared does nothing and reports
+// false after a head, or for a status whose response has no body or is
+// interim; the response is then written as usual.
+func TestHTTP1WritePreparedDeclines(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		before func(http.ResponseWriter)
+		code   int
+	}{
+		{"after WriteHeader", func(w http.ResponseWriter) { w.WriteHeader(http.StatusAccepted) }, http.StatusOK},
+		{"after Write", func(w http.ResponseWriter) { _, _ = w.Write([]byte("x")) }, http.StatusOK},
+		{"304", func(http.ResponseWriter) {}, http.StatusNotModified},
+		{"204", func(http.ResponseWriter) {}, http.StatusNoContent},
+		{"101", func(http.ResponseWriter) {}, http.StatusSwitchingProtocols},
+		{"103", func(http.ResponseWriter) {}, http.StatusEarlyHints},
+		{"600", func(http.ResponseWriter) {}, 600},
+	} {
+		var ok bool
+		var h http.Header
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			tc.before(w)
+			_, ok = w.(header.PreparedWriter).WritePrepared(tc.code, preparedHit, preparedExtra, []byte("hello"))
+			h = w.Header().Clone()
+		}), ServerConfig{})
+		raw, _ := rawExchange(t, srv.addr, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		if ok || strings.Contains(raw, "Etag") || strings.Contains(raw, "hello") || h["Etag"] != nil {
+			t.Errorf("%s: WritePrepared reported %v; response %q, header %v: want false and nothing of it", tc.name, ok, raw, h)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -838,5 +839,75 @@ func TestProxiedResponseHeaderThroughTheServer(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCacheHitIsTheSameOnBothLoops: a cache hit, which the own loop
+// writes from a head prepared once, reaches the client with the fields and
+// body net/http's loop sends for it, and an outer handler that reads the
+// header after the cache finds the hit's fields on either loop.
+func TestCacheHitIsTheSameOnBothLoops(t *testing.T) {
+	origin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=600")
+		w.Header().Set("Etag", `"v1"`)
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Date", time.Now().UTC().Format(http.TimeFormat))
+		w.Header()["X-Multi"] = []string{"a", "b"}
+		_, _ = io.WriteString(w, "stored body")
+	})
+	hits := map[bool]*http.Response{}
+	for _, netHTTP := range loops() {
+		c, err := cache.New(nil, cache.Config{Name: "edge"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var seen http.Header
+		inner := cache.Middleware(c)(origin)
+		outer := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Outer", "1")
+			inner.ServeHTTP(w, r)
+			seen = w.Header().Clone()
+		})
+		srv := newServer(t, outer, ServerConfig{NetHTTPServer: netHTTP})
+		get := func() *http.Response {
+			t.Helper()
+			resp, err := http.Get("http://" + srv.addr + "/doc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != "stored body" {
+				t.Fatalf("%s: body %q", loopName(netHTTP), b)
+			}
+			return resp
+		}
+		get()
+		resp := get()
+		if st := resp.Header.Get("Cache-Status"); !strings.HasPrefix(st, "edge; hit") {
+			t.Fatalf("%s: second GET: Cache-Status %q, want a hit", loopName(netHTTP), st)
+		}
+		for _, k := range []string{"Etag", "Age", "Cache-Status", "Content-Type", "X-Outer"} {
+			if seen.Get(k) != resp.Header.Get(k) {
+				t.Errorf("%s: after the cache the outer handler saw %s %q, the client got %q", loopName(netHTTP), k, seen.Get(k), resp.Header.Get(k))
+			}
+		}
+		if !slices.Equal(seen["X-Multi"], []string{"a", "b"}) {
+			t.Errorf("%s: outer handler saw X-Multi %q", loopName(netHTTP), seen["X-Multi"])
+		}
+		hits[netHTTP] = resp
+	}
+	own, std := hits[false], hits[true]
+	for _, h := range []http.Header{own.Header, std.Header} {
+		// Date (stored) and Age (from it) are each cache's own.
+		if h.Get("Date") == "" || h.Get("Age") == "" {
+			t.Errorf("a hit without Date or Age: %v", h)
+		}
+		delete(h, "Date")
+		delete(h, "Age")
+	}
+	if own.StatusCode != std.StatusCode || own.ContentLength != std.ContentLength || !reflect.DeepEqual(own.Header, std.Header) {
+		t.Errorf("a hit on the own loop: %d %d %v\non net/http's: %d %d %v", own.StatusCode, own.ContentLength, own.Header, std.StatusCode, std.ContentLength, std.Header)
 	}
 }

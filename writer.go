@@ -216,6 +216,25 @@ func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return c, brw, err
 }
 
+// WritePrepared writes a prepared head and body through the wrapped
+// response when that can (header.PreparedWriter), as WriteHeader and
+// Write would: it records the status and size and moves the write
+// deadline. It declines what WriteHeader treats specially (499, an error
+// status after a stalled request body) and anything after a status.
+func (w *responseWriter) WritePrepared(code int, p *header.Prepared, extra [2]string, body []byte) (int, bool) {
+	pw, ok := w.ResponseWriter.(header.PreparedWriter)
+	if !ok || w.status != 0 || w.dropped || code == problem.StatusClientClosedRequest || code >= 400 && w.bodyStalled.Load() {
+		return 0, false
+	}
+	w.extend()
+	n, ok := pw.WritePrepared(code, p, extra, body)
+	if ok {
+		w.status = code
+		w.bytes += int64(n)
+	}
+	return n, ok
+}
+
 // Unwrap returns the underlying ResponseWriter for http.ResponseController.
 func (w *responseWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 

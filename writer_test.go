@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 func TestResponseWriterNeverSends499AndTurnsStalledErrorsInto408(t *testing.T) {
@@ -183,5 +185,56 @@ func TestHijackedConnectionGetsNoWriteDeadline(t *testing.T) {
 			t.Errorf("%s: write on the hijacked connection: %v", loopName(netHTTP), err)
 		}
 		_ = c.Close()
+	}
+}
+
+// preparedRecorder is an httptest.ResponseRecorder that takes prepared
+// heads, recording them.
+type preparedRecorder struct {
+	*httptest.ResponseRecorder
+	calls int
+}
+
+func (r *preparedRecorder) WritePrepared(code int, p *header.Prepared, extra [2]string, body []byte) (int, bool) {
+	r.calls++
+	r.WriteHeader(code)
+	n, _ := r.Write(body)
+	return n, true
+}
+
+// TestResponseWriterWritePrepared: the Server's wrapper passes a prepared
+// head on and records its status and size as WriteHeader and Write do,
+// but declines (leaving the response alone) once a status is written, for
+// 499, for an error after a stalled request body, and over a writer that
+// cannot take one.
+func TestResponseWriterWritePrepared(t *testing.T) {
+	p := header.Prepare(http.Header{"Content-Type": {"text/plain"}})
+	wrap := func(inner http.ResponseWriter) *responseWriter {
+		rw, _ := wrapWriter(inner, httptest.NewRequest("GET", "/", nil))
+		return rw
+	}
+	rec := &preparedRecorder{ResponseRecorder: httptest.NewRecorder()}
+	rw := wrap(rec)
+	if n, ok := rw.WritePrepared(http.StatusOK, p, [2]string{}, []byte("hello")); !ok || n != 5 || rw.status != http.StatusOK || rw.bytes != 5 {
+		t.Fatalf("WritePrepared = %d, %v; status %d, bytes %d: want 5, true, 200, 5", n, ok, rw.status, rw.bytes)
+	}
+	if _, ok := rw.WritePrepared(http.StatusOK, p, [2]string{}, nil); ok || rec.calls != 1 {
+		t.Errorf("a second WritePrepared reported %v after %d calls, want false after 1", ok, rec.calls)
+	}
+	for name, rw := range map[string]*responseWriter{
+		"499":              wrap(&preparedRecorder{ResponseRecorder: httptest.NewRecorder()}),
+		"stalled body 503": wrap(&preparedRecorder{ResponseRecorder: httptest.NewRecorder()}),
+		"plain writer":     wrap(httptest.NewRecorder()),
+	} {
+		code := http.StatusServiceUnavailable
+		switch name {
+		case "499":
+			code = 499
+		case "stalled body 503":
+			rw.bodyStalled.Store(true)
+		}
+		if _, ok := rw.WritePrepared(code, p, [2]string{}, []byte("x")); ok || rw.status != 0 || rw.bytes != 0 {
+			t.Errorf("%s: WritePrepared reported %v, status %d, bytes %d; want false and nothing recorded", name, ok, rw.status, rw.bytes)
+		}
 	}
 }

@@ -156,7 +156,10 @@ func (c *Cache) refreshed(r *http.Request, reqCC directives, old *Response, h ht
 	// A cookie set by the 304 is per client: never part of the stored copy.
 	delete(merged, "Set-Cookie")
 	delete(merged, "Set-Cookie2")
-	resp := *old
+	// A new Response, not a copy of old: its header is another, so old's
+	// prepared form (see prepared) must not come along.
+	resp := Response{Status: old.Status, Header: old.Header, Body: old.Body, Vary: old.Vary, VaryValues: old.VaryValues,
+		Tags: old.Tags, InitialAge: old.InitialAge, Lifetime: old.Lifetime}
 	resp.RequestTime, resp.ResponseTime = reqTime, respTime
 	resp.StaleWhileRevalidate = deltaDuration(cc.StaleWhileRevalidate)
 	resp.StaleIfError = deltaDuration(cc.StaleIfError)

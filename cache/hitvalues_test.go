@@ -15,7 +15,14 @@ func TestHitValuesAreSharedWithinRangeAndReadAsFormatted(t *testing.T) {
 		{0, true}, {59, true}, {hitSeconds - 1, true}, {hitSeconds, false}, {86400, false}, {-1, false},
 	}
 	for _, tc := range tests {
-		age, status := v.age(tc.sec), v.status("edge", tc.sec)
+		ageV, statusV := v.age(tc.sec), v.status("edge", tc.sec)
+		age, status := ageV.value, statusV.value
+		if want := "Age: " + strconv.FormatInt(tc.sec, 10) + "\r\n"; ageV.line != want {
+			t.Errorf("age(%d) line %q, want %q", tc.sec, ageV.line, want)
+		}
+		if want := "Cache-Status: edge; hit; ttl=" + strconv.FormatInt(tc.sec, 10) + "\r\n"; statusV.line != want {
+			t.Errorf("status(%d) line %q, want %q", tc.sec, statusV.line, want)
+		}
 		if len(age) != 1 || age[0] != strconv.FormatInt(tc.sec, 10) {
 			t.Errorf("age(%d) = %q", tc.sec, age)
 		}
@@ -25,7 +32,7 @@ func TestHitValuesAreSharedWithinRangeAndReadAsFormatted(t *testing.T) {
 		if cap(age) != 1 || cap(status) != 1 {
 			t.Errorf("sec %d: capacities %d, %d; want 1, so that an append copies", tc.sec, cap(age), cap(status))
 		}
-		again := v.age(tc.sec)
+		again := v.age(tc.sec).value
 		if shared := &again[0] == &age[0]; shared != tc.shared {
 			t.Errorf("age(%d) shared = %v, want %v", tc.sec, shared, tc.shared)
 		}

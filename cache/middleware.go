@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatekit/gatekit/internal/header"
 	"github.com/gatekit/gatekit/internal/problem"
 )
 
@@ -329,13 +330,16 @@ func variantMatches(resp *Response, h http.Header) bool {
 // Cache-Status member with params (and the remaining ttl), and the body;
 // 304 when r's own conditions match, 206 (or 416) for one byte range.
 func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Response, now time.Time, params string) {
-	hdr := w.Header()
-	copyHeader(hdr, resp.Header)
 	age := resp.Age(now)
 	ttl := int64((resp.Lifetime - age) / time.Second)
-	hdr["Age"] = c.hit.age(int64(age / time.Second))
+	if params == "hit" && c.servePrepared(w, r, resp, age, ttl) {
+		return
+	}
+	hdr := w.Header()
+	copyHeader(hdr, resp.Header)
+	hdr["Age"] = c.hit.age(int64(age / time.Second)).value
 	if st := hdr["Cache-Status"]; len(st) == 0 && params == "hit" {
-		hdr["Cache-Status"] = c.hit.status(c.cfg.Name, ttl)
+		hdr["Cache-Status"] = c.hit.status(c.cfg.Name, ttl).value
 	} else {
 		var buf [64]byte
 		b := append(buf[:0], c.cfg.Name...)
@@ -357,6 +361,34 @@ func (c *Cache) serveStored(w http.ResponseWriter, r *http.Request, resp *Respon
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(resp.Body)
 	}
+}
+
+// servePrepared answers a fresh hit through a writer that takes the stored
+// header serialised once (header.PreparedWriter: the Server's own HTTP/1
+// loop) instead of copying it into the header map and writing it from
+// there, when no field needs merging or changing: a GET without a range
+// or a condition that matches, with none of the answer's fields set on w
+// yet. It reports whether it answered.
+func (c *Cache) servePrepared(w http.ResponseWriter, r *http.Request, resp *Response, age time.Duration, ttl int64) bool {
+	pw, ok := w.(header.PreparedWriter)
+	if !ok || r.Method != http.MethodGet || len(r.Header["Range"]) > 0 || notModified(r.Header, resp) {
+		return false
+	}
+	for k := range w.Header() {
+		if _, ok := resp.Header[k]; ok || k == "Age" || k == "Cache-Status" {
+			return false
+		}
+	}
+	p := resp.prepared()
+	if p == nil {
+		return false
+	}
+	extra := [2]string{c.hit.age(int64(age / time.Second)).line, c.hit.status(c.cfg.Name, ttl).line}
+	if _, ok := pw.WritePrepared(resp.Status, p, extra, resp.Body); !ok {
+		return false
+	}
+	recordVerdict(w, "hit", true)
+	return true
 }
 
 // prepare applies the query lists, rewrites the host to the canonical form

@@ -4,11 +4,14 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 func TestVary(t *testing.T) {
@@ -374,4 +377,123 @@ func TestStaleHitsSaySo(t *testing.T) {
 		t.Fatalf("stale-while-revalidate hit %q", st)
 	}
 	f.c.Wait()
+}
+
+// preparedRecorder is a ResponseRecorder that takes prepared heads as the
+// Server's own loop does (header.PreparedWriter): it counts them and puts
+// what their lines say (not their Header) into its map, so that a test
+// sees what a client would.
+type preparedRecorder struct {
+	*httptest.ResponseRecorder
+	prepared int
+}
+
+func (r *preparedRecorder) WritePrepared(code int, p *header.Prepared, extra [2]string, body []byte) (int, bool) {
+	r.prepared++
+	h := r.Header()
+	for _, line := range strings.SplitAfter(string(p.Lines)+extra[0]+extra[1], "\r\n") {
+		if k, v, ok := strings.Cut(strings.TrimSuffix(line, "\r\n"), ": "); ok {
+			h[k] = append(h[k], v)
+		}
+	}
+	if p.Length >= 0 {
+		h["Content-Length"] = []string{strconv.FormatInt(p.Length, 10)}
+	}
+	r.WriteHeader(code)
+	n, _ := r.Write(body)
+	return n, true
+}
+
+// TestHitsThroughAPreparedWriter: a fresh GET hit through a writer that
+// takes prepared heads is written prepared, and reads as the same hit
+// through any writer; what needs the header merged or changed (a field
+// the outer handler set that the stored response has too, a matching
+// condition, a range, HEAD, a stale hit) goes through the header map.
+func TestHitsThroughAPreparedWriter(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		method   string
+		req      []string // request header pairs
+		preset   []string // fields the outer handler set before the cache
+		maxStale bool
+		prepared int
+	}{
+		{name: "fresh hit", method: "GET", prepared: 1},
+		{name: "outer field of its own", method: "GET", preset: []string{"X-Outer", "1"}, prepared: 1},
+		{name: "outer Vary", method: "GET", preset: []string{"Vary", "Origin"}},
+		{name: "outer Cache-Status", method: "GET", preset: []string{"Cache-Status", "outer; fwd=miss"}},
+		{name: "outer Age", method: "GET", preset: []string{"Age", "1"}},
+		{name: "matching If-None-Match", method: "GET", req: []string{"If-None-Match", `"e1"`}},
+		{name: "non-matching If-None-Match", method: "GET", req: []string{"If-None-Match", `"other"`}, prepared: 1},
+		{name: "range", method: "GET", req: []string{"Range", "bytes=0-0"}},
+		{name: "HEAD", method: "HEAD"},
+		{name: "stale", method: "GET", req: []string{"Cache-Control", "max-stale=3600"}, maxStale: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, Config{Name: "edge"}, headers("Cache-Control", "max-age=60", "Etag", `"e1"`, "Vary", "Accept-Encoding", "Content-Length", "2"))
+			f.get("http://example.com/")
+			if tc.maxStale {
+				f.clk.Add(2 * time.Minute)
+			}
+			serve := func(w http.ResponseWriter) {
+				r := httptest.NewRequest(tc.method, "http://example.com/", nil)
+				for i := 0; i+1 < len(tc.req); i += 2 {
+					r.Header.Add(tc.req[i], tc.req[i+1])
+				}
+				for i := 0; i+1 < len(tc.preset); i += 2 {
+					w.Header().Add(tc.preset[i], tc.preset[i+1])
+				}
+				f.h.ServeHTTP(w, r)
+			}
+			plain := httptest.NewRecorder()
+			serve(plain)
+			pr := &preparedRecorder{ResponseRecorder: httptest.NewRecorder()}
+			serve(pr)
+			if pr.prepared != tc.prepared {
+				t.Errorf("written prepared %d times, want %d", pr.prepared, tc.prepared)
+			}
+			if !strings.Contains(ourStatus(plain.Header()), "hit") {
+				t.Fatalf("Cache-Status %q: not a hit", ourStatus(plain.Header()))
+			}
+			if pr.Code != plain.Code || pr.Body.String() != plain.Body.String() || !reflect.DeepEqual(pr.Header(), plain.Header()) {
+				t.Errorf("through a prepared writer: %d %v %q\nthrough a plain one: %d %v %q", pr.Code, pr.Header(), pr.Body, plain.Code, plain.Header(), plain.Body)
+			}
+		})
+	}
+}
+
+// TestRevalidatedHitIsNotWrittenFromTheOldPreparedHead: a stored response
+// revalidated with a 304 that changes a field is stored anew; its hits
+// carry the new field, not the head prepared for the old one.
+func TestRevalidatedHitIsNotWrittenFromTheOldPreparedHead(t *testing.T) {
+	f := newFixture(t, Config{}, func(w http.ResponseWriter, r *http.Request, n int64) {
+		w.Header().Set("Cache-Control", "max-age=1")
+		w.Header().Set("Etag", `"e1"`)
+		w.Header().Set("X-Version", strconv.FormatInt(n, 10))
+		if r.Header.Get("If-None-Match") == `"e1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		io.WriteString(w, "body")
+	})
+	hit := func() http.Header {
+		t.Helper()
+		pr := &preparedRecorder{ResponseRecorder: httptest.NewRecorder()}
+		f.h.ServeHTTP(pr, httptest.NewRequest("GET", "http://example.com/", nil))
+		if pr.prepared != 1 || pr.Body.String() != "body" {
+			t.Fatalf("prepared %d, body %q, status %q: want a prepared hit", pr.prepared, pr.Body, ourStatus(pr.Header()))
+		}
+		return pr.Header()
+	}
+	f.get("http://example.com/")
+	if v := hit().Get("X-Version"); v != "1" {
+		t.Fatalf("first hit: X-Version %q, want 1", v)
+	}
+	f.clk.Add(2 * time.Second)
+	if _, status := f.get("http://example.com/"); !strings.Contains(status, "fwd=stale") {
+		t.Fatalf("after expiry: %q, want a revalidation", status)
+	}
+	if v := hit().Get("X-Version"); v != "2" {
+		t.Errorf("hit after the 304: X-Version %q, want 2 (from the 304)", v)
+	}
 }

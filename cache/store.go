@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/gob"
 	"net/http"
+	"sync/atomic"
 	"time"
+
+	"github.com/gatekit/gatekit/internal/header"
 )
 
 // A Store holds cache entries by key. It is best effort: a Set may be
@@ -58,7 +61,11 @@ type Entry struct {
 // and Age calculations need (RFC 9111 §4.2). It is immutable once stored.
 // Middleware copies Header's value slices (not their elements) into the
 // client's header map; their capacity equals their length, so Header.Add
-// reallocates, but a handler must not assign to an element in place.
+// reallocates, but a handler must not assign to an element in place. On a
+// gatekit Server's own HTTP/1 loop a fresh hit is written from Header
+// serialised on its first hit and kept with the Response (about the size
+// of the header again), and the slices reach the header map only when a
+// handler looks at it afterwards.
 type Response struct {
 	// Status is the response status code.
 	Status int
@@ -89,6 +96,31 @@ type Response struct {
 	MustRevalidate bool
 	// NoCache requires successful revalidation before every reuse.
 	NoCache bool
+
+	// prep is Header serialised for the Server's own loop, made on the
+	// first hit that writes through it (see prepared).
+	prep atomic.Pointer[header.Prepared]
+}
+
+// unpreparable marks a Response whose header cannot be written prepared.
+var unpreparable = new(header.Prepared)
+
+// prepared returns resp's header serialised (made on first use and kept),
+// or nil when it has a framing field a writer must see in its map.
+func (resp *Response) prepared() *header.Prepared {
+	if p := resp.prep.Load(); p != nil {
+		if p == unpreparable {
+			return nil
+		}
+		return p
+	}
+	p := header.Prepare(resp.Header)
+	if p == nil {
+		resp.prep.Store(unpreparable)
+		return nil
+	}
+	resp.prep.Store(p) // a concurrent first use stores an equal value
+	return p
 }
 
 // Age returns the response's current age at now (RFC 9111 §4.2.3).
