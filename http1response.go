@@ -67,6 +67,10 @@ type http1Response struct {
 	extra    [2]string
 	unmerged atomic.Bool
 
+	// ctx is the request's context, made with the response in one
+	// allocation.
+	ctx requestContext
+
 	// wrapper is the storage of the Server's responseWriter around this
 	// response (see serverHandler), made with it in one allocation.
 	wrapper responseWriter

@@ -303,7 +303,11 @@ type http1Conn struct {
 	watching  bool
 	aborting  bool
 	watchDone chan struct{}
-	cancel    context.CancelFunc
+	rctx      *requestContext // the running request's context
+	// ctxCancellable is set when the connection's context can end (a
+	// BaseContext or ConnContext that can be cancelled): serve then
+	// cancels the running request's context when it does.
+	ctxCancellable bool
 }
 
 // http1Reader is what the connection's bufio.Reader reads: the connection,
@@ -372,17 +376,30 @@ func (c *http1Conn) serve(ctx context.Context) {
 	if d := c.s.headerTimeout(); d > 0 {
 		c.setReadDeadline(d, c.accepted)
 	}
+	if ctx.Done() != nil {
+		// As context.WithCancel would for each request's context.
+		c.ctxCancellable = true
+		stop := context.AfterFunc(ctx, func() {
+			c.mu.Lock()
+			rctx := c.rctx
+			c.mu.Unlock()
+			if rctx != nil {
+				rctx.cancel(ctx.Err())
+			}
+		})
+		defer stop()
+	}
 	for {
 		if !c.await() {
 			return
 		}
 		c.s.connState(c, http.StateActive)
-		req, cancel, err := c.readRequest(ctx)
+		w, err := c.readRequest(ctx)
 		if err != nil {
 			c.refuseHead(err)
 			return
 		}
-		if !c.serveRequest(req, cancel) {
+		if !c.serveRequest(w) {
 			return
 		}
 		if !c.state.CompareAndSwap(h1Active, h1Idle) {
@@ -492,14 +509,13 @@ func (c *http1Conn) peekBuffered() []byte {
 
 // readRequest reads the next request head, with the checks net/http's
 // server makes beyond http.ReadRequest's.
-func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.CancelFunc, error) {
-	// The request's context, made first so that the request that
-	// carries it is made once.
-	rctx, cancel := context.WithCancel(ctx)
-	fail := func(err error) (*http.Request, context.CancelFunc, error) {
-		cancel()
-		return nil, nil, err
-	}
+func (c *http1Conn) readRequest(ctx context.Context) (*http1Response, error) {
+	// The response, with the request's context in it, made first so that
+	// the request that carries the context is made once. A request that
+	// fails here reaches no handler, and its context no one.
+	w := &http1Response{c: c, declared: -1}
+	w.ctx.Context = ctx
+	fail := func(err error) (*http1Response, error) { return nil, err }
 	if c.post {
 		// Old clients send CR LF after a POST body (RFC 9112 2.2).
 		peek, _ := c.br.Peek(4)
@@ -514,7 +530,7 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 		max = http.DefaultMaxHeaderBytes
 	}
 	c.r.limit, c.r.hit = int64(max)+4096, false
-	req, plain, err := readHTTP1Request(rctx, c.br)
+	req, plain, err := readHTTP1Request(&w.ctx, c.br)
 	hit := c.r.hit
 	c.r.limit = -1
 	if err != nil {
@@ -563,7 +579,8 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http.Request, context.Can
 		}
 		c.setReadDeadline(c.s.srv.ReadTimeout, t0)
 	}
-	return req, cancel, nil
+	w.req, w.header = req, make(http.Header)
+	return w, nil
 }
 
 // checkFields refuses a field name or value net/http's server refuses. A
@@ -651,11 +668,11 @@ func (c *http1Conn) writeProblem(code int, detail string) {
 	_ = c.bw.Flush()
 }
 
-// serveRequest runs the handler for req and completes the response; it
-// reports whether the connection may serve another request.
-func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (keep bool) {
+// serveRequest runs the handler for w's request and completes the
+// response; it reports whether the connection may serve another request.
+func (c *http1Conn) serveRequest(w *http1Response) (keep bool) {
 	c.served.Add(1)
-	w := &http1Response{c: c, req: req, header: make(http.Header), declared: -1}
+	req := w.req
 	var body *http1Body
 	if req.Body != http.NoBody {
 		body = &http1Body{c: c, rc: req.Body, length: req.ContentLength}
@@ -671,7 +688,7 @@ func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (
 			w.closeAfter = true
 			problem.Write(w, http.StatusExpectationFailed, "the only expectation served is 100-continue")
 			w.finish()
-			cancel()
+			w.ctx.cancel(context.Canceled)
 			if w.bodyLeft {
 				c.lingerBeforeClose()
 			}
@@ -680,10 +697,10 @@ func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (
 			body.w, body.continueDue = w, true
 		}
 	}
-	c.startWatch(body == nil, cancel)
+	c.startWatch(body == nil, &w.ctx)
 	defer func() {
 		c.endWatch()
-		cancel()
+		w.ctx.cancel(context.Canceled)
 		if w.bodyLeft {
 			c.lingerBeforeClose() // after the watch: one reader at a time
 		}
@@ -713,10 +730,17 @@ func (c *http1Conn) serveRequest(req *http.Request, cancel context.CancelFunc) (
 // the running request younger than goneDelay and is set again for the
 // rest, and a connection busy with quick requests sets it about once
 // every goneDelay instead of twice per request.
-func (c *http1Conn) startWatch(bodyDone bool, cancel context.CancelFunc) {
+func (c *http1Conn) startWatch(bodyDone bool, rctx *requestContext) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.inHandler, c.bodyDone, c.due, c.cancel = true, bodyDone, c.s.goneDelay == 0, cancel
+	c.inHandler, c.bodyDone, c.due, c.rctx = true, bodyDone, c.s.goneDelay == 0, rctx
+	if c.ctxCancellable {
+		// The connection's context may have ended since it was last
+		// looked at (see serve).
+		if err := rctx.Context.Err(); err != nil {
+			defer rctx.cancel(err)
+		}
+	}
 	if c.due && bodyDone {
 		c.watchLocked()
 	}
@@ -774,10 +798,10 @@ func (c *http1Conn) watchLocked() {
 	c.watching = true
 	c.watchDone = make(chan struct{})
 	c.setReadDeadline(0, time.Time{})
-	go c.watch(c.cancel, c.watchDone)
+	go c.watch(c.rctx, c.watchDone)
 }
 
-func (c *http1Conn) watch(cancel context.CancelFunc, done chan struct{}) {
+func (c *http1Conn) watch(rctx *requestContext, done chan struct{}) {
 	n, err := c.rwc.Read(c.r.ahead[:])
 	c.mu.Lock()
 	if n == 1 {
@@ -791,7 +815,7 @@ func (c *http1Conn) watch(cancel context.CancelFunc, done chan struct{}) {
 		if !errors.As(err, &ne) || !ne.Timeout() {
 			c.r.err = err
 		}
-		cancel()
+		rctx.cancel(context.Canceled)
 	}
 	c.watching = false
 	c.mu.Unlock()
@@ -802,7 +826,7 @@ func (c *http1Conn) watch(cancel context.CancelFunc, done chan struct{}) {
 // The timer stays set (see startWatch).
 func (c *http1Conn) endWatch() {
 	c.mu.Lock()
-	c.inHandler, c.cancel = false, nil
+	c.inHandler, c.rctx = false, nil
 	if !c.watching {
 		c.mu.Unlock()
 		return
