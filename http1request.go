@@ -93,11 +93,19 @@ func parsePlainRequest(buf []byte) (http.Request, int) {
 		return http.Request{}, 0
 	}
 	h, seen := h1head.Fields(s[lineEnd+1:], fields)
-	if seen&h1head.SeenTransferEncoding != 0 || seen&h1head.SeenHost != 0 && len(h["Host"]) > 1 {
+	if seen&h1head.SeenTransferEncoding != 0 {
 		return http.Request{}, 0
 	}
-	if n, ok := h1head.ContentLength(h); !ok || n > 0 {
-		return http.Request{}, 0 // a body, or a length net/http refuses or rewrites
+	var host []string
+	if seen&h1head.SeenHost != 0 {
+		if host = h["Host"]; len(host) > 1 {
+			return http.Request{}, 0
+		}
+	}
+	if seen&h1head.SeenContentLength != 0 {
+		if n, ok := h1head.ContentLength(h); !ok || n > 0 {
+			return http.Request{}, 0 // a body, or a length net/http refuses or rewrites
+		}
 	}
 	req := http.Request{
 		Method:     s[:sp1],
@@ -113,9 +121,9 @@ func parsePlainRequest(buf []byte) (http.Request, int) {
 	if minor == 0 {
 		req.Proto = "HTTP/1.0"
 	}
-	if seen&h1head.SeenHost != 0 {
+	if host != nil {
 		if req.Host == "" {
-			req.Host = h["Host"][0]
+			req.Host = host[0]
 		}
 		delete(h, "Host") // http.ReadRequest moves it to Host
 	}

@@ -72,6 +72,7 @@ const (
 	SeenPragma
 	SeenConnection
 	SeenHost
+	SeenContentLength
 )
 
 // Fields parses the n field lines Scan counted in s (each ended by CRLF,
@@ -99,6 +100,8 @@ func Fields(s string, n int) (http.Header, Seen) {
 			seen |= SeenConnection
 		case "Host":
 			seen |= SeenHost
+		case "Content-Length":
+			seen |= SeenContentLength
 		}
 		v := strings.Trim(kv[colon+1:], " \t")
 		if vv := h[key]; vv != nil {
