@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // requestContext is the context of a request on the Server's own HTTP/1
@@ -22,8 +23,9 @@ import (
 type requestContext struct {
 	context.Context // the connection's context: values and deadline
 
-	mu    sync.Mutex
-	done  chan struct{} // made by the first Done, or closedChan when cancelled first
+	done atomic.Value // of chan struct{}: made by the first Done, or closedChan when cancelled first
+
+	mu    sync.Mutex // guards err and after, and the making of done
 	err   error
 	after []*afterFunc // registered by AfterFunc, not yet run or stopped
 }
@@ -45,12 +47,17 @@ var closedChan = func() chan struct{} {
 
 // Done returns a channel closed when the request's context is done.
 func (c *requestContext) Done() <-chan struct{} {
+	if d := c.done.Load(); d != nil {
+		return d.(chan struct{})
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.done == nil {
-		c.done = make(chan struct{})
+	d, _ := c.done.Load().(chan struct{})
+	if d == nil {
+		d = make(chan struct{})
+		c.done.Store(d)
 	}
-	return c.done
+	return d
 }
 
 // Err returns nil until the context is done, then why.
@@ -95,10 +102,10 @@ func (c *requestContext) cancel(err error) {
 		return
 	}
 	c.err = err
-	if c.done == nil {
-		c.done = closedChan
+	if d, _ := c.done.Load().(chan struct{}); d == nil {
+		c.done.Store(closedChan)
 	} else {
-		close(c.done)
+		close(d)
 	}
 	after := c.after
 	c.after = nil
