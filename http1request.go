@@ -92,15 +92,9 @@ func parsePlainRequest(buf []byte) (http.Request, int) {
 	if err != nil {
 		return http.Request{}, 0
 	}
-	h, seen := h1head.Fields(s[lineEnd+1:], fields)
-	if seen&h1head.SeenTransferEncoding != 0 {
+	h, host, seen := h1head.RequestFields(s[lineEnd+1:], fields)
+	if seen&h1head.SeenTransferEncoding != 0 || len(host) > 1 {
 		return http.Request{}, 0
-	}
-	var host []string
-	if seen&h1head.SeenHost != 0 {
-		if host = h["Host"]; len(host) > 1 {
-			return http.Request{}, 0
-		}
 	}
 	if seen&h1head.SeenContentLength != 0 {
 		if n, ok := h1head.ContentLength(h); !ok || n > 0 {
@@ -121,11 +115,8 @@ func parsePlainRequest(buf []byte) (http.Request, int) {
 	if minor == 0 {
 		req.Proto = "HTTP/1.0"
 	}
-	if host != nil {
-		if req.Host == "" {
-			req.Host = host[0]
-		}
-		delete(h, "Host") // http.ReadRequest moves it to Host
+	if req.Host == "" && len(host) > 0 {
+		req.Host = host[0] // http.ReadRequest moves the field to Host
 	}
 	req.Close = h1head.Finish(h, seen, minor)
 	return req, end + 2

@@ -187,10 +187,25 @@ func FuzzReadHTTP1Request(f *testing.F) {
 }
 
 // BenchmarkReadHTTP1Request reads a typical request head with
-// readHTTP1Request and with http.ReadRequest.
+// readHTTP1Request and with http.ReadRequest; host-only is a head whose
+// only field is Host, as wrk and many API clients send.
 func BenchmarkReadHTTP1Request(b *testing.B) {
 	const head = "GET /api/v1/items?limit=10 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench/1.0\r\n" +
 		"Accept: application/json\r\nAccept-Encoding: gzip\r\nX-Request-Id: 5f2c9a\r\n\r\n"
+	b.Run("host-only", func(b *testing.B) {
+		const head = "GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+		src := strings.NewReader(head)
+		br := bufio.NewReaderSize(src, 4096)
+		b.ReportAllocs()
+		for b.Loop() {
+			src.Reset(head)
+			br.Reset(src)
+			br.Peek(1)
+			if _, _, err := readHTTP1Request(context.Background(), br); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, bc := range []struct {
 		name string
 		read func(*bufio.Reader) (*http.Request, error)

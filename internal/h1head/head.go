@@ -82,15 +82,30 @@ const (
 // The names and values are cut from s; values of one name share one
 // slice in the order they came.
 func Fields(s string, n int) (http.Header, Seen) {
-	h := make(http.Header, n)
+	h, _, seen := fields(s, n, false)
+	return h, seen
+}
+
+// RequestFields is Fields for a request head, except that the values of
+// Host fields are returned apart, in order, instead of in the header, as
+// http.ReadRequest takes the Host field out of Request.Header. A request
+// whose only field is Host (many API clients send no other) then costs no
+// storage for the header's entries.
+func RequestFields(s string, n int) (h http.Header, host []string, seen Seen) {
+	return fields(s, n, true)
+}
+
+// fields is Fields, with Host values apart when hostApart is set.
+func fields(s string, n int, hostApart bool) (h http.Header, host []string, seen Seen) {
+	h = make(http.Header, n)
 	vals := make([]string, n)
-	var seen Seen
 	for len(s) > 0 {
 		i := strings.IndexByte(s, '\n')
 		kv := s[:i-1]
 		s = s[i+1:]
 		colon := strings.IndexByte(kv, ':')
 		key := textproto.CanonicalMIMEHeaderKey(kv[:colon]) // no copy when already canonical
+		v := strings.Trim(kv[colon+1:], " \t")
 		switch key {
 		case "Transfer-Encoding":
 			seen |= SeenTransferEncoding
@@ -100,10 +115,18 @@ func Fields(s string, n int) (http.Header, Seen) {
 			seen |= SeenConnection
 		case "Host":
 			seen |= SeenHost
+			if hostApart {
+				if host == nil {
+					host, vals = vals[:1:1], vals[1:]
+					host[0] = v
+				} else {
+					host = append(host, v)
+				}
+				continue
+			}
 		case "Content-Length":
 			seen |= SeenContentLength
 		}
-		v := strings.Trim(kv[colon+1:], " \t")
 		if vv := h[key]; vv != nil {
 			h[key] = append(vv, v)
 		} else {
@@ -112,7 +135,7 @@ func Fields(s string, n int) (http.Header, Seen) {
 			h[key] = vv
 		}
 	}
-	return h, seen
+	return h, host, seen
 }
 
 // Finish does to h what net/http does to every head it reads once its

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -74,10 +75,17 @@ func compareFields(t *testing.T, in string) {
 		t.Fatalf("Fields(%q) = %#v, want %#v", in, got, want)
 	}
 	for name, bit := range map[string]Seen{"Transfer-Encoding": SeenTransferEncoding, "Pragma": SeenPragma,
-		"Connection": SeenConnection, "Host": SeenHost} {
+		"Connection": SeenConnection, "Host": SeenHost, "Content-Length": SeenContentLength} {
 		if _, has := got[name]; has != (seen&bit != 0) {
 			t.Fatalf("Fields(%q): seen %b, has %s %v", in, seen, name, has)
 		}
+	}
+	// RequestFields: the same, with the Host values apart.
+	rh, host, rseen := RequestFields(in[:end], fields)
+	wantHost := want["Host"]
+	delete(want, "Host")
+	if !reflect.DeepEqual(map[string][]string(rh), map[string][]string(want)) || !slices.Equal(host, wantHost) || rseen != seen {
+		t.Fatalf("RequestFields(%q) = %#v, host %q, seen %b; want %#v, %q, %b", in, rh, host, rseen, want, wantHost, seen)
 	}
 }
 
