@@ -1218,6 +1218,17 @@ func TestHTTP1ReadDeadlinesOfKeepAliveRequests(t *testing.T) {
 	}
 }
 
+// quickGet sends GET / on c and reads its response from br.
+func quickGet(t *testing.T, c net.Conn, br *bufio.Reader) {
+	t.Helper()
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+}
+
 // TestHTTP1PartialHeadAfterQuickRequestsTimesOut: a client that sends
 // part of a head after some quick requests (whose heads needed no
 // deadline) is cut off after ReadHeaderTimeout, not the idle timeout.
@@ -1228,12 +1239,7 @@ func TestHTTP1PartialHeadAfterQuickRequestsTimesOut(t *testing.T) {
 	c := dialLoop(t, srv.addr)
 	br := bufio.NewReader(c)
 	for range 3 {
-		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
+		quickGet(t, c, br)
 	}
 	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n")
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -1264,12 +1270,7 @@ func TestHTTP1WatchAfterQuickRequests(t *testing.T) {
 	// Quick requests for a few delays: the timer fires between and
 	// during them, and is set again.
 	for end := time.Now().Add(4 * delay); time.Now().Before(end); {
-		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
+		quickGet(t, c, br)
 	}
 	_, _ = io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-started
