@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/gatekit/gatekit/internal/h1head"
 	"github.com/gatekit/gatekit/internal/header"
@@ -88,9 +89,12 @@ func parsePlainRequest(buf []byte) (http.Request, int) {
 
 	s := string(buf[:end]) // the one copy: everything below is cut from it
 	target := s[sp1+1 : sp1+1+sp2]
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
-		return http.Request{}, 0
+	u, ok := originForm(target)
+	if !ok {
+		var err error
+		if u, err = url.ParseRequestURI(target); err != nil {
+			return http.Request{}, 0
+		}
 	}
 	h, host, seen := h1head.RequestFields(s[lineEnd+1:], fields)
 	if seen&h1head.SeenTransferEncoding != 0 || len(host) > 1 {
@@ -121,3 +125,41 @@ func parsePlainRequest(buf []byte) (http.Request, int) {
 	req.Close = h1head.Finish(h, seen, minor)
 	return req, end + 2
 }
+
+// originForm returns the URL url.ParseRequestURI makes of an origin-form
+// target ("/path", "/path?query") whose path has only bytes that stand
+// for themselves (so there is nothing to unescape and no RawPath) and
+// whose query has only visible ASCII other than '#'; for any other target
+// it reports false, and the caller asks ParseRequestURI.
+func originForm(target string) (*url.URL, bool) {
+	path, query, hasQuery := strings.Cut(target, "?")
+	if path == "" || path[0] != '/' {
+		return nil, false
+	}
+	for i := 0; i < len(path); i++ {
+		if !plainPathByte[path[i]] {
+			return nil, false
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c <= ' ' || c >= 0x7f || c == '#' {
+			return nil, false
+		}
+	}
+	return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, true
+}
+
+// plainPathByte marks the bytes a URL path keeps as they are: unreserved
+// characters and the delimiters url's path escaping leaves alone.
+var plainPathByte = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~/$&+,:;=@" {
+		t[c] = true
+	}
+	return t
+}()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -218,4 +219,25 @@ func BenchmarkReadHTTP1Request(b *testing.B) {
 			}
 		})
 	}
+}
+
+// FuzzOriginForm: where originForm takes a target, its URL is the one
+// url.ParseRequestURI makes of it.
+func FuzzOriginForm(f *testing.F) {
+	for _, s := range []string{"/", "/hello", "/a/b?c=d&e", "/a?", "/a??", "/a?b?c", "/%41", "/a!b", "/a#b", "/a?b#c", "//x/y", "/a;b=c,d:e@f$g&h+i", "*", "http://h/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		got, ok := originForm(target)
+		if !ok {
+			return
+		}
+		want, err := url.ParseRequestURI(target)
+		if err != nil {
+			t.Fatalf("originForm(%q) = %#v, ParseRequestURI refuses it: %v", target, got, err)
+		}
+		if *got != *want {
+			t.Fatalf("originForm(%q) = %#v, want %#v", target, got, want)
+		}
+	})
 }
