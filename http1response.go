@@ -61,11 +61,10 @@ type http1Response struct {
 	continueSent bool
 
 	// prepared and extra are the fields WritePrepared wrote without
-	// putting them in the header map; unmerged is set until Header puts
-	// them there.
-	prepared *header.Prepared
+	// putting them in the header map; prepared is nil again once Header
+	// has put them there (atomic: Header may be called on any goroutine).
+	prepared atomic.Pointer[header.Prepared]
 	extra    [2]string
-	unmerged atomic.Bool
 
 	// ctx is the request's context, made with the response in one
 	// allocation.
@@ -78,7 +77,7 @@ type http1Response struct {
 
 // Header returns the response header map.
 func (w *http1Response) Header() http.Header {
-	if w.unmerged.Load() {
+	if w.prepared.Load() != nil {
 		w.merge()
 	}
 	return w.header
@@ -89,10 +88,11 @@ func (w *http1Response) Header() http.Header {
 func (w *http1Response) merge() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.unmerged.Load() {
+	p := w.prepared.Load()
+	if p == nil {
 		return
 	}
-	for k, vv := range w.prepared.Header {
+	for k, vv := range p.Header {
 		w.header[k] = vv
 	}
 	for _, line := range w.extra {
@@ -100,7 +100,7 @@ func (w *http1Response) merge() {
 			w.header[name] = append(w.header[name], v)
 		}
 	}
-	w.unmerged.Store(false)
+	w.prepared.Store(nil)
 }
 
 // WritePrepared writes a response head with the prepared fields p and the
@@ -113,8 +113,8 @@ func (w *http1Response) WritePrepared(code int, p *header.Prepared, extra [2]str
 	if w.finished || w.hijacked || w.wroteHeader || code < 200 || code > 599 || !bodyAllowed(code) {
 		return 0, false
 	}
-	w.prepared, w.extra = p, extra
-	w.unmerged.Store(true)
+	w.extra = extra
+	w.prepared.Store(p)
 	w.writeHead(code, p, extra)
 	n, _ := w.write(body)
 	return n, true
@@ -537,10 +537,7 @@ func (w *http1Response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 // SetReadDeadline sets the connection's read deadline, for
 // http.ResponseController.
-func (w *http1Response) SetReadDeadline(t time.Time) error {
-	w.c.idleArmed.Store(0)
-	return w.c.rwc.SetReadDeadline(t)
-}
+func (w *http1Response) SetReadDeadline(t time.Time) error { return w.c.setReadDeadline(t) }
 
 // SetWriteDeadline sets the connection's write deadline, for
 // http.ResponseController.

@@ -374,7 +374,7 @@ func (c *http1Conn) serve(ctx context.Context) {
 	c.br = bufio.NewReaderSize(&c.r, 4096)
 	c.bw = bufio.NewWriterSize(c.rwc, 4096)
 	if d := c.s.headerTimeout(); d > 0 {
-		c.setReadDeadline(d, c.accepted)
+		_ = c.setReadDeadline(c.accepted.Add(d))
 	}
 	if ctx.Done() != nil {
 		// As context.WithCancel would for each request's context.
@@ -427,11 +427,11 @@ func (c *http1Conn) armIdle() {
 		wait = c.s.srv.ReadTimeout
 	}
 	if c.br.Buffered() > 0 || c.r.isAhead {
-		c.setReadDeadline(c.s.headerTimeout(), time.Now()) // the next request has begun
+		_ = c.setReadDeadline(deadlineAfter(time.Now(), c.s.headerTimeout())) // the next request has begun
 		return
 	}
 	if wait <= 0 {
-		c.setReadDeadline(0, time.Time{})
+		_ = c.setReadDeadline(time.Time{})
 		return
 	}
 	el := int64(time.Since(c.accepted)) + 1 // one monotonic clock reading; +1 keeps it from being "never"
@@ -446,15 +446,21 @@ func (c *http1Conn) armIdle() {
 // set and still be left as it is.
 func idleSlack(wait time.Duration) time.Duration { return wait / 64 }
 
-// setReadDeadline sets the read deadline d after from, or none when d is
-// not positive, and marks the idle deadline replaced.
-func (c *http1Conn) setReadDeadline(d time.Duration, from time.Time) {
+// setReadDeadline sets the read deadline t (none when t is zero) and
+// marks the idle deadline replaced: every read deadline but armIdle's is
+// set through it.
+func (c *http1Conn) setReadDeadline(t time.Time) error {
 	c.idleArmed.Store(0)
-	if d > 0 {
-		_ = c.rwc.SetReadDeadline(from.Add(d))
-	} else {
-		_ = c.rwc.SetReadDeadline(time.Time{})
+	return c.rwc.SetReadDeadline(t)
+}
+
+// deadlineAfter is from+d, or the zero time (no deadline) when d is not
+// positive.
+func deadlineAfter(from time.Time, d time.Duration) time.Time {
+	if d <= 0 {
+		return time.Time{}
 	}
+	return from.Add(d)
 }
 
 // headBuffered reports whether b, the start of a request, holds its whole
@@ -492,7 +498,7 @@ func (c *http1Conn) await() bool {
 	c.headAt = time.Time{}
 	if idled && !headBuffered(c.peekBuffered()) {
 		c.headAt = time.Now()
-		c.setReadDeadline(c.s.headerTimeout(), c.headAt)
+		_ = c.setReadDeadline(deadlineAfter(c.headAt, c.s.headerTimeout()))
 	}
 	from := int32(h1Idle)
 	if first {
@@ -515,7 +521,6 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http1Response, error) {
 	// fails here reaches no handler, and its context no one.
 	w := &http1Response{c: c, declared: -1}
 	w.ctx.Context = ctx
-	fail := func(err error) (*http1Response, error) { return nil, err }
 	if c.post {
 		// Old clients send CR LF after a POST body (RFC 9112 2.2).
 		peek, _ := c.br.Peek(4)
@@ -535,12 +540,12 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http1Response, error) {
 	c.r.limit = -1
 	if err != nil {
 		if hit {
-			return fail(errHeadTooLarge)
+			return nil, errHeadTooLarge
 		}
-		return fail(err)
+		return nil, err
 	}
 	if req.ProtoMajor != 1 && !(req.ProtoMajor == 2 && req.ProtoMinor == 0 && req.Method == "PRI" && req.RequestURI == "*") {
-		return fail(statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"})
+		return nil, statusError{http.StatusHTTPVersionNotSupported, "unsupported protocol version"}
 	}
 	c.post = req.Method == http.MethodPost
 	// http.ReadRequest drops the Host fields; the connection's framing
@@ -555,18 +560,18 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http1Response, error) {
 		hosts.n = 1
 	}
 	if req.ProtoAtLeast(1, 1) && hosts.n <= 0 && req.Method != http.MethodConnect && !(req.Method == "PRI" && req.RequestURI == "*") {
-		return fail(statusError{http.StatusBadRequest, "missing required Host header"})
+		return nil, statusError{http.StatusBadRequest, "missing required Host header"}
 	}
 	if hosts.n > 1 {
-		return fail(statusError{http.StatusBadRequest, "too many Host headers"})
+		return nil, statusError{http.StatusBadRequest, "too many Host headers"}
 	}
 	// The host of an absolute-form target is checked by serverHandler, as
 	// for net/http's loop, so that both answer it alike.
 	if hosts.bad || req.URL.Host == "" && !httpguts.ValidHostHeader(req.Host) {
-		return fail(statusError{http.StatusBadRequest, "malformed Host header"})
+		return nil, statusError{http.StatusBadRequest, "malformed Host header"}
 	}
 	if err := checkFields(req.Header, plain); err != nil {
-		return fail(err)
+		return nil, err
 	}
 	req.RemoteAddr = c.remote
 	if d := c.s.srv.WriteTimeout; d > 0 {
@@ -577,7 +582,7 @@ func (c *http1Conn) readRequest(ctx context.Context) (*http1Response, error) {
 		if t0.IsZero() {
 			t0 = time.Now() // the head was buffered whole: it started about now
 		}
-		c.setReadDeadline(c.s.srv.ReadTimeout, t0)
+		_ = c.setReadDeadline(deadlineAfter(t0, c.s.srv.ReadTimeout))
 	}
 	w.req, w.header = req, make(http.Header)
 	return w, nil
@@ -646,7 +651,7 @@ func (c *http1Conn) refuseHead(err error) {
 // reset, which can destroy the response before the client has read it.
 func (c *http1Conn) lingerBeforeClose() {
 	_ = c.bw.Flush()
-	c.setReadDeadline(rstAvoidanceDelay, time.Now())
+	_ = c.setReadDeadline(time.Now().Add(rstAvoidanceDelay))
 	raw := c.rwc
 	if c.fc != nil {
 		raw = c.fc.Conn // past the framing tracker: these bytes are discarded
@@ -797,7 +802,7 @@ func (c *http1Conn) watchLocked() {
 	// behind them, and the byte it reads comes after them.
 	c.watching = true
 	c.watchDone = make(chan struct{})
-	c.setReadDeadline(0, time.Time{})
+	_ = c.setReadDeadline(time.Time{})
 	go c.watch(c.rctx, c.watchDone)
 }
 
@@ -833,8 +838,7 @@ func (c *http1Conn) endWatch() {
 	}
 	c.aborting = true
 	done := c.watchDone
-	c.idleArmed.Store(0)
-	_ = c.rwc.SetReadDeadline(aLongTimeAgo)
+	_ = c.setReadDeadline(aLongTimeAgo)
 	c.mu.Unlock()
 	<-done
 	c.mu.Lock()
