@@ -12,8 +12,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gatekit/gatekit/internal/problem"
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/gatekit/gatekit/internal/problem"
 )
 
 type connCtxKey struct{}

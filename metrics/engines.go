@@ -43,6 +43,7 @@ func (m *Metrics) AddLimiter(name string, l *ratelimit.Limiter) error {
 // SharedLimiter is a limit shared by gateway instances through a store,
 // such as package redisrate's Limiter.
 type SharedLimiter interface {
+	// Stats returns the limit's cumulative counters, read at each scrape.
 	Stats() ratelimit.SharedStats
 }
 
