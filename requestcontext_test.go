@@ -85,6 +85,12 @@ func TestRequestContextDerivedContexts(t *testing.T) {
 		children = append(children, child)
 	}
 	timed, cancelTimed := context.WithTimeout(rc, time.Hour)
+	rc.mu.Lock()
+	registered := len(rc.after)
+	rc.mu.Unlock()
+	if registered != 51 {
+		t.Errorf("%d derived contexts registered with AfterFunc, want 51 (one that is not waits on a goroutine)", registered)
+	}
 	if n := runtime.NumGoroutine(); n > before {
 		t.Errorf("51 derived contexts started %d goroutines", n-before)
 	}
@@ -93,7 +99,7 @@ func TestRequestContextDerivedContexts(t *testing.T) {
 		t.Fatal("the derived context did not end with its own cancel")
 	}
 	rc.mu.Lock()
-	registered := len(rc.after)
+	registered = len(rc.after)
 	rc.mu.Unlock()
 	if registered != 50 {
 		t.Errorf("%d registered, want 50: one derived context ended and must leave", registered)
